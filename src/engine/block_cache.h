@@ -1,0 +1,47 @@
+/*
+ * block_cache.h
+ *		A bounded cache of decoded (decompressed, verified) data blocks,
+ *		keyed by (file number, block offset).
+ *
+ * Entries are reference counted: a handle returned by lookup or insert
+ * keeps its bytes alive until released, even if the entry is evicted
+ * meanwhile.  Thread-safe (env mutexes, sharded).  Capacity counts the
+ * block bytes; an insert that would exceed it evicts unpinned entries in
+ * LRU order, and pinned entries may push usage over capacity briefly.
+ * Inside Postgres a shared-memory implementation takes this one's place.
+ */
+#ifndef LSM_BLOCK_CACHE_H
+#define LSM_BLOCK_CACHE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "lsm_env.h"
+#include "lsm_slice.h"
+
+typedef struct LsmBlockCache LsmBlockCache;
+typedef struct LsmCacheHandle LsmCacheHandle;
+
+/* NULL when out of memory. capacity 0 is allowed (caches nothing). */
+extern LsmBlockCache *lsm_block_cache_create(LsmEnv *env, size_t capacity);
+extern void lsm_block_cache_destroy(LsmBlockCache *c);
+
+/* NULL when absent. */
+extern LsmCacheHandle *lsm_block_cache_lookup(LsmBlockCache *c, uint64_t file_number,
+											  uint64_t offset);
+/*
+ * Insert a block and return a pinned handle.  The cache takes ownership of
+ * malloced_data in every case: when the key already exists the existing
+ * entry is returned and malloced_data is freed; on out of memory NULL is
+ * returned and malloced_data is freed.
+ */
+extern LsmCacheHandle *lsm_block_cache_insert(LsmBlockCache *c, uint64_t file_number,
+											  uint64_t offset, uint8_t *malloced_data,
+											  size_t len);
+extern LsmSlice lsm_block_cache_value(LsmCacheHandle *h);
+extern void lsm_block_cache_release(LsmBlockCache *c, LsmCacheHandle *h);
+/* Drop every unpinned entry of a file (after it is deleted). */
+extern void lsm_block_cache_erase_file(LsmBlockCache *c, uint64_t file_number);
+extern size_t lsm_block_cache_usage(LsmBlockCache *c);
+
+#endif							/* LSM_BLOCK_CACHE_H */

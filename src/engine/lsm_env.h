@@ -1,0 +1,83 @@
+/*
+ * lsm_env.h
+ *		Everything the engine asks of its host: files, directories, clock,
+ *		and mutexes.
+ *
+ * The engine is host-neutral, as SQLite LSM1's lsm_env is: standalone tests
+ * use env_posix.c (and the fault-injecting test env wrapped around it); the
+ * Postgres glue supplies one built on fd.c and LWLocks.  Every call reports
+ * failure through LsmStatus with the path it was working on.
+ */
+#ifndef LSM_ENV_H
+#define LSM_ENV_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "lsm_status.h"
+
+typedef struct LsmEnv LsmEnv;
+typedef struct LsmFile LsmFile;		/* opaque; owned by the env */
+typedef struct LsmMutex LsmMutex;	/* opaque; owned by the env */
+
+/* Flags for open_file. */
+#define LSM_OPEN_READ		0x01
+#define LSM_OPEN_WRITE		0x02	/* read-write */
+#define LSM_OPEN_CREATE		0x04	/* create if missing */
+#define LSM_OPEN_EXCL		0x08	/* fail if it exists */
+#define LSM_OPEN_TRUNC		0x10
+
+/* Called once per directory entry by list_dir; return false to stop. */
+typedef bool (*LsmDirCallback) (void *arg, const char *name);
+
+struct LsmEnv
+{
+	/* Files. Paths are absolute or relative to the process cwd. */
+	LsmCode		(*open_file) (LsmEnv *env, const char *path, int flags,
+							  LsmFile **file, LsmStatus *st);
+	/* Read exactly n bytes at off; a short read is LSM_CORRUPTION/IO error. */
+	LsmCode		(*read_at) (LsmFile *file, void *buf, size_t n, uint64_t off,
+							LsmStatus *st);
+	/* Read up to n bytes at off; *got says how many (0 at end of file). */
+	LsmCode		(*read_some) (LsmFile *file, void *buf, size_t n, uint64_t off,
+							  size_t *got, LsmStatus *st);
+	LsmCode		(*write_at) (LsmFile *file, const void *buf, size_t n, uint64_t off,
+							 LsmStatus *st);
+	/* Make written data durable (fdatasync). */
+	LsmCode		(*sync) (LsmFile *file, LsmStatus *st);
+	LsmCode		(*file_size) (LsmFile *file, uint64_t *size, LsmStatus *st);
+	LsmCode		(*truncate) (LsmFile *file, uint64_t size, LsmStatus *st);
+	/* Always releases the handle, even when it reports an error. */
+	LsmCode		(*close_file) (LsmFile *file, LsmStatus *st);
+
+	/* Directories and names. */
+	LsmCode		(*mkdir_p) (LsmEnv *env, const char *path, LsmStatus *st);
+	LsmCode		(*rename) (LsmEnv *env, const char *from, const char *to,
+						   LsmStatus *st);
+	LsmCode		(*unlink) (LsmEnv *env, const char *path, LsmStatus *st);
+	/* fsync the directory so created/renamed/unlinked names are durable. */
+	LsmCode		(*sync_dir) (LsmEnv *env, const char *path, LsmStatus *st);
+	LsmCode		(*list_dir) (LsmEnv *env, const char *path, LsmDirCallback cb,
+							 void *arg, LsmStatus *st);
+	bool		(*exists) (LsmEnv *env, const char *path);
+	/* Remove a directory and everything in it (DROP TABLE, tests). */
+	LsmCode		(*remove_tree) (LsmEnv *env, const char *path, LsmStatus *st);
+
+	/* Clock, microseconds since an arbitrary epoch; monotonic. */
+	uint64_t	(*now_micros) (LsmEnv *env);
+	void		(*sleep_micros) (LsmEnv *env, uint64_t us);
+
+	/* Mutexes for engine state shared by threads (or processes). */
+	LsmMutex   *(*mutex_create) (LsmEnv *env);
+	void		(*mutex_destroy) (LsmMutex *m);
+	void		(*mutex_lock) (LsmMutex *m);
+	void		(*mutex_unlock) (LsmMutex *m);
+
+	void	   *host;			/* private to the implementation */
+};
+
+/* The process-wide POSIX env (pthreads, pread/pwrite, fdatasync). */
+extern LsmEnv *lsm_env_posix(void);
+
+#endif							/* LSM_ENV_H */

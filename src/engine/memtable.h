@@ -1,0 +1,78 @@
+/*
+ * memtable.h
+ *		The memtable: a skiplist of internal keys living entirely inside one
+ *		caller-supplied memory region, addressed by offsets.
+ *
+ * The region may be malloc'd (standalone tests) or a Postgres shared-memory
+ * arena mapped at different addresses in different processes: nothing in it
+ * is a pointer.  Its header (at offset 0) holds the allocation cursor, the
+ * head node and the counters, so any process holding the base address can
+ * read it.
+ *
+ * Concurrency: one writer at a time (the caller serialises writers, e.g.
+ * with the table's write lock); any number of readers take no lock.  A node
+ * is fully written before it is linked, and links are stored with release
+ * and loaded with acquire semantics, so a reader sees only complete nodes.
+ * Memory is never freed piecemeal; the whole region is recycled once no
+ * reader can still use it (the caller's horizon logic decides when).
+ */
+#ifndef LSM_MEMTABLE_H
+#define LSM_MEMTABLE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "lsm_format.h"
+#include "lsm_iter.h"
+#include "lsm_slice.h"
+#include "lsm_status.h"
+
+typedef struct LsmMemTable LsmMemTable;	/* the region's header */
+
+/* Smallest region lsm_memtable_init accepts. */
+#define LSM_MEMTABLE_MIN_SIZE 4096
+
+/*
+ * Format region as an empty memtable and return it.  NULL when size is too
+ * small or above 4 GiB (offsets are 32-bit).
+ */
+extern LsmMemTable *lsm_memtable_init(void *region, size_t size);
+
+/* Re-attach to a region formatted by lsm_memtable_init (same bytes). */
+extern LsmMemTable *lsm_memtable_attach(void *region);
+
+/* Upper bound of the bytes one entry takes, to reserve space before a WAL write. */
+extern size_t lsm_memtable_entry_size(size_t key_len, size_t value_len);
+
+/*
+ * Insert an entry.  Returns false, changing nothing, when the region has no
+ * room (the caller then freezes this memtable and starts another).
+ * (key, seq) pairs must be unique; a later insert of the same pair is a
+ * caller bug.
+ */
+extern bool lsm_memtable_add(LsmMemTable *mt, LsmSeq seq, LsmKind kind,
+							 LsmSlice user_key, LsmSlice value);
+
+extern size_t lsm_memtable_bytes_used(const LsmMemTable *mt);
+extern size_t lsm_memtable_bytes_free(const LsmMemTable *mt);
+extern uint64_t lsm_memtable_count(const LsmMemTable *mt);
+extern LsmSeq lsm_memtable_min_seq(const LsmMemTable *mt);	/* LSM_MAX_SEQ when empty */
+extern LsmSeq lsm_memtable_max_seq(const LsmMemTable *mt);	/* 0 when empty */
+
+/*
+ * Iterator over internal keys (lsm_format.h order).  The embeddable struct
+ * avoids a malloc on the point-get path; lsm_memtable_iter_new allocates.
+ * key() returns the internal key; both slices point into the region.
+ */
+typedef struct LsmMemIter
+{
+	LsmIter		base;
+	LsmMemTable *mt;
+	uint32_t	node;			/* offset of the current node, 0 = invalid */
+} LsmMemIter;
+
+extern void lsm_memtable_iter_init(LsmMemIter *it, LsmMemTable *mt);
+extern LsmIter *lsm_memtable_iter_new(LsmMemTable *mt);
+
+#endif							/* LSM_MEMTABLE_H */

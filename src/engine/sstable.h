@@ -1,0 +1,117 @@
+/*
+ * sstable.h
+ *		Immutable sorted tables of internal keys: building and reading.
+ *		The byte layout is in docs/format.md.
+ *
+ * A table is data blocks (prefix-compressed keys with restart points,
+ * zstd or raw, each with a kind byte and a masked CRC32C), one bloom filter
+ * block over user keys, an index block (a key >= the last key of each data
+ * block -> its offset and size), a properties block and a fixed footer with
+ * a magic number and format version.  Every block read is verified; a
+ * mismatch is LSM_CORRUPTION naming the file and offset.
+ */
+#ifndef LSM_SSTABLE_H
+#define LSM_SSTABLE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "lsm.h"
+#include "block_cache.h"
+
+typedef struct LsmTableOptions
+{
+	size_t		block_size;		/* target uncompressed data block */
+	int			restart_interval;
+	LsmCompression compression;
+	int			compression_level;
+	int			bloom_bits_per_key; /* 0: no filter block */
+} LsmTableOptions;
+
+/* Copied from options (lsm.h defaults). */
+extern void lsm_table_options_from(LsmTableOptions *to, const LsmOptions *opts);
+
+/* What the properties block holds; also returned by the builder. */
+typedef struct LsmTableProps
+{
+	uint64_t	entries;
+	uint64_t	tombstones;
+	uint64_t	merges;
+	uint64_t	data_blocks;
+	uint64_t	raw_key_bytes;
+	uint64_t	raw_value_bytes;
+	uint64_t	data_bytes;		/* data blocks as stored */
+	uint64_t	index_bytes;
+	uint64_t	filter_bytes;
+	uint64_t	file_bytes;
+	LsmSeq		min_seq;
+	LsmSeq		max_seq;
+	uint64_t	created_micros;
+	LsmBuf		smallest;		/* smallest internal key */
+	LsmBuf		largest;		/* largest internal key */
+} LsmTableProps;
+
+extern void lsm_table_props_free(LsmTableProps *p);
+
+typedef struct LsmTableBuilder LsmTableBuilder;
+
+/* Create path (must not exist) and start a table. */
+extern LsmCode lsm_table_builder_open(LsmEnv *env, const char *path,
+									  const LsmTableOptions *opts,
+									  LsmTableBuilder **b, LsmStatus *st);
+/* Add an entry; internal keys must be strictly increasing (lsm_ikey_cmp). */
+extern LsmCode lsm_table_builder_add(LsmTableBuilder *b, LsmSlice ikey, LsmSlice value,
+									 LsmStatus *st);
+/* Bytes written so far plus the pending block: where to cut outputs. */
+extern uint64_t lsm_table_builder_size(const LsmTableBuilder *b);
+extern uint64_t lsm_table_builder_entries(const LsmTableBuilder *b);
+/*
+ * Write filter, index, properties and footer, fsync, close and free the
+ * builder.  props (nullable) receives a copy of the properties; the caller
+ * frees it with lsm_table_props_free.  On error the file is removed.
+ */
+extern LsmCode lsm_table_builder_finish(LsmTableBuilder *b, LsmTableProps *props,
+										LsmStatus *st);
+/* Close, remove the file and free the builder. */
+extern void lsm_table_builder_abandon(LsmTableBuilder *b);
+
+typedef struct LsmTable LsmTable;
+
+/* Per-read counters, owned by the caller (no atomics needed). */
+typedef struct LsmReadStats
+{
+	uint64_t	block_reads;	/* data blocks read from the file */
+	uint64_t	cache_hits;		/* data blocks found in the block cache */
+	uint64_t	bloom_useful;	/* lsm_table_get skipped thanks to the filter */
+} LsmReadStats;
+
+/*
+ * Open a table: read and verify footer, index, filter and properties.
+ * cache (nullable) holds decoded data blocks, keyed by (file_number, offset).
+ */
+extern LsmCode lsm_table_open(LsmEnv *env, const char *path, uint64_t file_number,
+							  LsmBlockCache *cache, LsmTable **t, LsmStatus *st);
+extern void lsm_table_close(LsmTable *t);
+extern const LsmTableProps *lsm_table_props(const LsmTable *t);
+extern uint64_t lsm_table_file_number(const LsmTable *t);
+
+/* Bloom probe on a user key: false means certainly absent. */
+extern bool lsm_table_may_contain(const LsmTable *t, LsmSlice user_key);
+
+/*
+ * Visit entries from the first internal key >= target, in order, while fn
+ * returns true.  Checks the bloom filter on target's user key first (and
+ * counts a skip in stats->bloom_useful).  The slices passed to fn are valid
+ * only during the call.
+ */
+typedef bool (*LsmTableVisitFn) (void *arg, LsmSlice ikey, LsmSlice value);
+extern LsmCode lsm_table_get(LsmTable *t, LsmSlice target, LsmTableVisitFn fn,
+							 void *arg, LsmReadStats *stats, LsmStatus *st);
+
+/* Iterator over all internal keys of the table; stats nullable. */
+extern LsmIter *lsm_table_iter(LsmTable *t, bool fill_cache, LsmReadStats *stats);
+
+/* Read every block, check checksums, key order and properties. */
+extern LsmCode lsm_table_verify(LsmTable *t, LsmStatus *st);
+
+#endif							/* LSM_SSTABLE_H */
