@@ -1,0 +1,111 @@
+/*
+ * lsm_fdw.c
+ *		Module entry points of lsm_fdw: library load and the FDW handler.
+ *
+ * lsm_fdw keeps its engine state in shared memory reserved at server start,
+ * so the library must be listed in shared_preload_libraries.  Loading it any
+ * other way (CREATE EXTENSION, or a first call of one of its functions in a
+ * server that did not preload it) fails with a hint that says what to set.
+ */
+#include "postgres.h"
+
+#include "fmgr.h"
+#include "foreign/fdwapi.h"
+#include "miscadmin.h"
+#include "utils/guc.h"
+
+#include "lsm_fdw.h"
+
+PG_MODULE_MAGIC;
+
+void		_PG_init(void);
+
+PG_FUNCTION_INFO_V1(lsm_fdw_handler);
+
+/*
+ * _PG_init
+ *		Refuse to load outside shared_preload_libraries.
+ */
+void
+_PG_init(void)
+{
+	if (!process_shared_preload_libraries_in_progress)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("lsm_fdw must be loaded via shared_preload_libraries"),
+				 errdetail("lsm_fdw keeps its tables' engine state in shared memory, which is reserved at server start."),
+				 errhint("Add lsm_fdw to shared_preload_libraries in postgresql.conf (shared_preload_libraries = 'lsm_fdw') and restart the server.")));
+
+#if PG_VERSION_NUM >= 150000
+	MarkGUCPrefixReserved("lsm_fdw");
+#else
+	EmitWarningsOnPlaceholders("lsm_fdw");
+#endif
+}
+
+/*
+ * Until the engine is wired into the executor, planning a query on a
+ * lsm_fdw table fails cleanly instead of pretending the table is empty.
+ */
+static void
+lsmGetForeignRelSize(PlannerInfo *root, RelOptInfo *baserel, Oid foreigntableid)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+			 errmsg("lsm_fdw cannot read or write rows yet"),
+			 errdetail("This build of lsm_fdw validates foreign tables and their options, but its storage engine is not yet connected to the executor.")));
+}
+
+static void
+lsmGetForeignPaths(PlannerInfo *root, RelOptInfo *baserel, Oid foreigntableid)
+{
+}
+
+static ForeignScan *
+lsmGetForeignPlan(PlannerInfo *root, RelOptInfo *baserel, Oid foreigntableid,
+				  ForeignPath *best_path, List *tlist, List *scan_clauses,
+				  Plan *outer_plan)
+{
+	return NULL;
+}
+
+static void
+lsmBeginForeignScan(ForeignScanState *node, int eflags)
+{
+}
+
+static TupleTableSlot *
+lsmIterateForeignScan(ForeignScanState *node)
+{
+	return NULL;
+}
+
+static void
+lsmReScanForeignScan(ForeignScanState *node)
+{
+}
+
+static void
+lsmEndForeignScan(ForeignScanState *node)
+{
+}
+
+/*
+ * lsm_fdw_handler
+ *		The FdwRoutine with lsm_fdw's callbacks.
+ */
+Datum
+lsm_fdw_handler(PG_FUNCTION_ARGS)
+{
+	FdwRoutine *routine = makeNode(FdwRoutine);
+
+	routine->GetForeignRelSize = lsmGetForeignRelSize;
+	routine->GetForeignPaths = lsmGetForeignPaths;
+	routine->GetForeignPlan = lsmGetForeignPlan;
+	routine->BeginForeignScan = lsmBeginForeignScan;
+	routine->IterateForeignScan = lsmIterateForeignScan;
+	routine->ReScanForeignScan = lsmReScanForeignScan;
+	routine->EndForeignScan = lsmEndForeignScan;
+
+	PG_RETURN_POINTER(routine);
+}

@@ -1,0 +1,304 @@
+/*
+ * options.c
+ *		Validation of lsm_fdw's options on servers, foreign tables and
+ *		columns, and the resolution of a table's effective settings.
+ *
+ * Table options may also be given on the server, where they act as
+ * defaults for every table of that server.  Errors name the bad option and
+ * list what is allowed, as Postgres's own FDWs do.
+ */
+#include "postgres.h"
+
+#include "access/reloptions.h"
+#include "catalog/pg_attribute.h"
+#include "catalog/pg_foreign_data_wrapper.h"
+#include "catalog/pg_foreign_server.h"
+#include "catalog/pg_foreign_table.h"
+#include "catalog/pg_user_mapping.h"
+#include "commands/defrem.h"
+#include "foreign/foreign.h"
+#include "lib/stringinfo.h"
+#include "utils/builtins.h"
+#include "utils/guc.h"
+
+#include "lsm_fdw.h"
+
+PG_FUNCTION_INFO_V1(lsm_fdw_validator);
+
+typedef enum LsmOptionKind
+{
+	OPT_ENUM,					/* one of allowed[] */
+	OPT_INT,					/* integer in [min, max] */
+	OPT_BYTES,					/* size with optional unit, in [min, max] bytes */
+	OPT_BOOL
+} LsmOptionKind;
+
+typedef struct LsmOptionDef
+{
+	const char *name;
+	Oid			context;		/* catalog where it is valid */
+	bool		also_on_server; /* table option that a server may default */
+	LsmOptionKind kind;
+	const char *allowed;		/* OPT_ENUM: comma-separated values */
+	int			min;
+	int			max;
+} LsmOptionDef;
+
+static const LsmOptionDef lsm_options[] = {
+	{"key", AttributeRelationId, false, OPT_BOOL, NULL, 0, 0},
+	{"compaction", ForeignTableRelationId, true, OPT_ENUM, "leveled, tiered", 0, 0},
+	{"compression", ForeignTableRelationId, true, OPT_ENUM, "zstd, none", 0, 0},
+	{"compression_level", ForeignTableRelationId, true, OPT_INT, NULL, 1, 22},
+	{"block_size", ForeignTableRelationId, true, OPT_BYTES, NULL, 1024, 1024 * 1024},
+	{"bloom_bits_per_key", ForeignTableRelationId, true, OPT_INT, NULL, 0, 32},
+	{"memtable_size", ForeignTableRelationId, true, OPT_BYTES, NULL,
+	1024 * 1024, 1024 * 1024 * 1024},
+	{"on_duplicate", ForeignTableRelationId, true, OPT_ENUM, "error, overwrite", 0, 0},
+};
+
+static bool
+option_valid_in(const LsmOptionDef *def, Oid context)
+{
+	return def->context == context ||
+		(def->also_on_server && context == ForeignServerRelationId);
+}
+
+static const char *
+context_name(Oid context)
+{
+	switch (context)
+	{
+		case ForeignDataWrapperRelationId:
+			return "foreign-data wrapper";
+		case ForeignServerRelationId:
+			return "server";
+		case UserMappingRelationId:
+			return "user mapping";
+		case ForeignTableRelationId:
+			return "foreign table";
+		case AttributeRelationId:
+			return "column";
+	}
+	return "object";
+}
+
+/*
+ * Is value one of the comma-separated words in allowed?
+ */
+static bool
+enum_value_allowed(const char *allowed, const char *value)
+{
+	const char *p = allowed;
+	size_t		len = strlen(value);
+
+	while (*p)
+	{
+		const char *end = strchr(p, ',');
+		size_t		wlen = end ? (size_t) (end - p) : strlen(p);
+
+		if (wlen == len && strncmp(p, value, len) == 0)
+			return true;
+		if (!end)
+			break;
+		p = end + 1;
+		while (*p == ' ')
+			p++;
+	}
+	return false;
+}
+
+/*
+ * Check one option's value; ERROR when it is not acceptable.  Returns the
+ * integer value for OPT_INT/OPT_BYTES, 0 otherwise.
+ */
+static int
+check_option_value(const LsmOptionDef *def, DefElem *elem)
+{
+	char	   *value = defGetString(elem);
+	int			result = 0;
+
+	switch (def->kind)
+	{
+		case OPT_ENUM:
+			if (!enum_value_allowed(def->allowed, value))
+				ereport(ERROR,
+						(errcode(ERRCODE_FDW_INVALID_ATTRIBUTE_VALUE),
+						 errmsg("invalid value for option \"%s\": \"%s\"",
+								def->name, value),
+						 errhint("Allowed values are: %s.", def->allowed)));
+			break;
+		case OPT_BOOL:
+			{
+				bool		b;
+
+				if (!parse_bool(value, &b))
+					ereport(ERROR,
+							(errcode(ERRCODE_FDW_INVALID_ATTRIBUTE_VALUE),
+							 errmsg("invalid value for option \"%s\": \"%s\"",
+									def->name, value),
+							 errhint("Use a boolean such as 'true' or 'false'.")));
+				result = b ? 1 : 0;
+				break;
+			}
+		case OPT_INT:
+		case OPT_BYTES:
+			{
+				const char *hintmsg = NULL;
+
+				if (!parse_int(value, &result,
+							   def->kind == OPT_BYTES ? GUC_UNIT_BYTE : 0,
+							   &hintmsg) ||
+					result < def->min || result > def->max)
+				{
+					if (def->kind == OPT_BYTES)
+						ereport(ERROR,
+								(errcode(ERRCODE_FDW_INVALID_ATTRIBUTE_VALUE),
+								 errmsg("invalid value for option \"%s\": \"%s\"",
+										def->name, value),
+								 errhint("Use a size between %d and %d bytes; units kB, MB and GB are accepted.",
+										 def->min, def->max)));
+					else
+						ereport(ERROR,
+								(errcode(ERRCODE_FDW_INVALID_ATTRIBUTE_VALUE),
+								 errmsg("invalid value for option \"%s\": \"%s\"",
+										def->name, value),
+								 errhint("Use an integer between %d and %d.",
+										 def->min, def->max)));
+				}
+				break;
+			}
+	}
+	return result;
+}
+
+/*
+ * lsm_fdw_validator
+ *		Validate the options given to a CREATE or ALTER of a lsm_fdw
+ *		foreign-data wrapper, server, user mapping, foreign table or column.
+ */
+Datum
+lsm_fdw_validator(PG_FUNCTION_ARGS)
+{
+	List	   *options = untransformRelOptions(PG_GETARG_DATUM(0));
+	Oid			context = PG_GETARG_OID(1);
+	ListCell   *lc;
+
+	foreach(lc, options)
+	{
+		DefElem    *elem = (DefElem *) lfirst(lc);
+		const LsmOptionDef *def = NULL;
+
+		for (size_t i = 0; i < lengthof(lsm_options); i++)
+		{
+			if (strcmp(lsm_options[i].name, elem->defname) == 0 &&
+				option_valid_in(&lsm_options[i], context))
+			{
+				def = &lsm_options[i];
+				break;
+			}
+		}
+
+		if (def == NULL)
+		{
+			StringInfoData buf;
+
+			initStringInfo(&buf);
+			for (size_t i = 0; i < lengthof(lsm_options); i++)
+			{
+				if (option_valid_in(&lsm_options[i], context))
+					appendStringInfo(&buf, "%s%s", buf.len > 0 ? ", " : "",
+									 lsm_options[i].name);
+			}
+			ereport(ERROR,
+					(errcode(ERRCODE_FDW_INVALID_OPTION_NAME),
+					 errmsg("invalid option \"%s\" for a lsm_fdw %s",
+							elem->defname, context_name(context)),
+					 buf.len > 0
+					 ? errhint("Valid options in this context are: %s.", buf.data)
+					 : errhint("There are no valid options in this context.")));
+		}
+		check_option_value(def, elem);
+	}
+
+	PG_RETURN_VOID();
+}
+
+/*
+ * Apply one validated option to settings.
+ */
+static void
+apply_option(LsmTableSettings *s, DefElem *elem)
+{
+	for (size_t i = 0; i < lengthof(lsm_options); i++)
+	{
+		const LsmOptionDef *def = &lsm_options[i];
+		int			v;
+
+		if (def->context != ForeignTableRelationId ||
+			strcmp(def->name, elem->defname) != 0)
+			continue;
+		v = check_option_value(def, elem);
+		if (strcmp(def->name, "compaction") == 0)
+			s->compaction = strcmp(defGetString(elem), "tiered") == 0
+				? LSM_COMPACTION_TIERED : LSM_COMPACTION_LEVELED;
+		else if (strcmp(def->name, "compression") == 0)
+			s->compress = strcmp(defGetString(elem), "zstd") == 0;
+		else if (strcmp(def->name, "compression_level") == 0)
+			s->compression_level = v;
+		else if (strcmp(def->name, "block_size") == 0)
+			s->block_size = v;
+		else if (strcmp(def->name, "bloom_bits_per_key") == 0)
+			s->bloom_bits_per_key = v;
+		else if (strcmp(def->name, "memtable_size") == 0)
+			s->memtable_size = v;
+		else if (strcmp(def->name, "on_duplicate") == 0)
+			s->overwrite_on_duplicate = strcmp(defGetString(elem), "overwrite") == 0;
+		return;
+	}
+}
+
+/*
+ * lsm_settings_for_table
+ *		The effective settings of a foreign table: built-in defaults, then
+ *		the server's options, then the table's own.
+ */
+void
+lsm_settings_for_table(Oid relid, LsmTableSettings *s)
+{
+	ForeignTable *table = GetForeignTable(relid);
+	ForeignServer *server = GetForeignServer(table->serverid);
+	ListCell   *lc;
+
+	s->compaction = LSM_COMPACTION_LEVELED;
+	s->compress = true;
+	s->compression_level = 3;
+	s->block_size = 4096;
+	s->bloom_bits_per_key = 10;
+	s->memtable_size = 64 * 1024 * 1024;
+	s->overwrite_on_duplicate = false;
+
+	foreach(lc, server->options)
+		apply_option(s, (DefElem *) lfirst(lc));
+	foreach(lc, table->options)
+		apply_option(s, (DefElem *) lfirst(lc));
+}
+
+/*
+ * lsm_column_is_key
+ *		Whether the column carries the option key 'true'.
+ */
+bool
+lsm_column_is_key(Oid relid, AttrNumber attnum)
+{
+	List	   *options = GetForeignColumnOptions(relid, attnum);
+	ListCell   *lc;
+
+	foreach(lc, options)
+	{
+		DefElem    *elem = (DefElem *) lfirst(lc);
+
+		if (strcmp(elem->defname, "key") == 0)
+			return defGetBoolean(elem);
+	}
+	return false;
+}

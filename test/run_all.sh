@@ -1,0 +1,129 @@
+#!/usr/bin/env bash
+# The test command of lsm_fdw: installs what is missing (Debian 12, as
+# root), builds with warnings as errors, installs, and runs every suite:
+#   engine     standalone C unit tests of src/engine (no server)
+#   engine-san the same under AddressSanitizer + UBSan
+#   regress    pg_regress over sql/ + expected/ on a temporary instance
+#   preload    pg_regress without shared_preload_libraries (must refuse)
+#   isolation  specs/*.spec with pg_isolation_regress
+#   tap        t/*.pl (crash and recovery tests) with prove
+# It ends with one line "N passed, N failed" and exits non-zero on any
+# failure.  Options: --quick skips engine-san.
+set -u
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+. test/lib.sh
+
+QUICK=0
+[ "${1:-}" = "--quick" ] && QUICK=1
+
+PASSED=0
+FAILED=0
+count() {		# suite passed failed
+	echo "-- $1: $2 passed, $3 failed"
+	PASSED=$((PASSED + $2))
+	FAILED=$((FAILED + $3))
+}
+
+lsm_install_deps || { echo "0 passed, 1 failed"; exit 1; }
+echo "== build"
+if ! lsm_build_install; then
+	echo "build failed"
+	echo "0 passed, 1 failed"
+	exit 1
+fi
+
+OUT=$(mktemp -d /tmp/lsm_test.XXXXXX)
+chmod 755 "$OUT"
+cleanup() { [ "${KEEP_TEST_OUTPUT:-0}" = 1 ] || rm -rf "$OUT"; }
+trap cleanup EXIT
+
+# Engine unit tests: each binary prints "TESTS passed failed".
+run_engine() {	# suite make-args...
+	local suite=$1 log="$OUT/$1.log" p=0 f=0
+	shift
+	echo "== $suite"
+	if ! make -s -C test/engine "$@" all >"$log" 2>&1; then
+		tail -40 "$log"
+		count "$suite" 0 1
+		return
+	fi
+	TMPDIR="$OUT" make -s -C test/engine "$@" check >>"$log" 2>&1
+	grep -E '^(FAIL|seed)' "$log" | head -40
+	while read -r _ a b; do p=$((p + a)); f=$((f + b)); done < <(grep -E '^TESTS [0-9]+ [0-9]+$' "$log")
+	# A binary that crashed prints no TESTS line; count it as a failure.
+	local bins ran
+	bins=$(grep -c '^== ' "$log")
+	ran=$(grep -cE '^TESTS ' "$log")
+	[ "$ran" -lt "$bins" ] && { echo "$((bins - ran)) test binaries did not finish:"; grep -B3 -A20 -E 'ERROR: AddressSanitizer|runtime error|Segmentation' "$log" | head -60; f=$((f + bins - ran)); }
+	count "$suite" "$p" "$f"
+}
+run_engine engine
+[ $QUICK = 1 ] || run_engine engine-san SAN=1
+
+PGBIN=$($PG_CONFIG --bindir)
+PGXS_SRC=$(dirname "$($PG_CONFIG --pgxs)")/..
+cp -r sql expected test "$OUT/"
+[ -d specs ] && cp -r specs "$OUT/"
+[ -d t ] && cp -r t "$OUT/"
+chown -R postgres: "$OUT" 2>/dev/null || true
+
+# pg_regress prints "test NAME ... ok|FAILED"; count those lines.
+count_regress() {	# suite logfile rc
+	local p f
+	p=$(grep -cE '\.\.\. +ok' "$2")
+	f=$(grep -cE '\.\.\. +FAILED|\.\.\. +failed' "$2")
+	[ "$3" -ne 0 ] && [ "$f" -eq 0 ] && f=1
+	count "$1" "$p" "$f"
+}
+
+echo "== regress"
+(cd "$OUT" && lsm_as_postgres "$PGXS_SRC/test/regress/pg_regress" --bindir="$PGBIN" \
+	--inputdir=. --outputdir=out_regress --temp-instance=tmp_regress \
+	--temp-config=test/temp.conf --encoding=UTF8 --no-locale \
+	--schedule=test/schedule) >"$OUT/regress.log" 2>&1
+rc=$?
+cat "$OUT/regress.log" | grep -E '^(test|ok|not ok|     )|FAILED' | head -60
+[ $rc -ne 0 ] && [ -f "$OUT/out_regress/regression.diffs" ] && head -150 "$OUT/out_regress/regression.diffs"
+count_regress regress "$OUT/regress.log" $rc
+
+echo "== preload"
+(cd "$OUT" && lsm_as_postgres "$PGXS_SRC/test/regress/pg_regress" --bindir="$PGBIN" \
+	--inputdir=. --outputdir=out_preload --temp-instance=tmp_preload \
+	--encoding=UTF8 --no-locale preload) >"$OUT/preload.log" 2>&1
+rc=$?
+[ $rc -ne 0 ] && [ -f "$OUT/out_preload/regression.diffs" ] && head -60 "$OUT/out_preload/regression.diffs"
+count_regress preload "$OUT/preload.log" $rc
+
+specs=$(cd "$OUT" && ls specs/*.spec 2>/dev/null | xargs -r -n1 basename | sed 's/\.spec$//')
+if [ -n "$specs" ]; then
+	echo "== isolation"
+	(cd "$OUT" && lsm_as_postgres "$PGXS_SRC/test/isolation/pg_isolation_regress" --bindir="$PGBIN" \
+		--inputdir=. --outputdir=out_iso --temp-instance=tmp_iso \
+		--temp-config=test/temp.conf --encoding=UTF8 --no-locale $specs) >"$OUT/iso.log" 2>&1
+	rc=$?
+	[ $rc -ne 0 ] && [ -f "$OUT/out_iso/regression.diffs" ] && head -150 "$OUT/out_iso/regression.diffs"
+	count_regress isolation "$OUT/iso.log" $rc
+fi
+
+taps=$(cd "$OUT" && ls t/*.pl 2>/dev/null)
+if [ -n "$taps" ]; then
+	echo "== tap"
+	mkdir -p "$OUT/out_tap" && chown postgres: "$OUT/out_tap" 2>/dev/null
+	for tf in $taps; do
+		(cd "$OUT" && lsm_as_postgres env PATH="$PGBIN:$PATH" TESTDIR="$OUT/out_tap" \
+			PG_REGRESS="$PGXS_SRC/test/regress/pg_regress" \
+			prove -I "$PGXS_SRC/test/perl" -I "$OUT/t" "$tf") >"$OUT/tap.log" 2>&1
+		rc=$?
+		n=$(sed -n 's/^Files=[0-9]*, Tests=\([0-9]*\).*/\1/p' "$OUT/tap.log")
+		bad=$(sed -n 's/.*Failed \([0-9]*\)\/[0-9]* subtests.*/\1/p' "$OUT/tap.log" | head -1)
+		n=${n:-0}; bad=${bad:-0}
+		[ $rc -ne 0 ] && [ "$bad" -eq 0 ] && bad=1
+		[ $rc -ne 0 ] && { tail -40 "$OUT/tap.log"; ls "$OUT/out_tap"/log 2>/dev/null; }
+		count "tap $tf" $((n > bad ? n - bad : 0)) "$bad"
+	done
+fi
+
+echo
+echo "$PASSED passed, $FAILED failed"
+[ "$FAILED" -eq 0 ]
