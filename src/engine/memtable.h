@@ -61,6 +61,13 @@ extern LsmSeq lsm_memtable_min_seq(const LsmMemTable *mt);	/* LSM_MAX_SEQ when e
 extern LsmSeq lsm_memtable_max_seq(const LsmMemTable *mt);	/* 0 when empty */
 
 /*
+ * Check the skiplist's structure (bounds, node format, every level sorted,
+ * count).  LSM_CORRUPTION with a message when damaged.  For tests and
+ * debugging; only meaningful while no writer is active.
+ */
+extern LsmCode lsm_memtable_verify(const LsmMemTable *mt, LsmStatus *st);
+
+/*
  * Iterator over internal keys (lsm_format.h order).  The embeddable struct
  * avoids a malloc on the point-get path; lsm_memtable_iter_new allocates.
  * key() returns the internal key; both slices point into the region.

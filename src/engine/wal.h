@@ -52,13 +52,23 @@ extern uint64_t lsm_log_number(const LsmLogWriter *w);
 /* Close (no implicit sync). */
 extern LsmCode lsm_log_close(LsmLogWriter *w, LsmStatus *st);
 
+/*
+ * Reopen an existing log to append after its first valid_bytes bytes (the
+ * valid_bytes of its replay report): the tail beyond is cut off and the
+ * file synced, so lsm_log_size() = lsm_log_synced() = valid_bytes.
+ */
+extern LsmCode lsm_log_reopen(LsmEnv *env, const char *path, uint64_t log_number,
+							  uint64_t valid_bytes, LsmLogWriter **w,
+							  LsmStatus *st);
+
 typedef struct LsmLogReplayReport
 {
 	uint64_t	records;		/* valid records delivered */
 	uint64_t	valid_bytes;	/* offset after the last valid record */
 	uint64_t	file_bytes;
 	uint64_t	dropped_bytes;	/* file_bytes - valid_bytes */
-	bool		torn;			/* stopped at a bad record (not clean EOF) */
+	bool		torn;			/* stopped at a bad record (not clean EOF;
+								 * a tail of only zero bytes is clean) */
 	char		reason[128];	/* why it stopped, when torn */
 } LsmLogReplayReport;
 

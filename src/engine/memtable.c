@@ -1,0 +1,634 @@
+/*
+ * memtable.c
+ *		A skiplist of internal keys inside one caller-supplied region.
+ *
+ * Layout of the region (all little-endian host order; the region never
+ * leaves the machine, so host order is fine):
+ *
+ *		offset 0		LsmMemTable header
+ *		HEAD_OFFSET		head node: height MAX_HEIGHT, no key
+ *		...				nodes, each starting at a multiple of 8
+ *
+ * A node is
+ *
+ *		uint32	height					1..MAX_HEIGHT
+ *		uint32	next[height]			offsets of successors, 0 = none
+ *		varint32 ikey_len, ikey bytes	internal key (lsm_format.h)
+ *		varint32 value_len, value bytes
+ *
+ * Offsets rather than pointers let the region be mapped at a different
+ * address in every process (or memcpy'd) and still be read.  Offset 0 is
+ * the header, so it can never be a node and serves as "none".
+ *
+ * Concurrency (see memtable.h): one writer, any number of lock-free
+ * readers.  The writer fills a node completely while it is still
+ * unreachable, then links it bottom level first with release stores into
+ * the predecessors' next[] slots; readers follow links with acquire loads,
+ * so every node a reader reaches is complete.  A node linked at level 0 but
+ * not yet at upper levels is merely harder to find, never wrong.  Nodes are
+ * never unlinked or changed after publication, except for next[] slots
+ * being overwritten by later inserts, which is exactly the atomic part.
+ *
+ * Header counters (used, count, seqs, max_height) are written only by the
+ * writer and read by anyone with relaxed atomics: they are statistics, and
+ * a reader seeing a slightly stale value is harmless.  max_height is the
+ * subtle one: a reader that sees a new, larger height starts at a head
+ * slot that may still be 0 and just descends; one that sees a stale,
+ * smaller height finds new tall nodes through their lower levels.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "memtable.h"
+
+#define MEMTABLE_MAGIC		0x4c534d4du		/* "MMSL" little-endian */
+#define MAX_HEIGHT			12
+#define BRANCHING			4
+
+/* The region's header; lives at offset 0 of the region. */
+struct LsmMemTable
+{
+	uint32_t	magic;
+	uint32_t	max_height;		/* tallest node linked so far (>= 1) */
+	uint64_t	size;			/* bytes of the region */
+	uint64_t	used;			/* allocation cursor, a multiple of 8 */
+	uint32_t	head;			/* offset of the head node */
+	uint32_t	pad;
+	uint64_t	count;			/* entries linked */
+	uint64_t	min_seq;		/* LSM_MAX_SEQ when empty */
+	uint64_t	max_seq;		/* 0 when empty */
+	uint64_t	rng;			/* writer's xorshift state, for node heights */
+};
+
+#define ALIGN8(x)			(((x) + 7) & ~(uint64_t) 7)
+#define HEAD_OFFSET			((uint32_t) ALIGN8(sizeof(LsmMemTable)))
+#define NODE_FIXED(h)		(sizeof(uint32_t) * (1 + (size_t) (h)))
+
+static inline uint8_t *
+mt_base(const LsmMemTable *mt)
+{
+	return (uint8_t *) mt;
+}
+
+static inline uint32_t *
+node_words(const LsmMemTable *mt, uint32_t node)
+{
+	return (uint32_t *) (mt_base(mt) + node);
+}
+
+static inline uint32_t
+node_height(const LsmMemTable *mt, uint32_t node)
+{
+	return node_words(mt, node)[0];
+}
+
+/* Successor of node at level; acquire pairs with the writer's release. */
+static inline uint32_t
+node_next(const LsmMemTable *mt, uint32_t node, int level)
+{
+	return __atomic_load_n(&node_words(mt, node)[1 + level], __ATOMIC_ACQUIRE);
+}
+
+static inline void
+node_set_next(LsmMemTable *mt, uint32_t node, int level, uint32_t next)
+{
+	__atomic_store_n(&node_words(mt, node)[1 + level], next, __ATOMIC_RELEASE);
+}
+
+/*
+ * node_key
+ *		The internal key of a (published, hence well-formed) node.
+ *
+ * The varint was written by us, so decoding needs no bounds beyond the
+ * region's end, which keeps a damaged region from making us read outside
+ * it.
+ */
+static inline LsmSlice
+node_key(const LsmMemTable *mt, uint32_t node)
+{
+	const uint8_t *p = mt_base(mt) + node + NODE_FIXED(node_height(mt, node));
+	const uint8_t *limit = mt_base(mt) + mt->size;
+	uint32_t	len = 0;
+
+	/* keys under 128 bytes, the common case, need no call */
+	if (*p < 0x80)
+		return lsm_slice(p + 1, *p);
+	p = lsm_decode_varint32(p, limit, &len);
+	return lsm_slice(p, len);
+}
+
+static inline LsmSlice
+node_value(const LsmMemTable *mt, uint32_t node)
+{
+	LsmSlice	k = node_key(mt, node);
+	const uint8_t *p = k.data + k.len;
+	const uint8_t *limit = mt_base(mt) + mt->size;
+	uint32_t	len = 0;
+
+	p = lsm_decode_varint32(p, limit, &len);
+	return lsm_slice(p, len);
+}
+
+static inline int
+load_max_height(const LsmMemTable *mt)
+{
+	return (int) __atomic_load_n(&mt->max_height, __ATOMIC_RELAXED);
+}
+
+/*
+ * find_ge
+ *		The first node whose key is >= target, or 0.  When prev is given,
+ *		prev[level] receives the last node < target at every level, which
+ *		is where an insert of target splices in.
+ */
+static uint32_t
+find_ge(const LsmMemTable *mt, LsmSlice target, uint32_t *prev)
+{
+	uint32_t	x = mt->head;
+	int			level = load_max_height(mt) - 1;
+
+	for (;;)
+	{
+		uint32_t	next = node_next(mt, x, level);
+
+		if (next != 0 && lsm_ikey_cmp(node_key(mt, next), target) < 0)
+			x = next;
+		else
+		{
+			if (prev != NULL)
+				prev[level] = x;
+			if (level == 0)
+				return next;
+			level--;
+		}
+	}
+}
+
+/* The last node whose key is < target, or the head when there is none. */
+static uint32_t
+find_lt(const LsmMemTable *mt, LsmSlice target)
+{
+	uint32_t	x = mt->head;
+	int			level = load_max_height(mt) - 1;
+
+	for (;;)
+	{
+		uint32_t	next = node_next(mt, x, level);
+
+		if (next != 0 && lsm_ikey_cmp(node_key(mt, next), target) < 0)
+			x = next;
+		else if (level == 0)
+			return x;
+		else
+			level--;
+	}
+}
+
+/* The last node, or the head when the list is empty. */
+static uint32_t
+find_last(const LsmMemTable *mt)
+{
+	uint32_t	x = mt->head;
+	int			level = load_max_height(mt) - 1;
+
+	for (;;)
+	{
+		uint32_t	next = node_next(mt, x, level);
+
+		if (next != 0)
+			x = next;
+		else if (level == 0)
+			return x;
+		else
+			level--;
+	}
+}
+
+/*
+ * lsm_memtable_init
+ *		Format region as an empty memtable.
+ *
+ * The region must be 8-byte aligned, because the header's 64-bit counters
+ * are accessed atomically; shared memory and malloc both guarantee that.
+ */
+LsmMemTable *
+lsm_memtable_init(void *region, size_t size)
+{
+	LsmMemTable *mt = region;
+	uint32_t   *head;
+
+	if (region == NULL || ((uintptr_t) region & 7) != 0 ||
+		size < LSM_MEMTABLE_MIN_SIZE || (uint64_t) size > ((uint64_t) 1 << 32))
+		return NULL;
+
+	memset(mt, 0, HEAD_OFFSET + ALIGN8(NODE_FIXED(MAX_HEIGHT)));
+	mt->magic = MEMTABLE_MAGIC;
+	mt->max_height = 1;
+	mt->size = size;
+	mt->head = HEAD_OFFSET;
+	mt->used = HEAD_OFFSET + ALIGN8(NODE_FIXED(MAX_HEIGHT));
+	mt->count = 0;
+	mt->min_seq = LSM_MAX_SEQ;
+	mt->max_seq = 0;
+	/* fixed seed: heights, and so performance, are reproducible */
+	mt->rng = 0x9E3779B97F4A7C15ull ^ size;
+	head = node_words(mt, mt->head);
+	head[0] = MAX_HEIGHT;
+	return mt;
+}
+
+/*
+ * lsm_memtable_attach
+ *		Use a region formatted by lsm_memtable_init, possibly at another
+ *		address.  NULL when the header does not look like ours.
+ */
+LsmMemTable *
+lsm_memtable_attach(void *region)
+{
+	LsmMemTable *mt = region;
+
+	if (region == NULL || ((uintptr_t) region & 7) != 0 ||
+		mt->magic != MEMTABLE_MAGIC || mt->head != HEAD_OFFSET ||
+		mt->size < LSM_MEMTABLE_MIN_SIZE || mt->used > mt->size)
+		return NULL;
+	return mt;
+}
+
+/* Bytes of a node of the given height and lengths, padding included. */
+static uint64_t
+node_size(int height, uint64_t ikey_len, uint64_t value_len)
+{
+	return ALIGN8(NODE_FIXED(height) +
+				  lsm_varint_length(ikey_len) + ikey_len +
+				  lsm_varint_length(value_len) + value_len);
+}
+
+/*
+ * lsm_memtable_entry_size
+ *		Upper bound of the bytes an entry with a user key of key_len bytes
+ *		and a value of value_len bytes takes: that of the tallest node.
+ *		When lsm_memtable_bytes_free() is at least this, the add succeeds.
+ */
+size_t
+lsm_memtable_entry_size(size_t key_len, size_t value_len)
+{
+	return (size_t) node_size(MAX_HEIGHT, (uint64_t) key_len + LSM_IKEY_TRAILER,
+							  value_len);
+}
+
+/* A height >= 1 with P(height > h) = BRANCHING^-h, capped at MAX_HEIGHT. */
+static int
+random_height(uint64_t *rng)
+{
+	int			h = 1;
+
+	for (;;)
+	{
+		uint64_t	x = *rng;
+
+		x ^= x >> 12;
+		x ^= x << 25;
+		x ^= x >> 27;
+		*rng = x;
+		if (h >= MAX_HEIGHT || ((x * 0x2545F4914F6CDD1Dull) >> 32) % BRANCHING != 0)
+			return h;
+		h++;
+	}
+}
+
+/*
+ * lsm_memtable_add
+ *		Insert (user_key, seq, kind) -> value.
+ *
+ * Nothing in the region changes until it is known that the node fits, and
+ * the RNG state is advanced on a local copy, so a refused add leaves the
+ * region byte-for-byte identical.
+ */
+bool
+lsm_memtable_add(LsmMemTable *mt, LsmSeq seq, LsmKind kind,
+				 LsmSlice user_key, LsmSlice value)
+{
+	uint64_t	rng = mt->rng;
+	int			height = random_height(&rng);
+	uint64_t	ikey_len = (uint64_t) user_key.len + LSM_IKEY_TRAILER;
+	uint64_t	need;
+	uint32_t	node;
+	uint32_t   *words;
+	uint8_t    *p;
+	uint32_t	prev[MAX_HEIGHT];
+	int			max_height;
+	int			i;
+
+	if (ikey_len > UINT32_MAX || value.len > UINT32_MAX || seq > LSM_MAX_SEQ)
+		return false;
+	need = node_size(height, ikey_len, value.len);
+	if (need > mt->size - mt->used)
+		return false;
+
+	/* build the node while nobody can reach it */
+	node = (uint32_t) mt->used;
+	words = node_words(mt, node);
+	words[0] = (uint32_t) height;
+	p = mt_base(mt) + node + NODE_FIXED(height);
+	p = lsm_encode_varint32(p, (uint32_t) ikey_len);
+	if (user_key.len > 0)
+		memcpy(p, user_key.data, user_key.len);
+	lsm_put_fixed64(p + user_key.len, lsm_pack_seq_kind(seq, kind));
+	p += ikey_len;
+	p = lsm_encode_varint32(p, (uint32_t) value.len);
+	if (value.len > 0)
+		memcpy(p, value.data, value.len);
+
+	find_ge(mt, node_key(mt, node), prev);
+	max_height = load_max_height(mt);
+	if (height > max_height)
+	{
+		for (i = max_height; i < height; i++)
+			prev[i] = mt->head;
+		__atomic_store_n(&mt->max_height, (uint32_t) height, __ATOMIC_RELAXED);
+	}
+
+	/*
+	 * Our own next[] slots are not yet visible, so relaxed stores would do;
+	 * the release stores into the predecessors are what publish the node.
+	 */
+	for (i = 0; i < height; i++)
+	{
+		__atomic_store_n(&words[1 + i], node_next(mt, prev[i], i), __ATOMIC_RELAXED);
+		node_set_next(mt, prev[i], i, node);
+	}
+
+	mt->rng = rng;
+	__atomic_store_n(&mt->used, mt->used + need, __ATOMIC_RELAXED);
+	__atomic_store_n(&mt->count, mt->count + 1, __ATOMIC_RELAXED);
+	if (seq < mt->min_seq)
+		__atomic_store_n(&mt->min_seq, seq, __ATOMIC_RELAXED);
+	if (seq > mt->max_seq)
+		__atomic_store_n(&mt->max_seq, seq, __ATOMIC_RELAXED);
+	return true;
+}
+
+size_t
+lsm_memtable_bytes_used(const LsmMemTable *mt)
+{
+	return (size_t) __atomic_load_n(&mt->used, __ATOMIC_RELAXED);
+}
+
+size_t
+lsm_memtable_bytes_free(const LsmMemTable *mt)
+{
+	return (size_t) (mt->size - __atomic_load_n(&mt->used, __ATOMIC_RELAXED));
+}
+
+uint64_t
+lsm_memtable_count(const LsmMemTable *mt)
+{
+	return __atomic_load_n(&mt->count, __ATOMIC_RELAXED);
+}
+
+LsmSeq
+lsm_memtable_min_seq(const LsmMemTable *mt)
+{
+	return __atomic_load_n(&mt->min_seq, __ATOMIC_RELAXED);
+}
+
+LsmSeq
+lsm_memtable_max_seq(const LsmMemTable *mt)
+{
+	return __atomic_load_n(&mt->max_seq, __ATOMIC_RELAXED);
+}
+
+/*
+ * lsm_memtable_verify
+ *		Check the structure: every node in bounds and well-formed, every
+ *		level sorted, level i a sub-list of level i-1, and the count right.
+ *		Only meaningful while no writer is active.
+ */
+LsmCode
+lsm_memtable_verify(const LsmMemTable *mt, LsmStatus *st)
+{
+	uint64_t	n = 0;
+	uint32_t	x;
+	int			level;
+
+	if (mt->magic != MEMTABLE_MAGIC || mt->used > mt->size ||
+		mt->max_height < 1 || mt->max_height > MAX_HEIGHT)
+		return lsm_status_set(st, LSM_CORRUPTION, 0, "memtable header is damaged");
+
+	for (level = (int) mt->max_height - 1; level >= 0; level--)
+	{
+		LsmSlice	prev_key = {NULL, 0};
+		uint32_t	lower = mt->head;
+
+		for (x = node_next(mt, mt->head, level); x != 0; x = node_next(mt, x, level))
+		{
+			uint32_t	h;
+			const uint8_t *p;
+			const uint8_t *limit = mt_base(mt) + mt->used;
+			uint32_t	klen;
+			uint32_t	vlen;
+			LsmSlice	key;
+			LsmParsedKey pk;
+
+			if (x < HEAD_OFFSET + NODE_FIXED(MAX_HEIGHT) || x >= mt->used || (x & 7) != 0)
+				return lsm_status_set(st, LSM_CORRUPTION, 0,
+									  "memtable node offset %u out of bounds at level %d",
+									  x, level);
+			h = node_height(mt, x);
+			if (h < 1 || h > MAX_HEIGHT || (int) h <= level ||
+				x + NODE_FIXED(h) > mt->used)
+				return lsm_status_set(st, LSM_CORRUPTION, 0,
+									  "memtable node %u has bad height %u at level %d",
+									  x, h, level);
+			p = mt_base(mt) + x + NODE_FIXED(h);
+			if ((p = lsm_decode_varint32(p, limit, &klen)) == NULL ||
+				(size_t) (limit - p) < klen ||
+				!lsm_ikey_parse(lsm_slice(p, klen), &pk))
+				return lsm_status_set(st, LSM_CORRUPTION, 0,
+									  "memtable node %u has a bad key", x);
+			key = lsm_slice(p, klen);
+			p += klen;
+			if ((p = lsm_decode_varint32(p, limit, &vlen)) == NULL ||
+				(size_t) (limit - p) < vlen)
+				return lsm_status_set(st, LSM_CORRUPTION, 0,
+									  "memtable node %u has a bad value", x);
+			if (prev_key.data != NULL && lsm_ikey_cmp(prev_key, key) >= 0)
+				return lsm_status_set(st, LSM_CORRUPTION, 0,
+									  "memtable out of order at node %u level %d",
+									  x, level);
+			prev_key = key;
+			/* the same node must be reachable one level down */
+			if (level > 0)
+			{
+				while (lower != 0 && lower != x)
+					lower = node_next(mt, lower, level - 1);
+				if (lower == 0)
+					return lsm_status_set(st, LSM_CORRUPTION, 0,
+										  "memtable node %u at level %d missing from level %d",
+										  x, level, level - 1);
+			}
+			if (level == 0)
+				n++;
+		}
+	}
+	if (n != mt->count)
+		return lsm_status_set(st, LSM_CORRUPTION, 0,
+							  "memtable holds %llu entries, header says %llu",
+							  (unsigned long long) n, (unsigned long long) mt->count);
+	return LSM_OK;
+}
+
+/* ---------- iterator ---------- */
+
+static bool
+mi_valid(LsmIter *it)
+{
+	return ((LsmMemIter *) it)->node != 0;
+}
+
+static void
+mi_seek_first(LsmIter *it)
+{
+	LsmMemIter *mi = (LsmMemIter *) it;
+
+	mi->node = node_next(mi->mt, mi->mt->head, 0);
+}
+
+static void
+mi_seek_last(LsmIter *it)
+{
+	LsmMemIter *mi = (LsmMemIter *) it;
+	uint32_t	x = find_last(mi->mt);
+
+	mi->node = (x == mi->mt->head) ? 0 : x;
+}
+
+static void
+mi_seek(LsmIter *it, LsmSlice target)
+{
+	LsmMemIter *mi = (LsmMemIter *) it;
+
+	mi->node = find_ge(mi->mt, target, NULL);
+}
+
+static void
+mi_next(LsmIter *it)
+{
+	LsmMemIter *mi = (LsmMemIter *) it;
+
+	mi->node = node_next(mi->mt, mi->node, 0);
+}
+
+/*
+ * mi_prev
+ *		There are no back links (they could not be published atomically
+ *		together with the forward ones), so search from the top for the
+ *		last node before the current key: O(log n).
+ */
+static void
+mi_prev(LsmIter *it)
+{
+	LsmMemIter *mi = (LsmMemIter *) it;
+	uint32_t	x = find_lt(mi->mt, node_key(mi->mt, mi->node));
+
+	mi->node = (x == mi->mt->head) ? 0 : x;
+}
+
+static LsmSlice
+mi_key(LsmIter *it)
+{
+	LsmMemIter *mi = (LsmMemIter *) it;
+
+	return node_key(mi->mt, mi->node);
+}
+
+static LsmSlice
+mi_value(LsmIter *it)
+{
+	LsmMemIter *mi = (LsmMemIter *) it;
+
+	return node_value(mi->mt, mi->node);
+}
+
+/* Memory cannot fail to read: a memtable iterator has no errors. */
+static LsmCode
+mi_status(LsmIter *it, LsmStatus *st)
+{
+	return LSM_OK;
+}
+
+static void
+mi_destroy_embedded(LsmIter *it)
+{
+}
+
+static void
+mi_destroy_heap(LsmIter *it)
+{
+	free(it);
+}
+
+/*
+ * Two op tables that differ only in destroy, so the embeddable struct
+ * needs no "allocated" flag: the table itself says who owns the memory.
+ */
+static const LsmIterOps mem_iter_embedded_ops = {
+	.valid = mi_valid,
+	.seek_first = mi_seek_first,
+	.seek_last = mi_seek_last,
+	.seek = mi_seek,
+	.next = mi_next,
+	.prev = mi_prev,
+	.key = mi_key,
+	.value = mi_value,
+	.status = mi_status,
+	.destroy = mi_destroy_embedded,
+};
+
+static const LsmIterOps mem_iter_heap_ops = {
+	.valid = mi_valid,
+	.seek_first = mi_seek_first,
+	.seek_last = mi_seek_last,
+	.seek = mi_seek,
+	.next = mi_next,
+	.prev = mi_prev,
+	.key = mi_key,
+	.value = mi_value,
+	.status = mi_status,
+	.destroy = mi_destroy_heap,
+};
+
+/*
+ * lsm_memtable_iter_init
+ *		Set up an iterator in caller-owned memory (point gets take one on
+ *		the stack).  Destroying it is allowed and does nothing.
+ */
+void
+lsm_memtable_iter_init(LsmMemIter *it, LsmMemTable *mt)
+{
+	it->base.ops = &mem_iter_embedded_ops;
+	it->mt = mt;
+	it->node = 0;
+}
+
+/*
+ * lsm_memtable_iter_new
+ *		A malloc'd iterator, freed by lsm_iter_destroy.  Out of memory gives
+ *		an empty iterator whose status says so, never NULL.
+ */
+LsmIter *
+lsm_memtable_iter_new(LsmMemTable *mt)
+{
+	LsmMemIter *it = malloc(sizeof(LsmMemIter));
+	LsmStatus	st;
+
+	if (it == NULL)
+	{
+		lsm_status_set(&st, LSM_NO_MEMORY, 0,
+					   "out of memory allocating a memtable iterator");
+		return lsm_iter_empty(&st);
+	}
+	lsm_memtable_iter_init(it, mt);
+	it->base.ops = &mem_iter_heap_ops;
+	return &it->base;
+}

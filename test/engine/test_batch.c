@@ -1,0 +1,439 @@
+/*
+ * test_batch.c
+ *		Write batches: building, the serialized format, and parsing of
+ *		malformed input (which must never read out of bounds).
+ */
+#include <stdint.h>
+
+#include "batch.h"
+#include "lsm.h"
+#include "lsm_coding.h"
+#include "testutil.h"
+#include "wal.h"
+
+/* One entry as the tests expect to see it again. */
+typedef struct ModelEntry
+{
+	LsmKind		kind;
+	uint8_t    *key;
+	size_t		key_len;
+	uint8_t    *value;
+	size_t		value_len;
+} ModelEntry;
+
+/* What the iterate callback compares against. */
+typedef struct Walk
+{
+	const ModelEntry *model;
+	uint32_t	n;
+	uint32_t	seen;
+	LsmSeq		first_seq;
+	bool		mismatch;
+	uint32_t	stop_after;		/* return LSM_BUSY after this many; 0 = never */
+} Walk;
+
+static LsmCode
+walk_fn(void *arg, LsmSeq seq, LsmKind kind, LsmSlice key, LsmSlice value,
+		LsmStatus *st)
+{
+	Walk	   *w = arg;
+	const ModelEntry *e;
+
+	if (w->seen >= w->n)
+	{
+		w->mismatch = true;
+		return lsm_status_set(st, LSM_CORRUPTION, 0, "too many entries");
+	}
+	e = &w->model[w->seen];
+	if (seq != w->first_seq + w->seen || kind != e->kind ||
+		!lsm_slice_eq(key, lsm_slice(e->key, e->key_len)) ||
+		!lsm_slice_eq(value, lsm_slice(e->value, e->value_len)))
+		w->mismatch = true;
+	w->seen++;
+	if (w->stop_after != 0 && w->seen == w->stop_after)
+		return lsm_status_set(st, LSM_BUSY, 0, "stop requested");
+	return LSM_OK;
+}
+
+/* Counts entries of any batch, checking only what every entry must satisfy. */
+static LsmCode
+count_fn(void *arg, LsmSeq seq, LsmKind kind, LsmSlice key, LsmSlice value,
+		 LsmStatus *st)
+{
+	uint32_t   *n = arg;
+
+	if (kind > LSM_KIND_MERGE || (kind == LSM_KIND_DELETE && value.len != 0))
+		return lsm_status_set(st, LSM_INVALID_ARGUMENT, 0, "bad entry");
+	(*n)++;
+	return LSM_OK;
+}
+
+static void
+fill_random(TestRng *rng, uint8_t *p, size_t n)
+{
+	size_t		i;
+
+	for (i = 0; i < n; i++)
+		p[i] = (uint8_t) test_rng_next(rng);
+}
+
+/* Fill model with n random entries and add them to b; 1 on success. */
+static int
+build_random(TestRng *rng, LsmBatch *b, ModelEntry *model, uint32_t n,
+			 size_t max_len)
+{
+	LsmStatus	st;
+	uint32_t	i;
+
+	for (i = 0; i < n; i++)
+	{
+		ModelEntry *e = &model[i];
+		LsmCode		rc;
+
+		e->kind = (LsmKind) test_rng_below(rng, 3);
+		e->key_len = test_rng_below(rng, 4) == 0 ? 0 : test_rng_below(rng, max_len + 1);
+		e->value_len = (e->kind == LSM_KIND_DELETE || test_rng_below(rng, 4) == 0) ? 0 :
+			test_rng_below(rng, max_len + 1);
+		e->key = malloc(e->key_len + 1);
+		e->value = malloc(e->value_len + 1);
+		CHECK_RET(e->key != NULL && e->value != NULL, 0);
+		fill_random(rng, e->key, e->key_len);
+		fill_random(rng, e->value, e->value_len);
+		if (e->kind == LSM_KIND_PUT)
+			rc = lsm_batch_put(b, lsm_slice(e->key, e->key_len),
+							   lsm_slice(e->value, e->value_len), &st);
+		else if (e->kind == LSM_KIND_MERGE)
+			rc = lsm_batch_merge(b, lsm_slice(e->key, e->key_len),
+								 lsm_slice(e->value, e->value_len), &st);
+		else
+			rc = lsm_batch_delete(b, lsm_slice(e->key, e->key_len), &st);
+		CHECK_RET(rc == LSM_OK, 0);
+	}
+	return 1;
+}
+
+static void
+free_model(ModelEntry *model, uint32_t n)
+{
+	uint32_t	i;
+
+	for (i = 0; i < n; i++)
+	{
+		free(model[i].key);
+		free(model[i].value);
+	}
+}
+
+/* Every kind, empty keys and values, and the exact bytes of the format. */
+static void
+test_batch_format(void)
+{
+	LsmBatch   *b = lsm_batch_create();
+	LsmStatus	st;
+	LsmSlice	c;
+	static const uint8_t expect[] = {
+		0x2a, 0, 0, 0, 0, 0, 0, 0,	/* first_seq 42 */
+		4, 0, 0, 0,				/* count */
+		1, 1, 'a', 2, 'v', 'w',	/* put a = vw */
+		0, 1, 'b',				/* delete b */
+		2, 0, 1, 'x',			/* merge "" x */
+		1, 0, 0					/* put "" = "" */
+	};
+
+	CHECK(b != NULL);
+	CHECK(lsm_batch_count(b) == 0);
+	CHECK(lsm_batch_bytes(b) == LSM_BATCH_HEADER);
+	CHECK_OK(lsm_batch_validate(lsm_batch_contents(b), &st), &st);
+
+	CHECK_OK(lsm_batch_put(b, lsm_slice_str("a"), lsm_slice_str("vw"), &st), &st);
+	CHECK_OK(lsm_batch_delete(b, lsm_slice_str("b"), &st), &st);
+	CHECK_OK(lsm_batch_merge(b, lsm_slice(NULL, 0), lsm_slice_str("x"), &st), &st);
+	CHECK_OK(lsm_batch_put(b, lsm_slice(NULL, 0), lsm_slice(NULL, 0), &st), &st);
+	lsm_batch_set_seq(b, 42);
+
+	c = lsm_batch_contents(b);
+	CHECK(c.len == sizeof(expect));
+	CHECK(memcmp(c.data, expect, sizeof(expect)) == 0);
+	CHECK(lsm_batch_count(b) == 4);
+	CHECK(lsm_batch_bytes(b) == sizeof(expect));
+	CHECK(lsm_batch_seq(b) == 42);
+	CHECK(lsm_batch_contents_count(c) == 4);
+	CHECK(lsm_batch_contents_seq(c) == 42);
+	CHECK_OK(lsm_batch_validate(c, &st), &st);
+
+	lsm_batch_clear(b);
+	CHECK(lsm_batch_count(b) == 0);
+	CHECK(lsm_batch_seq(b) == 0);
+	CHECK(lsm_batch_bytes(b) == LSM_BATCH_HEADER);
+	CHECK_OK(lsm_batch_put(b, lsm_slice_str("k"), lsm_slice_str("v"), &st), &st);
+	CHECK(lsm_batch_count(b) == 1);
+	CHECK(lsm_batch_contents_count(lsm_batch_contents(b)) == 1);
+	lsm_batch_destroy(b);
+	lsm_batch_destroy(NULL);
+}
+
+/* Random batches survive serialization and come back in order. */
+static void
+test_batch_round_trip(void)
+{
+	TestRng		rng = {test_seed("batch round trip")};
+	int			round;
+
+	for (round = 0; round < 200; round++)
+	{
+		uint32_t	n = (uint32_t) test_rng_below(&rng, 60);
+		ModelEntry *model = calloc(n + 1, sizeof(ModelEntry));
+		LsmBatch   *b = lsm_batch_create();
+		LsmSeq		seq = test_rng_below(&rng, 2) ? test_rng_below(&rng, 1000000) :
+			LSM_MAX_SEQ - (n ? n - 1 : 0);
+		Walk		w = {model, n, 0, seq, false, 0};
+		LsmStatus	st;
+		LsmSlice	c;
+		int			ok;
+
+		CHECK(model != NULL && b != NULL);
+		ok = build_random(&rng, b, model, n, round % 10 == 0 ? 3000 : 20);
+		CHECK(ok);
+		lsm_batch_set_seq(b, seq);
+		c = lsm_batch_contents(b);
+		CHECK(lsm_batch_count(b) == n);
+		CHECK(lsm_batch_bytes(b) == c.len);
+		CHECK(lsm_batch_contents_count(c) == n);
+		CHECK(lsm_batch_contents_seq(c) == seq);
+		CHECK_OK(lsm_batch_validate(c, &st), &st);
+		CHECK_OK(lsm_batch_iterate(c, walk_fn, &w, &st), &st);
+		CHECK(w.seen == n && !w.mismatch);
+
+		/* a callback error stops the walk and is returned */
+		if (n >= 2)
+		{
+			Walk		w2 = {model, n, 0, seq, false, 2};
+
+			CHECK(lsm_batch_iterate(c, walk_fn, &w2, &st) == LSM_BUSY);
+			CHECK(w2.seen == 2 && !w2.mismatch);
+		}
+		free_model(model, n);
+		free(model);
+		lsm_batch_destroy(b);
+	}
+}
+
+/* Oversized keys, values and batches are refused and change nothing. */
+static void
+test_batch_limits(void)
+{
+	LsmBatch   *b = lsm_batch_create();
+	LsmStatus	st;
+	static const uint8_t dummy[1];
+	LsmSlice	huge = lsm_slice(dummy, (size_t) INT32_MAX + 1);
+	LsmSlice	record = lsm_slice(dummy, LSM_LOG_MAX_RECORD);
+	size_t		before;
+
+	CHECK(b != NULL);
+	CHECK_OK(lsm_batch_put(b, lsm_slice_str("k"), lsm_slice_str("v"), &st), &st);
+	before = lsm_batch_bytes(b);
+
+	/* the sizes are checked before any byte is read: dummy is never touched */
+	CHECK(lsm_batch_put(b, huge, lsm_slice_str("v"), &st) == LSM_INVALID_ARGUMENT);
+	CHECK(strstr(st.msg, "key") != NULL);
+	CHECK(lsm_batch_put(b, lsm_slice_str("k"), huge, &st) == LSM_INVALID_ARGUMENT);
+	CHECK(lsm_batch_merge(b, lsm_slice_str("k"), huge, &st) == LSM_INVALID_ARGUMENT);
+	CHECK(strstr(st.msg, "merge operand") != NULL);
+	CHECK(lsm_batch_delete(b, huge, &st) == LSM_INVALID_ARGUMENT);
+	CHECK(lsm_batch_put(b, lsm_slice_str("k"), record, &st) == LSM_INVALID_ARGUMENT);
+	CHECK(strstr(st.msg, "write batch") != NULL);
+	CHECK(lsm_batch_delete(b, record, &st) == LSM_INVALID_ARGUMENT);
+	CHECK(lsm_batch_put(b, lsm_slice(dummy, LSM_LOG_MAX_RECORD - before - 3),
+						lsm_slice(NULL, 0), &st) == LSM_INVALID_ARGUMENT);
+
+	CHECK(lsm_batch_count(b) == 1);
+	CHECK(lsm_batch_bytes(b) == before);
+	CHECK_OK(lsm_batch_validate(lsm_batch_contents(b), &st), &st);
+	lsm_batch_destroy(b);
+}
+
+/* Validate a hand-made byte string. */
+static LsmCode
+check_bytes(const uint8_t *bytes, size_t len, LsmStatus *st)
+{
+	/* an exact-size heap copy, so ASan sees any read past the end */
+	uint8_t    *copy = malloc(len ? len : 1);
+	uint32_t	n = 0;
+	LsmCode		rc;
+	LsmCode		rc2;
+
+	memcpy(copy, bytes, len);
+	rc = lsm_batch_validate(lsm_slice(copy, len), st);
+	rc2 = lsm_batch_iterate(lsm_slice(copy, len), count_fn, &n, st);
+	free(copy);
+	if (rc != rc2)
+		return LSM_INVALID_ARGUMENT;	/* the two must agree */
+	return rc;
+}
+
+#define HDR(seq, count) \
+	(uint8_t) (seq), 0, 0, 0, 0, 0, 0, 0, (uint8_t) (count), 0, 0, 0
+
+/* Each kind of malformation, one at a time. */
+static void
+test_batch_malformed(void)
+{
+	LsmStatus	st;
+	static const uint8_t ok[] = {HDR(1, 2), 1, 1, 'k', 1, 'v', 0, 1, 'd'};
+	static const uint8_t short_hdr[] = {1, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0};
+	static const uint8_t too_few[] = {HDR(1, 3), 1, 1, 'k', 1, 'v', 0, 1, 'd'};
+	static const uint8_t trailing[] = {HDR(1, 2), 1, 1, 'k', 1, 'v', 0, 1, 'd', 0};
+	static const uint8_t bad_kind[] = {HDR(1, 1), 3, 1, 'k', 1, 'v'};
+	static const uint8_t no_keylen[] = {HDR(1, 1), 1};
+	static const uint8_t cut_varint[] = {HDR(1, 1), 1, 0x80};
+	static const uint8_t overlong[] = {HDR(1, 1), 0, 0x80, 0x80, 0x80, 0x80, 0x80, 0x01};
+	static const uint8_t key_past[] = {HDR(1, 1), 0, 5, 'a', 'b'};
+	static const uint8_t no_vallen[] = {HDR(1, 1), 1, 1, 'k'};
+	static const uint8_t val_past[] = {HDR(1, 1), 2, 1, 'k', 9, 'v'};
+	static const uint8_t key_huge[] = {HDR(1, 1), 0, 0xff, 0xff, 0xff, 0xff, 0x0f};
+	static const uint8_t val_2g[] = {HDR(1, 1), 1, 0, 0x80, 0x80, 0x80, 0x80, 0x08};
+	static const uint8_t seq_over[] = {0, 0, 0, 0, 0, 0, 0, 1, 2, 0, 0, 0,
+	0, 0, 0, 0};
+	static const uint8_t seq_edge[] = {0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0,
+	1, 0, 0, 0, 0, 0};
+	static const uint8_t empty_seq_max[] = {0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+	0, 0, 0, 0};
+
+	CHECK_OK(check_bytes(ok, sizeof(ok), &st), &st);
+	CHECK(check_bytes(short_hdr, sizeof(short_hdr), &st) == LSM_CORRUPTION);
+	CHECK(check_bytes(ok, 0, &st) == LSM_CORRUPTION);
+	CHECK(check_bytes(too_few, sizeof(too_few), &st) == LSM_CORRUPTION);
+	CHECK(strstr(st.msg, "counts 3") != NULL);
+	CHECK(check_bytes(trailing, sizeof(trailing), &st) == LSM_CORRUPTION);
+	CHECK(strstr(st.msg, "trailing") != NULL);
+	CHECK(check_bytes(bad_kind, sizeof(bad_kind), &st) == LSM_CORRUPTION);
+	CHECK(strstr(st.msg, "kind 3") != NULL);
+	CHECK(check_bytes(no_keylen, sizeof(no_keylen), &st) == LSM_CORRUPTION);
+	CHECK(check_bytes(cut_varint, sizeof(cut_varint), &st) == LSM_CORRUPTION);
+	CHECK(check_bytes(overlong, sizeof(overlong), &st) == LSM_CORRUPTION);
+	CHECK(check_bytes(key_past, sizeof(key_past), &st) == LSM_CORRUPTION);
+	CHECK(strstr(st.msg, "offset 14") != NULL);
+	CHECK(check_bytes(no_vallen, sizeof(no_vallen), &st) == LSM_CORRUPTION);
+	CHECK(check_bytes(val_past, sizeof(val_past), &st) == LSM_CORRUPTION);
+	CHECK(check_bytes(key_huge, sizeof(key_huge), &st) == LSM_CORRUPTION);
+	CHECK(check_bytes(val_2g, sizeof(val_2g), &st) == LSM_CORRUPTION);
+	CHECK(check_bytes(seq_over, sizeof(seq_over), &st) == LSM_CORRUPTION);
+	CHECK(strstr(st.msg, "56 bits") != NULL);
+	/* the last representable sequence number is fine, and so is any empty batch */
+	CHECK_OK(check_bytes(seq_edge, sizeof(seq_edge), &st), &st);
+	CHECK_OK(check_bytes(empty_seq_max, sizeof(empty_seq_max), &st), &st);
+}
+
+/* Entries before a malformed one are delivered by iterate; validate touches nothing. */
+static void
+test_batch_partial_iterate(void)
+{
+	static const uint8_t bytes[] = {HDR(5, 3), 1, 1, 'a', 1, 'x', 0, 1, 'b', 7, 0};
+	uint32_t	n = 0;
+	LsmStatus	st;
+
+	CHECK(lsm_batch_iterate(lsm_slice(bytes, sizeof(bytes)), count_fn, &n, &st) ==
+		  LSM_CORRUPTION);
+	CHECK(n == 2);
+	CHECK(strstr(st.msg, "entry 2") != NULL);
+}
+
+/*
+ * Truncations, byte flips and random garbage never crash and either parse
+ * completely or report corruption.
+ */
+static void
+test_batch_fuzz(void)
+{
+	TestRng		rng = {test_seed("batch fuzz")};
+	int			round;
+	int			corrupt = 0;
+	int			valid = 0;
+
+	for (round = 0; round < 300; round++)
+	{
+		uint32_t	n = 1 + (uint32_t) test_rng_below(&rng, 20);
+		ModelEntry *model = calloc(n, sizeof(ModelEntry));
+		LsmBatch   *b = lsm_batch_create();
+		LsmSlice	c;
+		LsmStatus	st;
+		int			i;
+
+		CHECK(model != NULL && b != NULL);
+		CHECK(build_random(&rng, b, model, n, 40));
+		lsm_batch_set_seq(b, test_rng_below(&rng, 1000));
+		c = lsm_batch_contents(b);
+
+		/* every strict prefix is corrupt */
+		for (i = 0; i < 20; i++)
+		{
+			size_t		cut = test_rng_below(&rng, c.len);
+
+			CHECK(check_bytes(c.data, cut, &st) == LSM_CORRUPTION);
+		}
+		/* flips: corrupt or a complete, consistent parse */
+		for (i = 0; i < 50; i++)
+		{
+			uint8_t    *copy = malloc(c.len);
+			int			flips = 1 + (int) test_rng_below(&rng, 3);
+			int			k;
+			LsmCode		rc;
+
+			memcpy(copy, c.data, c.len);
+			for (k = 0; k < flips; k++)
+				copy[test_rng_below(&rng, c.len)] ^= (uint8_t) (1 + test_rng_below(&rng, 255));
+			rc = check_bytes(copy, c.len, &st);
+			CHECK(rc == LSM_OK || rc == LSM_CORRUPTION);
+			if (rc == LSM_OK)
+			{
+				uint32_t	cnt = 0;
+
+				CHECK_OK(lsm_batch_iterate(lsm_slice(copy, c.len), count_fn, &cnt, &st), &st);
+				CHECK(cnt == lsm_batch_contents_count(lsm_slice(copy, c.len)));
+				valid++;
+			}
+			else
+				corrupt++;
+			free(copy);
+		}
+		free_model(model, n);
+		free(model);
+		lsm_batch_destroy(b);
+	}
+
+	/* pure garbage, with plausible headers */
+	for (round = 0; round < 20000; round++)
+	{
+		size_t		len = test_rng_below(&rng, 64);
+		uint8_t		buf[64];
+		LsmStatus	st;
+		LsmCode		rc;
+
+		fill_random(&rng, buf, len);
+		if (len >= LSM_BATCH_HEADER)
+		{
+			buf[7] = 0;			/* keep the sequence in range mostly */
+			buf[9] = buf[10] = buf[11] = 0;
+			buf[8] %= 6;
+		}
+		if (len > LSM_BATCH_HEADER && test_rng_below(&rng, 2))
+			buf[LSM_BATCH_HEADER] %= 3;
+		rc = check_bytes(buf, len, &st);
+		CHECK(rc == LSM_OK || rc == LSM_CORRUPTION);
+		if (rc == LSM_OK)
+			valid++;
+	}
+	printf("  fuzz: %d corrupt, %d valid parses\n", corrupt, valid);
+}
+
+int
+main(void)
+{
+	RUN(test_batch_format);
+	RUN(test_batch_round_trip);
+	RUN(test_batch_limits);
+	RUN(test_batch_malformed);
+	RUN(test_batch_partial_iterate);
+	RUN(test_batch_fuzz);
+	return test_finish();
+}
