@@ -7,7 +7,17 @@ PGFILEDESC = "lsm_fdw - LSM-tree foreign data wrapper"
 
 FDW_OBJS = \
 	src/fdw/lsm_fdw.o \
-	src/fdw/options.o
+	src/fdw/modify.o \
+	src/fdw/options.o \
+	src/fdw/plan.o \
+	src/fdw/rows.o \
+	src/fdw/scan.o \
+	src/fdw/scan_access.o \
+	src/fdw/table.o \
+	src/fdw/xact.o \
+	src/fdw/keycodec.o \
+	src/fdw/rowcodec.o \
+	src/fdw/codec_test.o
 
 ENGINE_SRCS := $(sort $(wildcard src/engine/*.c))
 ENGINE_OBJS := $(ENGINE_SRCS:.c=.o)

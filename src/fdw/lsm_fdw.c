@@ -37,57 +37,20 @@ _PG_init(void)
 				 errhint("Add lsm_fdw to shared_preload_libraries in postgresql.conf (shared_preload_libraries = 'lsm_fdw') and restart the server.")));
 
 #if PG_VERSION_NUM >= 150000
+	DefineCustomIntVariable("lsm_fdw.max_transaction_memory",
+							"Memory one transaction may use for its writes to lsm_fdw tables.",
+							"Writes are kept in backend memory until commit.",
+							&lsm_max_transaction_memory,
+							256 * 1024, 64, INT_MAX / 4,
+							PGC_USERSET, GUC_UNIT_KB,
+							NULL, NULL, NULL);
+
+	lsm_install_drop_hook();
+
 	MarkGUCPrefixReserved("lsm_fdw");
 #else
 	EmitWarningsOnPlaceholders("lsm_fdw");
 #endif
-}
-
-/*
- * Until the engine is wired into the executor, planning a query on a
- * lsm_fdw table fails cleanly instead of pretending the table is empty.
- */
-static void
-lsmGetForeignRelSize(PlannerInfo *root, RelOptInfo *baserel, Oid foreigntableid)
-{
-	ereport(ERROR,
-			(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-			 errmsg("lsm_fdw cannot read or write rows yet"),
-			 errdetail("This build of lsm_fdw validates foreign tables and their options, but its storage engine is not yet connected to the executor.")));
-}
-
-static void
-lsmGetForeignPaths(PlannerInfo *root, RelOptInfo *baserel, Oid foreigntableid)
-{
-}
-
-static ForeignScan *
-lsmGetForeignPlan(PlannerInfo *root, RelOptInfo *baserel, Oid foreigntableid,
-				  ForeignPath *best_path, List *tlist, List *scan_clauses,
-				  Plan *outer_plan)
-{
-	return NULL;
-}
-
-static void
-lsmBeginForeignScan(ForeignScanState *node, int eflags)
-{
-}
-
-static TupleTableSlot *
-lsmIterateForeignScan(ForeignScanState *node)
-{
-	return NULL;
-}
-
-static void
-lsmReScanForeignScan(ForeignScanState *node)
-{
-}
-
-static void
-lsmEndForeignScan(ForeignScanState *node)
-{
 }
 
 /*
@@ -106,6 +69,8 @@ lsm_fdw_handler(PG_FUNCTION_ARGS)
 	routine->IterateForeignScan = lsmIterateForeignScan;
 	routine->ReScanForeignScan = lsmReScanForeignScan;
 	routine->EndForeignScan = lsmEndForeignScan;
+	routine->ExplainForeignScan = lsmExplainForeignScan;
+	lsm_set_modify_callbacks(routine);
 
 	PG_RETURN_POINTER(routine);
 }

@@ -11,7 +11,16 @@
 
 #include "postgres.h"
 
+#include "access/tupdesc.h"
+#include "commands/explain.h"
+#include "foreign/fdwapi.h"
+#include "lib/stringinfo.h"
+#include "nodes/pathnodes.h"
 #include "nodes/pg_list.h"
+#include "utils/relcache.h"
+
+#include "lsm.h"
+#include "memtable.h"
 
 /* Table-level settings after option validation and defaults. */
 typedef enum LsmCompactionStyle
@@ -31,8 +40,73 @@ typedef struct LsmTableSettings
 	bool		overwrite_on_duplicate;
 } LsmTableSettings;
 
+/* The key columns of a table, in key order (= column order). */
+typedef struct LsmKeyInfo
+{
+	int			nkeys;
+	AttrNumber	attnums[INDEX_MAX_KEYS];
+	Oid			types[INDEX_MAX_KEYS];
+	Oid			collations[INDEX_MAX_KEYS];
+	bool	   *is_key;			/* per attribute (index attnum - 1) */
+} LsmKeyInfo;
+
+/* Access kinds of a scan; stored in plans: keep the numbering. */
+typedef enum LsmAccessKind
+{
+	LSM_ACCESS_FULL = 0,
+	LSM_ACCESS_POINT = 1,		/* every key column = value */
+	LSM_ACCESS_MULTI = 2,		/* leading columns =, last = ANY(array) */
+	LSM_ACCESS_RANGE = 3		/* leading columns =, next bounded or prefix */
+} LsmAccessKind;
+
 /* in options.c */
 extern void lsm_settings_for_table(Oid relid, LsmTableSettings *settings);
 extern bool lsm_column_is_key(Oid relid, AttrNumber attnum);
+
+/* in table.c */
+extern LsmDb *lsm_open_table(Relation rel);
+extern void lsm_forget_table(Oid relid);
+extern char *lsm_table_dir(Oid dboid, Oid relid);
+extern void lsm_report(int elevel, const LsmStatus *st, const char *what);
+extern void lsm_key_info(Relation rel, LsmKeyInfo *ki);
+extern void lsm_key_info_for_relid(Oid relid, LsmKeyInfo *ki);
+extern void lsm_install_drop_hook(void);
+
+/* in xact.c */
+typedef struct LsmTxnTable LsmTxnTable;
+extern int	lsm_max_transaction_memory;
+extern LsmTxnTable *lsm_txn_table(Relation rel, LsmDb *db, bool create);
+extern void lsm_txn_write(LsmTxnTable *t, LsmKind kind, LsmSlice key, LsmSlice value);
+extern int	lsm_txn_lookup(LsmTxnTable *t, LsmSlice key, uint64 upto, LsmSlice *value);
+extern uint64 lsm_txn_nops(LsmTxnTable *t);
+extern LsmMemTable *lsm_txn_index(LsmTxnTable *t);
+extern void lsm_txn_forget_table(Oid relid);
+
+/* in plan.c */
+extern void lsmGetForeignRelSize(PlannerInfo *root, RelOptInfo *baserel,
+								 Oid foreigntableid);
+extern void lsmGetForeignPaths(PlannerInfo *root, RelOptInfo *baserel,
+							   Oid foreigntableid);
+extern ForeignScan *lsmGetForeignPlan(PlannerInfo *root, RelOptInfo *baserel,
+									  Oid foreigntableid, ForeignPath *best_path,
+									  List *tlist, List *scan_clauses,
+									  Plan *outer_plan);
+
+/* in scan.c */
+extern void lsmBeginForeignScan(ForeignScanState *node, int eflags);
+extern TupleTableSlot *lsmIterateForeignScan(ForeignScanState *node);
+extern void lsmReScanForeignScan(ForeignScanState *node);
+extern void lsmEndForeignScan(ForeignScanState *node);
+extern void lsmExplainForeignScan(ForeignScanState *node, ExplainState *es);
+
+/* in rows.c */
+extern void lsm_store_row(TupleTableSlot *slot, const LsmKeyInfo *ki,
+						  LsmSlice key, LsmSlice value);
+extern bool lsm_encode_key_from_values(StringInfo buf, const LsmKeyInfo *ki,
+									   Relation rel, const Datum *values,
+									   const bool *isnull, bool error_on_null);
+
+/* in modify.c */
+extern void lsm_set_modify_callbacks(FdwRoutine *routine);
 
 #endif							/* LSM_FDW_H */

@@ -1,0 +1,72 @@
+/*
+ * codec.h
+ *		Encoding of SQL values into engine keys and values.
+ *
+ * Keys are memcomparable: the bytewise order of encoded keys equals SQL
+ * order of the key columns (under the C collation for text), so the
+ * engine can compare keys with memcmp and range quals become byte ranges.
+ * Each column's encoding is self-delimiting, so a composite key is the
+ * concatenation of its columns' encodings and a prefix of the columns is a
+ * prefix of the bytes.  docs/format.md lists the encodings.
+ *
+ * Values hold the non-key columns in a compact row format indexed by
+ * attribute number, so that rows written before ALTER FOREIGN TABLE ... ADD
+ * COLUMN read the new column as NULL.
+ */
+#ifndef LSM_CODEC_H
+#define LSM_CODEC_H
+
+#include "postgres.h"
+
+#include "access/tupdesc.h"
+#include "lib/stringinfo.h"
+
+/* Longest encoded key and row the engine accepts (54000 beyond). */
+#define LSM_MAX_KEY_BYTES	(8 * 1024)
+#define LSM_MAX_ROW_BYTES	(64 * 1024 * 1024)
+
+/* in keycodec.c */
+
+/* Whether typid can be a key column; ordered says whether ranges are allowed. */
+extern bool lsm_key_type_supported(Oid typid, bool *ordered);
+/* The supported key types, for error hints. */
+extern const char *lsm_key_supported_types(void);
+
+/*
+ * Append the encoding of a non-null value of type typid to buf.
+ */
+extern void lsm_key_encode(StringInfo buf, Oid typid, Datum value);
+
+/*
+ * Append the encoding of a text/varchar/bytea value WITHOUT its terminator:
+ * every key whose column starts with this prefix begins with these bytes
+ * (LIKE 'prefix%' and ^@ push down to a byte-prefix range).
+ */
+extern void lsm_key_encode_prefix(StringInfo buf, Oid typid, Datum value);
+
+/*
+ * Decode one column at *p (not beyond end) and advance *p; ERROR
+ * (XX001 data_corrupted) on malformed input.  The result is palloc'd in the
+ * current memory context when by-reference.
+ */
+extern Datum lsm_key_decode(const char **p, const char *end, Oid typid);
+
+/* in rowcodec.c */
+
+/*
+ * Encode the columns of a row that are not key columns (is_key[i] for
+ * attribute i+1) into buf.  Dropped columns are skipped.  Varlena values
+ * are detoasted.
+ */
+extern void lsm_row_encode(StringInfo buf, TupleDesc desc, const bool *is_key,
+						   const Datum *values, const bool *isnull);
+
+/*
+ * Decode a value written by lsm_row_encode into values/isnull for the
+ * non-key attributes of desc; attributes the stored row does not have
+ * (added later) are NULL.  ERROR (XX001) on malformed input.
+ */
+extern void lsm_row_decode(const char *data, size_t len, TupleDesc desc,
+						   const bool *is_key, Datum *values, bool *isnull);
+
+#endif							/* LSM_CODEC_H */

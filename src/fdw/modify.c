@@ -1,0 +1,321 @@
+/*
+ * modify.c
+ *		INSERT, UPDATE and DELETE on lsm_fdw tables.
+ *
+ * Writes go to the transaction's batch (xact.c) and reach the engine at
+ * commit.  A row's identity is its key: UPDATE and DELETE carry the old
+ * key columns as junk attributes "lsm_key_<n>".  INSERT of an existing key
+ * raises unique_violation unless the table says on_duplicate 'overwrite'
+ * (a blind upsert that reads nothing) or the statement says ON CONFLICT DO
+ * NOTHING.
+ */
+#include "postgres.h"
+
+#include "access/htup_details.h"
+#include "executor/executor.h"
+#include "nodes/makefuncs.h"
+#include "optimizer/appendinfo.h"
+#include "utils/builtins.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/rel.h"
+
+#include "codec.h"
+#include "lsm_fdw.h"
+
+typedef struct LsmModifyState
+{
+	Relation	rel;
+	LsmKeyInfo	ki;
+	LsmDb	   *db;
+	LsmTxnTable *txn;
+	bool		overwrite;		/* on_duplicate 'overwrite' */
+	bool		do_nothing;		/* ON CONFLICT DO NOTHING */
+	AttrNumber	junk_attnos[INDEX_MAX_KEYS];
+	MemoryContext tmp_cxt;
+	StringInfoData key;
+	StringInfoData old_key;
+	StringInfoData row;
+	LsmBuf		valbuf;
+} LsmModifyState;
+
+/*
+ * lsmAddForeignUpdateTargets
+ *		The key columns identify the row to update or delete.
+ */
+static void
+lsmAddForeignUpdateTargets(PlannerInfo *root, Index rtindex,
+						   RangeTblEntry *target_rte, Relation target_relation)
+{
+	LsmKeyInfo	ki;
+
+	lsm_key_info(target_relation, &ki);
+	for (int i = 0; i < ki.nkeys; i++)
+	{
+		Form_pg_attribute att = TupleDescAttr(RelationGetDescr(target_relation),
+											  ki.attnums[i] - 1);
+		Var		   *var = makeVar(rtindex, ki.attnums[i], att->atttypid,
+								  att->atttypmod, att->attcollation, 0);
+
+		add_row_identity_var(root, var, rtindex, psprintf("lsm_key_%d", i + 1));
+	}
+}
+
+static void
+lsmBeginForeignModify(ModifyTableState *mtstate, ResultRelInfo *rinfo,
+					  List *fdw_private, int subplan_index, int eflags)
+{
+	LsmModifyState *ms = palloc0(sizeof(LsmModifyState));
+	Relation	rel = rinfo->ri_RelationDesc;
+	LsmTableSettings settings;
+	ModifyTable *plan = (ModifyTable *) mtstate->ps.plan;
+
+	rinfo->ri_FdwState = ms;
+	lsm_settings_for_table(RelationGetRelid(rel), &settings);
+	ms->overwrite = settings.overwrite_on_duplicate;
+	ms->do_nothing = plan->onConflictAction == ONCONFLICT_NOTHING;
+	if (eflags & EXEC_FLAG_EXPLAIN_ONLY)
+		return;
+	ms->rel = rel;
+	lsm_key_info(rel, &ms->ki);
+	ms->db = lsm_open_table(rel);
+	ms->txn = lsm_txn_table(rel, ms->db, true);
+	ms->tmp_cxt = AllocSetContextCreate(CurrentMemoryContext, "lsm_fdw modify",
+										ALLOCSET_SMALL_SIZES);
+	initStringInfo(&ms->key);
+	initStringInfo(&ms->old_key);
+	initStringInfo(&ms->row);
+
+	if (mtstate->operation == CMD_UPDATE || mtstate->operation == CMD_DELETE)
+	{
+		Plan	   *subplan = outerPlanState(mtstate)->plan;
+
+		for (int i = 0; i < ms->ki.nkeys; i++)
+		{
+			char	   *name = psprintf("lsm_key_%d", i + 1);
+
+			ms->junk_attnos[i] = ExecFindJunkAttributeInTlist(subplan->targetlist, name);
+			if (!AttributeNumberIsValid(ms->junk_attnos[i]))
+				elog(ERROR, "could not find junk column \"%s\"", name);
+		}
+	}
+}
+
+/*
+ * Does key exist, as the transaction sees it now (its own writes over the
+ * latest committed state)?
+ */
+static bool
+key_exists(LsmModifyState *ms, LsmSlice key)
+{
+	LsmSlice	value;
+	int			t = lsm_txn_lookup(ms->txn, key, lsm_txn_nops(ms->txn), &value);
+	LsmReadOptions ro;
+	LsmStatus	st;
+	LsmCode		rc;
+
+	if (t >= 0)
+		return t == 1;
+	lsm_read_options_init(&ro);
+	rc = lsm_db_get(ms->db, &ro, key, &ms->valbuf, &st);
+	if (rc == LSM_NOT_FOUND)
+		return false;
+	if (rc != LSM_OK)
+		lsm_report(ERROR, &st, "check for an existing key");
+	return true;
+}
+
+/* Key of the row in slot, into ms->key; ERROR on a NULL or too-long key. */
+static void
+encode_slot_key(LsmModifyState *ms, TupleTableSlot *slot)
+{
+	slot_getallattrs(slot);
+	resetStringInfo(&ms->key);
+	lsm_encode_key_from_values(&ms->key, &ms->ki, ms->rel, slot->tts_values,
+							   slot->tts_isnull, true);
+}
+
+/* Row of slot without its key columns, into ms->row. */
+static void
+encode_slot_row(LsmModifyState *ms, TupleTableSlot *slot)
+{
+	MemoryContext old = MemoryContextSwitchTo(ms->tmp_cxt);
+
+	resetStringInfo(&ms->row);
+	lsm_row_encode(&ms->row, RelationGetDescr(ms->rel), ms->ki.is_key,
+				   slot->tts_values, slot->tts_isnull);
+	MemoryContextSwitchTo(old);
+	MemoryContextReset(ms->tmp_cxt);
+	if (ms->row.len > LSM_MAX_ROW_BYTES)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("row is too large for lsm_fdw table \"%s\"",
+						RelationGetRelationName(ms->rel)),
+				 errdetail("The encoded row takes %d bytes; the limit is %d.",
+						   ms->row.len, LSM_MAX_ROW_BYTES)));
+}
+
+static void
+report_duplicate(LsmModifyState *ms, TupleTableSlot *slot)
+{
+	StringInfoData cols;
+	StringInfoData vals;
+	TupleDesc	desc = RelationGetDescr(ms->rel);
+
+	initStringInfo(&cols);
+	initStringInfo(&vals);
+	for (int i = 0; i < ms->ki.nkeys; i++)
+	{
+		AttrNumber	a = ms->ki.attnums[i];
+		Form_pg_attribute att = TupleDescAttr(desc, a - 1);
+		Oid			out;
+		bool		varlena;
+
+		getTypeOutputInfo(att->atttypid, &out, &varlena);
+		appendStringInfo(&cols, "%s%s", i ? ", " : "", NameStr(att->attname));
+		appendStringInfo(&vals, "%s%s", i ? ", " : "",
+						 OidOutputFunctionCall(out, slot->tts_values[a - 1]));
+	}
+	ereport(ERROR,
+			(errcode(ERRCODE_UNIQUE_VIOLATION),
+			 errmsg("duplicate key value violates the key of lsm_fdw table \"%s\"",
+					RelationGetRelationName(ms->rel)),
+			 errdetail("Key (%s)=(%s) already exists.", cols.data, vals.data),
+			 errhint("Use ON CONFLICT DO NOTHING, UPDATE, or the table option on_duplicate 'overwrite' for upserts.")));
+}
+
+static TupleTableSlot *
+lsmExecForeignInsert(EState *estate, ResultRelInfo *rinfo, TupleTableSlot *slot,
+					 TupleTableSlot *planSlot)
+{
+	LsmModifyState *ms = (LsmModifyState *) rinfo->ri_FdwState;
+	LsmSlice	key;
+
+	encode_slot_key(ms, slot);
+	key = lsm_slice(ms->key.data, ms->key.len);
+	if (!ms->overwrite && key_exists(ms, key))
+	{
+		if (ms->do_nothing)
+			return NULL;
+		report_duplicate(ms, slot);
+	}
+	encode_slot_row(ms, slot);
+	lsm_txn_write(ms->txn, LSM_KIND_PUT, key, lsm_slice(ms->row.data, ms->row.len));
+	return slot;
+}
+
+/* The old key of the row being updated or deleted, into ms->old_key. */
+static void
+encode_old_key(LsmModifyState *ms, TupleTableSlot *planSlot)
+{
+	Datum		values[INDEX_MAX_KEYS];
+	bool		isnull[INDEX_MAX_KEYS];
+
+	resetStringInfo(&ms->old_key);
+	for (int i = 0; i < ms->ki.nkeys; i++)
+	{
+		values[i] = ExecGetJunkAttribute(planSlot, ms->junk_attnos[i], &isnull[i]);
+		if (isnull[i])
+			elog(ERROR, "lsm_fdw row identity is NULL");
+		lsm_key_encode(&ms->old_key, ms->ki.types[i], values[i]);
+	}
+}
+
+static TupleTableSlot *
+lsmExecForeignUpdate(EState *estate, ResultRelInfo *rinfo, TupleTableSlot *slot,
+					 TupleTableSlot *planSlot)
+{
+	LsmModifyState *ms = (LsmModifyState *) rinfo->ri_FdwState;
+	LsmSlice	key;
+	LsmSlice	old_key;
+
+	encode_old_key(ms, planSlot);
+	encode_slot_key(ms, slot);
+	key = lsm_slice(ms->key.data, ms->key.len);
+	old_key = lsm_slice(ms->old_key.data, ms->old_key.len);
+	encode_slot_row(ms, slot);
+
+	if (!lsm_slice_eq(key, old_key))
+	{
+		/* A new key: the row moves, and may not land on another row. */
+		if (key_exists(ms, key))
+			report_duplicate(ms, slot);
+		lsm_txn_write(ms->txn, LSM_KIND_DELETE, old_key, lsm_slice(NULL, 0));
+	}
+	lsm_txn_write(ms->txn, LSM_KIND_PUT, key, lsm_slice(ms->row.data, ms->row.len));
+	return slot;
+}
+
+static TupleTableSlot *
+lsmExecForeignDelete(EState *estate, ResultRelInfo *rinfo, TupleTableSlot *slot,
+					 TupleTableSlot *planSlot)
+{
+	LsmModifyState *ms = (LsmModifyState *) rinfo->ri_FdwState;
+	LsmSlice	old_key;
+	LsmSlice	value;
+	int			t;
+
+	encode_old_key(ms, planSlot);
+	old_key = lsm_slice(ms->old_key.data, ms->old_key.len);
+
+	/* The deleted row, for RETURNING. */
+	t = lsm_txn_lookup(ms->txn, old_key, lsm_txn_nops(ms->txn), &value);
+	ExecClearTuple(slot);
+	if (t == 1)
+		lsm_store_row(slot, &ms->ki, old_key, value);
+	else if (t < 0)
+	{
+		LsmReadOptions ro;
+		LsmStatus	st;
+		LsmCode		rc;
+
+		lsm_read_options_init(&ro);
+		rc = lsm_db_get(ms->db, &ro, old_key, &ms->valbuf, &st);
+		if (rc == LSM_OK)
+			lsm_store_row(slot, &ms->ki, old_key, lsm_buf_slice(&ms->valbuf));
+		else if (rc != LSM_NOT_FOUND)
+			lsm_report(ERROR, &st, "read the row to delete");
+	}
+	lsm_txn_write(ms->txn, LSM_KIND_DELETE, old_key, lsm_slice(NULL, 0));
+	return TupIsNull(slot) ? NULL : slot;
+}
+
+static void
+lsmEndForeignModify(EState *estate, ResultRelInfo *rinfo)
+{
+	LsmModifyState *ms = (LsmModifyState *) rinfo->ri_FdwState;
+
+	if (ms)
+		lsm_buf_free(&ms->valbuf);
+}
+
+static int
+lsmIsForeignRelUpdatable(Relation rel)
+{
+	return (1 << CMD_INSERT) | (1 << CMD_UPDATE) | (1 << CMD_DELETE);
+}
+
+static void
+lsmExplainForeignModify(ModifyTableState *mtstate, ResultRelInfo *rinfo,
+						List *fdw_private, int subplan_index, ExplainState *es)
+{
+	LsmModifyState *ms = (LsmModifyState *) rinfo->ri_FdwState;
+
+	if (mtstate->operation == CMD_INSERT)
+		ExplainPropertyText("LSM On Duplicate",
+							ms && ms->overwrite ? "overwrite" :
+							(ms && ms->do_nothing ? "do nothing" : "error"), es);
+}
+
+void
+lsm_set_modify_callbacks(FdwRoutine *routine)
+{
+	routine->AddForeignUpdateTargets = lsmAddForeignUpdateTargets;
+	routine->BeginForeignModify = lsmBeginForeignModify;
+	routine->ExecForeignInsert = lsmExecForeignInsert;
+	routine->ExecForeignUpdate = lsmExecForeignUpdate;
+	routine->ExecForeignDelete = lsmExecForeignDelete;
+	routine->EndForeignModify = lsmEndForeignModify;
+	routine->IsForeignRelUpdatable = lsmIsForeignRelUpdatable;
+	routine->ExplainForeignModify = lsmExplainForeignModify;
+}

@@ -1,0 +1,146 @@
+/*
+ * rows.c
+ *		Between tuples and the engine's (key, value) pairs: a table's key
+ *		columns, encoding a row's key, and decoding a stored pair into a
+ *		slot.
+ */
+#include "postgres.h"
+
+#include "executor/tuptable.h"
+#include "utils/builtins.h"
+#include "utils/lsyscache.h"
+#include "utils/rel.h"
+
+#include "codec.h"
+#include "lsm_fdw.h"
+
+/*
+ * lsm_key_info
+ *		The key columns of rel, in column order.  A table without one, or
+ *		with a key column of a type that has no key encoding, is refused.
+ */
+void
+lsm_key_info(Relation rel, LsmKeyInfo *ki)
+{
+	TupleDesc	desc = RelationGetDescr(rel);
+
+	ki->nkeys = 0;
+	ki->is_key = palloc0(sizeof(bool) * Max(desc->natts, 1));
+	for (int i = 0; i < desc->natts; i++)
+	{
+		Form_pg_attribute att = TupleDescAttr(desc, i);
+		bool		ordered;
+
+		if (att->attisdropped || !lsm_column_is_key(RelationGetRelid(rel), att->attnum))
+			continue;
+		if (!lsm_key_type_supported(att->atttypid, &ordered))
+			ereport(ERROR,
+					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+					 errmsg("key column \"%s\" of lsm_fdw table \"%s\" has unsupported type %s",
+							NameStr(att->attname), RelationGetRelationName(rel),
+							format_type_be(att->atttypid)),
+					 errhint("Key columns may have these types: %s.",
+							 lsm_key_supported_types())));
+		if (ki->nkeys == INDEX_MAX_KEYS)
+			ereport(ERROR,
+					(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+					 errmsg("lsm_fdw table \"%s\" has more than %d key columns",
+							RelationGetRelationName(rel), INDEX_MAX_KEYS)));
+		ki->attnums[ki->nkeys] = att->attnum;
+		ki->types[ki->nkeys] = att->atttypid;
+		ki->collations[ki->nkeys] = att->attcollation;
+		ki->is_key[i] = true;
+		ki->nkeys++;
+	}
+	if (ki->nkeys == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_TABLE_DEFINITION),
+				 errmsg("lsm_fdw table \"%s\" has no key column",
+						RelationGetRelationName(rel)),
+				 errhint("Mark the key column(s) with OPTIONS (key 'true'), e.g. ALTER FOREIGN TABLE %s ALTER COLUMN id OPTIONS (ADD key 'true').",
+						 RelationGetRelationName(rel))));
+}
+
+void
+lsm_key_info_for_relid(Oid relid, LsmKeyInfo *ki)
+{
+	Relation	rel = RelationIdGetRelation(relid);
+
+	if (!RelationIsValid(rel))
+		elog(ERROR, "could not open relation with OID %u", relid);
+	PG_TRY();
+	{
+		lsm_key_info(rel, ki);
+	}
+	PG_FINALLY();
+	{
+		RelationClose(rel);
+	}
+	PG_END_TRY();
+}
+
+/*
+ * lsm_encode_key_from_values
+ *		Append the key of a row to buf.  A NULL key column is a not-null
+ *		violation when error_on_null (else false is returned); a key longer
+ *		than LSM_MAX_KEY_BYTES is refused.
+ */
+bool
+lsm_encode_key_from_values(StringInfo buf, const LsmKeyInfo *ki, Relation rel,
+						   const Datum *values, const bool *isnull, bool error_on_null)
+{
+	for (int i = 0; i < ki->nkeys; i++)
+	{
+		AttrNumber	a = ki->attnums[i];
+
+		if (isnull[a - 1])
+		{
+			if (!error_on_null)
+				return false;
+			ereport(ERROR,
+					(errcode(ERRCODE_NOT_NULL_VIOLATION),
+					 errmsg("null value in key column \"%s\" of lsm_fdw table \"%s\"",
+							NameStr(TupleDescAttr(RelationGetDescr(rel), a - 1)->attname),
+							RelationGetRelationName(rel))));
+		}
+		lsm_key_encode(buf, ki->types[i], values[a - 1]);
+	}
+	if (buf->len > LSM_MAX_KEY_BYTES)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("key is too long for lsm_fdw table \"%s\"",
+						RelationGetRelationName(rel)),
+				 errdetail("The encoded key takes %d bytes; the limit is %d.",
+						   buf->len, LSM_MAX_KEY_BYTES)));
+	return true;
+}
+
+/*
+ * lsm_store_row
+ *		Decode a stored (key, value) into slot as a virtual tuple; the
+ *		datums are allocated in the current memory context.
+ */
+void
+lsm_store_row(TupleTableSlot *slot, const LsmKeyInfo *ki, LsmSlice key, LsmSlice value)
+{
+	TupleDesc	desc = slot->tts_tupleDescriptor;
+	const char *p = (const char *) key.data;
+	const char *end = p + key.len;
+
+	ExecClearTuple(slot);
+	lsm_row_decode((const char *) value.data, value.len, desc, ki->is_key,
+				   slot->tts_values, slot->tts_isnull);
+	for (int i = 0; i < ki->nkeys; i++)
+	{
+		AttrNumber	a = ki->attnums[i];
+
+		slot->tts_values[a - 1] = lsm_key_decode(&p, end, ki->types[i]);
+		slot->tts_isnull[a - 1] = false;
+	}
+	if (p != end)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("stored key of lsm_fdw table has %d unexpected trailing bytes",
+						(int) (end - p))));
+	ExecStoreVirtualTuple(slot);
+}

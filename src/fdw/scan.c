@@ -1,0 +1,682 @@
+/*
+ * scan.c
+ *		Execution of scans on lsm_fdw tables: point gets, multi-gets and
+ *		range iterators over the engine, with the transaction's own writes
+ *		merged on top, and turning stored keys and values back into rows.
+ */
+#include "postgres.h"
+
+#include "catalog/pg_type.h"
+#include "executor/executor.h"
+#include "miscadmin.h"
+#include "nodes/nodeFuncs.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/rel.h"
+
+#include "codec.h"
+#include "lsm_fdw.h"
+#include "scan_access.h"
+
+/* One entry of the transaction's writes in the scan's range. */
+typedef struct OverlayEntry
+{
+	LsmSlice	key;
+	LsmSlice	value;
+	bool		is_delete;
+} OverlayEntry;
+
+typedef struct LsmScanState
+{
+	LsmKeyInfo	ki;
+	LsmAccess	acc;			/* with ExprStates */
+	LsmDb	   *db;
+	LsmTxnTable *txn;
+	uint64		txn_upto;		/* transaction ops visible to this scan */
+	LsmSnapshot *snap;
+	MemoryContext row_cxt;		/* reset per row */
+	MemoryContext keys_cxt;		/* reset per (re)scan */
+
+	bool		started;
+	bool		empty;			/* the quals can match nothing */
+
+	/* POINT and MULTI: sorted, distinct keys to get. */
+	StringInfoData *keys;
+	int			nkeys_to_get;
+	int			next_key;
+
+	/* RANGE and FULL */
+	StringInfoData lower;		/* inclusive; len 0 = unbounded */
+	StringInfoData upper;		/* exclusive; valid when has_upper */
+	bool		has_upper;
+	LsmIter    *it;
+	OverlayEntry *overlay;
+	int			noverlay;
+	int			ov_pos;
+
+	LsmBuf		valbuf;
+	uint64		rows_from_txn;
+	uint64		engine_gets;
+} LsmScanState;
+
+/*
+ * Convert a key value of valtype to column type coltype.  Returns 0 when
+ * it fits, -1 when it lies below every value of the column type and +1
+ * when above (integers of other widths only).
+ */
+static int
+coerce_key_value(Oid coltype, Oid valtype, Datum v, Datum *out)
+{
+	int64		x;
+	int64		lo,
+				hi;
+
+	if (coltype == valtype ||
+		!(coltype == INT2OID || coltype == INT4OID || coltype == INT8OID))
+	{
+		*out = v;
+		return 0;
+	}
+	if (valtype == INT2OID)
+		x = DatumGetInt16(v);
+	else if (valtype == INT4OID)
+		x = DatumGetInt32(v);
+	else
+		x = DatumGetInt64(v);
+	if (coltype == INT2OID)
+	{
+		lo = PG_INT16_MIN;
+		hi = PG_INT16_MAX;
+	}
+	else if (coltype == INT4OID)
+	{
+		lo = PG_INT32_MIN;
+		hi = PG_INT32_MAX;
+	}
+	else
+	{
+		*out = Int64GetDatum(x);
+		return 0;
+	}
+	if (x < lo)
+		return -1;
+	if (x > hi)
+		return 1;
+	*out = coltype == INT2OID ? Int16GetDatum((int16) x) : Int32GetDatum((int32) x);
+	return 0;
+}
+
+/*
+ * Smallest byte string greater than every string that starts with s; false
+ * when there is none (s is empty or all 0xff).
+ */
+static bool
+bytes_successor(StringInfo s)
+{
+	while (s->len > 0)
+	{
+		unsigned char c = (unsigned char) s->data[s->len - 1];
+
+		if (c != 0xff)
+		{
+			s->data[s->len - 1] = (char) (c + 1);
+			return true;
+		}
+		s->len--;
+	}
+	return false;
+}
+
+/*
+ * The fixed prefix of a LIKE pattern (up to the first unescaped wildcard),
+ * with escapes removed.
+ */
+static text *
+like_fixed_prefix(text *pattern)
+{
+	const char *p = VARDATA_ANY(pattern);
+	int			len = VARSIZE_ANY_EXHDR(pattern);
+	StringInfoData buf;
+
+	initStringInfo(&buf);
+	for (int i = 0; i < len; i++)
+	{
+		if (p[i] == '%' || p[i] == '_')
+			break;
+		if (p[i] == '\\' && i + 1 < len)
+			i++;
+		appendStringInfoChar(&buf, p[i]);
+	}
+	return cstring_to_text_with_len(buf.data, buf.len);
+}
+
+static Datum
+eval(ExprState *es, ExprContext *econtext, bool *isnull)
+{
+	return ExecEvalExpr(es, econtext, isnull);
+}
+
+/*
+ * Encode the leading equalities into buf; false when the scan can match
+ * nothing (a NULL or an out-of-range value).
+ */
+static bool
+encode_equalities(LsmScanState *ss, ExprContext *econtext, StringInfo buf)
+{
+	for (int i = 0; i < ss->acc.neq; i++)
+	{
+		ExprState  *es = (ExprState *) ss->acc.eq[i];
+		bool		isnull;
+		Datum		v = eval(es, econtext, &isnull);
+		Datum		cv;
+
+		if (isnull)
+			return false;
+		if (coerce_key_value(ss->ki.types[i], exprType((Node *) es->expr), v, &cv) != 0)
+			return false;
+		lsm_key_encode(buf, ss->ki.types[i], cv);
+	}
+	return true;
+}
+
+static int
+compare_keys(const void *a, const void *b)
+{
+	const StringInfoData *x = a;
+	const StringInfoData *y = b;
+	int			n = Min(x->len, y->len);
+	int			r = memcmp(x->data, y->data, n);
+
+	if (r != 0)
+		return r;
+	return (x->len > y->len) - (x->len < y->len);
+}
+
+/*
+ * Work out, from the quals' current values, which keys or which key range
+ * this scan reads.
+ */
+static void
+compute_targets(LsmScanState *ss, ExprContext *econtext)
+{
+	MemoryContext old = MemoryContextSwitchTo(ss->keys_cxt);
+	StringInfoData prefix;
+	int			col = ss->acc.neq;
+
+	ss->empty = false;
+	ss->nkeys_to_get = 0;
+	ss->next_key = 0;
+	ss->has_upper = false;
+	initStringInfo(&prefix);
+	initStringInfo(&ss->lower);
+	initStringInfo(&ss->upper);
+
+	if (!encode_equalities(ss, econtext, &prefix))
+	{
+		ss->empty = true;
+		MemoryContextSwitchTo(old);
+		return;
+	}
+
+	switch (ss->acc.kind)
+	{
+		case LSM_ACCESS_POINT:
+			ss->keys = palloc(sizeof(StringInfoData));
+			ss->keys[0] = prefix;
+			ss->nkeys_to_get = 1;
+			break;
+
+		case LSM_ACCESS_MULTI:
+			{
+				ExprState  *es = (ExprState *) ss->acc.any;
+				bool		isnull;
+				Datum		arr = eval(es, econtext, &isnull);
+				ArrayType  *a;
+				Oid			elemtype;
+				int16		elmlen;
+				bool		elmbyval;
+				char		elmalign;
+				Datum	   *elems;
+				bool	   *nulls;
+				int			n,
+							out = 0;
+
+				if (isnull)
+				{
+					ss->empty = true;
+					break;
+				}
+				a = DatumGetArrayTypeP(arr);
+				elemtype = ARR_ELEMTYPE(a);
+				get_typlenbyvalalign(elemtype, &elmlen, &elmbyval, &elmalign);
+				deconstruct_array(a, elemtype, elmlen, elmbyval, elmalign,
+								  &elems, &nulls, &n);
+				ss->keys = palloc(sizeof(StringInfoData) * Max(n, 1));
+				for (int i = 0; i < n; i++)
+				{
+					Datum		cv;
+
+					if (nulls[i] ||
+						coerce_key_value(ss->ki.types[col], elemtype, elems[i], &cv) != 0)
+						continue;
+					initStringInfo(&ss->keys[out]);
+					appendBinaryStringInfo(&ss->keys[out], prefix.data, prefix.len);
+					lsm_key_encode(&ss->keys[out], ss->ki.types[col], cv);
+					out++;
+				}
+				/* Sorted and distinct: rows come out once each, in key order. */
+				qsort(ss->keys, out, sizeof(StringInfoData), compare_keys);
+				n = out;
+				out = 0;
+				for (int i = 0; i < n; i++)
+					if (out == 0 || compare_keys(&ss->keys[out - 1], &ss->keys[i]) != 0)
+						ss->keys[out++] = ss->keys[i];
+				ss->nkeys_to_get = out;
+				break;
+			}
+
+		case LSM_ACCESS_RANGE:
+		case LSM_ACCESS_FULL:
+			appendBinaryStringInfo(&ss->lower, prefix.data, prefix.len);
+			appendBinaryStringInfo(&ss->upper, prefix.data, prefix.len);
+			ss->has_upper = bytes_successor(&ss->upper);
+			if (ss->acc.prefix)
+			{
+				ExprState  *es = (ExprState *) ss->acc.prefix;
+				bool		isnull;
+				Datum		v = eval(es, econtext, &isnull);
+				text	   *p;
+
+				if (isnull)
+				{
+					ss->empty = true;
+					break;
+				}
+				p = ss->acc.prefix_is_like ? like_fixed_prefix(DatumGetTextPP(v))
+					: DatumGetTextPP(v);
+				lsm_key_encode_prefix(&ss->lower, ss->ki.types[col], PointerGetDatum(p));
+				resetStringInfo(&ss->upper);
+				appendBinaryStringInfo(&ss->upper, ss->lower.data, ss->lower.len);
+				ss->has_upper = bytes_successor(&ss->upper);
+			}
+			if (ss->acc.lower)
+			{
+				ExprState  *es = (ExprState *) ss->acc.lower;
+				bool		isnull;
+				Datum		v = eval(es, econtext, &isnull);
+				Datum		cv;
+				int			c;
+
+				if (isnull)
+				{
+					ss->empty = true;
+					break;
+				}
+				c = coerce_key_value(ss->ki.types[col], exprType((Node *) es->expr), v, &cv);
+				if (c > 0)
+				{
+					ss->empty = true;
+					break;
+				}
+				if (c == 0)
+				{
+					lsm_key_encode(&ss->lower, ss->ki.types[col], cv);
+					if (!ss->acc.lower_incl && !bytes_successor(&ss->lower))
+					{
+						ss->empty = true;
+						break;
+					}
+				}
+			}
+			if (ss->acc.upper)
+			{
+				ExprState  *es = (ExprState *) ss->acc.upper;
+				bool		isnull;
+				Datum		v = eval(es, econtext, &isnull);
+				Datum		cv;
+				int			c;
+
+				if (isnull)
+				{
+					ss->empty = true;
+					break;
+				}
+				c = coerce_key_value(ss->ki.types[col], exprType((Node *) es->expr), v, &cv);
+				if (c < 0)
+				{
+					ss->empty = true;
+					break;
+				}
+				if (c == 0)
+				{
+					resetStringInfo(&ss->upper);
+					appendBinaryStringInfo(&ss->upper, prefix.data, prefix.len);
+					lsm_key_encode(&ss->upper, ss->ki.types[col], cv);
+					ss->has_upper = ss->acc.upper_incl ? bytes_successor(&ss->upper) : true;
+				}
+			}
+			if (ss->has_upper && compare_keys(&ss->lower, &ss->upper) >= 0)
+				ss->empty = true;
+			break;
+	}
+	MemoryContextSwitchTo(old);
+}
+
+/*
+ * Collect the transaction's newest visible op per key inside the range, in
+ * key order.  Only transactions that wrote the table pay for this.
+ */
+static void
+collect_overlay(LsmScanState *ss)
+{
+	LsmMemTable *mt = lsm_txn_index(ss->txn);
+	LsmMemIter	it;
+	int			cap = 16;
+	LsmSlice	last_key = lsm_slice(NULL, 0);
+	bool		have_last = false;
+
+	ss->noverlay = 0;
+	ss->overlay = NULL;
+	if (mt == NULL || ss->txn_upto == 0)
+		return;
+	ss->overlay = MemoryContextAlloc(ss->keys_cxt, sizeof(OverlayEntry) * cap);
+	lsm_memtable_iter_init(&it, mt);
+	if (ss->lower.len > 0)
+	{
+		LsmBuf		t = LSM_BUF_INIT;
+
+		lsm_ikey_append(&t, lsm_slice(ss->lower.data, ss->lower.len), LSM_MAX_SEQ,
+						LSM_KIND_FOR_SEEK);
+		lsm_iter_seek(&it.base, lsm_buf_slice(&t));
+		lsm_buf_free(&t);
+	}
+	else
+		lsm_iter_seek_first(&it.base);
+
+	for (; lsm_iter_valid(&it.base); lsm_iter_next(&it.base))
+	{
+		LsmParsedKey pk;
+
+		if (!lsm_ikey_parse(lsm_iter_key(&it.base), &pk))
+			elog(ERROR, "lsm_fdw transaction index is malformed");
+		if (ss->has_upper &&
+			lsm_slice_cmp(pk.user_key, lsm_slice(ss->upper.data, ss->upper.len)) >= 0)
+			break;
+		if (pk.seq > ss->txn_upto)
+			continue;
+		if (have_last && lsm_slice_eq(pk.user_key, last_key))
+			continue;			/* an older op on the same key */
+		if (ss->noverlay == cap)
+		{
+			cap *= 2;
+			ss->overlay = repalloc(ss->overlay, sizeof(OverlayEntry) * cap);
+		}
+		ss->overlay[ss->noverlay].key = pk.user_key;
+		ss->overlay[ss->noverlay].value = lsm_iter_value(&it.base);
+		ss->overlay[ss->noverlay].is_delete = (pk.kind == LSM_KIND_DELETE);
+		ss->noverlay++;
+		last_key = pk.user_key;
+		have_last = true;
+	}
+}
+
+static void
+start_scan(LsmScanState *ss, ExprContext *econtext)
+{
+	MemoryContextReset(ss->keys_cxt);
+	lsm_iter_destroy(ss->it);
+	ss->it = NULL;
+	compute_targets(ss, econtext);
+	ss->started = true;
+	if (ss->empty)
+		return;
+
+	if (ss->acc.kind == LSM_ACCESS_RANGE || ss->acc.kind == LSM_ACCESS_FULL)
+	{
+		LsmReadOptions ro;
+		LsmStatus	st;
+
+		lsm_read_options_init(&ro);
+		ro.snapshot = ss->snap;
+		if (ss->lower.len > 0)
+			ro.lower_bound = lsm_slice(ss->lower.data, ss->lower.len);
+		if (ss->has_upper)
+			ro.upper_bound = lsm_slice(ss->upper.data, ss->upper.len);
+		if (lsm_db_iter(ss->db, &ro, &ss->it, &st) != LSM_OK)
+			lsm_report(ERROR, &st, "start a scan");
+		if (ss->acc.reverse)
+			lsm_iter_seek_last(ss->it);
+		else
+			lsm_iter_seek_first(ss->it);
+		collect_overlay(ss);
+		ss->ov_pos = ss->acc.reverse ? ss->noverlay - 1 : 0;
+	}
+}
+
+/*
+ * Next row of a point or multi get: the transaction's own write of the key
+ * if any, else the engine's committed row.
+ */
+static bool
+next_get(LsmScanState *ss, TupleTableSlot *slot)
+{
+	while (ss->next_key < ss->nkeys_to_get)
+	{
+		StringInfo	k = &ss->keys[ss->next_key++];
+		LsmSlice	key = lsm_slice(k->data, k->len);
+		LsmSlice	value;
+		int			t = lsm_txn_lookup(ss->txn, key, ss->txn_upto, &value);
+		LsmReadOptions ro;
+		LsmStatus	st;
+		LsmCode		rc;
+
+		if (t == 1)
+		{
+			ss->rows_from_txn++;
+			lsm_store_row(slot, &ss->ki, key, value);
+			return true;
+		}
+		if (t == 0)
+			continue;
+		lsm_read_options_init(&ro);
+		ro.snapshot = ss->snap;
+		ss->engine_gets++;
+		rc = lsm_db_get(ss->db, &ro, key, &ss->valbuf, &st);
+		if (rc == LSM_NOT_FOUND)
+			continue;
+		if (rc != LSM_OK)
+			lsm_report(ERROR, &st, "read a row");
+		lsm_store_row(slot, &ss->ki, key, lsm_buf_slice(&ss->valbuf));
+		return true;
+	}
+	return false;
+}
+
+/*
+ * Next row of a range: merge the engine's iterator with the transaction's
+ * overlay; on equal keys the transaction's write wins.
+ */
+static bool
+next_range(LsmScanState *ss, TupleTableSlot *slot)
+{
+	bool		rev = ss->acc.reverse;
+
+	for (;;)
+	{
+		bool		db_ok = lsm_iter_valid(ss->it);
+		bool		ov_ok = ss->ov_pos >= 0 && ss->ov_pos < ss->noverlay;
+		int			cmp;
+
+		if (!db_ok)
+		{
+			LsmStatus	st;
+
+			if (lsm_iter_status(ss->it, &st) != LSM_OK)
+				lsm_report(ERROR, &st, "scan");
+		}
+		if (!db_ok && !ov_ok)
+			return false;
+		if (!db_ok)
+			cmp = 1;
+		else if (!ov_ok)
+			cmp = -1;
+		else
+		{
+			cmp = lsm_slice_cmp(lsm_iter_key(ss->it), ss->overlay[ss->ov_pos].key);
+			if (rev)
+				cmp = -cmp;
+		}
+
+		if (cmp < 0)
+		{
+			lsm_store_row(slot, &ss->ki, lsm_iter_key(ss->it), lsm_iter_value(ss->it));
+			if (rev)
+				lsm_iter_prev(ss->it);
+			else
+				lsm_iter_next(ss->it);
+			return true;
+		}
+		else
+		{
+			OverlayEntry *e = &ss->overlay[ss->ov_pos];
+
+			ss->ov_pos += rev ? -1 : 1;
+			if (cmp == 0)
+			{
+				if (rev)
+					lsm_iter_prev(ss->it);
+				else
+					lsm_iter_next(ss->it);
+			}
+			if (e->is_delete)
+				continue;
+			ss->rows_from_txn++;
+			lsm_store_row(slot, &ss->ki, e->key, e->value);
+			return true;
+		}
+	}
+}
+
+/*
+ * lsmBeginForeignScan
+ *		Open the table's engine, take a snapshot and prepare the value
+ *		expressions of the access.
+ */
+void
+lsmBeginForeignScan(ForeignScanState *node, int eflags)
+{
+	ForeignScan *plan = (ForeignScan *) node->ss.ps.plan;
+	Relation	rel = node->ss.ss_currentRelation;
+	LsmScanState *ss = palloc0(sizeof(LsmScanState));
+	List	   *states;
+
+	node->fdw_state = ss;
+	states = ExecInitExprList(plan->fdw_exprs, (PlanState *) node);
+	lsm_access_from_list(plan->fdw_private, states, &ss->acc);
+	if (eflags & EXEC_FLAG_EXPLAIN_ONLY)
+		return;
+
+	lsm_key_info(rel, &ss->ki);
+	ss->db = lsm_open_table(rel);
+	ss->txn = lsm_txn_table(rel, ss->db, false);
+	ss->txn_upto = lsm_txn_nops(ss->txn);
+	ss->snap = lsm_db_snapshot(ss->db);
+	ss->row_cxt = AllocSetContextCreate(CurrentMemoryContext, "lsm_fdw row",
+										ALLOCSET_DEFAULT_SIZES);
+	ss->keys_cxt = AllocSetContextCreate(CurrentMemoryContext, "lsm_fdw scan keys",
+										 ALLOCSET_DEFAULT_SIZES);
+}
+
+TupleTableSlot *
+lsmIterateForeignScan(ForeignScanState *node)
+{
+	LsmScanState *ss = (LsmScanState *) node->fdw_state;
+	TupleTableSlot *slot = node->ss.ss_ScanTupleSlot;
+	MemoryContext old;
+	bool		found;
+
+	if (!ss->started)
+		start_scan(ss, node->ss.ps.ps_ExprContext);
+	ExecClearTuple(slot);
+	if (ss->empty)
+		return slot;
+
+	CHECK_FOR_INTERRUPTS();
+	MemoryContextReset(ss->row_cxt);
+	old = MemoryContextSwitchTo(ss->row_cxt);
+	if (ss->acc.kind == LSM_ACCESS_POINT || ss->acc.kind == LSM_ACCESS_MULTI)
+		found = next_get(ss, slot);
+	else
+		found = next_range(ss, slot);
+	MemoryContextSwitchTo(old);
+	if (!found)
+		ExecClearTuple(slot);
+	return slot;
+}
+
+void
+lsmReScanForeignScan(ForeignScanState *node)
+{
+	LsmScanState *ss = (LsmScanState *) node->fdw_state;
+
+	/* Values of parameters may have changed: recompute on the next fetch. */
+	ss->started = false;
+	ss->txn_upto = lsm_txn_nops(ss->txn);
+}
+
+void
+lsmEndForeignScan(ForeignScanState *node)
+{
+	LsmScanState *ss = (LsmScanState *) node->fdw_state;
+
+	if (ss == NULL || ss->db == NULL)
+		return;
+	lsm_iter_destroy(ss->it);
+	ss->it = NULL;
+	if (ss->snap)
+		lsm_db_release_snapshot(ss->db, ss->snap);
+	ss->snap = NULL;
+	lsm_buf_free(&ss->valbuf);
+}
+
+/*
+ * lsmExplainForeignScan
+ *		Name the access, its key order and, under ANALYZE, where rows came
+ *		from.
+ */
+void
+lsmExplainForeignScan(ForeignScanState *node, ExplainState *es)
+{
+	LsmScanState *ss = (LsmScanState *) node->fdw_state;
+	LsmAccess  *acc = &ss->acc;
+	StringInfoData buf;
+
+	initStringInfo(&buf);
+	appendStringInfoString(&buf, lsm_access_name(acc->kind));
+	if (acc->kind == LSM_ACCESS_RANGE || acc->kind == LSM_ACCESS_MULTI ||
+		acc->kind == LSM_ACCESS_POINT)
+	{
+		appendStringInfo(&buf, " on %d key column%s", acc->neq +
+						 (acc->kind == LSM_ACCESS_POINT ? 0 : 1),
+						 (acc->neq + (acc->kind == LSM_ACCESS_POINT ? 0 : 1)) == 1 ? "" : "s");
+	}
+	if (acc->kind == LSM_ACCESS_RANGE)
+	{
+		if (acc->prefix)
+			appendStringInfoString(&buf, acc->prefix_is_like ? ", LIKE prefix" : ", ^@ prefix");
+		if (acc->lower)
+			appendStringInfoString(&buf, acc->lower_incl ? ", lower bound >=" : ", lower bound >");
+		if (acc->upper)
+			appendStringInfoString(&buf, acc->upper_incl ? ", upper bound <=" : ", upper bound <");
+	}
+	ExplainPropertyText("LSM Access", buf.data, es);
+	if (acc->kind == LSM_ACCESS_RANGE || acc->kind == LSM_ACCESS_FULL)
+		ExplainPropertyText("LSM Key Order", acc->reverse ? "descending" : "ascending", es);
+	if (es->analyze && ss->db != NULL)
+	{
+		ExplainPropertyUInteger("LSM Engine Gets", NULL, ss->engine_gets, es);
+		ExplainPropertyUInteger("LSM Rows From Transaction", NULL, ss->rows_from_txn, es);
+	}
+}

@@ -1,0 +1,113 @@
+/*
+ * scan_access.c
+ *		Serialising a scan's access (scan_access.h) into plan lists.
+ *
+ * fdw_private holds integers; fdw_exprs holds the value expressions in a
+ * fixed order: the equalities, then the array, the lower and upper bounds
+ * and the prefix, each only when present.  Both lists must survive
+ * copyObject, so they hold nothing else.
+ */
+#include "postgres.h"
+
+#include "nodes/value.h"
+
+#include "scan_access.h"
+
+enum
+{
+	AI_KIND, AI_NEQ, AI_HAS_ANY, AI_HAS_LOWER, AI_LOWER_INCL, AI_HAS_UPPER,
+	AI_UPPER_INCL, AI_HAS_PREFIX, AI_PREFIX_IS_LIKE, AI_REVERSE, AI_COUNT
+};
+
+void
+lsm_access_split(const LsmAccess *acc, List **ints, List **exprs)
+{
+	int			v[AI_COUNT];
+
+	v[AI_KIND] = acc->kind;
+	v[AI_NEQ] = acc->neq;
+	v[AI_HAS_ANY] = acc->any != NULL;
+	v[AI_HAS_LOWER] = acc->lower != NULL;
+	v[AI_LOWER_INCL] = acc->lower_incl;
+	v[AI_HAS_UPPER] = acc->upper != NULL;
+	v[AI_UPPER_INCL] = acc->upper_incl;
+	v[AI_HAS_PREFIX] = acc->prefix != NULL;
+	v[AI_PREFIX_IS_LIKE] = acc->prefix_is_like;
+	v[AI_REVERSE] = acc->reverse;
+
+	*ints = NIL;
+	for (int i = 0; i < AI_COUNT; i++)
+		*ints = lappend(*ints, makeInteger(v[i]));
+	*exprs = NIL;
+	for (int i = 0; i < acc->neq; i++)
+		*exprs = lappend(*exprs, acc->eq[i]);
+	if (acc->any)
+		*exprs = lappend(*exprs, acc->any);
+	if (acc->lower)
+		*exprs = lappend(*exprs, acc->lower);
+	if (acc->upper)
+		*exprs = lappend(*exprs, acc->upper);
+	if (acc->prefix)
+		*exprs = lappend(*exprs, acc->prefix);
+}
+
+List *
+lsm_access_to_list(const LsmAccess *acc)
+{
+	List	   *ints;
+	List	   *exprs;
+
+	lsm_access_split(acc, &ints, &exprs);
+	return list_make2(ints, exprs);
+}
+
+void
+lsm_access_from_list(List *list, List *items, LsmAccess *acc)
+{
+	List	   *ints = list;
+	int			v[AI_COUNT];
+	int			pos = 0;
+
+	if (items == NULL)
+	{
+		ints = linitial(list);
+		items = lsecond(list);
+	}
+	for (int i = 0; i < AI_COUNT; i++)
+		v[i] = intVal(list_nth(ints, i));
+
+	memset(acc, 0, sizeof(*acc));
+	acc->kind = (LsmAccessKind) v[AI_KIND];
+	acc->neq = v[AI_NEQ];
+	for (int i = 0; i < acc->neq; i++)
+		acc->eq[i] = list_nth(items, pos++);
+	if (v[AI_HAS_ANY])
+		acc->any = list_nth(items, pos++);
+	if (v[AI_HAS_LOWER])
+		acc->lower = list_nth(items, pos++);
+	acc->lower_incl = v[AI_LOWER_INCL];
+	if (v[AI_HAS_UPPER])
+		acc->upper = list_nth(items, pos++);
+	acc->upper_incl = v[AI_UPPER_INCL];
+	if (v[AI_HAS_PREFIX])
+		acc->prefix = list_nth(items, pos++);
+	acc->prefix_is_like = v[AI_PREFIX_IS_LIKE];
+	acc->reverse = v[AI_REVERSE];
+}
+
+const char *
+lsm_access_name(LsmAccessKind kind)
+{
+	switch (kind)
+	{
+		case LSM_ACCESS_POINT:
+			return "point get";
+		case LSM_ACCESS_MULTI:
+			return "multi-get";
+		case LSM_ACCESS_RANGE:
+			return "range";
+		case LSM_ACCESS_FULL:
+			break;
+	}
+	return "full scan";
+}

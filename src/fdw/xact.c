@@ -1,0 +1,437 @@
+/*
+ * xact.c
+ *		Transaction state of lsm_fdw: each transaction's writes are kept in
+ *		backend memory until commit, then applied to each table's engine as
+ *		one atomic batch.
+ *
+ * Per table touched, a transaction keeps an op log (every put and delete in
+ * order) and an index of it: an engine memtable in private memory whose
+ * sequence numbers are op numbers, so that a scan started at op n sees the
+ * transaction's own writes up to n and not the rows that the same statement
+ * writes later (no Halloween problem).  ROLLBACK drops everything;
+ * ROLLBACK TO SAVEPOINT truncates the op log to the savepoint's mark and
+ * rebuilds the index.  The total is capped by
+ * lsm_fdw.max_transaction_memory.
+ */
+#include "postgres.h"
+
+#include "access/xact.h"
+#include "utils/guc.h"
+#include "utils/hsearch.h"
+#include "utils/memutils.h"
+#include "utils/rel.h"
+
+#include "lsm.h"
+#include "lsm_coding.h"
+#include "memtable.h"
+#include "lsm_fdw.h"
+
+int			lsm_max_transaction_memory = 256 * 1024; /* kB */
+
+typedef struct LsmSavepointMark
+{
+	SubTransactionId subid;
+	size_t		log_len;
+	uint64		nops;
+} LsmSavepointMark;
+
+struct LsmTxnTable
+{
+	Oid			relid;			/* hash key */
+	LsmDb	   *db;
+	SubTransactionId first_subid;	/* subtransaction that first wrote here */
+	LsmBuf		log;			/* kind(1) | varint klen | key | varint vlen | value */
+	uint64		nops;
+	void	   *region;			/* malloc'd memtable region of the index */
+	size_t		region_size;
+	LsmMemTable *index;
+	List	   *marks;			/* LsmSavepointMark *, innermost last */
+};
+
+static HTAB *txn_tables = NULL;
+static size_t txn_bytes = 0;
+static bool callbacks_registered = false;
+
+static void lsm_xact_callback(XactEvent event, void *arg);
+static void lsm_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
+								 SubTransactionId parentSubid, void *arg);
+
+static void
+free_txn_table(LsmTxnTable *t)
+{
+	lsm_buf_free(&t->log);
+	free(t->region);
+	t->region = NULL;
+	t->index = NULL;
+}
+
+static void
+reset_txn_state(void)
+{
+	HASH_SEQ_STATUS seq;
+	LsmTxnTable *t;
+
+	if (txn_tables == NULL)
+		return;
+	hash_seq_init(&seq, txn_tables);
+	while ((t = hash_seq_search(&seq)) != NULL)
+		free_txn_table(t);
+	hash_destroy(txn_tables);
+	txn_tables = NULL;
+	txn_bytes = 0;
+}
+
+/*
+ * Insert op number seq (already in the log) into the index, growing the
+ * index region when full.  Returns false only when memory ran out.
+ */
+static bool index_add(LsmTxnTable *t, uint64 seq, LsmKind kind, LsmSlice key,
+					  LsmSlice value);
+
+/*
+ * Rebuild the index from the op log, in a region of at least min_size.
+ */
+static bool
+index_rebuild(LsmTxnTable *t, size_t min_size)
+{
+	size_t		size = Max(min_size, (size_t) 256 * 1024);
+	const uint8 *p = t->log.data;
+	const uint8 *end = t->log.data + t->log.len;
+	uint64		seq = 0;
+	void	   *region;
+
+	region = malloc(size);
+	if (region == NULL)
+		return false;
+	free(t->region);
+	t->region = region;
+	t->region_size = size;
+	t->index = lsm_memtable_init(region, size);
+
+	while (p < end)
+	{
+		LsmKind		kind = (LsmKind) *p++;
+		LsmSlice	key;
+		LsmSlice	value = lsm_slice(NULL, 0);
+
+		if (!lsm_get_lenprefixed(&p, end, &key) ||
+			!lsm_get_lenprefixed(&p, end, &value))
+			elog(ERROR, "lsm_fdw transaction log is malformed");
+		seq++;
+		if (!lsm_memtable_add(t->index, seq, kind, key, value))
+			return index_rebuild(t, size * 2);
+	}
+	return true;
+}
+
+static bool
+index_add(LsmTxnTable *t, uint64 seq, LsmKind kind, LsmSlice key, LsmSlice value)
+{
+	if (lsm_memtable_add(t->index, seq, kind, key, value))
+		return true;
+	return index_rebuild(t, t->region_size * 2);
+}
+
+/*
+ * lsm_txn_table
+ *		The current transaction's state for a table, created on first write
+ *		when create is true (NULL otherwise when the table has none).
+ */
+LsmTxnTable *
+lsm_txn_table(Relation rel, LsmDb *db, bool create)
+{
+	Oid			relid = RelationGetRelid(rel);
+	LsmTxnTable *t;
+	bool		found;
+
+	if (!callbacks_registered)
+	{
+		RegisterXactCallback(lsm_xact_callback, NULL);
+		RegisterSubXactCallback(lsm_subxact_callback, NULL);
+		callbacks_registered = true;
+	}
+	if (txn_tables == NULL)
+	{
+		HASHCTL		ctl;
+
+		if (!create)
+			return NULL;
+		ctl.keysize = sizeof(Oid);
+		ctl.entrysize = sizeof(LsmTxnTable);
+		ctl.hcxt = TopTransactionContext;
+		txn_tables = hash_create("lsm_fdw transaction tables", 8, &ctl,
+								 HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+	}
+	t = hash_search(txn_tables, &relid, create ? HASH_ENTER : HASH_FIND, &found);
+	if (t == NULL || found)
+		return t;
+
+	t->db = db;
+	t->first_subid = GetCurrentSubTransactionId();
+	memset(&t->log, 0, sizeof(t->log));
+	t->nops = 0;
+	t->region = NULL;
+	t->index = NULL;
+	t->marks = NIL;
+	if (!index_rebuild(t, 0))
+	{
+		hash_search(txn_tables, &relid, HASH_REMOVE, NULL);
+		ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY), errmsg("out of memory")));
+	}
+	return t;
+}
+
+/*
+ * Record a savepoint mark for every subtransaction opened since this table
+ * was last marked, so ROLLBACK TO finds where to cut.
+ */
+static void
+mark_if_needed(LsmTxnTable *t)
+{
+	SubTransactionId cur = GetCurrentSubTransactionId();
+	LsmSavepointMark *last = t->marks ? llast(t->marks) : NULL;
+	MemoryContext old;
+	LsmSavepointMark *m;
+
+	if (cur == t->first_subid || (last && last->subid == cur))
+		return;
+	if (cur < t->first_subid)
+		return;
+	old = MemoryContextSwitchTo(TopTransactionContext);
+	m = palloc(sizeof(LsmSavepointMark));
+	m->subid = cur;
+	m->log_len = t->log.len;
+	m->nops = t->nops;
+	t->marks = lappend(t->marks, m);
+	MemoryContextSwitchTo(old);
+}
+
+/*
+ * lsm_txn_write
+ *		Add a put or delete of key to the transaction.
+ */
+void
+lsm_txn_write(LsmTxnTable *t, LsmKind kind, LsmSlice key, LsmSlice value)
+{
+	size_t		before = t->log.len;
+	size_t		added;
+	uint8		k = (uint8) kind;
+
+	mark_if_needed(t);
+	if (!lsm_buf_append(&t->log, &k, 1) ||
+		!lsm_buf_put_lenprefixed(&t->log, key) ||
+		!lsm_buf_put_lenprefixed(&t->log, value))
+	{
+		t->log.len = before;
+		ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY), errmsg("out of memory")));
+	}
+	added = t->log.len - before;
+	if ((txn_bytes + 2 * added) / 1024 > (size_t) lsm_max_transaction_memory)
+	{
+		t->log.len = before;
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("transaction writes more lsm_fdw data than lsm_fdw.max_transaction_memory (%dkB) allows",
+						lsm_max_transaction_memory),
+				 errhint("Commit in smaller batches or raise lsm_fdw.max_transaction_memory.")));
+	}
+	t->nops++;
+	if (!index_add(t, t->nops, kind, key, value))
+	{
+		t->log.len = before;
+		t->nops--;
+		ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY), errmsg("out of memory")));
+	}
+	txn_bytes += 2 * added;
+}
+
+/*
+ * lsm_txn_lookup
+ *		The transaction's newest op on key among ops 1..upto: 1 with *value
+ *		for a put, 0 for a delete, -1 when the transaction has not written
+ *		key.  *value points into the index and lives until the transaction
+ *		ends or rolls back to a savepoint.
+ */
+int
+lsm_txn_lookup(LsmTxnTable *t, LsmSlice key, uint64 upto, LsmSlice *value)
+{
+	LsmMemIter	it;
+	LsmBuf		target = LSM_BUF_INIT;
+	LsmParsedKey pk;
+	int			result = -1;
+
+	if (t == NULL || t->nops == 0)
+		return -1;
+	lsm_memtable_iter_init(&it, t->index);
+	if (!lsm_ikey_append(&target, key, upto, LSM_KIND_FOR_SEEK))
+		ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY), errmsg("out of memory")));
+	lsm_iter_seek(&it.base, lsm_buf_slice(&target));
+	if (lsm_iter_valid(&it.base) &&
+		lsm_ikey_parse(lsm_iter_key(&it.base), &pk) &&
+		lsm_slice_eq(pk.user_key, key))
+	{
+		if (pk.kind == LSM_KIND_PUT)
+		{
+			*value = lsm_iter_value(&it.base);
+			result = 1;
+		}
+		else
+			result = 0;
+	}
+	lsm_buf_free(&target);
+	return result;
+}
+
+uint64
+lsm_txn_nops(LsmTxnTable *t)
+{
+	return t ? t->nops : 0;
+}
+
+LsmMemTable *
+lsm_txn_index(LsmTxnTable *t)
+{
+	return t ? t->index : NULL;
+}
+
+/*
+ * Apply every table's ops to its engine.  Runs at PRE_COMMIT, where an
+ * ERROR still aborts the transaction.
+ */
+static void
+apply_all(void)
+{
+	HASH_SEQ_STATUS seq;
+	LsmTxnTable *t;
+	LsmBatch   *batch;
+
+	if (txn_tables == NULL)
+		return;
+	batch = lsm_batch_create();
+	if (batch == NULL)
+		ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY), errmsg("out of memory")));
+	hash_seq_init(&seq, txn_tables);
+	while ((t = hash_seq_search(&seq)) != NULL)
+	{
+		const uint8 *p = t->log.data;
+		const uint8 *end = t->log.data + t->log.len;
+		LsmStatus	st;
+		LsmCode		rc = LSM_OK;
+
+		if (t->nops == 0)
+			continue;
+		lsm_batch_clear(batch);
+		while (p < end && rc == LSM_OK)
+		{
+			LsmKind		kind = (LsmKind) *p++;
+			LsmSlice	key;
+			LsmSlice	value;
+
+			if (!lsm_get_lenprefixed(&p, end, &key) ||
+				!lsm_get_lenprefixed(&p, end, &value))
+				elog(ERROR, "lsm_fdw transaction log is malformed");
+			if (kind == LSM_KIND_PUT)
+				rc = lsm_batch_put(batch, key, value, &st);
+			else
+				rc = lsm_batch_delete(batch, key, &st);
+		}
+		if (rc == LSM_OK)
+			rc = lsm_db_write(t->db, batch, &st);
+		if (rc != LSM_OK)
+		{
+			lsm_batch_destroy(batch);
+			hash_seq_term(&seq);
+			lsm_report(ERROR, &st, "commit");
+		}
+	}
+	lsm_batch_destroy(batch);
+}
+
+static void
+lsm_xact_callback(XactEvent event, void *arg)
+{
+	switch (event)
+	{
+		case XACT_EVENT_PRE_COMMIT:
+		case XACT_EVENT_PARALLEL_PRE_COMMIT:
+			apply_all();
+			break;
+		case XACT_EVENT_PRE_PREPARE:
+			if (txn_tables != NULL && hash_get_num_entries(txn_tables) > 0)
+				ereport(ERROR,
+						(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+						 errmsg("cannot PREPARE a transaction that has written to lsm_fdw tables")));
+			break;
+		case XACT_EVENT_COMMIT:
+		case XACT_EVENT_PARALLEL_COMMIT:
+		case XACT_EVENT_ABORT:
+		case XACT_EVENT_PARALLEL_ABORT:
+		case XACT_EVENT_PREPARE:
+			reset_txn_state();
+			break;
+	}
+}
+
+/*
+ * On ROLLBACK TO SAVEPOINT, cut every table's op log back to the mark of
+ * the aborted subtransaction; on RELEASE, fold its mark into the parent.
+ */
+static void
+lsm_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
+					 SubTransactionId parentSubid, void *arg)
+{
+	HASH_SEQ_STATUS seq;
+	LsmTxnTable *t;
+
+	if (txn_tables == NULL ||
+		(event != SUBXACT_EVENT_ABORT_SUB && event != SUBXACT_EVENT_COMMIT_SUB))
+		return;
+	hash_seq_init(&seq, txn_tables);
+	while ((t = hash_seq_search(&seq)) != NULL)
+	{
+		LsmSavepointMark *m = t->marks ? llast(t->marks) : NULL;
+
+		if (event == SUBXACT_EVENT_COMMIT_SUB)
+		{
+			/*
+			 * The parent inherits the ops.  The mark moves to the parent
+			 * unless the parent already has one, or first wrote the table
+			 * itself (then aborting the parent empties the log anyway).
+			 */
+			if (m && m->subid == mySubid)
+			{
+				LsmSavepointMark *prev = list_length(t->marks) > 1
+				? list_nth(t->marks, list_length(t->marks) - 2) : NULL;
+
+				if ((prev && prev->subid == parentSubid) ||
+					parentSubid <= t->first_subid)
+					t->marks = list_delete_last(t->marks);
+				else
+					m->subid = parentSubid;
+			}
+			if (t->first_subid == mySubid)
+				t->first_subid = parentSubid;
+			continue;
+		}
+
+		/* ABORT_SUB */
+		if (m && m->subid == mySubid)
+		{
+			txn_bytes -= Min(txn_bytes, 2 * (t->log.len - m->log_len));
+			t->log.len = m->log_len;
+			t->nops = m->nops;
+			t->marks = list_delete_last(t->marks);
+		}
+		else if (t->first_subid >= mySubid)
+		{
+			txn_bytes -= Min(txn_bytes, 2 * t->log.len);
+			t->log.len = 0;
+			t->nops = 0;
+			t->first_subid = parentSubid;
+		}
+		else
+			continue;
+		if (!index_rebuild(t, t->region_size))
+			ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY), errmsg("out of memory")));
+	}
+}
