@@ -19,6 +19,20 @@
 #include "lsm.h"
 #include "block_cache.h"
 
+/*
+ * Format constants (docs/format.md, "SSTable").  Every stored block is
+ * followed by a trailer: one byte of LsmCompression and the masked CRC32C
+ * of the payload and that byte.  Handles (offset, size) count the payload
+ * only.  The footer is the last LSM_TABLE_FOOTER_SIZE bytes of the file.
+ */
+#define LSM_TABLE_FORMAT_VERSION	1
+#define LSM_TABLE_MAGIC				0x31304c42544d534cULL	/* bytes "LSMTBL01" */
+#define LSM_TABLE_FOOTER_SIZE		64
+#define LSM_BLOCK_TRAILER_SIZE		5
+/* Largest key and value the builder accepts (LSM_INVALID_ARGUMENT beyond). */
+#define LSM_TABLE_MAX_KEY			(1u << 24)
+#define LSM_TABLE_MAX_VALUE			(1u << 30)
+
 typedef struct LsmTableOptions
 {
 	size_t		block_size;		/* target uncompressed data block */

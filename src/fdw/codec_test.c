@@ -92,8 +92,7 @@ decode_whole_key(const char *data, size_t len, Oid typid)
 	if (p != end)
 		ereport(ERROR,
 				(errcode(ERRCODE_DATA_CORRUPTED),
-				 errmsg("corrupted lsm_fdw key: %zu bytes follow the value",
-						(size_t) (end - p))));
+				 errmsg("corrupted lsm_fdw key: the key goes on after its value")));
 	return result;
 }
 

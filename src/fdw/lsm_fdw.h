@@ -46,6 +46,7 @@ typedef struct LsmKeyInfo
 	int			nkeys;
 	AttrNumber	attnums[INDEX_MAX_KEYS];
 	Oid			types[INDEX_MAX_KEYS];
+	Oid			base_types[INDEX_MAX_KEYS]; /* domains resolved */
 	Oid			collations[INDEX_MAX_KEYS];
 	bool	   *is_key;			/* per attribute (index attnum - 1) */
 } LsmKeyInfo;

@@ -146,13 +146,6 @@ encode_slot_row(LsmModifyState *ms, TupleTableSlot *slot)
 				   slot->tts_values, slot->tts_isnull);
 	MemoryContextSwitchTo(old);
 	MemoryContextReset(ms->tmp_cxt);
-	if (ms->row.len > LSM_MAX_ROW_BYTES)
-		ereport(ERROR,
-				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
-				 errmsg("row is too large for lsm_fdw table \"%s\"",
-						RelationGetRelationName(ms->rel)),
-				 errdetail("The encoded row takes %d bytes; the limit is %d.",
-						   ms->row.len, LSM_MAX_ROW_BYTES)));
 }
 
 static void

@@ -175,7 +175,7 @@ classify_qual(RelOptInfo *baserel, LsmPlanInfo *pi, Expr *clause, bool outer_ok)
 
 		/* LIKE 'prefix%' and ^@ on text: a byte-prefix range. */
 		if (!commuted && (funcid == F_TEXTLIKE || funcid == F_STARTS_WITH) &&
-			(ki->types[col] == TEXTOID || ki->types[col] == VARCHAROID))
+			(ki->base_types[col] == TEXTOID || ki->base_types[col] == VARCHAROID))
 		{
 			if (cq->prefix == NULL)
 			{
@@ -185,7 +185,7 @@ classify_qual(RelOptInfo *baserel, LsmPlanInfo *pi, Expr *clause, bool outer_ok)
 			return col;
 		}
 
-		if (!value_type_compatible(ki->types[col], exprType(val)))
+		if (!value_type_compatible(ki->base_types[col], getBaseType(exprType(val))))
 			return -1;
 		opfamily = key_opfamily(ki->types[col]);
 		if (!OidIsValid(opfamily))
@@ -220,7 +220,7 @@ classify_qual(RelOptInfo *baserel, LsmPlanInfo *pi, Expr *clause, bool outer_ok)
 
 			if (!lsm_key_type_supported(ki->types[col], &ordered) || !ordered)
 				return -1;
-			if ((ki->types[col] == TEXTOID || ki->types[col] == VARCHAROID) &&
+			if ((ki->base_types[col] == TEXTOID || ki->base_types[col] == VARCHAROID) &&
 				!collation_is_c(op->inputcollid))
 				return -1;
 		}
@@ -251,7 +251,8 @@ classify_qual(RelOptInfo *baserel, LsmPlanInfo *pi, Expr *clause, bool outer_ok)
 		if (col < 0 || !saop->useOr || !is_value_expr(baserel, right, outer_ok))
 			return -1;
 		elemtype = get_element_type(exprType(right));
-		if (!OidIsValid(elemtype) || !value_type_compatible(ki->types[col], elemtype))
+		if (!OidIsValid(elemtype) ||
+			!value_type_compatible(ki->base_types[col], getBaseType(elemtype)))
 			return -1;
 		opfamily = key_opfamily(ki->types[col]);
 		if (!OidIsValid(opfamily) ||
@@ -384,7 +385,7 @@ key_order_pathkeys(PlannerInfo *root, RelOptInfo *baserel, const LsmKeyInfo *ki,
 		if (!lsm_key_type_supported(ki->types[i], &ordered) || !ordered ||
 			!OidIsValid(opfamily))
 			break;
-		if ((ki->types[i] == TEXTOID || ki->types[i] == VARCHAROID) &&
+		if ((ki->base_types[i] == TEXTOID || ki->base_types[i] == VARCHAROID) &&
 			!collation_is_c(ki->collations[i]))
 			break;
 		opno = get_opfamily_member(opfamily, ki->types[i], ki->types[i],
@@ -578,7 +579,7 @@ lsmGetForeignPlan(PlannerInfo *root, RelOptInfo *baserel, Oid foreigntableid,
 	List	   *fdw_exprs;
 	List	   *fdw_private;
 
-	lsm_access_from_list(best_path->fdw_private, NULL, &acc);
+	lsm_access_from_list(best_path->fdw_private, &acc);
 	lsm_access_split(&acc, &fdw_private, &fdw_exprs);
 
 	scan_clauses = extract_actual_clauses(scan_clauses, false);

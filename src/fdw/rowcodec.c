@@ -393,6 +393,5 @@ lsm_row_decode(const char *data, size_t len, TupleDesc desc,
 	}
 
 	if (p != end)
-		row_corrupted("%zu bytes follow the last value of the row.",
-					  (size_t) (end - p));
+		row_corrupted("The row goes on after its last value.");
 }

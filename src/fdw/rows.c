@@ -48,6 +48,7 @@ lsm_key_info(Relation rel, LsmKeyInfo *ki)
 							RelationGetRelationName(rel), INDEX_MAX_KEYS)));
 		ki->attnums[ki->nkeys] = att->attnum;
 		ki->types[ki->nkeys] = att->atttypid;
+		ki->base_types[ki->nkeys] = getBaseType(att->atttypid);
 		ki->collations[ki->nkeys] = att->attcollation;
 		ki->is_key[i] = true;
 		ki->nkeys++;

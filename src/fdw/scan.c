@@ -174,7 +174,7 @@ encode_equalities(LsmScanState *ss, ExprContext *econtext, StringInfo buf)
 
 		if (isnull)
 			return false;
-		if (coerce_key_value(ss->ki.types[i], exprType((Node *) es->expr), v, &cv) != 0)
+		if (coerce_key_value(ss->ki.base_types[i], getBaseType(exprType((Node *) es->expr)), v, &cv) != 0)
 			return false;
 		lsm_key_encode(buf, ss->ki.types[i], cv);
 	}
@@ -259,7 +259,7 @@ compute_targets(LsmScanState *ss, ExprContext *econtext)
 					Datum		cv;
 
 					if (nulls[i] ||
-						coerce_key_value(ss->ki.types[col], elemtype, elems[i], &cv) != 0)
+						coerce_key_value(ss->ki.base_types[col], getBaseType(elemtype), elems[i], &cv) != 0)
 						continue;
 					initStringInfo(&ss->keys[out]);
 					appendBinaryStringInfo(&ss->keys[out], prefix.data, prefix.len);
@@ -314,7 +314,7 @@ compute_targets(LsmScanState *ss, ExprContext *econtext)
 					ss->empty = true;
 					break;
 				}
-				c = coerce_key_value(ss->ki.types[col], exprType((Node *) es->expr), v, &cv);
+				c = coerce_key_value(ss->ki.base_types[col], getBaseType(exprType((Node *) es->expr)), v, &cv);
 				if (c > 0)
 				{
 					ss->empty = true;
@@ -343,7 +343,7 @@ compute_targets(LsmScanState *ss, ExprContext *econtext)
 					ss->empty = true;
 					break;
 				}
-				c = coerce_key_value(ss->ki.types[col], exprType((Node *) es->expr), v, &cv);
+				c = coerce_key_value(ss->ki.base_types[col], getBaseType(exprType((Node *) es->expr)), v, &cv);
 				if (c < 0)
 				{
 					ss->empty = true;
@@ -574,7 +574,7 @@ lsmBeginForeignScan(ForeignScanState *node, int eflags)
 
 	node->fdw_state = ss;
 	states = ExecInitExprList(plan->fdw_exprs, (PlanState *) node);
-	lsm_access_from_list(plan->fdw_private, states, &ss->acc);
+	lsm_access_from_plan(plan->fdw_private, states, &ss->acc);
 	if (eflags & EXEC_FLAG_EXPLAIN_ONLY)
 		return;
 

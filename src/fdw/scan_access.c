@@ -61,18 +61,15 @@ lsm_access_to_list(const LsmAccess *acc)
 	return list_make2(ints, exprs);
 }
 
+/*
+ * Rebuild an access from the integers and value items of a plan (items may
+ * be ExprStates).
+ */
 void
-lsm_access_from_list(List *list, List *items, LsmAccess *acc)
+lsm_access_from_plan(List *ints, List *items, LsmAccess *acc)
 {
-	List	   *ints = list;
 	int			v[AI_COUNT];
 	int			pos = 0;
-
-	if (items == NULL)
-	{
-		ints = linitial(list);
-		items = lsecond(list);
-	}
 	for (int i = 0; i < AI_COUNT; i++)
 		v[i] = intVal(list_nth(ints, i));
 
@@ -93,6 +90,13 @@ lsm_access_from_list(List *list, List *items, LsmAccess *acc)
 		acc->prefix = list_nth(items, pos++);
 	acc->prefix_is_like = v[AI_PREFIX_IS_LIKE];
 	acc->reverse = v[AI_REVERSE];
+}
+
+/* Rebuild an access from a path's fdw_private (lsm_access_to_list). */
+void
+lsm_access_from_list(List *list, LsmAccess *acc)
+{
+	lsm_access_from_plan(linitial(list), lsecond(list), acc);
 }
 
 const char *

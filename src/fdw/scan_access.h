@@ -33,8 +33,8 @@ typedef struct LsmAccess
 /* in scan_access.c */
 extern List *lsm_access_to_list(const LsmAccess *acc);
 extern void lsm_access_split(const LsmAccess *acc, List **ints, List **exprs);
-/* list from lsm_access_to_list, or (ints, items) from a plan; items may be ExprStates */
-extern void lsm_access_from_list(List *list, List *items, LsmAccess *acc);
+extern void lsm_access_from_list(List *list, LsmAccess *acc);
+extern void lsm_access_from_plan(List *ints, List *items, LsmAccess *acc);
 extern const char *lsm_access_name(LsmAccessKind kind);
 
 #endif							/* LSM_SCAN_ACCESS_H */

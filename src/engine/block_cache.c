@@ -1,0 +1,417 @@
+/*
+ * block_cache.c
+ *		A sharded LRU cache of decoded SSTable blocks (see block_cache.h).
+ *
+ * The cache is split into LSM_CACHE_SHARDS shards by a hash of the key, each
+ * with its own mutex, hash table, LRU list and byte budget (capacity /
+ * shards), so that readers of different blocks rarely contend.
+ *
+ * Entries and their locking.  Every field of a shard, and of the entries it
+ * holds, is read and written only under the shard's mutex, except an
+ * entry's key, data and len, which never change after insert and so may be
+ * read through a pinned handle without the lock.  An entry is in one of
+ * three states:
+ *   - in the hash table with refs > 0: pinned by that many handles;
+ *   - in the hash table with refs == 0: on the LRU list, evictable;
+ *   - detached (evicted, erased, or never cached because capacity is 0)
+ *     with refs > 0: reachable only through its handles; the last release
+ *     frees it.
+ * So handles stay valid across eviction, as the interface promises.
+ *
+ * Capacity 0 caches nothing: insert returns a detached handle that works
+ * like any other and frees the block on release, so callers need no special
+ * case.
+ */
+#include <stdlib.h>
+
+#include "block_cache.h"
+
+#define LSM_CACHE_SHARDS 16
+#define LSM_CACHE_SHARD_BITS 4
+
+struct LsmCacheHandle
+{
+	uint64_t	file_number;
+	uint64_t	offset;
+	uint8_t    *data;
+	size_t		len;
+	uint32_t	hash;
+	uint32_t	refs;			/* handles outstanding */
+	bool		in_cache;		/* in the shard's hash table */
+	struct LsmCacheHandle *hnext;	/* hash chain */
+	struct LsmCacheHandle *lru_prev;	/* LRU list, only while refs == 0 */
+	struct LsmCacheHandle *lru_next;
+};
+
+typedef struct CacheShard
+{
+	LsmMutex   *mu;
+	LsmCacheHandle **buckets;
+	size_t		nbuckets;		/* a power of two */
+	size_t		count;			/* entries in the hash table */
+	size_t		usage;			/* bytes of entries in the hash table */
+	size_t		capacity;
+	LsmCacheHandle lru;			/* sentinel; lru.lru_next is the oldest */
+} CacheShard;
+
+struct LsmBlockCache
+{
+	LsmEnv	   *env;
+	CacheShard	shards[LSM_CACHE_SHARDS];
+};
+
+static inline uint32_t
+cache_hash(uint64_t file_number, uint64_t offset)
+{
+	uint64_t	h = file_number * 0x9e3779b97f4a7c15ULL ^ offset;
+
+	h ^= h >> 31;
+	h *= 0xbf58476d1ce4e5b9ULL;
+	h ^= h >> 29;
+	return (uint32_t) h;
+}
+
+static inline CacheShard *
+shard_of(LsmBlockCache *c, uint32_t hash)
+{
+	return &c->shards[hash >> (32 - LSM_CACHE_SHARD_BITS)];
+}
+
+static void
+lru_remove(LsmCacheHandle *e)
+{
+	e->lru_prev->lru_next = e->lru_next;
+	e->lru_next->lru_prev = e->lru_prev;
+	e->lru_prev = e->lru_next = NULL;
+}
+
+/* Append as the most recently used. */
+static void
+lru_append(CacheShard *s, LsmCacheHandle *e)
+{
+	e->lru_next = &s->lru;
+	e->lru_prev = s->lru.lru_prev;
+	e->lru_prev->lru_next = e;
+	s->lru.lru_prev = e;
+}
+
+static void
+entry_free(LsmCacheHandle *e)
+{
+	free(e->data);
+	free(e);
+}
+
+/* Pointer to the chain link that holds (or would hold) the key. */
+static LsmCacheHandle **
+hash_find(CacheShard *s, uint32_t hash, uint64_t file_number, uint64_t offset)
+{
+	LsmCacheHandle **pp = &s->buckets[hash & (s->nbuckets - 1)];
+
+	while (*pp != NULL &&
+		   ((*pp)->hash != hash || (*pp)->file_number != file_number ||
+			(*pp)->offset != offset))
+		pp = &(*pp)->hnext;
+	return pp;
+}
+
+/*
+ * hash_grow
+ *		Double the bucket array once it averages more than one entry per
+ *		bucket.  Failure to allocate is harmless: chains just get longer.
+ */
+static void
+hash_grow(CacheShard *s)
+{
+	size_t		nb = s->nbuckets * 2;
+	LsmCacheHandle **nbk = calloc(nb, sizeof(LsmCacheHandle *));
+
+	if (nbk == NULL)
+		return;
+	for (size_t i = 0; i < s->nbuckets; i++)
+	{
+		LsmCacheHandle *e = s->buckets[i];
+
+		while (e != NULL)
+		{
+			LsmCacheHandle *next = e->hnext;
+			LsmCacheHandle **head = &nbk[e->hash & (nb - 1)];
+
+			e->hnext = *head;
+			*head = e;
+			e = next;
+		}
+	}
+	free(s->buckets);
+	s->buckets = nbk;
+	s->nbuckets = nb;
+}
+
+/* Take e out of the hash table (it must be there); caller holds the lock. */
+static void
+detach(CacheShard *s, LsmCacheHandle *e)
+{
+	LsmCacheHandle **pp = hash_find(s, e->hash, e->file_number, e->offset);
+
+	*pp = e->hnext;
+	e->hnext = NULL;
+	e->in_cache = false;
+	s->count--;
+	s->usage -= e->len;
+}
+
+/*
+ * evict
+ *		Drop least recently used unpinned entries until the shard fits its
+ *		budget.  Pinned entries cannot be dropped, so usage may stay above
+ *		capacity until they are released.  Freed entries are chained on
+ *		*garbage so the caller can free them after unlocking.
+ */
+static void
+evict(CacheShard *s, LsmCacheHandle **garbage)
+{
+	while (s->usage > s->capacity && s->lru.lru_next != &s->lru)
+	{
+		LsmCacheHandle *e = s->lru.lru_next;
+
+		lru_remove(e);
+		detach(s, e);
+		e->hnext = *garbage;
+		*garbage = e;
+	}
+}
+
+static void
+free_chain(LsmCacheHandle *e)
+{
+	while (e != NULL)
+	{
+		LsmCacheHandle *next = e->hnext;
+
+		entry_free(e);
+		e = next;
+	}
+}
+
+LsmBlockCache *
+lsm_block_cache_create(LsmEnv *env, size_t capacity)
+{
+	LsmBlockCache *c;
+
+	if (env == NULL)
+		env = lsm_env_posix();
+	c = calloc(1, sizeof(LsmBlockCache));
+	if (c == NULL)
+		return NULL;
+	c->env = env;
+	for (int i = 0; i < LSM_CACHE_SHARDS; i++)
+	{
+		CacheShard *s = &c->shards[i];
+
+		s->capacity = capacity / LSM_CACHE_SHARDS +
+			(capacity % LSM_CACHE_SHARDS ? 1 : 0);
+		s->nbuckets = 64;
+		s->buckets = calloc(s->nbuckets, sizeof(LsmCacheHandle *));
+		s->mu = env->mutex_create(env);
+		s->lru.lru_next = s->lru.lru_prev = &s->lru;
+		if (s->buckets == NULL || s->mu == NULL)
+		{
+			lsm_block_cache_destroy(c);
+			return NULL;
+		}
+	}
+	return c;
+}
+
+/*
+ * lsm_block_cache_destroy
+ *		Free every cached block.  All handles must have been released.
+ */
+void
+lsm_block_cache_destroy(LsmBlockCache *c)
+{
+	if (c == NULL)
+		return;
+	for (int i = 0; i < LSM_CACHE_SHARDS; i++)
+	{
+		CacheShard *s = &c->shards[i];
+
+		if (s->buckets != NULL)
+		{
+			for (size_t b = 0; b < s->nbuckets; b++)
+				free_chain(s->buckets[b]);
+			free(s->buckets);
+		}
+		if (s->mu != NULL)
+			c->env->mutex_destroy(s->mu);
+	}
+	free(c);
+}
+
+LsmCacheHandle *
+lsm_block_cache_lookup(LsmBlockCache *c, uint64_t file_number, uint64_t offset)
+{
+	uint32_t	hash = cache_hash(file_number, offset);
+	CacheShard *s = shard_of(c, hash);
+	LsmCacheHandle *e;
+
+	c->env->mutex_lock(s->mu);
+	e = *hash_find(s, hash, file_number, offset);
+	if (e != NULL)
+	{
+		if (e->refs == 0)
+			lru_remove(e);
+		e->refs++;
+	}
+	c->env->mutex_unlock(s->mu);
+	return e;
+}
+
+/*
+ * lsm_block_cache_insert
+ *		Add a block and return it pinned.  If another reader inserted the
+ *		same block first, theirs wins and ours is freed: both hold equal
+ *		bytes, and keeping one copy keeps the byte count honest.
+ */
+LsmCacheHandle *
+lsm_block_cache_insert(LsmBlockCache *c, uint64_t file_number, uint64_t offset,
+					   uint8_t *malloced_data, size_t len)
+{
+	uint32_t	hash = cache_hash(file_number, offset);
+	CacheShard *s = shard_of(c, hash);
+	LsmCacheHandle *e = calloc(1, sizeof(LsmCacheHandle));
+	LsmCacheHandle **pp;
+	LsmCacheHandle *garbage = NULL;
+
+	if (e == NULL)
+	{
+		free(malloced_data);
+		return NULL;
+	}
+	e->file_number = file_number;
+	e->offset = offset;
+	e->data = malloced_data;
+	e->len = len;
+	e->hash = hash;
+	e->refs = 1;
+
+	c->env->mutex_lock(s->mu);
+	pp = hash_find(s, hash, file_number, offset);
+	if (*pp != NULL)
+	{
+		LsmCacheHandle *old = *pp;
+
+		if (old->refs == 0)
+			lru_remove(old);
+		old->refs++;
+		c->env->mutex_unlock(s->mu);
+		entry_free(e);
+		return old;
+	}
+	if (s->capacity > 0)
+	{
+		e->in_cache = true;
+		*pp = e;
+		s->count++;
+		s->usage += len;
+		evict(s, &garbage);
+		if (s->count > s->nbuckets)
+			hash_grow(s);
+	}
+	c->env->mutex_unlock(s->mu);
+	free_chain(garbage);
+	return e;
+}
+
+LsmSlice
+lsm_block_cache_value(LsmCacheHandle *h)
+{
+	return lsm_slice(h->data, h->len);
+}
+
+/*
+ * lsm_block_cache_release
+ *		Unpin.  The last release of a cached entry makes it evictable (and
+ *		evicts right away if the shard is over budget); the last release of
+ *		a detached one frees it.
+ */
+void
+lsm_block_cache_release(LsmBlockCache *c, LsmCacheHandle *h)
+{
+	CacheShard *s = shard_of(c, h->hash);
+	LsmCacheHandle *garbage = NULL;
+
+	c->env->mutex_lock(s->mu);
+	if (--h->refs == 0)
+	{
+		if (h->in_cache)
+		{
+			lru_append(s, h);
+			evict(s, &garbage);
+		}
+		else
+			garbage = h;
+	}
+	c->env->mutex_unlock(s->mu);
+	free_chain(garbage);
+}
+
+/*
+ * lsm_block_cache_erase_file
+ *		Forget every block of a deleted file.  Pinned blocks leave the hash
+ *		table too (file numbers are never reused, so nobody will look them
+ *		up again) and are freed by their last release.
+ */
+void
+lsm_block_cache_erase_file(LsmBlockCache *c, uint64_t file_number)
+{
+	for (int i = 0; i < LSM_CACHE_SHARDS; i++)
+	{
+		CacheShard *s = &c->shards[i];
+		LsmCacheHandle *garbage = NULL;
+
+		c->env->mutex_lock(s->mu);
+		for (size_t b = 0; b < s->nbuckets; b++)
+		{
+			LsmCacheHandle **pp = &s->buckets[b];
+
+			while (*pp != NULL)
+			{
+				LsmCacheHandle *e = *pp;
+
+				if (e->file_number != file_number)
+				{
+					pp = &e->hnext;
+					continue;
+				}
+				*pp = e->hnext;
+				e->hnext = NULL;
+				e->in_cache = false;
+				s->count--;
+				s->usage -= e->len;
+				if (e->refs == 0)
+				{
+					lru_remove(e);
+					e->hnext = garbage;
+					garbage = e;
+				}
+			}
+		}
+		c->env->mutex_unlock(s->mu);
+		free_chain(garbage);
+	}
+}
+
+size_t
+lsm_block_cache_usage(LsmBlockCache *c)
+{
+	size_t		total = 0;
+
+	for (int i = 0; i < LSM_CACHE_SHARDS; i++)
+	{
+		c->env->mutex_lock(c->shards[i].mu);
+		total += c->shards[i].usage;
+		c->env->mutex_unlock(c->shards[i].mu);
+	}
+	return total;
+}

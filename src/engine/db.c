@@ -1,0 +1,1766 @@
+/*
+ * db.c
+ *		The database object: open and recovery, writes, snapshots, point
+ *		gets, iterators, flush, verify, statistics and close.
+ *
+ * State.  Writes go to the WAL (one record per batch) and then into the
+ * active memtable.  When a batch does not fit, the memtable is frozen
+ * (becomes immutable), a new WAL file and memtable are started, and the
+ * frozen one is written to a level-0 SSTable and recorded in the MANIFEST;
+ * then the WAL files only it needed are deleted.  In this issue that flush
+ * runs synchronously in the writer that needed the room.
+ *
+ * Readers pin a superversion (memtable, immutable memtables, version) and
+ * the visible sequence number in one step under mu, then read without
+ * locks.  See db_internal.h for what each lock protects.
+ *
+ * Crash safety.  The order of durable steps is what makes every crash
+ * point recoverable:
+ *	- a batch is visible only after its WAL record is written (and synced
+ *	  when sync_writes), so recovery replays exactly the acknowledged ones;
+ *	- a flushed table is synced, and its directory entry synced, before the
+ *	  MANIFEST edit naming it, and the WAL files it replaces are deleted
+ *	  only after that edit is synced;
+ *	- recovery replays only batches above the highest sequence number the
+ *	  tables hold, so a flush during recovery that is interrupted and redone
+ *	  never applies a batch twice (merge operands would be counted twice);
+ *	- every open starts a new WAL file, so new records never follow a torn
+ *	  tail.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "batch.h"
+#include "db_internal.h"
+#include "iter_merge.h"
+
+/* Keys up to this size are turned into seek keys without a malloc. */
+#define GET_STACK_KEY 256
+
+/*
+ * Options
+ */
+
+void
+lsm_options_init(LsmOptions *opts)
+{
+	memset(opts, 0, sizeof(*opts));
+	opts->env = NULL;
+	opts->create_if_missing = true;
+	opts->write_buffer_size = 4 * 1024 * 1024;
+	opts->block_size = 4096;
+	opts->block_restart_interval = 16;
+	opts->compression = LSM_COMPRESSION_ZSTD;
+	opts->compression_level = 3;
+	opts->bloom_bits_per_key = 10;
+	opts->block_cache_size = 8 * 1024 * 1024;
+	opts->sync_writes = true;
+	opts->merge = NULL;
+	opts->merge_arg = NULL;
+}
+
+void
+lsm_read_options_init(LsmReadOptions *ro)
+{
+	memset(ro, 0, sizeof(*ro));
+	ro->snapshot = NULL;
+	ro->lower_bound = lsm_slice(NULL, 0);
+	ro->upper_bound = lsm_slice(NULL, 0);
+	ro->fill_cache = true;
+}
+
+/*
+ * lsm_merge_int64_add
+ *		Sum 8-byte little-endian signed integers: the base (0 when absent)
+ *		and every operand.  Anything else, or overflow, fails the read.
+ */
+LsmCode
+lsm_merge_int64_add(void *arg, LsmSlice key, const LsmSlice *base,
+					const LsmSlice *operands, int n_operands,
+					LsmBuf *out, LsmStatus *st)
+{
+	int64_t		sum = 0;
+	uint8_t		enc[8];
+	int			i;
+
+	if (base != NULL)
+	{
+		if (base->len != 8)
+			return lsm_status_set(st, LSM_INVALID_ARGUMENT, 0,
+								  "cannot add to a value of %zu bytes: int64 add needs 8",
+								  base->len);
+		sum = (int64_t) lsm_get_fixed64(base->data);
+	}
+	for (i = 0; i < n_operands; i++)
+	{
+		int64_t		v;
+
+		if (operands[i].len != 8)
+			return lsm_status_set(st, LSM_INVALID_ARGUMENT, 0,
+								  "int64 add operand of %zu bytes: it needs 8",
+								  operands[i].len);
+		v = (int64_t) lsm_get_fixed64(operands[i].data);
+		if (__builtin_add_overflow(sum, v, &sum))
+			return lsm_status_set(st, LSM_INVALID_ARGUMENT, 0,
+								  "int64 add overflows");
+	}
+	lsm_put_fixed64(enc, (uint64_t) sum);
+	if (!lsm_buf_set(out, enc, sizeof(enc)))
+		return lsm_status_set(st, LSM_NO_MEMORY, 0, "out of memory folding a merge");
+	return LSM_OK;
+}
+
+/*
+ * Memtables and superversions
+ */
+
+/*
+ * memref_new
+ *		A memtable in a fresh malloc'd region with at least need bytes free:
+ *		write_buffer_size, or more for a batch that would not fit in that.
+ */
+static LsmCode
+memref_new(LsmDb *db, size_t need, uint64_t log_number, LsmMemRef **out,
+		   LsmStatus *st)
+{
+	size_t		size = db->opts.write_buffer_size;
+	LsmMemRef  *m;
+	int			attempt;
+
+	*out = NULL;
+	m = calloc(1, sizeof(LsmMemRef));
+	if (m == NULL)
+		return lsm_status_set(st, LSM_NO_MEMORY, 0, "out of memory creating a memtable");
+	for (attempt = 0; attempt < 8; attempt++)
+	{
+		size_t		overhead;
+
+		m->region = malloc(size);
+		if (m->region == NULL)
+		{
+			free(m);
+			return lsm_status_set(st, LSM_NO_MEMORY, 0,
+								  "out of memory allocating a memtable of %zu bytes", size);
+		}
+		m->mt = lsm_memtable_init(m->region, size);
+		if (m->mt == NULL)
+			break;
+		if (lsm_memtable_bytes_free(m->mt) >= need)
+		{
+			m->size = size;
+			m->log_number = log_number;
+			*out = m;
+			return LSM_OK;
+		}
+		overhead = size - lsm_memtable_bytes_free(m->mt);
+		free(m->region);
+		m->region = NULL;
+		size = need + overhead + 64;
+	}
+	free(m->region);
+	free(m);
+	return lsm_status_set(st, LSM_INVALID_ARGUMENT, 0,
+						  "a memtable cannot hold %zu bytes of entries", need);
+}
+
+/* Drop a reference to a memtable; caller holds mu. */
+static void
+memref_unref(LsmMemRef *m)
+{
+	if (m != NULL && --m->refs == 0)
+	{
+		free(m->region);
+		free(m);
+	}
+}
+
+/* Drop a reference to a superversion; caller holds mu. */
+static void
+sv_unref_locked(LsmSuperVersion *sv)
+{
+	int			i;
+
+	if (sv == NULL || --sv->refs > 0)
+		return;
+	memref_unref(sv->mem);
+	for (i = 0; i < sv->n_imm; i++)
+		memref_unref(sv->imm[i]);
+	lsm_version_unref(sv->version);
+	free(sv);
+}
+
+/*
+ * delete_obsolete_locked_then_unlock
+ *		Take the obsolete-file list while mu is held, release mu, then
+ *		delete the files: unlinking is I/O and must not block readers.
+ */
+static void
+unlock_and_delete_obsolete(LsmDb *db)
+{
+	LsmFileMeta **files = NULL;
+	int			n = 0;
+
+	if (db->vs->n_obsolete > 0)
+		lsm_versionset_take_obsolete(db->vs, &files, &n);
+	db->env->mutex_unlock(db->mu);
+	if (files != NULL)
+		lsm_versionset_delete_files(db->vs, files, n);
+}
+
+/*
+ * install_sv
+ *		Make {mem, imm, current version} the current superversion.  The
+ *		struct is allocated by the caller before the change it publishes,
+ *		so that publishing cannot fail after the change became durable.
+ */
+static void
+install_sv(LsmDb *db, LsmSuperVersion *nsv, LsmMemRef *mem, LsmMemRef **imm,
+		   int n_imm)
+{
+	LsmSuperVersion *old;
+	int			i;
+
+	db->env->mutex_lock(db->mu);
+	nsv->refs = 1;
+	nsv->mem = mem;
+	mem->refs++;
+	nsv->n_imm = n_imm;
+	for (i = 0; i < n_imm; i++)
+	{
+		nsv->imm[i] = imm[i];
+		imm[i]->refs++;
+	}
+	nsv->version = lsm_versionset_current(db->vs);
+	old = db->sv;
+	db->sv = nsv;
+	sv_unref_locked(old);
+	unlock_and_delete_obsolete(db);
+}
+
+static LsmCode
+sv_alloc(LsmSuperVersion **nsv, LsmStatus *st)
+{
+	*nsv = calloc(1, sizeof(LsmSuperVersion));
+	if (*nsv == NULL)
+		return lsm_status_set(st, LSM_NO_MEMORY, 0, "out of memory switching memtables");
+	return LSM_OK;
+}
+
+/*
+ * pin_sv
+ *		Pin the current superversion and read the visible sequence number
+ *		in the same critical section, so the two agree.
+ */
+static LsmSuperVersion *
+pin_sv(LsmDb *db, LsmSeq *seq)
+{
+	LsmSuperVersion *sv;
+
+	db->env->mutex_lock(db->mu);
+	sv = db->sv;
+	sv->refs++;
+	*seq = db->last_seq;
+	db->env->mutex_unlock(db->mu);
+	return sv;
+}
+
+static void
+unpin_sv(LsmDb *db, LsmSuperVersion *sv)
+{
+	db->env->mutex_lock(db->mu);
+	sv_unref_locked(sv);
+	unlock_and_delete_obsolete(db);
+}
+
+/*
+ * WAL files
+ */
+
+/*
+ * open_new_log
+ *		Create the next WAL file (lsm_log_create syncs the directory).
+ */
+static LsmCode
+open_new_log(LsmDb *db, LsmLogWriter **w, LsmStatus *st)
+{
+	uint64_t	number = lsm_versionset_new_file_number(db->vs);
+	char		path[LSM_PATH_MAX];
+
+	if (!lsm_file_path(path, db->dir, LSM_FILE_LOG, number))
+		return lsm_status_set(st, LSM_INVALID_ARGUMENT, 0,
+							  "database path \"%s\" is too long", db->dir);
+	return lsm_log_create(db->env, path, number, w, st);
+}
+
+/* Remember a WAL file for deletion once no memtable needs it. */
+static void
+remember_old_log(LsmDb *db, uint64_t number)
+{
+	if (db->n_old_logs == db->cap_old_logs)
+	{
+		int			cap = db->cap_old_logs ? db->cap_old_logs * 2 : 8;
+		uint64_t   *n = realloc(db->old_logs, (size_t) cap * sizeof(uint64_t));
+
+		if (n == NULL)
+			return;				/* the next open deletes it */
+		db->old_logs = n;
+		db->cap_old_logs = cap;
+	}
+	db->old_logs[db->n_old_logs++] = number;
+}
+
+/*
+ * retire_log
+ *		Close the current WAL writer (without sync: what it holds is either
+ *		about to be flushed or was already acknowledged as unsynced).
+ */
+static void
+retire_log(LsmDb *db)
+{
+	if (db->log == NULL)
+		return;
+	remember_old_log(db, lsm_log_number(db->log));
+	lsm_log_close(db->log, NULL);
+	db->log = NULL;
+}
+
+/*
+ * delete_old_logs
+ *		Unlink the WAL files below the version set's log number: the
+ *		MANIFEST says their contents are all in tables.
+ */
+static void
+delete_old_logs(LsmDb *db)
+{
+	char		path[LSM_PATH_MAX];
+	int			i;
+	int			k = 0;
+
+	for (i = 0; i < db->n_old_logs; i++)
+	{
+		uint64_t	n = db->old_logs[i];
+
+		if (n < db->vs->log_number)
+		{
+			if (lsm_file_path(path, db->dir, LSM_FILE_LOG, n))
+				db->env->unlink(db->env, path, NULL);
+		}
+		else
+			db->old_logs[k++] = n;
+	}
+	db->n_old_logs = k;
+}
+
+/*
+ * Flush
+ */
+
+/*
+ * write_level0_table
+ *		Write the entries of mt as a new table and add it to edit at level
+ *		0.  An empty memtable writes nothing.  The table and its directory
+ *		entry are durable when this returns.
+ */
+static LsmCode
+write_level0_table(LsmDb *db, LsmMemTable *mt, LsmVersionEdit *edit, LsmStatus *st)
+{
+	uint64_t	number;
+	char		path[LSM_PATH_MAX];
+	LsmTableBuilder *b;
+	LsmTableProps props;
+	LsmMemIter	mi;
+	LsmFileMeta meta;
+	LsmCode		rc;
+
+	if (lsm_memtable_count(mt) == 0)
+		return LSM_OK;
+	number = lsm_versionset_new_file_number(db->vs);
+	if (!lsm_file_path(path, db->dir, LSM_FILE_TABLE, number))
+		return lsm_status_set(st, LSM_INVALID_ARGUMENT, 0,
+							  "database path \"%s\" is too long", db->dir);
+	rc = lsm_table_builder_open(db->env, path, &db->topts, &b, st);
+	if (rc != LSM_OK)
+		return rc;
+	lsm_memtable_iter_init(&mi, mt);
+	for (lsm_iter_seek_first(&mi.base); lsm_iter_valid(&mi.base); lsm_iter_next(&mi.base))
+	{
+		rc = lsm_table_builder_add(b, lsm_iter_key(&mi.base), lsm_iter_value(&mi.base), st);
+		if (rc != LSM_OK)
+		{
+			lsm_table_builder_abandon(b);
+			return rc;
+		}
+	}
+	rc = lsm_iter_status(&mi.base, st);
+	if (rc != LSM_OK)
+	{
+		lsm_table_builder_abandon(b);
+		return rc;
+	}
+	memset(&props, 0, sizeof(props));
+	rc = lsm_table_builder_finish(b, &props, st);
+	if (rc != LSM_OK)
+		return rc;
+	rc = db->env->sync_dir(db->env, db->dir, st);
+	if (rc == LSM_OK)
+	{
+		memset(&meta, 0, sizeof(meta));
+		meta.number = number;
+		meta.level = 0;
+		meta.size = props.file_bytes;
+		meta.smallest = props.smallest;
+		meta.largest = props.largest;
+		meta.min_seq = props.min_seq;
+		meta.max_seq = props.max_seq;
+		meta.entries = props.entries;
+		meta.tombstones = props.tombstones;
+		rc = lsm_edit_add_file(edit, 0, &meta, st);
+	}
+	if (rc == LSM_OK)
+		LSM_STAT_ADD(db, bytes_flushed, props.file_bytes);
+	else
+		db->env->unlink(db->env, path, NULL);
+	lsm_table_props_free(&props);
+	return rc;
+}
+
+/*
+ * flush_imm
+ *		Write every immutable memtable, oldest first, to level 0.  Each
+ *		table's edit moves the log number up to the first WAL file of the
+ *		next newer memtable, which makes the older WAL files deletable.
+ *		Caller holds write_mu.
+ */
+static LsmCode
+flush_imm(LsmDb *db, LsmStatus *st)
+{
+	while (db->sv->n_imm > 0)
+	{
+		LsmSuperVersion *sv = db->sv;
+		int			n = sv->n_imm;
+		LsmMemRef  *m = sv->imm[n - 1];
+		uint64_t	next_log = n >= 2 ? sv->imm[n - 2]->log_number : sv->mem->log_number;
+		LsmSuperVersion *nsv;
+		LsmVersionEdit edit;
+		LsmCode		rc;
+
+		rc = sv_alloc(&nsv, st);
+		if (rc != LSM_OK)
+			return rc;
+		lsm_edit_init(&edit);
+		lsm_edit_set_log_number(&edit, next_log);
+		lsm_edit_set_last_seq(&edit, db->last_seq);
+		rc = write_level0_table(db, m->mt, &edit, st);
+		if (rc == LSM_OK)
+			rc = lsm_versionset_log_and_apply(db->vs, &edit, st);
+		lsm_edit_free(&edit);
+		if (rc != LSM_OK)
+		{
+			free(nsv);
+			return rc;
+		}
+		install_sv(db, nsv, sv->mem, sv->imm, n - 1);
+		delete_old_logs(db);
+	}
+	return LSM_OK;
+}
+
+/*
+ * switch_memtable
+ *		Freeze the active memtable and start a new one with room for need
+ *		bytes.  With new_log, a new WAL file is started as well, so that the
+ *		frozen memtable's entries sit in WAL files of their own; recovery
+ *		replay switches without one (it is still reading the old files).
+ *		Caller holds write_mu.
+ */
+static LsmCode
+switch_memtable(LsmDb *db, size_t need, bool new_log, LsmStatus *st)
+{
+	LsmSuperVersion *sv = db->sv;
+	LsmSuperVersion *nsv;
+	LsmLogWriter *w = NULL;
+	LsmMemRef  *imm[LSM_MAX_IMM];
+	LsmMemRef  *m;
+	uint64_t	log_number = sv->mem->log_number;
+	LsmCode		rc;
+	int			i;
+
+	if (sv->n_imm >= LSM_MAX_IMM)
+		return lsm_status_set(st, LSM_BUSY, 0,
+							  "too many memtables wait for a flush in \"%s\"", db->dir);
+	rc = sv_alloc(&nsv, st);
+	if (rc != LSM_OK)
+		return rc;
+	if (new_log)
+	{
+		rc = open_new_log(db, &w, st);
+		if (rc != LSM_OK)
+		{
+			free(nsv);
+			return rc;
+		}
+		log_number = lsm_log_number(w);
+	}
+	rc = memref_new(db, need, log_number, &m, st);
+	if (rc != LSM_OK)
+	{
+		if (w != NULL)
+		{
+			char		path[LSM_PATH_MAX];
+
+			lsm_log_close(w, NULL);
+			if (lsm_file_path(path, db->dir, LSM_FILE_LOG, log_number))
+				db->env->unlink(db->env, path, NULL);
+		}
+		free(nsv);
+		return rc;
+	}
+	if (new_log)
+	{
+		retire_log(db);
+		db->log = w;
+	}
+	imm[0] = sv->mem;
+	for (i = 0; i < sv->n_imm; i++)
+		imm[i + 1] = sv->imm[i];
+	install_sv(db, nsv, m, imm, sv->n_imm + 1);
+	return LSM_OK;
+}
+
+/*
+ * make_room
+ *		Make sure the active memtable has need bytes free, flushing when it
+ *		is full.  A leftover immutable memtable (its flush failed earlier)
+ *		is flushed first, so that failures cannot pile memtables up.  An
+ *		empty memtable too small for a huge batch is swapped for a bigger
+ *		one; its WAL file stays the same.
+ */
+static LsmCode
+make_room(LsmDb *db, size_t need, bool new_log, LsmStatus *st)
+{
+	LsmMemTable *mt;
+	LsmCode		rc;
+
+	if (db->sv->n_imm > 0)
+	{
+		rc = flush_imm(db, st);
+		if (rc != LSM_OK)
+			return rc;
+	}
+	mt = db->sv->mem->mt;
+	if (lsm_memtable_bytes_free(mt) >= need)
+		return LSM_OK;
+	if (lsm_memtable_count(mt) > 0)
+	{
+		rc = switch_memtable(db, need, new_log, st);
+		if (rc == LSM_OK)
+			rc = flush_imm(db, st);
+		return rc;
+	}
+	else
+	{
+		LsmSuperVersion *nsv;
+		LsmMemRef  *m;
+
+		rc = sv_alloc(&nsv, st);
+		if (rc != LSM_OK)
+			return rc;
+		rc = memref_new(db, need, db->sv->mem->log_number, &m, st);
+		if (rc != LSM_OK)
+		{
+			free(nsv);
+			return rc;
+		}
+		install_sv(db, nsv, m, db->sv->imm, db->sv->n_imm);
+		return LSM_OK;
+	}
+}
+
+LsmCode
+lsm_db_flush(LsmDb *db, LsmStatus *st)
+{
+	LsmCode		rc = LSM_OK;
+
+	db->env->mutex_lock(db->write_mu);
+	if (db->bg_error.code != LSM_OK)
+		rc = lsm_status_set(st, db->bg_error.code, db->bg_error.sys_errno, "%s",
+							db->bg_error.msg);
+	if (rc == LSM_OK && db->sv->n_imm > 0)
+		rc = flush_imm(db, st);
+	if (rc == LSM_OK && lsm_memtable_count(db->sv->mem->mt) > 0)
+	{
+		rc = switch_memtable(db, 0, true, st);
+		if (rc == LSM_OK)
+			rc = flush_imm(db, st);
+	}
+	db->env->mutex_unlock(db->write_mu);
+	return rc;
+}
+
+/*
+ * Writes
+ */
+
+static LsmCode
+add_entry_size(void *arg, LsmSeq seq, LsmKind kind, LsmSlice key, LsmSlice value,
+			   LsmStatus *st)
+{
+	*(size_t *) arg += lsm_memtable_entry_size(key.len, value.len);
+	return LSM_OK;
+}
+
+static LsmCode
+insert_entry(void *arg, LsmSeq seq, LsmKind kind, LsmSlice key, LsmSlice value,
+			 LsmStatus *st)
+{
+	if (!lsm_memtable_add((LsmMemTable *) arg, seq, kind, key, value))
+		return lsm_status_set(st, LSM_NO_MEMORY, 0,
+							  "memtable full despite reserving room for the batch");
+	return LSM_OK;
+}
+
+/*
+ * batch_room
+ *		Upper bound of the memtable bytes a serialized batch needs; also
+ *		validates it.
+ */
+static LsmCode
+batch_room(LsmSlice contents, size_t *need, LsmStatus *st)
+{
+	*need = 0;
+	return lsm_batch_iterate(contents, add_entry_size, need, st);
+}
+
+/*
+ * lsm_db_write
+ *		Apply a batch: sequence numbers, one WAL record (synced when
+ *		sync_writes), the memtable, then publication of the new last_seq,
+ *		which is the moment readers can see it, all at once.
+ *
+ * A WAL failure drops the WAL writer (the next write starts a new file,
+ * so no record follows one of unknown fate) and uses up the batch's
+ * sequence numbers: its record may still surface after a crash, and must
+ * not collide with a later batch.
+ */
+LsmCode
+lsm_db_write(LsmDb *db, LsmBatch *batch, LsmStatus *st)
+{
+	LsmSlice	contents;
+	uint32_t	count;
+	size_t		need;
+	LsmSeq		first;
+	uint64_t	end;
+	LsmCode		rc;
+
+	if (batch == NULL)
+		return lsm_status_set(st, LSM_INVALID_ARGUMENT, 0, "no batch to write");
+	count = lsm_batch_count(batch);
+	if (count == 0)
+		return LSM_OK;
+
+	db->env->mutex_lock(db->write_mu);
+	if (db->bg_error.code != LSM_OK)
+	{
+		rc = lsm_status_set(st, db->bg_error.code, db->bg_error.sys_errno,
+							"database \"%s\" refuses writes after an earlier failure: %s",
+							db->dir, db->bg_error.msg);
+		goto out;
+	}
+	rc = batch_room(lsm_batch_contents(batch), &need, st);
+	if (rc == LSM_OK)
+		rc = make_room(db, need, true, st);
+	if (rc != LSM_OK)
+		goto out;
+
+	first = db->last_seq + 1;
+	if (first + count - 1 > LSM_MAX_SEQ)
+	{
+		rc = lsm_status_set(st, LSM_INVALID_ARGUMENT, 0,
+							"sequence numbers of \"%s\" are exhausted", db->dir);
+		goto out;
+	}
+	lsm_batch_set_seq(batch, first);
+	contents = lsm_batch_contents(batch);
+
+	if (db->log == NULL)
+	{
+		rc = open_new_log(db, &db->log, st);
+		if (rc != LSM_OK)
+			goto out;
+	}
+	rc = lsm_log_append(db->log, LSM_LOG_BATCH, contents, &end, st);
+	if (rc == LSM_OK && db->opts.sync_writes)
+		rc = lsm_log_sync(db->log, end, st);
+	if (rc != LSM_OK)
+	{
+		retire_log(db);
+		db->env->mutex_lock(db->mu);
+		db->last_seq = first + count - 1;
+		db->env->mutex_unlock(db->mu);
+		goto out;
+	}
+	LSM_STAT_ADD(db, bytes_written_wal, contents.len + LSM_LOG_HEADER);
+
+	rc = lsm_batch_iterate(contents, insert_entry, db->sv->mem->mt, st);
+	if (rc != LSM_OK)
+	{
+		/*
+		 * Part of the batch may be in the memtable; publishing any later
+		 * sequence number would expose it, so stop all writes.
+		 */
+		if (st != NULL)
+			db->bg_error = *st;
+		else
+			lsm_status_set(&db->bg_error, rc, 0, "memtable insert failed");
+		goto out;
+	}
+	db->env->mutex_lock(db->mu);
+	db->last_seq = first + count - 1;
+	db->env->mutex_unlock(db->mu);
+
+out:
+	db->env->mutex_unlock(db->write_mu);
+	return rc;
+}
+
+/*
+ * Snapshots
+ */
+
+LsmSnapshot *
+lsm_db_snapshot(LsmDb *db)
+{
+	LsmSnapshot *s = malloc(sizeof(LsmSnapshot));
+
+	if (s == NULL)
+		return NULL;
+	db->env->mutex_lock(db->mu);
+	s->seq = db->last_seq;
+	/* last_seq never decreases, so appending keeps the list oldest first */
+	s->next = &db->snapshots;
+	s->prev = db->snapshots.prev;
+	db->snapshots.prev->next = s;
+	db->snapshots.prev = s;
+	db->env->mutex_unlock(db->mu);
+	return s;
+}
+
+void
+lsm_db_release_snapshot(LsmDb *db, LsmSnapshot *snap)
+{
+	if (snap == NULL)
+		return;
+	db->env->mutex_lock(db->mu);
+	snap->prev->next = snap->next;
+	snap->next->prev = snap->prev;
+	db->env->mutex_unlock(db->mu);
+	free(snap);
+}
+
+LsmSeq
+lsm_snapshot_seq(const LsmSnapshot *snap)
+{
+	return snap->seq;
+}
+
+LsmSeq
+lsm_db_oldest_snapshot_locked(LsmDb *db)
+{
+	if (db->snapshots.next != &db->snapshots)
+		return db->snapshots.next->seq;
+	return db->last_seq;
+}
+
+/*
+ * Point get
+ */
+
+typedef struct GetCtx
+{
+	LsmSlice	key;			/* user key */
+	LsmBuf	   *out;			/* caller's buffer */
+	bool		done;			/* met a PUT or DELETE */
+	bool		found_put;
+	bool		seen;			/* the current source had an entry of key */
+	bool		has_base;
+	LsmBuf		base;
+	LsmBuf		ops;			/* operands, newest first, back to back */
+	size_t	   *op_len;
+	int			n_ops;
+	int			cap_ops;
+	LsmCode		err;			/* LSM_NO_MEMORY or LSM_CORRUPTION from visit */
+} GetCtx;
+
+/*
+ * get_visit
+ *		Consume one entry at or after the seek key; false to stop the
+ *		source.  The first PUT or DELETE decides the key; MERGE operands
+ *		above it are collected, newest first.
+ */
+static bool
+get_visit(void *arg, LsmSlice ikey, LsmSlice value)
+{
+	GetCtx	   *g = arg;
+	LsmParsedKey pk;
+
+	if (!lsm_ikey_parse(ikey, &pk))
+	{
+		g->err = LSM_CORRUPTION;
+		return false;
+	}
+	if (!lsm_slice_eq(pk.user_key, g->key))
+		return false;
+	g->seen = true;
+	switch (pk.kind)
+	{
+		case LSM_KIND_PUT:
+			if (!lsm_buf_set(g->n_ops > 0 ? &g->base : g->out, value.data, value.len))
+				g->err = LSM_NO_MEMORY;
+			g->has_base = g->n_ops > 0;
+			g->found_put = true;
+			g->done = true;
+			return false;
+		case LSM_KIND_DELETE:
+			g->done = true;
+			return false;
+		case LSM_KIND_MERGE:
+			if (g->n_ops == g->cap_ops)
+			{
+				int			cap = g->cap_ops ? g->cap_ops * 2 : 8;
+				size_t	   *n = realloc(g->op_len, (size_t) cap * sizeof(size_t));
+
+				if (n == NULL)
+				{
+					g->err = LSM_NO_MEMORY;
+					return false;
+				}
+				g->op_len = n;
+				g->cap_ops = cap;
+			}
+			if (!lsm_buf_append(&g->ops, value.data, value.len))
+			{
+				g->err = LSM_NO_MEMORY;
+				return false;
+			}
+			g->op_len[g->n_ops++] = value.len;
+			return true;
+	}
+	return false;
+}
+
+/* Search a memtable; false when the key is decided or an error occurred. */
+static bool
+get_from_memtable(GetCtx *g, LsmMemTable *mt, LsmSlice target)
+{
+	LsmMemIter	mi;
+
+	lsm_memtable_iter_init(&mi, mt);
+	for (lsm_iter_seek(&mi.base, target); lsm_iter_valid(&mi.base);
+		 lsm_iter_next(&mi.base))
+	{
+		if (!get_visit(g, lsm_iter_key(&mi.base), lsm_iter_value(&mi.base)))
+			break;
+	}
+	return !g->done && g->err == LSM_OK;
+}
+
+/*
+ * get_from_table
+ *		Search one file, counting what the probe cost.
+ */
+static LsmCode
+get_from_table(LsmDb *db, GetCtx *g, LsmFileMeta *f, LsmSlice target, bool fill_cache,
+			   LsmStatus *st)
+{
+	LsmReadStats rs;
+	LsmTable   *t;
+	LsmCode		rc;
+
+	rc = lsm_versionset_table(db->vs, f, &t, st);
+	if (rc != LSM_OK)
+		return rc;
+	memset(&rs, 0, sizeof(rs));
+	g->seen = false;
+	rc = lsm_table_get(t, target, get_visit, g, &rs, st);
+	LSM_STAT_ADD(db, block_reads, rs.block_reads);
+	LSM_STAT_ADD(db, block_cache_hits, rs.cache_hits);
+	if (rs.bloom_useful > 0)
+		LSM_STAT_ADD(db, bloom_useful, rs.bloom_useful);
+	else
+	{
+		LSM_STAT_ADD(db, sst_probes, 1);
+		if (!g->seen)
+			LSM_STAT_ADD(db, bloom_not_useful, 1);
+	}
+	if (rc == LSM_OK && g->err == LSM_CORRUPTION)
+		rc = lsm_status_set(st, LSM_CORRUPTION, 0,
+							"malformed internal key in table %llu of \"%s\"",
+							(unsigned long long) f->number, db->dir);
+	return rc;
+}
+
+/*
+ * lsm_db_get
+ *		Look the key up in every source from newest to oldest, stopping at
+ *		the first PUT or DELETE; merge operands met on the way are folded
+ *		over it at the end.
+ */
+LsmCode
+lsm_db_get(LsmDb *db, const LsmReadOptions *ro, LsmSlice key, LsmBuf *value,
+		   LsmStatus *st)
+{
+	LsmReadOptions defaults;
+	LsmSuperVersion *sv;
+	LsmVersion *v;
+	LsmSeq		seq;
+	GetCtx		g;
+	uint8_t		stack_key[GET_STACK_KEY];
+	LsmBuf		heap_key = LSM_BUF_INIT;
+	LsmSlice	target;
+	LsmCode		rc = LSM_OK;
+	bool		in_memtable = false;
+	int			level;
+	int			i;
+
+	if (ro == NULL)
+	{
+		lsm_read_options_init(&defaults);
+		ro = &defaults;
+	}
+	sv = pin_sv(db, &seq);
+	if (ro->snapshot != NULL)
+		seq = ro->snapshot->seq;
+	LSM_STAT_ADD(db, gets, 1);
+
+	if (key.len + LSM_IKEY_TRAILER <= sizeof(stack_key))
+	{
+		if (key.len > 0)
+			memcpy(stack_key, key.data, key.len);
+		lsm_put_fixed64(stack_key + key.len, lsm_pack_seq_kind(seq, LSM_KIND_FOR_SEEK));
+		target = lsm_slice(stack_key, key.len + LSM_IKEY_TRAILER);
+	}
+	else
+	{
+		if (!lsm_ikey_append(&heap_key, key, seq, LSM_KIND_FOR_SEEK))
+		{
+			unpin_sv(db, sv);
+			return lsm_status_set(st, LSM_NO_MEMORY, 0, "out of memory in get");
+		}
+		target = lsm_buf_slice(&heap_key);
+	}
+
+	memset(&g, 0, sizeof(g));
+	g.key = key;
+	g.out = value;
+
+	/* memtables, newest first */
+	if (get_from_memtable(&g, sv->mem->mt, target))
+	{
+		for (i = 0; i < sv->n_imm; i++)
+			if (!get_from_memtable(&g, sv->imm[i]->mt, target))
+				break;
+	}
+	in_memtable = g.done;
+	if (g.err != LSM_OK)
+	{
+		rc = lsm_status_set(st, g.err, 0, "%s while reading a memtable of \"%s\"",
+							g.err == LSM_NO_MEMORY ? "out of memory" : "malformed key",
+							db->dir);
+		goto done;
+	}
+
+	/* level 0, newest first: any file whose key range covers the key */
+	v = sv->version;
+	for (i = 0; !g.done && i < v->n_files[0]; i++)
+	{
+		LsmFileMeta *f = v->files[0][i];
+
+		if (lsm_slice_cmp(key, lsm_file_smallest_user_key(f)) < 0 ||
+			lsm_slice_cmp(key, lsm_file_largest_user_key(f)) > 0)
+			continue;
+		rc = get_from_table(db, &g, f, target, ro->fill_cache, st);
+		if (rc != LSM_OK)
+			goto done;
+		if (g.err != LSM_OK)
+			break;
+	}
+
+	/* deeper levels: at most one file each */
+	for (level = 1; !g.done && g.err == LSM_OK && level < LSM_NUM_LEVELS; level++)
+	{
+		LsmFileMeta *f;
+
+		i = lsm_version_find_file(v, level, key);
+		if (i >= v->n_files[level])
+			continue;
+		f = v->files[level][i];
+		if (lsm_slice_cmp(key, lsm_file_smallest_user_key(f)) < 0)
+			continue;
+		rc = get_from_table(db, &g, f, target, ro->fill_cache, st);
+		if (rc != LSM_OK)
+			goto done;
+	}
+	if (g.err != LSM_OK)
+	{
+		rc = lsm_status_set(st, g.err, 0, "out of memory in get from \"%s\"", db->dir);
+		goto done;
+	}
+
+	if (g.n_ops > 0)
+	{
+		LsmSlice   *ops = malloc((size_t) g.n_ops * sizeof(LsmSlice));
+		LsmSlice	base = lsm_buf_slice(&g.base);
+		size_t		off = 0;
+
+		if (ops == NULL)
+		{
+			rc = lsm_status_set(st, LSM_NO_MEMORY, 0, "out of memory in get");
+			goto done;
+		}
+		/* collected newest first; the merge function wants oldest first */
+		for (i = 0; i < g.n_ops; i++)
+		{
+			ops[g.n_ops - 1 - i] = lsm_slice(g.ops.data + off, g.op_len[i]);
+			off += g.op_len[i];
+		}
+		lsm_buf_reset(value);
+		rc = db->opts.merge(db->opts.merge_arg, key, g.has_base ? &base : NULL,
+							ops, g.n_ops, value, st);
+		free(ops);
+	}
+	else if (!g.found_put)
+		rc = LSM_NOT_FOUND;
+	if (rc == LSM_OK && in_memtable)
+		LSM_STAT_ADD(db, memtable_hits, 1);
+
+done:
+	lsm_buf_free(&heap_key);
+	lsm_buf_free(&g.base);
+	lsm_buf_free(&g.ops);
+	free(g.op_len);
+	unpin_sv(db, sv);
+	return rc;
+}
+
+/*
+ * Iterators
+ */
+
+/* What a user-level iterator pins; released by its destroy. */
+typedef struct IterPin
+{
+	LsmDb	   *db;
+	LsmSuperVersion *sv;
+	LsmReadStats stats;			/* shared by its table iterators */
+} IterPin;
+
+static void
+iter_release(void *arg)
+{
+	IterPin    *pin = arg;
+
+	LSM_STAT_ADD(pin->db, block_reads, pin->stats.block_reads);
+	LSM_STAT_ADD(pin->db, block_cache_hits, pin->stats.cache_hits);
+	unpin_sv(pin->db, pin->sv);
+	free(pin);
+}
+
+/*
+ * lsm_db_iter
+ *		Merge every source (memtables, each level-0 file, one concatenating
+ *		iterator per deeper level) and wrap it in the user-level iterator.
+ */
+LsmCode
+lsm_db_iter(LsmDb *db, const LsmReadOptions *ro, LsmIter **itp, LsmStatus *st)
+{
+	LsmReadOptions defaults;
+	IterPin    *pin;
+	LsmSuperVersion *sv;
+	LsmVersion *v;
+	LsmIter   **children;
+	LsmIter    *merged;
+	LsmSeq		seq;
+	int			n = 0;
+	int			max;
+	int			level;
+	int			i;
+	LsmCode		rc;
+
+	*itp = NULL;
+	if (ro == NULL)
+	{
+		lsm_read_options_init(&defaults);
+		ro = &defaults;
+	}
+	pin = calloc(1, sizeof(IterPin));
+	if (pin == NULL)
+		return lsm_status_set(st, LSM_NO_MEMORY, 0, "out of memory creating an iterator");
+	pin->db = db;
+	sv = pin->sv = pin_sv(db, &seq);
+	if (ro->snapshot != NULL)
+		seq = ro->snapshot->seq;
+	v = sv->version;
+
+	max = 1 + sv->n_imm + LSM_NUM_LEVELS + v->n_files[0];
+	children = malloc((size_t) max * sizeof(LsmIter *));
+	if (children == NULL)
+	{
+		iter_release(pin);
+		return lsm_status_set(st, LSM_NO_MEMORY, 0, "out of memory creating an iterator");
+	}
+
+	children[n++] = lsm_memtable_iter_new(sv->mem->mt);
+	for (i = 0; i < sv->n_imm; i++)
+		children[n++] = lsm_memtable_iter_new(sv->imm[i]->mt);
+	for (i = 0; i < v->n_files[0]; i++)
+	{
+		LsmTable   *t;
+
+		rc = lsm_versionset_table(db->vs, v->files[0][i], &t, st);
+		if (rc != LSM_OK)
+			goto fail;
+		children[n] = lsm_table_iter(t, ro->fill_cache, &pin->stats);
+		if (children[n] == NULL)
+			goto oom;
+		n++;
+	}
+	for (level = 1; level < LSM_NUM_LEVELS; level++)
+	{
+		if (v->n_files[level] == 0)
+			continue;
+		children[n] = lsm_version_level_iter(db->vs, v, level, ro->fill_cache,
+											 &pin->stats);
+		if (children[n] == NULL)
+			goto oom;
+		n++;
+	}
+
+	merged = lsm_merge_iter_new(children, n, lsm_ikey_cmp);
+	free(children);
+	if (merged == NULL)
+	{
+		iter_release(pin);
+		return lsm_status_set(st, LSM_NO_MEMORY, 0, "out of memory creating an iterator");
+	}
+	*itp = lsm_db_iter_new(merged, seq, ro->lower_bound, ro->upper_bound,
+						   db->opts.merge, db->opts.merge_arg, iter_release, pin);
+	if (*itp == NULL)
+		return lsm_status_set(st, LSM_NO_MEMORY, 0, "out of memory creating an iterator");
+	return LSM_OK;
+
+oom:
+	rc = lsm_status_set(st, LSM_NO_MEMORY, 0, "out of memory creating an iterator");
+fail:
+	for (i = 0; i < n; i++)
+		lsm_iter_destroy(children[i]);
+	free(children);
+	iter_release(pin);
+	return rc;
+}
+
+/*
+ * Verify and statistics
+ */
+
+LsmCode
+lsm_db_verify(LsmDb *db, LsmStatus *st)
+{
+	LsmVersion *v;
+	LsmCode		rc = LSM_OK;
+	int			level;
+	int			i;
+
+	db->env->mutex_lock(db->mu);
+	v = lsm_versionset_current(db->vs);
+	db->env->mutex_unlock(db->mu);
+
+	rc = lsm_version_check_invariants(v, st);
+	for (level = 0; rc == LSM_OK && level < LSM_NUM_LEVELS; level++)
+	{
+		for (i = 0; rc == LSM_OK && i < v->n_files[level]; i++)
+		{
+			LsmTable   *t;
+
+			rc = lsm_versionset_table(db->vs, v->files[level][i], &t, st);
+			if (rc == LSM_OK)
+				rc = lsm_table_verify(t, st);
+		}
+	}
+
+	db->env->mutex_lock(db->mu);
+	lsm_version_unref(v);
+	unlock_and_delete_obsolete(db);
+	return rc;
+}
+
+#define STAT_LOAD(field) \
+	out->field = __atomic_load_n(&db->stats.field, __ATOMIC_RELAXED)
+
+void
+lsm_db_stats(LsmDb *db, LsmDbStats *out)
+{
+	LsmSuperVersion *sv;
+	int			level;
+	int			i;
+
+	memset(out, 0, sizeof(*out));
+	STAT_LOAD(gets);
+	STAT_LOAD(memtable_hits);
+	STAT_LOAD(sst_probes);
+	STAT_LOAD(bloom_useful);
+	STAT_LOAD(bloom_not_useful);
+	STAT_LOAD(block_cache_hits);
+	STAT_LOAD(block_reads);
+	STAT_LOAD(bytes_flushed);
+	STAT_LOAD(bytes_written_wal);
+	STAT_LOAD(bytes_compacted_written);
+	STAT_LOAD(bytes_compacted_read);
+	STAT_LOAD(stall_slowdowns);
+	STAT_LOAD(stall_stops);
+	STAT_LOAD(stall_micros);
+
+	db->env->mutex_lock(db->mu);
+	sv = db->sv;
+	for (level = 0; level < LSM_NUM_LEVELS; level++)
+	{
+		out->files_per_level[level] = (uint64_t) sv->version->n_files[level];
+		out->bytes_per_level[level] = lsm_version_level_bytes(sv->version, level);
+	}
+	out->memtable_bytes = lsm_memtable_bytes_used(sv->mem->mt);
+	for (i = 0; i < sv->n_imm; i++)
+		out->memtable_bytes += lsm_memtable_bytes_used(sv->imm[i]->mt);
+	out->imm_memtables = (uint64_t) sv->n_imm;
+	out->last_seq = db->last_seq;
+	db->env->mutex_unlock(db->mu);
+}
+
+void
+lsm_db_recovery_report(LsmDb *db, LsmRecoveryReport *out)
+{
+	*out = db->recovery;
+}
+
+/*
+ * Open and recovery
+ */
+
+/* What the directory listing found. */
+typedef struct DirScan
+{
+	uint64_t   *logs;
+	int			n_logs;
+	int			cap_logs;
+	uint64_t   *tables;
+	int			n_tables;
+	int			cap_tables;
+	uint64_t   *manifests;
+	int			n_manifests;
+	int			cap_manifests;
+	bool		has_temp;
+	bool		oom;
+} DirScan;
+
+static bool
+scan_push(uint64_t **arr, int *n, int *cap, uint64_t v)
+{
+	if (*n == *cap)
+	{
+		int			ncap = *cap ? *cap * 2 : 16;
+		uint64_t   *p = realloc(*arr, (size_t) ncap * sizeof(uint64_t));
+
+		if (p == NULL)
+			return false;
+		*arr = p;
+		*cap = ncap;
+	}
+	(*arr)[(*n)++] = v;
+	return true;
+}
+
+static bool
+scan_entry(void *arg, const char *name)
+{
+	DirScan    *ds = arg;
+	LsmFileType type;
+	uint64_t	number;
+	bool		ok = true;
+
+	if (!lsm_parse_file_name(name, &type, &number))
+		return true;
+	switch (type)
+	{
+		case LSM_FILE_LOG:
+			ok = scan_push(&ds->logs, &ds->n_logs, &ds->cap_logs, number);
+			break;
+		case LSM_FILE_TABLE:
+			ok = scan_push(&ds->tables, &ds->n_tables, &ds->cap_tables, number);
+			break;
+		case LSM_FILE_MANIFEST:
+			ok = scan_push(&ds->manifests, &ds->n_manifests, &ds->cap_manifests, number);
+			break;
+		case LSM_FILE_TEMP:
+			ds->has_temp = true;
+			break;
+		case LSM_FILE_CURRENT:
+			break;
+	}
+	if (!ok)
+		ds->oom = true;
+	return ok;
+}
+
+static void
+scan_free(DirScan *ds)
+{
+	free(ds->logs);
+	free(ds->tables);
+	free(ds->manifests);
+}
+
+static int
+cmp_u64(const void *a, const void *b)
+{
+	uint64_t	x = *(const uint64_t *) a;
+	uint64_t	y = *(const uint64_t *) b;
+
+	return x < y ? -1 : x > y ? 1 : 0;
+}
+
+static bool
+scan_has(const uint64_t *arr, int n, uint64_t v)
+{
+	return bsearch(&v, arr, (size_t) n, sizeof(uint64_t), cmp_u64) != NULL;
+}
+
+/* State of WAL replay into the memtable. */
+typedef struct ReplayCtx
+{
+	LsmDb	   *db;
+	const char *path;
+	LsmSeq		flushed_max;	/* highest seq in tables: skip batches below */
+	LsmSeq		last;			/* highest seq replayed */
+} ReplayCtx;
+
+/*
+ * replay_record
+ *		Apply one WAL record.  The batch is validated whole before any
+ *		entry is inserted, so a damaged batch is never half applied.
+ */
+static LsmCode
+replay_record(void *arg, uint8_t type, LsmSlice payload, uint64_t end_pos,
+			  LsmStatus *st)
+{
+	ReplayCtx  *rc_ = arg;
+	LsmDb	   *db = rc_->db;
+	LsmStatus	inner;
+	uint32_t	count;
+	LsmSeq		first;
+	LsmSeq		last;
+	size_t		need;
+	LsmCode		rc;
+
+	if (type != LSM_LOG_BATCH)
+		return lsm_status_set(st, LSM_CORRUPTION, 0,
+							  "log \"%s\": record of type %u ending at offset %llu",
+							  rc_->path, (unsigned) type, (unsigned long long) end_pos);
+	lsm_status_clear(&inner);
+	if (lsm_batch_validate(payload, &inner) != LSM_OK ||
+		batch_room(payload, &need, &inner) != LSM_OK)
+		return lsm_status_set(st, LSM_CORRUPTION, 0,
+							  "log \"%s\": bad batch in record ending at offset %llu: %s",
+							  rc_->path, (unsigned long long) end_pos, inner.msg);
+	count = lsm_batch_contents_count(payload);
+	if (count == 0)
+		return LSM_OK;
+	first = lsm_batch_contents_seq(payload);
+	if (first == 0 || first > LSM_MAX_SEQ - (count - 1))
+		return lsm_status_set(st, LSM_CORRUPTION, 0,
+							  "log \"%s\": impossible sequence number %llu in record ending at offset %llu",
+							  rc_->path, (unsigned long long) first,
+							  (unsigned long long) end_pos);
+	last = first + count - 1;
+	if (last <= rc_->flushed_max)
+		return LSM_OK;			/* already in a table */
+	if (first <= rc_->flushed_max || first <= rc_->last)
+		return lsm_status_set(st, LSM_CORRUPTION, 0,
+							  "log \"%s\": sequence numbers %llu..%llu of the record ending at offset %llu overlap earlier data",
+							  rc_->path, (unsigned long long) first,
+							  (unsigned long long) last, (unsigned long long) end_pos);
+
+	/* a full memtable is flushed with the log number unchanged */
+	db->last_seq = rc_->last;
+	rc = make_room(db, need, false, st);
+	if (rc != LSM_OK)
+		return rc;
+	rc = lsm_batch_iterate(payload, insert_entry, db->sv->mem->mt, st);
+	if (rc != LSM_OK)
+		return rc;
+	rc_->last = last;
+	db->last_seq = last;
+	db->recovery.records_applied++;
+	return LSM_OK;
+}
+
+/*
+ * bad_record_at_end
+ *		Replay of path stopped early: is the bad record the file's tail
+ *		(what an interrupted append leaves) rather than damage followed by
+ *		more records?
+ */
+static LsmCode
+bad_record_at_end(LsmDb *db, const char *path, const LsmLogReplayReport *rep,
+				  bool *at_end, LsmStatus *st)
+{
+	uint64_t	left = rep->file_bytes - rep->valid_bytes;
+	uint8_t		header[LSM_LOG_HEADER];
+	LsmFile    *f;
+	LsmCode		rc;
+
+	*at_end = true;
+	if (left < LSM_LOG_HEADER)
+		return LSM_OK;
+	rc = db->env->open_file(db->env, path, LSM_OPEN_READ, &f, st);
+	if (rc != LSM_OK)
+		return rc;
+	rc = db->env->read_at(f, header, sizeof(header), rep->valid_bytes, st);
+	db->env->close_file(f, NULL);
+	if (rc != LSM_OK)
+		return rc;
+	*at_end = (uint64_t) lsm_get_fixed32(header + 4) + LSM_LOG_HEADER >= left;
+	return LSM_OK;
+}
+
+/*
+ * replay_logs
+ *		Replay the WAL files numbered at or above the version set's log
+ *		number, in order.  Each is read up to its first bad record.  A bad
+ *		tail is expected of a file whose last append failed or was cut by
+ *		a crash, and replay goes on with the next file; damage with records
+ *		after it ends the replay there, so the recovered state is always a
+ *		prefix of the history.
+ */
+static LsmCode
+replay_logs(LsmDb *db, DirScan *ds, LsmStatus *st)
+{
+	ReplayCtx	ctx;
+	char		path[LSM_PATH_MAX];
+	bool		stopped = false;
+	int			i;
+
+	memset(&ctx, 0, sizeof(ctx));
+	ctx.db = db;
+	ctx.flushed_max = lsm_version_max_seq(db->vs->current);
+	ctx.last = db->last_seq;
+	for (i = 0; i < ds->n_logs; i++)
+	{
+		LsmLogReplayReport rep;
+		LsmCode		rc;
+		bool		at_end;
+
+		if (ds->logs[i] < db->vs->log_number)
+			continue;
+		if (!lsm_file_path(path, db->dir, LSM_FILE_LOG, ds->logs[i]))
+			return lsm_status_set(st, LSM_INVALID_ARGUMENT, 0,
+								  "database path \"%s\" is too long", db->dir);
+		if (stopped)
+		{
+			LsmFile    *f;
+			uint64_t	size = 0;
+
+			/* after damage: count what is dropped, apply nothing */
+			if (db->env->open_file(db->env, path, LSM_OPEN_READ, &f, NULL) == LSM_OK)
+			{
+				db->env->file_size(f, &size, NULL);
+				db->env->close_file(f, NULL);
+			}
+			db->recovery.bytes_dropped += size;
+			continue;
+		}
+		ctx.path = path;
+		rc = lsm_log_replay(db->env, path, ds->logs[i], replay_record, &ctx, &rep, st);
+		if (rc != LSM_OK)
+			return rc;
+		if (!rep.torn)
+			continue;
+		db->recovery.tail_was_torn = true;
+		db->recovery.bytes_dropped += rep.dropped_bytes;
+		rc = bad_record_at_end(db, path, &rep, &at_end, st);
+		if (rc != LSM_OK)
+			return rc;
+		if (!at_end)
+			stopped = true;
+	}
+	if (ctx.last > db->last_seq)
+		db->last_seq = ctx.last;
+	return LSM_OK;
+}
+
+/*
+ * remove_leftovers
+ *		Delete what no longer belongs to the database: WAL files below the
+ *		log number, tables no version lists (outputs of a flush cut short),
+ *		MANIFESTs other than the live one and a stray CURRENT.tmp.
+ */
+static void
+remove_leftovers(LsmDb *db, DirScan *ds)
+{
+	char		path[LSM_PATH_MAX];
+	int			i;
+
+	for (i = 0; i < ds->n_logs; i++)
+		remember_old_log(db, ds->logs[i]);
+	delete_old_logs(db);
+	for (i = 0; i < ds->n_tables; i++)
+	{
+		bool		live;
+
+		db->env->mutex_lock(db->mu);
+		live = lsm_versionset_file_is_live(db->vs, ds->tables[i]);
+		db->env->mutex_unlock(db->mu);
+		if (!live && lsm_file_path(path, db->dir, LSM_FILE_TABLE, ds->tables[i]))
+			db->env->unlink(db->env, path, NULL);
+	}
+	for (i = 0; i < ds->n_manifests; i++)
+	{
+		if (ds->manifests[i] != db->vs->manifest_number &&
+			lsm_file_path(path, db->dir, LSM_FILE_MANIFEST, ds->manifests[i]))
+			db->env->unlink(db->env, path, NULL);
+	}
+	if (ds->has_temp && lsm_file_path(path, db->dir, LSM_FILE_TEMP, 0))
+		db->env->unlink(db->env, path, NULL);
+}
+
+/*
+ * recover
+ *		Bring the database to its last durable state and make it ready for
+ *		writes: MANIFEST, a fresh MANIFEST, WAL replay, a fresh WAL, and a
+ *		flush of what was replayed so the old WAL files can go.
+ */
+static LsmCode
+recover(LsmDb *db, LsmStatus *st)
+{
+	DirScan		ds;
+	LsmSuperVersion *nsv;
+	LsmMemRef  *mem;
+	LsmVersion *v;
+	bool		fresh = false;
+	LsmCode		rc;
+	int			level;
+	int			i;
+
+	memset(&ds, 0, sizeof(ds));
+	rc = lsm_versionset_recover(db->vs, st);
+	if (rc == LSM_NOT_FOUND)
+	{
+		if (!db->opts.create_if_missing)
+			return lsm_status_set(st, LSM_INVALID_ARGUMENT, 0,
+								  "database \"%s\" does not exist", db->dir);
+		fresh = true;
+	}
+	else if (rc != LSM_OK)
+		return rc;
+
+	rc = db->env->list_dir(db->env, db->dir, scan_entry, &ds, st);
+	if (rc == LSM_OK && ds.oom)
+		rc = lsm_status_set(st, LSM_NO_MEMORY, 0, "out of memory listing \"%s\"", db->dir);
+	if (rc != LSM_OK)
+		goto out;
+	qsort(ds.logs, (size_t) ds.n_logs, sizeof(uint64_t), cmp_u64);
+	qsort(ds.tables, (size_t) ds.n_tables, sizeof(uint64_t), cmp_u64);
+	for (i = 0; i < ds.n_logs; i++)
+		lsm_versionset_mark_number_used(db->vs, ds.logs[i]);
+	for (i = 0; i < ds.n_tables; i++)
+		lsm_versionset_mark_number_used(db->vs, ds.tables[i]);
+	for (i = 0; i < ds.n_manifests; i++)
+		lsm_versionset_mark_number_used(db->vs, ds.manifests[i]);
+
+	if (fresh && (ds.n_logs > 0 || ds.n_tables > 0))
+	{
+		rc = lsm_status_set(st, LSM_CORRUPTION, 0,
+							"\"%s\" holds WAL or table files but no CURRENT file", db->dir);
+		goto out;
+	}
+	v = db->vs->current;
+	for (level = 0; level < LSM_NUM_LEVELS; level++)
+	{
+		for (i = 0; i < v->n_files[level]; i++)
+		{
+			if (!scan_has(ds.tables, ds.n_tables, v->files[level][i]->number))
+			{
+				rc = lsm_status_set(st, LSM_CORRUPTION, 0,
+									"table %06llu.sst named by the MANIFEST of \"%s\" is missing",
+									(unsigned long long) v->files[level][i]->number,
+									db->dir);
+				goto out;
+			}
+		}
+	}
+
+	rc = lsm_versionset_write_snapshot(db->vs, st);
+	if (rc != LSM_OK)
+		goto out;
+	db->last_seq = db->vs->last_seq;
+
+	rc = sv_alloc(&nsv, st);
+	if (rc != LSM_OK)
+		goto out;
+	rc = memref_new(db, 0, db->vs->log_number, &mem, st);
+	if (rc != LSM_OK)
+	{
+		free(nsv);
+		goto out;
+	}
+	install_sv(db, nsv, mem, NULL, 0);
+
+	rc = replay_logs(db, &ds, st);
+	if (rc != LSM_OK)
+		goto out;
+
+	/*
+	 * Start the new WAL and flush what replay produced.  The flush runs
+	 * even for an empty memtable: its edit moves the log number past every
+	 * old WAL file, which can then be deleted.
+	 */
+	rc = switch_memtable(db, 0, true, st);
+	if (rc == LSM_OK)
+		rc = flush_imm(db, st);
+	if (rc != LSM_OK)
+		goto out;
+	remove_leftovers(db, &ds);
+
+out:
+	scan_free(&ds);
+	return rc;
+}
+
+/*
+ * db_free
+ *		Release everything without writing anything.
+ */
+static void
+db_free(LsmDb *db)
+{
+	if (db->log != NULL)
+		lsm_log_close(db->log, NULL);
+	if (db->sv != NULL)
+	{
+		db->env->mutex_lock(db->mu);
+		sv_unref_locked(db->sv);
+		db->sv = NULL;
+		unlock_and_delete_obsolete(db);
+	}
+	while (db->snapshots.next != NULL && db->snapshots.next != &db->snapshots)
+	{
+		LsmSnapshot *s = db->snapshots.next;
+
+		s->prev->next = s->next;
+		s->next->prev = s->prev;
+		free(s);
+	}
+	lsm_versionset_destroy(db->vs);
+	if (db->cache != NULL)
+		lsm_block_cache_destroy(db->cache);
+	if (db->mu != NULL)
+		db->env->mutex_destroy(db->mu);
+	if (db->write_mu != NULL)
+		db->env->mutex_destroy(db->write_mu);
+	free(db->old_logs);
+	free(db->dir);
+	free(db);
+}
+
+/*
+ * lsm_db_open
+ *		Open (creating when allowed) and recover the database at path.
+ */
+LsmCode
+lsm_db_open(const LsmOptions *opts, const char *path, LsmDb **dbp, LsmStatus *st)
+{
+	LsmDb	   *db;
+	LsmCode		rc;
+
+	*dbp = NULL;
+	if (opts == NULL || path == NULL || path[0] == '\0')
+		return lsm_status_set(st, LSM_INVALID_ARGUMENT, 0,
+							  "lsm_db_open needs options and a path");
+	if (strlen(path) > LSM_PATH_MAX - 64)
+		return lsm_status_set(st, LSM_INVALID_ARGUMENT, 0,
+							  "database path of %zu bytes is too long", strlen(path));
+	if (opts->write_buffer_size < LSM_MEMTABLE_MIN_SIZE ||
+		opts->write_buffer_size > ((size_t) 1 << 31))
+		return lsm_status_set(st, LSM_INVALID_ARGUMENT, 0,
+							  "write_buffer_size %zu is outside %d bytes .. 2 GiB",
+							  opts->write_buffer_size, LSM_MEMTABLE_MIN_SIZE);
+
+	db = calloc(1, sizeof(LsmDb));
+	if (db == NULL)
+		return lsm_status_set(st, LSM_NO_MEMORY, 0, "out of memory opening \"%s\"", path);
+	db->opts = *opts;
+	if (db->opts.env == NULL)
+		db->opts.env = lsm_env_posix();
+	if (db->opts.merge == NULL)
+		db->opts.merge = lsm_merge_int64_add;
+	db->env = db->opts.env;
+	lsm_table_options_from(&db->topts, &db->opts);
+	db->snapshots.next = db->snapshots.prev = &db->snapshots;
+	db->dir = strdup(path);
+	db->mu = db->env->mutex_create(db->env);
+	db->write_mu = db->env->mutex_create(db->env);
+	if (db->opts.block_cache_size > 0)
+		db->cache = lsm_block_cache_create(db->env, db->opts.block_cache_size);
+	if (db->dir == NULL || db->mu == NULL || db->write_mu == NULL ||
+		(db->opts.block_cache_size > 0 && db->cache == NULL))
+	{
+		rc = lsm_status_set(st, LSM_NO_MEMORY, 0, "out of memory opening \"%s\"", path);
+		goto fail;
+	}
+	db->vs = lsm_versionset_create(db->env, db->dir, db->mu, db->cache);
+	if (db->vs == NULL)
+	{
+		rc = lsm_status_set(st, LSM_NO_MEMORY, 0, "out of memory opening \"%s\"", path);
+		goto fail;
+	}
+
+	if (db->opts.create_if_missing)
+	{
+		rc = db->env->mkdir_p(db->env, db->dir, st);
+		if (rc != LSM_OK)
+			goto fail;
+	}
+	rc = recover(db, st);
+	if (rc != LSM_OK)
+		goto fail;
+	*dbp = db;
+	return LSM_OK;
+
+fail:
+	db_free(db);
+	return rc;
+}
+
+/*
+ * lsm_db_close
+ *		Sync the WAL (so a clean close loses nothing even without
+ *		sync_writes) and free everything.  Iterators and snapshots must be
+ *		released first.
+ */
+LsmCode
+lsm_db_close(LsmDb *db, LsmStatus *st)
+{
+	LsmCode		rc = LSM_OK;
+
+	if (db == NULL)
+		return LSM_OK;
+	db->env->mutex_lock(db->write_mu);
+	if (db->log != NULL)
+	{
+		rc = lsm_log_sync(db->log, lsm_log_size(db->log), st);
+		if (lsm_log_close(db->log, rc == LSM_OK ? st : NULL) != LSM_OK && rc == LSM_OK)
+			rc = st ? st->code : LSM_IO_ERROR;
+		db->log = NULL;
+	}
+	db->env->mutex_unlock(db->write_mu);
+	db_free(db);
+	return rc;
+}

@@ -1,0 +1,127 @@
+/*
+ * db_internal.h
+ *		The database object's insides, shared by db.c and db_iter.c and
+ *		visible to white-box tests; nothing outside the engine includes it.
+ *
+ * Locking (see also version.h):
+ *
+ *	write_mu	serialises writers and everything that changes the set of
+ *				memtables or files: lsm_db_write, flush, version edits.  It
+ *				is held across WAL writes and fsyncs and across a
+ *				synchronous flush, so a write that triggers a flush makes
+ *				the other writers wait (the next issue moves flush to the
+ *				background).
+ *	mu			protects the pointer to the current superversion, every
+ *				reference count (superversions, memtables, versions),
+ *				last_seq, the snapshot list and the version set's lists.  It
+ *				is held for a few instructions at a time and never across
+ *				I/O, so readers are never stuck behind a writer's fsync.
+ *
+ * Order: write_mu before mu.  Readers take only mu, to pin a superversion
+ * and read last_seq in one step; they then read memtables (lock-free, see
+ * memtable.h) and tables without any lock.
+ */
+#ifndef LSM_DB_INTERNAL_H
+#define LSM_DB_INTERNAL_H
+
+#include "lsm.h"
+#include "block_cache.h"
+#include "memtable.h"
+#include "sstable.h"
+#include "version.h"
+#include "wal.h"
+
+/* Most immutable memtables waiting for flush at once. */
+#define LSM_MAX_IMM 4
+
+/*
+ * A memtable and its malloc'd region.  log_number is the first WAL file
+ * holding its entries: once it is flushed, logs below the next memtable's
+ * log_number are no longer needed.  refs: superversions using it (mu).
+ */
+typedef struct LsmMemRef
+{
+	LsmMemTable *mt;
+	void	   *region;
+	size_t		size;
+	uint64_t	log_number;
+	int			refs;
+} LsmMemRef;
+
+/*
+ * What a reader needs, pinned in one step: the active memtable, the
+ * immutable ones (newest first) and the version.  Immutable: a change
+ * installs a new superversion.  refs under mu.
+ */
+typedef struct LsmSuperVersion
+{
+	int			refs;
+	LsmMemRef  *mem;
+	int			n_imm;
+	LsmMemRef  *imm[LSM_MAX_IMM];
+	LsmVersion *version;
+} LsmSuperVersion;
+
+struct LsmSnapshot
+{
+	LsmSeq		seq;
+	LsmSnapshot *prev;
+	LsmSnapshot *next;
+};
+
+struct LsmDb
+{
+	LsmOptions	opts;			/* env and merge filled in */
+	LsmEnv	   *env;
+	char	   *dir;
+	LsmTableOptions topts;
+	LsmMutex   *mu;
+	LsmMutex   *write_mu;
+	LsmBlockCache *cache;		/* NULL when block_cache_size is 0 */
+	LsmVersionSet *vs;
+
+	/* under mu (written with write_mu held as well) */
+	LsmSuperVersion *sv;
+	LsmSeq		last_seq;		/* highest sequence number readers may see */
+	LsmSnapshot snapshots;		/* list head, oldest first */
+
+	/* under write_mu */
+	LsmLogWriter *log;			/* NULL after a WAL failure: next write opens one */
+	uint64_t   *old_logs;		/* closed WAL files not yet deleted */
+	int			n_old_logs;
+	int			cap_old_logs;
+	LsmStatus	bg_error;		/* sticky: writes refused until reopen */
+
+	LsmRecoveryReport recovery;
+
+	/* counters, updated with atomic adds */
+	LsmDbStats	stats;
+};
+
+/* Add to a stats counter from any thread. */
+#define LSM_STAT_ADD(db, field, n) \
+	__atomic_fetch_add(&(db)->stats.field, (uint64_t) (n), __ATOMIC_RELAXED)
+
+/* in db.c */
+
+/* Oldest sequence number a live snapshot reads (last_seq when none); mu. */
+extern LsmSeq lsm_db_oldest_snapshot_locked(LsmDb *db);
+
+/* in db_iter.c */
+
+/* Called once by the user-level iterator's destroy, to release what it pins. */
+typedef void (*LsmDbIterCleanup) (void *arg);
+
+/*
+ * Wrap internal (an iterator over internal keys, owned from here on) into
+ * the user-level iterator: user keys in [lower, upper) (data NULL =
+ * unbounded; both copied), each live key once, its value folded with merge,
+ * versions above seq and tombstones hidden.  cleanup(cleanup_arg) runs at
+ * destroy, also when this call fails.  NULL when out of memory.
+ */
+extern LsmIter *lsm_db_iter_new(LsmIter *internal, LsmSeq seq,
+								LsmSlice lower, LsmSlice upper,
+								LsmMergeFn merge, void *merge_arg,
+								LsmDbIterCleanup cleanup, void *cleanup_arg);
+
+#endif							/* LSM_DB_INTERNAL_H */

@@ -1,0 +1,1117 @@
+/*
+ * sstable_read.c
+ *		Reading SSTables: open, point lookups, iteration and verification
+ *		(docs/format.md, "SSTable").
+ *
+ * Opening reads the footer, the properties, the index and the filter,
+ * verifies their checksums and cross-checks them (block handles must tile
+ * the file exactly, the index must be sorted and its handles contiguous,
+ * properties must agree with the layout), then keeps index and filter in
+ * memory for the table's life.  After that, an index entry can be trusted
+ * to point inside the data area, and a data block is trusted once its own
+ * checksum matches; the block iterator still bounds-checks every entry, so
+ * a checksum collision cannot make a read go astray.
+ *
+ * Decoded data blocks go through the block cache when the table has one
+ * (keyed by file number and block offset); otherwise every read owns its
+ * block and frees it when the block's iterator is destroyed.
+ *
+ * Thread safety: after open, a table is read-only except for the pool of
+ * zstd decompression contexts, which its own mutex protects, so any number
+ * of threads may read one table at once.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include <zstd.h>
+
+#include "block.h"
+#include "bloom.h"
+#include "lsm_coding.h"
+#include "lsm_crc32c.h"
+#include "lsm_format.h"
+#include "sstable.h"
+
+/* Decompression contexts kept for reuse per table. */
+#define DCTX_POOL 4
+
+struct LsmTable
+{
+	LsmEnv	   *env;
+	char	   *path;
+	LsmFile    *file;
+	uint64_t	file_number;
+	uint64_t	file_size;
+	LsmBlockCache *cache;		/* nullable */
+
+	uint8_t    *index_buf;		/* owns the index block */
+	LsmSlice	index;
+	uint64_t	index_offset;
+	uint8_t    *filter_buf;		/* owns the filter block; NULL: none */
+	LsmSlice	filter;
+	uint64_t	filter_offset;
+	uint64_t	props_offset;
+	uint64_t	data_end;		/* data blocks occupy [0, data_end) */
+	LsmTableProps props;
+
+	LsmMutex   *dctx_mu;		/* protects dctx[] and n_dctx */
+	ZSTD_DCtx  *dctx[DCTX_POOL];
+	int			n_dctx;
+};
+
+static LsmCode
+corrupt(LsmStatus *st, const LsmTable *t, uint64_t offset, const char *what)
+{
+	return lsm_status_set(st, LSM_CORRUPTION, 0, "%s at offset %llu of file \"%s\"",
+						  what, (unsigned long long) offset, t->path);
+}
+
+static LsmCode
+nomem(LsmStatus *st, const LsmTable *t, uint64_t offset)
+{
+	return lsm_status_set(st, LSM_NO_MEMORY, 0,
+						  "out of memory reading block at offset %llu of file \"%s\"",
+						  (unsigned long long) offset, t->path);
+}
+
+static ZSTD_DCtx *
+dctx_get(LsmTable *t)
+{
+	ZSTD_DCtx  *d = NULL;
+
+	t->env->mutex_lock(t->dctx_mu);
+	if (t->n_dctx > 0)
+		d = t->dctx[--t->n_dctx];
+	t->env->mutex_unlock(t->dctx_mu);
+	return d ? d : ZSTD_createDCtx();
+}
+
+static void
+dctx_put(LsmTable *t, ZSTD_DCtx *d)
+{
+	t->env->mutex_lock(t->dctx_mu);
+	if (t->n_dctx < DCTX_POOL)
+	{
+		t->dctx[t->n_dctx++] = d;
+		d = NULL;
+	}
+	t->env->mutex_unlock(t->dctx_mu);
+	ZSTD_freeDCtx(d);
+}
+
+/*
+ * read_block
+ *		Read the stored block (offset, size) with its trailer, verify the
+ *		checksum and return the decoded contents in a malloc'd buffer
+ *		(*buf, of which the first *len bytes are the block).  Meta blocks
+ *		(index, filter, properties) are never compressed, so a compressed
+ *		one is corruption.
+ */
+static LsmCode
+read_block(LsmTable *t, uint64_t offset, uint64_t size, bool allow_compressed,
+		   uint8_t **buf, size_t *len, LsmStatus *st)
+{
+	uint8_t    *raw;
+	uint32_t	stored,
+				actual;
+	uint8_t		kind;
+	LsmCode		rc;
+
+	*buf = NULL;
+	*len = 0;
+	if (size > t->file_size || offset > t->file_size - size ||
+		t->file_size - size - offset < LSM_BLOCK_TRAILER_SIZE || size > UINT32_MAX)
+		return corrupt(st, t, offset, "block handle out of range");
+	raw = malloc((size_t) size + LSM_BLOCK_TRAILER_SIZE);
+	if (raw == NULL)
+		return nomem(st, t, offset);
+	rc = t->env->read_at(t->file, raw, (size_t) size + LSM_BLOCK_TRAILER_SIZE, offset, st);
+	if (rc != LSM_OK)
+	{
+		free(raw);
+		return rc;
+	}
+	stored = lsm_crc32c_unmask(lsm_get_fixed32(raw + size + 1));
+	actual = lsm_crc32c(raw, (size_t) size + 1);
+	if (stored != actual)
+	{
+		free(raw);
+		return corrupt(st, t, offset, "checksum mismatch in block");
+	}
+	kind = raw[size];
+	if (kind == LSM_COMPRESSION_NONE)
+	{
+		*buf = raw;
+		*len = (size_t) size;
+		return LSM_OK;
+	}
+	if (kind == LSM_COMPRESSION_ZSTD && allow_compressed)
+	{
+		unsigned long long csize = ZSTD_getFrameContentSize(raw, (size_t) size);
+		uint8_t    *out;
+		ZSTD_DCtx  *d;
+		size_t		r;
+
+		if (csize == ZSTD_CONTENTSIZE_ERROR || csize == ZSTD_CONTENTSIZE_UNKNOWN ||
+			csize > UINT32_MAX)
+		{
+			free(raw);
+			return corrupt(st, t, offset, "bad zstd frame header in block");
+		}
+		out = malloc(csize ? (size_t) csize : 1);
+		d = out ? dctx_get(t) : NULL;
+		if (d == NULL)
+		{
+			free(out);
+			free(raw);
+			return nomem(st, t, offset);
+		}
+		r = ZSTD_decompressDCtx(d, out, (size_t) csize, raw, (size_t) size);
+		dctx_put(t, d);
+		free(raw);
+		if (ZSTD_isError(r) || r != csize)
+		{
+			free(out);
+			return corrupt(st, t, offset, "zstd decompression failed for block");
+		}
+		*buf = out;
+		*len = (size_t) csize;
+		return LSM_OK;
+	}
+	free(raw);
+	return lsm_status_set(st, LSM_CORRUPTION, 0,
+						  "unknown compression kind %u in block at offset %llu of file \"%s\"",
+						  kind, (unsigned long long) offset, t->path);
+}
+
+/* Decode an index value: varint64 offset, varint64 size, nothing else. */
+static bool
+decode_handle(LsmSlice v, uint64_t *offset, uint64_t *size)
+{
+	const uint8_t *p = v.data;
+	const uint8_t *limit = v.data + v.len;
+
+	p = lsm_decode_varint64(p, limit, offset);
+	if (p != NULL)
+		p = lsm_decode_varint64(p, limit, size);
+	return p != NULL && p == limit;
+}
+
+/*
+ * load_data_block
+ *		Return an iterator over the data block at (offset, size), from the
+ *		cache when possible, else read (and cached when fill_cache).  With
+ *		use_cache false the file is always read (verification must see the
+ *		disk) and nothing is cached.
+ */
+static LsmCode
+load_data_block(LsmTable *t, uint64_t offset, uint64_t size, bool use_cache,
+				bool fill_cache, LsmReadStats *stats, LsmIter **out, LsmStatus *st)
+{
+	uint8_t    *buf;
+	size_t		len;
+	LsmCode		rc;
+
+	*out = NULL;
+	if (offset >= t->data_end || size > t->data_end - offset ||
+		t->data_end - offset - size < LSM_BLOCK_TRAILER_SIZE)
+		return corrupt(st, t, offset, "data block handle out of range");
+	if (use_cache && t->cache != NULL)
+	{
+		LsmCacheHandle *h = lsm_block_cache_lookup(t->cache, t->file_number, offset);
+
+		if (h != NULL)
+		{
+			if (stats)
+				stats->cache_hits++;
+			*out = lsm_block_iter_cached(t->cache, h, lsm_ikey_cmp, t->path, offset);
+			return *out ? LSM_OK : nomem(st, t, offset);
+		}
+	}
+	rc = read_block(t, offset, size, true, &buf, &len, st);
+	if (rc != LSM_OK)
+		return rc;
+	if (stats)
+		stats->block_reads++;
+	if (!lsm_block_check(lsm_slice(buf, len)))
+	{
+		free(buf);
+		return corrupt(st, t, offset, "malformed data block");
+	}
+	if (use_cache && fill_cache && t->cache != NULL)
+	{
+		LsmCacheHandle *h = lsm_block_cache_insert(t->cache, t->file_number, offset,
+												   buf, len);
+
+		if (h == NULL)
+			return nomem(st, t, offset);
+		*out = lsm_block_iter_cached(t->cache, h, lsm_ikey_cmp, t->path, offset);
+	}
+	else
+		*out = lsm_block_iter_owned(buf, len, lsm_ikey_cmp, t->path, offset);
+	return *out ? LSM_OK : nomem(st, t, offset);
+}
+
+static LsmIter *
+index_iter(LsmTable *t)
+{
+	return lsm_block_iter_borrowed(t->index, lsm_ikey_cmp, t->path, t->index_offset);
+}
+
+/* ----------------------------------------------------------------
+ *		Open
+ * ----------------------------------------------------------------
+ */
+
+typedef struct PropSpec
+{
+	const char *name;
+	size_t		field;			/* offsetof in LsmTableProps */
+	bool		is_key;			/* an LsmBuf rather than a uint64 */
+} PropSpec;
+
+static const PropSpec prop_specs[] = {
+	{"created_micros", offsetof(LsmTableProps, created_micros), false},
+	{"data_blocks", offsetof(LsmTableProps, data_blocks), false},
+	{"data_bytes", offsetof(LsmTableProps, data_bytes), false},
+	{"entries", offsetof(LsmTableProps, entries), false},
+	{"file_bytes", offsetof(LsmTableProps, file_bytes), false},
+	{"filter_bytes", offsetof(LsmTableProps, filter_bytes), false},
+	{"index_bytes", offsetof(LsmTableProps, index_bytes), false},
+	{"largest", offsetof(LsmTableProps, largest), true},
+	{"max_seq", offsetof(LsmTableProps, max_seq), false},
+	{"merges", offsetof(LsmTableProps, merges), false},
+	{"min_seq", offsetof(LsmTableProps, min_seq), false},
+	{"raw_key_bytes", offsetof(LsmTableProps, raw_key_bytes), false},
+	{"raw_value_bytes", offsetof(LsmTableProps, raw_value_bytes), false},
+	{"smallest", offsetof(LsmTableProps, smallest), true},
+	{"tombstones", offsetof(LsmTableProps, tombstones), false},
+};
+
+#define N_PROPS (sizeof(prop_specs) / sizeof(prop_specs[0]))
+
+/*
+ * parse_props
+ *		Decode the properties block into t->props.  Unknown names are
+ *		skipped (a later format may add some); every known one must be
+ *		present with a well-formed value.
+ */
+static LsmCode
+parse_props(LsmTable *t, LsmSlice block, LsmStatus *st)
+{
+	LsmIter    *it = lsm_block_iter_borrowed(block, lsm_slice_cmp, t->path, t->props_offset);
+	bool		seen[N_PROPS] = {false};
+	LsmCode		rc;
+
+	if (it == NULL)
+		return nomem(st, t, t->props_offset);
+	for (lsm_iter_seek_first(it); lsm_iter_valid(it); lsm_iter_next(it))
+	{
+		LsmSlice	k = lsm_iter_key(it);
+		LsmSlice	v = lsm_iter_value(it);
+
+		for (size_t i = 0; i < N_PROPS; i++)
+		{
+			const PropSpec *ps = &prop_specs[i];
+
+			if (!lsm_slice_eq(k, lsm_slice_str(ps->name)))
+				continue;
+			if (ps->is_key)
+			{
+				if (!lsm_buf_set((LsmBuf *) ((char *) &t->props + ps->field), v.data, v.len))
+				{
+					lsm_iter_destroy(it);
+					return nomem(st, t, t->props_offset);
+				}
+			}
+			else
+			{
+				if (v.len != 8)
+				{
+					lsm_iter_destroy(it);
+					return corrupt(st, t, t->props_offset, "malformed property value in block");
+				}
+				*(uint64_t *) ((char *) &t->props + ps->field) = lsm_get_fixed64(v.data);
+			}
+			seen[i] = true;
+		}
+	}
+	rc = lsm_iter_status(it, st);
+	lsm_iter_destroy(it);
+	if (rc != LSM_OK)
+		return rc;
+	for (size_t i = 0; i < N_PROPS; i++)
+		if (!seen[i])
+			return lsm_status_set(st, LSM_CORRUPTION, 0,
+								  "properties block at offset %llu of file \"%s\" lacks \"%s\"",
+								  (unsigned long long) t->props_offset, t->path,
+								  prop_specs[i].name);
+	return LSM_OK;
+}
+
+/*
+ * check_props
+ *		Cross-check the properties against the layout the footer gave.
+ */
+static LsmCode
+check_props(LsmTable *t, uint64_t index_size, uint64_t filter_size, LsmStatus *st)
+{
+	const LsmTableProps *p = &t->props;
+	LsmParsedKey pk;
+
+	if (p->file_bytes != t->file_size)
+		return lsm_status_set(st, LSM_CORRUPTION, 0,
+							  "file \"%s\" is %llu bytes but its properties say %llu",
+							  t->path, (unsigned long long) t->file_size,
+							  (unsigned long long) p->file_bytes);
+	if (p->data_bytes != t->data_end ||
+		p->index_bytes != index_size + LSM_BLOCK_TRAILER_SIZE ||
+		p->filter_bytes != (t->filter_buf ? filter_size + LSM_BLOCK_TRAILER_SIZE : 0) ||
+		p->tombstones > p->entries || p->merges > p->entries ||
+		p->tombstones + p->merges > p->entries ||
+		(p->entries == 0) != (p->data_blocks == 0) ||
+		p->data_blocks > p->entries ||
+		p->min_seq > p->max_seq || p->max_seq > LSM_MAX_SEQ)
+		return corrupt(st, t, t->props_offset, "inconsistent properties block");
+	if (p->entries > 0 &&
+		(!lsm_ikey_parse(lsm_buf_slice(&p->smallest), &pk) ||
+		 !lsm_ikey_parse(lsm_buf_slice(&p->largest), &pk) ||
+		 lsm_ikey_cmp(lsm_buf_slice(&p->smallest), lsm_buf_slice(&p->largest)) > 0))
+		return corrupt(st, t, t->props_offset, "bad key range in properties block");
+	return LSM_OK;
+}
+
+/*
+ * check_index
+ *		Walk the whole index once: keys must be valid internal keys in
+ *		strictly increasing order, and the handles must tile the data area
+ *		[0, data_end) exactly, one per data block.  Afterwards reads can
+ *		trust every handle the index yields.
+ */
+static LsmCode
+check_index(LsmTable *t, LsmStatus *st)
+{
+	LsmIter    *it = index_iter(t);
+	LsmBuf		prev = LSM_BUF_INIT;
+	uint64_t	expect = 0;
+	uint64_t	n = 0;
+	LsmCode		rc = LSM_OK;
+
+	if (it == NULL)
+		return nomem(st, t, t->index_offset);
+	for (lsm_iter_seek_first(it); lsm_iter_valid(it); lsm_iter_next(it))
+	{
+		LsmSlice	k = lsm_iter_key(it);
+		LsmParsedKey pk;
+		uint64_t	off,
+					size;
+
+		if (!lsm_ikey_parse(k, &pk) ||
+			(n > 0 && lsm_ikey_cmp(lsm_buf_slice(&prev), k) >= 0) ||
+			!decode_handle(lsm_iter_value(it), &off, &size) ||
+			off != expect || size > t->data_end ||
+			t->data_end - size < LSM_BLOCK_TRAILER_SIZE ||
+			off > t->data_end - size - LSM_BLOCK_TRAILER_SIZE)
+		{
+			rc = lsm_status_set(st, LSM_CORRUPTION, 0,
+								"bad entry %llu in index block at offset %llu of file \"%s\"",
+								(unsigned long long) n,
+								(unsigned long long) t->index_offset, t->path);
+			break;
+		}
+		expect = off + size + LSM_BLOCK_TRAILER_SIZE;
+		if (!lsm_buf_set(&prev, k.data, k.len))
+		{
+			rc = nomem(st, t, t->index_offset);
+			break;
+		}
+		n++;
+	}
+	if (rc == LSM_OK)
+		rc = lsm_iter_status(it, st);
+	if (rc == LSM_OK && (expect != t->data_end || n != t->props.data_blocks))
+		rc = corrupt(st, t, t->index_offset,
+					 "index block does not cover the data blocks");
+	lsm_buf_free(&prev);
+	lsm_iter_destroy(it);
+	return rc;
+}
+
+/*
+ * open_tail
+ *		Read and verify footer, properties, index and filter.
+ */
+static LsmCode
+open_tail(LsmTable *t, LsmStatus *st)
+{
+	uint8_t		footer[LSM_TABLE_FOOTER_SIZE];
+	uint64_t	footer_off;
+	uint64_t	filter_off,
+				filter_size,
+				index_off,
+				index_size,
+				props_off,
+				props_size;
+	uint32_t	version;
+	uint8_t    *buf;
+	size_t		len;
+	LsmCode		rc;
+
+	if (t->file_size < LSM_TABLE_FOOTER_SIZE)
+		return lsm_status_set(st, LSM_CORRUPTION, 0,
+							  "file \"%s\" is too short (%llu bytes) to be a table",
+							  t->path, (unsigned long long) t->file_size);
+	footer_off = t->file_size - LSM_TABLE_FOOTER_SIZE;
+	rc = t->env->read_at(t->file, footer, sizeof(footer), footer_off, st);
+	if (rc != LSM_OK)
+		return rc;
+	if (lsm_get_fixed64(footer + 56) != LSM_TABLE_MAGIC)
+		return corrupt(st, t, footer_off, "bad magic number in table footer");
+	if (lsm_crc32c_unmask(lsm_get_fixed32(footer + 52)) != lsm_crc32c(footer, 52))
+		return corrupt(st, t, footer_off, "checksum mismatch in table footer");
+	version = lsm_get_fixed32(footer + 48);
+	if (version != LSM_TABLE_FORMAT_VERSION)
+		return lsm_status_set(st, LSM_NOT_SUPPORTED, 0,
+							  "unsupported table format version %u in file \"%s\"",
+							  version, t->path);
+	filter_off = lsm_get_fixed64(footer + 0);
+	filter_size = lsm_get_fixed64(footer + 8);
+	index_off = lsm_get_fixed64(footer + 16);
+	index_size = lsm_get_fixed64(footer + 24);
+	props_off = lsm_get_fixed64(footer + 32);
+	props_size = lsm_get_fixed64(footer + 40);
+
+	/* the meta blocks must sit back to back right before the footer */
+	if (props_size > footer_off ||
+		footer_off - props_size < LSM_BLOCK_TRAILER_SIZE ||
+		props_off != footer_off - props_size - LSM_BLOCK_TRAILER_SIZE ||
+		index_size > props_off ||
+		props_off - index_size < LSM_BLOCK_TRAILER_SIZE ||
+		index_off != props_off - index_size - LSM_BLOCK_TRAILER_SIZE)
+		return corrupt(st, t, footer_off, "bad block handle in table footer");
+	if (filter_off == 0 && filter_size == 0)
+		t->data_end = index_off;
+	else
+	{
+		if (filter_size > index_off ||
+			index_off - filter_size < LSM_BLOCK_TRAILER_SIZE ||
+			filter_off != index_off - filter_size - LSM_BLOCK_TRAILER_SIZE)
+			return corrupt(st, t, footer_off, "bad block handle in table footer");
+		t->data_end = filter_off;
+	}
+	t->index_offset = index_off;
+	t->filter_offset = filter_off;
+	t->props_offset = props_off;
+
+	rc = read_block(t, props_off, props_size, false, &buf, &len, st);
+	if (rc != LSM_OK)
+		return rc;
+	rc = parse_props(t, lsm_slice(buf, len), st);
+	free(buf);
+	if (rc != LSM_OK)
+		return rc;
+
+	if (!(filter_off == 0 && filter_size == 0))
+	{
+		rc = read_block(t, filter_off, filter_size, false, &t->filter_buf, &len, st);
+		if (rc != LSM_OK)
+			return rc;
+		t->filter = lsm_slice(t->filter_buf, len);
+		if (!lsm_bloom_check(t->filter))
+			return corrupt(st, t, filter_off, "malformed filter block");
+	}
+	if ((rc = check_props(t, index_size, filter_size, st)) != LSM_OK)
+		return rc;
+
+	rc = read_block(t, index_off, index_size, false, &t->index_buf, &len, st);
+	if (rc != LSM_OK)
+		return rc;
+	t->index = lsm_slice(t->index_buf, len);
+	if (!lsm_block_check(t->index))
+		return corrupt(st, t, index_off, "malformed index block");
+	return check_index(t, st);
+}
+
+/*
+ * lsm_table_open
+ *		Open and verify a table; on failure nothing stays open.
+ */
+LsmCode
+lsm_table_open(LsmEnv *env, const char *path, uint64_t file_number,
+			   LsmBlockCache *cache, LsmTable **tp, LsmStatus *st)
+{
+	LsmTable   *t;
+	LsmCode		rc;
+
+	*tp = NULL;
+	if (env == NULL)
+		env = lsm_env_posix();
+	t = calloc(1, sizeof(LsmTable));
+	if (t == NULL || (t->path = strdup(path)) == NULL ||
+		(t->dctx_mu = env->mutex_create(env)) == NULL)
+	{
+		if (t)
+			free(t->path);
+		free(t);
+		return lsm_status_set(st, LSM_NO_MEMORY, 0,
+							  "out of memory opening table \"%s\"", path);
+	}
+	t->env = env;
+	t->file_number = file_number;
+	t->cache = cache;
+	rc = env->open_file(env, path, LSM_OPEN_READ, &t->file, st);
+	if (rc != LSM_OK)
+	{
+		t->file = NULL;
+		lsm_table_close(t);
+		return rc;
+	}
+	rc = env->file_size(t->file, &t->file_size, st);
+	if (rc == LSM_OK)
+		rc = open_tail(t, st);
+	if (rc != LSM_OK)
+	{
+		lsm_table_close(t);
+		return rc;
+	}
+	*tp = t;
+	return LSM_OK;
+}
+
+void
+lsm_table_close(LsmTable *t)
+{
+	LsmStatus	ignore;
+
+	if (t == NULL)
+		return;
+	if (t->file != NULL)
+		t->env->close_file(t->file, &ignore);
+	for (int i = 0; i < t->n_dctx; i++)
+		ZSTD_freeDCtx(t->dctx[i]);
+	if (t->dctx_mu != NULL)
+		t->env->mutex_destroy(t->dctx_mu);
+	free(t->index_buf);
+	free(t->filter_buf);
+	lsm_table_props_free(&t->props);
+	free(t->path);
+	free(t);
+}
+
+const LsmTableProps *
+lsm_table_props(const LsmTable *t)
+{
+	return &t->props;
+}
+
+uint64_t
+lsm_table_file_number(const LsmTable *t)
+{
+	return t->file_number;
+}
+
+bool
+lsm_table_may_contain(const LsmTable *t, LsmSlice user_key)
+{
+	if (t->filter_buf == NULL)
+		return true;
+	return lsm_bloom_may_contain(t->filter, user_key);
+}
+
+/* ----------------------------------------------------------------
+ *		Point lookups
+ * ----------------------------------------------------------------
+ */
+
+/*
+ * lsm_table_get
+ *		Visit entries from the first key >= target while fn wants more,
+ *		moving on to following blocks as needed.  Finding nothing is not an
+ *		error: LSM_OK means no failure, whatever was visited.
+ */
+LsmCode
+lsm_table_get(LsmTable *t, LsmSlice target, LsmTableVisitFn fn, void *arg,
+			  LsmReadStats *stats, LsmStatus *st)
+{
+	LsmIter    *idx;
+	bool		first = true;
+	bool		done = false;
+	LsmCode		rc = LSM_OK;
+
+	if (target.len < LSM_IKEY_TRAILER)
+		return lsm_status_set(st, LSM_INVALID_ARGUMENT, 0,
+							  "lookup key of %zu bytes in table \"%s\" is not an internal key",
+							  target.len, t->path);
+	if (!lsm_table_may_contain(t, lsm_ikey_user_key(target)))
+	{
+		if (stats)
+			stats->bloom_useful++;
+		return LSM_OK;
+	}
+	if ((idx = index_iter(t)) == NULL)
+		return nomem(st, t, t->index_offset);
+	lsm_iter_seek(idx, target);
+	while (!done && lsm_iter_valid(idx))
+	{
+		uint64_t	off,
+					size;
+		LsmIter    *data;
+
+		if (!decode_handle(lsm_iter_value(idx), &off, &size))
+		{
+			rc = corrupt(st, t, t->index_offset, "bad block handle in index block");
+			break;
+		}
+		if ((rc = load_data_block(t, off, size, true, true, stats, &data, st)) != LSM_OK)
+			break;
+		if (first)
+			lsm_iter_seek(data, target);
+		else
+			lsm_iter_seek_first(data);
+		first = false;
+		for (; lsm_iter_valid(data); lsm_iter_next(data))
+		{
+			if (!fn(arg, lsm_iter_key(data), lsm_iter_value(data)))
+			{
+				done = true;
+				break;
+			}
+		}
+		rc = lsm_iter_status(data, st);
+		lsm_iter_destroy(data);
+		if (rc != LSM_OK)
+			break;
+		if (!done)
+			lsm_iter_next(idx);
+	}
+	if (rc == LSM_OK)
+		rc = lsm_iter_status(idx, st);
+	lsm_iter_destroy(idx);
+	return rc;
+}
+
+/* ----------------------------------------------------------------
+ *		Two-level iterator: index block -> data blocks
+ * ----------------------------------------------------------------
+ */
+
+typedef struct TableIter
+{
+	LsmIter		base;
+	LsmTable   *t;
+	LsmIter    *index;
+	LsmIter    *data;			/* current data block, or NULL */
+	uint64_t	data_offset;	/* its offset in the file */
+	bool		fill_cache;
+	LsmReadStats *stats;
+	LsmStatus	status;			/* first error; sticky */
+} TableIter;
+
+static void
+set_data(TableIter *ti, LsmIter *data, uint64_t offset)
+{
+	lsm_iter_destroy(ti->data);
+	ti->data = data;
+	ti->data_offset = offset;
+}
+
+/*
+ * init_data_block
+ *		Make data the block the index iterator points at, keeping the
+ *		current one when it is the same block (a seek within one block
+ *		must not re-read it).
+ */
+static void
+init_data_block(TableIter *ti)
+{
+	uint64_t	off,
+				size;
+	LsmIter    *data;
+
+	if (!lsm_iter_valid(ti->index))
+	{
+		lsm_iter_status(ti->index, &ti->status);
+		set_data(ti, NULL, 0);
+		return;
+	}
+	if (!decode_handle(lsm_iter_value(ti->index), &off, &size))
+	{
+		corrupt(&ti->status, ti->t, ti->t->index_offset, "bad block handle in index block");
+		set_data(ti, NULL, 0);
+		return;
+	}
+	if (ti->data != NULL && ti->data_offset == off &&
+		lsm_iter_status(ti->data, NULL) == LSM_OK)
+		return;
+	if (load_data_block(ti->t, off, size, true, ti->fill_cache, ti->stats, &data,
+						&ti->status) != LSM_OK)
+		data = NULL;
+	set_data(ti, data, off);
+}
+
+/* A data iterator that stopped because of an error poisons the table iterator. */
+static bool
+data_failed(TableIter *ti)
+{
+	return ti->data != NULL && lsm_iter_status(ti->data, &ti->status) != LSM_OK;
+}
+
+static void
+skip_forward(TableIter *ti)
+{
+	while (ti->status.code == LSM_OK &&
+		   (ti->data == NULL || !lsm_iter_valid(ti->data)))
+	{
+		if (data_failed(ti) || !lsm_iter_valid(ti->index))
+		{
+			if (ti->status.code == LSM_OK)
+				lsm_iter_status(ti->index, &ti->status);
+			set_data(ti, NULL, 0);
+			return;
+		}
+		lsm_iter_next(ti->index);
+		init_data_block(ti);
+		if (ti->data != NULL)
+			lsm_iter_seek_first(ti->data);
+	}
+}
+
+static void
+skip_backward(TableIter *ti)
+{
+	while (ti->status.code == LSM_OK &&
+		   (ti->data == NULL || !lsm_iter_valid(ti->data)))
+	{
+		if (data_failed(ti) || !lsm_iter_valid(ti->index))
+		{
+			if (ti->status.code == LSM_OK)
+				lsm_iter_status(ti->index, &ti->status);
+			set_data(ti, NULL, 0);
+			return;
+		}
+		lsm_iter_prev(ti->index);
+		init_data_block(ti);
+		if (ti->data != NULL)
+			lsm_iter_seek_last(ti->data);
+	}
+}
+
+static bool
+table_valid(LsmIter *it)
+{
+	TableIter  *ti = (TableIter *) it;
+
+	return ti->status.code == LSM_OK && ti->data != NULL && lsm_iter_valid(ti->data);
+}
+
+static void
+table_seek_first(LsmIter *it)
+{
+	TableIter  *ti = (TableIter *) it;
+
+	if (ti->status.code != LSM_OK)
+		return;
+	lsm_iter_seek_first(ti->index);
+	init_data_block(ti);
+	if (ti->data != NULL)
+		lsm_iter_seek_first(ti->data);
+	skip_forward(ti);
+}
+
+static void
+table_seek_last(LsmIter *it)
+{
+	TableIter  *ti = (TableIter *) it;
+
+	if (ti->status.code != LSM_OK)
+		return;
+	lsm_iter_seek_last(ti->index);
+	init_data_block(ti);
+	if (ti->data != NULL)
+		lsm_iter_seek_last(ti->data);
+	skip_backward(ti);
+}
+
+static void
+table_seek(LsmIter *it, LsmSlice target)
+{
+	TableIter  *ti = (TableIter *) it;
+
+	if (ti->status.code != LSM_OK)
+		return;
+	lsm_iter_seek(ti->index, target);
+	init_data_block(ti);
+	if (ti->data != NULL)
+		lsm_iter_seek(ti->data, target);
+	skip_forward(ti);
+}
+
+static void
+table_next(LsmIter *it)
+{
+	TableIter  *ti = (TableIter *) it;
+
+	if (!table_valid(it))
+		return;
+	lsm_iter_next(ti->data);
+	skip_forward(ti);
+}
+
+static void
+table_prev(LsmIter *it)
+{
+	TableIter  *ti = (TableIter *) it;
+
+	if (!table_valid(it))
+		return;
+	lsm_iter_prev(ti->data);
+	skip_backward(ti);
+}
+
+static LsmSlice
+table_key(LsmIter *it)
+{
+	return lsm_iter_key(((TableIter *) it)->data);
+}
+
+static LsmSlice
+table_value(LsmIter *it)
+{
+	return lsm_iter_value(((TableIter *) it)->data);
+}
+
+static LsmCode
+table_status(LsmIter *it, LsmStatus *st)
+{
+	TableIter  *ti = (TableIter *) it;
+
+	if (st != NULL && ti->status.code != LSM_OK)
+		*st = ti->status;
+	return ti->status.code;
+}
+
+static void
+table_destroy(LsmIter *it)
+{
+	TableIter  *ti = (TableIter *) it;
+
+	lsm_iter_destroy(ti->data);
+	lsm_iter_destroy(ti->index);
+	free(ti);
+}
+
+static const LsmIterOps table_iter_ops = {
+	.valid = table_valid,
+	.seek_first = table_seek_first,
+	.seek_last = table_seek_last,
+	.seek = table_seek,
+	.next = table_next,
+	.prev = table_prev,
+	.key = table_key,
+	.value = table_value,
+	.status = table_status,
+	.destroy = table_destroy,
+};
+
+/*
+ * lsm_table_iter
+ *		Iterator over every entry; it must not outlive the table.  Never
+ *		NULL: when memory runs out the result is an empty iterator whose
+ *		status says so.
+ */
+LsmIter *
+lsm_table_iter(LsmTable *t, bool fill_cache, LsmReadStats *stats)
+{
+	TableIter  *ti = calloc(1, sizeof(TableIter));
+	LsmStatus	st;
+
+	if (ti == NULL || (ti->index = index_iter(t)) == NULL)
+	{
+		free(ti);
+		nomem(&st, t, t->index_offset);
+		return lsm_iter_empty(&st);
+	}
+	ti->base.ops = &table_iter_ops;
+	ti->t = t;
+	ti->fill_cache = fill_cache;
+	ti->stats = stats;
+	lsm_status_clear(&ti->status);
+	return &ti->base;
+}
+
+/* ----------------------------------------------------------------
+ *		Verification
+ * ----------------------------------------------------------------
+ */
+
+typedef struct VerifyCounts
+{
+	uint64_t	entries;
+	uint64_t	tombstones;
+	uint64_t	merges;
+	uint64_t	raw_key_bytes;
+	uint64_t	raw_value_bytes;
+	uint64_t	data_blocks;
+	LsmSeq		min_seq;
+	LsmSeq		max_seq;
+	LsmBuf		prev_key;		/* last key seen, across blocks */
+	LsmBuf		smallest;
+} VerifyCounts;
+
+/*
+ * verify_block
+ *		Check every entry of one data block: well-formed internal keys in
+ *		strictly increasing order across the table, all within the range
+ *		the index promises for the block ((prev_sep, sep]), each user key
+ *		known to the filter.
+ */
+static LsmCode
+verify_block(LsmTable *t, LsmIter *data, uint64_t off, LsmSlice prev_sep,
+			 bool has_prev_sep, LsmSlice sep, VerifyCounts *vc, LsmStatus *st)
+{
+	uint64_t	n = 0;
+	LsmCode		rc;
+
+	for (lsm_iter_seek_first(data); lsm_iter_valid(data); lsm_iter_next(data))
+	{
+		LsmSlice	k = lsm_iter_key(data);
+		LsmParsedKey pk;
+		const char *problem = NULL;
+
+		if (!lsm_ikey_parse(k, &pk))
+			problem = "malformed internal key in block";
+		else if (vc->entries > 0 && lsm_ikey_cmp(lsm_buf_slice(&vc->prev_key), k) >= 0)
+			problem = "keys out of order in block";
+		else if (lsm_ikey_cmp(k, sep) > 0 ||
+				 (has_prev_sep && lsm_ikey_cmp(k, prev_sep) <= 0))
+			problem = "key outside its index range in block";
+		else if (!lsm_table_may_contain(t, pk.user_key))
+			problem = "bloom filter lacks a key of block";
+		if (problem != NULL)
+			return lsm_status_set(st, LSM_CORRUPTION, 0,
+								  "%s at offset %llu of file \"%s\" (entry %llu)",
+								  problem, (unsigned long long) off, t->path,
+								  (unsigned long long) n);
+		if (vc->entries == 0 && !lsm_buf_set(&vc->smallest, k.data, k.len))
+			return nomem(st, t, off);
+		if (!lsm_buf_set(&vc->prev_key, k.data, k.len))
+			return nomem(st, t, off);
+		vc->entries++;
+		vc->tombstones += pk.kind == LSM_KIND_DELETE;
+		vc->merges += pk.kind == LSM_KIND_MERGE;
+		vc->raw_key_bytes += k.len;
+		vc->raw_value_bytes += lsm_iter_value(data).len;
+		if (pk.seq < vc->min_seq)
+			vc->min_seq = pk.seq;
+		if (pk.seq > vc->max_seq)
+			vc->max_seq = pk.seq;
+		n++;
+	}
+	if ((rc = lsm_iter_status(data, st)) != LSM_OK)
+		return rc;
+	if (n == 0)
+		return corrupt(st, t, off, "empty data block");
+	return LSM_OK;
+}
+
+/*
+ * lsm_table_verify
+ *		Re-read every block from the file (bypassing the cache, which holds
+ *		only blocks that were verified when read) and check everything the
+ *		format promises; report the first problem.
+ */
+LsmCode
+lsm_table_verify(LsmTable *t, LsmStatus *st)
+{
+	VerifyCounts vc;
+	LsmBuf		prev_sep = LSM_BUF_INIT;
+	LsmIter    *idx = NULL;
+	uint8_t    *buf;
+	size_t		len;
+	LsmCode		rc;
+	const LsmTableProps *p = &t->props;
+
+	memset(&vc, 0, sizeof(vc));
+	vc.min_seq = LSM_MAX_SEQ;
+
+	/* the meta blocks, again from disk */
+	rc = read_block(t, t->props_offset,
+					t->file_size - LSM_TABLE_FOOTER_SIZE - LSM_BLOCK_TRAILER_SIZE - t->props_offset,
+					false, &buf, &len, st);
+	if (rc != LSM_OK)
+		return rc;
+	free(buf);
+	rc = read_block(t, t->index_offset, t->index.len, false, &buf, &len, st);
+	if (rc != LSM_OK)
+		return rc;
+	if (len != t->index.len || memcmp(buf, t->index.data, len) != 0)
+		rc = corrupt(st, t, t->index_offset, "index block changed since open");
+	free(buf);
+	if (rc != LSM_OK)
+		return rc;
+	if (t->filter_buf != NULL)
+	{
+		rc = read_block(t, t->filter_offset, t->filter.len, false, &buf, &len, st);
+		if (rc != LSM_OK)
+			return rc;
+		if (len != t->filter.len || memcmp(buf, t->filter.data, len) != 0)
+			rc = corrupt(st, t, t->filter_offset, "filter block changed since open");
+		free(buf);
+		if (rc != LSM_OK)
+			return rc;
+	}
+
+	if ((idx = index_iter(t)) == NULL)
+		return nomem(st, t, t->index_offset);
+	for (lsm_iter_seek_first(idx); lsm_iter_valid(idx); lsm_iter_next(idx))
+	{
+		uint64_t	off,
+					size;
+		LsmIter    *data;
+		LsmSlice	sep = lsm_iter_key(idx);
+
+		if (!decode_handle(lsm_iter_value(idx), &off, &size))
+		{
+			rc = corrupt(st, t, t->index_offset, "bad block handle in index block");
+			break;
+		}
+		if ((rc = load_data_block(t, off, size, false, false, NULL, &data, st)) != LSM_OK)
+			break;
+		rc = verify_block(t, data, off, lsm_buf_slice(&prev_sep), vc.data_blocks > 0,
+						  sep, &vc, st);
+		lsm_iter_destroy(data);
+		if (rc != LSM_OK)
+			break;
+		vc.data_blocks++;
+		if (!lsm_buf_set(&prev_sep, sep.data, sep.len))
+		{
+			rc = nomem(st, t, t->index_offset);
+			break;
+		}
+	}
+	if (rc == LSM_OK)
+		rc = lsm_iter_status(idx, st);
+	lsm_iter_destroy(idx);
+
+	if (rc == LSM_OK)
+	{
+		if (vc.entries == 0)
+			vc.min_seq = 0;
+		if (vc.entries != p->entries || vc.tombstones != p->tombstones ||
+			vc.merges != p->merges || vc.raw_key_bytes != p->raw_key_bytes ||
+			vc.raw_value_bytes != p->raw_value_bytes ||
+			vc.data_blocks != p->data_blocks || vc.min_seq != p->min_seq ||
+			vc.max_seq != p->max_seq ||
+			!lsm_slice_eq(lsm_buf_slice(&vc.smallest), lsm_buf_slice(&p->smallest)) ||
+			!lsm_slice_eq(lsm_buf_slice(&vc.prev_key), lsm_buf_slice(&p->largest)))
+			rc = lsm_status_set(st, LSM_CORRUPTION, 0,
+								"properties of file \"%s\" disagree with its contents "
+								"(%llu entries recorded, %llu found)",
+								t->path, (unsigned long long) p->entries,
+								(unsigned long long) vc.entries);
+	}
+	lsm_buf_free(&prev_sep);
+	lsm_buf_free(&vc.prev_key);
+	lsm_buf_free(&vc.smallest);
+	return rc;
+}

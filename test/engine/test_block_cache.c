@@ -1,0 +1,246 @@
+/*
+ * test_block_cache.c
+ *		The block cache: hits, duplicates, LRU eviction under a byte
+ *		budget, pins surviving eviction, capacity 0, erase_file, and a
+ *		multi-threaded stress run.
+ */
+#include <pthread.h>
+
+#include "testutil.h"
+
+#include "block_cache.h"
+#include "lsm_env.h"
+
+/* A block whose bytes say which (file, offset) it is, to catch mix-ups. */
+static uint8_t *
+make_block(uint64_t file, uint64_t off, size_t len)
+{
+	uint8_t    *p = malloc(len);
+
+	for (size_t i = 0; i < len; i++)
+		p[i] = (uint8_t) (file * 31 + off * 7 + i);
+	return p;
+}
+
+static int
+block_ok(LsmCacheHandle *h, uint64_t file, uint64_t off, size_t len)
+{
+	LsmSlice	v = lsm_block_cache_value(h);
+
+	if (v.len != len)
+		return 0;
+	for (size_t i = 0; i < len; i++)
+		if (v.data[i] != (uint8_t) (file * 31 + off * 7 + i))
+			return 0;
+	return 1;
+}
+
+static void
+test_basic(void)
+{
+	LsmBlockCache *c = lsm_block_cache_create(lsm_env_posix(), 1 << 20);
+	LsmCacheHandle *h,
+			   *h2;
+
+	CHECK(c != NULL);
+	CHECK(lsm_block_cache_lookup(c, 1, 0) == NULL);
+	h = lsm_block_cache_insert(c, 1, 0, make_block(1, 0, 100), 100);
+	CHECK(h != NULL && block_ok(h, 1, 0, 100));
+	CHECK(lsm_block_cache_usage(c) == 100);
+	lsm_block_cache_release(c, h);
+	h = lsm_block_cache_lookup(c, 1, 0);
+	CHECK(h != NULL && block_ok(h, 1, 0, 100));
+	/* same key again: the existing block wins, the new bytes are freed */
+	h2 = lsm_block_cache_insert(c, 1, 0, make_block(9, 9, 50), 50);
+	CHECK(h2 == h);
+	CHECK(lsm_block_cache_usage(c) == 100);
+	lsm_block_cache_release(c, h2);
+	lsm_block_cache_release(c, h);
+	CHECK(lsm_block_cache_lookup(c, 2, 0) == NULL);
+	CHECK(lsm_block_cache_lookup(c, 1, 1) == NULL);
+	lsm_block_cache_destroy(c);
+}
+
+static void
+test_eviction(void)
+{
+	const size_t cap = 64 * 1024;
+	LsmBlockCache *c = lsm_block_cache_create(lsm_env_posix(), cap);
+	int			hits = 0;
+
+	CHECK(c != NULL);
+	for (uint64_t i = 0; i < 2000; i++)
+	{
+		LsmCacheHandle *h = lsm_block_cache_insert(c, 3, i * 4096, make_block(3, i * 4096, 1000), 1000);
+
+		CHECK(h != NULL);
+		lsm_block_cache_release(c, h);
+		CHECK(lsm_block_cache_usage(c) <= cap + 16);
+	}
+	/* the most recent blocks are still there, the oldest are gone */
+	for (uint64_t i = 1990; i < 2000; i++)
+	{
+		LsmCacheHandle *h = lsm_block_cache_lookup(c, 3, i * 4096);
+
+		hits += h != NULL;
+		if (h)
+		{
+			CHECK(block_ok(h, 3, i * 4096, 1000));
+			lsm_block_cache_release(c, h);
+		}
+	}
+	CHECK(hits >= 8);
+	CHECK(lsm_block_cache_lookup(c, 3, 0) == NULL);
+	lsm_block_cache_destroy(c);
+}
+
+/* A pinned block outlives eviction and erase; its bytes stay intact. */
+static void
+test_pinned_survives(void)
+{
+	LsmBlockCache *c = lsm_block_cache_create(lsm_env_posix(), 16 * 1024);
+	LsmCacheHandle *pinned;
+
+	CHECK(c != NULL);
+	pinned = lsm_block_cache_insert(c, 5, 0, make_block(5, 0, 5000), 5000);
+	CHECK(pinned != NULL);
+	for (uint64_t i = 1; i < 500; i++)
+	{
+		LsmCacheHandle *h = lsm_block_cache_insert(c, 5, i, make_block(5, i, 3000), 3000);
+
+		lsm_block_cache_release(c, h);
+	}
+	CHECK(block_ok(pinned, 5, 0, 5000));
+	lsm_block_cache_erase_file(c, 5);
+	CHECK(lsm_block_cache_usage(c) == 0);
+	CHECK(lsm_block_cache_lookup(c, 5, 0) == NULL);
+	CHECK(block_ok(pinned, 5, 0, 5000));
+	lsm_block_cache_release(c, pinned);
+	lsm_block_cache_destroy(c);
+}
+
+static void
+test_capacity_zero(void)
+{
+	LsmBlockCache *c = lsm_block_cache_create(lsm_env_posix(), 0);
+	LsmCacheHandle *h,
+			   *h2;
+
+	CHECK(c != NULL);
+	h = lsm_block_cache_insert(c, 1, 0, make_block(1, 0, 300), 300);
+	CHECK(h != NULL && block_ok(h, 1, 0, 300));
+	CHECK(lsm_block_cache_usage(c) == 0);
+	CHECK(lsm_block_cache_lookup(c, 1, 0) == NULL);
+	/* a second insert of the same key is a separate, equally working handle */
+	h2 = lsm_block_cache_insert(c, 1, 0, make_block(1, 0, 300), 300);
+	CHECK(h2 != NULL && h2 != h && block_ok(h2, 1, 0, 300));
+	lsm_block_cache_release(c, h);
+	lsm_block_cache_release(c, h2);
+	lsm_block_cache_destroy(c);
+}
+
+static void
+test_erase_file(void)
+{
+	LsmBlockCache *c = lsm_block_cache_create(lsm_env_posix(), 1 << 20);
+
+	CHECK(c != NULL);
+	for (uint64_t f = 1; f <= 3; f++)
+		for (uint64_t o = 0; o < 50; o++)
+			lsm_block_cache_release(c, lsm_block_cache_insert(c, f, o, make_block(f, o, 10), 10));
+	CHECK(lsm_block_cache_usage(c) == 1500);
+	lsm_block_cache_erase_file(c, 2);
+	CHECK(lsm_block_cache_usage(c) == 1000);
+	for (uint64_t o = 0; o < 50; o++)
+	{
+		LsmCacheHandle *h;
+
+		CHECK(lsm_block_cache_lookup(c, 2, o) == NULL);
+		h = lsm_block_cache_lookup(c, 3, o);
+		CHECK(h != NULL && block_ok(h, 3, o, 10));
+		lsm_block_cache_release(c, h);
+	}
+	lsm_block_cache_destroy(c);
+}
+
+typedef struct StressArg
+{
+	LsmBlockCache *c;
+	uint64_t	seed;
+	int			bad;
+	uint64_t	hits;
+} StressArg;
+
+static void *
+stress_thread(void *p)
+{
+	StressArg  *a = p;
+	TestRng		r = {a->seed};
+	LsmCacheHandle *held[8] = {0};
+
+	for (int i = 0; i < 200000; i++)
+	{
+		uint64_t	f = test_rng_below(&r, 4);
+		uint64_t	o = test_rng_below(&r, 300);
+		size_t		len = 64 + (size_t) ((f * 131 + o) % 512);
+		LsmCacheHandle *h = lsm_block_cache_lookup(a->c, f, o);
+		int			slot = (int) test_rng_below(&r, 8);
+
+		if (h != NULL)
+			a->hits++;
+		else
+			h = lsm_block_cache_insert(a->c, f, o, make_block(f, o, len), len);
+		if (h == NULL || !block_ok(h, f, o, len))
+			a->bad++;
+		/* keep a few pinned for a while to exercise detached entries */
+		if (held[slot])
+			lsm_block_cache_release(a->c, held[slot]);
+		held[slot] = h;
+		if (test_rng_below(&r, 1000) == 0)
+			lsm_block_cache_erase_file(a->c, test_rng_below(&r, 4));
+	}
+	for (int s = 0; s < 8; s++)
+		if (held[s])
+			lsm_block_cache_release(a->c, held[s]);
+	return NULL;
+}
+
+static void
+test_threads(void)
+{
+	uint64_t	seed = test_seed("block cache threads");
+	LsmBlockCache *c = lsm_block_cache_create(lsm_env_posix(), 100 * 1024);
+	pthread_t	th[4];
+	StressArg	args[4];
+	uint64_t	hits = 0;
+
+	CHECK(c != NULL);
+	for (int i = 0; i < 4; i++)
+	{
+		args[i] = (StressArg) {c, seed + (uint64_t) i * 7919, 0, 0};
+		CHECK(pthread_create(&th[i], NULL, stress_thread, &args[i]) == 0);
+	}
+	for (int i = 0; i < 4; i++)
+	{
+		pthread_join(th[i], NULL);
+		CHECK(args[i].bad == 0);
+		hits += args[i].hits;
+	}
+	printf("  %llu hits of 800000 lookups, usage %zu\n", (unsigned long long) hits,
+		   lsm_block_cache_usage(c));
+	CHECK(hits > 0);
+	CHECK(lsm_block_cache_usage(c) <= 100 * 1024 + 16);
+	lsm_block_cache_destroy(c);
+}
+
+int
+main(void)
+{
+	RUN(test_basic);
+	RUN(test_eviction);
+	RUN(test_pinned_survives);
+	RUN(test_capacity_zero);
+	RUN(test_erase_file);
+	RUN(test_threads);
+	return test_finish();
+}
