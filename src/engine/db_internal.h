@@ -107,6 +107,12 @@ struct LsmDb
 /* Oldest sequence number a live snapshot reads (last_seq when none); mu. */
 extern LsmSeq lsm_db_oldest_snapshot_locked(LsmDb *db);
 
+/*
+ * Log edit to the MANIFEST and publish the resulting version to readers
+ * (a new superversion with the same memtables).  Takes write_mu.
+ */
+extern LsmCode lsm_db_apply_edit(LsmDb *db, LsmVersionEdit *edit, LsmStatus *st);
+
 /* in db_iter.c */
 
 /* Called once by the user-level iterator's destroy, to release what it pins. */
