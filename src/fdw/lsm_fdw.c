@@ -46,6 +46,7 @@ _PG_init(void)
 							NULL, NULL, NULL);
 
 	lsm_install_drop_hook();
+	lsm_install_ddl_hook();
 
 	MarkGUCPrefixReserved("lsm_fdw");
 #else

@@ -64,6 +64,9 @@ typedef enum LsmAccessKind
 extern void lsm_settings_for_table(Oid relid, LsmTableSettings *settings);
 extern bool lsm_column_is_key(Oid relid, AttrNumber attnum);
 
+/* in ddl.c */
+extern void lsm_install_ddl_hook(void);
+
 /* in table.c */
 extern LsmDb *lsm_open_table(Relation rel);
 extern void lsm_forget_table(Oid relid);
@@ -72,6 +75,7 @@ extern void lsm_report(int elevel, const LsmStatus *st, const char *what);
 extern void lsm_key_info(Relation rel, LsmKeyInfo *ki);
 extern void lsm_key_info_for_relid(Oid relid, LsmKeyInfo *ki);
 extern void lsm_install_drop_hook(void);
+extern bool lsm_is_lsm_table(Oid relid);
 
 /* in xact.c */
 typedef struct LsmTxnTable LsmTxnTable;

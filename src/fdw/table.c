@@ -259,8 +259,8 @@ drop_xact_callback(XactEvent event, void *arg)
 		pending_drops = NIL;
 }
 
-static bool
-is_lsm_foreign_table(Oid relid)
+bool
+lsm_is_lsm_table(Oid relid)
 {
 	FdwRoutine *routine;
 
@@ -278,7 +278,7 @@ lsm_object_access(ObjectAccessType access, Oid classId, Oid objectId,
 		prev_object_access_hook(access, classId, objectId, subId, arg);
 
 	if (access == OAT_DROP && classId == RelationRelationId && subId == 0 &&
-		is_lsm_foreign_table(objectId))
+		lsm_is_lsm_table(objectId))
 	{
 		MemoryContext old = MemoryContextSwitchTo(TopTransactionContext);
 

@@ -1,0 +1,147 @@
+/*
+ * ddl.c
+ *		Checks on CREATE and ALTER of lsm_fdw tables, so that a table is
+ *		refused when it is defined, not when it is first used, and so that
+ *		no ALTER can make stored rows unreadable.
+ */
+#include "postgres.h"
+
+#include "access/relation.h"
+#include "catalog/namespace.h"
+#include "commands/defrem.h"
+#include "nodes/parsenodes.h"
+#include "tcop/utility.h"
+#include "utils/lsyscache.h"
+#include "utils/rel.h"
+
+#include "lsm_fdw.h"
+
+static ProcessUtility_hook_type prev_ProcessUtility = NULL;
+
+/*
+ * The value the key option of a column has after an ALTER ... OPTIONS.
+ */
+static bool
+key_after_options(List *options, bool current)
+{
+	ListCell   *lc;
+
+	foreach(lc, options)
+	{
+		DefElem    *d = (DefElem *) lfirst(lc);
+
+		if (strcmp(d->defname, "key") != 0)
+			continue;
+		if (d->defaction == DEFELEM_DROP)
+			current = false;
+		else
+			current = defGetBoolean(d);
+	}
+	return current;
+}
+
+static void
+refuse(Relation rel, const char *what, const char *column)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+			 errmsg("cannot %s column \"%s\" of lsm_fdw table \"%s\"",
+					what, column, RelationGetRelationName(rel)),
+			 errdetail("Stored rows of lsm_fdw tables encode their key and column types; the change would make them unreadable."),
+			 errhint("Create a new foreign table and copy the rows with INSERT ... SELECT.")));
+}
+
+/*
+ * Refuse ALTER subcommands that would change how stored rows are read:
+ * changing a column's type, which columns form the key, or dropping a key
+ * column.  Adding, renaming and dropping other columns is fine.
+ */
+static void
+check_alter(AlterTableStmt *stmt)
+{
+	Oid			relid = RangeVarGetRelid(stmt->relation, NoLock, true);
+	Relation	rel;
+	ListCell   *lc;
+
+	if (!OidIsValid(relid) || !lsm_is_lsm_table(relid))
+		return;
+	rel = relation_open(relid, AccessShareLock);
+	foreach(lc, stmt->cmds)
+	{
+		AlterTableCmd *cmd = (AlterTableCmd *) lfirst(lc);
+		AttrNumber	attnum;
+
+		if (cmd->name == NULL)
+			continue;
+		attnum = get_attnum(relid, cmd->name);
+		if (attnum == InvalidAttrNumber)
+			continue;
+		switch (cmd->subtype)
+		{
+			case AT_AlterColumnType:
+				refuse(rel, "change the type of", cmd->name);
+				break;
+			case AT_DropColumn:
+				if (lsm_column_is_key(relid, attnum))
+					refuse(rel, "drop key", cmd->name);
+				break;
+			case AT_AlterColumnGenericOptions:
+				{
+					bool		cur = lsm_column_is_key(relid, attnum);
+
+					if (key_after_options((List *) cmd->def, cur) != cur)
+						refuse(rel, "change the key option of", cmd->name);
+					break;
+				}
+			default:
+				break;
+		}
+	}
+	relation_close(rel, AccessShareLock);
+}
+
+/*
+ * After CREATE FOREIGN TABLE: the table needs a key of supported types.
+ */
+static void
+check_create(CreateForeignTableStmt *stmt)
+{
+	Oid			relid = RangeVarGetRelid(stmt->base.relation, NoLock, true);
+	Relation	rel;
+	LsmKeyInfo	ki;
+
+	if (!OidIsValid(relid) || !lsm_is_lsm_table(relid))
+		return;
+	rel = relation_open(relid, AccessShareLock);
+	lsm_key_info(rel, &ki);
+	relation_close(rel, AccessShareLock);
+}
+
+static void
+lsm_ProcessUtility(PlannedStmt *pstmt, const char *queryString, bool readOnlyTree,
+				   ProcessUtilityContext context, ParamListInfo params,
+				   QueryEnvironment *queryEnv, DestReceiver *dest,
+				   QueryCompletion *qc)
+{
+	Node	   *parsetree = pstmt->utilityStmt;
+
+	if (IsA(parsetree, AlterTableStmt))
+		check_alter((AlterTableStmt *) parsetree);
+
+	if (prev_ProcessUtility)
+		prev_ProcessUtility(pstmt, queryString, readOnlyTree, context, params,
+							queryEnv, dest, qc);
+	else
+		standard_ProcessUtility(pstmt, queryString, readOnlyTree, context, params,
+								queryEnv, dest, qc);
+
+	if (IsA(parsetree, CreateForeignTableStmt))
+		check_create((CreateForeignTableStmt *) parsetree);
+}
+
+void
+lsm_install_ddl_hook(void)
+{
+	prev_ProcessUtility = ProcessUtility_hook;
+	ProcessUtility_hook = lsm_ProcessUtility;
+}

@@ -1,0 +1,152 @@
+/*
+ * functions.c
+ *		SQL-callable maintenance functions: lsm_fdw_stats, lsm_fdw_flush
+ *		and lsm_fdw_verify.
+ *
+ * Flush and verify are for the table's owner (or a superuser); stats are
+ * readable by anyone who may read the table.
+ */
+#include "postgres.h"
+
+#include "access/relation.h"
+#include "catalog/pg_class.h"
+#include "fmgr.h"
+#include "miscadmin.h"
+#include "utils/acl.h"
+#include "utils/builtins.h"
+#include "utils/jsonb.h"
+#include "utils/lsyscache.h"
+#include "utils/rel.h"
+
+#include "lsm_fdw.h"
+
+PG_FUNCTION_INFO_V1(lsm_fdw_stats);
+PG_FUNCTION_INFO_V1(lsm_fdw_flush);
+PG_FUNCTION_INFO_V1(lsm_fdw_verify);
+
+/*
+ * Open relid for a maintenance function, checking that it is a lsm_fdw
+ * table and that the user may do what is asked.
+ */
+static Relation
+open_for_function(Oid relid, bool need_owner, const char *fname)
+{
+	Relation	rel;
+
+	if (!lsm_is_lsm_table(relid))
+		ereport(ERROR,
+				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
+				 errmsg("\"%s\" is not a lsm_fdw foreign table",
+						get_rel_name(relid) ? get_rel_name(relid) : "?"),
+				 errhint("%s() takes a foreign table of a lsm_fdw server.", fname)));
+	if (need_owner)
+	{
+#if PG_VERSION_NUM >= 160000
+		if (!object_ownercheck(RelationRelationId, relid, GetUserId()))
+#else
+		if (!pg_class_ownercheck(relid, GetUserId()))
+#endif
+			aclcheck_error(ACLCHECK_NOT_OWNER, OBJECT_FOREIGN_TABLE, get_rel_name(relid));
+	}
+	else if (pg_class_aclcheck(relid, GetUserId(), ACL_SELECT) != ACLCHECK_OK)
+		aclcheck_error(ACLCHECK_NO_PRIV, OBJECT_FOREIGN_TABLE, get_rel_name(relid));
+	rel = relation_open(relid, AccessShareLock);
+	return rel;
+}
+
+/*
+ * lsm_fdw_stats(regclass) returns jsonb
+ *		The engine's counters and shape of one table.
+ */
+Datum
+lsm_fdw_stats(PG_FUNCTION_ARGS)
+{
+	Oid			relid = PG_GETARG_OID(0);
+	Relation	rel = open_for_function(relid, false, "lsm_fdw_stats");
+	LsmDb	   *db = lsm_open_table(rel);
+	LsmDbStats	s;
+	StringInfoData buf;
+	uint64		files = 0,
+				bytes = 0;
+	double		wamp;
+
+	lsm_db_stats(db, &s);
+	initStringInfo(&buf);
+	appendStringInfoString(&buf, "{\"levels\": [");
+	for (int i = 0; i < LSM_NUM_LEVELS; i++)
+	{
+		appendStringInfo(&buf, "%s{\"level\": %d, \"files\": " UINT64_FORMAT ", \"bytes\": " UINT64_FORMAT "}",
+						 i ? ", " : "", i, s.files_per_level[i], s.bytes_per_level[i]);
+		files += s.files_per_level[i];
+		bytes += s.bytes_per_level[i];
+	}
+	wamp = s.bytes_written_wal > 0
+		? (double) (s.bytes_written_wal + s.bytes_flushed + s.bytes_compacted_written) /
+		(double) s.bytes_written_wal : 0;
+	appendStringInfo(&buf,
+					 "], \"files\": " UINT64_FORMAT ", \"bytes\": " UINT64_FORMAT
+					 ", \"memtable_bytes\": " UINT64_FORMAT
+					 ", \"immutable_memtables\": " UINT64_FORMAT
+					 ", \"last_sequence\": " UINT64_FORMAT
+					 ", \"gets\": " UINT64_FORMAT
+					 ", \"memtable_hits\": " UINT64_FORMAT
+					 ", \"sstables_probed\": " UINT64_FORMAT
+					 ", \"bloom_useful\": " UINT64_FORMAT
+					 ", \"bloom_not_useful\": " UINT64_FORMAT
+					 ", \"block_cache_hits\": " UINT64_FORMAT
+					 ", \"block_reads\": " UINT64_FORMAT
+					 ", \"bytes_written_wal\": " UINT64_FORMAT
+					 ", \"bytes_flushed\": " UINT64_FORMAT
+					 ", \"bytes_compacted_read\": " UINT64_FORMAT
+					 ", \"bytes_compacted_written\": " UINT64_FORMAT
+					 ", \"write_amplification\": %.3f"
+					 ", \"stall_slowdowns\": " UINT64_FORMAT
+					 ", \"stall_stops\": " UINT64_FORMAT
+					 ", \"stall_micros\": " UINT64_FORMAT "}",
+					 files, bytes, s.memtable_bytes, s.imm_memtables, s.last_seq,
+					 s.gets, s.memtable_hits, s.sst_probes, s.bloom_useful,
+					 s.bloom_not_useful, s.block_cache_hits, s.block_reads,
+					 s.bytes_written_wal, s.bytes_flushed, s.bytes_compacted_read,
+					 s.bytes_compacted_written, wamp, s.stall_slowdowns,
+					 s.stall_stops, s.stall_micros);
+	relation_close(rel, AccessShareLock);
+	PG_RETURN_DATUM(DirectFunctionCall1(jsonb_in, CStringGetDatum(buf.data)));
+}
+
+/*
+ * lsm_fdw_flush(regclass)
+ *		Write the table's memtable to an SSTable now.
+ */
+Datum
+lsm_fdw_flush(PG_FUNCTION_ARGS)
+{
+	Oid			relid = PG_GETARG_OID(0);
+	Relation	rel = open_for_function(relid, true, "lsm_fdw_flush");
+	LsmDb	   *db = lsm_open_table(rel);
+	LsmStatus	st;
+
+	if (lsm_db_flush(db, &st) != LSM_OK)
+		lsm_report(ERROR, &st, "flush");
+	relation_close(rel, AccessShareLock);
+	PG_RETURN_VOID();
+}
+
+/*
+ * lsm_fdw_verify(regclass)
+ *		Read every block of every SSTable of the table, checking checksums
+ *		and key order, as amcheck does for indexes.  Raises XX001 naming the
+ *		file and offset of the first problem.
+ */
+Datum
+lsm_fdw_verify(PG_FUNCTION_ARGS)
+{
+	Oid			relid = PG_GETARG_OID(0);
+	Relation	rel = open_for_function(relid, true, "lsm_fdw_verify");
+	LsmDb	   *db = lsm_open_table(rel);
+	LsmStatus	st;
+
+	if (lsm_db_verify(db, &st) != LSM_OK)
+		lsm_report(ERROR, &st, "verify");
+	relation_close(rel, AccessShareLock);
+	PG_RETURN_VOID();
+}
