@@ -150,14 +150,6 @@ SELECT * FROM kv WHERE k = 42;
 UPDATE kv SET extra = 'x' WHERE k = 42;
 SELECT * FROM kv WHERE k IN (42, 43);
 
--- tables the engine cannot key
-CREATE FOREIGN TABLE nokey (a int) SERVER lsm;
-SELECT * FROM nokey;
-CREATE FOREIGN TABLE badkey (p point OPTIONS (key 'true')) SERVER lsm;
-SELECT * FROM badkey;
-SELECT sqlstate_of($$SELECT * FROM nokey$$);
-SELECT sqlstate_of($$SELECT * FROM badkey$$);
-
 -- DROP removes the files at commit, not before, and not on rollback
 SELECT (pg_stat_file('lsm_fdw/' || d.oid || '/' || 'sessions'::regclass::oid)).isdir AS dir_exists
   FROM pg_database d WHERE d.datname = current_database();
@@ -169,3 +161,10 @@ CREATE TEMP TABLE dropped AS SELECT 'lsm_fdw/' || d.oid || '/' || 'sessions'::re
   FROM pg_database d WHERE d.datname = current_database();
 DROP FOREIGN TABLE sessions;
 SELECT pg_stat_file(path, true) IS NULL AS files_gone FROM dropped;
+
+-- clean up for the next test file
+SET client_min_messages = warning;
+DROP EXTENSION lsm_fdw CASCADE;
+RESET client_min_messages;
+DROP FUNCTION sqlstate_of(text);
+DROP TABLE users;

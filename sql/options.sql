@@ -57,3 +57,4 @@ DROP FOREIGN TABLE sessions;
 DROP SERVER lsm_tuned;
 DROP SERVER lsm;
 DROP EXTENSION lsm_fdw;
+DROP FUNCTION sqlstate_of(text);

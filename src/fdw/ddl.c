@@ -125,7 +125,11 @@ lsm_ProcessUtility(PlannedStmt *pstmt, const char *queryString, bool readOnlyTre
 {
 	Node	   *parsetree = pstmt->utilityStmt;
 
-	if (IsA(parsetree, AlterTableStmt))
+	/*
+	 * CREATE FOREIGN TABLE stores column options through an internal ALTER
+	 * (a subcommand); only ALTERs the user wrote are checked.
+	 */
+	if (IsA(parsetree, AlterTableStmt) && context != PROCESS_UTILITY_SUBCOMMAND)
 		check_alter((AlterTableStmt *) parsetree);
 
 	if (prev_ProcessUtility)

@@ -1,0 +1,59 @@
+-- CREATE and ALTER checks: a table needs a key of supported types, and no
+-- ALTER may make stored rows unreadable.
+CREATE EXTENSION lsm_fdw;
+CREATE SERVER lsm FOREIGN DATA WRAPPER lsm_fdw;
+
+CREATE FUNCTION sqlstate_of(stmt text) RETURNS text LANGUAGE plpgsql AS $$
+BEGIN
+	EXECUTE stmt;
+	RETURN 'ok';
+EXCEPTION WHEN OTHERS THEN
+	RETURN SQLSTATE || ': ' || SQLERRM;
+END $$;
+
+-- refused at CREATE time
+CREATE FOREIGN TABLE nokey (a int) SERVER lsm;
+CREATE FOREIGN TABLE badkey (p point OPTIONS (key 'true')) SERVER lsm;
+CREATE FOREIGN TABLE badkey2 (k int OPTIONS (key 'true'), j jsonb OPTIONS (key 'true')) SERVER lsm;
+SELECT sqlstate_of($$CREATE FOREIGN TABLE nokey (a int) SERVER lsm$$);
+SELECT sqlstate_of($$CREATE FOREIGN TABLE badkey (p point OPTIONS (key 'true')) SERVER lsm$$);
+SELECT count(*) FROM pg_class WHERE relname IN ('nokey', 'badkey', 'badkey2');
+
+-- composite and domain keys are fine
+CREATE DOMAIN tenant_id AS int4 CHECK (VALUE > 0);
+CREATE FOREIGN TABLE t (
+	tenant tenant_id OPTIONS (key 'true'),
+	name text OPTIONS (key 'true'),
+	v int8,
+	w text
+) SERVER lsm;
+INSERT INTO t VALUES (1, 'a', 10, 'x'), (2, 'b', 20, 'y'), (1, 'c', 30, NULL);
+SELECT * FROM t ORDER BY tenant, name;
+SELECT * FROM t WHERE tenant = 1 AND name = 'c';
+
+-- refused ALTERs
+ALTER FOREIGN TABLE t ALTER COLUMN v TYPE int4;
+ALTER FOREIGN TABLE t ALTER COLUMN name TYPE varchar(10);
+ALTER FOREIGN TABLE t DROP COLUMN name;
+ALTER FOREIGN TABLE t ALTER COLUMN v OPTIONS (ADD key 'true');
+ALTER FOREIGN TABLE t ALTER COLUMN name OPTIONS (SET key 'false');
+ALTER FOREIGN TABLE t ALTER COLUMN name OPTIONS (DROP key);
+SELECT sqlstate_of($$ALTER FOREIGN TABLE t ALTER COLUMN v TYPE int4$$);
+SELECT sqlstate_of($$ALTER TABLE t ALTER COLUMN v TYPE numeric$$);
+
+-- allowed ALTERs: the rows stay readable
+ALTER FOREIGN TABLE t ALTER COLUMN v OPTIONS (ADD key 'false');
+ALTER FOREIGN TABLE t ADD COLUMN z int4 DEFAULT 7;
+ALTER FOREIGN TABLE t RENAME COLUMN w TO w2;
+ALTER FOREIGN TABLE t DROP COLUMN v;
+ALTER FOREIGN TABLE t OPTIONS (ADD compression 'none');
+SELECT * FROM t ORDER BY tenant, name;
+INSERT INTO t VALUES (3, 'd', 'new', 8);
+SELECT * FROM t ORDER BY tenant, name;
+INSERT INTO t VALUES (0, 'e', 'bad tenant', 1);
+
+-- clean up for the next test file
+SET client_min_messages = warning;
+DROP EXTENSION lsm_fdw CASCADE;
+RESET client_min_messages;
+DROP FUNCTION sqlstate_of(text);

@@ -1,0 +1,38 @@
+-- Maintenance functions: lsm_fdw_stats, lsm_fdw_flush, lsm_fdw_verify.
+CREATE EXTENSION lsm_fdw;
+CREATE SERVER lsm FOREIGN DATA WRAPPER lsm_fdw;
+CREATE FOREIGN TABLE m (k int4 OPTIONS (key 'true'), v text) SERVER lsm;
+CREATE TABLE heap_t (k int4);
+
+INSERT INTO m SELECT g, repeat('x', 100) FROM generate_series(1, 5000) g;
+SELECT (s->>'files')::int AS files, (s->>'memtable_bytes')::int > 0 AS memtable_used,
+       (s->>'last_sequence')::int AS last_sequence
+  FROM lsm_fdw_stats('m') s;
+SELECT lsm_fdw_flush('m');
+SELECT (s->'levels'->0->>'files')::int AS l0_files, (s->>'bytes')::int > 0 AS has_bytes
+  FROM lsm_fdw_stats('m') s;
+SELECT lsm_fdw_verify('m');
+SELECT count(*), min(k), max(k) FROM m;
+DELETE FROM m WHERE k % 2 = 0;
+SELECT lsm_fdw_flush('m');
+SELECT (s->'levels'->0->>'files')::int AS l0_files FROM lsm_fdw_stats('m') s;
+SELECT count(*) FROM m;
+SELECT * FROM m WHERE k IN (1, 2, 4999, 5000);
+SELECT lsm_fdw_verify('m');
+
+-- wrong objects and missing rights
+SELECT lsm_fdw_stats('heap_t');
+SELECT lsm_fdw_flush('pg_class');
+CREATE ROLE lsm_nobody;
+SET ROLE lsm_nobody;
+SELECT lsm_fdw_flush('m');
+SELECT lsm_fdw_verify('m');
+SELECT lsm_fdw_stats('m');
+RESET ROLE;
+DROP ROLE lsm_nobody;
+
+-- clean up for the next test file
+SET client_min_messages = warning;
+DROP EXTENSION lsm_fdw CASCADE;
+RESET client_min_messages;
+DROP TABLE heap_t;
