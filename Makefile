@@ -6,6 +6,7 @@ DATA       = sql/lsm_fdw--0.1.sql
 PGFILEDESC = "lsm_fdw - LSM-tree foreign data wrapper"
 
 FDW_OBJS = \
+	src/fdw/analyze.o \
 	src/fdw/ddl.o \
 	src/fdw/functions.o \
 	src/fdw/lsm_fdw.o \

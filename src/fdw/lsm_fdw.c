@@ -71,6 +71,7 @@ lsm_fdw_handler(PG_FUNCTION_ARGS)
 	routine->ReScanForeignScan = lsmReScanForeignScan;
 	routine->EndForeignScan = lsmEndForeignScan;
 	routine->ExplainForeignScan = lsmExplainForeignScan;
+	routine->AnalyzeForeignTable = lsmAnalyzeForeignTable;
 	lsm_set_modify_callbacks(routine);
 
 	PG_RETURN_POINTER(routine);

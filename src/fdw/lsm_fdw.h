@@ -64,12 +64,17 @@ typedef enum LsmAccessKind
 extern void lsm_settings_for_table(Oid relid, LsmTableSettings *settings);
 extern bool lsm_column_is_key(Oid relid, AttrNumber attnum);
 
+/* in analyze.c */
+extern bool lsmAnalyzeForeignTable(Relation rel, AcquireSampleRowsFunc *func,
+								   BlockNumber *totalpages);
+
 /* in ddl.c */
 extern void lsm_install_ddl_hook(void);
 
 /* in table.c */
 extern LsmDb *lsm_open_table(Relation rel);
 extern void lsm_forget_table(Oid relid);
+extern LsmDb *lsm_truncate_table(Oid relid);
 extern char *lsm_table_dir(Oid dboid, Oid relid);
 extern void lsm_report(int elevel, const LsmStatus *st, const char *what);
 extern void lsm_key_info(Relation rel, LsmKeyInfo *ki);
@@ -84,6 +89,8 @@ extern LsmTxnTable *lsm_txn_table(Relation rel, LsmDb *db, bool create);
 extern void lsm_txn_write(LsmTxnTable *t, LsmKind kind, LsmSlice key, LsmSlice value);
 extern int	lsm_txn_lookup(LsmTxnTable *t, LsmSlice key, uint64 upto, LsmSlice *value);
 extern uint64 lsm_txn_nops(LsmTxnTable *t);
+extern void lsm_txn_truncate(LsmTxnTable *t);
+extern int64 lsm_txn_truncated_upto(LsmTxnTable *t);
 extern LsmMemTable *lsm_txn_index(LsmTxnTable *t);
 extern void lsm_txn_forget_table(Oid relid);
 

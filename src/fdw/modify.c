@@ -61,21 +61,23 @@ lsmAddForeignUpdateTargets(PlannerInfo *root, Index rtindex,
 	}
 }
 
-static void
-lsmBeginForeignModify(ModifyTableState *mtstate, ResultRelInfo *rinfo,
-					  List *fdw_private, int subplan_index, int eflags)
+/*
+ * State for writing into rinfo's table; do_nothing for ON CONFLICT DO
+ * NOTHING.  Nothing is opened for EXPLAIN without ANALYZE.
+ */
+static LsmModifyState *
+init_modify_state(ResultRelInfo *rinfo, bool do_nothing, bool explain_only)
 {
 	LsmModifyState *ms = palloc0(sizeof(LsmModifyState));
 	Relation	rel = rinfo->ri_RelationDesc;
 	LsmTableSettings settings;
-	ModifyTable *plan = (ModifyTable *) mtstate->ps.plan;
 
 	rinfo->ri_FdwState = ms;
 	lsm_settings_for_table(RelationGetRelid(rel), &settings);
 	ms->overwrite = settings.overwrite_on_duplicate;
-	ms->do_nothing = plan->onConflictAction == ONCONFLICT_NOTHING;
-	if (eflags & EXEC_FLAG_EXPLAIN_ONLY)
-		return;
+	ms->do_nothing = do_nothing;
+	if (explain_only)
+		return ms;
 	ms->rel = rel;
 	lsm_key_info(rel, &ms->ki);
 	ms->db = lsm_open_table(rel);
@@ -85,6 +87,20 @@ lsmBeginForeignModify(ModifyTableState *mtstate, ResultRelInfo *rinfo,
 	initStringInfo(&ms->key);
 	initStringInfo(&ms->old_key);
 	initStringInfo(&ms->row);
+	return ms;
+}
+
+static void
+lsmBeginForeignModify(ModifyTableState *mtstate, ResultRelInfo *rinfo,
+					  List *fdw_private, int subplan_index, int eflags)
+{
+	ModifyTable *plan = (ModifyTable *) mtstate->ps.plan;
+	LsmModifyState *ms;
+
+	ms = init_modify_state(rinfo, plan->onConflictAction == ONCONFLICT_NOTHING,
+						   (eflags & EXEC_FLAG_EXPLAIN_ONLY) != 0);
+	if (eflags & EXEC_FLAG_EXPLAIN_ONLY)
+		return;
 
 	if (mtstate->operation == CMD_UPDATE || mtstate->operation == CMD_DELETE)
 	{
@@ -99,6 +115,20 @@ lsmBeginForeignModify(ModifyTableState *mtstate, ResultRelInfo *rinfo,
 				elog(ERROR, "could not find junk column \"%s\"", name);
 		}
 	}
+}
+
+/*
+ * lsmBeginForeignInsert
+ *		COPY FROM and rows routed into a partition use this entry point.
+ */
+static void
+lsmBeginForeignInsert(ModifyTableState *mtstate, ResultRelInfo *rinfo)
+{
+	bool		do_nothing = false;
+
+	if (mtstate && mtstate->ps.plan)
+		do_nothing = ((ModifyTable *) mtstate->ps.plan)->onConflictAction == ONCONFLICT_NOTHING;
+	(void) init_modify_state(rinfo, do_nothing, false);
 }
 
 /*
@@ -282,6 +312,60 @@ lsmEndForeignModify(EState *estate, ResultRelInfo *rinfo)
 		lsm_buf_free(&ms->valbuf);
 }
 
+/*
+ * lsmExecForeignTruncate
+ *		TRUNCATE is transactional: the rows disappear for this transaction
+ *		now and for everyone at commit; ROLLBACK keeps them.
+ */
+static void
+lsmExecForeignTruncate(List *rels, DropBehavior behavior, bool restart_seqs)
+{
+	ListCell   *lc;
+
+	foreach(lc, rels)
+	{
+		Relation	rel = (Relation) lfirst(lc);
+		LsmDb	   *db = lsm_open_table(rel);
+
+		lsm_txn_truncate(lsm_txn_table(rel, db, true));
+	}
+}
+
+/*
+ * Batch insert: the executor hands several rows at once (not with
+ * RETURNING or row triggers); each goes to the transaction like a single
+ * insert, which is already an append to backend memory.
+ */
+static int
+lsmGetForeignModifyBatchSize(ResultRelInfo *rinfo)
+{
+	if (rinfo->ri_projectReturning != NULL ||
+		(rinfo->ri_TrigDesc && rinfo->ri_TrigDesc->trig_insert_after_row))
+		return 1;
+	return 100;
+}
+
+static TupleTableSlot **
+lsmExecForeignBatchInsert(EState *estate, ResultRelInfo *rinfo,
+						  TupleTableSlot **slots, TupleTableSlot **planSlots,
+						  int *numSlots)
+{
+	int			inserted = 0;
+
+	/*
+	 * The executor owns the slot array: only the count may change (rows
+	 * skipped by ON CONFLICT DO NOTHING).  Batching is off whenever the
+	 * returned slots would be looked at (RETURNING, row triggers).
+	 */
+	for (int i = 0; i < *numSlots; i++)
+	{
+		if (lsmExecForeignInsert(estate, rinfo, slots[i], planSlots ? planSlots[i] : NULL))
+			inserted++;
+	}
+	*numSlots = inserted;
+	return slots;
+}
+
 static int
 lsmIsForeignRelUpdatable(Relation rel)
 {
@@ -309,6 +393,11 @@ lsm_set_modify_callbacks(FdwRoutine *routine)
 	routine->ExecForeignUpdate = lsmExecForeignUpdate;
 	routine->ExecForeignDelete = lsmExecForeignDelete;
 	routine->EndForeignModify = lsmEndForeignModify;
+	routine->BeginForeignInsert = lsmBeginForeignInsert;
+	routine->EndForeignInsert = lsmEndForeignModify;
 	routine->IsForeignRelUpdatable = lsmIsForeignRelUpdatable;
 	routine->ExplainForeignModify = lsmExplainForeignModify;
+	routine->ExecForeignTruncate = lsmExecForeignTruncate;
+	routine->GetForeignModifyBatchSize = lsmGetForeignModifyBatchSize;
+	routine->ExecForeignBatchInsert = lsmExecForeignBatchInsert;
 }

@@ -57,6 +57,7 @@ typedef struct LsmScanState
 	int			ov_pos;
 
 	LsmBuf		valbuf;
+	LsmDbStats	stats_at_begin; /* engine counters, for EXPLAIN ANALYZE */
 	uint64		rows_from_txn;
 	uint64		engine_gets;
 } LsmScanState;
@@ -376,6 +377,7 @@ collect_overlay(LsmScanState *ss)
 	int			cap = 16;
 	LsmSlice	last_key = lsm_slice(NULL, 0);
 	bool		have_last = false;
+	int64		hidden_upto = lsm_txn_truncated_upto(ss->txn);
 
 	ss->noverlay = 0;
 	ss->overlay = NULL;
@@ -415,7 +417,8 @@ collect_overlay(LsmScanState *ss)
 		}
 		ss->overlay[ss->noverlay].key = pk.user_key;
 		ss->overlay[ss->noverlay].value = lsm_iter_value(&it.base);
-		ss->overlay[ss->noverlay].is_delete = (pk.kind == LSM_KIND_DELETE);
+		ss->overlay[ss->noverlay].is_delete = (pk.kind == LSM_KIND_DELETE) ||
+			(int64) pk.seq <= hidden_upto;
 		ss->noverlay++;
 		last_key = pk.user_key;
 		have_last = true;
@@ -444,7 +447,9 @@ start_scan(LsmScanState *ss, ExprContext *econtext)
 			ro.lower_bound = lsm_slice(ss->lower.data, ss->lower.len);
 		if (ss->has_upper)
 			ro.upper_bound = lsm_slice(ss->upper.data, ss->upper.len);
-		if (lsm_db_iter(ss->db, &ro, &ss->it, &st) != LSM_OK)
+		if (lsm_txn_truncated_upto(ss->txn) >= 0)
+			ss->it = lsm_iter_empty(NULL);	/* TRUNCATE earlier in this transaction */
+		else if (lsm_db_iter(ss->db, &ro, &ss->it, &st) != LSM_OK)
 			lsm_report(ERROR, &st, "start a scan");
 		if (ss->acc.reverse)
 			lsm_iter_seek_last(ss->it);
@@ -583,6 +588,7 @@ lsmBeginForeignScan(ForeignScanState *node, int eflags)
 	ss->txn = lsm_txn_table(rel, ss->db, false);
 	ss->txn_upto = lsm_txn_nops(ss->txn);
 	ss->snap = lsm_db_snapshot(ss->db);
+	lsm_db_stats(ss->db, &ss->stats_at_begin);
 	ss->row_cxt = AllocSetContextCreate(CurrentMemoryContext, "lsm_fdw row",
 										ALLOCSET_DEFAULT_SIZES);
 	ss->keys_cxt = AllocSetContextCreate(CurrentMemoryContext, "lsm_fdw scan keys",
@@ -676,7 +682,20 @@ lsmExplainForeignScan(ForeignScanState *node, ExplainState *es)
 		ExplainPropertyText("LSM Key Order", acc->reverse ? "descending" : "ascending", es);
 	if (es->analyze && ss->db != NULL)
 	{
+		LsmDbStats	now;
+		LsmDbStats *b = &ss->stats_at_begin;
+
+		/*
+		 * The table's counters moved by this node (and by any other node
+		 * reading the same table in this query, e.g. a self-join).
+		 */
+		lsm_db_stats(ss->db, &now);
 		ExplainPropertyUInteger("LSM Engine Gets", NULL, ss->engine_gets, es);
 		ExplainPropertyUInteger("LSM Rows From Transaction", NULL, ss->rows_from_txn, es);
+		ExplainPropertyUInteger("LSM Memtable Hits", NULL, now.memtable_hits - b->memtable_hits, es);
+		ExplainPropertyUInteger("LSM SSTables Probed", NULL, now.sst_probes - b->sst_probes, es);
+		ExplainPropertyUInteger("LSM Bloom Skips", NULL, now.bloom_useful - b->bloom_useful, es);
+		ExplainPropertyUInteger("LSM Blocks From Cache", NULL, now.block_cache_hits - b->block_cache_hits, es);
+		ExplainPropertyUInteger("LSM Blocks From Disk", NULL, now.block_reads - b->block_reads, es);
 	}
 }

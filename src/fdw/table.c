@@ -141,14 +141,12 @@ lock_table_for_session(Relation rel)
 }
 
 /*
- * lsm_open_table
- *		The engine of a foreign table, opened (and recovered) on first use in
- *		this backend.
+ * Open (and recover) the engine of relid in this backend.  The caller holds
+ * the session lock.
  */
-LsmDb *
-lsm_open_table(Relation rel)
+static LsmDb *
+open_engine(Oid relid, const char *relname)
 {
-	Oid			relid = RelationGetRelid(rel);
 	LsmOpenTable *t;
 	bool		found;
 	LsmTableSettings settings;
@@ -156,29 +154,11 @@ lsm_open_table(Relation rel)
 	LsmStatus	st;
 	char	   *dir;
 
-	if (open_tables == NULL)
-	{
-		HASHCTL		ctl;
-
-		ctl.keysize = sizeof(Oid);
-		ctl.entrysize = sizeof(LsmOpenTable);
-		ctl.hcxt = TopMemoryContext;
-		open_tables = hash_create("lsm_fdw open tables", 16, &ctl,
-								  HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
-	}
-	if (!exit_callback_registered)
-	{
-		on_proc_exit(close_all_tables, (Datum) 0);
-		exit_callback_registered = true;
-	}
-
 	t = hash_search(open_tables, &relid, HASH_ENTER, &found);
 	if (found && t->db != NULL)
 		return t->db;
 	t->db = NULL;
 	t->path = NULL;
-
-	lock_table_for_session(rel);
 
 	lsm_settings_for_table(relid, &settings);
 	lsm_options_init(&opts);
@@ -194,10 +174,89 @@ lsm_open_table(Relation rel)
 	{
 		t->db = NULL;
 		hash_search(open_tables, &relid, HASH_REMOVE, NULL);
-		lsm_report(ERROR, &st, psprintf("open table \"%s\"", RelationGetRelationName(rel)));
+		lsm_report(ERROR, &st, psprintf("open table \"%s\"", relname));
 	}
 	pfree(dir);
 	return t->db;
+}
+
+static void
+init_open_tables(void)
+{
+	if (open_tables == NULL)
+	{
+		HASHCTL		ctl;
+
+		ctl.keysize = sizeof(Oid);
+		ctl.entrysize = sizeof(LsmOpenTable);
+		ctl.hcxt = TopMemoryContext;
+		open_tables = hash_create("lsm_fdw open tables", 16, &ctl,
+								  HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+	}
+	if (!exit_callback_registered)
+	{
+		on_proc_exit(close_all_tables, (Datum) 0);
+		exit_callback_registered = true;
+	}
+}
+
+/*
+ * lsm_open_table
+ *		The engine of a foreign table, opened (and recovered) on first use in
+ *		this backend.
+ */
+LsmDb *
+lsm_open_table(Relation rel)
+{
+	Oid			relid = RelationGetRelid(rel);
+	LsmOpenTable *t;
+
+	init_open_tables();
+	t = hash_search(open_tables, &relid, HASH_FIND, NULL);
+	if (t != NULL && t->db != NULL)
+		return t->db;
+	lock_table_for_session(rel);
+	return open_engine(relid, RelationGetRelationName(rel));
+}
+
+/*
+ * Remove a table's directory so that a crash at any moment leaves either
+ * the whole table or none of it: rename it away (atomic), make the rename
+ * durable, then delete the renamed tree.
+ */
+static void
+remove_table_files(Oid relid, int elevel)
+{
+	char	   *dir = lsm_table_dir(MyDatabaseId, relid);
+	char	   *parent = psprintf("%s/lsm_fdw/%u", DataDir, MyDatabaseId);
+	char	   *gone = psprintf("%s.removing", dir);
+	LsmEnv	   *env = lsm_env_posix();
+	LsmStatus	st;
+
+	if (!env->exists(env, dir))
+		return;
+	if (env->exists(env, gone) && env->remove_tree(env, gone, &st) != LSM_OK)
+		lsm_report(elevel, &st, "remove the files of a table");
+	if (env->rename(env, dir, gone, &st) != LSM_OK ||
+		env->sync_dir(env, parent, &st) != LSM_OK ||
+		env->remove_tree(env, gone, &st) != LSM_OK)
+		lsm_report(elevel, &st, "remove the files of a table");
+}
+
+/*
+ * lsm_truncate_table
+ *		Replace a table's files by an empty table (TRUNCATE at commit) and
+ *		return the new engine.
+ */
+LsmDb *
+lsm_truncate_table(Oid relid)
+{
+	char	   *name = get_rel_name(relid);
+
+	lsm_forget_table(relid);
+	remove_table_files(relid, ERROR);
+	init_open_tables();
+	return open_engine(relid, name ? name : "?");
 }
 
 /*
@@ -241,16 +300,9 @@ drop_xact_callback(XactEvent event, void *arg)
 		foreach(lc, pending_drops)
 		{
 			Oid			relid = lfirst_oid(lc);
-			char	   *dir = lsm_table_dir(MyDatabaseId, relid);
-			LsmEnv	   *env = lsm_env_posix();
-			LsmStatus	st;
-
 			lsm_forget_table(relid);
 			/* The transaction has committed: a failure can only warn. */
-			if (env->remove_tree(env, dir, &st) != LSM_OK)
-				ereport(WARNING,
-						(errcode(ERRCODE_IO_ERROR),
-						 errmsg("could not remove files of dropped lsm_fdw table: %s", st.msg)));
+			remove_table_files(relid, WARNING);
 		}
 		pending_drops = NIL;
 	}

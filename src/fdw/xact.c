@@ -46,6 +46,15 @@ struct LsmTxnTable
 	size_t		region_size;
 	LsmMemTable *index;
 	List	   *marks;			/* LsmSavepointMark *, innermost last */
+
+	/*
+	 * TRUNCATE: the committed rows are hidden from this transaction, and
+	 * ops 1..truncate_nops with them; at commit the table's files are
+	 * replaced by an empty table before the later ops are applied.
+	 */
+	bool		truncated;
+	uint64		truncate_nops;
+	SubTransactionId truncate_subid;
 };
 
 static HTAB *txn_tables = NULL;
@@ -173,6 +182,9 @@ lsm_txn_table(Relation rel, LsmDb *db, bool create)
 	t->region = NULL;
 	t->index = NULL;
 	t->marks = NIL;
+	t->truncated = false;
+	t->truncate_nops = 0;
+	t->truncate_subid = InvalidSubTransactionId;
 	if (!index_rebuild(t, 0))
 	{
 		hash_search(txn_tables, &relid, HASH_REMOVE, NULL);
@@ -260,8 +272,10 @@ lsm_txn_lookup(LsmTxnTable *t, LsmSlice key, uint64 upto, LsmSlice *value)
 	LsmParsedKey pk;
 	int			result = -1;
 
-	if (t == NULL || t->nops == 0)
+	if (t == NULL)
 		return -1;
+	if (t->nops == 0)
+		return t->truncated ? 0 : -1;
 	lsm_memtable_iter_init(&it, t->index);
 	if (!lsm_ikey_append(&target, key, upto, LSM_KIND_FOR_SEEK))
 		ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY), errmsg("out of memory")));
@@ -270,7 +284,9 @@ lsm_txn_lookup(LsmTxnTable *t, LsmSlice key, uint64 upto, LsmSlice *value)
 		lsm_ikey_parse(lsm_iter_key(&it.base), &pk) &&
 		lsm_slice_eq(pk.user_key, key))
 	{
-		if (pk.kind == LSM_KIND_PUT)
+		if (t->truncated && pk.seq <= t->truncate_nops)
+			result = 0;
+		else if (pk.kind == LSM_KIND_PUT)
 		{
 			*value = lsm_iter_value(&it.base);
 			result = 1;
@@ -278,8 +294,33 @@ lsm_txn_lookup(LsmTxnTable *t, LsmSlice key, uint64 upto, LsmSlice *value)
 		else
 			result = 0;
 	}
+	else if (t->truncated)
+		result = 0;
 	lsm_buf_free(&target);
 	return result;
+}
+
+/*
+ * lsm_txn_truncate
+ *		TRUNCATE in this transaction: committed rows and the transaction's
+ *		earlier writes are gone for it; at commit the table starts empty.
+ */
+void
+lsm_txn_truncate(LsmTxnTable *t)
+{
+	t->truncated = true;
+	t->truncate_nops = t->nops;
+	t->truncate_subid = GetCurrentSubTransactionId();
+}
+
+/*
+ * The op number up to which the transaction's own ops are hidden by a
+ * TRUNCATE, or -1 when the committed rows are visible.
+ */
+int64
+lsm_txn_truncated_upto(LsmTxnTable *t)
+{
+	return (t && t->truncated) ? (int64) t->truncate_nops : -1;
 }
 
 uint64
@@ -318,6 +359,10 @@ apply_all(void)
 		LsmStatus	st;
 		LsmCode		rc = LSM_OK;
 
+		uint64		opno = 0;
+
+		if (t->truncated)
+			t->db = lsm_truncate_table(t->relid);
 		if (t->nops == 0)
 			continue;
 		lsm_batch_clear(batch);
@@ -330,6 +375,8 @@ apply_all(void)
 			if (!lsm_get_lenprefixed(&p, end, &key) ||
 				!lsm_get_lenprefixed(&p, end, &value))
 				elog(ERROR, "lsm_fdw transaction log is malformed");
+			if (++opno <= t->truncate_nops && t->truncated)
+				continue;
 			if (kind == LSM_KIND_PUT)
 				rc = lsm_batch_put(batch, key, value, &st);
 			else
@@ -411,10 +458,14 @@ lsm_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
 			}
 			if (t->first_subid == mySubid)
 				t->first_subid = parentSubid;
+			if (t->truncated && t->truncate_subid == mySubid)
+				t->truncate_subid = parentSubid;
 			continue;
 		}
 
 		/* ABORT_SUB */
+		if (t->truncated && t->truncate_subid >= mySubid)
+			t->truncated = false;
 		if (m && m->subid == mySubid)
 		{
 			txn_bytes -= Min(txn_bytes, 2 * (t->log.len - m->log_len));

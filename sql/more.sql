@@ -1,0 +1,72 @@
+-- TRUNCATE, COPY, batch insert, ANALYZE and EXPLAIN ANALYZE.
+CREATE EXTENSION lsm_fdw;
+CREATE SERVER lsm FOREIGN DATA WRAPPER lsm_fdw;
+CREATE FOREIGN TABLE tr (k int4 OPTIONS (key 'true'), v text) SERVER lsm;
+
+-- TRUNCATE is transactional and hides committed rows at once
+INSERT INTO tr SELECT g, 'old' FROM generate_series(1, 100) g;
+BEGIN;
+TRUNCATE tr;
+SELECT count(*) FROM tr;
+SELECT * FROM tr WHERE k = 5;
+INSERT INTO tr VALUES (5, 'new');
+SELECT * FROM tr;
+ROLLBACK;
+SELECT count(*), min(v), max(v) FROM tr;
+BEGIN;
+INSERT INTO tr VALUES (1000, 'before truncate');
+TRUNCATE tr;
+INSERT INTO tr VALUES (1, 'after'), (2, 'after');
+UPDATE tr SET v = 'updated' WHERE k = 2;
+SELECT * FROM tr ORDER BY k;
+COMMIT;
+SELECT * FROM tr ORDER BY k;
+-- a TRUNCATE rolled back to a savepoint
+BEGIN;
+SAVEPOINT a;
+TRUNCATE tr;
+ROLLBACK TO SAVEPOINT a;
+SELECT count(*) FROM tr;
+COMMIT;
+SELECT count(*) FROM tr;
+-- a duplicate key after TRUNCATE is no duplicate
+BEGIN;
+TRUNCATE tr;
+INSERT INTO tr VALUES (1, 'again');
+COMMIT;
+SELECT * FROM tr;
+
+-- COPY FROM
+COPY tr FROM stdin;
+10	ten
+11	eleven
+12	twelve
+\.
+SELECT * FROM tr ORDER BY k;
+COPY tr FROM stdin;
+12	dup
+\.
+SELECT count(*) FROM tr;
+
+-- multi-row insert (batched by the executor)
+INSERT INTO tr SELECT g, 'batch' FROM generate_series(100, 1099) g;
+SELECT count(*) FROM tr WHERE v = 'batch';
+INSERT INTO tr SELECT g, 'batch dup' FROM generate_series(1090, 1200) g;
+INSERT INTO tr SELECT g, 'batch dup' FROM generate_series(1090, 1200) g ON CONFLICT DO NOTHING;
+SELECT count(*) FROM tr WHERE v = 'batch dup';
+
+-- ANALYZE gives the planner real counts
+ANALYZE tr;
+SELECT reltuples FROM pg_class WHERE relname = 'tr';
+SELECT attname, n_distinct FROM pg_stats WHERE tablename = 'tr' ORDER BY attname;
+
+-- EXPLAIN ANALYZE shows engine counters
+SELECT lsm_fdw_flush('tr');
+EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, SUMMARY OFF) SELECT * FROM tr WHERE k = 500;
+EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, SUMMARY OFF) SELECT * FROM tr WHERE k = 999999;
+INSERT INTO tr VALUES (-1, 'in memtable');
+EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, SUMMARY OFF) SELECT * FROM tr WHERE k = -1;
+
+SET client_min_messages = warning;
+DROP EXTENSION lsm_fdw CASCADE;
+RESET client_min_messages;
