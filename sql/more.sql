@@ -67,6 +67,20 @@ EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, SUMMARY OFF) SELECT * FROM tr WHERE k =
 INSERT INTO tr VALUES (-1, 'in memtable');
 EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, SUMMARY OFF) SELECT * FROM tr WHERE k = -1;
 
+-- DROP DATABASE removes the database's lsm_fdw files
+SELECT current_database() AS orig_db \gset
+CREATE DATABASE lsm_dropme;
+\c lsm_dropme
+CREATE EXTENSION lsm_fdw;
+CREATE SERVER lsm FOREIGN DATA WRAPPER lsm_fdw;
+CREATE FOREIGN TABLE d (k int4 OPTIONS (key 'true')) SERVER lsm;
+INSERT INTO d VALUES (1);
+SELECT oid AS dboid FROM pg_database WHERE datname = current_database() \gset
+SELECT (pg_stat_file('lsm_fdw/' || :dboid)).isdir AS files_exist;
+\c :orig_db
+DROP DATABASE lsm_dropme;
+SELECT pg_stat_file('lsm_fdw/' || :dboid, true) IS NULL AS files_gone;
+
 SET client_min_messages = warning;
 DROP EXTENSION lsm_fdw CASCADE;
 RESET client_min_messages;

@@ -106,12 +106,26 @@ if [ -n "$specs" ]; then
 	count_regress isolation "$OUT/iso.log" $rc
 fi
 
+# A small disk for the full-disk test (needs root to mount a tmpfs).
+SMALL_DISK=""
+if [ "$(id -u)" -eq 0 ]; then
+	SMALL_DISK="$OUT/small_disk"
+	mkdir -p "$SMALL_DISK"
+	if mount -t tmpfs -o size=16m tmpfs "$SMALL_DISK" 2>/dev/null; then
+		chown postgres: "$SMALL_DISK"
+		cleanup() { umount "$SMALL_DISK" 2>/dev/null; [ "${KEEP_TEST_OUTPUT:-0}" = 1 ] || rm -rf "$OUT"; }
+	else
+		echo "note: could not mount a tmpfs; the full-disk test will be skipped"
+		SMALL_DISK=""
+	fi
+fi
+
 taps=$(cd "$OUT" && ls t/*.pl 2>/dev/null)
 if [ -n "$taps" ]; then
 	echo "== tap"
 	mkdir -p "$OUT/out_tap" && chown postgres: "$OUT/out_tap" 2>/dev/null
 	for tf in $taps; do
-		(cd "$OUT" && lsm_as_postgres env PATH="$PGBIN:$PATH" TESTDIR="$OUT/out_tap" \
+		(cd "$OUT" && lsm_as_postgres env PATH="$PGBIN:$PATH" TESTDIR="$OUT/out_tap" LSM_SMALL_DISK="$SMALL_DISK" \
 			PG_REGRESS="$PGXS_SRC/test/regress/pg_regress" \
 			prove -I "$PGXS_SRC/test/perl" -I "$OUT/t" "$tf") >"$OUT/tap.log" 2>&1
 		rc=$?

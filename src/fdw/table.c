@@ -16,6 +16,8 @@
 #include "postgres.h"
 
 #include "access/xact.h"
+#include "access/xlog.h"
+#include "catalog/pg_database.h"
 #include "catalog/objectaccess.h"
 #include "catalog/pg_class.h"
 #include "foreign/fdwapi.h"
@@ -215,6 +217,17 @@ lsm_open_table(Relation rel)
 	t = hash_search(open_tables, &relid, HASH_FIND, NULL);
 	if (t != NULL && t->db != NULL)
 		return t->db;
+
+	/*
+	 * A standby replays Postgres's WAL, which does not carry lsm_fdw data:
+	 * its copy of a table would be stale or torn.
+	 */
+	if (RecoveryInProgress())
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("lsm_fdw tables cannot be used during recovery or on a standby"),
+				 errdetail("lsm_fdw data is not written to PostgreSQL's WAL, so standbys do not receive it."),
+				 errhint("Query the primary. See the README for how to back up lsm_fdw tables.")));
 	lock_table_for_session(rel);
 	return open_engine(relid, RelationGetRelationName(rel));
 }
@@ -286,6 +299,7 @@ lsm_forget_table(Oid relid)
  */
 static object_access_hook_type prev_object_access_hook = NULL;
 static List *pending_drops = NIL;	/* Oids, in TopTransactionContext */
+static List *pending_db_drops = NIL;	/* database Oids */
 static bool drop_xact_callback_registered = false;
 
 static void
@@ -293,10 +307,23 @@ drop_xact_callback(XactEvent event, void *arg)
 {
 	ListCell   *lc;
 
-	if (pending_drops == NIL)
+	if (pending_drops == NIL && pending_db_drops == NIL)
 		return;
 	if (event == XACT_EVENT_COMMIT || event == XACT_EVENT_PARALLEL_COMMIT)
 	{
+		foreach(lc, pending_db_drops)
+		{
+			char	   *dir = psprintf("%s/lsm_fdw/%u", DataDir, lfirst_oid(lc));
+			LsmEnv	   *env = lsm_env_posix();
+			LsmStatus	st;
+
+			/* DROP DATABASE has committed: a failure can only warn. */
+			if (env->exists(env, dir) && env->remove_tree(env, dir, &st) != LSM_OK)
+				ereport(WARNING,
+						(errcode(ERRCODE_IO_ERROR),
+						 errmsg("could not remove lsm_fdw files of dropped database: %s", st.msg)));
+		}
+		pending_db_drops = NIL;
 		foreach(lc, pending_drops)
 		{
 			Oid			relid = lfirst_oid(lc);
@@ -308,7 +335,20 @@ drop_xact_callback(XactEvent event, void *arg)
 	}
 	else if (event == XACT_EVENT_ABORT || event == XACT_EVENT_PARALLEL_ABORT ||
 			 event == XACT_EVENT_PREPARE)
+	{
 		pending_drops = NIL;
+		pending_db_drops = NIL;
+	}
+}
+
+static void
+register_drop_callback(void)
+{
+	if (!drop_xact_callback_registered)
+	{
+		RegisterXactCallback(drop_xact_callback, NULL);
+		drop_xact_callback_registered = true;
+	}
 }
 
 bool
@@ -329,6 +369,14 @@ lsm_object_access(ObjectAccessType access, Oid classId, Oid objectId,
 	if (prev_object_access_hook)
 		prev_object_access_hook(access, classId, objectId, subId, arg);
 
+	if (access == OAT_DROP && classId == DatabaseRelationId)
+	{
+		MemoryContext old = MemoryContextSwitchTo(TopTransactionContext);
+
+		pending_db_drops = lappend_oid(pending_db_drops, objectId);
+		MemoryContextSwitchTo(old);
+		register_drop_callback();
+	}
 	if (access == OAT_DROP && classId == RelationRelationId && subId == 0 &&
 		lsm_is_lsm_table(objectId))
 	{
@@ -336,11 +384,7 @@ lsm_object_access(ObjectAccessType access, Oid classId, Oid objectId,
 
 		pending_drops = lappend_oid(pending_drops, objectId);
 		MemoryContextSwitchTo(old);
-		if (!drop_xact_callback_registered)
-		{
-			RegisterXactCallback(drop_xact_callback, NULL);
-			drop_xact_callback_registered = true;
-		}
+		register_drop_callback();
 	}
 }
 
