@@ -67,6 +67,17 @@ EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, SUMMARY OFF) SELECT * FROM tr WHERE k =
 INSERT INTO tr VALUES (-1, 'in memtable');
 EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, SUMMARY OFF) SELECT * FROM tr WHERE k = -1;
 
+-- an ERROR in the middle of scans and writes leaves the table usable
+SELECT k, 10 / (k - 500) FROM tr WHERE k BETWEEN 490 AND 510 ORDER BY k;
+SELECT k FROM tr WHERE k IN (1, 500, 2) AND 1 / (k - 500) > 0;
+UPDATE tr SET v = (10 / (k - 505))::text WHERE k BETWEEN 500 AND 510;
+BEGIN;
+DELETE FROM tr WHERE k = 501;
+SELECT 1 / 0;
+ROLLBACK;
+SELECT count(*) FROM tr WHERE k BETWEEN 500 AND 510;
+SELECT * FROM tr WHERE k = 505;
+
 -- DROP DATABASE removes the database's lsm_fdw files
 SELECT current_database() AS orig_db \gset
 CREATE DATABASE lsm_dropme;

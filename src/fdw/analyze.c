@@ -17,6 +17,15 @@
 
 #include "lsm_fdw.h"
 
+static void
+release_iter(void *arg)
+{
+	LsmIter   **it = (LsmIter **) arg;
+
+	lsm_iter_destroy(*it);
+	*it = NULL;
+}
+
 static int
 lsm_acquire_sample_rows(Relation rel, int elevel, HeapTuple *rows, int targrows,
 						double *totalrows, double *totaldeadrows)
@@ -25,8 +34,11 @@ lsm_acquire_sample_rows(Relation rel, int elevel, HeapTuple *rows, int targrows,
 	LsmKeyInfo	ki;
 	LsmReadOptions ro;
 	LsmIter    *it;
+	LsmIter   **itp;
 	LsmStatus	st;
 	ReservoirStateData rstate;
+	MemoryContextCallback *cleanup;
+	MemoryContext scan_cxt;
 	double		rowstoskip = -1;
 	int			numrows = 0;
 	TupleTableSlot *slot;
@@ -36,8 +48,20 @@ lsm_acquire_sample_rows(Relation rel, int elevel, HeapTuple *rows, int targrows,
 	lsm_key_info(rel, &ki);
 	lsm_read_options_init(&ro);
 	ro.fill_cache = false;
-	if (lsm_db_iter(db, &ro, &it, &st) != LSM_OK)
+	/*
+	 * The iterator pins engine state: a callback on scan_cxt releases it
+	 * also when decoding a row fails.
+	 */
+	scan_cxt = AllocSetContextCreate(CurrentMemoryContext, "lsm_fdw analyze scan",
+									 ALLOCSET_SMALL_SIZES);
+	itp = MemoryContextAllocZero(scan_cxt, sizeof(LsmIter *));
+	cleanup = MemoryContextAlloc(scan_cxt, sizeof(MemoryContextCallback));
+	cleanup->func = release_iter;
+	cleanup->arg = itp;
+	MemoryContextRegisterResetCallback(scan_cxt, cleanup);
+	if (lsm_db_iter(db, &ro, itp, &st) != LSM_OK)
 		lsm_report(ERROR, &st, "scan for ANALYZE");
+	it = *itp;
 	slot = MakeSingleTupleTableSlot(RelationGetDescr(rel), &TTSOpsVirtual);
 	row_cxt = AllocSetContextCreate(CurrentMemoryContext, "lsm_fdw analyze row",
 									ALLOCSET_DEFAULT_SIZES);
@@ -74,13 +98,10 @@ lsm_acquire_sample_rows(Relation rel, int elevel, HeapTuple *rows, int targrows,
 		rows[pos] = ExecCopySlotHeapTuple(slot);
 	}
 	if (lsm_iter_status(it, &st) != LSM_OK)
-	{
-		lsm_iter_destroy(it);
 		lsm_report(ERROR, &st, "scan for ANALYZE");
-	}
-	lsm_iter_destroy(it);
 	ExecDropSingleTupleTableSlot(slot);
 	MemoryContextDelete(row_cxt);
+	MemoryContextDelete(scan_cxt);	/* destroys the iterator */
 
 	ereport(elevel,
 			(errmsg("\"%s\": table contains %.0f rows; %d rows in sample",

@@ -36,8 +36,17 @@ typedef struct LsmModifyState
 	StringInfoData key;
 	StringInfoData old_key;
 	StringInfoData row;
-	LsmBuf		valbuf;
+	LsmBuf		valbuf;			/* malloc'd by the engine */
+	MemoryContextCallback cleanup;
 } LsmModifyState;
+
+static void
+release_modify(void *arg)
+{
+	LsmModifyState *ms = (LsmModifyState *) arg;
+
+	lsm_buf_free(&ms->valbuf);
+}
 
 /*
  * lsmAddForeignUpdateTargets
@@ -87,6 +96,10 @@ init_modify_state(ResultRelInfo *rinfo, bool do_nothing, bool explain_only)
 	initStringInfo(&ms->key);
 	initStringInfo(&ms->old_key);
 	initStringInfo(&ms->row);
+	/* Frees the engine's buffer also when the statement fails. */
+	ms->cleanup.func = release_modify;
+	ms->cleanup.arg = ms;
+	MemoryContextRegisterResetCallback(CurrentMemoryContext, &ms->cleanup);
 	return ms;
 }
 
@@ -309,7 +322,7 @@ lsmEndForeignModify(EState *estate, ResultRelInfo *rinfo)
 	LsmModifyState *ms = (LsmModifyState *) rinfo->ri_FdwState;
 
 	if (ms)
-		lsm_buf_free(&ms->valbuf);
+		release_modify(ms);
 }
 
 /*

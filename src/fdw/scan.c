@@ -58,9 +58,12 @@ typedef struct LsmScanState
 
 	LsmBuf		valbuf;
 	LsmDbStats	stats_at_begin; /* engine counters, for EXPLAIN ANALYZE */
+	MemoryContextCallback cleanup;
 	uint64		rows_from_txn;
 	uint64		engine_gets;
 } LsmScanState;
+
+static void release_scan(void *arg);
 
 /*
  * Convert a key value of valtype to column type coltype.  Returns 0 when
@@ -588,6 +591,9 @@ lsmBeginForeignScan(ForeignScanState *node, int eflags)
 	ss->txn = lsm_txn_table(rel, ss->db, false);
 	ss->txn_upto = lsm_txn_nops(ss->txn);
 	ss->snap = lsm_db_snapshot(ss->db);
+	ss->cleanup.func = release_scan;
+	ss->cleanup.arg = ss;
+	MemoryContextRegisterResetCallback(CurrentMemoryContext, &ss->cleanup);
 	lsm_db_stats(ss->db, &ss->stats_at_begin);
 	ss->row_cxt = AllocSetContextCreate(CurrentMemoryContext, "lsm_fdw row",
 										ALLOCSET_DEFAULT_SIZES);
@@ -632,6 +638,25 @@ lsmReScanForeignScan(ForeignScanState *node)
 	ss->txn_upto = lsm_txn_nops(ss->txn);
 }
 
+/*
+ * Release what the scan holds in the engine (iterator, snapshot, malloc'd
+ * buffer).  Runs at EndForeignScan and, through a memory context callback,
+ * when the query's memory goes away after an ERROR, so that no engine pin
+ * outlives the query.
+ */
+static void
+release_scan(void *arg)
+{
+	LsmScanState *ss = (LsmScanState *) arg;
+
+	lsm_iter_destroy(ss->it);
+	ss->it = NULL;
+	if (ss->snap)
+		lsm_db_release_snapshot(ss->db, ss->snap);
+	ss->snap = NULL;
+	lsm_buf_free(&ss->valbuf);
+}
+
 void
 lsmEndForeignScan(ForeignScanState *node)
 {
@@ -639,12 +664,7 @@ lsmEndForeignScan(ForeignScanState *node)
 
 	if (ss == NULL || ss->db == NULL)
 		return;
-	lsm_iter_destroy(ss->it);
-	ss->it = NULL;
-	if (ss->snap)
-		lsm_db_release_snapshot(ss->db, ss->snap);
-	ss->snap = NULL;
-	lsm_buf_free(&ss->valbuf);
+	release_scan(ss);
 }
 
 /*
