@@ -8,6 +8,7 @@ PGFILEDESC = "lsm_fdw - LSM-tree foreign data wrapper"
 FDW_OBJS = \
 	src/fdw/analyze.o \
 	src/fdw/ddl.o \
+	src/fdw/direct.o \
 	src/fdw/functions.o \
 	src/fdw/lsm_fdw.o \
 	src/fdw/modify.o \

@@ -73,6 +73,7 @@ lsm_fdw_handler(PG_FUNCTION_ARGS)
 	routine->ExplainForeignScan = lsmExplainForeignScan;
 	routine->AnalyzeForeignTable = lsmAnalyzeForeignTable;
 	lsm_set_modify_callbacks(routine);
+	lsm_set_direct_modify_callbacks(routine);
 
 	PG_RETURN_POINTER(routine);
 }

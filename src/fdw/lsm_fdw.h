@@ -103,8 +103,14 @@ extern ForeignScan *lsmGetForeignPlan(PlannerInfo *root, RelOptInfo *baserel,
 									  Oid foreigntableid, ForeignPath *best_path,
 									  List *tlist, List *scan_clauses,
 									  Plan *outer_plan);
+extern bool lsm_qual_is_key_equality(PlannerInfo *root, Index relid,
+									 const LsmKeyInfo *ki, Expr *qual);
+
+/* in direct.c */
+extern void lsm_set_direct_modify_callbacks(FdwRoutine *routine);
 
 /* in scan.c */
+extern int	lsm_coerce_key_value(Oid coltype, Oid valtype, Datum v, Datum *out);
 extern void lsmBeginForeignScan(ForeignScanState *node, int eflags);
 extern TupleTableSlot *lsmIterateForeignScan(ForeignScanState *node);
 extern void lsmReScanForeignScan(ForeignScanState *node);

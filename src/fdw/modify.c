@@ -229,7 +229,8 @@ lsmExecForeignInsert(EState *estate, ResultRelInfo *rinfo, TupleTableSlot *slot,
 
 	encode_slot_key(ms, slot);
 	key = lsm_slice(ms->key.data, ms->key.len);
-	if (!ms->overwrite && key_exists(ms, key))
+	/* An explicit ON CONFLICT DO NOTHING wins over on_duplicate 'overwrite'. */
+	if ((!ms->overwrite || ms->do_nothing) && key_exists(ms, key))
 	{
 		if (ms->do_nothing)
 			return NULL;

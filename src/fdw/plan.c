@@ -269,6 +269,25 @@ classify_qual(RelOptInfo *baserel, LsmPlanInfo *pi, Expr *clause, bool outer_ok)
 }
 
 /*
+ * lsm_qual_is_key_equality
+ *		Is qual "key column = value" on a column of relid's key, a qual that
+ *		a point get on that value enforces exactly?  Direct modify uses this
+ *		to drop such quals from the local filter.
+ */
+bool
+lsm_qual_is_key_equality(PlannerInfo *root, Index relid, const LsmKeyInfo *ki,
+						 Expr *qual)
+{
+	LsmPlanInfo *pi = palloc0(sizeof(LsmPlanInfo));
+	RelOptInfo *baserel = find_base_rel(root, relid);
+	int			col;
+
+	pi->ki = *ki;
+	col = classify_qual(baserel, pi, qual, false);
+	return col >= 0 && pi->cols[col].eq != NULL;
+}
+
+/*
  * Choose the access for the classified quals: as many leading equalities
  * as there are, then a multi-get, a bound or a prefix on the next column.
  */
@@ -398,6 +417,13 @@ key_order_pathkeys(PlannerInfo *root, RelOptInfo *baserel, const LsmKeyInfo *ki,
 									  baserel->relids, false);
 		if (pk == NIL)
 			break;
+
+		/*
+		 * A column equal to a constant orders nothing: leave its pathkey out,
+		 * as the planner does for indexes, so "WHERE a = 1 ORDER BY b" matches.
+		 */
+		if (EC_MUST_BE_REDUNDANT(((PathKey *) linitial(pk))->pk_eclass))
+			continue;
 		pathkeys = list_concat(pathkeys, pk);
 	}
 	return pathkeys;

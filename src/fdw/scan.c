@@ -70,8 +70,8 @@ static void release_scan(void *arg);
  * it fits, -1 when it lies below every value of the column type and +1
  * when above (integers of other widths only).
  */
-static int
-coerce_key_value(Oid coltype, Oid valtype, Datum v, Datum *out)
+int
+lsm_coerce_key_value(Oid coltype, Oid valtype, Datum v, Datum *out)
 {
 	int64		x;
 	int64		lo,
@@ -178,7 +178,7 @@ encode_equalities(LsmScanState *ss, ExprContext *econtext, StringInfo buf)
 
 		if (isnull)
 			return false;
-		if (coerce_key_value(ss->ki.base_types[i], getBaseType(exprType((Node *) es->expr)), v, &cv) != 0)
+		if (lsm_coerce_key_value(ss->ki.base_types[i], getBaseType(exprType((Node *) es->expr)), v, &cv) != 0)
 			return false;
 		lsm_key_encode(buf, ss->ki.types[i], cv);
 	}
@@ -263,7 +263,7 @@ compute_targets(LsmScanState *ss, ExprContext *econtext)
 					Datum		cv;
 
 					if (nulls[i] ||
-						coerce_key_value(ss->ki.base_types[col], getBaseType(elemtype), elems[i], &cv) != 0)
+						lsm_coerce_key_value(ss->ki.base_types[col], getBaseType(elemtype), elems[i], &cv) != 0)
 						continue;
 					initStringInfo(&ss->keys[out]);
 					appendBinaryStringInfo(&ss->keys[out], prefix.data, prefix.len);
@@ -318,7 +318,7 @@ compute_targets(LsmScanState *ss, ExprContext *econtext)
 					ss->empty = true;
 					break;
 				}
-				c = coerce_key_value(ss->ki.base_types[col], getBaseType(exprType((Node *) es->expr)), v, &cv);
+				c = lsm_coerce_key_value(ss->ki.base_types[col], getBaseType(exprType((Node *) es->expr)), v, &cv);
 				if (c > 0)
 				{
 					ss->empty = true;
@@ -347,7 +347,7 @@ compute_targets(LsmScanState *ss, ExprContext *econtext)
 					ss->empty = true;
 					break;
 				}
-				c = coerce_key_value(ss->ki.base_types[col], getBaseType(exprType((Node *) es->expr)), v, &cv);
+				c = lsm_coerce_key_value(ss->ki.base_types[col], getBaseType(exprType((Node *) es->expr)), v, &cv);
 				if (c < 0)
 				{
 					ss->empty = true;
@@ -633,9 +633,13 @@ lsmReScanForeignScan(ForeignScanState *node)
 {
 	LsmScanState *ss = (LsmScanState *) node->fdw_state;
 
-	/* Values of parameters may have changed: recompute on the next fetch. */
+	/*
+	 * Values of parameters may have changed: recompute on the next fetch.
+	 * The transaction's writes stay those from before the statement began
+	 * (txn_upto is not moved), so a rescanned subquery or inner side never
+	 * sees rows the same statement wrote, as with a heap snapshot.
+	 */
 	ss->started = false;
-	ss->txn_upto = lsm_txn_nops(ss->txn);
 }
 
 /*
@@ -681,12 +685,14 @@ lsmExplainForeignScan(ForeignScanState *node, ExplainState *es)
 
 	initStringInfo(&buf);
 	appendStringInfoString(&buf, lsm_access_name(acc->kind));
-	if (acc->kind == LSM_ACCESS_RANGE || acc->kind == LSM_ACCESS_MULTI ||
-		acc->kind == LSM_ACCESS_POINT)
+	if (acc->kind != LSM_ACCESS_FULL)
 	{
-		appendStringInfo(&buf, " on %d key column%s", acc->neq +
-						 (acc->kind == LSM_ACCESS_POINT ? 0 : 1),
-						 (acc->neq + (acc->kind == LSM_ACCESS_POINT ? 0 : 1)) == 1 ? "" : "s");
+		/* key columns the access constrains: equalities, plus a bounded one */
+		int			ncols = acc->neq;
+
+		if (acc->kind == LSM_ACCESS_MULTI || acc->lower || acc->upper || acc->prefix)
+			ncols++;
+		appendStringInfo(&buf, " on %d key column%s", ncols, ncols == 1 ? "" : "s");
 	}
 	if (acc->kind == LSM_ACCESS_RANGE)
 	{

@@ -65,6 +65,25 @@ static void lsm_xact_callback(XactEvent event, void *arg);
 static void lsm_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
 								 SubTransactionId parentSubid, void *arg);
 
+/*
+ * Index regions replaced during the transaction (grown, or rebuilt by
+ * ROLLBACK TO SAVEPOINT).  Scans and cursors opened before the replacement
+ * still point into them, so they are freed only when the transaction ends.
+ */
+static List *retired_regions = NIL;
+
+static void
+retire_region(void *region)
+{
+	MemoryContext old;
+
+	if (region == NULL)
+		return;
+	old = MemoryContextSwitchTo(TopTransactionContext);
+	retired_regions = lappend(retired_regions, region);
+	MemoryContextSwitchTo(old);
+}
+
 static void
 free_txn_table(LsmTxnTable *t)
 {
@@ -79,7 +98,11 @@ reset_txn_state(void)
 {
 	HASH_SEQ_STATUS seq;
 	LsmTxnTable *t;
+	ListCell   *lc;
 
+	foreach(lc, retired_regions)
+		free(lfirst(lc));
+	retired_regions = NIL;		/* the list itself went with TopTransactionContext */
 	if (txn_tables == NULL)
 		return;
 	hash_seq_init(&seq, txn_tables);
@@ -112,7 +135,7 @@ index_rebuild(LsmTxnTable *t, size_t min_size)
 	region = malloc(size);
 	if (region == NULL)
 		return false;
-	free(t->region);
+	retire_region(t->region);
 	t->region = region;
 	t->region_size = size;
 	t->index = lsm_memtable_init(region, size);
