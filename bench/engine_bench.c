@@ -5,15 +5,31 @@
  *
  *	engine_bench [--num=N] [--value_size=B] [--reads=N] [--seeks=N]
  *				 [--nexts=N] [--write_buffer_size=B] [--block_cache_size=B]
- *				 [--sync] [--benchmarks=fillrandom,readrandom,seekrandom]
- *				 [--db=DIR]
+ *				 [--block_size=B] [--bloom_bits=N] [--compression=zstd|none]
+ *				 [--compression_level=N] [--compression_ratio=R]
+ *				 [--seed=N] [--sync] [--compaction_style=leveled|tiered]
+ *				 [--benchmarks=fillrandom,readrandom,seekrandom,compact] [--db=DIR]
  *
  * Keys are 16 bytes (a zero-padded decimal number below num), values
- * value_size bytes that compress to about half.  fillrandom writes num
+ * value_size bytes.  By default they are cut at random offsets from a small
+ * pool, so neighbouring values overlap and zstd shrinks a table to about a
+ * quarter of the raw bytes.  --compression_ratio=R instead makes them the
+ * way RocksDB's db_bench does (its --compression_ratio, default 0.5): a
+ * 1 MiB pool of 100-byte pieces, each R*100 random printable bytes repeated
+ * to fill the piece, handed out as consecutive slices.  The comparison
+ * with RocksDB (engine_vs_rocksdb.sh) passes it so that both stores
+ * compress the same data.  The
+ * block, bloom and compression flags set the LsmOptions fields of the same
+ * names (defaults: the engine's, 4096 / 10 / zstd / 3).  --seed=N (N > 0)
+ * starts the random stream elsewhere, so that separate processes of a
+ * fill and its reads can pick independent keys.  fillrandom writes num
  * single-put batches in random key order into a fresh database (no fsync
  * per write unless --sync); readrandom does reads point gets of random
  * keys (about 63% exist after fillrandom); seekrandom seeks to random keys
- * and reads nexts entries after each.  Each benchmark prints one line:
+ * and reads nexts entries after each; compact compacts the whole database
+ * down to its bottom level (lsm_db_compact_range), so listing the reads
+ * again after it measures them on a fully compacted tree.
+ * --compaction_style picks the engine's compaction (default leveled).  Each benchmark prints one line:
  *
  *	<name> : <micros/op> micros/op; <ops/s> ops/s; <MB/s> MB/s (<notes>)
  *
@@ -39,6 +55,12 @@ typedef struct BenchOpts
 	size_t		value_size;
 	size_t		write_buffer_size;
 	size_t		block_cache_size;
+	size_t		block_size;		/* 0: the engine's default */
+	int			bloom_bits;		/* -1: the engine's default */
+	int			compression;	/* -1: default, else LsmCompression */
+	int			compression_level;	/* -1: the engine's default */
+	double		compression_ratio;	/* > 0: db_bench-style values */
+	int			compaction_style;	/* -1: default, else LsmCompactStyle */
 	bool		sync;
 	const char *benchmarks;
 	const char *db;
@@ -95,6 +117,52 @@ make_value_pool(size_t size)
 	return p;
 }
 
+/*
+ * Values the way RocksDB's db_bench makes them (RandomGenerator with
+ * test::CompressibleString): pieces of 100 bytes, each ratio*100 random
+ * printable characters (' '..'~') repeated to fill it, appended until the
+ * pool holds max(1 MiB, value_size) bytes; values are consecutive slices,
+ * wrapping to the start.
+ */
+typedef struct ValueGen
+{
+	char	   *pool;
+	size_t		size;
+	size_t		pos;
+} ValueGen;
+
+static void
+value_gen_init(ValueGen *g, double ratio, size_t value_size)
+{
+	size_t		want = value_size > 1048576 ? value_size : 1048576;
+	int			raw = (int) (100 * ratio);
+
+	if (raw < 1)
+		raw = 1;
+	g->size = (want + 99) / 100 * 100;
+	g->pool = malloc(g->size);
+	g->pos = 0;
+	for (size_t off = 0; off < g->size; off += 100)
+	{
+		char		piece[100];
+
+		for (int i = 0; i < raw && i < 100; i++)
+			piece[i] = (char) (' ' + rng_next() % 95);
+		for (int i = raw; i < 100; i++)
+			piece[i] = piece[i % raw];
+		memcpy(g->pool + off, piece, 100);
+	}
+}
+
+static const char *
+value_gen_next(ValueGen *g, size_t len)
+{
+	if (g->pos + len > g->size)
+		g->pos = 0;
+	g->pos += len;
+	return g->pool + g->pos - len;
+}
+
 static void
 report(const char *name, long ops, double secs, double bytes, const char *note)
 {
@@ -118,6 +186,16 @@ open_db(const BenchOpts *bo, LsmDb **db)
 	if (bo->write_buffer_size)
 		o.write_buffer_size = bo->write_buffer_size;
 	o.block_cache_size = bo->block_cache_size;
+	if (bo->block_size)
+		o.block_size = bo->block_size;
+	if (bo->bloom_bits >= 0)
+		o.bloom_bits_per_key = bo->bloom_bits;
+	if (bo->compression >= 0)
+		o.compression = (LsmCompression) bo->compression;
+	if (bo->compression_level >= 0)
+		o.compression_level = bo->compression_level;
+	if (bo->compaction_style >= 0)
+		o.compaction_style = (LsmCompactStyle) bo->compaction_style;
 	if (lsm_db_open(&o, bo->db, db, &st) != LSM_OK)
 	{
 		fprintf(stderr, "cannot open %s: %s\n", bo->db, st.msg);
@@ -130,18 +208,28 @@ static int
 bench_fillrandom(const BenchOpts *bo, LsmDb *db)
 {
 	LsmBatch   *b = lsm_batch_create();
-	char	   *pool = make_value_pool(bo->value_size + 4096);
+	char	   *pool = NULL;
+	ValueGen	gen = {0};
 	char		key[KEY_LEN + 1];
 	LsmStatus	st;
-	double		t0 = now_sec();
+	double		t0;
 
+	if (bo->compression_ratio > 0)
+		value_gen_init(&gen, bo->compression_ratio, bo->value_size);
+	else
+		pool = make_value_pool(bo->value_size + 4096);
+	t0 = now_sec();
 	for (long i = 0; i < bo->num; i++)
 	{
-		size_t		off = rng_next() % 4096;
+		const char *val;
 
+		if (gen.pool)
+			val = value_gen_next(&gen, bo->value_size);
+		else
+			val = pool + rng_next() % 4096;
 		make_key(key, (long) (rng_next() % (uint64_t) bo->num));
 		lsm_batch_clear(b);
-		lsm_batch_put(b, lsm_slice(key, KEY_LEN), lsm_slice(pool + off, bo->value_size), &st);
+		lsm_batch_put(b, lsm_slice(key, KEY_LEN), lsm_slice(val, bo->value_size), &st);
 		if (lsm_db_write(db, b, &st) != LSM_OK)
 		{
 			fprintf(stderr, "write: %s\n", st.msg);
@@ -152,6 +240,7 @@ bench_fillrandom(const BenchOpts *bo, LsmDb *db)
 		   (double) bo->num * (double) (KEY_LEN + bo->value_size), NULL);
 	lsm_batch_destroy(b);
 	free(pool);
+	free(gen.pool);
 	return 1;
 }
 
@@ -227,6 +316,56 @@ bench_seekrandom(const BenchOpts *bo, LsmDb *db)
 	return 1;
 }
 
+/* Compact everything down to the bottom level. */
+static int
+bench_compact(LsmDb *db)
+{
+	LsmStatus	st;
+	LsmDbStats	s0;
+	LsmDbStats	s1;
+	char		note[96];
+	double		t0 = now_sec();
+
+	lsm_db_stats(db, &s0);
+	if (lsm_db_compact_range(db, lsm_slice(NULL, 0), lsm_slice(NULL, 0), &st) != LSM_OK)
+	{
+		fprintf(stderr, "compact: %s\n", st.msg);
+		return 0;
+	}
+	lsm_db_stats(db, &s1);
+	snprintf(note, sizeof(note), "read %.1f MiB, wrote %.1f MiB",
+			 (s1.bytes_compacted_read - s0.bytes_compacted_read) / 1048576.0,
+			 (s1.bytes_compacted_written - s0.bytes_compacted_written) / 1048576.0);
+	report("compact", 1, now_sec() - t0,
+		   (double) (s1.bytes_compacted_written - s0.bytes_compacted_written), note);
+	return 1;
+}
+
+/* The shape of the tree and what compaction cost. */
+static void
+print_compaction_stats(const LsmDbStats *s)
+{
+	uint64_t	bytes = 0;
+
+	printf("levels (files/MiB):");
+	for (int l = 0; l < LSM_NUM_LEVELS; l++)
+	{
+		printf(" L%d %llu/%.1f", l, (unsigned long long) s->files_per_level[l],
+			   s->bytes_per_level[l] / 1048576.0);
+		bytes += s->bytes_per_level[l];
+	}
+	printf("; total %.1f MiB\n", bytes / 1048576.0);
+	printf("compaction: %llu compactions (%llu trivial moves), read %.1f MiB, wrote %.1f MiB, "
+		   "flushed %.1f MiB, wal %.1f MiB, write amp %.2f, read amp %.2f probes/get, "
+		   "stalls %llu slowdowns / %llu stops / %.1f ms\n",
+		   (unsigned long long) s->compactions, (unsigned long long) s->trivial_moves,
+		   s->bytes_compacted_read / 1048576.0, s->bytes_compacted_written / 1048576.0,
+		   s->bytes_flushed / 1048576.0, s->bytes_written_wal / 1048576.0,
+		   s->write_amplification, s->read_amplification,
+		   (unsigned long long) s->stall_slowdowns, (unsigned long long) s->stall_stops,
+		   s->stall_micros / 1000.0);
+}
+
 static void
 print_stats(LsmDb *db)
 {
@@ -240,6 +379,7 @@ print_stats(LsmDb *db)
 		   (unsigned long long) s.sst_probes, (unsigned long long) s.bloom_useful,
 		   (unsigned long long) s.bloom_not_useful, (unsigned long long) s.block_cache_hits,
 		   (unsigned long long) s.block_reads);
+	print_compaction_stats(&s);
 }
 
 static const char *
@@ -269,6 +409,10 @@ main(int argc, char **argv)
 	bo.nexts = 100;
 	bo.value_size = 1024;
 	bo.block_cache_size = 8 * 1024 * 1024;
+	bo.bloom_bits = -1;
+	bo.compression = -1;
+	bo.compression_level = -1;
+	bo.compaction_style = -1;
 	bo.benchmarks = "fillrandom,readrandom,seekrandom";
 	bo.db = "/tmp/lsm_engine_bench";
 	for (int i = 1; i < argc; i++)
@@ -289,6 +433,51 @@ main(int argc, char **argv)
 			bo.write_buffer_size = (size_t) atol(v);
 		else if ((v = arg_value(argv[i], "--block_cache_size")))
 			bo.block_cache_size = (size_t) atol(v);
+		else if ((v = arg_value(argv[i], "--block_size")))
+			bo.block_size = (size_t) atol(v);
+		else if ((v = arg_value(argv[i], "--bloom_bits")))
+			bo.bloom_bits = atoi(v);
+		else if ((v = arg_value(argv[i], "--compression_level")))
+			bo.compression_level = atoi(v);
+		else if ((v = arg_value(argv[i], "--seed")))
+		{
+			uint64_t	seed = (uint64_t) strtoull(v, NULL, 10);
+
+			if (seed != 0)
+			{
+				rng_state ^= seed * 0x9E3779B97F4A7C15ull;
+				if (rng_state == 0)
+					rng_state = 0x2545F4914F6CDD1Dull;
+				for (int k = 0; k < 8; k++)
+					(void) rng_next();
+			}
+		}
+		else if ((v = arg_value(argv[i], "--compression_ratio")))
+			bo.compression_ratio = atof(v);
+		else if ((v = arg_value(argv[i], "--compression")))
+		{
+			if (strcmp(v, "zstd") == 0)
+				bo.compression = LSM_COMPRESSION_ZSTD;
+			else if (strcmp(v, "none") == 0)
+				bo.compression = LSM_COMPRESSION_NONE;
+			else
+			{
+				fprintf(stderr, "--compression must be zstd or none\n");
+				return 2;
+			}
+		}
+		else if ((v = arg_value(argv[i], "--compaction_style")))
+		{
+			if (strcmp(v, "leveled") == 0)
+				bo.compaction_style = LSM_COMPACT_LEVELED;
+			else if (strcmp(v, "tiered") == 0)
+				bo.compaction_style = LSM_COMPACT_TIERED;
+			else
+			{
+				fprintf(stderr, "--compaction_style must be leveled or tiered\n");
+				return 2;
+			}
+		}
 		else if ((v = arg_value(argv[i], "--benchmarks")))
 			bo.benchmarks = v;
 		else if ((v = arg_value(argv[i], "--db")))
@@ -341,6 +530,20 @@ main(int argc, char **argv)
 				rc = 1;
 			else if (name[0] == 'r' ? !bench_readrandom(&bo, db) : !bench_seekrandom(&bo, db))
 				rc = 1;
+		}
+		else if (strcmp(name, "compact") == 0)
+		{
+			LsmDbStats	s;
+
+			if (db == NULL && !open_db(&bo, &db))
+				rc = 1;
+			else
+			{
+				lsm_db_stats(db, &s);
+				print_compaction_stats(&s);
+				if (!bench_compact(db))
+					rc = 1;
+			}
 		}
 		else
 		{

@@ -8,7 +8,16 @@
  * (becomes immutable), a new WAL file and memtable are started, and the
  * frozen one is written to a level-0 SSTable and recorded in the MANIFEST;
  * then the WAL files only it needed are deleted.  In this issue that flush
- * runs synchronously in the writer that needed the room.
+ * runs synchronously in the writer that needed the room, and so do the
+ * compactions it made due when auto_compact is on (compaction.c).
+ *
+ * Write stalls.  Before a batch is accepted the writer looks at the
+ * pressure of the current version (compaction.c): past the slowdown
+ * thresholds it sleeps slowdown_micros once; past the stop thresholds it
+ * "stops": it runs compactions itself, holding the write lock, until the
+ * pressure is below the stop thresholds, waiting (without the lock) only
+ * while other threads' compactions hold the files it would need, and
+ * giving up the wait when nothing at all can make progress.
  *
  * Readers pin a superversion (memtable, immutable memtables, version) and
  * the visible sequence number in one step under mu, then read without
@@ -58,6 +67,23 @@ lsm_options_init(LsmOptions *opts)
 	opts->sync_writes = true;
 	opts->merge = NULL;
 	opts->merge_arg = NULL;
+	opts->compaction_style = LSM_COMPACT_LEVELED;
+	opts->auto_compact = true;
+	opts->l0_compaction_trigger = 4;
+	opts->l0_slowdown_writes_trigger = 8;
+	opts->l0_stop_writes_trigger = 12;
+	opts->max_bytes_for_level_base = 64 * 1024 * 1024;
+	opts->level_size_multiplier = 10;
+	opts->target_file_size = 4 * 1024 * 1024;
+	opts->soft_pending_compaction_bytes = (uint64_t) 64 << 30;
+	opts->hard_pending_compaction_bytes = (uint64_t) 256 << 30;
+	opts->slowdown_micros = 1000;
+	opts->tiered_size_ratio = 2.0;
+	opts->tiered_max_merge_width = 16;
+	opts->horizon_fn = NULL;
+	opts->horizon_arg = NULL;
+	opts->file_horizon_fn = NULL;
+	opts->file_horizon_arg = NULL;
 }
 
 void
@@ -191,22 +217,121 @@ sv_unref_locked(LsmSuperVersion *sv)
 }
 
 /*
- * unlock_and_delete_obsolete
- *		Called with mu held: take the obsolete-file list, release mu, then
- *		delete the files, because unlinking is I/O and must not block
- *		readers.
+ * defer_locked
+ *		Put obsolete files on the deferred list, tagged with the current
+ *		version number (file_horizon_fn).  Caller holds mu.  When the list
+ *		cannot grow the files are left on disk for the next open.
  */
 static void
-unlock_and_delete_obsolete(LsmDb *db)
+defer_locked(LsmDb *db, LsmFileMeta **files, int n)
+{
+	int			i;
+
+	if (db->n_deferred + n > db->cap_deferred)
+	{
+		int			cap = (db->n_deferred + n) * 2;
+		LsmFileMeta **f = realloc(db->deferred, (size_t) cap * sizeof(LsmFileMeta *));
+		uint64_t   *r;
+
+		if (f != NULL)
+			db->deferred = f;
+		r = f != NULL ? realloc(db->deferred_retire, (size_t) cap * sizeof(uint64_t)) : NULL;
+		if (r == NULL)
+		{
+			lsm_versionset_free_files(files, n);
+			return;
+		}
+		db->deferred_retire = r;
+		db->cap_deferred = cap;
+	}
+	for (i = 0; i < n; i++)
+	{
+		db->deferred[db->n_deferred] = files[i];
+		db->deferred_retire[db->n_deferred] = db->vs->current->number;
+		db->n_deferred++;
+	}
+	free(files);
+}
+
+/*
+ * purge_deferred
+ *		Unlink the deferred files the host's file horizon allows.  The
+ *		callback runs without locks held.
+ */
+static void
+purge_deferred(LsmDb *db)
+{
+	uint64_t	horizon = db->opts.file_horizon_fn(db->opts.file_horizon_arg);
+	LsmFileMeta **go = NULL;
+	int			n_go = 0;
+	int			i;
+	int			k = 0;
+
+	db->env->mutex_lock(db->mu);
+	if (db->n_deferred > 0)
+		go = malloc((size_t) db->n_deferred * sizeof(LsmFileMeta *));
+	for (i = 0; i < db->n_deferred; i++)
+	{
+		if (go != NULL && db->deferred_retire[i] <= horizon)
+			go[n_go++] = db->deferred[i];
+		else
+		{
+			db->deferred[k] = db->deferred[i];
+			db->deferred_retire[k] = db->deferred_retire[i];
+			k++;
+		}
+	}
+	db->n_deferred = k;
+	db->env->mutex_unlock(db->mu);
+	if (go != NULL)
+		lsm_versionset_delete_files(db->vs, go, n_go);
+}
+
+/*
+ * lsm_db_unlock_and_delete_obsolete
+ *		Called with mu held: take the obsolete-file list, release mu, then
+ *		delete the files, because unlinking is I/O and must not block
+ *		readers.  With a host file horizon the files wait on the deferred
+ *		list instead, until the horizon has passed them.
+ */
+void
+lsm_db_unlock_and_delete_obsolete(LsmDb *db)
 {
 	LsmFileMeta **files = NULL;
 	int			n = 0;
 
 	if (db->vs->n_obsolete > 0)
 		lsm_versionset_take_obsolete(db->vs, &files, &n);
+	if (files != NULL && n > 0 && db->opts.file_horizon_fn != NULL)
+	{
+		defer_locked(db, files, n);
+		db->env->mutex_unlock(db->mu);
+		purge_deferred(db);
+		return;
+	}
 	db->env->mutex_unlock(db->mu);
 	if (files != NULL)
 		lsm_versionset_delete_files(db->vs, files, n);
+}
+
+uint64_t
+lsm_db_version_number(LsmDb *db)
+{
+	uint64_t	n;
+
+	db->env->mutex_lock(db->mu);
+	n = db->vs->current->number;
+	db->env->mutex_unlock(db->mu);
+	return n;
+}
+
+void
+lsm_db_delete_obsolete_files(LsmDb *db)
+{
+	db->env->mutex_lock(db->mu);
+	lsm_db_unlock_and_delete_obsolete(db);
+	if (db->opts.file_horizon_fn != NULL)
+		purge_deferred(db);
 }
 
 /*
@@ -214,6 +339,8 @@ unlock_and_delete_obsolete(LsmDb *db)
  *		Make {mem, imm, current version} the current superversion.  The
  *		struct is allocated by the caller before the change it publishes,
  *		so that publishing cannot fail after the change became durable.
+ *		The compaction pressure of the version is refreshed with it (the
+ *		caller holds write_mu, or is recovery, alone).
  */
 static void
 install_sv(LsmDb *db, LsmSuperVersion *nsv, LsmMemRef *mem, LsmMemRef **imm,
@@ -233,10 +360,11 @@ install_sv(LsmDb *db, LsmSuperVersion *nsv, LsmMemRef *mem, LsmMemRef **imm,
 		imm[i]->refs++;
 	}
 	nsv->version = lsm_versionset_current(db->vs);
+	lsm_compaction_pressure(&db->opts, nsv->version, &db->pressure);
 	old = db->sv;
 	db->sv = nsv;
 	sv_unref_locked(old);
-	unlock_and_delete_obsolete(db);
+	lsm_db_unlock_and_delete_obsolete(db);
 }
 
 static LsmCode
@@ -271,7 +399,7 @@ unpin_sv(LsmDb *db, LsmSuperVersion *sv)
 {
 	db->env->mutex_lock(db->mu);
 	sv_unref_locked(sv);
-	unlock_and_delete_obsolete(db);
+	lsm_db_unlock_and_delete_obsolete(db);
 }
 
 /*
@@ -462,6 +590,7 @@ flush_imm(LsmDb *db, LsmStatus *st)
 			return rc;
 		}
 		install_sv(db, nsv, sv->mem, sv->imm, n - 1);
+		db->flushes++;
 		delete_old_logs(db);
 	}
 	return LSM_OK;
@@ -595,19 +724,21 @@ lsm_db_flush(LsmDb *db, LsmStatus *st)
 		if (rc == LSM_OK)
 			rc = flush_imm(db, st);
 	}
+	if (rc == LSM_OK && db->opts.auto_compact)
+		rc = lsm_db_compact_until_done(db, true, st);
 	db->env->mutex_unlock(db->write_mu);
 	return rc;
 }
 
 /*
- * lsm_db_apply_edit
+ * lsm_db_apply_edit_locked
  *		Log an edit to the set of files and publish it to readers, keeping
- *		the memtables as they are.  This is the install step of anything
- *		that rewrites files (compaction, later); tests use it to place
- *		files on deeper levels.
+ *		the memtables as they are: the install step of a compaction (tests
+ *		also use it to place files on deeper levels).  Caller holds
+ *		write_mu, which serialises it with flushes.
  */
 LsmCode
-lsm_db_apply_edit(LsmDb *db, LsmVersionEdit *edit, LsmStatus *st)
+lsm_db_apply_edit_locked(LsmDb *db, LsmVersionEdit *edit, LsmStatus *st)
 {
 	LsmSuperVersion *nsv;
 	LsmCode		rc;
@@ -615,13 +746,101 @@ lsm_db_apply_edit(LsmDb *db, LsmVersionEdit *edit, LsmStatus *st)
 	rc = sv_alloc(&nsv, st);
 	if (rc != LSM_OK)
 		return rc;
-	db->env->mutex_lock(db->write_mu);
 	rc = lsm_versionset_log_and_apply(db->vs, edit, st);
 	if (rc == LSM_OK)
 		install_sv(db, nsv, db->sv->mem, db->sv->imm, db->sv->n_imm);
 	else
 		free(nsv);
+	return rc;
+}
+
+LsmCode
+lsm_db_apply_edit(LsmDb *db, LsmVersionEdit *edit, LsmStatus *st)
+{
+	LsmCode		rc;
+
+	db->env->mutex_lock(db->write_mu);
+	rc = lsm_db_apply_edit_locked(db, edit, st);
 	db->env->mutex_unlock(db->write_mu);
+	return rc;
+}
+
+/*
+ * Write stalls
+ */
+
+typedef enum StallLevel
+{
+	STALL_NONE,
+	STALL_SLOWDOWN,
+	STALL_STOP
+} StallLevel;
+
+/* How far the current version is behind; caller holds write_mu. */
+static StallLevel
+stall_level(LsmDb *db)
+{
+	const LsmOptions *o = &db->opts;
+	const LsmPressure *p = &db->pressure;
+
+	if ((o->l0_stop_writes_trigger > 0 && p->stall_count >= o->l0_stop_writes_trigger) ||
+		(o->hard_pending_compaction_bytes > 0 &&
+		 p->pending_bytes >= o->hard_pending_compaction_bytes))
+		return STALL_STOP;
+	if ((o->l0_slowdown_writes_trigger > 0 &&
+		 p->stall_count >= o->l0_slowdown_writes_trigger) ||
+		(o->soft_pending_compaction_bytes > 0 &&
+		 p->pending_bytes >= o->soft_pending_compaction_bytes))
+		return STALL_SLOWDOWN;
+	return STALL_NONE;
+}
+
+/*
+ * stall_writer
+ *		Slow down or stop the writer holding write_mu, as the file header
+ *		describes.  write_mu is released while sleeping, so that other
+ *		threads' compactions can install meanwhile.  A compaction error
+ *		while stopped fails the write: the database cannot accept it.
+ */
+static LsmCode
+stall_writer(LsmDb *db, LsmStatus *st)
+{
+	StallLevel	level = stall_level(db);
+	uint64_t	t0;
+	LsmCode		rc = LSM_OK;
+
+	if (level == STALL_NONE)
+		return LSM_OK;
+	t0 = db->env->now_micros(db->env);
+	if (level == STALL_SLOWDOWN)
+	{
+		LSM_STAT_ADD(db, stall_slowdowns, 1);
+		db->env->mutex_unlock(db->write_mu);
+		db->env->sleep_micros(db->env, db->opts.slowdown_micros);
+		db->env->mutex_lock(db->write_mu);
+	}
+	else
+	{
+		LSM_STAT_ADD(db, stall_stops, 1);
+		while (rc == LSM_OK && stall_level(db) == STALL_STOP)
+		{
+			bool		did;
+			int			others;
+
+			rc = lsm_db_compact_one(db, true, &did, st);
+			if (rc != LSM_OK || did)
+				continue;
+			db->env->mutex_lock(db->mu);
+			others = db->n_running;
+			db->env->mutex_unlock(db->mu);
+			if (others == 0)
+				break;			/* nothing can make progress: accept the write */
+			db->env->mutex_unlock(db->write_mu);
+			db->env->sleep_micros(db->env, 1000);
+			db->env->mutex_lock(db->write_mu);
+		}
+	}
+	LSM_STAT_ADD(db, stall_micros, db->env->now_micros(db->env) - t0);
 	return rc;
 }
 
@@ -669,6 +888,11 @@ batch_room(LsmSlice contents, size_t *need, LsmStatus *st)
  * so no record follows one of unknown fate) and uses up the batch's
  * sequence numbers: its record may still surface after a crash, and must
  * not collide with a later batch.
+ *
+ * Before any of that the writer may stall (file header).  Compactions
+ * that a stop or a flush runs happen before the batch gets its sequence
+ * numbers, so when one fails the write fails without a trace; nothing is
+ * sticky, and the next write tries again.
  */
 LsmCode
 lsm_db_write(LsmDb *db, LsmBatch *batch, LsmStatus *st)
@@ -678,6 +902,7 @@ lsm_db_write(LsmDb *db, LsmBatch *batch, LsmStatus *st)
 	size_t		need;
 	LsmSeq		first;
 	uint64_t	end;
+	uint64_t	flushes;
 	LsmCode		rc;
 
 	if (batch == NULL)
@@ -687,6 +912,9 @@ lsm_db_write(LsmDb *db, LsmBatch *batch, LsmStatus *st)
 		return LSM_OK;
 
 	db->env->mutex_lock(db->write_mu);
+	rc = stall_writer(db, st);
+	if (rc != LSM_OK)
+		goto out;
 	if (db->bg_error.code != LSM_OK)
 	{
 		rc = lsm_status_set(st, db->bg_error.code, db->bg_error.sys_errno,
@@ -695,8 +923,12 @@ lsm_db_write(LsmDb *db, LsmBatch *batch, LsmStatus *st)
 		goto out;
 	}
 	rc = batch_room(lsm_batch_contents(batch), &need, st);
+	flushes = db->flushes;
 	if (rc == LSM_OK)
 		rc = make_room(db, need, true, st);
+	/* a compaction error fails the write, which is then not applied */
+	if (rc == LSM_OK && db->opts.auto_compact && db->flushes != flushes)
+		rc = lsm_db_compact_until_done(db, true, st);
 	if (rc != LSM_OK)
 		goto out;
 
@@ -1217,7 +1449,7 @@ lsm_db_verify(LsmDb *db, LsmStatus *st)
 
 	db->env->mutex_lock(db->mu);
 	lsm_version_unref(v);
-	unlock_and_delete_obsolete(db);
+	lsm_db_unlock_and_delete_obsolete(db);
 	return rc;
 }
 
@@ -1243,17 +1475,40 @@ lsm_db_stats(LsmDb *db, LsmDbStats *out)
 	STAT_LOAD(bytes_written_wal);
 	STAT_LOAD(bytes_compacted_written);
 	STAT_LOAD(bytes_compacted_read);
+	STAT_LOAD(compactions);
+	STAT_LOAD(trivial_moves);
+	STAT_LOAD(compaction_entries_dropped);
+	STAT_LOAD(compaction_failures);
+	STAT_LOAD(running_compactions);
 	STAT_LOAD(stall_slowdowns);
 	STAT_LOAD(stall_stops);
 	STAT_LOAD(stall_micros);
+	if (out->bytes_written_wal > 0)
+		out->write_amplification =
+			(double) (out->bytes_written_wal + out->bytes_flushed +
+					  out->bytes_compacted_written) / (double) out->bytes_written_wal;
+	if (out->gets > 0)
+		out->read_amplification = (double) out->sst_probes / (double) out->gets;
 
 	db->env->mutex_lock(db->mu);
 	sv = db->sv;
 	for (level = 0; level < LSM_NUM_LEVELS; level++)
 	{
-		out->files_per_level[level] = (uint64_t) sv->version->n_files[level];
-		out->bytes_per_level[level] = lsm_version_level_bytes(sv->version, level);
+		LsmVersion *v = sv->version;
+
+		out->files_per_level[level] = (uint64_t) v->n_files[level];
+		out->bytes_per_level[level] = lsm_version_level_bytes(v, level);
+		for (i = 0; i < v->n_files[level]; i++)
+		{
+			out->entries_per_level[level] += v->files[level][i]->entries;
+			out->tombstones_per_level[level] += v->files[level][i]->tombstones;
+		}
+		if (level == 0)
+			out->sorted_runs += (uint64_t) v->n_files[0];
+		else if (v->n_files[level] > 0)
+			out->sorted_runs++;
 	}
+	out->pending_compaction_bytes = db->pressure.pending_bytes;
 	out->memtable_bytes = lsm_memtable_bytes_used(sv->mem->mt);
 	for (i = 0; i < sv->n_imm; i++)
 		out->memtable_bytes += lsm_memtable_bytes_used(sv->imm[i]->mt);
@@ -1670,6 +1925,8 @@ out:
 static void
 db_free(LsmDb *db)
 {
+	int			i;
+
 	if (db->log != NULL)
 		lsm_log_close(db->log, NULL);
 	if (db->sv != NULL)
@@ -1677,7 +1934,7 @@ db_free(LsmDb *db)
 		db->env->mutex_lock(db->mu);
 		sv_unref_locked(db->sv);
 		db->sv = NULL;
-		unlock_and_delete_obsolete(db);
+		lsm_db_unlock_and_delete_obsolete(db);
 	}
 	while (db->snapshots.next != NULL && db->snapshots.next != &db->snapshots)
 	{
@@ -1687,6 +1944,9 @@ db_free(LsmDb *db)
 		s->next->prev = s->prev;
 		free(s);
 	}
+	/* files waiting for the host's horizon stay on disk (lsm.h) */
+	if (db->deferred != NULL)
+		lsm_versionset_free_files(db->deferred, db->n_deferred);
 	lsm_versionset_destroy(db->vs);
 	if (db->cache != NULL)
 		lsm_block_cache_destroy(db->cache);
@@ -1694,6 +1954,9 @@ db_free(LsmDb *db)
 		db->env->mutex_destroy(db->mu);
 	if (db->write_mu != NULL)
 		db->env->mutex_destroy(db->write_mu);
+	for (i = 0; i < LSM_NUM_LEVELS; i++)
+		lsm_buf_free(&db->compact_ptr[i]);
+	free(db->deferred_retire);
 	free(db->old_logs);
 	free(db->dir);
 	free(db);
@@ -1721,6 +1984,9 @@ lsm_db_open(const LsmOptions *opts, const char *path, LsmDb **dbp, LsmStatus *st
 		return lsm_status_set(st, LSM_INVALID_ARGUMENT, 0,
 							  "write_buffer_size %zu is outside %d bytes .. 2 GiB",
 							  opts->write_buffer_size, LSM_MEMTABLE_MIN_SIZE);
+	rc = lsm_compaction_check_options(opts, st);
+	if (rc != LSM_OK)
+		return rc;
 
 	db = calloc(1, sizeof(LsmDb));
 	if (db == NULL)

@@ -6,16 +6,21 @@
  * Locking (see also version.h):
  *
  *	write_mu	serialises writers and everything that changes the set of
- *				memtables or files: lsm_db_write, flush, version edits.  It
- *				is held across WAL writes and fsyncs and across a
- *				synchronous flush, so a write that triggers a flush makes
- *				the other writers wait (the next issue moves flush to the
- *				background).
+ *				memtables or files: lsm_db_write, flush, version edits
+ *				(compaction installs included).  It is held across WAL
+ *				writes and fsyncs and across a synchronous flush, so a
+ *				write that triggers a flush makes the other writers wait
+ *				(the next issue moves flush to the background).  With
+ *				auto_compact the compactions a flush makes due run under it
+ *				as well; compactions driven through lsm_compaction_run hold
+ *				no lock while they merge and take write_mu only to install.
  *	mu			protects the pointer to the current superversion, every
  *				reference count (superversions, memtables, versions),
- *				last_seq, the snapshot list and the version set's lists.  It
- *				is held for a few instructions at a time and never across
- *				I/O, so readers are never stuck behind a writer's fsync.
+ *				last_seq, the snapshot list, the version set's lists, and
+ *				the compaction bookkeeping (running list, compacting marks
+ *				on files, compact pointers, pressure).  It is held for a few
+ *				instructions at a time and never across I/O, so readers are
+ *				never stuck behind a writer's fsync or a compaction.
  *
  * Order: write_mu before mu.  Readers take only mu, to pin a superversion
  * and read last_seq in one step; they then read memtables (lock-free, see
@@ -62,6 +67,18 @@ typedef struct LsmSuperVersion
 	LsmVersion *version;
 } LsmSuperVersion;
 
+/*
+ * What compaction and write stalls work from, computed for the current
+ * version whenever a superversion is installed (lsm_compaction_pressure).
+ * Written under write_mu and mu together, so holding either reads it.
+ */
+typedef struct LsmPressure
+{
+	bool		due;			/* a compaction should run */
+	int			stall_count;	/* leveled: level-0 files; tiered: sorted runs */
+	uint64_t	pending_bytes;	/* estimate, see compaction.c */
+} LsmPressure;
+
 struct LsmSnapshot
 {
 	LsmSeq		seq;
@@ -92,6 +109,20 @@ struct LsmDb
 	int			cap_old_logs;
 	LsmStatus	bg_error;		/* sticky: writes refused until reopen */
 
+	uint64_t	flushes;		/* tables flushed so far */
+
+	/* compaction, under mu (pressure: see LsmPressure) */
+	LsmCompaction *running;		/* picked and not yet released */
+	int			n_running;
+	LsmBuf		compact_ptr[LSM_NUM_LEVELS];	/* leveled: where the next pick starts */
+	LsmPressure pressure;
+
+	/* obsolete files waiting for the host's file horizon; mu */
+	LsmFileMeta **deferred;
+	uint64_t   *deferred_retire;	/* version number current when obsoleted */
+	int			n_deferred;
+	int			cap_deferred;
+
 	LsmRecoveryReport recovery;
 
 	/* counters, updated with atomic adds */
@@ -109,9 +140,37 @@ extern LsmSeq lsm_db_oldest_snapshot_locked(LsmDb *db);
 
 /*
  * Log edit to the MANIFEST and publish the resulting version to readers
- * (a new superversion with the same memtables).  Takes write_mu.
+ * (a new superversion with the same memtables).  Takes write_mu; the
+ * _locked form expects the caller to hold it.
  */
 extern LsmCode lsm_db_apply_edit(LsmDb *db, LsmVersionEdit *edit, LsmStatus *st);
+extern LsmCode lsm_db_apply_edit_locked(LsmDb *db, LsmVersionEdit *edit,
+										LsmStatus *st);
+
+/*
+ * Called with mu held: release mu, then delete the files no version lists
+ * any more (unlinking is I/O and must not block readers).
+ */
+extern void lsm_db_unlock_and_delete_obsolete(LsmDb *db);
+
+/* in compaction.c */
+
+/* Fill out for version v under options o; O(files). */
+extern void lsm_compaction_pressure(const LsmOptions *o, const LsmVersion *v,
+									LsmPressure *out);
+
+/*
+ * Pick, run, install and release one compaction (*did: there was one).
+ * have_write_mu: the caller holds write_mu (a writer compacting inline).
+ */
+extern LsmCode lsm_db_compact_one(LsmDb *db, bool have_write_mu, bool *did,
+								  LsmStatus *st);
+/* The same until nothing is due. */
+extern LsmCode lsm_db_compact_until_done(LsmDb *db, bool have_write_mu,
+											 LsmStatus *st);
+
+/* LSM_INVALID_ARGUMENT for compaction options the pickers cannot use. */
+extern LsmCode lsm_compaction_check_options(const LsmOptions *o, LsmStatus *st);
 
 /* in db_iter.c */
 

@@ -2,7 +2,7 @@
  * lsm.h
  *		The public interface of the lsm engine: a database of byte-string
  *		keys and values, with write batches, snapshots, point gets,
- *		iterators, memtable flush and (later) compaction.
+ *		iterators, memtable flush and compaction.
  *
  * Plain C, no Postgres headers.  Every fallible call returns an LsmCode and
  * fills the caller's LsmStatus on failure (lsm_status.h).  Keys compare
@@ -28,6 +28,10 @@
 typedef struct LsmDb LsmDb;
 typedef struct LsmBatch LsmBatch;
 typedef struct LsmSnapshot LsmSnapshot;
+typedef struct LsmCompaction LsmCompaction;
+
+/* Levels of the tree: level 0 (flushed memtables) and levels 1..6. */
+#define LSM_NUM_LEVELS 7
 
 /* Compression of SSTable data blocks; stored in files: never renumber. */
 typedef enum LsmCompression
@@ -55,6 +59,43 @@ extern LsmCode lsm_merge_int64_add(void *arg, LsmSlice key, const LsmSlice *base
 								   const LsmSlice *operands, int n_operands,
 								   LsmBuf *out, LsmStatus *st);
 
+/*
+ * How SSTables are merged (docs/design.md, "Compaction").  Not stored in
+ * files: a database may be reopened with the other style.
+ */
+typedef enum LsmCompactStyle
+{
+	LSM_COMPACT_LEVELED = 0,	/* one sorted run per level, 10x per level */
+	LSM_COMPACT_TIERED = 1		/* merge runs of similar size */
+} LsmCompactStyle;
+
+/*
+ * The external read horizon: the oldest sequence number that a reader
+ * outside this LsmDb (another process or backend reading the same files
+ * through its own view) may still read at; LSM_MAX_SEQ when there is none.
+ * Compaction keeps every version such a reader could see.  It is called
+ * without any engine lock held, from whichever thread picks a compaction,
+ * so it must be thread-safe and must not block for long.  The contract:
+ * a reader that registers after the call returned reads at a sequence
+ * number no older than lsm_db_stats().last_seq at its registration (as
+ * lsm_db_snapshot does), because the engine reads its own horizon before
+ * calling this one.
+ */
+typedef LsmSeq (*LsmHorizonFn) (void *arg);
+
+/*
+ * The external file horizon: the smallest version number
+ * (lsm_db_version_number) whose files a reader outside this LsmDb may
+ * still read; UINT64_MAX when there is none.  A table file that no version
+ * of this LsmDb lists any more (compaction replaced it and every reader
+ * here let go) is unlinked only once this returns at least the number of
+ * the version that was current at that moment; until then it waits on a
+ * list that is looked at again when more files become obsolete, and by
+ * lsm_db_delete_obsolete_files.  Called like LsmHorizonFn, without locks.
+ * Files still waiting at close stay on disk; the next open removes them.
+ */
+typedef uint64_t (*LsmFileHorizonFn) (void *arg);
+
 typedef struct LsmOptions
 {
 	LsmEnv	   *env;			/* NULL: lsm_env_posix() */
@@ -69,6 +110,25 @@ typedef struct LsmOptions
 	bool		sync_writes;	/* fsync the WAL at every write; default true */
 	LsmMergeFn	merge;			/* NULL: lsm_merge_int64_add */
 	void	   *merge_arg;
+
+	/* compaction; docs/design.md, "Compaction", has the exact rules */
+	LsmCompactStyle compaction_style;	/* LSM_COMPACT_LEVELED */
+	bool		auto_compact;	/* compact after each flush; default true */
+	int			l0_compaction_trigger;	/* L0 files (tiered: runs to merge); 4 */
+	int			l0_slowdown_writes_trigger; /* L0 files (tiered: runs); 8, 0 = off */
+	int			l0_stop_writes_trigger; /* L0 files (tiered: runs); 12, 0 = off */
+	uint64_t	max_bytes_for_level_base;	/* leveled: L1 target; 64 MiB */
+	int			level_size_multiplier;	/* leveled: each level this x above; 10 */
+	uint64_t	target_file_size;	/* outputs are cut past this; 4 MiB */
+	uint64_t	soft_pending_compaction_bytes;	/* slowdown; 64 GiB, 0 = off */
+	uint64_t	hard_pending_compaction_bytes;	/* stop; 256 GiB, 0 = off */
+	uint64_t	slowdown_micros;	/* sleep per slowed-down write; 1000 */
+	double		tiered_size_ratio;	/* tiered: "similar" = within this; 2.0 */
+	int			tiered_max_merge_width; /* tiered: most runs per merge; 16 */
+	LsmHorizonFn horizon_fn;	/* NULL: no readers outside this LsmDb */
+	void	   *horizon_arg;
+	LsmFileHorizonFn file_horizon_fn;	/* NULL: no files read from outside */
+	void	   *file_horizon_arg;
 } LsmOptions;
 
 /* Fill with the defaults above. */
@@ -143,9 +203,89 @@ extern LsmCode lsm_db_iter(LsmDb *db, const LsmReadOptions *ro, LsmIter **it,
 
 /*
  * Freeze the active memtable (if non-empty) and write it as an L0 SSTable,
- * then drop WAL files no memtable needs.  Synchronous.
+ * then drop WAL files no memtable needs.  Synchronous.  With auto_compact,
+ * the compactions the flush made necessary run before it returns.
  */
 extern LsmCode lsm_db_flush(LsmDb *db, LsmStatus *st);
+
+/*
+ * Compaction.  Automatic mode (auto_compact, the default) runs every
+ * pending compaction synchronously in the thread that flushed, holding the
+ * write lock, so writers wait while readers go on.  A host that drives
+ * compaction itself (background workers) sets auto_compact to false and
+ * calls, from any number of threads:
+ *
+ *	lsm_db_compaction_pick		choose the next compaction and reserve its
+ *								input files (a cheap step under the mutex);
+ *								LSM_NOT_FOUND when nothing is due or every
+ *								due compaction's files are taken
+ *	lsm_compaction_run			read the inputs and write the outputs; takes
+ *								no lock, so writers and readers go on
+ *	lsm_compaction_install		log the result to the MANIFEST and publish
+ *								it (briefly takes the write lock)
+ *	lsm_compaction_release		always, last: frees it and un-reserves its
+ *								inputs; outputs of a run that was not
+ *								installed are deleted
+ *
+ * Errors: pick returns LSM_NOT_FOUND (nothing to do; st untouched) or
+ * LSM_NO_MEMORY; run returns LSM_IO_ERROR, LSM_NO_SPACE, LSM_CORRUPTION (a
+ * bad input block) or LSM_NO_MEMORY; install returns LSM_INVALID_ARGUMENT
+ * before a successful run, else the MANIFEST's errors (LSM_IO_ERROR,
+ * LSM_NO_SPACE, LSM_NO_MEMORY) or LSM_CORRUPTION if the result would break
+ * the version invariants (a bug).  None is sticky: the files stay as they
+ * were and a later pick retries.  A write or flush that compacts (auto
+ * mode, or a write stall's stop) returns the compaction's error the same
+ * way, without having applied the batch.  Every compaction must be
+ * released before lsm_db_close.  A trivial move needs no run; running it
+ * is a no-op.
+ */
+typedef struct LsmCompactionInfo
+{
+	int			output_level;
+	int			n_inputs;		/* input files, all levels */
+	uint64_t	input_bytes;
+	int			n_outputs;		/* after run */
+	uint64_t	output_bytes;	/* after run */
+	uint64_t	entries_dropped;	/* shadowed versions, tombstones, folded operands */
+	bool		trivial_move;	/* a file moved down a level, nothing rewritten */
+	bool		manual;			/* part of lsm_db_compact_range */
+} LsmCompactionInfo;
+
+/* Whether a compaction is due (cheap; for a scheduler deciding to wake a worker). */
+extern bool lsm_db_compaction_needed(LsmDb *db);
+extern LsmCode lsm_db_compaction_pick(LsmDb *db, LsmCompaction **c, LsmStatus *st);
+extern LsmCode lsm_compaction_run(LsmCompaction *c, LsmStatus *st);
+extern LsmCode lsm_compaction_install(LsmCompaction *c, LsmStatus *st);
+extern void lsm_compaction_release(LsmCompaction *c);
+extern void lsm_compaction_info(const LsmCompaction *c, LsmCompactionInfo *out);
+
+/*
+ * The number of the current version: it grows by one with every change to
+ * the set of files (flush, compaction).  For LsmFileHorizonFn.
+ */
+extern uint64_t lsm_db_version_number(LsmDb *db);
+
+/* Unlink the obsolete files the file horizon now allows (see above). */
+extern void lsm_db_delete_obsolete_files(LsmDb *db);
+
+/* Pick, run and install until nothing is due (what auto_compact does). */
+extern LsmCode lsm_db_compact_pending(LsmDb *db, LsmStatus *st);
+
+/*
+ * Compact every file holding keys in [lower, upper) (data NULL = unbounded
+ * on that side) down to the bottom level: the memtable is flushed first,
+ * then all those files, on every level, are merged in one compaction into
+ * the bottom level (leveled: the deepest non-empty level, at least 1;
+ * tiered: level 6), dropping what no snapshot or outside reader can see.  Files that only partly overlap the
+ * range are rewritten whole (as are other files the merge must take along
+ * so that every version of its keys moves together, docs/design.md).
+ * Waits for running compactions that hold files it needs.  Errors: those
+ * of lsm_db_flush and of the compaction steps above.  For
+ * lsm_fdw_compact().
+ */
+extern LsmCode lsm_db_compact_range(LsmDb *db, LsmSlice lower, LsmSlice upper,
+									LsmStatus *st);
+/* (errors: those of lsm_db_flush and of the compaction steps above) */
 
 /*
  * Verify every SSTable: checksums of every block and order of every key.
@@ -153,11 +293,17 @@ extern LsmCode lsm_db_flush(LsmDb *db, LsmStatus *st);
  */
 extern LsmCode lsm_db_verify(LsmDb *db, LsmStatus *st);
 
-/* Counters the engine keeps; cumulative since open. */
+/*
+ * Counters the engine keeps: cumulative since open, except the shape
+ * fields (per level, memtables, runs, pending bytes), which describe now.
+ */
 typedef struct LsmDbStats
 {
-	uint64_t	files_per_level[7];
-	uint64_t	bytes_per_level[7];
+	uint64_t	files_per_level[LSM_NUM_LEVELS];
+	uint64_t	bytes_per_level[LSM_NUM_LEVELS];
+	uint64_t	entries_per_level[LSM_NUM_LEVELS];	/* from table properties */
+	uint64_t	tombstones_per_level[LSM_NUM_LEVELS];
+	uint64_t	sorted_runs;	/* L0 files + non-empty deeper levels */
 	uint64_t	memtable_bytes;
 	uint64_t	imm_memtables;
 	uint64_t	last_seq;
@@ -172,13 +318,21 @@ typedef struct LsmDbStats
 	uint64_t	bytes_written_wal;
 	uint64_t	bytes_compacted_written;
 	uint64_t	bytes_compacted_read;
+	uint64_t	compactions;	/* installed, trivial moves included */
+	uint64_t	trivial_moves;
+	uint64_t	compaction_entries_dropped;
+	uint64_t	compaction_failures;	/* runs or installs that failed */
+	uint64_t	pending_compaction_bytes;	/* estimate; docs/design.md */
+	uint64_t	running_compactions;
 	uint64_t	stall_slowdowns;
 	uint64_t	stall_stops;
 	uint64_t	stall_micros;
+	/* (wal + flushed + compacted bytes) / wal bytes; 0 before any write */
+	double		write_amplification;
+	/* tables probed per get: sst_probes / gets; 0 before any get */
+	double		read_amplification;
 } LsmDbStats;
 
 extern void lsm_db_stats(LsmDb *db, LsmDbStats *out);
-
-#define LSM_NUM_LEVELS 7
 
 #endif							/* LSM_H */

@@ -1070,6 +1070,16 @@ lsm_versionset_delete_files(LsmVersionSet *vs, LsmFileMeta **files, int n)
 	free(files);
 }
 
+void
+lsm_versionset_free_files(LsmFileMeta **files, int n)
+{
+	int			i;
+
+	for (i = 0; i < n; i++)
+		file_free(files[i]);
+	free(files);
+}
+
 /*
  * lsm_versionset_table
  *		Open a file's table reader once and cache it in the meta.  The open
@@ -1273,6 +1283,7 @@ install(LsmVersionSet *vs, LsmVersion *v, uint64_t log_number, LsmSeq last_seq)
 	vs->live.prev->next = v;
 	vs->live.prev = v;
 	old = vs->current;
+	v->number = ++vs->installed;
 	vs->current = v;
 	vs->log_number = log_number;
 	vs->last_seq = last_seq;
@@ -1540,6 +1551,7 @@ lsm_versionset_recover(LsmVersionSet *vs, LsmStatus *st)
 	rs.v->next = &vs->live;
 	vs->live.prev->next = rs.v;
 	vs->live.prev = rs.v;
+	rs.v->number = ++vs->installed;
 	vs->current = rs.v;
 	vs->log_number = rs.log_number;
 	vs->last_seq = rs.last_seq;
@@ -1558,16 +1570,17 @@ lsm_versionset_recover(LsmVersionSet *vs, LsmStatus *st)
 /*
  * Level iterator
  *
- * Concatenates the table iterators of one sorted, non-overlapping level.
- * Only the table of the current file is open as an iterator, so a scan
- * over a level with many files holds one table iterator at a time.
+ * Concatenates the table iterators of a sorted, non-overlapping array of
+ * files: one level of a version, or the inputs a compaction takes from one
+ * level.  Only the table of the current file is open as an iterator, so a
+ * scan over many files holds one table iterator at a time.
  */
 typedef struct LevelIter
 {
 	LsmIter		base;
 	LsmVersionSet *vs;
-	LsmVersion *v;
-	int			level;
+	LsmFileMeta *const *files;	/* kept alive by the caller */
+	int			n_files;
 	bool		fill_cache;
 	LsmReadStats *stats;
 	int			idx;			/* file of cur; -1 when none */
@@ -1590,9 +1603,9 @@ level_set_file(LevelIter *li, int i)
 	lsm_iter_destroy(li->cur);
 	li->cur = NULL;
 	li->idx = -1;
-	if (i < 0 || i >= li->v->n_files[li->level])
+	if (i < 0 || i >= li->n_files)
 		return;
-	if (lsm_versionset_table(li->vs, li->v->files[li->level][i], &t, &li->err) != LSM_OK)
+	if (lsm_versionset_table(li->vs, li->files[i], &t, &li->err) != LSM_OK)
 		return;
 	li->cur = lsm_table_iter(t, li->fill_cache, li->stats);
 	if (li->cur == NULL)
@@ -1679,7 +1692,7 @@ level_seek_last(LsmIter *it)
 	LevelIter  *li = (LevelIter *) it;
 
 	lsm_status_clear(&li->err);
-	level_set_file(li, li->v->n_files[li->level] - 1);
+	level_set_file(li, li->n_files - 1);
 	if (li->cur != NULL)
 		lsm_iter_seek_last(li->cur);
 	level_skip_backward(li);
@@ -1690,14 +1703,14 @@ level_seek(LsmIter *it, LsmSlice target)
 {
 	LevelIter  *li = (LevelIter *) it;
 	int			lo = 0;
-	int			hi = li->v->n_files[li->level];
+	int			hi = li->n_files;
 
 	/* first file whose largest key is >= target */
 	while (lo < hi)
 	{
 		int			mid = lo + (hi - lo) / 2;
 
-		if (lsm_ikey_cmp(lsm_buf_slice(&li->v->files[li->level][mid]->largest),
+		if (lsm_ikey_cmp(lsm_buf_slice(&li->files[mid]->largest),
 						 target) < 0)
 			lo = mid + 1;
 		else
@@ -1783,8 +1796,8 @@ static const LsmIterOps level_ops = {
 };
 
 LsmIter *
-lsm_version_level_iter(LsmVersionSet *vs, LsmVersion *v, int level,
-					   bool fill_cache, LsmReadStats *stats)
+lsm_files_iter(LsmVersionSet *vs, LsmFileMeta *const *files, int n_files,
+			   bool fill_cache, LsmReadStats *stats)
 {
 	LevelIter  *li = calloc(1, sizeof(LevelIter));
 
@@ -1792,10 +1805,17 @@ lsm_version_level_iter(LsmVersionSet *vs, LsmVersion *v, int level,
 		return NULL;
 	li->base.ops = &level_ops;
 	li->vs = vs;
-	li->v = v;
-	li->level = level;
+	li->files = files;
+	li->n_files = n_files;
 	li->fill_cache = fill_cache;
 	li->stats = stats;
 	li->idx = -1;
 	return &li->base;
+}
+
+LsmIter *
+lsm_version_level_iter(LsmVersionSet *vs, LsmVersion *v, int level,
+					   bool fill_cache, LsmReadStats *stats)
+{
+	return lsm_files_iter(vs, v->files[level], v->n_files[level], fill_cache, stats);
 }

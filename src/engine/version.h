@@ -4,7 +4,7 @@
  *		immutable versions and the version set with its MANIFEST.
  *
  * A version is an immutable snapshot of the live files, per level.  Every
- * change to the set of files (a flush adds an L0 file; a compaction, later,
+ * change to the set of files (a flush adds an L0 file; a compaction
  * deletes inputs and adds outputs) is a version edit: it is appended to the
  * MANIFEST, synced, and only then applied in memory to produce a new
  * current version.  Readers pin the version they started with, so a file
@@ -18,9 +18,9 @@
  *
  * Locking.  The version set does not serialise edits itself: the caller
  * runs at most one lsm_versionset_log_and_apply() at a time (the database's
- * write lock, later also the compaction job lock).  The mutex passed to
- * lsm_versionset_create (the database mutex) protects the pointer to the
- * current version, the reference counts of versions and files, the list of
+ * write lock, which flushes and compaction installs both take).  The mutex
+ * passed to lsm_versionset_create (the database mutex) protects the pointer
+ * to the current version, the reference counts of versions and files, the list of
  * live versions and the obsolete-file list; log_and_apply takes it only for
  * the instant it installs the new version.  Functions documented "caller
  * holds mu" must be called with that mutex held.
@@ -61,10 +61,13 @@ extern bool lsm_parse_file_name(const char *name, LsmFileType *type,
 								uint64_t *number);
 
 /*
- * One SSTable.  Everything but refs and table is fixed when the file is
- * written.  refs counts the versions listing the file (caller holds mu);
- * table is the reader, opened on first use by lsm_versionset_table() and
- * closed when the file's last version goes away.
+ * One SSTable.  Everything but refs, table and compacting is fixed when the
+ * file is written.  refs counts the versions listing the file (caller
+ * holds mu); table is the reader, opened on first use by
+ * lsm_versionset_table() and closed when the file's last version goes
+ * away.  compacting is set (under the database mutex) while a picked
+ * compaction holds the file as an input, so that no second compaction
+ * takes it; it lives in memory only and is not copied by edits.
  */
 typedef struct LsmFileMeta
 {
@@ -79,6 +82,7 @@ typedef struct LsmFileMeta
 	uint64_t	tombstones;
 	int			refs;
 	LsmTable   *table;			/* NULL until opened; set once, atomically */
+	bool		compacting;		/* an unfinished compaction holds it; db mu */
 } LsmFileMeta;
 
 /* The user-key range of a file, borrowing from its meta. */
@@ -153,6 +157,7 @@ typedef struct LsmVersionSet LsmVersionSet;
 typedef struct LsmVersion
 {
 	LsmVersionSet *vs;			/* NULL for a version outside any set (tests) */
+	uint64_t	number;			/* set when installed: 1, 2, ... per open; 0 before */
 	int			refs;			/* caller holds mu */
 	LsmFileMeta **files[LSM_NUM_LEVELS];
 	int			n_files[LSM_NUM_LEVELS];
@@ -217,6 +222,7 @@ struct LsmVersionSet
 	uint64_t	manifest_rollover;	/* start a new MANIFEST past this size */
 
 	LsmVersion *current;		/* caller holds mu to read from other threads */
+	uint64_t	installed;		/* versions installed so far (numbers them); mu */
 	LsmVersion	live;			/* list head of every version with refs > 0 */
 
 	/* files no version lists any more, waiting for deletion; caller holds mu */
@@ -282,6 +288,8 @@ extern bool lsm_versionset_file_is_live(LsmVersionSet *vs, uint64_t number);
 extern void lsm_versionset_take_obsolete(LsmVersionSet *vs, LsmFileMeta ***files,
 										 int *n);
 extern void lsm_versionset_delete_files(LsmVersionSet *vs, LsmFileMeta **files, int n);
+/* The same without unlinking: the next open removes the files. */
+extern void lsm_versionset_free_files(LsmFileMeta **files, int n);
 
 /*
  * The table reader of a file, opening it on first use and caching it in
@@ -299,5 +307,13 @@ extern LsmCode lsm_versionset_table(LsmVersionSet *vs, LsmFileMeta *f, LsmTable 
  */
 extern LsmIter *lsm_version_level_iter(LsmVersionSet *vs, LsmVersion *v, int level,
 									   bool fill_cache, LsmReadStats *stats);
+
+/*
+ * The same over any array of n_files files sorted by key with no user key
+ * in two of them (a compaction's inputs from one level).  The array and
+ * the files must outlive the iterator.
+ */
+extern LsmIter *lsm_files_iter(LsmVersionSet *vs, LsmFileMeta *const *files,
+							   int n_files, bool fill_cache, LsmReadStats *stats);
 
 #endif							/* LSM_VERSION_H */

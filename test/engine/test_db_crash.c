@@ -8,6 +8,11 @@
  *	  then power is lost and the database reopened.  Every acknowledged
  *	  write must be there; the one write that failed must be there whole or
  *	  not at all; nothing else.
+ *	  The options make compaction run inside writes too (tiny targets,
+ *	  either style), so the disk also dies inside compactions.
+ *	- crashes and disk-full errors at every write-like call of a manual
+ *	  compaction over several levels: after recovery the contents are
+ *	  exactly what was acknowledged, and no file is left behind.
  *	- disk-full errors without a crash: the failing write reports the
  *	  error and is invisible, the database keeps working.
  *	- a flipped byte in an SSTable: reads of that block fail with
@@ -221,6 +226,12 @@ crash_opts(LsmEnv *env, TestRng *rng)
 	o.block_size = 512;
 	o.compression = test_rng_below(rng, 2) ? LSM_COMPRESSION_ZSTD : LSM_COMPRESSION_NONE;
 	o.block_cache_size = test_rng_below(rng, 2) ? 32 * 1024 : 0;
+	/* compactions inside writes, reaching a few levels */
+	o.compaction_style = test_rng_below(rng, 3) ? LSM_COMPACT_LEVELED : LSM_COMPACT_TIERED;
+	o.target_file_size = (uint64_t) (2 + test_rng_below(rng, 6)) * 1024;
+	o.max_bytes_for_level_base = (uint64_t) (4 + test_rng_below(rng, 12)) * 1024;
+	o.level_size_multiplier = 2 + (int) test_rng_below(rng, 3);
+	o.l0_compaction_trigger = 2 + (int) test_rng_below(rng, 3);
 	return o;
 }
 
@@ -248,6 +259,8 @@ test_random_crashes(void)
 	int			crashes_in_open = 0;
 	int			failed_writes = 0;
 
+	/* the crash simulation needs no real fsync */
+	fault_env_set_real_sync(env, false);
 	memset(&acked, 0, sizeof(acked));
 	memset(&pending, 0, sizeof(pending));
 	memset(ops, 0, sizeof(ops));
@@ -372,6 +385,8 @@ test_crash_in_recovery_flush(void)
 	LsmStatus	st;
 	int			tried = 0;
 
+	/* the crash simulation needs no real fsync */
+	fault_env_set_real_sync(env, false);
 	memset(ops, 0, sizeof(ops));
 	for (long n = 1; n < 160; n += 1 + (long) test_rng_below(&rng, 4))
 	{
@@ -449,6 +464,8 @@ test_disk_full(void)
 	LsmOptions	o;
 	int			failures = 0;
 
+	/* the crash simulation needs no real fsync */
+	fault_env_set_real_sync(env, false);
 	memset(&m, 0, sizeof(m));
 	memset(ops, 0, sizeof(ops));
 	test_tmpdir(dir, sizeof(dir), "db_full");
@@ -487,6 +504,145 @@ test_disk_full(void)
 	lsm_batch_destroy(b);
 	fault_env_free(env);
 	test_rmtree(dir);
+}
+
+/* How many .sst files dir holds. */
+static int
+count_sst(const char *dir)
+{
+	DIR		   *d = opendir(dir);
+	struct dirent *e;
+	int			n = 0;
+
+	while (d && (e = readdir(d)) != NULL)
+	{
+		size_t		l = strlen(e->d_name);
+
+		if (l > 4 && strcmp(e->d_name + l - 4, ".sst") == 0)
+			n++;
+	}
+	if (d)
+		closedir(d);
+	return n;
+}
+
+/* Files the current version lists, all levels. */
+static int
+live_files(LsmDb *db)
+{
+	LsmDbStats	s;
+	int			n = 0;
+
+	lsm_db_stats(db, &s);
+	for (int l = 0; l < LSM_NUM_LEVELS; l++)
+		n += (int) s.files_per_level[l];
+	return n;
+}
+
+/*
+ * The disk dies (EIO from then on, then power loss) or is full once
+ * (ENOSPC, no crash) at the n-th write-like call of a full manual
+ * compaction of a database spread over several levels, for n = 1, 2, ...
+ * until the compaction gets through: outputs, their fsyncs, the directory
+ * sync, the MANIFEST edit, and the flush in front of it.  Every write was
+ * acknowledged before, so the recovered contents must be exactly the
+ * model; a later compaction must work; no table file may be left over.
+ */
+static void
+test_crash_in_compaction(void)
+{
+	LsmEnv	   *env = fault_env_new();
+	LsmBatch   *b = lsm_batch_create();
+	Op			ops[8];
+	LsmStatus	st;
+	int			crashed = 0;
+	int			full = 0;
+	bool		through = false;
+
+	/* the crash simulation needs no real fsync */
+	fault_env_set_real_sync(env, false);
+	memset(ops, 0, sizeof(ops));
+	for (long n = 1; !through && n < 5000; n += 1 + n / 24)
+	{
+		char		dir[256];
+		Model		m;
+		LsmOptions	o;
+		LsmDb	   *db;
+		TestRng		rng = {31337};
+		bool		crash = n % 2 == 1;
+		LsmCode		rc;
+
+		memset(&m, 0, sizeof(m));
+		test_tmpdir(dir, sizeof(dir), "db_cmpcrash");
+		lsm_options_init(&o);
+		o.env = env;
+		o.sync_writes = true;
+		o.write_buffer_size = 8 * 1024;
+		o.target_file_size = 2 * 1024;
+		o.max_bytes_for_level_base = 4 * 1024;
+		o.level_size_multiplier = 2;
+		o.l0_compaction_trigger = 2;
+		CHECK_OK(lsm_db_open(&o, dir, &db, &st), &st);
+		for (int w = 0; w < 300; w++)
+		{
+			int			k = random_batch(&rng, ops, b);
+
+			CHECK_OK(lsm_db_write(db, b, &st), &st);
+			model_apply(&m, ops, k);
+		}
+
+		if (crash)
+			fault_env_fail_writes_from(env, n, EIO);
+		else
+			fault_env_fail_writes_after(env, n, ENOSPC);
+		rc = lsm_db_compact_range(db, lsm_slice(NULL, 0), lsm_slice(NULL, 0), &st);
+		fault_env_heal(env);
+		if (rc == LSM_OK)
+			through = true;
+		else if (crash)
+		{
+			CHECK(fault_env_crash(env) >= 0);
+			crashed++;
+		}
+		else
+		{
+			/* still works: the contents, and writes */
+			CHECK(rc == LSM_NO_SPACE);
+			CHECK(db_matches(db, &m, false));
+			for (int w = 0; w < 20; w++)
+			{
+				int			k = random_batch(&rng, ops, b);
+
+				CHECK_OK(lsm_db_write(db, b, &st), &st);
+				model_apply(&m, ops, k);
+			}
+			full++;
+		}
+		lsm_db_close(db, &st);
+
+		CHECK_OK(lsm_db_open(&o, dir, &db, &st), &st);
+		if (!db_matches(db, &m, false))
+		{
+			fprintf(stderr, "  %s at write-like call %ld of a compaction\n",
+					crash ? "crash" : "disk full", n);
+			CHECK(false);
+		}
+		CHECK_OK(lsm_db_verify(db, &st), &st);
+		CHECK(count_sst(dir) == live_files(db));
+		CHECK_OK(lsm_db_compact_range(db, lsm_slice(NULL, 0), lsm_slice(NULL, 0), &st), &st);
+		CHECK(db_matches(db, &m, false));
+		CHECK(count_sst(dir) == live_files(db));
+		CHECK_OK(lsm_db_close(db, &st), &st);
+		model_free(&m);
+		test_rmtree(dir);
+	}
+	printf("  %d crashes and %d disk-full errors inside a compaction\n", crashed, full);
+	CHECK(through);
+	CHECK(crashed > 10 && full > 10);
+	for (int i = 0; i < 8; i++)
+		lsm_buf_free(&ops[i].val);
+	lsm_batch_destroy(b);
+	fault_env_free(env);
 }
 
 /* The one .sst file of dir. */
@@ -632,6 +788,7 @@ main(void)
 {
 	RUN(test_random_crashes);
 	RUN(test_crash_in_recovery_flush);
+	RUN(test_crash_in_compaction);
 	RUN(test_disk_full);
 	RUN(test_sst_corruption);
 	RUN(test_missing_table);

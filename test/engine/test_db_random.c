@@ -6,6 +6,16 @@
  *		seeks and direction switches, flushes, snapshots held and checked
  *		later, iterators held across writes and flushes, and close/reopen.
  *
+ * It runs under four configurations: random table options with the
+ * default compaction settings, and three with tiny write buffers and
+ * compaction targets and heavier deletes, so that compaction runs all the
+ * time and reaches deep levels: leveled, tiered, and leveled driven step
+ * by step through the pick / run / install API (as background workers
+ * would) instead of automatically.  Manual range compactions are mixed
+ * in; the version invariants are checked after every step that
+ * compacted, and each compaction configuration must reach level 3 and
+ * have at least three sorted runs at some point.
+ *
  * The model keeps, per key, the history of its state after every write
  * (sequence number, exists, value), so a read at any snapshot is a binary
  * search.  Keys come in two families so that merges always meet integer
@@ -16,7 +26,9 @@
  * operation.  LSM_TEST_SEED replays a run, LSM_TEST_ITERS makes it longer.
  */
 #include "testutil.h"
+#include "fault_env.h"
 
+#include "db_internal.h"
 #include "lsm.h"
 
 #define NKEYS 600
@@ -64,6 +76,13 @@ typedef struct Run
 	Held		snaps[MAX_SNAPS];
 	int			nsnaps;
 	LsmBuf		scratch;
+	int			delete_pct;		/* share of deletes in writes */
+	bool		drive;			/* compactions are run by do_compact */
+	uint64_t	compactions;	/* seen so far, for the invariant checks */
+	int			deepest;		/* deepest level that held a file */
+	uint64_t	max_runs;		/* most sorted runs at once */
+	uint64_t	total_compactions;
+	LsmEnv	   *env;			/* POSIX without real fsyncs (fault_env.h) */
 } Run;
 
 static int
@@ -201,7 +220,7 @@ do_write(Run *r)
 		idx[i] = (int) test_rng_below(&r->rng, NKEYS);
 		k = &r->m.keys[idx[i]];
 		memset(&vals[i], 0, sizeof(LsmBuf));
-		if (roll < 2)
+		if (roll * 10 < r->delete_pct)
 		{
 			kinds[i] = LSM_KIND_DELETE;
 			lsm_batch_delete(b, lsm_slice_str(k->name), &st);
@@ -568,15 +587,137 @@ do_held_iterator(Run *r)
 }
 
 /*
+ * Compaction
+ */
+
+/* A manual compaction of a random range (bounds may be open). */
+static int
+do_compact_range(Run *r)
+{
+	LsmStatus	st;
+	char		lo[32];
+	char		hi[32];
+	int			lo_i = 0;
+	int			hi_i = NKEYS;
+	LsmSlice	lower = lsm_slice(NULL, 0);
+	LsmSlice	upper = lsm_slice(NULL, 0);
+
+	r->op = "compact_range";
+	if (test_rng_below(&r->rng, 3) != 0)
+	{
+		random_bound(r, lo, sizeof(lo), &lo_i);
+		lower = lsm_slice_str(lo);
+	}
+	if (test_rng_below(&r->rng, 3) != 0)
+	{
+		random_bound(r, hi, sizeof(hi), &hi_i);
+		upper = lsm_slice_str(hi);
+	}
+	if (lsm_db_compact_range(r->db, lower, upper, &st) != LSM_OK)
+		FAIL(r, "compact_range: %s", st.msg);
+	return 1;
+}
+
+/*
+ * do_compact
+ *		What a background worker does, in steps: pick, run, install and
+ *		release, sometimes with reads and writes between run and install
+ *		(a run holds no lock), sometimes giving up before install.
+ */
+static int
+do_compact(Run *r)
+{
+	LsmCompaction *c;
+	LsmStatus	st;
+	LsmCode		rc;
+	int			ok = 1;
+
+	r->op = "compaction";
+	rc = lsm_db_compaction_pick(r->db, &c, &st);
+	if (rc == LSM_NOT_FOUND)
+		return 1;
+	if (rc != LSM_OK)
+		FAIL(r, "pick: %s", st.msg);
+	rc = lsm_compaction_run(c, &st);
+	if (rc != LSM_OK)
+	{
+		lsm_compaction_release(c);
+		FAIL(r, "compaction run: %s", st.msg);
+	}
+	/* the world goes on between run and install */
+	for (int i = (int) test_rng_below(&r->rng, 4); ok && i > 0; i--)
+		ok = test_rng_below(&r->rng, 2) ? do_write(r) : do_get(r);
+	if (test_rng_below(&r->rng, 20) == 0)
+	{
+		lsm_compaction_release(c);	/* given up: the outputs go */
+		return ok;
+	}
+	r->op = "compaction";
+	rc = lsm_compaction_install(c, &st);
+	lsm_compaction_release(c);
+	if (rc != LSM_OK)
+		FAIL(r, "compaction install: %s", st.msg);
+	return ok;
+}
+
+/*
+ * check_shape
+ *		After a step that compacted: the version invariants hold.  Also
+ *		note the deepest level in use.
+ */
+static int
+check_shape(Run *r)
+{
+	LsmDbStats	s;
+	LsmVersion *v;
+	LsmStatus	st;
+	LsmCode		rc;
+
+	lsm_db_stats(r->db, &s);
+	for (int l = r->deepest + 1; l < LSM_NUM_LEVELS; l++)
+		if (s.files_per_level[l] > 0)
+			r->deepest = l;
+	if (s.sorted_runs > r->max_runs)
+		r->max_runs = s.sorted_runs;
+	if (s.compactions == r->compactions)
+		return 1;
+	/* counters restart at a reopen */
+	r->total_compactions += s.compactions > r->compactions ?
+		s.compactions - r->compactions : s.compactions;
+	r->compactions = s.compactions;
+	r->db->env->mutex_lock(r->db->mu);
+	v = lsm_versionset_current(r->db->vs);
+	r->db->env->mutex_unlock(r->db->mu);
+	rc = lsm_version_check_invariants(v, &st);
+	r->db->env->mutex_lock(r->db->mu);
+	lsm_version_unref(v);
+	r->db->env->mutex_unlock(r->db->mu);
+	if (rc != LSM_OK)
+		FAIL(r, "after a compaction: %s", st.msg);
+	return 1;
+}
+
+typedef enum Config
+{
+	CONFIG_DEFAULT,				/* random table options, default compaction */
+	CONFIG_LEVELED,
+	CONFIG_TIERED,
+	CONFIG_DRIVEN				/* leveled through the step API */
+} Config;
+
+static const char *const config_names[] = {"default", "leveled", "tiered", "driven"};
+
+/*
  * run_config
  *		One database under one option set, for steps operations.
  */
 static int
-run_config(Run *r, long steps)
+run_config(Run *r, Config config, long steps)
 {
 	LsmStatus	st;
 
 	lsm_options_init(&r->opts);
+	r->opts.env = r->env;
 	r->opts.sync_writes = false;
 	r->opts.write_buffer_size = (size_t) (8 + test_rng_below(&r->rng, 120)) * 1024;
 	r->opts.block_size = (size_t) (128 + test_rng_below(&r->rng, 4000));
@@ -584,10 +725,42 @@ run_config(Run *r, long steps)
 	r->opts.compression = test_rng_below(&r->rng, 2) ? LSM_COMPRESSION_ZSTD : LSM_COMPRESSION_NONE;
 	r->opts.bloom_bits_per_key = test_rng_below(&r->rng, 3) ? 10 : 0;
 	r->opts.block_cache_size = test_rng_below(&r->rng, 3) ? (size_t) 64 * 1024 : 0;
-	printf("  config: write_buffer %zu block %zu restart %d %s bloom %d cache %zu\n",
-		   r->opts.write_buffer_size, r->opts.block_size, r->opts.block_restart_interval,
-		   r->opts.compression ? "zstd" : "raw", r->opts.bloom_bits_per_key,
-		   r->opts.block_cache_size);
+	r->delete_pct = 20;
+	r->drive = false;
+	r->compactions = 0;
+	r->total_compactions = 0;
+	r->deepest = 0;
+	r->max_runs = 0;
+	if (config != CONFIG_DEFAULT)
+	{
+		r->delete_pct = 30;
+		r->opts.write_buffer_size = (size_t) (8 + test_rng_below(&r->rng, 8)) * 1024;
+		r->opts.target_file_size = (uint64_t) (2 + test_rng_below(&r->rng, 6)) * 1024;
+		r->opts.max_bytes_for_level_base = (uint64_t) (4 + test_rng_below(&r->rng, 8)) * 1024;
+		r->opts.level_size_multiplier = 2 + (int) test_rng_below(&r->rng, 2);
+		r->opts.l0_compaction_trigger = 2 + (int) test_rng_below(&r->rng, 3);
+		r->opts.compaction_style = config == CONFIG_TIERED ? LSM_COMPACT_TIERED : LSM_COMPACT_LEVELED;
+		if (config == CONFIG_TIERED)
+			r->opts.tiered_max_merge_width = 2 + (int) test_rng_below(&r->rng, 6);
+		if (config == CONFIG_DRIVEN)
+		{
+			r->drive = true;
+			r->opts.auto_compact = false;
+			/* a stop compacts inline; keep it for the rare pile-up */
+			r->opts.l0_slowdown_writes_trigger = 0;
+			r->opts.l0_stop_writes_trigger = 12;
+		}
+	}
+	printf("  config %s: write_buffer %zu block %zu restart %d %s bloom %d cache %zu",
+		   config_names[config], r->opts.write_buffer_size, r->opts.block_size,
+		   r->opts.block_restart_interval, r->opts.compression ? "zstd" : "raw",
+		   r->opts.bloom_bits_per_key, r->opts.block_cache_size);
+	if (config != CONFIG_DEFAULT)
+		printf(" file %llu L1 %llu x%d trigger %d",
+			   (unsigned long long) r->opts.target_file_size,
+			   (unsigned long long) r->opts.max_bytes_for_level_base,
+			   r->opts.level_size_multiplier, r->opts.l0_compaction_trigger);
+	printf("\n");
 
 	test_tmpdir(r->dir, sizeof(r->dir), "db_random");
 	model_init(&r->m);
@@ -614,10 +787,17 @@ run_config(Run *r, long steps)
 			ok = do_flush(r);
 		else if (roll < 990)
 			ok = do_held_iterator(r);
-		else if (roll < 995)
+		else if (roll < 994)
 			ok = do_reopen(r);
+		else if (roll < 996)
+			ok = do_compact_range(r);
 		else
 			ok = check_snapshot_seqs(r);
+		/* a worker's turn: often enough to keep up with the writes */
+		if (ok && r->drive && test_rng_below(&r->rng, 3) == 0)
+			ok = do_compact(r);
+		if (ok)
+			ok = check_shape(r);
 		if (!ok)
 			break;
 	}
@@ -651,8 +831,20 @@ run_config(Run *r, long steps)
 			r->step = -1;
 		}
 		lsm_db_stats(r->db, &s);
-		printf("  %ld steps, seq %llu, L0 files %llu\n", steps,
-			   (unsigned long long) r->m.seq, (unsigned long long) s.files_per_level[0]);
+		printf("  %ld steps, seq %llu, %llu compactions, deepest level %d, files now:", steps,
+			   (unsigned long long) r->m.seq, (unsigned long long) r->total_compactions,
+			   r->deepest);
+		for (int l = 0; l < LSM_NUM_LEVELS; l++)
+			printf(" %llu", (unsigned long long) s.files_per_level[l]);
+		printf("\n");
+		if (r->step >= 0 && config != CONFIG_DEFAULT &&
+			(r->deepest < 3 || r->max_runs < 3))
+		{
+			fprintf(stderr, "  seed %llu: config %s reached only level %d, %llu runs\n",
+					(unsigned long long) r->seed, config_names[config], r->deepest,
+					(unsigned long long) r->max_runs);
+			r->step = -1;
+		}
 	}
 	while (r->nsnaps > 0)
 		lsm_db_release_snapshot(r->db, r->snaps[--r->nsnaps].snap);
@@ -676,9 +868,12 @@ test_random(void)
 	memset(&r, 0, sizeof(r));
 	r.seed = test_seed("db_random");
 	r.rng.s = r.seed;
-	for (int config = 0; config < 3; config++)
-		CHECK(run_config(&r, steps));
+	r.env = fault_env_new();
+	fault_env_set_real_sync(r.env, false);
+	for (int config = CONFIG_DEFAULT; config <= CONFIG_DRIVEN; config++)
+		CHECK(run_config(&r, (Config) config, steps));
 	lsm_buf_free(&r.scratch);
+	fault_env_free(r.env);
 }
 
 int

@@ -1,0 +1,1840 @@
+/*
+ * compaction.c
+ *		Choosing, running and installing compactions: the leveled and the
+ *		size-tiered picker, manual range compaction, the merge that drops
+ *		what no reader can see, and the numbers write stalls are based on.
+ *
+ * A compaction goes through three steps, so that background workers can
+ * drive it (lsm.h):
+ *
+ *	pick	under mu: choose input files from the current version, mark them
+ *			compacting (no second compaction may take them), pin the version
+ *			and note the read points (snapshots, horizon).  Cheap.
+ *	run		no lock: merge the inputs and write the output tables, fsynced,
+ *			with their directory entries.  Long.
+ *	install	under write_mu: one version edit (inputs out, outputs in),
+ *			logged to the MANIFEST and published to readers.  Short.
+ *
+ * Several compactions may run at once (leveled only; a tiered merge runs
+ * alone).  Two rules keep them apart: a file is an input of at most one
+ * compaction (compacting mark), and two compactions never write
+ * overlapping user-key ranges into the same level (output_conflict).
+ * Together with "level 0 is compacted whole, or (manual compaction) with
+ * every level-0 file overlapping what it takes" this makes every install
+ * valid against whatever version is current at install time: flushes only
+ * add newer level-0 files, and other compactions touch other files and
+ * ranges.  lsm_version_apply() checks the invariants once more.
+ *
+ * What may be dropped (docs/design.md, "Compaction").  Readers read at
+ * read points: every live snapshot, and C = min(last_seq, the host's
+ * horizon), which stands for the latest state and for every reader outside
+ * the LsmDb (those may read anywhere at or above the horizon, so entries
+ * above C are all kept as they are).  The read points cut the sequence
+ * numbers at or below C into stripes: stripe i holds the entries above
+ * point i-1 and at or below point i.  Every reader sees, of a stripe, at
+ * most the outcome of its newest entry, so of each key's entries in a
+ * stripe only that outcome is kept: a PUT as is; a DELETE as is, except in
+ * the lowest stripe (at or below H, the oldest read point) when no older
+ * data outside the compaction may hold the key, where it is dropped; a run
+ * of MERGE operands folded into one PUT over the PUT or DELETE below it in
+ * the same stripe (or over nothing, when neither the inputs nor older data
+ * hold anything below).  Operands whose base lies in a lower stripe stay
+ * as they are: the merge function need not be associative.
+ *
+ * Crash safety: outputs are complete and synced, and their directory
+ * entries synced, before the edit naming them is logged; inputs are
+ * deleted only when no version lists them any more, which is after the
+ * edit is durable (and after the last reader of an older version let go).
+ * A crash before the edit leaves unreferenced outputs, which the next open
+ * deletes; a crash after it leaves unreferenced inputs, deleted likewise.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "db_internal.h"
+#include "iter_merge.h"
+
+/*
+ * struct LsmCompaction
+ *		One picked compaction.  Everything is set by pick and read-only
+ *		afterwards except the results (run) and the list links (db mu).
+ *		The input arrays point into files of v, which stays pinned.
+ */
+struct LsmCompaction
+{
+	LsmDb	   *db;
+	LsmVersion *v;				/* pinned: the inputs belong to it */
+	int			output_level;
+	bool		manual;
+	bool		trivial_move;	/* one file moves down; nothing is rewritten */
+	bool		cut_outputs;	/* false for a level-0 output: one file */
+	int			pointer_level;	/* leveled: level whose compact pointer moves, or -1 */
+	LsmFileMeta **inputs[LSM_NUM_LEVELS];	/* each in its level's order */
+	int			n_inputs[LSM_NUM_LEVELS];
+	LsmBuf		lo;				/* user-key range the outputs may cover */
+	LsmBuf		hi;
+	int			older_from;		/* levels >= this may hold older data */
+	LsmFileMeta **older_l0;		/* older level-0 files (level-0 output only) */
+	int			n_older_l0;
+	LsmSeq	   *points;			/* read points ascending; the last is C */
+	int			n_points;
+	uint64_t	input_bytes;
+
+	/* results of run */
+	bool		ran;
+	bool		install_tried;
+	bool		installed;
+	LsmFileMeta *outputs;		/* keys owned; refs and table unused */
+	int			n_outputs;
+	int			cap_outputs;
+	uint64_t	output_bytes;
+	uint64_t	entries_dropped;
+
+	LsmCompaction *next_running;	/* db->running list; db mu */
+};
+
+/*
+ * Key ranges
+ *
+ * A range of user keys whose ends may be open; the upper end may be
+ * exclusive (the caller's bound of lsm_db_compact_range) or inclusive (a
+ * file's largest key).  The slices borrow from the caller or from metas of
+ * the pinned version.
+ */
+typedef struct KeyRange
+{
+	bool		has_lo;
+	LsmSlice	lo;
+	bool		has_hi;
+	LsmSlice	hi;
+	bool		hi_excl;
+} KeyRange;
+
+/* Whether file f holds user keys inside r (by its key range). */
+static bool
+range_overlaps_file(const KeyRange *r, const LsmFileMeta *f)
+{
+	if (r->has_lo && lsm_slice_cmp(lsm_file_largest_user_key(f), r->lo) < 0)
+		return false;
+	if (r->has_hi)
+	{
+		int			c = lsm_slice_cmp(lsm_file_smallest_user_key(f), r->hi);
+
+		if (c > 0 || (c == 0 && r->hi_excl))
+			return false;
+	}
+	return true;
+}
+
+/* Grow r to cover f. */
+static void
+range_extend(KeyRange *r, const LsmFileMeta *f)
+{
+	LsmSlice	s = lsm_file_smallest_user_key(f);
+	LsmSlice	l = lsm_file_largest_user_key(f);
+
+	if (r->has_lo && lsm_slice_cmp(s, r->lo) < 0)
+		r->lo = s;
+	if (r->has_hi)
+	{
+		int			c = lsm_slice_cmp(l, r->hi);
+
+		if (c > 0 || (c == 0 && r->hi_excl))
+		{
+			r->hi = l;
+			r->hi_excl = false;
+		}
+	}
+}
+
+/* The exact range of a set of files, which must not be empty. */
+static void
+range_of_files(KeyRange *r, LsmFileMeta *const *files, int n)
+{
+	int			i;
+
+	r->has_lo = r->has_hi = true;
+	r->hi_excl = false;
+	r->lo = lsm_file_smallest_user_key(files[0]);
+	r->hi = lsm_file_largest_user_key(files[0]);
+	for (i = 1; i < n; i++)
+		range_extend(r, files[i]);
+}
+
+/* Whether r overlaps the inclusive range [lo, hi]. */
+static bool
+range_overlaps(const KeyRange *r, LsmSlice lo, LsmSlice hi)
+{
+	if (r->has_lo && lsm_slice_cmp(hi, r->lo) < 0)
+		return false;
+	if (r->has_hi)
+	{
+		int			c = lsm_slice_cmp(lo, r->hi);
+
+		if (c > 0 || (c == 0 && r->hi_excl))
+			return false;
+	}
+	return true;
+}
+
+/*
+ * Level arithmetic
+ */
+
+/* Target size of a level >= 1 under leveled compaction (saturating). */
+static uint64_t
+level_target(const LsmOptions *o, int level)
+{
+	uint64_t	t = o->max_bytes_for_level_base;
+	int			i;
+
+	for (i = 1; i < level; i++)
+	{
+		if (t > UINT64_MAX / (uint64_t) o->level_size_multiplier)
+			return UINT64_MAX;
+		t *= (uint64_t) o->level_size_multiplier;
+	}
+	return t;
+}
+
+/* Whether a running compaction holds one of the files; caller holds mu. */
+static bool
+any_compacting(LsmFileMeta *const *files, int n)
+{
+	int			i;
+
+	for (i = 0; i < n; i++)
+		if (files[i]->compacting)
+			return true;
+	return false;
+}
+
+/*
+ * output_conflict
+ *		Whether a running compaction writes level with a range overlapping
+ *		r: installing both could put one user key in two files of a level.
+ *		Caller holds mu.
+ */
+static bool
+output_conflict(LsmDb *db, int level, const KeyRange *r)
+{
+	LsmCompaction *c;
+
+	for (c = db->running; c != NULL; c = c->next_running)
+		if (c->output_level == level &&
+			range_overlaps(r, lsm_buf_slice(&c->lo), lsm_buf_slice(&c->hi)))
+			return true;
+	return false;
+}
+
+/*
+ * overlapping_files
+ *		The files of level >= 1 overlapping r: a contiguous run of the
+ *		level, returned as its start index and count.
+ */
+static void
+overlapping_files(const LsmVersion *v, int level, const KeyRange *r, int *start, int *n)
+{
+	int			i = r->has_lo ? lsm_version_find_file(v, level, r->lo) : 0;
+	int			k = i;
+
+	while (k < v->n_files[level] && range_overlaps_file(r, v->files[level][k]))
+		k++;
+	*start = i;
+	*n = k - i;
+}
+
+/* &v->files[level][start], without arithmetic on the NULL of an empty level. */
+static inline LsmFileMeta **
+run_at(const LsmVersion *v, int level, int start)
+{
+	return v->n_files[level] > 0 ? v->files[level] + start : NULL;
+}
+
+/*
+ * Sorted runs (tiered)
+ *
+ * Newest first: each level-0 file, then each non-empty level.  A run's
+ * size for the similarity test is clamped below at the write buffer size,
+ * so that flushes of different fullness still count as alike.
+ */
+typedef struct Run
+{
+	int			level;
+	int			index;			/* level 0: file index; else 0 */
+	uint64_t	size;
+} Run;
+
+/* Fill runs (room for level-0 files + LSM_NUM_LEVELS); returns how many. */
+static int
+collect_runs(const LsmVersion *v, Run *runs)
+{
+	int			n = 0;
+	int			level;
+	int			i;
+
+	for (i = 0; i < v->n_files[0]; i++)
+	{
+		runs[n].level = 0;
+		runs[n].index = i;
+		runs[n].size = v->files[0][i]->size;
+		n++;
+	}
+	for (level = 1; level < LSM_NUM_LEVELS; level++)
+	{
+		if (v->n_files[level] == 0)
+			continue;
+		runs[n].level = level;
+		runs[n].index = 0;
+		runs[n].size = lsm_version_level_bytes(v, level);
+		n++;
+	}
+	return n;
+}
+
+/*
+ * tiered_window
+ *		The tiered rule (docs/design.md): the newest window of at least
+ *		l0_compaction_trigger adjacent runs whose clamped sizes are all
+ *		within tiered_size_ratio of each other, at most
+ *		tiered_max_merge_width wide; failing that, once the number of runs
+ *		reaches the slowdown (else stop) trigger, the cheapest window of
+ *		l0_compaction_trigger adjacent runs.  Returns the width (0: none)
+ *		and the first run in *first.
+ */
+static int
+tiered_window(const LsmOptions *o, const Run *runs, int n, int *first)
+{
+	int			min_width = o->l0_compaction_trigger < 2 ? 2 : o->l0_compaction_trigger;
+	int			max_width = o->tiered_max_merge_width < min_width ?
+		min_width : o->tiered_max_merge_width;
+	uint64_t	floor = o->write_buffer_size;
+	int			limit;
+	int			i;
+
+	for (i = 0; i + min_width <= n; i++)
+	{
+		uint64_t	lo = runs[i].size < floor ? floor : runs[i].size;
+		uint64_t	hi = lo;
+		int			j = i + 1;
+
+		while (j < n && j - i < max_width)
+		{
+			uint64_t	s = runs[j].size < floor ? floor : runs[j].size;
+			uint64_t	nlo = s < lo ? s : lo;
+			uint64_t	nhi = s > hi ? s : hi;
+
+			if ((double) nhi > o->tiered_size_ratio * (double) nlo)
+				break;
+			lo = nlo;
+			hi = nhi;
+			j++;
+		}
+		if (j - i >= min_width)
+		{
+			*first = i;
+			return j - i;
+		}
+	}
+
+	limit = o->l0_slowdown_writes_trigger > 0 ? o->l0_slowdown_writes_trigger :
+		o->l0_stop_writes_trigger;
+	if (limit > 0 && n >= limit && n >= 2)
+	{
+		int			width = min_width < n ? min_width : n;
+		uint64_t	best = UINT64_MAX;
+		int			best_i = 0;
+
+		for (i = 0; i + width <= n; i++)
+		{
+			uint64_t	sum = 0;
+			int			k;
+
+			for (k = i; k < i + width; k++)
+				sum += runs[k].size;
+			if (sum < best)
+			{
+				best = sum;
+				best_i = i;
+			}
+		}
+		*first = best_i;
+		return width;
+	}
+	return 0;
+}
+
+/*
+ * tiered_output_level
+ *		Where the merge of runs[first .. first+width) goes: the level of
+ *		its oldest run when that is a level; for level-0 files only, the
+ *		deepest empty level above all non-empty ones when the window holds
+ *		the oldest level-0 file (it is then older than every other level-0
+ *		file and newer than every level), else level 0.
+ */
+static int
+tiered_output_level(const LsmVersion *v, const Run *runs, int first, int width)
+{
+	const Run  *oldest = &runs[first + width - 1];
+	int			level;
+
+	if (oldest->level > 0)
+		return oldest->level;
+	if (oldest->index != v->n_files[0] - 1)
+		return 0;
+	for (level = 1; level < LSM_NUM_LEVELS; level++)
+		if (v->n_files[level] > 0)
+			break;
+	return level - 1;
+}
+
+/*
+ * lsm_compaction_pressure
+ *		The numbers compaction and write stalls work from, for version v:
+ *		whether a compaction is due, the stall count (leveled: level-0
+ *		files; tiered: sorted runs) and the estimated bytes that pending
+ *		compactions would read.  Leveled estimate: all of level 0 plus
+ *		level 1 once level 0 reached its trigger, plus, for every level
+ *		above its target, the excess times (multiplier + 1), which is what
+ *		pushing the excess one level down costs.  Tiered: the input of the
+ *		merge the picker would choose.  O(files).
+ */
+void
+lsm_compaction_pressure(const LsmOptions *o, const LsmVersion *v, LsmPressure *out)
+{
+	int			level;
+
+	memset(out, 0, sizeof(*out));
+	if (o->compaction_style == LSM_COMPACT_TIERED)
+	{
+		Run			runs[64];
+		Run		   *r = runs;
+		int			n;
+		int			first;
+		int			width;
+
+		if (v->n_files[0] + LSM_NUM_LEVELS > (int) (sizeof(runs) / sizeof(runs[0])))
+		{
+			r = malloc((size_t) (v->n_files[0] + LSM_NUM_LEVELS) * sizeof(Run));
+			if (r == NULL)
+				return;
+		}
+		n = collect_runs(v, r);
+		out->stall_count = n;
+		width = tiered_window(o, r, n, &first);
+		if (width > 0)
+		{
+			out->due = true;
+			for (int i = first; i < first + width; i++)
+				out->pending_bytes += r[i].size;
+		}
+		if (r != runs)
+			free(r);
+		return;
+	}
+
+	out->stall_count = v->n_files[0];
+	if (v->n_files[0] >= o->l0_compaction_trigger && v->n_files[0] > 0)
+	{
+		out->due = true;
+		out->pending_bytes += lsm_version_level_bytes(v, 0) + lsm_version_level_bytes(v, 1);
+	}
+	for (level = 1; level < LSM_NUM_LEVELS - 1; level++)
+	{
+		uint64_t	bytes = lsm_version_level_bytes(v, level);
+		uint64_t	target = level_target(o, level);
+
+		if (bytes > target)
+		{
+			out->due = true;
+			out->pending_bytes += (bytes - target) * (uint64_t) (o->level_size_multiplier + 1);
+		}
+	}
+}
+
+/*
+ * Picking
+ */
+
+/* A compaction writing output_level, with nothing picked yet. */
+static LsmCompaction *
+compaction_new(LsmDb *db, int output_level)
+{
+	LsmCompaction *c = calloc(1, sizeof(LsmCompaction));
+
+	if (c == NULL)
+		return NULL;
+	c->db = db;
+	c->output_level = output_level;
+	c->cut_outputs = output_level > 0;
+	c->pointer_level = -1;
+	c->older_from = output_level + 1;
+	return c;
+}
+
+/* Free c's memory; nothing else (see lsm_compaction_release). */
+static void
+compaction_free(LsmCompaction *c)
+{
+	int			i;
+
+	for (i = 0; i < LSM_NUM_LEVELS; i++)
+		free(c->inputs[i]);
+	free(c->older_l0);
+	free(c->points);
+	for (i = 0; i < c->n_outputs; i++)
+	{
+		lsm_buf_free(&c->outputs[i].smallest);
+		lsm_buf_free(&c->outputs[i].largest);
+	}
+	free(c->outputs);
+	lsm_buf_free(&c->lo);
+	lsm_buf_free(&c->hi);
+	free(c);
+}
+
+/* Copy n files into c's inputs at level; false on OOM. */
+static bool
+set_inputs(LsmCompaction *c, int level, LsmFileMeta *const *files, int n)
+{
+	if (n == 0)
+		return true;
+	c->inputs[level] = malloc((size_t) n * sizeof(LsmFileMeta *));
+	if (c->inputs[level] == NULL)
+		return false;
+	memcpy(c->inputs[level], files, (size_t) n * sizeof(LsmFileMeta *));
+	c->n_inputs[level] = n;
+	return true;
+}
+
+/*
+ * finish_pick
+ *		Record the output range, mark the inputs, pin the version and link
+ *		c into the running list.  Caller holds mu.  False on OOM (c is
+ *		then untouched apart from its range buffers).
+ */
+static bool
+finish_pick(LsmDb *db, LsmCompaction *c, LsmVersion *v, const KeyRange *r)
+{
+	int			level;
+	int			i;
+
+	if (!lsm_buf_set(&c->lo, r->lo.data, r->lo.len) ||
+		!lsm_buf_set(&c->hi, r->hi.data, r->hi.len))
+		return false;
+	c->v = v;
+	lsm_version_ref(v);
+	for (level = 0; level < LSM_NUM_LEVELS; level++)
+		for (i = 0; i < c->n_inputs[level]; i++)
+		{
+			c->inputs[level][i]->compacting = true;
+			c->input_bytes += c->inputs[level][i]->size;
+		}
+	c->next_running = db->running;
+	db->running = c;
+	db->n_running++;
+	return true;
+}
+
+/*
+ * pick_level0
+ *		Leveled: all of level 0 into level 1.  Level 0 is always taken
+ *		whole: a newer level-0 file left behind above an older one that
+ *		moved down would be fine, but an older one left behind a newer one
+ *		would sit above newer data in level 1, and reads would see it.
+ */
+static LsmCode
+pick_level0(LsmDb *db, LsmVersion *v, LsmCompaction **out)
+{
+	KeyRange	r;
+	LsmCompaction *c;
+	int			start;
+	int			n1;
+
+	*out = NULL;
+	if (v->n_files[0] == 0 || any_compacting(v->files[0], v->n_files[0]))
+		return LSM_NOT_FOUND;
+	range_of_files(&r, v->files[0], v->n_files[0]);
+	overlapping_files(v, 1, &r, &start, &n1);
+	if (any_compacting(run_at(v, 1, start), n1))
+		return LSM_NOT_FOUND;
+	if (n1 > 0)
+	{
+		range_extend(&r, v->files[1][start]);
+		range_extend(&r, v->files[1][start + n1 - 1]);
+	}
+	if (output_conflict(db, 1, &r))
+		return LSM_NOT_FOUND;
+	c = compaction_new(db, 1);
+	if (c == NULL)
+		return LSM_NO_MEMORY;
+	c->trivial_move = v->n_files[0] == 1 && n1 == 0;
+	if (!set_inputs(c, 0, v->files[0], v->n_files[0]) ||
+		!set_inputs(c, 1, run_at(v, 1, start), n1) ||
+		!finish_pick(db, c, v, &r))
+	{
+		compaction_free(c);
+		return LSM_NO_MEMORY;
+	}
+	*out = c;
+	return LSM_OK;
+}
+
+/*
+ * pick_level
+ *		Leveled, level >= 1: one file of level (round robin from the
+ *		level's compact pointer, so that the whole key space is visited in
+ *		turn) with the overlapping files of level + 1.  A file that is
+ *		alone in its range below simply moves down.
+ */
+static LsmCode
+pick_level(LsmDb *db, LsmVersion *v, int level, LsmCompaction **out)
+{
+	int			nf = v->n_files[level];
+	int			first = 0;
+	int			k;
+
+	*out = NULL;
+	if (nf == 0)
+		return LSM_NOT_FOUND;
+	if (db->compact_ptr[level].data != NULL)
+	{
+		LsmSlice	ptr = lsm_buf_slice(&db->compact_ptr[level]);
+
+		/* first file starting after the pointer */
+		while (first < nf &&
+			   lsm_slice_cmp(lsm_file_smallest_user_key(v->files[level][first]), ptr) <= 0)
+			first++;
+		if (first == nf)
+			first = 0;
+	}
+	for (k = 0; k < nf; k++)
+	{
+		LsmFileMeta *f = v->files[level][(first + k) % nf];
+		LsmCompaction *c;
+		KeyRange	r;
+		int			start;
+		int			n1;
+
+		if (f->compacting)
+			continue;
+		range_of_files(&r, &f, 1);
+		overlapping_files(v, level + 1, &r, &start, &n1);
+		if (any_compacting(run_at(v, level + 1, start), n1))
+			continue;
+		if (n1 > 0)
+		{
+			range_extend(&r, v->files[level + 1][start]);
+			range_extend(&r, v->files[level + 1][start + n1 - 1]);
+		}
+		if (output_conflict(db, level + 1, &r))
+			continue;
+		c = compaction_new(db, level + 1);
+		if (c == NULL)
+			return LSM_NO_MEMORY;
+		c->trivial_move = n1 == 0;
+		c->pointer_level = level;
+		if (!set_inputs(c, level, &f, 1) ||
+			!set_inputs(c, level + 1, run_at(v, level + 1, start), n1) ||
+			!finish_pick(db, c, v, &r))
+		{
+			compaction_free(c);
+			return LSM_NO_MEMORY;
+		}
+		*out = c;
+		return LSM_OK;
+	}
+	return LSM_NOT_FOUND;
+}
+
+/*
+ * pick_leveled
+ *		Score every level (level 0: files / trigger; level n: bytes /
+ *		target; the last level is never compacted down) and try the levels
+ *		scoring at least 1, highest first; a level whose files are all
+ *		taken by running compactions is passed over.
+ */
+static LsmCode
+pick_leveled(LsmDb *db, LsmVersion *v, LsmCompaction **out)
+{
+	const LsmOptions *o = &db->opts;
+	double		score[LSM_NUM_LEVELS - 1];
+	bool		tried[LSM_NUM_LEVELS - 1];
+	int			level;
+
+	*out = NULL;
+	score[0] = (double) v->n_files[0] / (double) o->l0_compaction_trigger;
+	for (level = 1; level < LSM_NUM_LEVELS - 1; level++)
+		score[level] = (double) lsm_version_level_bytes(v, level) /
+			(double) level_target(o, level);
+	memset(tried, 0, sizeof(tried));
+	for (;;)
+	{
+		int			best = -1;
+		LsmCode		rc;
+
+		for (level = 0; level < LSM_NUM_LEVELS - 1; level++)
+			if (!tried[level] && score[level] >= 1.0 &&
+				(best < 0 || score[level] > score[best]))
+				best = level;
+		if (best < 0)
+			return LSM_NOT_FOUND;
+		tried[best] = true;
+		rc = best == 0 ? pick_level0(db, v, out) : pick_level(db, v, best, out);
+		if (rc != LSM_NOT_FOUND)
+			return rc;
+	}
+}
+
+/*
+ * pick_tiered
+ *		The window tiered_window() chooses, merged whole into
+ *		tiered_output_level().  One tiered merge at a time: windows of
+ *		whole runs would otherwise collide all the time.
+ */
+static LsmCode
+pick_tiered(LsmDb *db, LsmVersion *v, LsmCompaction **out)
+{
+	Run		   *runs;
+	LsmCompaction *c = NULL;
+	KeyRange	r;
+	bool		have_range = false;
+	int			n;
+	int			first;
+	int			width;
+	int			out_level;
+	int			i;
+	LsmCode		rc = LSM_OK;
+
+	*out = NULL;
+	if (db->n_running > 0)
+		return LSM_NOT_FOUND;
+	runs = malloc((size_t) (v->n_files[0] + LSM_NUM_LEVELS) * sizeof(Run));
+	if (runs == NULL)
+		return LSM_NO_MEMORY;
+	n = collect_runs(v, runs);
+	width = tiered_window(&db->opts, runs, n, &first);
+	if (width == 0)
+	{
+		free(runs);
+		return LSM_NOT_FOUND;
+	}
+	out_level = tiered_output_level(v, runs, first, width);
+	c = compaction_new(db, out_level);
+	if (c == NULL)
+		goto oom;
+	c->older_from = out_level == 0 ? 1 : out_level + 1;
+	for (i = first; i < first + width; i++)
+	{
+		LsmFileMeta **files;
+		int			nf;
+
+		if (runs[i].level == 0)
+		{
+			files = &v->files[0][runs[i].index];
+			nf = 1;
+		}
+		else
+		{
+			files = v->files[runs[i].level];
+			nf = v->n_files[runs[i].level];
+		}
+		/* a level's files are sorted: its first and last bound it */
+		if (!have_range)
+		{
+			range_of_files(&r, files, nf);
+			have_range = true;
+		}
+		else
+		{
+			range_extend(&r, files[0]);
+			range_extend(&r, files[nf - 1]);
+		}
+		/* level-0 inputs are added below, together */
+		if (runs[i].level > 0 && !set_inputs(c, runs[i].level, files, nf))
+			goto oom;
+	}
+	/* the window's level-0 files are adjacent in level 0 */
+	if (runs[first].level == 0)
+	{
+		int			n0 = 0;
+
+		for (i = first; i < first + width && runs[i].level == 0; i++)
+			n0++;
+		if (!set_inputs(c, 0, &v->files[0][runs[first].index], n0))
+			goto oom;
+	}
+	if (out_level == 0)
+	{
+		int			after = runs[first + width - 1].index + 1;
+
+		/* level-0 files older than the window: older data */
+		c->n_older_l0 = v->n_files[0] - after;
+		if (c->n_older_l0 > 0)
+		{
+			c->older_l0 = malloc((size_t) c->n_older_l0 * sizeof(LsmFileMeta *));
+			if (c->older_l0 == NULL)
+				goto oom;
+			memcpy(c->older_l0, &v->files[0][after],
+				   (size_t) c->n_older_l0 * sizeof(LsmFileMeta *));
+		}
+	}
+	if (!finish_pick(db, c, v, &r))
+		goto oom;
+	free(runs);
+	*out = c;
+	return LSM_OK;
+
+oom:
+	rc = LSM_NO_MEMORY;
+	if (c != NULL)
+		compaction_free(c);
+	free(runs);
+	return rc;
+}
+
+/*
+ * pick_manual
+ *		lsm_db_compact_range: every file holding keys of [lower, upper), on
+ *		every level, into the bottom level in one merge.  Leveled: the
+ *		deepest non-empty level, at least 1 (level targets apply to the
+ *		levels above it).  Tiered: level 6, so that the newer runs have
+ *		every level above it to go to.  The range grows as files are taken, level
+ *		by level, so that every version of every key the output holds
+ *		comes along: at level 0 until no other file overlaps it (level-0
+ *		files overlap each other), below by the overlapping contiguous run.
+ *		LSM_BUSY when a running compaction holds a file or range it needs.
+ */
+static LsmCode
+pick_manual(LsmDb *db, LsmVersion *v, LsmSlice lower, LsmSlice upper,
+			LsmCompaction **out)
+{
+	KeyRange	r;
+	KeyRange	exact;
+	bool		have_exact = false;
+	LsmCompaction *c;
+	LsmFileMeta **l0 = NULL;
+	int			n0 = 0;
+	int			bottom = 1;
+	int			level;
+	int			i;
+	bool		changed;
+
+	*out = NULL;
+	if (db->opts.compaction_style == LSM_COMPACT_TIERED)
+		bottom = LSM_NUM_LEVELS - 1;	/* the oldest run sits deepest */
+	else
+		for (level = LSM_NUM_LEVELS - 1; level >= 1; level--)
+			if (v->n_files[level] > 0)
+			{
+				bottom = level;
+				break;
+			}
+	if (db->opts.compaction_style == LSM_COMPACT_TIERED && db->n_running > 0)
+		return LSM_BUSY;
+
+	r.has_lo = lower.data != NULL;
+	r.lo = lower;
+	r.has_hi = upper.data != NULL;
+	r.hi = upper;
+	r.hi_excl = true;
+
+	c = compaction_new(db, bottom);
+	if (c == NULL)
+		return LSM_NO_MEMORY;
+	c->manual = true;
+
+	if (v->n_files[0] > 0)
+	{
+		bool	   *taken = calloc((size_t) v->n_files[0], sizeof(bool));
+
+		l0 = malloc((size_t) v->n_files[0] * sizeof(LsmFileMeta *));
+		if (taken == NULL || l0 == NULL)
+		{
+			free(taken);
+			free(l0);
+			compaction_free(c);
+			return LSM_NO_MEMORY;
+		}
+		do
+		{
+			changed = false;
+			for (i = 0; i < v->n_files[0]; i++)
+				if (!taken[i] && range_overlaps_file(&r, v->files[0][i]))
+				{
+					taken[i] = true;
+					range_extend(&r, v->files[0][i]);
+					changed = true;
+				}
+		} while (changed);
+		/* keep level-0 order (newest first) */
+		for (i = 0; i < v->n_files[0]; i++)
+			if (taken[i])
+				l0[n0++] = v->files[0][i];
+		free(taken);
+		c->inputs[0] = l0;
+		c->n_inputs[0] = n0;
+		if (n0 > 0)
+		{
+			range_of_files(&exact, l0, n0);
+			have_exact = true;
+		}
+	}
+	for (level = 1; level <= bottom; level++)
+	{
+		int			start;
+		int			n;
+
+		overlapping_files(v, level, &r, &start, &n);
+		if (n == 0)
+			continue;
+		if (!set_inputs(c, level, run_at(v, level, start), n))
+		{
+			compaction_free(c);
+			return LSM_NO_MEMORY;
+		}
+		range_extend(&r, v->files[level][start]);
+		range_extend(&r, v->files[level][start + n - 1]);
+		if (!have_exact)
+		{
+			range_of_files(&exact, run_at(v, level, start), n);
+			have_exact = true;
+		}
+		else
+		{
+			range_extend(&exact, v->files[level][start]);
+			range_extend(&exact, v->files[level][start + n - 1]);
+		}
+	}
+	if (!have_exact)
+	{
+		compaction_free(c);
+		return LSM_NOT_FOUND;
+	}
+	for (level = 0; level <= bottom; level++)
+	{
+		if (any_compacting(c->inputs[level], c->n_inputs[level]) ||
+			output_conflict(db, level, &exact))
+		{
+			compaction_free(c);
+			return LSM_BUSY;
+		}
+	}
+	if (!finish_pick(db, c, v, &exact))
+	{
+		compaction_free(c);
+		return LSM_NO_MEMORY;
+	}
+	*out = c;
+	return LSM_OK;
+}
+
+/*
+ * read_points
+ *		Turn the snapshot sequence numbers (ascending, maybe repeated) and
+ *		last_seq, both read under mu, into c's read points.  The host's
+ *		horizon is asked after mu was released: in that order a reader the
+ *		host registers after its callback returned reads at or above
+ *		last_seq as read here, which C covers.
+ */
+static LsmCode
+read_points(LsmDb *db, LsmCompaction *c, const LsmSeq *snaps, int n_snaps,
+			LsmSeq last, LsmStatus *st)
+{
+	LsmSeq		cap = last;
+	int			i;
+
+	if (db->opts.horizon_fn != NULL)
+	{
+		LsmSeq		ext = db->opts.horizon_fn(db->opts.horizon_arg);
+
+		if (ext < cap)
+			cap = ext;
+	}
+	c->points = malloc((size_t) (n_snaps + 1) * sizeof(LsmSeq));
+	if (c->points == NULL)
+		return lsm_status_set(st, LSM_NO_MEMORY, 0, "out of memory picking a compaction");
+	for (i = 0; i < n_snaps && snaps[i] < cap; i++)
+		if (c->n_points == 0 || c->points[c->n_points - 1] != snaps[i])
+			c->points[c->n_points++] = snaps[i];
+	c->points[c->n_points++] = cap;
+	return LSM_OK;
+}
+
+/*
+ * pick
+ *		Choose under mu from the current version (manual when lower/upper
+ *		come from lsm_db_compact_range), then settle the read points.
+ */
+static LsmCode
+pick(LsmDb *db, bool manual, LsmSlice lower, LsmSlice upper, LsmCompaction **c,
+	 LsmStatus *st)
+{
+	LsmSeq		stack_snaps[16];
+	LsmSeq	   *snaps = stack_snaps;
+	LsmSnapshot *s;
+	LsmVersion *v;
+	LsmSeq		last;
+	int			n_snaps = 0;
+	LsmCode		rc;
+
+	*c = NULL;
+	db->env->mutex_lock(db->mu);
+	for (s = db->snapshots.next; s != &db->snapshots; s = s->next)
+		n_snaps++;
+	if (n_snaps > (int) (sizeof(stack_snaps) / sizeof(stack_snaps[0])))
+	{
+		snaps = malloc((size_t) n_snaps * sizeof(LsmSeq));
+		if (snaps == NULL)
+		{
+			db->env->mutex_unlock(db->mu);
+			return lsm_status_set(st, LSM_NO_MEMORY, 0, "out of memory picking a compaction");
+		}
+	}
+	n_snaps = 0;
+	for (s = db->snapshots.next; s != &db->snapshots; s = s->next)
+		snaps[n_snaps++] = s->seq;
+	last = db->last_seq;
+	v = db->vs->current;
+	if (manual)
+		rc = pick_manual(db, v, lower, upper, c);
+	else if (db->opts.compaction_style == LSM_COMPACT_TIERED)
+		rc = pick_tiered(db, v, c);
+	else
+		rc = pick_leveled(db, v, c);
+	if (rc == LSM_OK)
+		LSM_STAT_ADD(db, running_compactions, 1);
+	db->env->mutex_unlock(db->mu);
+	if (rc == LSM_OK)
+	{
+		rc = read_points(db, *c, snaps, n_snaps, last, st);
+		if (rc != LSM_OK)
+		{
+			lsm_compaction_release(*c);
+			*c = NULL;
+		}
+	}
+	else if (rc == LSM_NO_MEMORY)
+		lsm_status_set(st, LSM_NO_MEMORY, 0, "out of memory picking a compaction");
+	if (snaps != stack_snaps)
+		free(snaps);
+	return rc;
+}
+
+LsmCode
+lsm_db_compaction_pick(LsmDb *db, LsmCompaction **c, LsmStatus *st)
+{
+	return pick(db, false, lsm_slice(NULL, 0), lsm_slice(NULL, 0), c, st);
+}
+
+bool
+lsm_db_compaction_needed(LsmDb *db)
+{
+	bool		due;
+
+	db->env->mutex_lock(db->mu);
+	due = db->pressure.due;
+	db->env->mutex_unlock(db->mu);
+	return due;
+}
+
+void
+lsm_compaction_info(const LsmCompaction *c, LsmCompactionInfo *out)
+{
+	int			level;
+
+	memset(out, 0, sizeof(*out));
+	out->output_level = c->output_level;
+	for (level = 0; level < LSM_NUM_LEVELS; level++)
+		out->n_inputs += c->n_inputs[level];
+	out->input_bytes = c->input_bytes;
+	out->n_outputs = c->n_outputs;
+	out->output_bytes = c->output_bytes;
+	out->entries_dropped = c->entries_dropped;
+	out->trivial_move = c->trivial_move;
+	out->manual = c->manual;
+}
+
+/*
+ * Running
+ */
+
+/* An operand (or other entry) held back while the fate of its key is open. */
+typedef struct Held
+{
+	LsmBuf		ikey;
+	LsmBuf		value;
+} Held;
+
+/* State of one run: the output being written and the key being decided. */
+typedef struct RunState
+{
+	LsmCompaction *c;
+	LsmTableBuilder *b;			/* current output, NULL between outputs */
+	uint64_t	number;			/* its file number */
+	LsmBuf		out_last_ukey;	/* last user key written to it */
+
+	LsmBuf		ukey;			/* user key being processed */
+	bool		has_ukey;
+	int			stripe;			/* stripe of its last entry; -1 above C */
+	bool		decided;		/* the newest entry of that stripe was handled */
+	Held	   *held;			/* MERGE operands of that stripe, newest first */
+	int			n_held;
+	int			cap_held;
+	LsmSlice   *operands;		/* for the merge function, oldest first */
+	int			cap_operands;
+	LsmBuf		folded;			/* merge result */
+	LsmBuf		scratch;		/* internal key of a folded PUT */
+} RunState;
+
+/*
+ * finish_output
+ *		Complete the current output table and record its meta.
+ */
+static LsmCode
+finish_output(RunState *rs, LsmStatus *st)
+{
+	LsmCompaction *c = rs->c;
+	LsmTableProps props;
+	LsmFileMeta *m;
+	LsmCode		rc;
+
+	memset(&props, 0, sizeof(props));
+	rc = lsm_table_builder_finish(rs->b, &props, st);
+	rs->b = NULL;
+	if (rc != LSM_OK)
+		return rc;
+	if (c->n_outputs == c->cap_outputs)
+	{
+		int			cap = c->cap_outputs ? c->cap_outputs * 2 : 8;
+		LsmFileMeta *p = realloc(c->outputs, (size_t) cap * sizeof(LsmFileMeta));
+
+		if (p == NULL)
+		{
+			char		path[LSM_PATH_MAX];
+
+			if (lsm_file_path(path, c->db->dir, LSM_FILE_TABLE, rs->number))
+				c->db->env->unlink(c->db->env, path, NULL);
+			lsm_table_props_free(&props);
+			return lsm_status_set(st, LSM_NO_MEMORY, 0, "out of memory in a compaction");
+		}
+		c->outputs = p;
+		c->cap_outputs = cap;
+	}
+	m = &c->outputs[c->n_outputs++];
+	memset(m, 0, sizeof(*m));
+	m->number = rs->number;
+	m->level = c->output_level;
+	m->size = props.file_bytes;
+	m->smallest = props.smallest;	/* ownership moves to the meta */
+	m->largest = props.largest;
+	m->min_seq = props.min_seq;
+	m->max_seq = props.max_seq;
+	m->entries = props.entries;
+	m->tombstones = props.tombstones;
+	c->output_bytes += props.file_bytes;
+	memset(&props.smallest, 0, sizeof(LsmBuf));
+	memset(&props.largest, 0, sizeof(LsmBuf));
+	lsm_table_props_free(&props);
+	return LSM_OK;
+}
+
+/*
+ * emit
+ *		Append an entry to the output, first starting a new output table
+ *		when the current one reached target_file_size, but only between
+ *		two user keys: the versions of one key never straddle two files of
+ *		a level.
+ */
+static LsmCode
+emit(RunState *rs, LsmSlice ikey, LsmSlice value, LsmStatus *st)
+{
+	LsmCompaction *c = rs->c;
+	LsmDb	   *db = c->db;
+	LsmSlice	ukey = lsm_ikey_user_key(ikey);
+	bool		same = rs->b != NULL &&
+		lsm_slice_eq(ukey, lsm_buf_slice(&rs->out_last_ukey));
+	LsmCode		rc;
+
+	if (rs->b != NULL && !same && c->cut_outputs &&
+		lsm_table_builder_size(rs->b) >= db->opts.target_file_size)
+	{
+		rc = finish_output(rs, st);
+		if (rc != LSM_OK)
+			return rc;
+	}
+	if (rs->b == NULL)
+	{
+		char		path[LSM_PATH_MAX];
+
+		rs->number = lsm_versionset_new_file_number(db->vs);
+		if (!lsm_file_path(path, db->dir, LSM_FILE_TABLE, rs->number))
+			return lsm_status_set(st, LSM_INVALID_ARGUMENT, 0,
+								  "database path \"%s\" is too long", db->dir);
+		rc = lsm_table_builder_open(db->env, path, &db->topts, &rs->b, st);
+		if (rc != LSM_OK)
+			return rc;
+		same = false;
+	}
+	rc = lsm_table_builder_add(rs->b, ikey, value, st);
+	if (rc != LSM_OK)
+		return rc;
+	if (!same && !lsm_buf_set(&rs->out_last_ukey, ukey.data, ukey.len))
+		return lsm_status_set(st, LSM_NO_MEMORY, 0, "out of memory in a compaction");
+	return LSM_OK;
+}
+
+/*
+ * older_may_hold
+ *		Whether data older than the compaction's inputs, outside them, may
+ *		hold user key k: files of the levels below the output whose range
+ *		covers k and whose bloom filter does not rule k out, and the older
+ *		level-0 files of a level-0 output.  A table that cannot be opened
+ *		counts as holding it.
+ */
+static bool
+older_may_hold(LsmCompaction *c, LsmSlice k)
+{
+	LsmVersion *v = c->v;
+	LsmTable   *t;
+	int			level;
+	int			i;
+
+	for (i = 0; i < c->n_older_l0; i++)
+	{
+		LsmFileMeta *f = c->older_l0[i];
+
+		if (lsm_slice_cmp(k, lsm_file_smallest_user_key(f)) >= 0 &&
+			lsm_slice_cmp(k, lsm_file_largest_user_key(f)) <= 0 &&
+			(lsm_versionset_table(c->db->vs, f, &t, NULL) != LSM_OK ||
+			 lsm_table_may_contain(t, k)))
+			return true;
+	}
+	for (level = c->older_from; level < LSM_NUM_LEVELS; level++)
+	{
+		LsmFileMeta *f;
+
+		i = lsm_version_find_file(v, level, k);
+		if (i >= v->n_files[level])
+			continue;
+		f = v->files[level][i];
+		if (lsm_slice_cmp(k, lsm_file_smallest_user_key(f)) < 0)
+			continue;
+		if (lsm_versionset_table(c->db->vs, f, &t, NULL) != LSM_OK ||
+			lsm_table_may_contain(t, k))
+			return true;
+	}
+	return false;
+}
+
+/* Keep a copy of an operand until its key's stripe is decided. */
+static LsmCode
+hold(RunState *rs, LsmSlice ikey, LsmSlice value, LsmStatus *st)
+{
+	if (rs->n_held == rs->cap_held)
+	{
+		int			cap = rs->cap_held ? rs->cap_held * 2 : 8;
+		Held	   *p = realloc(rs->held, (size_t) cap * sizeof(Held));
+
+		if (p == NULL)
+			return lsm_status_set(st, LSM_NO_MEMORY, 0, "out of memory in a compaction");
+		memset(p + rs->cap_held, 0, (size_t) (cap - rs->cap_held) * sizeof(Held));
+		rs->held = p;
+		rs->cap_held = cap;
+	}
+	if (!lsm_buf_set(&rs->held[rs->n_held].ikey, ikey.data, ikey.len) ||
+		!lsm_buf_set(&rs->held[rs->n_held].value, value.data, value.len))
+		return lsm_status_set(st, LSM_NO_MEMORY, 0, "out of memory in a compaction");
+	rs->n_held++;
+	return LSM_OK;
+}
+
+/* Emit the held operands as they are. */
+static LsmCode
+emit_held(RunState *rs, LsmStatus *st)
+{
+	int			i;
+	LsmCode		rc;
+
+	for (i = 0; i < rs->n_held; i++)
+	{
+		rc = emit(rs, lsm_buf_slice(&rs->held[i].ikey), lsm_buf_slice(&rs->held[i].value), st);
+		if (rc != LSM_OK)
+			return rc;
+	}
+	rs->n_held = 0;
+	return LSM_OK;
+}
+
+/*
+ * fold_held
+ *		Fold the held operands over base (NULL: nothing below them) into
+ *		one PUT carrying the newest operand's sequence number, and emit it.
+ *		*folded is false when the merge function refused: the caller then
+ *		keeps everything as it was, and reads report the refusal as they
+ *		would have without the compaction.
+ */
+static LsmCode
+fold_held(RunState *rs, const LsmSlice *base, bool *folded, LsmStatus *st)
+{
+	LsmCompaction *c = rs->c;
+	LsmDb	   *db = c->db;
+	LsmParsedKey pk = {{NULL, 0}, 0, LSM_KIND_PUT};
+	LsmStatus	mst;
+	int			i;
+
+	*folded = false;
+	if (rs->cap_operands < rs->n_held)
+	{
+		LsmSlice   *p = realloc(rs->operands, (size_t) rs->cap_held * sizeof(LsmSlice));
+
+		if (p == NULL)
+			return lsm_status_set(st, LSM_NO_MEMORY, 0, "out of memory in a compaction");
+		rs->operands = p;
+		rs->cap_operands = rs->cap_held;
+	}
+	for (i = 0; i < rs->n_held; i++)
+		rs->operands[rs->n_held - 1 - i] = lsm_buf_slice(&rs->held[i].value);
+	lsm_buf_reset(&rs->folded);
+	lsm_status_clear(&mst);
+	if (db->opts.merge(db->opts.merge_arg, lsm_buf_slice(&rs->ukey), base,
+					   rs->operands, rs->n_held, &rs->folded, &mst) != LSM_OK)
+		return LSM_OK;
+	/* held keys were parsed once already */
+	(void) lsm_ikey_parse(lsm_buf_slice(&rs->held[0].ikey), &pk);
+	lsm_buf_reset(&rs->scratch);
+	if (!lsm_ikey_append(&rs->scratch, lsm_buf_slice(&rs->ukey), pk.seq, LSM_KIND_PUT))
+		return lsm_status_set(st, LSM_NO_MEMORY, 0, "out of memory in a compaction");
+	*folded = true;
+	c->entries_dropped += (uint64_t) rs->n_held - 1 + (base != NULL ? 1 : 0);
+	rs->n_held = 0;
+	return emit(rs, lsm_buf_slice(&rs->scratch), lsm_buf_slice(&rs->folded), st);
+}
+
+/*
+ * end_key
+ *		The current key has no more entries: operands still held had
+ *		nothing below them in the inputs.  With no older data that may hold
+ *		the key they fold over nothing; otherwise they stay as they are.
+ */
+static LsmCode
+end_key(RunState *rs, LsmStatus *st)
+{
+	bool		folded = false;
+	LsmCode		rc;
+
+	if (rs->n_held == 0)
+		return LSM_OK;
+	if (!older_may_hold(rs->c, lsm_buf_slice(&rs->ukey)))
+	{
+		rc = fold_held(rs, NULL, &folded, st);
+		if (rc != LSM_OK || folded)
+			return rc;
+	}
+	return emit_held(rs, st);
+}
+
+/* The stripe of sequence number seq (<= C): the first read point >= seq. */
+static int
+stripe_of(const LsmCompaction *c, LsmSeq seq)
+{
+	int			lo = 0;
+	int			hi = c->n_points - 1;
+
+	while (lo < hi)
+	{
+		int			mid = lo + (hi - lo) / 2;
+
+		if (c->points[mid] < seq)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+/*
+ * process
+ *		Decide one entry; entries come in internal-key order, so the
+ *		versions of a key arrive newest first, stripe by stripe, from the
+ *		highest.  The rules are in the file header.
+ */
+static LsmCode
+process(RunState *rs, LsmSlice ikey, LsmSlice value, LsmStatus *st)
+{
+	LsmCompaction *c = rs->c;
+	LsmParsedKey pk;
+	bool		folded;
+	int			stripe;
+	LsmCode		rc;
+
+	if (!lsm_ikey_parse(ikey, &pk))
+		return lsm_status_set(st, LSM_CORRUPTION, 0,
+							  "malformed internal key of %zu bytes in a compaction input of \"%s\"",
+							  ikey.len, c->db->dir);
+	if (!rs->has_ukey || !lsm_slice_eq(pk.user_key, lsm_buf_slice(&rs->ukey)))
+	{
+		if (rs->has_ukey)
+		{
+			rc = end_key(rs, st);
+			if (rc != LSM_OK)
+				return rc;
+		}
+		if (!lsm_buf_set(&rs->ukey, pk.user_key.data, pk.user_key.len))
+			return lsm_status_set(st, LSM_NO_MEMORY, 0, "out of memory in a compaction");
+		rs->has_ukey = true;
+		rs->stripe = -1;
+		rs->decided = false;
+	}
+
+	/* readers outside may read between the versions above C */
+	if (pk.seq > c->points[c->n_points - 1])
+		return emit(rs, ikey, value, st);
+	stripe = stripe_of(c, pk.seq);
+	if (stripe != rs->stripe)
+	{
+		/* operands held in a higher stripe: their base is down here */
+		rc = emit_held(rs, st);
+		if (rc != LSM_OK)
+			return rc;
+		rs->stripe = stripe;
+		rs->decided = false;
+	}
+	if (rs->decided)
+	{
+		c->entries_dropped++;
+		return LSM_OK;
+	}
+	switch (pk.kind)
+	{
+		case LSM_KIND_MERGE:
+			return hold(rs, ikey, value, st);
+
+		case LSM_KIND_PUT:
+			rs->decided = true;
+			if (rs->n_held > 0)
+			{
+				rc = fold_held(rs, &value, &folded, st);
+				if (rc != LSM_OK || folded)
+					return rc;
+				rc = emit_held(rs, st);
+				if (rc != LSM_OK)
+					return rc;
+			}
+			return emit(rs, ikey, value, st);
+
+		case LSM_KIND_DELETE:
+			rs->decided = true;
+			if (rs->n_held > 0)
+			{
+				rc = fold_held(rs, NULL, &folded, st);
+				if (rc != LSM_OK)
+					return rc;
+				if (folded)
+				{
+					/* the folded PUT hides the tombstone from its stripe's readers */
+					c->entries_dropped++;
+					return LSM_OK;
+				}
+				rc = emit_held(rs, st);
+				if (rc != LSM_OK)
+					return rc;
+			}
+			if (stripe == 0 && !older_may_hold(c, pk.user_key))
+			{
+				c->entries_dropped++;
+				return LSM_OK;
+			}
+			return emit(rs, ikey, value, st);
+	}
+	return LSM_OK;
+}
+
+/* Free a run's state; an unfinished output table is removed. */
+static void
+run_state_free(RunState *rs)
+{
+	int			i;
+
+	if (rs->b != NULL)
+		lsm_table_builder_abandon(rs->b);
+	for (i = 0; i < rs->cap_held; i++)
+	{
+		lsm_buf_free(&rs->held[i].ikey);
+		lsm_buf_free(&rs->held[i].value);
+	}
+	free(rs->held);
+	free(rs->operands);
+	lsm_buf_free(&rs->out_last_ukey);
+	lsm_buf_free(&rs->ukey);
+	lsm_buf_free(&rs->folded);
+	lsm_buf_free(&rs->scratch);
+}
+
+/* Unlink the finished outputs of a run that will not be installed. */
+static void
+delete_outputs(LsmCompaction *c)
+{
+	char		path[LSM_PATH_MAX];
+	int			i;
+
+	for (i = 0; i < c->n_outputs; i++)
+	{
+		if (lsm_file_path(path, c->db->dir, LSM_FILE_TABLE, c->outputs[i].number))
+			c->db->env->unlink(c->db->env, path, NULL);
+		lsm_buf_free(&c->outputs[i].smallest);
+		lsm_buf_free(&c->outputs[i].largest);
+	}
+	c->n_outputs = 0;
+	c->output_bytes = 0;
+}
+
+/*
+ * input_iter
+ *		One iterator over every input entry: a table iterator per level-0
+ *		input, a concatenating one per deeper level, merged.  Reads bypass
+ *		the block cache: a compaction reads each block once.
+ */
+static LsmCode
+input_iter(LsmCompaction *c, LsmIter **out, LsmStatus *st)
+{
+	LsmVersionSet *vs = c->db->vs;
+	LsmIter   **children;
+	int			n = 0;
+	int			level;
+	int			i;
+	LsmCode		rc;
+
+	*out = NULL;
+	children = malloc((size_t) (c->n_inputs[0] + LSM_NUM_LEVELS) * sizeof(LsmIter *));
+	if (children == NULL)
+		return lsm_status_set(st, LSM_NO_MEMORY, 0, "out of memory in a compaction");
+	for (i = 0; i < c->n_inputs[0]; i++)
+	{
+		LsmTable   *t;
+
+		rc = lsm_versionset_table(vs, c->inputs[0][i], &t, st);
+		if (rc != LSM_OK)
+			goto fail;
+		children[n] = lsm_table_iter(t, false, NULL);
+		if (children[n] == NULL)
+			goto oom;
+		n++;
+	}
+	for (level = 1; level < LSM_NUM_LEVELS; level++)
+	{
+		if (c->n_inputs[level] == 0)
+			continue;
+		children[n] = lsm_files_iter(vs, c->inputs[level], c->n_inputs[level], false, NULL);
+		if (children[n] == NULL)
+			goto oom;
+		n++;
+	}
+	*out = lsm_merge_iter_new(children, n, lsm_ikey_cmp);
+	free(children);
+	if (*out == NULL)
+		return lsm_status_set(st, LSM_NO_MEMORY, 0, "out of memory in a compaction");
+	return LSM_OK;
+
+oom:
+	rc = lsm_status_set(st, LSM_NO_MEMORY, 0, "out of memory in a compaction");
+fail:
+	for (i = 0; i < n; i++)
+		lsm_iter_destroy(children[i]);
+	free(children);
+	return rc;
+}
+
+/*
+ * lsm_compaction_run
+ *		Merge the inputs into new tables; no lock is held, so writers and
+ *		readers go on meanwhile.  On failure every output written so far is
+ *		deleted.
+ */
+LsmCode
+lsm_compaction_run(LsmCompaction *c, LsmStatus *st)
+{
+	LsmDb	   *db = c->db;
+	RunState	rs;
+	LsmIter    *it;
+	LsmCode		rc;
+
+	if (c->ran || c->trivial_move)
+		return LSM_OK;
+	memset(&rs, 0, sizeof(rs));
+	rs.c = c;
+	rc = input_iter(c, &it, st);
+	if (rc != LSM_OK)
+		goto fail;
+	for (lsm_iter_seek_first(it); lsm_iter_valid(it); lsm_iter_next(it))
+	{
+		rc = process(&rs, lsm_iter_key(it), lsm_iter_value(it), st);
+		if (rc != LSM_OK)
+			break;
+	}
+	if (rc == LSM_OK)
+		rc = lsm_iter_status(it, st);
+	lsm_iter_destroy(it);
+	if (rc == LSM_OK && rs.has_ukey)
+		rc = end_key(&rs, st);
+	if (rc == LSM_OK && rs.b != NULL)
+		rc = finish_output(&rs, st);
+	if (rc == LSM_OK && c->n_outputs > 0)
+		rc = db->env->sync_dir(db->env, db->dir, st);
+	if (rc != LSM_OK)
+		goto fail;
+	run_state_free(&rs);
+	c->ran = true;
+	LSM_STAT_ADD(db, bytes_compacted_read, c->input_bytes);
+	LSM_STAT_ADD(db, bytes_compacted_written, c->output_bytes);
+	return LSM_OK;
+
+fail:
+	run_state_free(&rs);
+	delete_outputs(c);
+	LSM_STAT_ADD(db, compaction_failures, 1);
+	return rc;
+}
+
+/*
+ * Installing
+ */
+
+/*
+ * install
+ *		One edit: every input out, every output (or the moved file) in.
+ *		have_write_mu: the caller (a writer compacting inline) holds it.
+ */
+static LsmCode
+install(LsmCompaction *c, bool have_write_mu, LsmStatus *st)
+{
+	LsmDb	   *db = c->db;
+	LsmVersionEdit edit;
+	int			level;
+	int			i;
+	LsmCode		rc = LSM_OK;
+
+	if (c->installed)
+		return LSM_OK;
+	if (!c->ran && !c->trivial_move)
+		return lsm_status_set(st, LSM_INVALID_ARGUMENT, 0,
+							  "a compaction must run before it is installed");
+	lsm_edit_init(&edit);
+	for (level = 0; rc == LSM_OK && level < LSM_NUM_LEVELS; level++)
+		for (i = 0; rc == LSM_OK && i < c->n_inputs[level]; i++)
+			rc = lsm_edit_delete_file(&edit, level, c->inputs[level][i]->number, st);
+	if (c->trivial_move)
+	{
+		for (level = 0; rc == LSM_OK && level < LSM_NUM_LEVELS; level++)
+			for (i = 0; rc == LSM_OK && i < c->n_inputs[level]; i++)
+				rc = lsm_edit_add_file(&edit, c->output_level, c->inputs[level][i], st);
+	}
+	else
+	{
+		for (i = 0; rc == LSM_OK && i < c->n_outputs; i++)
+			rc = lsm_edit_add_file(&edit, c->output_level, &c->outputs[i], st);
+	}
+	if (rc == LSM_OK)
+	{
+		c->install_tried = true;
+		if (!have_write_mu)
+			db->env->mutex_lock(db->write_mu);
+		rc = lsm_db_apply_edit_locked(db, &edit, st);
+		if (!have_write_mu)
+			db->env->mutex_unlock(db->write_mu);
+	}
+	lsm_edit_free(&edit);
+	if (rc != LSM_OK)
+	{
+		LSM_STAT_ADD(db, compaction_failures, 1);
+		return rc;
+	}
+	c->installed = true;
+	LSM_STAT_ADD(db, compactions, 1);
+	if (c->trivial_move)
+		LSM_STAT_ADD(db, trivial_moves, 1);
+	LSM_STAT_ADD(db, compaction_entries_dropped, c->entries_dropped);
+	if (c->pointer_level > 0)
+	{
+		LsmFileMeta *f = c->inputs[c->pointer_level][c->n_inputs[c->pointer_level] - 1];
+		LsmSlice	k = lsm_file_largest_user_key(f);
+
+		db->env->mutex_lock(db->mu);
+		lsm_buf_set(&db->compact_ptr[c->pointer_level], k.data, k.len);
+		db->env->mutex_unlock(db->mu);
+	}
+	return LSM_OK;
+}
+
+LsmCode
+lsm_compaction_install(LsmCompaction *c, LsmStatus *st)
+{
+	return install(c, false, st);
+}
+
+/*
+ * lsm_compaction_release
+ *		Un-reserve the inputs, unpin the version and free c.  Outputs of a
+ *		run that was never offered to the MANIFEST are deleted; those of a
+ *		failed install are left to the next open, since the MANIFEST may
+ *		name them after a crash (its last record's fate is unknown).
+ */
+void
+lsm_compaction_release(LsmCompaction *c)
+{
+	LsmDb	   *db;
+	LsmCompaction **pp;
+	int			level;
+	int			i;
+
+	if (c == NULL)
+		return;
+	db = c->db;
+	if (!c->install_tried)
+		delete_outputs(c);
+	db->env->mutex_lock(db->mu);
+	for (level = 0; level < LSM_NUM_LEVELS; level++)
+		for (i = 0; i < c->n_inputs[level]; i++)
+			c->inputs[level][i]->compacting = false;
+	for (pp = &db->running; *pp != NULL; pp = &(*pp)->next_running)
+		if (*pp == c)
+		{
+			*pp = c->next_running;
+			db->n_running--;
+			break;
+		}
+	__atomic_fetch_sub(&db->stats.running_compactions, 1, __ATOMIC_RELAXED);
+	lsm_version_unref(c->v);
+	lsm_db_unlock_and_delete_obsolete(db);
+	compaction_free(c);
+}
+
+/*
+ * Driving
+ */
+
+/*
+ * lsm_db_compact_one
+ *		Pick, run, install and release one compaction; *did says whether
+ *		there was one.  have_write_mu: called by a writer holding it (the
+ *		run then happens under it, which is what "synchronous" means).
+ */
+LsmCode
+lsm_db_compact_one(LsmDb *db, bool have_write_mu, bool *did, LsmStatus *st)
+{
+	LsmCompaction *c;
+	LsmCode		rc;
+
+	*did = false;
+	rc = pick(db, false, lsm_slice(NULL, 0), lsm_slice(NULL, 0), &c, st);
+	if (rc == LSM_NOT_FOUND)
+		return LSM_OK;
+	if (rc != LSM_OK)
+		return rc;
+	rc = lsm_compaction_run(c, st);
+	if (rc == LSM_OK)
+		rc = install(c, have_write_mu, st);
+	lsm_compaction_release(c);
+	*did = rc == LSM_OK;
+	return rc;
+}
+
+/*
+ * lsm_db_compact_until_done
+ *		Compact until nothing is due.  Every compaction lowers the score it
+ *		was picked for (leveled: files leave a level; tiered: runs merge),
+ *		so this ends.
+ */
+LsmCode
+lsm_db_compact_until_done(LsmDb *db, bool have_write_mu, LsmStatus *st)
+{
+	bool		did = true;
+	LsmCode		rc = LSM_OK;
+
+	while (did && rc == LSM_OK)
+		rc = lsm_db_compact_one(db, have_write_mu, &did, st);
+	return rc;
+}
+
+LsmCode
+lsm_db_compact_pending(LsmDb *db, LsmStatus *st)
+{
+	return lsm_db_compact_until_done(db, false, st);
+}
+
+/*
+ * lsm_db_compact_range
+ *		Flush, then one manual compaction of everything in the range into
+ *		the bottom level, waiting (1 ms at a time, no lock held) while
+ *		running compactions hold what it needs; then, with auto_compact,
+ *		whatever became due.
+ */
+LsmCode
+lsm_db_compact_range(LsmDb *db, LsmSlice lower, LsmSlice upper, LsmStatus *st)
+{
+	LsmCompaction *c;
+	LsmCode		rc;
+
+	rc = lsm_db_flush(db, st);
+	if (rc != LSM_OK)
+		return rc;
+	for (;;)
+	{
+		rc = pick(db, true, lower, upper, &c, st);
+		if (rc != LSM_BUSY)
+			break;
+		db->env->sleep_micros(db->env, 1000);
+	}
+	if (rc == LSM_NOT_FOUND)
+		rc = LSM_OK;
+	else if (rc == LSM_OK)
+	{
+		rc = lsm_compaction_run(c, st);
+		if (rc == LSM_OK)
+			rc = install(c, false, st);
+		lsm_compaction_release(c);
+	}
+	if (rc == LSM_OK && db->opts.auto_compact)
+		rc = lsm_db_compact_until_done(db, false, st);
+	return rc;
+}
+
+/*
+ * lsm_compaction_check_options
+ *		Refuse settings the pickers cannot work with.
+ */
+LsmCode
+lsm_compaction_check_options(const LsmOptions *o, LsmStatus *st)
+{
+	if (o->compaction_style != LSM_COMPACT_LEVELED &&
+		o->compaction_style != LSM_COMPACT_TIERED)
+		return lsm_status_set(st, LSM_INVALID_ARGUMENT, 0,
+							  "unknown compaction style %d", (int) o->compaction_style);
+	if (o->l0_compaction_trigger < 1 || o->l0_compaction_trigger > 1000)
+		return lsm_status_set(st, LSM_INVALID_ARGUMENT, 0,
+							  "l0_compaction_trigger %d is outside 1..1000",
+							  o->l0_compaction_trigger);
+	if (o->l0_slowdown_writes_trigger < 0 || o->l0_stop_writes_trigger < 0)
+		return lsm_status_set(st, LSM_INVALID_ARGUMENT, 0,
+							  "write stall triggers must not be negative");
+	if (o->level_size_multiplier < 2 || o->level_size_multiplier > 1000)
+		return lsm_status_set(st, LSM_INVALID_ARGUMENT, 0,
+							  "level_size_multiplier %d is outside 2..1000",
+							  o->level_size_multiplier);
+	if (o->max_bytes_for_level_base < 1024)
+		return lsm_status_set(st, LSM_INVALID_ARGUMENT, 0,
+							  "max_bytes_for_level_base %llu is below 1 KiB",
+							  (unsigned long long) o->max_bytes_for_level_base);
+	if (o->target_file_size < 1024)
+		return lsm_status_set(st, LSM_INVALID_ARGUMENT, 0,
+							  "target_file_size %llu is below 1 KiB",
+							  (unsigned long long) o->target_file_size);
+	if (!(o->tiered_size_ratio >= 1.0))
+		return lsm_status_set(st, LSM_INVALID_ARGUMENT, 0,
+							  "tiered_size_ratio %g is below 1", o->tiered_size_ratio);
+	if (o->tiered_max_merge_width < 2)
+		return lsm_status_set(st, LSM_INVALID_ARGUMENT, 0,
+							  "tiered_max_merge_width %d is below 2",
+							  o->tiered_max_merge_width);
+	return LSM_OK;
+}
