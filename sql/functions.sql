@@ -20,6 +20,26 @@ SELECT count(*) FROM m;
 SELECT * FROM m WHERE k IN (1, 2, 4999, 5000);
 SELECT lsm_fdw_verify('m');
 
+-- compaction: everything into one level, deleted rows gone for good
+SELECT lsm_fdw_compact('m');
+SELECT (SELECT count(*) FROM jsonb_array_elements(s->'levels') l WHERE (l->>'files')::int > 0) AS nonempty_levels,
+       (s->'levels'->0->>'files')::int AS l0_files,
+       (s->>'compactions')::int > 0 AS compacted,
+       (SELECT sum((l->>'entries')::int) FROM jsonb_array_elements(s->'levels') l) AS entries,
+       (SELECT sum((l->>'tombstones')::int) FROM jsonb_array_elements(s->'levels') l) AS tombstones
+  FROM lsm_fdw_stats('m') s;
+SELECT count(*), sum(k) FROM m;
+SELECT lsm_fdw_verify('m');
+
+-- a tiered table compacts too
+CREATE FOREIGN TABLE tiered (k int4 OPTIONS (key 'true'), v text) SERVER lsm
+	OPTIONS (compaction 'tiered', memtable_size '1MB');
+INSERT INTO tiered SELECT g, repeat('t', 200) FROM generate_series(1, 20000) g;
+UPDATE tiered SET v = 'u' WHERE k % 3 = 0;
+SELECT lsm_fdw_compact('tiered');
+SELECT count(*), count(*) FILTER (WHERE v = 'u') FROM tiered;
+SELECT lsm_fdw_verify('tiered');
+
 -- wrong objects and missing rights
 SELECT lsm_fdw_stats('heap_t');
 SELECT lsm_fdw_flush('pg_class');
@@ -27,6 +47,7 @@ CREATE ROLE lsm_nobody;
 SET ROLE lsm_nobody;
 SELECT lsm_fdw_flush('m');
 SELECT lsm_fdw_verify('m');
+SELECT lsm_fdw_compact('m');
 SELECT lsm_fdw_stats('m');
 RESET ROLE;
 DROP ROLE lsm_nobody;

@@ -23,6 +23,7 @@
 PG_FUNCTION_INFO_V1(lsm_fdw_stats);
 PG_FUNCTION_INFO_V1(lsm_fdw_flush);
 PG_FUNCTION_INFO_V1(lsm_fdw_verify);
+PG_FUNCTION_INFO_V1(lsm_fdw_compact);
 
 /*
  * Open relid for a maintenance function, checking that it is a lsm_fdw
@@ -68,21 +69,19 @@ lsm_fdw_stats(PG_FUNCTION_ARGS)
 	StringInfoData buf;
 	uint64		files = 0,
 				bytes = 0;
-	double		wamp;
 
 	lsm_db_stats(db, &s);
 	initStringInfo(&buf);
 	appendStringInfoString(&buf, "{\"levels\": [");
 	for (int i = 0; i < LSM_NUM_LEVELS; i++)
 	{
-		appendStringInfo(&buf, "%s{\"level\": %d, \"files\": " UINT64_FORMAT ", \"bytes\": " UINT64_FORMAT "}",
-						 i ? ", " : "", i, s.files_per_level[i], s.bytes_per_level[i]);
+		appendStringInfo(&buf, "%s{\"level\": %d, \"files\": " UINT64_FORMAT ", \"bytes\": " UINT64_FORMAT
+						 ", \"entries\": " UINT64_FORMAT ", \"tombstones\": " UINT64_FORMAT "}",
+						 i ? ", " : "", i, s.files_per_level[i], s.bytes_per_level[i],
+						 s.entries_per_level[i], s.tombstones_per_level[i]);
 		files += s.files_per_level[i];
 		bytes += s.bytes_per_level[i];
 	}
-	wamp = s.bytes_written_wal > 0
-		? (double) (s.bytes_written_wal + s.bytes_flushed + s.bytes_compacted_written) /
-		(double) s.bytes_written_wal : 0;
 	appendStringInfo(&buf,
 					 "], \"files\": " UINT64_FORMAT ", \"bytes\": " UINT64_FORMAT
 					 ", \"memtable_bytes\": " UINT64_FORMAT
@@ -100,6 +99,13 @@ lsm_fdw_stats(PG_FUNCTION_ARGS)
 					 ", \"bytes_compacted_read\": " UINT64_FORMAT
 					 ", \"bytes_compacted_written\": " UINT64_FORMAT
 					 ", \"write_amplification\": %.3f"
+					 ", \"read_amplification\": %.3f"
+					 ", \"sorted_runs\": " UINT64_FORMAT
+					 ", \"compactions\": " UINT64_FORMAT
+					 ", \"trivial_moves\": " UINT64_FORMAT
+					 ", \"compaction_entries_dropped\": " UINT64_FORMAT
+					 ", \"compaction_failures\": " UINT64_FORMAT
+					 ", \"pending_compaction_bytes\": " UINT64_FORMAT
 					 ", \"stall_slowdowns\": " UINT64_FORMAT
 					 ", \"stall_stops\": " UINT64_FORMAT
 					 ", \"stall_micros\": " UINT64_FORMAT "}",
@@ -107,7 +113,11 @@ lsm_fdw_stats(PG_FUNCTION_ARGS)
 					 s.gets, s.memtable_hits, s.sst_probes, s.bloom_useful,
 					 s.bloom_not_useful, s.block_cache_hits, s.block_reads,
 					 s.bytes_written_wal, s.bytes_flushed, s.bytes_compacted_read,
-					 s.bytes_compacted_written, wamp, s.stall_slowdowns,
+					 s.bytes_compacted_written, s.write_amplification,
+					 s.read_amplification,
+					 s.sorted_runs, s.compactions, s.trivial_moves,
+					 s.compaction_entries_dropped, s.compaction_failures,
+					 s.pending_compaction_bytes, s.stall_slowdowns,
 					 s.stall_stops, s.stall_micros);
 	relation_close(rel, AccessShareLock);
 	PG_RETURN_DATUM(DirectFunctionCall1(jsonb_in, CStringGetDatum(buf.data)));
@@ -147,6 +157,25 @@ lsm_fdw_verify(PG_FUNCTION_ARGS)
 
 	if (lsm_db_verify(db, &st) != LSM_OK)
 		lsm_report(ERROR, &st, "verify");
+	relation_close(rel, AccessShareLock);
+	PG_RETURN_VOID();
+}
+
+/*
+ * lsm_fdw_compact(regclass)
+ *		Flush the memtable and compact the whole table into its bottom
+ *		level, dropping every version and tombstone no reader needs.
+ */
+Datum
+lsm_fdw_compact(PG_FUNCTION_ARGS)
+{
+	Oid			relid = PG_GETARG_OID(0);
+	Relation	rel = open_for_function(relid, true, "lsm_fdw_compact");
+	LsmDb	   *db = lsm_open_table(rel);
+	LsmStatus	st;
+
+	if (lsm_db_compact_range(db, lsm_slice(NULL, 0), lsm_slice(NULL, 0), &st) != LSM_OK)
+		lsm_report(ERROR, &st, "compact");
 	relation_close(rel, AccessShareLock);
 	PG_RETURN_VOID();
 }

@@ -169,6 +169,8 @@ open_engine(Oid relid, const char *relname)
 	opts.compression = settings.compress ? LSM_COMPRESSION_ZSTD : LSM_COMPRESSION_NONE;
 	opts.compression_level = settings.compression_level;
 	opts.bloom_bits_per_key = settings.bloom_bits_per_key;
+	opts.compaction_style = settings.compaction == LSM_COMPACTION_TIERED
+		? LSM_COMPACT_TIERED : LSM_COMPACT_LEVELED;
 	opts.sync_writes = true;
 
 	dir = lsm_table_dir(MyDatabaseId, relid);
