@@ -432,7 +432,7 @@ key_order_pathkeys(PlannerInfo *root, RelOptInfo *baserel, const LsmKeyInfo *ki,
 /*
  * Rows in a table never analyzed, from the engine's counts: entries of the
  * SSTables less their tombstones (each usually hides one older entry), plus
- * the memtable at ~100 bytes a row.  Overwritten keys are counted more than
+ * the memtable at ~100 bytes a row, at least 1000.  Overwritten keys are counted more than
  * once until compaction; ANALYZE gives the real figure.
  */
 static double
@@ -456,7 +456,13 @@ engine_row_estimate(Oid relid)
 	for (int i = 0; i < LSM_NUM_LEVELS; i++)
 		rows += (double) s.entries_per_level[i] - 2.0 * (double) s.tombstones_per_level[i];
 	rows = Max(rows, 0) + (double) s.memtable_bytes / 100.0;
-	return Max(rows, 10);
+
+	/*
+	 * Small counts are not trusted (data may sit in a large memtable whose
+	 * rows are bigger or smaller than guessed): below 1000 rows, plan as
+	 * for 1000, which keeps point-get nested loops for joins.
+	 */
+	return Max(rows, 1000);
 }
 
 /*
