@@ -67,6 +67,13 @@ EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, SUMMARY OFF) SELECT * FROM tr WHERE k =
 INSERT INTO tr VALUES (-1, 'in memtable');
 EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, SUMMARY OFF) SELECT * FROM tr WHERE k = -1;
 
+-- lsm_fdw.synchronous_commit = off: commits are visible at once
+SET lsm_fdw.synchronous_commit = off;
+INSERT INTO tr VALUES (-2, 'async');
+SELECT * FROM tr WHERE k = -2;
+RESET lsm_fdw.synchronous_commit;
+SHOW lsm_fdw.wal_sync_delay;
+
 -- an ERROR in the middle of scans and writes leaves the table usable
 SELECT k, 10 / (k - 500) FROM tr WHERE k BETWEEN 490 AND 510 ORDER BY k;
 SELECT k FROM tr WHERE k IN (1, 500, 2) AND 1 / (k - 500) > 0;

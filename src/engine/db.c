@@ -984,6 +984,36 @@ out:
 }
 
 /*
+ * lsm_db_set_sync_writes
+ *		Change whether each write fsyncs the WAL (the host's
+ *		synchronous_commit).  Writes already acknowledged without a sync
+ *		become durable at the next synced write or lsm_db_sync_wal.
+ */
+void
+lsm_db_set_sync_writes(LsmDb *db, bool sync)
+{
+	db->env->mutex_lock(db->write_mu);
+	db->opts.sync_writes = sync;
+	db->env->mutex_unlock(db->write_mu);
+}
+
+/*
+ * lsm_db_sync_wal
+ *		Make every write so far durable (fsync the WAL up to its end).
+ */
+LsmCode
+lsm_db_sync_wal(LsmDb *db, LsmStatus *st)
+{
+	LsmCode		rc = LSM_OK;
+
+	db->env->mutex_lock(db->write_mu);
+	if (db->log != NULL)
+		rc = lsm_log_sync(db->log, lsm_log_size(db->log), st);
+	db->env->mutex_unlock(db->write_mu);
+	return rc;
+}
+
+/*
  * Snapshots
  */
 

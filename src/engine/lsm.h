@@ -168,6 +168,16 @@ extern size_t lsm_batch_bytes(const LsmBatch *b);
 extern LsmCode lsm_db_write(LsmDb *db, LsmBatch *batch, LsmStatus *st);
 
 /*
+ * Whether lsm_db_write fsyncs the WAL (overrides opts.sync_writes).  With
+ * false, acknowledged writes survive a crash of the process (they are in
+ * the OS page cache) but not of the machine until lsm_db_sync_wal, a
+ * synced write, or close makes them durable.  Errors of lsm_db_sync_wal:
+ * those of the WAL's fsync (LSM_IO_ERROR, and the writer stays failed).
+ */
+extern void lsm_db_set_sync_writes(LsmDb *db, bool sync);
+extern LsmCode lsm_db_sync_wal(LsmDb *db, LsmStatus *st);
+
+/*
  * Snapshots pin a sequence number: reads through one see exactly the
  * writes committed before it was taken.
  */

@@ -45,6 +45,23 @@ _PG_init(void)
 							PGC_USERSET, GUC_UNIT_KB,
 							NULL, NULL, NULL);
 
+	DefineCustomBoolVariable("lsm_fdw.synchronous_commit",
+							 "Whether a commit to lsm_fdw tables waits for its log to reach disk.",
+							 "When off, a commit survives a crash of Postgres but not of the machine "
+							 "until the log is synced (lsm_fdw.wal_sync_delay).",
+							 &lsm_synchronous_commit,
+							 true,
+							 PGC_USERSET, 0,
+							 NULL, NULL, NULL);
+
+	DefineCustomIntVariable("lsm_fdw.wal_sync_delay",
+							"With lsm_fdw.synchronous_commit off, how old unsynced commits may get before a commit syncs them.",
+							NULL,
+							&lsm_wal_sync_delay,
+							200, 1, 10000,
+							PGC_USERSET, GUC_UNIT_MS,
+							NULL, NULL, NULL);
+
 	lsm_install_drop_hook();
 	lsm_install_ddl_hook();
 

@@ -75,6 +75,7 @@ extern void lsm_install_ddl_hook(void);
 extern LsmDb *lsm_open_table(Relation rel);
 extern void lsm_forget_table(Oid relid);
 extern LsmDb *lsm_truncate_table(Oid relid);
+extern void lsm_commit_sync_policy(Oid relid, LsmDb *db, bool *sync_after);
 extern char *lsm_table_dir(Oid dboid, Oid relid);
 extern void lsm_report(int elevel, const LsmStatus *st, const char *what);
 extern void lsm_key_info(Relation rel, LsmKeyInfo *ki);
@@ -85,6 +86,8 @@ extern bool lsm_is_lsm_table(Oid relid);
 /* in xact.c */
 typedef struct LsmTxnTable LsmTxnTable;
 extern int	lsm_max_transaction_memory;
+extern bool lsm_synchronous_commit;
+extern int	lsm_wal_sync_delay;
 extern LsmTxnTable *lsm_txn_table(Relation rel, LsmDb *db, bool create);
 extern void lsm_txn_write(LsmTxnTable *t, LsmKind kind, LsmSlice key, LsmSlice value);
 extern int	lsm_txn_lookup(LsmTxnTable *t, LsmSlice key, uint64 upto, LsmSlice *value);

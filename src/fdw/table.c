@@ -28,6 +28,7 @@
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
+#include "utils/timestamp.h"
 
 #include "lsm.h"
 #include "lsm_fdw.h"
@@ -37,6 +38,7 @@ typedef struct LsmOpenTable
 	Oid			relid;			/* hash key */
 	LsmDb	   *db;
 	char	   *path;			/* malloc'd */
+	TimestampTz last_wal_sync;	/* lsm_fdw.synchronous_commit = off */
 } LsmOpenTable;
 
 static HTAB *open_tables = NULL;
@@ -161,6 +163,7 @@ open_engine(Oid relid, const char *relname)
 		return t->db;
 	t->db = NULL;
 	t->path = NULL;
+	t->last_wal_sync = GetCurrentTimestamp();
 
 	lsm_settings_for_table(relid, &settings);
 	lsm_options_init(&opts);
@@ -272,6 +275,31 @@ lsm_truncate_table(Oid relid)
 	remove_table_files(relid, ERROR);
 	init_open_tables();
 	return open_engine(relid, name ? name : "?");
+}
+
+/*
+ * lsm_commit_sync_policy
+ *		Before a commit's write to relid: tell the engine whether to fsync.
+ *		With lsm_fdw.synchronous_commit off, the log is still fsynced when
+ *		lsm_fdw.wal_sync_delay has passed since the table's last sync
+ *		(*sync_after is then true: call lsm_db_sync_wal after the write).
+ */
+void
+lsm_commit_sync_policy(Oid relid, LsmDb *db, bool *sync_after)
+{
+	LsmOpenTable *t = open_tables ? hash_search(open_tables, &relid, HASH_FIND, NULL) : NULL;
+	TimestampTz now;
+
+	*sync_after = false;
+	lsm_db_set_sync_writes(db, lsm_synchronous_commit);
+	if (lsm_synchronous_commit || t == NULL)
+		return;
+	now = GetCurrentTimestamp();
+	if (TimestampDifferenceExceeds(t->last_wal_sync, now, lsm_wal_sync_delay))
+	{
+		*sync_after = true;
+		t->last_wal_sync = now;
+	}
 }
 
 /*

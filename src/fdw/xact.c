@@ -27,6 +27,8 @@
 #include "lsm_fdw.h"
 
 int			lsm_max_transaction_memory = 256 * 1024; /* kB */
+bool		lsm_synchronous_commit = true;
+int			lsm_wal_sync_delay = 200;	/* ms */
 
 typedef struct LsmSavepointMark
 {
@@ -406,7 +408,14 @@ apply_all(void)
 				rc = lsm_batch_delete(batch, key, &st);
 		}
 		if (rc == LSM_OK)
+		{
+			bool		sync_after;
+
+			lsm_commit_sync_policy(t->relid, t->db, &sync_after);
 			rc = lsm_db_write(t->db, batch, &st);
+			if (rc == LSM_OK && sync_after)
+				rc = lsm_db_sync_wal(t->db, &st);
+		}
 		if (rc != LSM_OK)
 		{
 			lsm_batch_destroy(batch);
