@@ -123,6 +123,37 @@ lsm_fdw_stats(PG_FUNCTION_ARGS)
 	PG_RETURN_DATUM(DirectFunctionCall1(jsonb_in, CStringGetDatum(buf.data)));
 }
 
+typedef enum LsmMaintenance
+{
+	LSM_MAINT_FLUSH,
+	LSM_MAINT_VERIFY,
+	LSM_MAINT_COMPACT
+} LsmMaintenance;
+
+/*
+ * Run one owner-only maintenance operation on the table relid.
+ */
+static void
+run_maintenance(Oid relid, LsmMaintenance op)
+{
+	static const char *const fnames[] = {"lsm_fdw_flush", "lsm_fdw_verify", "lsm_fdw_compact"};
+	static const char *const verbs[] = {"flush", "verify", "compact"};
+	Relation	rel = open_for_function(relid, true, fnames[op]);
+	LsmDb	   *db = lsm_open_table(rel);
+	LsmStatus	st;
+	LsmCode		rc;
+
+	if (op == LSM_MAINT_FLUSH)
+		rc = lsm_db_flush(db, &st);
+	else if (op == LSM_MAINT_VERIFY)
+		rc = lsm_db_verify(db, &st);
+	else
+		rc = lsm_db_compact_range(db, lsm_slice(NULL, 0), lsm_slice(NULL, 0), &st);
+	if (rc != LSM_OK)
+		lsm_report(ERROR, &st, verbs[op]);
+	relation_close(rel, AccessShareLock);
+}
+
 /*
  * lsm_fdw_flush(regclass)
  *		Write the table's memtable to an SSTable now.
@@ -130,14 +161,7 @@ lsm_fdw_stats(PG_FUNCTION_ARGS)
 Datum
 lsm_fdw_flush(PG_FUNCTION_ARGS)
 {
-	Oid			relid = PG_GETARG_OID(0);
-	Relation	rel = open_for_function(relid, true, "lsm_fdw_flush");
-	LsmDb	   *db = lsm_open_table(rel);
-	LsmStatus	st;
-
-	if (lsm_db_flush(db, &st) != LSM_OK)
-		lsm_report(ERROR, &st, "flush");
-	relation_close(rel, AccessShareLock);
+	run_maintenance(PG_GETARG_OID(0), LSM_MAINT_FLUSH);
 	PG_RETURN_VOID();
 }
 
@@ -150,14 +174,7 @@ lsm_fdw_flush(PG_FUNCTION_ARGS)
 Datum
 lsm_fdw_verify(PG_FUNCTION_ARGS)
 {
-	Oid			relid = PG_GETARG_OID(0);
-	Relation	rel = open_for_function(relid, true, "lsm_fdw_verify");
-	LsmDb	   *db = lsm_open_table(rel);
-	LsmStatus	st;
-
-	if (lsm_db_verify(db, &st) != LSM_OK)
-		lsm_report(ERROR, &st, "verify");
-	relation_close(rel, AccessShareLock);
+	run_maintenance(PG_GETARG_OID(0), LSM_MAINT_VERIFY);
 	PG_RETURN_VOID();
 }
 
@@ -169,13 +186,6 @@ lsm_fdw_verify(PG_FUNCTION_ARGS)
 Datum
 lsm_fdw_compact(PG_FUNCTION_ARGS)
 {
-	Oid			relid = PG_GETARG_OID(0);
-	Relation	rel = open_for_function(relid, true, "lsm_fdw_compact");
-	LsmDb	   *db = lsm_open_table(rel);
-	LsmStatus	st;
-
-	if (lsm_db_compact_range(db, lsm_slice(NULL, 0), lsm_slice(NULL, 0), &st) != LSM_OK)
-		lsm_report(ERROR, &st, "compact");
-	relation_close(rel, AccessShareLock);
+	run_maintenance(PG_GETARG_OID(0), LSM_MAINT_COMPACT);
 	PG_RETURN_VOID();
 }

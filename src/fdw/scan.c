@@ -162,6 +162,27 @@ eval(ExprState *es, ExprContext *econtext, bool *isnull)
 	return ExecEvalExpr(es, econtext, isnull);
 }
 
+/* eval_key_value's answer for a NULL value */
+#define KEY_VALUE_NULL 2
+
+/*
+ * Evaluate a value compared with key column col and convert it to the
+ * column's type: 0 when it fits (*out), -1 / +1 when it lies below / above
+ * every value of the column's type, KEY_VALUE_NULL for NULL.
+ */
+static int
+eval_key_value(LsmScanState *ss, ExprState *es, int col, ExprContext *econtext,
+			   Datum *out)
+{
+	bool		isnull;
+	Datum		v = eval(es, econtext, &isnull);
+
+	if (isnull)
+		return KEY_VALUE_NULL;
+	return lsm_coerce_key_value(ss->ki.base_types[col],
+								getBaseType(exprType((Node *) es->expr)), v, out);
+}
+
 /*
  * Encode the leading equalities into buf; false when the scan can match
  * nothing (a NULL or an out-of-range value).
@@ -171,14 +192,9 @@ encode_equalities(LsmScanState *ss, ExprContext *econtext, StringInfo buf)
 {
 	for (int i = 0; i < ss->acc.neq; i++)
 	{
-		ExprState  *es = (ExprState *) ss->acc.eq[i];
-		bool		isnull;
-		Datum		v = eval(es, econtext, &isnull);
 		Datum		cv;
 
-		if (isnull)
-			return false;
-		if (lsm_coerce_key_value(ss->ki.base_types[i], getBaseType(exprType((Node *) es->expr)), v, &cv) != 0)
+		if (eval_key_value(ss, (ExprState *) ss->acc.eq[i], i, econtext, &cv) != 0)
 			return false;
 		lsm_key_encode(buf, ss->ki.types[i], cv);
 	}
@@ -307,18 +323,11 @@ compute_targets(LsmScanState *ss, ExprContext *econtext)
 			}
 			if (ss->acc.lower)
 			{
-				ExprState  *es = (ExprState *) ss->acc.lower;
-				bool		isnull;
-				Datum		v = eval(es, econtext, &isnull);
 				Datum		cv;
-				int			c;
+				int			c = eval_key_value(ss, (ExprState *) ss->acc.lower, col,
+											   econtext, &cv);
 
-				if (isnull)
-				{
-					ss->empty = true;
-					break;
-				}
-				c = lsm_coerce_key_value(ss->ki.base_types[col], getBaseType(exprType((Node *) es->expr)), v, &cv);
+				/* NULL or above the type's range: nothing; below: unbounded */
 				if (c > 0)
 				{
 					ss->empty = true;
@@ -336,19 +345,12 @@ compute_targets(LsmScanState *ss, ExprContext *econtext)
 			}
 			if (ss->acc.upper)
 			{
-				ExprState  *es = (ExprState *) ss->acc.upper;
-				bool		isnull;
-				Datum		v = eval(es, econtext, &isnull);
 				Datum		cv;
-				int			c;
+				int			c = eval_key_value(ss, (ExprState *) ss->acc.upper, col,
+											   econtext, &cv);
 
-				if (isnull)
-				{
-					ss->empty = true;
-					break;
-				}
-				c = lsm_coerce_key_value(ss->ki.base_types[col], getBaseType(exprType((Node *) es->expr)), v, &cv);
-				if (c < 0)
+				/* NULL or below the type's range: nothing; above: unbounded */
+				if (c < 0 || c == KEY_VALUE_NULL)
 				{
 					ss->empty = true;
 					break;
