@@ -76,6 +76,13 @@ UPDATE kv SET k = 9 WHERE k = 10;
 SELECT sqlstate_of($$INSERT INTO kv VALUES (1, 'dup', 0)$$);
 SELECT sqlstate_of($$INSERT INTO kv VALUES (NULL, 'x', 0)$$);
 SELECT sqlstate_of($$UPDATE kv SET k = NULL WHERE k = 11$$);
+-- keys are limited to 8 kB once encoded
+CREATE FOREIGN TABLE longkey (k text OPTIONS (key 'true')) SERVER lsm;
+INSERT INTO longkey VALUES (repeat('k', 8000));
+INSERT INTO longkey VALUES (repeat('k', 9000));
+SELECT sqlstate_of($$INSERT INTO longkey VALUES (repeat('k', 9000))$$);
+SELECT length(k) FROM longkey;
+DROP FOREIGN TABLE longkey;
 
 -- transactions: read your writes, savepoints, rollback
 BEGIN;
