@@ -2056,6 +2056,19 @@ lsm_db_open(const LsmOptions *opts, const char *path, LsmDb **dbp, LsmStatus *st
 	rc = recover(db, st);
 	if (rc != LSM_OK)
 		goto fail;
+
+	/*
+	 * Recovery's flush may have left compactions due (e.g. a fourth L0
+	 * file) that no write would trigger on a read-mostly table.  Run them
+	 * now; a failure (a full disk) leaves a readable database, and the
+	 * next flush retries, so it does not fail the open.
+	 */
+	if (db->opts.auto_compact && lsm_db_compaction_needed(db))
+	{
+		LsmStatus	ignored;
+
+		(void) lsm_db_compact_pending(db, &ignored);
+	}
 	*dbp = db;
 	return LSM_OK;
 
