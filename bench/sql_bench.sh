@@ -29,9 +29,10 @@
 #	The writes run against heap with synchronous_commit on (the lsm/heap
 #	ratio), and as reference rows against heap with synchronous_commit off
 #	and an UNLOGGED heap table (the product's bar: as fast as UNLOGGED while
-#	crash-safe).  lsm_fdw has no synchronous_commit setting of its own yet:
-#	it always fsyncs its WAL at commit.  When a GUC lsm_fdw.synchronous_commit
-#	appears, the "sync off" rows set it alike for the lsm side.
+#	crash-safe).  When lsm_fdw has a synchronous_commit GUC of its own
+#	(lsm_fdw.synchronous_commit, looked up in pg_settings), the "sync off"
+#	rows set it off too; without it lsm_fdw always fsyncs its WAL at commit
+#	and the row says so.
 #
 #	Every pgbench workload runs at the client counts of the issue (put 1, 4,
 #	16; counter and hot 16; get and select1 1, 4; range 4; join 1) plus 1
@@ -50,9 +51,16 @@
 #	connected, CHECKPOINT, and for lsm tables lsm_fdw_flush() in a separate
 #	session, so that the run does not start by replaying a memtable's worth
 #	of WAL (a per-session cost of this stage; the open time is logged).
-#	Reported: the median of the runs' tps and the median of their p99s.
+#	Reported per row: the median of the runs' tps, the median of their p99s,
+#	the longest transaction of all runs, the lsm/heap ratio of the medians
+#	and the median of the per-run ratios ("paired"); and, from
+#	/proc/<pid>/schedstat over the middle of each run, CPU time per
+#	committed transaction of the session's backend and of the whole
+#	instance (steadier than tps on a shared machine).  Checked: lsm and heap
+#	return the same rows after the load (full scan, range, join), the
+#	counters hold exactly the increments pgbench committed.
 #
-#	Usage: sudo bench/sql_bench.sh [options]
+#	Usage: sudo bash bench/sql_bench.sh [options]
 #	  --quick              a smoke run: --keys=100000 --duration=5 --runs=1
 #	  --runs=N             runs of each variant (env RUNS, default 3)
 #	  --duration=S         seconds per pgbench run (env DURATION, default 20)
@@ -216,6 +224,7 @@ report() {
 		awk -F'\t' -v w="$1" -v c="$2" -v v="$3" -v f="$4" '$1 == w && $2 == c && $3 == v && $5 != "ERR" { print $f }' "$RESULTS"
 	}
 	med() { col "$@" | median; }
+	maxof() { awk '$1 != "nan" && $1 != "" { if (!n++ || $1 > m) m = $1 } END { if (n) print m; else print "nan" }'; }
 	paired() {	# paired WORKLOAD CLIENTS V1 V2: median over the runs of V1 tps / V2 tps in that run
 		awk -F'\t' -v w="$1" -v c="$2" -v a="$3" -v b="$4" '$1 == w && $2 == c && $5 != "ERR" && $5 > 0 {
 			if ($3 == a) x[$4] = $5; if ($3 == b) y[$4] = $5 }
@@ -249,40 +258,43 @@ report() {
 	echo "# label ratio lsm_tps other_tps kind cpu_ratio (ratio: lsm/heap tps of the medians; load: heap s / lsm s;" >"$DAT"
 	echo "# kind 1 = reference row; cpu_ratio: heap backend CPU per tx / lsm backend CPU per tx)" >>"$DAT"
 	{
-		echo "| workload | clients | lsm_fdw tps | lsm_fdw p99 ms | compared with | tps | p99 ms | lsm/heap tps | paired | runs: lsm \\| other tps |"
-		echo "|---|---:|---:|---:|---|---:|---:|---:|---:|---|"
+		echo "| workload | clients | lsm_fdw tps | lsm_fdw p99 ms | lsm_fdw max ms | compared with | tps | p99 ms | max ms | lsm/heap tps | paired | runs: lsm \\| other tps |"
+		echo "|---|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|---|"
 	} >"$MD"
-	printf '%-34s %3s %10s %9s  %-30s %10s %9s %7s %7s\n' workload cl "lsm tps" "lsm p99" "compared with" tps p99 ratio paired >"$TXT"
+	printf '%-34s %3s %8s %8s %8s  %-28s %8s %8s %8s %6s %6s\n' workload cl "lsm tps" "lsm p99" "lsm max" "compared with" tps p99 max ratio paired >"$TXT"
 	CPUMD=$OUT_DIR/cpu.md
 	CPUTXT=$OUT_DIR/cpu.txt
 	{
-		echo "| workload | clients | compared with | lsm_fdw backend CPU us/tx | other backend CPU us/tx | other/lsm CPU | lsm_fdw instance CPU us/tx | other instance CPU us/tx | run-queue wait % (lsm \\| other) |"
-		echo "|---|---:|---|---:|---:|---:|---:|---:|---|"
+		echo "| workload | clients | compared with | lsm_fdw backend CPU us/tx | other backend CPU us/tx | other/lsm CPU | lsm_fdw instance CPU us/tx | other instance CPU us/tx | run-queue wait % (lsm \\| other) | s in tx > 100 ms per run (lsm \\| other) |"
+		echo "|---|---:|---|---:|---:|---:|---:|---:|---|---|"
 	} >"$CPUMD"
-	printf '%-34s %3s %-16s %9s %9s %7s %9s %9s  %s\n' workload cl "compared with" "lsm cpu" "cpu" "oth/lsm" "lsm all" "all" "rq-wait% lsm|other" >"$CPUTXT"
+	printf '%-34s %3s %-16s %9s %9s %7s %9s %9s  %-18s %s\n' workload cl "compared with" "lsm cpu" "cpu" "oth/lsm" "lsm all" "all" "rq-wait% lsm|other" "stall s lsm|other" >"$CPUTXT"
 	cpurow() {	# cpurow WORKLOAD CLIENTS LSMVARIANT OTHERVARIANT: medians of the CPU columns; sets CPU_RATIO
-		local w=$1 c=$2 lv=$3 ov=$4 lc oc li oi lw ow r
+		local w=$1 c=$2 lv=$3 ov=$4 lc oc li oi lw ow r ls os
+		ls=$(med "$w" "$c" "$lv" 13); os=$(med "$w" "$c" "$ov" 13)
 		lc=$(med "$w" "$c" "$lv" 9); oc=$(med "$w" "$c" "$ov" 9)
 		li=$(med "$w" "$c" "$lv" 11); oi=$(med "$w" "$c" "$ov" 11)
 		lw=$(med "$w" "$c" "$lv" 10); ow=$(med "$w" "$c" "$ov" 10)
 		r=$(awk -v a="$lc" -v b="$oc" 'BEGIN { if (a == "nan" || b == "nan" || a == 0) print "nan"; else printf "%.2f", b / a }')
 		CPU_RATIO=$r
-		printf '| %s | %s | %s | %s | %s | %s | %s | %s | %s \\| %s |\n' "$(wname "$w")" "$c" "$(vname "$ov" "$w")" \
-			"$(fmt "$lc" 1)" "$(fmt "$oc" 1)" "$(fmt "$r" 2)" "$(fmt "$li" 1)" "$(fmt "$oi" 1)" "$(fmt "$lw" 0)" "$(fmt "$ow" 0)" >>"$CPUMD"
-		printf '%-34s %3s %-16s %9s %9s %7s %9s %9s  %s|%s\n' "$(wname "$w")" "$c" "$(vname "$ov" "$w")" \
-			"$(fmt "$lc" 1)" "$(fmt "$oc" 1)" "$(fmt "$r" 2)" "$(fmt "$li" 1)" "$(fmt "$oi" 1)" "$(fmt "$lw" 0)" "$(fmt "$ow" 0)" >>"$CPUTXT"
+		printf '| %s | %s | %s | %s | %s | %s | %s | %s | %s \\| %s | %s \\| %s |\n' "$(wname "$w")" "$c" "$(vname "$ov" "$w")" \
+			"$(fmt "$lc" 1)" "$(fmt "$oc" 1)" "$(fmt "$r" 2)" "$(fmt "$li" 1)" "$(fmt "$oi" 1)" "$(fmt "$lw" 0)" "$(fmt "$ow" 0)" \
+			"$(fmt "$ls" 2)" "$(fmt "$os" 2)" >>"$CPUMD"
+		printf '%-34s %3s %-16s %9s %9s %7s %9s %9s  %-18s %s\n' "$(wname "$w")" "$c" "$(vname "$ov" "$w")" \
+			"$(fmt "$lc" 1)" "$(fmt "$oc" 1)" "$(fmt "$r" 2)" "$(fmt "$li" 1)" "$(fmt "$oi" 1)" "$(fmt "$lw" 0)|$(fmt "$ow" 0)" \
+			"$(fmt "$ls" 2)|$(fmt "$os" 2)" >>"$CPUTXT"
 	}
 	row() {	# row WORKLOAD CLIENTS LSMVARIANT OTHERVARIANT [NOTE]
-		local w=$1 c=$2 lv=$3 ov=$4 note=${5:-} lt lp ot op ratio pr label
-		lt=$(med "$w" "$c" "$lv" 5); lp=$(med "$w" "$c" "$lv" 6)
-		ot=$(med "$w" "$c" "$ov" 5); op=$(med "$w" "$c" "$ov" 6)
+		local w=$1 c=$2 lv=$3 ov=$4 note=${5:-} lt lp lm ot op om ratio pr label
+		lt=$(med "$w" "$c" "$lv" 5); lp=$(med "$w" "$c" "$lv" 6); lm=$(col "$w" "$c" "$lv" 12 | maxof)
+		ot=$(med "$w" "$c" "$ov" 5); op=$(med "$w" "$c" "$ov" 6); om=$(col "$w" "$c" "$ov" 12 | maxof)
 		ratio=$(awk -v a="$lt" -v b="$ot" 'BEGIN { if (a == "nan" || b == "nan" || b == 0) print "nan"; else printf "%.2f", a / b }')
 		pr=$(paired "$w" "$c" "$lv" "$ov")
-		printf '| %s | %s | %s | %s | %s | %s | %s | **%s** | %s | %s \\| %s |\n' "$(wname "$w")" "$c" "$(fmt "$lt" 0)" "$(fmt "$lp" 3)" \
-			"$(vname "$ov" "$w")$note" "$(fmt "$ot" 0)" "$(fmt "$op" 3)" "$(fmt "$ratio" 2)" "$(fmt "$pr" 2)" \
+		printf '| %s | %s | %s | %s | %s | %s | %s | %s | %s | **%s** | %s | %s \\| %s |\n' "$(wname "$w")" "$c" "$(fmt "$lt" 0)" "$(fmt "$lp" 3)" \
+			"$(fmt "$lm" 1)" "$(vname "$ov" "$w")$note" "$(fmt "$ot" 0)" "$(fmt "$op" 3)" "$(fmt "$om" 1)" "$(fmt "$ratio" 2)" "$(fmt "$pr" 2)" \
 			"$(runs_of "$w" "$c" "$lv")" "$(runs_of "$w" "$c" "$ov")" >>"$MD"
-		printf '%-34s %3s %10s %9s  %-30s %10s %9s %7s %7s\n' "$(wname "$w")" "$c" "$(fmt "$lt" 0)" "$(fmt "$lp" 3)" \
-			"$(vname "$ov" "$w")" "$(fmt "$ot" 0)" "$(fmt "$op" 3)" "$(fmt "$ratio" 2)" "$(fmt "$pr" 2)" >>"$TXT"
+		printf '%-34s %3s %8s %8s %8s  %-28s %8s %8s %8s %6s %6s\n' "$(wname "$w")" "$c" "$(fmt "$lt" 0)" "$(fmt "$lp" 3)" "$(fmt "$lm" 1)" \
+			"$(vname "$ov" "$w")" "$(fmt "$ot" 0)" "$(fmt "$op" 3)" "$(fmt "$om" 1)" "$(fmt "$ratio" 2)" "$(fmt "$pr" 2)" >>"$TXT"
 		cpurow "$w" "$c" "$lv" "$ov"
 		if [ "$ratio" != nan ]; then
 			case "$w" in put) label="put" ;; counter) label="counter" ;; hot) label="hot counter" ;; *) label=$w ;; esac
@@ -293,18 +305,19 @@ report() {
 		fi
 	}
 	onlyrow() {	# onlyrow WORKLOAD CLIENTS VARIANT: a row with no lsm side
-		local w=$1 c=$2 v=$3 t p
-		t=$(med "$w" "$c" "$v" 5); p=$(med "$w" "$c" "$v" 6)
-		printf '| %s | %s | - | - | %s | %s | %s | - | - | %s |\n' "$(wname "$w")" "$c" "$(vname "$v" "$w")" "$(fmt "$t" 0)" "$(fmt "$p" 3)" "$(runs_of "$w" "$c" "$v")" >>"$MD"
-		printf '%-34s %3s %10s %9s  %-30s %10s %9s %7s %7s\n' "$(wname "$w")" "$c" - - "$(vname "$v" "$w")" "$(fmt "$t" 0)" "$(fmt "$p" 3)" - - >>"$TXT"
+		local w=$1 c=$2 v=$3 t p m
+		t=$(med "$w" "$c" "$v" 5); p=$(med "$w" "$c" "$v" 6); m=$(col "$w" "$c" "$v" 12 | maxof)
+		printf '| %s | %s | - | - | - | %s | %s | %s | %s | - | - | %s |\n' "$(wname "$w")" "$c" "$(vname "$v" "$w")" "$(fmt "$t" 0)" "$(fmt "$p" 3)" \
+			"$(fmt "$m" 1)" "$(runs_of "$w" "$c" "$v")" >>"$MD"
+		printf '%-34s %3s %8s %8s %8s  %-28s %8s %8s %8s %6s %6s\n' "$(wname "$w")" "$c" - - - "$(vname "$v" "$w")" "$(fmt "$t" 0)" "$(fmt "$p" 3)" "$(fmt "$m" 1)" - - >>"$TXT"
 		t=$(med "$w" "$c" "$v" 9); p=$(med "$w" "$c" "$v" 11)
-		printf '| %s | %s | %s | - | %s | - | - | %s | - \\| %s |\n' "$(wname "$w")" "$c" "$(vname "$v" "$w")" "$(fmt "$t" 1)" "$(fmt "$p" 1)" \
-			"$(fmt "$(med "$w" "$c" "$v" 10)" 0)" >>"$CPUMD"
-		printf '%-34s %3s %-16s %9s %9s %7s %9s %9s  -|%s\n' "$(wname "$w")" "$c" "$(vname "$v" "$w")" - "$(fmt "$t" 1)" - - "$(fmt "$p" 1)" \
-			"$(fmt "$(med "$w" "$c" "$v" 10)" 0)" >>"$CPUTXT"
+		printf '| %s | %s | %s | - | %s | - | - | %s | - \\| %s | - \\| %s |\n' "$(wname "$w")" "$c" "$(vname "$v" "$w")" "$(fmt "$t" 1)" "$(fmt "$p" 1)" \
+			"$(fmt "$(med "$w" "$c" "$v" 10)" 0)" "$(fmt "$(med "$w" "$c" "$v" 13)" 2)" >>"$CPUMD"
+		printf '%-34s %3s %-16s %9s %9s %7s %9s %9s  %-18s %s\n' "$(wname "$w")" "$c" "$(vname "$v" "$w")" - "$(fmt "$t" 1)" - - "$(fmt "$p" 1)" \
+			"-|$(fmt "$(med "$w" "$c" "$v" 10)" 0)" "-|$(fmt "$(med "$w" "$c" "$v" 13)" 2)" >>"$CPUTXT"
 	}
 	narow() {	# narow WORKLOAD CLIENTS WHY
-		printf '| %s | %s | %s | | | | | | | |\n' "$(wname "$1")" "$2" "$3" >>"$MD"
+		printf '| %s | %s | %s | | | | | | | | | |\n' "$(wname "$1")" "$2" "$3" >>"$MD"
 		printf '%-34s %3s %s\n' "$(wname "$1")" "$2" "$3" >>"$TXT"
 	}
 	for w in select1 get range join put counter hot; do
@@ -361,7 +374,8 @@ report() {
 		cat "$OUT_DIR/header.txt"
 		echo
 		cat "$TXT"
-		echo "(ratio: of the medians; paired: median over the runs of the ratio within a run)"
+		echo "(p99: median over the runs; max: the longest transaction of all runs; ratio: of the medians;"
+		echo " paired: median over the runs of the ratio within a run)"
 		echo
 		echo "CPU per committed transaction (medians; backend: the pgbench session's backend; all: every process"
 		echo "of the instance; rq-wait: % of the time the backend waited for a CPU, i.e. other load):"
@@ -665,7 +679,7 @@ VACUUM ANALYZE vals; VACUUM ANALYZE users; VACUUM ANALYZE ctr_heap; VACUUM ANALY
 EOF
 echo "   $(elapsed "$t0" "$(now_s)") s, load file $(du -m "$LOADFILE" | cut -f1) MiB"
 
-RESULTS=$OUT_DIR/results.tsv		# workload clients variant run tps p99_ms first_ms ntx backend_cpu_us_per_tx backend_rq_wait_pct instance_cpu_us_per_tx
+RESULTS=$OUT_DIR/results.tsv		# workload clients variant run tps p99_ms first_ms ntx backend_cpu_us_per_tx backend_rq_wait_pct instance_cpu_us_per_tx max_ms stall_s
 LOADRES=$OUT_DIR/load.tsv			# variant run copy_s bytes_after_copy settle_s bytes_settled
 CMDS=$OUT_DIR/commands.txt
 : >"$RESULTS"
@@ -784,12 +798,14 @@ script_of() {
 	echo "$f"
 }
 
-# pct99 FILES...: nearest-rank 99th percentile of the latency column (us), in ms
-pct99() {
-	cat "$@" | awk '{ print $3 }' | sort -n | awk '{ v[NR] = $1 } END {
-		if (NR == 0) { print "nan"; exit }
+# latstats FILES...: from the latency column (us) of pgbench logs: the
+# nearest-rank 99th percentile and the maximum, in ms, and the stall time:
+# the summed latency of transactions over 100 ms, in s
+latstats() {
+	cat "$@" | awk '{ print $3 }' | sort -n | awk '{ v[NR] = $1; if ($1 > 100000) st += $1 } END {
+		if (NR == 0) { print "nan nan nan"; exit }
 		i = int(0.99 * NR); if (i < 0.99 * NR) i++; if (i < 1) i = 1
-		printf "%.3f", v[i] / 1000 }'
+		printf "%.3f %.1f %.2f", v[i] / 1000, v[NR] / 1000, st / 1e6 }'
 }
 
 # pin_instance CPULIST: the postmaster and all its processes on those CPUs
@@ -813,7 +829,7 @@ schedsnap() {
 
 # run_one WORKLOAD CLIENTS VARIANT RUN: one pgbench run, one line in RESULTS
 run_one() {
-	local w=$1 c=$2 v=$3 run=$4 t script j opts cmd name out tps ntx p99 first rc prep=""
+	local w=$1 c=$2 v=$3 run=$4 t script j opts cmd name out tps ntx p99 maxl stall first rc prep=""
 	t=$(table_of "$w" "$v")
 	script=$(script_of "$w" "$v")
 	j=$((c < NPROC ? c : NPROC))
@@ -871,10 +887,10 @@ run_one() {
 		echo "   run $run $w c=$c $v: pgbench FAILED (exit $rc), see $out.err:" >&2
 		tail -5 "$out.err" >&2
 		echo "pgbench failed: $w c=$c $v run $run: $(tail -1 "$out.err")" >>"$OUT_DIR/errors.txt"
-		printf '%s\t%s\t%s\t%s\tERR\tERR\tERR\t0\tnan\tnan\tnan\n' "$w" "$c" "$v" "$run" >>"$RESULTS"
+		printf '%s\t%s\t%s\t%s\tERR\tERR\tERR\t0\tnan\tnan\tnan\tnan\tnan\n' "$w" "$c" "$v" "$run" >>"$RESULTS"
 		return 0
 	fi
-	p99=$(pct99 "$WORK"/txlog.*)
+	read -r p99 maxl stall <<<"$(latstats "$WORK"/txlog.*)"
 	cpu="nan nan nan"
 	if [ -n "$snap1" ] && [ -n "$bpids" ]; then
 		# backend CPU us/tx, backend run-queue wait (% of the window), instance CPU us/tx
@@ -893,10 +909,10 @@ run_one() {
 	first=$(cat "$WORK"/txlog.* | awk '!seen[$1]++ { if ($3 > m) m = $3 } END { printf "%.1f", m / 1000 }')
 	rm -f "$WORK"/txlog.*
 	read -r bcpu bwait icpu <<<"$cpu"
-	printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$w" "$c" "$v" "$run" "$tps" "$p99" "$first" "$ntx" \
-		"$bcpu" "$bwait" "$icpu" >>"$RESULTS"
-	printf '   run %d %-8s c=%-2d %-10s %8.0f tps  p99 %7.3f ms  first %6.1f ms  cpu/tx %6s us (all %6s)  rq-wait %5s%%  load %s  %s\n' \
-		"$run" "$w" "$c" "$v" "$tps" "$p99" "$first" "$bcpu" "$icpu" "$bwait" "$(cut -d' ' -f1 /proc/loadavg)" "$prep"
+	printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$w" "$c" "$v" "$run" "$tps" "$p99" "$first" "$ntx" \
+		"$bcpu" "$bwait" "$icpu" "$maxl" "$stall" >>"$RESULTS"
+	printf '   run %d %-8s c=%-2d %-10s %8.0f tps  p99 %7.3f ms  max %8.1f ms  first %6.1f ms  cpu/tx %6s us (all %6s)  rq-wait %5s%%  load %s  %s\n' \
+		"$run" "$w" "$c" "$v" "$tps" "$p99" "$maxl" "$first" "$bcpu" "$icpu" "$bwait" "$(cut -d' ' -f1 /proc/loadavg)" "$prep"
 }
 
 for w in select1 get range join put counter hot; do
