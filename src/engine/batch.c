@@ -22,6 +22,7 @@
 #include <string.h>
 
 #include "batch.h"
+#include "lsm_alloc.h"
 #include "lsm_coding.h"
 #include "wal.h"
 
@@ -56,14 +57,14 @@ batch_reset_rep(LsmBatch *b)
 LsmBatch *
 lsm_batch_create(void)
 {
-	LsmBatch   *b = malloc(sizeof(LsmBatch));
+	LsmBatch   *b = lsm_malloc(sizeof(LsmBatch));
 
 	if (b == NULL)
 		return NULL;
 	b->rep = (LsmBuf) LSM_BUF_INIT;
 	if (!lsm_buf_reserve(&b->rep, LSM_BATCH_HEADER))
 	{
-		free(b);
+		lsm_free(b);
 		return NULL;
 	}
 	batch_reset_rep(b);
@@ -80,7 +81,7 @@ lsm_batch_destroy(LsmBatch *b)
 	if (b == NULL)
 		return;
 	lsm_buf_free(&b->rep);
-	free(b);
+	lsm_free(b);
 }
 
 /*

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 
 #include "block.h"
+#include "lsm_alloc.h"
 #include "lsm_coding.h"
 
 /* ----------------------------------------------------------------
@@ -450,9 +451,9 @@ block_destroy(LsmIter *it)
 
 	if (bi->handle != NULL)
 		lsm_block_cache_release(bi->cache, bi->handle);
-	free(bi->owned);
+	lsm_free(bi->owned);
 	lsm_buf_free(&bi->key);
-	free(bi);
+	lsm_free(bi);
 }
 
 static const LsmIterOps block_ops = {
@@ -478,13 +479,13 @@ block_iter_new(LsmSlice block, LsmKeyCmp cmp, LsmBlockCache *cache,
 			   LsmCacheHandle *h, uint8_t *owned, const char *path,
 			   uint64_t block_offset)
 {
-	BlockIter  *bi = calloc(1, sizeof(BlockIter));
+	BlockIter  *bi = lsm_calloc(1, sizeof(BlockIter));
 
 	if (bi == NULL)
 	{
 		if (h != NULL)
 			lsm_block_cache_release(cache, h);
-		free(owned);
+		lsm_free(owned);
 		return NULL;
 	}
 	bi->base.ops = &block_ops;

@@ -25,6 +25,7 @@
 #include <stdlib.h>
 
 #include "block_cache.h"
+#include "lsm_alloc.h"
 
 #define LSM_CACHE_SHARDS 16
 #define LSM_CACHE_SHARD_BITS 4
@@ -98,8 +99,8 @@ lru_append(CacheShard *s, LsmCacheHandle *e)
 static void
 entry_free(LsmCacheHandle *e)
 {
-	free(e->data);
-	free(e);
+	lsm_free(e->data);
+	lsm_free(e);
 }
 
 /* Pointer to the chain link that holds (or would hold) the key. */
@@ -124,7 +125,7 @@ static void
 hash_grow(CacheShard *s)
 {
 	size_t		nb = s->nbuckets * 2;
-	LsmCacheHandle **nbk = calloc(nb, sizeof(LsmCacheHandle *));
+	LsmCacheHandle **nbk = lsm_calloc(nb, sizeof(LsmCacheHandle *));
 
 	if (nbk == NULL)
 		return;
@@ -142,7 +143,7 @@ hash_grow(CacheShard *s)
 			e = next;
 		}
 	}
-	free(s->buckets);
+	lsm_free(s->buckets);
 	s->buckets = nbk;
 	s->nbuckets = nb;
 }
@@ -200,7 +201,7 @@ lsm_block_cache_create(LsmEnv *env, size_t capacity)
 
 	if (env == NULL)
 		env = lsm_env_posix();
-	c = calloc(1, sizeof(LsmBlockCache));
+	c = lsm_calloc(1, sizeof(LsmBlockCache));
 	if (c == NULL)
 		return NULL;
 	c->env = env;
@@ -211,7 +212,7 @@ lsm_block_cache_create(LsmEnv *env, size_t capacity)
 		s->capacity = capacity / LSM_CACHE_SHARDS +
 			(capacity % LSM_CACHE_SHARDS ? 1 : 0);
 		s->nbuckets = 64;
-		s->buckets = calloc(s->nbuckets, sizeof(LsmCacheHandle *));
+		s->buckets = lsm_calloc(s->nbuckets, sizeof(LsmCacheHandle *));
 		s->mu = env->mutex_create(env);
 		s->lru.lru_next = s->lru.lru_prev = &s->lru;
 		if (s->buckets == NULL || s->mu == NULL)
@@ -240,12 +241,12 @@ lsm_block_cache_destroy(LsmBlockCache *c)
 		{
 			for (size_t b = 0; b < s->nbuckets; b++)
 				free_chain(s->buckets[b]);
-			free(s->buckets);
+			lsm_free(s->buckets);
 		}
 		if (s->mu != NULL)
 			c->env->mutex_destroy(s->mu);
 	}
-	free(c);
+	lsm_free(c);
 }
 
 LsmCacheHandle *
@@ -279,13 +280,13 @@ lsm_block_cache_insert(LsmBlockCache *c, uint64_t file_number, uint64_t offset,
 {
 	uint32_t	hash = cache_hash(file_number, offset);
 	CacheShard *s = shard_of(c, hash);
-	LsmCacheHandle *e = calloc(1, sizeof(LsmCacheHandle));
+	LsmCacheHandle *e = lsm_calloc(1, sizeof(LsmCacheHandle));
 	LsmCacheHandle **pp;
 	LsmCacheHandle *garbage = NULL;
 
 	if (e == NULL)
 	{
-		free(malloced_data);
+		lsm_free(malloced_data);
 		return NULL;
 	}
 	e->file_number = file_number;

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 
 #include "bloom.h"
+#include "lsm_alloc.h"
 #include "lsm_coding.h"
 
 #define HASH_M1 0x87c37b91114253d5ULL
@@ -89,7 +90,7 @@ lsm_bloom_builder_init(LsmBloomBuilder *b, int bits_per_key)
 void
 lsm_bloom_builder_free(LsmBloomBuilder *b)
 {
-	free(b->hashes);
+	lsm_free(b->hashes);
 	b->hashes = NULL;
 	b->n = b->cap = 0;
 }
@@ -105,7 +106,7 @@ lsm_bloom_builder_add(LsmBloomBuilder *b, LsmSlice key)
 	if (b->n == b->cap)
 	{
 		size_t		ncap = b->cap ? b->cap * 2 : 1024;
-		uint64_t   *nh = realloc(b->hashes, ncap * sizeof(uint64_t));
+		uint64_t   *nh = lsm_realloc(b->hashes, ncap * sizeof(uint64_t));
 
 		if (nh == NULL)
 			return false;

@@ -52,6 +52,7 @@
 #include <string.h>
 
 #include "db_internal.h"
+#include "lsm_alloc.h"
 #include "iter_merge.h"
 
 /*
@@ -415,7 +416,7 @@ lsm_compaction_pressure(const LsmOptions *o, const LsmVersion *v, LsmPressure *o
 
 		if (v->n_files[0] + LSM_NUM_LEVELS > (int) (sizeof(runs) / sizeof(runs[0])))
 		{
-			r = malloc((size_t) (v->n_files[0] + LSM_NUM_LEVELS) * sizeof(Run));
+			r = lsm_malloc((size_t) (v->n_files[0] + LSM_NUM_LEVELS) * sizeof(Run));
 			if (r == NULL)
 				return;
 		}
@@ -429,7 +430,7 @@ lsm_compaction_pressure(const LsmOptions *o, const LsmVersion *v, LsmPressure *o
 				out->pending_bytes += r[i].size;
 		}
 		if (r != runs)
-			free(r);
+			lsm_free(r);
 		return;
 	}
 
@@ -460,7 +461,7 @@ lsm_compaction_pressure(const LsmOptions *o, const LsmVersion *v, LsmPressure *o
 static LsmCompaction *
 compaction_new(LsmDb *db, int output_level)
 {
-	LsmCompaction *c = calloc(1, sizeof(LsmCompaction));
+	LsmCompaction *c = lsm_calloc(1, sizeof(LsmCompaction));
 
 	if (c == NULL)
 		return NULL;
@@ -479,18 +480,18 @@ compaction_free(LsmCompaction *c)
 	int			i;
 
 	for (i = 0; i < LSM_NUM_LEVELS; i++)
-		free(c->inputs[i]);
-	free(c->older_l0);
-	free(c->points);
+		lsm_free(c->inputs[i]);
+	lsm_free(c->older_l0);
+	lsm_free(c->points);
 	for (i = 0; i < c->n_outputs; i++)
 	{
 		lsm_buf_free(&c->outputs[i].smallest);
 		lsm_buf_free(&c->outputs[i].largest);
 	}
-	free(c->outputs);
+	lsm_free(c->outputs);
 	lsm_buf_free(&c->lo);
 	lsm_buf_free(&c->hi);
-	free(c);
+	lsm_free(c);
 }
 
 /* Copy n files into c's inputs at level; false on OOM. */
@@ -499,7 +500,7 @@ set_inputs(LsmCompaction *c, int level, LsmFileMeta *const *files, int n)
 {
 	if (n == 0)
 		return true;
-	c->inputs[level] = malloc((size_t) n * sizeof(LsmFileMeta *));
+	c->inputs[level] = lsm_malloc((size_t) n * sizeof(LsmFileMeta *));
 	if (c->inputs[level] == NULL)
 		return false;
 	memcpy(c->inputs[level], files, (size_t) n * sizeof(LsmFileMeta *));
@@ -709,14 +710,14 @@ pick_tiered(LsmDb *db, LsmVersion *v, LsmCompaction **out)
 	*out = NULL;
 	if (db->n_running > 0)
 		return LSM_NOT_FOUND;
-	runs = malloc((size_t) (v->n_files[0] + LSM_NUM_LEVELS) * sizeof(Run));
+	runs = lsm_malloc((size_t) (v->n_files[0] + LSM_NUM_LEVELS) * sizeof(Run));
 	if (runs == NULL)
 		return LSM_NO_MEMORY;
 	n = collect_runs(v, runs);
 	width = tiered_window(&db->opts, runs, n, &first);
 	if (width == 0)
 	{
-		free(runs);
+		lsm_free(runs);
 		return LSM_NOT_FOUND;
 	}
 	out_level = tiered_output_level(v, runs, first, width);
@@ -772,7 +773,7 @@ pick_tiered(LsmDb *db, LsmVersion *v, LsmCompaction **out)
 		c->n_older_l0 = v->n_files[0] - after;
 		if (c->n_older_l0 > 0)
 		{
-			c->older_l0 = malloc((size_t) c->n_older_l0 * sizeof(LsmFileMeta *));
+			c->older_l0 = lsm_malloc((size_t) c->n_older_l0 * sizeof(LsmFileMeta *));
 			if (c->older_l0 == NULL)
 				goto oom;
 			memcpy(c->older_l0, &v->files[0][after],
@@ -781,7 +782,7 @@ pick_tiered(LsmDb *db, LsmVersion *v, LsmCompaction **out)
 	}
 	if (!finish_pick(db, c, v, &r))
 		goto oom;
-	free(runs);
+	lsm_free(runs);
 	*out = c;
 	return LSM_OK;
 
@@ -789,7 +790,7 @@ oom:
 	rc = LSM_NO_MEMORY;
 	if (c != NULL)
 		compaction_free(c);
-	free(runs);
+	lsm_free(runs);
 	return rc;
 }
 
@@ -846,13 +847,13 @@ pick_manual(LsmDb *db, LsmVersion *v, LsmSlice lower, LsmSlice upper,
 
 	if (v->n_files[0] > 0)
 	{
-		bool	   *taken = calloc((size_t) v->n_files[0], sizeof(bool));
+		bool	   *taken = lsm_calloc((size_t) v->n_files[0], sizeof(bool));
 
-		l0 = malloc((size_t) v->n_files[0] * sizeof(LsmFileMeta *));
+		l0 = lsm_malloc((size_t) v->n_files[0] * sizeof(LsmFileMeta *));
 		if (taken == NULL || l0 == NULL)
 		{
-			free(taken);
-			free(l0);
+			lsm_free(taken);
+			lsm_free(l0);
 			compaction_free(c);
 			return LSM_NO_MEMORY;
 		}
@@ -871,7 +872,7 @@ pick_manual(LsmDb *db, LsmVersion *v, LsmSlice lower, LsmSlice upper,
 		for (i = 0; i < v->n_files[0]; i++)
 			if (taken[i])
 				l0[n0++] = v->files[0][i];
-		free(taken);
+		lsm_free(taken);
 		c->inputs[0] = l0;
 		c->n_inputs[0] = n0;
 		if (n0 > 0)
@@ -951,7 +952,7 @@ read_points(LsmDb *db, LsmCompaction *c, const LsmSeq *snaps, int n_snaps,
 		if (ext < cap)
 			cap = ext;
 	}
-	c->points = malloc((size_t) (n_snaps + 1) * sizeof(LsmSeq));
+	c->points = lsm_malloc((size_t) (n_snaps + 1) * sizeof(LsmSeq));
 	if (c->points == NULL)
 		return lsm_status_set(st, LSM_NO_MEMORY, 0, "out of memory picking a compaction");
 	for (i = 0; i < n_snaps && snaps[i] < cap; i++)
@@ -984,7 +985,7 @@ pick(LsmDb *db, bool manual, LsmSlice lower, LsmSlice upper, LsmCompaction **c,
 		n_snaps++;
 	if (n_snaps > (int) (sizeof(stack_snaps) / sizeof(stack_snaps[0])))
 	{
-		snaps = malloc((size_t) n_snaps * sizeof(LsmSeq));
+		snaps = lsm_malloc((size_t) n_snaps * sizeof(LsmSeq));
 		if (snaps == NULL)
 		{
 			db->env->mutex_unlock(db->mu);
@@ -1017,7 +1018,7 @@ pick(LsmDb *db, bool manual, LsmSlice lower, LsmSlice upper, LsmCompaction **c,
 	else if (rc == LSM_NO_MEMORY)
 		lsm_status_set(st, LSM_NO_MEMORY, 0, "out of memory picking a compaction");
 	if (snaps != stack_snaps)
-		free(snaps);
+		lsm_free(snaps);
 	return rc;
 }
 
@@ -1107,7 +1108,7 @@ finish_output(RunState *rs, LsmStatus *st)
 	if (c->n_outputs == c->cap_outputs)
 	{
 		int			cap = c->cap_outputs ? c->cap_outputs * 2 : 8;
-		LsmFileMeta *p = realloc(c->outputs, (size_t) cap * sizeof(LsmFileMeta));
+		LsmFileMeta *p = lsm_realloc(c->outputs, (size_t) cap * sizeof(LsmFileMeta));
 
 		if (p == NULL)
 		{
@@ -1234,7 +1235,7 @@ hold(RunState *rs, LsmSlice ikey, LsmSlice value, LsmStatus *st)
 	if (rs->n_held == rs->cap_held)
 	{
 		int			cap = rs->cap_held ? rs->cap_held * 2 : 8;
-		Held	   *p = realloc(rs->held, (size_t) cap * sizeof(Held));
+		Held	   *p = lsm_realloc(rs->held, (size_t) cap * sizeof(Held));
 
 		if (p == NULL)
 			return lsm_status_set(st, LSM_NO_MEMORY, 0, "out of memory in a compaction");
@@ -1286,7 +1287,7 @@ fold_held(RunState *rs, const LsmSlice *base, bool *folded, LsmStatus *st)
 	*folded = false;
 	if (rs->cap_operands < rs->n_held)
 	{
-		LsmSlice   *p = realloc(rs->operands, (size_t) rs->cap_held * sizeof(LsmSlice));
+		LsmSlice   *p = lsm_realloc(rs->operands, (size_t) rs->cap_held * sizeof(LsmSlice));
 
 		if (p == NULL)
 			return lsm_status_set(st, LSM_NO_MEMORY, 0, "out of memory in a compaction");
@@ -1463,8 +1464,8 @@ run_state_free(RunState *rs)
 		lsm_buf_free(&rs->held[i].ikey);
 		lsm_buf_free(&rs->held[i].value);
 	}
-	free(rs->held);
-	free(rs->operands);
+	lsm_free(rs->held);
+	lsm_free(rs->operands);
 	lsm_buf_free(&rs->out_last_ukey);
 	lsm_buf_free(&rs->ukey);
 	lsm_buf_free(&rs->folded);
@@ -1506,7 +1507,7 @@ input_iter(LsmCompaction *c, LsmIter **out, LsmStatus *st)
 	LsmCode		rc;
 
 	*out = NULL;
-	children = malloc((size_t) (c->n_inputs[0] + LSM_NUM_LEVELS) * sizeof(LsmIter *));
+	children = lsm_malloc((size_t) (c->n_inputs[0] + LSM_NUM_LEVELS) * sizeof(LsmIter *));
 	if (children == NULL)
 		return lsm_status_set(st, LSM_NO_MEMORY, 0, "out of memory in a compaction");
 	for (i = 0; i < c->n_inputs[0]; i++)
@@ -1531,7 +1532,7 @@ input_iter(LsmCompaction *c, LsmIter **out, LsmStatus *st)
 		n++;
 	}
 	*out = lsm_merge_iter_new(children, n, lsm_ikey_cmp);
-	free(children);
+	lsm_free(children);
 	if (*out == NULL)
 		return lsm_status_set(st, LSM_NO_MEMORY, 0, "out of memory in a compaction");
 	return LSM_OK;
@@ -1541,7 +1542,7 @@ oom:
 fail:
 	for (i = 0; i < n; i++)
 		lsm_iter_destroy(children[i]);
-	free(children);
+	lsm_free(children);
 	return rc;
 }
 

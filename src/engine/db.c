@@ -41,6 +41,7 @@
 #include <string.h>
 
 #include "batch.h"
+#include "lsm_alloc.h"
 #include "db_internal.h"
 #include "iter_merge.h"
 
@@ -155,17 +156,17 @@ memref_new(LsmDb *db, size_t need, uint64_t log_number, LsmMemRef **out,
 	int			attempt;
 
 	*out = NULL;
-	m = calloc(1, sizeof(LsmMemRef));
+	m = lsm_calloc(1, sizeof(LsmMemRef));
 	if (m == NULL)
 		return lsm_status_set(st, LSM_NO_MEMORY, 0, "out of memory creating a memtable");
 	for (attempt = 0; attempt < 8; attempt++)
 	{
 		size_t		overhead;
 
-		m->region = malloc(size);
+		m->region = lsm_malloc(size);
 		if (m->region == NULL)
 		{
-			free(m);
+			lsm_free(m);
 			return lsm_status_set(st, LSM_NO_MEMORY, 0,
 								  "out of memory allocating a memtable of %zu bytes", size);
 		}
@@ -180,12 +181,12 @@ memref_new(LsmDb *db, size_t need, uint64_t log_number, LsmMemRef **out,
 			return LSM_OK;
 		}
 		overhead = size - lsm_memtable_bytes_free(m->mt);
-		free(m->region);
+		lsm_free(m->region);
 		m->region = NULL;
 		size = need + overhead + 64;
 	}
-	free(m->region);
-	free(m);
+	lsm_free(m->region);
+	lsm_free(m);
 	return lsm_status_set(st, LSM_INVALID_ARGUMENT, 0,
 						  "a memtable cannot hold %zu bytes of entries", need);
 }
@@ -196,8 +197,8 @@ memref_unref(LsmMemRef *m)
 {
 	if (m != NULL && --m->refs == 0)
 	{
-		free(m->region);
-		free(m);
+		lsm_free(m->region);
+		lsm_free(m);
 	}
 }
 
@@ -213,7 +214,7 @@ sv_unref_locked(LsmSuperVersion *sv)
 	for (i = 0; i < sv->n_imm; i++)
 		memref_unref(sv->imm[i]);
 	lsm_version_unref(sv->version);
-	free(sv);
+	lsm_free(sv);
 }
 
 /*
@@ -230,12 +231,12 @@ defer_locked(LsmDb *db, LsmFileMeta **files, int n)
 	if (db->n_deferred + n > db->cap_deferred)
 	{
 		int			cap = (db->n_deferred + n) * 2;
-		LsmFileMeta **f = realloc(db->deferred, (size_t) cap * sizeof(LsmFileMeta *));
+		LsmFileMeta **f = lsm_realloc(db->deferred, (size_t) cap * sizeof(LsmFileMeta *));
 		uint64_t   *r;
 
 		if (f != NULL)
 			db->deferred = f;
-		r = f != NULL ? realloc(db->deferred_retire, (size_t) cap * sizeof(uint64_t)) : NULL;
+		r = f != NULL ? lsm_realloc(db->deferred_retire, (size_t) cap * sizeof(uint64_t)) : NULL;
 		if (r == NULL)
 		{
 			lsm_versionset_free_files(files, n);
@@ -250,7 +251,7 @@ defer_locked(LsmDb *db, LsmFileMeta **files, int n)
 		db->deferred_retire[db->n_deferred] = db->vs->current->number;
 		db->n_deferred++;
 	}
-	free(files);
+	lsm_free(files);
 }
 
 /*
@@ -269,7 +270,7 @@ purge_deferred(LsmDb *db)
 
 	db->env->mutex_lock(db->mu);
 	if (db->n_deferred > 0)
-		go = malloc((size_t) db->n_deferred * sizeof(LsmFileMeta *));
+		go = lsm_malloc((size_t) db->n_deferred * sizeof(LsmFileMeta *));
 	for (i = 0; i < db->n_deferred; i++)
 	{
 		if (go != NULL && db->deferred_retire[i] <= horizon)
@@ -370,7 +371,7 @@ install_sv(LsmDb *db, LsmSuperVersion *nsv, LsmMemRef *mem, LsmMemRef **imm,
 static LsmCode
 sv_alloc(LsmSuperVersion **nsv, LsmStatus *st)
 {
-	*nsv = calloc(1, sizeof(LsmSuperVersion));
+	*nsv = lsm_calloc(1, sizeof(LsmSuperVersion));
 	if (*nsv == NULL)
 		return lsm_status_set(st, LSM_NO_MEMORY, 0, "out of memory switching memtables");
 	return LSM_OK;
@@ -429,7 +430,7 @@ remember_old_log(LsmDb *db, uint64_t number)
 	if (db->n_old_logs == db->cap_old_logs)
 	{
 		int			cap = db->cap_old_logs ? db->cap_old_logs * 2 : 8;
-		uint64_t   *n = realloc(db->old_logs, (size_t) cap * sizeof(uint64_t));
+		uint64_t   *n = lsm_realloc(db->old_logs, (size_t) cap * sizeof(uint64_t));
 
 		if (n == NULL)
 			return;				/* the next open deletes it */
@@ -586,7 +587,7 @@ flush_imm(LsmDb *db, LsmStatus *st)
 		lsm_edit_free(&edit);
 		if (rc != LSM_OK)
 		{
-			free(nsv);
+			lsm_free(nsv);
 			return rc;
 		}
 		install_sv(db, nsv, sv->mem, sv->imm, n - 1);
@@ -627,7 +628,7 @@ switch_memtable(LsmDb *db, size_t need, bool new_log, LsmStatus *st)
 		rc = open_new_log(db, &w, st);
 		if (rc != LSM_OK)
 		{
-			free(nsv);
+			lsm_free(nsv);
 			return rc;
 		}
 		log_number = lsm_log_number(w);
@@ -643,7 +644,7 @@ switch_memtable(LsmDb *db, size_t need, bool new_log, LsmStatus *st)
 			if (lsm_file_path(path, db->dir, LSM_FILE_LOG, log_number))
 				db->env->unlink(db->env, path, NULL);
 		}
-		free(nsv);
+		lsm_free(nsv);
 		return rc;
 	}
 	if (new_log)
@@ -699,7 +700,7 @@ make_room(LsmDb *db, size_t need, bool new_log, LsmStatus *st)
 		rc = memref_new(db, need, db->sv->mem->log_number, &m, st);
 		if (rc != LSM_OK)
 		{
-			free(nsv);
+			lsm_free(nsv);
 			return rc;
 		}
 		install_sv(db, nsv, m, db->sv->imm, db->sv->n_imm);
@@ -750,7 +751,7 @@ lsm_db_apply_edit_locked(LsmDb *db, LsmVersionEdit *edit, LsmStatus *st)
 	if (rc == LSM_OK)
 		install_sv(db, nsv, db->sv->mem, db->sv->imm, db->sv->n_imm);
 	else
-		free(nsv);
+		lsm_free(nsv);
 	return rc;
 }
 
@@ -1020,7 +1021,7 @@ lsm_db_sync_wal(LsmDb *db, LsmStatus *st)
 LsmSnapshot *
 lsm_db_snapshot(LsmDb *db)
 {
-	LsmSnapshot *s = malloc(sizeof(LsmSnapshot));
+	LsmSnapshot *s = lsm_malloc(sizeof(LsmSnapshot));
 
 	if (s == NULL)
 		return NULL;
@@ -1044,7 +1045,7 @@ lsm_db_release_snapshot(LsmDb *db, LsmSnapshot *snap)
 	snap->prev->next = snap->next;
 	snap->next->prev = snap->prev;
 	db->env->mutex_unlock(db->mu);
-	free(snap);
+	lsm_free(snap);
 }
 
 LsmSeq
@@ -1117,7 +1118,7 @@ get_visit(void *arg, LsmSlice ikey, LsmSlice value)
 			if (g->n_ops == g->cap_ops)
 			{
 				int			cap = g->cap_ops ? g->cap_ops * 2 : 8;
-				size_t	   *n = realloc(g->op_len, (size_t) cap * sizeof(size_t));
+				size_t	   *n = lsm_realloc(g->op_len, (size_t) cap * sizeof(size_t));
 
 				if (n == NULL)
 				{
@@ -1298,7 +1299,7 @@ lsm_db_get(LsmDb *db, const LsmReadOptions *ro, LsmSlice key, LsmBuf *value,
 
 	if (g.n_ops > 0)
 	{
-		LsmSlice   *ops = malloc((size_t) g.n_ops * sizeof(LsmSlice));
+		LsmSlice   *ops = lsm_malloc((size_t) g.n_ops * sizeof(LsmSlice));
 		LsmSlice	base = lsm_buf_slice(&g.base);
 		size_t		off = 0;
 
@@ -1316,7 +1317,7 @@ lsm_db_get(LsmDb *db, const LsmReadOptions *ro, LsmSlice key, LsmBuf *value,
 		lsm_buf_reset(value);
 		rc = db->opts.merge(db->opts.merge_arg, key, g.has_base ? &base : NULL,
 							ops, g.n_ops, value, st);
-		free(ops);
+		lsm_free(ops);
 	}
 	else if (!g.found_put)
 		rc = LSM_NOT_FOUND;
@@ -1327,7 +1328,7 @@ done:
 	lsm_buf_free(&heap_key);
 	lsm_buf_free(&g.base);
 	lsm_buf_free(&g.ops);
-	free(g.op_len);
+	lsm_free(g.op_len);
 	unpin_sv(db, sv);
 	return rc;
 }
@@ -1352,7 +1353,7 @@ iter_release(void *arg)
 	LSM_STAT_ADD(pin->db, block_reads, pin->stats.block_reads);
 	LSM_STAT_ADD(pin->db, block_cache_hits, pin->stats.cache_hits);
 	unpin_sv(pin->db, pin->sv);
-	free(pin);
+	lsm_free(pin);
 }
 
 /*
@@ -1382,7 +1383,7 @@ lsm_db_iter(LsmDb *db, const LsmReadOptions *ro, LsmIter **itp, LsmStatus *st)
 		lsm_read_options_init(&defaults);
 		ro = &defaults;
 	}
-	pin = calloc(1, sizeof(IterPin));
+	pin = lsm_calloc(1, sizeof(IterPin));
 	if (pin == NULL)
 		return lsm_status_set(st, LSM_NO_MEMORY, 0, "out of memory creating an iterator");
 	pin->db = db;
@@ -1392,7 +1393,7 @@ lsm_db_iter(LsmDb *db, const LsmReadOptions *ro, LsmIter **itp, LsmStatus *st)
 	v = sv->version;
 
 	max = 1 + sv->n_imm + LSM_NUM_LEVELS + v->n_files[0];
-	children = malloc((size_t) max * sizeof(LsmIter *));
+	children = lsm_malloc((size_t) max * sizeof(LsmIter *));
 	if (children == NULL)
 	{
 		iter_release(pin);
@@ -1426,7 +1427,7 @@ lsm_db_iter(LsmDb *db, const LsmReadOptions *ro, LsmIter **itp, LsmStatus *st)
 	}
 
 	merged = lsm_merge_iter_new(children, n, lsm_ikey_cmp);
-	free(children);
+	lsm_free(children);
 	if (merged == NULL)
 	{
 		iter_release(pin);
@@ -1443,7 +1444,7 @@ oom:
 fail:
 	for (i = 0; i < n; i++)
 		lsm_iter_destroy(children[i]);
-	free(children);
+	lsm_free(children);
 	iter_release(pin);
 	return rc;
 }
@@ -1579,7 +1580,7 @@ scan_push(uint64_t **arr, int *n, int *cap, uint64_t v)
 	if (*n == *cap)
 	{
 		int			ncap = *cap ? *cap * 2 : 16;
-		uint64_t   *p = realloc(*arr, (size_t) ncap * sizeof(uint64_t));
+		uint64_t   *p = lsm_realloc(*arr, (size_t) ncap * sizeof(uint64_t));
 
 		if (p == NULL)
 			return false;
@@ -1625,9 +1626,9 @@ scan_entry(void *arg, const char *name)
 static void
 scan_free(DirScan *ds)
 {
-	free(ds->logs);
-	free(ds->tables);
-	free(ds->manifests);
+	lsm_free(ds->logs);
+	lsm_free(ds->tables);
+	lsm_free(ds->manifests);
 }
 
 static int
@@ -1922,7 +1923,7 @@ recover(LsmDb *db, LsmStatus *st)
 	rc = memref_new(db, 0, db->vs->log_number, &mem, st);
 	if (rc != LSM_OK)
 	{
-		free(nsv);
+		lsm_free(nsv);
 		goto out;
 	}
 	install_sv(db, nsv, mem, NULL, 0);
@@ -1972,7 +1973,7 @@ db_free(LsmDb *db)
 
 		s->prev->next = s->next;
 		s->next->prev = s->prev;
-		free(s);
+		lsm_free(s);
 	}
 	/* files waiting for the host's horizon stay on disk (lsm.h) */
 	if (db->deferred != NULL)
@@ -1986,10 +1987,10 @@ db_free(LsmDb *db)
 		db->env->mutex_destroy(db->write_mu);
 	for (i = 0; i < LSM_NUM_LEVELS; i++)
 		lsm_buf_free(&db->compact_ptr[i]);
-	free(db->deferred_retire);
-	free(db->old_logs);
-	free(db->dir);
-	free(db);
+	lsm_free(db->deferred_retire);
+	lsm_free(db->old_logs);
+	lsm_free(db->dir);
+	lsm_free(db);
 }
 
 /*
@@ -2018,7 +2019,7 @@ lsm_db_open(const LsmOptions *opts, const char *path, LsmDb **dbp, LsmStatus *st
 	if (rc != LSM_OK)
 		return rc;
 
-	db = calloc(1, sizeof(LsmDb));
+	db = lsm_calloc(1, sizeof(LsmDb));
 	if (db == NULL)
 		return lsm_status_set(st, LSM_NO_MEMORY, 0, "out of memory opening \"%s\"", path);
 	db->opts = *opts;
@@ -2029,7 +2030,7 @@ lsm_db_open(const LsmOptions *opts, const char *path, LsmDb **dbp, LsmStatus *st
 	db->env = db->opts.env;
 	lsm_table_options_from(&db->topts, &db->opts);
 	db->snapshots.next = db->snapshots.prev = &db->snapshots;
-	db->dir = strdup(path);
+	db->dir = lsm_strdup(path);
 	db->mu = db->env->mutex_create(db->env);
 	db->write_mu = db->env->mutex_create(db->env);
 	if (db->opts.block_cache_size > 0)

@@ -23,6 +23,7 @@
 #include <string.h>
 
 #include "db_internal.h"
+#include "lsm_alloc.h"
 #include "lsm_format.h"
 
 typedef enum DbIterDir
@@ -142,7 +143,7 @@ ops_push(DbIter *it, LsmSlice op)
 	if (it->n_ops == it->cap_ops)
 	{
 		int			cap = it->cap_ops ? it->cap_ops * 2 : 8;
-		size_t	   *n = realloc(it->op_len, (size_t) cap * sizeof(size_t));
+		size_t	   *n = lsm_realloc(it->op_len, (size_t) cap * sizeof(size_t));
 
 		if (n == NULL)
 			return false;
@@ -169,7 +170,7 @@ fold(DbIter *it)
 
 	if (it->n_ops > it->cap_slices)
 	{
-		LsmSlice   *s = realloc(it->slices, (size_t) it->n_ops * sizeof(LsmSlice));
+		LsmSlice   *s = lsm_realloc(it->slices, (size_t) it->n_ops * sizeof(LsmSlice));
 
 		if (s == NULL)
 		{
@@ -583,9 +584,9 @@ dbiter_destroy(LsmIter *base)
 	lsm_buf_free(&it->base_val);
 	lsm_buf_free(&it->ops);
 	lsm_buf_free(&it->scratch);
-	free(it->op_len);
-	free(it->slices);
-	free(it);
+	lsm_free(it->op_len);
+	lsm_free(it->slices);
+	lsm_free(it);
 }
 
 static const LsmIterOps dbiter_ops = {
@@ -606,7 +607,7 @@ lsm_db_iter_new(LsmIter *internal, LsmSeq seq, LsmSlice lower, LsmSlice upper,
 				LsmMergeFn merge, void *merge_arg,
 				LsmDbIterCleanup cleanup, void *cleanup_arg)
 {
-	DbIter	   *it = calloc(1, sizeof(DbIter));
+	DbIter	   *it = lsm_calloc(1, sizeof(DbIter));
 
 	if (it == NULL)
 	{

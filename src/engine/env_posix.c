@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "lsm_env.h"
+#include "lsm_alloc.h"
 
 /* An open file: its descriptor and, for messages, the path it was opened by. */
 struct LsmFile
@@ -58,10 +59,10 @@ posix_open_file(LsmEnv *env, const char *path, int flags, LsmFile **file,
 	if (flags & LSM_OPEN_TRUNC)
 		oflags |= O_TRUNC;
 
-	f = malloc(sizeof(LsmFile));
-	if (f == NULL || (f->path = strdup(path)) == NULL)
+	f = lsm_malloc(sizeof(LsmFile));
+	if (f == NULL || (f->path = lsm_strdup(path)) == NULL)
 	{
-		free(f);
+		lsm_free(f);
 		return lsm_status_set(st, LSM_NO_MEMORY, ENOMEM,
 							  "out of memory opening file \"%s\"", path);
 	}
@@ -72,8 +73,8 @@ posix_open_file(LsmEnv *env, const char *path, int flags, LsmFile **file,
 	{
 		int			save = errno;
 
-		free(f->path);
-		free(f);
+		lsm_free(f->path);
+		lsm_free(f);
 		return lsm_status_errno(st, save, "could not open file \"%s\"", path);
 	}
 	f->fd = fd;
@@ -228,8 +229,8 @@ posix_close_file(LsmFile *f, LsmStatus *st)
 	if (close(f->fd) < 0 && errno != EINTR)
 		rc = lsm_status_errno(st, errno, "could not close file \"%s\"",
 							  f->path);
-	free(f->path);
-	free(f);
+	lsm_free(f->path);
+	lsm_free(f);
 	return rc;
 }
 
@@ -246,7 +247,7 @@ posix_mkdir_p(LsmEnv *env, const char *path, LsmStatus *st)
 
 	if (path[0] == '\0')
 		return lsm_status_errno(st, ENOENT, "could not create directory \"\"");
-	copy = strdup(path);
+	copy = lsm_strdup(path);
 	if (copy == NULL)
 		return lsm_status_set(st, LSM_NO_MEMORY, ENOMEM,
 							  "out of memory creating directory \"%s\"", path);
@@ -265,14 +266,14 @@ posix_mkdir_p(LsmEnv *env, const char *path, LsmStatus *st)
 											  "could not create directory \"%s\"",
 											  copy);
 
-			free(copy);
+			lsm_free(copy);
 			return rc;
 		}
 		*p = c;
 		if (c == '\0')
 			break;
 	}
-	free(copy);
+	lsm_free(copy);
 
 	/* EEXIST above may have been a file of that name */
 	if (stat(path, &sb) < 0)
@@ -430,7 +431,7 @@ remove_tree_rec(const char *path, LsmStatus *st)
 		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
 			continue;
 		len = strlen(path) + strlen(de->d_name) + 2;
-		child = malloc(len);
+		child = lsm_malloc(len);
 		if (child == NULL)
 		{
 			rc = lsm_status_set(st, LSM_NO_MEMORY, ENOMEM,
@@ -439,7 +440,7 @@ remove_tree_rec(const char *path, LsmStatus *st)
 		}
 		snprintf(child, len, "%s/%s", path, de->d_name);
 		rc = remove_tree_rec(child, st);
-		free(child);
+		lsm_free(child);
 		if (rc != LSM_OK)
 			break;
 	}
@@ -489,13 +490,13 @@ posix_sleep_micros(LsmEnv *env, uint64_t us)
 static LsmMutex *
 posix_mutex_create(LsmEnv *env)
 {
-	LsmMutex   *m = malloc(sizeof(LsmMutex));
+	LsmMutex   *m = lsm_malloc(sizeof(LsmMutex));
 
 	if (m == NULL)
 		return NULL;
 	if (pthread_mutex_init(&m->mu, NULL) != 0)
 	{
-		free(m);
+		lsm_free(m);
 		return NULL;
 	}
 	return m;
@@ -507,7 +508,7 @@ posix_mutex_destroy(LsmMutex *m)
 	if (m == NULL)
 		return;
 	pthread_mutex_destroy(&m->mu);
-	free(m);
+	lsm_free(m);
 }
 
 static void

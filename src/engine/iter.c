@@ -9,6 +9,7 @@
 #include <stdlib.h>
 
 #include "lsm_iter.h"
+#include "lsm_alloc.h"
 
 typedef struct EmptyIter
 {
@@ -52,7 +53,7 @@ empty_status(LsmIter *it, LsmStatus *st)
 static void
 empty_destroy(LsmIter *it)
 {
-	free(it);
+	lsm_free(it);
 }
 
 static const LsmIterOps empty_ops = {
@@ -112,7 +113,7 @@ static EmptyIter oom_iter = {.base = {.ops = &oom_ops}};
 LsmIter *
 lsm_iter_empty(const LsmStatus *st)
 {
-	EmptyIter  *e = malloc(sizeof(EmptyIter));
+	EmptyIter  *e = lsm_malloc(sizeof(EmptyIter));
 
 	if (e == NULL)
 		return &oom_iter.base;

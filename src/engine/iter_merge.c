@@ -16,6 +16,7 @@
 #include <stdlib.h>
 
 #include "iter_merge.h"
+#include "lsm_alloc.h"
 
 typedef enum MergeDir
 {
@@ -313,9 +314,9 @@ merge_destroy(LsmIter *it)
 
 	for (i = 0; i < mi->n; i++)
 		lsm_iter_destroy(mi->children[i]);
-	free(mi->children);
-	free(mi->heap);
-	free(mi);
+	lsm_free(mi->children);
+	lsm_free(mi->heap);
+	lsm_free(mi);
 }
 
 static const LsmIterOps merge_ops = {
@@ -341,19 +342,19 @@ lsm_merge_iter_new(LsmIter **children, int n, LsmKeyCmp cmp)
 		return lsm_iter_empty(NULL);
 	if (n == 1)
 		return children[0];
-	mi = calloc(1, sizeof(MergeIter));
+	mi = lsm_calloc(1, sizeof(MergeIter));
 	if (mi != NULL)
 	{
-		mi->children = malloc((size_t) n * sizeof(LsmIter *));
-		mi->heap = malloc((size_t) n * sizeof(int));
+		mi->children = lsm_malloc((size_t) n * sizeof(LsmIter *));
+		mi->heap = lsm_malloc((size_t) n * sizeof(int));
 	}
 	if (mi == NULL || mi->children == NULL || mi->heap == NULL)
 	{
 		if (mi != NULL)
 		{
-			free(mi->children);
-			free(mi->heap);
-			free(mi);
+			lsm_free(mi->children);
+			lsm_free(mi->heap);
+			lsm_free(mi);
 		}
 		for (i = 0; i < n; i++)
 			lsm_iter_destroy(children[i]);

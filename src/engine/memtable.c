@@ -40,6 +40,7 @@
 #include <string.h>
 
 #include "memtable.h"
+#include "lsm_alloc.h"
 
 #define MEMTABLE_MAGIC		0x4c534d4du		/* "MMSL" little-endian */
 #define MAX_HEIGHT			12
@@ -565,7 +566,7 @@ mi_destroy_embedded(LsmIter *it)
 static void
 mi_destroy_heap(LsmIter *it)
 {
-	free(it);
+	lsm_free(it);
 }
 
 /*
@@ -619,7 +620,7 @@ lsm_memtable_iter_init(LsmMemIter *it, LsmMemTable *mt)
 LsmIter *
 lsm_memtable_iter_new(LsmMemTable *mt)
 {
-	LsmMemIter *it = malloc(sizeof(LsmMemIter));
+	LsmMemIter *it = lsm_malloc(sizeof(LsmMemIter));
 	LsmStatus	st;
 
 	if (it == NULL)

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "lsm_slice.h"
+#include "lsm_alloc.h"
 
 /*
  * lsm_buf_reserve
@@ -38,7 +39,7 @@ lsm_buf_reserve(LsmBuf *b, size_t extra)
 		}
 		cap *= 2;
 	}
-	p = realloc(b->data, cap);
+	p = lsm_realloc(b->data, cap);
 	if (p == NULL)
 		return false;
 	b->data = p;
@@ -86,7 +87,7 @@ lsm_buf_set(LsmBuf *b, const void *p, size_t n)
 		/* build aside so that failure leaves b intact (and p may be in b) */
 		if (!lsm_buf_append(&tmp, p, n))
 			return false;
-		free(b->data);
+		lsm_free(b->data);
 		*b = tmp;
 		return true;
 	}
@@ -103,7 +104,7 @@ lsm_buf_set(LsmBuf *b, const void *p, size_t n)
 void
 lsm_buf_free(LsmBuf *b)
 {
-	free(b->data);
+	lsm_free(b->data);
 	b->data = NULL;
 	b->len = 0;
 	b->cap = 0;

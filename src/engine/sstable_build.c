@@ -17,6 +17,7 @@
 #include <zstd.h>
 
 #include "block.h"
+#include "lsm_alloc.h"
 #include "bloom.h"
 #include "lsm_coding.h"
 #include "lsm_crc32c.h"
@@ -113,10 +114,10 @@ lsm_table_builder_open(LsmEnv *env, const char *path, const LsmTableOptions *opt
 		return lsm_status_set(st, LSM_INVALID_ARGUMENT, 0,
 							  "unknown compression %d for table \"%s\"",
 							  (int) opts->compression, path);
-	b = calloc(1, sizeof(LsmTableBuilder));
-	if (b == NULL || (b->path = strdup(path)) == NULL)
+	b = lsm_calloc(1, sizeof(LsmTableBuilder));
+	if (b == NULL || (b->path = lsm_strdup(path)) == NULL)
 	{
-		free(b);
+		lsm_free(b);
 		return lsm_status_set(st, LSM_NO_MEMORY, 0,
 							  "out of memory creating table \"%s\"", path);
 	}
@@ -150,8 +151,8 @@ lsm_table_builder_open(LsmEnv *env, const char *path, const LsmTableOptions *opt
 		lsm_block_builder_free(&b->index);
 		lsm_bloom_builder_free(&b->bloom);
 		ZSTD_freeCCtx(b->cctx);
-		free(b->path);
-		free(b);
+		lsm_free(b->path);
+		lsm_free(b);
 		return rc;
 	}
 	*bp = b;
@@ -471,8 +472,8 @@ builder_free(LsmTableBuilder *b)
 	lsm_buf_free(&b->out);
 	lsm_buf_free(&b->last_key);
 	lsm_table_props_free(&b->props);
-	free(b->path);
-	free(b);
+	lsm_free(b->path);
+	lsm_free(b);
 }
 
 /*

@@ -26,14 +26,12 @@
 #include <zstd.h>
 
 #include "block.h"
+#include "lsm_alloc.h"
 #include "bloom.h"
 #include "lsm_coding.h"
 #include "lsm_crc32c.h"
 #include "lsm_format.h"
 #include "sstable.h"
-
-/* Decompression contexts kept for reuse per table. */
-#define DCTX_POOL 4
 
 struct LsmTable
 {
@@ -54,9 +52,6 @@ struct LsmTable
 	uint64_t	data_end;		/* data blocks occupy [0, data_end) */
 	LsmTableProps props;
 
-	LsmMutex   *dctx_mu;		/* protects dctx[] and n_dctx */
-	ZSTD_DCtx  *dctx[DCTX_POOL];
-	int			n_dctx;
 };
 
 static LsmCode
@@ -74,29 +69,31 @@ nomem(LsmStatus *st, const LsmTable *t, uint64_t offset)
 						  (unsigned long long) offset, t->path);
 }
 
+/*
+ * One decompression context per thread, not per table: a table reader may
+ * live in memory every process of the host shares, while zstd allocates a
+ * context's buffers with the process's own malloc.
+ */
+static __thread ZSTD_DCtx *thread_dctx;
+
 static ZSTD_DCtx *
 dctx_get(LsmTable *t)
 {
-	ZSTD_DCtx  *d = NULL;
+	ZSTD_DCtx  *d = thread_dctx;
 
-	t->env->mutex_lock(t->dctx_mu);
-	if (t->n_dctx > 0)
-		d = t->dctx[--t->n_dctx];
-	t->env->mutex_unlock(t->dctx_mu);
+	(void) t;
+	thread_dctx = NULL;
 	return d ? d : ZSTD_createDCtx();
 }
 
 static void
 dctx_put(LsmTable *t, ZSTD_DCtx *d)
 {
-	t->env->mutex_lock(t->dctx_mu);
-	if (t->n_dctx < DCTX_POOL)
-	{
-		t->dctx[t->n_dctx++] = d;
-		d = NULL;
-	}
-	t->env->mutex_unlock(t->dctx_mu);
-	ZSTD_freeDCtx(d);
+	(void) t;
+	if (thread_dctx == NULL)
+		thread_dctx = d;
+	else
+		ZSTD_freeDCtx(d);
 }
 
 /*
@@ -122,20 +119,20 @@ read_block(LsmTable *t, uint64_t offset, uint64_t size, bool allow_compressed,
 	if (size > t->file_size || offset > t->file_size - size ||
 		t->file_size - size - offset < LSM_BLOCK_TRAILER_SIZE || size > UINT32_MAX)
 		return corrupt(st, t, offset, "block handle out of range");
-	raw = malloc((size_t) size + LSM_BLOCK_TRAILER_SIZE);
+	raw = lsm_malloc((size_t) size + LSM_BLOCK_TRAILER_SIZE);
 	if (raw == NULL)
 		return nomem(st, t, offset);
 	rc = t->env->read_at(t->file, raw, (size_t) size + LSM_BLOCK_TRAILER_SIZE, offset, st);
 	if (rc != LSM_OK)
 	{
-		free(raw);
+		lsm_free(raw);
 		return rc;
 	}
 	stored = lsm_crc32c_unmask(lsm_get_fixed32(raw + size + 1));
 	actual = lsm_crc32c(raw, (size_t) size + 1);
 	if (stored != actual)
 	{
-		free(raw);
+		lsm_free(raw);
 		return corrupt(st, t, offset, "checksum mismatch in block");
 	}
 	kind = raw[size];
@@ -155,30 +152,30 @@ read_block(LsmTable *t, uint64_t offset, uint64_t size, bool allow_compressed,
 		if (csize == ZSTD_CONTENTSIZE_ERROR || csize == ZSTD_CONTENTSIZE_UNKNOWN ||
 			csize > UINT32_MAX)
 		{
-			free(raw);
+			lsm_free(raw);
 			return corrupt(st, t, offset, "bad zstd frame header in block");
 		}
-		out = malloc(csize ? (size_t) csize : 1);
+		out = lsm_malloc(csize ? (size_t) csize : 1);
 		d = out ? dctx_get(t) : NULL;
 		if (d == NULL)
 		{
-			free(out);
-			free(raw);
+			lsm_free(out);
+			lsm_free(raw);
 			return nomem(st, t, offset);
 		}
 		r = ZSTD_decompressDCtx(d, out, (size_t) csize, raw, (size_t) size);
 		dctx_put(t, d);
-		free(raw);
+		lsm_free(raw);
 		if (ZSTD_isError(r) || r != csize)
 		{
-			free(out);
+			lsm_free(out);
 			return corrupt(st, t, offset, "zstd decompression failed for block");
 		}
 		*buf = out;
 		*len = (size_t) csize;
 		return LSM_OK;
 	}
-	free(raw);
+	lsm_free(raw);
 	return lsm_status_set(st, LSM_CORRUPTION, 0,
 						  "unknown compression kind %u in block at offset %llu of file \"%s\"",
 						  kind, (unsigned long long) offset, t->path);
@@ -235,7 +232,7 @@ load_data_block(LsmTable *t, uint64_t offset, uint64_t size, bool use_cache,
 		stats->block_reads++;
 	if (!lsm_block_check(lsm_slice(buf, len)))
 	{
-		free(buf);
+		lsm_free(buf);
 		return corrupt(st, t, offset, "malformed data block");
 	}
 	if (use_cache && fill_cache && t->cache != NULL)
@@ -507,7 +504,7 @@ open_tail(LsmTable *t, LsmStatus *st)
 	if (rc != LSM_OK)
 		return rc;
 	rc = parse_props(t, lsm_slice(buf, len), st);
-	free(buf);
+	lsm_free(buf);
 	if (rc != LSM_OK)
 		return rc;
 
@@ -546,13 +543,12 @@ lsm_table_open(LsmEnv *env, const char *path, uint64_t file_number,
 	*tp = NULL;
 	if (env == NULL)
 		env = lsm_env_posix();
-	t = calloc(1, sizeof(LsmTable));
-	if (t == NULL || (t->path = strdup(path)) == NULL ||
-		(t->dctx_mu = env->mutex_create(env)) == NULL)
+	t = lsm_calloc(1, sizeof(LsmTable));
+	if (t == NULL || (t->path = lsm_strdup(path)) == NULL)
 	{
 		if (t)
-			free(t->path);
-		free(t);
+			lsm_free(t->path);
+		lsm_free(t);
 		return lsm_status_set(st, LSM_NO_MEMORY, 0,
 							  "out of memory opening table \"%s\"", path);
 	}
@@ -587,15 +583,11 @@ lsm_table_close(LsmTable *t)
 		return;
 	if (t->file != NULL)
 		t->env->close_file(t->file, &ignore);
-	for (int i = 0; i < t->n_dctx; i++)
-		ZSTD_freeDCtx(t->dctx[i]);
-	if (t->dctx_mu != NULL)
-		t->env->mutex_destroy(t->dctx_mu);
-	free(t->index_buf);
-	free(t->filter_buf);
+	lsm_free(t->index_buf);
+	lsm_free(t->filter_buf);
 	lsm_table_props_free(&t->props);
-	free(t->path);
-	free(t);
+	lsm_free(t->path);
+	lsm_free(t);
 }
 
 const LsmTableProps *
@@ -897,7 +889,7 @@ table_destroy(LsmIter *it)
 
 	lsm_iter_destroy(ti->data);
 	lsm_iter_destroy(ti->index);
-	free(ti);
+	lsm_free(ti);
 }
 
 static const LsmIterOps table_iter_ops = {
@@ -922,12 +914,12 @@ static const LsmIterOps table_iter_ops = {
 LsmIter *
 lsm_table_iter(LsmTable *t, bool fill_cache, LsmReadStats *stats)
 {
-	TableIter  *ti = calloc(1, sizeof(TableIter));
+	TableIter  *ti = lsm_calloc(1, sizeof(TableIter));
 	LsmStatus	st;
 
 	if (ti == NULL || (ti->index = index_iter(t)) == NULL)
 	{
-		free(ti);
+		lsm_free(ti);
 		nomem(&st, t, t->index_offset);
 		return lsm_iter_empty(&st);
 	}
@@ -1040,13 +1032,13 @@ lsm_table_verify(LsmTable *t, LsmStatus *st)
 					false, &buf, &len, st);
 	if (rc != LSM_OK)
 		return rc;
-	free(buf);
+	lsm_free(buf);
 	rc = read_block(t, t->index_offset, t->index.len, false, &buf, &len, st);
 	if (rc != LSM_OK)
 		return rc;
 	if (len != t->index.len || memcmp(buf, t->index.data, len) != 0)
 		rc = corrupt(st, t, t->index_offset, "index block changed since open");
-	free(buf);
+	lsm_free(buf);
 	if (rc != LSM_OK)
 		return rc;
 	if (t->filter_buf != NULL)
@@ -1056,7 +1048,7 @@ lsm_table_verify(LsmTable *t, LsmStatus *st)
 			return rc;
 		if (len != t->filter.len || memcmp(buf, t->filter.data, len) != 0)
 			rc = corrupt(st, t, t->filter_offset, "filter block changed since open");
-		free(buf);
+		lsm_free(buf);
 		if (rc != LSM_OK)
 			return rc;
 	}

@@ -24,6 +24,7 @@
 #include <string.h>
 
 #include "lsm_coding.h"
+#include "lsm_alloc.h"
 #include "version.h"
 
 /* Tags of edit fields (docs/format.md): stored in files, never renumber. */
@@ -167,7 +168,7 @@ file_free(LsmFileMeta *f)
 		lsm_table_close(f->table);
 	lsm_buf_free(&f->smallest);
 	lsm_buf_free(&f->largest);
-	free(f);
+	lsm_free(f);
 }
 
 /*
@@ -216,8 +217,8 @@ lsm_edit_free(LsmVersionEdit *e)
 		lsm_buf_free(&e->added[i].smallest);
 		lsm_buf_free(&e->added[i].largest);
 	}
-	free(e->added);
-	free(e->deleted);
+	lsm_free(e->added);
+	lsm_free(e->deleted);
 	lsm_edit_init(e);
 }
 
@@ -255,7 +256,7 @@ grow_array(void **arr, int n, int *cap, size_t elem)
 	if (n < *cap)
 		return true;
 	ncap = *cap ? *cap * 2 : 8;
-	p = realloc(*arr, (size_t) ncap * elem);
+	p = lsm_realloc(*arr, (size_t) ncap * elem);
 	if (p == NULL)
 		return false;
 	*arr = p;
@@ -545,7 +546,7 @@ fail:
 static LsmVersion *
 version_alloc(void)
 {
-	return calloc(1, sizeof(LsmVersion));
+	return lsm_calloc(1, sizeof(LsmVersion));
 }
 
 LsmVersion *
@@ -603,14 +604,14 @@ version_free(LsmVersion *v)
 					file_free(f);
 			}
 		}
-		free(v->files[level]);
+		lsm_free(v->files[level]);
 	}
 	if (v->prev != NULL)
 	{
 		v->prev->next = v->next;
 		v->next->prev = v->prev;
 	}
-	free(v);
+	lsm_free(v);
 }
 
 void
@@ -729,7 +730,7 @@ lsm_version_check_invariants(const LsmVersion *v, LsmStatus *st)
 
 	if (total < 2)
 		return LSM_OK;
-	numbers = malloc((size_t) total * sizeof(uint64_t));
+	numbers = lsm_malloc((size_t) total * sizeof(uint64_t));
 	if (numbers == NULL)
 		return lsm_status_set(st, LSM_NO_MEMORY, 0, "out of memory checking a version");
 	for (level = 0; level < LSM_NUM_LEVELS; level++)
@@ -742,12 +743,12 @@ lsm_version_check_invariants(const LsmVersion *v, LsmStatus *st)
 		{
 			unsigned long long dup = (unsigned long long) numbers[i];
 
-			free(numbers);
+			lsm_free(numbers);
 			return lsm_status_set(st, LSM_CORRUPTION, 0,
 								  "file %llu is listed twice", dup);
 		}
 	}
-	free(numbers);
+	lsm_free(numbers);
 	return LSM_OK;
 }
 
@@ -798,7 +799,7 @@ lsm_version_apply(const LsmVersion *base, const LsmVersionEdit *edit,
 				cap++;
 		if (cap == 0)
 			continue;
-		v->files[level] = malloc((size_t) cap * sizeof(LsmFileMeta *));
+		v->files[level] = lsm_malloc((size_t) cap * sizeof(LsmFileMeta *));
 		if (v->files[level] == NULL)
 			goto oom;
 
@@ -820,12 +821,12 @@ lsm_version_apply(const LsmVersion *base, const LsmVersionEdit *edit,
 
 			if (edit->added[i].level != level)
 				continue;
-			f = malloc(sizeof(LsmFileMeta));
+			f = lsm_malloc(sizeof(LsmFileMeta));
 			if (f == NULL)
 				goto oom;
 			if (!file_copy(f, &edit->added[i]))
 			{
-				free(f);
+				lsm_free(f);
 				goto oom;
 			}
 			f->refs = 1;
@@ -911,20 +912,20 @@ LsmVersionSet *
 lsm_versionset_create(LsmEnv *env, const char *dir, LsmMutex *mu,
 					  LsmBlockCache *cache)
 {
-	LsmVersionSet *vs = calloc(1, sizeof(LsmVersionSet));
+	LsmVersionSet *vs = lsm_calloc(1, sizeof(LsmVersionSet));
 
 	if (vs == NULL)
 		return NULL;
 	vs->env = env;
 	vs->mu = mu;
 	vs->cache = cache;
-	vs->dir = strdup(dir);
+	vs->dir = lsm_strdup(dir);
 	vs->current = lsm_version_new_empty();
 	if (vs->dir == NULL || vs->current == NULL)
 	{
-		free(vs->dir);
-		free(vs->current);
-		free(vs);
+		lsm_free(vs->dir);
+		lsm_free(vs->current);
+		lsm_free(vs);
 		return NULL;
 	}
 	vs->next_file_number = 1;
@@ -963,9 +964,9 @@ lsm_versionset_destroy(LsmVersionSet *vs)
 	}
 	for (i = 0; i < vs->n_obsolete; i++)
 		file_free(vs->obsolete[i]);
-	free(vs->obsolete);
-	free(vs->dir);
-	free(vs);
+	lsm_free(vs->obsolete);
+	lsm_free(vs->dir);
+	lsm_free(vs);
 }
 
 uint64_t
@@ -1067,7 +1068,7 @@ lsm_versionset_delete_files(LsmVersionSet *vs, LsmFileMeta **files, int n)
 			vs->env->unlink(vs->env, path, NULL);
 		file_free(f);
 	}
-	free(files);
+	lsm_free(files);
 }
 
 void
@@ -1077,7 +1078,7 @@ lsm_versionset_free_files(LsmFileMeta **files, int n)
 
 	for (i = 0; i < n; i++)
 		file_free(files[i]);
-	free(files);
+	lsm_free(files);
 }
 
 /*
@@ -1779,7 +1780,7 @@ level_destroy(LsmIter *it)
 	LevelIter  *li = (LevelIter *) it;
 
 	lsm_iter_destroy(li->cur);
-	free(li);
+	lsm_free(li);
 }
 
 static const LsmIterOps level_ops = {
@@ -1799,7 +1800,7 @@ LsmIter *
 lsm_files_iter(LsmVersionSet *vs, LsmFileMeta *const *files, int n_files,
 			   bool fill_cache, LsmReadStats *stats)
 {
-	LevelIter  *li = calloc(1, sizeof(LevelIter));
+	LevelIter  *li = lsm_calloc(1, sizeof(LevelIter));
 
 	if (li == NULL)
 		return NULL;

@@ -44,6 +44,7 @@
 #include <string.h>
 
 #include "lsm_coding.h"
+#include "lsm_alloc.h"
 #include "lsm_crc32c.h"
 #include "wal.h"
 
@@ -121,13 +122,13 @@ static LsmCode
 writer_new(LsmEnv *env, LsmFile *file, const char *path, uint64_t log_number,
 		   uint64_t end, LsmLogWriter **w, LsmStatus *st)
 {
-	LsmLogWriter *lw = calloc(1, sizeof(LsmLogWriter));
+	LsmLogWriter *lw = lsm_calloc(1, sizeof(LsmLogWriter));
 
-	if (lw == NULL || (lw->path = strdup(path)) == NULL)
+	if (lw == NULL || (lw->path = lsm_strdup(path)) == NULL)
 	{
 		LsmStatus	ignore;
 
-		free(lw);
+		lsm_free(lw);
 		env->close_file(file, &ignore);
 		return lsm_status_set(st, LSM_NO_MEMORY, 0,
 							  "out of memory opening log \"%s\"", path);
@@ -184,7 +185,7 @@ lsm_log_create(LsmEnv *env, const char *path, uint64_t log_number,
 	if (rc != LSM_OK)
 		return rc;
 
-	dir = malloc(dirlen);
+	dir = lsm_malloc(dirlen);
 	if (dir == NULL)
 		rc = lsm_status_set(st, LSM_NO_MEMORY, 0,
 							"out of memory creating log \"%s\"", path);
@@ -192,7 +193,7 @@ lsm_log_create(LsmEnv *env, const char *path, uint64_t log_number,
 	{
 		parent_dir(path, dir, dirlen);
 		rc = env->sync_dir(env, dir, st);
-		free(dir);
+		lsm_free(dir);
 	}
 	if (rc != LSM_OK)
 	{
@@ -387,8 +388,8 @@ lsm_log_close(LsmLogWriter *w, LsmStatus *st)
 		return LSM_OK;
 	rc = w->env->close_file(w->file, st);
 	lsm_buf_free(&w->scratch);
-	free(w->path);
-	free(w);
+	lsm_free(w->path);
+	lsm_free(w);
 	return rc;
 }
 
@@ -448,7 +449,7 @@ reader_get(LogReader *r, const char *path, uint64_t off, size_t n,
 		want = n;
 	if (want > r->cap)
 	{
-		uint8_t    *nb = realloc(r->buf, want);
+		uint8_t    *nb = lsm_realloc(r->buf, want);
 
 		if (nb == NULL)
 			return lsm_status_set(st, LSM_NO_MEMORY, 0,
@@ -667,6 +668,6 @@ done:
 	report->valid_bytes = off;
 	report->dropped_bytes = report->file_bytes >= off ? report->file_bytes - off : 0;
 	env->close_file(r.file, &ignore);
-	free(r.buf);
+	lsm_free(r.buf);
 	return rc;
 }
