@@ -7,6 +7,11 @@ PGFILEDESC = "lsm_fdw - LSM-tree foreign data wrapper"
 
 FDW_OBJS = \
 	src/fdw/analyze.o \
+	src/fdw/commit.o \
+	src/fdw/keylock.o \
+	src/fdw/shmem.o \
+	src/fdw/snapshot.o \
+	src/fdw/worker.o \
 	src/fdw/ddl.o \
 	src/fdw/direct.o \
 	src/fdw/functions.o \

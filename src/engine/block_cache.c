@@ -21,6 +21,13 @@
  * Capacity 0 caches nothing: insert returns a detached handle that works
  * like any other and frees the block on release, so callers need no special
  * case.
+ *
+ * Sharing.  Several databases may use one cache (the host's, sized for the
+ * whole server); each sees it through a view (lsm_block_cache_view), a
+ * small object that puts the database's id in the top bits of every file
+ * number before passing the call on, so that file 7 of one database is
+ * never taken for file 7 of another.  The engine below the database
+ * object cannot tell a view from a cache.
  */
 #include <stdlib.h>
 
@@ -29,6 +36,8 @@
 
 #define LSM_CACHE_SHARDS 16
 #define LSM_CACHE_SHARD_BITS 4
+/* Bits of a file number a view keeps; the id takes the ones above. */
+#define LSM_CACHE_FILE_BITS 40
 
 struct LsmCacheHandle
 {
@@ -55,11 +64,35 @@ typedef struct CacheShard
 	LsmCacheHandle lru;			/* sentinel; lru.lru_next is the oldest */
 } CacheShard;
 
+/*
+ * A cache, or a view of one: base is then the cache itself and shards is
+ * not allocated.
+ */
 struct LsmBlockCache
 {
+	LsmBlockCache *base;		/* NULL for a cache */
+	uint64_t	id_bits;		/* a view's id, shifted into place */
 	LsmEnv	   *env;
-	CacheShard	shards[LSM_CACHE_SHARDS];
+	CacheShard	shards[];		/* LSM_CACHE_SHARDS of them, for a cache */
 };
+
+/*
+ * resolve
+ *		The cache behind c and the key file number stands for there; false
+ *		when that number cannot carry the view's id (the block must then
+ *		bypass the cache; file numbers that large are not expected).
+ */
+static inline bool
+resolve(LsmBlockCache **c, uint64_t *file_number)
+{
+	if ((*c)->base == NULL)
+		return true;
+	if (*file_number >= ((uint64_t) 1 << LSM_CACHE_FILE_BITS))
+		return false;
+	*file_number |= (*c)->id_bits;
+	*c = (*c)->base;
+	return true;
+}
 
 static inline uint32_t
 cache_hash(uint64_t file_number, uint64_t offset)
@@ -201,7 +234,7 @@ lsm_block_cache_create(LsmEnv *env, size_t capacity)
 
 	if (env == NULL)
 		env = lsm_env_posix();
-	c = lsm_calloc(1, sizeof(LsmBlockCache));
+	c = lsm_calloc(1, sizeof(LsmBlockCache) + LSM_CACHE_SHARDS * sizeof(CacheShard));
 	if (c == NULL)
 		return NULL;
 	c->env = env;
@@ -233,6 +266,11 @@ lsm_block_cache_destroy(LsmBlockCache *c)
 {
 	if (c == NULL)
 		return;
+	if (c->base != NULL)
+	{
+		lsm_free(c);
+		return;
+	}
 	for (int i = 0; i < LSM_CACHE_SHARDS; i++)
 	{
 		CacheShard *s = &c->shards[i];
@@ -249,13 +287,40 @@ lsm_block_cache_destroy(LsmBlockCache *c)
 	lsm_free(c);
 }
 
+/*
+ * lsm_block_cache_view
+ *		A view of base for one database (see the file header); destroying it
+ *		leaves base alone.  NULL when out of memory or id is too large.
+ */
+LsmBlockCache *
+lsm_block_cache_view(LsmBlockCache *base, uint64_t id)
+{
+	LsmBlockCache *v;
+
+	if (base->base != NULL)
+		return NULL;
+	if (id >= ((uint64_t) 1 << (64 - LSM_CACHE_FILE_BITS)))
+		return NULL;
+	v = lsm_calloc(1, sizeof(LsmBlockCache));
+	if (v == NULL)
+		return NULL;
+	v->base = base;
+	v->id_bits = id << LSM_CACHE_FILE_BITS;
+	v->env = base->env;
+	return v;
+}
+
 LsmCacheHandle *
 lsm_block_cache_lookup(LsmBlockCache *c, uint64_t file_number, uint64_t offset)
 {
-	uint32_t	hash = cache_hash(file_number, offset);
-	CacheShard *s = shard_of(c, hash);
+	uint32_t	hash;
+	CacheShard *s;
 	LsmCacheHandle *e;
 
+	if (!resolve(&c, &file_number))
+		return NULL;
+	hash = cache_hash(file_number, offset);
+	s = shard_of(c, hash);
 	c->env->mutex_lock(s->mu);
 	e = *hash_find(s, hash, file_number, offset);
 	if (e != NULL)
@@ -278,6 +343,7 @@ LsmCacheHandle *
 lsm_block_cache_insert(LsmBlockCache *c, uint64_t file_number, uint64_t offset,
 					   uint8_t *malloced_data, size_t len)
 {
+	bool		cacheable = resolve(&c, &file_number);
 	uint32_t	hash = cache_hash(file_number, offset);
 	CacheShard *s = shard_of(c, hash);
 	LsmCacheHandle *e = lsm_calloc(1, sizeof(LsmCacheHandle));
@@ -295,6 +361,8 @@ lsm_block_cache_insert(LsmBlockCache *c, uint64_t file_number, uint64_t offset,
 	e->len = len;
 	e->hash = hash;
 	e->refs = 1;
+	if (!cacheable)
+		return e;				/* detached: freed by its release */
 
 	c->env->mutex_lock(s->mu);
 	pp = hash_find(s, hash, file_number, offset);
@@ -339,8 +407,12 @@ lsm_block_cache_value(LsmCacheHandle *h)
 void
 lsm_block_cache_release(LsmBlockCache *c, LsmCacheHandle *h)
 {
-	CacheShard *s = shard_of(c, h->hash);
+	CacheShard *s;
 	LsmCacheHandle *garbage = NULL;
+
+	if (c->base != NULL)
+		c = c->base;
+	s = shard_of(c, h->hash);
 
 	c->env->mutex_lock(s->mu);
 	if (--h->refs == 0)
@@ -366,6 +438,8 @@ lsm_block_cache_release(LsmBlockCache *c, LsmCacheHandle *h)
 void
 lsm_block_cache_erase_file(LsmBlockCache *c, uint64_t file_number)
 {
+	if (!resolve(&c, &file_number))
+		return;
 	for (int i = 0; i < LSM_CACHE_SHARDS; i++)
 	{
 		CacheShard *s = &c->shards[i];
@@ -408,6 +482,8 @@ lsm_block_cache_usage(LsmBlockCache *c)
 {
 	size_t		total = 0;
 
+	if (c->base != NULL)
+		c = c->base;
 	for (int i = 0; i < LSM_CACHE_SHARDS; i++)
 	{
 		c->env->mutex_lock(c->shards[i].mu);

@@ -1,7 +1,8 @@
 /*
  * block_cache.h
  *		A bounded cache of decoded (decompressed, verified) data blocks,
- *		keyed by (file number, block offset).
+ *		keyed by (file number, block offset).  Several databases may share
+ *		one through views (lsm_block_cache_view).
  *
  * Entries are reference counted: a handle returned by lookup or insert
  * keeps its bytes alive until released, even if the entry is evicted
@@ -42,6 +43,15 @@ extern LsmSlice lsm_block_cache_value(LsmCacheHandle *h);
 extern void lsm_block_cache_release(LsmBlockCache *c, LsmCacheHandle *h);
 /* Drop every unpinned entry of a file (after it is deleted). */
 extern void lsm_block_cache_erase_file(LsmBlockCache *c, uint64_t file_number);
+/* Of the base cache, when c is a view. */
 extern size_t lsm_block_cache_usage(LsmBlockCache *c);
+
+/*
+ * A view of base for the database numbered id (< 2^24): the same cache,
+ * but its file numbers (< 2^40) cannot collide with another view's.  Used
+ * like a cache; destroying it leaves base alone.  NULL when out of memory
+ * or id is out of range.
+ */
+extern LsmBlockCache *lsm_block_cache_view(LsmBlockCache *base, uint64_t id);
 
 #endif							/* LSM_BLOCK_CACHE_H */

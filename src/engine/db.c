@@ -23,6 +23,21 @@
  * the visible sequence number in one step under mu, then read without
  * locks.  See db_internal.h for what each lock protects.
  *
+ * Host mode (lsm.h).  With external_wal there are no WAL files: the host
+ * logs each batch in its own log and applies it with lsm_db_write_at at the
+ * sequence number it chose; recovery reads only the MANIFEST, and the host
+ * re-applies what its log holds above lsm_db_last_seq.  With
+ * background_flush a writer that finds the memtable full only freezes it
+ * and tells the host (flush_wanted_fn); the host's workers write frozen
+ * memtables out with lsm_db_flush_pending, holding no lock but for the
+ * install, and compact with lsm_db_compact_step.  A writer that cannot get
+ * room (four frozen memtables wait, the host's region pool is full, or a
+ * write stop holds) waits in 1 ms sleeps without write_mu; it never fails
+ * for lack of room.  Such a flush records in the MANIFEST the highest
+ * sequence number of the memtable it wrote, not the database's latest: the
+ * newer memtables are not in tables yet, and whoever replays a log (our
+ * recovery, or the host) must start right above what the tables hold.
+ *
  * Crash safety.  The order of durable steps is what makes every crash
  * point recoverable:
  *	- a batch is visible only after its WAL record is written (and synced
@@ -85,6 +100,17 @@ lsm_options_init(LsmOptions *opts)
 	opts->horizon_arg = NULL;
 	opts->file_horizon_fn = NULL;
 	opts->file_horizon_arg = NULL;
+	opts->external_wal = false;
+	opts->background_flush = false;
+	opts->flush_wanted_fn = NULL;
+	opts->flush_wanted_arg = NULL;
+	opts->pre_flush_fn = NULL;
+	opts->pre_flush_arg = NULL;
+	opts->region_alloc = NULL;
+	opts->region_free = NULL;
+	opts->region_arg = NULL;
+	opts->block_cache = NULL;
+	opts->cache_id = 0;
 }
 
 void
@@ -95,6 +121,8 @@ lsm_read_options_init(LsmReadOptions *ro)
 	ro->lower_bound = lsm_slice(NULL, 0);
 	ro->upper_bound = lsm_slice(NULL, 0);
 	ro->fill_cache = true;
+	ro->read_seq = 0;
+	ro->found_seq = NULL;
 }
 
 /*
@@ -142,20 +170,45 @@ lsm_merge_int64_add(void *arg, LsmSlice key, const LsmSlice *base,
  * Memtables and superversions
  */
 
+/* A memtable region from the host's pool, or lsm_malloc; NULL when none. */
+static void *
+region_get(LsmDb *db, size_t size)
+{
+	if (db->opts.region_alloc != NULL)
+		return db->opts.region_alloc(db->opts.region_arg, size);
+	return lsm_malloc(size);
+}
+
+static void
+region_put(LsmDb *db, void *p, size_t size)
+{
+	if (p == NULL)
+		return;
+	if (db->opts.region_free != NULL)
+		db->opts.region_free(db->opts.region_arg, p, size);
+	else
+		lsm_free(p);
+}
+
 /*
  * memref_new
- *		A memtable in a fresh malloc'd region with at least need bytes free:
+ *		A memtable in a fresh region with at least need bytes free:
  *		write_buffer_size, or more for a batch that would not fit in that.
+ *		*pool_full (nullable) tells LSM_NO_MEMORY from the host's region
+ *		pool being full, which a background-flush writer waits out, apart
+ *		from other failures.
  */
 static LsmCode
 memref_new(LsmDb *db, size_t need, uint64_t log_number, LsmMemRef **out,
-		   LsmStatus *st)
+		   bool *pool_full, LsmStatus *st)
 {
 	size_t		size = db->opts.write_buffer_size;
 	LsmMemRef  *m;
 	int			attempt;
 
 	*out = NULL;
+	if (pool_full != NULL)
+		*pool_full = false;
 	m = lsm_calloc(1, sizeof(LsmMemRef));
 	if (m == NULL)
 		return lsm_status_set(st, LSM_NO_MEMORY, 0, "out of memory creating a memtable");
@@ -163,10 +216,12 @@ memref_new(LsmDb *db, size_t need, uint64_t log_number, LsmMemRef **out,
 	{
 		size_t		overhead;
 
-		m->region = lsm_malloc(size);
+		m->region = region_get(db, size);
 		if (m->region == NULL)
 		{
 			lsm_free(m);
+			if (pool_full != NULL)
+				*pool_full = db->opts.region_alloc != NULL;
 			return lsm_status_set(st, LSM_NO_MEMORY, 0,
 								  "out of memory allocating a memtable of %zu bytes", size);
 		}
@@ -181,11 +236,11 @@ memref_new(LsmDb *db, size_t need, uint64_t log_number, LsmMemRef **out,
 			return LSM_OK;
 		}
 		overhead = size - lsm_memtable_bytes_free(m->mt);
-		lsm_free(m->region);
+		region_put(db, m->region, size);
 		m->region = NULL;
 		size = need + overhead + 64;
 	}
-	lsm_free(m->region);
+	region_put(db, m->region, size);
 	lsm_free(m);
 	return lsm_status_set(st, LSM_INVALID_ARGUMENT, 0,
 						  "a memtable cannot hold %zu bytes of entries", need);
@@ -193,26 +248,26 @@ memref_new(LsmDb *db, size_t need, uint64_t log_number, LsmMemRef **out,
 
 /* Drop a reference to a memtable; caller holds mu. */
 static void
-memref_unref(LsmMemRef *m)
+memref_unref(LsmDb *db, LsmMemRef *m)
 {
 	if (m != NULL && --m->refs == 0)
 	{
-		lsm_free(m->region);
+		region_put(db, m->region, m->size);
 		lsm_free(m);
 	}
 }
 
 /* Drop a reference to a superversion; caller holds mu. */
 static void
-sv_unref_locked(LsmSuperVersion *sv)
+sv_unref_locked(LsmDb *db, LsmSuperVersion *sv)
 {
 	int			i;
 
 	if (sv == NULL || --sv->refs > 0)
 		return;
-	memref_unref(sv->mem);
+	memref_unref(db, sv->mem);
 	for (i = 0; i < sv->n_imm; i++)
-		memref_unref(sv->imm[i]);
+		memref_unref(db, sv->imm[i]);
 	lsm_version_unref(sv->version);
 	lsm_free(sv);
 }
@@ -364,7 +419,7 @@ install_sv(LsmDb *db, LsmSuperVersion *nsv, LsmMemRef *mem, LsmMemRef **imm,
 	lsm_compaction_pressure(&db->opts, nsv->version, &db->pressure);
 	old = db->sv;
 	db->sv = nsv;
-	sv_unref_locked(old);
+	sv_unref_locked(db, old);
 	lsm_db_unlock_and_delete_obsolete(db);
 }
 
@@ -399,7 +454,7 @@ static void
 unpin_sv(LsmDb *db, LsmSuperVersion *sv)
 {
 	db->env->mutex_lock(db->mu);
-	sv_unref_locked(sv);
+	sv_unref_locked(db, sv);
 	lsm_db_unlock_and_delete_obsolete(db);
 }
 
@@ -556,11 +611,45 @@ write_level0_table(LsmDb *db, LsmMemTable *mt, LsmVersionEdit *edit, LsmStatus *
 }
 
 /*
+ * install_flush
+ *		Log edit (which adds the table written from m) and publish the
+ *		superversion without m, which must be the oldest immutable
+ *		memtable.  nsv is allocated by the caller and consumed.  Caller
+ *		holds write_mu.
+ */
+static LsmCode
+install_flush(LsmDb *db, LsmMemRef *m, LsmSuperVersion *nsv, LsmVersionEdit *edit,
+			  LsmStatus *st)
+{
+	LsmSuperVersion *sv = db->sv;
+	LsmCode		rc;
+
+	if (sv->n_imm == 0 || sv->imm[sv->n_imm - 1] != m)
+	{
+		lsm_free(nsv);
+		return lsm_status_set(st, LSM_CORRUPTION, 0,
+							  "the memtable flushed in \"%s\" is no longer the oldest one",
+							  db->dir);
+	}
+	rc = lsm_versionset_log_and_apply(db->vs, edit, st);
+	if (rc != LSM_OK)
+	{
+		lsm_free(nsv);
+		return rc;
+	}
+	install_sv(db, nsv, sv->mem, sv->imm, sv->n_imm - 1);
+	db->flushes++;
+	delete_old_logs(db);
+	return LSM_OK;
+}
+
+/*
  * flush_imm
  *		Write every immutable memtable, oldest first, to level 0.  Each
  *		table's edit moves the log number up to the first WAL file of the
  *		next newer memtable, which makes the older WAL files deletable.
- *		Caller holds write_mu.
+ *		Caller holds write_mu, across the writing too: writers flush
+ *		synchronously (not background_flush), or recovery.
  */
 static LsmCode
 flush_imm(LsmDb *db, LsmStatus *st)
@@ -583,18 +672,146 @@ flush_imm(LsmDb *db, LsmStatus *st)
 		lsm_edit_set_last_seq(&edit, db->last_seq);
 		rc = write_level0_table(db, m->mt, &edit, st);
 		if (rc == LSM_OK)
-			rc = lsm_versionset_log_and_apply(db->vs, &edit, st);
+			rc = install_flush(db, m, nsv, &edit, st);
+		else
+			lsm_free(nsv);
 		lsm_edit_free(&edit);
 		if (rc != LSM_OK)
-		{
-			lsm_free(nsv);
 			return rc;
-		}
-		install_sv(db, nsv, sv->mem, sv->imm, n - 1);
-		db->flushes++;
-		delete_old_logs(db);
 	}
 	return LSM_OK;
+}
+
+/* The refusal of a write after a failure that left the memtable unsure. */
+static LsmCode
+refuse_write(LsmDb *db, LsmStatus *st)
+{
+	return lsm_status_set(st, db->bg_error.code, db->bg_error.sys_errno,
+						  "database \"%s\" refuses writes after an earlier failure: %s",
+						  db->dir, db->bg_error.msg);
+}
+
+/*
+ * lsm_db_flush_pending
+ *		Write the oldest immutable memtable to level 0 and install it.
+ *
+ * With background_flush the table is written holding no lock: the
+ * memtable is frozen, so it can be read like any reader does, and writers
+ * go on into the active one.  The flushing flag keeps a second flush out,
+ * which also keeps this memtable the oldest until it is installed (only
+ * flushes remove immutable memtables in this mode).  The MANIFEST records
+ * the memtable's own highest sequence number as the database's last one
+ * (file header).  Without background_flush writers flush under write_mu,
+ * so this does too.
+ */
+LsmCode
+lsm_db_flush_pending(LsmDb *db, bool *did, LsmStatus *st)
+{
+	LsmSuperVersion *sv;
+	LsmSuperVersion *nsv = NULL;
+	LsmMemRef  *m;
+	LsmVersionEdit edit;
+	uint64_t	next_log;
+	LsmSeq		max_seq;
+	LsmCode		rc = LSM_OK;
+	int			n;
+
+	*did = false;
+	db->env->mutex_lock(db->write_mu);
+	if (db->bg_error.code != LSM_OK)
+	{
+		rc = refuse_write(db, st);
+		db->env->mutex_unlock(db->write_mu);
+		return rc;
+	}
+	if (!db->opts.background_flush)
+	{
+		if (db->sv->n_imm > 0)
+		{
+			/* flush_imm's loop, once */
+			sv = db->sv;
+			n = sv->n_imm;
+			m = sv->imm[n - 1];
+			rc = sv_alloc(&nsv, st);
+			if (rc == LSM_OK)
+			{
+				lsm_edit_init(&edit);
+				lsm_edit_set_log_number(&edit, n >= 2 ? sv->imm[n - 2]->log_number :
+										sv->mem->log_number);
+				lsm_edit_set_last_seq(&edit, n >= 2 ?
+									  lsm_memtable_max_seq(m->mt) : db->last_seq);
+				rc = write_level0_table(db, m->mt, &edit, st);
+				if (rc == LSM_OK)
+					rc = install_flush(db, m, nsv, &edit, st);
+				else
+					lsm_free(nsv);
+				lsm_edit_free(&edit);
+				*did = rc == LSM_OK;
+			}
+		}
+		db->env->mutex_unlock(db->write_mu);
+		return rc;
+	}
+
+	db->env->mutex_lock(db->mu);
+	sv = db->sv;
+	n = sv->n_imm;
+	if (db->flushing || n == 0)
+	{
+		db->env->mutex_unlock(db->mu);
+		db->env->mutex_unlock(db->write_mu);
+		return LSM_OK;
+	}
+	db->flushing = true;
+	m = sv->imm[n - 1];
+	m->refs++;
+	/* the next newer memtable's WAL files outlive this flush */
+	next_log = n >= 2 ? sv->imm[n - 2]->log_number : sv->mem->log_number;
+	db->env->mutex_unlock(db->mu);
+	db->env->mutex_unlock(db->write_mu);
+
+	max_seq = lsm_memtable_max_seq(m->mt);
+	if (db->opts.pre_flush_fn != NULL &&
+		!db->opts.pre_flush_fn(db->opts.pre_flush_arg, max_seq))
+		rc = lsm_status_set(st, LSM_IO_ERROR, 0,
+							"the host could not make its log durable up to sequence number %llu before a flush of \"%s\"",
+							(unsigned long long) max_seq, db->dir);
+	if (rc == LSM_OK)
+		rc = sv_alloc(&nsv, st);
+	if (rc == LSM_OK)
+	{
+		lsm_edit_init(&edit);
+		lsm_edit_set_log_number(&edit, next_log);
+		lsm_edit_set_last_seq(&edit, max_seq);
+		rc = write_level0_table(db, m->mt, &edit, st);
+		if (rc == LSM_OK)
+		{
+			db->env->mutex_lock(db->write_mu);
+			rc = install_flush(db, m, nsv, &edit, st);
+			db->env->mutex_unlock(db->write_mu);
+		}
+		else
+			lsm_free(nsv);
+		lsm_edit_free(&edit);
+	}
+
+	db->env->mutex_lock(db->mu);
+	db->flushing = false;
+	memref_unref(db, m);
+	db->env->mutex_unlock(db->mu);
+	*did = rc == LSM_OK;
+	return rc;
+}
+
+bool
+lsm_db_flush_needed(LsmDb *db)
+{
+	bool		needed;
+
+	db->env->mutex_lock(db->mu);
+	needed = db->sv->n_imm > 0;
+	db->env->mutex_unlock(db->mu);
+	return needed;
 }
 
 /*
@@ -602,53 +819,51 @@ flush_imm(LsmDb *db, LsmStatus *st)
  *		Freeze the active memtable and start a new one with room for need
  *		bytes.  With new_log, a new WAL file is started as well, so that the
  *		frozen memtable's entries sit in WAL files of their own; recovery
- *		replay switches without one (it is still reading the old files).
- *		Caller holds write_mu.
+ *		replay and external_wal switch without one.  LSM_BUSY when
+ *		LSM_MAX_IMM memtables wait already; *pool_full (nullable) as for
+ *		memref_new.  Caller holds write_mu.
  */
 static LsmCode
-switch_memtable(LsmDb *db, size_t need, bool new_log, LsmStatus *st)
+switch_memtable(LsmDb *db, size_t need, bool new_log, bool *pool_full, LsmStatus *st)
 {
 	LsmSuperVersion *sv = db->sv;
 	LsmSuperVersion *nsv;
 	LsmLogWriter *w = NULL;
 	LsmMemRef  *imm[LSM_MAX_IMM];
 	LsmMemRef  *m;
-	uint64_t	log_number = sv->mem->log_number;
 	LsmCode		rc;
 	int			i;
 
+	if (pool_full != NULL)
+		*pool_full = false;
 	if (sv->n_imm >= LSM_MAX_IMM)
 		return lsm_status_set(st, LSM_BUSY, 0,
 							  "too many memtables wait for a flush in \"%s\"", db->dir);
 	rc = sv_alloc(&nsv, st);
 	if (rc != LSM_OK)
 		return rc;
-	if (new_log)
-	{
-		rc = open_new_log(db, &w, st);
-		if (rc != LSM_OK)
-		{
-			lsm_free(nsv);
-			return rc;
-		}
-		log_number = lsm_log_number(w);
-	}
-	rc = memref_new(db, need, log_number, &m, st);
+
+	/*
+	 * The region first: a writer waiting for the host's pool retries this,
+	 * and should not create and delete a WAL file every time.
+	 */
+	rc = memref_new(db, need, sv->mem->log_number, &m, pool_full, st);
 	if (rc != LSM_OK)
 	{
-		if (w != NULL)
-		{
-			char		path[LSM_PATH_MAX];
-
-			lsm_log_close(w, NULL);
-			if (lsm_file_path(path, db->dir, LSM_FILE_LOG, log_number))
-				db->env->unlink(db->env, path, NULL);
-		}
 		lsm_free(nsv);
 		return rc;
 	}
 	if (new_log)
 	{
+		rc = open_new_log(db, &w, st);
+		if (rc != LSM_OK)
+		{
+			region_put(db, m->region, m->size);
+			lsm_free(m);
+			lsm_free(nsv);
+			return rc;
+		}
+		m->log_number = lsm_log_number(w);
 		retire_log(db);
 		db->log = w;
 	}
@@ -660,12 +875,38 @@ switch_memtable(LsmDb *db, size_t need, bool new_log, LsmStatus *st)
 }
 
 /*
+ * replace_empty_memtable
+ *		Swap the empty active memtable, too small for a huge batch, for one
+ *		with need bytes free; its WAL file stays the same.  Caller holds
+ *		write_mu.
+ */
+static LsmCode
+replace_empty_memtable(LsmDb *db, size_t need, bool *pool_full, LsmStatus *st)
+{
+	LsmSuperVersion *nsv;
+	LsmMemRef  *m;
+	LsmCode		rc;
+
+	rc = sv_alloc(&nsv, st);
+	if (rc != LSM_OK)
+		return rc;
+	rc = memref_new(db, need, db->sv->mem->log_number, &m, pool_full, st);
+	if (rc != LSM_OK)
+	{
+		lsm_free(nsv);
+		return rc;
+	}
+	install_sv(db, nsv, m, db->sv->imm, db->sv->n_imm);
+	return LSM_OK;
+}
+
+/*
  * make_room
  *		Make sure the active memtable has need bytes free, flushing when it
  *		is full.  A leftover immutable memtable (its flush failed earlier)
  *		is flushed first, so that failures cannot pile memtables up.  An
  *		empty memtable too small for a huge batch is swapped for a bigger
- *		one; its WAL file stays the same.
+ *		one.
  */
 static LsmCode
 make_room(LsmDb *db, size_t need, bool new_log, LsmStatus *st)
@@ -684,27 +925,107 @@ make_room(LsmDb *db, size_t need, bool new_log, LsmStatus *st)
 		return LSM_OK;
 	if (lsm_memtable_count(mt) > 0)
 	{
-		rc = switch_memtable(db, need, new_log, st);
+		rc = switch_memtable(db, need, new_log, NULL, st);
 		if (rc == LSM_OK)
 			rc = flush_imm(db, st);
 		return rc;
 	}
-	else
-	{
-		LsmSuperVersion *nsv;
-		LsmMemRef  *m;
+	return replace_empty_memtable(db, need, NULL, st);
+}
 
-		rc = sv_alloc(&nsv, st);
-		if (rc != LSM_OK)
-			return rc;
-		rc = memref_new(db, need, db->sv->mem->log_number, &m, st);
-		if (rc != LSM_OK)
-		{
-			lsm_free(nsv);
-			return rc;
-		}
-		install_sv(db, nsv, m, db->sv->imm, db->sv->n_imm);
+/*
+ * room_background
+ *		make_room for background_flush: freeze a full memtable and start a
+ *		new one, never flush.  LSM_BUSY (st not to be looked at) when the
+ *		writer has to wait for a flush: LSM_MAX_IMM memtables wait, or the
+ *		host's region pool is full.  *froze is set when a memtable was
+ *		frozen.  Caller holds write_mu.
+ */
+static LsmCode
+room_background(LsmDb *db, size_t need, bool *froze, LsmStatus *st)
+{
+	LsmMemTable *mt = db->sv->mem->mt;
+	bool		pool_full = false;
+	LsmCode		rc;
+
+	if (lsm_memtable_bytes_free(mt) >= need)
 		return LSM_OK;
+	if (lsm_memtable_count(mt) > 0)
+	{
+		if (db->sv->n_imm >= LSM_MAX_IMM)
+			return LSM_BUSY;
+		rc = switch_memtable(db, need, !db->opts.external_wal, &pool_full, st);
+		if (rc == LSM_OK)
+			*froze = true;
+	}
+	else
+		rc = replace_empty_memtable(db, need, &pool_full, st);
+	if (rc != LSM_OK && pool_full)
+		return LSM_BUSY;
+	return rc;
+}
+
+/*
+ * flush_background
+ *		lsm_db_flush under background_flush: freeze the active memtable
+ *		when it holds writes made before the call, then flush frozen
+ *		memtables until none holding such writes is left.  Another thread's
+ *		flush, a full list of frozen memtables or a full region pool make it
+ *		wait (1 ms sleeps, no lock held).
+ */
+static LsmCode
+flush_background(LsmDb *db, LsmStatus *st)
+{
+	LsmSeq		target;
+	LsmCode		rc = LSM_OK;
+
+	db->env->mutex_lock(db->write_mu);
+	if (db->bg_error.code != LSM_OK)
+		rc = refuse_write(db, st);
+	target = db->last_seq;
+	db->env->mutex_unlock(db->write_mu);
+	if (rc != LSM_OK)
+		return rc;
+	for (;;)
+	{
+		LsmSuperVersion *sv;
+		LsmMemTable *mt;
+		bool		freeze;
+		bool		pending;
+		bool		did = false;
+
+		db->env->mutex_lock(db->write_mu);
+		mt = db->sv->mem->mt;
+		freeze = lsm_memtable_count(mt) > 0 && lsm_memtable_min_seq(mt) <= target;
+		if (freeze && db->sv->n_imm < LSM_MAX_IMM)
+		{
+			bool		pool_full;
+
+			rc = switch_memtable(db, 0, !db->opts.external_wal, &pool_full, st);
+			if (rc == LSM_OK)
+				freeze = false;
+			else if (pool_full)
+				rc = LSM_OK;
+			else
+			{
+				db->env->mutex_unlock(db->write_mu);
+				return rc;
+			}
+		}
+		sv = db->sv;
+		pending = sv->n_imm > 0 &&
+			lsm_memtable_min_seq(sv->imm[sv->n_imm - 1]->mt) <= target;
+		db->env->mutex_unlock(db->write_mu);
+		if (!freeze && !pending)
+			return LSM_OK;
+		if (pending)
+		{
+			rc = lsm_db_flush_pending(db, &did, st);
+			if (rc != LSM_OK)
+				return rc;
+		}
+		if (!did)
+			db->env->sleep_micros(db->env, 1000);
 	}
 }
 
@@ -713,6 +1034,8 @@ lsm_db_flush(LsmDb *db, LsmStatus *st)
 {
 	LsmCode		rc = LSM_OK;
 
+	if (db->opts.background_flush)
+		return flush_background(db, st);
 	db->env->mutex_lock(db->write_mu);
 	if (db->bg_error.code != LSM_OK)
 		rc = lsm_status_set(st, db->bg_error.code, db->bg_error.sys_errno, "%s",
@@ -721,7 +1044,7 @@ lsm_db_flush(LsmDb *db, LsmStatus *st)
 		rc = flush_imm(db, st);
 	if (rc == LSM_OK && lsm_memtable_count(db->sv->mem->mt) > 0)
 	{
-		rc = switch_memtable(db, 0, true, st);
+		rc = switch_memtable(db, 0, !db->opts.external_wal, NULL, st);
 		if (rc == LSM_OK)
 			rc = flush_imm(db, st);
 	}
@@ -729,6 +1052,12 @@ lsm_db_flush(LsmDb *db, LsmStatus *st)
 		rc = lsm_db_compact_until_done(db, true, st);
 	db->env->mutex_unlock(db->write_mu);
 	return rc;
+}
+
+LsmCode
+lsm_db_compact_step(LsmDb *db, bool *did, LsmStatus *st)
+{
+	return lsm_db_compact_one(db, false, did, st);
 }
 
 /*
@@ -880,89 +1209,209 @@ batch_room(LsmSlice contents, size_t *need, LsmStatus *st)
 }
 
 /*
- * lsm_db_write
- *		Apply a batch: sequence numbers, one WAL record (synced when
- *		sync_writes), the memtable, then publication of the new last_seq,
- *		which is the moment readers can see it, all at once.
+ * InsertAt: insert_entry for lsm_db_write_at, which moves the sequence
+ * numbers of the contents (from from) to where the host put them (to).
+ */
+typedef struct InsertAt
+{
+	LsmMemTable *mt;
+	LsmSeq		from;
+	LsmSeq		to;
+} InsertAt;
+
+static LsmCode
+insert_entry_at(void *arg, LsmSeq seq, LsmKind kind, LsmSlice key, LsmSlice value,
+				LsmStatus *st)
+{
+	InsertAt   *ia = arg;
+
+	return insert_entry(ia->mt, seq - ia->from + ia->to, kind, key, value, st);
+}
+
+/*
+ * wait_for_room
+ *		background_flush: get need bytes of room in the active memtable
+ *		without flushing or compacting.  The slowdown sleep happens once, as
+ *		in stall_writer; a write stop (unless no compaction is due or
+ *		running), LSM_MAX_IMM waiting memtables or a full region pool make
+ *		the writer wait until the host's workers changed that: release
+ *		write_mu, call flush_wanted_fn, sleep 1 ms, look again.  *froze: a memtable was frozen (the caller tells the
+ *		host once it released write_mu).  Caller holds write_mu.
+ */
+static LsmCode
+wait_for_room(LsmDb *db, size_t need, bool *froze, LsmStatus *st)
+{
+	bool		slowed = false;
+	bool		stopped = false;
+	bool		waited = false;
+
+	for (;;)
+	{
+		StallLevel	level = stall_level(db);
+		bool		stop = false;
+		uint64_t	t0;
+		uint64_t	dt;
+		LsmCode		rc;
+
+		if (db->bg_error.code != LSM_OK)
+			return refuse_write(db, st);
+		if (level == STALL_SLOWDOWN && !slowed)
+		{
+			slowed = true;
+			LSM_STAT_ADD(db, stall_slowdowns, 1);
+			t0 = db->env->now_micros(db->env);
+			db->env->mutex_unlock(db->write_mu);
+			db->env->sleep_micros(db->env, db->opts.slowdown_micros);
+			db->env->mutex_lock(db->write_mu);
+			LSM_STAT_ADD(db, stall_micros, db->env->now_micros(db->env) - t0);
+			continue;
+		}
+		if (level == STALL_STOP)
+		{
+			int			running;
+
+			/*
+			 * As in stall_writer: when no compaction is due or running,
+			 * nothing will lower the pressure, so waiting would be forever.
+			 */
+			db->env->mutex_lock(db->mu);
+			running = db->n_running;
+			db->env->mutex_unlock(db->mu);
+			if (!db->pressure.due && running == 0)
+				level = STALL_NONE;
+		}
+		if (level == STALL_STOP)
+		{
+			stop = true;
+			if (!stopped)
+				LSM_STAT_ADD(db, stall_stops, 1);
+			stopped = true;
+		}
+		else
+		{
+			rc = room_background(db, need, froze, st);
+			if (rc != LSM_BUSY)
+				return rc;
+			if (!waited)
+				LSM_STAT_ADD(db, memtable_waits, 1);
+			waited = true;
+		}
+		t0 = db->env->now_micros(db->env);
+		db->env->mutex_unlock(db->write_mu);
+		if (db->opts.flush_wanted_fn != NULL)
+			db->opts.flush_wanted_fn(db->opts.flush_wanted_arg);
+		db->env->sleep_micros(db->env, 1000);
+		db->env->mutex_lock(db->write_mu);
+		dt = db->env->now_micros(db->env) - t0;
+		if (stop)
+			LSM_STAT_ADD(db, stall_micros, dt);
+		else
+			LSM_STAT_ADD(db, memtable_wait_micros, dt);
+	}
+}
+
+/*
+ * apply_batch
+ *		The body of lsm_db_write (batch set; contents are its bytes) and of
+ *		lsm_db_write_at (batch NULL; the entries get first_at onwards):
+ *		room in the memtable (stalling, flushing or waiting as the options
+ *		say), sequence numbers, the WAL record unless external_wal, the
+ *		memtable, then publication of the new last_seq, which is the moment
+ *		readers can see the batch, all at once.  contents was validated and
+ *		needs need bytes of memtable.
  *
  * A WAL failure drops the WAL writer (the next write starts a new file,
  * so no record follows one of unknown fate) and uses up the batch's
  * sequence numbers: its record may still surface after a crash, and must
  * not collide with a later batch.
  *
- * Before any of that the writer may stall (file header).  Compactions
- * that a stop or a flush runs happen before the batch gets its sequence
- * numbers, so when one fails the write fails without a trace; nothing is
- * sticky, and the next write tries again.
+ * Compactions that a stop or a flush runs happen before the batch gets its
+ * sequence numbers, so when one fails the write fails without a trace;
+ * nothing is sticky, and the next write tries again.
  */
-LsmCode
-lsm_db_write(LsmDb *db, LsmBatch *batch, LsmStatus *st)
+static LsmCode
+apply_batch(LsmDb *db, LsmBatch *batch, LsmSlice contents, uint32_t count,
+			size_t need, LsmSeq first_at, LsmStatus *st)
 {
-	LsmSlice	contents;
-	uint32_t	count;
-	size_t		need;
 	LsmSeq		first;
 	uint64_t	end;
 	uint64_t	flushes;
+	bool		froze = false;
 	LsmCode		rc;
 
-	if (batch == NULL)
-		return lsm_status_set(st, LSM_INVALID_ARGUMENT, 0, "no batch to write");
-	count = lsm_batch_count(batch);
-	if (count == 0)
-		return LSM_OK;
-
 	db->env->mutex_lock(db->write_mu);
-	rc = stall_writer(db, st);
-	if (rc != LSM_OK)
-		goto out;
-	if (db->bg_error.code != LSM_OK)
+	if (db->opts.background_flush)
+		rc = wait_for_room(db, need, &froze, st);
+	else
 	{
-		rc = lsm_status_set(st, db->bg_error.code, db->bg_error.sys_errno,
-							"database \"%s\" refuses writes after an earlier failure: %s",
-							db->dir, db->bg_error.msg);
-		goto out;
+		rc = stall_writer(db, st);
+		if (rc == LSM_OK && db->bg_error.code != LSM_OK)
+			rc = refuse_write(db, st);
+		flushes = db->flushes;
+		if (rc == LSM_OK)
+			rc = make_room(db, need, !db->opts.external_wal, st);
+		/* a compaction error fails the write, which is then not applied */
+		if (rc == LSM_OK && db->opts.auto_compact && db->flushes != flushes)
+			rc = lsm_db_compact_until_done(db, true, st);
 	}
-	rc = batch_room(lsm_batch_contents(batch), &need, st);
-	flushes = db->flushes;
-	if (rc == LSM_OK)
-		rc = make_room(db, need, true, st);
-	/* a compaction error fails the write, which is then not applied */
-	if (rc == LSM_OK && db->opts.auto_compact && db->flushes != flushes)
-		rc = lsm_db_compact_until_done(db, true, st);
 	if (rc != LSM_OK)
 		goto out;
 
-	first = db->last_seq + 1;
+	if (batch == NULL)
+	{
+		/* the host's numbers; lsm_db_write_at checked their range */
+		if (first_at <= db->last_seq)
+		{
+			rc = lsm_status_set(st, LSM_INVALID_ARGUMENT, 0,
+								"sequence number %llu is not above the last one of \"%s\", %llu",
+								(unsigned long long) first_at, db->dir,
+								(unsigned long long) db->last_seq);
+			goto out;
+		}
+		first = first_at;
+	}
+	else
+		first = db->last_seq + 1;
 	if (first + count - 1 > LSM_MAX_SEQ)
 	{
 		rc = lsm_status_set(st, LSM_INVALID_ARGUMENT, 0,
 							"sequence numbers of \"%s\" are exhausted", db->dir);
 		goto out;
 	}
-	lsm_batch_set_seq(batch, first);
-	contents = lsm_batch_contents(batch);
 
-	if (db->log == NULL)
+	if (batch == NULL)
 	{
-		rc = open_new_log(db, &db->log, st);
+		InsertAt	ia;
+
+		ia.mt = db->sv->mem->mt;
+		ia.from = lsm_batch_contents_seq(contents);
+		ia.to = first;
+		rc = lsm_batch_iterate(contents, insert_entry_at, &ia, st);
+	}
+	else
+	{
+		lsm_batch_set_seq(batch, first);
+		contents = lsm_batch_contents(batch);
+		if (db->log == NULL)
+		{
+			rc = open_new_log(db, &db->log, st);
+			if (rc != LSM_OK)
+				goto out;
+		}
+		rc = lsm_log_append(db->log, LSM_LOG_BATCH, contents, &end, st);
+		if (rc == LSM_OK && db->opts.sync_writes)
+			rc = lsm_log_sync(db->log, end, st);
 		if (rc != LSM_OK)
+		{
+			retire_log(db);
+			db->env->mutex_lock(db->mu);
+			db->last_seq = first + count - 1;
+			db->env->mutex_unlock(db->mu);
 			goto out;
+		}
+		LSM_STAT_ADD(db, bytes_written_wal, contents.len + LSM_LOG_HEADER);
+		rc = lsm_batch_iterate(contents, insert_entry, db->sv->mem->mt, st);
 	}
-	rc = lsm_log_append(db->log, LSM_LOG_BATCH, contents, &end, st);
-	if (rc == LSM_OK && db->opts.sync_writes)
-		rc = lsm_log_sync(db->log, end, st);
-	if (rc != LSM_OK)
-	{
-		retire_log(db);
-		db->env->mutex_lock(db->mu);
-		db->last_seq = first + count - 1;
-		db->env->mutex_unlock(db->mu);
-		goto out;
-	}
-	LSM_STAT_ADD(db, bytes_written_wal, contents.len + LSM_LOG_HEADER);
-
-	rc = lsm_batch_iterate(contents, insert_entry, db->sv->mem->mt, st);
 	if (rc != LSM_OK)
 	{
 		/*
@@ -981,7 +1430,100 @@ lsm_db_write(LsmDb *db, LsmBatch *batch, LsmStatus *st)
 
 out:
 	db->env->mutex_unlock(db->write_mu);
+	if (froze && db->opts.flush_wanted_fn != NULL)
+		db->opts.flush_wanted_fn(db->opts.flush_wanted_arg);
 	return rc;
+}
+
+/*
+ * lsm_db_write
+ *		Apply a batch through the WAL (apply_batch).
+ */
+LsmCode
+lsm_db_write(LsmDb *db, LsmBatch *batch, LsmStatus *st)
+{
+	uint32_t	count;
+	size_t		need;
+	LsmCode		rc;
+
+	if (batch == NULL)
+		return lsm_status_set(st, LSM_INVALID_ARGUMENT, 0, "no batch to write");
+	if (db->opts.external_wal)
+		return lsm_status_set(st, LSM_INVALID_ARGUMENT, 0,
+							  "database \"%s\" has an external WAL: write with lsm_db_write_at",
+							  db->dir);
+	count = lsm_batch_count(batch);
+	if (count == 0)
+		return LSM_OK;
+	rc = batch_room(lsm_batch_contents(batch), &need, st);
+	if (rc != LSM_OK)
+		return rc;
+	return apply_batch(db, batch, lsm_batch_contents(batch), count, need, 0, st);
+}
+
+/*
+ * lsm_db_write_at
+ *		Apply a batch the host logged, at the sequence numbers it chose.
+ *		Everything about the contents is checked before anything is
+ *		applied.  Its sequence number field means nothing here; when it is
+ *		out of the range the batch walker accepts, a copy with a zero there
+ *		is walked instead (hosts that leave it zero, as lsm_batch_create
+ *		does, never pay for that).
+ */
+LsmCode
+lsm_db_write_at(LsmDb *db, LsmSlice contents, LsmSeq first_seq, LsmStatus *st)
+{
+	uint8_t    *copy = NULL;
+	uint32_t	count;
+	size_t		need;
+	LsmCode		rc;
+
+	if (!db->opts.external_wal)
+		return lsm_status_set(st, LSM_INVALID_ARGUMENT, 0,
+							  "lsm_db_write_at needs external_wal; database \"%s\" has its own WAL",
+							  db->dir);
+	if (contents.data == NULL || contents.len < LSM_BATCH_HEADER)
+		return lsm_status_set(st, LSM_INVALID_ARGUMENT, 0,
+							  "batch contents of %zu bytes are shorter than a batch header",
+							  contents.data == NULL ? 0 : contents.len);
+	count = lsm_batch_contents_count(contents);
+	if (count > 0)
+	{
+		LsmSeq		hdr = lsm_batch_contents_seq(contents);
+
+		if (hdr > LSM_MAX_SEQ || count - 1 > LSM_MAX_SEQ - hdr)
+		{
+			copy = lsm_malloc(contents.len);
+			if (copy == NULL)
+				return lsm_status_set(st, LSM_NO_MEMORY, 0,
+									  "out of memory copying a batch of %zu bytes",
+									  contents.len);
+			memcpy(copy, contents.data, contents.len);
+			lsm_put_fixed64(copy, 0);
+			contents = lsm_slice(copy, contents.len);
+		}
+	}
+	rc = batch_room(contents, &need, st);	/* validates it whole */
+	if (rc == LSM_OK && count > 0 &&
+		(first_seq == 0 || first_seq > LSM_MAX_SEQ || count - 1 > LSM_MAX_SEQ - first_seq))
+		rc = lsm_status_set(st, LSM_INVALID_ARGUMENT, 0,
+							"sequence numbers %llu.. of a batch of %u entries are outside 1..2^56-1",
+							(unsigned long long) first_seq, count);
+	if (rc == LSM_OK && count > 0)
+		rc = apply_batch(db, NULL, contents, count, need, first_seq, st);
+	lsm_free(copy);
+	return rc;
+}
+
+LsmSeq
+lsm_db_last_seq(LsmDb *db)
+{
+	LsmSeq		seq;
+
+	db->env->mutex_lock(db->mu);
+	seq = db->last_seq;
+	db->env->mutex_unlock(db->mu);
+	return seq;
 }
 
 /*
@@ -1073,6 +1615,7 @@ typedef struct GetCtx
 	bool		done;			/* met a PUT or DELETE */
 	bool		found_put;
 	bool		seen;			/* the current source had an entry of key */
+	LsmSeq		newest;			/* seq of the first entry of key met, 0 = none */
 	bool		has_base;
 	LsmBuf		base;
 	LsmBuf		ops;			/* operands, newest first, back to back */
@@ -1102,6 +1645,8 @@ get_visit(void *arg, LsmSlice ikey, LsmSlice value)
 	if (!lsm_slice_eq(pk.user_key, g->key))
 		return false;
 	g->seen = true;
+	if (g->newest == 0)
+		g->newest = pk.seq;
 	switch (pk.kind)
 	{
 		case LSM_KIND_PUT:
@@ -1191,6 +1736,23 @@ get_from_table(LsmDb *db, GetCtx *g, LsmFileMeta *f, LsmSlice target, bool fill_
 }
 
 /*
+ * read_point
+ *		The sequence number a read with ro sees: the lowest of the latest
+ *		(read with the superversion pin), the snapshot's and read_seq.
+ */
+static LsmSeq
+read_point(const LsmReadOptions *ro, LsmSeq latest)
+{
+	LsmSeq		seq = latest;
+
+	if (ro->snapshot != NULL && ro->snapshot->seq < seq)
+		seq = ro->snapshot->seq;
+	if (ro->read_seq != 0 && ro->read_seq < seq)
+		seq = ro->read_seq;
+	return seq;
+}
+
+/*
  * lsm_db_get
  *		Look the key up in every source from newest to oldest, stopping at
  *		the first PUT or DELETE; merge operands met on the way are folded
@@ -1218,9 +1780,10 @@ lsm_db_get(LsmDb *db, const LsmReadOptions *ro, LsmSlice key, LsmBuf *value,
 		lsm_read_options_init(&defaults);
 		ro = &defaults;
 	}
+	if (ro->found_seq != NULL)
+		*ro->found_seq = 0;
 	sv = pin_sv(db, &seq);
-	if (ro->snapshot != NULL)
-		seq = ro->snapshot->seq;
+	seq = read_point(ro, seq);
 	LSM_STAT_ADD(db, gets, 1);
 
 	if (key.len + LSM_IKEY_TRAILER <= sizeof(stack_key))
@@ -1325,6 +1888,8 @@ lsm_db_get(LsmDb *db, const LsmReadOptions *ro, LsmSlice key, LsmBuf *value,
 		LSM_STAT_ADD(db, memtable_hits, 1);
 
 done:
+	if (ro->found_seq != NULL)
+		*ro->found_seq = g.newest;
 	lsm_buf_free(&heap_key);
 	lsm_buf_free(&g.base);
 	lsm_buf_free(&g.ops);
@@ -1388,8 +1953,7 @@ lsm_db_iter(LsmDb *db, const LsmReadOptions *ro, LsmIter **itp, LsmStatus *st)
 		return lsm_status_set(st, LSM_NO_MEMORY, 0, "out of memory creating an iterator");
 	pin->db = db;
 	sv = pin->sv = pin_sv(db, &seq);
-	if (ro->snapshot != NULL)
-		seq = ro->snapshot->seq;
+	seq = read_point(ro, seq);
 	v = sv->version;
 
 	max = 1 + sv->n_imm + LSM_NUM_LEVELS + v->n_files[0];
@@ -1514,6 +2078,8 @@ lsm_db_stats(LsmDb *db, LsmDbStats *out)
 	STAT_LOAD(stall_slowdowns);
 	STAT_LOAD(stall_stops);
 	STAT_LOAD(stall_micros);
+	STAT_LOAD(memtable_waits);
+	STAT_LOAD(memtable_wait_micros);
 	if (out->bytes_written_wal > 0)
 		out->write_amplification =
 			(double) (out->bytes_written_wal + out->bytes_flushed +
@@ -1848,7 +2414,12 @@ remove_leftovers(LsmDb *db, DirScan *ds)
  * recover
  *		Bring the database to its last durable state and make it ready for
  *		writes: MANIFEST, a fresh MANIFEST, WAL replay, a fresh WAL, and a
- *		flush of what was replayed so the old WAL files can go.
+ *		flush of what was replayed so the old WAL files can go.  With
+ *		external_wal the MANIFEST is all there is: the host replays its own
+ *		log above the last sequence number the tables hold.  WAL files are
+ *		then left alone, not replayed and not deleted: they can only come
+ *		from use without external_wal, and whether they matter is the
+ *		host's business.
  */
 static LsmCode
 recover(LsmDb *db, LsmStatus *st)
@@ -1916,11 +2487,13 @@ recover(LsmDb *db, LsmStatus *st)
 	if (rc != LSM_OK)
 		goto out;
 	db->last_seq = db->vs->last_seq;
+	if (lsm_version_max_seq(db->vs->current) > db->last_seq)
+		db->last_seq = lsm_version_max_seq(db->vs->current);
 
 	rc = sv_alloc(&nsv, st);
 	if (rc != LSM_OK)
 		goto out;
-	rc = memref_new(db, 0, db->vs->log_number, &mem, st);
+	rc = memref_new(db, 0, db->vs->log_number, &mem, NULL, st);
 	if (rc != LSM_OK)
 	{
 		lsm_free(nsv);
@@ -1928,6 +2501,11 @@ recover(LsmDb *db, LsmStatus *st)
 	}
 	install_sv(db, nsv, mem, NULL, 0);
 
+	if (db->opts.external_wal)
+	{
+		remove_leftovers(db, &ds);
+		goto out;
+	}
 	rc = replay_logs(db, &ds, st);
 	if (rc != LSM_OK)
 		goto out;
@@ -1937,7 +2515,7 @@ recover(LsmDb *db, LsmStatus *st)
 	 * even for an empty memtable: its edit moves the log number past every
 	 * old WAL file, which can then be deleted.
 	 */
-	rc = switch_memtable(db, 0, true, st);
+	rc = switch_memtable(db, 0, true, NULL, st);
 	if (rc == LSM_OK)
 		rc = flush_imm(db, st);
 	if (rc != LSM_OK)
@@ -1963,7 +2541,7 @@ db_free(LsmDb *db)
 	if (db->sv != NULL)
 	{
 		db->env->mutex_lock(db->mu);
-		sv_unref_locked(db->sv);
+		sv_unref_locked(db, db->sv);
 		db->sv = NULL;
 		lsm_db_unlock_and_delete_obsolete(db);
 	}
@@ -1980,7 +2558,7 @@ db_free(LsmDb *db)
 		lsm_versionset_free_files(db->deferred, db->n_deferred);
 	lsm_versionset_destroy(db->vs);
 	if (db->cache != NULL)
-		lsm_block_cache_destroy(db->cache);
+		lsm_block_cache_destroy(db->cache);	/* a view: only itself */
 	if (db->mu != NULL)
 		db->env->mutex_destroy(db->mu);
 	if (db->write_mu != NULL)
@@ -2018,6 +2596,16 @@ lsm_db_open(const LsmOptions *opts, const char *path, LsmDb **dbp, LsmStatus *st
 	rc = lsm_compaction_check_options(opts, st);
 	if (rc != LSM_OK)
 		return rc;
+	if (opts->background_flush && opts->auto_compact)
+		return lsm_status_set(st, LSM_INVALID_ARGUMENT, 0,
+							  "background_flush needs auto_compact off: the host's workers compact");
+	if ((opts->region_alloc == NULL) != (opts->region_free == NULL))
+		return lsm_status_set(st, LSM_INVALID_ARGUMENT, 0,
+							  "region_alloc and region_free go together");
+	if (opts->block_cache != NULL && opts->cache_id >= ((uint64_t) 1 << 24))
+		return lsm_status_set(st, LSM_INVALID_ARGUMENT, 0,
+							  "cache_id %llu is not below 2^24",
+							  (unsigned long long) opts->cache_id);
 
 	db = lsm_calloc(1, sizeof(LsmDb));
 	if (db == NULL)
@@ -2033,10 +2621,14 @@ lsm_db_open(const LsmOptions *opts, const char *path, LsmDb **dbp, LsmStatus *st
 	db->dir = lsm_strdup(path);
 	db->mu = db->env->mutex_create(db->env);
 	db->write_mu = db->env->mutex_create(db->env);
-	if (db->opts.block_cache_size > 0)
+	/* a shared cache is used through a view that keeps our keys apart */
+	if (db->opts.block_cache != NULL)
+		db->cache = lsm_block_cache_view(db->opts.block_cache, db->opts.cache_id);
+	else if (db->opts.block_cache_size > 0)
 		db->cache = lsm_block_cache_create(db->env, db->opts.block_cache_size);
 	if (db->dir == NULL || db->mu == NULL || db->write_mu == NULL ||
-		(db->opts.block_cache_size > 0 && db->cache == NULL))
+		((db->opts.block_cache != NULL || db->opts.block_cache_size > 0) &&
+		 db->cache == NULL))
 	{
 		rc = lsm_status_set(st, LSM_NO_MEMORY, 0, "out of memory opening \"%s\"", path);
 		goto fail;
@@ -2103,3 +2695,4 @@ lsm_db_close(LsmDb *db, LsmStatus *st)
 	db_free(db);
 	return rc;
 }
+

@@ -25,6 +25,13 @@
  * Order: write_mu before mu.  Readers take only mu, to pin a superversion
  * and read last_seq in one step; they then read memtables (lock-free, see
  * memtable.h) and tables without any lock.
+ *
+ * Background flush (host mode) changes what write_mu covers: writers only
+ * freeze memtables, and lsm_db_flush_pending writes a frozen one holding
+ * no lock, then takes write_mu only to install the result.  The flushing
+ * flag (mu) lets one flush run at a time, which is what keeps the frozen
+ * memtable it works on the oldest one until it installs: nothing else
+ * removes immutable memtables in that mode.
  */
 #ifndef LSM_DB_INTERNAL_H
 #define LSM_DB_INTERNAL_H
@@ -40,7 +47,8 @@
 #define LSM_MAX_IMM 4
 
 /*
- * A memtable and its malloc'd region.  log_number is the first WAL file
+ * A memtable and its region (lsm_malloc'd, or the host's region_alloc;
+ * size is what was asked for).  log_number is the first WAL file
  * holding its entries: once it is flushed, logs below the next memtable's
  * log_number are no longer needed.  refs: superversions using it (mu).
  */
@@ -94,13 +102,15 @@ struct LsmDb
 	LsmTableOptions topts;
 	LsmMutex   *mu;
 	LsmMutex   *write_mu;
-	LsmBlockCache *cache;		/* NULL when block_cache_size is 0 */
+	LsmBlockCache *cache;		/* NULL when block_cache_size is 0; a view
+								 * of opts.block_cache when that is set */
 	LsmVersionSet *vs;
 
 	/* under mu (written with write_mu held as well) */
 	LsmSuperVersion *sv;
 	LsmSeq		last_seq;		/* highest sequence number readers may see */
 	LsmSnapshot snapshots;		/* list head, oldest first */
+	bool		flushing;		/* a background flush is under way */
 
 	/* under write_mu */
 	LsmLogWriter *log;			/* NULL after a WAL failure: next write opens one */

@@ -29,6 +29,7 @@ typedef struct LsmDb LsmDb;
 typedef struct LsmBatch LsmBatch;
 typedef struct LsmSnapshot LsmSnapshot;
 typedef struct LsmCompaction LsmCompaction;
+typedef struct LsmBlockCache LsmBlockCache;
 
 /* Levels of the tree: level 0 (flushed memtables) and levels 1..6. */
 #define LSM_NUM_LEVELS 7
@@ -96,6 +97,42 @@ typedef LsmSeq (*LsmHorizonFn) (void *arg);
  */
 typedef uint64_t (*LsmFileHorizonFn) (void *arg);
 
+/*
+ * Host mode (docs/design.md, "Engine"): one LsmDb in shared memory, used by
+ * every backend, writing no log of its own and flushed and compacted by
+ * the host's workers.  The hooks below are called without engine locks
+ * unless said otherwise, and must not block for long.
+ *
+ * LsmFlushWantedFn: a writer froze a memtable, or is waiting for room (a
+ * flush) or for compaction (a write stop); the host wakes a worker, which
+ * looks at lsm_db_flush_needed and lsm_db_compaction_needed.
+ *
+ * LsmPreFlushFn: lsm_db_flush_pending is about to write a memtable whose
+ * newest entry has sequence number max_seq; the host makes its log durable
+ * up to there (a table must never hold what the log could lose).  false
+ * aborts the flush with LSM_IO_ERROR; the memtable stays for a retry.
+ *
+ * LsmRegionAllocFn / LsmRegionFreeFn: memtable regions.  alloc returning
+ * NULL means "the pool is full": with background_flush the writer waits
+ * for a flush to free a region, otherwise the write fails with
+ * LSM_NO_MEMORY.  free is called with the database mutex held and must not
+ * call back into the engine.
+ */
+typedef void (*LsmFlushWantedFn) (void *arg);
+typedef bool (*LsmPreFlushFn) (void *arg, LsmSeq max_seq);
+typedef void *(*LsmRegionAllocFn) (void *arg, size_t size);
+typedef void (*LsmRegionFreeFn) (void *arg, void *p, size_t size);
+
+/*
+ * A block cache several databases may share (block_cache below).  Creating
+ * one is only needed for sharing: by default each database makes its own
+ * of block_cache_size bytes.  destroy: after every database using it was
+ * closed.  usage: bytes cached now.
+ */
+extern LsmBlockCache *lsm_block_cache_create(LsmEnv *env, size_t capacity);
+extern void lsm_block_cache_destroy(LsmBlockCache *c);
+extern size_t lsm_block_cache_usage(LsmBlockCache *c);
+
 typedef struct LsmOptions
 {
 	LsmEnv	   *env;			/* NULL: lsm_env_posix() */
@@ -129,6 +166,19 @@ typedef struct LsmOptions
 	void	   *horizon_arg;
 	LsmFileHorizonFn file_horizon_fn;	/* NULL: no files read from outside */
 	void	   *file_horizon_arg;
+
+	/* host mode (see above); all off by default */
+	bool		external_wal;	/* no WAL: the host logs, lsm_db_write_at applies */
+	bool		background_flush;	/* writers never flush; needs !auto_compact */
+	LsmFlushWantedFn flush_wanted_fn;	/* NULL: nobody to wake */
+	void	   *flush_wanted_arg;
+	LsmPreFlushFn pre_flush_fn; /* NULL: nothing to make durable first */
+	void	   *pre_flush_arg;
+	LsmRegionAllocFn region_alloc;	/* NULL: lsm_malloc / lsm_free */
+	LsmRegionFreeFn region_free;
+	void	   *region_arg;
+	LsmBlockCache *block_cache; /* shared, not owned; NULL: own cache */
+	uint64_t	cache_id;		/* distinct per database sharing block_cache; < 2^24 */
 } LsmOptions;
 
 /* Fill with the defaults above. */
@@ -138,7 +188,9 @@ extern void lsm_options_init(LsmOptions *opts);
  * Open the database in directory path, creating it when allowed, and
  * recover: replay the MANIFEST, then every WAL record up to the first torn
  * or corrupt one.  What recovery dropped is reported through
- * lsm_db_recovery_report().
+ * lsm_db_recovery_report().  With external_wal only the MANIFEST is read
+ * (log files in the directory are left alone); lsm_db_last_seq then tells
+ * the host from where to re-apply its own log.
  */
 extern LsmCode lsm_db_open(const LsmOptions *opts, const char *path, LsmDb **db,
 						   LsmStatus *st);
@@ -164,8 +216,36 @@ extern LsmCode lsm_batch_merge(LsmBatch *b, LsmSlice key, LsmSlice operand, LsmS
 extern uint32_t lsm_batch_count(const LsmBatch *b);
 extern size_t lsm_batch_bytes(const LsmBatch *b);
 
-/* Apply atomically: one WAL record, then the memtable. */
+/*
+ * Apply atomically: one WAL record, then the memtable.  With external_wal
+ * it is LSM_INVALID_ARGUMENT: use lsm_db_write_at.
+ */
 extern LsmCode lsm_db_write(LsmDb *db, LsmBatch *batch, LsmStatus *st);
+
+/*
+ * The serialized form of a batch, as lsm_db_write_at takes it (valid until
+ * the batch changes).  Its first 8 bytes are a sequence number field that
+ * lsm_db_write_at ignores.
+ */
+extern LsmSlice lsm_batch_contents(const LsmBatch *b);
+
+/*
+ * external_wal: apply a batch the host has logged, atomically, giving its
+ * entries the sequence numbers first_seq, first_seq + 1, ...  first_seq
+ * must be above lsm_db_last_seq (gaps are fine: the host numbers the
+ * batches of many databases from one counter), else LSM_INVALID_ARGUMENT.
+ * Malformed contents are LSM_CORRUPTION; neither applies anything.  An
+ * empty batch is a no-op.  Readers see the batch once this returns.
+ */
+extern LsmCode lsm_db_write_at(LsmDb *db, LsmSlice contents, LsmSeq first_seq,
+							   LsmStatus *st);
+
+/*
+ * The highest sequence number applied (readers see everything up to it).
+ * Right after an external_wal open: the highest the tables hold, so the
+ * host re-applies its log records above it.
+ */
+extern LsmSeq lsm_db_last_seq(LsmDb *db);
 
 /*
  * Whether lsm_db_write fsyncs the WAL (overrides opts.sync_writes).  With
@@ -188,6 +268,19 @@ extern LsmSeq lsm_snapshot_seq(const LsmSnapshot *snap);
 typedef struct LsmReadOptions
 {
 	const LsmSnapshot *snapshot;	/* NULL: the latest committed state */
+	/*
+	 * Read at this sequence number (0: latest).  The lowest of it, the
+	 * snapshot's and the latest wins.  Unlike a snapshot it does not keep
+	 * compaction from dropping what it reads: the host's horizon_fn must
+	 * cover it.
+	 */
+	LsmSeq		read_seq;
+	/*
+	 * lsm_db_get only, nullable: receives the sequence number of the newest
+	 * entry of the key at the read point (a tombstone's or merge operand's
+	 * too), 0 when there is none; for the host's write-conflict checks.
+	 */
+	LsmSeq	   *found_seq;
 	/* Iterator bounds on user keys; data NULL = unbounded. */
 	LsmSlice	lower_bound;	/* inclusive */
 	LsmSlice	upper_bound;	/* exclusive */
@@ -214,9 +307,34 @@ extern LsmCode lsm_db_iter(LsmDb *db, const LsmReadOptions *ro, LsmIter **it,
 /*
  * Freeze the active memtable (if non-empty) and write it as an L0 SSTable,
  * then drop WAL files no memtable needs.  Synchronous.  With auto_compact,
- * the compactions the flush made necessary run before it returns.
+ * the compactions the flush made necessary run before it returns.  With
+ * background_flush it writes, oldest first, every memtable holding writes
+ * made before the call, waiting for a concurrent lsm_db_flush_pending.
  */
 extern LsmCode lsm_db_flush(LsmDb *db, LsmStatus *st);
+
+/*
+ * Background flush (background_flush): writers only freeze full memtables
+ * (at most 4 wait; then, and while the region pool is full or a write stop
+ * holds, writers sleep 1 ms at a time, calling flush_wanted_fn, and never
+ * fail for lack of room).  A worker calls:
+ *
+ *	lsm_db_flush_needed		cheap: a frozen memtable is waiting
+ *	lsm_db_flush_pending	write the oldest frozen memtable to level 0 and
+ *							install it; *did false when there was none or
+ *							another thread's flush is under way.  Writers
+ *							and readers go on meanwhile: the write lock is
+ *							taken only to install.  Errors: pre_flush_fn
+ *							refusing (LSM_IO_ERROR), those of writing a
+ *							table and the MANIFEST; none is sticky, the
+ *							memtable stays frozen for a retry.
+ *	lsm_db_compact_step		pick, run, install and release one compaction
+ *							(*did: there was one); the write lock only to
+ *							install.  Errors: those of the steps below.
+ */
+extern bool lsm_db_flush_needed(LsmDb *db);
+extern LsmCode lsm_db_flush_pending(LsmDb *db, bool *did, LsmStatus *st);
+extern LsmCode lsm_db_compact_step(LsmDb *db, bool *did, LsmStatus *st);
 
 /*
  * Compaction.  Automatic mode (auto_compact, the default) runs every
@@ -337,6 +455,8 @@ typedef struct LsmDbStats
 	uint64_t	stall_slowdowns;
 	uint64_t	stall_stops;
 	uint64_t	stall_micros;
+	uint64_t	memtable_waits; /* writes that waited for a flush (background) */
+	uint64_t	memtable_wait_micros;
 	/* (wal + flushed + compacted bytes) / wal bytes; 0 before any write */
 	double		write_amplification;
 	/* tables probed per get: sst_probes / gets; 0 before any get */

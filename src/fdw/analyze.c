@@ -16,6 +16,7 @@
 #include "utils/sampling.h"
 
 #include "lsm_fdw.h"
+#include "lsm_shared.h"
 
 static void
 release_iter(void *arg)
@@ -47,6 +48,7 @@ lsm_acquire_sample_rows(Relation rel, int elevel, HeapTuple *rows, int targrows,
 
 	lsm_key_info(rel, &ki);
 	lsm_read_options_init(&ro);
+	ro.read_seq = lsm_read_point();
 	ro.fill_cache = false;
 	/*
 	 * The iterator pins engine state: a callback on scan_cxt releases it

@@ -25,6 +25,7 @@
 
 #include "codec.h"
 #include "lsm_fdw.h"
+#include "lsm_shared.h"
 #include "scan_access.h"
 
 typedef struct LsmDirectState
@@ -35,6 +36,7 @@ typedef struct LsmDirectState
 	List	   *set_states;		/* UPDATE: ExprState per SET column */
 	List	   *set_attnums;
 	LsmDb	   *db;
+	Oid			relid;
 	LsmTxnTable *txn;
 	bool		done;
 	TupleTableSlot *oldslot;
@@ -147,6 +149,7 @@ lsmBeginDirectModify(ForeignScanState *node, int eflags)
 
 	lsm_key_info(rel, &ds->ki);
 	ds->db = lsm_open_table(rel);
+	ds->relid = RelationGetRelid(rel);
 	ds->txn = lsm_txn_table(rel, ds->db, true);
 	ds->oldslot = MakeSingleTupleTableSlot(RelationGetDescr(rel), &TTSOpsVirtual);
 	initStringInfo(&ds->key);
@@ -196,7 +199,12 @@ lsmIterateDirectModify(ForeignScanState *node)
 		return result;
 	key = lsm_slice(ds->key.data, ds->key.len);
 
-	/* The row as this transaction sees it: its own writes, else committed. */
+	/*
+	 * The row as this transaction sees it: its own writes, else the newest
+	 * committed version, read under the key's lock so that concurrent
+	 * "n = n + 1" serialise (REPEATABLE READ fails on a newer version).
+	 */
+	lsm_lock_key(ds->relid, key);
 	t = lsm_txn_lookup(ds->txn, key, lsm_txn_nops(ds->txn), &value);
 	if (t == 0)
 		return result;
@@ -205,9 +213,14 @@ lsmIterateDirectModify(ForeignScanState *node)
 		LsmReadOptions ro;
 		LsmStatus	st;
 		LsmCode		rc;
+		LsmSeq		found_seq = 0;
 
 		lsm_read_options_init(&ro);
+		ro.read_seq = lsm_newest_point();
+		ro.found_seq = &found_seq;
 		rc = lsm_db_get(ds->db, &ro, key, &ds->valbuf, &st);
+		if (rc == LSM_OK || rc == LSM_NOT_FOUND)
+			lsm_check_serializable(ds->relid, found_seq);
 		if (rc == LSM_NOT_FOUND)
 			return result;
 		if (rc != LSM_OK)

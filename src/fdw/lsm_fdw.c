@@ -15,6 +15,7 @@
 #include "utils/guc.h"
 
 #include "lsm_fdw.h"
+#include "lsm_shared.h"
 
 PG_MODULE_MAGIC;
 
@@ -36,7 +37,6 @@ _PG_init(void)
 				 errdetail("lsm_fdw keeps its tables' engine state in shared memory, which is reserved at server start."),
 				 errhint("Add lsm_fdw to shared_preload_libraries in postgresql.conf (shared_preload_libraries = 'lsm_fdw') and restart the server.")));
 
-#if PG_VERSION_NUM >= 150000
 	DefineCustomIntVariable("lsm_fdw.max_transaction_memory",
 							"Memory one transaction may use for its writes to lsm_fdw tables.",
 							"Writes are kept in backend memory until commit.",
@@ -62,9 +62,22 @@ _PG_init(void)
 							PGC_USERSET, GUC_UNIT_MS,
 							NULL, NULL, NULL);
 
+	DefineCustomIntVariable("lsm_fdw.max_key_locks_per_transaction",
+							"Key locks a transaction takes per lsm_fdw table before it locks the whole table.",
+							NULL,
+							&lsm_max_key_locks_per_transaction,
+							1000, 0, INT_MAX,
+							PGC_USERSET, 0,
+							NULL, NULL, NULL);
+	lsm_shmem_define_gucs();
+
 	lsm_install_drop_hook();
 	lsm_install_ddl_hook();
+	lsm_shmem_install_hooks();
+	lsm_register_workers();
+	lsm_xact_init();
 
+#if PG_VERSION_NUM >= 150000
 	MarkGUCPrefixReserved("lsm_fdw");
 #else
 	EmitWarningsOnPlaceholders("lsm_fdw");

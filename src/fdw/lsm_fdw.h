@@ -73,9 +73,6 @@ extern void lsm_install_ddl_hook(void);
 
 /* in table.c */
 extern LsmDb *lsm_open_table(Relation rel);
-extern void lsm_forget_table(Oid relid);
-extern LsmDb *lsm_truncate_table(Oid relid);
-extern void lsm_commit_sync_policy(Oid relid, LsmDb *db, bool *sync_after);
 extern char *lsm_table_dir(Oid dboid, Oid relid);
 extern void lsm_report(int elevel, const LsmStatus *st, const char *what);
 extern void lsm_key_info(Relation rel, LsmKeyInfo *ki);
@@ -95,7 +92,10 @@ extern uint64 lsm_txn_nops(LsmTxnTable *t);
 extern void lsm_txn_truncate(LsmTxnTable *t);
 extern int64 lsm_txn_truncated_upto(LsmTxnTable *t);
 extern LsmMemTable *lsm_txn_index(LsmTxnTable *t);
-extern void lsm_txn_forget_table(Oid relid);
+extern void lsm_xact_init(void);
+
+/* in keylock.c */
+extern int	lsm_max_key_locks_per_transaction;
 
 /* in plan.c */
 extern void lsmGetForeignRelSize(PlannerInfo *root, RelOptInfo *baserel,

@@ -22,6 +22,7 @@
 
 #include "codec.h"
 #include "lsm_fdw.h"
+#include "lsm_shared.h"
 
 typedef struct LsmModifyState
 {
@@ -146,20 +147,26 @@ lsmBeginForeignInsert(ModifyTableState *mtstate, ResultRelInfo *rinfo)
 
 /*
  * Does key exist, as the transaction sees it now (its own writes over the
- * latest committed state)?
+ * newest committed state)?  Takes the key's write lock first, so that a
+ * concurrent insert of the same key either committed before (and is seen
+ * here) or waits for this transaction, as a unique index makes heap
+ * inserts do.
  */
 static bool
 key_exists(LsmModifyState *ms, LsmSlice key)
 {
 	LsmSlice	value;
-	int			t = lsm_txn_lookup(ms->txn, key, lsm_txn_nops(ms->txn), &value);
+	int			t;
 	LsmReadOptions ro;
 	LsmStatus	st;
 	LsmCode		rc;
 
+	lsm_lock_key(RelationGetRelid(ms->rel), key);
+	t = lsm_txn_lookup(ms->txn, key, lsm_txn_nops(ms->txn), &value);
 	if (t >= 0)
 		return t == 1;
 	lsm_read_options_init(&ro);
+	ro.read_seq = lsm_newest_point();
 	rc = lsm_db_get(ms->db, &ro, key, &ms->valbuf, &st);
 	if (rc == LSM_NOT_FOUND)
 		return false;
@@ -230,7 +237,9 @@ lsmExecForeignInsert(EState *estate, ResultRelInfo *rinfo, TupleTableSlot *slot,
 	encode_slot_key(ms, slot);
 	key = lsm_slice(ms->key.data, ms->key.len);
 	/* An explicit ON CONFLICT DO NOTHING wins over on_duplicate 'overwrite'. */
-	if ((!ms->overwrite || ms->do_nothing) && key_exists(ms, key))
+	if (ms->overwrite && !ms->do_nothing)
+		lsm_lock_key(RelationGetRelid(ms->rel), key);
+	else if (key_exists(ms, key))
 	{
 		if (ms->do_nothing)
 			return NULL;
@@ -277,8 +286,11 @@ lsmExecForeignUpdate(EState *estate, ResultRelInfo *rinfo, TupleTableSlot *slot,
 		/* A new key: the row moves, and may not land on another row. */
 		if (key_exists(ms, key))
 			report_duplicate(ms, slot);
+		lsm_lock_key(RelationGetRelid(ms->rel), old_key);
 		lsm_txn_write(ms->txn, LSM_KIND_DELETE, old_key, lsm_slice(NULL, 0));
 	}
+	else
+		lsm_lock_key(RelationGetRelid(ms->rel), key);
 	lsm_txn_write(ms->txn, LSM_KIND_PUT, key, lsm_slice(ms->row.data, ms->row.len));
 	return slot;
 }
@@ -307,12 +319,14 @@ lsmExecForeignDelete(EState *estate, ResultRelInfo *rinfo, TupleTableSlot *slot,
 		LsmCode		rc;
 
 		lsm_read_options_init(&ro);
+		ro.read_seq = lsm_newest_point();
 		rc = lsm_db_get(ms->db, &ro, old_key, &ms->valbuf, &st);
 		if (rc == LSM_OK)
 			lsm_store_row(slot, &ms->ki, old_key, lsm_buf_slice(&ms->valbuf));
 		else if (rc != LSM_NOT_FOUND)
 			lsm_report(ERROR, &st, "read the row to delete");
 	}
+	lsm_lock_key(RelationGetRelid(ms->rel), old_key);
 	lsm_txn_write(ms->txn, LSM_KIND_DELETE, old_key, lsm_slice(NULL, 0));
 	return TupIsNull(slot) ? NULL : slot;
 }

@@ -11,6 +11,8 @@
  */
 #include "postgres.h"
 
+#include "optimizer/prep.h"
+
 #include "access/stratnum.h"
 #include "catalog/pg_collation.h"
 #include "catalog/pg_am.h"
@@ -640,8 +642,20 @@ lsmGetForeignPlan(PlannerInfo *root, RelOptInfo *baserel, Oid foreigntableid,
 	LsmAccess	acc;
 	List	   *fdw_exprs;
 	List	   *fdw_private;
+	PlanRowMark *rowmark;
 
 	lsm_access_from_list(best_path->fdw_private, &acc);
+
+	/*
+	 * The rows an UPDATE or DELETE (or FOR UPDATE) reads are locked and
+	 * read again at their newest committed version, so that concurrent
+	 * read-modify-writes of a key serialise instead of losing updates.
+	 */
+	rowmark = get_plan_rowmark(root->rowMarks, baserel->relid);
+	acc.lock_rows = ((int) baserel->relid == root->parse->resultRelation &&
+					 (root->parse->commandType == CMD_UPDATE ||
+					  root->parse->commandType == CMD_DELETE)) ||
+		(rowmark != NULL && rowmark->strength != LCS_NONE);
 	lsm_access_split(&acc, &fdw_private, &fdw_exprs);
 
 	scan_clauses = extract_actual_clauses(scan_clauses, false);

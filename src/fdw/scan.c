@@ -18,6 +18,7 @@
 
 #include "codec.h"
 #include "lsm_fdw.h"
+#include "lsm_shared.h"
 #include "scan_access.h"
 
 /* One entry of the transaction's writes in the scan's range. */
@@ -35,7 +36,9 @@ typedef struct LsmScanState
 	LsmDb	   *db;
 	LsmTxnTable *txn;
 	uint64		txn_upto;		/* transaction ops visible to this scan */
-	LsmSnapshot *snap;
+	LsmSeq		read_seq;		/* the statement's read point */
+	Oid			relid;
+	StringInfoData lockkey;		/* copy of the key being locked */
 	MemoryContext row_cxt;		/* reset per row */
 	MemoryContext keys_cxt;		/* reset per (re)scan */
 
@@ -430,6 +433,41 @@ collect_overlay(LsmScanState *ss)
 	}
 }
 
+/*
+ * A row an UPDATE or DELETE is about to change: lock its key, then read its
+ * newest committed version (the transaction's own writes are not engine
+ * rows; the caller handles those).  The row may have been deleted
+ * meanwhile (false) or changed, in which case the executor re-checks the
+ * quals on the new version, as EvalPlanQual does for heap rows.  Under
+ * REPEATABLE READ a change after the snapshot is a serialization failure.
+ */
+static bool
+lock_and_reread(LsmScanState *ss, LsmSlice key, LsmSlice *value)
+{
+	LsmReadOptions ro;
+	LsmSeq		found_seq = 0;
+	LsmStatus	st;
+	LsmCode		rc;
+
+	/* the key may point into the iterator's block: copy it first */
+	resetStringInfo(&ss->lockkey);
+	appendBinaryStringInfo(&ss->lockkey, (const char *) key.data, key.len);
+	key = lsm_slice(ss->lockkey.data, ss->lockkey.len);
+	lsm_lock_key(ss->relid, key);
+	lsm_read_options_init(&ro);
+	ro.read_seq = lsm_newest_point();
+	ro.found_seq = &found_seq;
+	ss->engine_gets++;
+	rc = lsm_db_get(ss->db, &ro, key, &ss->valbuf, &st);
+	if (rc != LSM_OK && rc != LSM_NOT_FOUND)
+		lsm_report(ERROR, &st, "read a row");
+	lsm_check_serializable(ss->relid, found_seq);
+	if (rc == LSM_NOT_FOUND)
+		return false;
+	*value = lsm_buf_slice(&ss->valbuf);
+	return true;
+}
+
 static void
 start_scan(LsmScanState *ss, ExprContext *econtext)
 {
@@ -447,7 +485,7 @@ start_scan(LsmScanState *ss, ExprContext *econtext)
 		LsmStatus	st;
 
 		lsm_read_options_init(&ro);
-		ro.snapshot = ss->snap;
+		ro.read_seq = ss->read_seq;
 		if (ss->lower.len > 0)
 			ro.lower_bound = lsm_slice(ss->lower.data, ss->lower.len);
 		if (ss->has_upper)
@@ -490,8 +528,15 @@ next_get(LsmScanState *ss, TupleTableSlot *slot)
 		}
 		if (t == 0)
 			continue;
+		if (ss->acc.lock_rows)
+		{
+			if (!lock_and_reread(ss, key, &value))
+				continue;
+			lsm_store_row(slot, &ss->ki, key, value);
+			return true;
+		}
 		lsm_read_options_init(&ro);
-		ro.snapshot = ss->snap;
+		ro.read_seq = ss->read_seq;
 		ss->engine_gets++;
 		rc = lsm_db_get(ss->db, &ro, key, &ss->valbuf, &st);
 		if (rc == LSM_NOT_FOUND)
@@ -541,11 +586,24 @@ next_range(LsmScanState *ss, TupleTableSlot *slot)
 
 		if (cmp < 0)
 		{
-			lsm_store_row(slot, &ss->ki, lsm_iter_key(ss->it), lsm_iter_value(ss->it));
+			bool		present = true;
+
+			if (ss->acc.lock_rows)
+			{
+				LsmSlice	value;
+
+				present = lock_and_reread(ss, lsm_iter_key(ss->it), &value);
+				if (present)
+					lsm_store_row(slot, &ss->ki, lsm_iter_key(ss->it), value);
+			}
+			else
+				lsm_store_row(slot, &ss->ki, lsm_iter_key(ss->it), lsm_iter_value(ss->it));
 			if (rev)
 				lsm_iter_prev(ss->it);
 			else
 				lsm_iter_next(ss->it);
+			if (!present)
+				continue;
 			return true;
 		}
 		else
@@ -592,7 +650,9 @@ lsmBeginForeignScan(ForeignScanState *node, int eflags)
 	ss->db = lsm_open_table(rel);
 	ss->txn = lsm_txn_table(rel, ss->db, false);
 	ss->txn_upto = lsm_txn_nops(ss->txn);
-	ss->snap = lsm_db_snapshot(ss->db);
+	ss->read_seq = lsm_read_point();
+	ss->relid = RelationGetRelid(rel);
+	initStringInfo(&ss->lockkey);
 	ss->cleanup.func = release_scan;
 	ss->cleanup.arg = ss;
 	MemoryContextRegisterResetCallback(CurrentMemoryContext, &ss->cleanup);
@@ -657,9 +717,6 @@ release_scan(void *arg)
 
 	lsm_iter_destroy(ss->it);
 	ss->it = NULL;
-	if (ss->snap)
-		lsm_db_release_snapshot(ss->db, ss->snap);
-	ss->snap = NULL;
 	lsm_buf_free(&ss->valbuf);
 }
 

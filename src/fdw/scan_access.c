@@ -16,7 +16,7 @@
 enum
 {
 	AI_KIND, AI_NEQ, AI_HAS_ANY, AI_HAS_LOWER, AI_LOWER_INCL, AI_HAS_UPPER,
-	AI_UPPER_INCL, AI_HAS_PREFIX, AI_PREFIX_IS_LIKE, AI_REVERSE, AI_COUNT
+	AI_UPPER_INCL, AI_HAS_PREFIX, AI_PREFIX_IS_LIKE, AI_REVERSE, AI_LOCK_ROWS, AI_COUNT
 };
 
 void
@@ -34,6 +34,7 @@ lsm_access_split(const LsmAccess *acc, List **ints, List **exprs)
 	v[AI_HAS_PREFIX] = acc->prefix != NULL;
 	v[AI_PREFIX_IS_LIKE] = acc->prefix_is_like;
 	v[AI_REVERSE] = acc->reverse;
+	v[AI_LOCK_ROWS] = acc->lock_rows;
 
 	*ints = NIL;
 	for (int i = 0; i < AI_COUNT; i++)
@@ -90,6 +91,7 @@ lsm_access_from_plan(List *ints, List *items, LsmAccess *acc)
 		acc->prefix = list_nth(items, pos++);
 	acc->prefix_is_like = v[AI_PREFIX_IS_LIKE];
 	acc->reverse = v[AI_REVERSE];
+	acc->lock_rows = v[AI_LOCK_ROWS];
 }
 
 /* Rebuild an access from a path's fdw_private (lsm_access_to_list). */

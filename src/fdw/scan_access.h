@@ -28,6 +28,7 @@ typedef struct LsmAccess
 	void	   *prefix;			/* RANGE: LIKE pattern or ^@ prefix */
 	bool		prefix_is_like;
 	bool		reverse;		/* rows in descending key order */
+	bool		lock_rows;		/* UPDATE/DELETE target: lock keys, read newest */
 } LsmAccess;
 
 /* in scan_access.c */

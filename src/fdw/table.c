@@ -5,13 +5,12 @@
  *
  * Each foreign table's data lives in $PGDATA/lsm_fdw/<dboid>/<relid>/.
  *
- * This stage of lsm_fdw opens a table's engine inside the backend that uses
- * it, so two backends must never have the same table open: the engine's
- * memtable and log would diverge.  A session-level advisory lock on
- * (database, table) enforces that; a second session gets a clear error
- * instead of silently wrong results.  The shared-memory engine, where every
- * backend sees one engine per table, replaces this file's open logic; the
- * callers stay as they are.
+ * A table's engine (LsmDb) lives in shared memory, in a slot of the table
+ * registry, and every backend uses that one object.  The first backend to
+ * use a table after a (re)start opens it; recovery (worker.c) opens every
+ * table its log replay touches.  DROP, DROP DATABASE and TRUNCATE replace
+ * or free the slot; a generation number tells backends that cached a slot
+ * to look again.
  */
 #include "postgres.h"
 
@@ -29,23 +28,12 @@
 #include "utils/memutils.h"
 #include "utils/rel.h"
 #include "utils/timestamp.h"
+#include "utils/wait_event.h"
 
 #include "lsm.h"
 #include "lsm_fdw.h"
-
-typedef struct LsmOpenTable
-{
-	Oid			relid;			/* hash key */
-	LsmDb	   *db;
-	char	   *path;			/* malloc'd */
-	TimestampTz last_wal_sync;	/* lsm_fdw.synchronous_commit = off */
-} LsmOpenTable;
-
-static HTAB *open_tables = NULL;
-static bool exit_callback_registered = false;
-
-/* Distinguishes our advisory locks from pg_advisory_lock's (field4 1 and 2). */
-#define LSM_LOCK_SPACE_TABLE 0x4c53
+#include "lsm_shared.h"
+#include "lsm_commit.h"
 
 /*
  * lsm_report
@@ -87,25 +75,6 @@ lsm_report(int elevel, const LsmStatus *st, const char *what)
 			 errmsg("lsm_fdw could not %s: %s", what, st->msg)));
 }
 
-static void
-close_all_tables(int code, Datum arg)
-{
-	HASH_SEQ_STATUS seq;
-	LsmOpenTable *t;
-
-	if (open_tables == NULL)
-		return;
-	hash_seq_init(&seq, open_tables);
-	while ((t = hash_seq_search(&seq)) != NULL)
-	{
-		LsmStatus	st;
-
-		if (t->db)
-			(void) lsm_db_close(t->db, &st);
-		t->db = NULL;
-	}
-}
-
 /*
  * lsm_table_dir
  *		The directory of a table's files, palloc'd.
@@ -117,112 +86,27 @@ lsm_table_dir(Oid dboid, Oid relid)
 }
 
 /*
- * Take the session-level lock that makes this backend the table's only
- * user.  A backend that just ended may still hold it for a moment, so wait
- * briefly before giving up.
+ * What this backend knows about the tables it used: the slot and the
+ * generation it saw, so a slot reused or a table truncated meanwhile is
+ * noticed.
  */
-static void
-lock_table_for_session(Relation rel)
+typedef struct LsmOpenTable
 {
-	LOCKTAG		tag;
+	Oid			relid;			/* hash key */
+	LsmTableSlot *slot;
+	uint32		generation;
+} LsmOpenTable;
 
-	SET_LOCKTAG_ADVISORY(tag, MyDatabaseId, RelationGetRelid(rel), 0,
-						 LSM_LOCK_SPACE_TABLE);
-	for (int attempt = 0;; attempt++)
-	{
-		if (LockAcquire(&tag, ExclusiveLock, true, true) != LOCKACQUIRE_NOT_AVAIL)
-			return;
-		if (attempt >= 40)
-			ereport(ERROR,
-					(errcode(ERRCODE_OBJECT_IN_USE),
-					 errmsg("lsm_fdw table \"%s\" is in use by another session",
-							RelationGetRelationName(rel)),
-					 errdetail("This version of lsm_fdw lets one session at a time use a table."),
-					 errhint("Close the other session, or use the table from that session.")));
-		CHECK_FOR_INTERRUPTS();
-		pg_usleep(50 * 1000L);
-	}
-}
+static HTAB *open_tables = NULL;
 
 /*
- * Open (and recover) the engine of relid in this backend.  The caller holds
- * the session lock.
+ * lsm_wait_ready
+ *		Wait until the maintenance worker has replayed the log after the
+ *		last (re)start; refuse on a standby.
  */
-static LsmDb *
-open_engine(Oid relid, const char *relname)
+void
+lsm_wait_ready(void)
 {
-	LsmOpenTable *t;
-	bool		found;
-	LsmTableSettings settings;
-	LsmOptions	opts;
-	LsmStatus	st;
-	char	   *dir;
-
-	t = hash_search(open_tables, &relid, HASH_ENTER, &found);
-	if (found && t->db != NULL)
-		return t->db;
-	t->db = NULL;
-	t->path = NULL;
-	t->last_wal_sync = GetCurrentTimestamp();
-
-	lsm_settings_for_table(relid, &settings);
-	lsm_options_init(&opts);
-	opts.write_buffer_size = settings.memtable_size;
-	opts.block_size = settings.block_size;
-	opts.compression = settings.compress ? LSM_COMPRESSION_ZSTD : LSM_COMPRESSION_NONE;
-	opts.compression_level = settings.compression_level;
-	opts.bloom_bits_per_key = settings.bloom_bits_per_key;
-	opts.compaction_style = settings.compaction == LSM_COMPACTION_TIERED
-		? LSM_COMPACT_TIERED : LSM_COMPACT_LEVELED;
-	opts.sync_writes = true;
-
-	dir = lsm_table_dir(MyDatabaseId, relid);
-	if (lsm_db_open(&opts, dir, &t->db, &st) != LSM_OK)
-	{
-		t->db = NULL;
-		hash_search(open_tables, &relid, HASH_REMOVE, NULL);
-		lsm_report(ERROR, &st, psprintf("open table \"%s\"", relname));
-	}
-	pfree(dir);
-	return t->db;
-}
-
-static void
-init_open_tables(void)
-{
-	if (open_tables == NULL)
-	{
-		HASHCTL		ctl;
-
-		ctl.keysize = sizeof(Oid);
-		ctl.entrysize = sizeof(LsmOpenTable);
-		ctl.hcxt = TopMemoryContext;
-		open_tables = hash_create("lsm_fdw open tables", 16, &ctl,
-								  HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
-	}
-	if (!exit_callback_registered)
-	{
-		on_proc_exit(close_all_tables, (Datum) 0);
-		exit_callback_registered = true;
-	}
-}
-
-/*
- * lsm_open_table
- *		The engine of a foreign table, opened (and recovered) on first use in
- *		this backend.
- */
-LsmDb *
-lsm_open_table(Relation rel)
-{
-	Oid			relid = RelationGetRelid(rel);
-	LsmOpenTable *t;
-
-	init_open_tables();
-	t = hash_search(open_tables, &relid, HASH_FIND, NULL);
-	if (t != NULL && t->db != NULL)
-		return t->db;
-
 	/*
 	 * A standby replays Postgres's WAL, which does not carry lsm_fdw data:
 	 * its copy of a table would be stale or torn.
@@ -233,8 +117,263 @@ lsm_open_table(Relation rel)
 				 errmsg("lsm_fdw tables cannot be used during recovery or on a standby"),
 				 errdetail("lsm_fdw data is not written to PostgreSQL's WAL, so standbys do not receive it."),
 				 errhint("Query the primary. See the README for how to back up lsm_fdw tables.")));
-	lock_table_for_session(rel);
-	return open_engine(relid, RelationGetRelationName(rel));
+	if (lsm_shared == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("lsm_fdw shared memory is not set up"),
+				 errhint("Add lsm_fdw to shared_preload_libraries and restart the server.")));
+	if (lsm_shared->recovery_state == LSM_RECOVERY_DONE)
+		return;
+	ConditionVariablePrepareToSleep(&lsm_shared->recovery_cv);
+	while (lsm_shared->recovery_state == LSM_RECOVERY_PENDING)
+		ConditionVariableTimedSleep(&lsm_shared->recovery_cv, 1000,
+									PG_WAIT_EXTENSION);
+	ConditionVariableCancelSleep();
+	if (lsm_shared->recovery_state != LSM_RECOVERY_DONE)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("lsm_fdw recovery failed: %s", lsm_shared->recovery_error),
+				 errhint("See the server log; the maintenance worker retries recovery every few seconds.")));
+}
+
+/*
+ * Table settings travel with the files (OPTIONS), so that the workers,
+ * which have no catalog access, open a table exactly as backends do.
+ */
+static void
+write_settings(const char *dir, const LsmTableSettings *s)
+{
+	char	   *path = psprintf("%s/OPTIONS", dir);
+	char	   *tmp = psprintf("%s/OPTIONS.tmp", dir);
+	char	   *text = psprintf("compaction=%d\ncompress=%d\ncompression_level=%d\n"
+								"block_size=%d\nbloom_bits_per_key=%d\nmemtable_size=%d\n",
+								(int) s->compaction, (int) s->compress,
+								s->compression_level, s->block_size,
+								s->bloom_bits_per_key, s->memtable_size);
+	LsmEnv	   *env = lsm_env_posix();
+	LsmFile    *f;
+	LsmStatus	st;
+
+	if (env->mkdir_p(env, dir, &st) != LSM_OK ||
+		env->open_file(env, tmp, LSM_OPEN_WRITE | LSM_OPEN_CREATE | LSM_OPEN_TRUNC, &f, &st) != LSM_OK)
+		lsm_report(ERROR, &st, "write table settings");
+	if (env->write_at(f, text, strlen(text), 0, &st) != LSM_OK ||
+		env->sync(f, &st) != LSM_OK)
+	{
+		LsmStatus	ignore;
+
+		env->close_file(f, &ignore);
+		lsm_report(ERROR, &st, "write table settings");
+	}
+	env->close_file(f, &st);
+	if (env->rename(env, tmp, path, &st) != LSM_OK ||
+		env->sync_dir(env, dir, &st) != LSM_OK)
+		lsm_report(ERROR, &st, "write table settings");
+}
+
+static void
+read_settings(const char *dir, LsmTableSettings *s)
+{
+	char	   *path = psprintf("%s/OPTIONS", dir);
+	FILE	   *f = fopen(path, "r");
+	char		line[128];
+
+	/* defaults, as options.c has them */
+	s->compaction = LSM_COMPACTION_LEVELED;
+	s->compress = true;
+	s->compression_level = 3;
+	s->block_size = 4096;
+	s->bloom_bits_per_key = 10;
+	s->memtable_size = 8 * 1024 * 1024;
+	s->overwrite_on_duplicate = false;
+	if (f == NULL)
+		return;
+	while (fgets(line, sizeof(line), f))
+	{
+		int			v;
+
+		if (sscanf(line, "compaction=%d", &v) == 1)
+			s->compaction = (LsmCompactionStyle) v;
+		else if (sscanf(line, "compress=%d", &v) == 1)
+			s->compress = v != 0;
+		else if (sscanf(line, "compression_level=%d", &v) == 1)
+			s->compression_level = v;
+		else if (sscanf(line, "block_size=%d", &v) == 1)
+			s->block_size = v;
+		else if (sscanf(line, "bloom_bits_per_key=%d", &v) == 1)
+			s->bloom_bits_per_key = v;
+		else if (sscanf(line, "memtable_size=%d", &v) == 1)
+			s->memtable_size = v;
+	}
+	fclose(f);
+}
+
+/*
+ * lsm_table_options
+ *		Engine options of a table in the shared engine.
+ */
+void
+lsm_table_options(const char *dir, LsmOptions *opts, LsmTableSlot *slot)
+{
+	LsmTableSettings settings;
+
+	read_settings(dir, &settings);
+	lsm_options_init(opts);
+	opts->env = lsm_shared->env;
+	opts->write_buffer_size = settings.memtable_size;
+	opts->block_size = settings.block_size;
+	opts->compression = settings.compress ? LSM_COMPRESSION_ZSTD : LSM_COMPRESSION_NONE;
+	opts->compression_level = settings.compression_level;
+	opts->bloom_bits_per_key = settings.bloom_bits_per_key;
+	opts->compaction_style = settings.compaction == LSM_COMPACTION_TIERED
+		? LSM_COMPACT_TIERED : LSM_COMPACT_LEVELED;
+	opts->sync_writes = false;
+	opts->external_wal = true;
+	opts->background_flush = true;
+	opts->auto_compact = false;
+	opts->flush_wanted_fn = lsm_flush_wanted;
+	opts->flush_wanted_arg = slot;
+	opts->pre_flush_fn = lsm_pre_flush;
+	opts->pre_flush_arg = slot;
+	opts->region_alloc = lsm_region_alloc;
+	opts->region_free = lsm_region_free;
+	opts->region_arg = NULL;
+	opts->block_cache = lsm_shared->cache;
+	opts->cache_id = lsm_shared->next_cache_id++;
+	opts->horizon_fn = lsm_horizon;
+	opts->horizon_arg = NULL;
+}
+
+static bool
+has_log_file(void *arg, const char *name)
+{
+	size_t		n = strlen(name);
+
+	if (n > 4 && strcmp(name + n - 4, ".log") == 0)
+		*(bool *) arg = true;
+	return true;
+}
+
+/*
+ * lsm_slot_open_db
+ *		Open a table's engine into slot (registry lock held exclusively).
+ *
+ * A directory written by lsm_fdw 0.1's single-session stage still has its
+ * own log: it is opened once the old way, which replays that log into a
+ * table file, before the shared engine takes over.
+ */
+LsmDb *
+lsm_slot_open_db(LsmTableSlot *slot, Oid dboid, Oid relid, LsmStatus *st)
+{
+	char	   *dir = lsm_table_dir(dboid, relid);
+	LsmEnv	   *env = lsm_shared->env;
+	LsmOptions	opts;
+	LsmDb	   *db = NULL;
+	bool		old_logs = false;
+	LsmStatus	ignore;
+
+	if (env->exists(env, dir))
+		(void) env->list_dir(env, dir, has_log_file, &old_logs, &ignore);
+	if (old_logs)
+	{
+		lsm_table_options(dir, &opts, slot);
+		opts.external_wal = false;
+		opts.background_flush = false;
+		opts.auto_compact = true;
+		opts.region_alloc = NULL;
+		opts.region_free = NULL;
+		if (lsm_db_open(&opts, dir, &db, st) != LSM_OK)
+			return NULL;
+		if (lsm_db_flush(db, st) != LSM_OK)
+		{
+			lsm_db_close(db, &ignore);
+			return NULL;
+		}
+		if (lsm_db_close(db, st) != LSM_OK)
+			return NULL;
+	}
+	lsm_table_options(dir, &opts, slot);
+	lsm_region_unlimited(true);
+	if (lsm_db_open(&opts, dir, &db, st) != LSM_OK)
+	{
+		lsm_region_unlimited(IsBackgroundWorker);
+		return NULL;
+	}
+	lsm_region_unlimited(IsBackgroundWorker);
+	slot->dboid = dboid;
+	slot->relid = relid;
+	slot->db = db;
+	slot->generation++;
+	/* tickets are not reset: applied == next whenever no commit is in flight */
+	SpinLockAcquire(&slot->mutex);
+	slot->last_apply_lsn = 0;
+	slot->last_apply_seq = lsm_db_last_seq(db);
+	slot->flush_failing = false;
+	SpinLockRelease(&slot->mutex);
+	slot->state = LSM_SLOT_OPEN;
+	return db;
+}
+
+/*
+ * lsm_slot_for
+ *		The slot of (dboid, relid), opening the table when create is true
+ *		and it is not open yet.  NULL when absent and not created.
+ */
+LsmTableSlot *
+lsm_slot_for(Oid dboid, Oid relid, bool create, uint32 *generation)
+{
+	LsmShared  *s = lsm_shared;
+	LsmTableSlot *free_slot = NULL;
+	LsmTableSlot *slot = NULL;
+	LsmStatus	st;
+
+	LWLockAcquire(s->registry_lock, create ? LW_EXCLUSIVE : LW_SHARED);
+	for (int i = 0; i < s->max_tables; i++)
+	{
+		LsmTableSlot *x = &s->slots[i];
+
+		if (x->state == LSM_SLOT_OPEN && x->dboid == dboid && x->relid == relid)
+		{
+			slot = x;
+			break;
+		}
+		if (x->state == LSM_SLOT_FREE && free_slot == NULL)
+			free_slot = x;
+	}
+	if (slot == NULL && create)
+	{
+		if (free_slot == NULL)
+		{
+			LWLockRelease(s->registry_lock);
+			ereport(ERROR,
+					(errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
+					 errmsg("too many lsm_fdw tables are open"),
+					 errhint("Raise lsm_fdw.max_tables (currently %d) and restart the server.",
+							 s->max_tables)));
+		}
+		if (lsm_slot_open_db(free_slot, dboid, relid, &st) == NULL)
+		{
+			LWLockRelease(s->registry_lock);
+			lsm_report(ERROR, &st, "open table");
+		}
+		slot = free_slot;
+	}
+	if (slot != NULL && generation != NULL)
+		*generation = slot->generation;
+	LWLockRelease(s->registry_lock);
+	return slot;
+}
+
+void
+lsm_slot_pin(LsmTableSlot *slot)
+{
+	pg_atomic_fetch_add_u32(&slot->pins, 1);
+}
+
+void
+lsm_slot_unpin(LsmTableSlot *slot)
+{
+	pg_atomic_fetch_sub_u32(&slot->pins, 1);
 }
 
 /*
@@ -242,84 +381,209 @@ lsm_open_table(Relation rel)
  * the whole table or none of it: rename it away (atomic), make the rename
  * durable, then delete the renamed tree.
  */
-static void
-remove_table_files(Oid relid, int elevel)
+static LsmCode
+remove_table_files(Oid dboid, Oid relid, LsmStatus *st)
 {
-	char	   *dir = lsm_table_dir(MyDatabaseId, relid);
-	char	   *parent = psprintf("%s/lsm_fdw/%u", DataDir, MyDatabaseId);
+	char	   *dir = lsm_table_dir(dboid, relid);
+	char	   *parent = psprintf("%s/lsm_fdw/%u", DataDir, dboid);
 	char	   *gone = psprintf("%s.removing", dir);
 	LsmEnv	   *env = lsm_env_posix();
-	LsmStatus	st;
 
 	if (!env->exists(env, dir))
-		return;
-	if (env->exists(env, gone) && env->remove_tree(env, gone, &st) != LSM_OK)
-		lsm_report(elevel, &st, "remove the files of a table");
-	if (env->rename(env, dir, gone, &st) != LSM_OK ||
-		env->sync_dir(env, parent, &st) != LSM_OK ||
-		env->remove_tree(env, gone, &st) != LSM_OK)
-		lsm_report(elevel, &st, "remove the files of a table");
+		return LSM_OK;
+	if (env->exists(env, gone) && env->remove_tree(env, gone, st) != LSM_OK)
+		return st->code;
+	if (env->rename(env, dir, gone, st) != LSM_OK ||
+		env->sync_dir(env, parent, st) != LSM_OK ||
+		env->remove_tree(env, gone, st) != LSM_OK)
+		return st->code;
+	return LSM_OK;
 }
 
 /*
- * lsm_truncate_table
- *		Replace a table's files by an empty table (TRUNCATE at commit) and
- *		return the new engine.
- */
-LsmDb *
-lsm_truncate_table(Oid relid)
-{
-	char	   *name = get_rel_name(relid);
-
-	lsm_forget_table(relid);
-	remove_table_files(relid, ERROR);
-	init_open_tables();
-	return open_engine(relid, name ? name : "?");
-}
-
-/*
- * lsm_commit_sync_policy
- *		Before a commit's write to relid: tell the engine whether to fsync.
- *		With lsm_fdw.synchronous_commit off, the log is still fsynced when
- *		lsm_fdw.wal_sync_delay has passed since the table's last sync
- *		(*sync_after is then true: call lsm_db_sync_wal after the write).
+ * lsm_slot_reset
+ *		Close a slot's engine (DROP, TRUNCATE, DROP DATABASE) and free the
+ *		slot, removing the table's files when asked.  Waits for workers
+ *		that use the engine to let go; backends cannot be inside the table,
+ *		because those commands hold its AccessExclusiveLock.  Registry lock
+ *		held exclusively by the caller.
  */
 void
-lsm_commit_sync_policy(Oid relid, LsmDb *db, bool *sync_after)
+lsm_slot_reset(LsmTableSlot *slot, bool remove_files)
 {
-	LsmOpenTable *t = open_tables ? hash_search(open_tables, &relid, HASH_FIND, NULL) : NULL;
-	TimestampTz now;
+	LsmStatus	st;
+	Oid			dboid = slot->dboid;
+	Oid			relid = slot->relid;
 
-	*sync_after = false;
-	lsm_db_set_sync_writes(db, lsm_synchronous_commit);
-	if (lsm_synchronous_commit || t == NULL)
+	if (slot->state != LSM_SLOT_OPEN)
 		return;
-	now = GetCurrentTimestamp();
-	if (TimestampDifferenceExceeds(t->last_wal_sync, now, lsm_wal_sync_delay))
+	while (pg_atomic_read_u32(&slot->pins) > 0)
+		pg_usleep(1000L);
+	if (lsm_db_close(slot->db, &st) != LSM_OK)
+		ereport(WARNING,
+				(errcode(ERRCODE_IO_ERROR),
+				 errmsg("lsm_fdw could not close a table: %s", st.msg)));
+	slot->db = NULL;
+	slot->state = LSM_SLOT_FREE;
+	slot->generation++;
+	if (remove_files && remove_table_files(dboid, relid, &st) != LSM_OK)
+		ereport(WARNING,
+				(errcode(ERRCODE_IO_ERROR),
+				 errmsg("lsm_fdw could not remove the files of a table: %s", st.msg)));
+}
+
+/*
+ * lsm_open_table
+ *		The shared engine of a foreign table; opened on first use by any
+ *		backend.
+ */
+LsmDb *
+lsm_open_table(Relation rel)
+{
+	Oid			relid = RelationGetRelid(rel);
+	LsmOpenTable *t;
+	bool		found;
+
+	lsm_wait_ready();
+	if (open_tables == NULL)
 	{
-		*sync_after = true;
-		t->last_wal_sync = now;
+		HASHCTL		ctl;
+
+		ctl.keysize = sizeof(Oid);
+		ctl.entrysize = sizeof(LsmOpenTable);
+		ctl.hcxt = TopMemoryContext;
+		open_tables = hash_create("lsm_fdw open tables", 16, &ctl,
+								  HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+	}
+	t = hash_search(open_tables, &relid, HASH_ENTER, &found);
+	if (found && t->slot->state == LSM_SLOT_OPEN &&
+		t->slot->generation == t->generation &&
+		t->slot->relid == relid && t->slot->dboid == MyDatabaseId)
+		return t->slot->db;
+
+	t->slot = lsm_slot_for(MyDatabaseId, relid, false, &t->generation);
+	if (t->slot == NULL)
+	{
+		char	   *dir = lsm_table_dir(MyDatabaseId, relid);
+		LsmTableSettings settings;
+
+		/* the first open ever: the settings file goes first */
+		if (!lsm_env_posix()->exists(lsm_env_posix(), psprintf("%s/OPTIONS", dir)))
+		{
+			lsm_settings_for_table(relid, &settings);
+			write_settings(dir, &settings);
+		}
+		t->slot = lsm_slot_for(MyDatabaseId, relid, true, &t->generation);
+	}
+	return t->slot->db;
+}
+
+/*
+ * lsm_table_slot
+ *		The slot of a table this backend opened (NULL if it did not).
+ */
+LsmTableSlot *
+lsm_table_slot(Oid relid)
+{
+	LsmOpenTable *t;
+
+	if (open_tables == NULL)
+		return NULL;
+	t = hash_search(open_tables, &relid, HASH_FIND, NULL);
+	return t ? t->slot : NULL;
+}
+
+/*
+ * lsm_truncate_slot
+ *		Replace a table's engine by an empty one (a committed TRUNCATE, or
+ *		its replay).  Registry lock not held by the caller.
+ */
+void
+lsm_truncate_slot(LsmTableSlot *slot)
+{
+	Oid			dboid = slot->dboid;
+	Oid			relid = slot->relid;
+	LsmStatus	st;
+
+	LWLockAcquire(lsm_shared->registry_lock, LW_EXCLUSIVE);
+	{
+		char	   *dir = lsm_table_dir(dboid, relid);
+		char	   *opts_path = psprintf("%s/OPTIONS", dir);
+		LsmTableSettings settings;
+
+		read_settings(dir, &settings);
+		(void) opts_path;
+		lsm_slot_reset(slot, true);
+		write_settings(dir, &settings);
+		if (lsm_slot_open_db(slot, dboid, relid, &st) == NULL)
+		{
+			LWLockRelease(lsm_shared->registry_lock);
+			lsm_report(ERROR, &st, "truncate table");
+		}
+	}
+	LWLockRelease(lsm_shared->registry_lock);
+}
+
+/*
+ * lsm_truncate_slot_in_commit
+ *		The same once the commit is durable, where failing is not an option:
+ *		recovery truncates again.
+ */
+void
+lsm_truncate_slot_in_commit(LsmTableSlot *slot)
+{
+	START_CRIT_SECTION();
+	lsm_truncate_slot(slot);
+	END_CRIT_SECTION();
+}
+
+/*
+ * lsm_slot_check_writable
+ *		Before a commit record is written: refuse while the table's flushes
+ *		fail (a full disk, typically), rather than let the commit wait
+ *		without end for memtable room once its record is in the log.
+ */
+void
+lsm_slot_check_writable(LsmTableSlot *slot)
+{
+	if (slot->flush_failing)
+	{
+		LsmStatus	st;
+
+		memset(&st, 0, sizeof(st));
+		st.code = slot->flush_error_code;
+		strlcpy(st.msg, slot->flush_error, sizeof(st.msg));
+		lsm_report(ERROR, &st, "commit while the table's flushes fail");
 	}
 }
 
-/*
- * lsm_forget_table
- *		Close a table's engine in this backend (before its files go away).
- */
-void
-lsm_forget_table(Oid relid)
+static void
+forget_tables(Oid dboid, Oid relid)
 {
-	LsmOpenTable *t;
-	LsmStatus	st;
+	LsmShared  *s = lsm_shared;
 
-	if (open_tables == NULL)
+	if (s == NULL)
 		return;
-	t = hash_search(open_tables, &relid, HASH_FIND, NULL);
-	if (t == NULL)
-		return;
-	if (t->db)
-		(void) lsm_db_close(t->db, &st);
-	hash_search(open_tables, &relid, HASH_REMOVE, NULL);
+	LWLockAcquire(s->registry_lock, LW_EXCLUSIVE);
+	for (int i = 0; i < s->max_tables; i++)
+	{
+		LsmTableSlot *x = &s->slots[i];
+
+		if (x->state == LSM_SLOT_OPEN && x->dboid == dboid &&
+			(relid == InvalidOid || x->relid == relid))
+			lsm_slot_reset(x, relid != InvalidOid);
+	}
+	LWLockRelease(s->registry_lock);
+	if (relid != InvalidOid)
+	{
+		LsmStatus	st;
+
+		/* the table may never have been opened since the restart */
+		if (remove_table_files(dboid, relid, &st) != LSM_OK)
+			ereport(WARNING,
+					(errcode(ERRCODE_IO_ERROR),
+					 errmsg("lsm_fdw could not remove the files of a dropped table: %s", st.msg)));
+	}
 }
 
 /*
@@ -347,6 +611,7 @@ drop_xact_callback(XactEvent event, void *arg)
 			LsmEnv	   *env = lsm_env_posix();
 			LsmStatus	st;
 
+			forget_tables(lfirst_oid(lc), InvalidOid);
 			/* DROP DATABASE has committed: a failure can only warn. */
 			if (env->exists(env, dir) && env->remove_tree(env, dir, &st) != LSM_OK)
 				ereport(WARNING,
@@ -356,10 +621,8 @@ drop_xact_callback(XactEvent event, void *arg)
 		pending_db_drops = NIL;
 		foreach(lc, pending_drops)
 		{
-			Oid			relid = lfirst_oid(lc);
-			lsm_forget_table(relid);
 			/* The transaction has committed: a failure can only warn. */
-			remove_table_files(relid, WARNING);
+			forget_tables(MyDatabaseId, lfirst_oid(lc));
 		}
 		pending_drops = NIL;
 	}

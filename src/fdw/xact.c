@@ -5,7 +5,8 @@
  *		one atomic batch.
  *
  * Per table touched, a transaction keeps an op log (every put and delete in
- * order) and an index of it: an engine memtable in private memory whose
+ * order, already in the engine's batch entry format, so that the commit
+ * record is the log with a header) and an index of it: an engine memtable in private memory whose
  * sequence numbers are op numbers, so that a scan started at op n sees the
  * transaction's own writes up to n and not the rows that the same statement
  * writes later (no Halloween problem).  ROLLBACK drops everything;
@@ -16,6 +17,7 @@
 #include "postgres.h"
 
 #include "access/xact.h"
+#include "miscadmin.h"
 #include "utils/guc.h"
 #include "utils/hsearch.h"
 #include "utils/memutils.h"
@@ -24,7 +26,9 @@
 #include "lsm.h"
 #include "lsm_coding.h"
 #include "memtable.h"
+#include "lsm_commit.h"
 #include "lsm_fdw.h"
+#include "lsm_shared.h"
 
 int			lsm_max_transaction_memory = 256 * 1024; /* kB */
 bool		lsm_synchronous_commit = true;
@@ -42,7 +46,9 @@ struct LsmTxnTable
 	Oid			relid;			/* hash key */
 	LsmDb	   *db;
 	SubTransactionId first_subid;	/* subtransaction that first wrote here */
-	LsmBuf		log;			/* kind(1) | varint klen | key | varint vlen | value */
+	uint8	   *log;			/* batch entries (batch.h), TopTransactionContext */
+	size_t		log_len;
+	size_t		log_cap;
 	uint64		nops;
 	void	   *region;			/* malloc'd memtable region of the index */
 	size_t		region_size;
@@ -56,12 +62,12 @@ struct LsmTxnTable
 	 */
 	bool		truncated;
 	uint64		truncate_nops;
+	size_t		truncate_log_len;
 	SubTransactionId truncate_subid;
 };
 
 static HTAB *txn_tables = NULL;
 static size_t txn_bytes = 0;
-static bool callbacks_registered = false;
 
 static void lsm_xact_callback(XactEvent event, void *arg);
 static void lsm_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
@@ -89,7 +95,6 @@ retire_region(void *region)
 static void
 free_txn_table(LsmTxnTable *t)
 {
-	lsm_buf_free(&t->log);
 	free(t->region);
 	t->region = NULL;
 	t->index = NULL;
@@ -129,8 +134,8 @@ static bool
 index_rebuild(LsmTxnTable *t, size_t min_size)
 {
 	size_t		size = Max(min_size, (size_t) 256 * 1024);
-	const uint8 *p = t->log.data;
-	const uint8 *end = t->log.data + t->log.len;
+	const uint8 *p = t->log;
+	const uint8 *end = t->log + t->log_len;
 	uint64		seq = 0;
 	void	   *region;
 
@@ -149,7 +154,7 @@ index_rebuild(LsmTxnTable *t, size_t min_size)
 		LsmSlice	value = lsm_slice(NULL, 0);
 
 		if (!lsm_get_lenprefixed(&p, end, &key) ||
-			!lsm_get_lenprefixed(&p, end, &value))
+			(kind != LSM_KIND_DELETE && !lsm_get_lenprefixed(&p, end, &value)))
 			elog(ERROR, "lsm_fdw transaction log is malformed");
 		seq++;
 		if (!lsm_memtable_add(t->index, seq, kind, key, value))
@@ -178,12 +183,6 @@ lsm_txn_table(Relation rel, LsmDb *db, bool create)
 	LsmTxnTable *t;
 	bool		found;
 
-	if (!callbacks_registered)
-	{
-		RegisterXactCallback(lsm_xact_callback, NULL);
-		RegisterSubXactCallback(lsm_subxact_callback, NULL);
-		callbacks_registered = true;
-	}
 	if (txn_tables == NULL)
 	{
 		HASHCTL		ctl;
@@ -202,13 +201,16 @@ lsm_txn_table(Relation rel, LsmDb *db, bool create)
 
 	t->db = db;
 	t->first_subid = GetCurrentSubTransactionId();
-	memset(&t->log, 0, sizeof(t->log));
+	t->log = NULL;
+	t->log_len = 0;
+	t->log_cap = 0;
 	t->nops = 0;
 	t->region = NULL;
 	t->index = NULL;
 	t->marks = NIL;
 	t->truncated = false;
 	t->truncate_nops = 0;
+	t->truncate_log_len = 0;
 	t->truncate_subid = InvalidSubTransactionId;
 	if (!index_rebuild(t, 0))
 	{
@@ -237,7 +239,7 @@ mark_if_needed(LsmTxnTable *t)
 	old = MemoryContextSwitchTo(TopTransactionContext);
 	m = palloc(sizeof(LsmSavepointMark));
 	m->subid = cur;
-	m->log_len = t->log.len;
+	m->log_len = t->log_len;
 	m->nops = t->nops;
 	t->marks = lappend(t->marks, m);
 	MemoryContextSwitchTo(old);
@@ -250,32 +252,48 @@ mark_if_needed(LsmTxnTable *t)
 void
 lsm_txn_write(LsmTxnTable *t, LsmKind kind, LsmSlice key, LsmSlice value)
 {
-	size_t		before = t->log.len;
+	size_t		need = 1 + 10 + key.len + (kind == LSM_KIND_DELETE ? 0 : 5 + value.len);
+	size_t		before = t->log_len;
 	size_t		added;
-	uint8		k = (uint8) kind;
+	uint8	   *p;
 
 	mark_if_needed(t);
-	if (!lsm_buf_append(&t->log, &k, 1) ||
-		!lsm_buf_put_lenprefixed(&t->log, key) ||
-		!lsm_buf_put_lenprefixed(&t->log, value))
-	{
-		t->log.len = before;
-		ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY), errmsg("out of memory")));
-	}
-	added = t->log.len - before;
-	if ((txn_bytes + 2 * added) / 1024 > (size_t) lsm_max_transaction_memory)
-	{
-		t->log.len = before;
+	if (key.len > PG_UINT32_MAX / 2 || value.len > PG_UINT32_MAX / 2)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("lsm_fdw row is too large")));
+	if ((txn_bytes + 2 * need) / 1024 > (size_t) lsm_max_transaction_memory)
 		ereport(ERROR,
 				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
 				 errmsg("transaction writes more lsm_fdw data than lsm_fdw.max_transaction_memory (%dkB) allows",
 						lsm_max_transaction_memory),
 				 errhint("Commit in smaller batches or raise lsm_fdw.max_transaction_memory.")));
+	if (t->log_len + need > t->log_cap)
+	{
+		size_t		cap = Max(t->log_cap * 2, Max(t->log_len + need, 8192));
+
+		t->log = t->log
+			? repalloc_huge(t->log, cap)
+			: MemoryContextAllocHuge(TopTransactionContext, cap);
+		t->log_cap = cap;
 	}
+	p = t->log + t->log_len;
+	*p++ = (uint8) kind;
+	p = lsm_encode_varint32(p, (uint32) key.len);
+	memcpy(p, key.data, key.len);
+	p += key.len;
+	if (kind != LSM_KIND_DELETE)
+	{
+		p = lsm_encode_varint32(p, (uint32) value.len);
+		memcpy(p, value.data, value.len);
+		p += value.len;
+	}
+	t->log_len = p - t->log;
+	added = t->log_len - before;
 	t->nops++;
 	if (!index_add(t, t->nops, kind, key, value))
 	{
-		t->log.len = before;
+		t->log_len = before;
 		t->nops--;
 		ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY), errmsg("out of memory")));
 	}
@@ -335,6 +353,7 @@ lsm_txn_truncate(LsmTxnTable *t)
 {
 	t->truncated = true;
 	t->truncate_nops = t->nops;
+	t->truncate_log_len = t->log_len;
 	t->truncate_subid = GetCurrentSubTransactionId();
 }
 
@@ -361,69 +380,49 @@ lsm_txn_index(LsmTxnTable *t)
 }
 
 /*
- * Apply every table's ops to its engine.  Runs at PRE_COMMIT, where an
- * ERROR still aborts the transaction.
+ * Commit every table's ops.  Runs at PRE_COMMIT, where an ERROR still
+ * aborts the transaction.  Without an xid the lsm_fdw log decides the
+ * commit; with one, Postgres's commit does (commit.c).
  */
 static void
-apply_all(void)
+commit_all(void)
 {
 	HASH_SEQ_STATUS seq;
 	LsmTxnTable *t;
-	LsmBatch   *batch;
+	LsmCommitTable *tables;
+	int			n = 0;
+	TransactionId xid;
 
 	if (txn_tables == NULL)
 		return;
-	batch = lsm_batch_create();
-	if (batch == NULL)
-		ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY), errmsg("out of memory")));
+	tables = MemoryContextAllocZero(TopTransactionContext,
+									sizeof(LsmCommitTable) * hash_get_num_entries(txn_tables));
 	hash_seq_init(&seq, txn_tables);
 	while ((t = hash_seq_search(&seq)) != NULL)
 	{
-		const uint8 *p = t->log.data;
-		const uint8 *end = t->log.data + t->log.len;
-		LsmStatus	st;
-		LsmCode		rc = LSM_OK;
+		LsmCommitTable *c;
+		size_t		from = t->truncated ? t->truncate_log_len : 0;
 
-		uint64		opno = 0;
-
-		if (t->truncated)
-			t->db = lsm_truncate_table(t->relid);
-		if (t->nops == 0)
+		if (t->nops == 0 && !t->truncated)
 			continue;
-		lsm_batch_clear(batch);
-		while (p < end && rc == LSM_OK)
-		{
-			LsmKind		kind = (LsmKind) *p++;
-			LsmSlice	key;
-			LsmSlice	value;
-
-			if (!lsm_get_lenprefixed(&p, end, &key) ||
-				!lsm_get_lenprefixed(&p, end, &value))
-				elog(ERROR, "lsm_fdw transaction log is malformed");
-			if (++opno <= t->truncate_nops && t->truncated)
-				continue;
-			if (kind == LSM_KIND_PUT)
-				rc = lsm_batch_put(batch, key, value, &st);
-			else
-				rc = lsm_batch_delete(batch, key, &st);
-		}
-		if (rc == LSM_OK)
-		{
-			bool		sync_after;
-
-			lsm_commit_sync_policy(t->relid, t->db, &sync_after);
-			rc = lsm_db_write(t->db, batch, &st);
-			if (rc == LSM_OK && sync_after)
-				rc = lsm_db_sync_wal(t->db, &st);
-		}
-		if (rc != LSM_OK)
-		{
-			lsm_batch_destroy(batch);
-			hash_seq_term(&seq);
-			lsm_report(ERROR, &st, "commit");
-		}
+		c = &tables[n++];
+		c->dboid = MyDatabaseId;
+		c->relid = t->relid;
+		c->slot = lsm_table_slot(t->relid);
+		if (c->slot == NULL)
+			elog(ERROR, "lsm_fdw table %u is not open in this backend", t->relid);
+		c->truncate = t->truncated;
+		c->entries = t->log + from;
+		c->entries_len = t->log_len - from;
+		c->count = (uint32) (t->nops - (t->truncated ? t->truncate_nops : 0));
 	}
-	lsm_batch_destroy(batch);
+	if (n == 0)
+		return;
+	xid = GetTopTransactionIdIfAny();
+	if (TransactionIdIsValid(xid))
+		lsm_commit_prepare(xid, n, tables);
+	else
+		lsm_commit_lsm_decided(n, tables);
 }
 
 static void
@@ -433,7 +432,7 @@ lsm_xact_callback(XactEvent event, void *arg)
 	{
 		case XACT_EVENT_PRE_COMMIT:
 		case XACT_EVENT_PARALLEL_PRE_COMMIT:
-			apply_all();
+			commit_all();
 			break;
 		case XACT_EVENT_PRE_PREPARE:
 			if (txn_tables != NULL && hash_get_num_entries(txn_tables) > 0)
@@ -443,10 +442,18 @@ lsm_xact_callback(XactEvent event, void *arg)
 			break;
 		case XACT_EVENT_COMMIT:
 		case XACT_EVENT_PARALLEL_COMMIT:
+			lsm_commit_resolve(true);
+			lsm_commit_forget();
+			reset_txn_state();
+			lsm_snapshot_xact_end();
+			break;
 		case XACT_EVENT_ABORT:
 		case XACT_EVENT_PARALLEL_ABORT:
 		case XACT_EVENT_PREPARE:
+			lsm_commit_resolve(false);
+			lsm_commit_forget();
 			reset_txn_state();
+			lsm_snapshot_xact_end();
 			break;
 	}
 }
@@ -500,15 +507,15 @@ lsm_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
 			t->truncated = false;
 		if (m && m->subid == mySubid)
 		{
-			txn_bytes -= Min(txn_bytes, 2 * (t->log.len - m->log_len));
-			t->log.len = m->log_len;
+			txn_bytes -= Min(txn_bytes, 2 * (t->log_len - m->log_len));
+			t->log_len = m->log_len;
 			t->nops = m->nops;
 			t->marks = list_delete_last(t->marks);
 		}
 		else if (t->first_subid >= mySubid)
 		{
-			txn_bytes -= Min(txn_bytes, 2 * t->log.len);
-			t->log.len = 0;
+			txn_bytes -= Min(txn_bytes, 2 * t->log_len);
+			t->log_len = 0;
 			t->nops = 0;
 			t->first_subid = parentSubid;
 		}
@@ -517,4 +524,16 @@ lsm_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
 		if (!index_rebuild(t, t->region_size))
 			ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY), errmsg("out of memory")));
 	}
+}
+
+/*
+ * lsm_xact_init
+ *		Register the transaction callbacks (at load: reads need the
+ *		transaction end too, to drop their horizon).
+ */
+void
+lsm_xact_init(void)
+{
+	RegisterXactCallback(lsm_xact_callback, NULL);
+	RegisterSubXactCallback(lsm_subxact_callback, NULL);
 }

@@ -1,0 +1,1274 @@
+/*
+ * xlog.c
+ *		The server-wide write-ahead log: appending with group commit,
+ *		segment files, recovery (format in xlog.h and docs/format.md).
+ *
+ *   record = masked crc32c(4) | length(4) | lsn(8) | payload(length)
+ *   crc    = crc32c(length(4) || lsn(8) || payload)
+ *
+ * LSNs.  The LSN of a record is its byte position in the logical stream of
+ * records; the stream has no gaps (the next record's LSN is this one's LSN
+ * + 16 + length) and is cut into segment files, each named by the LSN of
+ * its first record.  A record that does not fit in the rest of the current
+ * segment starts a new segment at its own LSN, so the unused tail of a
+ * segment is not part of the stream.  A record's offset in its file is its
+ * LSN minus the segment's start, and the LSN is in the header, under the
+ * CRC: a record left over from other data (an old segment's file, bytes of
+ * a discarded tail) never validates at another position.
+ *
+ * Segments are preallocated: a new segment is written full of zeros under
+ * a temporary name, fsynced, renamed into place and the directory fsynced
+ * before any record goes in.  So a full disk shows up as LSM_NO_SPACE when
+ * a segment is made and not half-way through a record, and fdatasync of a
+ * segment only ever has data to write, never a new file size.
+ *
+ * Locks.  Three env mutexes, taken in this order: remove_mu, flush_mu,
+ * insert_mu.
+ *	- insert_mu serialises appends: it protects the insert position, the
+ *	  current segment and the list of finished segments still waiting for
+ *	  an fsync (pending).  fill runs under it, so whatever the host numbers
+ *	  inside fill is numbered in LSN order.
+ *	- flush_mu is held by the one flusher (the group commit leader) while it
+ *	  fsyncs; committers that find their LSN not yet flushed queue on it,
+ *	  and most find on waking that the leader's fsync covered them.  Only
+ *	  the flusher closes finished segments, so it may fsync them after
+ *	  dropping insert_mu while appends go on.
+ *	- remove_mu serialises lsm_xlog_remove_before.
+ * insert_lsn, flushed_lsn, the current segment's start and the counters
+ * are also atomics, so that the cheap checks (and stats) need no lock.
+ *
+ * Failures.  A failed record write leaves the insert position where it
+ * was (the header is zeroed again when possible) and the next append
+ * overwrites the spot; bytes of the failed record that remain after a
+ * shorter successor cannot validate, since a record must carry its own
+ * LSN and CRC.  A failed fsync of the log is sticky (see xlog.h).
+ *
+ * Recovery.  open replays the segments in LSN order.  Within a segment it
+ * stops at the first record that is cut short, zero, claims another LSN,
+ * claims an impossible length or fails its CRC; it goes on into the next
+ * segment only when that one starts exactly where the records stopped.
+ * The end point is the LSN after the last good record: the segment holding
+ * it is cut there and preallocated again (so no bytes of the discarded
+ * tail, perhaps valid records of a lost history, can ever follow new
+ * records), later segments are deleted, and everything kept is fsynced,
+ * since the host has just acted on it.
+ *
+ * Removal.  Old segments are unlinked oldest first with a directory fsync
+ * after each, so a crash in the middle leaves the remaining segments
+ * contiguous: a resurrected old segment followed by a gap would otherwise
+ * end recovery at the gap and discard everything after it.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "lsm_alloc.h"
+#include "lsm_coding.h"
+#include "lsm_crc32c.h"
+#include "xlog.h"
+
+#define XLOG_SUFFIX ".xlog"
+#define XLOG_NAME_DIGITS 16
+#define XLOG_TEMP_NAME "xlogtemp"
+#define XLOG_PATH_MAX (LSM_XLOG_MAX_DIR + 64)
+
+/* Bytes replay reads at a time; records larger than this are read whole. */
+#define XLOG_READ_CHUNK (256 * 1024)
+/* Records up to this size are written with one write from a stack copy. */
+#define XLOG_STACK_RECORD 8192
+#define XLOG_ZERO_CHUNK (64 * 1024)
+
+static const uint8_t xlog_zeros[XLOG_ZERO_CHUNK];
+
+/* A finished segment whose data is not known to be durable yet. */
+typedef struct XlogPending
+{
+	uint64_t	start;
+	LsmFile    *file;
+} XlogPending;
+
+struct LsmXlog
+{
+	LsmEnv	   *env;
+	uint64_t	segment_size;
+	LsmMutex   *insert_mu;
+	LsmMutex   *flush_mu;
+	LsmMutex   *remove_mu;
+
+	/* Protected by insert_mu (pending[0] is removed only by the flusher). */
+	LsmFile    *cur_file;
+	uint64_t	cur_capacity;	/* bytes of the current segment file */
+	int			npending;
+	XlogPending pending[LSM_XLOG_MAX_PENDING];
+
+	/* Written under insert_mu, read anywhere. */
+	uint64_t	insert_lsn;
+	uint64_t	cur_start;
+
+	/* Written under flush_mu, read anywhere. */
+	uint64_t	flushed_lsn;
+	uint32_t	broken;			/* a flush failed; broken_status says how */
+	LsmStatus	broken_status;	/* written before broken is set, then fixed */
+
+	/* Counters (atomics). */
+	uint64_t	n_appends;
+	uint64_t	n_append_bytes;
+	uint64_t	n_append_failures;
+	uint64_t	n_flush_calls;
+	uint64_t	n_flush_rounds;
+	uint64_t	n_syncs;
+	uint64_t	n_segments;
+	uint64_t	n_created;
+	uint64_t	n_removed;
+
+	char		dir[];			/* the log directory, NUL-terminated */
+};
+
+#define XLOG_LOAD(p)		__atomic_load_n((p), __ATOMIC_ACQUIRE)
+#define XLOG_STORE(p, v)	__atomic_store_n((p), (v), __ATOMIC_RELEASE)
+#define XLOG_COUNT(p, v)	__atomic_fetch_add((p), (v), __ATOMIC_RELAXED)
+
+/*
+ * segment_path
+ *		The path of the segment starting at start.
+ */
+static void
+segment_path(const LsmXlog *x, uint64_t start, char *out)
+{
+	snprintf(out, XLOG_PATH_MAX, "%s/%016llX" XLOG_SUFFIX, x->dir,
+			 (unsigned long long) start);
+}
+
+/*
+ * parse_segment_name
+ *		Whether name is a segment name, exactly as segment_path spells it;
+ *		*start gets its LSN.  Other spellings (lower-case hex) are not
+ *		accepted, so that one LSN can have only one file.
+ */
+static bool
+parse_segment_name(const char *name, uint64_t *start)
+{
+	uint64_t	v = 0;
+	int			i;
+
+	if (strlen(name) != XLOG_NAME_DIGITS + strlen(XLOG_SUFFIX) ||
+		strcmp(name + XLOG_NAME_DIGITS, XLOG_SUFFIX) != 0)
+		return false;
+	for (i = 0; i < XLOG_NAME_DIGITS; i++)
+	{
+		char		c = name[i];
+
+		if (c >= '0' && c <= '9')
+			v = (v << 4) | (uint64_t) (c - '0');
+		else if (c >= 'A' && c <= 'F')
+			v = (v << 4) | (uint64_t) (c - 'A' + 10);
+		else
+			return false;
+	}
+	*start = v;
+	return true;
+}
+
+/*
+ * parent_dir
+ *		Write the directory part of path into out ("." when there is none).
+ */
+static void
+parent_dir(const char *path, char *out, size_t outlen)
+{
+	size_t		len = strlen(path);
+
+	/* "a/b/" is in "a" as "a/b" is */
+	while (len > 1 && path[len - 1] == '/')
+		len--;
+	while (len > 0 && path[len - 1] != '/')
+		len--;
+	if (len == 0)
+	{
+		snprintf(out, outlen, ".");
+		return;
+	}
+	while (len > 1 && path[len - 1] == '/')
+		len--;
+	snprintf(out, outlen, "%.*s", (int) len, path);
+}
+
+/*
+ * record_crc
+ *		Masked CRC of a record: header bytes 4..15 as stored, then payload.
+ */
+static uint32_t
+record_crc(const uint8_t *header, const uint8_t *payload, size_t len)
+{
+	uint32_t	crc = lsm_crc32c_extend(0, header + 4, LSM_XLOG_HEADER - 4);
+
+	if (len > 0)
+		crc = lsm_crc32c_extend(crc, payload, len);
+	return lsm_crc32c_mask(crc);
+}
+
+/*
+ * fill_zeros
+ *		Write zeros over [from, to) of file.
+ */
+static LsmCode
+fill_zeros(LsmEnv *env, LsmFile *file, uint64_t from, uint64_t to,
+		   LsmStatus *st)
+{
+	while (from < to)
+	{
+		size_t		n = to - from < XLOG_ZERO_CHUNK ?
+			(size_t) (to - from) : XLOG_ZERO_CHUNK;
+		LsmCode		rc = env->write_at(file, xlog_zeros, n, from, st);
+
+		if (rc != LSM_OK)
+			return rc;
+		from += n;
+	}
+	return LSM_OK;
+}
+
+/*
+ * broken_error
+ *		Repeat the failure that broke the log to a caller.
+ */
+static LsmCode
+broken_error(LsmXlog *x, LsmStatus *st)
+{
+	const LsmStatus *bs = &x->broken_status;
+
+	return lsm_status_set(st, bs->code, bs->sys_errno,
+						  "server log \"%s\" is unusable after a failed fsync: %s",
+						  x->dir, bs->msg);
+}
+
+/*
+ * segment_create
+ *		Make the segment file starting at start, capacity bytes of zeros,
+ *		durable under its name, and open it for writing.
+ *
+ * The file is prepared under a temporary name and renamed only once it is
+ * complete and synced, so a segment name never stands for a half-made
+ * file.  *named says whether the name may exist after a failure (the
+ * rename happened, a later step failed and the file could not be taken
+ * back for sure): the caller must then not let any record land at or
+ * after start in the current segment, see segment_switch.
+ */
+static LsmCode
+segment_create(LsmXlog *x, uint64_t start, uint64_t capacity, LsmFile **out,
+			   bool *named, LsmStatus *st)
+{
+	LsmEnv	   *env = x->env;
+	char		tmp[XLOG_PATH_MAX];
+	char		path[XLOG_PATH_MAX];
+	LsmFile    *f;
+	LsmStatus	ignore;
+	LsmCode		rc;
+	LsmCode		crc;
+
+	*out = NULL;
+	*named = false;
+	snprintf(tmp, sizeof(tmp), "%s/%s", x->dir, XLOG_TEMP_NAME);
+	segment_path(x, start, path);
+
+	rc = env->open_file(env, tmp, LSM_OPEN_WRITE | LSM_OPEN_CREATE | LSM_OPEN_TRUNC,
+						&f, st);
+	if (rc != LSM_OK)
+		return rc;
+	rc = fill_zeros(env, f, 0, capacity, st);
+	if (rc == LSM_OK)
+		rc = env->sync(f, st);
+	crc = env->close_file(f, rc == LSM_OK ? st : &ignore);
+	if (rc == LSM_OK)
+		rc = crc;
+	if (rc == LSM_OK)
+		rc = env->rename(env, tmp, path, st);
+	if (rc != LSM_OK)
+	{
+		/* give the space back at once: the disk may be full */
+		env->unlink(env, tmp, &ignore);
+		return rc;
+	}
+
+	*named = true;
+	rc = env->sync_dir(env, x->dir, st);
+	if (rc == LSM_OK)
+		rc = env->open_file(env, path, LSM_OPEN_WRITE, &f, st);
+	if (rc != LSM_OK)
+	{
+		env->unlink(env, path, &ignore);
+		return rc;
+	}
+	*out = f;
+	return LSM_OK;
+}
+
+/*
+ * segment_switch
+ *		Start a new segment at pos, big enough for a record of need bytes,
+ *		and make it current.  Caller holds insert_mu.
+ */
+static LsmCode
+segment_switch(LsmXlog *x, uint64_t pos, uint64_t need, LsmStatus *st)
+{
+	uint64_t	capacity = need > x->segment_size ? need : x->segment_size;
+	LsmFile    *f;
+	bool		named;
+	LsmCode		rc;
+
+	rc = segment_create(x, pos, capacity, &f, &named, st);
+	if (rc != LSM_OK)
+	{
+		/*
+		 * A file of zeros may now be named pos.  Close the current segment
+		 * at pos so that the next append makes the segment at pos again
+		 * (the rename replaces the leftover) instead of writing records
+		 * beyond pos here: recovery would then find a segment starting in
+		 * the middle of this one's records and stop there.
+		 */
+		if (named)
+			x->cur_capacity = pos - x->cur_start;
+		return rc;
+	}
+	x->pending[x->npending].start = x->cur_start;
+	x->pending[x->npending].file = x->cur_file;
+	x->npending++;
+	x->cur_file = f;
+	x->cur_capacity = capacity;
+	XLOG_STORE(&x->cur_start, pos);
+	XLOG_COUNT(&x->n_segments, 1);
+	XLOG_COUNT(&x->n_created, 1);
+	return LSM_OK;
+}
+
+/*
+ * segment_grow
+ *		Make the current segment, which holds no record yet, big enough for
+ *		a record of need bytes: that is how a record larger than the
+ *		segment size gets a segment of its own.  Caller holds insert_mu.
+ */
+static LsmCode
+segment_grow(LsmXlog *x, uint64_t need, LsmStatus *st)
+{
+	LsmEnv	   *env = x->env;
+	LsmCode		rc;
+
+	rc = fill_zeros(env, x->cur_file, x->cur_capacity, need, st);
+	if (rc == LSM_OK)
+		rc = env->sync(x->cur_file, st);
+	if (rc != LSM_OK)
+	{
+		LsmStatus	ignore;
+
+		env->truncate(x->cur_file, x->cur_capacity, &ignore);
+		return rc;
+	}
+	x->cur_capacity = need;
+	return LSM_OK;
+}
+
+/*
+ * write_record
+ *		Write the record for payload at offset off of the current segment,
+ *		stamped with LSN pos.  Caller holds insert_mu.
+ *
+ * Small records go out with one write.  A big one is written payload
+ * first, header last, so an interruption leaves the header zero rather
+ * than a header whose record is missing.
+ */
+static LsmCode
+write_record(LsmXlog *x, const uint8_t *payload, size_t len, uint64_t pos,
+			 uint64_t off, LsmStatus *st)
+{
+	LsmEnv	   *env = x->env;
+	uint8_t		header[LSM_XLOG_HEADER];
+	LsmCode		rc;
+
+	lsm_put_fixed32(header + 4, (uint32_t) len);
+	lsm_put_fixed64(header + 8, pos);
+	lsm_put_fixed32(header, record_crc(header, payload, len));
+
+	if (LSM_XLOG_HEADER + len <= XLOG_STACK_RECORD)
+	{
+		uint8_t		buf[XLOG_STACK_RECORD];
+
+		memcpy(buf, header, LSM_XLOG_HEADER);
+		if (len > 0)
+			memcpy(buf + LSM_XLOG_HEADER, payload, len);
+		rc = env->write_at(x->cur_file, buf, LSM_XLOG_HEADER + len, off, st);
+	}
+	else
+	{
+		rc = env->write_at(x->cur_file, payload, len, off + LSM_XLOG_HEADER, st);
+		if (rc == LSM_OK)
+			rc = env->write_at(x->cur_file, header, LSM_XLOG_HEADER, off, st);
+	}
+	if (rc != LSM_OK)
+	{
+		LsmStatus	ignore;
+
+		/* a partly written header must not survive; CRC and LSN guard the rest */
+		env->write_at(x->cur_file, xlog_zeros, LSM_XLOG_HEADER, off, &ignore);
+	}
+	return rc;
+}
+
+/*
+ * lsm_xlog_append
+ *		Append one record; see xlog.h.
+ */
+LsmCode
+lsm_xlog_append(LsmXlog *x, uint8_t *payload, size_t len, LsmXlogFillFn fill,
+				void *fill_arg, uint64_t *start_lsn, uint64_t *end_lsn,
+				LsmStatus *st)
+{
+	uint64_t	need = LSM_XLOG_HEADER + (uint64_t) len;
+	uint64_t	pos;
+	LsmCode		rc;
+
+	if (len > LSM_XLOG_MAX_RECORD || (len > 0 && payload == NULL))
+	{
+		XLOG_COUNT(&x->n_append_failures, 1);
+		if (len > LSM_XLOG_MAX_RECORD)
+			return lsm_status_set(st, LSM_INVALID_ARGUMENT, 0,
+								  "server log record of %zu bytes exceeds the limit of %u bytes",
+								  len, (unsigned) LSM_XLOG_MAX_RECORD);
+		return lsm_status_set(st, LSM_INVALID_ARGUMENT, 0,
+							  "server log record of %zu bytes has no payload",
+							  len);
+	}
+
+	/* find room for the record; on success insert_mu is held */
+	for (;;)
+	{
+		uint64_t	off;
+
+		x->env->mutex_lock(x->insert_mu);
+		if (XLOG_LOAD(&x->broken))
+		{
+			x->env->mutex_unlock(x->insert_mu);
+			XLOG_COUNT(&x->n_append_failures, 1);
+			return broken_error(x, st);
+		}
+		pos = x->insert_lsn;
+		off = pos - x->cur_start;
+		if (off + need <= x->cur_capacity)
+			break;
+		if (off == 0)
+			rc = segment_grow(x, need, st);
+		else if (x->npending == LSM_XLOG_MAX_PENDING)
+		{
+			/* too many unsynced segments: sync them, then try again */
+			x->env->mutex_unlock(x->insert_mu);
+			rc = lsm_xlog_flush(x, pos, st);
+			if (rc != LSM_OK)
+			{
+				XLOG_COUNT(&x->n_append_failures, 1);
+				return rc;
+			}
+			continue;
+		}
+		else
+			rc = segment_switch(x, pos, need, st);
+		if (rc != LSM_OK)
+		{
+			x->env->mutex_unlock(x->insert_mu);
+			XLOG_COUNT(&x->n_append_failures, 1);
+			return rc;
+		}
+		break;
+	}
+
+	if (fill != NULL)
+		fill(fill_arg, payload, len, pos);
+	rc = write_record(x, payload, len, pos, pos - x->cur_start, st);
+	if (rc == LSM_OK)
+	{
+		XLOG_STORE(&x->insert_lsn, pos + need);
+		XLOG_COUNT(&x->n_appends, 1);
+		XLOG_COUNT(&x->n_append_bytes, need);
+	}
+	else
+		XLOG_COUNT(&x->n_append_failures, 1);
+	x->env->mutex_unlock(x->insert_mu);
+
+	if (rc == LSM_OK)
+	{
+		if (start_lsn != NULL)
+			*start_lsn = pos;
+		if (end_lsn != NULL)
+			*end_lsn = pos + need;
+	}
+	return rc;
+}
+
+/*
+ * lsm_xlog_flush
+ *		Make the log durable up to at least upto; group commit.
+ *
+ * The leader fsyncs everything appended when it took over: the finished
+ * segments still pending, oldest first, then the current one.  It drops
+ * insert_mu while it fsyncs, so appends go on, and only then publishes
+ * the flushed LSN.  Callers that queued on flush_mu behind it re-check and
+ * usually return without an fsync.
+ */
+LsmCode
+lsm_xlog_flush(LsmXlog *x, uint64_t upto, LsmStatus *st)
+{
+	LsmEnv	   *env = x->env;
+	uint64_t	target;
+
+	XLOG_COUNT(&x->n_flush_calls, 1);
+	if (XLOG_LOAD(&x->broken))
+		return broken_error(x, st);
+	if (XLOG_LOAD(&x->flushed_lsn) >= upto)
+		return LSM_OK;
+
+	env->mutex_lock(x->flush_mu);
+	if (XLOG_LOAD(&x->broken))
+	{
+		env->mutex_unlock(x->flush_mu);
+		return broken_error(x, st);
+	}
+	if (XLOG_LOAD(&x->flushed_lsn) >= upto)
+	{
+		env->mutex_unlock(x->flush_mu);
+		return LSM_OK;
+	}
+	target = XLOG_LOAD(&x->insert_lsn);
+	if (upto > target)
+	{
+		env->mutex_unlock(x->flush_mu);
+		return lsm_status_set(st, LSM_INVALID_ARGUMENT, 0,
+							  "cannot flush server log \"%s\" to LSN %llu beyond its insert LSN %llu",
+							  x->dir, (unsigned long long) upto,
+							  (unsigned long long) target);
+	}
+	XLOG_COUNT(&x->n_flush_rounds, 1);
+
+	for (;;)
+	{
+		LsmFile    *f;
+		uint64_t	seg_start;
+		bool		finished;
+		LsmCode		rc;
+
+		env->mutex_lock(x->insert_mu);
+		finished = x->npending > 0;
+		if (finished)
+		{
+			f = x->pending[0].file;
+			seg_start = x->pending[0].start;
+		}
+		else
+		{
+			f = x->cur_file;
+			seg_start = x->cur_start;
+		}
+		env->mutex_unlock(x->insert_mu);
+
+		/* segments are in LSN order: this one and later hold nothing < target */
+		if (seg_start >= target)
+			break;
+
+		rc = env->sync(f, st);
+		XLOG_COUNT(&x->n_syncs, 1);
+		if (rc != LSM_OK)
+		{
+			if (st != NULL)
+				x->broken_status = *st;
+			else
+				lsm_status_set(&x->broken_status, rc, 0,
+							   "fsync of server log \"%s\" failed", x->dir);
+			XLOG_STORE(&x->broken, 1);
+			env->mutex_unlock(x->flush_mu);
+			return rc;
+		}
+		if (!finished)
+			break;
+
+		/* a finished segment is durable whole: forget it */
+		env->mutex_lock(x->insert_mu);
+		x->npending--;
+		memmove(&x->pending[0], &x->pending[1],
+				x->npending * sizeof(XlogPending));
+		env->mutex_unlock(x->insert_mu);
+		env->close_file(f, NULL);
+	}
+	XLOG_STORE(&x->flushed_lsn, target);
+	env->mutex_unlock(x->flush_mu);
+	return LSM_OK;
+}
+
+uint64_t
+lsm_xlog_insert_lsn(LsmXlog *x)
+{
+	return XLOG_LOAD(&x->insert_lsn);
+}
+
+uint64_t
+lsm_xlog_flushed_lsn(LsmXlog *x)
+{
+	return XLOG_LOAD(&x->flushed_lsn);
+}
+
+/* Collects the segment names of a directory listing. */
+typedef struct SegmentList
+{
+	uint64_t   *starts;
+	size_t		n;
+	size_t		cap;
+	bool		oom;
+	bool		temp;			/* a leftover XLOG_TEMP_NAME was seen */
+} SegmentList;
+
+static bool
+segment_list_cb(void *arg, const char *name)
+{
+	SegmentList *l = arg;
+	uint64_t	start;
+
+	if (strcmp(name, XLOG_TEMP_NAME) == 0)
+		l->temp = true;
+	if (!parse_segment_name(name, &start))
+		return true;
+	if (l->n == l->cap)
+	{
+		size_t		cap = l->cap ? l->cap * 2 : 16;
+		uint64_t   *n = lsm_realloc(l->starts, cap * sizeof(uint64_t));
+
+		if (n == NULL)
+		{
+			l->oom = true;
+			return false;
+		}
+		l->starts = n;
+		l->cap = cap;
+	}
+	l->starts[l->n++] = start;
+	return true;
+}
+
+static int
+cmp_u64(const void *a, const void *b)
+{
+	uint64_t	x = *(const uint64_t *) a;
+	uint64_t	y = *(const uint64_t *) b;
+
+	return (x > y) - (x < y);
+}
+
+/*
+ * list_segments
+ *		The segment starts found in dir, ascending, in l (free l->starts).
+ */
+static LsmCode
+list_segments(LsmEnv *env, const char *dir, SegmentList *l, LsmStatus *st)
+{
+	LsmCode		rc;
+
+	memset(l, 0, sizeof(*l));
+	rc = env->list_dir(env, dir, segment_list_cb, l, st);
+	if (rc == LSM_OK && l->oom)
+		rc = lsm_status_set(st, LSM_NO_MEMORY, 0,
+							"out of memory listing server log \"%s\"", dir);
+	if (rc != LSM_OK)
+	{
+		lsm_free(l->starts);
+		l->starts = NULL;
+		return rc;
+	}
+	if (l->n > 1)
+		qsort(l->starts, l->n, sizeof(uint64_t), cmp_u64);
+	return LSM_OK;
+}
+
+/*
+ * lsm_xlog_remove_before
+ *		Delete the segments whose records all lie below lsn; see xlog.h.
+ *
+ * A segment's records end where the next segment starts, so segment i goes
+ * when segment i + 1 starts at or below the limit.  Only segments wholly
+ * flushed are considered: those are closed, and keeping the log contiguous
+ * on disk never depends on data that is not durable yet.
+ */
+LsmCode
+lsm_xlog_remove_before(LsmXlog *x, uint64_t lsn, LsmStatus *st)
+{
+	LsmEnv	   *env = x->env;
+	uint64_t	flushed;
+	uint64_t	limit;
+	uint64_t	cur;
+	SegmentList l;
+	size_t		i;
+	LsmCode		rc;
+
+	env->mutex_lock(x->remove_mu);
+	flushed = XLOG_LOAD(&x->flushed_lsn);
+	limit = lsn < flushed ? lsn : flushed;
+	cur = XLOG_LOAD(&x->cur_start);
+	rc = list_segments(env, x->dir, &l, st);
+	for (i = 0; rc == LSM_OK && i + 1 < l.n; i++)
+	{
+		char		path[XLOG_PATH_MAX];
+
+		if (l.starts[i] >= cur || l.starts[i + 1] > limit)
+			break;
+		segment_path(x, l.starts[i], path);
+		rc = env->unlink(env, path, st);
+		if (rc == LSM_OK)
+			rc = env->sync_dir(env, x->dir, st);
+		if (rc == LSM_OK)
+		{
+			__atomic_fetch_sub(&x->n_segments, 1, __ATOMIC_RELAXED);
+			XLOG_COUNT(&x->n_removed, 1);
+		}
+	}
+	lsm_free(l.starts);
+	env->mutex_unlock(x->remove_mu);
+	return rc;
+}
+
+void
+lsm_xlog_stats(LsmXlog *x, LsmXlogStats *out)
+{
+	memset(out, 0, sizeof(*out));
+	out->appends = XLOG_LOAD(&x->n_appends);
+	out->append_bytes = XLOG_LOAD(&x->n_append_bytes);
+	out->append_failures = XLOG_LOAD(&x->n_append_failures);
+	out->flush_calls = XLOG_LOAD(&x->n_flush_calls);
+	out->flush_rounds = XLOG_LOAD(&x->n_flush_rounds);
+	out->syncs = XLOG_LOAD(&x->n_syncs);
+	out->segments = XLOG_LOAD(&x->n_segments);
+	out->segments_created = XLOG_LOAD(&x->n_created);
+	out->segments_removed = XLOG_LOAD(&x->n_removed);
+	out->segment_start = XLOG_LOAD(&x->cur_start);
+	out->insert_lsn = XLOG_LOAD(&x->insert_lsn);
+	out->flushed_lsn = XLOG_LOAD(&x->flushed_lsn);
+	out->broken = XLOG_LOAD(&x->broken) != 0;
+}
+
+/*
+ * lsm_xlog_close
+ *		Close every file and free the log.
+ */
+void
+lsm_xlog_close(LsmXlog *x)
+{
+	LsmEnv	   *env;
+	int			i;
+
+	if (x == NULL)
+		return;
+	env = x->env;
+	for (i = 0; i < x->npending; i++)
+		env->close_file(x->pending[i].file, NULL);
+	if (x->cur_file != NULL)
+		env->close_file(x->cur_file, NULL);
+	if (x->insert_mu != NULL)
+		env->mutex_destroy(x->insert_mu);
+	if (x->flush_mu != NULL)
+		env->mutex_destroy(x->flush_mu);
+	if (x->remove_mu != NULL)
+		env->mutex_destroy(x->remove_mu);
+	lsm_free(x);
+}
+
+/*
+ * Replay.
+ *
+ * XlogReader keeps a window of one segment file, buf[0 .. buf_len) holding
+ * the bytes at offsets [buf_off, buf_off + buf_len).  Requests inside the
+ * window cost nothing; others refill it from the requested offset, keeping
+ * any overlap, in reads of at least XLOG_READ_CHUNK bytes.
+ */
+typedef struct XlogReader
+{
+	LsmEnv	   *env;
+	LsmFile    *file;
+	const char *path;
+	uint64_t	file_size;
+	uint8_t    *buf;
+	size_t		cap;
+	uint64_t	buf_off;
+	size_t		buf_len;
+} XlogReader;
+
+static void
+reader_reset(XlogReader *r, LsmFile *file, const char *path, uint64_t size)
+{
+	r->file = file;
+	r->path = path;
+	r->file_size = size;
+	r->buf_off = 0;
+	r->buf_len = 0;
+}
+
+/*
+ * reader_get
+ *		Point *out at n contiguous bytes of the file from offset off; *got is
+ *		n, or less when the file is shorter.  Valid until the next call.
+ */
+static LsmCode
+reader_get(XlogReader *r, uint64_t off, size_t n, const uint8_t **out,
+		   size_t *got, LsmStatus *st)
+{
+	uint64_t	remaining = off < r->file_size ? r->file_size - off : 0;
+	size_t		want;
+
+	if (off >= r->buf_off && off - r->buf_off <= r->buf_len)
+	{
+		size_t		start = (size_t) (off - r->buf_off);
+
+		if (r->buf_len - start >= n)
+		{
+			*out = r->buf + start;
+			*got = n;
+			return LSM_OK;
+		}
+		if (start > 0 && r->buf_len > start)
+			memmove(r->buf, r->buf + start, r->buf_len - start);
+		r->buf_len -= start;
+	}
+	else
+		r->buf_len = 0;
+	r->buf_off = off;
+
+	want = remaining < XLOG_READ_CHUNK ? (size_t) remaining : XLOG_READ_CHUNK;
+	if (want < n)
+		want = n;
+	if (want > r->cap)
+	{
+		uint8_t    *nb = lsm_realloc(r->buf, want);
+
+		if (nb == NULL)
+			return lsm_status_set(st, LSM_NO_MEMORY, 0,
+								  "out of memory reading %zu bytes at offset %llu of server log segment \"%s\"",
+								  want, (unsigned long long) off, r->path);
+		r->buf = nb;
+		r->cap = want;
+	}
+	while (r->buf_len < want)
+	{
+		size_t		got_now;
+		LsmCode		rc;
+
+		rc = r->env->read_some(r->file, r->buf + r->buf_len,
+							   want - r->buf_len, off + r->buf_len,
+							   &got_now, st);
+		if (rc != LSM_OK)
+			return rc;
+		if (got_now == 0)
+			break;
+		r->buf_len += got_now;
+	}
+	*out = r->buf;
+	*got = r->buf_len < n ? r->buf_len : n;
+	return LSM_OK;
+}
+
+/*
+ * reader_nonzero_end
+ *		*end = offset after the last non-zero byte in [from, file size), or
+ *		from when there is none.
+ */
+static LsmCode
+reader_nonzero_end(XlogReader *r, uint64_t from, uint64_t *end, LsmStatus *st)
+{
+	uint64_t	off = from;
+
+	*end = from;
+	while (off < r->file_size)
+	{
+		uint64_t	left = r->file_size - off;
+		size_t		n = left < XLOG_READ_CHUNK ? (size_t) left : XLOG_READ_CHUNK;
+		const uint8_t *p;
+		size_t		got;
+		size_t		i;
+		LsmCode		rc;
+
+		rc = reader_get(r, off, n, &p, &got, st);
+		if (rc != LSM_OK)
+			return rc;
+		for (i = got; i > 0; i--)
+		{
+			if (p[i - 1] != 0)
+			{
+				*end = off + i;
+				break;
+			}
+		}
+		if (got < n)
+			break;				/* the file shrank under us */
+		off += got;
+	}
+	return LSM_OK;
+}
+
+/*
+ * segment_replay
+ *		Deliver the valid records of the segment starting at seg_start, open
+ *		in r, to fn.  *end gets the offset after the last valid one and why
+ *		(why_len bytes) the reason replay stopped there.
+ */
+static LsmCode
+segment_replay(XlogReader *r, uint64_t seg_start, LsmXlogReplayFn fn,
+			   void *arg, LsmXlogReplayReport *rep, uint64_t *end,
+			   char *why, size_t why_len, LsmStatus *st)
+{
+	uint64_t	off = 0;
+	LsmCode		rc = LSM_OK;
+
+	for (;;)
+	{
+		uint64_t	remaining = r->file_size - off;
+		uint64_t	lsn = seg_start + off;
+		const uint8_t *p;
+		size_t		got;
+		uint32_t	len;
+		uint64_t	claimed;
+
+		if (remaining == 0)
+		{
+			snprintf(why, why_len, "end of segment at LSN %llu",
+					 (unsigned long long) lsn);
+			break;
+		}
+		if (remaining < LSM_XLOG_HEADER)
+		{
+			snprintf(why, why_len, "truncated header at LSN %llu",
+					 (unsigned long long) lsn);
+			break;
+		}
+		rc = reader_get(r, off, LSM_XLOG_HEADER, &p, &got, st);
+		if (rc != LSM_OK)
+			break;
+		if (got < LSM_XLOG_HEADER)
+		{
+			snprintf(why, why_len, "segment ended inside the header at LSN %llu",
+					 (unsigned long long) lsn);
+			break;
+		}
+		len = lsm_get_fixed32(p + 4);
+		claimed = lsm_get_fixed64(p + 8);
+		if (lsm_get_fixed32(p) == 0 && len == 0 && claimed == 0)
+		{
+			snprintf(why, why_len, "zero header at LSN %llu",
+					 (unsigned long long) lsn);
+			break;
+		}
+		if (claimed != lsn)
+		{
+			snprintf(why, why_len, "record at LSN %llu claims LSN %llu",
+					 (unsigned long long) lsn, (unsigned long long) claimed);
+			break;
+		}
+		if (len > LSM_XLOG_MAX_RECORD)
+		{
+			snprintf(why, why_len,
+					 "record at LSN %llu claims %u bytes, above the limit",
+					 (unsigned long long) lsn, len);
+			break;
+		}
+		if ((uint64_t) len > remaining - LSM_XLOG_HEADER)
+		{
+			snprintf(why, why_len,
+					 "torn record at LSN %llu: %u bytes, %llu left in segment",
+					 (unsigned long long) lsn, len,
+					 (unsigned long long) (remaining - LSM_XLOG_HEADER));
+			break;
+		}
+		rc = reader_get(r, off, LSM_XLOG_HEADER + (size_t) len, &p, &got, st);
+		if (rc != LSM_OK)
+			break;
+		if (got < LSM_XLOG_HEADER + (size_t) len)
+		{
+			snprintf(why, why_len, "segment ended inside the record at LSN %llu",
+					 (unsigned long long) lsn);
+			break;
+		}
+		if (lsm_get_fixed32(p) != record_crc(p, p + LSM_XLOG_HEADER, len))
+		{
+			snprintf(why, why_len,
+					 "checksum mismatch in record of %u bytes at LSN %llu",
+					 len, (unsigned long long) lsn);
+			break;
+		}
+		if (fn != NULL)
+		{
+			rc = fn(arg, lsn, lsm_slice(p + LSM_XLOG_HEADER, len), st);
+			if (rc != LSM_OK)
+				break;
+		}
+		off += LSM_XLOG_HEADER + (uint64_t) len;
+		rep->records++;
+		rep->bytes += LSM_XLOG_HEADER + (uint64_t) len;
+	}
+	*end = off;
+	return rc;
+}
+
+/*
+ * xlog_recover
+ *		Replay the segments (starts[0..n), ascending), discard what follows
+ *		the end point and make x ready to append there.  See the file
+ *		header for the rules.
+ */
+static LsmCode
+xlog_recover(LsmXlog *x, const uint64_t *starts, size_t n, LsmXlogReplayFn fn,
+			 void *arg, LsmXlogReplayReport *rep, LsmStatus *st)
+{
+	LsmEnv	   *env = x->env;
+	XlogReader	r;
+	char		path[XLOG_PATH_MAX];
+	char		keep_path[XLOG_PATH_MAX];
+	char		why[sizeof(rep->reason)];
+	LsmFile    *keep = NULL;	/* the last segment replayed */
+	uint64_t	keep_start = 0;
+	uint64_t	keep_end = 0;	/* offset of the end point in it */
+	uint64_t	expected = starts[0];
+	uint64_t	nonzero_end;
+	uint64_t	capacity;
+	size_t		kept = 0;
+	size_t		i;
+	LsmStatus	ignore;
+	LsmCode		rc = LSM_OK;
+
+	memset(&r, 0, sizeof(r));
+	r.env = env;
+	rep->start_lsn = starts[0];
+	why[0] = '\0';
+
+	for (i = 0; i < n; i++)
+	{
+		LsmFile    *f;
+		uint64_t	size;
+		uint64_t	end;
+
+		if (starts[i] != expected)
+			break;
+		segment_path(x, starts[i], path);
+		rc = env->open_file(env, path, LSM_OPEN_WRITE, &f, st);
+		if (rc != LSM_OK)
+			goto fail;
+		rc = env->file_size(f, &size, st);
+		if (rc == LSM_OK)
+		{
+			reader_reset(&r, f, path, size);
+			rc = segment_replay(&r, starts[i], fn, arg, rep, &end, why,
+								sizeof(why), st);
+		}
+		/* the segment before is complete: the host acted on it, keep it */
+		if (rc == LSM_OK && keep != NULL)
+		{
+			rc = env->sync(keep, st);
+			env->close_file(keep, rc == LSM_OK ? st : &ignore);
+			keep = NULL;
+		}
+		if (rc != LSM_OK)
+		{
+			env->close_file(f, &ignore);
+			goto fail;
+		}
+		keep = f;
+		keep_start = starts[i];
+		keep_end = end;
+		memcpy(keep_path, path, sizeof(keep_path));
+		r.path = keep_path;
+		kept++;
+		expected = starts[i] + end;
+	}
+
+	/* non-zero bytes after the end point are dropped */
+	rc = reader_nonzero_end(&r, keep_end, &nonzero_end, st);
+	if (rc != LSM_OK)
+		goto fail;
+	if (nonzero_end > keep_end)
+	{
+		rep->dropped_bytes += nonzero_end - keep_end;
+		snprintf(rep->reason, sizeof(rep->reason), "%s", why);
+	}
+
+	/* so are later segments; the first of them does not start at the end */
+	if (i < n && rep->reason[0] == '\0')
+		snprintf(rep->reason, sizeof(rep->reason),
+				 "segment %016llX does not start at LSN %llu where the records end",
+				 (unsigned long long) starts[i], (unsigned long long) expected);
+	for (; i < n; i++)
+	{
+		LsmFile    *f;
+		uint64_t	size;
+
+		segment_path(x, starts[i], path);
+		rc = env->open_file(env, path, LSM_OPEN_READ, &f, st);
+		if (rc != LSM_OK)
+			goto fail;
+		rc = env->file_size(f, &size, st);
+		if (rc == LSM_OK)
+		{
+			reader_reset(&r, f, path, size);
+			rc = reader_nonzero_end(&r, 0, &nonzero_end, st);
+		}
+		env->close_file(f, &ignore);
+		if (rc == LSM_OK)
+			rc = env->unlink(env, path, st);
+		if (rc != LSM_OK)
+			goto fail;
+		rep->dropped_bytes += nonzero_end;
+		rep->dropped_segments++;
+	}
+	if (rep->dropped_segments > 0)
+	{
+		rc = env->sync_dir(env, x->dir, st);
+		if (rc != LSM_OK)
+			goto fail;
+	}
+	rep->torn = rep->dropped_bytes > 0;
+	if (!rep->torn)
+		rep->reason[0] = '\0';
+
+	/*
+	 * Cut the last segment at the end point and preallocate it again.  With
+	 * the disk full, the segment just ends there: the next append makes a
+	 * new one, and reports the lack of space itself.
+	 */
+	capacity = keep_end > x->segment_size ? keep_end : x->segment_size;
+	rc = env->truncate(keep, keep_end, st);
+	if (rc == LSM_OK)
+	{
+		rc = fill_zeros(env, keep, keep_end, capacity, st);
+		if (rc == LSM_NO_SPACE)
+		{
+			capacity = keep_end;
+			rc = env->truncate(keep, keep_end, st);
+		}
+	}
+	if (rc == LSM_OK)
+		rc = env->sync(keep, st);
+	if (rc != LSM_OK)
+		goto fail;
+
+	x->cur_file = keep;
+	x->cur_capacity = capacity;
+	x->cur_start = keep_start;
+	x->insert_lsn = keep_start + keep_end;
+	x->flushed_lsn = x->insert_lsn;
+	x->n_segments = kept;
+	rep->segments = kept;
+	rep->end_lsn = x->insert_lsn;
+	lsm_free(r.buf);
+	return LSM_OK;
+
+fail:
+	if (keep != NULL)
+		env->close_file(keep, &ignore);
+	rep->segments = kept;
+	rep->end_lsn = keep_start + keep_end;
+	lsm_free(r.buf);
+	return rc;
+}
+
+/*
+ * lsm_xlog_open
+ *		Open and recover the server log in dir; see xlog.h.
+ */
+LsmCode
+lsm_xlog_open(LsmEnv *env, const char *dir, uint64_t segment_size,
+			  LsmXlogReplayFn fn, void *arg, LsmXlog **out,
+			  LsmXlogReplayReport *rep, LsmStatus *st)
+{
+	LsmXlogReplayReport local;
+	LsmXlog    *x;
+	size_t		dirlen = strlen(dir);
+	bool		existed;
+	SegmentList l;
+	LsmStatus	ignore;
+	LsmCode		rc;
+
+	*out = NULL;
+	if (rep == NULL)
+		rep = &local;
+	memset(rep, 0, sizeof(*rep));
+	if (segment_size == 0)
+		segment_size = LSM_XLOG_DEFAULT_SEGMENT;
+	if (segment_size < LSM_XLOG_MIN_SEGMENT || segment_size > LSM_XLOG_MAX_SEGMENT)
+		return lsm_status_set(st, LSM_INVALID_ARGUMENT, 0,
+							  "server log segment size %llu is outside [%d, %llu]",
+							  (unsigned long long) segment_size,
+							  LSM_XLOG_MIN_SEGMENT,
+							  (unsigned long long) LSM_XLOG_MAX_SEGMENT);
+	if (dirlen == 0 || dirlen > LSM_XLOG_MAX_DIR)
+		return lsm_status_set(st, LSM_INVALID_ARGUMENT, 0,
+							  "server log directory name of %zu bytes is empty or longer than %d bytes",
+							  dirlen, LSM_XLOG_MAX_DIR);
+
+	/* the directory, durably */
+	existed = env->exists(env, dir);
+	rc = env->mkdir_p(env, dir, st);
+	if (rc == LSM_OK && !existed)
+	{
+		char		parent[XLOG_PATH_MAX];
+
+		parent_dir(dir, parent, sizeof(parent));
+		rc = env->sync_dir(env, parent, st);
+	}
+	if (rc != LSM_OK)
+		return rc;
+
+	x = lsm_calloc(1, sizeof(LsmXlog) + dirlen + 1);
+	if (x == NULL)
+		return lsm_status_set(st, LSM_NO_MEMORY, 0,
+							  "out of memory opening server log \"%s\"", dir);
+	memcpy(x->dir, dir, dirlen + 1);
+	x->env = env;
+	x->segment_size = segment_size;
+	x->insert_mu = env->mutex_create(env);
+	x->flush_mu = env->mutex_create(env);
+	x->remove_mu = env->mutex_create(env);
+	if (x->insert_mu == NULL || x->flush_mu == NULL || x->remove_mu == NULL)
+	{
+		lsm_xlog_close(x);
+		return lsm_status_set(st, LSM_NO_MEMORY, 0,
+							  "could not create the locks of server log \"%s\"",
+							  dir);
+	}
+
+	rc = list_segments(env, dir, &l, st);
+	if (rc != LSM_OK)
+	{
+		lsm_xlog_close(x);
+		return rc;
+	}
+	if (l.temp)
+	{
+		char		tmp[XLOG_PATH_MAX];
+
+		/* a segment being made when the server stopped */
+		snprintf(tmp, sizeof(tmp), "%s/%s", dir, XLOG_TEMP_NAME);
+		env->unlink(env, tmp, &ignore);
+	}
+
+	if (l.n == 0)
+	{
+		bool		named;
+
+		rc = segment_create(x, 0, segment_size, &x->cur_file, &named, st);
+		if (rc == LSM_OK)
+		{
+			x->cur_capacity = segment_size;
+			x->n_segments = 1;
+			x->n_created = 1;
+			rep->segments = 1;
+		}
+	}
+	else
+		rc = xlog_recover(x, l.starts, l.n, fn, arg, rep, st);
+	lsm_free(l.starts);
+	if (rc != LSM_OK)
+	{
+		lsm_xlog_close(x);
+		return rc;
+	}
+	*out = x;
+	return LSM_OK;
+}

@@ -1,0 +1,154 @@
+/*
+ * xlog.h
+ *		The server-wide write-ahead log: one log for every table of a
+ *		Postgres server, shared by all backends (docs/format.md, "Server
+ *		log (xlog)").
+ *
+ * The log is a stream of records addressed by LSN, the byte position of a
+ * record in the stream.  The stream is stored in segment files named by
+ * the LSN of their first byte (16 upper-case hex digits + ".xlog"); a
+ * record never spans two segments, and a record bigger than the segment
+ * size gets a segment of its own, sized to fit.
+ *
+ *   record = masked crc32c(4) | length(4) | lsn(8) | payload(length)
+ *
+ * Appending and flushing are separate: lsm_xlog_append writes a record and
+ * returns the LSN after it; lsm_xlog_flush(lsn) makes the log durable up to
+ * at least that LSN, with group commit (one fsync covers every record
+ * appended before it started, and committers waiting for it return without
+ * an fsync of their own).
+ *
+ * The LsmXlog lives in memory from lsm_malloc (shared memory in the server)
+ * and holds no pointers of its own process except the env's mutexes and
+ * files, which the Postgres env makes usable from every backend.  Every
+ * function below may be called from any thread or backend once open has
+ * returned; open and close must not run concurrently with anything else.
+ */
+#ifndef LSM_XLOG_H
+#define LSM_XLOG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "lsm_env.h"
+#include "lsm_slice.h"
+#include "lsm_status.h"
+
+/* Bytes of a record header. */
+#define LSM_XLOG_HEADER 16
+/* A record payload larger than this is refused (LSM_INVALID_ARGUMENT). */
+#define LSM_XLOG_MAX_RECORD (1u << 30)
+/* Segment sizes: 0 asks for the default. */
+#define LSM_XLOG_DEFAULT_SEGMENT (16u * 1024 * 1024)
+#define LSM_XLOG_MIN_SEGMENT 64
+#define LSM_XLOG_MAX_SEGMENT (UINT64_C(1) << 32)
+/*
+ * Finished segments whose data is not yet fsynced, at most.  An append that
+ * would start one more first flushes the log itself, so a host that never
+ * flushes still holds a bounded number of files open.
+ */
+#define LSM_XLOG_MAX_PENDING 8
+/* Longest directory name accepted (room is left for the segment name). */
+#define LSM_XLOG_MAX_DIR 1000
+
+typedef struct LsmXlog LsmXlog;
+
+/*
+ * Called by open for every valid record, in LSN order; payload is valid
+ * during the call only.  Anything but LSM_OK (with st filled) aborts open
+ * and is returned by it; the log files are left as they were.
+ */
+typedef LsmCode (*LsmXlogReplayFn) (void *arg, uint64_t lsn, LsmSlice payload,
+									LsmStatus *st);
+
+/*
+ * Called by append under the insert lock, once the record's LSN is known
+ * and just before it is written: the host stamps what must follow LSN
+ * order (sequence numbers) into payload, in place.  It must not fail and
+ * must not call into the log.
+ */
+typedef void (*LsmXlogFillFn) (void *arg, uint8_t *payload, size_t len,
+							   uint64_t lsn);
+
+typedef struct LsmXlogReplayReport
+{
+	uint64_t	segments;		/* segment files kept (replayed) */
+	uint64_t	records;		/* valid records delivered */
+	uint64_t	bytes;			/* their bytes, headers included */
+	uint64_t	start_lsn;		/* first LSN of the oldest segment */
+	uint64_t	end_lsn;		/* LSN after the last valid record: appends
+								 * continue here */
+	uint64_t	dropped_bytes;	/* non-zero bytes discarded after end_lsn */
+	uint64_t	dropped_segments;	/* later segment files deleted */
+	bool		torn;			/* something non-zero was discarded */
+	char		reason[192];	/* why replay stopped, when torn */
+} LsmXlogReplayReport;
+
+typedef struct LsmXlogStats
+{
+	uint64_t	appends;		/* records appended */
+	uint64_t	append_bytes;	/* their bytes, headers included */
+	uint64_t	append_failures;	/* appends that returned an error */
+	uint64_t	flush_calls;	/* lsm_xlog_flush calls, fast path included */
+	uint64_t	flush_rounds;	/* flushes that had to sync (leaders) */
+	uint64_t	syncs;			/* fdatasync calls made by flushes */
+	uint64_t	segments;		/* segment files of the log now */
+	uint64_t	segments_created;	/* since open */
+	uint64_t	segments_removed;	/* since open, by remove_before */
+	uint64_t	segment_start;	/* first LSN of the current segment */
+	uint64_t	insert_lsn;
+	uint64_t	flushed_lsn;
+	bool		broken;			/* a sync failed: the log refuses work */
+} LsmXlogStats;
+
+/*
+ * Open (creating dir when missing) and recover the log in dir: replay every
+ * valid record to fn (nullable), discard everything after the first bad
+ * one, make what remains durable, and return the log ready to append after
+ * it.  segment_size 0 means LSM_XLOG_DEFAULT_SEGMENT.  rep (nullable)
+ * describes the replay, also when an error is returned.
+ */
+extern LsmCode lsm_xlog_open(LsmEnv *env, const char *dir, uint64_t segment_size,
+							 LsmXlogReplayFn fn, void *arg, LsmXlog **out,
+							 LsmXlogReplayReport *rep, LsmStatus *st);
+
+/*
+ * Append one record of len bytes (payload may be NULL when len is 0).
+ * fill (nullable) is called under the insert lock just before the write.
+ * On success *start_lsn and *end_lsn (both nullable) get the LSN of the
+ * record and the LSN after it.  On failure nothing is appended and the
+ * insert position does not move, but fill may already have run: whatever
+ * it handed out (sequence numbers) is consumed, and the host must live
+ * with the hole.
+ */
+extern LsmCode lsm_xlog_append(LsmXlog *x, uint8_t *payload, size_t len,
+							   LsmXlogFillFn fill, void *fill_arg,
+							   uint64_t *start_lsn, uint64_t *end_lsn,
+							   LsmStatus *st);
+
+/*
+ * Make the log durable up to at least upto (at most the insert LSN).  A
+ * failed fsync is sticky: the log then refuses every append and flush with
+ * that error, because a retried fsync may report success for data the
+ * kernel has already thrown away.
+ */
+extern LsmCode lsm_xlog_flush(LsmXlog *x, uint64_t upto, LsmStatus *st);
+
+/* LSN after the last appended record; lock-free. */
+extern uint64_t lsm_xlog_insert_lsn(LsmXlog *x);
+/* LSN up to which the log is durable; lock-free. */
+extern uint64_t lsm_xlog_flushed_lsn(LsmXlog *x);
+
+/*
+ * Delete the segment files all of whose records lie below lsn (and below
+ * the flushed LSN); the current segment is never deleted.
+ */
+extern LsmCode lsm_xlog_remove_before(LsmXlog *x, uint64_t lsn, LsmStatus *st);
+
+extern void lsm_xlog_stats(LsmXlog *x, LsmXlogStats *out);
+
+/* Close files and free the log.  Does not flush.  NULL is fine. */
+extern void lsm_xlog_close(LsmXlog *x);
+
+#endif							/* LSM_XLOG_H */

@@ -1,0 +1,679 @@
+/*
+ * commit.c
+ *		Making a transaction's writes durable in the server log and applying
+ *		them to the shared engines; replaying the log after a restart.
+ *
+ * A transaction that wrote only lsm tables has no xid, and its COMMIT
+ * record in the lsm_fdw log is its commit ("LSM-decided"): append, fsync
+ * (shared with every backend committing at the same moment: group commit
+ * in xlog.c), apply to each table's memtable, publish.  A transaction that
+ * also wrote Postgres data has an xid, and Postgres may still fail it after
+ * our PRE_COMMIT callback, so it writes a PREPARE record at PRE_COMMIT and
+ * applies only in the COMMIT callback, after Postgres's commit record is
+ * durable ("PG-decided"); a RESOLVE record carries its sequence numbers.
+ * Recovery applies a PREPARE whose RESOLVE is missing when pg_xact says its
+ * xid committed.  docs/design.md, "The shared engine", has the argument;
+ * docs/format.md has the record layout.
+ *
+ * Order: sequence numbers, per-table apply tickets and a commit-ring entry
+ * are taken in the log append's fill callback, under the log's insert
+ * lock, so their order is the log's.  A table applies commits in ticket
+ * order, which keeps every memtable a contiguous stretch of the log (what
+ * recovery's "skip what the tables already hold" needs).  Sequence numbers
+ * become visible in ring order, once every earlier commit has applied.
+ */
+#include "postgres.h"
+
+#include "access/transam.h"
+#include "access/xact.h"
+#include "miscadmin.h"
+#include "storage/condition_variable.h"
+#include "storage/proc.h"
+#include "utils/hsearch.h"
+#include "utils/memutils.h"
+#include "utils/wait_event.h"
+
+#include "batch.h"
+#include "lsm_coding.h"
+#include "lsm_fdw.h"
+#include "lsm_shared.h"
+#include "lsm_commit.h"
+
+/* Record types (first payload byte). */
+#define REC_COMMIT		1
+#define REC_PREPARE		2
+#define REC_RESOLVE		3
+
+/* Per-table flags. */
+#define TBL_TRUNCATE	0x01
+
+/*
+ * Payload layouts (little-endian fixed-width integers):
+ *	COMMIT	type(1) ntables(4) { dboid(4) relid(4) flags(1) batch_len(4) batch }
+ *	PREPARE	type(1) xid(4) ntables(4) { same as COMMIT }
+ *	RESOLVE	type(1) xid(4) ntables(4) { first_seq(8) }, in PREPARE's order
+ * A batch is in the engine's wire format (batch.h) and begins with its first
+ * sequence number; COMMIT's are filled in under the insert lock, PREPARE's
+ * stay 0 and take RESOLVE's.
+ */
+#define TABLE_HEAD		13
+
+/* What fill() hands back: everything it took, so errors can give it back. */
+typedef struct FillState
+{
+	int			ntables;
+	LsmCommitTable *tables;
+	size_t	   *seq_offsets;	/* offsets in the payload of each first_seq */
+	bool		filled;
+	uint64		ring_pos;
+	uint64		hi;
+} FillState;
+
+/* This backend's prepared batches, between PRE_COMMIT and COMMIT. */
+static uint8 *prepared_payload = NULL;
+static size_t prepared_len = 0;
+static int	prepared_ntables = 0;
+static LsmCommitTable *prepared_tables = NULL;
+static TransactionId prepared_xid = InvalidTransactionId;
+
+static void
+put32(uint8 *p, uint32 v)
+{
+	memcpy(p, &v, 4);
+}
+
+static void
+put64(uint8 *p, uint64 v)
+{
+	memcpy(p, &v, 8);
+}
+
+static uint32
+get32(const uint8 *p)
+{
+	uint32		v;
+
+	memcpy(&v, p, 4);
+	return v;
+}
+
+static uint64
+get64(const uint8 *p)
+{
+	uint64		v;
+
+	memcpy(&v, p, 8);
+	return v;
+}
+
+/*
+ * Called by the log under its insert lock: take the sequence numbers, the
+ * apply tickets and a ring entry.  Runs inside the engine's mutex: no
+ * ereport, no allocation.
+ */
+static void
+fill(void *arg, uint8_t *payload, size_t len, uint64_t lsn)
+{
+	FillState  *fs = arg;
+	LsmShared  *s = lsm_shared;
+	uint64		seq = pg_atomic_read_u64(&s->next_seq);
+
+	for (int i = 0; i < fs->ntables; i++)
+	{
+		LsmCommitTable *t = &fs->tables[i];
+		uint64		n = Max(t->count, 1);	/* a TRUNCATE needs a number too */
+
+		t->first_seq = seq;
+		put64(payload + fs->seq_offsets[i], seq);
+		seq += n;
+		t->ticket = pg_atomic_fetch_add_u64(&t->slot->next_ticket, 1);
+	}
+	pg_atomic_write_u64(&s->next_seq, seq);
+	fs->hi = seq - 1;
+	SpinLockAcquire(&s->ring_lock);
+	fs->ring_pos = s->ring_tail++;
+	s->ring[fs->ring_pos % s->ring_size].hi = fs->hi;
+	s->ring[fs->ring_pos % s->ring_size].done = false;
+	SpinLockRelease(&s->ring_lock);
+	fs->filled = true;
+}
+
+/* Wait for the table's turn to apply. */
+static void
+wait_turn(LsmTableSlot *slot, uint64 ticket)
+{
+	if (pg_atomic_read_u64(&slot->applied_ticket) == ticket)
+		return;
+	ConditionVariablePrepareToSleep(&slot->apply_cv);
+	while (pg_atomic_read_u64(&slot->applied_ticket) != ticket)
+		ConditionVariableTimedSleep(&slot->apply_cv, 10, PG_WAIT_EXTENSION);
+	ConditionVariableCancelSleep();
+}
+
+static void
+end_turn(LsmTableSlot *slot)
+{
+	pg_atomic_fetch_add_u64(&slot->applied_ticket, 1);
+	ConditionVariableBroadcast(&slot->apply_cv);
+}
+
+/*
+ * Mark a ring entry done and publish every sequence number up to the first
+ * entry still in flight.
+ */
+static void
+publish(uint64 ring_pos)
+{
+	LsmShared  *s = lsm_shared;
+	bool		moved = false;
+
+	SpinLockAcquire(&s->ring_lock);
+	s->ring[ring_pos % s->ring_size].done = true;
+	while (s->ring_head < s->ring_tail && s->ring[s->ring_head % s->ring_size].done)
+	{
+		pg_atomic_write_u64(&s->visible_seq, s->ring[s->ring_head % s->ring_size].hi);
+		s->ring_head++;
+		moved = true;
+	}
+	SpinLockRelease(&s->ring_lock);
+	if (moved)
+		ConditionVariableBroadcast(&s->visible_cv);
+}
+
+static void
+wait_visible(uint64 hi)
+{
+	LsmShared  *s = lsm_shared;
+
+	if (pg_atomic_read_u64(&s->visible_seq) >= hi)
+		return;
+	ConditionVariablePrepareToSleep(&s->visible_cv);
+	while (pg_atomic_read_u64(&s->visible_seq) < hi)
+		ConditionVariableTimedSleep(&s->visible_cv, 10, PG_WAIT_EXTENSION);
+	ConditionVariableCancelSleep();
+}
+
+/*
+ * Apply one table's batch at its turn.  The record is durable (or, with
+ * lsm_fdw.synchronous_commit off, in the log): a failure here cannot be
+ * reported to the client as "not committed", so it is a PANIC, and
+ * recovery applies the record again.
+ */
+static void
+apply_table(LsmCommitTable *t, uint8 *batch, size_t batch_len, uint64 lsn)
+{
+	LsmTableSlot *slot = t->slot;
+	LsmStatus	st;
+
+	wait_turn(slot, t->ticket);
+	if (t->truncate)
+		lsm_truncate_slot_in_commit(slot);
+	if (t->count > 0)
+	{
+		if (lsm_db_write_at(slot->db, lsm_slice(batch, batch_len), t->first_seq, &st) != LSM_OK)
+			elog(PANIC, "lsm_fdw could not apply a committed batch to table %u: %s",
+				 t->relid, st.msg);
+	}
+	SpinLockAcquire(&slot->mutex);
+	slot->last_apply_lsn = lsn;
+	slot->last_apply_seq = t->first_seq + Max(t->count, 1) - 1;
+	SpinLockRelease(&slot->mutex);
+	end_turn(slot);
+}
+
+/*
+ * Build a COMMIT or PREPARE payload of the tables (batches copied in with a
+ * zero first sequence number).
+ */
+static uint8 *
+build_payload(int type, TransactionId xid, int ntables, LsmCommitTable *tables,
+			  size_t *len_out, size_t *seq_offsets)
+{
+	size_t		len = 1 + (type == REC_PREPARE ? 4 : 0) + 4;
+	uint8	   *payload;
+	uint8	   *p;
+
+	for (int i = 0; i < ntables; i++)
+		len += TABLE_HEAD + LSM_BATCH_HEADER + tables[i].entries_len;
+	payload = MemoryContextAllocHuge(TopTransactionContext, len);
+	p = payload;
+	*p++ = (uint8) type;
+	if (type == REC_PREPARE)
+	{
+		put32(p, xid);
+		p += 4;
+	}
+	put32(p, ntables);
+	p += 4;
+	for (int i = 0; i < ntables; i++)
+	{
+		LsmCommitTable *t = &tables[i];
+
+		put32(p, t->dboid);
+		put32(p + 4, t->relid);
+		p[8] = t->truncate ? TBL_TRUNCATE : 0;
+		put32(p + 9, (uint32) (LSM_BATCH_HEADER + t->entries_len));
+		p += TABLE_HEAD;
+		t->batch_offset = p - payload;
+		if (seq_offsets)
+			seq_offsets[i] = p - payload;
+		put64(p, 0);
+		put32(p + 8, t->count);
+		memcpy(p + LSM_BATCH_HEADER, t->entries, t->entries_len);
+		p += LSM_BATCH_HEADER + t->entries_len;
+	}
+	*len_out = len;
+	return payload;
+}
+
+/*
+ * Give back what fill() took when the record did not make it into the log:
+ * the tables' turns pass without an apply and the ring entry publishes
+ * nothing new.
+ */
+static void
+give_back(FillState *fs)
+{
+	for (int i = 0; i < fs->ntables; i++)
+	{
+		wait_turn(fs->tables[i].slot, fs->tables[i].ticket);
+		end_turn(fs->tables[i].slot);
+	}
+	publish(fs->ring_pos);
+}
+
+/*
+ * lsm_commit_lsm_decided
+ *		Commit the writes of a transaction without an xid (PRE_COMMIT).
+ */
+void
+lsm_commit_lsm_decided(int ntables, LsmCommitTable *tables)
+{
+	LsmShared  *s = lsm_shared;
+	FillState	fs;
+	uint8	   *payload;
+	size_t		len;
+	uint64		start;
+	uint64		end;
+	LsmStatus	st;
+
+	memset(&fs, 0, sizeof(fs));
+	fs.ntables = ntables;
+	fs.tables = tables;
+	fs.seq_offsets = palloc(sizeof(size_t) * ntables);
+	payload = build_payload(REC_COMMIT, InvalidTransactionId, ntables, tables,
+							&len, fs.seq_offsets);
+	for (int i = 0; i < ntables; i++)
+		lsm_slot_check_writable(tables[i].slot);
+
+	/*
+	 * From the append on, the record may become durable through another
+	 * backend's fsync, so this backend must not stop before it has applied
+	 * and published it: a cancel would tell the client "not committed"
+	 * about a commit that recovery replays.
+	 */
+	HOLD_INTERRUPTS();
+	if (lsm_xlog_append(s->xlog, payload, len, fill, &fs, &start, &end, &st) != LSM_OK)
+	{
+		if (fs.filled)
+			give_back(&fs);
+		RESUME_INTERRUPTS();
+		lsm_report(ERROR, &st, "write the commit record");
+	}
+	if (lsm_synchronous_commit &&
+		lsm_xlog_flush(s->xlog, end, &st) != LSM_OK)
+		elog(PANIC, "lsm_fdw could not fsync its log: %s", st.msg);
+	for (int i = 0; i < ntables; i++)
+		apply_table(&tables[i], payload + tables[i].batch_offset,
+					LSM_BATCH_HEADER + tables[i].entries_len, end);
+	publish(fs.ring_pos);
+	wait_visible(fs.hi);
+	RESUME_INTERRUPTS();
+	if (!lsm_synchronous_commit)
+		lsm_wake_maintenance();
+}
+
+/*
+ * lsm_commit_prepare
+ *		PRE_COMMIT of a transaction with an xid: make its batches durable
+ *		as a PREPARE record; they are applied at COMMIT (lsm_commit_resolve).
+ */
+void
+lsm_commit_prepare(TransactionId xid, int ntables, LsmCommitTable *tables)
+{
+	LsmShared  *s = lsm_shared;
+	int			me = lsm_my_procno();
+	uint64		start;
+	uint64		end;
+	LsmStatus	st;
+
+	prepared_payload = build_payload(REC_PREPARE, xid, ntables, tables,
+									 &prepared_len, NULL);
+	for (int i = 0; i < ntables; i++)
+		lsm_slot_check_writable(tables[i].slot);
+
+	/*
+	 * Published before the append, so the log's retention never passes a
+	 * record that is still waiting for its RESOLVE.
+	 */
+	pg_atomic_write_u64(&s->prepared_lsn[me], lsm_xlog_insert_lsn(s->xlog));
+	if (lsm_xlog_append(s->xlog, prepared_payload, prepared_len, NULL, NULL,
+						&start, &end, &st) != LSM_OK)
+	{
+		pg_atomic_write_u64(&s->prepared_lsn[me], PG_UINT64_MAX);
+		prepared_payload = NULL;
+		lsm_report(ERROR, &st, "write the commit record");
+	}
+	if (lsm_synchronous_commit && lsm_xlog_flush(s->xlog, end, &st) != LSM_OK)
+		elog(PANIC, "lsm_fdw could not fsync its log: %s", st.msg);
+	prepared_ntables = ntables;
+	prepared_tables = tables;
+	prepared_xid = xid;
+}
+
+/*
+ * lsm_commit_resolve
+ *		COMMIT (committed = true) or ABORT of a transaction that prepared.
+ *		At COMMIT Postgres's commit is durable: nothing may fail any more.
+ */
+void
+lsm_commit_resolve(bool committed)
+{
+	LsmShared  *s = lsm_shared;
+	int			me = lsm_my_procno();
+	FillState	fs;
+	uint8	   *payload;
+	size_t		len;
+	uint64		start;
+	uint64		end;
+	LsmStatus	st;
+
+	if (prepared_payload == NULL)
+		return;
+	if (!committed)
+	{
+		pg_atomic_write_u64(&s->prepared_lsn[me], PG_UINT64_MAX);
+		prepared_payload = NULL;
+		return;
+	}
+
+	len = 1 + 4 + 4 + 8 * prepared_ntables;
+	payload = MemoryContextAlloc(TopTransactionContext, len);
+	payload[0] = REC_RESOLVE;
+	put32(payload + 1, prepared_xid);
+	put32(payload + 5, prepared_ntables);
+	memset(&fs, 0, sizeof(fs));
+	fs.ntables = prepared_ntables;
+	fs.tables = prepared_tables;
+	fs.seq_offsets = MemoryContextAlloc(TopTransactionContext,
+										sizeof(size_t) * prepared_ntables);
+	for (int i = 0; i < prepared_ntables; i++)
+		fs.seq_offsets[i] = 9 + 8 * i;
+
+	HOLD_INTERRUPTS();
+	if (lsm_xlog_append(s->xlog, payload, len, fill, &fs, &start, &end, &st) != LSM_OK)
+		elog(PANIC, "lsm_fdw could not log the commit of a prepared batch: %s", st.msg);
+	for (int i = 0; i < prepared_ntables; i++)
+	{
+		LsmCommitTable *t = &prepared_tables[i];
+		uint8	   *batch = prepared_payload + t->batch_offset;
+
+		put64(batch, t->first_seq);
+		apply_table(t, batch, LSM_BATCH_HEADER + t->entries_len, end);
+	}
+	publish(fs.ring_pos);
+	pg_atomic_write_u64(&s->prepared_lsn[me], PG_UINT64_MAX);
+	wait_visible(fs.hi);
+	RESUME_INTERRUPTS();
+	prepared_payload = NULL;
+}
+
+/*
+ * lsm_commit_forget
+ *		Transaction end: drop pointers into transaction memory.
+ */
+void
+lsm_commit_forget(void)
+{
+	if (prepared_payload != NULL && lsm_shared != NULL)
+		pg_atomic_write_u64(&lsm_shared->prepared_lsn[lsm_my_procno()], PG_UINT64_MAX);
+	prepared_payload = NULL;
+	prepared_tables = NULL;
+	prepared_ntables = 0;
+}
+
+/* ---------------------------------------------------------------------
+ * Replay (the maintenance worker, before any backend is let in)
+ * ---------------------------------------------------------------------
+ */
+
+typedef struct PreparedEntry
+{
+	TransactionId xid;			/* hash key */
+	uint8	   *payload;		/* malloc'd copy */
+	size_t		len;
+} PreparedEntry;
+
+static HTAB *replay_prepared = NULL;
+static uint64 replay_max_seq = 0;
+
+/*
+ * Apply one table part of a replayed record when the table still exists
+ * and does not hold it yet.
+ */
+static void
+replay_table(Oid dboid, Oid relid, int flags, uint8 *batch, size_t batch_len,
+			 uint64 first_seq, uint64 lsn)
+{
+	LsmTableSlot *slot;
+	uint32		count = get32(batch + 8);
+	LsmStatus	st;
+	char	   *dir = lsm_table_dir(dboid, relid);
+
+	replay_max_seq = Max(replay_max_seq, first_seq + Max(count, 1) - 1);
+	if (!lsm_env_posix()->exists(lsm_env_posix(), dir))
+		return;					/* dropped after this commit */
+	slot = lsm_slot_for(dboid, relid, true, NULL);
+	if (first_seq <= lsm_db_last_seq(slot->db))
+		return;					/* already in its tables */
+	if (flags & TBL_TRUNCATE)
+		lsm_truncate_slot_in_commit(slot);
+	if (count > 0)
+	{
+		put64(batch, first_seq);
+		if (lsm_db_write_at(slot->db, lsm_slice(batch, batch_len), first_seq, &st) != LSM_OK)
+			lsm_report(ERROR, &st, "replay the log");
+	}
+	slot->last_apply_lsn = lsn;
+	slot->last_apply_seq = first_seq + Max(count, 1) - 1;
+
+	/* recovery flushes for itself: the worker that would is this process */
+	while (lsm_db_flush_needed(slot->db))
+	{
+		bool		did;
+
+		if (lsm_db_flush_pending(slot->db, &did, &st) != LSM_OK)
+			lsm_report(ERROR, &st, "flush during recovery");
+		if (!did)
+			break;
+	}
+}
+
+/* Walk the table parts of a COMMIT/PREPARE payload. */
+static void
+replay_tables(uint8 *p, uint8 *end, const uint64 *seqs, uint64 lsn)
+{
+	uint32		ntables = get32(p);
+
+	p += 4;
+	for (uint32 i = 0; i < ntables; i++)
+	{
+		Oid			dboid;
+		Oid			relid;
+		int			flags;
+		uint32		blen;
+
+		if (end - p < TABLE_HEAD)
+			elog(ERROR, "lsm_fdw log record is malformed");
+		dboid = get32(p);
+		relid = get32(p + 4);
+		flags = p[8];
+		blen = get32(p + 9);
+		p += TABLE_HEAD;
+		if ((size_t) (end - p) < blen || blen < LSM_BATCH_HEADER)
+			elog(ERROR, "lsm_fdw log record is malformed");
+		replay_table(dboid, relid, flags, p, blen,
+					 seqs ? seqs[i] : get64(p), lsn);
+		p += blen;
+	}
+}
+
+/*
+ * lsm_replay_record
+ *		The log replay callback (xlog.c), in log order.
+ */
+LsmCode
+lsm_replay_record(void *arg, uint64_t lsn, LsmSlice payload, LsmStatus *st)
+{
+	uint8	   *p = (uint8 *) payload.data;
+	uint8	   *end = p + payload.len;
+
+	if (payload.len < 5)
+		elog(ERROR, "lsm_fdw log record is too short");
+	if (replay_prepared == NULL)
+	{
+		HASHCTL		ctl;
+
+		ctl.keysize = sizeof(TransactionId);
+		ctl.entrysize = sizeof(PreparedEntry);
+		replay_prepared = hash_create("lsm_fdw replay", 64, &ctl,
+									  HASH_ELEM | HASH_BLOBS);
+	}
+	switch (p[0])
+	{
+		case REC_COMMIT:
+			replay_tables(p + 1, end, NULL, lsn);
+			break;
+		case REC_PREPARE:
+			{
+				TransactionId xid = get32(p + 1);
+				PreparedEntry *e = hash_search(replay_prepared, &xid, HASH_ENTER, NULL);
+
+				e->payload = MemoryContextAllocHuge(TopMemoryContext, payload.len);
+				memcpy(e->payload, p, payload.len);
+				e->len = payload.len;
+				break;
+			}
+		case REC_RESOLVE:
+			{
+				TransactionId xid = get32(p + 1);
+				uint32		n = get32(p + 5);
+				PreparedEntry *e = hash_search(replay_prepared, &xid, HASH_FIND, NULL);
+				uint64	   *seqs;
+
+				if (e == NULL)
+					break;		/* its PREPARE is older than the log: applied */
+				if (payload.len < 9 + 8 * (size_t) n)
+					elog(ERROR, "lsm_fdw log record is malformed");
+				seqs = palloc(sizeof(uint64) * Max(n, 1));
+				for (uint32 i = 0; i < n; i++)
+					seqs[i] = get64(p + 9 + 8 * i);
+				replay_tables(e->payload + 5, e->payload + e->len, seqs, lsn);
+				pfree(seqs);
+				pfree(e->payload);
+				hash_search(replay_prepared, &xid, HASH_REMOVE, NULL);
+				break;
+			}
+		default:
+			elog(ERROR, "lsm_fdw log record has unknown type %d", p[0]);
+	}
+	return LSM_OK;
+}
+
+/*
+ * lsm_replay_finish
+ *		After the last record: PREPAREs without a RESOLVE are decided by
+ *		pg_xact; committed ones get sequence numbers after everything else
+ *		(their RESOLVE was lost, so nothing durable can depend on them).
+ *		Then the sequence counters start above everything seen.
+ */
+void
+lsm_replay_finish(void)
+{
+	LsmShared  *s = lsm_shared;
+	uint64		next;
+
+	if (replay_prepared != NULL)
+	{
+		HASH_SEQ_STATUS seq;
+		PreparedEntry *e;
+
+		hash_seq_init(&seq, replay_prepared);
+		while ((e = hash_seq_search(&seq)) != NULL)
+		{
+			if (TransactionIdDidCommit(e->xid))
+			{
+				uint32		n = get32(e->payload + 5);
+				uint64	   *seqs = palloc(sizeof(uint64) * Max(n, 1));
+				uint8	   *p = e->payload + 9;
+
+				/* number the batches after everything seen so far */
+				for (uint32 i = 0; i < n; i++)
+				{
+					uint32		blen = get32(p + 9);
+					uint32		count = get32(p + TABLE_HEAD + 8);
+
+					seqs[i] = replay_max_seq + 1;
+					replay_max_seq += Max(count, 1);
+					p += TABLE_HEAD + blen;
+				}
+				replay_tables(e->payload + 5, e->payload + e->len, seqs, 0);
+				pfree(seqs);
+			}
+			pfree(e->payload);
+		}
+		hash_destroy(replay_prepared);
+		replay_prepared = NULL;
+	}
+
+	/* the tables may hold numbers above the log's (its tail was removed) */
+	for (int i = 0; i < s->max_tables; i++)
+		if (s->slots[i].state == LSM_SLOT_OPEN)
+			replay_max_seq = Max(replay_max_seq, lsm_db_last_seq(s->slots[i].db));
+	next = Max(replay_max_seq + 1, pg_atomic_read_u64(&s->next_seq));
+	pg_atomic_write_u64(&s->next_seq, next);
+	pg_atomic_write_u64(&s->visible_seq, next - 1);
+	replay_max_seq = 0;
+}
+
+/*
+ * lsm_pre_flush
+ *		Before a memtable becomes a table file, the log records of its
+ *		entries must be durable: with lsm_fdw.synchronous_commit off a
+ *		commit is applied before its fsync, and a table file holding it
+ *		after a crash that lost the record would break the all-or-nothing
+ *		of a commit that wrote several tables.
+ */
+bool
+lsm_pre_flush(void *arg, LsmSeq max_seq)
+{
+	LsmShared  *s = lsm_shared;
+	LsmStatus	st;
+
+	if (s->xlog == NULL)
+		return true;			/* recovery: the records came from the disk */
+	if (lsm_xlog_flush(s->xlog, lsm_xlog_insert_lsn(s->xlog), &st) != LSM_OK)
+		elog(PANIC, "lsm_fdw could not fsync its log: %s", st.msg);
+	return true;
+}
+
+/*
+ * lsm_flush_wanted
+ *		The engine froze a memtable (or waits for room): wake the worker.
+ */
+void
+lsm_flush_wanted(void *arg)
+{
+	pg_atomic_fetch_add_u64(&lsm_shared->flush_requests, 1);
+	lsm_wake_maintenance();
+}

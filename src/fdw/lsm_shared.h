@@ -1,0 +1,168 @@
+/*
+ * lsm_shared.h
+ *		The server-wide state of lsm_fdw in Postgres's main shared memory,
+ *		and the interfaces of the files that work on it (shmem.c, table.c,
+ *		commit.c, worker.c, snapshot.c, keylock.c).
+ *
+ * Engine objects (one LsmDb per table, the block cache, the server log)
+ * live in a heap carved out of main shared memory.  Every process is
+ * forked from the postmaster, so that memory is mapped at one address
+ * everywhere, and each backend calls the engine on the shared objects the
+ * way threads do in the engine's own tests: the engine's mutexes are
+ * process-shared and its files are reopened per process (env_shared.c).
+ * docs/design.md, "The shared engine", explains the choice.
+ */
+#ifndef LSM_SHARED_H
+#define LSM_SHARED_H
+
+#include "postgres.h"
+
+#include "port/atomics.h"
+#include "storage/condition_variable.h"
+#include "storage/lwlock.h"
+#include "storage/spin.h"
+
+#include "lsm.h"
+#include "xlog.h"
+
+/* Table slot states. */
+#define LSM_SLOT_FREE		0
+#define LSM_SLOT_OPEN		1
+
+typedef struct LsmTableSlot
+{
+	/* under the registry lock */
+	int			state;
+	Oid			dboid;
+	Oid			relid;
+	uint32		generation;		/* changes whenever db is replaced */
+	LsmDb	   *db;
+
+	/* workers and commits using db without the registry lock */
+	pg_atomic_uint32 pins;
+
+	/*
+	 * Commits apply to a table in the order of their log records, so that
+	 * each memtable holds a contiguous stretch of the log: tickets are
+	 * handed out with the log position, and a committer applies once
+	 * applied_ticket reaches its own.
+	 */
+	pg_atomic_uint64 next_ticket;
+	pg_atomic_uint64 applied_ticket;
+	ConditionVariable apply_cv;
+
+	/* the last record applied (for statistics) */
+	slock_t		mutex;			/* protects the fields below */
+	uint64		last_apply_lsn;	/* end position of the last applied record */
+	uint64		last_apply_seq;
+
+	/* set by the maintenance worker while flushes of this table fail */
+	bool		flush_failing;
+	int			flush_error_code;	/* LsmCode */
+	char		flush_error[256];
+} LsmTableSlot;
+
+/* Recovery states. */
+#define LSM_RECOVERY_PENDING	0
+#define LSM_RECOVERY_DONE		1
+#define LSM_RECOVERY_FAILED		2
+
+/* One commit in flight, for publishing sequence numbers in order. */
+typedef struct LsmCommitSlot
+{
+	uint64		hi;				/* last sequence number of the commit */
+	bool		done;
+} LsmCommitSlot;
+
+typedef struct LsmShared
+{
+	/* engine objects, in the heap */
+	void	   *heap;			/* LsmShmHeap */
+	LsmEnv	   *env;
+	LsmBlockCache *cache;
+	LsmXlog    *xlog;			/* opened by recovery */
+
+	/* sequence numbers */
+	pg_atomic_uint64 next_seq;	/* next one to hand out (under xlog insert) */
+	pg_atomic_uint64 visible_seq;	/* highest published */
+	ConditionVariable visible_cv;
+	slock_t		ring_lock;
+	uint32		ring_size;
+	uint64		ring_head;		/* oldest unpublished commit */
+	uint64		ring_tail;		/* next free */
+	LsmCommitSlot *ring;		/* ring_size entries */
+
+	/* recovery and workers */
+	int			recovery_state;
+	char		recovery_error[512];
+	ConditionVariable recovery_cv;
+	pg_atomic_uint32 maint_pgprocno;	/* UINT32_MAX when not running */
+	pg_atomic_uint64 flush_requests;	/* bumped by writers wanting a flush */
+
+	/* memtable pool accounting */
+	pg_atomic_uint64 memtable_bytes;
+	pg_atomic_uint64 memtable_waiters;
+
+	/* per process: oldest sequence number its transaction reads at */
+	int			n_procs;
+	pg_atomic_uint64 *horizon;	/* PG_UINT64_MAX = none */
+	/* per process: position of its prepared, unresolved commit record */
+	pg_atomic_uint64 *prepared_lsn; /* PG_UINT64_MAX = none */
+
+	/* table registry */
+	LWLock	   *registry_lock;
+	uint32		next_cache_id;
+	int			max_tables;
+	LsmTableSlot slots[FLEXIBLE_ARRAY_MEMBER];
+} LsmShared;
+
+/* in shmem.c */
+extern LsmShared *lsm_shared;
+extern int	lsm_memtable_memory;	/* kB */
+extern int	lsm_block_cache_size;	/* kB */
+extern int	lsm_metadata_memory;	/* kB */
+extern int	lsm_max_tables;
+extern int	lsm_compaction_workers;
+extern int	lsm_max_wal_size;	/* kB */
+extern void lsm_shmem_define_gucs(void);
+extern void lsm_shmem_install_hooks(void);
+extern void lsm_alloc_local(bool local);
+extern void lsm_region_unlimited(bool on);
+extern size_t lsm_shmem_size(void);
+extern void *lsm_region_alloc(void *arg, size_t size);
+extern void lsm_region_free(void *arg, void *p, size_t size);
+extern int	lsm_my_procno(void);
+
+/* in table.c */
+extern void lsm_wait_ready(void);
+extern LsmTableSlot *lsm_slot_for(Oid dboid, Oid relid, bool create,
+								  uint32 *generation);
+extern LsmDb *lsm_slot_open_db(LsmTableSlot *slot, Oid dboid, Oid relid,
+							   LsmStatus *st);
+extern void lsm_slot_pin(LsmTableSlot *slot);
+extern void lsm_slot_unpin(LsmTableSlot *slot);
+extern void lsm_slot_reset(LsmTableSlot *slot, bool remove_files);
+extern void lsm_table_options(const char *dir, LsmOptions *opts, LsmTableSlot *slot);
+
+/* in commit.c (see also lsm_commit.h) */
+extern LsmCode lsm_replay_record(void *arg, uint64_t lsn, LsmSlice payload,
+								 LsmStatus *st);
+extern void lsm_replay_finish(void);
+extern bool lsm_pre_flush(void *arg, LsmSeq max_seq);
+extern void lsm_flush_wanted(void *arg);
+
+/* in snapshot.c */
+extern LsmSeq lsm_read_point(void);
+extern LsmSeq lsm_newest_point(void);
+extern void lsm_snapshot_xact_end(void);
+extern uint64_t lsm_horizon(void *arg);
+
+/* in keylock.c */
+extern void lsm_lock_key(Oid relid, LsmSlice key);
+extern void lsm_check_serializable(Oid relid, LsmSeq found_seq);
+
+/* in worker.c */
+extern void lsm_register_workers(void);
+extern void lsm_wake_maintenance(void);
+
+#endif							/* LSM_SHARED_H */

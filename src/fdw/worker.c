@@ -1,0 +1,350 @@
+/*
+ * worker.c
+ *		lsm_fdw's background workers.
+ *
+ * The maintenance worker starts after every server start and every crash
+ * restart (once Postgres's own recovery is done, so pg_xact is valid),
+ * replays the lsm_fdw log into the tables' memtables while backends wait
+ * (lsm_wait_ready), and then loops: flush frozen memtables, fsync the log
+ * for lsm_fdw.synchronous_commit = off within lsm_fdw.wal_sync_delay, and
+ * checkpoint (flush every table, then delete the log segments nothing
+ * needs) once the log has grown by half of lsm_fdw.max_wal_size.  The
+ * compaction workers (lsm_fdw.compaction_workers) compact whatever table
+ * needs it.  None of them connects to a database: table settings come from
+ * each table's OPTIONS file.
+ */
+#include "postgres.h"
+
+#include "miscadmin.h"
+#include "pgstat.h"
+#include "postmaster/bgworker.h"
+#include "postmaster/interrupt.h"
+#include "storage/ipc.h"
+#include "storage/latch.h"
+#include "storage/proc.h"
+#include "tcop/tcopprot.h"
+#include "utils/memutils.h"
+#include "utils/timestamp.h"
+#include "utils/wait_event.h"
+
+#include "lsm_fdw.h"
+#include "lsm_shared.h"
+
+PGDLLEXPORT void lsm_maintenance_main(Datum arg);
+PGDLLEXPORT void lsm_compaction_main(Datum arg);
+
+#define LSM_WAL_SEGMENT_SIZE	(64 * 1024 * 1024)
+
+void
+lsm_wake_maintenance(void)
+{
+	uint32		procno;
+
+	if (lsm_shared == NULL)
+		return;
+	procno = pg_atomic_read_u32(&lsm_shared->maint_pgprocno);
+	if (procno != PG_UINT32_MAX && (int) procno != lsm_my_procno())
+		SetLatch(&ProcGlobal->allProcs[procno].procLatch);
+}
+
+void
+lsm_register_workers(void)
+{
+	BackgroundWorker w;
+
+	memset(&w, 0, sizeof(w));
+	w.bgw_flags = BGWORKER_SHMEM_ACCESS;
+	w.bgw_start_time = BgWorkerStart_RecoveryFinished;
+	w.bgw_restart_time = 1;
+	snprintf(w.bgw_library_name, BGW_MAXLEN, "lsm_fdw");
+	snprintf(w.bgw_function_name, BGW_MAXLEN, "lsm_maintenance_main");
+	snprintf(w.bgw_name, BGW_MAXLEN, "lsm_fdw maintenance");
+	snprintf(w.bgw_type, BGW_MAXLEN, "lsm_fdw maintenance");
+	RegisterBackgroundWorker(&w);
+
+	for (int i = 0; i < lsm_compaction_workers; i++)
+	{
+		snprintf(w.bgw_function_name, BGW_MAXLEN, "lsm_compaction_main");
+		snprintf(w.bgw_name, BGW_MAXLEN, "lsm_fdw compaction %d", i + 1);
+		snprintf(w.bgw_type, BGW_MAXLEN, "lsm_fdw compaction");
+		w.bgw_main_arg = Int32GetDatum(i);
+		RegisterBackgroundWorker(&w);
+	}
+}
+
+/*
+ * Pin the next open table after *pos (registry lock held only while
+ * looking), or return NULL at the end.
+ */
+static LsmTableSlot *
+next_table(int *pos)
+{
+	LsmShared  *s = lsm_shared;
+	LsmTableSlot *found = NULL;
+
+	LWLockAcquire(s->registry_lock, LW_SHARED);
+	for (; *pos < s->max_tables; (*pos)++)
+	{
+		LsmTableSlot *slot = &s->slots[*pos];
+
+		if (slot->state == LSM_SLOT_OPEN)
+		{
+			lsm_slot_pin(slot);
+			found = slot;
+			(*pos)++;
+			break;
+		}
+	}
+	LWLockRelease(s->registry_lock);
+	return found;
+}
+
+static void
+note_flush_result(LsmTableSlot *slot, LsmCode rc, const LsmStatus *st)
+{
+	bool		was = slot->flush_failing;
+
+	SpinLockAcquire(&slot->mutex);
+	if (rc == LSM_OK)
+		slot->flush_failing = false;
+	else
+	{
+		slot->flush_failing = true;
+		slot->flush_error_code = rc;
+		strlcpy(slot->flush_error, st->msg, sizeof(slot->flush_error));
+	}
+	SpinLockRelease(&slot->mutex);
+	if (rc != LSM_OK && !was)
+		ereport(WARNING,
+				(errcode(rc == LSM_NO_SPACE ? ERRCODE_DISK_FULL : ERRCODE_IO_ERROR),
+				 errmsg("lsm_fdw could not flush table %u: %s", slot->relid, st->msg),
+				 errdetail("Commits to the table are refused until a flush succeeds; the worker retries.")));
+	else if (rc == LSM_OK && was)
+		ereport(LOG, (errmsg("lsm_fdw flushes of table %u succeed again", slot->relid)));
+}
+
+/* Flush every frozen memtable of every table. */
+static bool
+flush_frozen(void)
+{
+	int			pos = 0;
+	LsmTableSlot *slot;
+	bool		any = false;
+
+	while ((slot = next_table(&pos)) != NULL)
+	{
+		LsmStatus	st;
+		LsmCode		rc = LSM_OK;
+		bool		did = true;
+
+		while (rc == LSM_OK && did && lsm_db_flush_needed(slot->db))
+		{
+			rc = lsm_db_flush_pending(slot->db, &did, &st);
+			any |= did;
+		}
+		if (rc != LSM_OK || slot->flush_failing)
+			note_flush_result(slot, rc, &st);
+		lsm_slot_unpin(slot);
+	}
+	return any;
+}
+
+/*
+ * Checkpoint: make everything the log holds so far durable in the tables,
+ * then delete the segments below that point.  The oldest prepared record
+ * is read first: a transaction that resolves afterwards wrote its RESOLVE
+ * before the log position read next, so the wait below covers it.
+ */
+static void
+checkpoint(uint64 *last)
+{
+	LsmShared  *s = lsm_shared;
+	uint64		oldest_prepared = PG_UINT64_MAX;
+	uint64		upto;
+	uint64		seq;
+	int			pos = 0;
+	LsmTableSlot *slot;
+	LsmStatus	st;
+
+	for (int i = 0; i < s->n_procs; i++)
+		oldest_prepared = Min(oldest_prepared, pg_atomic_read_u64(&s->prepared_lsn[i]));
+	pg_memory_barrier();
+	upto = lsm_xlog_insert_lsn(s->xlog);
+	seq = pg_atomic_read_u64(&s->next_seq) - 1;
+
+	/* commits numbered so far must be applied before the tables flush */
+	while (pg_atomic_read_u64(&s->visible_seq) < seq)
+	{
+		CHECK_FOR_INTERRUPTS();
+		flush_frozen();
+		pg_usleep(1000L);
+	}
+	while ((slot = next_table(&pos)) != NULL)
+	{
+		LsmCode		rc = lsm_db_flush(slot->db, &st);
+
+		if (rc != LSM_OK)
+		{
+			note_flush_result(slot, rc, &st);
+			lsm_slot_unpin(slot);
+			return;				/* keep the log; retried next time */
+		}
+		lsm_slot_unpin(slot);
+	}
+	upto = Min(upto, oldest_prepared);
+	if (lsm_xlog_remove_before(s->xlog, upto, &st) != LSM_OK)
+		ereport(WARNING,
+				(errcode(ERRCODE_IO_ERROR),
+				 errmsg("lsm_fdw could not remove old log segments: %s", st.msg)));
+	*last = upto;
+}
+
+static void
+recover(void)
+{
+	LsmShared  *s = lsm_shared;
+	char	   *dir = psprintf("%s/lsm_fdw/wal", DataDir);
+	LsmXlog    *x;
+	LsmXlogReplayReport rep;
+	LsmStatus	st;
+
+	memset(&rep, 0, sizeof(rep));
+	if (lsm_xlog_open(s->env, dir, LSM_WAL_SEGMENT_SIZE, lsm_replay_record, NULL,
+					  &x, &rep, &st) != LSM_OK)
+		lsm_report(ERROR, &st, "replay the log");
+	lsm_replay_finish();
+	if (rep.records > 0 || rep.dropped_bytes > 0)
+		ereport(LOG,
+				(errmsg("lsm_fdw replayed %llu log records%s",
+						(unsigned long long) rep.records,
+						rep.dropped_bytes > 0 ? " and dropped a torn tail" : "")));
+	s->xlog = x;
+}
+
+void
+lsm_maintenance_main(Datum arg)
+{
+	LsmShared  *s = lsm_shared;
+	uint64		last_checkpoint = 0;
+	TimestampTz last_sync = GetCurrentTimestamp();
+	MemoryContext cxt;
+
+	pqsignal(SIGTERM, die);
+	pqsignal(SIGHUP, SignalHandlerForConfigReload);
+	BackgroundWorkerUnblockSignals();
+	cxt = AllocSetContextCreate(TopMemoryContext, "lsm_fdw maintenance",
+								ALLOCSET_DEFAULT_SIZES);
+	MemoryContextSwitchTo(cxt);
+	lsm_region_unlimited(true);
+
+	pg_atomic_write_u32(&s->maint_pgprocno, (uint32) lsm_my_procno());
+	if (s->recovery_state != LSM_RECOVERY_DONE)
+	{
+		PG_TRY();
+		{
+			recover();
+		}
+		PG_CATCH();
+		{
+			ErrorData  *e;
+
+			MemoryContextSwitchTo(cxt);
+			e = CopyErrorData();
+			strlcpy(s->recovery_error, e->message, sizeof(s->recovery_error));
+			s->recovery_state = LSM_RECOVERY_FAILED;
+			ConditionVariableBroadcast(&s->recovery_cv);
+			PG_RE_THROW();
+		}
+		PG_END_TRY();
+		s->recovery_state = LSM_RECOVERY_DONE;
+		ConditionVariableBroadcast(&s->recovery_cv);
+		last_checkpoint = lsm_xlog_insert_lsn(s->xlog);
+	}
+
+	for (;;)
+	{
+		uint64		insert;
+		LsmStatus	st;
+
+		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+						 Max(lsm_wal_sync_delay / 2, 10), PG_WAIT_EXTENSION);
+		ResetLatch(MyLatch);
+		CHECK_FOR_INTERRUPTS();
+		if (ConfigReloadPending)
+		{
+			ConfigReloadPending = false;
+			ProcessConfigFile(PGC_SIGHUP);
+		}
+		MemoryContextReset(cxt);
+
+		flush_frozen();
+
+		/* lsm_fdw.synchronous_commit = off: bound the unsynced window */
+		insert = lsm_xlog_insert_lsn(s->xlog);
+		if (insert > lsm_xlog_flushed_lsn(s->xlog) &&
+			TimestampDifferenceExceeds(last_sync, GetCurrentTimestamp(),
+									   lsm_wal_sync_delay / 2))
+		{
+			if (lsm_xlog_flush(s->xlog, insert, &st) != LSM_OK)
+				elog(PANIC, "lsm_fdw could not fsync its log: %s", st.msg);
+			last_sync = GetCurrentTimestamp();
+		}
+
+		if (insert - last_checkpoint > (uint64) lsm_max_wal_size * 1024 / 2)
+			checkpoint(&last_checkpoint);
+	}
+}
+
+void
+lsm_compaction_main(Datum arg)
+{
+	MemoryContext cxt;
+
+	pqsignal(SIGTERM, die);
+	BackgroundWorkerUnblockSignals();
+	cxt = AllocSetContextCreate(TopMemoryContext, "lsm_fdw compaction",
+								ALLOCSET_DEFAULT_SIZES);
+	MemoryContextSwitchTo(cxt);
+
+	/* nothing to compact before recovery has opened the tables */
+	while (lsm_shared->recovery_state != LSM_RECOVERY_DONE)
+	{
+		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+						 100, PG_WAIT_EXTENSION);
+		ResetLatch(MyLatch);
+		CHECK_FOR_INTERRUPTS();
+	}
+
+	for (;;)
+	{
+		int			pos = 0;
+		LsmTableSlot *slot;
+		bool		any = false;
+
+		while ((slot = next_table(&pos)) != NULL)
+		{
+			LsmStatus	st;
+			bool		did = false;
+
+			if (lsm_db_compaction_needed(slot->db))
+			{
+				if (lsm_db_compact_step(slot->db, &did, &st) != LSM_OK)
+					ereport(WARNING,
+							(errcode(st.code == LSM_NO_SPACE ? ERRCODE_DISK_FULL : ERRCODE_IO_ERROR),
+							 errmsg("lsm_fdw could not compact table %u: %s",
+									slot->relid, st.msg)));
+				any |= did;
+			}
+			lsm_slot_unpin(slot);
+			CHECK_FOR_INTERRUPTS();
+		}
+		MemoryContextReset(cxt);
+		if (!any)
+		{
+			(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+							 200, PG_WAIT_EXTENSION);
+			ResetLatch(MyLatch);
+			CHECK_FOR_INTERRUPTS();
+		}
+	}
+}
