@@ -16,6 +16,9 @@ ROOT=$PWD
 
 QUICK=0
 [ "${1:-}" = "--quick" ] && QUICK=1
+# LSM_SUITES="engine regress iso tap" runs only those (default: all);
+# LSM_TAP="t/001_crash.pl ..." runs only those TAP files.
+want() { [ -z "${LSM_SUITES:-}" ] || [[ " $LSM_SUITES " == *" $1 "* ]]; }
 
 PASSED=0
 FAILED=0
@@ -58,8 +61,8 @@ run_engine() {	# suite make-args...
 	[ "$ran" -lt "$bins" ] && { echo "$((bins - ran)) test binaries did not finish:"; grep -B3 -A20 -E 'ERROR: AddressSanitizer|runtime error|Segmentation' "$log" | head -60; f=$((f + bins - ran)); }
 	count "$suite" "$p" "$f"
 }
-run_engine engine
-[ $QUICK = 1 ] || run_engine engine-san SAN=1
+want engine && run_engine engine
+if [ $QUICK = 0 ] && want engine-san; then run_engine engine-san SAN=1; fi
 
 PGBIN=$($PG_CONFIG --bindir)
 PGXS_SRC=$(dirname "$($PG_CONFIG --pgxs)")/..
@@ -77,6 +80,7 @@ count_regress() {	# suite logfile rc
 	count "$1" "$p" "$f"
 }
 
+if want regress; then
 echo "== regress"
 (cd "$OUT" && lsm_as_postgres "$PGXS_SRC/test/regress/pg_regress" --bindir="$PGBIN" \
 	--inputdir=. --outputdir=out_regress --temp-instance=tmp_regress \
@@ -94,9 +98,10 @@ echo "== preload"
 rc=$?
 [ $rc -ne 0 ] && [ -f "$OUT/out_preload/regression.diffs" ] && head -60 "$OUT/out_preload/regression.diffs"
 count_regress preload "$OUT/preload.log" $rc
+fi
 
 specs=$(cd "$OUT" && ls specs/*.spec 2>/dev/null | xargs -r -n1 basename | sed 's/\.spec$//')
-if [ -n "$specs" ]; then
+if [ -n "$specs" ] && want iso; then
 	echo "== isolation"
 	(cd "$OUT" && lsm_as_postgres "$PGXS_SRC/test/isolation/pg_isolation_regress" --bindir="$PGBIN" \
 		--inputdir=. --outputdir=out_iso --temp-instance=tmp_iso \
@@ -120,8 +125,8 @@ if [ "$(id -u)" -eq 0 ]; then
 	fi
 fi
 
-taps=$(cd "$OUT" && ls t/*.pl 2>/dev/null)
-if [ -n "$taps" ]; then
+taps=$(cd "$OUT" && ls ${LSM_TAP:-t/*.pl} 2>/dev/null)
+if [ -n "$taps" ] && want tap; then
 	echo "== tap"
 	mkdir -p "$OUT/out_tap" && chown postgres: "$OUT/out_tap" 2>/dev/null
 	for tf in $taps; do

@@ -19,8 +19,11 @@
 #include "utils/rel.h"
 
 #include "lsm_fdw.h"
+#include "lsm_shared.h"
+#include "shm_heap.h"
 
 PG_FUNCTION_INFO_V1(lsm_fdw_stats);
+PG_FUNCTION_INFO_V1(lsm_fdw_server_stats);
 PG_FUNCTION_INFO_V1(lsm_fdw_flush);
 PG_FUNCTION_INFO_V1(lsm_fdw_verify);
 PG_FUNCTION_INFO_V1(lsm_fdw_compact);
@@ -120,6 +123,70 @@ lsm_fdw_stats(PG_FUNCTION_ARGS)
 					 s.pending_compaction_bytes, s.stall_slowdowns,
 					 s.stall_stops, s.stall_micros);
 	relation_close(rel, AccessShareLock);
+	PG_RETURN_DATUM(DirectFunctionCall1(jsonb_in, CStringGetDatum(buf.data)));
+}
+
+/*
+ * lsm_fdw_server_stats() returns jsonb
+ *		Server-wide figures: shared memory, the memtable pool, the log and
+ *		its group commit (syncs against commits), sequence numbers.
+ */
+Datum
+lsm_fdw_server_stats(PG_FUNCTION_ARGS)
+{
+	LsmShared  *sh;
+	LsmXlogStats xs;
+	StringInfoData buf;
+	int			open_tables = 0;
+	uint64		memtable_waits = 0;
+	uint64		memtable_wait_micros = 0;
+
+	lsm_wait_ready();
+	sh = lsm_shared;
+	lsm_xlog_stats(sh->xlog, &xs);
+	LWLockAcquire(sh->registry_lock, LW_SHARED);
+	for (int i = 0; i < sh->max_tables; i++)
+		if (sh->slots[i].state == LSM_SLOT_OPEN)
+		{
+			LsmDbStats	ds;
+
+			open_tables++;
+			lsm_db_stats(sh->slots[i].db, &ds);
+			memtable_waits += ds.memtable_waits;
+			memtable_wait_micros += ds.memtable_wait_micros;
+		}
+	LWLockRelease(sh->registry_lock);
+	initStringInfo(&buf);
+	appendStringInfo(&buf,
+					 "{\"shared_memory_bytes\": %zu"
+					 ", \"heap_bytes\": %zu, \"heap_used\": %zu, \"heap_high_water\": %zu"
+					 ", \"memtable_pool_bytes\": " UINT64_FORMAT
+					 ", \"memtable_pool_used\": " UINT64_FORMAT
+					 ", \"memtable_waits\": " UINT64_FORMAT
+					 ", \"memtable_wait_micros\": " UINT64_FORMAT
+					 ", \"block_cache_bytes\": " UINT64_FORMAT
+					 ", \"block_cache_used\": %zu"
+					 ", \"open_tables\": %d, \"max_tables\": %d"
+					 ", \"visible_sequence\": " UINT64_FORMAT
+					 ", \"log_records\": " UINT64_FORMAT
+					 ", \"log_bytes\": " UINT64_FORMAT
+					 ", \"log_flush_calls\": " UINT64_FORMAT
+					 ", \"log_syncs\": " UINT64_FORMAT
+					 ", \"log_segments\": " UINT64_FORMAT
+					 ", \"log_insert_lsn\": " UINT64_FORMAT
+					 ", \"log_flushed_lsn\": " UINT64_FORMAT "}",
+					 lsm_shmem_size(),
+					 lsm_shm_heap_total(sh->heap), lsm_shm_heap_used(sh->heap),
+					 lsm_shm_heap_high_water(sh->heap),
+					 (uint64) lsm_memtable_memory * 1024,
+					 pg_atomic_read_u64(&sh->memtable_bytes),
+					 memtable_waits, memtable_wait_micros,
+					 (uint64) lsm_block_cache_size * 1024,
+					 lsm_block_cache_usage(sh->cache),
+					 open_tables, sh->max_tables,
+					 pg_atomic_read_u64(&sh->visible_seq),
+					 xs.appends, xs.append_bytes, xs.flush_calls, xs.syncs,
+					 xs.segments, xs.insert_lsn, xs.flushed_lsn);
 	PG_RETURN_DATUM(DirectFunctionCall1(jsonb_in, CStringGetDatum(buf.data)));
 }
 

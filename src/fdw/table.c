@@ -184,7 +184,7 @@ read_settings(const char *dir, LsmTableSettings *s)
 	s->compression_level = 3;
 	s->block_size = 4096;
 	s->bloom_bits_per_key = 10;
-	s->memtable_size = 8 * 1024 * 1024;
+	s->memtable_size = 8 * 1024 * 1024;	/* options.c's default */
 	s->overwrite_on_duplicate = false;
 	if (f == NULL)
 		return;
@@ -220,7 +220,13 @@ lsm_table_options(const char *dir, LsmOptions *opts, LsmTableSlot *slot)
 	read_settings(dir, &settings);
 	lsm_options_init(opts);
 	opts->env = lsm_shared->env;
-	opts->write_buffer_size = settings.memtable_size;
+
+	/*
+	 * A memtable bigger than a quarter of the pool could wait for room that
+	 * never comes; the README documents the cap.
+	 */
+	opts->write_buffer_size = Min((size_t) settings.memtable_size,
+								  (size_t) lsm_memtable_memory * 1024 / 4);
 	opts->block_size = settings.block_size;
 	opts->compression = settings.compress ? LSM_COMPRESSION_ZSTD : LSM_COMPRESSION_NONE;
 	opts->compression_level = settings.compression_level;
@@ -442,7 +448,8 @@ lsm_open_table(Relation rel)
 {
 	Oid			relid = RelationGetRelid(rel);
 	LsmOpenTable *t;
-	bool		found;
+	LsmTableSlot *slot;
+	uint32		generation;
 
 	lsm_wait_ready();
 	if (open_tables == NULL)
@@ -455,14 +462,14 @@ lsm_open_table(Relation rel)
 		open_tables = hash_create("lsm_fdw open tables", 16, &ctl,
 								  HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
 	}
-	t = hash_search(open_tables, &relid, HASH_ENTER, &found);
-	if (found && t->slot->state == LSM_SLOT_OPEN &&
+	t = hash_search(open_tables, &relid, HASH_FIND, NULL);
+	if (t != NULL && t->slot->state == LSM_SLOT_OPEN &&
 		t->slot->generation == t->generation &&
 		t->slot->relid == relid && t->slot->dboid == MyDatabaseId)
 		return t->slot->db;
 
-	t->slot = lsm_slot_for(MyDatabaseId, relid, false, &t->generation);
-	if (t->slot == NULL)
+	slot = lsm_slot_for(MyDatabaseId, relid, false, &generation);
+	if (slot == NULL)
 	{
 		char	   *dir = lsm_table_dir(MyDatabaseId, relid);
 		LsmTableSettings settings;
@@ -473,9 +480,12 @@ lsm_open_table(Relation rel)
 			lsm_settings_for_table(relid, &settings);
 			write_settings(dir, &settings);
 		}
-		t->slot = lsm_slot_for(MyDatabaseId, relid, true, &t->generation);
+		slot = lsm_slot_for(MyDatabaseId, relid, true, &generation);
 	}
-	return t->slot->db;
+	t = hash_search(open_tables, &relid, HASH_ENTER, NULL);
+	t->slot = slot;
+	t->generation = generation;
+	return slot->db;
 }
 
 /*
