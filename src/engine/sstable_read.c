@@ -21,6 +21,7 @@
  * of threads may read one table at once.
  */
 #include <stdlib.h>
+#include <pthread.h>
 #include <string.h>
 
 #include <zstd.h>
@@ -72,28 +73,48 @@ nomem(LsmStatus *st, const LsmTable *t, uint64_t offset)
 /*
  * One decompression context per thread, not per table: a table reader may
  * live in memory every process of the host shares, while zstd allocates a
- * context's buffers with the process's own malloc.
+ * context's buffers with the process's own malloc.  Thread-specific data
+ * (not __thread) so that a thread's context is freed when it exits.
  */
-static __thread ZSTD_DCtx *thread_dctx;
+static pthread_key_t dctx_key;
+static pthread_once_t dctx_once = PTHREAD_ONCE_INIT;
+
+static void
+dctx_destroy(void *d)
+{
+	ZSTD_freeDCtx(d);
+}
+
+static void
+dctx_key_init(void)
+{
+	(void) pthread_key_create(&dctx_key, dctx_destroy);
+}
 
 static ZSTD_DCtx *
 dctx_get(LsmTable *t)
 {
-	ZSTD_DCtx  *d = thread_dctx;
+	ZSTD_DCtx  *d;
 
 	(void) t;
-	thread_dctx = NULL;
-	return d ? d : ZSTD_createDCtx();
+	pthread_once(&dctx_once, dctx_key_init);
+	d = pthread_getspecific(dctx_key);
+	if (d != NULL)
+	{
+		(void) pthread_setspecific(dctx_key, NULL);
+		return d;
+	}
+	return ZSTD_createDCtx();
 }
 
 static void
 dctx_put(LsmTable *t, ZSTD_DCtx *d)
 {
 	(void) t;
-	if (thread_dctx == NULL)
-		thread_dctx = d;
-	else
-		ZSTD_freeDCtx(d);
+	if (pthread_getspecific(dctx_key) == NULL &&
+		pthread_setspecific(dctx_key, d) == 0)
+		return;
+	ZSTD_freeDCtx(d);
 }
 
 /*
