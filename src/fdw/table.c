@@ -245,7 +245,13 @@ lsm_table_options(const char *dir, LsmOptions *opts, LsmTableSlot *slot)
 	opts->region_free = lsm_region_free;
 	opts->region_arg = NULL;
 	opts->block_cache = lsm_shared->cache;
-	opts->cache_id = lsm_shared->next_cache_id++;
+	/*
+	 * Cache ids are 24 bits; reuse after 16.7 million opens (DROP and
+	 * TRUNCATE reopen) is harmless in practice: a closed table's blocks are
+	 * long evicted by then.
+	 */
+	opts->cache_id = lsm_shared->next_cache_id;
+	lsm_shared->next_cache_id = lsm_shared->next_cache_id % ((1u << 24) - 1) + 1;
 	opts->horizon_fn = lsm_horizon;
 	opts->horizon_arg = NULL;
 }
