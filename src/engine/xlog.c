@@ -22,17 +22,19 @@
  * a segment is made and not half-way through a record, and fdatasync of a
  * segment only ever has data to write, never a new file size.
  *
- * Locks.  Three env mutexes, taken in this order: remove_mu, flush_mu,
- * insert_mu.
+ * Locks.  Env mutexes, taken in this order: flush_mu, round_mu[],
+ * insert_mu; remove_mu stands apart.
  *	- insert_mu serialises appends: it protects the insert position, the
  *	  current segment and the list of finished segments still waiting for
  *	  an fsync (pending).  fill runs under it, so whatever the host numbers
- *	  inside fill is numbered in LSN order.
- *	- flush_mu is held by the one flusher (the group commit leader) while it
- *	  fsyncs; committers that find their LSN not yet flushed queue on it,
- *	  and most find on waking that the leader's fsync covered them.  Only
- *	  the flusher closes finished segments, so it may fsync them after
- *	  dropping insert_mu while appends go on.
+ *	  inside fill is numbered in LSN order.  Records are never fsynced
+ *	  under it; an append fsyncs only when it makes a new segment (its
+ *	  zeros and the directory), once per segment.
+ *	- flush_mu elects the leader of a flush round (group commit); the
+ *	  leader then holds round_mu[round % 2] while it fsyncs, and those
+ *	  waiting for a flush wait for that mutex, see lsm_xlog_flush.  Only a
+ *	  leader closes finished segments, so it may fsync them after dropping
+ *	  insert_mu while appends go on.
  *	- remove_mu serialises lsm_xlog_remove_before.
  * insert_lsn, flushed_lsn, the current segment's start and the counters
  * are also atomics, so that the cheap checks (and stats) need no lock.
@@ -105,7 +107,10 @@ struct LsmXlog
 	uint64_t	insert_lsn;
 	uint64_t	cur_start;
 
-	/* Written under flush_mu, read anywhere. */
+	/* Flush rounds (lsm_xlog_flush); written by the leader only. */
+	LsmMutex   *round_mu[2];	/* held by the leader of round n as [n % 2] */
+	uint64_t	flush_round;	/* number of the latest round (flush_mu) */
+	uint32_t	flush_running;	/* a round is running */
 	uint64_t	flushed_lsn;
 	uint32_t	broken;			/* a flush failed; broken_status says how */
 	LsmStatus	broken_status;	/* written before broken is set, then fixed */
@@ -503,48 +508,16 @@ lsm_xlog_append(LsmXlog *x, uint8_t *payload, size_t len, LsmXlogFillFn fill,
 }
 
 /*
- * lsm_xlog_flush
- *		Make the log durable up to at least upto; group commit.
- *
- * The leader fsyncs everything appended when it took over: the finished
- * segments still pending, oldest first, then the current one.  It drops
- * insert_mu while it fsyncs, so appends go on, and only then publishes
- * the flushed LSN.  Callers that queued on flush_mu behind it re-check and
- * usually return without an fsync.
+ * flush_sync
+ *		The leader's work: fsync everything below target, oldest segment
+ *		first.  Finished segments are durable whole once synced, so they
+ *		are closed and forgotten.  insert_mu is held only to look at the
+ *		segments, never across an fsync.
  */
-LsmCode
-lsm_xlog_flush(LsmXlog *x, uint64_t upto, LsmStatus *st)
+static LsmCode
+flush_sync(LsmXlog *x, uint64_t target, LsmStatus *st)
 {
 	LsmEnv	   *env = x->env;
-	uint64_t	target;
-
-	XLOG_COUNT(&x->n_flush_calls, 1);
-	if (XLOG_LOAD(&x->broken))
-		return broken_error(x, st);
-	if (XLOG_LOAD(&x->flushed_lsn) >= upto)
-		return LSM_OK;
-
-	env->mutex_lock(x->flush_mu);
-	if (XLOG_LOAD(&x->broken))
-	{
-		env->mutex_unlock(x->flush_mu);
-		return broken_error(x, st);
-	}
-	if (XLOG_LOAD(&x->flushed_lsn) >= upto)
-	{
-		env->mutex_unlock(x->flush_mu);
-		return LSM_OK;
-	}
-	target = XLOG_LOAD(&x->insert_lsn);
-	if (upto > target)
-	{
-		env->mutex_unlock(x->flush_mu);
-		return lsm_status_set(st, LSM_INVALID_ARGUMENT, 0,
-							  "cannot flush server log \"%s\" to LSN %llu beyond its insert LSN %llu",
-							  x->dir, (unsigned long long) upto,
-							  (unsigned long long) target);
-	}
-	XLOG_COUNT(&x->n_flush_rounds, 1);
 
 	for (;;)
 	{
@@ -569,25 +542,15 @@ lsm_xlog_flush(LsmXlog *x, uint64_t upto, LsmStatus *st)
 
 		/* segments are in LSN order: this one and later hold nothing < target */
 		if (seg_start >= target)
-			break;
+			return LSM_OK;
 
 		rc = env->sync(f, st);
 		XLOG_COUNT(&x->n_syncs, 1);
 		if (rc != LSM_OK)
-		{
-			if (st != NULL)
-				x->broken_status = *st;
-			else
-				lsm_status_set(&x->broken_status, rc, 0,
-							   "fsync of server log \"%s\" failed", x->dir);
-			XLOG_STORE(&x->broken, 1);
-			env->mutex_unlock(x->flush_mu);
 			return rc;
-		}
 		if (!finished)
-			break;
+			return LSM_OK;
 
-		/* a finished segment is durable whole: forget it */
 		env->mutex_lock(x->insert_mu);
 		x->npending--;
 		memmove(&x->pending[0], &x->pending[1],
@@ -595,9 +558,84 @@ lsm_xlog_flush(LsmXlog *x, uint64_t upto, LsmStatus *st)
 		env->mutex_unlock(x->insert_mu);
 		env->close_file(f, NULL);
 	}
-	XLOG_STORE(&x->flushed_lsn, target);
+}
+
+/*
+ * lsm_xlog_flush
+ *		Make the log durable up to at least upto; group commit.
+ *
+ * One flush round runs at a time.  Its leader is elected under flush_mu,
+ * takes the insert LSN as its target, and holds round_mu[round % 2] while
+ * it fsyncs without flush_mu.  Everyone else who needs a flush meanwhile
+ * waits for the running round by locking (and at once unlocking) that
+ * round's mutex, then looks again: the round covered them (they appended
+ * before it started), or one of them leads the next round for all who
+ * appended during this one.  Waiting on a per-round mutex rather than on
+ * the leaders' mutex is what keeps those the last round covered from
+ * queuing behind the next leader's fsync as well (Postgres gets the same
+ * from LWLockAcquireOrWait).
+ */
+LsmCode
+lsm_xlog_flush(LsmXlog *x, uint64_t upto, LsmStatus *st)
+{
+	LsmEnv	   *env = x->env;
+	uint64_t	target;
+	LsmMutex   *round_mu;
+	LsmCode		rc;
+
+	XLOG_COUNT(&x->n_flush_calls, 1);
+	if (upto > XLOG_LOAD(&x->insert_lsn))
+		return lsm_status_set(st, LSM_INVALID_ARGUMENT, 0,
+							  "cannot flush server log \"%s\" to LSN %llu beyond its insert LSN %llu",
+							  x->dir, (unsigned long long) upto,
+							  (unsigned long long) XLOG_LOAD(&x->insert_lsn));
+	for (;;)
+	{
+		if (XLOG_LOAD(&x->broken))
+			return broken_error(x, st);
+		if (XLOG_LOAD(&x->flushed_lsn) >= upto)
+			return LSM_OK;
+
+		env->mutex_lock(x->flush_mu);
+		if (XLOG_LOAD(&x->broken) || XLOG_LOAD(&x->flushed_lsn) >= upto)
+		{
+			env->mutex_unlock(x->flush_mu);
+			continue;
+		}
+		if (!XLOG_LOAD(&x->flush_running))
+			break;				/* lead the next round, flush_mu held */
+		round_mu = x->round_mu[x->flush_round % 2];
+		env->mutex_unlock(x->flush_mu);
+		/* wait for the running round to end */
+		env->mutex_lock(round_mu);
+		env->mutex_unlock(round_mu);
+	}
+
+	/* leader: round_mu is taken before flush_mu is let go, so waiters wait */
+	x->flush_round++;
+	XLOG_STORE(&x->flush_running, 1);
+	round_mu = x->round_mu[x->flush_round % 2];
+	env->mutex_lock(round_mu);
 	env->mutex_unlock(x->flush_mu);
-	return LSM_OK;
+	XLOG_COUNT(&x->n_flush_rounds, 1);
+
+	target = XLOG_LOAD(&x->insert_lsn);
+	rc = flush_sync(x, target, st);
+	if (rc == LSM_OK)
+		XLOG_STORE(&x->flushed_lsn, target);
+	else
+	{
+		/* only the leader writes broken_status, and before broken is set */
+		if (st != NULL)
+			x->broken_status = *st;
+		else
+			lsm_status_set(&x->broken_status, rc, 0,
+						   "fsync of server log \"%s\" failed", x->dir);
+		XLOG_STORE(&x->broken, 1);
+	}
+	XLOG_STORE(&x->flush_running, 0);
+	env->mutex_unlock(round_mu);
+	return rc;
 }
 
 uint64_t
@@ -771,6 +809,9 @@ lsm_xlog_close(LsmXlog *x)
 		env->mutex_destroy(x->flush_mu);
 	if (x->remove_mu != NULL)
 		env->mutex_destroy(x->remove_mu);
+	for (i = 0; i < 2; i++)
+		if (x->round_mu[i] != NULL)
+			env->mutex_destroy(x->round_mu[i]);
 	lsm_free(x);
 }
 
@@ -1225,7 +1266,10 @@ lsm_xlog_open(LsmEnv *env, const char *dir, uint64_t segment_size,
 	x->insert_mu = env->mutex_create(env);
 	x->flush_mu = env->mutex_create(env);
 	x->remove_mu = env->mutex_create(env);
-	if (x->insert_mu == NULL || x->flush_mu == NULL || x->remove_mu == NULL)
+	x->round_mu[0] = env->mutex_create(env);
+	x->round_mu[1] = env->mutex_create(env);
+	if (x->insert_mu == NULL || x->flush_mu == NULL || x->remove_mu == NULL ||
+		x->round_mu[0] == NULL || x->round_mu[1] == NULL)
 	{
 		lsm_xlog_close(x);
 		return lsm_status_set(st, LSM_NO_MEMORY, 0,

@@ -124,6 +124,7 @@ extern int	lsm_metadata_memory;	/* kB */
 extern int	lsm_max_tables;
 extern int	lsm_compaction_workers;
 extern int	lsm_max_wal_size;	/* kB */
+extern int	lsm_wal_segment_size;	/* kB */
 extern void lsm_shmem_define_gucs(void);
 extern void lsm_shmem_install_hooks(void);
 extern void lsm_alloc_local(bool local);

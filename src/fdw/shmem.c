@@ -34,6 +34,7 @@ int			lsm_metadata_memory = 32 * 1024;	/* kB */
 int			lsm_max_tables = 1000;
 int			lsm_compaction_workers = 1;
 int			lsm_max_wal_size = 1024 * 1024; /* kB */
+int			lsm_wal_segment_size = 16 * 1024;	/* kB */
 
 LsmShared  *lsm_shared = NULL;
 
@@ -322,6 +323,13 @@ lsm_shmem_define_gucs(void)
 							&lsm_compaction_workers,
 							1, 1, 16,
 							PGC_POSTMASTER, 0,
+							NULL, NULL, NULL);
+	DefineCustomIntVariable("lsm_fdw.wal_segment_size",
+							"Size of each lsm_fdw log segment file.",
+							"Segments are created zero-filled, so a full disk shows before a commit's record is written.",
+							&lsm_wal_segment_size,
+							16 * 1024, 64, 1024 * 1024,
+							PGC_POSTMASTER, GUC_UNIT_KB,
 							NULL, NULL, NULL);
 	DefineCustomIntVariable("lsm_fdw.max_wal_size",
 							"Log size past which the tables holding it back are flushed.",

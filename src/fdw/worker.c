@@ -33,7 +33,6 @@
 PGDLLEXPORT void lsm_maintenance_main(Datum arg);
 PGDLLEXPORT void lsm_compaction_main(Datum arg);
 
-#define LSM_WAL_SEGMENT_SIZE	(64 * 1024 * 1024)
 
 void
 lsm_wake_maintenance(void)
@@ -209,7 +208,7 @@ recover(void)
 	LsmStatus	st;
 
 	memset(&rep, 0, sizeof(rep));
-	if (lsm_xlog_open(s->env, dir, LSM_WAL_SEGMENT_SIZE, lsm_replay_record, NULL,
+	if (lsm_xlog_open(s->env, dir, (uint64) lsm_wal_segment_size * 1024, lsm_replay_record, NULL,
 					  &x, &rep, &st) != LSM_OK)
 		lsm_report(ERROR, &st, "replay the log");
 	lsm_replay_finish();

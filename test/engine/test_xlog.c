@@ -1,0 +1,1528 @@
+/*
+ * test_xlog.c
+ *		The server-wide log: record format, LSNs across segments, oversize
+ *		records, recovery from a log cut or damaged anywhere (exactly a
+ *		prefix replays, and appends go on after it), stale bytes that must
+ *		never be replayed, segment removal, group commit under threads,
+ *		sticky fsync failure and a full disk.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <sys/stat.h>
+
+#include "fault_env.h"
+#include "lsm_coding.h"
+#include "lsm_crc32c.h"
+#include "testutil.h"
+#include "xlog.h"
+
+/* A record as appended, to compare replay against. */
+typedef struct Rec
+{
+	uint8_t    *data;
+	size_t		len;
+	uint64_t	start;			/* its LSN */
+	uint64_t	end;			/* LSN after it */
+} Rec;
+
+typedef struct RecList
+{
+	Rec		   *recs;
+	size_t		n;
+	size_t		cap;
+} RecList;
+
+static void
+reclist_free(RecList *l)
+{
+	size_t		i;
+
+	for (i = 0; i < l->n; i++)
+		free(l->recs[i].data);
+	free(l->recs);
+	memset(l, 0, sizeof(*l));
+}
+
+/* Drop the records from index n on. */
+static void
+reclist_truncate(RecList *l, size_t n)
+{
+	while (l->n > n)
+		free(l->recs[--l->n].data);
+}
+
+static Rec *
+reclist_add(RecList *l)
+{
+	if (l->n == l->cap)
+	{
+		l->cap = l->cap ? l->cap * 2 : 64;
+		l->recs = realloc(l->recs, l->cap * sizeof(Rec));
+		if (l->recs == NULL)
+		{
+			perror("realloc");
+			exit(2);
+		}
+	}
+	memset(&l->recs[l->n], 0, sizeof(Rec));
+	return &l->recs[l->n++];
+}
+
+static void
+fill_random(TestRng *rng, uint8_t *p, size_t n)
+{
+	size_t		i = 0;
+
+	for (; i + 8 <= n; i += 8)
+	{
+		uint64_t	v = test_rng_next(rng);
+
+		memcpy(p + i, &v, 8);
+	}
+	for (; i < n; i++)
+		p[i] = (uint8_t) test_rng_next(rng);
+}
+
+/*
+ * Append a record of len random bytes and remember it; 1 on success.  The
+ * log must be used by this thread only, so the LSNs are predictable.
+ */
+static int
+append_rec(LsmXlog *x, RecList *l, size_t len, TestRng *rng)
+{
+	LsmStatus	st;
+	Rec		   *r;
+	uint64_t	before = lsm_xlog_insert_lsn(x);
+	uint64_t	start = 0;
+	uint64_t	end = 0;
+	uint8_t    *data = malloc(len ? len : 1);
+	LsmCode		rc;
+
+	CHECK_RET(data != NULL, 0);
+	fill_random(rng, data, len);
+	rc = lsm_xlog_append(x, data, len, NULL, NULL, &start, &end, &st);
+	if (rc != LSM_OK)
+	{
+		fprintf(stderr, "  append: %s\n", st.msg);
+		free(data);
+		CHECK_RET(rc == LSM_OK, 0);
+	}
+	CHECK_RET(start == before, 0);
+	CHECK_RET(end == start + LSM_XLOG_HEADER + len, 0);
+	CHECK_RET(lsm_xlog_insert_lsn(x) == end, 0);
+	if (l->n > 0)
+		CHECK_RET(start == l->recs[l->n - 1].end, 0);
+	r = reclist_add(l);
+	r->data = data;
+	r->len = len;
+	r->start = start;
+	r->end = end;
+	return 1;
+}
+
+/* A record size: mostly small, sometimes around or above the segment size. */
+static size_t
+random_size(TestRng *rng, uint64_t segment_size)
+{
+	switch (test_rng_below(rng, 10))
+	{
+		case 0:
+			return (size_t) test_rng_below(rng, 2 * segment_size);
+		case 1:
+			return 0;
+		default:
+			return (size_t) test_rng_below(rng, 200);
+	}
+}
+
+/* Replay callback state: compares each record with the expected list. */
+typedef struct Expect
+{
+	const RecList *l;
+	size_t		next;			/* index of the record expected next */
+	size_t		limit;			/* records expected: indexes below this */
+	bool		mismatch;
+	size_t		fail_at;		/* refuse the n-th record seen; 0 = never */
+	size_t		seen;
+} Expect;
+
+static LsmCode
+expect_fn(void *arg, uint64_t lsn, LsmSlice payload, LsmStatus *st)
+{
+	Expect	   *e = arg;
+	const Rec  *r;
+
+	e->seen++;
+	if (e->fail_at != 0 && e->seen == e->fail_at)
+		return lsm_status_set(st, LSM_BUSY, 0, "callback refused record at LSN %llu",
+							  (unsigned long long) lsn);
+	if (e->next >= e->limit)
+	{
+		fprintf(stderr, "  unexpected record at LSN %llu (expected %zu records)\n",
+				(unsigned long long) lsn, e->limit);
+		e->mismatch = true;
+		return LSM_OK;
+	}
+	r = &e->l->recs[e->next];
+	if (lsn != r->start || !lsm_slice_eq(payload, lsm_slice(r->data, r->len)))
+	{
+		fprintf(stderr, "  record %zu: LSN %llu (expected %llu), %zu bytes (expected %zu)\n",
+				e->next, (unsigned long long) lsn, (unsigned long long) r->start,
+				payload.len, r->len);
+		e->mismatch = true;
+	}
+	e->next++;
+	return LSM_OK;
+}
+
+/*
+ * Open the log in dir and check that replay yields exactly records
+ * [first, limit) of l; the open log goes to *out (closed when out is
+ * NULL).  1 on success.
+ */
+static int
+open_expect(LsmEnv *env, const char *dir, uint64_t segment_size,
+			const RecList *l, size_t first, size_t limit, LsmXlog **out,
+			LsmXlogReplayReport *rep)
+{
+	Expect		e = {l, first, limit, false, 0, 0};
+	LsmXlog    *x;
+	LsmStatus	st;
+	LsmCode		rc;
+	uint64_t	want_end;
+
+	rc = lsm_xlog_open(env, dir, segment_size, expect_fn, &e, &x, rep, &st);
+	if (rc != LSM_OK)
+		fprintf(stderr, "  open: %s\n", st.msg);
+	CHECK_RET(rc == LSM_OK, 0);
+	if (e.next != limit || e.mismatch || rep->records != limit - first)
+		fprintf(stderr, "  replay of %s: up to record %zu (report %llu), expected [%zu, %zu), mismatch %d, reason \"%s\"\n",
+				dir, e.next, (unsigned long long) rep->records, first, limit,
+				(int) e.mismatch, rep->reason);
+	want_end = limit > first ? l->recs[limit - 1].end : rep->start_lsn;
+	if (rep->end_lsn != want_end)
+		fprintf(stderr, "  end LSN %llu, expected %llu\n",
+				(unsigned long long) rep->end_lsn, (unsigned long long) want_end);
+	if (e.next != limit || e.mismatch || rep->records != limit - first ||
+		rep->end_lsn != want_end)
+	{
+		lsm_xlog_close(x);
+		CHECK_RET(false, 0);
+	}
+	CHECK_RET(lsm_xlog_insert_lsn(x) == want_end, 0);
+	CHECK_RET(lsm_xlog_flushed_lsn(x) == want_end, 0);
+	CHECK_RET(rep->torn == (rep->dropped_bytes > 0), 0);
+	if (out != NULL)
+		*out = x;
+	else
+		lsm_xlog_close(x);
+	return 1;
+}
+
+/* Segment starts of dir, ascending, into starts (at most max); the count. */
+static size_t
+list_starts(const char *dir, uint64_t *starts, size_t max)
+{
+	DIR		   *d = opendir(dir);
+	struct dirent *de;
+	size_t		n = 0;
+	size_t		i;
+	size_t		j;
+
+	if (d == NULL)
+	{
+		perror(dir);
+		exit(2);
+	}
+	while ((de = readdir(d)) != NULL)
+	{
+		unsigned long long v;
+		char		tail[16];
+
+		if (strlen(de->d_name) == 21 &&
+			sscanf(de->d_name, "%16llX%15s", &v, tail) == 2 &&
+			strcmp(tail, ".xlog") == 0 && n < max)
+			starts[n++] = v;
+	}
+	closedir(d);
+	for (i = 1; i < n; i++)
+		for (j = i; j > 0 && starts[j - 1] > starts[j]; j--)
+		{
+			uint64_t	t = starts[j];
+
+			starts[j] = starts[j - 1];
+			starts[j - 1] = t;
+		}
+	return n;
+}
+
+static void
+seg_path(const char *dir, uint64_t start, char *out, size_t len)
+{
+	snprintf(out, len, "%s/%016llX.xlog", dir, (unsigned long long) start);
+}
+
+static bool
+path_exists(const char *path)
+{
+	struct stat sb;
+
+	return stat(path, &sb) == 0;
+}
+
+static uint64_t
+path_size(const char *path)
+{
+	struct stat sb;
+
+	if (stat(path, &sb) != 0)
+	{
+		perror(path);
+		exit(2);
+	}
+	return (uint64_t) sb.st_size;
+}
+
+static uint8_t *
+read_image(const char *path, size_t *len)
+{
+	FILE	   *f = fopen(path, "rb");
+	struct stat sb;
+	uint8_t    *buf;
+
+	if (f == NULL || fstat(fileno(f), &sb) != 0)
+	{
+		perror(path);
+		exit(2);
+	}
+	*len = (size_t) sb.st_size;
+	buf = malloc(*len ? *len : 1);
+	if (buf == NULL || fread(buf, 1, *len, f) != *len)
+	{
+		perror(path);
+		exit(2);
+	}
+	fclose(f);
+	return buf;
+}
+
+static void
+write_image(const char *path, const uint8_t *data, size_t len)
+{
+	FILE	   *f = fopen(path, "wb");
+
+	if (f == NULL || (len > 0 && fwrite(data, 1, len, f) != len) || fclose(f) != 0)
+	{
+		perror(path);
+		exit(2);
+	}
+}
+
+/* Overwrite len bytes at off of an existing file. */
+static void
+patch_image(const char *path, uint64_t off, const void *data, size_t len)
+{
+	FILE	   *f = fopen(path, "r+b");
+
+	if (f == NULL || fseek(f, (long) off, SEEK_SET) != 0 ||
+		fwrite(data, 1, len, f) != len || fclose(f) != 0)
+	{
+		perror(path);
+		exit(2);
+	}
+}
+
+static void
+truncate_file(const char *path, uint64_t size)
+{
+	if (truncate(path, (off_t) size) != 0)
+	{
+		perror(path);
+		exit(2);
+	}
+}
+
+/* The segment of starts[0..n) holding LSN lsn (the last starting at or below). */
+static size_t
+segment_of(const uint64_t *starts, size_t n, uint64_t lsn)
+{
+	size_t		i = 0;
+
+	while (i + 1 < n && starts[i + 1] <= lsn)
+		i++;
+	return i;
+}
+
+/*
+ * The bytes of a record are what docs/format.md says, with the CRC
+ * computed independently here; segments are preallocated and named by
+ * their first LSN.
+ */
+static void
+test_xlog_format_bytes(void)
+{
+	char		dir[256];
+	char		path[300];
+	LsmEnv	   *env = lsm_env_posix();
+	LsmXlog    *x;
+	LsmXlogReplayReport rep;
+	LsmStatus	st;
+	uint8_t		abc[3] = {'a', 'b', 'c'};
+	uint8_t		expect[19];
+	uint8_t    *img;
+	size_t		len;
+	uint64_t	start;
+	uint64_t	end;
+	static const uint8_t pinned[19] = {
+		0x00, 0x00, 0x00, 0x00, 0x03, 0x00, 0x00, 0x00,
+		0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 'a', 'b', 'c'
+	};
+
+	test_tmpdir(dir, sizeof(dir), "xlogfmt");
+	CHECK_OK(lsm_xlog_open(env, dir, 4096, NULL, NULL, &x, &rep, &st), &st);
+	CHECK(rep.records == 0 && rep.segments == 1 && rep.end_lsn == 0 && !rep.torn);
+	seg_path(dir, 0, path, sizeof(path));
+	CHECK(strstr(path, "/0000000000000000.xlog") != NULL);
+	CHECK(path_exists(path) && path_size(path) == 4096);
+
+	CHECK_OK(lsm_xlog_append(x, abc, 3, NULL, NULL, &start, &end, &st), &st);
+	CHECK(start == 0 && end == 19);
+	CHECK_OK(lsm_xlog_append(x, NULL, 0, NULL, NULL, &start, &end, &st), &st);
+	CHECK(start == 19 && end == 35);
+	CHECK_OK(lsm_xlog_flush(x, end, &st), &st);
+	lsm_xlog_close(x);
+
+	img = read_image(path, &len);
+	CHECK(len == 4096);
+	memcpy(expect, pinned, sizeof(expect));
+	lsm_put_fixed32(expect, lsm_crc32c_mask(lsm_crc32c(expect + 4, 15)));
+	CHECK(memcmp(img, expect, 19) == 0);
+	/* pinned: the example of docs/format.md */
+	CHECK(lsm_get_fixed32(img) == 0x4240463cu);
+	/* the empty record at LSN 19 */
+	CHECK(lsm_get_fixed32(img + 19 + 4) == 0 && lsm_get_fixed64(img + 19 + 8) == 19);
+	CHECK(lsm_get_fixed32(img + 19) ==
+		  lsm_crc32c_mask(lsm_crc32c(img + 19 + 4, 12)));
+	CHECK(lsm_get_fixed32(img + 35) == 0 && lsm_get_fixed64(img + 43) == 0);
+	free(img);
+	/* a zero header never validates, not even at LSN 0 */
+	memset(expect, 0, sizeof(expect));
+	CHECK(lsm_crc32c_mask(lsm_crc32c(expect + 4, 12)) != 0);
+	test_rmtree(dir);
+}
+
+/*
+ * Records of random sizes over many small segments, with flushes now and
+ * then, replay exactly, over several open/close cycles.
+ */
+static void
+test_xlog_round_trip(void)
+{
+	TestRng		rng = {test_seed("xlog round trip")};
+	char		dir[256];
+	LsmEnv	   *env = lsm_env_posix();
+	uint64_t	segment_size = 256 + test_rng_below(&rng, 1800);
+	RecList		l = {0};
+	int			life;
+
+	test_tmpdir(dir, sizeof(dir), "xlogrt");
+	for (life = 0; life < 4; life++)
+	{
+		LsmXlog    *x;
+		LsmXlogReplayReport rep;
+		LsmXlogStats stats;
+		LsmStatus	st;
+		uint64_t	starts[4096];
+		int			n = 50 + (int) test_rng_below(&rng, 150);
+		int			i;
+
+		CHECK(open_expect(env, dir, segment_size, &l, 0, l.n, &x, &rep));
+		CHECK(!rep.torn && rep.dropped_bytes == 0 && rep.dropped_segments == 0);
+		CHECK(rep.start_lsn == 0);
+		for (i = 0; i < n; i++)
+		{
+			CHECK(append_rec(x, &l, random_size(&rng, segment_size), &rng));
+			if (test_rng_below(&rng, 7) == 0)
+			{
+				size_t		j = test_rng_below(&rng, l.n);
+
+				CHECK_OK(lsm_xlog_flush(x, l.recs[j].end, &st), &st);
+				CHECK(lsm_xlog_flushed_lsn(x) >= l.recs[j].end);
+			}
+		}
+		lsm_xlog_stats(x, &stats);
+		CHECK(stats.insert_lsn == l.recs[l.n - 1].end);
+		CHECK(stats.appends == (uint64_t) n);
+		CHECK(stats.segments == list_starts(dir, starts, 4096));
+		CHECK(stats.segment_start == starts[stats.segments - 1]);
+		if (life % 2 == 0)
+			CHECK_OK(lsm_xlog_flush(x, stats.insert_lsn, &st), &st);
+		lsm_xlog_close(x);
+	}
+	{
+		uint64_t	starts[4096];
+		size_t		n = list_starts(dir, starts, 4096);
+		size_t		i;
+
+		printf("  %zu records over %zu segments of %llu bytes\n", l.n, n,
+			   (unsigned long long) segment_size);
+		CHECK(n > 3);
+		/* every segment starts at a record, and no record spans two */
+		for (i = 0; i < l.n; i++)
+		{
+			size_t		s = segment_of(starts, n, l.recs[i].start);
+
+			CHECK(s + 1 == n || l.recs[i].end <= starts[s + 1]);
+		}
+	}
+	CHECK(open_expect(env, dir, segment_size, &l, 0, l.n, NULL, &(LsmXlogReplayReport) {0}));
+	reclist_free(&l);
+	test_rmtree(dir);
+}
+
+/*
+ * A record bigger than a segment gets a segment of its own, sized to fit:
+ * the current one when it is still empty, else a new one.
+ */
+static void
+test_xlog_oversize(void)
+{
+	TestRng		rng = {test_seed("xlog oversize")};
+	char		dir[256];
+	char		path[300];
+	LsmEnv	   *env = lsm_env_posix();
+	LsmXlog    *x;
+	LsmXlogReplayReport rep;
+	LsmStatus	st;
+	RecList		l = {0};
+	uint64_t	starts[16];
+	static const uint8_t dummy[1];
+
+	test_tmpdir(dir, sizeof(dir), "xlogbig");
+	CHECK_OK(lsm_xlog_open(env, dir, 1024, NULL, NULL, &x, &rep, &st), &st);
+	CHECK(append_rec(x, &l, 5000, &rng));	/* grows the empty segment 0 */
+	CHECK(append_rec(x, &l, 10, &rng)); /* segment 0 is full: new one */
+	CHECK(append_rec(x, &l, 3000, &rng));	/* new segment of 3016 */
+	CHECK(append_rec(x, &l, 2000, &rng));	/* that one is full: 2016 */
+	CHECK(append_rec(x, &l, 1, &rng));
+	CHECK(append_rec(x, &l, 20000, &rng));	/* above the stack copy size */
+	CHECK(list_starts(dir, starts, 16) == 6);
+	CHECK(starts[0] == 0 && starts[1] == 5016 && starts[2] == 5042 &&
+		  starts[3] == 8058 && starts[4] == 10074 && starts[5] == 10091);
+	seg_path(dir, 0, path, sizeof(path));
+	CHECK(path_size(path) == 5016);
+	seg_path(dir, 5016, path, sizeof(path));
+	CHECK(path_size(path) == 1024);
+	seg_path(dir, 5042, path, sizeof(path));
+	CHECK(path_size(path) == 3016);
+	seg_path(dir, 8058, path, sizeof(path));
+	CHECK(path_size(path) == 2016);
+	seg_path(dir, 10074, path, sizeof(path));
+	CHECK(path_size(path) == 1024);
+	seg_path(dir, 10091, path, sizeof(path));
+	CHECK(path_size(path) == 20016);
+
+	/* too big is refused before anything happens */
+	CHECK(lsm_xlog_append(x, (uint8_t *) dummy, (size_t) LSM_XLOG_MAX_RECORD + 1,
+						  NULL, NULL, NULL, NULL, &st) == LSM_INVALID_ARGUMENT);
+	CHECK(lsm_xlog_insert_lsn(x) == l.recs[l.n - 1].end);
+	lsm_xlog_close(x);
+
+	CHECK(open_expect(env, dir, 1024, &l, 0, l.n, &x, &rep));
+	CHECK(!rep.torn && rep.segments == 6);
+	/* the last segment is full (oversize), so the next record starts one */
+	CHECK(append_rec(x, &l, 5, &rng));
+	CHECK(list_starts(dir, starts, 16) == 7 && starts[6] == 30107);
+	lsm_xlog_close(x);
+	CHECK(open_expect(env, dir, 1024, &l, 0, l.n, NULL, &rep));
+	reclist_free(&l);
+	test_rmtree(dir);
+}
+
+/*
+ * Build a log of random records in a fresh dir; flushed and closed.  The
+ * segment size goes to *segment_size.  1 on success.
+ */
+static int
+build_log(const char *dir, TestRng *rng, RecList *l, uint64_t *segment_size,
+		  int min_records)
+{
+	LsmEnv	   *env = lsm_env_posix();
+	LsmXlog    *x;
+	LsmXlogReplayReport rep;
+	LsmStatus	st;
+	int			n = min_records + (int) test_rng_below(rng, 60);
+	int			i;
+	LsmCode		rc;
+
+	*segment_size = 200 + test_rng_below(rng, 1000);
+	rc = lsm_xlog_open(env, dir, *segment_size, NULL, NULL, &x, &rep, &st);
+	CHECK_RET(rc == LSM_OK, 0);
+	for (i = 0; i < n; i++)
+		CHECK_RET(append_rec(x, l, random_size(rng, *segment_size), rng), 0);
+	rc = lsm_xlog_flush(x, lsm_xlog_insert_lsn(x), &st);
+	CHECK_RET(rc == LSM_OK, 0);
+	lsm_xlog_close(x);
+	return 1;
+}
+
+/* Whether any of image[from, to) is non-zero. */
+static bool
+any_nonzero(const uint8_t *p, size_t from, size_t to)
+{
+	size_t		i;
+
+	for (i = from; i < to; i++)
+		if (p[i] != 0)
+			return true;
+	return false;
+}
+
+/*
+ * A crash may leave the log cut anywhere: in the middle of a segment
+ * (file truncated, or its tail zero as preallocated), with or without the
+ * later segments.  Replay yields exactly the records before the cut, the
+ * log continues right after them, and what is appended then replays too.
+ */
+static void
+test_xlog_cut_anywhere(void)
+{
+	TestRng		rng = {test_seed("xlog cut")};
+	int			round;
+
+	for (round = 0; round < 60; round++)
+	{
+		char		dir[256];
+		char		path[300];
+		LsmEnv	   *env = lsm_env_posix();
+		RecList		l = {0};
+		uint64_t	segment_size;
+		uint64_t	starts[1024];
+		size_t		nseg;
+		size_t		k;
+		uint64_t	used;
+		uint64_t	cut;
+		uint64_t	lsn;
+		bool		keep_later = test_rng_below(&rng, 2) == 0;
+		bool		zero_fill = test_rng_below(&rng, 2) == 0;
+		size_t		nexp;
+		bool		torn;
+		uint8_t    *img;
+		size_t		len;
+		LsmXlog    *x;
+		LsmXlogReplayReport rep;
+		size_t		i;
+
+		test_tmpdir(dir, sizeof(dir), "xlogcut");
+		CHECK(build_log(dir, &rng, &l, &segment_size, 1));
+		nseg = list_starts(dir, starts, 1024);
+		k = test_rng_below(&rng, nseg);
+		used = (k + 1 < nseg ? starts[k + 1] : l.recs[l.n - 1].end) - starts[k];
+		cut = test_rng_below(&rng, used + 1);
+		seg_path(dir, starts[k], path, sizeof(path));
+		img = read_image(path, &len);
+		/* zeroing bytes that are zero already damages nothing */
+		if (zero_fill)
+			while (cut < used && img[cut] == 0)
+				cut++;
+		lsn = starts[k] + cut;
+
+		/* what must survive */
+		nexp = 0;
+		while (nexp < l.n && l.recs[nexp].end <= lsn)
+			nexp++;
+		if (keep_later && cut == used)
+			nexp = l.n;			/* nothing was damaged after all */
+		torn = (nexp < l.n && any_nonzero(img, (size_t) (l.recs[nexp].start - starts[k]),
+										  (size_t) cut)) ||
+			(keep_later && k + 1 < nseg && cut != used);
+
+		/* the damage */
+		if (zero_fill)
+		{
+			memset(img + cut, 0, len - cut);
+			write_image(path, img, len);
+		}
+		else
+			truncate_file(path, cut);
+		free(img);
+		if (!keep_later)
+		{
+			for (i = k + 1; i < nseg; i++)
+			{
+				seg_path(dir, starts[i], path, sizeof(path));
+				CHECK(unlink(path) == 0);
+			}
+		}
+
+		CHECK(open_expect(env, dir, segment_size, &l, 0, nexp, &x, &rep));
+		if (rep.torn != torn)
+			fprintf(stderr, "  round %d: torn %d, expected %d (segment %zu of %zu, cut %llu of %llu, keep %d): %s\n",
+					round, (int) rep.torn, (int) torn, k, nseg,
+					(unsigned long long) cut, (unsigned long long) used,
+					(int) keep_later, rep.reason);
+		CHECK(rep.torn == torn);
+		if (keep_later && cut != used && k + 1 < nseg)
+			CHECK(rep.dropped_segments == nseg - k - 1);
+		/* no segment beyond the end point is left */
+		{
+			uint64_t	now[1024];
+			size_t		m = list_starts(dir, now, 1024);
+
+			CHECK(now[m - 1] <= rep.end_lsn);
+		}
+
+		/* appends continue right after the surviving prefix */
+		reclist_truncate(&l, nexp);
+		for (i = 0; i < 20; i++)
+			CHECK(append_rec(x, &l, random_size(&rng, segment_size), &rng));
+		lsm_xlog_close(x);
+		CHECK(open_expect(env, dir, segment_size, &l, 0, l.n, NULL, &rep));
+		CHECK(!rep.torn && rep.dropped_segments == 0);
+		reclist_free(&l);
+		test_rmtree(dir);
+	}
+}
+
+/*
+ * A damaged byte anywhere in a record stops replay right before that
+ * record; the records after it (in its segment and later ones) are gone
+ * for good, also after more appends reuse the space.
+ */
+static void
+test_xlog_damage_anywhere(void)
+{
+	TestRng		rng = {test_seed("xlog damage")};
+	int			round;
+
+	for (round = 0; round < 60; round++)
+	{
+		char		dir[256];
+		char		path[300];
+		LsmEnv	   *env = lsm_env_posix();
+		RecList		l = {0};
+		uint64_t	segment_size;
+		uint64_t	starts[1024];
+		size_t		nseg;
+		size_t		r;
+		size_t		k;
+		uint64_t	at;
+		uint8_t		b;
+		LsmXlog    *x;
+		LsmXlogReplayReport rep;
+		size_t		i;
+
+		test_tmpdir(dir, sizeof(dir), "xlogdmg");
+		CHECK(build_log(dir, &rng, &l, &segment_size, 1));
+		nseg = list_starts(dir, starts, 1024);
+		r = test_rng_below(&rng, l.n);
+		at = l.recs[r].start + test_rng_below(&rng, l.recs[r].end - l.recs[r].start);
+		k = segment_of(starts, nseg, l.recs[r].start);
+		seg_path(dir, starts[k], path, sizeof(path));
+		{
+			size_t		len;
+			uint8_t    *img = read_image(path, &len);
+
+			b = img[at - starts[k]] ^ (uint8_t) (1 + test_rng_below(&rng, 255));
+			free(img);
+		}
+		patch_image(path, at - starts[k], &b, 1);
+
+		CHECK(open_expect(env, dir, segment_size, &l, 0, r, &x, &rep));
+		CHECK(rep.torn && rep.reason[0] != '\0');
+		lsm_xlog_close(x);
+		/* the damage is gone: a second open finds a clean end */
+		CHECK(open_expect(env, dir, segment_size, &l, 0, r, &x, &rep));
+		CHECK(!rep.torn && rep.dropped_segments == 0);
+		reclist_truncate(&l, r);
+		for (i = 0; i < 10; i++)
+			CHECK(append_rec(x, &l, random_size(&rng, segment_size), &rng));
+		lsm_xlog_close(x);
+		CHECK(open_expect(env, dir, segment_size, &l, 0, l.n, NULL, &rep));
+		CHECK(!rep.torn);
+		reclist_free(&l);
+		test_rmtree(dir);
+	}
+}
+
+/*
+ * Bytes that were valid records elsewhere never replay: an old segment's
+ * file recycled under the next segment's name, old records copied behind
+ * the end, and (the hard case) records of a discarded tail sitting at
+ * their own, correct LSNs when new records reach them.
+ */
+static void
+test_xlog_stale_data(void)
+{
+	TestRng		rng = {test_seed("xlog stale")};
+	char		dir[256];
+	char		path[300];
+	char		path2[300];
+	LsmEnv	   *env = lsm_env_posix();
+	LsmXlog    *x;
+	LsmXlogReplayReport rep;
+	RecList		l = {0};
+	uint64_t	starts[64];
+	uint64_t	end;
+	uint8_t    *img;
+	size_t		len;
+	size_t		nseg;
+	int			i;
+
+	/* (a) an old segment file renamed to where the log continues */
+	test_tmpdir(dir, sizeof(dir), "xlogstale");
+	CHECK(open_expect(env, dir, 512, &l, 0, 0, &x, &rep));
+	for (i = 0; i < 30; i++)
+		CHECK(append_rec(x, &l, 50 + test_rng_below(&rng, 50), &rng));
+	lsm_xlog_close(x);
+	nseg = list_starts(dir, starts, 64);
+	CHECK(nseg >= 3);
+	end = l.recs[l.n - 1].end;
+	/* the current segment ends exactly at end: make it full */
+	seg_path(dir, starts[nseg - 1], path, sizeof(path));
+	truncate_file(path, end - starts[nseg - 1]);
+	seg_path(dir, starts[0], path, sizeof(path));
+	seg_path(dir, end, path2, sizeof(path2));
+	img = read_image(path, &len);
+	write_image(path2, img, len);
+	free(img);
+	CHECK(open_expect(env, dir, 512, &l, 0, l.n, &x, &rep));
+	CHECK(rep.torn && strstr(rep.reason, "claims LSN 0") != NULL);
+	CHECK(rep.segments == nseg + 1 && rep.dropped_segments == 0);
+	/* the recycled file is now the (empty) current segment */
+	CHECK(path_exists(path2));
+	for (i = 0; i < 5; i++)
+		CHECK(append_rec(x, &l, 30, &rng));
+	lsm_xlog_close(x);
+	CHECK(open_expect(env, dir, 512, &l, 0, l.n, NULL, &rep));
+	CHECK(!rep.torn);
+
+	/* (b) an old segment's records copied right behind the end */
+	nseg = list_starts(dir, starts, 64);
+	end = l.recs[l.n - 1].end;
+	seg_path(dir, starts[0], path, sizeof(path));
+	img = read_image(path, &len);
+	seg_path(dir, starts[nseg - 1], path2, sizeof(path2));
+	CHECK(path_size(path2) >= end - starts[nseg - 1] + 100);
+	patch_image(path2, end - starts[nseg - 1], img, 100);
+	free(img);
+	CHECK(open_expect(env, dir, 512, &l, 0, l.n, NULL, &rep));
+	CHECK(rep.torn && rep.dropped_bytes > 0);
+	reclist_free(&l);
+	test_rmtree(dir);
+
+	/*
+	 * (c) R0..R5 in one segment; R2 is damaged, so R3..R5 are cut off.  A
+	 * new record of R2's size then ends exactly where R3 starts, and R3
+	 * (still a valid record for LSN R3.start, if its bytes were left) must
+	 * not come back.
+	 */
+	test_tmpdir(dir, sizeof(dir), "xlogstale2");
+	CHECK(open_expect(env, dir, 4096, &l, 0, 0, &x, &rep));
+	for (i = 0; i < 6; i++)
+		CHECK(append_rec(x, &l, 100, &rng));
+	lsm_xlog_close(x);
+	seg_path(dir, 0, path, sizeof(path));
+	{
+		uint8_t		b;
+
+		img = read_image(path, &len);
+		b = img[l.recs[2].start + 20] ^ 0x40;
+		free(img);
+		patch_image(path, l.recs[2].start + 20, &b, 1);
+	}
+	CHECK(open_expect(env, dir, 4096, &l, 0, 2, &x, &rep));
+	CHECK(rep.torn);
+	reclist_truncate(&l, 2);
+	CHECK(append_rec(x, &l, 100, &rng));
+	CHECK(l.recs[2].end == l.recs[1].end + 116);
+	lsm_xlog_close(x);
+	CHECK(open_expect(env, dir, 4096, &l, 0, 3, NULL, &rep));
+	CHECK(!rep.torn);
+	reclist_free(&l);
+	test_rmtree(dir);
+}
+
+/*
+ * remove_before deletes whole segments below the LSN, never the current
+ * one and never one holding unflushed records; the log then replays from
+ * the oldest remaining segment.
+ */
+static void
+test_xlog_remove_before(void)
+{
+	TestRng		rng = {test_seed("xlog remove")};
+	char		dir[256];
+	LsmEnv	   *env = lsm_env_posix();
+	LsmXlog    *x;
+	LsmXlogReplayReport rep;
+	LsmXlogStats stats;
+	LsmStatus	st;
+	RecList		l = {0};
+	uint64_t	starts[256];
+	size_t		nseg;
+	size_t		first;
+	size_t		i;
+	uint64_t	lsn;
+
+	test_tmpdir(dir, sizeof(dir), "xlogrm");
+	CHECK(open_expect(env, dir, 256, &l, 0, 0, &x, &rep));
+	for (i = 0; i < 100; i++)
+		CHECK(append_rec(x, &l, 40 + test_rng_below(&rng, 40), &rng));
+	CHECK_OK(lsm_xlog_flush(x, lsm_xlog_insert_lsn(x), &st), &st);
+	nseg = list_starts(dir, starts, 256);
+	lsm_xlog_stats(x, &stats);
+	CHECK(stats.segments == nseg && nseg > 10);
+
+	/* below record 50: the segments that end at or before its start go */
+	lsn = l.recs[50].start;
+	CHECK_OK(lsm_xlog_remove_before(x, lsn, &st), &st);
+	{
+		uint64_t	now[256];
+		size_t		m = list_starts(dir, now, 256);
+		size_t		k = segment_of(starts, nseg, lsn);
+
+		/* segment k holds LSN lsn: it stays, everything before it goes */
+		CHECK(m == nseg - k && now[0] == starts[k]);
+		lsm_xlog_stats(x, &stats);
+		CHECK(stats.segments == m && stats.segments_removed == k);
+		first = 0;
+		while (l.recs[first].start < now[0])
+			first++;
+	}
+	/* idempotent */
+	CHECK_OK(lsm_xlog_remove_before(x, lsn, &st), &st);
+
+	/* records that are not flushed keep their segments */
+	lsn = lsm_xlog_insert_lsn(x);
+	for (i = 0; i < 20; i++)
+		CHECK(append_rec(x, &l, 60, &rng));
+	CHECK_OK(lsm_xlog_remove_before(x, UINT64_MAX, &st), &st);
+	nseg = list_starts(dir, starts, 256);
+	CHECK(starts[0] <= lsn);
+	CHECK(nseg >= 2);
+	/* once flushed, everything but the current segment can go */
+	CHECK_OK(lsm_xlog_flush(x, lsm_xlog_insert_lsn(x), &st), &st);
+	CHECK_OK(lsm_xlog_remove_before(x, UINT64_MAX, &st), &st);
+	nseg = list_starts(dir, starts, 256);
+	lsm_xlog_stats(x, &stats);
+	CHECK(nseg == 1 && stats.segments == 1 && starts[0] == stats.segment_start);
+	first = 0;
+	while (l.recs[first].start < starts[0])
+		first++;
+	lsm_xlog_close(x);
+
+	CHECK(open_expect(env, dir, 256, &l, first, l.n, NULL, &rep));
+	CHECK(rep.start_lsn == starts[0] && rep.segments == 1 && !rep.torn);
+	reclist_free(&l);
+	test_rmtree(dir);
+}
+
+/*
+ * Without any flush, finished segments pile up only to
+ * LSM_XLOG_MAX_PENDING; then an append flushes by itself.
+ */
+static void
+test_xlog_pending_limit(void)
+{
+	TestRng		rng = {test_seed("xlog pending")};
+	char		dir[256];
+	LsmEnv	   *env = lsm_env_posix();
+	LsmXlog    *x;
+	LsmXlogReplayReport rep;
+	LsmXlogStats stats;
+	RecList		l = {0};
+	int			i;
+
+	test_tmpdir(dir, sizeof(dir), "xlogpend");
+	CHECK(open_expect(env, dir, 64, &l, 0, 0, &x, &rep));
+	for (i = 0; i < 50; i++)
+		CHECK(append_rec(x, &l, 40, &rng));	/* one record per segment */
+	lsm_xlog_stats(x, &stats);
+	CHECK(stats.segments == 50);
+	CHECK(stats.flush_rounds >= 50 / (LSM_XLOG_MAX_PENDING + 1));
+	CHECK(stats.flushed_lsn > 0 && stats.flushed_lsn < stats.insert_lsn);
+	CHECK(stats.insert_lsn - stats.flushed_lsn <= (LSM_XLOG_MAX_PENDING + 1) * 56);
+	lsm_xlog_close(x);
+	CHECK(open_expect(env, dir, 64, &l, 0, l.n, NULL, &rep));
+	reclist_free(&l);
+	test_rmtree(dir);
+}
+
+/*
+ * Group commit: 8 threads each append and flush 500 times.  Every flush
+ * returns only once its record is durable, there are fewer fsyncs than
+ * commits, the host's numbering (done in fill) follows LSN order, and
+ * every record replays.  Syncs are slowed down a little, as on a real
+ * disk, so that commits queue up behind the leader.
+ */
+#define GC_THREADS 8
+#define GC_PER_THREAD 500
+#define GC_PAYLOAD 40
+
+static LsmEnv slow_env;
+
+static LsmCode
+slow_sync(LsmFile *f, LsmStatus *st)
+{
+	LsmCode		rc = lsm_env_posix()->sync(f, st);
+
+	usleep(300);
+	return rc;
+}
+
+typedef struct GcShared
+{
+	LsmXlog    *x;
+	uint64_t	next_seq;		/* only touched in fill, under the log's lock */
+	int			failures;
+} GcShared;
+
+typedef struct GcThread
+{
+	GcShared   *g;
+	uint32_t	id;
+	pthread_t	thread;
+} GcThread;
+
+static void
+gc_fill(void *arg, uint8_t *payload, size_t len, uint64_t lsn)
+{
+	GcShared   *g = arg;
+
+	lsm_put_fixed64(payload, g->next_seq++);
+	lsm_put_fixed64(payload + 8, lsn);
+}
+
+static void *
+gc_thread(void *arg)
+{
+	GcThread   *t = arg;
+	uint32_t	i;
+
+	for (i = 0; i < GC_PER_THREAD; i++)
+	{
+		uint8_t		payload[GC_PAYLOAD];
+		uint64_t	start;
+		uint64_t	end;
+		LsmStatus	st;
+
+		memset(payload, 0xee, sizeof(payload));
+		lsm_put_fixed32(payload + 16, t->id);
+		lsm_put_fixed32(payload + 20, i);
+		if (lsm_xlog_append(t->g->x, payload, sizeof(payload), gc_fill, t->g,
+							&start, &end, &st) != LSM_OK ||
+			lsm_get_fixed64(payload + 8) != start ||
+			lsm_xlog_flush(t->g->x, end, &st) != LSM_OK ||
+			lsm_xlog_flushed_lsn(t->g->x) < end)
+		{
+			__atomic_fetch_add(&t->g->failures, 1, __ATOMIC_RELAXED);
+			return NULL;
+		}
+	}
+	return NULL;
+}
+
+typedef struct GcReplay
+{
+	uint64_t	next_seq;
+	uint64_t	last_lsn;
+	bool		bad;
+	uint8_t		seen[GC_THREADS][GC_PER_THREAD];
+} GcReplay;
+
+static LsmCode
+gc_replay_fn(void *arg, uint64_t lsn, LsmSlice payload, LsmStatus *st)
+{
+	GcReplay   *r = arg;
+	uint32_t	id;
+	uint32_t	i;
+
+	if (payload.len != GC_PAYLOAD ||
+		lsm_get_fixed64(payload.data) != r->next_seq ||
+		lsm_get_fixed64(payload.data + 8) != lsn ||
+		(r->next_seq > 0 && lsn <= r->last_lsn))
+	{
+		r->bad = true;
+		return lsm_status_set(st, LSM_CORRUPTION, 0, "bad record at LSN %llu",
+							  (unsigned long long) lsn);
+	}
+	id = lsm_get_fixed32(payload.data + 16);
+	i = lsm_get_fixed32(payload.data + 20);
+	if (id >= GC_THREADS || i >= GC_PER_THREAD || r->seen[id][i]++)
+		r->bad = true;
+	r->next_seq++;
+	r->last_lsn = lsn;
+	return LSM_OK;
+}
+
+static void
+test_xlog_group_commit(void)
+{
+	char		dir[256];
+	LsmXlog    *x;
+	LsmXlogReplayReport rep;
+	LsmXlogStats stats;
+	LsmStatus	st;
+	GcShared	g;
+	GcThread	t[GC_THREADS];
+	GcReplay   *r;
+	int			i;
+	int			j;
+
+	slow_env = *lsm_env_posix();
+	slow_env.sync = slow_sync;
+	test_tmpdir(dir, sizeof(dir), "xloggc");
+	/* small segments, so commits also cross segment switches */
+	CHECK_OK(lsm_xlog_open(&slow_env, dir, 16384, NULL, NULL, &x, &rep, &st), &st);
+	memset(&g, 0, sizeof(g));
+	g.x = x;
+	for (i = 0; i < GC_THREADS; i++)
+	{
+		t[i].g = &g;
+		t[i].id = (uint32_t) i;
+		CHECK(pthread_create(&t[i].thread, NULL, gc_thread, &t[i]) == 0);
+	}
+	for (i = 0; i < GC_THREADS; i++)
+		pthread_join(t[i].thread, NULL);
+	CHECK(g.failures == 0);
+	lsm_xlog_stats(x, &stats);
+	printf("  %llu commits, %llu flush calls, %llu leader rounds, %llu fsyncs, %llu segments\n",
+		   (unsigned long long) stats.appends, (unsigned long long) stats.flush_calls,
+		   (unsigned long long) stats.flush_rounds, (unsigned long long) stats.syncs,
+		   (unsigned long long) stats.segments);
+	CHECK(stats.appends == GC_THREADS * GC_PER_THREAD);
+	CHECK(stats.flush_calls == GC_THREADS * GC_PER_THREAD);
+	CHECK(stats.syncs < stats.appends);
+	CHECK(stats.flush_rounds < stats.appends);
+	CHECK(stats.flushed_lsn == stats.insert_lsn);
+	CHECK(stats.segments > 2);
+	CHECK(g.next_seq == GC_THREADS * GC_PER_THREAD);
+	lsm_xlog_close(x);
+
+	r = calloc(1, sizeof(GcReplay));
+	CHECK(r != NULL);
+	CHECK_OK(lsm_xlog_open(&slow_env, dir, 16384, gc_replay_fn, r, &x, &rep, &st), &st);
+	CHECK(!r->bad && r->next_seq == GC_THREADS * GC_PER_THREAD);
+	CHECK(rep.records == GC_THREADS * GC_PER_THREAD && !rep.torn);
+	for (i = 0; i < GC_THREADS; i++)
+		for (j = 0; j < GC_PER_THREAD; j++)
+			CHECK(r->seen[i][j] == 1);
+	free(r);
+	lsm_xlog_close(x);
+	test_rmtree(dir);
+}
+
+/* Counts fill calls, for checking when fill runs. */
+static void
+count_fill(void *arg, uint8_t *payload, size_t len, uint64_t lsn)
+{
+	(*(int *) arg)++;
+}
+
+/*
+ * After a failed fsync the log refuses appends and flushes with that
+ * error: a retried fsync could report success for pages the kernel has
+ * already dropped.
+ */
+static void
+test_xlog_sync_failure_is_sticky(void)
+{
+	TestRng		rng = {test_seed("xlog sync failure")};
+	char		dir[256];
+	LsmEnv	   *env = fault_env_new();
+	LsmXlog    *x;
+	LsmXlogReplayReport rep;
+	LsmXlogStats stats;
+	LsmStatus	st;
+	RecList		l = {0};
+	uint64_t	flushed;
+	uint64_t	end;
+	int			fills = 0;
+	int			i;
+
+	CHECK(env != NULL);
+	test_tmpdir(dir, sizeof(dir), "xlogsync");
+	CHECK(open_expect(env, dir, 1024, &l, 0, 0, &x, &rep));
+	for (i = 0; i < 3; i++)
+		CHECK(append_rec(x, &l, 100, &rng));
+	CHECK_OK(lsm_xlog_flush(x, lsm_xlog_insert_lsn(x), &st), &st);
+	flushed = lsm_xlog_flushed_lsn(x);
+	CHECK(append_rec(x, &l, 100, &rng));
+
+	fault_env_fail_writes_after(env, 1, EIO);
+	CHECK(lsm_xlog_flush(x, lsm_xlog_insert_lsn(x), &st) == LSM_IO_ERROR);
+	CHECK(st.sys_errno == EIO && strstr(st.msg, dir) != NULL);
+	fault_env_heal(env);
+	CHECK(lsm_xlog_flushed_lsn(x) == flushed);
+
+	/* healed or not, the log stays unusable */
+	CHECK(lsm_xlog_flush(x, lsm_xlog_insert_lsn(x), &st) == LSM_IO_ERROR);
+	CHECK(strstr(st.msg, "unusable") != NULL && st.sys_errno == EIO);
+	CHECK(lsm_xlog_flush(x, flushed, &st) == LSM_IO_ERROR);
+	CHECK(lsm_xlog_append(x, (uint8_t *) "x", 1, count_fill, &fills, NULL, &end,
+						  &st) == LSM_IO_ERROR);
+	CHECK(fills == 0);
+	CHECK(lsm_xlog_insert_lsn(x) == l.recs[3].end);
+	lsm_xlog_stats(x, &stats);
+	CHECK(stats.broken && stats.append_failures == 1);
+	lsm_xlog_close(x);
+
+	/* a new incarnation (the host restarts) recovers what is there */
+	CHECK(open_expect(env, dir, 1024, &l, 0, l.n, NULL, &rep));
+	reclist_free(&l);
+	fault_env_free(env);
+	test_rmtree(dir);
+}
+
+/*
+ * A full disk: making a segment fails with LSM_NO_SPACE before fill runs
+ * and leaves no file behind; a failed record write leaves the insert
+ * position where it was (fill did run); the log goes on when space comes
+ * back, and replays exactly the records whose appends succeeded.  A full
+ * disk at open does not stop recovery.
+ */
+static void
+test_xlog_no_space(void)
+{
+	TestRng		rng = {test_seed("xlog enospc")};
+	char		dir[256];
+	char		path[300];
+	LsmEnv	   *env = fault_env_new();
+	LsmXlog    *x;
+	LsmXlogReplayReport rep;
+	LsmXlogStats stats;
+	LsmStatus	st;
+	RecList		l = {0};
+	uint64_t	starts[64];
+	uint64_t	pos;
+	uint64_t	end = 0;
+	uint8_t		junk[300];
+	int			fills = 0;
+	size_t		nseg;
+
+	CHECK(env != NULL);
+	fill_random(&rng, junk, sizeof(junk));
+	test_tmpdir(dir, sizeof(dir), "xlognospc");
+	CHECK(open_expect(env, dir, 512, &l, 0, 0, &x, &rep));
+	CHECK(append_rec(x, &l, 200, &rng));
+	CHECK(append_rec(x, &l, 200, &rng));	/* 432 of 512 bytes used */
+
+	/* a new segment cannot be made */
+	pos = lsm_xlog_insert_lsn(x);
+	fault_env_fail_writes_from(env, 1, ENOSPC);
+	CHECK(lsm_xlog_append(x, junk, 200, count_fill, &fills, NULL, &end, &st) ==
+		  LSM_NO_SPACE);
+	CHECK(st.sys_errno == ENOSPC && strstr(st.msg, dir) != NULL);
+	CHECK(fills == 0 && end == 0);
+	CHECK(lsm_xlog_insert_lsn(x) == pos);
+	CHECK(list_starts(dir, starts, 64) == 1);
+	snprintf(path, sizeof(path), "%s/xlogtemp", dir);
+	CHECK(!path_exists(path));
+	lsm_xlog_stats(x, &stats);
+	CHECK(stats.segments == 1 && stats.append_failures == 1);
+
+	/* a record that fits fails only at its write: fill has run */
+	fault_env_heal(env);
+	fault_env_fail_writes_after(env, 1, ENOSPC);
+	CHECK(lsm_xlog_append(x, junk, 50, count_fill, &fills, NULL, &end, &st) ==
+		  LSM_NO_SPACE);
+	CHECK(fills == 1 && lsm_xlog_insert_lsn(x) == pos);
+	CHECK(append_rec(x, &l, 20, &rng));
+	CHECK(l.recs[2].start == pos);
+
+	/* space is back */
+	CHECK(append_rec(x, &l, 200, &rng));
+	CHECK(list_starts(dir, starts, 64) == 2);
+	CHECK_OK(lsm_xlog_flush(x, lsm_xlog_insert_lsn(x), &st), &st);
+	lsm_xlog_close(x);
+	CHECK(open_expect(env, dir, 512, &l, 0, l.n, &x, &rep));
+	CHECK(!rep.torn);
+	lsm_xlog_close(x);
+
+	/*
+	 * Full disk at open: the syncs of the earlier segments pass, the
+	 * preallocation of the last one fails.  The last segment then just
+	 * ends at its records and the next append starts a new one.
+	 */
+	nseg = list_starts(dir, starts, 64);
+	fault_env_fail_writes_after(env, (long) nseg, ENOSPC);
+	CHECK(open_expect(env, dir, 512, &l, 0, l.n, &x, &rep));
+	CHECK(fault_env_injected(env) == 3);
+	seg_path(dir, starts[nseg - 1], path, sizeof(path));
+	CHECK(path_size(path) == l.recs[l.n - 1].end - starts[nseg - 1]);
+	CHECK(append_rec(x, &l, 10, &rng));
+	CHECK(list_starts(dir, starts, 64) == nseg + 1);
+	lsm_xlog_close(x);
+	CHECK(open_expect(env, dir, 512, &l, 0, l.n, NULL, &rep));
+	reclist_free(&l);
+	fault_env_free(env);
+	test_rmtree(dir);
+}
+
+/*
+ * Segment making that fails late: when the directory fsync after the
+ * rename fails, the new name may exist, so no record may land beyond its
+ * start in the old segment: the next append, however small, makes the
+ * segment at that LSN again.  Growing an empty segment for a big record
+ * that fails gives the space back.
+ */
+static void
+test_xlog_segment_failures(void)
+{
+	TestRng		rng = {test_seed("xlog segment failures")};
+	char		dir[256];
+	char		path[300];
+	LsmEnv	   *env = fault_env_new();
+	LsmXlog    *x;
+	LsmXlogReplayReport rep;
+	LsmStatus	st;
+	RecList		l = {0};
+	uint64_t	starts[16];
+	uint64_t	pos;
+	uint8_t		junk[2000];
+
+	CHECK(env != NULL);
+	fill_random(&rng, junk, sizeof(junk));
+	test_tmpdir(dir, sizeof(dir), "xlogsegfail");
+
+	/* a big first record cannot grow the empty segment */
+	CHECK(open_expect(env, dir, 512, &l, 0, 0, &x, &rep));
+	fault_env_fail_writes_from(env, 1, ENOSPC);
+	CHECK(lsm_xlog_append(x, junk, sizeof(junk), NULL, NULL, NULL, NULL, &st) ==
+		  LSM_NO_SPACE);
+	fault_env_heal(env);
+	seg_path(dir, 0, path, sizeof(path));
+	CHECK(path_size(path) == 512 && lsm_xlog_insert_lsn(x) == 0);
+	CHECK(append_rec(x, &l, 300, &rng));
+
+	/* zeros written (1), synced (2), renamed, directory fsync fails (3) */
+	pos = lsm_xlog_insert_lsn(x);
+	fault_env_fail_writes_after(env, 3, EIO);
+	CHECK(lsm_xlog_append(x, junk, 400, NULL, NULL, NULL, NULL, &st) == LSM_IO_ERROR);
+	CHECK(strstr(st.msg, "directory") != NULL);
+	CHECK(lsm_xlog_insert_lsn(x) == pos);
+	CHECK(list_starts(dir, starts, 16) == 1);
+	/* 10 bytes would fit behind pos, but go to a new segment at pos */
+	CHECK(append_rec(x, &l, 10, &rng));
+	CHECK(list_starts(dir, starts, 16) == 2 && starts[1] == pos);
+	CHECK(append_rec(x, &l, 10, &rng));
+	CHECK_OK(lsm_xlog_flush(x, lsm_xlog_insert_lsn(x), &st), &st);
+	lsm_xlog_close(x);
+	CHECK(open_expect(env, dir, 512, &l, 0, l.n, NULL, &rep));
+	CHECK(!rep.torn);
+	reclist_free(&l);
+	fault_env_free(env);
+	test_rmtree(dir);
+}
+
+/*
+ * A write that fails half-way leaves part of a record behind; the next
+ * record goes to the same LSN, and replay never takes the leftovers.
+ */
+static LsmEnv partial_env;
+static bool partial_armed;
+
+static LsmCode
+partial_write_at(LsmFile *f, const void *buf, size_t n, uint64_t off,
+				 LsmStatus *st)
+{
+	LsmEnv	   *base = lsm_env_posix();
+	LsmCode		rc;
+
+	if (!partial_armed)
+		return base->write_at(f, buf, n, off, st);
+	partial_armed = false;
+	rc = base->write_at(f, buf, n / 2, off, st);
+	if (rc != LSM_OK)
+		return rc;
+	return lsm_status_errno(st, ENOSPC, "could not write %zu bytes at offset %llu (partial test)",
+							n, (unsigned long long) off);
+}
+
+static void
+test_xlog_partial_write(void)
+{
+	TestRng		rng = {test_seed("xlog partial write")};
+	char		dir[256];
+	LsmXlog    *x;
+	LsmXlogReplayReport rep;
+	LsmStatus	st;
+	RecList		l = {0};
+	uint8_t		junk[20000];
+	size_t		sizes[2] = {300, sizeof(junk)};
+	int			i;
+
+	partial_env = *lsm_env_posix();
+	partial_env.write_at = partial_write_at;
+	fill_random(&rng, junk, sizeof(junk));
+	test_tmpdir(dir, sizeof(dir), "xlogpartial");
+	CHECK(open_expect(&partial_env, dir, 65536, &l, 0, 0, &x, &rep));
+	for (i = 0; i < 2; i++)
+	{
+		uint64_t	pos;
+
+		CHECK(append_rec(x, &l, 100, &rng));
+		pos = lsm_xlog_insert_lsn(x);
+		partial_armed = true;
+		CHECK(lsm_xlog_append(x, junk, sizes[i], NULL, NULL, NULL, NULL, &st) ==
+			  LSM_NO_SPACE);
+		CHECK(lsm_xlog_insert_lsn(x) == pos);
+		CHECK(append_rec(x, &l, 10, &rng));
+		CHECK(l.recs[l.n - 1].start == pos);
+		lsm_xlog_close(x);
+		/* the rest of the failed record is behind the end, and dropped */
+		CHECK(open_expect(&partial_env, dir, 65536, &l, 0, l.n, &x, &rep));
+		CHECK(rep.torn);
+	}
+	lsm_xlog_close(x);
+	CHECK(open_expect(&partial_env, dir, 65536, &l, 0, l.n, NULL, &rep));
+	CHECK(!rep.torn);
+	reclist_free(&l);
+	test_rmtree(dir);
+}
+
+/*
+ * Simulated power loss (fault_env): every record flushed before the crash
+ * replays, and what replays is a prefix of what was appended.
+ */
+static void
+test_xlog_power_loss(void)
+{
+	TestRng		rng = {test_seed("xlog power loss")};
+	char		dir[256];
+	LsmEnv	   *env = fault_env_new();
+	RecList		l = {0};
+	int			round;
+
+	CHECK(env != NULL);
+	fault_env_set_real_sync(env, false);
+	test_tmpdir(dir, sizeof(dir), "xlogcrash");
+	for (round = 0; round < 20; round++)
+	{
+		LsmXlog    *x;
+		LsmXlogReplayReport rep;
+		LsmStatus	st;
+		Expect		e = {&l, 0, 0, false, 0, 0};
+		size_t		flushed_n = l.n;
+		int			n = 1 + (int) test_rng_below(&rng, 60);
+		int			i;
+
+		e.limit = l.n;
+		CHECK_OK(lsm_xlog_open(env, dir, 700, expect_fn, &e, &x, &rep, &st), &st);
+		CHECK(!e.mismatch && e.next == l.n);
+		for (i = 0; i < n; i++)
+		{
+			CHECK(append_rec(x, &l, random_size(&rng, 700), &rng));
+			if (test_rng_below(&rng, 4) == 0)
+			{
+				CHECK_OK(lsm_xlog_flush(x, lsm_xlog_insert_lsn(x), &st), &st);
+				flushed_n = l.n;
+			}
+		}
+		CHECK(fault_env_crash(env) >= 0);
+		lsm_xlog_close(x);
+
+		/* at least the flushed records survive, and a prefix survives */
+		e.next = 0;
+		e.limit = l.n;
+		e.mismatch = false;
+		CHECK_OK(lsm_xlog_open(env, dir, 700, expect_fn, &e, &x, &rep, &st), &st);
+		CHECK(!e.mismatch && e.next >= flushed_n);
+		reclist_truncate(&l, e.next);
+		lsm_xlog_close(x);
+	}
+	reclist_free(&l);
+	fault_env_free(env);
+	test_rmtree(dir);
+}
+
+/*
+ * Errors: refused arguments, a callback that fails (open returns its
+ * error and the files stay as they were), files in the directory that are
+ * not segments, a leftover temporary segment, a directory that is a file.
+ */
+static void
+test_xlog_errors(void)
+{
+	TestRng		rng = {test_seed("xlog errors")};
+	char		dir[256];
+	char		path[300];
+	char		other[512];
+	LsmEnv	   *env = lsm_env_posix();
+	LsmXlog    *x;
+	LsmXlogReplayReport rep;
+	LsmStatus	st;
+	RecList		l = {0};
+	Expect		e = {&l, 0, 0, false, 0, 0};
+	int			i;
+
+	test_tmpdir(dir, sizeof(dir), "xlogerr");
+	CHECK(lsm_xlog_open(env, dir, 10, NULL, NULL, &x, &rep, &st) == LSM_INVALID_ARGUMENT);
+	CHECK(lsm_xlog_open(env, "", 0, NULL, NULL, &x, &rep, &st) == LSM_INVALID_ARGUMENT);
+	CHECK(list_starts(dir, (uint64_t[4]) {0}, 4) == 0);
+
+	/* a directory created on the way, default segment size */
+	snprintf(path, sizeof(path), "%s/a/wal", dir);
+	CHECK(open_expect(env, path, 0, &l, 0, 0, &x, &rep));
+	seg_path(path, 0, other, sizeof(other));
+	CHECK(path_size(other) == LSM_XLOG_DEFAULT_SEGMENT);
+	for (i = 0; i < 5; i++)
+		CHECK(append_rec(x, &l, 30, &rng));
+	CHECK(lsm_xlog_flush(x, lsm_xlog_insert_lsn(x) + 1, &st) == LSM_INVALID_ARGUMENT);
+	CHECK_OK(lsm_xlog_flush(x, lsm_xlog_insert_lsn(x), &st), &st);
+	lsm_xlog_close(x);
+
+	/* strangers are left alone; a leftover temporary segment is removed */
+	snprintf(other, sizeof(other), "%s/notes.txt", path);
+	write_image(other, (const uint8_t *) "hi", 2);
+	snprintf(other, sizeof(other), "%s/00000000000000ab.xlog", path);
+	write_image(other, (const uint8_t *) "hi", 2);
+	snprintf(other, sizeof(other), "%s/xlogtemp", path);
+	write_image(other, (const uint8_t *) "hi", 2);
+
+	/* the callback's error ends open, with its message */
+	e.limit = l.n;
+	e.fail_at = 3;
+	CHECK(lsm_xlog_open(env, path, 0, expect_fn, &e, &x, &rep, &st) == LSM_BUSY);
+	CHECK(strstr(st.msg, "refused") != NULL);
+	CHECK(rep.records == 2);
+	CHECK(open_expect(env, path, 0, &l, 0, l.n, NULL, &rep));
+	CHECK(!rep.torn);
+	snprintf(other, sizeof(other), "%s/notes.txt", path);
+	CHECK(path_exists(other));
+	snprintf(other, sizeof(other), "%s/00000000000000ab.xlog", path);
+	CHECK(path_exists(other));
+	snprintf(other, sizeof(other), "%s/xlogtemp", path);
+	CHECK(!path_exists(other));
+
+	/* a file where the directory should be */
+	snprintf(other, sizeof(other), "%s/notes.txt", path);
+	CHECK(lsm_xlog_open(env, other, 0, NULL, NULL, &x, &rep, &st) != LSM_OK);
+	CHECK(strstr(st.msg, "notes.txt") != NULL);
+	reclist_free(&l);
+	test_rmtree(dir);
+}
+
+int
+main(void)
+{
+	RUN(test_xlog_format_bytes);
+	RUN(test_xlog_round_trip);
+	RUN(test_xlog_oversize);
+	RUN(test_xlog_cut_anywhere);
+	RUN(test_xlog_damage_anywhere);
+	RUN(test_xlog_stale_data);
+	RUN(test_xlog_remove_before);
+	RUN(test_xlog_pending_limit);
+	RUN(test_xlog_group_commit);
+	RUN(test_xlog_sync_failure_is_sticky);
+	RUN(test_xlog_no_space);
+	RUN(test_xlog_segment_failures);
+	RUN(test_xlog_partial_write);
+	RUN(test_xlog_power_loss);
+	RUN(test_xlog_errors);
+	return test_finish();
+}
