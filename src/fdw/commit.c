@@ -24,6 +24,8 @@
  */
 #include "postgres.h"
 
+#include <sched.h>
+
 #include "access/transam.h"
 #include "access/xact.h"
 #include "miscadmin.h"
@@ -133,17 +135,30 @@ fill(void *arg, uint8_t *payload, size_t len, uint64_t lsn)
 	SpinLockAcquire(&s->ring_lock);
 	fs->ring_pos = s->ring_tail++;
 	s->ring[fs->ring_pos % s->ring_size].hi = fs->hi;
+	s->ring[fs->ring_pos % s->ring_size].procno = lsm_my_procno();
 	s->ring[fs->ring_pos % s->ring_size].done = false;
 	SpinLockRelease(&s->ring_lock);
 	fs->filled = true;
 }
 
+/*
+ * How many times a waiter yields the CPU before it sleeps on a condition
+ * variable.  The commit it waits for is usually applying right now (a few
+ * microseconds); a broadcast wakes every sleeper, and with many clients
+ * those wake-ups cost more than the yields.
+ */
+#define SPIN_YIELDS		10
+
 /* Wait for the table's turn to apply. */
 static void
 wait_turn(LsmTableSlot *slot, uint64 ticket)
 {
-	if (pg_atomic_read_u64(&slot->applied_ticket) == ticket)
-		return;
+	for (int i = 0; i < SPIN_YIELDS; i++)
+	{
+		if (pg_atomic_read_u64(&slot->applied_ticket) == ticket)
+			return;
+		sched_yield();
+	}
 	ConditionVariablePrepareToSleep(&slot->apply_cv);
 	while (pg_atomic_read_u64(&slot->applied_ticket) != ticket)
 		ConditionVariableTimedSleep(&slot->apply_cv, 10, PG_WAIT_EXTENSION);
@@ -158,26 +173,53 @@ end_turn(LsmTableSlot *slot)
 }
 
 /*
- * Mark a ring entry done and publish every sequence number up to the first
- * entry still in flight.
+ * Publish every sequence number up to the first ring entry that is not
+ * done yet, on behalf of whichever committers own the entries passed: an
+ * entry is done once applied and, when it waits for durability, once the
+ * log is synced past its record.  Each owner gets its own wake-up (a
+ * broadcast would wake every waiting committer for each publish).
  */
 static void
-publish(uint64 ring_pos)
+try_publish(void)
 {
 	LsmShared  *s = lsm_shared;
-	bool		moved = false;
+	uint64		flushed = lsm_xlog_flushed_lsn(s->xlog);
+	int			wake[64];
+	int			n_wake = 0;
+	int			me = lsm_my_procno();
 
 	SpinLockAcquire(&s->ring_lock);
-	s->ring[ring_pos % s->ring_size].done = true;
-	while (s->ring_head < s->ring_tail && s->ring[s->ring_head % s->ring_size].done)
+	while (s->ring_head < s->ring_tail)
 	{
-		pg_atomic_write_u64(&s->visible_seq, s->ring[s->ring_head % s->ring_size].hi);
+		LsmCommitSlot *e = &s->ring[s->ring_head % s->ring_size];
+
+		if (!e->done || (e->need_flush && e->end_lsn > flushed))
+			break;
+		pg_atomic_write_u64(&s->visible_seq, e->hi);
+		if (e->procno != me && n_wake < (int) lengthof(wake))
+			wake[n_wake++] = e->procno;
 		s->ring_head++;
-		moved = true;
 	}
 	SpinLockRelease(&s->ring_lock);
-	if (moved)
+	for (int i = 0; i < n_wake; i++)
+		SetLatch(&ProcGlobal->allProcs[wake[i]].procLatch);
+	if (n_wake == (int) lengthof(wake))
 		ConditionVariableBroadcast(&s->visible_cv);
+}
+
+/* The entry's batches are applied; it is done once end_lsn is synced. */
+static void
+mark_done(uint64 ring_pos, uint64 end_lsn, bool need_flush)
+{
+	LsmShared  *s = lsm_shared;
+	LsmCommitSlot *e = &s->ring[ring_pos % s->ring_size];
+
+	SpinLockAcquire(&s->ring_lock);
+	e->end_lsn = end_lsn;
+	e->need_flush = need_flush;
+	e->done = true;
+	SpinLockRelease(&s->ring_lock);
+	try_publish();
 }
 
 static void
@@ -185,12 +227,17 @@ wait_visible(uint64 hi)
 {
 	LsmShared  *s = lsm_shared;
 
-	if (pg_atomic_read_u64(&s->visible_seq) >= hi)
-		return;
-	ConditionVariablePrepareToSleep(&s->visible_cv);
-	while (pg_atomic_read_u64(&s->visible_seq) < hi)
-		ConditionVariableTimedSleep(&s->visible_cv, 10, PG_WAIT_EXTENSION);
-	ConditionVariableCancelSleep();
+	for (;;)
+	{
+		if (pg_atomic_read_u64(&s->visible_seq) >= hi)
+			return;
+		try_publish();
+		if (pg_atomic_read_u64(&s->visible_seq) >= hi)
+			return;
+		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+						 10, PG_WAIT_EXTENSION);
+		ResetLatch(MyLatch);
+	}
 }
 
 /*
@@ -279,7 +326,7 @@ give_back(FillState *fs)
 		wait_turn(fs->tables[i].slot, fs->tables[i].ticket);
 		end_turn(fs->tables[i].slot);
 	}
-	publish(fs->ring_pos);
+	mark_done(fs->ring_pos, 0, false);
 }
 
 /*
@@ -320,13 +367,22 @@ lsm_commit_lsm_decided(int ntables, LsmCommitTable *tables)
 		RESUME_INTERRUPTS();
 		lsm_report(ERROR, &st, "write the commit record");
 	}
-	if (lsm_synchronous_commit &&
-		lsm_xlog_flush(s->xlog, end, &st) != LSM_OK)
-		elog(PANIC, "lsm_fdw could not fsync its log: %s", st.msg);
+
+	/*
+	 * Apply first, then wait for the fsync: the entries are invisible until
+	 * published (their sequence numbers are above every read point), a
+	 * memtable is never written to a table file before the log is synced
+	 * up to it (lsm_pre_flush), and applying right after the append means
+	 * the commits ahead of this one in the table are applying too, not
+	 * waiting for an fsync, so the turn comes at once.
+	 */
 	for (int i = 0; i < ntables; i++)
 		apply_table(&tables[i], payload + tables[i].batch_offset,
 					LSM_BATCH_HEADER + tables[i].entries_len, end);
-	publish(fs.ring_pos);
+	mark_done(fs.ring_pos, end, lsm_synchronous_commit);
+	if (lsm_synchronous_commit &&
+		lsm_xlog_flush(s->xlog, end, &st) != LSM_OK)
+		elog(PANIC, "lsm_fdw could not fsync its log: %s", st.msg);
 	wait_visible(fs.hi);
 	RESUME_INTERRUPTS();
 	if (!lsm_synchronous_commit)
@@ -421,7 +477,7 @@ lsm_commit_resolve(bool committed)
 		put64(batch, t->first_seq);
 		apply_table(t, batch, LSM_BATCH_HEADER + t->entries_len, end);
 	}
-	publish(fs.ring_pos);
+	mark_done(fs.ring_pos, 0, false);
 	pg_atomic_write_u64(&s->prepared_lsn[me], PG_UINT64_MAX);
 	wait_visible(fs.hi);
 	RESUME_INTERRUPTS();

@@ -71,7 +71,10 @@ typedef struct LsmTableSlot
 typedef struct LsmCommitSlot
 {
 	uint64		hi;				/* last sequence number of the commit */
-	bool		done;
+	uint64		end_lsn;		/* end of its record */
+	int			procno;			/* the committer, to wake */
+	bool		need_flush;		/* visible only once end_lsn is synced */
+	bool		done;			/* applied */
 } LsmCommitSlot;
 
 typedef struct LsmShared

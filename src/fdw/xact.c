@@ -133,7 +133,7 @@ static bool index_add(LsmTxnTable *t, uint64 seq, LsmKind kind, LsmSlice key,
 static bool
 index_rebuild(LsmTxnTable *t, size_t min_size)
 {
-	size_t		size = Max(min_size, (size_t) 256 * 1024);
+	size_t		size = Max(min_size, (size_t) 16 * 1024);
 	const uint8 *p = t->log;
 	const uint8 *end = t->log + t->log_len;
 	uint64		seq = 0;
