@@ -141,6 +141,15 @@ lsm_ProcessUtility(PlannedStmt *pstmt, const char *queryString, bool readOnlyTre
 
 	if (IsA(parsetree, CreateForeignTableStmt))
 		check_create((CreateForeignTableStmt *) parsetree);
+	if (IsA(parsetree, AlterTableStmt) && context != PROCESS_UTILITY_SUBCOMMAND)
+	{
+		Oid			relid = RangeVarGetRelid(((AlterTableStmt *) parsetree)->relation,
+											 NoLock, true);
+
+		/* engine settings are read from the table's OPTIONS file at open */
+		if (OidIsValid(relid) && lsm_is_lsm_table(relid))
+			lsm_table_save_settings(relid);
+	}
 }
 
 void

@@ -73,6 +73,7 @@ extern void lsm_install_ddl_hook(void);
 
 /* in table.c */
 extern LsmDb *lsm_open_table(Relation rel);
+extern void lsm_table_save_settings(Oid relid);
 extern char *lsm_table_dir(Oid dboid, Oid relid);
 extern void lsm_report(int elevel, const LsmStatus *st, const char *what);
 extern void lsm_key_info(Relation rel, LsmKeyInfo *ki);

@@ -209,6 +209,23 @@ read_settings(const char *dir, LsmTableSettings *s)
 }
 
 /*
+ * lsm_table_save_settings
+ *		After ALTER FOREIGN TABLE: store the table's settings for its next
+ *		open (the open engine keeps the ones it was opened with).
+ */
+void
+lsm_table_save_settings(Oid relid)
+{
+	char	   *dir = lsm_table_dir(MyDatabaseId, relid);
+	LsmTableSettings settings;
+
+	if (!lsm_env_posix()->exists(lsm_env_posix(), dir))
+		return;
+	lsm_settings_for_table(relid, &settings);
+	write_settings(dir, &settings);
+}
+
+/*
  * lsm_table_options
  *		Engine options of a table in the shared engine.
  */
