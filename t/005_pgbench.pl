@@ -1,5 +1,9 @@
 # Many clients on the same lsm_fdw tables, driven by pgbench.
 #
+# 0. First writes: 8 sessions, released together by an advisory-lock
+#    barrier, write the same 30 brand-new tables at once (each table's
+#    files are created by whichever session comes first; 1MB memtables, as
+#    every open table holds one in the shared pool): no error, every row.
 # 1. Mixed (LSM_PGBENCH_SECONDS, default 15 s): 8 clients run random
 #    transactions, each applying the same operation to an lsm table (l,
 #    on_duplicate 'overwrite') and to a heap twin (hl, primary key) in ONE
@@ -30,7 +34,7 @@ use IPC::Run;
 my $seconds = $ENV{LSM_PGBENCH_SECONDS} // 15;
 my $hot_seconds = $ENV{LSM_PGBENCH_HOT_SECONDS} // 8;
 my $seed = $ENV{LSM_TEST_SEED} // time() % 1_000_000_000;
-note("seed $seed (pgbench --random-seed; the interleaving of clients cannot be replayed)");
+diag("seed $seed (pgbench --random-seed; the interleaving of clients cannot be replayed)");
 
 my $node = PostgreSQL::Test::Cluster->new('pgbench');
 $node->init;
@@ -116,6 +120,50 @@ BEGIN;
 UPDATE c2 SET n = n + 1 WHERE k = :c AND n >= 0;
 COMMIT;
 });
+
+# 0. First writes to brand-new tables, from 8 sessions at once.
+{
+	my $tables = 30;
+	$node->safe_psql('postgres', join('', map {
+		"CREATE FOREIGN TABLE new$_ (k int4 OPTIONS (key 'true'), v text) SERVER lsm OPTIONS (memtable_size '1MB');\n" }
+		1 .. $tables));
+	# A barrier: the sessions wait for an advisory lock this session holds,
+	# so that all 8 reach each new table at the same moment.
+	my ($bin, $bout, $berr) = ("SELECT pg_advisory_lock(4242);\n\\echo locked\n", '', '');
+	my $barrier = IPC::Run::start([ 'psql', '-X', '-q', '-A', '-t', '-d', $node->connstr('postgres') ],
+		'<', \$bin, '>', \$bout, '2>', \$berr);
+	for (1 .. 300) { last if $bout =~ /locked/; $barrier->pump_nb; select(undef, undef, undef, 0.02); }
+	my @h;
+	my %err;
+	for my $s (1 .. 8)
+	{
+		my $sql = "SELECT pg_advisory_lock_shared(4242);\nSELECT pg_advisory_unlock_shared(4242);\n"
+		  . join('', map { "INSERT INTO new$_ VALUES ($s, 'session $s');\n" } 1 .. $tables);
+		$err{$s} = '';
+		push @h, IPC::Run::start([ 'psql', '-X', '-q', '-d', $node->connstr('postgres') ],
+			'<', \$sql, '>', \my $o, '2>', \$err{$s});
+	}
+	my $waiting = 0;
+	for (1 .. 300)
+	{
+		$_->pump_nb for @h;
+		$waiting = $node->safe_psql('postgres',
+			"SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND objid = 4242 AND NOT granted");
+		last if $waiting == 8;
+		select(undef, undef, undef, 0.02);
+	}
+	note("$waiting sessions at the barrier");
+	$bin .= "SELECT pg_advisory_unlock(4242);\n";
+	$barrier->finish;
+	$_->finish for @h;
+	my $errors = join('', values %err);
+	is($errors, '', '8 sessions writing 30 brand-new tables at once get no error');
+	is($node->safe_psql('postgres', join(' UNION ALL ', map { "SELECT count(*) FROM new$_" } 1 .. $tables)
+		  =~ s/^/SELECT sum(count) FROM (/r . ') x'),
+		8 * $tables, 'every row written to the new tables is there');
+	# Their memtables go back to the pool.
+	$node->safe_psql('postgres', 'DROP FOREIGN TABLE ' . join(', ', map { "new$_" } 1 .. $tables));
+}
 
 my @conn = ('-h', $node->host, '-p', $node->port);
 sub start_pgbench

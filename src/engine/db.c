@@ -200,9 +200,17 @@ region_put(LsmDb *db, void *p, size_t size)
  */
 static LsmCode
 memref_new(LsmDb *db, size_t need, uint64_t log_number, LsmMemRef **out,
-		   bool *pool_full, LsmStatus *st)
+		   bool *pool_full, bool first, LsmStatus *st)
 {
 	size_t		size = db->opts.write_buffer_size;
+
+	/*
+	 * The memtable an open starts with may be smaller: a host with many
+	 * mostly idle tables then does not pay a full memtable for each.
+	 */
+	if (first && db->opts.initial_write_buffer_size > 0 &&
+		db->opts.initial_write_buffer_size < size)
+		size = db->opts.initial_write_buffer_size;
 	LsmMemRef  *m;
 	int			attempt;
 
@@ -847,7 +855,7 @@ switch_memtable(LsmDb *db, size_t need, bool new_log, bool *pool_full, LsmStatus
 	 * The region first: a writer waiting for the host's pool retries this,
 	 * and should not create and delete a WAL file every time.
 	 */
-	rc = memref_new(db, need, sv->mem->log_number, &m, pool_full, st);
+	rc = memref_new(db, need, sv->mem->log_number, &m, pool_full, false, st);
 	if (rc != LSM_OK)
 	{
 		lsm_free(nsv);
@@ -890,7 +898,7 @@ replace_empty_memtable(LsmDb *db, size_t need, bool *pool_full, LsmStatus *st)
 	rc = sv_alloc(&nsv, st);
 	if (rc != LSM_OK)
 		return rc;
-	rc = memref_new(db, need, db->sv->mem->log_number, &m, pool_full, st);
+	rc = memref_new(db, need, db->sv->mem->log_number, &m, pool_full, false, st);
 	if (rc != LSM_OK)
 	{
 		lsm_free(nsv);
@@ -2493,7 +2501,7 @@ recover(LsmDb *db, LsmStatus *st)
 	rc = sv_alloc(&nsv, st);
 	if (rc != LSM_OK)
 		goto out;
-	rc = memref_new(db, 0, db->vs->log_number, &mem, NULL, st);
+	rc = memref_new(db, 0, db->vs->log_number, &mem, NULL, true, st);
 	if (rc != LSM_OK)
 	{
 		lsm_free(nsv);

@@ -138,6 +138,7 @@ typedef struct LsmOptions
 	LsmEnv	   *env;			/* NULL: lsm_env_posix() */
 	bool		create_if_missing;	/* default true */
 	size_t		write_buffer_size;	/* memtable bytes before a flush; 4 MiB */
+	size_t		initial_write_buffer_size;	/* the first memtable after open; 0 = the same */
 	size_t		block_size;		/* target uncompressed data block; 4096 */
 	int			block_restart_interval; /* 16 */
 	LsmCompression compression; /* LSM_COMPRESSION_ZSTD */

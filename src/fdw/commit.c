@@ -314,6 +314,35 @@ build_payload(int type, TransactionId xid, int ntables, LsmCommitTable *tables,
 }
 
 /*
+ * Before a commit's record goes into the log (while the commit can still
+ * be cancelled): wait while the memtable pool is over lsm_fdw.memtable_memory
+ * and some table has a frozen memtable the maintenance worker will flush.
+ * When nothing is waiting to be flushed (the pool is full of tables' active
+ * memtables), waiting would not end: the commit goes ahead over the limit.
+ * Applying after the append never waits for the pool (it must not fail or
+ * hang once the record is in the log).
+ */
+static void
+wait_for_memtable_room(void)
+{
+	LsmShared  *s = lsm_shared;
+	uint64		limit = (uint64) lsm_memtable_memory * 1024;
+	bool		counted = false;
+
+	while (pg_atomic_read_u64(&s->memtable_bytes) > limit && lsm_flush_pending_anywhere())
+	{
+		if (!counted)
+			pg_atomic_fetch_add_u64(&s->memtable_waiters, 1);
+		counted = true;
+		lsm_wake_maintenance();
+		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+						 10, PG_WAIT_EXTENSION);
+		ResetLatch(MyLatch);
+		CHECK_FOR_INTERRUPTS();
+	}
+}
+
+/*
  * Give back what fill() took when the record did not make it into the log:
  * the tables' turns pass without an apply and the ring entry publishes
  * nothing new.
@@ -352,6 +381,7 @@ lsm_commit_lsm_decided(int ntables, LsmCommitTable *tables)
 							&len, fs.seq_offsets);
 	for (int i = 0; i < ntables; i++)
 		lsm_slot_check_writable(tables[i].slot);
+	wait_for_memtable_room();
 
 	/*
 	 * From the append on, the record may become durable through another
@@ -376,9 +406,11 @@ lsm_commit_lsm_decided(int ntables, LsmCommitTable *tables)
 	 * the commits ahead of this one in the table are applying too, not
 	 * waiting for an fsync, so the turn comes at once.
 	 */
+	lsm_region_unlimited(true);
 	for (int i = 0; i < ntables; i++)
 		apply_table(&tables[i], payload + tables[i].batch_offset,
 					LSM_BATCH_HEADER + tables[i].entries_len, end);
+	lsm_region_unlimited(false);
 	mark_done(fs.ring_pos, end, lsm_synchronous_commit);
 	if (lsm_synchronous_commit &&
 		lsm_xlog_flush(s->xlog, end, &st) != LSM_OK)
@@ -407,6 +439,7 @@ lsm_commit_prepare(TransactionId xid, int ntables, LsmCommitTable *tables)
 									 &prepared_len, NULL);
 	for (int i = 0; i < ntables; i++)
 		lsm_slot_check_writable(tables[i].slot);
+	wait_for_memtable_room();
 
 	/*
 	 * Published before the append, so the log's retention never passes a
@@ -469,6 +502,7 @@ lsm_commit_resolve(bool committed)
 	HOLD_INTERRUPTS();
 	if (lsm_xlog_append(s->xlog, payload, len, fill, &fs, &start, &end, &st) != LSM_OK)
 		elog(PANIC, "lsm_fdw could not log the commit of a prepared batch: %s", st.msg);
+	lsm_region_unlimited(true);
 	for (int i = 0; i < prepared_ntables; i++)
 	{
 		LsmCommitTable *t = &prepared_tables[i];
@@ -477,6 +511,7 @@ lsm_commit_resolve(bool committed)
 		put64(batch, t->first_seq);
 		apply_table(t, batch, LSM_BATCH_HEADER + t->entries_len, end);
 	}
+	lsm_region_unlimited(false);
 	mark_done(fs.ring_pos, 0, false);
 	pg_atomic_write_u64(&s->prepared_lsn[me], PG_UINT64_MAX);
 	wait_visible(fs.hi);

@@ -113,10 +113,9 @@ lsm_region_alloc(void *arg, size_t size)
 	uint64		used = pg_atomic_add_fetch_u64(&lsm_shared->memtable_bytes, size);
 	void	   *p;
 
-	if (used > limit && !region_unlimited)
+	if (used > limit && !region_unlimited && !IsBackgroundWorker)
 	{
 		pg_atomic_sub_fetch_u64(&lsm_shared->memtable_bytes, size);
-		pg_atomic_fetch_add_u64(&lsm_shared->memtable_waiters, 1);
 		lsm_wake_maintenance();
 		return NULL;
 	}
@@ -124,7 +123,6 @@ lsm_region_alloc(void *arg, size_t size)
 	if (p == NULL)
 	{
 		pg_atomic_sub_fetch_u64(&lsm_shared->memtable_bytes, size);
-		pg_atomic_fetch_add_u64(&lsm_shared->memtable_waiters, 1);
 		lsm_wake_maintenance();
 	}
 	return p;

@@ -144,7 +144,7 @@ static void
 write_settings(const char *dir, const LsmTableSettings *s)
 {
 	char	   *path = psprintf("%s/OPTIONS", dir);
-	char	   *tmp = psprintf("%s/OPTIONS.tmp", dir);
+	char	   *tmp = psprintf("%s/OPTIONS.tmp.%d", dir, MyProcPid);
 	char	   *text = psprintf("compaction=%d\ncompress=%d\ncompression_level=%d\n"
 								"block_size=%d\nbloom_bits_per_key=%d\nmemtable_size=%d\n",
 								(int) s->compaction, (int) s->compress,
@@ -244,6 +244,8 @@ lsm_table_options(const char *dir, LsmOptions *opts, LsmTableSlot *slot)
 	 */
 	opts->write_buffer_size = Min((size_t) settings.memtable_size,
 								  (size_t) lsm_memtable_memory * 1024 / 4);
+	/* an idle table holds 1MB of the pool, not a whole memtable */
+	opts->initial_write_buffer_size = Min(opts->write_buffer_size, (size_t) 1024 * 1024);
 	opts->block_size = settings.block_size;
 	opts->compression = settings.compress ? LSM_COMPRESSION_ZSTD : LSM_COMPRESSION_NONE;
 	opts->compression_level = settings.compression_level;
@@ -325,10 +327,10 @@ lsm_slot_open_db(LsmTableSlot *slot, Oid dboid, Oid relid, LsmStatus *st)
 	lsm_region_unlimited(true);
 	if (lsm_db_open(&opts, dir, &db, st) != LSM_OK)
 	{
-		lsm_region_unlimited(IsBackgroundWorker);
+		lsm_region_unlimited(false);
 		return NULL;
 	}
-	lsm_region_unlimited(IsBackgroundWorker);
+	lsm_region_unlimited(false);
 	slot->dboid = dboid;
 	slot->relid = relid;
 	slot->db = db;
@@ -383,6 +385,12 @@ lsm_slot_for(Oid dboid, Oid relid, bool create, uint32 *generation)
 		if (lsm_slot_open_db(free_slot, dboid, relid, &st) == NULL)
 		{
 			LWLockRelease(s->registry_lock);
+			if (st.code == LSM_NO_MEMORY)
+				ereport(ERROR,
+						(errcode(ERRCODE_OUT_OF_MEMORY),
+						 errmsg("lsm_fdw has no shared memory left to open another table"),
+						 errdetail("%s", st.msg),
+						 errhint("Raise lsm_fdw.memtable_memory or lsm_fdw.metadata_memory and restart the server.")));
 			lsm_report(ERROR, &st, "open table");
 		}
 		slot = free_slot;
@@ -391,6 +399,24 @@ lsm_slot_for(Oid dboid, Oid relid, bool create, uint32 *generation)
 		*generation = slot->generation;
 	LWLockRelease(s->registry_lock);
 	return slot;
+}
+
+/*
+ * lsm_flush_pending_anywhere
+ *		Whether some open table has a frozen memtable waiting for a flush.
+ */
+bool
+lsm_flush_pending_anywhere(void)
+{
+	LsmShared  *s = lsm_shared;
+	bool		any = false;
+
+	LWLockAcquire(s->registry_lock, LW_SHARED);
+	for (int i = 0; i < s->max_tables && !any; i++)
+		if (s->slots[i].state == LSM_SLOT_OPEN)
+			any = lsm_db_flush_needed(s->slots[i].db);
+	LWLockRelease(s->registry_lock);
+	return any;
 }
 
 void
