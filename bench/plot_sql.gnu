@@ -20,7 +20,9 @@ ymax2 = (exists("STATS_max") ? STATS_max : 0)
 ymax = (ymax1 > ymax2 ? ymax1 : ymax2)
 ymax = (ymax > 1 ? ymax : 1) * 1.25
 
-set terminal pngcairo size 1200,620 noenhanced font "sans,10"
+# wider with more bars (the multi-client matrix has ~60)
+width = (n * 42 + 200 > 1200 ? n * 42 + 200 : 1200)
+set terminal pngcairo size width,620 noenhanced font "sans,10"
 set output outfile
 set title "lsm_fdw vs heap (PRIMARY KEY) in SQL, per workload: above 1 = lsm_fdw better\n" . subtitle
 set ylabel "ratio"

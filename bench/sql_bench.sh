@@ -9,10 +9,22 @@
 #	  load      COPY of KEYS rows of 1 KiB JSON-like values (bench_value() in
 #	            the setup SQL; ~2.6x with zstd on 4 kB blocks) in random key
 #	            order: seconds, then bytes on disk (pg_total_relation_size;
-#	            du of $PGDATA/lsm_fdw/<dboid>/<relid>).  Also timed: what it
+#	            du of $PGDATA/lsm_fdw/<dboid>/<relid>) and the log bytes the
+#	            COPY wrote (Postgres WAL for heap, from pg_current_wal_insert_lsn;
+#	            the server-wide lsm_fdw log for lsm, from
+#	            lsm_fdw_server_stats()->'log_insert_lsn').  Also timed: what it
 #	            takes until the data sits in its final files (heap: the
-#	            CHECKPOINT after COPY; lsm: the first open after COPY, which
-#	            replays the WAL and flushes the memtable to an SSTable).
+#	            CHECKPOINT after COPY; lsm: lsm_fdw_flush() after COPY, which
+#	            writes what is left in the table's memtable to an SSTable).
+#	            The lsm COPY runs with lsm_fdw.max_transaction_memory = 8GB:
+#	            a transaction's writes stay in backend memory until commit and
+#	            the default 256MB fails a 1M-row COPY (54000); past
+#	            lsm_fdw.max_key_locks_per_transaction (1000) the COPY locks
+#	            the whole table instead of keys, which is what a load wants.
+#	            At f2f7294 and 6358dd6 a transaction larger than the memtable pool
+#	            (lsm_fdw.memtable_memory, default 64MB) hangs at commit, not
+#	            cancellable (docs/benchmarks.md); run with
+#	            --server-opts="-c lsm_fdw.memtable_memory=2GB" until fixed.
 #	  select1   SELECT 1 (the floor: protocol, parse/bind, executor start)
 #	  get       SELECT v FROM t WHERE k = :k over KEYS keys
 #	  range     SELECT k, v FROM t WHERE k >= :k ORDER BY k LIMIT 100
@@ -36,11 +48,12 @@
 #
 #	Every pgbench workload runs at the client counts of the issue (put 1, 4,
 #	16; counter and hot 16; get and select1 1, 4; range 4; join 1) plus 1
-#	client, as far as --clients-list allows.  A lsm_fdw table can be used by
-#	one session at a time in this stage: the script probes that at start, and
-#	rows with more than one client on a lsm table are then printed as
-#	"n/a: needs multi-session access (shared engine not landed)"; once the
-#	shared engine lands they run with no change to this script.
+#	client, as far as --clients-list allows.  With the shared engine (one
+#	engine per table in shared memory, used by every backend) any number of
+#	sessions use a lsm_fdw table at once.  The script still probes that at
+#	start (a second session reads a table another one holds open) and, if it
+#	failed (an old build: one session per table, 55006), would print the rows
+#	with more than one client on a lsm table as "n/a".
 #
 #	Method: pgbench -n -M prepared -T DURATION -c C -j min(C, CPUs),
 #	--random-seed = SEED + run (the same for every variant within a run, so
@@ -48,9 +61,10 @@
 #	percentile of every transaction's latency in the run's log.  Runs
 #	alternate: for run r the variants' order is rotated by r - 1 (heap, lsm /
 #	lsm, heap / ...).  Before every run: wait until no other session is
-#	connected, CHECKPOINT, and for lsm tables lsm_fdw_flush() in a separate
-#	session, so that the run does not start by replaying a memtable's worth
-#	of WAL (a per-session cost of this stage; the open time is logged).
+#	connected, CHECKPOINT, and for lsm tables lsm_fdw_flush() (the lsm
+#	counterpart of the CHECKPOINT: every run starts with an empty memtable
+#	and no dirty heap pages; its time is logged).  Tables stay open in
+#	shared memory between sessions: no run pays an open or a log replay.
 #	Reported per row: the median of the runs' tps, the median of their p99s,
 #	the longest transaction of all runs, the lsm/heap ratio of the medians
 #	and the median of the per-run ratios ("paired"); and, from
@@ -99,6 +113,9 @@
 #	                       runs; else in the out dir)
 #	  --no-plot            no chart
 #	  --port=N             first port to try (default 54339)
+#	  --server-opts=S      more postgres options for the instance, appended
+#	                       to the others, e.g. "-c lsm_fdw.memtable_memory=2GB"
+#	                       (env SERVER_EXTRA; printed in the header)
 #	  --report=DIR         no run: redo the tables and the chart of the run
 #	                       whose results are in DIR
 #
@@ -127,13 +144,14 @@ OUT_DIR=${OUT_DIR:-}
 PLOT=${PLOT:-}
 DO_PLOT=1
 PORT=${PORT:-54339}
+SERVER_EXTRA=${SERVER_EXTRA:-}
 REPORT_DIR=
 CTR_KEYS=100000
 HOT_KEYS=100
 USERS=100000
 JOIN_USERS=1000
 NVALS=10000
-NA_MULTI="n/a: needs multi-session access (shared engine not landed)"
+NA_MULTI="n/a: this lsm_fdw build allows one session per table (multi-session probe failed)"
 
 usage() { sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^#\t\{0,1\}//'; }
 
@@ -157,6 +175,7 @@ for arg in "$@"; do
 		--plot=*) PLOT=${arg#*=} ;;
 		--no-plot) DO_PLOT=0 ;;
 		--port=*) PORT=${arg#*=} ;;
+		--server-opts=*) SERVER_EXTRA=${arg#*=} ;;
 		--report=*) REPORT_DIR=${arg#*=} ;;
 		-h|--help) usage; exit 0 ;;
 		*) echo "unknown argument: $arg (see --help)" >&2; exit 2 ;;
@@ -355,12 +374,13 @@ report() {
 	if has "$WORKLOADS" load; then
 		lcol() { awk -F'\t' -v v="$1" -v f="$2" '$1 == v { print $f }' "$LOADRES"; }
 		{
-			echo "| bulk load, COPY of $KEYS rows | COPY s (median) | bytes after COPY | then: data in its final files | bytes then | runs (COPY s) |"
-			echo "|---|---:|---:|---|---:|---|"
+			echo "| bulk load, COPY of $KEYS rows | COPY s (median) | bytes after COPY | log written by the COPY | then: data in its final files | bytes then | runs (COPY s) |"
+			echo "|---|---:|---:|---:|---|---:|---|"
 			for v in heap unl lsm; do
-				case "$v" in heap) n="heap (PRIMARY KEY)" s="CHECKPOINT" ;; unl) n="UNLOGGED heap" s="CHECKPOINT" ;; lsm) n="lsm_fdw" s="first open (WAL replay + flush)" ;; esac
-				printf '| %s | %.2f | %s MiB | %s %.2f s | %s MiB | %s |\n' "$n" "$(lcol "$v" 3 | median)" \
-					"$(lcol "$v" 4 | median | awk '{ printf "%.0f", $1 / 1048576 }')" "$s" "$(lcol "$v" 5 | median)" \
+				case "$v" in heap) n="heap (PRIMARY KEY)" s="CHECKPOINT" ;; unl) n="UNLOGGED heap" s="CHECKPOINT" ;; lsm) n="lsm_fdw" s="lsm_fdw_flush()" ;; esac
+				printf '| %s | %.2f | %s MiB | %s MiB | %s %.2f s | %s MiB | %s |\n' "$n" "$(lcol "$v" 3 | median)" \
+					"$(lcol "$v" 4 | median | awk '{ printf "%.0f", $1 / 1048576 }')" \
+					"$(lcol "$v" 7 | median | awk '{ if ($1 == "" || $1 == "nan") print "-"; else printf "%.0f", $1 / 1048576 }')" "$s" "$(lcol "$v" 5 | median)" \
 					"$(lcol "$v" 6 | median | awk '{ printf "%.0f", $1 / 1048576 }')" "$(lcol "$v" 3 | awk '{ printf "%s%.2f", (NR > 1 ? " " : ""), $1 }')"
 			done
 		} >"$LOADMD"
@@ -394,7 +414,7 @@ report() {
 	# --- the chart ---------------------------------------------------------------------------
 	if [ "$DO_PLOT" -eq 1 ] && [ "$(grep -vc '^#' "$DAT")" -gt 0 ]; then
 		mkdir -p "$(dirname "$PLOT")"
-		sub="$KEYS keys, 1 KiB values, median of $RUNS run(s) x ${DURATION} s, $NPROC CPUs, data on $DATA_BASE; lsm_fdw $(echo "$SRC_DESC" | cut -d' ' -f1-2), $(date -u +%Y-%m-%d)"
+		sub="$KEYS keys, 1 KiB values, median of $RUNS run(s) x ${DURATION} s, $NPROC CPUs, data on $DATA_BASE; lsm_fdw $(echo "$SRC_DESC" | cut -d' ' -f1-2)${SERVER_EXTRA:+, $SERVER_EXTRA}, $(date -u +%Y-%m-%d)"
 		if gnuplot -e "datafile='$DAT'; outfile='$PLOT'; subtitle='$sub'" "$ROOT/bench/plot_sql.gnu" 2>"$OUT_DIR/logs/gnuplot.err"; then
 			echo "chart: $PLOT"
 		else
@@ -411,7 +431,7 @@ report() {
 
 # The parameters report() needs, saved with the results.
 REPORT_PARAMS="KEYS RUNS DURATION CTR_KEYS HOT_KEYS JOIN_USERS WORKLOADS CLIENTS_LIST SYNC_LIST MULTI HEAP_ONLY
-	LSM_SYNC_GUC NPROC DATA_BASE SRC_DESC PROTOCOL"
+	LSM_SYNC_GUC NPROC DATA_BASE SRC_DESC PROTOCOL SERVER_EXTRA"
 if [ -n "$REPORT_DIR" ]; then
 	OUT_DIR=$(cd "$REPORT_DIR" && pwd)
 	. "$OUT_DIR/params.sh"
@@ -504,7 +524,7 @@ case "$SOURCE" in
 esac
 
 while (exec 3<>/dev/tcp/127.0.0.1/$PORT) 2>/dev/null || [ -e "/tmp/.s.PGSQL.$PORT" ]; do PORT=$((PORT + 1)); done
-SERVER_OPTS="-p $PORT -k $DIR -c listen_addresses='' -c shared_preload_libraries=lsm_fdw -c max_worker_processes=16 -c shared_buffers=1GB -c max_wal_size=4GB"
+SERVER_OPTS="-p $PORT -k $DIR -c listen_addresses='' -c shared_preload_libraries=lsm_fdw -c max_worker_processes=16 -c shared_buffers=1GB -c max_wal_size=4GB${SERVER_EXTRA:+ $SERVER_EXTRA}"
 echo "== throw-away instance in $PGDATA_DIR (port $PORT)"
 lsm_as_postgres "$PGBIN/initdb" -D "$PGDATA_DIR" -A trust -E UTF8 --no-locale -U postgres >"$DIR/initdb.log" 2>&1
 for try in 1 2 3; do
@@ -528,8 +548,8 @@ q() { PGOPTIONS='-c client_min_messages=warning' "${PSQL[@]}" -At "$@"; }	# q -c
 now_s() { echo "$EPOCHREALTIME"; }
 elapsed() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", b - a }'; }
 
-# wait_idle: until no other client session is connected (a session that
-# just ended may still hold a lsm table for a moment).
+# wait_idle: until no other client session is connected (so that a run
+# starts on an idle instance).
 wait_idle() {
 	local i n
 	for ((i = 0; i < 300; i++)); do
@@ -604,7 +624,8 @@ lsm_dir_of() { echo "$PGDATA_DIR/lsm_fdw/$(q -c "SELECT oid FROM pg_database WHE
 # --- what this lsm_fdw can do ---------------------------------------------------
 LSM_SYNC_GUC=$(q -c "SELECT count(*) FROM pg_settings WHERE name = 'lsm_fdw.synchronous_commit'")
 if [ "$MULTI" = auto ]; then
-	# One session holds the table open; does a second one get in?
+	# One session holds the table open; does a second one get in?  (Yes
+	# with the shared engine; 55006 with the one-session-per-table stage.)
 	q -c "CREATE FOREIGN TABLE probe_lsm (k int OPTIONS (key 'true')) SERVER lsm" -c "INSERT INTO probe_lsm VALUES (1)"
 	wait_idle
 	q -c "SELECT count(*) FROM probe_lsm" -c "SELECT pg_sleep(5)" >/dev/null 2>&1 &
@@ -636,7 +657,8 @@ fi
 	echo "data: $DIR on $(df -PT "$DATA_BASE" | awk 'NR == 2 { print $2 }') ($DATA_BASE)"
 	echo "Postgres: $("$PGBIN/postgres" --version), options: $SERVER_OPTS; initdb -E UTF8 --no-locale (C collation)"
 	echo "lsm_fdw: $SRC_DESC, lsm_fdw.so md5 $SO_MD5; tables with default options" \
-		"(memtable 64MB, 4kB zstd-3 blocks, bloom 10 bits, 8MB block cache per backend)"
+		"(memtable_size 8MB, 4kB zstd-3 blocks, bloom 10 bits);" \
+		"$(q -c "SELECT string_agg(name || '=' || setting || coalesce(unit, ''), ' ' ORDER BY name) FROM pg_settings WHERE name IN ('lsm_fdw.memtable_memory', 'lsm_fdw.block_cache_size', 'lsm_fdw.max_transaction_memory', 'lsm_fdw.max_key_locks_per_transaction', 'lsm_fdw.wal_sync_delay')")"
 	echo "pgbench: -n -M $PROTOCOL -T $DURATION, $RUNS run(s) per variant, alternating; keys $KEYS," \
 		"counters $CTR_KEYS (hot $HOT_KEYS), users $USERS; 1-client runs pinned: $([ "$PIN" = one ] && [ "$NPROC" -gt 1 ] &&
 		echo "pgbench and all of the instance on CPU $PIN_CPU" || echo no)"
@@ -680,7 +702,7 @@ EOF
 echo "   $(elapsed "$t0" "$(now_s)") s, load file $(du -m "$LOADFILE" | cut -f1) MiB"
 
 RESULTS=$OUT_DIR/results.tsv		# workload clients variant run tps p99_ms first_ms ntx backend_cpu_us_per_tx backend_rq_wait_pct instance_cpu_us_per_tx max_ms stall_s
-LOADRES=$OUT_DIR/load.tsv			# variant run copy_s bytes_after_copy settle_s bytes_settled
+LOADRES=$OUT_DIR/load.tsv			# variant run copy_s bytes_after_copy settle_s bytes_settled log_bytes_of_copy
 CMDS=$OUT_DIR/commands.txt
 : >"$RESULTS"
 : >"$LOADRES"
@@ -690,7 +712,7 @@ CMDS=$OUT_DIR/commands.txt
 # load_one VARIANT RUN: a fresh table, CHECKPOINT, timed COPY of the load file,
 # its size, then the time until the data is in its final files.
 load_one() {
-	local v=$1 run=$2 tbl=kv_$1 t0 t1 copy_s bytes settle_s bytes2 dir
+	local v=$1 run=$2 tbl=kv_$1 t0 t1 copy_s bytes settle_s bytes2 dir lsn0 lsn1 logb
 	wait_idle
 	make_kv "$v"
 	wait_idle
@@ -698,29 +720,34 @@ load_one() {
 	local copy_sql="COPY $tbl FROM '$LOADFILE'"
 	[ "$v" = lsm ] && copy_sql="SET lsm_fdw.max_transaction_memory = '8GB'; $copy_sql"
 	[ "$run" -eq 1 ] && echo "psql -c \"$copy_sql\"" | sed "s#$DIR#\$DIR#g" >>"$CMDS"
+	if [ "$v" = lsm ]; then lsn0=$(q -c "SELECT lsm_fdw_server_stats()->>'log_insert_lsn'")
+	else lsn0=$(q -c "SELECT pg_current_wal_insert_lsn()"); fi
 	t0=$(now_s)
 	q -c "$copy_sql" >"$OUT_DIR/logs/load-$v-run$run.out" 2>&1 || {
 		echo "FAILED: $copy_sql" >&2; cat "$OUT_DIR/logs/load-$v-run$run.out" >&2; exit 1; }
 	t1=$(now_s)
 	copy_s=$(elapsed "$t0" "$t1")
 	if [ "$v" = lsm ]; then
+		lsn1=$(q -c "SELECT lsm_fdw_server_stats()->>'log_insert_lsn'")
+		logb=$((lsn1 - lsn0))
 		dir=$(lsm_dir_of "$tbl")
 		bytes=$(du -sb "$dir" | cut -f1)
-		wait_idle
 		t0=$(now_s)
-		q -c "SELECT count(*) FROM $tbl WHERE k = 'none'" >/dev/null	# first open: recovery
+		q -c "SELECT lsm_fdw_flush('$tbl')" >/dev/null	# the rest of the memtable to an SSTable
 		settle_s=$(elapsed "$t0" "$(now_s)")
 		bytes2=$(du -sb "$dir" | cut -f1)
+		[ "$run" -eq 1 ] && echo "psql -c \"SELECT lsm_fdw_flush('$tbl')\"" >>"$CMDS"
 	else
+		logb=$(q -c "SELECT pg_wal_lsn_diff(pg_current_wal_insert_lsn(), '$lsn0')::int8")
 		bytes=$(q -c "SELECT pg_total_relation_size('$tbl')")
 		t0=$(now_s)
 		q -c "CHECKPOINT"
 		settle_s=$(elapsed "$t0" "$(now_s)")
 		bytes2=$bytes
 	fi
-	printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$v" "$run" "$copy_s" "$bytes" "$settle_s" "$bytes2" >>"$LOADRES"
-	printf '   run %d %-5s COPY %8.2f s  %6d MiB   then %s %7.2f s  %6d MiB\n' "$run" "$v" "$copy_s" \
-		$((bytes / 1048576)) "$([ "$v" = lsm ] && echo "first open" || echo "CHECKPOINT")" "$settle_s" $((bytes2 / 1048576))
+	printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$v" "$run" "$copy_s" "$bytes" "$settle_s" "$bytes2" "$logb" >>"$LOADRES"
+	printf '   run %d %-5s COPY %8.2f s  %6d MiB  log %6d MiB   then %s %7.2f s  %6d MiB\n' "$run" "$v" "$copy_s" \
+		$((bytes / 1048576)) $((logb / 1048576)) "$([ "$v" = lsm ] && echo "lsm_fdw_flush()" || echo "CHECKPOINT")" "$settle_s" $((bytes2 / 1048576))
 }
 
 LOAD_VARIANTS=(heap lsm unl)
@@ -736,8 +763,7 @@ else
 		make_kv "$v"
 		q -c "SET lsm_fdw.max_transaction_memory = '8GB'" -c "COPY kv_$v FROM '$LOADFILE'"
 	done
-	wait_idle
-	q -c "SELECT count(*) FROM kv_lsm WHERE k = 'none'" >/dev/null
+	q -c "SELECT lsm_fdw_flush('kv_lsm')" >/dev/null
 fi
 rm -f "$LOADFILE"
 q -c "VACUUM ANALYZE kv_heap" -c "VACUUM ANALYZE kv_unl" -c "ANALYZE kv_lsm" -c "CHECKPOINT"

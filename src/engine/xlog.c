@@ -880,7 +880,11 @@ reader_get(XlogReader *r, uint64_t off, size_t n, const uint8_t **out,
 		want = n;
 	if (want > r->cap)
 	{
-		uint8_t    *nb = lsm_realloc(r->buf, want);
+		/*
+		 * libc, not lsm_realloc: the read buffer is private to the process
+		 * replaying, and a record may be bigger than a host's shared heap.
+		 */
+		uint8_t    *nb = realloc(r->buf, want);
 
 		if (nb == NULL)
 			return lsm_status_set(st, LSM_NO_MEMORY, 0,
@@ -1197,7 +1201,7 @@ xlog_recover(LsmXlog *x, const uint64_t *starts, size_t n, LsmXlogReplayFn fn,
 	x->n_segments = kept;
 	rep->segments = kept;
 	rep->end_lsn = x->insert_lsn;
-	lsm_free(r.buf);
+	free(r.buf);
 	return LSM_OK;
 
 fail:
@@ -1205,7 +1209,7 @@ fail:
 		env->close_file(keep, &ignore);
 	rep->segments = kept;
 	rep->end_lsn = keep_start + keep_end;
-	lsm_free(r.buf);
+	free(r.buf);
 	return rc;
 }
 

@@ -241,6 +241,99 @@ wait_visible(uint64 hi)
 }
 
 /*
+ * Entries per engine write: a batch goes into the memtables in chunks of
+ * about this many bytes, each atomically into one memtable, so that a
+ * transaction bigger than a memtable (a COPY) never needs one memtable
+ * that large.  Readers see none of it before the whole commit is
+ * published.  A constant, so that replay cuts a batch exactly as its
+ * commit did and can skip the chunks a table file already holds.
+ */
+#define APPLY_CHUNK		(512 * 1024)
+
+/*
+ * Apply a batch (engine format, first_seq in its header is ignored) in
+ * chunks.  skip_held: leave out chunks the table already holds (replay);
+ * flush_between: flush frozen memtables after each chunk (replay, where
+ * this process is the one that would flush).
+ */
+static LsmCode
+apply_chunks(LsmDb *db, uint8 *batch, size_t batch_len, uint64 first_seq,
+			 bool skip_held, bool flush_between, LsmStatus *st)
+{
+	uint8	   *p = batch + LSM_BATCH_HEADER;
+	uint8	   *end = batch + batch_len;
+	uint64		seq = first_seq;
+
+	while (p < end)
+	{
+		uint8	   *start = p;
+		uint32		n = 0;
+
+		while (p < end && (n == 0 || (size_t) (p - start) < APPLY_CHUNK))
+		{
+			uint8		kind = *p++;
+			uint32		len;
+
+			p = (uint8 *) lsm_decode_varint32(p, end, &len);
+			if (p == NULL || (size_t) (end - p) < len)
+				return lsm_status_set(st, LSM_CORRUPTION, 0, "malformed batch in a commit record");
+			p += len;
+			if (kind != LSM_KIND_DELETE)
+			{
+				p = (uint8 *) lsm_decode_varint32(p, end, &len);
+				if (p == NULL || (size_t) (end - p) < len)
+					return lsm_status_set(st, LSM_CORRUPTION, 0, "malformed batch in a commit record");
+				p += len;
+			}
+			n++;
+		}
+		if (!skip_held || seq + n - 1 > lsm_db_last_seq(db))
+		{
+			/* the chunk's header goes over the bytes before it, restored after */
+			uint8	   *h = start - LSM_BATCH_HEADER;
+			uint8		save[LSM_BATCH_HEADER];
+			LsmCode		rc;
+
+			memcpy(save, h, LSM_BATCH_HEADER);
+			put64(h, seq);
+			put32(h + 8, n);
+			rc = lsm_db_write_at(db, lsm_slice(h, p - h), seq, st);
+			memcpy(h, save, LSM_BATCH_HEADER);
+			if (rc != LSM_OK)
+				return rc;
+			while (flush_between && lsm_db_flush_needed(db))
+			{
+				bool		did;
+
+				rc = lsm_db_flush_pending(db, &did, st);
+				if (rc != LSM_OK)
+					return rc;
+				if (!did)
+					break;
+			}
+
+			/*
+			 * Nor do the compaction workers run before recovery is done:
+			 * without this, level 0 would reach the write stop and replay
+			 * would wait for a compaction that never comes.
+			 */
+			while (flush_between && lsm_db_compaction_needed(db))
+			{
+				bool		did;
+
+				rc = lsm_db_compact_step(db, &did, st);
+				if (rc != LSM_OK)
+					return rc;
+				if (!did)
+					break;
+			}
+		}
+		seq += n;
+	}
+	return LSM_OK;
+}
+
+/*
  * Apply one table's batch at its turn.  The record is durable (or, with
  * lsm_fdw.synchronous_commit off, in the log): a failure here cannot be
  * reported to the client as "not committed", so it is a PANIC, and
@@ -255,12 +348,10 @@ apply_table(LsmCommitTable *t, uint8 *batch, size_t batch_len, uint64 lsn)
 	wait_turn(slot, t->ticket);
 	if (t->truncate)
 		lsm_truncate_slot_in_commit(slot);
-	if (t->count > 0)
-	{
-		if (lsm_db_write_at(slot->db, lsm_slice(batch, batch_len), t->first_seq, &st) != LSM_OK)
-			elog(PANIC, "lsm_fdw could not apply a committed batch to table %u: %s",
-				 t->relid, st.msg);
-	}
+	if (t->count > 0 &&
+		apply_chunks(slot->db, batch, batch_len, t->first_seq, false, false, &st) != LSM_OK)
+		elog(PANIC, "lsm_fdw could not apply a committed batch to table %u: %s",
+			 t->relid, st.msg);
 	SpinLockAcquire(&slot->mutex);
 	slot->last_apply_lsn = lsn;
 	slot->last_apply_seq = t->first_seq + Max(t->count, 1) - 1;
@@ -565,29 +656,22 @@ replay_table(Oid dboid, Oid relid, int flags, uint8 *batch, size_t batch_len,
 	if (!lsm_env_posix()->exists(lsm_env_posix(), dir))
 		return;					/* dropped after this commit */
 	slot = lsm_slot_for(dboid, relid, true, NULL);
-	if (first_seq <= lsm_db_last_seq(slot->db))
+	if (first_seq + Max(count, 1) - 1 <= lsm_db_last_seq(slot->db))
 		return;					/* already in its tables */
-	if (flags & TBL_TRUNCATE)
+
+	/*
+	 * A TRUNCATE comes before the batch's first chunk; once a chunk is in
+	 * the table's files, the truncate was too.
+	 */
+	if ((flags & TBL_TRUNCATE) && first_seq > lsm_db_last_seq(slot->db))
 		lsm_truncate_slot_in_commit(slot);
-	if (count > 0)
-	{
-		put64(batch, first_seq);
-		if (lsm_db_write_at(slot->db, lsm_slice(batch, batch_len), first_seq, &st) != LSM_OK)
-			lsm_report(ERROR, &st, "replay the log");
-	}
-	slot->last_apply_lsn = lsn;
-	slot->last_apply_seq = first_seq + Max(count, 1) - 1;
 
 	/* recovery flushes for itself: the worker that would is this process */
-	while (lsm_db_flush_needed(slot->db))
-	{
-		bool		did;
-
-		if (lsm_db_flush_pending(slot->db, &did, &st) != LSM_OK)
-			lsm_report(ERROR, &st, "flush during recovery");
-		if (!did)
-			break;
-	}
+	if (count > 0 &&
+		apply_chunks(slot->db, batch, batch_len, first_seq, true, true, &st) != LSM_OK)
+		lsm_report(ERROR, &st, "replay the log");
+	slot->last_apply_lsn = lsn;
+	slot->last_apply_seq = first_seq + Max(count, 1) - 1;
 }
 
 /* Walk the table parts of a COMMIT/PREPARE payload. */

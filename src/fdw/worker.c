@@ -305,15 +305,12 @@ lsm_compaction_main(Datum arg)
 								ALLOCSET_DEFAULT_SIZES);
 	MemoryContextSwitchTo(cxt);
 
-	/* nothing to compact before recovery has opened the tables */
-	while (lsm_shared->recovery_state != LSM_RECOVERY_DONE)
-	{
-		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
-						 100, PG_WAIT_EXTENSION);
-		ResetLatch(MyLatch);
-		CHECK_FOR_INTERRUPTS();
-	}
-
+	/*
+	 * Compaction runs during recovery too (on the tables replay has opened):
+	 * replay writes level-0 files, and at the write stop it would wait for a
+	 * compaction.  Nothing is dropped then: the horizon is 0 until recovery
+	 * publishes the first sequence number.
+	 */
 	for (;;)
 	{
 		int			pos = 0;
