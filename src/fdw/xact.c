@@ -199,6 +199,14 @@ lsm_txn_table(Relation rel, LsmDb *db, bool create)
 	if (t == NULL || found)
 		return t;
 
+	/*
+	 * SERIALIZABLE: Postgres may still fail the transaction after our
+	 * PRE_COMMIT callback (serialization failure), so its lsm writes must be
+	 * decided by Postgres's commit, which needs an xid.
+	 */
+	if (IsolationIsSerializable())
+		(void) GetTopTransactionId();
+
 	t->db = db;
 	t->first_subid = GetCurrentSubTransactionId();
 	t->log = NULL;
