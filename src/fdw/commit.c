@@ -184,27 +184,30 @@ try_publish(void)
 {
 	LsmShared  *s = lsm_shared;
 	uint64		flushed = lsm_xlog_flushed_lsn(s->xlog);
-	int			wake[64];
-	int			n_wake = 0;
 	int			me = lsm_my_procno();
+	int			wake[64];
+	int			n_wake;
 
-	SpinLockAcquire(&s->ring_lock);
-	while (s->ring_head < s->ring_tail)
+	/* in rounds, so that the latches are set outside the spinlock */
+	do
 	{
-		LsmCommitSlot *e = &s->ring[s->ring_head % s->ring_size];
+		n_wake = 0;
+		SpinLockAcquire(&s->ring_lock);
+		while (s->ring_head < s->ring_tail && n_wake < (int) lengthof(wake))
+		{
+			LsmCommitSlot *e = &s->ring[s->ring_head % s->ring_size];
 
-		if (!e->done || (e->need_flush && e->end_lsn > flushed))
-			break;
-		pg_atomic_write_u64(&s->visible_seq, e->hi);
-		if (e->procno != me && n_wake < (int) lengthof(wake))
-			wake[n_wake++] = e->procno;
-		s->ring_head++;
-	}
-	SpinLockRelease(&s->ring_lock);
-	for (int i = 0; i < n_wake; i++)
-		SetLatch(&ProcGlobal->allProcs[wake[i]].procLatch);
-	if (n_wake == (int) lengthof(wake))
-		ConditionVariableBroadcast(&s->visible_cv);
+			if (!e->done || (e->need_flush && e->end_lsn > flushed))
+				break;
+			pg_atomic_write_u64(&s->visible_seq, e->hi);
+			if (e->procno != me)
+				wake[n_wake++] = e->procno;
+			s->ring_head++;
+		}
+		SpinLockRelease(&s->ring_lock);
+		for (int i = 0; i < n_wake; i++)
+			SetLatch(&ProcGlobal->allProcs[wake[i]].procLatch);
+	} while (n_wake == (int) lengthof(wake));
 }
 
 /* The entry's batches are applied; it is done once end_lsn is synced. */
@@ -249,6 +252,27 @@ wait_visible(uint64 hi)
  * commit did and can skip the chunks a table file already holds.
  */
 #define APPLY_CHUNK		(512 * 1024)
+
+/*
+ * lsm_maintain_now
+ *		Flush every frozen memtable of db, then compact it until nothing is
+ *		due, in this process.  Replay needs it because it is the process that
+ *		would flush, and level 0 would otherwise reach the write stop and
+ *		replay wait for a compaction that never comes.
+ */
+LsmCode
+lsm_maintain_now(LsmDb *db, LsmStatus *st)
+{
+	bool		did = true;
+	LsmCode		rc = LSM_OK;
+
+	while (rc == LSM_OK && did && lsm_db_flush_needed(db))
+		rc = lsm_db_flush_pending(db, &did, st);
+	did = true;
+	while (rc == LSM_OK && did && lsm_db_compaction_needed(db))
+		rc = lsm_db_compact_step(db, &did, st);
+	return rc;
+}
 
 /*
  * Apply a batch (engine format, first_seq in its header is ignored) in
@@ -301,32 +325,8 @@ apply_chunks(LsmDb *db, uint8 *batch, size_t batch_len, uint64 first_seq,
 			memcpy(h, save, LSM_BATCH_HEADER);
 			if (rc != LSM_OK)
 				return rc;
-			while (flush_between && lsm_db_flush_needed(db))
-			{
-				bool		did;
-
-				rc = lsm_db_flush_pending(db, &did, st);
-				if (rc != LSM_OK)
-					return rc;
-				if (!did)
-					break;
-			}
-
-			/*
-			 * Nor do the compaction workers run before recovery is done:
-			 * without this, level 0 would reach the write stop and replay
-			 * would wait for a compaction that never comes.
-			 */
-			while (flush_between && lsm_db_compaction_needed(db))
-			{
-				bool		did;
-
-				rc = lsm_db_compact_step(db, &did, st);
-				if (rc != LSM_OK)
-					return rc;
-				if (!did)
-					break;
-			}
+			if (flush_between && (rc = lsm_maintain_now(db, st)) != LSM_OK)
+				return rc;
 		}
 		seq += n;
 	}
@@ -352,10 +352,6 @@ apply_table(LsmCommitTable *t, uint8 *batch, size_t batch_len, uint64 lsn)
 		apply_chunks(slot->db, batch, batch_len, t->first_seq, false, false, &st) != LSM_OK)
 		elog(PANIC, "lsm_fdw could not apply a committed batch to table %u: %s",
 			 t->relid, st.msg);
-	SpinLockAcquire(&slot->mutex);
-	slot->last_apply_lsn = lsn;
-	slot->last_apply_seq = t->first_seq + Max(t->count, 1) - 1;
-	SpinLockRelease(&slot->mutex);
 	end_turn(slot);
 }
 
@@ -670,8 +666,6 @@ replay_table(Oid dboid, Oid relid, int flags, uint8 *batch, size_t batch_len,
 	if (count > 0 &&
 		apply_chunks(slot->db, batch, batch_len, first_seq, true, true, &st) != LSM_OK)
 		lsm_report(ERROR, &st, "replay the log");
-	slot->last_apply_lsn = lsn;
-	slot->last_apply_seq = first_seq + Max(count, 1) - 1;
 }
 
 /* Walk the table parts of a COMMIT/PREPARE payload. */
@@ -849,6 +843,5 @@ lsm_pre_flush(void *arg, LsmSeq max_seq)
 void
 lsm_flush_wanted(void *arg)
 {
-	pg_atomic_fetch_add_u64(&lsm_shared->flush_requests, 1);
 	lsm_wake_maintenance();
 }

@@ -63,7 +63,7 @@ _PG_init(void)
 							NULL, NULL, NULL);
 
 	DefineCustomIntVariable("lsm_fdw.max_key_locks_per_transaction",
-							"Key locks a transaction takes per lsm_fdw table before it locks the whole table.",
+							"Key locks a transaction takes before it locks each further lsm_fdw table it writes as a whole.",
 							NULL,
 							&lsm_max_key_locks_per_transaction,
 							1000, 0, INT_MAX,

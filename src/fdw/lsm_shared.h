@@ -51,12 +51,8 @@ typedef struct LsmTableSlot
 	pg_atomic_uint64 applied_ticket;
 	ConditionVariable apply_cv;
 
-	/* the last record applied (for statistics) */
-	slock_t		mutex;			/* protects the fields below */
-	uint64		last_apply_lsn;	/* end position of the last applied record */
-	uint64		last_apply_seq;
-
 	/* set by the maintenance worker while flushes of this table fail */
+	slock_t		mutex;			/* protects the fields below */
 	bool		flush_failing;
 	int			flush_error_code;	/* LsmCode */
 	char		flush_error[256];
@@ -88,7 +84,6 @@ typedef struct LsmShared
 	/* sequence numbers */
 	pg_atomic_uint64 next_seq;	/* next one to hand out (under xlog insert) */
 	pg_atomic_uint64 visible_seq;	/* highest published */
-	ConditionVariable visible_cv;
 	slock_t		ring_lock;
 	uint32		ring_size;
 	uint64		ring_head;		/* oldest unpublished commit */
@@ -100,7 +95,6 @@ typedef struct LsmShared
 	char		recovery_error[512];
 	ConditionVariable recovery_cv;
 	pg_atomic_uint32 maint_pgprocno;	/* UINT32_MAX when not running */
-	pg_atomic_uint64 flush_requests;	/* bumped by writers wanting a flush */
 
 	/* memtable pool accounting */
 	pg_atomic_uint64 memtable_bytes;
@@ -130,7 +124,6 @@ extern int	lsm_max_wal_size;	/* kB */
 extern int	lsm_wal_segment_size;	/* kB */
 extern void lsm_shmem_define_gucs(void);
 extern void lsm_shmem_install_hooks(void);
-extern void lsm_alloc_local(bool local);
 extern void lsm_region_unlimited(bool on);
 extern size_t lsm_shmem_size(void);
 extern void *lsm_region_alloc(void *arg, size_t size);
@@ -154,6 +147,7 @@ extern LsmCode lsm_replay_record(void *arg, uint64_t lsn, LsmSlice payload,
 								 LsmStatus *st);
 extern void lsm_replay_finish(void);
 extern bool lsm_pre_flush(void *arg, LsmSeq max_seq);
+extern LsmCode lsm_maintain_now(LsmDb *db, LsmStatus *st);
 extern void lsm_flush_wanted(void *arg);
 
 /* in snapshot.c */

@@ -656,7 +656,9 @@ lsmBeginForeignScan(ForeignScanState *node, int eflags)
 	ss->cleanup.func = release_scan;
 	ss->cleanup.arg = ss;
 	MemoryContextRegisterResetCallback(CurrentMemoryContext, &ss->cleanup);
-	lsm_db_stats(ss->db, &ss->stats_at_begin);
+	/* only EXPLAIN ANALYZE reports them; the engine's stats take its mutex */
+	if (node->ss.ps.state->es_instrument != 0)
+		lsm_db_stats(ss->db, &ss->stats_at_begin);
 	ss->row_cxt = AllocSetContextCreate(CurrentMemoryContext, "lsm_fdw row",
 										ALLOCSET_DEFAULT_SIZES);
 	ss->keys_cxt = AllocSetContextCreate(CurrentMemoryContext, "lsm_fdw scan keys",

@@ -44,12 +44,11 @@ static shmem_request_hook_type prev_shmem_request_hook = NULL;
 #endif
 
 /*
- * Allocation mode of this process.  Engine objects go to the shared heap;
- * a transaction's own buffers (which may be far bigger than the heap) are
- * built with local memory, switched on around that code in xact.c.  Frees
- * are told apart by address, so the mode only matters for allocation.
+ * Engine objects go to the shared heap; a transaction's own writes stay in
+ * palloc'd memory (xact.c), so only small transient buffers of a backend
+ * pass through it besides.  Frees are told apart by address: libc memory is
+ * what was allocated before the heap existed (the postmaster's startup).
  */
-static bool alloc_local = false;
 static LsmShmHeap *heap = NULL;
 
 /*
@@ -65,16 +64,10 @@ lsm_region_unlimited(bool on)
 	region_unlimited = on;
 }
 
-void
-lsm_alloc_local(bool local)
-{
-	alloc_local = local;
-}
-
 static void *
 glue_alloc(void *arg, size_t n)
 {
-	if (alloc_local || heap == NULL)
+	if (heap == NULL)
 		return malloc(n);
 	return lsm_shm_heap_alloc(heap, n);
 }
@@ -238,12 +231,10 @@ lsm_shmem_startup(void)
 		}
 		pg_atomic_init_u64(&s->next_seq, 1);
 		pg_atomic_init_u64(&s->visible_seq, 0);
-		ConditionVariableInit(&s->visible_cv);
 		SpinLockInit(&s->ring_lock);
 		s->recovery_state = LSM_RECOVERY_PENDING;
 		ConditionVariableInit(&s->recovery_cv);
 		pg_atomic_init_u32(&s->maint_pgprocno, PG_UINT32_MAX);
-		pg_atomic_init_u64(&s->flush_requests, 0);
 		pg_atomic_init_u64(&s->memtable_bytes, 0);
 		pg_atomic_init_u64(&s->memtable_waiters, 0);
 		s->registry_lock = &(GetNamedLWLockTranche("lsm_fdw"))->lock;

@@ -337,8 +337,6 @@ lsm_slot_open_db(LsmTableSlot *slot, Oid dboid, Oid relid, LsmStatus *st)
 	slot->generation++;
 	/* tickets are not reset: applied == next whenever no commit is in flight */
 	SpinLockAcquire(&slot->mutex);
-	slot->last_apply_lsn = 0;
-	slot->last_apply_seq = lsm_db_last_seq(db);
 	slot->flush_failing = false;
 	SpinLockRelease(&slot->mutex);
 	slot->state = LSM_SLOT_OPEN;
@@ -608,11 +606,16 @@ lsm_slot_check_writable(LsmTableSlot *slot)
 	if (slot->flush_failing)
 	{
 		LsmStatus	st;
+		bool		failing;
 
 		memset(&st, 0, sizeof(st));
+		SpinLockAcquire(&slot->mutex);
+		failing = slot->flush_failing;
 		st.code = slot->flush_error_code;
 		strlcpy(st.msg, slot->flush_error, sizeof(st.msg));
-		lsm_report(ERROR, &st, "commit while the table's flushes fail");
+		SpinLockRelease(&slot->mutex);
+		if (failing)
+			lsm_report(ERROR, &st, "commit while the table's flushes fail");
 	}
 }
 
