@@ -1,4 +1,4 @@
-/* lsm_fdw--0.1.sql */
+/* lsm_fdw--0.2.sql */
 
 -- complain if script is sourced in psql, rather than via CREATE EXTENSION
 \echo Use "CREATE EXTENSION lsm_fdw" to load this file. \quit
@@ -41,3 +41,15 @@ CREATE FUNCTION lsm_fdw_compact(regclass)
 RETURNS void
 AS 'MODULE_PATHNAME'
 LANGUAGE C STRICT VOLATILE;
+
+COMMENT ON FUNCTION lsm_fdw_handler() IS 'foreign-data wrapper handler of lsm_fdw';
+COMMENT ON FUNCTION lsm_fdw_validator(text[], oid) IS 'validates the options of lsm_fdw servers, foreign tables and columns';
+COMMENT ON FUNCTION lsm_fdw_stats(regclass) IS 'engine statistics of one lsm_fdw table: levels, files, bytes, counters (see the README for every field)';
+COMMENT ON FUNCTION lsm_fdw_server_stats() IS 'server-wide lsm_fdw statistics: shared memory, memtable pool, block cache, server log (superusers and pg_read_all_stats)';
+COMMENT ON FUNCTION lsm_fdw_flush(regclass) IS 'writes the memtables of an lsm_fdw table to SSTables (owner or superuser)';
+COMMENT ON FUNCTION lsm_fdw_verify(regclass) IS 'reads and checks every SSTable of an lsm_fdw table against its checksums (owner or superuser)';
+COMMENT ON FUNCTION lsm_fdw_compact(regclass) IS 'compacts an lsm_fdw table fully (owner or superuser)';
+
+-- Server-wide statistics are for monitoring roles only, as pg_stat_* server views are.
+REVOKE ALL ON FUNCTION lsm_fdw_server_stats() FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION lsm_fdw_server_stats() TO pg_read_all_stats;
