@@ -7,9 +7,10 @@
  * active memtable.  When a batch does not fit, the memtable is frozen
  * (becomes immutable), a new WAL file and memtable are started, and the
  * frozen one is written to a level-0 SSTable and recorded in the MANIFEST;
- * then the WAL files only it needed are deleted.  In this issue that flush
+ * then the WAL files only it needed are deleted.  Standalone, that flush
  * runs synchronously in the writer that needed the room, and so do the
- * compactions it made due when auto_compact is on (compaction.c).
+ * compactions it made due when auto_compact is on (compaction.c); a host
+ * moves both to its own threads (background_flush, below).
  *
  * Write stalls.  Before a batch is accepted the writer looks at the
  * pressure of the current version (compaction.c): past the slowdown

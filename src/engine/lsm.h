@@ -52,9 +52,11 @@ typedef LsmCode (*LsmMergeFn) (void *arg, LsmSlice key, const LsmSlice *base,
 							   LsmBuf *out, LsmStatus *st);
 
 /*
- * The built-in merge the engine tests and the glue's counters use: every
+ * The built-in merge (the default when LsmOptions.merge is NULL): every
  * operand and the base are 8-byte little-endian signed integers; the result
- * is their sum.  Overflow is LSM_INVALID_ARGUMENT.
+ * is their sum.  Overflow is LSM_INVALID_ARGUMENT.  The engine tests use it;
+ * the Postgres glue does not write merge operands yet (its increments read
+ * the row under a key lock and write a plain value).
  */
 extern LsmCode lsm_merge_int64_add(void *arg, LsmSlice key, const LsmSlice *base,
 								   const LsmSlice *operands, int n_operands,
