@@ -108,7 +108,6 @@ typedef struct LsmShared
 
 	/* table registry */
 	LWLock	   *registry_lock;
-	uint32		next_cache_id;
 	int			max_tables;
 	LsmTableSlot slots[FLEXIBLE_ARRAY_MEMBER];
 } LsmShared;

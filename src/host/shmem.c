@@ -238,7 +238,6 @@ lsm_shmem_startup(void)
 		pg_atomic_init_u64(&s->memtable_bytes, 0);
 		pg_atomic_init_u64(&s->memtable_waiters, 0);
 		s->registry_lock = &(GetNamedLWLockTranche("lsm_fdw"))->lock;
-		s->next_cache_id = 1;
 
 		/*
 		 * The heap, and the engine objects every process uses.  Nothing

@@ -265,12 +265,12 @@ lsm_table_options(const char *dir, LsmOptions *opts, LsmTableSlot *slot)
 	opts->region_arg = NULL;
 	opts->block_cache = lsm_shared->cache;
 	/*
-	 * Cache ids are 24 bits; reuse after 16.7 million opens (DROP and
-	 * TRUNCATE reopen) is harmless in practice: a closed table's blocks are
-	 * long evicted by then.
+	 * The slot's number is the table's cache id: no two open tables share a
+	 * slot, and closing a table's engine erases the blocks cached under its
+	 * id before the slot can take another table (block_cache.h).
+	 * lsm_fdw.max_tables keeps it below the engine's 2^24.
 	 */
-	opts->cache_id = lsm_shared->next_cache_id;
-	lsm_shared->next_cache_id = lsm_shared->next_cache_id % ((1u << 24) - 1) + 1;
+	opts->cache_id = (uint64) (slot - lsm_shared->slots) + 1;
 	opts->horizon_fn = lsm_horizon;
 	opts->horizon_arg = NULL;
 }
