@@ -607,6 +607,7 @@ typedef struct PreparedEntry
 	TransactionId xid;			/* hash key */
 	uint8	   *payload;		/* malloc'd copy */
 	size_t		len;
+	uint64		lsn;			/* of the PREPARE record */
 } PreparedEntry;
 
 static HTAB *replay_prepared = NULL;
@@ -631,7 +632,9 @@ replay_table(Oid dboid, Oid relid, int flags, uint8 *batch, size_t batch_len,
 		lsm_report(ERROR, &st, "replay the log");
 	if (!lsm_env_posix()->exists(lsm_env_posix(), dir))
 		return;					/* dropped after this commit */
-	slot = lsm_slot_for(dboid, relid, true, NULL);
+	slot = lsm_slot_for_replay(dboid, relid, lsn);
+	if (slot == NULL)
+		return;					/* its files are damaged: skipped, log kept */
 	if (first_seq + Max(count, 1) - 1 <= lsm_db_last_seq(slot->db))
 		return;					/* already in its tables */
 
@@ -712,6 +715,7 @@ lsm_replay_record(void *arg, uint64_t lsn, LsmSlice payload, LsmStatus *st)
 				e->payload = MemoryContextAllocHuge(TopMemoryContext, payload.len);
 				memcpy(e->payload, p, payload.len);
 				e->len = payload.len;
+				e->lsn = lsn;
 				break;
 			}
 		case REC_RESOLVE:
@@ -728,7 +732,7 @@ lsm_replay_record(void *arg, uint64_t lsn, LsmSlice payload, LsmStatus *st)
 				seqs = palloc(sizeof(uint64) * Max(n, 1));
 				for (uint32 i = 0; i < n; i++)
 					seqs[i] = get64(p + 9 + 8 * i);
-				replay_tables(e->payload + 5, e->payload + e->len, seqs, lsn);
+				replay_tables(e->payload + 5, e->payload + e->len, seqs, e->lsn);
 				pfree(seqs);
 				pfree(e->payload);
 				hash_search(replay_prepared, &xid, HASH_REMOVE, NULL);
@@ -777,7 +781,7 @@ lsm_replay_finish(void)
 					replay_max_seq += Max(count, 1);
 					p += TABLE_HEAD + blen;
 				}
-				replay_tables(e->payload + 5, e->payload + e->len, seqs, 0);
+				replay_tables(e->payload + 5, e->payload + e->len, seqs, e->lsn);
 				pfree(seqs);
 			}
 			pfree(e->payload);

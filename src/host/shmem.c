@@ -35,6 +35,7 @@ int			lsm_max_tables = 1000;
 int			lsm_compaction_workers = 1;
 int			lsm_max_wal_size = 1024 * 1024; /* kB */
 int			lsm_wal_segment_size = 16 * 1024;	/* kB */
+bool		lsm_ignore_log_corruption = false;
 
 LsmShared  *lsm_shared = NULL;
 
@@ -326,4 +327,11 @@ lsm_shmem_define_gucs(void)
 							1024 * 1024, 16 * 1024, INT_MAX / 4,
 							PGC_SIGHUP, GUC_UNIT_KB,
 							NULL, NULL, NULL);
+	DefineCustomBoolVariable("lsm_fdw.ignore_log_corruption",
+							 "Start even when the lsm_fdw log is damaged in the middle, discarding every record after the damage.",
+							 "Off, recovery refuses a log in which valid records follow a damaged one, since dropping them loses committed data.",
+							 &lsm_ignore_log_corruption,
+							 false,
+							 PGC_SIGHUP, 0,
+							 NULL, NULL, NULL);
 }
