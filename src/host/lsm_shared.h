@@ -102,6 +102,8 @@ typedef struct LsmShared
 	/* recovery and workers */
 	int			recovery_state;
 	char		recovery_error[512];
+	char		recovery_detail[512];	/* "" when the error had none */
+	char		recovery_hint[512];	/* "" when the error had none */
 	ConditionVariable recovery_cv;
 	pg_atomic_uint32 maint_pgprocno;	/* UINT32_MAX when not running */
 

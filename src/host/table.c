@@ -133,6 +133,11 @@ lsm_wait_ready(void)
 		ereport(ERROR,
 				(errcode(ERRCODE_DATA_CORRUPTED),
 				 errmsg("lsm_fdw recovery failed: %s", lsm_shared->recovery_error),
+				 lsm_shared->recovery_detail[0] ?
+				 errdetail("%s", lsm_shared->recovery_detail) : 0,
+				 lsm_shared->recovery_hint[0] ?
+				 errhint("%s The maintenance worker retries recovery every few seconds.",
+						 lsm_shared->recovery_hint) :
 				 errhint("See the server log; the maintenance worker retries recovery every few seconds.")));
 }
 

@@ -274,11 +274,11 @@ lsm_maintenance_main(Datum arg)
 
 			MemoryContextSwitchTo(cxt);
 			e = CopyErrorData();
-			if (e->detail != NULL)
-				snprintf(s->recovery_error, sizeof(s->recovery_error), "%s (%s)",
-						 e->message, e->detail);
-			else
-				strlcpy(s->recovery_error, e->message, sizeof(s->recovery_error));
+			strlcpy(s->recovery_error, e->message, sizeof(s->recovery_error));
+			strlcpy(s->recovery_detail, e->detail ? e->detail : "",
+					sizeof(s->recovery_detail));
+			strlcpy(s->recovery_hint, e->hint ? e->hint : "",
+					sizeof(s->recovery_hint));
 			s->recovery_state = LSM_RECOVERY_FAILED;
 			ConditionVariableBroadcast(&s->recovery_cv);
 			PG_RE_THROW();
