@@ -509,6 +509,12 @@ lsm_slot_for(Oid dboid, Oid relid, bool create, uint32 *generation)
 						 errmsg("lsm_fdw has no shared memory left to open another table"),
 						 errdetail("%s", st.msg),
 						 errhint("Raise lsm_fdw.memtable_memory or lsm_fdw.metadata_memory and restart the server.")));
+			if (st.code == LSM_CORRUPTION)
+				ereport(ERROR,
+						(errcode(ERRCODE_DATA_CORRUPTED),
+						 errmsg("lsm_fdw table %u is damaged and cannot be opened", relid),
+						 errdetail("%s", st.msg),
+						 errhint("Restore the table's files from a backup, or drop the table.")));
 			lsm_report(ERROR, &st, "open table");
 		}
 		slot = free_slot;

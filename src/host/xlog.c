@@ -49,8 +49,11 @@
  * stops at the first record that is cut short, zero, claims another LSN,
  * claims an impossible length or fails its CRC; it goes on into the next
  * segment only when that one starts exactly where the records stopped.
- * The end point is the LSN after the last good record: the segment holding
- * it is cut there and preallocated again (so no bytes of the discarded
+ * The end point is the LSN after the last good record.  If a record valid
+ * at its own position follows it (anywhere later in that segment or in a
+ * later one), the log is damaged, not torn, and open refuses it without
+ * touching a file (unless told to accept the loss).  Otherwise the segment
+ * holding it is cut there and preallocated again (so no bytes of the discarded
  * tail, perhaps valid records of a lost history, can ever follow new
  * records), later segments are deleted, and everything kept is fsynced,
  * since the host has just acted on it.
@@ -1232,16 +1235,16 @@ xlog_recover(LsmXlog *x, const uint64_t *starts, size_t n, LsmXlogReplayFn fn,
 		uint64_t	later;
 		uint64_t	end = keep_start + keep_end;
 
+		uint64_t	size;
+
 		rc = find_later_record(x, &r, starts, n, i, keep_start, keep_end,
 							   &later, st);
+		/* the reader may have moved on to later segments */
+		if (rc == LSM_OK)
+			rc = env->file_size(keep, &size, st);
 		if (rc != LSM_OK)
 			goto fail;
-		r.file = keep;
-		r.path = keep_path;
-		r.buf_len = 0;
-		rc = env->file_size(keep, &r.file_size, st);
-		if (rc != LSM_OK)
-			goto fail;
+		reader_reset(&r, keep, keep_path, size);
 		if (later != 0)
 		{
 			rep->corrupt = true;
