@@ -518,6 +518,22 @@ split_fn(void *arg, LsmSlice chunk, LsmSeq first_seq, uint32_t count,
 		sc->bad = true;
 	if (chunk.len - LSM_BATCH_HEADER < sc->chunk_bytes)
 		sc->short_chunks++;
+
+	/*
+	 * The cut rule replay depends on: no chunk is longer than it must be,
+	 * i.e. without its last entry it is below chunk_bytes.
+	 */
+	if (count > 0 && sc->walk.seen == seen_before + count)
+	{
+		const ModelEntry *last = &sc->walk.model[sc->walk.seen - 1];
+		size_t		last_len = lsm_batch_entry_size(last->kind,
+													lsm_slice(last->key, last->key_len),
+													lsm_slice(last->value, last->value_len));
+
+		if (count > 1 &&
+			chunk.len - LSM_BATCH_HEADER - last_len >= sc->chunk_bytes)
+			sc->bad = true;
+	}
 	return LSM_OK;
 }
 
