@@ -181,7 +181,8 @@ typedef struct LsmOptions
 	LsmRegionFreeFn region_free;
 	void	   *region_arg;
 	LsmBlockCache *block_cache; /* shared, not owned; NULL: own cache */
-	uint64_t	cache_id;		/* distinct per database sharing block_cache; < 2^24 */
+	uint64_t	cache_id;		/* < 2^24, distinct among the open databases
+								 * sharing block_cache; reusable once closed */
 } LsmOptions;
 
 /* Fill with the defaults above. */

@@ -36,7 +36,6 @@
 #include "utils/wait_event.h"
 
 #include "batch.h"
-#include "lsm_coding.h"
 #include "lsm_fdw.h"
 #include "lsm_shared.h"
 #include "lsm_commit.h"
@@ -84,12 +83,6 @@ put32(uint8 *p, uint32 v)
 	memcpy(p, &v, 4);
 }
 
-static void
-put64(uint8 *p, uint64 v)
-{
-	memcpy(p, &v, 8);
-}
-
 static uint32
 get32(const uint8 *p)
 {
@@ -126,7 +119,7 @@ fill(void *arg, uint8_t *payload, size_t len, uint64_t lsn)
 		uint64		n = Max(t->count, 1);	/* a TRUNCATE needs a number too */
 
 		t->first_seq = seq;
-		put64(payload + fs->seq_offsets[i], seq);
+		lsm_batch_contents_set_seq(payload + fs->seq_offsets[i], seq);
 		seq += n;
 		t->ticket = pg_atomic_fetch_add_u64(&t->slot->next_ticket, 1);
 	}
@@ -274,9 +267,34 @@ lsm_maintain_now(LsmDb *db, LsmStatus *st)
 	return rc;
 }
 
+/* What apply_chunk needs besides the chunk. */
+typedef struct ApplyState
+{
+	LsmDb	   *db;
+	bool		skip_held;
+	bool		flush_between;
+} ApplyState;
+
+/* lsm_batch_split callback: write one chunk into the table's memtable. */
+static LsmCode
+apply_chunk(void *arg, LsmSlice chunk, LsmSeq first_seq, uint32_t count,
+			LsmStatus *st)
+{
+	ApplyState *as = arg;
+	LsmCode		rc;
+
+	if (as->skip_held && first_seq + count - 1 <= lsm_db_last_seq(as->db))
+		return LSM_OK;
+	rc = lsm_db_write_at(as->db, chunk, first_seq, st);
+	if (rc == LSM_OK && as->flush_between)
+		rc = lsm_maintain_now(as->db, st);
+	return rc;
+}
+
 /*
  * Apply a batch (engine format, first_seq in its header is ignored) in
- * chunks.  skip_held: leave out chunks the table already holds (replay);
+ * chunks (lsm_batch_split; the batch's bytes are borrowed during the call).
+ * skip_held: leave out chunks the table already holds (replay);
  * flush_between: flush frozen memtables after each chunk (replay, where
  * this process is the one that would flush).
  */
@@ -284,53 +302,13 @@ static LsmCode
 apply_chunks(LsmDb *db, uint8 *batch, size_t batch_len, uint64 first_seq,
 			 bool skip_held, bool flush_between, LsmStatus *st)
 {
-	uint8	   *p = batch + LSM_BATCH_HEADER;
-	uint8	   *end = batch + batch_len;
-	uint64		seq = first_seq;
+	ApplyState	as;
 
-	while (p < end)
-	{
-		uint8	   *start = p;
-		uint32		n = 0;
-
-		while (p < end && (n == 0 || (size_t) (p - start) < APPLY_CHUNK))
-		{
-			uint8		kind = *p++;
-			uint32		len;
-
-			p = (uint8 *) lsm_decode_varint32(p, end, &len);
-			if (p == NULL || (size_t) (end - p) < len)
-				return lsm_status_set(st, LSM_CORRUPTION, 0, "malformed batch in a commit record");
-			p += len;
-			if (kind != LSM_KIND_DELETE)
-			{
-				p = (uint8 *) lsm_decode_varint32(p, end, &len);
-				if (p == NULL || (size_t) (end - p) < len)
-					return lsm_status_set(st, LSM_CORRUPTION, 0, "malformed batch in a commit record");
-				p += len;
-			}
-			n++;
-		}
-		if (!skip_held || seq + n - 1 > lsm_db_last_seq(db))
-		{
-			/* the chunk's header goes over the bytes before it, restored after */
-			uint8	   *h = start - LSM_BATCH_HEADER;
-			uint8		save[LSM_BATCH_HEADER];
-			LsmCode		rc;
-
-			memcpy(save, h, LSM_BATCH_HEADER);
-			put64(h, seq);
-			put32(h + 8, n);
-			rc = lsm_db_write_at(db, lsm_slice(h, p - h), seq, st);
-			memcpy(h, save, LSM_BATCH_HEADER);
-			if (rc != LSM_OK)
-				return rc;
-			if (flush_between && (rc = lsm_maintain_now(db, st)) != LSM_OK)
-				return rc;
-		}
-		seq += n;
-	}
-	return LSM_OK;
+	as.db = db;
+	as.skip_held = skip_held;
+	as.flush_between = flush_between;
+	return lsm_batch_split(batch, batch_len, first_seq, APPLY_CHUNK,
+						   apply_chunk, &as, st);
 }
 
 /*
@@ -391,8 +369,7 @@ build_payload(int type, TransactionId xid, int ntables, LsmCommitTable *tables,
 		t->batch_offset = p - payload;
 		if (seq_offsets)
 			seq_offsets[i] = p - payload;
-		put64(p, 0);
-		put32(p + 8, t->count);
+		lsm_batch_encode_header(p, 0, t->count);
 		memcpy(p + LSM_BATCH_HEADER, t->entries, t->entries_len);
 		p += LSM_BATCH_HEADER + t->entries_len;
 	}
@@ -603,7 +580,7 @@ lsm_commit_resolve(bool committed)
 		LsmCommitTable *t = &prepared_tables[i];
 		uint8	   *batch = prepared_payload + t->batch_offset;
 
-		put64(batch, t->first_seq);
+		lsm_batch_contents_set_seq(batch, t->first_seq);
 		apply_table(t, batch, LSM_BATCH_HEADER + t->entries_len, end);
 	}
 	lsm_region_unlimited(false);
@@ -638,6 +615,7 @@ typedef struct PreparedEntry
 	TransactionId xid;			/* hash key */
 	uint8	   *payload;		/* malloc'd copy */
 	size_t		len;
+	uint64		lsn;			/* of the PREPARE record */
 } PreparedEntry;
 
 static HTAB *replay_prepared = NULL;
@@ -652,14 +630,19 @@ replay_table(Oid dboid, Oid relid, int flags, uint8 *batch, size_t batch_len,
 			 uint64 first_seq, uint64 lsn)
 {
 	LsmTableSlot *slot;
-	uint32		count = get32(batch + 8);
+	uint32		count = lsm_batch_contents_count(lsm_slice(batch, batch_len));
 	LsmStatus	st;
 	char	   *dir = lsm_table_dir(dboid, relid);
 
 	replay_max_seq = Max(replay_max_seq, first_seq + Max(count, 1) - 1);
+	/* whole batches only: a malformed one must not be applied in part */
+	if (lsm_batch_validate(lsm_slice(batch, batch_len), &st) != LSM_OK)
+		lsm_report(ERROR, &st, "replay the log");
 	if (!lsm_env_posix()->exists(lsm_env_posix(), dir))
 		return;					/* dropped after this commit */
-	slot = lsm_slot_for(dboid, relid, true, NULL);
+	slot = lsm_slot_for_replay(dboid, relid, lsn);
+	if (slot == NULL)
+		return;					/* its files are damaged: skipped, log kept */
 	if (first_seq + Max(count, 1) - 1 <= lsm_db_last_seq(slot->db))
 		return;					/* already in its tables */
 
@@ -700,7 +683,8 @@ replay_tables(uint8 *p, uint8 *end, const uint64 *seqs, uint64 lsn)
 		if ((size_t) (end - p) < blen || blen < LSM_BATCH_HEADER)
 			elog(ERROR, "lsm_fdw log record is malformed");
 		replay_table(dboid, relid, flags, p, blen,
-					 seqs ? seqs[i] : get64(p), lsn);
+					 seqs ? seqs[i] : lsm_batch_contents_seq(lsm_slice(p, blen)),
+					 lsn);
 		p += blen;
 	}
 }
@@ -739,6 +723,7 @@ lsm_replay_record(void *arg, uint64_t lsn, LsmSlice payload, LsmStatus *st)
 				e->payload = MemoryContextAllocHuge(TopMemoryContext, payload.len);
 				memcpy(e->payload, p, payload.len);
 				e->len = payload.len;
+				e->lsn = lsn;
 				break;
 			}
 		case REC_RESOLVE:
@@ -755,7 +740,7 @@ lsm_replay_record(void *arg, uint64_t lsn, LsmSlice payload, LsmStatus *st)
 				seqs = palloc(sizeof(uint64) * Max(n, 1));
 				for (uint32 i = 0; i < n; i++)
 					seqs[i] = get64(p + 9 + 8 * i);
-				replay_tables(e->payload + 5, e->payload + e->len, seqs, lsn);
+				replay_tables(e->payload + 5, e->payload + e->len, seqs, e->lsn);
 				pfree(seqs);
 				pfree(e->payload);
 				hash_search(replay_prepared, &xid, HASH_REMOVE, NULL);
@@ -798,13 +783,13 @@ lsm_replay_finish(void)
 				for (uint32 i = 0; i < n; i++)
 				{
 					uint32		blen = get32(p + 9);
-					uint32		count = get32(p + TABLE_HEAD + 8);
+					uint32		count = lsm_batch_contents_count(lsm_slice(p + TABLE_HEAD, blen));
 
 					seqs[i] = replay_max_seq + 1;
 					replay_max_seq += Max(count, 1);
 					p += TABLE_HEAD + blen;
 				}
-				replay_tables(e->payload + 5, e->payload + e->len, seqs, 0);
+				replay_tables(e->payload + 5, e->payload + e->len, seqs, e->lsn);
 				pfree(seqs);
 			}
 			pfree(e->payload);

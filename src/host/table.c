@@ -133,6 +133,11 @@ lsm_wait_ready(void)
 		ereport(ERROR,
 				(errcode(ERRCODE_DATA_CORRUPTED),
 				 errmsg("lsm_fdw recovery failed: %s", lsm_shared->recovery_error),
+				 lsm_shared->recovery_detail[0] ?
+				 errdetail("%s", lsm_shared->recovery_detail) : 0,
+				 lsm_shared->recovery_hint[0] ?
+				 errhint("%s The maintenance worker retries recovery every few seconds.",
+						 lsm_shared->recovery_hint) :
 				 errhint("See the server log; the maintenance worker retries recovery every few seconds.")));
 }
 
@@ -265,12 +270,12 @@ lsm_table_options(const char *dir, LsmOptions *opts, LsmTableSlot *slot)
 	opts->region_arg = NULL;
 	opts->block_cache = lsm_shared->cache;
 	/*
-	 * Cache ids are 24 bits; reuse after 16.7 million opens (DROP and
-	 * TRUNCATE reopen) is harmless in practice: a closed table's blocks are
-	 * long evicted by then.
+	 * The slot's number is the table's cache id: no two open tables share a
+	 * slot, and closing a table's engine erases the blocks cached under its
+	 * id before the slot can take another table (block_cache.h).
+	 * lsm_fdw.max_tables keeps it below the engine's 2^24.
 	 */
-	opts->cache_id = lsm_shared->next_cache_id;
-	lsm_shared->next_cache_id = lsm_shared->next_cache_id % ((1u << 24) - 1) + 1;
+	opts->cache_id = (uint64) (slot - lsm_shared->slots) + 1;
 	opts->horizon_fn = lsm_horizon;
 	opts->horizon_arg = NULL;
 }
@@ -344,6 +349,113 @@ lsm_slot_open_db(LsmTableSlot *slot, Oid dboid, Oid relid, LsmStatus *st)
 }
 
 /*
+ * report_failed_table
+ *		The ERROR every access to a table that recovery could not open gets.
+ */
+static void
+report_failed_table(Oid relid, const char *detail)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_DATA_CORRUPTED),
+			 errmsg("lsm_fdw table %u could not be opened when the server started", relid),
+			 errdetail("%s", detail),
+			 errhint("Restore the table's files from a backup and restart the server (the log records the table still needs are kept), or drop the table.")));
+}
+
+/*
+ * lsm_slot_for_replay
+ *		The open slot of (dboid, relid) for replaying the log record at lsn,
+ *		opening the table on first use; NULL when the table cannot be opened.
+ *
+ * One table's damaged files must not stop recovery for every table: a
+ * table whose open fails is marked failed (every later access reports
+ * XX001 with the reason), its records are skipped, and the log is kept
+ * from the first of them (lsm_failed_tables_oldest_lsn), so that a restart
+ * after the files are repaired replays them.  Running out of shared memory
+ * is not the table's fault and fails recovery as before.
+ */
+LsmTableSlot *
+lsm_slot_for_replay(Oid dboid, Oid relid, uint64 lsn)
+{
+	LsmShared  *s = lsm_shared;
+	LsmTableSlot *free_slot = NULL;
+	LsmStatus	st;
+
+	LWLockAcquire(s->registry_lock, LW_EXCLUSIVE);
+	for (int i = 0; i < s->max_tables; i++)
+	{
+		LsmTableSlot *x = &s->slots[i];
+
+		if (x->state != LSM_SLOT_FREE && x->dboid == dboid && x->relid == relid)
+		{
+			if (x->state == LSM_SLOT_FAILED)
+			{
+				x->failed_lsn = Min(x->failed_lsn, lsn);
+				x = NULL;
+			}
+			LWLockRelease(s->registry_lock);
+			return x;
+		}
+		if (x->state == LSM_SLOT_FREE && free_slot == NULL)
+			free_slot = x;
+	}
+	if (free_slot == NULL)
+	{
+		LWLockRelease(s->registry_lock);
+		ereport(ERROR,
+				(errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
+				 errmsg("too many lsm_fdw tables are open"),
+				 errhint("Raise lsm_fdw.max_tables (currently %d) and restart the server.",
+						 s->max_tables)));
+	}
+	if (lsm_slot_open_db(free_slot, dboid, relid, &st) != NULL)
+	{
+		LWLockRelease(s->registry_lock);
+		return free_slot;
+	}
+	if (st.code == LSM_NO_MEMORY)
+	{
+		LWLockRelease(s->registry_lock);
+		lsm_report(ERROR, &st, "open table");
+	}
+	free_slot->dboid = dboid;
+	free_slot->relid = relid;
+	free_slot->db = NULL;
+	free_slot->failed_lsn = lsn;
+	strlcpy(free_slot->failed_error, st.msg, sizeof(free_slot->failed_error));
+	free_slot->generation++;
+	free_slot->state = LSM_SLOT_FAILED;
+	LWLockRelease(s->registry_lock);
+	ereport(WARNING,
+			(errcode(ERRCODE_DATA_CORRUPTED),
+			 errmsg("lsm_fdw could not open table %u of database %u during recovery; the table is unavailable",
+					relid, dboid),
+			 errdetail("%s", st.msg),
+			 errhint("Its log records are skipped and kept from LSN %llu until the table is repaired and the server restarted, or the table is dropped; other tables are not affected.",
+					 (unsigned long long) lsn)));
+	return NULL;
+}
+
+/*
+ * lsm_failed_tables_oldest_lsn
+ *		The oldest log position a failed table still needs (PG_UINT64_MAX
+ *		when no table failed): checkpoints keep the log from there.
+ */
+uint64
+lsm_failed_tables_oldest_lsn(void)
+{
+	LsmShared  *s = lsm_shared;
+	uint64		oldest = PG_UINT64_MAX;
+
+	LWLockAcquire(s->registry_lock, LW_SHARED);
+	for (int i = 0; i < s->max_tables; i++)
+		if (s->slots[i].state == LSM_SLOT_FAILED)
+			oldest = Min(oldest, s->slots[i].failed_lsn);
+	LWLockRelease(s->registry_lock);
+	return oldest;
+}
+
+/*
  * lsm_slot_for
  *		The slot of (dboid, relid), opening the table when create is true
  *		and it is not open yet.  NULL when absent and not created.
@@ -365,6 +477,14 @@ lsm_slot_for(Oid dboid, Oid relid, bool create, uint32 *generation)
 		{
 			slot = x;
 			break;
+		}
+		if (x->state == LSM_SLOT_FAILED && x->dboid == dboid && x->relid == relid)
+		{
+			char		detail[sizeof(x->failed_error)];
+
+			strlcpy(detail, x->failed_error, sizeof(detail));
+			LWLockRelease(s->registry_lock);
+			report_failed_table(relid, detail);
 		}
 		if (x->state == LSM_SLOT_FREE && free_slot == NULL)
 			free_slot = x;
@@ -389,6 +509,12 @@ lsm_slot_for(Oid dboid, Oid relid, bool create, uint32 *generation)
 						 errmsg("lsm_fdw has no shared memory left to open another table"),
 						 errdetail("%s", st.msg),
 						 errhint("Raise lsm_fdw.memtable_memory or lsm_fdw.metadata_memory and restart the server.")));
+			if (st.code == LSM_CORRUPTION)
+				ereport(ERROR,
+						(errcode(ERRCODE_DATA_CORRUPTED),
+						 errmsg("lsm_fdw table %u is damaged and cannot be opened", relid),
+						 errdetail("%s", st.msg),
+						 errhint("Restore the table's files from a backup, or drop the table.")));
 			lsm_report(ERROR, &st, "open table");
 		}
 		slot = free_slot;
@@ -468,6 +594,17 @@ lsm_slot_reset(LsmTableSlot *slot, bool remove_files)
 	Oid			dboid = slot->dboid;
 	Oid			relid = slot->relid;
 
+	if (slot->state == LSM_SLOT_FAILED)
+	{
+		/* nothing is open; DROP frees the slot and the log it held */
+		slot->state = LSM_SLOT_FREE;
+		slot->generation++;
+		if (remove_files && remove_table_files(dboid, relid, &st) != LSM_OK)
+			ereport(WARNING,
+					(errcode(ERRCODE_IO_ERROR),
+					 errmsg("lsm_fdw could not remove the files of a table: %s", st.msg)));
+		return;
+	}
 	if (slot->state != LSM_SLOT_OPEN)
 		return;
 	while (pg_atomic_read_u32(&slot->pins) > 0)
@@ -631,7 +768,8 @@ forget_tables(Oid dboid, Oid relid)
 	{
 		LsmTableSlot *x = &s->slots[i];
 
-		if (x->state == LSM_SLOT_OPEN && x->dboid == dboid &&
+		if ((x->state == LSM_SLOT_OPEN || x->state == LSM_SLOT_FAILED) &&
+			x->dboid == dboid &&
 			(relid == InvalidOid || x->relid == relid))
 			lsm_slot_reset(x, relid != InvalidOid);
 	}

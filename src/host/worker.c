@@ -191,6 +191,8 @@ checkpoint(uint64 *last)
 		lsm_slot_unpin(slot);
 	}
 	upto = Min(upto, oldest_prepared);
+	/* a table recovery could not open still needs its skipped records */
+	upto = Min(upto, lsm_failed_tables_oldest_lsn());
 	if (lsm_xlog_remove_before(s->xlog, upto, &st) != LSM_OK)
 		ereport(WARNING,
 				(errcode(ERRCODE_IO_ERROR),
@@ -208,15 +210,38 @@ recover(void)
 	LsmStatus	st;
 
 	memset(&rep, 0, sizeof(rep));
-	if (lsm_xlog_open(s->env, dir, (uint64) lsm_wal_segment_size * 1024, lsm_replay_record, NULL,
-					  &x, &rep, &st) != LSM_OK)
+	if (lsm_xlog_open_flags(s->env, dir, (uint64) lsm_wal_segment_size * 1024,
+							lsm_ignore_log_corruption ? LSM_XLOG_ACCEPT_CORRUPTION : 0,
+							lsm_replay_record, NULL, &x, &rep, &st) != LSM_OK)
+	{
+		if (rep.corrupt)
+			ereport(ERROR,
+					(errcode(ERRCODE_DATA_CORRUPTED),
+					 errmsg("lsm_fdw server log is damaged at LSN %llu and committed records follow the damage",
+							(unsigned long long) rep.corrupt_lsn),
+					 errdetail("%s", st.msg),
+					 errhint("Restore the lsm_fdw directory from a backup, or set lsm_fdw.ignore_log_corruption = on and reload to start without the records from LSN %llu on.",
+							 (unsigned long long) rep.corrupt_lsn)));
 		lsm_report(ERROR, &st, "replay the log");
+	}
 	lsm_replay_finish();
-	if (rep.records > 0 || rep.dropped_bytes > 0)
+	if (rep.corrupt)
+		ereport(WARNING,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("lsm_fdw discarded its server log from LSN %llu on, past damage in segment %016llX, because lsm_fdw.ignore_log_corruption is on",
+						(unsigned long long) rep.corrupt_lsn,
+						(unsigned long long) rep.corrupt_segment),
+				 errdetail("Replay stopped at %s; a valid record at LSN %llu followed. %llu bytes were discarded.",
+						   rep.reason, (unsigned long long) rep.next_valid_lsn,
+						   (unsigned long long) rep.dropped_bytes),
+				 errhint("Set lsm_fdw.ignore_log_corruption back to off.")));
+	else if (rep.records > 0 || rep.dropped_bytes > 0)
 		ereport(LOG,
 				(errmsg("lsm_fdw replayed %llu log records%s",
 						(unsigned long long) rep.records,
-						rep.dropped_bytes > 0 ? " and dropped a torn tail" : "")));
+						rep.dropped_bytes > 0 ? " and dropped a torn tail" : ""),
+				 rep.dropped_bytes > 0 ?
+				 errdetail("Replay stopped at %s.", rep.reason) : 0));
 	s->xlog = x;
 }
 
@@ -250,6 +275,10 @@ lsm_maintenance_main(Datum arg)
 			MemoryContextSwitchTo(cxt);
 			e = CopyErrorData();
 			strlcpy(s->recovery_error, e->message, sizeof(s->recovery_error));
+			strlcpy(s->recovery_detail, e->detail ? e->detail : "",
+					sizeof(s->recovery_detail));
+			strlcpy(s->recovery_hint, e->hint ? e->hint : "",
+					sizeof(s->recovery_hint));
 			s->recovery_state = LSM_RECOVERY_FAILED;
 			ConditionVariableBroadcast(&s->recovery_cv);
 			PG_RE_THROW();

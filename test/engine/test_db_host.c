@@ -1118,6 +1118,62 @@ test_shared_block_cache(void)
 }
 
 /*
+ * A cache id is reused once its database is closed (the host gives a table
+ * slot's number to whichever table takes the slot next): the new database,
+ * with the same file numbers, must read its own blocks, never the closed
+ * one's.  The first database's blocks are cached and unpinned at its close.
+ */
+static void
+test_cache_id_reuse(void)
+{
+	char		dir1[256];
+	char		dir2[256];
+	LsmOptions	o;
+	LsmStatus	st;
+	LsmDb	   *db;
+	LsmBlockCache *cache = lsm_block_cache_create(NULL, 1 << 20);
+	int			d;
+	int			i;
+
+	CHECK(cache != NULL);
+	test_tmpdir(dir1, sizeof(dir1), "host_reuse1");
+	test_tmpdir(dir2, sizeof(dir2), "host_reuse2");
+	for (d = 0; d < 2; d++)
+	{
+		host_options(&o, false);
+		o.block_cache = cache;
+		o.cache_id = 7;
+		o.block_size = 256;
+		CHECK_OK(lsm_db_open(&o, d == 0 ? dir1 : dir2, &db, &st), &st);
+		for (i = 0; i < 200; i++)
+		{
+			char		k[32];
+			char		v[64];
+
+			snprintf(k, sizeof(k), "key%04d", i);
+			snprintf(v, sizeof(v), "db%d-value%04d", d, i);
+			CHECK_OK(write_at_kv(db, (LsmSeq) i + 1, k, v, &st), &st);
+		}
+		CHECK_OK(lsm_db_flush(db, &st), &st);
+		for (i = 0; i < 200; i++)
+		{
+			char		k[32];
+			char		v[64];
+
+			snprintf(k, sizeof(k), "key%04d", i);
+			snprintf(v, sizeof(v), "db%d-value%04d", d, i);
+			CHECK(has_value(db, NULL, k, v));
+		}
+		CHECK_OK(lsm_db_close(db, &st), &st);
+		/* the closed database's blocks went with its view */
+		CHECK(lsm_block_cache_usage(cache) == 0);
+	}
+	lsm_block_cache_destroy(cache);
+	test_rmtree(dir1);
+	test_rmtree(dir2);
+}
+
+/*
  * read_seq and found_seq, from memtables and then from a table: the read
  * point is the lowest of latest, snapshot and read_seq; found_seq is the
  * newest entry's number at that point (tombstones and operands included).
@@ -1374,6 +1430,7 @@ main(void)
 	RUN(test_region_pool);
 	RUN(test_pre_flush);
 	RUN(test_shared_block_cache);
+	RUN(test_cache_id_reuse);
 	RUN(test_read_seq_found_seq);
 	RUN(test_crash_after_flush_pending);
 	return test_finish();
