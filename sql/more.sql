@@ -74,6 +74,26 @@ SELECT * FROM tr WHERE k = -2;
 RESET lsm_fdw.synchronous_commit;
 SHOW lsm_fdw.wal_sync_delay;
 
+-- the default, auto, follows Postgres's synchronous_commit: one log fsync per
+-- commit when it is on, none of the commit's own when it is off
+SHOW lsm_fdw.synchronous_commit;
+CREATE TEMP TABLE sync_probe AS SELECT (lsm_fdw_server_stats()->>'log_syncs')::bigint AS n;
+DO $$ BEGIN FOR i IN 1..30 LOOP INSERT INTO tr VALUES (-100 - i, 'sync'); COMMIT; END LOOP; END $$;
+SELECT (lsm_fdw_server_stats()->>'log_syncs')::bigint - n >= 30 AS synced_each_commit FROM sync_probe;
+SET synchronous_commit = off;
+UPDATE sync_probe SET n = (lsm_fdw_server_stats()->>'log_syncs')::bigint;
+DO $$ BEGIN FOR i IN 1..30 LOOP INSERT INTO tr VALUES (-200 - i, 'async'); COMMIT; END LOOP; END $$;
+SELECT (lsm_fdw_server_stats()->>'log_syncs')::bigint - n < 15 AS not_synced_each_commit FROM sync_probe;
+SELECT count(*) FROM tr WHERE k BETWEEN -230 AND -101;
+SET lsm_fdw.synchronous_commit = on;   -- an explicit setting wins
+UPDATE sync_probe SET n = (lsm_fdw_server_stats()->>'log_syncs')::bigint;
+DO $$ BEGIN FOR i IN 1..30 LOOP INSERT INTO tr VALUES (-300 - i, 'sync'); COMMIT; END LOOP; END $$;
+SELECT (lsm_fdw_server_stats()->>'log_syncs')::bigint - n >= 30 AS synced_each_commit FROM sync_probe;
+RESET synchronous_commit;
+RESET lsm_fdw.synchronous_commit;
+DELETE FROM tr WHERE k BETWEEN -330 AND -101;
+DROP TABLE sync_probe;
+
 -- an ERROR in the middle of scans and writes leaves the table usable
 SELECT k, 10 / (k - 500) FROM tr WHERE k BETWEEN 490 AND 510 ORDER BY k;
 SELECT k FROM tr WHERE k IN (1, 500, 2) AND 1 / (k - 500) > 0;

@@ -23,6 +23,20 @@ void		_PG_init(void);
 
 PG_FUNCTION_INFO_V1(lsm_fdw_handler);
 
+/* The spellings Postgres accepts for its own synchronous_commit, plus auto. */
+static const struct config_enum_entry sync_commit_options[] = {
+	{"auto", LSM_SYNC_COMMIT_AUTO, false},
+	{"on", LSM_SYNC_COMMIT_ON, false},
+	{"off", LSM_SYNC_COMMIT_OFF, false},
+	{"true", LSM_SYNC_COMMIT_ON, true},
+	{"false", LSM_SYNC_COMMIT_OFF, true},
+	{"yes", LSM_SYNC_COMMIT_ON, true},
+	{"no", LSM_SYNC_COMMIT_OFF, true},
+	{"1", LSM_SYNC_COMMIT_ON, true},
+	{"0", LSM_SYNC_COMMIT_OFF, true},
+	{NULL, 0, false}
+};
+
 /*
  * _PG_init
  *		Refuse to load outside shared_preload_libraries.
@@ -45,12 +59,13 @@ _PG_init(void)
 							PGC_USERSET, GUC_UNIT_KB,
 							NULL, NULL, NULL);
 
-	DefineCustomBoolVariable("lsm_fdw.synchronous_commit",
+	DefineCustomEnumVariable("lsm_fdw.synchronous_commit",
 							 "Whether a commit to lsm_fdw tables waits for its log to reach disk.",
-							 "When off, a commit survives a crash of Postgres but not of the machine "
-							 "until the log is synced (lsm_fdw.wal_sync_delay).",
+							 "auto follows synchronous_commit. When off, a commit survives a crash of "
+							 "Postgres but not of the machine until the log is synced (lsm_fdw.wal_sync_delay).",
 							 &lsm_synchronous_commit,
-							 true,
+							 LSM_SYNC_COMMIT_AUTO,
+							 sync_commit_options,
 							 PGC_USERSET, 0,
 							 NULL, NULL, NULL);
 

@@ -84,7 +84,14 @@ extern bool lsm_is_lsm_table(Oid relid);
 /* in xact.c */
 typedef struct LsmTxnTable LsmTxnTable;
 extern int	lsm_max_transaction_memory;
-extern bool lsm_synchronous_commit;
+typedef enum LsmSyncCommit
+{
+	LSM_SYNC_COMMIT_AUTO,		/* follow Postgres's synchronous_commit */
+	LSM_SYNC_COMMIT_OFF,
+	LSM_SYNC_COMMIT_ON
+} LsmSyncCommit;
+extern int	lsm_synchronous_commit;
+extern bool lsm_sync_commit(void);
 extern int	lsm_wal_sync_delay;
 extern LsmTxnTable *lsm_txn_table(Relation rel, LsmDb *db, bool create);
 extern void lsm_txn_write(LsmTxnTable *t, LsmKind kind, LsmSlice key, LsmSlice value);

@@ -459,6 +459,7 @@ lsm_commit_lsm_decided(int ntables, LsmCommitTable *tables)
 	uint64		start;
 	uint64		end;
 	LsmStatus	st;
+	bool		sync = lsm_sync_commit();
 
 	memset(&fs, 0, sizeof(fs));
 	fs.ntables = ntables;
@@ -498,13 +499,13 @@ lsm_commit_lsm_decided(int ntables, LsmCommitTable *tables)
 		apply_table(&tables[i], payload + tables[i].batch_offset,
 					LSM_BATCH_HEADER + tables[i].entries_len, end);
 	lsm_region_unlimited(false);
-	mark_done(fs.ring_pos, end, lsm_synchronous_commit);
-	if (lsm_synchronous_commit &&
+	mark_done(fs.ring_pos, end, sync);
+	if (sync &&
 		lsm_xlog_flush(s->xlog, end, &st) != LSM_OK)
 		elog(PANIC, "lsm_fdw could not fsync its log: %s", st.msg);
 	wait_visible(fs.hi);
 	RESUME_INTERRUPTS();
-	if (!lsm_synchronous_commit)
+	if (!sync)
 		lsm_wake_maintenance();
 }
 
@@ -540,7 +541,14 @@ lsm_commit_prepare(TransactionId xid, int ntables, LsmCommitTable *tables)
 		prepared_payload = NULL;
 		lsm_report(ERROR, &st, "write the commit record");
 	}
-	if (lsm_synchronous_commit && lsm_xlog_flush(s->xlog, end, &st) != LSM_OK)
+	/*
+	 * Always synced, whatever synchronous_commit says: Postgres's commit
+	 * record, which decides this transaction, may reach disk at any moment
+	 * after this (at once, or by the WAL writer when asynchronous), and a
+	 * durable heap commit whose lsm PREPARE was lost would be half a
+	 * transaction after a machine crash.
+	 */
+	if (lsm_xlog_flush(s->xlog, end, &st) != LSM_OK)
 		elog(PANIC, "lsm_fdw could not fsync its log: %s", st.msg);
 	prepared_ntables = ntables;
 	prepared_tables = tables;

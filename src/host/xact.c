@@ -31,7 +31,23 @@
 #include "lsm_shared.h"
 
 int			lsm_max_transaction_memory = 256 * 1024; /* kB */
-bool		lsm_synchronous_commit = true;
+int			lsm_synchronous_commit = LSM_SYNC_COMMIT_AUTO;
+
+/*
+ * lsm_sync_commit
+ *		Whether this commit waits for its log record to reach disk.  By
+ *		default it follows Postgres's synchronous_commit, so that a user who
+ *		turns that off for a session or a transaction gets it for lsm tables
+ *		too; every level above off (local, remote_write, on, remote_apply)
+ *		means a local fsync here, as the lsm log is not replicated.
+ */
+bool
+lsm_sync_commit(void)
+{
+	if (lsm_synchronous_commit == LSM_SYNC_COMMIT_AUTO)
+		return synchronous_commit > SYNCHRONOUS_COMMIT_OFF;
+	return lsm_synchronous_commit == LSM_SYNC_COMMIT_ON;
+}
 int			lsm_wal_sync_delay = 200;	/* ms */
 
 typedef struct LsmSavepointMark
