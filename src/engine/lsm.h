@@ -280,8 +280,8 @@ typedef struct LsmReadCounters
 {
 	uint64_t	gets;			/* lsm_db_get calls */
 	uint64_t	memtable_hits;	/* gets answered by a memtable */
-	uint64_t	sst_probes;		/* tables a get searched or an iterator opened */
-	uint64_t	bloom_useful;	/* tables a get skipped thanks to the filter */
+	uint64_t	sst_probes;		/* SSTables a get searched or an iterator opened */
+	uint64_t	bloom_useful;	/* SSTables a get skipped thanks to the filter */
 	uint64_t	bloom_not_useful;	/* filter said maybe, key absent */
 	uint64_t	block_cache_hits;	/* data blocks found in the block cache */
 	uint64_t	block_reads;	/* data blocks read from disk */
@@ -454,7 +454,7 @@ extern LsmCode lsm_db_verify(LsmDb *db, LsmStatus *st);
 /* What lsm_db_verify_all checked. */
 typedef struct LsmVerifyResult
 {
-	uint64_t	files;			/* table files checked */
+	uint64_t	files;			/* SSTables checked */
 	uint64_t	bytes;			/* their size */
 	uint64_t	blocks;			/* data blocks read and checked */
 	uint64_t	entries;		/* entries in those blocks */
