@@ -1773,9 +1773,18 @@ lsm_db_compact_pending(LsmDb *db, LsmStatus *st)
 LsmCode
 lsm_db_compact_range(LsmDb *db, LsmSlice lower, LsmSlice upper, LsmStatus *st)
 {
+	return lsm_db_compact_range_info(db, lower, upper, NULL, st);
+}
+
+LsmCode
+lsm_db_compact_range_info(LsmDb *db, LsmSlice lower, LsmSlice upper,
+						  LsmCompactionInfo *info, LsmStatus *st)
+{
 	LsmCompaction *c;
 	LsmCode		rc;
 
+	if (info != NULL)
+		memset(info, 0, sizeof(*info));
 	rc = lsm_db_flush(db, st);
 	if (rc != LSM_OK)
 		return rc;
@@ -1793,6 +1802,8 @@ lsm_db_compact_range(LsmDb *db, LsmSlice lower, LsmSlice upper, LsmStatus *st)
 		rc = lsm_compaction_run(c, st);
 		if (rc == LSM_OK)
 			rc = install(c, false, st);
+		if (rc == LSM_OK && info != NULL)
+			lsm_compaction_info(c, info);
 		lsm_compaction_release(c);
 	}
 	if (rc == LSM_OK && db->opts.auto_compact)

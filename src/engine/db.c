@@ -612,7 +612,10 @@ write_level0_table(LsmDb *db, LsmMemTable *mt, LsmVersionEdit *edit, LsmStatus *
 		rc = lsm_edit_add_file(edit, 0, &meta, st);
 	}
 	if (rc == LSM_OK)
+	{
+		LSM_STAT_ADD(db, flushes, 1);
 		LSM_STAT_ADD(db, bytes_flushed, props.file_bytes);
+	}
 	else
 		db->env->unlink(db->env, path, NULL);
 	lsm_table_props_free(&props);
@@ -1396,6 +1399,9 @@ apply_batch(LsmDb *db, LsmBatch *batch, LsmSlice contents, uint32_t count,
 		ia.from = lsm_batch_contents_seq(contents);
 		ia.to = first;
 		rc = lsm_batch_iterate(contents, insert_entry_at, &ia, st);
+		/* the host logged these bytes for this database (design.md) */
+		if (rc == LSM_OK)
+			LSM_STAT_ADD(db, bytes_written_wal, contents.len);
 	}
 	else
 	{
@@ -1632,6 +1638,7 @@ typedef struct GetCtx
 	int			n_ops;
 	int			cap_ops;
 	LsmCode		err;			/* LSM_NO_MEMORY or LSM_CORRUPTION from visit */
+	LsmReadCounters *counters;	/* the caller's, nullable */
 } GetCtx;
 
 /*
@@ -1728,7 +1735,7 @@ get_from_table(LsmDb *db, GetCtx *g, LsmFileMeta *f, LsmSlice target, bool fill_
 	g->seen = false;
 	rc = lsm_table_get(t, target, get_visit, g, &rs, st);
 	LSM_STAT_ADD(db, block_reads, rs.block_reads);
-	LSM_STAT_ADD(db, block_cache_hits, rs.cache_hits);
+	LSM_STAT_ADD(db, block_cache_hits, rs.block_cache_hits);
 	if (rs.bloom_useful > 0)
 		LSM_STAT_ADD(db, bloom_useful, rs.bloom_useful);
 	else
@@ -1736,6 +1743,19 @@ get_from_table(LsmDb *db, GetCtx *g, LsmFileMeta *f, LsmSlice target, bool fill_
 		LSM_STAT_ADD(db, sst_probes, 1);
 		if (!g->seen)
 			LSM_STAT_ADD(db, bloom_not_useful, 1);
+	}
+	if (g->counters != NULL)
+	{
+		g->counters->block_reads += rs.block_reads;
+		g->counters->block_cache_hits += rs.block_cache_hits;
+		if (rs.bloom_useful > 0)
+			g->counters->bloom_useful += rs.bloom_useful;
+		else
+		{
+			g->counters->sst_probes++;
+			if (!g->seen)
+				g->counters->bloom_not_useful++;
+		}
 	}
 	if (rc == LSM_OK && g->err == LSM_CORRUPTION)
 		rc = lsm_status_set(st, LSM_CORRUPTION, 0,
@@ -1815,6 +1835,9 @@ lsm_db_get(LsmDb *db, const LsmReadOptions *ro, LsmSlice key, LsmBuf *value,
 	memset(&g, 0, sizeof(g));
 	g.key = key;
 	g.out = value;
+	g.counters = ro->counters;
+	if (g.counters != NULL)
+		g.counters->gets++;
 
 	/* memtables, newest first */
 	if (get_from_memtable(&g, sv->mem->mt, target))
@@ -1894,7 +1917,11 @@ lsm_db_get(LsmDb *db, const LsmReadOptions *ro, LsmSlice key, LsmBuf *value,
 	else if (!g.found_put)
 		rc = LSM_NOT_FOUND;
 	if (rc == LSM_OK && in_memtable)
+	{
 		LSM_STAT_ADD(db, memtable_hits, 1);
+		if (g.counters != NULL)
+			g.counters->memtable_hits++;
+	}
 
 done:
 	if (ro->found_seq != NULL)
@@ -1911,12 +1938,19 @@ done:
  * Iterators
  */
 
-/* What a user-level iterator pins; released by its destroy. */
+/*
+ * What a user-level iterator pins; released by its destroy.  Its table
+ * iterators count into *stats: the caller's LsmReadCounters when it asked
+ * (it sees them as the scan goes), else own.  The database's counters get
+ * what this iterator added (stats - at_start) when it goes.
+ */
 typedef struct IterPin
 {
 	LsmDb	   *db;
 	LsmSuperVersion *sv;
-	LsmReadStats stats;			/* shared by its table iterators */
+	LsmReadStats *stats;
+	LsmReadStats own;
+	LsmReadStats at_start;
 } IterPin;
 
 static void
@@ -1924,8 +1958,9 @@ iter_release(void *arg)
 {
 	IterPin    *pin = arg;
 
-	LSM_STAT_ADD(pin->db, block_reads, pin->stats.block_reads);
-	LSM_STAT_ADD(pin->db, block_cache_hits, pin->stats.cache_hits);
+	LSM_STAT_ADD(pin->db, block_reads, pin->stats->block_reads - pin->at_start.block_reads);
+	LSM_STAT_ADD(pin->db, block_cache_hits,
+				 pin->stats->block_cache_hits - pin->at_start.block_cache_hits);
 	unpin_sv(pin->db, pin->sv);
 	lsm_free(pin);
 }
@@ -1961,6 +1996,8 @@ lsm_db_iter(LsmDb *db, const LsmReadOptions *ro, LsmIter **itp, LsmStatus *st)
 	if (pin == NULL)
 		return lsm_status_set(st, LSM_NO_MEMORY, 0, "out of memory creating an iterator");
 	pin->db = db;
+	pin->stats = ro->counters != NULL ? ro->counters : &pin->own;
+	pin->at_start = *pin->stats;
 	sv = pin->sv = pin_sv(db, &seq);
 	seq = read_point(ro, seq);
 	v = sv->version;
@@ -1983,9 +2020,10 @@ lsm_db_iter(LsmDb *db, const LsmReadOptions *ro, LsmIter **itp, LsmStatus *st)
 		rc = lsm_versionset_table(db->vs, v->files[0][i], &t, st);
 		if (rc != LSM_OK)
 			goto fail;
-		children[n] = lsm_table_iter(t, ro->fill_cache, &pin->stats);
+		children[n] = lsm_table_iter(t, ro->fill_cache, pin->stats);
 		if (children[n] == NULL)
 			goto oom;
+		pin->stats->sst_probes++;
 		n++;
 	}
 	for (level = 1; level < LSM_NUM_LEVELS; level++)
@@ -1993,7 +2031,7 @@ lsm_db_iter(LsmDb *db, const LsmReadOptions *ro, LsmIter **itp, LsmStatus *st)
 		if (v->n_files[level] == 0)
 			continue;
 		children[n] = lsm_version_level_iter(db->vs, v, level, ro->fill_cache,
-											 &pin->stats);
+											 pin->stats);
 		if (children[n] == NULL)
 			goto oom;
 		n++;
@@ -2026,34 +2064,94 @@ fail:
  * Verify and statistics
  */
 
+/* Problems of one file; anything else stops a verification. */
+static bool
+verify_problem(LsmCode rc)
+{
+	return rc == LSM_CORRUPTION || rc == LSM_IO_ERROR || rc == LSM_NOT_FOUND;
+}
+
+/*
+ * lsm_db_verify_all
+ *		Check the current version's invariants, then every file of it,
+ *		going on past the damaged ones.
+ */
 LsmCode
-lsm_db_verify(LsmDb *db, LsmStatus *st)
+lsm_db_verify_all(LsmDb *db, LsmVerifyResult *out, LsmVerifyProblemFn fn, void *arg,
+				  LsmStatus *st)
 {
 	LsmVersion *v;
+	LsmStatus	pst;
 	LsmCode		rc = LSM_OK;
 	int			level;
 	int			i;
 
+	memset(out, 0, sizeof(*out));
 	db->env->mutex_lock(db->mu);
 	v = lsm_versionset_current(db->vs);
 	db->env->mutex_unlock(db->mu);
 
-	rc = lsm_version_check_invariants(v, st);
+	lsm_status_clear(&pst);
+	if (lsm_version_check_invariants(v, &pst) != LSM_OK)
+	{
+		out->problems++;
+		if (fn != NULL)
+			fn(arg, &pst);
+	}
 	for (level = 0; rc == LSM_OK && level < LSM_NUM_LEVELS; level++)
 	{
 		for (i = 0; rc == LSM_OK && i < v->n_files[level]; i++)
 		{
 			LsmTable   *t;
 
-			rc = lsm_versionset_table(db->vs, v->files[level][i], &t, st);
+			lsm_status_clear(&pst);
+			rc = lsm_versionset_table(db->vs, v->files[level][i], &t, &pst);
 			if (rc == LSM_OK)
-				rc = lsm_table_verify(t, st);
+				rc = lsm_table_verify_counted(t, out, &pst);
+			out->files++;
+			if (verify_problem(rc))
+			{
+				out->problems++;
+				if (fn != NULL)
+					fn(arg, &pst);
+				rc = LSM_OK;
+			}
+			else if (rc != LSM_OK && st != NULL)
+				*st = pst;
 		}
 	}
 
 	db->env->mutex_lock(db->mu);
 	lsm_version_unref(v);
 	lsm_db_unlock_and_delete_obsolete(db);
+	return rc;
+}
+
+/* lsm_db_verify's problem callback: keep the first one. */
+static void
+verify_first_problem(void *arg, const LsmStatus *problem)
+{
+	LsmStatus  *first = arg;
+
+	if (first->code == LSM_OK)
+		*first = *problem;
+}
+
+LsmCode
+lsm_db_verify(LsmDb *db, LsmStatus *st)
+{
+	LsmVerifyResult r;
+	LsmStatus	first;
+	LsmCode		rc;
+
+	lsm_status_clear(&first);
+	rc = lsm_db_verify_all(db, &r, verify_first_problem, &first, st);
+	if (rc == LSM_OK && first.code != LSM_OK)
+	{
+		if (st != NULL)
+			*st = first;
+		rc = first.code;
+	}
 	return rc;
 }
 
@@ -2075,6 +2173,7 @@ lsm_db_stats(LsmDb *db, LsmDbStats *out)
 	STAT_LOAD(bloom_not_useful);
 	STAT_LOAD(block_cache_hits);
 	STAT_LOAD(block_reads);
+	STAT_LOAD(flushes);
 	STAT_LOAD(bytes_flushed);
 	STAT_LOAD(bytes_written_wal);
 	STAT_LOAD(bytes_compacted_written);

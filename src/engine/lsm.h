@@ -269,6 +269,25 @@ extern LsmSnapshot *lsm_db_snapshot(LsmDb *db);
 extern void lsm_db_release_snapshot(LsmDb *db, LsmSnapshot *snap);
 extern LsmSeq lsm_snapshot_seq(const LsmSnapshot *snap);
 
+/*
+ * What reads cost, for a caller that asks (LsmReadOptions.counters, e.g. the
+ * host's EXPLAIN ANALYZE).  The engine adds to the caller's struct with
+ * plain additions, so only the calling thread may use it while a get or an
+ * iterator counting into it runs; an iterator counts into it until it is
+ * destroyed, so it must outlive the iterator.  The database's own counters
+ * (LsmDbStats) are kept either way.
+ */
+typedef struct LsmReadCounters
+{
+	uint64_t	gets;			/* lsm_db_get calls */
+	uint64_t	memtable_hits;	/* gets answered by a memtable */
+	uint64_t	sst_probes;		/* SSTables a get searched or an iterator opened */
+	uint64_t	bloom_useful;	/* SSTables a get skipped thanks to the filter */
+	uint64_t	bloom_not_useful;	/* filter said maybe, key absent */
+	uint64_t	block_cache_hits;	/* data blocks found in the block cache */
+	uint64_t	block_reads;	/* data blocks read from disk */
+} LsmReadCounters;
+
 typedef struct LsmReadOptions
 {
 	const LsmSnapshot *snapshot;	/* NULL: the latest committed state */
@@ -289,6 +308,7 @@ typedef struct LsmReadOptions
 	LsmSlice	lower_bound;	/* inclusive */
 	LsmSlice	upper_bound;	/* exclusive */
 	bool		fill_cache;		/* default true */
+	LsmReadCounters *counters;	/* nullable: also count into this */
 } LsmReadOptions;
 
 extern void lsm_read_options_init(LsmReadOptions *ro);
@@ -417,6 +437,13 @@ extern LsmCode lsm_db_compact_pending(LsmDb *db, LsmStatus *st);
  */
 extern LsmCode lsm_db_compact_range(LsmDb *db, LsmSlice lower, LsmSlice upper,
 									LsmStatus *st);
+
+/*
+ * lsm_db_compact_range, also describing the manual compaction in *info
+ * (zeroed, n_inputs 0, when the range held nothing to compact).
+ */
+extern LsmCode lsm_db_compact_range_info(LsmDb *db, LsmSlice lower, LsmSlice upper,
+										 LsmCompactionInfo *info, LsmStatus *st);
 /* (errors: those of lsm_db_flush and of the compaction steps above) */
 
 /*
@@ -424,6 +451,30 @@ extern LsmCode lsm_db_compact_range(LsmDb *db, LsmSlice lower, LsmSlice upper,
  * Reports the first problem found.
  */
 extern LsmCode lsm_db_verify(LsmDb *db, LsmStatus *st);
+
+/* What lsm_db_verify_all checked. */
+typedef struct LsmVerifyResult
+{
+	uint64_t	files;			/* SSTables checked */
+	uint64_t	bytes;			/* their size */
+	uint64_t	blocks;			/* data blocks read and checked */
+	uint64_t	entries;		/* entries in those blocks */
+	uint64_t	problems;		/* files (or the version itself) found damaged */
+} LsmVerifyResult;
+
+/* Called once per problem, with the first problem of one file. */
+typedef void (*LsmVerifyProblemFn) (void *arg, const LsmStatus *problem);
+
+/*
+ * Verify like lsm_db_verify, but go on past a damaged file: every problem
+ * (LSM_CORRUPTION, LSM_IO_ERROR, LSM_NOT_FOUND of one file, or a broken
+ * version invariant) is counted in out->problems and passed to fn
+ * (nullable), and the check goes on with the next file.  Returns LSM_OK
+ * when every file could be checked, damaged or not; an error
+ * (LSM_NO_MEMORY) only when the check itself could not go on.
+ */
+extern LsmCode lsm_db_verify_all(LsmDb *db, LsmVerifyResult *out,
+								 LsmVerifyProblemFn fn, void *arg, LsmStatus *st);
 
 /*
  * Counters the engine keeps: cumulative since open, except the shape
@@ -446,7 +497,9 @@ typedef struct LsmDbStats
 	uint64_t	bloom_not_useful;	/* filter said maybe, key absent */
 	uint64_t	block_cache_hits;
 	uint64_t	block_reads;	/* blocks read from disk */
+	uint64_t	flushes;		/* memtables written as level-0 tables */
 	uint64_t	bytes_flushed;
+	/* own WAL: its bytes; external_wal: bytes of the batches applied */
 	uint64_t	bytes_written_wal;
 	uint64_t	bytes_compacted_written;
 	uint64_t	bytes_compacted_read;

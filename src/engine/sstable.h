@@ -91,13 +91,12 @@ extern void lsm_table_builder_abandon(LsmTableBuilder *b);
 
 typedef struct LsmTable LsmTable;
 
-/* Per-read counters, owned by the caller (no atomics needed). */
-typedef struct LsmReadStats
-{
-	uint64_t	block_reads;	/* data blocks read from the file */
-	uint64_t	cache_hits;		/* data blocks found in the block cache */
-	uint64_t	bloom_useful;	/* lsm_table_get skipped thanks to the filter */
-} LsmReadStats;
+/*
+ * Per-read counters, owned by the caller (no atomics needed): tables count
+ * block_reads, block_cache_hits and bloom_useful (lsm_table_get skipped
+ * thanks to the filter); the rest is the database's.
+ */
+typedef LsmReadCounters LsmReadStats;
 
 /*
  * Open a table: read and verify footer, index, filter and properties.
@@ -127,5 +126,7 @@ extern LsmIter *lsm_table_iter(LsmTable *t, bool fill_cache, LsmReadStats *stats
 
 /* Read every block, check checksums, key order and properties. */
 extern LsmCode lsm_table_verify(LsmTable *t, LsmStatus *st);
+/* The same, adding what was checked (bytes, blocks, entries) to *out. */
+extern LsmCode lsm_table_verify_counted(LsmTable *t, LsmVerifyResult *out, LsmStatus *st);
 
 #endif							/* LSM_SSTABLE_H */

@@ -241,7 +241,7 @@ load_data_block(LsmTable *t, uint64_t offset, uint64_t size, bool use_cache,
 		if (h != NULL)
 		{
 			if (stats)
-				stats->cache_hits++;
+				stats->block_cache_hits++;
 			*out = lsm_block_iter_cached(t->cache, h, lsm_ikey_cmp, t->path, offset);
 			return *out ? LSM_OK : nomem(st, t, offset);
 		}
@@ -1036,6 +1036,15 @@ verify_block(LsmTable *t, LsmIter *data, uint64_t off, LsmSlice prev_sep,
 LsmCode
 lsm_table_verify(LsmTable *t, LsmStatus *st)
 {
+	LsmVerifyResult r;
+
+	memset(&r, 0, sizeof(r));
+	return lsm_table_verify_counted(t, &r, st);
+}
+
+LsmCode
+lsm_table_verify_counted(LsmTable *t, LsmVerifyResult *out, LsmStatus *st)
+{
 	VerifyCounts vc;
 	LsmBuf		prev_sep = LSM_BUF_INIT;
 	LsmIter    *idx = NULL;
@@ -1123,6 +1132,9 @@ lsm_table_verify(LsmTable *t, LsmStatus *st)
 								t->path, (unsigned long long) p->entries,
 								(unsigned long long) vc.entries);
 	}
+	out->bytes += t->file_size;
+	out->blocks += vc.data_blocks;
+	out->entries += vc.entries;
 	lsm_buf_free(&prev_sep);
 	lsm_buf_free(&vc.prev_key);
 	lsm_buf_free(&vc.smallest);

@@ -1614,6 +1614,8 @@ level_set_file(LevelIter *li, int i)
 		lsm_status_set(&li->err, LSM_NO_MEMORY, 0, "out of memory opening a table iterator");
 		return;
 	}
+	if (li->stats != NULL)
+		li->stats->sst_probes++;
 	li->idx = i;
 }
 

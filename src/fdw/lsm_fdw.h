@@ -127,6 +127,7 @@ extern TupleTableSlot *lsmIterateForeignScan(ForeignScanState *node);
 extern void lsmReScanForeignScan(ForeignScanState *node);
 extern void lsmEndForeignScan(ForeignScanState *node);
 extern void lsmExplainForeignScan(ForeignScanState *node, ExplainState *es);
+extern void lsm_explain_read_counters(const LsmReadCounters *c, ExplainState *es);
 
 /* in rows.c */
 extern void lsm_store_row(TupleTableSlot *slot, const LsmKeyInfo *ki,

@@ -141,11 +141,17 @@ test_write_at_holes_reopen(void)
 	CHECK(lsm_db_last_seq(db) == 1000);
 	lsm_db_stats(db, &stats);
 	CHECK(stats.last_seq == 1000);
+	/* the host logged the batches: they count as this database's WAL bytes */
+	CHECK(stats.bytes_written_wal > 0);
+	CHECK(stats.write_amplification == 1.0);
 	CHECK(has_value(db, NULL, "a", "2"));
 	CHECK(has_value(db, NULL, "b", "1"));
 	CHECK(has_value(db, NULL, "c", "3"));
 
 	CHECK_OK(lsm_db_flush(db, &st), &st);
+	lsm_db_stats(db, &stats);
+	CHECK(stats.flushes == 1);
+	CHECK(stats.write_amplification > 1.0);
 	/* not flushed: the host's log would hold it */
 	CHECK_OK(write_at_kv(db, 5000, "d", "4", &st), &st);
 	CHECK(count_files(dir, ".log") == 0);
@@ -1418,6 +1424,69 @@ test_crash_after_flush_pending(void)
 	fault_env_free(env);
 }
 
+/*
+ * LsmReadOptions.counters: a get and an iterator count what they cost into
+ * the caller's struct, an iterator as it goes (before it is destroyed),
+ * and the database's counters get the same blocks.
+ */
+static void
+test_read_counters(void)
+{
+	char		dir[256];
+	char		k[32];
+	LsmOptions	o;
+	LsmStatus	st;
+	LsmDb	   *db;
+	LsmReadOptions ro;
+	LsmReadCounters c;
+	LsmDbStats	before,
+				after;
+	LsmIter    *it;
+	int			n = 0;
+
+	test_tmpdir(dir, sizeof(dir), "host_counters");
+	host_options(&o, false);
+	CHECK_OK(lsm_db_open(&o, dir, &db, &st), &st);
+	for (int i = 0; i < 2000; i++)
+	{
+		snprintf(k, sizeof(k), "key%05d", i);
+		CHECK_OK(write_at_kv(db, (LsmSeq) i + 1, k, "a value of some length, to fill blocks", &st), &st);
+	}
+	CHECK_OK(lsm_db_flush(db, &st), &st);
+
+	memset(&c, 0, sizeof(c));
+	lsm_read_options_init(&ro);
+	ro.counters = &c;
+	CHECK(has_value(db, &ro, "key00007", "a value of some length, to fill blocks"));
+	CHECK(has_value(db, &ro, "key00007x", NULL));
+	CHECK(c.gets == 2 && c.memtable_hits == 0);
+	CHECK(c.sst_probes + c.bloom_useful == 2);
+	CHECK(c.block_reads + c.block_cache_hits >= 1);
+
+	memset(&c, 0, sizeof(c));
+	lsm_db_stats(db, &before);
+	CHECK_OK(lsm_db_iter(db, &ro, &it, &st), &st);
+	for (lsm_iter_seek_first(it); lsm_iter_valid(it); lsm_iter_next(it))
+		n++;
+	CHECK(n == 2000);
+	{
+		uint64_t	files = 0;
+
+		for (int l = 0; l < LSM_NUM_LEVELS; l++)
+			files += before.files_per_level[l];
+		/* a full scan opens every file once */
+		CHECK(c.gets == 0 && files >= 1 && c.sst_probes == files);
+	}
+	CHECK(c.block_reads + c.block_cache_hits > 1);
+	lsm_iter_destroy(it);
+	lsm_db_stats(db, &after);
+	CHECK(after.block_reads - before.block_reads == c.block_reads);
+	CHECK(after.block_cache_hits - before.block_cache_hits == c.block_cache_hits);
+
+	CHECK_OK(lsm_db_close(db, &st), &st);
+	test_rmtree(dir);
+}
+
 int
 main(void)
 {
@@ -1433,5 +1502,6 @@ main(void)
 	RUN(test_cache_id_reuse);
 	RUN(test_read_seq_found_seq);
 	RUN(test_crash_after_flush_pending);
+	RUN(test_read_counters);
 	return test_finish();
 }

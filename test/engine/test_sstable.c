@@ -631,7 +631,7 @@ test_100k(void)
 		lsm_buf_free(&k);
 	}
 	printf("  gets: %llu block reads, %llu cache hits, %llu skipped by the filter\n",
-		   (unsigned long long) rs.block_reads, (unsigned long long) rs.cache_hits,
+		   (unsigned long long) rs.block_reads, (unsigned long long) rs.block_cache_hits,
 		   (unsigned long long) rs.bloom_useful);
 	if (ok)
 		ok = lsm_table_verify(t, &st) == LSM_OK;
@@ -641,7 +641,7 @@ test_100k(void)
 	test_rmtree(dir);
 	CHECK(ok);
 	CHECK(rs.bloom_useful > 0 && rs.bloom_useful == absent_skipped);
-	CHECK(rs.cache_hits > 0 && rs.block_reads > 0);
+	CHECK(rs.block_cache_hits > 0 && rs.block_reads > 0);
 }
 
 static void
