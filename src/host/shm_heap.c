@@ -94,7 +94,8 @@ struct LsmShmHeap
 	uint64_t	bitmap[BITMAP_WORDS];	/* bit i: bins[i] is non-empty */
 	uint64_t	bins[N_BINS];	/* first free block of each class, 0 = none */
 	pthread_mutex_t mu;
-	LsmShmHeapFatalFn fatal;	/* NULL: stderr and abort() */
+	LsmShmHeapFatalFn fatal;	/* set once before other processes use the
+								 * heap; NULL: stderr and abort() */
 };
 
 /*
