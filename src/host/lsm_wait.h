@@ -55,8 +55,9 @@ extern void lsm_commit_waits_begin(void);
 extern void lsm_commit_waits_end(void);
 
 /*
- * ereport a wait that ended with LSM_INTERRUPTED (the pending interrupt's
- * own error, e.g. a cancel or statement_timeout) or LSM_TIMED_OUT.
+ * ereport a wait that ended with LSM_INTERRUPTED (at ERROR, the pending
+ * interrupt's own error: a cancel, statement_timeout, a termination) or
+ * LSM_TIMED_OUT (57014 naming lsm_fdw.commit_wait_timeout).
  */
 extern void lsm_report_wait_end(int elevel, const LsmStatus *st);
 

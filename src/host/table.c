@@ -47,7 +47,10 @@ lsm_report(int elevel, const LsmStatus *st, const char *what)
 	int			sqlstate;
 
 	if (st->code == LSM_INTERRUPTED || st->code == LSM_TIMED_OUT)
+	{
 		lsm_report_wait_end(elevel, st);	/* a cancel, a timeout */
+		return;
+	}
 	switch (st->code)
 	{
 		case LSM_CORRUPTION:

@@ -184,14 +184,18 @@ void
 lsm_report_wait_end(int elevel, const LsmStatus *st)
 {
 	if (st->code == LSM_TIMED_OUT)
+	{
 		ereport(elevel,
 				(errcode(ERRCODE_QUERY_CANCELED),
 				 errmsg("canceling commit due to lsm_fdw.commit_wait_timeout"),
 				 errdetail("%s", st->msg),
 				 errhint("The transaction is rolled back. Raise lsm_fdw.commit_wait_timeout, or check why lsm_fdw's maintenance worker falls behind (lsm_fdw.memtable_memory may be small for the tables written).")));
+		return;
+	}
 
 	/* the interrupt that ended the wait raises its own error */
-	CHECK_FOR_INTERRUPTS();
+	if (elevel >= ERROR)
+		CHECK_FOR_INTERRUPTS();
 	ereport(elevel,
 			(errcode(ERRCODE_QUERY_CANCELED),
 			 errmsg("canceling statement due to user request"),
