@@ -1766,9 +1766,10 @@ lsm_db_compact_pending(LsmDb *db, LsmStatus *st)
 /*
  * lsm_db_compact_range
  *		Flush, then one manual compaction of everything in the range into
- *		the bottom level, waiting (1 ms at a time, no lock held) while
- *		running compactions hold what it needs; then, with auto_compact,
- *		whatever became due.
+ *		the bottom level, waiting (1 ms at a time through the env's wait
+ *		hook, no lock held; a wait it ends ends the call) while running
+ *		compactions hold what it needs; then, with auto_compact, whatever
+ *		became due.
  */
 LsmCode
 lsm_db_compact_range(LsmDb *db, LsmSlice lower, LsmSlice upper, LsmStatus *st)
@@ -1793,7 +1794,9 @@ lsm_db_compact_range_info(LsmDb *db, LsmSlice lower, LsmSlice upper,
 		rc = pick(db, true, lower, upper, &c, st);
 		if (rc != LSM_BUSY)
 			break;
-		db->env->sleep_micros(db->env, 1000);
+		rc = lsm_env_wait(db->env, LSM_WAIT_COMPACTION, 1000, st);
+		if (rc != LSM_OK)
+			return rc;
 	}
 	if (rc == LSM_NOT_FOUND)
 		rc = LSM_OK;

@@ -33,8 +33,9 @@
  * memtables out with lsm_db_flush_pending, holding no lock but for the
  * install, and compact with lsm_db_compact_step.  A writer that cannot get
  * room (four frozen memtables wait, the host's region pool is full, or a
- * write stop holds) waits in 1 ms sleeps without write_mu; it never fails
- * for lack of room.  Such a flush records in the MANIFEST the highest
+ * write stop holds) waits in 1 ms waits without write_mu; it never fails
+ * for lack of room, only when the env's wait hook ends a wait (a host's
+ * query cancel or timeout), before anything of the batch is applied.  Such a flush records in the MANIFEST the highest
  * sequence number of the memtable it wrote, not the database's latest: the
  * newer memtables are not in tables yet, and whoever replays a log (our
  * recovery, or the host) must start right above what the tables hold.
@@ -983,7 +984,8 @@ room_background(LsmDb *db, size_t need, bool *froze, LsmStatus *st)
  *		when it holds writes made before the call, then flush frozen
  *		memtables until none holding such writes is left.  Another thread's
  *		flush, a full list of frozen memtables or a full region pool make it
- *		wait (1 ms sleeps, no lock held).
+ *		wait (1 ms waits through the env's hook, no lock held; a wait the
+ *		hook ends ends the flush with its code).
  */
 static LsmCode
 flush_background(LsmDb *db, LsmStatus *st)
@@ -1036,8 +1038,9 @@ flush_background(LsmDb *db, LsmStatus *st)
 			if (rc != LSM_OK)
 				return rc;
 		}
-		if (!did)
-			db->env->sleep_micros(db->env, 1000);
+		if (!did &&
+			(rc = lsm_env_wait(db->env, LSM_WAIT_FLUSH, 1000, st)) != LSM_OK)
+			return rc;
 	}
 }
 
@@ -1142,7 +1145,8 @@ stall_level(LsmDb *db)
  *		Slow down or stop the writer holding write_mu, as the file header
  *		describes.  write_mu is released while sleeping, so that other
  *		threads' compactions can install meanwhile.  A compaction error
- *		while stopped fails the write: the database cannot accept it.
+ *		while stopped fails the write: the database cannot accept it; so
+ *		does a wait the env's hook ends (cancel, timeout).
  */
 static LsmCode
 stall_writer(LsmDb *db, LsmStatus *st)
@@ -1158,7 +1162,7 @@ stall_writer(LsmDb *db, LsmStatus *st)
 	{
 		LSM_STAT_ADD(db, stall_slowdowns, 1);
 		db->env->mutex_unlock(db->write_mu);
-		db->env->sleep_micros(db->env, db->opts.slowdown_micros);
+		rc = lsm_env_wait(db->env, LSM_WAIT_WRITE_STALL, db->opts.slowdown_micros, st);
 		db->env->mutex_lock(db->write_mu);
 	}
 	else
@@ -1178,7 +1182,7 @@ stall_writer(LsmDb *db, LsmStatus *st)
 			if (others == 0)
 				break;			/* nothing can make progress: accept the write */
 			db->env->mutex_unlock(db->write_mu);
-			db->env->sleep_micros(db->env, 1000);
+			rc = lsm_env_wait(db->env, LSM_WAIT_WRITE_STALL, 1000, st);
 			db->env->mutex_lock(db->write_mu);
 		}
 	}
@@ -1247,7 +1251,9 @@ insert_entry_at(void *arg, LsmSeq seq, LsmKind kind, LsmSlice key, LsmSlice valu
  *		in stall_writer; a write stop (unless no compaction is due or
  *		running), LSM_MAX_IMM waiting memtables or a full region pool make
  *		the writer wait until the host's workers changed that: release
- *		write_mu, call flush_wanted_fn, sleep 1 ms, look again.  *froze: a memtable was frozen (the caller tells the
+ *		write_mu, call flush_wanted_fn, wait 1 ms (the env's wait hook, which
+ *		may end the wait and with it the write: nothing was applied yet),
+ *		look again.  *froze: a memtable was frozen (the caller tells the
  *		host once it released write_mu).  Caller holds write_mu.
  */
 static LsmCode
@@ -1273,9 +1279,11 @@ wait_for_room(LsmDb *db, size_t need, bool *froze, LsmStatus *st)
 			LSM_STAT_ADD(db, stall_slowdowns, 1);
 			t0 = db->env->now_micros(db->env);
 			db->env->mutex_unlock(db->write_mu);
-			db->env->sleep_micros(db->env, db->opts.slowdown_micros);
+			rc = lsm_env_wait(db->env, LSM_WAIT_WRITE_STALL, db->opts.slowdown_micros, st);
 			db->env->mutex_lock(db->write_mu);
 			LSM_STAT_ADD(db, stall_micros, db->env->now_micros(db->env) - t0);
+			if (rc != LSM_OK)
+				return rc;
 			continue;
 		}
 		if (level == STALL_STOP)
@@ -1312,13 +1320,16 @@ wait_for_room(LsmDb *db, size_t need, bool *froze, LsmStatus *st)
 		db->env->mutex_unlock(db->write_mu);
 		if (db->opts.flush_wanted_fn != NULL)
 			db->opts.flush_wanted_fn(db->opts.flush_wanted_arg);
-		db->env->sleep_micros(db->env, 1000);
+		rc = lsm_env_wait(db->env, stop ? LSM_WAIT_WRITE_STALL : LSM_WAIT_MEMTABLE_ROOM,
+						  1000, st);
 		db->env->mutex_lock(db->write_mu);
 		dt = db->env->now_micros(db->env) - t0;
 		if (stop)
 			LSM_STAT_ADD(db, stall_micros, dt);
 		else
 			LSM_STAT_ADD(db, memtable_wait_micros, dt);
+		if (rc != LSM_OK)
+			return rc;
 	}
 }
 

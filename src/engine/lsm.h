@@ -11,6 +11,12 @@
  *
  * Thread safety: one LsmDb may be used by several threads at once; writes
  * are serialised inside the engine.  An LsmIter must be used by one thread.
+ *
+ * Waits: every call that can wait for another thread (writes in a stall or
+ * waiting for memtable room, lsm_db_flush, lsm_db_compact_range) waits
+ * through the env's wait hook (lsm_env.h) and also fails with the code the
+ * hook returns (LSM_INTERRUPTED, LSM_TIMED_OUT), holding no lock and with
+ * nothing applied.
  */
 #ifndef LSM_H
 #define LSM_H

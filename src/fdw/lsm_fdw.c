@@ -16,6 +16,7 @@
 
 #include "lsm_fdw.h"
 #include "lsm_shared.h"
+#include "lsm_wait.h"
 
 PG_MODULE_MAGIC;
 
@@ -85,6 +86,7 @@ _PG_init(void)
 							PGC_USERSET, 0,
 							NULL, NULL, NULL);
 	lsm_shmem_define_gucs();
+	lsm_wait_define_gucs();
 
 	lsm_install_drop_hook();
 	lsm_install_ddl_hook();

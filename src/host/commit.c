@@ -39,6 +39,7 @@
 #include "lsm_fdw.h"
 #include "lsm_shared.h"
 #include "lsm_commit.h"
+#include "lsm_wait.h"
 
 /* Record types (first payload byte). */
 #define REC_COMMIT		1
@@ -142,7 +143,10 @@ fill(void *arg, uint8_t *payload, size_t len, uint64_t lsn)
  */
 #define SPIN_YIELDS		10
 
-/* Wait for the table's turn to apply. */
+/*
+ * Wait for the table's turn to apply.  Interrupts are held (the record is
+ * in the log): lsm_wait_check only warns past lsm_fdw.commit_wait_timeout.
+ */
 static void
 wait_turn(LsmTableSlot *slot, uint64 ticket)
 {
@@ -154,7 +158,11 @@ wait_turn(LsmTableSlot *slot, uint64 ticket)
 	}
 	ConditionVariablePrepareToSleep(&slot->apply_cv);
 	while (pg_atomic_read_u64(&slot->applied_ticket) != ticket)
-		ConditionVariableTimedSleep(&slot->apply_cv, 10, PG_WAIT_EXTENSION);
+	{
+		ConditionVariableTimedSleep(&slot->apply_cv, 10,
+									lsm_wait_event_info(LSM_WAIT_COMMIT_APPLY));
+		(void) lsm_wait_check(LSM_WAIT_COMMIT_APPLY, NULL);
+	}
 	ConditionVariableCancelSleep();
 }
 
@@ -230,9 +238,8 @@ wait_visible(uint64 hi)
 		try_publish();
 		if (pg_atomic_read_u64(&s->visible_seq) >= hi)
 			return;
-		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
-						 10, PG_WAIT_EXTENSION);
-		ResetLatch(MyLatch);
+		/* interrupts are held: this only warns past the commit's bound */
+		(void) lsm_wait_latch(LSM_WAIT_COMMIT_PUBLISH, 10, NULL);
 	}
 }
 
@@ -384,7 +391,8 @@ build_payload(int type, TransactionId xid, int ntables, LsmCommitTable *tables,
  * When nothing is waiting to be flushed (the pool is full of tables' active
  * memtables), waiting would not end: the commit goes ahead over the limit.
  * Applying after the append never waits for the pool (it must not fail or
- * hang once the record is in the log).
+ * hang once the record is in the log).  A cancel, or a wait longer than
+ * lsm_fdw.commit_wait_timeout, fails the commit here.
  */
 static void
 wait_for_memtable_room(void)
@@ -392,6 +400,7 @@ wait_for_memtable_room(void)
 	LsmShared  *s = lsm_shared;
 	uint64		limit = (uint64) lsm_memtable_memory * 1024;
 	bool		counted = false;
+	LsmStatus	st;
 
 	while (pg_atomic_read_u64(&s->memtable_bytes) > limit && lsm_flush_pending_anywhere())
 	{
@@ -399,10 +408,8 @@ wait_for_memtable_room(void)
 			pg_atomic_fetch_add_u64(&s->memtable_waiters, 1);
 		counted = true;
 		lsm_wake_maintenance();
-		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
-						 10, PG_WAIT_EXTENSION);
-		ResetLatch(MyLatch);
-		CHECK_FOR_INTERRUPTS();
+		if (lsm_wait_latch(LSM_WAIT_MEMTABLE_ROOM, 10, &st) != LSM_OK)
+			lsm_report_wait_end(ERROR, &st);
 	}
 }
 
@@ -446,6 +453,7 @@ lsm_commit_lsm_decided(int ntables, LsmCommitTable *tables)
 							&len, fs.seq_offsets);
 	for (int i = 0; i < ntables; i++)
 		lsm_slot_check_writable(tables[i].slot);
+	lsm_commit_waits_begin();
 	wait_for_memtable_room();
 
 	/*
@@ -481,6 +489,7 @@ lsm_commit_lsm_decided(int ntables, LsmCommitTable *tables)
 		lsm_xlog_flush(s->xlog, end, &st) != LSM_OK)
 		elog(PANIC, "lsm_fdw could not fsync its log: %s", st.msg);
 	wait_visible(fs.hi);
+	lsm_commit_waits_end();
 	RESUME_INTERRUPTS();
 	if (!sync)
 		lsm_wake_maintenance();
@@ -504,7 +513,9 @@ lsm_commit_prepare(TransactionId xid, int ntables, LsmCommitTable *tables)
 									 &prepared_len, NULL);
 	for (int i = 0; i < ntables; i++)
 		lsm_slot_check_writable(tables[i].slot);
+	lsm_commit_waits_begin();
 	wait_for_memtable_room();
+	lsm_commit_waits_end();
 
 	/*
 	 * Published before the append, so the log's retention never passes a
@@ -572,6 +583,7 @@ lsm_commit_resolve(bool committed)
 		fs.seq_offsets[i] = 9 + 8 * i;
 
 	HOLD_INTERRUPTS();
+	lsm_commit_waits_begin();
 	if (lsm_xlog_append(s->xlog, payload, len, fill, &fs, &start, &end, &st) != LSM_OK)
 		elog(PANIC, "lsm_fdw could not log the commit of a prepared batch: %s", st.msg);
 	lsm_region_unlimited(true);
@@ -587,6 +599,7 @@ lsm_commit_resolve(bool committed)
 	mark_done(fs.ring_pos, 0, false);
 	pg_atomic_write_u64(&s->prepared_lsn[me], PG_UINT64_MAX);
 	wait_visible(fs.hi);
+	lsm_commit_waits_end();
 	RESUME_INTERRUPTS();
 	prepared_payload = NULL;
 }
@@ -603,6 +616,7 @@ lsm_commit_forget(void)
 	prepared_payload = NULL;
 	prepared_tables = NULL;
 	prepared_ntables = 0;
+	lsm_commit_waits_end();		/* a commit that failed */
 }
 
 /* ---------------------------------------------------------------------

@@ -26,6 +26,7 @@
 #include "lsm_env_shared.h"
 #include "lsm_fdw.h"
 #include "lsm_shared.h"
+#include "lsm_wait.h"
 #include "shm_heap.h"
 
 int			lsm_memtable_memory = 64 * 1024;	/* kB */
@@ -252,6 +253,7 @@ lsm_shmem_startup(void)
 		s->env = lsm_env_shared_create();
 		if (s->env == NULL)
 			elog(FATAL, "lsm_fdw: out of shared memory setting up its file layer");
+		lsm_wait_install_hooks(s->env, heap);
 		s->cache = lsm_block_cache_create(s->env, (size_t) lsm_block_cache_size * 1024);
 		if (s->cache == NULL)
 			elog(FATAL, "lsm_fdw: out of shared memory setting up its block cache");

@@ -34,6 +34,7 @@
 #include "lsm_fdw.h"
 #include "lsm_shared.h"
 #include "lsm_commit.h"
+#include "lsm_wait.h"
 
 /*
  * lsm_report
@@ -45,6 +46,11 @@ lsm_report(int elevel, const LsmStatus *st, const char *what)
 {
 	int			sqlstate;
 
+	if (st->code == LSM_INTERRUPTED || st->code == LSM_TIMED_OUT)
+	{
+		lsm_report_wait_end(elevel, st);	/* a cancel, a timeout */
+		return;
+	}
 	switch (st->code)
 	{
 		case LSM_CORRUPTION:

@@ -29,6 +29,7 @@
 
 #include "lsm_fdw.h"
 #include "lsm_shared.h"
+#include "lsm_wait.h"
 
 PGDLLEXPORT void lsm_maintenance_main(Datum arg);
 PGDLLEXPORT void lsm_compaction_main(Datum arg);
@@ -176,7 +177,7 @@ checkpoint(uint64 *last)
 	{
 		CHECK_FOR_INTERRUPTS();
 		flush_frozen();
-		pg_usleep(1000L);
+		(void) lsm_wait_latch(LSM_WAIT_CHECKPOINT, 1, NULL);
 	}
 	while ((slot = next_table(&pos)) != NULL)
 	{
@@ -184,7 +185,9 @@ checkpoint(uint64 *last)
 
 		if (rc != LSM_OK)
 		{
-			note_flush_result(slot, rc, &st);
+			/* a wait ended by SIGTERM is no flush failure */
+			if (rc != LSM_INTERRUPTED)
+				note_flush_result(slot, rc, &st);
 			lsm_slot_unpin(slot);
 			return;				/* keep the log; retried next time */
 		}
@@ -295,7 +298,8 @@ lsm_maintenance_main(Datum arg)
 		LsmStatus	st;
 
 		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
-						 Max(lsm_wal_sync_delay / 2, 10), PG_WAIT_EXTENSION);
+						 Max(lsm_wal_sync_delay / 2, 10),
+						 lsm_wait_event_info(LSM_WAIT_MAINTENANCE_MAIN));
 		ResetLatch(MyLatch);
 		CHECK_FOR_INTERRUPTS();
 		if (ConfigReloadPending)
@@ -305,6 +309,8 @@ lsm_maintenance_main(Datum arg)
 		}
 		MemoryContextReset(cxt);
 
+		if (lsm_debug_pause_flushes)
+			continue;			/* tests: make writers wait for room */
 		flush_frozen();
 
 		/* lsm_fdw.synchronous_commit = off: bound the unsynced window */
@@ -367,7 +373,7 @@ lsm_compaction_main(Datum arg)
 		if (!any)
 		{
 			(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
-							 200, PG_WAIT_EXTENSION);
+							 200, lsm_wait_event_info(LSM_WAIT_COMPACTION_MAIN));
 			ResetLatch(MyLatch);
 			CHECK_FOR_INTERRUPTS();
 		}
