@@ -107,6 +107,7 @@ extern ForeignScan *lsmGetForeignPlan(PlannerInfo *root, RelOptInfo *baserel,
 									  Oid foreigntableid, ForeignPath *best_path,
 									  List *tlist, List *scan_clauses,
 									  Plan *outer_plan);
+extern void lsm_refuse_ctid(Node *node, Index varno, Oid relid);
 extern bool lsm_qual_is_key_equality(PlannerInfo *root, Index relid,
 									 const LsmKeyInfo *ki, Expr *qual);
 
