@@ -95,6 +95,8 @@ changes(q{INSERT INTO rt VALUES (4, 'd')}, 'INSERT', '1=a,2=b,3=c,4=d', $t20);
 reset_rows();
 is($node->safe_psql('postgres', q{SELECT string_agg(k || v, ',' ORDER BY k) FROM rt WHERE k > 1}),
 	'2b,3c', 'SELECT through postgres_fdw');
+is($node->safe_psql('postgres', q{SELECT count(*) FROM rt}), '3', 'count(*) through postgres_fdw');
+is($node->safe_psql('postgres', q{SELECT count(*) FROM t WHERE v > 'a'}), '2', 'count(*) on the lsm table');
 
 # Not pushable (a volatile qual, a local join): postgres_fdw needs ctid.
 refused(q{UPDATE rt SET v = 'y' WHERE k = 2 AND random() >= 0}, 'UPDATE with volatile qual');

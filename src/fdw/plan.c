@@ -468,32 +468,37 @@ engine_row_estimate(Oid relid)
 }
 
 /*
- * lsm_refuse_ctid
- *		ERROR when node refers to the ctid of relation varno (any node when
- *		node is NULL).
+ * ctid_refused
+ *		ERROR: a statement refers to the ctid of lsm table relid.
  *
  * An lsm row has no tuple identifier: every row of a scan would carry the
  * same invalid ctid, so "WHERE ctid = $1", which postgres_fdw sends for the
  * UPDATE and DELETE it cannot push down whole, would match every row.
  * Refusing every reference at plan time is the only safe answer.
  */
-void
-lsm_refuse_ctid(Node *node, Index varno, Oid relid)
+static void
+ctid_refused(Oid relid)
 {
-	Bitmapset  *attrs = NULL;
-
-	if (node != NULL)
-	{
-		pull_varattnos(node, varno, &attrs);
-		if (!bms_is_member(SelfItemPointerAttributeNumber - FirstLowInvalidHeapAttributeNumber,
-						   attrs))
-			return;
-	}
 	ereport(ERROR,
 			(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 			 errmsg("lsm_fdw table \"%s\" has no ctid", get_rel_name(relid)),
 			 errdetail("Rows of lsm_fdw tables have no tuple identifier."),
 			 errhint("Rows of lsm_fdw tables are addressed by their key columns.")));
+}
+
+/*
+ * lsm_refuse_ctid
+ *		ERROR when node refers to the ctid of relation varno.
+ */
+void
+lsm_refuse_ctid(Node *node, Index varno, Oid relid)
+{
+	Bitmapset  *attrs = NULL;
+
+	pull_varattnos(node, varno, &attrs);
+	if (bms_is_member(SelfItemPointerAttributeNumber - FirstLowInvalidHeapAttributeNumber,
+					  attrs))
+		ctid_refused(relid);
 }
 
 /*
@@ -520,7 +525,7 @@ refuse_ctid_in_scan(PlannerInfo *root, RelOptInfo *baserel, Oid relid)
 
 		if (top == baserel ? !bms_is_empty(needed)
 			: !bms_is_subset(needed, bms_make_singleton(0)))
-			lsm_refuse_ctid(NULL, baserel->relid, relid);
+			ctid_refused(relid);
 	}
 	if (top == baserel)
 		lsm_refuse_ctid((Node *) baserel->reltarget->exprs, baserel->relid, relid);
