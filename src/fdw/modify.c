@@ -239,7 +239,7 @@ report_duplicate(LsmModifyState *ms, TupleTableSlot *slot)
 			 errmsg("duplicate key value violates the key of lsm_fdw table \"%s\"",
 					RelationGetRelationName(ms->rel)),
 			 errdetail("Key (%s)=(%s) already exists.", cols.data, vals.data),
-			 errhint("Use ON CONFLICT DO NOTHING, UPDATE, or the table option on_duplicate 'overwrite' for upserts.")));
+			 errhint("Use ON CONFLICT DO NOTHING to skip existing keys, or the table option on_duplicate 'overwrite' to replace them (foreign tables do not support ON CONFLICT DO UPDATE).")));
 }
 
 static TupleTableSlot *

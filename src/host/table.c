@@ -536,6 +536,33 @@ lsm_open_table(Relation rel)
 }
 
 /*
+ * lsm_table_has_data
+ *		Whether the table's engine has ever stored a row (since it was last
+ *		truncated).  Its key columns may be chosen only while it has not:
+ *		stored keys are encoded from them.  The caller holds
+ *		AccessExclusiveLock, so every commit to the table has been applied.
+ */
+bool
+lsm_table_has_data(Relation rel)
+{
+	char	   *dir = lsm_table_dir(MyDatabaseId, RelationGetRelid(rel));
+	LsmDb	   *db;
+	LsmDbStats	stats;
+
+	/* the directory is made at the first open */
+	if (!lsm_env_posix()->exists(lsm_env_posix(), dir))
+		return false;
+	db = lsm_open_table(rel);
+	if (lsm_db_last_seq(db) > 0)
+		return true;
+	lsm_db_stats(db, &stats);
+	for (int i = 0; i < LSM_NUM_LEVELS; i++)
+		if (stats.files_per_level[i] > 0)
+			return true;
+	return stats.imm_memtables > 0;
+}
+
+/*
  * lsm_table_slot
  *		The slot of a table this backend opened (NULL if it did not).
  */
