@@ -138,5 +138,28 @@ my ($rc, $out, $err) = $node->psql('postgres', q{DELETE FROM p WHERE ctid = '(42
 like($err, qr/lsm_fdw table "c" has no ctid/, 'ctid qual through a parent refused');
 is($node->safe_psql('postgres', q{SELECT count(*) FROM p}), '2', 'nothing deleted');
 
+refused(q{SELECT k FROM (SELECT ctid AS c, k FROM t UNION ALL SELECT ctid, k FROM p) s WHERE c = '(0,1)'},
+	'ctid of a UNION ALL branch');
+
+# The same with a partitioned table: an lsm partition (its key added by
+# ALTER, as pg_dump does) and a heap partition.
+$node->safe_psql('postgres', q{
+	CREATE TABLE pt (k int, v text) PARTITION BY RANGE (k);
+	CREATE FOREIGN TABLE pt_lsm PARTITION OF pt FOR VALUES FROM (0) TO (10) SERVER lsm;
+	ALTER FOREIGN TABLE pt_lsm ALTER COLUMN k OPTIONS (ADD key 'true');
+	CREATE TABLE pt_heap PARTITION OF pt FOR VALUES FROM (10) TO (20);
+	INSERT INTO pt VALUES (1, 'a'), (2, 'b'), (11, 'c'), (12, 'd');
+});
+is($node->safe_psql('postgres', q{SELECT string_agg(k || v, ',' ORDER BY k) FROM (SELECT * FROM pt FOR UPDATE) s}),
+	'1a,2b,11c,12d', 'FOR UPDATE on a partitioned table with an lsm partition');
+$node->safe_psql('postgres', q{UPDATE pt SET v = v || '!' WHERE k IN (1, 11)});
+$node->safe_psql('postgres', q{DELETE FROM pt WHERE k IN (2, 12)});
+is($node->safe_psql('postgres', q{SELECT string_agg(k || v, ',' ORDER BY k) FROM pt}),
+	'1a!,11c!', 'UPDATE and DELETE of a partitioned table');
+($rc, $out, $err) = $node->psql('postgres', q{UPDATE pt SET v = 'z' WHERE ctid = '(0,1)'});
+like($err, qr/lsm_fdw table "pt_lsm" has no ctid/, 'ctid qual on a partitioned table refused');
+is($node->safe_psql('postgres', q{SELECT string_agg(k || v, ',' ORDER BY k) FROM pt}),
+	'1a!,11c!', 'nothing updated');
+
 $node->stop;
 done_testing();

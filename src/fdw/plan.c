@@ -517,8 +517,14 @@ refuse_ctid_in_scan(PlannerInfo *root, RelOptInfo *baserel, Oid relid)
 	RelOptInfo *top = baserel;
 	ListCell   *lc;
 
+	/* a table's child; not a branch of a UNION ALL, whose parent is a subquery */
 	if (IS_OTHER_REL(baserel) && bms_membership(baserel->top_parent_relids) == BMS_SINGLETON)
-		top = find_base_rel(root, bms_singleton_member(baserel->top_parent_relids));
+	{
+		RelOptInfo *parent = find_base_rel(root, bms_singleton_member(baserel->top_parent_relids));
+
+		if (parent->rtekind == RTE_RELATION)
+			top = parent;
+	}
 	if (top->attr_needed)
 	{
 		Relids		needed = top->attr_needed[SelfItemPointerAttributeNumber - top->min_attr];
