@@ -135,6 +135,20 @@ same(contents($dst, 'src'), $want, 'fresh instance, custom format: same tables, 
 # committed through the lsm log like any others).
 $dst->restart;
 same(contents($dst, 'src'), $want, 'fresh instance after restart: same rows');
+
+# CREATE DATABASE ... TEMPLATE copies the lsm tables' files, durably before
+# its commit: the copy keeps every row across a kill -9 right after it.
+$dst->safe_psql('src', q{UPDATE kv SET v = 'in the memtable' WHERE k = 7});
+my $want_copy = contents($dst, 'src');
+$dst->safe_psql('postgres', 'CREATE DATABASE copy1 TEMPLATE src');
+same(contents($dst, 'copy1'), $want_copy, 'CREATE DATABASE TEMPLATE: same tables and rows');
+$dst->stop('immediate');
+$dst->start;
+same(contents($dst, 'copy1'), $want_copy, 'the copy after kill -9: same rows');
+same(contents($dst, 'src'), $want_copy, 'the template after kill -9: same rows');
+$dst->safe_psql('copy1', q{DELETE FROM kv WHERE k < 100});
+is($dst->safe_psql('src', q{SELECT count(*) FROM kv WHERE k < 100}), '99',
+	'template independent of its copy');
 $dst->stop;
 
 # pg_upgrade 15 -> 15: catalogs by pg_upgrade (it keeps database and table

@@ -10,9 +10,7 @@
 #include "catalog/namespace.h"
 #include "commands/dbcommands.h"
 #include "commands/defrem.h"
-#include "miscadmin.h"
 #include "nodes/parsenodes.h"
-#include "storage/fd.h"
 #include "tcop/utility.h"
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
@@ -152,21 +150,14 @@ check_create(CreateForeignTableStmt *stmt)
 }
 
 /*
- * CREATE DATABASE copies the template's catalogs, not the files of its
- * lsm_fdw tables (they live outside the database directory): the copy's
- * tables would be silently empty.  Refuse when the template has table
- * files.  A table never used has none and is rightly copied empty.
+ * The template of a CREATE DATABASE (InvalidOid when it does not exist,
+ * which CREATE DATABASE reports).
  */
-static void
-check_createdb(CreatedbStmt *stmt)
+static Oid
+createdb_template(CreatedbStmt *stmt)
 {
 	const char *template = "template1";
 	ListCell   *lc;
-	Oid			dboid;
-	char	   *dir;
-	DIR		   *d;
-	struct dirent *de;
-	bool		has_tables = false;
 
 	foreach(lc, stmt->options)
 	{
@@ -175,28 +166,7 @@ check_createdb(CreatedbStmt *stmt)
 		if (strcmp(opt->defname, "template") == 0 && opt->arg != NULL)
 			template = defGetString(opt);
 	}
-	dboid = get_database_oid(template, true);
-	if (!OidIsValid(dboid))
-		return;					/* CREATE DATABASE reports it */
-	dir = psprintf("%s/lsm_fdw/%u", DataDir, dboid);
-	d = AllocateDir(dir);
-	if (d == NULL)
-		return;					/* no lsm_fdw table ever used there */
-	while ((de = ReadDir(d, dir)) != NULL)
-	{
-		if (strspn(de->d_name, "0123456789") == strlen(de->d_name))
-		{
-			has_tables = true;
-			break;
-		}
-	}
-	FreeDir(d);
-	if (has_tables)
-		ereport(ERROR,
-				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-				 errmsg("cannot use database \"%s\" as a template: it has lsm_fdw tables", template),
-				 errdetail("CREATE DATABASE does not copy the rows of lsm_fdw tables, which are stored outside the database directory."),
-				 errhint("Create the database from another template and copy the tables with pg_dump --include-foreign-data and pg_restore.")));
+	return get_database_oid(template, true);
 }
 
 static void
@@ -206,6 +176,7 @@ lsm_ProcessUtility(PlannedStmt *pstmt, const char *queryString, bool readOnlyTre
 				   QueryCompletion *qc)
 {
 	Node	   *parsetree = pstmt->utilityStmt;
+	Oid			template_oid = InvalidOid;
 
 	/*
 	 * CREATE FOREIGN TABLE stores column options through an internal ALTER
@@ -214,7 +185,7 @@ lsm_ProcessUtility(PlannedStmt *pstmt, const char *queryString, bool readOnlyTre
 	if (IsA(parsetree, AlterTableStmt) && context != PROCESS_UTILITY_SUBCOMMAND)
 		check_alter((AlterTableStmt *) parsetree);
 	if (IsA(parsetree, CreatedbStmt))
-		check_createdb((CreatedbStmt *) parsetree);
+		template_oid = createdb_template((CreatedbStmt *) parsetree);
 
 	if (prev_ProcessUtility)
 		prev_ProcessUtility(pstmt, queryString, readOnlyTree, context, params,
@@ -223,6 +194,13 @@ lsm_ProcessUtility(PlannedStmt *pstmt, const char *queryString, bool readOnlyTre
 		standard_ProcessUtility(pstmt, queryString, readOnlyTree, context, params,
 								queryEnv, dest, qc);
 
+	/*
+	 * createdb() copied the template's catalogs but not the files of its
+	 * lsm tables, which live outside the database directory.
+	 */
+	if (IsA(parsetree, CreatedbStmt) && OidIsValid(template_oid))
+		lsm_copy_database_tables(template_oid,
+								 get_database_oid(((CreatedbStmt *) parsetree)->dbname, false));
 	if (IsA(parsetree, CreateForeignTableStmt))
 		check_create((CreateForeignTableStmt *) parsetree);
 	if (IsA(parsetree, AlterTableStmt) && context != PROCESS_UTILITY_SUBCOMMAND)

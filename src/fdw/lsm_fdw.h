@@ -80,6 +80,7 @@ extern void lsm_key_info(Relation rel, LsmKeyInfo *ki);
 extern bool lsm_key_info_try(Relation rel, LsmKeyInfo *ki);
 extern void lsm_notice_no_key(Relation rel);
 extern bool lsm_table_has_data(Relation rel);
+extern void lsm_copy_database_tables(Oid src, Oid dst);
 extern void lsm_key_info_for_relid(Oid relid, LsmKeyInfo *ki);
 extern void lsm_install_drop_hook(void);
 extern bool lsm_is_lsm_table(Oid relid);
