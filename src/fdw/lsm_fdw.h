@@ -77,6 +77,10 @@ extern void lsm_table_save_settings(Oid relid);
 extern char *lsm_table_dir(Oid dboid, Oid relid);
 extern void lsm_report(int elevel, const LsmStatus *st, const char *what);
 extern void lsm_key_info(Relation rel, LsmKeyInfo *ki);
+extern bool lsm_key_info_try(Relation rel, LsmKeyInfo *ki);
+extern void lsm_notice_no_key(Relation rel);
+extern bool lsm_table_has_data(Relation rel);
+extern void lsm_copy_database_tables(Oid src, Oid dst);
 extern void lsm_key_info_for_relid(Oid relid, LsmKeyInfo *ki);
 extern void lsm_install_drop_hook(void);
 extern bool lsm_is_lsm_table(Oid relid);
@@ -114,6 +118,7 @@ extern ForeignScan *lsmGetForeignPlan(PlannerInfo *root, RelOptInfo *baserel,
 									  Oid foreigntableid, ForeignPath *best_path,
 									  List *tlist, List *scan_clauses,
 									  Plan *outer_plan);
+extern void lsm_refuse_ctid(Node *node, Index varno, Oid relid);
 extern bool lsm_qual_is_key_equality(PlannerInfo *root, Index relid,
 									 const LsmKeyInfo *ki, Expr *qual);
 

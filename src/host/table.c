@@ -21,6 +21,8 @@
 #include "catalog/pg_class.h"
 #include "foreign/fdwapi.h"
 #include "miscadmin.h"
+#include "storage/copydir.h"
+#include "storage/fd.h"
 #include "storage/ipc.h"
 #include "storage/lock.h"
 #include "utils/hsearch.h"
@@ -679,6 +681,33 @@ lsm_open_table(Relation rel)
 }
 
 /*
+ * lsm_table_has_data
+ *		Whether the table's engine has ever stored a row (since it was last
+ *		truncated).  Its key columns may be chosen only while it has not:
+ *		stored keys are encoded from them.  The caller holds
+ *		AccessExclusiveLock, so every commit to the table has been applied.
+ */
+bool
+lsm_table_has_data(Relation rel)
+{
+	char	   *dir = lsm_table_dir(MyDatabaseId, RelationGetRelid(rel));
+	LsmDb	   *db;
+	LsmDbStats	stats;
+
+	/* the directory is made at the first open */
+	if (!lsm_env_posix()->exists(lsm_env_posix(), dir))
+		return false;
+	db = lsm_open_table(rel);
+	if (lsm_db_last_seq(db) > 0)
+		return true;
+	lsm_db_stats(db, &stats);
+	for (int i = 0; i < LSM_NUM_LEVELS; i++)
+		if (stats.files_per_level[i] > 0)
+			return true;
+	return stats.imm_memtables > 0;
+}
+
+/*
  * lsm_table_slot
  *		The slot of a table this backend opened (NULL if it did not).
  */
@@ -800,6 +829,7 @@ forget_tables(Oid dboid, Oid relid)
 static object_access_hook_type prev_object_access_hook = NULL;
 static List *pending_drops = NIL;	/* Oids, in TopTransactionContext */
 static List *pending_db_drops = NIL;	/* database Oids */
+static List *pending_db_copies = NIL;	/* database Oids: remove on abort */
 static bool drop_xact_callback_registered = false;
 
 static void
@@ -807,7 +837,7 @@ drop_xact_callback(XactEvent event, void *arg)
 {
 	ListCell   *lc;
 
-	if (pending_drops == NIL && pending_db_drops == NIL)
+	if (pending_drops == NIL && pending_db_drops == NIL && pending_db_copies == NIL)
 		return;
 	if (event == XACT_EVENT_COMMIT || event == XACT_EVENT_PARALLEL_COMMIT)
 	{
@@ -831,12 +861,26 @@ drop_xact_callback(XactEvent event, void *arg)
 			forget_tables(MyDatabaseId, lfirst_oid(lc));
 		}
 		pending_drops = NIL;
+		pending_db_copies = NIL;
 	}
 	else if (event == XACT_EVENT_ABORT || event == XACT_EVENT_PARALLEL_ABORT ||
 			 event == XACT_EVENT_PREPARE)
 	{
+		foreach(lc, pending_db_copies)
+		{
+			char	   *dir = psprintf("%s/lsm_fdw/%u", DataDir, lfirst_oid(lc));
+			LsmEnv	   *env = lsm_env_posix();
+			LsmStatus	st;
+
+			/* CREATE DATABASE failed: its copy goes (or the next one's does) */
+			if (env->exists(env, dir) && env->remove_tree(env, dir, &st) != LSM_OK)
+				ereport(WARNING,
+						(errcode(ERRCODE_IO_ERROR),
+						 errmsg("could not remove lsm_fdw files of a database not created: %s", st.msg)));
+		}
 		pending_drops = NIL;
 		pending_db_drops = NIL;
+		pending_db_copies = NIL;
 	}
 }
 
@@ -848,6 +892,137 @@ register_drop_callback(void)
 		RegisterXactCallback(drop_xact_callback, NULL);
 		drop_xact_callback_registered = true;
 	}
+}
+
+/*
+ * Is name a table directory (a relid) of a database directory?
+ */
+static bool
+is_table_dir_name(const char *name)
+{
+	return name[0] != '\0' && strspn(name, "0123456789") == strlen(name);
+}
+
+/*
+ * Flush every open table of database dboid into its files and close it, so
+ * that its directory holds all of it and nothing changes it while nobody
+ * reopens it.  Tables not open hold all their rows in their files already
+ * (recovery opens every table the log has rows for).
+ */
+static void
+flush_and_close_database(Oid dboid)
+{
+	LsmShared  *s = lsm_shared;
+	LsmStatus	st;
+
+	/* the writing without the registry lock ... */
+	for (int i = 0; i < s->max_tables; i++)
+	{
+		LsmTableSlot *slot = &s->slots[i];
+		LsmCode		rc;
+		bool		pinned = false;
+
+		LWLockAcquire(s->registry_lock, LW_SHARED);
+		if (slot->state == LSM_SLOT_OPEN && slot->dboid == dboid)
+		{
+			lsm_slot_pin(slot);
+			pinned = true;
+		}
+		LWLockRelease(s->registry_lock);
+		if (!pinned)
+			continue;
+		/* the engine never longjmps: the pin cannot leak */
+		rc = lsm_db_flush(slot->db, &st);
+		lsm_slot_unpin(slot);
+		if (rc != LSM_OK)
+			lsm_report(ERROR, &st, "flush a table of the template database");
+	}
+
+	/* ... then, under it, what came since (nothing: nobody is connected) */
+	LWLockAcquire(s->registry_lock, LW_EXCLUSIVE);
+	for (int i = 0; i < s->max_tables; i++)
+	{
+		LsmTableSlot *slot = &s->slots[i];
+
+		if (slot->state != LSM_SLOT_OPEN || slot->dboid != dboid)
+			continue;
+		if (lsm_db_flush(slot->db, &st) != LSM_OK)
+		{
+			LWLockRelease(s->registry_lock);
+			lsm_report(ERROR, &st, "flush a table of the template database");
+		}
+		lsm_slot_reset(slot, false);
+	}
+	LWLockRelease(s->registry_lock);
+}
+
+/*
+ * lsm_copy_database_tables
+ *		CREATE DATABASE dst from template src: copy the files of src's lsm
+ *		tables, which live outside the database directory, so that the new
+ *		database's tables (same relids) hold the template's rows.
+ *
+ * Runs after createdb() and before the commit.  createdb() made sure that
+ * nobody is connected to src and holds a lock that keeps new connections
+ * out until the commit, so no commit can reach src's tables; closing them
+ * keeps the workers out as well.  The copy is durable before the commit;
+ * an abort removes it, and a crash before the commit leaves a directory
+ * for an unused database OID, which the next CREATE DATABASE that gets
+ * the OID removes first.
+ */
+void
+lsm_copy_database_tables(Oid src, Oid dst)
+{
+	char	   *top = psprintf("%s/lsm_fdw", DataDir);
+	char	   *srcdir = psprintf("%s/%u", top, src);
+	char	   *dstdir = psprintf("%s/%u", top, dst);
+	LsmEnv	   *env = lsm_env_posix();
+	LsmStatus	st;
+	List	   *tables = NIL;
+	DIR		   *d;
+	struct dirent *de;
+	ListCell   *lc;
+	MemoryContext old;
+
+	/* a stale copy (crash) or leftover of a dropped database of that OID */
+	if (env->exists(env, dstdir))
+	{
+		forget_tables(dst, InvalidOid);
+		if (env->remove_tree(env, dstdir, &st) != LSM_OK)
+			lsm_report(ERROR, &st, "remove stale files of the new database");
+		fsync_fname(top, true);
+	}
+
+	d = AllocateDir(srcdir);
+	if (d == NULL)
+		return;					/* no lsm table of src was ever used */
+	while ((de = ReadDir(d, srcdir)) != NULL)
+		if (is_table_dir_name(de->d_name))
+			tables = lappend(tables, pstrdup(de->d_name));
+	FreeDir(d);
+	if (tables == NIL)
+		return;
+
+	lsm_wait_ready();
+	flush_and_close_database(src);
+
+	old = MemoryContextSwitchTo(TopTransactionContext);
+	pending_db_copies = lappend_oid(pending_db_copies, dst);
+	MemoryContextSwitchTo(old);
+	register_drop_callback();
+
+	if (MakePGDirectory(dstdir) != 0)
+		ereport(ERROR,
+				(errcode_for_file_access(),
+				 errmsg("could not create directory \"%s\": %m", dstdir)));
+	foreach(lc, tables)
+	{
+		/* copies every file and syncs files and directory (fsync = on) */
+		copydir(psprintf("%s/%s", srcdir, (char *) lfirst(lc)),
+				psprintf("%s/%s", dstdir, (char *) lfirst(lc)), false);
+	}
+	fsync_fname(dstdir, true);
+	fsync_fname(top, true);
 }
 
 bool
