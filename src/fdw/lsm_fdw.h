@@ -75,6 +75,7 @@ extern void lsm_install_ddl_hook(void);
 extern LsmDb *lsm_open_table(Relation rel);
 extern void lsm_table_save_settings(Oid relid);
 extern char *lsm_table_dir(Oid dboid, Oid relid);
+extern int	lsm_errcode(LsmCode code);
 extern void lsm_report(int elevel, const LsmStatus *st, const char *what);
 extern void lsm_key_info(Relation rel, LsmKeyInfo *ki);
 extern bool lsm_key_info_try(Relation rel, LsmKeyInfo *ki);

@@ -335,8 +335,11 @@ apply_table(LsmCommitTable *t, uint8 *batch, size_t batch_len, uint64 lsn)
 		lsm_truncate_slot_in_commit(slot);
 	if (t->count > 0 &&
 		apply_chunks(slot->db, batch, batch_len, t->first_seq, false, false, &st) != LSM_OK)
-		elog(PANIC, "lsm_fdw could not apply a committed batch to table %u: %s",
-			 t->relid, st.msg);
+		ereport(PANIC,
+				(errcode(lsm_errcode(st.code)),
+				 errmsg("lsm_fdw could not apply a committed batch to table %u",
+						t->relid),
+				 errdetail("%s", st.msg)));
 	end_turn(slot);
 }
 
@@ -487,7 +490,10 @@ lsm_commit_lsm_decided(int ntables, LsmCommitTable *tables)
 	mark_done(fs.ring_pos, end, sync);
 	if (sync &&
 		lsm_xlog_flush(s->xlog, end, &st) != LSM_OK)
-		elog(PANIC, "lsm_fdw could not fsync its log: %s", st.msg);
+		ereport(PANIC,
+				(errcode(lsm_errcode(st.code)),
+				 errmsg("lsm_fdw could not fsync its log"),
+				 errdetail("%s", st.msg)));
 	wait_visible(fs.hi);
 	lsm_commit_waits_end();
 	RESUME_INTERRUPTS();
@@ -537,7 +543,10 @@ lsm_commit_prepare(TransactionId xid, int ntables, LsmCommitTable *tables)
 	 * transaction after a machine crash.
 	 */
 	if (lsm_xlog_flush(s->xlog, end, &st) != LSM_OK)
-		elog(PANIC, "lsm_fdw could not fsync its log: %s", st.msg);
+		ereport(PANIC,
+				(errcode(lsm_errcode(st.code)),
+				 errmsg("lsm_fdw could not fsync its log"),
+				 errdetail("%s", st.msg)));
 	prepared_ntables = ntables;
 	prepared_tables = tables;
 	prepared_xid = xid;
@@ -585,7 +594,10 @@ lsm_commit_resolve(bool committed)
 	HOLD_INTERRUPTS();
 	lsm_commit_waits_begin();
 	if (lsm_xlog_append(s->xlog, payload, len, fill, &fs, &start, &end, &st) != LSM_OK)
-		elog(PANIC, "lsm_fdw could not log the commit of a prepared batch: %s", st.msg);
+		ereport(PANIC,
+				(errcode(lsm_errcode(st.code)),
+				 errmsg("lsm_fdw could not log the commit of a prepared batch"),
+				 errdetail("%s", st.msg)));
 	lsm_region_unlimited(true);
 	for (int i = 0; i < prepared_ntables; i++)
 	{
@@ -839,7 +851,10 @@ lsm_pre_flush(void *arg, LsmSeq max_seq)
 	if (s->xlog == NULL)
 		return true;			/* recovery: the records came from the disk */
 	if (lsm_xlog_flush(s->xlog, lsm_xlog_insert_lsn(s->xlog), &st) != LSM_OK)
-		elog(PANIC, "lsm_fdw could not fsync its log: %s", st.msg);
+		ereport(PANIC,
+				(errcode(lsm_errcode(st.code)),
+				 errmsg("lsm_fdw could not fsync its log"),
+				 errdetail("%s", st.msg)));
 	return true;
 }
 

@@ -39,48 +39,53 @@
 #include "lsm_wait.h"
 
 /*
+ * lsm_errcode
+ *		The SQLSTATE that fits an engine code: the one mapping of LsmCode to
+ *		SQLSTATE, used by every ereport of an engine status.
+ */
+int
+lsm_errcode(LsmCode code)
+{
+	switch (code)
+	{
+		case LSM_CORRUPTION:
+			return ERRCODE_DATA_CORRUPTED;
+		case LSM_NO_SPACE:
+			return ERRCODE_DISK_FULL;
+		case LSM_NO_MEMORY:
+			return ERRCODE_OUT_OF_MEMORY;
+		case LSM_INVALID_ARGUMENT:
+			return ERRCODE_INVALID_PARAMETER_VALUE;
+		case LSM_BUSY:
+			return ERRCODE_OBJECT_IN_USE;
+		case LSM_NOT_SUPPORTED:
+			return ERRCODE_FEATURE_NOT_SUPPORTED;
+		case LSM_IO_ERROR:
+		default:
+			return ERRCODE_IO_ERROR;
+	}
+}
+
+/*
  * lsm_report
  *		Turn an engine status into an ereport at elevel, with the SQLSTATE
  *		that fits the engine code.
+ *
+ * As in contrib modules, errmsg says what lsm_fdw failed to do and the
+ * engine's own text (file names, offsets, errno) goes to errdetail.
  */
 void
 lsm_report(int elevel, const LsmStatus *st, const char *what)
 {
-	int			sqlstate;
-
 	if (st->code == LSM_INTERRUPTED || st->code == LSM_TIMED_OUT)
 	{
 		lsm_report_wait_end(elevel, st);	/* a cancel, a timeout */
 		return;
 	}
-	switch (st->code)
-	{
-		case LSM_CORRUPTION:
-			sqlstate = ERRCODE_DATA_CORRUPTED;
-			break;
-		case LSM_NO_SPACE:
-			sqlstate = ERRCODE_DISK_FULL;
-			break;
-		case LSM_NO_MEMORY:
-			sqlstate = ERRCODE_OUT_OF_MEMORY;
-			break;
-		case LSM_INVALID_ARGUMENT:
-			sqlstate = ERRCODE_INVALID_PARAMETER_VALUE;
-			break;
-		case LSM_BUSY:
-			sqlstate = ERRCODE_OBJECT_IN_USE;
-			break;
-		case LSM_NOT_SUPPORTED:
-			sqlstate = ERRCODE_FEATURE_NOT_SUPPORTED;
-			break;
-		case LSM_IO_ERROR:
-		default:
-			sqlstate = ERRCODE_IO_ERROR;
-			break;
-	}
 	ereport(elevel,
-			(errcode(sqlstate),
-			 errmsg("lsm_fdw could not %s: %s", what, st->msg)));
+			(errcode(lsm_errcode(st->code)),
+			 errmsg("lsm_fdw could not %s", what),
+			 errdetail("%s", st->msg)));
 }
 
 /*
@@ -513,7 +518,7 @@ lsm_slot_for(Oid dboid, Oid relid, bool create, uint32 *generation)
 			LWLockRelease(s->registry_lock);
 			if (st.code == LSM_NO_MEMORY)
 				ereport(ERROR,
-						(errcode(ERRCODE_OUT_OF_MEMORY),
+						(errcode(lsm_errcode(st.code)),
 						 errmsg("lsm_fdw has no shared memory left to open another table"),
 						 errdetail("%s", st.msg),
 						 errhint("Raise lsm_fdw.memtable_memory or lsm_fdw.metadata_memory and restart the server.")));
@@ -609,8 +614,9 @@ lsm_slot_reset(LsmTableSlot *slot, bool remove_files)
 		slot->generation++;
 		if (remove_files && remove_table_files(dboid, relid, &st) != LSM_OK)
 			ereport(WARNING,
-					(errcode(ERRCODE_IO_ERROR),
-					 errmsg("lsm_fdw could not remove the files of a table: %s", st.msg)));
+					(errcode(lsm_errcode(st.code)),
+					 errmsg("lsm_fdw could not remove the files of a table"),
+					 errdetail("%s", st.msg)));
 		return;
 	}
 	if (slot->state != LSM_SLOT_OPEN)
@@ -619,15 +625,17 @@ lsm_slot_reset(LsmTableSlot *slot, bool remove_files)
 		pg_usleep(1000L);
 	if (lsm_db_close(slot->db, &st) != LSM_OK)
 		ereport(WARNING,
-				(errcode(ERRCODE_IO_ERROR),
-				 errmsg("lsm_fdw could not close a table: %s", st.msg)));
+				(errcode(lsm_errcode(st.code)),
+				 errmsg("lsm_fdw could not close a table"),
+				 errdetail("%s", st.msg)));
 	slot->db = NULL;
 	slot->state = LSM_SLOT_FREE;
 	slot->generation++;
 	if (remove_files && remove_table_files(dboid, relid, &st) != LSM_OK)
 		ereport(WARNING,
-				(errcode(ERRCODE_IO_ERROR),
-				 errmsg("lsm_fdw could not remove the files of a table: %s", st.msg)));
+				(errcode(lsm_errcode(st.code)),
+				 errmsg("lsm_fdw could not remove the files of a table"),
+				 errdetail("%s", st.msg)));
 }
 
 /*
@@ -816,8 +824,9 @@ forget_tables(Oid dboid, Oid relid)
 		/* the table may never have been opened since the restart */
 		if (remove_table_files(dboid, relid, &st) != LSM_OK)
 			ereport(WARNING,
-					(errcode(ERRCODE_IO_ERROR),
-					 errmsg("lsm_fdw could not remove the files of a dropped table: %s", st.msg)));
+					(errcode(lsm_errcode(st.code)),
+					 errmsg("lsm_fdw could not remove the files of a dropped table"),
+					 errdetail("%s", st.msg)));
 	}
 }
 
@@ -851,8 +860,9 @@ drop_xact_callback(XactEvent event, void *arg)
 			/* DROP DATABASE has committed: a failure can only warn. */
 			if (env->exists(env, dir) && env->remove_tree(env, dir, &st) != LSM_OK)
 				ereport(WARNING,
-						(errcode(ERRCODE_IO_ERROR),
-						 errmsg("could not remove lsm_fdw files of dropped database: %s", st.msg)));
+						(errcode(lsm_errcode(st.code)),
+						 errmsg("could not remove lsm_fdw files of dropped database"),
+						 errdetail("%s", st.msg)));
 		}
 		pending_db_drops = NIL;
 		foreach(lc, pending_drops)
@@ -875,8 +885,9 @@ drop_xact_callback(XactEvent event, void *arg)
 			/* CREATE DATABASE failed: its copy goes (or the next one's does) */
 			if (env->exists(env, dir) && env->remove_tree(env, dir, &st) != LSM_OK)
 				ereport(WARNING,
-						(errcode(ERRCODE_IO_ERROR),
-						 errmsg("could not remove lsm_fdw files of a database not created: %s", st.msg)));
+						(errcode(lsm_errcode(st.code)),
+						 errmsg("could not remove lsm_fdw files of a database not created"),
+						 errdetail("%s", st.msg)));
 		}
 		pending_drops = NIL;
 		pending_db_drops = NIL;

@@ -116,9 +116,10 @@ note_flush_result(LsmTableSlot *slot, LsmCode rc, const LsmStatus *st)
 	SpinLockRelease(&slot->mutex);
 	if (rc != LSM_OK && !was)
 		ereport(WARNING,
-				(errcode(rc == LSM_NO_SPACE ? ERRCODE_DISK_FULL : ERRCODE_IO_ERROR),
-				 errmsg("lsm_fdw could not flush table %u: %s", slot->relid, st->msg),
-				 errdetail("Commits to the table are refused until a flush succeeds; the worker retries.")));
+				(errcode(lsm_errcode(rc)),
+				 errmsg("lsm_fdw could not flush table %u", slot->relid),
+				 errdetail("%s", st->msg),
+				 errhint("Commits to the table are refused until a flush succeeds; the worker retries.")));
 	else if (rc == LSM_OK && was)
 		ereport(LOG, (errmsg("lsm_fdw flushes of table %u succeed again", slot->relid)));
 }
@@ -198,8 +199,9 @@ checkpoint(uint64 *last)
 	upto = Min(upto, lsm_failed_tables_oldest_lsn());
 	if (lsm_xlog_remove_before(s->xlog, upto, &st) != LSM_OK)
 		ereport(WARNING,
-				(errcode(ERRCODE_IO_ERROR),
-				 errmsg("lsm_fdw could not remove old log segments: %s", st.msg)));
+				(errcode(lsm_errcode(st.code)),
+				 errmsg("lsm_fdw could not remove old log segments"),
+				 errdetail("%s", st.msg)));
 	*last = upto;
 }
 
@@ -320,7 +322,10 @@ lsm_maintenance_main(Datum arg)
 									   lsm_wal_sync_delay / 2))
 		{
 			if (lsm_xlog_flush(s->xlog, insert, &st) != LSM_OK)
-				elog(PANIC, "lsm_fdw could not fsync its log: %s", st.msg);
+				ereport(PANIC,
+						(errcode(lsm_errcode(st.code)),
+						 errmsg("lsm_fdw could not fsync its log"),
+						 errdetail("%s", st.msg)));
 			last_sync = GetCurrentTimestamp();
 		}
 
@@ -361,9 +366,10 @@ lsm_compaction_main(Datum arg)
 			{
 				if (lsm_db_compact_step(slot->db, &did, &st) != LSM_OK)
 					ereport(WARNING,
-							(errcode(st.code == LSM_NO_SPACE ? ERRCODE_DISK_FULL : ERRCODE_IO_ERROR),
-							 errmsg("lsm_fdw could not compact table %u: %s",
-									slot->relid, st.msg)));
+							(errcode(lsm_errcode(st.code)),
+							 errmsg("lsm_fdw could not compact table %u",
+									slot->relid),
+							 errdetail("%s", st.msg)));
 				any |= did;
 			}
 			lsm_slot_unpin(slot);
