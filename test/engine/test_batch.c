@@ -68,15 +68,6 @@ count_fn(void *arg, LsmSeq seq, LsmKind kind, LsmSlice key, LsmSlice value,
 	return LSM_OK;
 }
 
-static void
-fill_random(TestRng *rng, uint8_t *p, size_t n)
-{
-	size_t		i;
-
-	for (i = 0; i < n; i++)
-		p[i] = (uint8_t) test_rng_next(rng);
-}
-
 /* Fill model with n random entries and add them to b; 1 on success. */
 static int
 build_random(TestRng *rng, LsmBatch *b, ModelEntry *model, uint32_t n,

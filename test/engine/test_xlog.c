@@ -70,21 +70,6 @@ reclist_add(RecList *l)
 	return &l->recs[l->n++];
 }
 
-static void
-fill_random(TestRng *rng, uint8_t *p, size_t n)
-{
-	size_t		i = 0;
-
-	for (; i + 8 <= n; i += 8)
-	{
-		uint64_t	v = test_rng_next(rng);
-
-		memcpy(p + i, &v, 8);
-	}
-	for (; i < n; i++)
-		p[i] = (uint8_t) test_rng_next(rng);
-}
-
 /*
  * Append a record of len random bytes and remember it; 1 on success.  The
  * log must be used by this thread only, so the LSNs are predictable.
@@ -293,41 +278,6 @@ path_size(const char *path)
 		exit(2);
 	}
 	return (uint64_t) sb.st_size;
-}
-
-static uint8_t *
-read_image(const char *path, size_t *len)
-{
-	FILE	   *f = fopen(path, "rb");
-	struct stat sb;
-	uint8_t    *buf;
-
-	if (f == NULL || fstat(fileno(f), &sb) != 0)
-	{
-		perror(path);
-		exit(2);
-	}
-	*len = (size_t) sb.st_size;
-	buf = malloc(*len ? *len : 1);
-	if (buf == NULL || fread(buf, 1, *len, f) != *len)
-	{
-		perror(path);
-		exit(2);
-	}
-	fclose(f);
-	return buf;
-}
-
-static void
-write_image(const char *path, const uint8_t *data, size_t len)
-{
-	FILE	   *f = fopen(path, "wb");
-
-	if (f == NULL || (len > 0 && fwrite(data, 1, len, f) != len) || fclose(f) != 0)
-	{
-		perror(path);
-		exit(2);
-	}
 }
 
 /* Overwrite len bytes at off of an existing file. */
