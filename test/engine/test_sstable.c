@@ -252,74 +252,32 @@ check_table(LsmTable *t, const Model *m, TestRng *r, bool has_bloom)
 	LsmIter    *it = lsm_table_iter(t, true, NULL);
 	LsmBuf		target = LSM_BUF_INIT;
 	LsmStatus	st;
-	long		pos;
 	int			ok = 0;
 
-	lsm_iter_seek_first(it);
-	for (size_t i = 0; i < m->n; i++, lsm_iter_next(it))
-		if (!at(it, &m->e[i]))
-		{
-			fprintf(stderr, "  forward scan differs at %zu\n", i);
-			goto out;
-		}
-	if (lsm_iter_valid(it) || lsm_iter_status(it, &st) != LSM_OK)
-		goto out;
-	lsm_iter_seek_last(it);
-	for (size_t i = m->n; i > 0; i--, lsm_iter_prev(it))
-		if (!at(it, &m->e[i - 1]))
-		{
-			fprintf(stderr, "  backward scan differs at %zu\n", i - 1);
-			goto out;
-		}
-	if (lsm_iter_valid(it) || lsm_iter_status(it, &st) != LSM_OK)
-		goto out;
-
-	for (int k = 0; k < 300; k++)
+	/* the iterator: the conformance check, with 300 random seek targets */
 	{
-		size_t		lb;
+		TestKV	   *kv = calloc(m->n + 1, sizeof(TestKV));
+		LsmBuf		probes[300] = {LSM_BUF_INIT};
+		LsmSlice	ps[300];
+		int			conforms;
 
-		random_target(r, m, &target);
-		lb = lower_bound(m, lsm_buf_slice(&target));
-		lsm_iter_seek(it, lsm_buf_slice(&target));
-		if (lb == m->n ? lsm_iter_valid(it) : !at(it, &m->e[lb]))
+		for (size_t i = 0; i < m->n; i++)
 		{
-			fprintf(stderr, "  seek differs (lb %zu)\n", lb);
+			kv[i].key = lsm_buf_slice(&m->e[i].key);
+			kv[i].value = lsm_buf_slice(&m->e[i].val);
+		}
+		for (int k = 0; k < 300; k++)
+		{
+			random_target(r, m, &probes[k]);
+			ps[k] = lsm_buf_slice(&probes[k]);
+		}
+		conforms = test_iter_check(it, kv, m->n, ps, 300, lsm_ikey_cmp, test_rng_next(r));
+		for (int k = 0; k < 300; k++)
+			lsm_buf_free(&probes[k]);
+		free(kv);
+		if (!conforms)
 			goto out;
-		}
 	}
-
-	if (m->n > 0)
-	{
-		pos = (long) test_rng_below(r, m->n);
-		lsm_iter_seek(it, lsm_buf_slice(&m->e[pos].key));
-		for (int k = 0; k < 3000; k++)
-		{
-			if (pos < 0 || pos >= (long) m->n)
-			{
-				if (lsm_iter_valid(it))
-					goto out;
-				pos = (long) test_rng_below(r, m->n);
-				lsm_iter_seek(it, lsm_buf_slice(&m->e[pos].key));
-			}
-			if (!at(it, &m->e[pos]))
-			{
-				fprintf(stderr, "  random walk differs at %ld\n", pos);
-				goto out;
-			}
-			if (test_rng_below(r, 2))
-			{
-				lsm_iter_next(it);
-				pos++;
-			}
-			else
-			{
-				lsm_iter_prev(it);
-				pos--;
-			}
-		}
-	}
-	if (lsm_iter_status(it, &st) != LSM_OK)
-		goto out;
 
 	/* gets: present keys must be found, with as many followers as asked */
 	for (int k = 0; k < 300; k++)
