@@ -562,8 +562,8 @@ write_level0_table(LsmDb *db, LsmMemTable *mt, LsmVersionEdit *edit, LsmStatus *
 {
 	uint64_t	number;
 	char		path[LSM_PATH_MAX];
-	LsmTableBuilder *b;
-	LsmTableProps props;
+	LsmSstBuilder *b;
+	LsmSstProps props;
 	LsmMemIter	mi;
 	LsmFileMeta meta;
 	LsmCode		rc;
@@ -574,27 +574,27 @@ write_level0_table(LsmDb *db, LsmMemTable *mt, LsmVersionEdit *edit, LsmStatus *
 	if (!lsm_file_path(path, db->dir, LSM_FILE_TABLE, number))
 		return lsm_status_set(st, LSM_INVALID_ARGUMENT, 0,
 							  "database path \"%s\" is too long", db->dir);
-	rc = lsm_table_builder_open(db->env, path, &db->topts, &b, st);
+	rc = lsm_sst_builder_open(db->env, path, &db->topts, &b, st);
 	if (rc != LSM_OK)
 		return rc;
 	lsm_memtable_iter_init(&mi, mt);
 	for (lsm_iter_seek_first(&mi.base); lsm_iter_valid(&mi.base); lsm_iter_next(&mi.base))
 	{
-		rc = lsm_table_builder_add(b, lsm_iter_key(&mi.base), lsm_iter_value(&mi.base), st);
+		rc = lsm_sst_builder_add(b, lsm_iter_key(&mi.base), lsm_iter_value(&mi.base), st);
 		if (rc != LSM_OK)
 		{
-			lsm_table_builder_abandon(b);
+			lsm_sst_builder_abandon(b);
 			return rc;
 		}
 	}
 	rc = lsm_iter_status(&mi.base, st);
 	if (rc != LSM_OK)
 	{
-		lsm_table_builder_abandon(b);
+		lsm_sst_builder_abandon(b);
 		return rc;
 	}
 	memset(&props, 0, sizeof(props));
-	rc = lsm_table_builder_finish(b, &props, st);
+	rc = lsm_sst_builder_finish(b, &props, st);
 	if (rc != LSM_OK)
 		return rc;
 	rc = db->env->sync_dir(db->env, db->dir, st);
@@ -619,7 +619,7 @@ write_level0_table(LsmDb *db, LsmMemTable *mt, LsmVersionEdit *edit, LsmStatus *
 	}
 	else
 		db->env->unlink(db->env, path, NULL);
-	lsm_table_props_free(&props);
+	lsm_sst_props_free(&props);
 	return rc;
 }
 
@@ -1736,7 +1736,7 @@ get_from_table(LsmDb *db, GetCtx *g, LsmFileMeta *f, LsmSlice target, bool fill_
 			   LsmStatus *st)
 {
 	LsmReadStats rs;
-	LsmTable   *t;
+	LsmSst   *t;
 	LsmCode		rc;
 
 	rc = lsm_versionset_table(db->vs, f, &t, st);
@@ -1744,7 +1744,7 @@ get_from_table(LsmDb *db, GetCtx *g, LsmFileMeta *f, LsmSlice target, bool fill_
 		return rc;
 	memset(&rs, 0, sizeof(rs));
 	g->seen = false;
-	rc = lsm_table_get(t, target, get_visit, g, &rs, st);
+	rc = lsm_sst_get(t, target, get_visit, g, &rs, st);
 	LSM_STAT_ADD(db, block_reads, rs.block_reads);
 	LSM_STAT_ADD(db, block_cache_hits, rs.block_cache_hits);
 	if (rs.bloom_useful > 0)
@@ -2026,12 +2026,12 @@ lsm_db_iter(LsmDb *db, const LsmReadOptions *ro, LsmIter **itp, LsmStatus *st)
 		children[n++] = lsm_memtable_iter_new(sv->imm[i]->mt);
 	for (i = 0; i < v->n_files[0]; i++)
 	{
-		LsmTable   *t;
+		LsmSst   *t;
 
 		rc = lsm_versionset_table(db->vs, v->files[0][i], &t, st);
 		if (rc != LSM_OK)
 			goto fail;
-		children[n] = lsm_table_iter(t, ro->fill_cache, pin->stats);
+		children[n] = lsm_sst_iter(t, ro->fill_cache, pin->stats);
 		if (children[n] == NULL)
 			goto oom;
 		pin->stats->sst_probes++;
@@ -2113,7 +2113,7 @@ lsm_db_verify_all(LsmDb *db, LsmVerifyResult *out, LsmVerifyProblemFn fn, void *
 	{
 		for (i = 0; rc == LSM_OK && i < v->n_files[level]; i++)
 		{
-			LsmTable   *t;
+			LsmSst   *t;
 
 			lsm_status_clear(&pst);
 			rc = lsm_versionset_table(db->vs, v->files[level][i], &t, &pst);
@@ -2735,7 +2735,7 @@ lsm_db_open(const LsmOptions *opts, const char *path, LsmDb **dbp, LsmStatus *st
 	if (db->opts.merge == NULL)
 		db->opts.merge = lsm_merge_int64_add;
 	db->env = db->opts.env;
-	lsm_table_options_from(&db->topts, &db->opts);
+	lsm_sst_options_from(&db->topts, &db->opts);
 	db->snapshots.next = db->snapshots.prev = &db->snapshots;
 	db->dir = lsm_strdup(path);
 	db->mu = db->env->mutex_create(db->env);

@@ -99,7 +99,7 @@ struct LsmDb
 	LsmOptions	opts;			/* env and merge filled in */
 	LsmEnv	   *env;
 	char	   *dir;
-	LsmTableOptions topts;
+	LsmSstOptions topts;
 	LsmMutex   *mu;
 	LsmMutex   *write_mu;
 	LsmBlockCache *cache;		/* NULL when block_cache_size is 0; a view

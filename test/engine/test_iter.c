@@ -306,22 +306,22 @@ static LsmCode
 write_table(const char *path, int from, int to, size_t block_size, LsmStatus *st)
 {
 	LsmOptions	o;
-	LsmTableOptions to_;
-	LsmTableBuilder *b;
+	LsmSstOptions to_;
+	LsmSstBuilder *b;
 
 	lsm_options_init(&o);
-	lsm_table_options_from(&to_, &o);
+	lsm_sst_options_from(&to_, &o);
 	to_.block_size = block_size;
-	if (lsm_table_builder_open(lsm_env_posix(), path, &to_, &b, st) != LSM_OK)
+	if (lsm_sst_builder_open(lsm_env_posix(), path, &to_, &b, st) != LSM_OK)
 		return st->code;
 	for (int i = from; i < to; i++)
-		if (lsm_table_builder_add(b, lsm_buf_slice(&entries[i].ikey),
+		if (lsm_sst_builder_add(b, lsm_buf_slice(&entries[i].ikey),
 								  val(&entries[i].value), st) != LSM_OK)
 		{
-			lsm_table_builder_abandon(b);
+			lsm_sst_builder_abandon(b);
 			return st->code;
 		}
-	return lsm_table_builder_finish(b, NULL, st);
+	return lsm_sst_builder_finish(b, NULL, st);
 }
 
 static void
@@ -330,7 +330,7 @@ test_sstable_iter(void)
 	char		dir[256];
 	char		path[LSM_PATH_MAX];
 	LsmStatus	st;
-	LsmTable   *t;
+	LsmSst   *t;
 	LsmIter    *it;
 	int			ok;
 
@@ -338,12 +338,12 @@ test_sstable_iter(void)
 	CHECK(lsm_file_path(path, dir, LSM_FILE_TABLE, 7));
 	/* small blocks: seeks and walks cross many block boundaries */
 	CHECK_OK(write_table(path, 0, n_entries, 256, &st), &st);
-	CHECK_OK(lsm_table_open(lsm_env_posix(), path, 7, NULL, &t, &st), &st);
-	it = lsm_table_iter(t, false, NULL);
+	CHECK_OK(lsm_sst_open(lsm_env_posix(), path, 7, NULL, &t, &st), &st);
+	it = lsm_sst_iter(t, false, NULL);
 	CHECK(it != NULL);
 	ok = test_iter_check(it, imodel, n_entries, iprobes, n_iprobes, lsm_ikey_cmp, seed);
 	lsm_iter_destroy(it);
-	lsm_table_close(t);
+	lsm_sst_close(t);
 	test_rmtree(dir);
 	CHECK(ok);
 }
@@ -417,7 +417,7 @@ test_merging_iter(void)
 	LsmMemTable *mt = memtable_of(0, 3, &region);
 	LsmBlockBuilder b;
 	LsmSlice	block;
-	LsmTable   *t;
+	LsmSst   *t;
 	LsmIter    *kids[4];
 	LsmIter    *it;
 	Entry	   *saved = entries;
@@ -442,11 +442,11 @@ test_merging_iter(void)
 	n_entries = saved_n;
 	free(third);
 	CHECK(ok);
-	CHECK_OK(lsm_table_open(lsm_env_posix(), path, 3, NULL, &t, &st), &st);
+	CHECK_OK(lsm_sst_open(lsm_env_posix(), path, 3, NULL, &t, &st), &st);
 
 	kids[0] = lsm_memtable_iter_new(mt);
 	kids[1] = lsm_block_iter_borrowed(block, lsm_ikey_cmp, "test", 0);
-	kids[2] = lsm_table_iter(t, false, NULL);
+	kids[2] = lsm_sst_iter(t, false, NULL);
 	kids[3] = lsm_iter_empty(NULL);
 	it = lsm_merge_iter_new(kids, 4, lsm_ikey_cmp);
 	CHECK(it != NULL);
@@ -467,7 +467,7 @@ test_merging_iter(void)
 		lsm_iter_destroy(it);
 		free(a);
 	}
-	lsm_table_close(t);
+	lsm_sst_close(t);
 	lsm_block_builder_free(&b);
 	free(region);
 	test_rmtree(dir);
