@@ -2,9 +2,10 @@
  * test_xlog.c
  *		The server-wide log: record format, LSNs across segments, oversize
  *		records, recovery from a log cut or damaged anywhere (exactly a
- *		prefix replays, and appends go on after it), stale bytes that must
- *		never be replayed, segment removal, group commit under threads,
- *		sticky fsync failure and a full disk.
+ *		prefix replays, and appends go on after it), damage told from an
+ *		unsynced tail written out of order by the records' durable_lsn, v1
+ *		records, stale bytes that must never be replayed, segment removal,
+ *		group commit under threads, sticky fsync failure and a full disk.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -25,6 +26,7 @@ typedef struct Rec
 	size_t		len;
 	uint64_t	start;			/* its LSN */
 	uint64_t	end;			/* LSN after it */
+	uint64_t	durable;		/* the flushed LSN when it was appended */
 } Rec;
 
 typedef struct RecList
@@ -95,6 +97,7 @@ append_rec(LsmXlog *x, RecList *l, size_t len, TestRng *rng)
 	LsmStatus	st;
 	Rec		   *r;
 	uint64_t	before = lsm_xlog_insert_lsn(x);
+	uint64_t	durable = lsm_xlog_flushed_lsn(x);
 	uint64_t	start = 0;
 	uint64_t	end = 0;
 	uint8_t    *data = malloc(len ? len : 1);
@@ -119,7 +122,23 @@ append_rec(LsmXlog *x, RecList *l, size_t len, TestRng *rng)
 	r->len = len;
 	r->start = start;
 	r->end = end;
+	r->durable = durable;
 	return 1;
+}
+
+/*
+ * Whether a record of l from index from on, appended once the log was
+ * synced past LSN lsn, proves damage at lsn (recovery's rule).
+ */
+static bool
+later_proves(const RecList *l, size_t from, uint64_t lsn)
+{
+	size_t		i;
+
+	for (i = from; i < l->n; i++)
+		if (l->recs[i].durable > lsn)
+			return true;
+	return false;
 }
 
 /* A record size: mostly small, sometimes around or above the segment size. */
@@ -420,7 +439,7 @@ segment_of(const uint64_t *starts, size_t n, uint64_t lsn)
 /*
  * The bytes of a record are what docs/format.md says, with the CRC
  * computed independently here; segments are preallocated and named by
- * their first LSN.
+ * their first LSN; durable_lsn is the flushed LSN at the append.
  */
 static void
 test_xlog_format_bytes(void)
@@ -432,13 +451,14 @@ test_xlog_format_bytes(void)
 	LsmXlogReplayReport rep;
 	LsmStatus	st;
 	uint8_t		abc[3] = {'a', 'b', 'c'};
-	uint8_t		expect[19];
+	uint8_t		expect[27];
 	uint8_t    *img;
 	size_t		len;
 	uint64_t	start;
 	uint64_t	end;
-	static const uint8_t pinned[19] = {
-		0x00, 0x00, 0x00, 0x00, 0x03, 0x00, 0x00, 0x00,
+	static const uint8_t pinned[27] = {
+		0x00, 0x00, 0x00, 0x00, 0x03, 0x00, 0x00, 0x80,
+		0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
 		0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 'a', 'b', 'c'
 	};
 
@@ -450,24 +470,36 @@ test_xlog_format_bytes(void)
 	CHECK(path_exists(path) && path_size(path) == 4096);
 
 	CHECK_OK(lsm_xlog_append(x, abc, 3, NULL, NULL, &start, &end, &st), &st);
-	CHECK(start == 0 && end == 19);
+	CHECK(start == 0 && end == 27);
 	CHECK_OK(lsm_xlog_append(x, NULL, 0, NULL, NULL, &start, &end, &st), &st);
-	CHECK(start == 19 && end == 35);
+	CHECK(start == 27 && end == 51);
+	CHECK_OK(lsm_xlog_flush(x, end, &st), &st);
+	/* appended after the flush: durable_lsn 51 */
+	CHECK_OK(lsm_xlog_append(x, abc, 1, NULL, NULL, &start, &end, &st), &st);
+	CHECK(start == 51 && end == 76);
 	CHECK_OK(lsm_xlog_flush(x, end, &st), &st);
 	lsm_xlog_close(x);
 
 	img = read_image(path, &len);
 	CHECK(len == 4096);
 	memcpy(expect, pinned, sizeof(expect));
-	lsm_put_fixed32(expect, lsm_crc32c_mask(lsm_crc32c(expect + 4, 15)));
-	CHECK(memcmp(img, expect, 19) == 0);
+	lsm_put_fixed32(expect, lsm_crc32c_mask(lsm_crc32c(expect + 4, 23)));
+	CHECK(memcmp(img, expect, 27) == 0);
 	/* pinned: the example of docs/format.md */
-	CHECK(lsm_get_fixed32(img) == 0x4240463cu);
-	/* the empty record at LSN 19 */
-	CHECK(lsm_get_fixed32(img + 19 + 4) == 0 && lsm_get_fixed64(img + 19 + 8) == 19);
-	CHECK(lsm_get_fixed32(img + 19) ==
-		  lsm_crc32c_mask(lsm_crc32c(img + 19 + 4, 12)));
-	CHECK(lsm_get_fixed32(img + 35) == 0 && lsm_get_fixed64(img + 43) == 0);
+	CHECK(lsm_get_fixed32(img) == 0xf3598d3fu);
+	/* the empty record at LSN 27 */
+	CHECK(lsm_get_fixed32(img + 27 + 4) == LSM_XLOG_V2 &&
+		  lsm_get_fixed64(img + 27 + 8) == 27 &&
+		  lsm_get_fixed64(img + 27 + 16) == 0);
+	CHECK(lsm_get_fixed32(img + 27) ==
+		  lsm_crc32c_mask(lsm_crc32c(img + 27 + 4, 20)));
+	/* the record after the flush carries it */
+	CHECK(lsm_get_fixed32(img + 51 + 4) == (1 | LSM_XLOG_V2) &&
+		  lsm_get_fixed64(img + 51 + 8) == 51 &&
+		  lsm_get_fixed64(img + 51 + 16) == 51 && img[51 + 24] == 'a');
+	CHECK(lsm_get_fixed32(img + 51) ==
+		  lsm_crc32c_mask(lsm_crc32c(img + 51 + 4, 21)));
+	CHECK(lsm_get_fixed32(img + 76) == 0 && lsm_get_fixed64(img + 84) == 0);
 	free(img);
 	/* a zero header never validates, not even at LSN 0 */
 	memset(expect, 0, sizeof(expect));
@@ -566,25 +598,25 @@ test_xlog_oversize(void)
 	CHECK_OK(lsm_xlog_open(env, dir, 1024, NULL, NULL, &x, &rep, &st), &st);
 	CHECK(append_rec(x, &l, 5000, &rng));	/* grows the empty segment 0 */
 	CHECK(append_rec(x, &l, 10, &rng)); /* segment 0 is full: new one */
-	CHECK(append_rec(x, &l, 3000, &rng));	/* new segment of 3016 */
-	CHECK(append_rec(x, &l, 2000, &rng));	/* that one is full: 2016 */
+	CHECK(append_rec(x, &l, 3000, &rng));	/* new segment of 3024 */
+	CHECK(append_rec(x, &l, 2000, &rng));	/* that one is full: 2024 */
 	CHECK(append_rec(x, &l, 1, &rng));
 	CHECK(append_rec(x, &l, 20000, &rng));	/* above the stack copy size */
 	CHECK(list_starts(dir, starts, 16) == 6);
-	CHECK(starts[0] == 0 && starts[1] == 5016 && starts[2] == 5042 &&
-		  starts[3] == 8058 && starts[4] == 10074 && starts[5] == 10091);
+	CHECK(starts[0] == 0 && starts[1] == 5024 && starts[2] == 5058 &&
+		  starts[3] == 8082 && starts[4] == 10106 && starts[5] == 10131);
 	seg_path(dir, 0, path, sizeof(path));
-	CHECK(path_size(path) == 5016);
-	seg_path(dir, 5016, path, sizeof(path));
+	CHECK(path_size(path) == 5024);
+	seg_path(dir, 5024, path, sizeof(path));
 	CHECK(path_size(path) == 1024);
-	seg_path(dir, 5042, path, sizeof(path));
-	CHECK(path_size(path) == 3016);
-	seg_path(dir, 8058, path, sizeof(path));
-	CHECK(path_size(path) == 2016);
-	seg_path(dir, 10074, path, sizeof(path));
+	seg_path(dir, 5058, path, sizeof(path));
+	CHECK(path_size(path) == 3024);
+	seg_path(dir, 8082, path, sizeof(path));
+	CHECK(path_size(path) == 2024);
+	seg_path(dir, 10106, path, sizeof(path));
 	CHECK(path_size(path) == 1024);
-	seg_path(dir, 10091, path, sizeof(path));
-	CHECK(path_size(path) == 20016);
+	seg_path(dir, 10131, path, sizeof(path));
+	CHECK(path_size(path) == 20024);
 
 	/* too big is refused before anything happens */
 	CHECK(lsm_xlog_append(x, (uint8_t *) dummy, (size_t) LSM_XLOG_MAX_RECORD + 1,
@@ -596,7 +628,7 @@ test_xlog_oversize(void)
 	CHECK(!rep.torn && rep.segments == 6);
 	/* the last segment is full (oversize), so the next record starts one */
 	CHECK(append_rec(x, &l, 5, &rng));
-	CHECK(list_starts(dir, starts, 16) == 7 && starts[6] == 30107);
+	CHECK(list_starts(dir, starts, 16) == 7 && starts[6] == 30155);
 	lsm_xlog_close(x);
 	CHECK(open_expect(env, dir, 1024, &l, 0, l.n, NULL, &rep));
 	reclist_free(&l);
@@ -604,8 +636,10 @@ test_xlog_oversize(void)
 }
 
 /*
- * Build a log of random records in a fresh dir; flushed and closed.  The
- * segment size goes to *segment_size.  1 on success.
+ * Build a log of random records in a fresh dir, flushed now and then (so
+ * that some records prove the ones before a flush durable, and some do
+ * not), and at the end; closed.  The segment size goes to *segment_size.
+ * 1 on success.
  */
 static int
 build_log(const char *dir, TestRng *rng, RecList *l, uint64_t *segment_size,
@@ -623,7 +657,11 @@ build_log(const char *dir, TestRng *rng, RecList *l, uint64_t *segment_size,
 	rc = lsm_xlog_open(env, dir, *segment_size, NULL, NULL, &x, &rep, &st);
 	CHECK_RET(rc == LSM_OK, 0);
 	for (i = 0; i < n; i++)
+	{
 		CHECK_RET(append_rec(x, l, random_size(rng, *segment_size), rng), 0);
+		if (test_rng_below(rng, 4) == 0)
+			CHECK_RET(lsm_xlog_flush(x, lsm_xlog_insert_lsn(x), &st) == LSM_OK, 0);
+	}
 	rc = lsm_xlog_flush(x, lsm_xlog_insert_lsn(x), &st);
 	CHECK_RET(rc == LSM_OK, 0);
 	lsm_xlog_close(x);
@@ -670,6 +708,7 @@ test_xlog_cut_anywhere(void)
 		bool		keep_later = test_rng_below(&rng, 2) == 0;
 		bool		zero_fill = test_rng_below(&rng, 2) == 0;
 		size_t		nexp;
+		size_t		later;
 		bool		torn;
 		bool		corrupt;
 		uint8_t    *img;
@@ -721,16 +760,24 @@ test_xlog_cut_anywhere(void)
 		}
 
 		/*
-		 * Later segments kept behind a cut are records after damage:
-		 * refused, then accepted as a loss.
+		 * Later segments kept behind a cut hold records after damage:
+		 * refused when one of them was appended once the cut record was
+		 * synced (then accepted as a loss), else an unsynced tail that
+		 * reached disk out of order, dropped.
 		 */
-		corrupt = keep_later && k + 1 < nseg && cut != used;
+		later = 0;
+		if (keep_later && k + 1 < nseg && cut != used)
+			while (later < l.n && l.recs[l.n - later - 1].start >= starts[k + 1])
+				later++;
+		corrupt = later > 0 && later_proves(&l, l.n - later, l.recs[nexp].start);
 		if (corrupt)
-			CHECK(open_refused(env, dir, segment_size, UINT64_MAX));
+			CHECK(open_refused(env, dir, segment_size, l.recs[nexp].start));
 		CHECK(open_expect_flags(env, dir, segment_size,
 								corrupt ? LSM_XLOG_ACCEPT_CORRUPTION : 0,
 								&l, 0, nexp, &x, &rep));
 		CHECK(rep.corrupt == corrupt);
+		CHECK(rep.later_records == later);
+		CHECK(later == 0 || rep.next_valid_lsn == l.recs[l.n - later].start);
 		if (rep.torn != torn)
 			fprintf(stderr, "  round %d: torn %d, expected %d (segment %zu of %zu, cut %llu of %llu, keep %d): %s\n",
 					round, (int) rep.torn, (int) torn, k, nseg,
@@ -783,6 +830,7 @@ test_xlog_damage_anywhere(void)
 		size_t		k;
 		uint64_t	at;
 		uint8_t		b;
+		bool		corrupt;
 		LsmXlog    *x;
 		LsmXlogReplayReport rep;
 		size_t		i;
@@ -803,14 +851,20 @@ test_xlog_damage_anywhere(void)
 		}
 		patch_image(path, at - starts[k], &b, 1);
 
-		/* valid records after the damaged one: refused, then accepted */
-		if (r + 1 < l.n)
+		/*
+		 * A valid record after the damaged one appended once the log was
+		 * synced past it: refused, then accepted.  Without one, the
+		 * records after it are dropped as an unsynced tail.
+		 */
+		corrupt = later_proves(&l, r + 1, l.recs[r].start);
+		if (corrupt)
 			CHECK(open_refused(env, dir, segment_size, l.recs[r].start));
 		CHECK(open_expect_flags(env, dir, segment_size,
-								r + 1 < l.n ? LSM_XLOG_ACCEPT_CORRUPTION : 0,
+								corrupt ? LSM_XLOG_ACCEPT_CORRUPTION : 0,
 								&l, 0, r, &x, &rep));
 		CHECK(rep.torn && rep.reason[0] != '\0');
-		CHECK(rep.corrupt == (r + 1 < l.n));
+		CHECK(rep.corrupt == corrupt);
+		CHECK(rep.later_records == l.n - r - 1);
 		lsm_xlog_close(x);
 		/* the damage is gone: a second open finds a clean end */
 		CHECK(open_expect(env, dir, segment_size, &l, 0, r, &x, &rep));
@@ -842,6 +896,7 @@ test_xlog_stale_data(void)
 	LsmEnv	   *env = lsm_env_posix();
 	LsmXlog    *x;
 	LsmXlogReplayReport rep;
+	LsmStatus	st;
 	RecList		l = {0};
 	uint64_t	starts[64];
 	uint64_t	end;
@@ -893,15 +948,18 @@ test_xlog_stale_data(void)
 	test_rmtree(dir);
 
 	/*
-	 * (c) R0..R5 in one segment; R2 is damaged, so R3..R5 are cut off.  A
-	 * new record of R2's size then ends exactly where R3 starts, and R3
-	 * (still a valid record for LSN R3.start, if its bytes were left) must
-	 * not come back.
+	 * (c) R0..R5 in one segment, each synced (so R3 proves R2 durable); R2
+	 * is damaged, so R3..R5 are cut off.  A new record of R2's size then
+	 * ends exactly where R3 starts, and R3 (still a valid record for LSN
+	 * R3.start, if its bytes were left) must not come back.
 	 */
 	test_tmpdir(dir, sizeof(dir), "xlogstale2");
 	CHECK(open_expect(env, dir, 4096, &l, 0, 0, &x, &rep));
 	for (i = 0; i < 6; i++)
+	{
 		CHECK(append_rec(x, &l, 100, &rng));
+		CHECK_OK(lsm_xlog_flush(x, lsm_xlog_insert_lsn(x), &st), &st);
+	}
 	lsm_xlog_close(x);
 	seg_path(dir, 0, path, sizeof(path));
 	{
@@ -918,7 +976,7 @@ test_xlog_stale_data(void)
 	CHECK(rep.torn && rep.corrupt && rep.next_valid_lsn == l.recs[3].start);
 	reclist_truncate(&l, 2);
 	CHECK(append_rec(x, &l, 100, &rng));
-	CHECK(l.recs[2].end == l.recs[1].end + 116);
+	CHECK(l.recs[2].end == l.recs[1].end + LSM_XLOG_HEADER + 100);
 	lsm_xlog_close(x);
 	CHECK(open_expect(env, dir, 4096, &l, 0, 3, NULL, &rep));
 	CHECK(!rep.torn);
@@ -1288,8 +1346,8 @@ test_xlog_no_space(void)
 	fill_random(&rng, junk, sizeof(junk));
 	test_tmpdir(dir, sizeof(dir), "xlognospc");
 	CHECK(open_expect(env, dir, 512, &l, 0, 0, &x, &rep));
-	CHECK(append_rec(x, &l, 200, &rng));
-	CHECK(append_rec(x, &l, 200, &rng));	/* 432 of 512 bytes used */
+	CHECK(append_rec(x, &l, 190, &rng));
+	CHECK(append_rec(x, &l, 190, &rng));	/* 428 of 512 bytes used */
 
 	/* a new segment cannot be made */
 	pos = lsm_xlog_insert_lsn(x);
