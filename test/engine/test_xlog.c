@@ -985,6 +985,296 @@ test_xlog_stale_data(void)
 }
 
 /*
+ * Damage is refused when a later record proves it durable, whatever the
+ * position, and the files stay as they were.  R0..R2 are synced, then R3
+ * and R4 appended without a sync: both carry durable_lsn = R2's end.
+ * Damage in R1 or R2 lies below it: refused.  Damage in R3 does not (R4
+ * was appended before R3 was synced, and a power loss may persist R4's
+ * block and not R3's): R4 is dropped as a torn tail, and counted.
+ */
+static void
+test_xlog_durable_proof(void)
+{
+	TestRng		rng = {test_seed("xlog durable proof")};
+	char		dir[256];
+	char		path[300];
+	LsmEnv	   *env = lsm_env_posix();
+	LsmXlog    *x;
+	LsmXlogReplayReport rep;
+	LsmStatus	st;
+	RecList		l = {0};
+	uint8_t    *pristine;
+	size_t		len;
+	size_t		t;
+	int			i;
+
+	test_tmpdir(dir, sizeof(dir), "xlogproof");
+	CHECK(open_expect(env, dir, 4096, &l, 0, 0, &x, &rep));
+	for (i = 0; i < 5; i++)
+	{
+		CHECK(append_rec(x, &l, 100, &rng));
+		if (i == 2)
+			CHECK_OK(lsm_xlog_flush(x, lsm_xlog_insert_lsn(x), &st), &st);
+	}
+	CHECK(l.recs[3].durable == l.recs[2].end && l.recs[4].durable == l.recs[2].end);
+	lsm_xlog_close(x);
+	seg_path(dir, 0, path, sizeof(path));
+	pristine = read_image(path, &len);
+
+	for (t = 1; t <= 2; t++)
+	{
+		uint8_t		b = pristine[l.recs[t].start + 30] ^ 0x01;
+		char		want[64];
+
+		patch_image(path, l.recs[t].start + 30, &b, 1);
+		CHECK(open_refused(env, dir, 4096, l.recs[t].start));
+		CHECK(lsm_xlog_open(env, dir, 4096, NULL, NULL, &x, &rep, &st) ==
+			  LSM_CORRUPTION);
+		CHECK(rep.corrupt && rep.corrupt_lsn == l.recs[t].start);
+		CHECK(rep.later_records == 4 - t && rep.later_v1_records == 0);
+		CHECK(rep.later_durable_lsn == l.recs[2].end);
+		CHECK(rep.next_valid_lsn == l.recs[t + 1].start);
+		snprintf(want, sizeof(want), "synced to LSN %llu",
+				 (unsigned long long) l.recs[2].end);
+		CHECK(strstr(st.msg, want) != NULL);
+		write_image(path, pristine, len);
+	}
+
+	/* damage above every later durable_lsn: a torn tail */
+	{
+		uint8_t		b = pristine[l.recs[3].start + 30] ^ 0x01;
+
+		patch_image(path, l.recs[3].start + 30, &b, 1);
+	}
+	CHECK(open_expect(env, dir, 4096, &l, 0, 3, &x, &rep));
+	CHECK(!rep.corrupt && rep.torn && rep.later_records == 1);
+	CHECK(rep.later_durable_lsn == l.recs[2].end &&
+		  rep.next_valid_lsn == l.recs[4].start);
+	lsm_xlog_close(x);
+	/* R4's bytes are gone for good */
+	CHECK(open_expect(env, dir, 4096, &l, 0, 3, NULL, &rep));
+	CHECK(!rep.torn && rep.later_records == 0);
+	free(pristine);
+	reclist_free(&l);
+	test_rmtree(dir);
+}
+
+/*
+ * An OS crash or power loss may persist the unsynced tail out of order: a
+ * later segment, or a later block, on disk while an earlier block is not.
+ * Simulated here by zeroing unsynced records (never-written blocks of a
+ * preallocated segment read as zeros) and leaving the ones after them.
+ * R0..R2 are synced, R3..R11 appended after the sync, over three
+ * segments.  Open starts without an operator, replays up to the hole,
+ * drops and counts the records after it, deletes the later segments and
+ * continues at the hole.
+ */
+static void
+test_xlog_unsynced_reorder(void)
+{
+	TestRng		rng = {test_seed("xlog unsynced reorder")};
+	int			variant;
+
+	for (variant = 0; variant < 2; variant++)
+	{
+		char		dir[256];
+		char		path[300];
+		LsmEnv	   *env = lsm_env_posix();
+		LsmXlog    *x;
+		LsmXlogReplayReport rep;
+		LsmStatus	st;
+		RecList		l = {0};
+		uint64_t	starts[16];
+		size_t		nseg;
+		size_t		hole;		/* first record lost */
+		size_t		hole_end;	/* first record after the hole */
+		size_t		k;
+		uint8_t    *img;
+		size_t		len;
+		int			i;
+
+		test_tmpdir(dir, sizeof(dir), "xlogreorder");
+		CHECK(open_expect(env, dir, 512, &l, 0, 0, &x, &rep));
+		for (i = 0; i < 12; i++)
+		{
+			CHECK(append_rec(x, &l, 100, &rng));
+			if (i == 2)
+				CHECK_OK(lsm_xlog_flush(x, lsm_xlog_insert_lsn(x), &st), &st);
+		}
+		lsm_xlog_close(x);
+		nseg = list_starts(dir, starts, 16);
+		CHECK(nseg == 3 && starts[1] == l.recs[4].start &&
+			  starts[2] == l.recs[8].start);
+
+		/*
+		 * 0: the first blocks of segment 1 (R4, R5) never made it, its
+		 * later blocks and segment 2 did.  1: the end of segment 0 (R3,
+		 * starting exactly at the durable_lsn of every later record) never
+		 * made it: durable_lsn equal to the hole is no proof.
+		 */
+		hole = variant == 0 ? 4 : 3;
+		hole_end = variant == 0 ? 6 : 4;
+		k = segment_of(starts, nseg, l.recs[hole].start);
+		seg_path(dir, starts[k], path, sizeof(path));
+		img = read_image(path, &len);
+		memset(img + (l.recs[hole].start - starts[k]), 0,
+			   l.recs[hole_end - 1].end - l.recs[hole].start);
+		write_image(path, img, len);
+		free(img);
+
+		CHECK(open_expect(env, dir, 512, &l, 0, hole, &x, &rep));
+		CHECK(!rep.corrupt && rep.torn);
+		CHECK(rep.later_records == l.n - hole_end);
+		CHECK(rep.next_valid_lsn == l.recs[hole_end].start);
+		CHECK(rep.later_durable_lsn == l.recs[2].end);
+		CHECK(rep.end_lsn == l.recs[hole].start);
+		CHECK(rep.dropped_segments == nseg - k - 1);
+		CHECK(list_starts(dir, starts, 16) == k + 1);
+
+		/* the log goes on at the hole; nothing dropped comes back */
+		reclist_truncate(&l, hole);
+		for (i = 0; i < 6; i++)
+			CHECK(append_rec(x, &l, 100, &rng));
+		lsm_xlog_close(x);
+		CHECK(open_expect(env, dir, 512, &l, 0, l.n, NULL, &rep));
+		CHECK(!rep.torn && rep.later_records == 0);
+		reclist_free(&l);
+		test_rmtree(dir);
+	}
+}
+
+/*
+ * Write a v1 segment by hand at dir/0 (capacity bytes, zero-filled): the
+ * records of l, which get v1 headers (16 bytes, no durable_lsn, length's
+ * top bit clear), laid out from LSN 0.
+ */
+static void
+write_v1_segment(const char *dir, RecList *l, size_t capacity)
+{
+	char		path[300];
+	uint8_t    *img = calloc(1, capacity);
+	uint64_t	pos = 0;
+	size_t		i;
+
+	if (img == NULL)
+	{
+		perror("calloc");
+		exit(2);
+	}
+	for (i = 0; i < l->n; i++)
+	{
+		Rec		   *r = &l->recs[i];
+		uint8_t    *h = img + pos;
+		uint32_t	crc;
+
+		if (pos + LSM_XLOG_HEADER_V1 + r->len > capacity)
+		{
+			fprintf(stderr, "v1 segment too small\n");
+			exit(2);
+		}
+		lsm_put_fixed32(h + 4, (uint32_t) r->len);
+		lsm_put_fixed64(h + 8, pos);
+		memcpy(h + LSM_XLOG_HEADER_V1, r->data, r->len);
+		crc = lsm_crc32c(h + 4, 12 + r->len);
+		lsm_put_fixed32(h, lsm_crc32c_mask(crc));
+		r->start = pos;
+		r->end = pos + LSM_XLOG_HEADER_V1 + r->len;
+		pos = r->end;
+	}
+	seg_path(dir, 0, path, sizeof(path));
+	write_image(path, img, capacity);
+	free(img);
+}
+
+/*
+ * Records of the first format (v1, written before durable_lsn) still
+ * replay, and the log goes on after them with v2 records.  Damage followed
+ * by a v1 record is refused: a v1 record cannot say whether the damage had
+ * been synced, and refusing is what recovery did with a v1 log before.
+ */
+static void
+test_xlog_v1_records(void)
+{
+	TestRng		rng = {test_seed("xlog v1")};
+	char		dir[256];
+	char		path[300];
+	LsmEnv	   *env = lsm_env_posix();
+	LsmXlog    *x;
+	LsmXlogReplayReport rep;
+	LsmStatus	st;
+	RecList		l = {0};
+	uint8_t    *img;
+	size_t		len;
+	size_t		i;
+	static const uint8_t pinned_v1[19] = {
+		0x3c, 0x46, 0x40, 0x42, 0x03, 0x00, 0x00, 0x00,
+		0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 'a', 'b', 'c'
+	};
+
+	/* "abc" (the v1 example of docs/format.md), an empty record, random ones */
+	test_tmpdir(dir, sizeof(dir), "xlogv1");
+	{
+		Rec		   *r = reclist_add(&l);
+
+		r->data = malloc(3);
+		memcpy(r->data, "abc", 3);
+		r->len = 3;
+		r = reclist_add(&l);
+		r->data = malloc(1);
+		r->len = 0;
+		for (i = 0; i < 8; i++)
+		{
+			r = reclist_add(&l);
+			r->len = (size_t) test_rng_below(&rng, 100);
+			r->data = malloc(r->len + 1);
+			fill_random(&rng, r->data, r->len);
+		}
+	}
+	write_v1_segment(dir, &l, 2048);
+	seg_path(dir, 0, path, sizeof(path));
+	img = read_image(path, &len);
+	CHECK(memcmp(img, pinned_v1, sizeof(pinned_v1)) == 0);
+	free(img);
+
+	CHECK(open_expect(env, dir, 2048, &l, 0, l.n, &x, &rep));
+	CHECK(!rep.torn && rep.records == 10 && rep.end_lsn == l.recs[9].end);
+	for (i = 0; i < 20; i++)
+		CHECK(append_rec(x, &l, random_size(&rng, 2048), &rng));
+	lsm_xlog_close(x);
+	CHECK(open_expect(env, dir, 2048, &l, 0, l.n, NULL, &rep));
+	CHECK(!rep.torn);
+	/* the v1 records kept their headers */
+	img = read_image(path, &len);
+	CHECK(memcmp(img, pinned_v1, sizeof(pinned_v1)) == 0);
+	CHECK((lsm_get_fixed32(img + l.recs[9].start + 4) & LSM_XLOG_V2) == 0);
+	free(img);
+	test_rmtree(dir);
+
+	/* damage in a v1 log with v1 records behind it: refused, then accepted */
+	reclist_truncate(&l, 10);
+	test_tmpdir(dir, sizeof(dir), "xlogv1dmg");
+	write_v1_segment(dir, &l, 2048);
+	{
+		uint8_t		b;
+
+		seg_path(dir, 0, path, sizeof(path));
+		img = read_image(path, &len);
+		b = img[l.recs[5].start + 9] ^ 0x10;
+		free(img);
+		patch_image(path, l.recs[5].start + 9, &b, 1);
+	}
+	CHECK(open_refused(env, dir, 2048, l.recs[5].start));
+	CHECK(lsm_xlog_open(env, dir, 2048, NULL, NULL, &x, &rep, &st) == LSM_CORRUPTION);
+	CHECK(rep.later_records == 4 && rep.later_v1_records == 4);
+	CHECK(strstr(st.msg, "old format") != NULL);
+	CHECK(open_expect_flags(env, dir, 2048, LSM_XLOG_ACCEPT_CORRUPTION, &l, 0, 5,
+							NULL, &rep));
+	CHECK(rep.corrupt && rep.torn);
+	reclist_free(&l);
+	test_rmtree(dir);
+}
+
+/*
  * remove_before deletes whole segments below the LSN, never the current
  * one and never one holding unflushed records; the log then replays from
  * the oldest remaining segment.
@@ -1654,6 +1944,9 @@ main(void)
 	RUN(test_xlog_cut_anywhere);
 	RUN(test_xlog_damage_anywhere);
 	RUN(test_xlog_stale_data);
+	RUN(test_xlog_durable_proof);
+	RUN(test_xlog_unsynced_reorder);
+	RUN(test_xlog_v1_records);
 	RUN(test_xlog_remove_before);
 	RUN(test_xlog_pending_limit);
 	RUN(test_xlog_group_commit);
