@@ -1057,6 +1057,35 @@ test_xlog_durable_proof(void)
 	free(pristine);
 	reclist_free(&l);
 	test_rmtree(dir);
+
+	/*
+	 * A record claiming a durable_lsn above its own LSN is invalid, CRC
+	 * or not: the flushed LSN never passes the insert position, so such a
+	 * record cannot have been written by the log.
+	 */
+	test_tmpdir(dir, sizeof(dir), "xlogproof2");
+	CHECK(open_expect(env, dir, 4096, &l, 0, 0, &x, &rep));
+	for (i = 0; i < 3; i++)
+	{
+		CHECK(append_rec(x, &l, 50, &rng));
+		CHECK_OK(lsm_xlog_flush(x, lsm_xlog_insert_lsn(x), &st), &st);
+	}
+	lsm_xlog_close(x);
+	seg_path(dir, 0, path, sizeof(path));
+	{
+		uint8_t    *img = read_image(path, &len);
+		uint8_t    *h = img + l.recs[1].start;
+
+		lsm_put_fixed64(h + 16, l.recs[1].start + 1);
+		lsm_put_fixed32(h, lsm_crc32c_mask(lsm_crc32c(h + 4, 20 + 50)));
+		write_image(path, img, len);
+		free(img);
+	}
+	CHECK(open_refused(env, dir, 4096, l.recs[1].start));
+	CHECK(lsm_xlog_open(env, dir, 4096, NULL, NULL, &x, &rep, &st) == LSM_CORRUPTION);
+	CHECK(strstr(rep.reason, "beyond itself") != NULL);
+	reclist_free(&l);
+	test_rmtree(dir);
 }
 
 /*
