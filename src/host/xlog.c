@@ -505,7 +505,7 @@ lsm_xlog_append(LsmXlog *x, uint8_t *payload, size_t len, LsmXlogFillFn fill,
 
 	/*
 	 * The flushed LSN now: a leader stores it only once its fsync is done,
-	 * so every byte below it is durable, and it is below pos since the
+	 * so every byte below it is durable, and it is at most pos since the
 	 * leader's target was an insert LSN.
 	 */
 	rc = write_record(x, payload, len, pos, XLOG_LOAD(&x->flushed_lsn),
