@@ -1024,7 +1024,6 @@ test_xlog_durable_proof(void)
 	for (t = 1; t <= 2; t++)
 	{
 		uint8_t		b = pristine[l.recs[t].start + 30] ^ 0x01;
-		char		want[64];
 
 		patch_image(path, l.recs[t].start + 30, &b, 1);
 		CHECK(open_refused(env, dir, 4096, l.recs[t].start));
@@ -1034,9 +1033,6 @@ test_xlog_durable_proof(void)
 		CHECK(rep.later_records == 4 - t && rep.later_v1_records == 0);
 		CHECK(rep.later_durable_lsn == l.recs[2].end);
 		CHECK(rep.next_valid_lsn == l.recs[t + 1].start);
-		snprintf(want, sizeof(want), "synced to LSN %llu",
-				 (unsigned long long) l.recs[2].end);
-		CHECK(strstr(st.msg, want) != NULL);
 		write_image(path, pristine, len);
 	}
 
@@ -1295,7 +1291,7 @@ test_xlog_v1_records(void)
 	CHECK(open_refused(env, dir, 2048, l.recs[5].start));
 	CHECK(lsm_xlog_open(env, dir, 2048, NULL, NULL, &x, &rep, &st) == LSM_CORRUPTION);
 	CHECK(rep.later_records == 4 && rep.later_v1_records == 4);
-	CHECK(strstr(st.msg, "old format") != NULL);
+	CHECK(rep.corrupt && rep.later_durable_lsn == 0);
 	CHECK(open_expect_flags(env, dir, 2048, LSM_XLOG_ACCEPT_CORRUPTION, &l, 0, 5,
 							NULL, &rep));
 	CHECK(rep.corrupt && rep.torn);
