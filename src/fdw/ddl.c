@@ -8,12 +8,14 @@
 
 #include "access/relation.h"
 #include "catalog/namespace.h"
+#include "catalog/pg_type.h"
 #include "commands/defrem.h"
 #include "nodes/parsenodes.h"
 #include "tcop/utility.h"
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
 
+#include "codec.h"
 #include "lsm_fdw.h"
 
 static ProcessUtility_hook_type prev_ProcessUtility = NULL;
@@ -71,6 +73,27 @@ check_alter(AlterTableStmt *stmt)
 		AlterTableCmd *cmd = (AlterTableCmd *) lfirst(lc);
 		AttrNumber	attnum;
 
+		if (cmd->subtype == AT_GenericOptions)
+		{
+			ListCell   *lo;
+
+			foreach(lo, (List *) cmd->def)
+			{
+				DefElem    *d = (DefElem *) lfirst(lo);
+
+				if (strcmp(d->defname, "key_format") == 0 ||
+					strcmp(d->defname, "collation_version") == 0)
+					ereport(ERROR,
+							(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+							 errmsg("cannot change option \"%s\" of lsm_fdw table \"%s\"",
+									d->defname, RelationGetRelationName(rel)),
+							 errdetail("It records how the stored keys are encoded."),
+							 errhint("lsm_fdw_rebuild('%s') re-encodes the keys and records the current collation versions.",
+									 RelationGetRelationName(rel))));
+			}
+			continue;
+		}
+
 		if (cmd->name == NULL)
 			continue;
 		attnum = get_attnum(relid, cmd->name);
@@ -102,6 +125,9 @@ check_alter(AlterTableStmt *stmt)
 
 /*
  * After CREATE FOREIGN TABLE: the table needs a key of supported types.
+ * A new table gets key format 2 (text keys sort by their collation; see
+ * collkey.c) unless it asks for key_format '1', and the versions of the
+ * collations its keys use are recorded.
  */
 static void
 check_create(CreateForeignTableStmt *stmt)
@@ -109,11 +135,42 @@ check_create(CreateForeignTableStmt *stmt)
 	Oid			relid = RangeVarGetRelid(stmt->base.relation, NoLock, true);
 	Relation	rel;
 	LsmKeyInfo	ki;
+	int			format = 2;
+	ListCell   *lc;
 
 	if (!OidIsValid(relid) || !lsm_is_lsm_table(relid))
 		return;
+	foreach(lc, stmt->options)
+	{
+		DefElem    *d = (DefElem *) lfirst(lc);
+
+		if (strcmp(d->defname, "key_format") == 0)
+			format = atoi(defGetString(d));
+	}
 	rel = relation_open(relid, AccessShareLock);
 	lsm_key_info(rel, &ki);
+	if (format >= 2)
+	{
+		for (int i = 0; i < ki.nkeys; i++)
+		{
+			Oid			base = ki.base_types[i];
+
+			if (base != TEXTOID && base != VARCHAROID)
+				continue;
+			if (!lsm_collation_is_deterministic(ki.collations[i]))
+				ereport(ERROR,
+						(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+						 errmsg("key column \"%s\" of lsm_fdw table \"%s\" has a nondeterministic collation",
+								NameStr(TupleDescAttr(RelationGetDescr(rel), ki.attnums[i] - 1)->attname),
+								RelationGetRelationName(rel)),
+						 errdetail("Keys are unique by their encoding, which a nondeterministic collation's equality does not follow."),
+						 errhint("Give the key column a deterministic collation, e.g. COLLATE \"C\" or \"und-x-icu\".")));
+			ki.sort_colls[i] = lsm_sort_key_collation(ki.collations[i]);
+		}
+		ki.key_format = format;
+	}
+	lsm_table_set_key_format(relid, format,
+							 format >= 2 ? lsm_key_collation_versions(&ki) : NULL);
 	relation_close(rel, AccessShareLock);
 }
 

@@ -133,14 +133,6 @@ is_value_expr(RelOptInfo *baserel, Node *expr, bool outer_ok)
 	return true;
 }
 
-static bool
-collation_is_c(Oid collid)
-{
-	return !OidIsValid(collid) || collid == C_COLLATION_OID ||
-		collid == POSIX_COLLATION_OID ||
-		(collid == DEFAULT_COLLATION_OID && lc_collate_is_c(collid));
-}
-
 /*
  * Record what one qual says about a key column in pi; returns the key
  * column it constrains, or -1 when it constrains none.
@@ -149,6 +141,10 @@ static int
 classify_qual(RelOptInfo *baserel, LsmPlanInfo *pi, Expr *clause, bool outer_ok)
 {
 	const LsmKeyInfo *ki = &pi->ki;
+
+	/* stored sort keys may not be today's: nothing but full scans */
+	if (ki->stale)
+		return -1;
 
 	if (IsA(clause, OpExpr) && list_length(((OpExpr *) clause)->args) == 2)
 	{
@@ -175,10 +171,16 @@ classify_qual(RelOptInfo *baserel, LsmPlanInfo *pi, Expr *clause, bool outer_ok)
 			return -1;
 		cq = &pi->cols[col];
 
-		/* LIKE 'prefix%' and ^@ on text: a byte-prefix range. */
+		/*
+		 * LIKE 'prefix%' and ^@ on text: a byte-prefix range, when the
+		 * column's keys are its bytes (a sort key orders "ab" < "Ab" < "ac"
+		 * in most collations: no prefix range).
+		 */
 		if (!commuted && (funcid == F_TEXTLIKE || funcid == F_STARTS_WITH) &&
 			(ki->base_types[col] == TEXTOID || ki->base_types[col] == VARCHAROID))
 		{
+			if (OidIsValid(ki->sort_colls[col]))
+				return -1;
 			if (cq->prefix == NULL)
 			{
 				cq->prefix = (Expr *) val;
@@ -222,8 +224,7 @@ classify_qual(RelOptInfo *baserel, LsmPlanInfo *pi, Expr *clause, bool outer_ok)
 
 			if (!lsm_key_type_supported(ki->types[col], &ordered) || !ordered)
 				return -1;
-			if ((ki->base_types[col] == TEXTOID || ki->base_types[col] == VARCHAROID) &&
-				!collation_is_c(op->inputcollid))
+			if (!lsm_key_order_usable(ki, col, op->inputcollid))
 				return -1;
 		}
 		if ((strategy == BTGreaterStrategyNumber ||
@@ -406,8 +407,7 @@ key_order_pathkeys(PlannerInfo *root, RelOptInfo *baserel, const LsmKeyInfo *ki,
 		if (!lsm_key_type_supported(ki->types[i], &ordered) || !ordered ||
 			!OidIsValid(opfamily))
 			break;
-		if ((ki->base_types[i] == TEXTOID || ki->base_types[i] == VARCHAROID) &&
-			!collation_is_c(ki->collations[i]))
+		if (!lsm_key_order_usable(ki, i, ki->collations[i]))
 			break;
 		opno = get_opfamily_member(opfamily, ki->types[i], ki->types[i],
 								   reverse ? BTGreaterStrategyNumber : BTLessStrategyNumber);

@@ -199,7 +199,7 @@ encode_equalities(LsmScanState *ss, ExprContext *econtext, StringInfo buf)
 
 		if (eval_key_value(ss, (ExprState *) ss->acc.eq[i], i, econtext, &cv) != 0)
 			return false;
-		lsm_key_encode(buf, ss->ki.types[i], cv);
+		lsm_key_encode(buf, ss->ki.types[i], ss->ki.sort_colls[i], cv);
 	}
 	return true;
 }
@@ -286,7 +286,7 @@ compute_targets(LsmScanState *ss, ExprContext *econtext)
 						continue;
 					initStringInfo(&ss->keys[out]);
 					appendBinaryStringInfo(&ss->keys[out], prefix.data, prefix.len);
-					lsm_key_encode(&ss->keys[out], ss->ki.types[col], cv);
+					lsm_key_encode(&ss->keys[out], ss->ki.types[col], ss->ki.sort_colls[col], cv);
 					out++;
 				}
 				/* Sorted and distinct: rows come out once each, in key order. */
@@ -338,7 +338,7 @@ compute_targets(LsmScanState *ss, ExprContext *econtext)
 				}
 				if (c == 0)
 				{
-					lsm_key_encode(&ss->lower, ss->ki.types[col], cv);
+					lsm_key_encode(&ss->lower, ss->ki.types[col], ss->ki.sort_colls[col], cv);
 					if (!ss->acc.lower_incl && !bytes_successor(&ss->lower))
 					{
 						ss->empty = true;
@@ -362,7 +362,7 @@ compute_targets(LsmScanState *ss, ExprContext *econtext)
 				{
 					resetStringInfo(&ss->upper);
 					appendBinaryStringInfo(&ss->upper, prefix.data, prefix.len);
-					lsm_key_encode(&ss->upper, ss->ki.types[col], cv);
+					lsm_key_encode(&ss->upper, ss->ki.types[col], ss->ki.sort_colls[col], cv);
 					ss->has_upper = ss->acc.upper_incl ? bytes_successor(&ss->upper) : true;
 				}
 			}
