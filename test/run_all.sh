@@ -37,6 +37,7 @@ count() {		# suite passed failed [skipped]
 }
 
 lsm_install_deps || { echo "0 passed, 1 failed, 0 skipped"; exit 1; }
+lsm_ensure_locale || { echo "0 passed, 1 failed, 0 skipped"; exit 1; }
 echo "== build"
 if ! lsm_build_install; then
 	echo "build failed"

@@ -400,6 +400,7 @@ key_order_pathkeys(PlannerInfo *root, RelOptInfo *baserel, const LsmKeyInfo *ki,
 	{
 		bool		ordered;
 		Oid			opfamily = key_opfamily(ki->types[i]);
+		Oid			opcintype;
 		Oid			opno;
 		Var		   *var;
 		List	   *pk;
@@ -409,7 +410,9 @@ key_order_pathkeys(PlannerInfo *root, RelOptInfo *baserel, const LsmKeyInfo *ki,
 			break;
 		if (!lsm_key_order_usable(ki, i, ki->collations[i]))
 			break;
-		opno = get_opfamily_member(opfamily, ki->types[i], ki->types[i],
+		/* varchar and domains use the operators of their opclass's type */
+		opcintype = get_opclass_input_type(GetDefaultOpClass(ki->types[i], BTREE_AM_OID));
+		opno = get_opfamily_member(opfamily, opcintype, opcintype,
 								   reverse ? BTGreaterStrategyNumber : BTLessStrategyNumber);
 		if (!OidIsValid(opno))
 			break;
