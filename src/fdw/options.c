@@ -220,6 +220,9 @@ lsm_fdw_validator(PG_FUNCTION_ARGS)
 			initStringInfo(&buf);
 			for (size_t i = 0; i < lengthof(lsm_options); i++)
 			{
+				/* recorded by lsm_fdw itself, not a user's choice */
+				if (strcmp(lsm_options[i].name, "collation_version") == 0)
+					continue;
 				if (option_valid_in(&lsm_options[i], context))
 					appendStringInfo(&buf, "%s%s", buf.len > 0 ? ", " : "",
 									 lsm_options[i].name);

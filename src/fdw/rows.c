@@ -76,9 +76,10 @@ key_collations(Relation rel, LsmKeyInfo *ki)
 		MemoryContextSwitchTo(old);
 		ereport(WARNING,
 				(errcode(ERRCODE_COLLATION_MISMATCH),
-				 errmsg("lsm_fdw table \"%s\" has keys encoded with collation version \"%s\", but the library now provides \"%s\"",
-						RelationGetRelationName(rel), recorded ? recorded : "", now),
-				 errdetail("Until it is rebuilt, the table is read without using its key order and refuses writes."),
+				 errmsg("the collation version of the keys of lsm_fdw table \"%s\" changed",
+						RelationGetRelationName(rel)),
+				 errdetail("The keys were encoded with collation version \"%s\"; the library now provides \"%s\". Until the table is rebuilt, it is read without using its key order and refuses writes.",
+						   recorded ? recorded : "", now),
 				 errhint("Re-encode its keys with SELECT lsm_fdw_rebuild('%s');",
 						 quote_identifier(RelationGetRelationName(rel)))));
 	}
@@ -123,7 +124,7 @@ lsm_check_key_writable(Relation rel, const LsmKeyInfo *ki)
 			(errcode(ERRCODE_COLLATION_MISMATCH),
 			 errmsg("cannot write lsm_fdw table \"%s\": its keys were encoded with another version of their collation",
 					RelationGetRelationName(rel)),
-			 errdetail("Recorded collation version \"%s\", the library now provides \"%s\".",
+			 errdetail("The keys were encoded with collation version \"%s\"; the library now provides \"%s\".",
 					   recorded ? recorded : "", lsm_key_collation_versions(ki)),
 			 errhint("Re-encode its keys with SELECT lsm_fdw_rebuild('%s');",
 					 quote_identifier(RelationGetRelationName(rel)))));
