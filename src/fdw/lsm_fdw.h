@@ -62,7 +62,9 @@ typedef enum LsmAccessKind
 	LSM_ACCESS_FULL = 0,
 	LSM_ACCESS_POINT = 1,		/* every key column = value */
 	LSM_ACCESS_MULTI = 2,		/* leading columns =, last = ANY(array) */
-	LSM_ACCESS_RANGE = 3		/* leading columns =, next bounded or prefix */
+	LSM_ACCESS_RANGE = 3,		/* leading columns =, next bounded or prefix */
+	LSM_ACCESS_MULTI_RANGE = 4	/* leading columns =, a non-last one =
+								 * ANY(array): a range per value */
 } LsmAccessKind;
 
 /* in options.c */

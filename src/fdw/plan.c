@@ -312,9 +312,10 @@ choose_access(const LsmPlanInfo *pi, LsmAccess *acc)
 		acc->kind = LSM_ACCESS_POINT;
 		return;
 	}
-	if (pi->cols[n].any != NULL && n + 1 == ki->nkeys)
+	if (pi->cols[n].any != NULL)
 	{
-		acc->kind = LSM_ACCESS_MULTI;
+		/* the keys themselves, or the range of keys under each value */
+		acc->kind = n + 1 == ki->nkeys ? LSM_ACCESS_MULTI : LSM_ACCESS_MULTI_RANGE;
 		acc->any = pi->cols[n].any;
 		return;
 	}
@@ -350,6 +351,7 @@ access_rows(const LsmPlanInfo *pi, const LsmAccess *acc, double restricted_rows)
 				return Max(1, estimate_array_length((Node *) acc->any));
 			return 10;
 		case LSM_ACCESS_RANGE:
+		case LSM_ACCESS_MULTI_RANGE:
 			return Max(1, Min(pi->table_rows, restricted_rows * 2));
 		case LSM_ACCESS_FULL:
 		default:
@@ -373,6 +375,13 @@ access_cost(const LsmAccess *acc, double rows_read, Cost *startup, Cost *total)
 		case LSM_ACCESS_MULTI:
 			*startup = 0;
 			*total = rows_read * (0.5 + cpu_tuple_cost);
+			break;
+		case LSM_ACCESS_MULTI_RANGE:
+			/* one seek per value */
+			*startup = 0.5;
+			*total = (IsA(acc->any, Const) && !((Const *) acc->any)->constisnull
+					  ? Max(1, estimate_array_length((Node *) acc->any)) : 10) * 0.5 +
+				rows_read * (cpu_tuple_cost + 0.01);
 			break;
 		case LSM_ACCESS_RANGE:
 			*startup = 0.5;
@@ -579,14 +588,16 @@ lsmGetForeignPaths(PlannerInfo *root, RelOptInfo *baserel, Oid foreigntableid)
 	access_cost(&acc, rows_read, &startup, &total);
 	total += rows_read * baserel->baserestrictcost.per_tuple;
 
-	if (acc.kind == LSM_ACCESS_FULL || acc.kind == LSM_ACCESS_RANGE)
+	if (acc.kind == LSM_ACCESS_FULL || acc.kind == LSM_ACCESS_RANGE ||
+		acc.kind == LSM_ACCESS_MULTI_RANGE)
 		pathkeys = key_order_pathkeys(root, baserel, &pi->ki, false);
 	add_path(baserel, (Path *)
 			 create_foreignscan_path(root, baserel, NULL, baserel->rows,
 									 startup, total, pathkeys, NULL, NULL,
 									 lsm_access_to_list(&acc)));
 
-	if ((acc.kind == LSM_ACCESS_FULL || acc.kind == LSM_ACCESS_RANGE) &&
+	if ((acc.kind == LSM_ACCESS_FULL || acc.kind == LSM_ACCESS_RANGE ||
+		 acc.kind == LSM_ACCESS_MULTI_RANGE) &&
 		root->query_pathkeys != NIL)
 	{
 		List	   *rev = key_order_pathkeys(root, baserel, &pi->ki, true);
