@@ -1,6 +1,6 @@
--- Text keys under collations (key format 2): sort keys from ICU in this
--- C database; the libc collations of a non-C database are covered by
--- t/012_collations.pl.
+-- Text keys under collations (key format 2): sort keys from ICU in the
+-- test database (C or C.UTF-8, byte order both); the libc collations of
+-- other databases are covered by t/012_collations.pl.
 CREATE EXTENSION lsm_fdw;
 CREATE SERVER lsm FOREIGN DATA WRAPPER lsm_fdw;
 CREATE FUNCTION key_bytes(anyelement) RETURNS bytea
