@@ -65,6 +65,9 @@ CREATE FOREIGN TABLE t1 (k text OPTIONS (key 'true') COLLATE "und-x-icu", n int 
 	SERVER lsm OPTIONS (key_format '1');
 INSERT INTO t1 SELECT w, 1, row_number() OVER () FROM words;
 SELECT ftoptions FROM pg_foreign_table WHERE ftrelid = 't1'::regclass;
+-- CREATE ... IF NOT EXISTS of an existing table leaves its format alone
+CREATE FOREIGN TABLE IF NOT EXISTS t1 (k text OPTIONS (key 'true')) SERVER lsm;
+SELECT ftoptions FROM pg_foreign_table WHERE ftrelid = 't1'::regclass;
 EXPLAIN (COSTS OFF) SELECT k FROM t1 WHERE k > 'a' ORDER BY k;
 SELECT k FROM t1 WHERE k = 'é' AND n = 1;
 SELECT lsm_fdw_rebuild('t1');

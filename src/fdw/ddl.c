@@ -130,7 +130,7 @@ check_alter(AlterTableStmt *stmt)
  * collations its keys use are recorded.
  */
 static void
-check_create(CreateForeignTableStmt *stmt)
+check_create(CreateForeignTableStmt *stmt, bool existed)
 {
 	Oid			relid = RangeVarGetRelid(stmt->base.relation, NoLock, true);
 	Relation	rel;
@@ -149,6 +149,12 @@ check_create(CreateForeignTableStmt *stmt)
 	}
 	rel = relation_open(relid, AccessShareLock);
 	lsm_key_info(rel, &ki);
+	if (existed)
+	{
+		/* IF NOT EXISTS found the table: its rows keep their format */
+		relation_close(rel, AccessShareLock);
+		return;
+	}
 	if (format >= 2)
 	{
 		for (int i = 0; i < ki.nkeys; i++)
@@ -181,6 +187,7 @@ lsm_ProcessUtility(PlannedStmt *pstmt, const char *queryString, bool readOnlyTre
 				   QueryCompletion *qc)
 {
 	Node	   *parsetree = pstmt->utilityStmt;
+	bool		existed = false;
 
 	/*
 	 * CREATE FOREIGN TABLE stores column options through an internal ALTER
@@ -188,6 +195,14 @@ lsm_ProcessUtility(PlannedStmt *pstmt, const char *queryString, bool readOnlyTre
 	 */
 	if (IsA(parsetree, AlterTableStmt) && context != PROCESS_UTILITY_SUBCOMMAND)
 		check_alter((AlterTableStmt *) parsetree);
+	if (IsA(parsetree, CreateForeignTableStmt) &&
+		((CreateForeignTableStmt *) parsetree)->base.if_not_exists)
+	{
+		RangeVar   *rv = ((CreateForeignTableStmt *) parsetree)->base.relation;
+
+		existed = OidIsValid(get_relname_relid(rv->relname,
+											   RangeVarGetCreationNamespace(rv)));
+	}
 
 	if (prev_ProcessUtility)
 		prev_ProcessUtility(pstmt, queryString, readOnlyTree, context, params,
@@ -197,7 +212,7 @@ lsm_ProcessUtility(PlannedStmt *pstmt, const char *queryString, bool readOnlyTre
 								queryEnv, dest, qc);
 
 	if (IsA(parsetree, CreateForeignTableStmt))
-		check_create((CreateForeignTableStmt *) parsetree);
+		check_create((CreateForeignTableStmt *) parsetree, existed);
 	if (IsA(parsetree, AlterTableStmt) && context != PROCESS_UTILITY_SUBCOMMAND)
 	{
 		Oid			relid = RangeVarGetRelid(((AlterTableStmt *) parsetree)->relation,
