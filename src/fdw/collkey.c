@@ -55,11 +55,32 @@ typedef struct CollInfo
 static CollInfo coll_cache[MAX_CACHED_COLLATIONS];
 static int	ncoll_cache = 0;
 
+/* Whether the C library is glibc of at least major.minor. */
+static bool
+glibc_at_least(int major, int minor)
+{
+#ifdef __GLIBC__
+	int			ma = 0,
+				mi = 0;
+
+	if (sscanf(gnu_get_libc_version(), "%d.%d", &ma, &mi) == 2)
+		return ma > major || (ma == major && mi >= minor);
+#endif
+	return false;
+}
+
+/*
+ * glibc's C.UTF-8 (upstream since 2.35) collates by code point, which is
+ * UTF-8 byte order; Postgres 15 still calls strcoll for it (only C and
+ * POSIX are C to it), so the bytes sort as the executor compares.  Older
+ * or other C libraries get sort keys, which are right in any case.
+ */
 static bool
 is_c_utf8(const char *locale)
 {
-	return pg_strcasecmp(locale, "C.UTF-8") == 0 ||
-		pg_strcasecmp(locale, "C.utf8") == 0;
+	return (pg_strcasecmp(locale, "C.UTF-8") == 0 ||
+			pg_strcasecmp(locale, "C.utf8") == 0) &&
+		glibc_at_least(2, 35);
 }
 
 /*
@@ -200,17 +221,7 @@ lsm_sort_key_trusted(Oid collid)
 {
 	if (coll_info(collid)->icu)
 		return true;
-#ifdef __GLIBC__
-	{
-		int			major = 0,
-					minor = 0;
-
-		if (sscanf(gnu_get_libc_version(), "%d.%d", &major, &minor) == 2 &&
-			(major > 2 || (major == 2 && minor >= 28)))
-			return true;
-	}
-#endif
-	return false;
+	return glibc_at_least(2, 28);
 }
 
 /*
