@@ -40,6 +40,14 @@
 
 #include "codec.h"
 
+/*
+ * The catalog fields (daticulocale, colliculocale) and pg_locale_t layout
+ * used here are those of Postgres 15 and 16; 17 renamed them.
+ */
+#if PG_VERSION_NUM >= 170000
+#error "collkey.c reads the locale catalogs of Postgres 15 and 16: port it"
+#endif
+
 /* What collkey needs to know of a collation, looked up once per backend. */
 typedef struct CollInfo
 {
