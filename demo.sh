@@ -37,7 +37,7 @@ trap stop EXIT
 trap 'exit 130' INT TERM
 
 echo "== creating a throw-away instance in $DIR (port $PORT)"
-lsm_as_postgres "$PGBIN/initdb" -D "$DIR/data" -A trust -E UTF8 --no-locale -U postgres >"$DIR/initdb.log" 2>&1
+lsm_as_postgres "$PGBIN/initdb" -D "$DIR/data" -A trust -E UTF8 -U postgres >"$DIR/initdb.log" 2>&1
 lsm_as_postgres "$PGBIN/pg_ctl" -D "$DIR/data" -l "$DIR/server.log" -w \
 	-o "-p $PORT -k $DIR -c listen_addresses='' -c shared_preload_libraries=lsm_fdw -c max_worker_processes=16" \
 	start >/dev/null

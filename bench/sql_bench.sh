@@ -113,6 +113,9 @@
 #	                       runs; else in the out dir)
 #	  --no-plot            no chart
 #	  --port=N             first port to try (default 54339)
+#	  --locale=L           initdb --locale=L (env LOCALE; default: the
+#	                       machine's locale, as a user's server would have;
+#	                       C for the collation-free figures of before)
 #	  --server-opts=S      more postgres options for the instance, appended
 #	                       to the others, e.g. "-c lsm_fdw.memtable_memory=2GB"
 #	                       (env SERVER_EXTRA; printed in the header)
@@ -145,6 +148,7 @@ PLOT=${PLOT:-}
 DO_PLOT=1
 PORT=${PORT:-54339}
 SERVER_EXTRA=${SERVER_EXTRA:-}
+LOCALE=${LOCALE:-}
 REPORT_DIR=
 CTR_KEYS=100000
 HOT_KEYS=100
@@ -175,6 +179,7 @@ for arg in "$@"; do
 		--plot=*) PLOT=${arg#*=} ;;
 		--no-plot) DO_PLOT=0 ;;
 		--port=*) PORT=${arg#*=} ;;
+		--locale=*) LOCALE=${arg#*=} ;;
 		--server-opts=*) SERVER_EXTRA=${arg#*=} ;;
 		--report=*) REPORT_DIR=${arg#*=} ;;
 		-h|--help) usage; exit 0 ;;
@@ -526,7 +531,7 @@ esac
 while (exec 3<>/dev/tcp/127.0.0.1/$PORT) 2>/dev/null || [ -e "/tmp/.s.PGSQL.$PORT" ]; do PORT=$((PORT + 1)); done
 SERVER_OPTS="-p $PORT -k $DIR -c listen_addresses='' -c shared_preload_libraries=lsm_fdw -c max_worker_processes=16 -c shared_buffers=1GB -c max_wal_size=4GB${SERVER_EXTRA:+ $SERVER_EXTRA}"
 echo "== throw-away instance in $PGDATA_DIR (port $PORT)"
-lsm_as_postgres "$PGBIN/initdb" -D "$PGDATA_DIR" -A trust -E UTF8 --no-locale -U postgres >"$DIR/initdb.log" 2>&1
+lsm_as_postgres "$PGBIN/initdb" -D "$PGDATA_DIR" -A trust -E UTF8 ${LOCALE:+--locale="$LOCALE"} -U postgres >"$DIR/initdb.log" 2>&1
 for try in 1 2 3; do
 	if [ -n "$BUILT_SO" ] && ! cmp -s "$BUILT_SO" "$PKGLIB/lsm_fdw.so"; then
 		# Someone installed another build in between: ours again.
@@ -655,7 +660,7 @@ fi
 		"$(free -g | awk '/^Mem:/ { print $2 " GiB RAM" }'), kernel $(uname -r);" \
 		"load average at start $(cut -d' ' -f1-3 /proc/loadavg)"
 	echo "data: $DIR on $(df -PT "$DATA_BASE" | awk 'NR == 2 { print $2 }') ($DATA_BASE)"
-	echo "Postgres: $("$PGBIN/postgres" --version), options: $SERVER_OPTS; initdb -E UTF8 --no-locale (C collation)"
+	echo "Postgres: $("$PGBIN/postgres" --version), options: $SERVER_OPTS; initdb -E UTF8, collation $(q -c "SELECT datcollate FROM pg_database WHERE datname = current_database()")"
 	echo "lsm_fdw: $SRC_DESC, lsm_fdw.so md5 $SO_MD5; tables with default options" \
 		"(memtable_size 8MB, 4kB zstd-3 blocks, bloom 10 bits);" \
 		"$(q -c "SELECT string_agg(name || '=' || setting || coalesce(unit, ''), ' ' ORDER BY name) FROM pg_settings WHERE name IN ('lsm_fdw.memtable_memory', 'lsm_fdw.block_cache_size', 'lsm_fdw.max_transaction_memory', 'lsm_fdw.max_key_locks_per_transaction', 'lsm_fdw.wal_sync_delay')")"

@@ -35,3 +35,9 @@ COMMENT ON FUNCTION lsm_fdw_compact(regclass) IS 'compacts an lsm_fdw table full
 -- Server-wide statistics are for monitoring roles only, as pg_stat_* server views are.
 REVOKE ALL ON FUNCTION lsm_fdw_server_stats() FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION lsm_fdw_server_stats() TO pg_read_all_stats;
+
+CREATE FUNCTION lsm_fdw_rebuild(regclass)
+RETURNS bigint
+AS 'MODULE_PATHNAME'
+LANGUAGE C STRICT VOLATILE;
+COMMENT ON FUNCTION lsm_fdw_rebuild(regclass) IS 're-encodes the keys of an lsm_fdw table with the current collation versions, bringing it to key format 2 (owner or superuser)';

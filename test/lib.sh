@@ -1,7 +1,7 @@
 # Shared by test/run_all.sh, demo.sh and bench/: install what is missing on
 # Debian 12, build, install.  Source it; it defines functions only.
 
-LSM_PACKAGES="postgresql-15 postgresql-server-dev-15 libzstd-dev gcc make libipc-run-perl"
+LSM_PACKAGES="postgresql-15 postgresql-server-dev-15 libzstd-dev libicu-dev gcc make libipc-run-perl locales"
 PG_CONFIG=${PG_CONFIG:-/usr/lib/postgresql/15/bin/pg_config}
 
 # Install the Debian packages lsm_fdw needs, when any is missing.
@@ -18,6 +18,17 @@ lsm_install_deps() {
 	echo "installing: ${missing[*]}"
 	export DEBIAN_FRONTEND=noninteractive
 	apt-get update -qq >/dev/null && apt-get install -y -qq "${missing[@]}" >/dev/null
+}
+
+# Generate the en_US.UTF-8 locale the collation tests use, when missing
+# (needs root; a user's server would have it, or another non-C locale).
+lsm_ensure_locale() {
+	locale -a 2>/dev/null | grep -qix 'en_US.utf8' && return 0
+	if [ "$(id -u)" -ne 0 ]; then
+		echo "locale en_US.UTF-8 is missing; run as root or: localedef -i en_US -f UTF-8 en_US.UTF-8" >&2
+		return 1
+	fi
+	localedef -i en_US -f UTF-8 en_US.UTF-8
 }
 
 # Build with warnings as errors and install into the Postgres 15 tree.

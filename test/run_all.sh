@@ -37,6 +37,7 @@ count() {		# suite passed failed [skipped]
 }
 
 lsm_install_deps || { echo "0 passed, 1 failed, 0 skipped"; exit 1; }
+lsm_ensure_locale || { echo "0 passed, 1 failed, 0 skipped"; exit 1; }
 echo "== build"
 if ! lsm_build_install; then
 	echo "build failed"
@@ -92,7 +93,7 @@ if want regress; then
 echo "== regress"
 (cd "$OUT" && lsm_as_postgres "$PGXS_SRC/test/regress/pg_regress" --bindir="$PGBIN" \
 	--inputdir=. --outputdir=out_regress --temp-instance=tmp_regress \
-	--temp-config=test/temp.conf --encoding=UTF8 --no-locale \
+	--temp-config=test/temp.conf --encoding=UTF8 \
 	--schedule=test/schedule) >"$OUT/regress.log" 2>&1
 rc=$?
 cat "$OUT/regress.log" | grep -E '^(test|ok|not ok|     )|FAILED' | head -60
@@ -113,7 +114,7 @@ if [ -n "$specs" ] && want iso; then
 	echo "== isolation"
 	(cd "$OUT" && lsm_as_postgres "$PGXS_SRC/test/isolation/pg_isolation_regress" --bindir="$PGBIN" \
 		--inputdir=. --outputdir=out_iso --temp-instance=tmp_iso \
-		--temp-config=test/temp.conf --encoding=UTF8 --no-locale $specs) >"$OUT/iso.log" 2>&1
+		--temp-config=test/temp.conf --encoding=UTF8 $specs) >"$OUT/iso.log" 2>&1
 	rc=$?
 	[ $rc -ne 0 ] && [ -f "$OUT/out_iso/regression.diffs" ] && head -150 "$OUT/out_iso/regression.diffs"
 	count_regress isolation "$OUT/iso.log" $rc

@@ -3,7 +3,8 @@
  *		Encoding of SQL values into engine keys and values.
  *
  * Keys are memcomparable: the bytewise order of encoded keys equals SQL
- * order of the key columns (under the C collation for text), so the
+ * order of the key columns (for text, under the column's collation when
+ * the table has key format 2, else under C), so the
  * engine can compare keys with memcmp and range quals become byte ranges.
  * Each column's encoding is self-delimiting, so a composite key is the
  * concatenation of its columns' encodings and a prefix of the columns is a
@@ -33,9 +34,11 @@ extern bool lsm_key_type_supported(Oid typid, bool *ordered);
 extern const char *lsm_key_supported_types(void);
 
 /*
- * Append the encoding of a non-null value of type typid to buf.
+ * Append the encoding of a non-null value of type typid to buf.  Text
+ * under a sort_coll (see lsm_sort_key_collation) starts with that
+ * collation's sort key; InvalidOid means the bytes alone.
  */
-extern void lsm_key_encode(StringInfo buf, Oid typid, Datum value);
+extern void lsm_key_encode(StringInfo buf, Oid typid, Oid sort_coll, Datum value);
 
 /*
  * Append the encoding of a text/varchar/bytea value WITHOUT its terminator:
@@ -49,7 +52,17 @@ extern void lsm_key_encode_prefix(StringInfo buf, Oid typid, Datum value);
  * (XX001 data_corrupted) on malformed input.  The result is palloc'd in the
  * current memory context when by-reference.
  */
-extern Datum lsm_key_decode(const char **p, const char *end, Oid typid);
+extern Datum lsm_key_decode(const char **p, const char *end, Oid typid,
+							 Oid sort_coll);
+
+/* in collkey.c */
+extern bool lsm_collation_is_byte_order(Oid collid);
+extern bool lsm_collation_is_deterministic(Oid collid);
+extern Oid	lsm_sort_key_collation(Oid collid);
+extern bool lsm_sort_key_trusted(Oid collid);
+extern const char *lsm_collation_version(Oid collid);
+extern const char *lsm_collation_name(Oid collid);
+extern void lsm_append_sort_key(StringInfo buf, Oid collid, const char *s, int len);
 
 /* in rowcodec.c */
 

@@ -16,6 +16,9 @@
  *	lsm_fdw_test_row_bytes(record, int4[]) -> bytea
  *	lsm_fdw_test_row_decode(bytea, anyelement, int4[]) -> anyelement
  *
+ * Text values encode as a new table's key column under the argument's
+ * collation does (with that collation's sort key unless it is byte order).
+ *
  * The int4[] arguments list the attribute numbers that are key columns;
  * row_decode returns those as NULL.  The anyelement argument of the two
  * decode functions only gives the type to decode (its value is unused
@@ -83,11 +86,11 @@ bytes_to_bytea(StringInfo buf)
  *		encoding was not self-delimiting as expected.
  */
 static Datum
-decode_whole_key(const char *data, size_t len, Oid typid)
+decode_whole_key(const char *data, size_t len, Oid typid, Oid sort_coll)
 {
 	const char *p = data;
 	const char *end = data + len;
-	Datum		result = lsm_key_decode(&p, end, typid);
+	Datum		result = lsm_key_decode(&p, end, typid, sort_coll);
 
 	if (p != end)
 		ereport(ERROR,
@@ -124,7 +127,8 @@ lsm_fdw_test_key_bytes(PG_FUNCTION_ARGS)
 	if (PG_ARGISNULL(0))
 		PG_RETURN_NULL();
 	initStringInfo(&buf);
-	lsm_key_encode(&buf, typid, PG_GETARG_DATUM(0));
+	lsm_key_encode(&buf, typid, lsm_sort_key_collation(PG_GET_COLLATION()),
+				   PG_GETARG_DATUM(0));
 	PG_RETURN_BYTEA_P(bytes_to_bytea(&buf));
 }
 
@@ -158,8 +162,10 @@ lsm_fdw_test_key_roundtrip(PG_FUNCTION_ARGS)
 	if (PG_ARGISNULL(0))
 		PG_RETURN_NULL();
 	initStringInfo(&buf);
-	lsm_key_encode(&buf, typid, PG_GETARG_DATUM(0));
-	return decode_whole_key(buf.data, buf.len, typid);
+	lsm_key_encode(&buf, typid, lsm_sort_key_collation(PG_GET_COLLATION()),
+				   PG_GETARG_DATUM(0));
+	return decode_whole_key(buf.data, buf.len, typid,
+							lsm_sort_key_collation(PG_GET_COLLATION()));
 }
 
 /*
@@ -175,7 +181,8 @@ lsm_fdw_test_key_decode(PG_FUNCTION_ARGS)
 	if (PG_ARGISNULL(0))
 		PG_RETURN_NULL();
 	bytes = PG_GETARG_BYTEA_PP(0);
-	return decode_whole_key(VARDATA_ANY(bytes), VARSIZE_ANY_EXHDR(bytes), typid);
+	return decode_whole_key(VARDATA_ANY(bytes), VARSIZE_ANY_EXHDR(bytes), typid,
+							lsm_sort_key_collation(PG_GET_COLLATION()));
 }
 
 /*

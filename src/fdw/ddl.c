@@ -8,6 +8,7 @@
 
 #include "access/relation.h"
 #include "catalog/namespace.h"
+#include "catalog/pg_type.h"
 #include "commands/dbcommands.h"
 #include "commands/defrem.h"
 #include "nodes/parsenodes.h"
@@ -15,6 +16,7 @@
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
 
+#include "codec.h"
 #include "lsm_fdw.h"
 
 static ProcessUtility_hook_type prev_ProcessUtility = NULL;
@@ -85,6 +87,27 @@ check_alter(AlterTableStmt *stmt)
 		AlterTableCmd *cmd = (AlterTableCmd *) lfirst(lc);
 		AttrNumber	attnum;
 
+		if (cmd->subtype == AT_GenericOptions)
+		{
+			ListCell   *lo;
+
+			foreach(lo, (List *) cmd->def)
+			{
+				DefElem    *d = (DefElem *) lfirst(lo);
+
+				if (strcmp(d->defname, "key_format") == 0 ||
+					strcmp(d->defname, "collation_version") == 0)
+					ereport(ERROR,
+							(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+							 errmsg("cannot change option \"%s\" of lsm_fdw table \"%s\"",
+									d->defname, RelationGetRelationName(rel)),
+							 errdetail("It records how the stored keys are encoded."),
+							 errhint("lsm_fdw_rebuild('%s') re-encodes the keys and records the current collation versions.",
+									 RelationGetRelationName(rel))));
+			}
+			continue;
+		}
+
 		if (cmd->name == NULL)
 			continue;
 		attnum = get_attnum(relid, cmd->name);
@@ -115,37 +138,117 @@ check_alter(AlterTableStmt *stmt)
 	relation_close(rel, NoLock);
 }
 
+/* Whether an ALTER sets, changes or drops the key option of a column. */
+static bool
+alters_key(AlterTableStmt *stmt)
+{
+	ListCell   *lc;
+
+	foreach(lc, stmt->cmds)
+	{
+		AlterTableCmd *cmd = (AlterTableCmd *) lfirst(lc);
+		ListCell   *lo;
+
+		if (cmd->subtype != AT_AlterColumnGenericOptions)
+			continue;
+		foreach(lo, (List *) cmd->def)
+			if (strcmp(((DefElem *) lfirst(lo))->defname, "key") == 0)
+				return true;
+	}
+	return false;
+}
+
+static void record_key_format(Relation rel, LsmKeyInfo *ki, int format);
+
 /*
  * After an ALTER that may have chosen key columns: their types must have a
- * key encoding, as at CREATE.
+ * key encoding, as at CREATE.  When the ALTER changed the key (check_alter
+ * allows that only while the table holds no row), the versions of the
+ * collations the new key uses are recorded, under the table's key format.
  */
 static void
-check_key_types(Oid relid)
+check_key_types(Oid relid, bool key_changed)
 {
 	Relation	rel = relation_open(relid, AccessShareLock);
 	LsmKeyInfo	ki;
 
-	(void) lsm_key_info_try(rel, &ki);
+	if (lsm_key_info_try(rel, &ki) && key_changed)
+	{
+		char	   *recorded;
+
+		record_key_format(rel, &ki, lsm_table_key_format(relid, &recorded));
+	}
 	relation_close(rel, AccessShareLock);
 }
 
 /*
- * After CREATE FOREIGN TABLE: key columns must have supported types.  A
- * table without key is accepted (pg_dump adds column options by ALTER), but
- * cannot be used until it has one.
+ * Record how the table's keys are encoded: key format 2 (text keys sort by
+ * their collation; see collkey.c) unless the table asks for key_format '1',
+ * with the versions of the collations whose sort keys its keys hold.  Done
+ * when the key is chosen, while the table holds no row: at CREATE, or at the
+ * ALTER that gives key options to a table created without them (pg_dump
+ * writes its tables that way).
  */
 static void
-check_create(CreateForeignTableStmt *stmt)
+record_key_format(Relation rel, LsmKeyInfo *ki, int format)
+{
+	if (format >= 2)
+	{
+		for (int i = 0; i < ki->nkeys; i++)
+		{
+			Oid			base = ki->base_types[i];
+
+			if (base != TEXTOID && base != VARCHAROID)
+				continue;
+			if (!lsm_collation_is_deterministic(ki->collations[i]))
+				ereport(ERROR,
+						(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+						 errmsg("key column \"%s\" of lsm_fdw table \"%s\" has a nondeterministic collation",
+								NameStr(TupleDescAttr(RelationGetDescr(rel), ki->attnums[i] - 1)->attname),
+								RelationGetRelationName(rel)),
+						 errdetail("Keys are unique by their encoding, which a nondeterministic collation's equality does not follow."),
+						 errhint("Give the key column a deterministic collation, e.g. COLLATE \"C\" or \"und-x-icu\".")));
+			ki->sort_colls[i] = lsm_sort_key_collation(ki->collations[i]);
+		}
+		ki->key_format = format;
+	}
+	lsm_table_set_key_format(RelationGetRelid(rel), format,
+							 format >= 2 ? lsm_key_collation_versions(ki) : NULL);
+}
+
+/*
+ * After CREATE FOREIGN TABLE: key columns must have supported types, and
+ * the key format is recorded.  A table without key is accepted (pg_dump
+ * adds column options by ALTER), but cannot be used until it has one; its
+ * collation versions are recorded then.
+ */
+static void
+check_create(CreateForeignTableStmt *stmt, bool existed)
 {
 	Oid			relid = RangeVarGetRelid(stmt->base.relation, NoLock, true);
 	Relation	rel;
 	LsmKeyInfo	ki;
+	int			format = 2;
+	ListCell   *lc;
 
-	if (!OidIsValid(relid) || !lsm_is_lsm_table(relid))
+	/* IF NOT EXISTS found the table: its rows keep their format */
+	if (existed || !OidIsValid(relid) || !lsm_is_lsm_table(relid))
 		return;
+	foreach(lc, stmt->options)
+	{
+		DefElem    *d = (DefElem *) lfirst(lc);
+
+		if (strcmp(d->defname, "key_format") == 0)
+			format = atoi(defGetString(d));
+	}
 	rel = relation_open(relid, AccessShareLock);
 	if (!lsm_key_info_try(rel, &ki))
+	{
 		lsm_notice_no_key(rel);
+		lsm_table_set_key_format(relid, format, NULL);
+	}
+	else
+		record_key_format(rel, &ki, format);
 	relation_close(rel, AccessShareLock);
 }
 
@@ -177,6 +280,7 @@ lsm_ProcessUtility(PlannedStmt *pstmt, const char *queryString, bool readOnlyTre
 {
 	Node	   *parsetree = pstmt->utilityStmt;
 	Oid			template_oid = InvalidOid;
+	bool		existed = false;
 
 	/*
 	 * CREATE FOREIGN TABLE stores column options through an internal ALTER
@@ -186,6 +290,14 @@ lsm_ProcessUtility(PlannedStmt *pstmt, const char *queryString, bool readOnlyTre
 		check_alter((AlterTableStmt *) parsetree);
 	if (IsA(parsetree, CreatedbStmt))
 		template_oid = createdb_template((CreatedbStmt *) parsetree);
+	if (IsA(parsetree, CreateForeignTableStmt) &&
+		((CreateForeignTableStmt *) parsetree)->base.if_not_exists)
+	{
+		RangeVar   *rv = ((CreateForeignTableStmt *) parsetree)->base.relation;
+
+		existed = OidIsValid(get_relname_relid(rv->relname,
+											   RangeVarGetCreationNamespace(rv)));
+	}
 
 	if (prev_ProcessUtility)
 		prev_ProcessUtility(pstmt, queryString, readOnlyTree, context, params,
@@ -202,7 +314,7 @@ lsm_ProcessUtility(PlannedStmt *pstmt, const char *queryString, bool readOnlyTre
 		lsm_copy_database_tables(template_oid,
 								 get_database_oid(((CreatedbStmt *) parsetree)->dbname, false));
 	if (IsA(parsetree, CreateForeignTableStmt))
-		check_create((CreateForeignTableStmt *) parsetree);
+		check_create((CreateForeignTableStmt *) parsetree, existed);
 	if (IsA(parsetree, AlterTableStmt) && context != PROCESS_UTILITY_SUBCOMMAND)
 	{
 		Oid			relid = RangeVarGetRelid(((AlterTableStmt *) parsetree)->relation,
@@ -211,7 +323,7 @@ lsm_ProcessUtility(PlannedStmt *pstmt, const char *queryString, bool readOnlyTre
 		/* engine settings are read from the table's OPTIONS file at open */
 		if (OidIsValid(relid) && lsm_is_lsm_table(relid))
 		{
-			check_key_types(relid);
+			check_key_types(relid, alters_key((AlterTableStmt *) parsetree));
 			lsm_table_save_settings(relid);
 		}
 	}

@@ -150,6 +150,7 @@ lsmBeginDirectModify(ForeignScanState *node, int eflags)
 		return;
 
 	lsm_key_info(rel, &ds->ki);
+	lsm_check_key_writable(rel, &ds->ki);
 	ds->db = lsm_open_table(rel);
 	ds->relid = RelationGetRelid(rel);
 	ds->txn = lsm_txn_table(rel, ds->db, true);
@@ -181,7 +182,7 @@ encode_key(LsmDirectState *ds, ExprContext *econtext)
 			lsm_coerce_key_value(ds->ki.base_types[i],
 								 getBaseType(exprType((Node *) es->expr)), v, &cv) != 0)
 			return false;
-		lsm_key_encode(&ds->key, ds->ki.types[i], cv);
+		lsm_key_encode(&ds->key, ds->ki.types[i], ds->ki.sort_colls[i], cv);
 	}
 	return true;
 }

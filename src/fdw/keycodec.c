@@ -19,6 +19,10 @@
  *	uuid: the 16 bytes as stored (uuid compares with memcmp).
  *	text, varchar, bytea: the bytes, each 0x00 written as 0x00 0xFF, then
  *		the terminator 0x00 0x01; a value sorts before its extensions.
+ *	text, varchar under a collation whose order is not byte order (key
+ *		format 2, see collkey.c): the collation's sort key (never 0x00),
+ *		0x00, then the bytes as above.  Order: the collation's, ties broken
+ *		bytewise, as varstr_cmp does; the value decodes from its bytes.
  *	numeric: the canonical text of numeric_normalize() (so 1.0 and 1.00
  *		encode alike), escaped and terminated like text.  It gives equality
  *		only: ranges over numeric keys are not pushed down.
@@ -409,11 +413,12 @@ numeric_text_is_valid(const char *s, size_t len)
 
 /*
  * lsm_key_encode
- *		Append the encoding of a non-null value of type typid to buf.  The
- *		caller has checked lsm_key_type_supported().
+ *		Append the encoding of a non-null value of type typid to buf; a text
+ *		value starts with its sort key under sort_coll when that is valid.
+ *		The caller has checked lsm_key_type_supported().
  */
 void
-lsm_key_encode(StringInfo buf, Oid typid, Datum value)
+lsm_key_encode(StringInfo buf, Oid typid, Oid sort_coll, Datum value)
 {
 	Oid			base = key_base_type(typid);
 
@@ -456,6 +461,12 @@ lsm_key_encode(StringInfo buf, Oid typid, Datum value)
 			{
 				struct varlena *v = PG_DETOAST_DATUM_PACKED(value);
 
+				if (OidIsValid(sort_coll) && base != BYTEAOID)
+				{
+					lsm_append_sort_key(buf, sort_coll, VARDATA_ANY(v),
+										VARSIZE_ANY_EXHDR(v));
+					appendStringInfoChar(buf, '\0');
+				}
 				append_escaped(buf, VARDATA_ANY(v), VARSIZE_ANY_EXHDR(v), true);
 				if ((Pointer) v != DatumGetPointer(value))
 					pfree(v);
@@ -499,11 +510,12 @@ lsm_key_encode_prefix(StringInfo buf, Oid typid, Datum value)
 /*
  * lsm_key_decode
  *		Decode one column of type typid at *p, reading no further than end,
- *		and advance *p past it.  By-reference results are palloc'd in the
- *		current memory context.  ERROR (data_corrupted) on malformed bytes.
+ *		and advance *p past it; sort_coll as given to lsm_key_encode.
+ *		By-reference results are palloc'd in the current memory context.
+ *		ERROR (data_corrupted) on malformed bytes.
  */
 Datum
-lsm_key_decode(const char **p, const char *end, Oid typid)
+lsm_key_decode(const char **p, const char *end, Oid typid, Oid sort_coll)
 {
 	Oid			base = key_base_type(typid);
 
@@ -550,7 +562,18 @@ lsm_key_decode(const char **p, const char *end, Oid typid)
 		case VARCHAROID:
 			{
 				size_t		len;
-				char	   *v = read_escaped(p, end, typid, true, &len);
+				char	   *v;
+
+				if (OidIsValid(sort_coll))
+				{
+					/* the sort key is skipped: the value follows it */
+					const char *sep = memchr(*p, '\0', end - *p);
+
+					if (sep == NULL)
+						key_corrupted(typid, "The key ends inside a sort key.");
+					*p = sep + 1;
+				}
+				v = read_escaped(p, end, typid, true, &len);
 
 				if (!pg_verifymbstr(VARDATA(v), (int) len, true))
 					key_corrupted(typid, "The key holds text that is not valid in the database encoding.");

@@ -48,6 +48,11 @@ typedef struct LsmKeyInfo
 	Oid			types[INDEX_MAX_KEYS];
 	Oid			base_types[INDEX_MAX_KEYS]; /* domains resolved */
 	Oid			collations[INDEX_MAX_KEYS];
+	Oid			sort_colls[INDEX_MAX_KEYS]; /* text keys led by this
+											 * collation's sort key */
+	int			key_format;		/* 1: text keys are bytes; 2: sort keys */
+	bool		stale;			/* sort keys from another collation version:
+								 * no pushdown, no writes */
 	bool	   *is_key;			/* per attribute (index attnum - 1) */
 } LsmKeyInfo;
 
@@ -57,12 +62,17 @@ typedef enum LsmAccessKind
 	LSM_ACCESS_FULL = 0,
 	LSM_ACCESS_POINT = 1,		/* every key column = value */
 	LSM_ACCESS_MULTI = 2,		/* leading columns =, last = ANY(array) */
-	LSM_ACCESS_RANGE = 3		/* leading columns =, next bounded or prefix */
+	LSM_ACCESS_RANGE = 3,		/* leading columns =, next bounded or prefix */
+	LSM_ACCESS_MULTI_RANGE = 4	/* leading columns =, a non-last one =
+								 * ANY(array): a range per value */
 } LsmAccessKind;
 
 /* in options.c */
 extern void lsm_settings_for_table(Oid relid, LsmTableSettings *settings);
 extern bool lsm_column_is_key(Oid relid, AttrNumber attnum);
+extern int	lsm_table_key_format(Oid relid, char **collation_version);
+extern void lsm_table_set_key_format(Oid relid, int key_format,
+									 const char *collation_version);
 
 /* in analyze.c */
 extern bool lsmAnalyzeForeignTable(Relation rel, AcquireSampleRowsFunc *func,
@@ -138,6 +148,9 @@ extern void lsm_explain_read_counters(const LsmReadCounters *c, ExplainState *es
 /* in rows.c */
 extern void lsm_store_row(TupleTableSlot *slot, const LsmKeyInfo *ki,
 						  LsmSlice key, LsmSlice value);
+extern bool lsm_key_order_usable(const LsmKeyInfo *ki, int col, Oid collid);
+extern char *lsm_key_collation_versions(const LsmKeyInfo *ki);
+extern void lsm_check_key_writable(Relation rel, const LsmKeyInfo *ki);
 extern bool lsm_encode_key_from_values(StringInfo buf, const LsmKeyInfo *ki,
 									   Relation rel, const Datum *values,
 									   const bool *isnull, bool error_on_null);

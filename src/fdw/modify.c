@@ -105,6 +105,7 @@ init_modify_state(ResultRelInfo *rinfo, bool do_nothing, bool explain_only)
 		return ms;
 	ms->rel = rel;
 	lsm_key_info(rel, &ms->ki);
+	lsm_check_key_writable(rel, &ms->ki);
 	ms->db = lsm_open_table(rel);
 	ms->txn = lsm_txn_table(rel, ms->db, true);
 	ms->tmp_cxt = AllocSetContextCreate(CurrentMemoryContext, "lsm_fdw modify",
@@ -278,7 +279,7 @@ encode_old_key(LsmModifyState *ms, TupleTableSlot *planSlot)
 		values[i] = ExecGetJunkAttribute(planSlot, ms->junk_attnos[i], &isnull[i]);
 		if (isnull[i])
 			elog(ERROR, "lsm_fdw row identity is NULL");
-		lsm_key_encode(&ms->old_key, ms->ki.types[i], values[i]);
+		lsm_key_encode(&ms->old_key, ms->ki.types[i], ms->ki.sort_colls[i], values[i]);
 	}
 }
 

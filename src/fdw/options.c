@@ -9,17 +9,26 @@
  */
 #include "postgres.h"
 
+#include "access/htup_details.h"
 #include "access/reloptions.h"
+#include "access/table.h"
+#include "access/xact.h"
+#include "catalog/indexing.h"
 #include "catalog/pg_attribute.h"
 #include "catalog/pg_foreign_data_wrapper.h"
 #include "catalog/pg_foreign_server.h"
 #include "catalog/pg_foreign_table.h"
+#include "catalog/pg_type.h"
 #include "catalog/pg_user_mapping.h"
 #include "commands/defrem.h"
 #include "foreign/foreign.h"
 #include "lib/stringinfo.h"
+#include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
+#include "utils/inval.h"
+#include "utils/rel.h"
+#include "utils/syscache.h"
 
 #include "lsm_fdw.h"
 
@@ -30,7 +39,8 @@ typedef enum LsmOptionKind
 	OPT_ENUM,					/* one of allowed[] */
 	OPT_INT,					/* integer in [min, max] */
 	OPT_BYTES,					/* size with optional unit, in [min, max] bytes */
-	OPT_BOOL
+	OPT_BOOL,
+	OPT_STRING					/* any text */
 } LsmOptionKind;
 
 typedef struct LsmOptionDef
@@ -54,6 +64,9 @@ static const LsmOptionDef lsm_options[] = {
 	{"memtable_size", ForeignTableRelationId, true, OPT_BYTES, NULL,
 	1024 * 1024, 1024 * 1024 * 1024},
 	{"on_duplicate", ForeignTableRelationId, true, OPT_ENUM, "error, overwrite", 0, 0},
+	/* set at CREATE (ddl.c), changed only by lsm_fdw_rebuild() */
+	{"key_format", ForeignTableRelationId, false, OPT_ENUM, "1, 2", 0, 0},
+	{"collation_version", ForeignTableRelationId, false, OPT_STRING, NULL, 0, 0},
 };
 
 static bool
@@ -150,6 +163,8 @@ check_option_value(const LsmOptionDef *def, DefElem *elem)
 
 	switch (def->kind)
 	{
+		case OPT_STRING:
+			break;
 		case OPT_ENUM:
 			if (!enum_value_allowed(def->allowed, value))
 				ereport(ERROR,
@@ -240,6 +255,9 @@ lsm_fdw_validator(PG_FUNCTION_ARGS)
 			initStringInfo(&buf);
 			for (size_t i = 0; i < lengthof(lsm_options); i++)
 			{
+				/* recorded by lsm_fdw itself, not a user's choice */
+				if (strcmp(lsm_options[i].name, "collation_version") == 0)
+					continue;
 				if (option_valid_in(&lsm_options[i], context))
 					appendStringInfo(&buf, "%s%s", buf.len > 0 ? ", " : "",
 									 lsm_options[i].name);
@@ -336,4 +354,90 @@ lsm_column_is_key(Oid relid, AttrNumber attnum)
 			return defGetBoolean(elem);
 	}
 	return false;
+}
+
+/*
+ * lsm_table_key_format
+ *		The key format of a table (docs/format.md): 2 when text keys under
+ *		collations that are not byte order start with a sort key, 1 (every
+ *		table created before key format 2, or with key_format '1') when text
+ *		keys are their bytes.  *collation_version gets the versions recorded
+ *		with format 2, NULL when none.
+ */
+int
+lsm_table_key_format(Oid relid, char **collation_version)
+{
+	ForeignTable *table = GetForeignTable(relid);
+	ListCell   *lc;
+	int			format = 1;
+
+	*collation_version = NULL;
+	foreach(lc, table->options)
+	{
+		DefElem    *elem = (DefElem *) lfirst(lc);
+
+		if (strcmp(elem->defname, "key_format") == 0)
+			format = atoi(defGetString(elem));
+		else if (strcmp(elem->defname, "collation_version") == 0)
+			*collation_version = defGetString(elem);
+	}
+	return format;
+}
+
+/*
+ * lsm_table_set_key_format
+ *		Record a table's key format and collation versions in its options,
+ *		replacing those there; the catalog update is transactional, so it
+ *		commits or rolls back with the rows written under it.
+ */
+void
+lsm_table_set_key_format(Oid relid, int key_format, const char *collation_version)
+{
+	Relation	ftrel = table_open(ForeignTableRelationId, RowExclusiveLock);
+	HeapTuple	tup = SearchSysCacheCopy1(FOREIGNTABLEREL, ObjectIdGetDatum(relid));
+	Datum		d;
+	bool		isnull;
+	ArrayBuildState *astate = NULL;
+	Datum		values[Natts_pg_foreign_table];
+	bool		nulls[Natts_pg_foreign_table];
+	bool		replace[Natts_pg_foreign_table];
+	HeapTuple	newtup;
+	ListCell   *lc;
+
+	if (!HeapTupleIsValid(tup))
+		elog(ERROR, "cache lookup failed for foreign table %u", relid);
+	d = SysCacheGetAttr(FOREIGNTABLEREL, tup, Anum_pg_foreign_table_ftoptions, &isnull);
+	foreach(lc, isnull ? NIL : untransformRelOptions(d))
+	{
+		DefElem    *elem = (DefElem *) lfirst(lc);
+
+		if (strcmp(elem->defname, "key_format") == 0 ||
+			strcmp(elem->defname, "collation_version") == 0)
+			continue;
+		astate = accumArrayResult(astate,
+								  CStringGetTextDatum(psprintf("%s=%s", elem->defname,
+															   defGetString(elem))),
+								  false, TEXTOID, CurrentMemoryContext);
+	}
+	astate = accumArrayResult(astate,
+							  CStringGetTextDatum(psprintf("key_format=%d", key_format)),
+							  false, TEXTOID, CurrentMemoryContext);
+	if (collation_version != NULL && collation_version[0] != '\0')
+		astate = accumArrayResult(astate,
+								  CStringGetTextDatum(psprintf("collation_version=%s",
+															   collation_version)),
+								  false, TEXTOID, CurrentMemoryContext);
+
+	memset(values, 0, sizeof(values));
+	memset(nulls, false, sizeof(nulls));
+	memset(replace, false, sizeof(replace));
+	values[Anum_pg_foreign_table_ftoptions - 1] =
+		makeArrayResult(astate, CurrentMemoryContext);
+	replace[Anum_pg_foreign_table_ftoptions - 1] = true;
+	newtup = heap_modify_tuple(tup, RelationGetDescr(ftrel), values, nulls, replace);
+	CatalogTupleUpdate(ftrel, &newtup->t_self, newtup);
+	table_close(ftrel, RowExclusiveLock);
+	/* cached plans chose their access under the old format */
+	CacheInvalidateRelcacheByRelid(relid);
+	CommandCounterIncrement();
 }

@@ -133,14 +133,6 @@ is_value_expr(RelOptInfo *baserel, Node *expr, bool outer_ok)
 	return true;
 }
 
-static bool
-collation_is_c(Oid collid)
-{
-	return !OidIsValid(collid) || collid == C_COLLATION_OID ||
-		collid == POSIX_COLLATION_OID ||
-		(collid == DEFAULT_COLLATION_OID && lc_collate_is_c(collid));
-}
-
 /*
  * Record what one qual says about a key column in pi; returns the key
  * column it constrains, or -1 when it constrains none.
@@ -149,6 +141,10 @@ static int
 classify_qual(RelOptInfo *baserel, LsmPlanInfo *pi, Expr *clause, bool outer_ok)
 {
 	const LsmKeyInfo *ki = &pi->ki;
+
+	/* stored sort keys may not be today's: nothing but full scans */
+	if (ki->stale)
+		return -1;
 
 	if (IsA(clause, OpExpr) && list_length(((OpExpr *) clause)->args) == 2)
 	{
@@ -175,10 +171,16 @@ classify_qual(RelOptInfo *baserel, LsmPlanInfo *pi, Expr *clause, bool outer_ok)
 			return -1;
 		cq = &pi->cols[col];
 
-		/* LIKE 'prefix%' and ^@ on text: a byte-prefix range. */
+		/*
+		 * LIKE 'prefix%' and ^@ on text: a byte-prefix range, when the
+		 * column's keys are its bytes (a sort key orders "ab" < "Ab" < "ac"
+		 * in most collations: no prefix range).
+		 */
 		if (!commuted && (funcid == F_TEXTLIKE || funcid == F_STARTS_WITH) &&
 			(ki->base_types[col] == TEXTOID || ki->base_types[col] == VARCHAROID))
 		{
+			if (OidIsValid(ki->sort_colls[col]))
+				return -1;
 			if (cq->prefix == NULL)
 			{
 				cq->prefix = (Expr *) val;
@@ -222,8 +224,7 @@ classify_qual(RelOptInfo *baserel, LsmPlanInfo *pi, Expr *clause, bool outer_ok)
 
 			if (!lsm_key_type_supported(ki->types[col], &ordered) || !ordered)
 				return -1;
-			if ((ki->base_types[col] == TEXTOID || ki->base_types[col] == VARCHAROID) &&
-				!collation_is_c(op->inputcollid))
+			if (!lsm_key_order_usable(ki, col, op->inputcollid))
 				return -1;
 		}
 		if ((strategy == BTGreaterStrategyNumber ||
@@ -311,9 +312,10 @@ choose_access(const LsmPlanInfo *pi, LsmAccess *acc)
 		acc->kind = LSM_ACCESS_POINT;
 		return;
 	}
-	if (pi->cols[n].any != NULL && n + 1 == ki->nkeys)
+	if (pi->cols[n].any != NULL)
 	{
-		acc->kind = LSM_ACCESS_MULTI;
+		/* the keys themselves, or the range of keys under each value */
+		acc->kind = n + 1 == ki->nkeys ? LSM_ACCESS_MULTI : LSM_ACCESS_MULTI_RANGE;
 		acc->any = pi->cols[n].any;
 		return;
 	}
@@ -349,6 +351,7 @@ access_rows(const LsmPlanInfo *pi, const LsmAccess *acc, double restricted_rows)
 				return Max(1, estimate_array_length((Node *) acc->any));
 			return 10;
 		case LSM_ACCESS_RANGE:
+		case LSM_ACCESS_MULTI_RANGE:
 			return Max(1, Min(pi->table_rows, restricted_rows * 2));
 		case LSM_ACCESS_FULL:
 		default:
@@ -372,6 +375,13 @@ access_cost(const LsmAccess *acc, double rows_read, Cost *startup, Cost *total)
 		case LSM_ACCESS_MULTI:
 			*startup = 0;
 			*total = rows_read * (0.5 + cpu_tuple_cost);
+			break;
+		case LSM_ACCESS_MULTI_RANGE:
+			/* one seek per value */
+			*startup = 0.5;
+			*total = (IsA(acc->any, Const) && !((Const *) acc->any)->constisnull
+					  ? Max(1, estimate_array_length((Node *) acc->any)) : 10) * 0.5 +
+				rows_read * (cpu_tuple_cost + 0.01);
 			break;
 		case LSM_ACCESS_RANGE:
 			*startup = 0.5;
@@ -399,6 +409,7 @@ key_order_pathkeys(PlannerInfo *root, RelOptInfo *baserel, const LsmKeyInfo *ki,
 	{
 		bool		ordered;
 		Oid			opfamily = key_opfamily(ki->types[i]);
+		Oid			opcintype;
 		Oid			opno;
 		Var		   *var;
 		List	   *pk;
@@ -406,10 +417,11 @@ key_order_pathkeys(PlannerInfo *root, RelOptInfo *baserel, const LsmKeyInfo *ki,
 		if (!lsm_key_type_supported(ki->types[i], &ordered) || !ordered ||
 			!OidIsValid(opfamily))
 			break;
-		if ((ki->base_types[i] == TEXTOID || ki->base_types[i] == VARCHAROID) &&
-			!collation_is_c(ki->collations[i]))
+		if (!lsm_key_order_usable(ki, i, ki->collations[i]))
 			break;
-		opno = get_opfamily_member(opfamily, ki->types[i], ki->types[i],
+		/* varchar and domains use the operators of their opclass's type */
+		opcintype = get_opclass_input_type(GetDefaultOpClass(ki->types[i], BTREE_AM_OID));
+		opno = get_opfamily_member(opfamily, opcintype, opcintype,
 								   reverse ? BTGreaterStrategyNumber : BTLessStrategyNumber);
 		if (!OidIsValid(opno))
 			break;
@@ -651,14 +663,16 @@ lsmGetForeignPaths(PlannerInfo *root, RelOptInfo *baserel, Oid foreigntableid)
 	access_cost(&acc, rows_read, &startup, &total);
 	total += rows_read * baserel->baserestrictcost.per_tuple;
 
-	if (acc.kind == LSM_ACCESS_FULL || acc.kind == LSM_ACCESS_RANGE)
+	if (acc.kind == LSM_ACCESS_FULL || acc.kind == LSM_ACCESS_RANGE ||
+		acc.kind == LSM_ACCESS_MULTI_RANGE)
 		pathkeys = key_order_pathkeys(root, baserel, &pi->ki, false);
 	add_path(baserel, (Path *)
 			 create_foreignscan_path(root, baserel, NULL, baserel->rows,
 									 startup, total, pathkeys, NULL, NULL,
 									 lsm_access_to_list(&acc)));
 
-	if ((acc.kind == LSM_ACCESS_FULL || acc.kind == LSM_ACCESS_RANGE) &&
+	if ((acc.kind == LSM_ACCESS_FULL || acc.kind == LSM_ACCESS_RANGE ||
+		 acc.kind == LSM_ACCESS_MULTI_RANGE) &&
 		root->query_pathkeys != NIL)
 	{
 		List	   *rev = key_order_pathkeys(root, baserel, &pi->ki, true);

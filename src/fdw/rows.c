@@ -6,13 +6,129 @@
  */
 #include "postgres.h"
 
+#include "catalog/pg_type.h"
 #include "executor/tuptable.h"
+#include "nodes/pg_list.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
+#include "utils/memutils.h"
 #include "utils/rel.h"
 
 #include "codec.h"
 #include "lsm_fdw.h"
+
+/* Tables this backend has warned about (stale sort keys), once each. */
+static List *stale_warned = NIL;
+
+/*
+ * lsm_key_collation_versions
+ *		The versions of the collations whose sort keys the table's keys hold,
+ *		in key order, separated by ';' ("" when there are none).
+ */
+char *
+lsm_key_collation_versions(const LsmKeyInfo *ki)
+{
+	StringInfoData buf;
+
+	initStringInfo(&buf);
+	for (int i = 0; i < ki->nkeys; i++)
+	{
+		if (!OidIsValid(ki->sort_colls[i]))
+			continue;
+		appendStringInfo(&buf, "%s%s", buf.len > 0 ? ";" : "",
+						 lsm_collation_version(ki->sort_colls[i]));
+	}
+	return buf.data;
+}
+
+/*
+ * Key format 2: which text key columns hold sort keys, and whether the
+ * versions recorded at CREATE (or at the last rebuild) are those of the
+ * libraries now; warn once per backend and table when they are not.
+ */
+static void
+key_collations(Relation rel, LsmKeyInfo *ki)
+{
+	char	   *recorded = NULL;
+	char	   *now;
+
+	ki->key_format = lsm_table_key_format(RelationGetRelid(rel), &recorded);
+	ki->stale = false;
+	for (int i = 0; i < ki->nkeys; i++)
+	{
+		Oid			base = ki->base_types[i];
+
+		ki->sort_colls[i] = InvalidOid;
+		if (ki->key_format >= 2 && (base == TEXTOID || base == VARCHAROID))
+			ki->sort_colls[i] = lsm_sort_key_collation(ki->collations[i]);
+	}
+	if (ki->key_format < 2)
+		return;
+	now = lsm_key_collation_versions(ki);
+	if (strcmp(now, recorded ? recorded : "") == 0)
+		return;
+	ki->stale = true;
+	if (!list_member_oid(stale_warned, RelationGetRelid(rel)))
+	{
+		MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
+
+		stale_warned = lappend_oid(stale_warned, RelationGetRelid(rel));
+		MemoryContextSwitchTo(old);
+		ereport(WARNING,
+				(errcode(ERRCODE_COLLATION_MISMATCH),
+				 errmsg("the collation version of the keys of lsm_fdw table \"%s\" changed",
+						RelationGetRelationName(rel)),
+				 errdetail("The keys were encoded with collation version \"%s\"; the library now provides \"%s\". Until the table is rebuilt, it is read without using its key order and refuses writes.",
+						   recorded ? recorded : "", now),
+				 errhint("Re-encode its keys with SELECT lsm_fdw_rebuild('%s');",
+						 quote_identifier(RelationGetRelationName(rel)))));
+	}
+}
+
+/*
+ * lsm_key_order_usable
+ *		Whether key column col is stored in the order of collation collid
+ *		(any collation for non-text types), so that a range or key order
+ *		under collid can be read from the engine.
+ */
+bool
+lsm_key_order_usable(const LsmKeyInfo *ki, int col, Oid collid)
+{
+	Oid			base = ki->base_types[col];
+
+	if (ki->stale)
+		return false;
+	if (base != TEXTOID && base != VARCHAROID)
+		return true;
+	if (OidIsValid(ki->sort_colls[col]))
+		return collid == ki->sort_colls[col] &&
+			lsm_sort_key_trusted(collid);
+	return lsm_collation_is_byte_order(collid);
+}
+
+/*
+ * lsm_check_key_writable
+ *		Refuse to write a table whose stored sort keys may differ from the
+ *		ones computed now: a write could miss the stored key of its row and
+ *		leave two rows with one key.
+ */
+void
+lsm_check_key_writable(Relation rel, const LsmKeyInfo *ki)
+{
+	char	   *recorded = NULL;
+
+	if (!ki->stale)
+		return;
+	(void) lsm_table_key_format(RelationGetRelid(rel), &recorded);
+	ereport(ERROR,
+			(errcode(ERRCODE_COLLATION_MISMATCH),
+			 errmsg("cannot write lsm_fdw table \"%s\": its keys were encoded with another version of their collation",
+					RelationGetRelationName(rel)),
+			 errdetail("The keys were encoded with collation version \"%s\"; the library now provides \"%s\".",
+					   recorded ? recorded : "", lsm_key_collation_versions(ki)),
+			 errhint("Re-encode its keys with SELECT lsm_fdw_rebuild('%s');",
+					 quote_identifier(RelationGetRelationName(rel)))));
+}
 
 /*
  * The hint for a table without key: pg_dump creates a table first and adds
@@ -78,7 +194,10 @@ lsm_key_info_try(Relation rel, LsmKeyInfo *ki)
 		ki->is_key[i] = true;
 		ki->nkeys++;
 	}
-	return ki->nkeys > 0;
+	if (ki->nkeys == 0)
+		return false;
+	key_collations(rel, ki);
+	return true;
 }
 
 /*
@@ -153,7 +272,7 @@ lsm_encode_key_from_values(StringInfo buf, const LsmKeyInfo *ki, Relation rel,
 							NameStr(TupleDescAttr(RelationGetDescr(rel), a - 1)->attname),
 							RelationGetRelationName(rel))));
 		}
-		lsm_key_encode(buf, ki->types[i], values[a - 1]);
+		lsm_key_encode(buf, ki->types[i], ki->sort_colls[i], values[a - 1]);
 	}
 	if (buf->len > LSM_MAX_KEY_BYTES)
 		ereport(ERROR,
@@ -184,7 +303,8 @@ lsm_store_row(TupleTableSlot *slot, const LsmKeyInfo *ki, LsmSlice key, LsmSlice
 	{
 		AttrNumber	a = ki->attnums[i];
 
-		slot->tts_values[a - 1] = lsm_key_decode(&p, end, ki->types[i]);
+		slot->tts_values[a - 1] = lsm_key_decode(&p, end, ki->types[i],
+												 ki->sort_colls[i]);
 		slot->tts_isnull[a - 1] = false;
 	}
 	if (p != end)

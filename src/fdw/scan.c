@@ -45,7 +45,11 @@ typedef struct LsmScanState
 	bool		started;
 	bool		empty;			/* the quals can match nothing */
 
-	/* POINT and MULTI: sorted, distinct keys to get. */
+	/*
+	 * POINT and MULTI: sorted, distinct keys to get.  MULTI_RANGE: sorted,
+	 * distinct key prefixes, each read as a range; next_key is the next
+	 * one to open (walking down when reverse).
+	 */
 	StringInfoData *keys;
 	int			nkeys_to_get;
 	int			next_key;
@@ -74,6 +78,7 @@ typedef struct LsmScanState
 } LsmScanState;
 
 static void release_scan(void *arg);
+static void open_iterator(LsmScanState *ss);
 
 /*
  * Convert a key value of valtype to column type coltype.  Returns 0 when
@@ -206,7 +211,7 @@ encode_equalities(LsmScanState *ss, ExprContext *econtext, StringInfo buf)
 
 		if (eval_key_value(ss, (ExprState *) ss->acc.eq[i], i, econtext, &cv) != 0)
 			return false;
-		lsm_key_encode(buf, ss->ki.types[i], cv);
+		lsm_key_encode(buf, ss->ki.types[i], ss->ki.sort_colls[i], cv);
 	}
 	return true;
 }
@@ -259,6 +264,7 @@ compute_targets(LsmScanState *ss, ExprContext *econtext)
 			break;
 
 		case LSM_ACCESS_MULTI:
+		case LSM_ACCESS_MULTI_RANGE:
 			{
 				ExprState  *es = (ExprState *) ss->acc.any;
 				bool		isnull;
@@ -293,7 +299,7 @@ compute_targets(LsmScanState *ss, ExprContext *econtext)
 						continue;
 					initStringInfo(&ss->keys[out]);
 					appendBinaryStringInfo(&ss->keys[out], prefix.data, prefix.len);
-					lsm_key_encode(&ss->keys[out], ss->ki.types[col], cv);
+					lsm_key_encode(&ss->keys[out], ss->ki.types[col], ss->ki.sort_colls[col], cv);
 					out++;
 				}
 				/* Sorted and distinct: rows come out once each, in key order. */
@@ -304,6 +310,8 @@ compute_targets(LsmScanState *ss, ExprContext *econtext)
 					if (out == 0 || compare_keys(&ss->keys[out - 1], &ss->keys[i]) != 0)
 						ss->keys[out++] = ss->keys[i];
 				ss->nkeys_to_get = out;
+				if (ss->acc.kind == LSM_ACCESS_MULTI_RANGE && ss->acc.reverse)
+					ss->next_key = out - 1;
 				break;
 			}
 
@@ -345,7 +353,7 @@ compute_targets(LsmScanState *ss, ExprContext *econtext)
 				}
 				if (c == 0)
 				{
-					lsm_key_encode(&ss->lower, ss->ki.types[col], cv);
+					lsm_key_encode(&ss->lower, ss->ki.types[col], ss->ki.sort_colls[col], cv);
 					if (!ss->acc.lower_incl && !bytes_successor(&ss->lower))
 					{
 						ss->empty = true;
@@ -369,7 +377,7 @@ compute_targets(LsmScanState *ss, ExprContext *econtext)
 				{
 					resetStringInfo(&ss->upper);
 					appendBinaryStringInfo(&ss->upper, prefix.data, prefix.len);
-					lsm_key_encode(&ss->upper, ss->ki.types[col], cv);
+					lsm_key_encode(&ss->upper, ss->ki.types[col], ss->ki.sort_colls[col], cv);
 					ss->has_upper = ss->acc.upper_incl ? bytes_successor(&ss->upper) : true;
 				}
 			}
@@ -488,28 +496,63 @@ start_scan(LsmScanState *ss, ExprContext *econtext)
 		return;
 
 	if (ss->acc.kind == LSM_ACCESS_RANGE || ss->acc.kind == LSM_ACCESS_FULL)
-	{
-		LsmReadOptions ro;
-		LsmStatus	st;
+		open_iterator(ss);
+}
 
-		lsm_read_options_init(&ro);
-		ro.read_seq = ss->read_seq;
-		ro.counters = ss->counters;
-		if (ss->lower.len > 0)
-			ro.lower_bound = lsm_slice(ss->lower.data, ss->lower.len);
-		if (ss->has_upper)
-			ro.upper_bound = lsm_slice(ss->upper.data, ss->upper.len);
-		if (lsm_txn_truncated_upto(ss->txn) >= 0)
-			ss->it = lsm_iter_empty(NULL);	/* TRUNCATE earlier in this transaction */
-		else if (lsm_db_iter(ss->db, &ro, &ss->it, &st) != LSM_OK)
-			lsm_report(ERROR, &st, "start a scan");
-		if (ss->acc.reverse)
-			lsm_iter_seek_last(ss->it);
-		else
-			lsm_iter_seek_first(ss->it);
-		collect_overlay(ss);
-		ss->ov_pos = ss->acc.reverse ? ss->noverlay - 1 : 0;
-	}
+/*
+ * MULTI_RANGE: open the range of the next key prefix; false when none is
+ * left.
+ */
+static bool
+open_next_range(LsmScanState *ss)
+{
+	StringInfo	k;
+	MemoryContext old;
+
+	if (ss->next_key < 0 || ss->next_key >= ss->nkeys_to_get)
+		return false;
+	k = &ss->keys[ss->next_key];
+	ss->next_key += ss->acc.reverse ? -1 : 1;
+	old = MemoryContextSwitchTo(ss->keys_cxt);
+	resetStringInfo(&ss->lower);
+	appendBinaryStringInfo(&ss->lower, k->data, k->len);
+	resetStringInfo(&ss->upper);
+	appendBinaryStringInfo(&ss->upper, k->data, k->len);
+	ss->has_upper = bytes_successor(&ss->upper);
+	MemoryContextSwitchTo(old);
+	open_iterator(ss);
+	return true;
+}
+
+/*
+ * Open the engine's iterator over [lower, upper) and collect the
+ * transaction's own writes there.
+ */
+static void
+open_iterator(LsmScanState *ss)
+{
+	LsmReadOptions ro;
+	LsmStatus	st;
+
+	lsm_iter_destroy(ss->it);
+	ss->it = NULL;
+	lsm_read_options_init(&ro);
+	ro.read_seq = ss->read_seq;
+	ro.counters = ss->counters;
+	if (ss->lower.len > 0)
+		ro.lower_bound = lsm_slice(ss->lower.data, ss->lower.len);
+	if (ss->has_upper)
+		ro.upper_bound = lsm_slice(ss->upper.data, ss->upper.len);
+	if (lsm_txn_truncated_upto(ss->txn) >= 0)
+		ss->it = lsm_iter_empty(NULL);	/* TRUNCATE earlier in this transaction */
+	else if (lsm_db_iter(ss->db, &ro, &ss->it, &st) != LSM_OK)
+		lsm_report(ERROR, &st, "start a scan");
+	if (ss->acc.reverse)
+		lsm_iter_seek_last(ss->it);
+	else
+		lsm_iter_seek_first(ss->it);
+	collect_overlay(ss);
+	ss->ov_pos = ss->acc.reverse ? ss->noverlay - 1 : 0;
 }
 
 /*
@@ -693,6 +736,18 @@ lsmIterateForeignScan(ForeignScanState *node)
 	old = MemoryContextSwitchTo(ss->row_cxt);
 	if (ss->acc.kind == LSM_ACCESS_POINT || ss->acc.kind == LSM_ACCESS_MULTI)
 		found = next_get(ss, slot);
+	else if (ss->acc.kind == LSM_ACCESS_MULTI_RANGE)
+	{
+		/* the ranges one after another, in key order */
+		found = false;
+		for (;;)
+		{
+			if (ss->it != NULL && (found = next_range(ss, slot)))
+				break;
+			if (!open_next_range(ss))
+				break;
+		}
+	}
 	else
 		found = next_range(ss, slot);
 	MemoryContextSwitchTo(old);
@@ -768,17 +823,21 @@ lsmExplainForeignScan(ForeignScanState *node, ExplainState *es)
 	StringInfoData buf;
 
 	initStringInfo(&buf);
-	appendStringInfoString(&buf, lsm_access_name(acc->kind));
-	if (acc->kind != LSM_ACCESS_FULL)
+	if (es->verbose)
+		lsm_explain_access(&buf, node, acc, es);
+	else
+		appendStringInfoString(&buf, lsm_access_name(acc->kind));
+	if (acc->kind != LSM_ACCESS_FULL && !es->verbose)
 	{
 		/* key columns the access constrains: equalities, plus a bounded one */
 		int			ncols = acc->neq;
 
-		if (acc->kind == LSM_ACCESS_MULTI || acc->lower || acc->upper || acc->prefix)
+		if (acc->kind == LSM_ACCESS_MULTI || acc->kind == LSM_ACCESS_MULTI_RANGE ||
+			acc->lower || acc->upper || acc->prefix)
 			ncols++;
 		appendStringInfo(&buf, " on %d key column%s", ncols, ncols == 1 ? "" : "s");
 	}
-	if (acc->kind == LSM_ACCESS_RANGE)
+	if (acc->kind == LSM_ACCESS_RANGE && !es->verbose)
 	{
 		if (acc->prefix)
 			appendStringInfoString(&buf, acc->prefix_is_like ? ", LIKE prefix" : ", ^@ prefix");
@@ -788,7 +847,8 @@ lsmExplainForeignScan(ForeignScanState *node, ExplainState *es)
 			appendStringInfoString(&buf, acc->upper_incl ? ", upper bound <=" : ", upper bound <");
 	}
 	ExplainPropertyText("LSM Access", buf.data, es);
-	if (acc->kind == LSM_ACCESS_RANGE || acc->kind == LSM_ACCESS_FULL)
+	if (acc->kind == LSM_ACCESS_RANGE || acc->kind == LSM_ACCESS_FULL ||
+		acc->kind == LSM_ACCESS_MULTI_RANGE)
 		ExplainPropertyText("LSM Key Order", acc->reverse ? "descending" : "ascending", es);
 	if (es->analyze && ss->counters != NULL)
 	{

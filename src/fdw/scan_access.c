@@ -112,6 +112,8 @@ lsm_access_name(LsmAccessKind kind)
 			return "multi-get";
 		case LSM_ACCESS_RANGE:
 			return "range";
+		case LSM_ACCESS_MULTI_RANGE:
+			return "multi-range";
 		case LSM_ACCESS_FULL:
 			break;
 	}

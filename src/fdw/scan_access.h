@@ -38,4 +38,8 @@ extern void lsm_access_from_list(List *list, LsmAccess *acc);
 extern void lsm_access_from_plan(List *ints, List *items, LsmAccess *acc);
 extern const char *lsm_access_name(LsmAccessKind kind);
 
+/* in explain.c */
+extern void lsm_explain_access(StringInfo buf, ForeignScanState *node,
+							   const LsmAccess *acc, ExplainState *es);
+
 #endif							/* LSM_SCAN_ACCESS_H */
