@@ -205,8 +205,9 @@ memref_new(LsmDb *db, size_t need, uint64_t log_number, LsmMemRef **out,
 	size_t		size = db->opts.write_buffer_size;
 
 	/*
-	 * The memtable an open starts with may be smaller: a host with many
-	 * mostly idle tables then does not pay a full memtable for each.
+	 * The memtable an open or a flush starts with (first) may be smaller: a
+	 * host with many mostly idle tables then does not pay a full memtable
+	 * for each.
 	 */
 	if (first && db->opts.initial_write_buffer_size > 0 &&
 		db->opts.initial_write_buffer_size < size)
@@ -855,7 +856,12 @@ switch_memtable(LsmDb *db, size_t need, bool new_log, bool *pool_full, LsmStatus
 	 * The region first: a writer waiting for the host's pool retries this,
 	 * and should not create and delete a WAL file every time.
 	 */
-	rc = memref_new(db, need, sv->mem->log_number, &m, pool_full, false, st);
+	/*
+	 * need 0 is a freeze for a flush (by request, or of an idle table), not
+	 * a full memtable: the next one starts small, as after an open, so that
+	 * tables nobody writes hold little of the host's pool.
+	 */
+	rc = memref_new(db, need, sv->mem->log_number, &m, pool_full, need == 0, st);
 	if (rc != LSM_OK)
 	{
 		lsm_free(nsv);
@@ -1790,6 +1796,9 @@ lsm_db_get(LsmDb *db, const LsmReadOptions *ro, LsmSlice key, LsmBuf *value,
 	}
 	if (ro->found_seq != NULL)
 		*ro->found_seq = 0;
+	/* the caller's buffer: a big value needs no room in a shared heap */
+	if (!lsm_buf_make_private(value, 256))
+		return lsm_status_set(st, LSM_NO_MEMORY, 0, "out of memory reading a value");
 	sv = pin_sv(db, &seq);
 	seq = read_point(ro, seq);
 	LSM_STAT_ADD(db, gets, 1);

@@ -98,6 +98,26 @@ lsm_buf_set(LsmBuf *b, const void *p, size_t n)
 }
 
 /*
+ * lsm_buf_make_private
+ *		Give an empty, unallocated buffer cap bytes of process-private memory
+ *		(lsm_malloc_private).  Growth reallocates in place of the old block,
+ *		so the buffer stays private for its whole life.  A buffer that
+ *		already has memory is left as it is.
+ */
+bool
+lsm_buf_make_private(LsmBuf *b, size_t cap)
+{
+	if (b->data != NULL || cap == 0)
+		return true;
+	b->data = lsm_malloc_private(cap);
+	if (b->data == NULL)
+		return false;
+	b->cap = cap;
+	b->len = 0;
+	return true;
+}
+
+/*
  * lsm_buf_free
  *		Release the memory and return the buffer to its initial state.
  */

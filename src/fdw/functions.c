@@ -209,14 +209,29 @@ run_maintenance(Oid relid, LsmMaintenance op)
 	Relation	rel = open_for_function(relid, true, fnames[op]);
 	LsmDb	   *db = lsm_open_table(rel);
 	LsmStatus	st;
-	LsmCode		rc;
+	volatile LsmCode rc;
 
-	if (op == LSM_MAINT_FLUSH)
-		rc = lsm_db_flush(db, &st);
-	else if (op == LSM_MAINT_VERIFY)
-		rc = lsm_db_verify(db, &st);
-	else
-		rc = lsm_db_compact_range(db, lsm_slice(NULL, 0), lsm_slice(NULL, 0), &st);
+	/*
+	 * Freezing the memtable for the flush takes a small new one; it may go
+	 * over the pool's limit, like the maintenance worker, since waiting for
+	 * room could last forever when the pool is full of tables' active
+	 * memtables, and the flush gives back more than it takes.
+	 */
+	lsm_region_unlimited(op != LSM_MAINT_VERIFY);
+	PG_TRY();
+	{
+		if (op == LSM_MAINT_FLUSH)
+			rc = lsm_db_flush(db, &st);
+		else if (op == LSM_MAINT_VERIFY)
+			rc = lsm_db_verify(db, &st);
+		else
+			rc = lsm_db_compact_range(db, lsm_slice(NULL, 0), lsm_slice(NULL, 0), &st);
+	}
+	PG_FINALLY();
+	{
+		lsm_region_unlimited(false);
+	}
+	PG_END_TRY();
 	if (rc != LSM_OK)
 		lsm_report(ERROR, &st, verbs[op]);
 	relation_close(rel, AccessShareLock);

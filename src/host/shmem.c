@@ -91,7 +91,16 @@ glue_free(void *arg, void *p)
 		free(p);
 }
 
-static const LsmAllocator glue_allocator = {glue_alloc, glue_realloc, glue_free, NULL};
+/* Process-private memory is libc's, which glue_realloc and glue_free tell apart. */
+static void *
+glue_alloc_private(void *arg, size_t n)
+{
+	return malloc(n);
+}
+
+static const LsmAllocator glue_allocator = {
+	glue_alloc, glue_realloc, glue_free, NULL, glue_alloc_private
+};
 
 /*
  * Memtable regions come from the heap too, but are counted against

@@ -149,6 +149,39 @@ flush_frozen(void)
 }
 
 /*
+ * The pool is over its limit and nothing is frozen: it is full of tables'
+ * active memtables (many open tables, or replay refilled them), which only
+ * a flush gives back.  Commits then go ahead over the limit rather than
+ * wait (commit.c), so flush tables until the pool is below its limit
+ * again; each flushed table keeps only a small memtable (the engine's
+ * initial_write_buffer_size).  Tables whose flushes fail are left alone.
+ */
+static void
+shrink_memtables(void)
+{
+	LsmShared  *s = lsm_shared;
+	uint64		limit = (uint64) lsm_memtable_memory * 1024;
+	int			pos = 0;
+	LsmTableSlot *slot;
+
+	while (pg_atomic_read_u64(&s->memtable_bytes) > limit &&
+		   (slot = next_table(&pos)) != NULL)
+	{
+		LsmStatus	st;
+
+		if (!slot->flush_failing)
+		{
+			LsmCode		rc = lsm_db_flush(slot->db, &st);
+
+			if (rc != LSM_OK)
+				note_flush_result(slot, rc, &st);
+		}
+		lsm_slot_unpin(slot);
+		CHECK_FOR_INTERRUPTS();
+	}
+}
+
+/*
  * Checkpoint: make everything the log holds so far durable in the tables,
  * then delete the segments below that point.  The oldest prepared record
  * is read first: a transaction that resolves afterwards wrote its RESOLVE
@@ -277,6 +310,9 @@ lsm_maintenance_main(Datum arg)
 		MemoryContextReset(cxt);
 
 		flush_frozen();
+		if (pg_atomic_read_u64(&s->memtable_bytes) > (uint64) lsm_memtable_memory * 1024 &&
+			!lsm_flush_pending_anywhere())
+			shrink_memtables();
 
 		/* lsm_fdw.synchronous_commit = off: bound the unsynced window */
 		insert = lsm_xlog_insert_lsn(s->xlog);
