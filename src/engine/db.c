@@ -1664,7 +1664,9 @@ get_visit(void *arg, LsmSlice ikey, LsmSlice value)
 	switch (pk.kind)
 	{
 		case LSM_KIND_PUT:
-			if (!lsm_buf_set(g->n_ops > 0 ? &g->base : g->out, value.data, value.len))
+			/* the caller's buffer: a big value needs no room in a shared heap */
+			if ((g->n_ops == 0 && !lsm_buf_make_private(g->out, value.len + 1)) ||
+				!lsm_buf_set(g->n_ops > 0 ? &g->base : g->out, value.data, value.len))
 				g->err = LSM_NO_MEMORY;
 			g->has_base = g->n_ops > 0;
 			g->found_put = true;
@@ -1796,9 +1798,6 @@ lsm_db_get(LsmDb *db, const LsmReadOptions *ro, LsmSlice key, LsmBuf *value,
 	}
 	if (ro->found_seq != NULL)
 		*ro->found_seq = 0;
-	/* the caller's buffer: a big value needs no room in a shared heap */
-	if (!lsm_buf_make_private(value, 256))
-		return lsm_status_set(st, LSM_NO_MEMORY, 0, "out of memory reading a value");
 	sv = pin_sv(db, &seq);
 	seq = read_point(ro, seq);
 	LSM_STAT_ADD(db, gets, 1);

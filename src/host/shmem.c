@@ -22,6 +22,7 @@
 #include "storage/shmem.h"
 #include "utils/guc.h"
 
+#include "block_cache.h"
 #include "lsm_alloc.h"
 #include "lsm_env_shared.h"
 #include "lsm_fdw.h"
@@ -122,6 +123,14 @@ lsm_region_alloc(void *arg, size_t size)
 		return NULL;
 	}
 	p = lsm_shm_heap_alloc(heap, size);
+
+	/*
+	 * Memtables past the pool's limit (an open, the worker, a commit's apply)
+	 * take heap the block cache may hold: give cached blocks back rather
+	 * than fail a memtable a logged commit is waiting for.
+	 */
+	while (p == NULL && lsm_block_cache_shed(lsm_shared->cache, size) > 0)
+		p = lsm_shm_heap_alloc(heap, size);
 	if (p == NULL)
 	{
 		pg_atomic_sub_fetch_u64(&lsm_shared->memtable_bytes, size);
