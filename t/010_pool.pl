@@ -3,7 +3,7 @@
 # 1. Default settings: the largest row a write accepts (a quarter of
 #    lsm_fdw.memtable_memory, 16 MB) is inserted, flushed, compacted, read
 #    back and survives a crash; a row just over the limit is refused with
-#    54000 by INSERT and by UPDATE.
+#    54000 by INSERT, UPDATE and COPY.
 # 2. lsm_fdw.memtable_memory = 8MB: while the flushes of two tables fail
 #    (their directories are read-only) and their frozen memtables keep the
 #    pool over its limit, commits to another table go on; once the
@@ -103,6 +103,19 @@ is($big->safe_psql('postgres', $check), "1:$max:true 2:$max:true 3:$max:true",
 	'after a crash: every largest row is back whole');
 ($rc, $out, $err) = psql_within($big, 120, "SELECT lsm_fdw_flush('big'), lsm_fdw_verify('big')");
 is($rc, 0, 'the replayed row flushes and the table verifies') or diag($err);
+# COPY goes through the same check
+my $copy_dir = $PostgreSQL::Test::Utils::tmp_check;
+for my $n ($max + 1, $max)
+{
+	open my $fh, '>', "$copy_dir/row_$n.txt" or die "$copy_dir/row_$n.txt: $!";
+	print $fh "4\t", 'd' x $n, "\n";
+	close $fh;
+}
+($rc, $out, $err) = psql_within($big, 60, "COPY big FROM '$copy_dir/row_" . ($max + 1) . ".txt'");
+like($err, qr/54000: row is too large/, 'COPY of a row one byte over the limit: 54000');
+($rc, $out, $err) = psql_within($big, 60, "COPY big FROM '$copy_dir/row_$max.txt'");
+is($rc, 0, 'COPY of the largest row is accepted') or diag($err);
+is($big->safe_psql('postgres', "SELECT length(v) FROM big WHERE k = 4"), $max, 'and reads back');
 unlike(slurp_file($big->logfile, $off), qr/could not flush|out of memory/,
 	'no flush failure and no out-of-memory in the log');
 $big->stop;
