@@ -823,6 +823,19 @@ lsm_db_flush_needed(LsmDb *db)
 	return needed;
 }
 
+size_t
+lsm_db_memtable_bytes(LsmDb *db)
+{
+	size_t		bytes;
+
+	db->env->mutex_lock(db->mu);
+	bytes = db->sv->mem->size;
+	for (int i = 0; i < db->sv->n_imm; i++)
+		bytes += db->sv->imm[i]->size;
+	db->env->mutex_unlock(db->mu);
+	return bytes;
+}
+
 /*
  * switch_memtable
  *		Freeze the active memtable and start a new one with room for need

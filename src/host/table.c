@@ -226,6 +226,19 @@ lsm_table_save_settings(Oid relid)
 }
 
 /*
+ * lsm_idle_memtable_size
+ *		The memtable an idle table (just opened, or flushed) holds: 1MB, or
+ *		1/64 of a small pool (at least 64kB), so that tens of open tables do
+ *		not fill the pool by themselves.
+ */
+size_t
+lsm_idle_memtable_size(void)
+{
+	return Min((size_t) 1024 * 1024,
+			   Max((size_t) 64 * 1024, (size_t) lsm_memtable_memory * 1024 / 64));
+}
+
+/*
  * lsm_table_options
  *		Engine options of a table in the shared engine.
  */
@@ -244,15 +257,7 @@ lsm_table_options(const char *dir, LsmOptions *opts, LsmTableSlot *slot)
 	 */
 	opts->write_buffer_size = Min((size_t) settings.memtable_size,
 								  (size_t) lsm_memtable_memory * 1024 / 4);
-	/*
-	 * An idle table (just opened, or flushed) holds a small memtable: 1MB,
-	 * or 1/64 of a small pool (at least 64kB), so that tens of open tables
-	 * do not fill the pool by themselves.
-	 */
-	opts->initial_write_buffer_size =
-		Min(opts->write_buffer_size,
-			Min((size_t) 1024 * 1024,
-				Max((size_t) 64 * 1024, (size_t) lsm_memtable_memory * 1024 / 64)));
+	opts->initial_write_buffer_size = Min(opts->write_buffer_size, lsm_idle_memtable_size());
 	opts->block_size = settings.block_size;
 	opts->compression = settings.compress ? LSM_COMPRESSION_ZSTD : LSM_COMPRESSION_NONE;
 	opts->compression_level = settings.compression_level;
