@@ -82,6 +82,8 @@ lsm_table_props_free(LsmTableProps *p)
 	lsm_buf_free(&p->largest);
 }
 
+static void builder_free(LsmTableBuilder *b);
+
 static LsmCode
 builder_nomem(LsmTableBuilder *b, LsmStatus *st)
 {
@@ -167,12 +169,7 @@ lsm_table_builder_open(LsmEnv *env, const char *path, const LsmTableOptions *opt
 	{
 		b->file = NULL;
 		/* not ours to remove: it may be someone else's existing file */
-		lsm_block_builder_free(&b->data);
-		lsm_block_builder_free(&b->index);
-		lsm_bloom_builder_free(&b->bloom);
-		ZSTD_freeCCtx(b->cctx);
-		lsm_free(b->path);
-		lsm_free(b);
+		builder_free(b);
 		return rc;
 	}
 	*bp = b;
