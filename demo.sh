@@ -8,6 +8,11 @@
 # including on Ctrl-C.  Set LSM_DEMO_PORT to choose the port.
 set -eu
 cd "$(dirname "$0")"
+# Installing packages and lsm_fdw needs root: re-run through sudo when we
+# are a sudo user (a root shell, as in a container, has no sudo and needs none).
+if [ "$(id -u)" -ne 0 ] && command -v sudo >/dev/null 2>&1; then
+	exec sudo --preserve-env=PG_CONFIG,LSM_DEMO_PORT bash "$0" "$@"
+fi
 . test/lib.sh
 
 lsm_install_deps

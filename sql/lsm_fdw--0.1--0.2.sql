@@ -3,6 +3,27 @@
 -- complain if script is sourced in psql, rather than via ALTER EXTENSION
 \echo Use "ALTER EXTENSION lsm_fdw UPDATE TO '0.2'" to load this file. \quit
 
+-- Maintenance functions return what they did (jsonb) instead of void; their
+-- comments are set again below.
+DROP FUNCTION lsm_fdw_flush(regclass);
+DROP FUNCTION lsm_fdw_verify(regclass);
+DROP FUNCTION lsm_fdw_compact(regclass);
+
+CREATE FUNCTION lsm_fdw_flush(regclass)
+RETURNS jsonb
+AS 'MODULE_PATHNAME'
+LANGUAGE C STRICT VOLATILE;
+
+CREATE FUNCTION lsm_fdw_verify(regclass)
+RETURNS jsonb
+AS 'MODULE_PATHNAME'
+LANGUAGE C STRICT VOLATILE;
+
+CREATE FUNCTION lsm_fdw_compact(regclass)
+RETURNS jsonb
+AS 'MODULE_PATHNAME'
+LANGUAGE C STRICT VOLATILE;
+
 COMMENT ON FUNCTION lsm_fdw_handler() IS 'foreign-data wrapper handler of lsm_fdw';
 COMMENT ON FUNCTION lsm_fdw_validator(text[], oid) IS 'validates the options of lsm_fdw servers, foreign tables and columns';
 COMMENT ON FUNCTION lsm_fdw_stats(regclass) IS 'engine statistics of one lsm_fdw table: levels, files, bytes, counters (see the README for every field)';

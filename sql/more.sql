@@ -61,7 +61,7 @@ SELECT reltuples FROM pg_class WHERE relname = 'tr';
 SELECT attname, n_distinct FROM pg_stats WHERE tablename = 'tr' ORDER BY attname;
 
 -- EXPLAIN ANALYZE shows engine counters
-SELECT lsm_fdw_flush('tr');
+SELECT (lsm_fdw_flush('tr')->>'files')::int > 0 AS flushed;
 EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, SUMMARY OFF) SELECT * FROM tr WHERE k = 500;
 EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, SUMMARY OFF) SELECT * FROM tr WHERE k = 999999;
 INSERT INTO tr VALUES (-1, 'in memtable');
@@ -73,6 +73,26 @@ INSERT INTO tr VALUES (-2, 'async');
 SELECT * FROM tr WHERE k = -2;
 RESET lsm_fdw.synchronous_commit;
 SHOW lsm_fdw.wal_sync_delay;
+
+-- the default, auto, follows Postgres's synchronous_commit: one log fsync per
+-- commit when it is on, none of the commit's own when it is off
+SHOW lsm_fdw.synchronous_commit;
+CREATE TEMP TABLE sync_probe AS SELECT (lsm_fdw_server_stats()->>'log_syncs')::bigint AS n;
+DO $$ BEGIN FOR i IN 1..30 LOOP INSERT INTO tr VALUES (-100 - i, 'sync'); COMMIT; END LOOP; END $$;
+SELECT (lsm_fdw_server_stats()->>'log_syncs')::bigint - n >= 30 AS synced_each_commit FROM sync_probe;
+SET synchronous_commit = off;
+UPDATE sync_probe SET n = (lsm_fdw_server_stats()->>'log_syncs')::bigint;
+DO $$ BEGIN FOR i IN 1..30 LOOP INSERT INTO tr VALUES (-200 - i, 'async'); COMMIT; END LOOP; END $$;
+SELECT (lsm_fdw_server_stats()->>'log_syncs')::bigint - n < 15 AS not_synced_each_commit FROM sync_probe;
+SELECT count(*) FROM tr WHERE k BETWEEN -230 AND -101;
+SET lsm_fdw.synchronous_commit = on;   -- an explicit setting wins
+UPDATE sync_probe SET n = (lsm_fdw_server_stats()->>'log_syncs')::bigint;
+DO $$ BEGIN FOR i IN 1..30 LOOP INSERT INTO tr VALUES (-300 - i, 'sync'); COMMIT; END LOOP; END $$;
+SELECT (lsm_fdw_server_stats()->>'log_syncs')::bigint - n >= 30 AS synced_each_commit FROM sync_probe;
+RESET synchronous_commit;
+RESET lsm_fdw.synchronous_commit;
+DELETE FROM tr WHERE k BETWEEN -330 AND -101;
+DROP TABLE sync_probe;
 
 -- an ERROR in the middle of scans and writes leaves the table usable
 SELECT k, 10 / (k - 500) FROM tr WHERE k BETWEEN 490 AND 510 ORDER BY k;

@@ -42,6 +42,19 @@ CREATE FOREIGN TABLE bad7 (k int OPTIONS (key 'true')) SERVER lsm OPTIONS (block
 CREATE FOREIGN TABLE bad8 (k int OPTIONS (key 'true')) SERVER lsm OPTIONS (memtable_size '2GB');
 CREATE FOREIGN TABLE bad9 (k int OPTIONS (key 'true')) SERVER lsm OPTIONS (bloom_bits_per_key 'ten');
 
+-- Sizes and integers are whole numbers: no fractions, exponents or hex.
+CREATE FOREIGN TABLE bad10 (k int OPTIONS (key 'true')) SERVER lsm OPTIONS (block_size '1.5kB');
+CREATE FOREIGN TABLE bad11 (k int OPTIONS (key 'true')) SERVER lsm OPTIONS (memtable_size '1.5MB');
+CREATE FOREIGN TABLE bad12 (k int OPTIONS (key 'true')) SERVER lsm OPTIONS (block_size '4e3');
+CREATE FOREIGN TABLE bad13 (k int OPTIONS (key 'true')) SERVER lsm OPTIONS (block_size '0x1000');
+CREATE FOREIGN TABLE bad14 (k int OPTIONS (key 'true')) SERVER lsm OPTIONS (compression_level '3.5');
+CREATE FOREIGN TABLE bad15 (k int OPTIONS (key 'true')) SERVER lsm OPTIONS (bloom_bits_per_key '1e1');
+ALTER SERVER lsm OPTIONS (ADD block_size '2.5kB');
+CREATE FOREIGN TABLE sizes_ok (k int OPTIONS (key 'true')) SERVER lsm
+	OPTIONS (block_size ' 2048 ', memtable_size '2 MB', compression_level '+4');
+SELECT ftoptions FROM pg_foreign_table WHERE ftrelid = 'sizes_ok'::regclass;
+DROP FOREIGN TABLE sizes_ok;
+
 -- The SQLSTATEs.
 SELECT sqlstate_of($$CREATE FOREIGN TABLE bad (k int) SERVER lsm OPTIONS (nonsense '1')$$);
 SELECT sqlstate_of($$CREATE FOREIGN TABLE bad (k int) SERVER lsm OPTIONS (compression 'lz4')$$);

@@ -269,8 +269,8 @@ for my $round (1 .. $rounds)
 	{
 		for my $t ('t1', 't2', 'cnt', 'fresh')
 		{
-			my ($rc, $o, $e) = $node->psql('postgres', "SELECT lsm_fdw_verify('$t')");
-			push @problems, "lsm_fdw_verify('$t') failed: $e" if $rc != 0;
+			my ($rc, $o, $e) = $node->psql('postgres', "SELECT lsm_fdw_verify('$t')->>'problems'");
+			push @problems, "lsm_fdw_verify('$t') failed: $o $e" if $rc != 0 || $o ne '0';
 		}
 	}
 	push @problems, map { "client error: $_" } @errors;

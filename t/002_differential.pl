@@ -1229,9 +1229,14 @@ note("$ntotal statements in $nchunks chunks" . ($has_icu ? '' : ' (no ICU: non-C
 sub side_sql
 {
 	my ($sql, $side) = @_;
-	if ($sql =~ /^(FLUSH|VERIFY) TBL_(\w+)$/)
+	if ($sql =~ /^FLUSH TBL_(\w+)$/)
 	{
-		return $side eq 'h' ? "SELECT ''" : "SELECT lsm_fdw_" . lc($1) . "('l_$2')";
+		return $side eq 'h' ? "SELECT ''" : "SELECT '' FROM lsm_fdw_flush('l_$1')";
+	}
+	if ($sql =~ /^VERIFY TBL_(\w+)$/)
+	{
+		# the problems verify found: none, as many as the heap has
+		return $side eq 'h' ? "SELECT 0" : "SELECT (lsm_fdw_verify('l_$1')->>'problems')::int";
 	}
 	if ($side eq 'h' && $sql =~ /^INSERT INTO TBL_ovr/ && $sql !~ /ON CONFLICT/)
 	{

@@ -4,10 +4,10 @@
 # every acknowledged commit checked after the restart) for 200 rounds,
 # about 10-15 minutes on 2 cores:
 #
-#   sudo bash test/crash_loop.sh                 # 200 rounds, new seed
-#   sudo bash test/crash_loop.sh 50              # 50 rounds
-#   sudo LSM_TEST_SEED=123 bash test/crash_loop.sh   # replay a seed
-#   sudo LSM_CRASH_CLIENTS=6 bash test/crash_loop.sh # more clients (1-7)
+#   bash test/crash_loop.sh                 # 200 rounds, new seed
+#   bash test/crash_loop.sh 50              # 50 rounds
+#   LSM_TEST_SEED=123 bash test/crash_loop.sh   # replay a seed
+#   LSM_CRASH_CLIENTS=6 bash test/crash_loop.sh # more clients (1-7)
 #
 # Like test/run_all.sh it installs what is missing, builds and installs
 # lsm_fdw (--no-build skips that), then runs the test as the postgres user
@@ -17,6 +17,9 @@
 # under out_tap/log, the clients' scripts under out_tap/tmp_check).
 set -u
 cd "$(dirname "$0")/.."
+if [ "$(id -u)" -ne 0 ] && command -v sudo >/dev/null 2>&1; then
+	exec sudo --preserve-env=PG_CONFIG,LSM_TEST_SEED,LSM_CRASH_CLIENTS,KEEP_TEST_OUTPUT bash "$0" "$@"
+fi
 . test/lib.sh
 
 BUILD=1

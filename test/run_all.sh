@@ -7,10 +7,15 @@
 #   preload    pg_regress without shared_preload_libraries (must refuse)
 #   isolation  specs/*.spec with pg_isolation_regress
 #   tap        t/*.pl (crash and recovery tests) with prove
-# It ends with one line "N passed, N failed" and exits non-zero on any
-# failure.  Options: --quick skips engine-san.
+# It ends with one line "N passed, N failed, N skipped" and exits non-zero
+# on any failure.  Options: --quick skips engine-san.
 set -u
 cd "$(dirname "$0")/.."
+# Installing packages and lsm_fdw needs root: re-run through sudo when we
+# are a sudo user (a root shell, as in a container, has no sudo and needs none).
+if [ "$(id -u)" -ne 0 ] && command -v sudo >/dev/null 2>&1; then
+	exec sudo --preserve-env=PG_CONFIG,LSM_SUITES,LSM_TAP,KEEP_TEST_OUTPUT,LSM_TEST_SEED bash "$0" "$@"
+fi
 ROOT=$PWD
 . test/lib.sh
 
@@ -22,17 +27,20 @@ want() { [ -z "${LSM_SUITES:-}" ] || [[ " $LSM_SUITES " == *" $1 "* ]]; }
 
 PASSED=0
 FAILED=0
-count() {		# suite passed failed
-	echo "-- $1: $2 passed, $3 failed"
+SKIPPED=0
+count() {		# suite passed failed [skipped]
+	local skipped=${4:-0}
+	echo "-- $1: $2 passed, $3 failed, $skipped skipped"
 	PASSED=$((PASSED + $2))
 	FAILED=$((FAILED + $3))
+	SKIPPED=$((SKIPPED + skipped))
 }
 
-lsm_install_deps || { echo "0 passed, 1 failed"; exit 1; }
+lsm_install_deps || { echo "0 passed, 1 failed, 0 skipped"; exit 1; }
 echo "== build"
 if ! lsm_build_install; then
 	echo "build failed"
-	echo "0 passed, 1 failed"
+	echo "0 passed, 1 failed, 0 skipped"
 	exit 1
 fi
 
@@ -130,19 +138,24 @@ if [ -n "$taps" ] && want tap; then
 	echo "== tap"
 	mkdir -p "$OUT/out_tap" && chown postgres: "$OUT/out_tap" 2>/dev/null
 	for tf in $taps; do
+		# -v: every "ok N # skip" line is in the log, so skips are counted
+		# as skips, not as passes.
 		(cd "$OUT" && lsm_as_postgres env PATH="$PGBIN:$PATH" TESTDIR="$OUT/out_tap" LSM_SMALL_DISK="$SMALL_DISK" \
 			PG_REGRESS="$PGXS_SRC/test/regress/pg_regress" \
-			prove -I "$PGXS_SRC/test/perl" -I "$OUT/t" "$tf") >"$OUT/tap.log" 2>&1
+			prove -v -I "$PGXS_SRC/test/perl" -I "$OUT/t" "$tf") >"$OUT/tap.log" 2>&1
 		rc=$?
 		n=$(sed -n 's/^Files=[0-9]*, Tests=\([0-9]*\).*/\1/p' "$OUT/tap.log")
 		bad=$(sed -n 's/.*Failed \([0-9]*\)\/[0-9]* subtests.*/\1/p' "$OUT/tap.log" | head -1)
+		skip=$(grep -ciE '^ *ok [0-9]+ # skip' "$OUT/tap.log")
 		n=${n:-0}; bad=${bad:-0}
 		[ $rc -ne 0 ] && [ "$bad" -eq 0 ] && bad=1
-		[ $rc -ne 0 ] && { tail -40 "$OUT/tap.log"; ls "$OUT/out_tap"/log 2>/dev/null; }
-		count "tap $tf" $((n > bad ? n - bad : 0)) "$bad"
+		[ $rc -ne 0 ] && { grep -E '^not ok|^#' "$OUT/tap.log" | tail -40; tail -15 "$OUT/tap.log"; ls "$OUT/out_tap"/log 2>/dev/null; }
+		[ "$skip" -gt 0 ] && grep -iE '^ *ok [0-9]+ # skip' "$OUT/tap.log" | sort | uniq -c | head -5
+		good=$((n - bad - skip))
+		count "tap $tf" $((good > 0 ? good : 0)) "$bad" "$skip"
 	done
 fi
 
 echo
-echo "$PASSED passed, $FAILED failed"
+echo "$PASSED passed, $FAILED failed, $SKIPPED skipped"
 [ "$FAILED" -eq 0 ]

@@ -112,7 +112,6 @@ batch_add(LsmBatch *b, LsmKind kind, LsmSlice key, LsmSlice value,
 	bool		has_value = (kind != LSM_KIND_DELETE);
 	size_t		entry_len;
 	size_t		old_len = b->rep.len;
-	uint8_t		head[1 + LSM_VARINT32_MAX];
 	uint8_t    *p;
 
 	if (key.len > LSM_BATCH_MAX_FIELD)
@@ -126,9 +125,7 @@ batch_add(LsmBatch *b, LsmKind kind, LsmSlice key, LsmSlice value,
 							  value.len, LSM_BATCH_MAX_FIELD);
 
 	/* Both lengths are below 2^31, so this sum cannot overflow size_t. */
-	entry_len = 1 + lsm_varint_length(key.len) + key.len;
-	if (has_value)
-		entry_len += lsm_varint_length(value.len) + value.len;
+	entry_len = lsm_batch_entry_size(kind, key, value);
 	if (entry_len > LSM_LOG_MAX_RECORD - old_len)
 		return lsm_status_set(st, LSM_INVALID_ARGUMENT, 0,
 							  "write batch would grow to %zu bytes, above the limit of %u bytes",
@@ -143,16 +140,8 @@ batch_add(LsmBatch *b, LsmKind kind, LsmSlice key, LsmSlice value,
 							  "out of memory growing a write batch to %zu bytes",
 							  old_len + entry_len);
 
-	head[0] = (uint8_t) kind;
-	p = lsm_encode_varint32(head + 1, (uint32_t) key.len);
-	lsm_buf_append(&b->rep, head, (size_t) (p - head));
-	lsm_buf_append(&b->rep, key.data, key.len);
-	if (has_value)
-	{
-		p = lsm_encode_varint32(head, (uint32_t) value.len);
-		lsm_buf_append(&b->rep, head, (size_t) (p - head));
-		lsm_buf_append(&b->rep, value.data, value.len);
-	}
+	p = lsm_batch_encode_entry(b->rep.data + old_len, kind, key, value);
+	b->rep.len = (size_t) (p - b->rep.data);
 	b->count++;
 	lsm_put_fixed32(b->rep.data + 8, b->count);
 	return LSM_OK;
@@ -272,6 +261,69 @@ batch_get_field(const uint8_t **pp, const uint8_t *base, const uint8_t *limit,
 }
 
 /*
+ * batch_get_entry
+ *		Parse entry number idx at *pp (below limit) and advance *pp past it.
+ */
+static LsmCode
+batch_get_entry(const uint8_t **pp, const uint8_t *base, const uint8_t *limit,
+				uint32_t idx, LsmKind *kind_out, LsmSlice *key,
+				LsmSlice *value, LsmStatus *st)
+{
+	const uint8_t *p = *pp;
+	LsmKind		kind = (LsmKind) *p;
+	LsmCode		rc;
+
+	if (kind != LSM_KIND_PUT && kind != LSM_KIND_DELETE &&
+		kind != LSM_KIND_MERGE)
+		return lsm_status_set(st, LSM_CORRUPTION, 0,
+							  "corrupt write batch: entry %u has unknown kind %u at offset %zu",
+							  idx, (unsigned) *p, (size_t) (p - base));
+	p++;
+	rc = batch_get_field(&p, base, limit, idx, "key", key, st);
+	if (rc != LSM_OK)
+		return rc;
+	*value = lsm_slice(NULL, 0);
+	if (kind != LSM_KIND_DELETE)
+	{
+		rc = batch_get_field(&p, base, limit, idx, "value", value, st);
+		if (rc != LSM_OK)
+			return rc;
+	}
+	*kind_out = kind;
+	*pp = p;
+	return LSM_OK;
+}
+
+/*
+ * batch_header
+ *		Check the header of contents; *first_seq and *count get its fields.
+ */
+static LsmCode
+batch_header(LsmSlice contents, LsmSeq *first_seq, uint32_t *count,
+			 LsmStatus *st)
+{
+	if (contents.len < LSM_BATCH_HEADER)
+		return lsm_status_set(st, LSM_CORRUPTION, 0,
+							  "corrupt write batch: %zu bytes, shorter than its %d-byte header",
+							  contents.len, LSM_BATCH_HEADER);
+	*first_seq = lsm_get_fixed64(contents.data);
+	*count = lsm_get_fixed32(contents.data + 8);
+	return LSM_OK;
+}
+
+/* The entries from first_seq on must stay within 56-bit sequence numbers. */
+static LsmCode
+batch_check_seq(LsmSeq first_seq, uint32_t count, LsmStatus *st)
+{
+	if (count > 0 && (first_seq > LSM_MAX_SEQ ||
+					  count - 1 > LSM_MAX_SEQ - first_seq))
+		return lsm_status_set(st, LSM_CORRUPTION, 0,
+							  "corrupt write batch: %u entries from sequence number %llu overflow 56 bits",
+							  count, (unsigned long long) first_seq);
+	return LSM_OK;
+}
+
+/*
  * batch_walk
  *		Parse contents entry by entry, calling fn (when not NULL) for each.
  *
@@ -293,45 +345,26 @@ batch_walk(LsmSlice contents, LsmBatchFn fn, void *arg, LsmStatus *st)
 	uint32_t	i;
 	LsmCode		rc;
 
-	if (contents.len < LSM_BATCH_HEADER)
-		return lsm_status_set(st, LSM_CORRUPTION, 0,
-							  "corrupt write batch: %zu bytes, shorter than its %d-byte header",
-							  contents.len, LSM_BATCH_HEADER);
-	first_seq = lsm_get_fixed64(base);
-	count = lsm_get_fixed32(base + 8);
-	if (count > 0 && (first_seq > LSM_MAX_SEQ ||
-					  count - 1 > LSM_MAX_SEQ - first_seq))
-		return lsm_status_set(st, LSM_CORRUPTION, 0,
-							  "corrupt write batch: %u entries from sequence number %llu overflow 56 bits",
-							  count, (unsigned long long) first_seq);
+	rc = batch_header(contents, &first_seq, &count, st);
+	if (rc == LSM_OK)
+		rc = batch_check_seq(first_seq, count, st);
+	if (rc != LSM_OK)
+		return rc;
 
 	p = base + LSM_BATCH_HEADER;
 	for (i = 0; i < count; i++)
 	{
 		LsmKind		kind;
 		LsmSlice	key;
-		LsmSlice	value = lsm_slice(NULL, 0);
+		LsmSlice	value;
 
 		if (p >= limit)
 			return lsm_status_set(st, LSM_CORRUPTION, 0,
 								  "corrupt write batch: header counts %u entries but the batch ends after %u (%zu bytes)",
 								  count, i, contents.len);
-		kind = (LsmKind) *p;
-		if (kind != LSM_KIND_PUT && kind != LSM_KIND_DELETE &&
-			kind != LSM_KIND_MERGE)
-			return lsm_status_set(st, LSM_CORRUPTION, 0,
-								  "corrupt write batch: entry %u has unknown kind %u at offset %zu",
-								  i, (unsigned) *p, (size_t) (p - base));
-		p++;
-		rc = batch_get_field(&p, base, limit, i, "key", &key, st);
+		rc = batch_get_entry(&p, base, limit, i, &kind, &key, &value, st);
 		if (rc != LSM_OK)
 			return rc;
-		if (kind != LSM_KIND_DELETE)
-		{
-			rc = batch_get_field(&p, base, limit, i, "value", &value, st);
-			if (rc != LSM_OK)
-				return rc;
-		}
 		if (fn != NULL)
 		{
 			rc = fn(arg, first_seq + i, kind, key, value, st);
@@ -368,4 +401,146 @@ LsmCode
 lsm_batch_validate(LsmSlice contents, LsmStatus *st)
 {
 	return batch_walk(contents, NULL, NULL, st);
+}
+
+size_t
+lsm_batch_entry_size(LsmKind kind, LsmSlice key, LsmSlice value)
+{
+	size_t		n = 1 + (size_t) lsm_varint_length(key.len) + key.len;
+
+	if (kind != LSM_KIND_DELETE)
+		n += (size_t) lsm_varint_length(value.len) + value.len;
+	return n;
+}
+
+/*
+ * lsm_batch_encode_entry
+ *		Write one entry at dst (lsm_batch_entry_size bytes); returns the byte
+ *		after it.  The same bytes batch_add appends.
+ */
+uint8_t *
+lsm_batch_encode_entry(uint8_t *dst, LsmKind kind, LsmSlice key, LsmSlice value)
+{
+	uint8_t    *p = dst;
+
+	*p++ = (uint8_t) kind;
+	p = lsm_encode_varint32(p, (uint32_t) key.len);
+	if (key.len > 0)
+		memcpy(p, key.data, key.len);
+	p += key.len;
+	if (kind != LSM_KIND_DELETE)
+	{
+		p = lsm_encode_varint32(p, (uint32_t) value.len);
+		if (value.len > 0)
+			memcpy(p, value.data, value.len);
+		p += value.len;
+	}
+	return p;
+}
+
+void
+lsm_batch_encode_header(uint8_t *dst, LsmSeq first_seq, uint32_t count)
+{
+	lsm_put_fixed64(dst, first_seq);
+	lsm_put_fixed32(dst + 8, count);
+}
+
+void
+lsm_batch_contents_set_seq(uint8_t *contents, LsmSeq first_seq)
+{
+	lsm_put_fixed64(contents, first_seq);
+}
+
+/*
+ * lsm_batch_iterate_entries
+ *		Call fn for every entry of a header-less run of entries.
+ */
+LsmCode
+lsm_batch_iterate_entries(LsmSlice entries, LsmSeq first_seq, LsmBatchFn fn,
+						  void *arg, LsmStatus *st)
+{
+	const uint8_t *base = entries.data;
+	const uint8_t *limit = entries.data + entries.len;
+	const uint8_t *p = base;
+	uint32_t	i;
+
+	for (i = 0; p < limit; i++)
+	{
+		LsmKind		kind;
+		LsmSlice	key;
+		LsmSlice	value;
+		LsmCode		rc;
+
+		if (i == UINT32_MAX || first_seq + i > LSM_MAX_SEQ)
+			return lsm_status_set(st, LSM_CORRUPTION, 0,
+								  "corrupt write batch: entry %u from sequence number %llu overflows",
+								  i, (unsigned long long) first_seq);
+		rc = batch_get_entry(&p, base, limit, i, &kind, &key, &value, st);
+		if (rc == LSM_OK && fn != NULL)
+			rc = fn(arg, first_seq + i, kind, key, value, st);
+		if (rc != LSM_OK)
+			return rc;
+	}
+	return LSM_OK;
+}
+
+/*
+ * lsm_batch_split
+ *		Hand a batch to fn in chunks of about chunk_bytes (batch.h).
+ */
+LsmCode
+lsm_batch_split(uint8_t *contents, size_t len, LsmSeq first_seq,
+				size_t chunk_bytes, LsmBatchChunkFn fn, void *arg,
+				LsmStatus *st)
+{
+	const uint8_t *base = contents;
+	const uint8_t *limit = contents + len;
+	const uint8_t *p;
+	LsmSeq		header_seq;
+	uint32_t	count;
+	uint32_t	done = 0;
+	LsmCode		rc;
+
+	rc = batch_header(lsm_slice(contents, len), &header_seq, &count, st);
+	if (rc == LSM_OK)
+		rc = batch_check_seq(first_seq, count, st);
+	if (rc != LSM_OK)
+		return rc;
+	p = base + LSM_BATCH_HEADER;
+	while (p < limit || done < count)
+	{
+		const uint8_t *start = p;
+		uint8_t    *h = contents + (start - base) - LSM_BATCH_HEADER;
+		uint8_t		save[LSM_BATCH_HEADER];
+		uint32_t	n = 0;
+
+		while (p < limit && (n == 0 || (size_t) (p - start) < chunk_bytes))
+		{
+			LsmKind		kind;
+			LsmSlice	key;
+			LsmSlice	value;
+
+			if (done + n == count)
+				return lsm_status_set(st, LSM_CORRUPTION, 0,
+									  "corrupt write batch: %zu trailing bytes at offset %zu after its %u entries",
+									  (size_t) (limit - p), (size_t) (p - base), count);
+			rc = batch_get_entry(&p, base, limit, done + n, &kind, &key,
+								 &value, st);
+			if (rc != LSM_OK)
+				return rc;
+			n++;
+		}
+		if (n == 0)
+			return lsm_status_set(st, LSM_CORRUPTION, 0,
+								  "corrupt write batch: header counts %u entries but the batch ends after %u (%zu bytes)",
+								  count, done, len);
+		memcpy(save, h, LSM_BATCH_HEADER);
+		lsm_batch_encode_header(h, first_seq + done, n);
+		rc = fn(arg, lsm_slice(h, (size_t) (p - h)), first_seq + done, n, st);
+		memcpy(h, save, LSM_BATCH_HEADER);
+		if (rc != LSM_OK)
+			return rc;
+		done += n;
+	}
+	return LSM_OK;
 }

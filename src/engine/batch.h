@@ -39,4 +39,56 @@ extern LsmCode lsm_batch_validate(LsmSlice contents, LsmStatus *st);
 extern uint32_t lsm_batch_contents_count(LsmSlice contents);
 extern LsmSeq lsm_batch_contents_seq(LsmSlice contents);
 
+/*
+ * Serialized batches in the caller's memory.  A host that keeps a
+ * transaction's entries in its own memory (an LsmBatch lives in lsm_malloc
+ * memory, shared memory in the server) and frames batches in its own log
+ * records builds and reads the bytes with these calls only, so that this
+ * file stays the one owner of the format.
+ *
+ * lsm_batch_entry_size is the exact size lsm_batch_encode_entry writes at
+ * dst (which returns the byte after it).  lsm_batch_encode_header writes
+ * the LSM_BATCH_HEADER bytes that turn count entries following it into a
+ * batch; lsm_batch_contents_set_seq restamps a serialized batch's first
+ * sequence number.  Keys and values must fit lsm_batch_put's limits.
+ */
+extern size_t lsm_batch_entry_size(LsmKind kind, LsmSlice key, LsmSlice value);
+extern uint8_t *lsm_batch_encode_entry(uint8_t *dst, LsmKind kind,
+									   LsmSlice key, LsmSlice value);
+extern void lsm_batch_encode_header(uint8_t *dst, LsmSeq first_seq,
+									uint32_t count);
+extern void lsm_batch_contents_set_seq(uint8_t *contents, LsmSeq first_seq);
+
+/*
+ * Walk entries without a header (the entries part of a batch, as a host
+ * accumulates them), numbering them from first_seq, to the end of entries.
+ * Malformed input is LSM_CORRUPTION, as for lsm_batch_iterate.
+ */
+extern LsmCode lsm_batch_iterate_entries(LsmSlice entries, LsmSeq first_seq,
+										 LsmBatchFn fn, void *arg,
+										 LsmStatus *st);
+
+/*
+ * Cut a serialized batch into consecutive batches ("chunks") and hand each
+ * to fn, in order.  Entries are numbered from first_seq (the header's own
+ * number is not used: a batch may be numbered after it was written).  A
+ * chunk takes entries until its entries reach chunk_bytes, and at least
+ * one, so the same batch and chunk_bytes always give the same chunks (a
+ * host replaying its log can skip the chunks a table already holds).
+ *
+ * No copy: each chunk's header is written over the LSM_BATCH_HEADER bytes
+ * in front of its first entry (the batch's own header for the first
+ * chunk), and those bytes are put back when fn returns; contents must not
+ * be read by anyone else meanwhile, and chunk is valid during the call
+ * only.  Malformed input, or a count that does not match the entries, is
+ * LSM_CORRUPTION; chunks before the damage have then been delivered, so a
+ * caller that must not apply half a batch validates first.  A non-OK
+ * return of fn stops the walk and is returned.
+ */
+typedef LsmCode (*LsmBatchChunkFn) (void *arg, LsmSlice chunk, LsmSeq first_seq,
+									uint32_t count, LsmStatus *st);
+extern LsmCode lsm_batch_split(uint8_t *contents, size_t len, LsmSeq first_seq,
+							   size_t chunk_bytes, LsmBatchChunkFn fn,
+							   void *arg, LsmStatus *st);
+
 #endif							/* LSM_BATCH_H */

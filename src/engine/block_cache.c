@@ -27,7 +27,9 @@
  * small object that puts the database's id in the top bits of every file
  * number before passing the call on, so that file 7 of one database is
  * never taken for file 7 of another.  The engine below the database
- * object cannot tell a view from a cache.
+ * object cannot tell a view from a cache.  Destroying a view erases every
+ * block cached under its id, so ids may be reused: a database opened later
+ * with the id of a closed one never finds the closed one's blocks.
  */
 #include <stdlib.h>
 
@@ -215,6 +217,8 @@ evict(CacheShard *s, LsmCacheHandle **garbage)
 	}
 }
 
+static void erase_matching(LsmBlockCache *c, uint64_t mask, uint64_t want);
+
 static void
 free_chain(LsmCacheHandle *e)
 {
@@ -268,6 +272,13 @@ lsm_block_cache_destroy(LsmBlockCache *c)
 		return;
 	if (c->base != NULL)
 	{
+		/*
+		 * The id is free for the next database once this view is gone, and
+		 * that database's file numbers start again at 1: blocks left under
+		 * the id would be taken for its own.
+		 */
+		erase_matching(c->base, ~(((uint64_t) 1 << LSM_CACHE_FILE_BITS) - 1),
+					   c->id_bits);
 		lsm_free(c);
 		return;
 	}
@@ -430,16 +441,14 @@ lsm_block_cache_release(LsmBlockCache *c, LsmCacheHandle *h)
 }
 
 /*
- * lsm_block_cache_erase_file
- *		Forget every block of a deleted file.  Pinned blocks leave the hash
- *		table too (file numbers are never reused, so nobody will look them
- *		up again) and are freed by their last release.
+ * erase_matching
+ *		Take every entry whose key, masked by mask, equals want out of the
+ *		hash table.  Pinned entries are detached and freed by their last
+ *		release; unpinned ones are freed here.
  */
-void
-lsm_block_cache_erase_file(LsmBlockCache *c, uint64_t file_number)
+static void
+erase_matching(LsmBlockCache *c, uint64_t mask, uint64_t want)
 {
-	if (!resolve(&c, &file_number))
-		return;
 	for (int i = 0; i < LSM_CACHE_SHARDS; i++)
 	{
 		CacheShard *s = &c->shards[i];
@@ -454,7 +463,7 @@ lsm_block_cache_erase_file(LsmBlockCache *c, uint64_t file_number)
 			{
 				LsmCacheHandle *e = *pp;
 
-				if (e->file_number != file_number)
+				if ((e->file_number & mask) != want)
 				{
 					pp = &e->hnext;
 					continue;
@@ -515,6 +524,20 @@ lsm_block_cache_shed(LsmBlockCache *c, size_t bytes)
 		total += dropped;
 	}
 	return total;
+}
+
+/*
+ * lsm_block_cache_erase_file
+ *		Forget every block of a deleted file.  Pinned blocks leave the hash
+ *		table too (file numbers are never reused, so nobody will look them
+ *		up again) and are freed by their last release.
+ */
+void
+lsm_block_cache_erase_file(LsmBlockCache *c, uint64_t file_number)
+{
+	if (!resolve(&c, &file_number))
+		return;
+	erase_matching(c, UINT64_MAX, file_number);
 }
 
 size_t

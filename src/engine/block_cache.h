@@ -51,8 +51,10 @@ extern size_t lsm_block_cache_shed(LsmBlockCache *c, size_t bytes);
 /*
  * A view of base for the database numbered id (< 2^24): the same cache,
  * but its file numbers (< 2^40) cannot collide with another view's.  Used
- * like a cache; destroying it leaves base alone.  NULL when out of memory
- * or id is out of range.
+ * like a cache.  Destroying it erases every block cached under id from
+ * base (pinned ones are freed by their last release), so the id can be
+ * given to another database at once; two live views must not share an id.
+ * NULL when out of memory or id is out of range.
  */
 extern LsmBlockCache *lsm_block_cache_view(LsmBlockCache *base, uint64_t id);
 

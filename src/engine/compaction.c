@@ -1071,7 +1071,7 @@ typedef struct Held
 typedef struct RunState
 {
 	LsmCompaction *c;
-	LsmTableBuilder *b;			/* current output, NULL between outputs */
+	LsmSstBuilder *b;			/* current output, NULL between outputs */
 	uint64_t	number;			/* its file number */
 	LsmBuf		out_last_ukey;	/* last user key written to it */
 
@@ -1096,12 +1096,12 @@ static LsmCode
 finish_output(RunState *rs, LsmStatus *st)
 {
 	LsmCompaction *c = rs->c;
-	LsmTableProps props;
+	LsmSstProps props;
 	LsmFileMeta *m;
 	LsmCode		rc;
 
 	memset(&props, 0, sizeof(props));
-	rc = lsm_table_builder_finish(rs->b, &props, st);
+	rc = lsm_sst_builder_finish(rs->b, &props, st);
 	rs->b = NULL;
 	if (rc != LSM_OK)
 		return rc;
@@ -1116,7 +1116,7 @@ finish_output(RunState *rs, LsmStatus *st)
 
 			if (lsm_file_path(path, c->db->dir, LSM_FILE_TABLE, rs->number))
 				c->db->env->unlink(c->db->env, path, NULL);
-			lsm_table_props_free(&props);
+			lsm_sst_props_free(&props);
 			return lsm_status_set(st, LSM_NO_MEMORY, 0, "out of memory in a compaction");
 		}
 		c->outputs = p;
@@ -1136,7 +1136,7 @@ finish_output(RunState *rs, LsmStatus *st)
 	c->output_bytes += props.file_bytes;
 	memset(&props.smallest, 0, sizeof(LsmBuf));
 	memset(&props.largest, 0, sizeof(LsmBuf));
-	lsm_table_props_free(&props);
+	lsm_sst_props_free(&props);
 	return LSM_OK;
 }
 
@@ -1158,7 +1158,7 @@ emit(RunState *rs, LsmSlice ikey, LsmSlice value, LsmStatus *st)
 	LsmCode		rc;
 
 	if (rs->b != NULL && !same && c->cut_outputs &&
-		lsm_table_builder_size(rs->b) >= db->opts.target_file_size)
+		lsm_sst_builder_size(rs->b) >= db->opts.target_file_size)
 	{
 		rc = finish_output(rs, st);
 		if (rc != LSM_OK)
@@ -1172,12 +1172,12 @@ emit(RunState *rs, LsmSlice ikey, LsmSlice value, LsmStatus *st)
 		if (!lsm_file_path(path, db->dir, LSM_FILE_TABLE, rs->number))
 			return lsm_status_set(st, LSM_INVALID_ARGUMENT, 0,
 								  "database path \"%s\" is too long", db->dir);
-		rc = lsm_table_builder_open(db->env, path, &db->topts, &rs->b, st);
+		rc = lsm_sst_builder_open(db->env, path, &db->topts, &rs->b, st);
 		if (rc != LSM_OK)
 			return rc;
 		same = false;
 	}
-	rc = lsm_table_builder_add(rs->b, ikey, value, st);
+	rc = lsm_sst_builder_add(rs->b, ikey, value, st);
 	if (rc != LSM_OK)
 		return rc;
 	if (!same && !lsm_buf_set(&rs->out_last_ukey, ukey.data, ukey.len))
@@ -1197,7 +1197,7 @@ static bool
 older_may_hold(LsmCompaction *c, LsmSlice k)
 {
 	LsmVersion *v = c->v;
-	LsmTable   *t;
+	LsmSst   *t;
 	int			level;
 	int			i;
 
@@ -1208,7 +1208,7 @@ older_may_hold(LsmCompaction *c, LsmSlice k)
 		if (lsm_slice_cmp(k, lsm_file_smallest_user_key(f)) >= 0 &&
 			lsm_slice_cmp(k, lsm_file_largest_user_key(f)) <= 0 &&
 			(lsm_versionset_table(c->db->vs, f, &t, NULL) != LSM_OK ||
-			 lsm_table_may_contain(t, k)))
+			 lsm_sst_may_contain(t, k)))
 			return true;
 	}
 	for (level = c->older_from; level < LSM_NUM_LEVELS; level++)
@@ -1222,7 +1222,7 @@ older_may_hold(LsmCompaction *c, LsmSlice k)
 		if (lsm_slice_cmp(k, lsm_file_smallest_user_key(f)) < 0)
 			continue;
 		if (lsm_versionset_table(c->db->vs, f, &t, NULL) != LSM_OK ||
-			lsm_table_may_contain(t, k))
+			lsm_sst_may_contain(t, k))
 			return true;
 	}
 	return false;
@@ -1458,7 +1458,7 @@ run_state_free(RunState *rs)
 	int			i;
 
 	if (rs->b != NULL)
-		lsm_table_builder_abandon(rs->b);
+		lsm_sst_builder_abandon(rs->b);
 	for (i = 0; i < rs->cap_held; i++)
 	{
 		lsm_buf_free(&rs->held[i].ikey);
@@ -1512,12 +1512,12 @@ input_iter(LsmCompaction *c, LsmIter **out, LsmStatus *st)
 		return lsm_status_set(st, LSM_NO_MEMORY, 0, "out of memory in a compaction");
 	for (i = 0; i < c->n_inputs[0]; i++)
 	{
-		LsmTable   *t;
+		LsmSst   *t;
 
 		rc = lsm_versionset_table(vs, c->inputs[0][i], &t, st);
 		if (rc != LSM_OK)
 			goto fail;
-		children[n] = lsm_table_iter(t, false, NULL);
+		children[n] = lsm_sst_iter(t, false, NULL);
 		if (children[n] == NULL)
 			goto oom;
 		n++;
@@ -1766,16 +1766,26 @@ lsm_db_compact_pending(LsmDb *db, LsmStatus *st)
 /*
  * lsm_db_compact_range
  *		Flush, then one manual compaction of everything in the range into
- *		the bottom level, waiting (1 ms at a time, no lock held) while
- *		running compactions hold what it needs; then, with auto_compact,
- *		whatever became due.
+ *		the bottom level, waiting (1 ms at a time through the env's wait
+ *		hook, no lock held; a wait it ends ends the call) while running
+ *		compactions hold what it needs; then, with auto_compact, whatever
+ *		became due.
  */
 LsmCode
 lsm_db_compact_range(LsmDb *db, LsmSlice lower, LsmSlice upper, LsmStatus *st)
 {
+	return lsm_db_compact_range_info(db, lower, upper, NULL, st);
+}
+
+LsmCode
+lsm_db_compact_range_info(LsmDb *db, LsmSlice lower, LsmSlice upper,
+						  LsmCompactionInfo *info, LsmStatus *st)
+{
 	LsmCompaction *c;
 	LsmCode		rc;
 
+	if (info != NULL)
+		memset(info, 0, sizeof(*info));
 	rc = lsm_db_flush(db, st);
 	if (rc != LSM_OK)
 		return rc;
@@ -1784,7 +1794,9 @@ lsm_db_compact_range(LsmDb *db, LsmSlice lower, LsmSlice upper, LsmStatus *st)
 		rc = pick(db, true, lower, upper, &c, st);
 		if (rc != LSM_BUSY)
 			break;
-		db->env->sleep_micros(db->env, 1000);
+		rc = lsm_env_wait(db->env, LSM_WAIT_COMPACTION, 1000, st);
+		if (rc != LSM_OK)
+			return rc;
 	}
 	if (rc == LSM_NOT_FOUND)
 		rc = LSM_OK;
@@ -1793,6 +1805,8 @@ lsm_db_compact_range(LsmDb *db, LsmSlice lower, LsmSlice upper, LsmStatus *st)
 		rc = lsm_compaction_run(c, st);
 		if (rc == LSM_OK)
 			rc = install(c, false, st);
+		if (rc == LSM_OK && info != NULL)
+			lsm_compaction_info(c, info);
 		lsm_compaction_release(c);
 	}
 	if (rc == LSM_OK && db->opts.auto_compact)

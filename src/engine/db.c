@@ -7,9 +7,10 @@
  * active memtable.  When a batch does not fit, the memtable is frozen
  * (becomes immutable), a new WAL file and memtable are started, and the
  * frozen one is written to a level-0 SSTable and recorded in the MANIFEST;
- * then the WAL files only it needed are deleted.  In this issue that flush
+ * then the WAL files only it needed are deleted.  Standalone, that flush
  * runs synchronously in the writer that needed the room, and so do the
- * compactions it made due when auto_compact is on (compaction.c).
+ * compactions it made due when auto_compact is on (compaction.c); a host
+ * moves both to its own threads (background_flush, below).
  *
  * Write stalls.  Before a batch is accepted the writer looks at the
  * pressure of the current version (compaction.c): past the slowdown
@@ -32,8 +33,9 @@
  * memtables out with lsm_db_flush_pending, holding no lock but for the
  * install, and compact with lsm_db_compact_step.  A writer that cannot get
  * room (four frozen memtables wait, the host's region pool is full, or a
- * write stop holds) waits in 1 ms sleeps without write_mu; it never fails
- * for lack of room.  Such a flush records in the MANIFEST the highest
+ * write stop holds) waits in 1 ms waits without write_mu; it never fails
+ * for lack of room, only when the env's wait hook ends a wait (a host's
+ * query cancel or timeout), before anything of the batch is applied.  Such a flush records in the MANIFEST the highest
  * sequence number of the memtable it wrote, not the database's latest: the
  * newer memtables are not in tables yet, and whoever replays a log (our
  * recovery, or the host) must start right above what the tables hold.
@@ -561,8 +563,8 @@ write_level0_table(LsmDb *db, LsmMemTable *mt, LsmVersionEdit *edit, LsmStatus *
 {
 	uint64_t	number;
 	char		path[LSM_PATH_MAX];
-	LsmTableBuilder *b;
-	LsmTableProps props;
+	LsmSstBuilder *b;
+	LsmSstProps props;
 	LsmMemIter	mi;
 	LsmFileMeta meta;
 	LsmCode		rc;
@@ -573,27 +575,27 @@ write_level0_table(LsmDb *db, LsmMemTable *mt, LsmVersionEdit *edit, LsmStatus *
 	if (!lsm_file_path(path, db->dir, LSM_FILE_TABLE, number))
 		return lsm_status_set(st, LSM_INVALID_ARGUMENT, 0,
 							  "database path \"%s\" is too long", db->dir);
-	rc = lsm_table_builder_open(db->env, path, &db->topts, &b, st);
+	rc = lsm_sst_builder_open(db->env, path, &db->topts, &b, st);
 	if (rc != LSM_OK)
 		return rc;
 	lsm_memtable_iter_init(&mi, mt);
 	for (lsm_iter_seek_first(&mi.base); lsm_iter_valid(&mi.base); lsm_iter_next(&mi.base))
 	{
-		rc = lsm_table_builder_add(b, lsm_iter_key(&mi.base), lsm_iter_value(&mi.base), st);
+		rc = lsm_sst_builder_add(b, lsm_iter_key(&mi.base), lsm_iter_value(&mi.base), st);
 		if (rc != LSM_OK)
 		{
-			lsm_table_builder_abandon(b);
+			lsm_sst_builder_abandon(b);
 			return rc;
 		}
 	}
 	rc = lsm_iter_status(&mi.base, st);
 	if (rc != LSM_OK)
 	{
-		lsm_table_builder_abandon(b);
+		lsm_sst_builder_abandon(b);
 		return rc;
 	}
 	memset(&props, 0, sizeof(props));
-	rc = lsm_table_builder_finish(b, &props, st);
+	rc = lsm_sst_builder_finish(b, &props, st);
 	if (rc != LSM_OK)
 		return rc;
 	rc = db->env->sync_dir(db->env, db->dir, st);
@@ -612,10 +614,13 @@ write_level0_table(LsmDb *db, LsmMemTable *mt, LsmVersionEdit *edit, LsmStatus *
 		rc = lsm_edit_add_file(edit, 0, &meta, st);
 	}
 	if (rc == LSM_OK)
+	{
+		LSM_STAT_ADD(db, flushes, 1);
 		LSM_STAT_ADD(db, bytes_flushed, props.file_bytes);
+	}
 	else
 		db->env->unlink(db->env, path, NULL);
-	lsm_table_props_free(&props);
+	lsm_sst_props_free(&props);
 	return rc;
 }
 
@@ -998,7 +1003,8 @@ room_background(LsmDb *db, size_t need, bool *froze, LsmStatus *st)
  *		when it holds writes made before the call, then flush frozen
  *		memtables until none holding such writes is left.  Another thread's
  *		flush, a full list of frozen memtables or a full region pool make it
- *		wait (1 ms sleeps, no lock held).
+ *		wait (1 ms waits through the env's hook, no lock held; a wait the
+ *		hook ends ends the flush with its code).
  */
 static LsmCode
 flush_background(LsmDb *db, LsmStatus *st)
@@ -1051,8 +1057,9 @@ flush_background(LsmDb *db, LsmStatus *st)
 			if (rc != LSM_OK)
 				return rc;
 		}
-		if (!did)
-			db->env->sleep_micros(db->env, 1000);
+		if (!did &&
+			(rc = lsm_env_wait(db->env, LSM_WAIT_FLUSH, 1000, st)) != LSM_OK)
+			return rc;
 	}
 }
 
@@ -1157,7 +1164,8 @@ stall_level(LsmDb *db)
  *		Slow down or stop the writer holding write_mu, as the file header
  *		describes.  write_mu is released while sleeping, so that other
  *		threads' compactions can install meanwhile.  A compaction error
- *		while stopped fails the write: the database cannot accept it.
+ *		while stopped fails the write: the database cannot accept it; so
+ *		does a wait the env's hook ends (cancel, timeout).
  */
 static LsmCode
 stall_writer(LsmDb *db, LsmStatus *st)
@@ -1173,7 +1181,7 @@ stall_writer(LsmDb *db, LsmStatus *st)
 	{
 		LSM_STAT_ADD(db, stall_slowdowns, 1);
 		db->env->mutex_unlock(db->write_mu);
-		db->env->sleep_micros(db->env, db->opts.slowdown_micros);
+		rc = lsm_env_wait(db->env, LSM_WAIT_WRITE_STALL, db->opts.slowdown_micros, st);
 		db->env->mutex_lock(db->write_mu);
 	}
 	else
@@ -1193,7 +1201,7 @@ stall_writer(LsmDb *db, LsmStatus *st)
 			if (others == 0)
 				break;			/* nothing can make progress: accept the write */
 			db->env->mutex_unlock(db->write_mu);
-			db->env->sleep_micros(db->env, 1000);
+			rc = lsm_env_wait(db->env, LSM_WAIT_WRITE_STALL, 1000, st);
 			db->env->mutex_lock(db->write_mu);
 		}
 	}
@@ -1262,7 +1270,9 @@ insert_entry_at(void *arg, LsmSeq seq, LsmKind kind, LsmSlice key, LsmSlice valu
  *		in stall_writer; a write stop (unless no compaction is due or
  *		running), LSM_MAX_IMM waiting memtables or a full region pool make
  *		the writer wait until the host's workers changed that: release
- *		write_mu, call flush_wanted_fn, sleep 1 ms, look again.  *froze: a memtable was frozen (the caller tells the
+ *		write_mu, call flush_wanted_fn, wait 1 ms (the env's wait hook, which
+ *		may end the wait and with it the write: nothing was applied yet),
+ *		look again.  *froze: a memtable was frozen (the caller tells the
  *		host once it released write_mu).  Caller holds write_mu.
  */
 static LsmCode
@@ -1288,9 +1298,11 @@ wait_for_room(LsmDb *db, size_t need, bool *froze, LsmStatus *st)
 			LSM_STAT_ADD(db, stall_slowdowns, 1);
 			t0 = db->env->now_micros(db->env);
 			db->env->mutex_unlock(db->write_mu);
-			db->env->sleep_micros(db->env, db->opts.slowdown_micros);
+			rc = lsm_env_wait(db->env, LSM_WAIT_WRITE_STALL, db->opts.slowdown_micros, st);
 			db->env->mutex_lock(db->write_mu);
 			LSM_STAT_ADD(db, stall_micros, db->env->now_micros(db->env) - t0);
+			if (rc != LSM_OK)
+				return rc;
 			continue;
 		}
 		if (level == STALL_STOP)
@@ -1327,13 +1339,16 @@ wait_for_room(LsmDb *db, size_t need, bool *froze, LsmStatus *st)
 		db->env->mutex_unlock(db->write_mu);
 		if (db->opts.flush_wanted_fn != NULL)
 			db->opts.flush_wanted_fn(db->opts.flush_wanted_arg);
-		db->env->sleep_micros(db->env, 1000);
+		rc = lsm_env_wait(db->env, stop ? LSM_WAIT_WRITE_STALL : LSM_WAIT_MEMTABLE_ROOM,
+						  1000, st);
 		db->env->mutex_lock(db->write_mu);
 		dt = db->env->now_micros(db->env) - t0;
 		if (stop)
 			LSM_STAT_ADD(db, stall_micros, dt);
 		else
 			LSM_STAT_ADD(db, memtable_wait_micros, dt);
+		if (rc != LSM_OK)
+			return rc;
 	}
 }
 
@@ -1414,6 +1429,9 @@ apply_batch(LsmDb *db, LsmBatch *batch, LsmSlice contents, uint32_t count,
 		ia.from = lsm_batch_contents_seq(contents);
 		ia.to = first;
 		rc = lsm_batch_iterate(contents, insert_entry_at, &ia, st);
+		/* the host logged these bytes for this database (design.md) */
+		if (rc == LSM_OK)
+			LSM_STAT_ADD(db, bytes_written_wal, contents.len);
 	}
 	else
 	{
@@ -1650,6 +1668,7 @@ typedef struct GetCtx
 	int			n_ops;
 	int			cap_ops;
 	LsmCode		err;			/* LSM_NO_MEMORY or LSM_CORRUPTION from visit */
+	LsmReadCounters *counters;	/* the caller's, nullable */
 } GetCtx;
 
 /*
@@ -1738,7 +1757,7 @@ get_from_table(LsmDb *db, GetCtx *g, LsmFileMeta *f, LsmSlice target, bool fill_
 			   LsmStatus *st)
 {
 	LsmReadStats rs;
-	LsmTable   *t;
+	LsmSst   *t;
 	LsmCode		rc;
 
 	rc = lsm_versionset_table(db->vs, f, &t, st);
@@ -1746,9 +1765,9 @@ get_from_table(LsmDb *db, GetCtx *g, LsmFileMeta *f, LsmSlice target, bool fill_
 		return rc;
 	memset(&rs, 0, sizeof(rs));
 	g->seen = false;
-	rc = lsm_table_get(t, target, get_visit, g, &rs, st);
+	rc = lsm_sst_get(t, target, get_visit, g, &rs, st);
 	LSM_STAT_ADD(db, block_reads, rs.block_reads);
-	LSM_STAT_ADD(db, block_cache_hits, rs.cache_hits);
+	LSM_STAT_ADD(db, block_cache_hits, rs.block_cache_hits);
 	if (rs.bloom_useful > 0)
 		LSM_STAT_ADD(db, bloom_useful, rs.bloom_useful);
 	else
@@ -1756,6 +1775,19 @@ get_from_table(LsmDb *db, GetCtx *g, LsmFileMeta *f, LsmSlice target, bool fill_
 		LSM_STAT_ADD(db, sst_probes, 1);
 		if (!g->seen)
 			LSM_STAT_ADD(db, bloom_not_useful, 1);
+	}
+	if (g->counters != NULL)
+	{
+		g->counters->block_reads += rs.block_reads;
+		g->counters->block_cache_hits += rs.block_cache_hits;
+		if (rs.bloom_useful > 0)
+			g->counters->bloom_useful += rs.bloom_useful;
+		else
+		{
+			g->counters->sst_probes++;
+			if (!g->seen)
+				g->counters->bloom_not_useful++;
+		}
 	}
 	if (rc == LSM_OK && g->err == LSM_CORRUPTION)
 		rc = lsm_status_set(st, LSM_CORRUPTION, 0,
@@ -1835,6 +1867,9 @@ lsm_db_get(LsmDb *db, const LsmReadOptions *ro, LsmSlice key, LsmBuf *value,
 	memset(&g, 0, sizeof(g));
 	g.key = key;
 	g.out = value;
+	g.counters = ro->counters;
+	if (g.counters != NULL)
+		g.counters->gets++;
 
 	/* memtables, newest first */
 	if (get_from_memtable(&g, sv->mem->mt, target))
@@ -1914,7 +1949,11 @@ lsm_db_get(LsmDb *db, const LsmReadOptions *ro, LsmSlice key, LsmBuf *value,
 	else if (!g.found_put)
 		rc = LSM_NOT_FOUND;
 	if (rc == LSM_OK && in_memtable)
+	{
 		LSM_STAT_ADD(db, memtable_hits, 1);
+		if (g.counters != NULL)
+			g.counters->memtable_hits++;
+	}
 
 done:
 	if (ro->found_seq != NULL)
@@ -1931,12 +1970,19 @@ done:
  * Iterators
  */
 
-/* What a user-level iterator pins; released by its destroy. */
+/*
+ * What a user-level iterator pins; released by its destroy.  Its table
+ * iterators count into *stats: the caller's LsmReadCounters when it asked
+ * (it sees them as the scan goes), else own.  The database's counters get
+ * what this iterator added (stats - at_start) when it goes.
+ */
 typedef struct IterPin
 {
 	LsmDb	   *db;
 	LsmSuperVersion *sv;
-	LsmReadStats stats;			/* shared by its table iterators */
+	LsmReadStats *stats;
+	LsmReadStats own;
+	LsmReadStats at_start;
 } IterPin;
 
 static void
@@ -1944,8 +1990,9 @@ iter_release(void *arg)
 {
 	IterPin    *pin = arg;
 
-	LSM_STAT_ADD(pin->db, block_reads, pin->stats.block_reads);
-	LSM_STAT_ADD(pin->db, block_cache_hits, pin->stats.cache_hits);
+	LSM_STAT_ADD(pin->db, block_reads, pin->stats->block_reads - pin->at_start.block_reads);
+	LSM_STAT_ADD(pin->db, block_cache_hits,
+				 pin->stats->block_cache_hits - pin->at_start.block_cache_hits);
 	unpin_sv(pin->db, pin->sv);
 	lsm_free(pin);
 }
@@ -1981,6 +2028,8 @@ lsm_db_iter(LsmDb *db, const LsmReadOptions *ro, LsmIter **itp, LsmStatus *st)
 	if (pin == NULL)
 		return lsm_status_set(st, LSM_NO_MEMORY, 0, "out of memory creating an iterator");
 	pin->db = db;
+	pin->stats = ro->counters != NULL ? ro->counters : &pin->own;
+	pin->at_start = *pin->stats;
 	sv = pin->sv = pin_sv(db, &seq);
 	seq = read_point(ro, seq);
 	v = sv->version;
@@ -1998,14 +2047,15 @@ lsm_db_iter(LsmDb *db, const LsmReadOptions *ro, LsmIter **itp, LsmStatus *st)
 		children[n++] = lsm_memtable_iter_new(sv->imm[i]->mt);
 	for (i = 0; i < v->n_files[0]; i++)
 	{
-		LsmTable   *t;
+		LsmSst   *t;
 
 		rc = lsm_versionset_table(db->vs, v->files[0][i], &t, st);
 		if (rc != LSM_OK)
 			goto fail;
-		children[n] = lsm_table_iter(t, ro->fill_cache, &pin->stats);
+		children[n] = lsm_sst_iter(t, ro->fill_cache, pin->stats);
 		if (children[n] == NULL)
 			goto oom;
+		pin->stats->sst_probes++;
 		n++;
 	}
 	for (level = 1; level < LSM_NUM_LEVELS; level++)
@@ -2013,7 +2063,7 @@ lsm_db_iter(LsmDb *db, const LsmReadOptions *ro, LsmIter **itp, LsmStatus *st)
 		if (v->n_files[level] == 0)
 			continue;
 		children[n] = lsm_version_level_iter(db->vs, v, level, ro->fill_cache,
-											 &pin->stats);
+											 pin->stats);
 		if (children[n] == NULL)
 			goto oom;
 		n++;
@@ -2046,34 +2096,94 @@ fail:
  * Verify and statistics
  */
 
+/* Problems of one file; anything else stops a verification. */
+static bool
+verify_problem(LsmCode rc)
+{
+	return rc == LSM_CORRUPTION || rc == LSM_IO_ERROR || rc == LSM_NOT_FOUND;
+}
+
+/*
+ * lsm_db_verify_all
+ *		Check the current version's invariants, then every file of it,
+ *		going on past the damaged ones.
+ */
 LsmCode
-lsm_db_verify(LsmDb *db, LsmStatus *st)
+lsm_db_verify_all(LsmDb *db, LsmVerifyResult *out, LsmVerifyProblemFn fn, void *arg,
+				  LsmStatus *st)
 {
 	LsmVersion *v;
+	LsmStatus	pst;
 	LsmCode		rc = LSM_OK;
 	int			level;
 	int			i;
 
+	memset(out, 0, sizeof(*out));
 	db->env->mutex_lock(db->mu);
 	v = lsm_versionset_current(db->vs);
 	db->env->mutex_unlock(db->mu);
 
-	rc = lsm_version_check_invariants(v, st);
+	lsm_status_clear(&pst);
+	if (lsm_version_check_invariants(v, &pst) != LSM_OK)
+	{
+		out->problems++;
+		if (fn != NULL)
+			fn(arg, &pst);
+	}
 	for (level = 0; rc == LSM_OK && level < LSM_NUM_LEVELS; level++)
 	{
 		for (i = 0; rc == LSM_OK && i < v->n_files[level]; i++)
 		{
-			LsmTable   *t;
+			LsmSst   *t;
 
-			rc = lsm_versionset_table(db->vs, v->files[level][i], &t, st);
+			lsm_status_clear(&pst);
+			rc = lsm_versionset_table(db->vs, v->files[level][i], &t, &pst);
 			if (rc == LSM_OK)
-				rc = lsm_table_verify(t, st);
+				rc = lsm_table_verify_counted(t, out, &pst);
+			out->files++;
+			if (verify_problem(rc))
+			{
+				out->problems++;
+				if (fn != NULL)
+					fn(arg, &pst);
+				rc = LSM_OK;
+			}
+			else if (rc != LSM_OK && st != NULL)
+				*st = pst;
 		}
 	}
 
 	db->env->mutex_lock(db->mu);
 	lsm_version_unref(v);
 	lsm_db_unlock_and_delete_obsolete(db);
+	return rc;
+}
+
+/* lsm_db_verify's problem callback: keep the first one. */
+static void
+verify_first_problem(void *arg, const LsmStatus *problem)
+{
+	LsmStatus  *first = arg;
+
+	if (first->code == LSM_OK)
+		*first = *problem;
+}
+
+LsmCode
+lsm_db_verify(LsmDb *db, LsmStatus *st)
+{
+	LsmVerifyResult r;
+	LsmStatus	first;
+	LsmCode		rc;
+
+	lsm_status_clear(&first);
+	rc = lsm_db_verify_all(db, &r, verify_first_problem, &first, st);
+	if (rc == LSM_OK && first.code != LSM_OK)
+	{
+		if (st != NULL)
+			*st = first;
+		rc = first.code;
+	}
 	return rc;
 }
 
@@ -2095,6 +2205,7 @@ lsm_db_stats(LsmDb *db, LsmDbStats *out)
 	STAT_LOAD(bloom_not_useful);
 	STAT_LOAD(block_cache_hits);
 	STAT_LOAD(block_reads);
+	STAT_LOAD(flushes);
 	STAT_LOAD(bytes_flushed);
 	STAT_LOAD(bytes_written_wal);
 	STAT_LOAD(bytes_compacted_written);
@@ -2645,7 +2756,7 @@ lsm_db_open(const LsmOptions *opts, const char *path, LsmDb **dbp, LsmStatus *st
 	if (db->opts.merge == NULL)
 		db->opts.merge = lsm_merge_int64_add;
 	db->env = db->opts.env;
-	lsm_table_options_from(&db->topts, &db->opts);
+	lsm_sst_options_from(&db->topts, &db->opts);
 	db->snapshots.next = db->snapshots.prev = &db->snapshots;
 	db->dir = lsm_strdup(path);
 	db->mu = db->env->mutex_create(db->env);

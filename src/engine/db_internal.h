@@ -10,7 +10,7 @@
  *				(compaction installs included).  It is held across WAL
  *				writes and fsyncs and across a synchronous flush, so a
  *				write that triggers a flush makes the other writers wait
- *				(the next issue moves flush to the background).  With
+ *				(background_flush, below, takes flushes out of it).  With
  *				auto_compact the compactions a flush makes due run under it
  *				as well; compactions driven through lsm_compaction_run hold
  *				no lock while they merge and take write_mu only to install.
@@ -99,7 +99,7 @@ struct LsmDb
 	LsmOptions	opts;			/* env and merge filled in */
 	LsmEnv	   *env;
 	char	   *dir;
-	LsmTableOptions topts;
+	LsmSstOptions topts;
 	LsmMutex   *mu;
 	LsmMutex   *write_mu;
 	LsmBlockCache *cache;		/* NULL when block_cache_size is 0; a view

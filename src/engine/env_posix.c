@@ -550,6 +550,21 @@ static LsmEnv posix_env = {
 };
 
 /*
+ * lsm_env_fatal
+ *		Shared state is beyond repair: let the host end the process its way
+ *		(a server logs it and restarts), else say why and abort.
+ */
+void
+lsm_env_fatal(LsmEnv *env, const char *msg)
+{
+	if (env != NULL && env->fatal != NULL)
+		env->fatal(env, msg);
+	fprintf(stderr, "lsm: %s\n", msg);
+	fflush(stderr);
+	abort();
+}
+
+/*
  * lsm_env_posix
  *		The process-wide POSIX env.
  */

@@ -9,9 +9,9 @@
  * entry in that total order, then rebuilds the heap; this costs one seek
  * per child, paid only when the direction actually changes.
  *
- * A heap rather than a linear scan because a database may have hundreds
- * of level-0 files before compaction exists; with few children the heap
- * costs about the same as a scan.
+ * A heap rather than a linear scan because a database may have many
+ * level-0 files when compaction falls behind, and a tiered database many
+ * sorted runs; with few children the heap costs about the same as a scan.
  */
 #include <stdlib.h>
 

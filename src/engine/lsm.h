@@ -11,6 +11,12 @@
  *
  * Thread safety: one LsmDb may be used by several threads at once; writes
  * are serialised inside the engine.  An LsmIter must be used by one thread.
+ *
+ * Waits: every call that can wait for another thread (writes in a stall or
+ * waiting for memtable room, lsm_db_flush, lsm_db_compact_range) waits
+ * through the env's wait hook (lsm_env.h) and also fails with the code the
+ * hook returns (LSM_INTERRUPTED, LSM_TIMED_OUT), holding no lock and with
+ * nothing applied.
  */
 #ifndef LSM_H
 #define LSM_H
@@ -52,9 +58,11 @@ typedef LsmCode (*LsmMergeFn) (void *arg, LsmSlice key, const LsmSlice *base,
 							   LsmBuf *out, LsmStatus *st);
 
 /*
- * The built-in merge the engine tests and the glue's counters use: every
+ * The built-in merge (the default when LsmOptions.merge is NULL): every
  * operand and the base are 8-byte little-endian signed integers; the result
- * is their sum.  Overflow is LSM_INVALID_ARGUMENT.
+ * is their sum.  Overflow is LSM_INVALID_ARGUMENT.  The engine tests use it;
+ * the Postgres glue does not write merge operands yet (its increments read
+ * the row under a key lock and write a plain value).
  */
 extern LsmCode lsm_merge_int64_add(void *arg, LsmSlice key, const LsmSlice *base,
 								   const LsmSlice *operands, int n_operands,
@@ -179,7 +187,8 @@ typedef struct LsmOptions
 	LsmRegionFreeFn region_free;
 	void	   *region_arg;
 	LsmBlockCache *block_cache; /* shared, not owned; NULL: own cache */
-	uint64_t	cache_id;		/* distinct per database sharing block_cache; < 2^24 */
+	uint64_t	cache_id;		/* < 2^24, distinct among the open databases
+								 * sharing block_cache; reusable once closed */
 } LsmOptions;
 
 /* Fill with the defaults above. */
@@ -266,6 +275,25 @@ extern LsmSnapshot *lsm_db_snapshot(LsmDb *db);
 extern void lsm_db_release_snapshot(LsmDb *db, LsmSnapshot *snap);
 extern LsmSeq lsm_snapshot_seq(const LsmSnapshot *snap);
 
+/*
+ * What reads cost, for a caller that asks (LsmReadOptions.counters, e.g. the
+ * host's EXPLAIN ANALYZE).  The engine adds to the caller's struct with
+ * plain additions, so only the calling thread may use it while a get or an
+ * iterator counting into it runs; an iterator counts into it until it is
+ * destroyed, so it must outlive the iterator.  The database's own counters
+ * (LsmDbStats) are kept either way.
+ */
+typedef struct LsmReadCounters
+{
+	uint64_t	gets;			/* lsm_db_get calls */
+	uint64_t	memtable_hits;	/* gets answered by a memtable */
+	uint64_t	sst_probes;		/* SSTables a get searched or an iterator opened */
+	uint64_t	bloom_useful;	/* SSTables a get skipped thanks to the filter */
+	uint64_t	bloom_not_useful;	/* filter said maybe, key absent */
+	uint64_t	block_cache_hits;	/* data blocks found in the block cache */
+	uint64_t	block_reads;	/* data blocks read from disk */
+} LsmReadCounters;
+
 typedef struct LsmReadOptions
 {
 	const LsmSnapshot *snapshot;	/* NULL: the latest committed state */
@@ -286,6 +314,7 @@ typedef struct LsmReadOptions
 	LsmSlice	lower_bound;	/* inclusive */
 	LsmSlice	upper_bound;	/* exclusive */
 	bool		fill_cache;		/* default true */
+	LsmReadCounters *counters;	/* nullable: also count into this */
 } LsmReadOptions;
 
 extern void lsm_read_options_init(LsmReadOptions *ro);
@@ -416,6 +445,13 @@ extern LsmCode lsm_db_compact_pending(LsmDb *db, LsmStatus *st);
  */
 extern LsmCode lsm_db_compact_range(LsmDb *db, LsmSlice lower, LsmSlice upper,
 									LsmStatus *st);
+
+/*
+ * lsm_db_compact_range, also describing the manual compaction in *info
+ * (zeroed, n_inputs 0, when the range held nothing to compact).
+ */
+extern LsmCode lsm_db_compact_range_info(LsmDb *db, LsmSlice lower, LsmSlice upper,
+										 LsmCompactionInfo *info, LsmStatus *st);
 /* (errors: those of lsm_db_flush and of the compaction steps above) */
 
 /*
@@ -423,6 +459,30 @@ extern LsmCode lsm_db_compact_range(LsmDb *db, LsmSlice lower, LsmSlice upper,
  * Reports the first problem found.
  */
 extern LsmCode lsm_db_verify(LsmDb *db, LsmStatus *st);
+
+/* What lsm_db_verify_all checked. */
+typedef struct LsmVerifyResult
+{
+	uint64_t	files;			/* SSTables checked */
+	uint64_t	bytes;			/* their size */
+	uint64_t	blocks;			/* data blocks read and checked */
+	uint64_t	entries;		/* entries in those blocks */
+	uint64_t	problems;		/* files (or the version itself) found damaged */
+} LsmVerifyResult;
+
+/* Called once per problem, with the first problem of one file. */
+typedef void (*LsmVerifyProblemFn) (void *arg, const LsmStatus *problem);
+
+/*
+ * Verify like lsm_db_verify, but go on past a damaged file: every problem
+ * (LSM_CORRUPTION, LSM_IO_ERROR, LSM_NOT_FOUND of one file, or a broken
+ * version invariant) is counted in out->problems and passed to fn
+ * (nullable), and the check goes on with the next file.  Returns LSM_OK
+ * when every file could be checked, damaged or not; an error
+ * (LSM_NO_MEMORY) only when the check itself could not go on.
+ */
+extern LsmCode lsm_db_verify_all(LsmDb *db, LsmVerifyResult *out,
+								 LsmVerifyProblemFn fn, void *arg, LsmStatus *st);
 
 /*
  * Counters the engine keeps: cumulative since open, except the shape
@@ -445,7 +505,9 @@ typedef struct LsmDbStats
 	uint64_t	bloom_not_useful;	/* filter said maybe, key absent */
 	uint64_t	block_cache_hits;
 	uint64_t	block_reads;	/* blocks read from disk */
+	uint64_t	flushes;		/* memtables written as level-0 tables */
 	uint64_t	bytes_flushed;
+	/* own WAL: its bytes; external_wal: bytes of the batches applied */
 	uint64_t	bytes_written_wal;
 	uint64_t	bytes_compacted_written;
 	uint64_t	bytes_compacted_read;

@@ -1,7 +1,7 @@
 /*
  * lsm_env.h
  *		Everything the engine asks of its host: files, directories, clock,
- *		and mutexes.
+ *		mutexes, waits and what to do when shared state is beyond repair.
  *
  * The engine is host-neutral, as SQLite LSM1's lsm_env is: standalone tests
  * use env_posix.c (and the fault-injecting test env wrapped around it); the
@@ -27,6 +27,19 @@ typedef struct LsmMutex LsmMutex;	/* opaque; owned by the env */
 #define LSM_OPEN_CREATE		0x04	/* create if missing */
 #define LSM_OPEN_EXCL		0x08	/* fail if it exists */
 #define LSM_OPEN_TRUNC		0x10
+
+/*
+ * Why the engine waits, for the host's wait hook (a Postgres host reports it
+ * as a wait event).  Hosts map these by value: never renumber.
+ */
+typedef enum LsmWaitKind
+{
+	LSM_WAIT_MEMTABLE_ROOM = 0, /* a writer: frozen memtables or region pool full */
+	LSM_WAIT_WRITE_STALL = 1,	/* a writer: slowdown or stop (level-0 pressure) */
+	LSM_WAIT_FLUSH = 2,			/* lsm_db_flush: another flush, or pool full */
+	LSM_WAIT_COMPACTION = 3,	/* manual compaction: files held by others */
+	LSM_WAIT_KINDS				/* how many there are */
+} LsmWaitKind;
 
 /* Called once per directory entry by list_dir; return false to stop. */
 typedef bool (*LsmDirCallback) (void *arg, const char *name);
@@ -74,10 +87,46 @@ struct LsmEnv
 	void		(*mutex_lock) (LsmMutex *m);
 	void		(*mutex_unlock) (LsmMutex *m);
 
+	/*
+	 * Wait up to micros for another thread (or process) to change what the
+	 * engine waits for.  The engine calls it holding none of its locks and
+	 * looks at its condition again after it, so waking early is harmless.
+	 * Returning anything but LSM_OK (LSM_INTERRUPTED, LSM_TIMED_OUT, with st
+	 * filled) ends the wait: the engine call that waited returns that code
+	 * with nothing half done, so a host can cancel a wait without unwinding
+	 * through engine frames.  NULL: sleep_micros, never fails.
+	 */
+	LsmCode		(*wait) (LsmEnv *env, LsmWaitKind kind, uint64_t micros,
+						 LsmStatus *st);
+
+	/*
+	 * State shared with other processes is beyond repair (one died holding
+	 * a shared mutex): report msg and end this process; must not return.
+	 * A server host makes it a crash restart.  NULL: stderr and abort().
+	 */
+	void		(*fatal) (LsmEnv *env, const char *msg);
+
 	void	   *host;			/* private to the implementation */
 };
 
 /* The process-wide POSIX env (pthreads, pread/pwrite, fdatasync). */
 extern LsmEnv *lsm_env_posix(void);
+
+/*
+ * Every engine wait goes through this: the env's wait hook, or a plain
+ * sleep when it has none.
+ */
+static inline LsmCode
+lsm_env_wait(LsmEnv *env, LsmWaitKind kind, uint64_t micros, LsmStatus *st)
+{
+	if (env->wait != NULL)
+		return env->wait(env, kind, micros, st);
+	env->sleep_micros(env, micros);
+	return LSM_OK;
+}
+
+/* env's fatal hook, or stderr and abort() when it has none (or it returns). */
+extern void lsm_env_fatal(LsmEnv *env, const char *msg)
+			__attribute__((noreturn));
 
 #endif							/* LSM_ENV_H */

@@ -24,7 +24,9 @@ typedef enum LsmCode
 	LSM_INVALID_ARGUMENT = 5,	/* caller passed something the engine refuses */
 	LSM_NO_MEMORY = 6,			/* malloc or an arena ran out */
 	LSM_BUSY = 7,				/* write stall or lock held; retry later */
-	LSM_NOT_SUPPORTED = 8
+	LSM_NOT_SUPPORTED = 8,
+	LSM_INTERRUPTED = 9,		/* the host's wait hook ended a wait (cancel) */
+	LSM_TIMED_OUT = 10			/* the host's wait hook ended a wait (timeout) */
 } LsmCode;
 
 #define LSM_STATUS_MSG_LEN 256

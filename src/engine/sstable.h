@@ -23,30 +23,30 @@
  * Format constants (docs/format.md, "SSTable").  Every stored block is
  * followed by a trailer: one byte of LsmCompression and the masked CRC32C
  * of the payload and that byte.  Handles (offset, size) count the payload
- * only.  The footer is the last LSM_TABLE_FOOTER_SIZE bytes of the file.
+ * only.  The footer is the last LSM_SST_FOOTER_SIZE bytes of the file.
  */
-#define LSM_TABLE_FORMAT_VERSION	1
-#define LSM_TABLE_MAGIC				0x31304c42544d534cULL	/* bytes "LSMTBL01" */
-#define LSM_TABLE_FOOTER_SIZE		64
+#define LSM_SST_FORMAT_VERSION	1
+#define LSM_SST_MAGIC				0x31304c42544d534cULL	/* bytes "LSMTBL01" */
+#define LSM_SST_FOOTER_SIZE		64
 #define LSM_BLOCK_TRAILER_SIZE		5
 /* Largest key and value the builder accepts (LSM_INVALID_ARGUMENT beyond). */
-#define LSM_TABLE_MAX_KEY			(1u << 24)
-#define LSM_TABLE_MAX_VALUE			(1u << 30)
+#define LSM_SST_MAX_KEY			(1u << 24)
+#define LSM_SST_MAX_VALUE			(1u << 30)
 
-typedef struct LsmTableOptions
+typedef struct LsmSstOptions
 {
 	size_t		block_size;		/* target uncompressed data block */
 	int			restart_interval;
 	LsmCompression compression;
 	int			compression_level;
 	int			bloom_bits_per_key; /* 0: no filter block */
-} LsmTableOptions;
+} LsmSstOptions;
 
 /* Copied from options (lsm.h defaults). */
-extern void lsm_table_options_from(LsmTableOptions *to, const LsmOptions *opts);
+extern void lsm_sst_options_from(LsmSstOptions *to, const LsmOptions *opts);
 
 /* What the properties block holds; also returned by the builder. */
-typedef struct LsmTableProps
+typedef struct LsmSstProps
 {
 	uint64_t	entries;
 	uint64_t	tombstones;
@@ -63,54 +63,53 @@ typedef struct LsmTableProps
 	uint64_t	created_micros;
 	LsmBuf		smallest;		/* smallest internal key */
 	LsmBuf		largest;		/* largest internal key */
-} LsmTableProps;
+} LsmSstProps;
 
-extern void lsm_table_props_free(LsmTableProps *p);
+extern void lsm_sst_props_free(LsmSstProps *p);
 
-typedef struct LsmTableBuilder LsmTableBuilder;
+typedef struct LsmSstBuilder LsmSstBuilder;
 
 /* Create path (must not exist) and start a table. */
-extern LsmCode lsm_table_builder_open(LsmEnv *env, const char *path,
-									  const LsmTableOptions *opts,
-									  LsmTableBuilder **b, LsmStatus *st);
+extern LsmCode lsm_sst_builder_open(LsmEnv *env, const char *path,
+									  const LsmSstOptions *opts,
+									  LsmSstBuilder **b, LsmStatus *st);
 /* Add an entry; internal keys must be strictly increasing (lsm_ikey_cmp). */
-extern LsmCode lsm_table_builder_add(LsmTableBuilder *b, LsmSlice ikey, LsmSlice value,
+extern LsmCode lsm_sst_builder_add(LsmSstBuilder *b, LsmSlice ikey, LsmSlice value,
 									 LsmStatus *st);
 /* Bytes written so far plus the pending block: where to cut outputs. */
-extern uint64_t lsm_table_builder_size(const LsmTableBuilder *b);
-extern uint64_t lsm_table_builder_entries(const LsmTableBuilder *b);
+extern uint64_t lsm_sst_builder_size(const LsmSstBuilder *b);
+extern uint64_t lsm_sst_builder_entries(const LsmSstBuilder *b);
 /*
  * Write filter, index, properties and footer, fsync, close and free the
  * builder.  props (nullable) receives a copy of the properties; the caller
- * frees it with lsm_table_props_free.  On error the file is removed.
+ * frees it with lsm_sst_props_free.  On error the file is removed.
  */
-extern LsmCode lsm_table_builder_finish(LsmTableBuilder *b, LsmTableProps *props,
+extern LsmCode lsm_sst_builder_finish(LsmSstBuilder *b, LsmSstProps *props,
 										LsmStatus *st);
 /* Close, remove the file and free the builder. */
-extern void lsm_table_builder_abandon(LsmTableBuilder *b);
+extern void lsm_sst_builder_abandon(LsmSstBuilder *b);
 
-typedef struct LsmTable LsmTable;
+typedef struct LsmSst LsmSst;
 
-/* Per-read counters, owned by the caller (no atomics needed). */
-typedef struct LsmReadStats
-{
-	uint64_t	block_reads;	/* data blocks read from the file */
-	uint64_t	cache_hits;		/* data blocks found in the block cache */
-	uint64_t	bloom_useful;	/* lsm_table_get skipped thanks to the filter */
-} LsmReadStats;
+/*
+ * Per-read counters, owned by the caller (no atomics needed): tables count
+ * block_reads, block_cache_hits and bloom_useful (lsm_sst_get skipped
+ * thanks to the filter); the rest is the database's.
+ */
+typedef LsmReadCounters LsmReadStats;
 
 /*
  * Open a table: read and verify footer, index, filter and properties.
  * cache (nullable) holds decoded data blocks, keyed by (file_number, offset).
  */
-extern LsmCode lsm_table_open(LsmEnv *env, const char *path, uint64_t file_number,
-							  LsmBlockCache *cache, LsmTable **t, LsmStatus *st);
-extern void lsm_table_close(LsmTable *t);
-extern const LsmTableProps *lsm_table_props(const LsmTable *t);
-extern uint64_t lsm_table_file_number(const LsmTable *t);
+extern LsmCode lsm_sst_open(LsmEnv *env, const char *path, uint64_t file_number,
+							  LsmBlockCache *cache, LsmSst **t, LsmStatus *st);
+extern void lsm_sst_close(LsmSst *t);
+extern const LsmSstProps *lsm_sst_props(const LsmSst *t);
+extern uint64_t lsm_sst_file_number(const LsmSst *t);
 
 /* Bloom probe on a user key: false means certainly absent. */
-extern bool lsm_table_may_contain(const LsmTable *t, LsmSlice user_key);
+extern bool lsm_sst_may_contain(const LsmSst *t, LsmSlice user_key);
 
 /*
  * Visit entries from the first internal key >= target, in order, while fn
@@ -118,14 +117,16 @@ extern bool lsm_table_may_contain(const LsmTable *t, LsmSlice user_key);
  * counts a skip in stats->bloom_useful).  The slices passed to fn are valid
  * only during the call.
  */
-typedef bool (*LsmTableVisitFn) (void *arg, LsmSlice ikey, LsmSlice value);
-extern LsmCode lsm_table_get(LsmTable *t, LsmSlice target, LsmTableVisitFn fn,
+typedef bool (*LsmSstVisitFn) (void *arg, LsmSlice ikey, LsmSlice value);
+extern LsmCode lsm_sst_get(LsmSst *t, LsmSlice target, LsmSstVisitFn fn,
 							 void *arg, LsmReadStats *stats, LsmStatus *st);
 
 /* Iterator over all internal keys of the table; stats nullable. */
-extern LsmIter *lsm_table_iter(LsmTable *t, bool fill_cache, LsmReadStats *stats);
+extern LsmIter *lsm_sst_iter(LsmSst *t, bool fill_cache, LsmReadStats *stats);
 
 /* Read every block, check checksums, key order and properties. */
-extern LsmCode lsm_table_verify(LsmTable *t, LsmStatus *st);
+extern LsmCode lsm_sst_verify(LsmSst *t, LsmStatus *st);
+/* The same, adding what was checked (bytes, blocks, entries) to *out. */
+extern LsmCode lsm_table_verify_counted(LsmSst *t, LsmVerifyResult *out, LsmStatus *st);
 
 #endif							/* LSM_SSTABLE_H */

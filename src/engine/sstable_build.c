@@ -31,12 +31,12 @@
 #define MIN_BLOCK_SIZE 256
 #define MAX_BLOCK_SIZE (256u * 1024 * 1024)
 
-struct LsmTableBuilder
+struct LsmSstBuilder
 {
 	LsmEnv	   *env;
 	char	   *path;
 	LsmFile    *file;
-	LsmTableOptions opts;
+	LsmSstOptions opts;
 
 	uint64_t	offset;			/* file bytes produced (written or buffered) */
 	uint64_t	written;		/* file bytes handed to write_at */
@@ -55,16 +55,16 @@ struct LsmTableBuilder
 	uint64_t	pending_offset;
 	uint64_t	pending_size;
 
-	LsmTableProps props;
+	LsmSstProps props;
 	LsmStatus	err;			/* sticky I/O or memory error */
 };
 
 /*
- * lsm_table_options_from
+ * lsm_sst_options_from
  *		Copy the table-shaping options out of the database options.
  */
 void
-lsm_table_options_from(LsmTableOptions *to, const LsmOptions *opts)
+lsm_sst_options_from(LsmSstOptions *to, const LsmOptions *opts)
 {
 	to->block_size = opts->block_size;
 	to->restart_interval = opts->block_restart_interval;
@@ -74,7 +74,7 @@ lsm_table_options_from(LsmTableOptions *to, const LsmOptions *opts)
 }
 
 void
-lsm_table_props_free(LsmTableProps *p)
+lsm_sst_props_free(LsmSstProps *p)
 {
 	if (p == NULL)
 		return;
@@ -82,10 +82,10 @@ lsm_table_props_free(LsmTableProps *p)
 	lsm_buf_free(&p->largest);
 }
 
-static void builder_free(LsmTableBuilder *b);
+static void builder_free(LsmSstBuilder *b);
 
 static LsmCode
-builder_nomem(LsmTableBuilder *b, LsmStatus *st)
+builder_nomem(LsmSstBuilder *b, LsmStatus *st)
 {
 	if (b->err.code == LSM_OK)
 		lsm_status_set(&b->err, LSM_NO_MEMORY, 0,
@@ -97,15 +97,15 @@ builder_nomem(LsmTableBuilder *b, LsmStatus *st)
 }
 
 /*
- * lsm_table_builder_open
+ * lsm_sst_builder_open
  *		Create the file (it must not exist: table files are never
  *		overwritten) and set up the builders.
  */
 LsmCode
-lsm_table_builder_open(LsmEnv *env, const char *path, const LsmTableOptions *opts,
-					   LsmTableBuilder **bp, LsmStatus *st)
+lsm_sst_builder_open(LsmEnv *env, const char *path, const LsmSstOptions *opts,
+					   LsmSstBuilder **bp, LsmStatus *st)
 {
-	LsmTableBuilder *b;
+	LsmSstBuilder *b;
 	LsmCode		rc;
 
 	*bp = NULL;
@@ -116,7 +116,7 @@ lsm_table_builder_open(LsmEnv *env, const char *path, const LsmTableOptions *opt
 		return lsm_status_set(st, LSM_INVALID_ARGUMENT, 0,
 							  "unknown compression %d for table \"%s\"",
 							  (int) opts->compression, path);
-	b = lsm_calloc(1, sizeof(LsmTableBuilder));
+	b = lsm_calloc(1, sizeof(LsmSstBuilder));
 	if (b == NULL || (b->path = lsm_strdup(path)) == NULL)
 	{
 		lsm_free(b);
@@ -151,7 +151,7 @@ lsm_table_builder_open(LsmEnv *env, const char *path, const LsmTableOptions *opt
 		!lsm_buf_make_private(&b->scratch, 64) ||
 		!lsm_buf_make_private(&b->last_key, 64))
 	{
-		lsm_table_builder_abandon(b);
+		lsm_sst_builder_abandon(b);
 		return lsm_status_set(st, LSM_NO_MEMORY, 0,
 							  "out of memory creating table \"%s\"", path);
 	}
@@ -159,7 +159,7 @@ lsm_table_builder_open(LsmEnv *env, const char *path, const LsmTableOptions *opt
 	if (opts->compression == LSM_COMPRESSION_ZSTD &&
 		(b->cctx = ZSTD_createCCtx()) == NULL)
 	{
-		lsm_table_builder_abandon(b);
+		lsm_sst_builder_abandon(b);
 		return lsm_status_set(st, LSM_NO_MEMORY, 0,
 							  "out of memory creating table \"%s\"", path);
 	}
@@ -178,7 +178,7 @@ lsm_table_builder_open(LsmEnv *env, const char *path, const LsmTableOptions *opt
 
 /* Write out the buffered bytes. */
 static LsmCode
-flush_out(LsmTableBuilder *b)
+flush_out(LsmSstBuilder *b)
 {
 	LsmCode		rc;
 
@@ -198,7 +198,7 @@ flush_out(LsmTableBuilder *b)
  *		block's handle.
  */
 static LsmCode
-emit_block(LsmTableBuilder *b, LsmSlice payload, LsmCompression kind,
+emit_block(LsmSstBuilder *b, LsmSlice payload, LsmCompression kind,
 		   uint64_t *offset, uint64_t *size)
 {
 	uint8_t		trailer[LSM_BLOCK_TRAILER_SIZE];
@@ -225,7 +225,7 @@ emit_block(LsmTableBuilder *b, LsmSlice payload, LsmCompression kind,
  *		and leave its index entry pending until the next key is known.
  */
 static LsmCode
-flush_data_block(LsmTableBuilder *b)
+flush_data_block(LsmSstBuilder *b)
 {
 	LsmSlice	raw;
 	LsmSlice	payload;
@@ -314,7 +314,7 @@ shorten_user_key(LsmSlice a, const LsmSlice *b, LsmBuf *out, bool *nomem)
  *		key is smaller.
  */
 static LsmCode
-add_index_entry(LsmTableBuilder *b, const LsmSlice *next)
+add_index_entry(LsmSstBuilder *b, const LsmSlice *next)
 {
 	LsmSlice	last = lsm_buf_slice(&b->last_key);
 	LsmSlice	ulast = lsm_ikey_user_key(last);
@@ -344,12 +344,12 @@ add_index_entry(LsmTableBuilder *b, const LsmSlice *next)
 }
 
 /*
- * lsm_table_builder_add
+ * lsm_sst_builder_add
  *		Add one entry.  Bad keys and keys out of order are refused without
  *		harming the builder; I/O and memory errors are sticky.
  */
 LsmCode
-lsm_table_builder_add(LsmTableBuilder *b, LsmSlice ikey, LsmSlice value,
+lsm_sst_builder_add(LsmSstBuilder *b, LsmSlice ikey, LsmSlice value,
 					  LsmStatus *st)
 {
 	LsmParsedKey pk;
@@ -365,7 +365,7 @@ lsm_table_builder_add(LsmTableBuilder *b, LsmSlice ikey, LsmSlice value,
 		return lsm_status_set(st, LSM_INVALID_ARGUMENT, 0,
 							  "malformed internal key of %zu bytes added to table \"%s\"",
 							  ikey.len, b->path);
-	if (ikey.len > LSM_TABLE_MAX_KEY || value.len > LSM_TABLE_MAX_VALUE)
+	if (ikey.len > LSM_SST_MAX_KEY || value.len > LSM_SST_MAX_VALUE)
 		return lsm_status_set(st, LSM_INVALID_ARGUMENT, 0,
 							  "entry too large (key %zu bytes, value %zu bytes) for table \"%s\"",
 							  ikey.len, value.len, b->path);
@@ -418,14 +418,14 @@ fail:
 }
 
 uint64_t
-lsm_table_builder_size(const LsmTableBuilder *b)
+lsm_sst_builder_size(const LsmSstBuilder *b)
 {
 	return b->offset + (lsm_block_builder_empty(&b->data) ? 0 :
 						lsm_block_builder_size(&b->data));
 }
 
 uint64_t
-lsm_table_builder_entries(const LsmTableBuilder *b)
+lsm_sst_builder_entries(const LsmSstBuilder *b)
 {
 	return b->props.entries;
 }
@@ -447,7 +447,7 @@ prop_u64(LsmBlockBuilder *pb, const char *name, uint64_t v)
  *		be filled in afterwards by encoding once more.
  */
 static bool
-build_props_block(LsmBlockBuilder *pb, const LsmTableProps *p, LsmSlice *out)
+build_props_block(LsmBlockBuilder *pb, const LsmSstProps *p, LsmSlice *out)
 {
 	lsm_block_builder_reset(pb);
 	return prop_u64(pb, "created_micros", p->created_micros) &&
@@ -478,7 +478,7 @@ wall_clock_micros(void)
 }
 
 static void
-builder_free(LsmTableBuilder *b)
+builder_free(LsmSstBuilder *b)
 {
 	lsm_block_builder_free(&b->data);
 	lsm_block_builder_free(&b->index);
@@ -488,7 +488,7 @@ builder_free(LsmTableBuilder *b)
 	lsm_buf_free(&b->scratch);
 	lsm_buf_free(&b->out);
 	lsm_buf_free(&b->last_key);
-	lsm_table_props_free(&b->props);
+	lsm_sst_props_free(&b->props);
 	lsm_free(b->path);
 	lsm_free(b);
 }
@@ -499,7 +499,7 @@ builder_free(LsmTableBuilder *b)
  *		footer; then write, sync and close.
  */
 static LsmCode
-write_tail(LsmTableBuilder *b)
+write_tail(LsmSstBuilder *b)
 {
 	uint64_t	filter_off = 0,
 				filter_size = 0,
@@ -509,7 +509,7 @@ write_tail(LsmTableBuilder *b)
 				props_size;
 	LsmSlice	blk;
 	LsmBlockBuilder pb;
-	uint8_t		footer[LSM_TABLE_FOOTER_SIZE];
+	uint8_t		footer[LSM_SST_FOOTER_SIZE];
 	LsmCode		rc;
 	LsmFile    *f;
 
@@ -548,7 +548,7 @@ write_tail(LsmTableBuilder *b)
 		return builder_nomem(b, NULL);
 	}
 	b->props.file_bytes = b->offset + blk.len + LSM_BLOCK_TRAILER_SIZE +
-		LSM_TABLE_FOOTER_SIZE;
+		LSM_SST_FOOTER_SIZE;
 	if (!build_props_block(&pb, &b->props, &blk))
 	{
 		lsm_block_builder_free(&pb);
@@ -565,9 +565,9 @@ write_tail(LsmTableBuilder *b)
 	lsm_put_fixed64(footer + 24, index_size);
 	lsm_put_fixed64(footer + 32, props_off);
 	lsm_put_fixed64(footer + 40, props_size);
-	lsm_put_fixed32(footer + 48, LSM_TABLE_FORMAT_VERSION);
+	lsm_put_fixed32(footer + 48, LSM_SST_FORMAT_VERSION);
 	lsm_put_fixed32(footer + 52, lsm_crc32c_mask(lsm_crc32c(footer, 52)));
-	lsm_put_fixed64(footer + 56, LSM_TABLE_MAGIC);
+	lsm_put_fixed64(footer + 56, LSM_SST_MAGIC);
 	if (!lsm_buf_append(&b->out, footer, sizeof(footer)))
 		return builder_nomem(b, NULL);
 	b->offset += sizeof(footer);
@@ -581,12 +581,12 @@ write_tail(LsmTableBuilder *b)
 }
 
 /*
- * lsm_table_builder_finish
+ * lsm_sst_builder_finish
  *		Complete the table.  The directory entry is not synced here: the
  *		caller syncs the directory once for all the files it created.
  */
 LsmCode
-lsm_table_builder_finish(LsmTableBuilder *b, LsmTableProps *props, LsmStatus *st)
+lsm_sst_builder_finish(LsmSstBuilder *b, LsmSstProps *props, LsmStatus *st)
 {
 	LsmCode		rc;
 
@@ -605,7 +605,7 @@ lsm_table_builder_finish(LsmTableBuilder *b, LsmTableProps *props, LsmStatus *st
 	{
 		if (st)
 			*st = b->err;
-		lsm_table_builder_abandon(b);
+		lsm_sst_builder_abandon(b);
 		return rc;
 	}
 	builder_free(b);
@@ -613,7 +613,7 @@ lsm_table_builder_finish(LsmTableBuilder *b, LsmTableProps *props, LsmStatus *st
 }
 
 void
-lsm_table_builder_abandon(LsmTableBuilder *b)
+lsm_sst_builder_abandon(LsmSstBuilder *b)
 {
 	LsmStatus	ignore;
 

@@ -34,7 +34,7 @@
 #include "lsm_format.h"
 #include "sstable.h"
 
-struct LsmTable
+struct LsmSst
 {
 	LsmEnv	   *env;
 	char	   *path;
@@ -51,19 +51,19 @@ struct LsmTable
 	uint64_t	filter_offset;
 	uint64_t	props_offset;
 	uint64_t	data_end;		/* data blocks occupy [0, data_end) */
-	LsmTableProps props;
+	LsmSstProps props;
 
 };
 
 static LsmCode
-corrupt(LsmStatus *st, const LsmTable *t, uint64_t offset, const char *what)
+corrupt(LsmStatus *st, const LsmSst *t, uint64_t offset, const char *what)
 {
 	return lsm_status_set(st, LSM_CORRUPTION, 0, "%s at offset %llu of file \"%s\"",
 						  what, (unsigned long long) offset, t->path);
 }
 
 static LsmCode
-nomem(LsmStatus *st, const LsmTable *t, uint64_t offset)
+nomem(LsmStatus *st, const LsmSst *t, uint64_t offset)
 {
 	return lsm_status_set(st, LSM_NO_MEMORY, 0,
 						  "out of memory reading block at offset %llu of file \"%s\"",
@@ -92,7 +92,7 @@ dctx_key_init(void)
 }
 
 static ZSTD_DCtx *
-dctx_get(LsmTable *t)
+dctx_get(LsmSst *t)
 {
 	ZSTD_DCtx  *d;
 
@@ -108,7 +108,7 @@ dctx_get(LsmTable *t)
 }
 
 static void
-dctx_put(LsmTable *t, ZSTD_DCtx *d)
+dctx_put(LsmSst *t, ZSTD_DCtx *d)
 {
 	(void) t;
 	if (pthread_getspecific(dctx_key) == NULL &&
@@ -137,7 +137,7 @@ dctx_put(LsmTable *t, ZSTD_DCtx *d)
  *		one is corruption.
  */
 static LsmCode
-read_block(LsmTable *t, uint64_t offset, uint64_t size, bool allow_compressed,
+read_block(LsmSst *t, uint64_t offset, uint64_t size, bool allow_compressed,
 		   uint8_t **buf, size_t *len, bool *is_private, LsmStatus *st)
 {
 	uint8_t    *raw;
@@ -247,7 +247,7 @@ decode_handle(LsmSlice v, uint64_t *offset, uint64_t *size)
  *		disk) and nothing is cached.
  */
 static LsmCode
-load_data_block(LsmTable *t, uint64_t offset, uint64_t size, bool use_cache,
+load_data_block(LsmSst *t, uint64_t offset, uint64_t size, bool use_cache,
 				bool fill_cache, LsmReadStats *stats, LsmIter **out, LsmStatus *st)
 {
 	uint8_t    *buf;
@@ -266,7 +266,7 @@ load_data_block(LsmTable *t, uint64_t offset, uint64_t size, bool use_cache,
 		if (h != NULL)
 		{
 			if (stats)
-				stats->cache_hits++;
+				stats->block_cache_hits++;
 			*out = lsm_block_iter_cached(t->cache, h, lsm_ikey_cmp, t->path, offset);
 			return *out ? LSM_OK : nomem(st, t, offset);
 		}
@@ -296,7 +296,7 @@ load_data_block(LsmTable *t, uint64_t offset, uint64_t size, bool use_cache,
 }
 
 static LsmIter *
-index_iter(LsmTable *t)
+index_iter(LsmSst *t)
 {
 	return lsm_block_iter_borrowed(t->index, lsm_ikey_cmp, t->path, t->index_offset);
 }
@@ -309,26 +309,26 @@ index_iter(LsmTable *t)
 typedef struct PropSpec
 {
 	const char *name;
-	size_t		field;			/* offsetof in LsmTableProps */
+	size_t		field;			/* offsetof in LsmSstProps */
 	bool		is_key;			/* an LsmBuf rather than a uint64 */
 } PropSpec;
 
 static const PropSpec prop_specs[] = {
-	{"created_micros", offsetof(LsmTableProps, created_micros), false},
-	{"data_blocks", offsetof(LsmTableProps, data_blocks), false},
-	{"data_bytes", offsetof(LsmTableProps, data_bytes), false},
-	{"entries", offsetof(LsmTableProps, entries), false},
-	{"file_bytes", offsetof(LsmTableProps, file_bytes), false},
-	{"filter_bytes", offsetof(LsmTableProps, filter_bytes), false},
-	{"index_bytes", offsetof(LsmTableProps, index_bytes), false},
-	{"largest", offsetof(LsmTableProps, largest), true},
-	{"max_seq", offsetof(LsmTableProps, max_seq), false},
-	{"merges", offsetof(LsmTableProps, merges), false},
-	{"min_seq", offsetof(LsmTableProps, min_seq), false},
-	{"raw_key_bytes", offsetof(LsmTableProps, raw_key_bytes), false},
-	{"raw_value_bytes", offsetof(LsmTableProps, raw_value_bytes), false},
-	{"smallest", offsetof(LsmTableProps, smallest), true},
-	{"tombstones", offsetof(LsmTableProps, tombstones), false},
+	{"created_micros", offsetof(LsmSstProps, created_micros), false},
+	{"data_blocks", offsetof(LsmSstProps, data_blocks), false},
+	{"data_bytes", offsetof(LsmSstProps, data_bytes), false},
+	{"entries", offsetof(LsmSstProps, entries), false},
+	{"file_bytes", offsetof(LsmSstProps, file_bytes), false},
+	{"filter_bytes", offsetof(LsmSstProps, filter_bytes), false},
+	{"index_bytes", offsetof(LsmSstProps, index_bytes), false},
+	{"largest", offsetof(LsmSstProps, largest), true},
+	{"max_seq", offsetof(LsmSstProps, max_seq), false},
+	{"merges", offsetof(LsmSstProps, merges), false},
+	{"min_seq", offsetof(LsmSstProps, min_seq), false},
+	{"raw_key_bytes", offsetof(LsmSstProps, raw_key_bytes), false},
+	{"raw_value_bytes", offsetof(LsmSstProps, raw_value_bytes), false},
+	{"smallest", offsetof(LsmSstProps, smallest), true},
+	{"tombstones", offsetof(LsmSstProps, tombstones), false},
 };
 
 #define N_PROPS (sizeof(prop_specs) / sizeof(prop_specs[0]))
@@ -340,7 +340,7 @@ static const PropSpec prop_specs[] = {
  *		present with a well-formed value.
  */
 static LsmCode
-parse_props(LsmTable *t, LsmSlice block, LsmStatus *st)
+parse_props(LsmSst *t, LsmSlice block, LsmStatus *st)
 {
 	LsmIter    *it = lsm_block_iter_borrowed(block, lsm_slice_cmp, t->path, t->props_offset);
 	bool		seen[N_PROPS] = {false};
@@ -397,9 +397,9 @@ parse_props(LsmTable *t, LsmSlice block, LsmStatus *st)
  *		Cross-check the properties against the layout the footer gave.
  */
 static LsmCode
-check_props(LsmTable *t, uint64_t index_size, uint64_t filter_size, LsmStatus *st)
+check_props(LsmSst *t, uint64_t index_size, uint64_t filter_size, LsmStatus *st)
 {
-	const LsmTableProps *p = &t->props;
+	const LsmSstProps *p = &t->props;
 	LsmParsedKey pk;
 
 	if (p->file_bytes != t->file_size)
@@ -432,7 +432,7 @@ check_props(LsmTable *t, uint64_t index_size, uint64_t filter_size, LsmStatus *s
  *		trust every handle the index yields.
  */
 static LsmCode
-check_index(LsmTable *t, LsmStatus *st)
+check_index(LsmSst *t, LsmStatus *st)
 {
 	LsmIter    *it = index_iter(t);
 	LsmBuf		prev = LSM_BUF_INIT;
@@ -485,9 +485,9 @@ check_index(LsmTable *t, LsmStatus *st)
  *		Read and verify footer, properties, index and filter.
  */
 static LsmCode
-open_tail(LsmTable *t, LsmStatus *st)
+open_tail(LsmSst *t, LsmStatus *st)
 {
-	uint8_t		footer[LSM_TABLE_FOOTER_SIZE];
+	uint8_t		footer[LSM_SST_FOOTER_SIZE];
 	uint64_t	footer_off;
 	uint64_t	filter_off,
 				filter_size,
@@ -500,20 +500,20 @@ open_tail(LsmTable *t, LsmStatus *st)
 	size_t		len;
 	LsmCode		rc;
 
-	if (t->file_size < LSM_TABLE_FOOTER_SIZE)
+	if (t->file_size < LSM_SST_FOOTER_SIZE)
 		return lsm_status_set(st, LSM_CORRUPTION, 0,
 							  "file \"%s\" is too short (%llu bytes) to be a table",
 							  t->path, (unsigned long long) t->file_size);
-	footer_off = t->file_size - LSM_TABLE_FOOTER_SIZE;
+	footer_off = t->file_size - LSM_SST_FOOTER_SIZE;
 	rc = t->env->read_at(t->file, footer, sizeof(footer), footer_off, st);
 	if (rc != LSM_OK)
 		return rc;
-	if (lsm_get_fixed64(footer + 56) != LSM_TABLE_MAGIC)
+	if (lsm_get_fixed64(footer + 56) != LSM_SST_MAGIC)
 		return corrupt(st, t, footer_off, "bad magic number in table footer");
 	if (lsm_crc32c_unmask(lsm_get_fixed32(footer + 52)) != lsm_crc32c(footer, 52))
 		return corrupt(st, t, footer_off, "checksum mismatch in table footer");
 	version = lsm_get_fixed32(footer + 48);
-	if (version != LSM_TABLE_FORMAT_VERSION)
+	if (version != LSM_SST_FORMAT_VERSION)
 		return lsm_status_set(st, LSM_NOT_SUPPORTED, 0,
 							  "unsupported table format version %u in file \"%s\"",
 							  version, t->path);
@@ -576,20 +576,20 @@ open_tail(LsmTable *t, LsmStatus *st)
 }
 
 /*
- * lsm_table_open
+ * lsm_sst_open
  *		Open and verify a table; on failure nothing stays open.
  */
 LsmCode
-lsm_table_open(LsmEnv *env, const char *path, uint64_t file_number,
-			   LsmBlockCache *cache, LsmTable **tp, LsmStatus *st)
+lsm_sst_open(LsmEnv *env, const char *path, uint64_t file_number,
+			   LsmBlockCache *cache, LsmSst **tp, LsmStatus *st)
 {
-	LsmTable   *t;
+	LsmSst   *t;
 	LsmCode		rc;
 
 	*tp = NULL;
 	if (env == NULL)
 		env = lsm_env_posix();
-	t = lsm_calloc(1, sizeof(LsmTable));
+	t = lsm_calloc(1, sizeof(LsmSst));
 	if (t == NULL || (t->path = lsm_strdup(path)) == NULL)
 	{
 		if (t)
@@ -605,7 +605,7 @@ lsm_table_open(LsmEnv *env, const char *path, uint64_t file_number,
 	if (rc != LSM_OK)
 	{
 		t->file = NULL;
-		lsm_table_close(t);
+		lsm_sst_close(t);
 		return rc;
 	}
 	rc = env->file_size(t->file, &t->file_size, st);
@@ -613,7 +613,7 @@ lsm_table_open(LsmEnv *env, const char *path, uint64_t file_number,
 		rc = open_tail(t, st);
 	if (rc != LSM_OK)
 	{
-		lsm_table_close(t);
+		lsm_sst_close(t);
 		return rc;
 	}
 	*tp = t;
@@ -621,7 +621,7 @@ lsm_table_open(LsmEnv *env, const char *path, uint64_t file_number,
 }
 
 void
-lsm_table_close(LsmTable *t)
+lsm_sst_close(LsmSst *t)
 {
 	LsmStatus	ignore;
 
@@ -631,25 +631,25 @@ lsm_table_close(LsmTable *t)
 		t->env->close_file(t->file, &ignore);
 	lsm_free(t->index_buf);
 	lsm_free(t->filter_buf);
-	lsm_table_props_free(&t->props);
+	lsm_sst_props_free(&t->props);
 	lsm_free(t->path);
 	lsm_free(t);
 }
 
-const LsmTableProps *
-lsm_table_props(const LsmTable *t)
+const LsmSstProps *
+lsm_sst_props(const LsmSst *t)
 {
 	return &t->props;
 }
 
 uint64_t
-lsm_table_file_number(const LsmTable *t)
+lsm_sst_file_number(const LsmSst *t)
 {
 	return t->file_number;
 }
 
 bool
-lsm_table_may_contain(const LsmTable *t, LsmSlice user_key)
+lsm_sst_may_contain(const LsmSst *t, LsmSlice user_key)
 {
 	if (t->filter_buf == NULL)
 		return true;
@@ -662,13 +662,13 @@ lsm_table_may_contain(const LsmTable *t, LsmSlice user_key)
  */
 
 /*
- * lsm_table_get
+ * lsm_sst_get
  *		Visit entries from the first key >= target while fn wants more,
  *		moving on to following blocks as needed.  Finding nothing is not an
  *		error: LSM_OK means no failure, whatever was visited.
  */
 LsmCode
-lsm_table_get(LsmTable *t, LsmSlice target, LsmTableVisitFn fn, void *arg,
+lsm_sst_get(LsmSst *t, LsmSlice target, LsmSstVisitFn fn, void *arg,
 			  LsmReadStats *stats, LsmStatus *st)
 {
 	LsmIter    *idx;
@@ -680,7 +680,7 @@ lsm_table_get(LsmTable *t, LsmSlice target, LsmTableVisitFn fn, void *arg,
 		return lsm_status_set(st, LSM_INVALID_ARGUMENT, 0,
 							  "lookup key of %zu bytes in table \"%s\" is not an internal key",
 							  target.len, t->path);
-	if (!lsm_table_may_contain(t, lsm_ikey_user_key(target)))
+	if (!lsm_sst_may_contain(t, lsm_ikey_user_key(target)))
 	{
 		if (stats)
 			stats->bloom_useful++;
@@ -736,7 +736,7 @@ lsm_table_get(LsmTable *t, LsmSlice target, LsmTableVisitFn fn, void *arg,
 typedef struct TableIter
 {
 	LsmIter		base;
-	LsmTable   *t;
+	LsmSst   *t;
 	LsmIter    *index;
 	LsmIter    *data;			/* current data block, or NULL */
 	uint64_t	data_offset;	/* its offset in the file */
@@ -952,13 +952,13 @@ static const LsmIterOps table_iter_ops = {
 };
 
 /*
- * lsm_table_iter
+ * lsm_sst_iter
  *		Iterator over every entry; it must not outlive the table.  Never
  *		NULL: when memory runs out the result is an empty iterator whose
  *		status says so.
  */
 LsmIter *
-lsm_table_iter(LsmTable *t, bool fill_cache, LsmReadStats *stats)
+lsm_sst_iter(LsmSst *t, bool fill_cache, LsmReadStats *stats)
 {
 	TableIter  *ti = lsm_calloc(1, sizeof(TableIter));
 	LsmStatus	st;
@@ -1004,7 +1004,7 @@ typedef struct VerifyCounts
  *		known to the filter.
  */
 static LsmCode
-verify_block(LsmTable *t, LsmIter *data, uint64_t off, LsmSlice prev_sep,
+verify_block(LsmSst *t, LsmIter *data, uint64_t off, LsmSlice prev_sep,
 			 bool has_prev_sep, LsmSlice sep, VerifyCounts *vc, LsmStatus *st)
 {
 	uint64_t	n = 0;
@@ -1023,7 +1023,7 @@ verify_block(LsmTable *t, LsmIter *data, uint64_t off, LsmSlice prev_sep,
 		else if (lsm_ikey_cmp(k, sep) > 0 ||
 				 (has_prev_sep && lsm_ikey_cmp(k, prev_sep) <= 0))
 			problem = "key outside its index range in block";
-		else if (!lsm_table_may_contain(t, pk.user_key))
+		else if (!lsm_sst_may_contain(t, pk.user_key))
 			problem = "bloom filter lacks a key of block";
 		if (problem != NULL)
 			return lsm_status_set(st, LSM_CORRUPTION, 0,
@@ -1053,13 +1053,22 @@ verify_block(LsmTable *t, LsmIter *data, uint64_t off, LsmSlice prev_sep,
 }
 
 /*
- * lsm_table_verify
+ * lsm_sst_verify
  *		Re-read every block from the file (bypassing the cache, which holds
  *		only blocks that were verified when read) and check everything the
  *		format promises; report the first problem.
  */
 LsmCode
-lsm_table_verify(LsmTable *t, LsmStatus *st)
+lsm_sst_verify(LsmSst *t, LsmStatus *st)
+{
+	LsmVerifyResult r;
+
+	memset(&r, 0, sizeof(r));
+	return lsm_table_verify_counted(t, &r, st);
+}
+
+LsmCode
+lsm_table_verify_counted(LsmSst *t, LsmVerifyResult *out, LsmStatus *st)
 {
 	VerifyCounts vc;
 	LsmBuf		prev_sep = LSM_BUF_INIT;
@@ -1067,14 +1076,14 @@ lsm_table_verify(LsmTable *t, LsmStatus *st)
 	uint8_t    *buf;
 	size_t		len;
 	LsmCode		rc;
-	const LsmTableProps *p = &t->props;
+	const LsmSstProps *p = &t->props;
 
 	memset(&vc, 0, sizeof(vc));
 	vc.min_seq = LSM_MAX_SEQ;
 
 	/* the meta blocks, again from disk */
 	rc = read_block(t, t->props_offset,
-					t->file_size - LSM_TABLE_FOOTER_SIZE - LSM_BLOCK_TRAILER_SIZE - t->props_offset,
+					t->file_size - LSM_SST_FOOTER_SIZE - LSM_BLOCK_TRAILER_SIZE - t->props_offset,
 					false, &buf, &len, NULL, st);
 	if (rc != LSM_OK)
 		return rc;
@@ -1148,6 +1157,9 @@ lsm_table_verify(LsmTable *t, LsmStatus *st)
 								t->path, (unsigned long long) p->entries,
 								(unsigned long long) vc.entries);
 	}
+	out->bytes += t->file_size;
+	out->blocks += vc.data_blocks;
+	out->entries += vc.entries;
 	lsm_buf_free(&prev_sep);
 	lsm_buf_free(&vc.prev_key);
 	lsm_buf_free(&vc.smallest);

@@ -126,6 +126,10 @@ lsm_code_name(LsmCode code)
 			return "busy";
 		case LSM_NOT_SUPPORTED:
 			return "not supported";
+		case LSM_INTERRUPTED:
+			return "interrupted";
+		case LSM_TIMED_OUT:
+			return "timed out";
 	}
 	return "unknown error";
 }

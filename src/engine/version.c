@@ -165,7 +165,7 @@ file_free(LsmFileMeta *f)
 	if (f == NULL)
 		return;
 	if (f->table != NULL)
-		lsm_table_close(f->table);
+		lsm_sst_close(f->table);
 	lsm_buf_free(&f->smallest);
 	lsm_buf_free(&f->largest);
 	lsm_free(f);
@@ -1059,7 +1059,7 @@ lsm_versionset_delete_files(LsmVersionSet *vs, LsmFileMeta **files, int n)
 
 		if (f->table != NULL)
 		{
-			lsm_table_close(f->table);
+			lsm_sst_close(f->table);
 			f->table = NULL;
 		}
 		if (vs->cache != NULL)
@@ -1088,10 +1088,10 @@ lsm_versionset_free_files(LsmFileMeta **files, int n)
  *		does not block readers of others; a compare-and-swap settles races.
  */
 LsmCode
-lsm_versionset_table(LsmVersionSet *vs, LsmFileMeta *f, LsmTable **t, LsmStatus *st)
+lsm_versionset_table(LsmVersionSet *vs, LsmFileMeta *f, LsmSst **t, LsmStatus *st)
 {
-	LsmTable   *mine;
-	LsmTable   *expected = NULL;
+	LsmSst   *mine;
+	LsmSst   *expected = NULL;
 	char		path[LSM_PATH_MAX];
 	LsmCode		rc;
 
@@ -1102,13 +1102,13 @@ lsm_versionset_table(LsmVersionSet *vs, LsmFileMeta *f, LsmTable **t, LsmStatus 
 		return lsm_status_set(st, LSM_INVALID_ARGUMENT, 0,
 							  "path of table %llu in \"%s\" is too long",
 							  (unsigned long long) f->number, vs->dir);
-	rc = lsm_table_open(vs->env, path, f->number, vs->cache, &mine, st);
+	rc = lsm_sst_open(vs->env, path, f->number, vs->cache, &mine, st);
 	if (rc != LSM_OK)
 		return rc;
 	if (!__atomic_compare_exchange_n(&f->table, &expected, mine, false,
 									 __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
 	{
-		lsm_table_close(mine);
+		lsm_sst_close(mine);
 		mine = expected;
 	}
 	*t = mine;
@@ -1597,7 +1597,7 @@ typedef struct LevelIter
 static void
 level_set_file(LevelIter *li, int i)
 {
-	LsmTable   *t;
+	LsmSst   *t;
 
 	if (li->cur != NULL && li->idx == i)
 		return;
@@ -1608,12 +1608,14 @@ level_set_file(LevelIter *li, int i)
 		return;
 	if (lsm_versionset_table(li->vs, li->files[i], &t, &li->err) != LSM_OK)
 		return;
-	li->cur = lsm_table_iter(t, li->fill_cache, li->stats);
+	li->cur = lsm_sst_iter(t, li->fill_cache, li->stats);
 	if (li->cur == NULL)
 	{
 		lsm_status_set(&li->err, LSM_NO_MEMORY, 0, "out of memory opening a table iterator");
 		return;
 	}
+	if (li->stats != NULL)
+		li->stats->sst_probes++;
 	li->idx = i;
 }
 

@@ -81,7 +81,7 @@ typedef struct LsmFileMeta
 	uint64_t	entries;
 	uint64_t	tombstones;
 	int			refs;
-	LsmTable   *table;			/* NULL until opened; set once, atomically */
+	LsmSst   *table;			/* NULL until opened; set once, atomically */
 	bool		compacting;		/* an unfinished compaction holds it; db mu */
 } LsmFileMeta;
 
@@ -296,7 +296,7 @@ extern void lsm_versionset_free_files(LsmFileMeta **files, int n);
  * the meta (concurrent first users race; one wins, the others close
  * theirs).  The meta must be kept alive by a version reference.
  */
-extern LsmCode lsm_versionset_table(LsmVersionSet *vs, LsmFileMeta *f, LsmTable **t,
+extern LsmCode lsm_versionset_table(LsmVersionSet *vs, LsmFileMeta *f, LsmSst **t,
 									LsmStatus *st);
 
 /*

@@ -8,6 +8,7 @@
 
 #include "access/relation.h"
 #include "catalog/namespace.h"
+#include "commands/dbcommands.h"
 #include "commands/defrem.h"
 #include "nodes/parsenodes.h"
 #include "tcop/utility.h"
@@ -54,7 +55,9 @@ refuse(Relation rel, const char *what, const char *column)
 /*
  * Refuse ALTER subcommands that would change how stored rows are read:
  * changing a column's type, which columns form the key, or dropping a key
- * column.  Adding, renaming and dropping other columns is fine.
+ * column.  Adding, renaming and dropping other columns is fine.  The key
+ * may be chosen while the table has never stored a row: pg_dump creates a
+ * table without column options and adds them by ALTER.
  */
 static void
 check_alter(AlterTableStmt *stmt)
@@ -62,10 +65,21 @@ check_alter(AlterTableStmt *stmt)
 	Oid			relid = RangeVarGetRelid(stmt->relation, NoLock, true);
 	Relation	rel;
 	ListCell   *lc;
+	LOCKMODE	lockmode = AccessShareLock;
 
 	if (!OidIsValid(relid) || !lsm_is_lsm_table(relid))
 		return;
-	rel = relation_open(relid, AccessShareLock);
+
+	/*
+	 * Whether the table holds rows is only stable under the lock the ALTER
+	 * takes for a change of column options anyway.
+	 */
+	foreach(lc, stmt->cmds)
+	{
+		if (((AlterTableCmd *) lfirst(lc))->subtype == AT_AlterColumnGenericOptions)
+			lockmode = AccessExclusiveLock;
+	}
+	rel = relation_open(relid, lockmode);
 	foreach(lc, stmt->cmds)
 	{
 		AlterTableCmd *cmd = (AlterTableCmd *) lfirst(lc);
@@ -89,7 +103,8 @@ check_alter(AlterTableStmt *stmt)
 				{
 					bool		cur = lsm_column_is_key(relid, attnum);
 
-					if (key_after_options((List *) cmd->def, cur) != cur)
+					if (key_after_options((List *) cmd->def, cur) != cur &&
+						lsm_table_has_data(rel))
 						refuse(rel, "change the key option of", cmd->name);
 					break;
 				}
@@ -97,11 +112,27 @@ check_alter(AlterTableStmt *stmt)
 				break;
 		}
 	}
+	relation_close(rel, NoLock);
+}
+
+/*
+ * After an ALTER that may have chosen key columns: their types must have a
+ * key encoding, as at CREATE.
+ */
+static void
+check_key_types(Oid relid)
+{
+	Relation	rel = relation_open(relid, AccessShareLock);
+	LsmKeyInfo	ki;
+
+	(void) lsm_key_info_try(rel, &ki);
 	relation_close(rel, AccessShareLock);
 }
 
 /*
- * After CREATE FOREIGN TABLE: the table needs a key of supported types.
+ * After CREATE FOREIGN TABLE: key columns must have supported types.  A
+ * table without key is accepted (pg_dump adds column options by ALTER), but
+ * cannot be used until it has one.
  */
 static void
 check_create(CreateForeignTableStmt *stmt)
@@ -113,8 +144,29 @@ check_create(CreateForeignTableStmt *stmt)
 	if (!OidIsValid(relid) || !lsm_is_lsm_table(relid))
 		return;
 	rel = relation_open(relid, AccessShareLock);
-	lsm_key_info(rel, &ki);
+	if (!lsm_key_info_try(rel, &ki))
+		lsm_notice_no_key(rel);
 	relation_close(rel, AccessShareLock);
+}
+
+/*
+ * The template of a CREATE DATABASE (InvalidOid when it does not exist,
+ * which CREATE DATABASE reports).
+ */
+static Oid
+createdb_template(CreatedbStmt *stmt)
+{
+	const char *template = "template1";
+	ListCell   *lc;
+
+	foreach(lc, stmt->options)
+	{
+		DefElem    *opt = (DefElem *) lfirst(lc);
+
+		if (strcmp(opt->defname, "template") == 0 && opt->arg != NULL)
+			template = defGetString(opt);
+	}
+	return get_database_oid(template, true);
 }
 
 static void
@@ -124,6 +176,7 @@ lsm_ProcessUtility(PlannedStmt *pstmt, const char *queryString, bool readOnlyTre
 				   QueryCompletion *qc)
 {
 	Node	   *parsetree = pstmt->utilityStmt;
+	Oid			template_oid = InvalidOid;
 
 	/*
 	 * CREATE FOREIGN TABLE stores column options through an internal ALTER
@@ -131,6 +184,8 @@ lsm_ProcessUtility(PlannedStmt *pstmt, const char *queryString, bool readOnlyTre
 	 */
 	if (IsA(parsetree, AlterTableStmt) && context != PROCESS_UTILITY_SUBCOMMAND)
 		check_alter((AlterTableStmt *) parsetree);
+	if (IsA(parsetree, CreatedbStmt))
+		template_oid = createdb_template((CreatedbStmt *) parsetree);
 
 	if (prev_ProcessUtility)
 		prev_ProcessUtility(pstmt, queryString, readOnlyTree, context, params,
@@ -139,6 +194,13 @@ lsm_ProcessUtility(PlannedStmt *pstmt, const char *queryString, bool readOnlyTre
 		standard_ProcessUtility(pstmt, queryString, readOnlyTree, context, params,
 								queryEnv, dest, qc);
 
+	/*
+	 * createdb() copied the template's catalogs but not the files of its
+	 * lsm tables, which live outside the database directory.
+	 */
+	if (IsA(parsetree, CreatedbStmt) && OidIsValid(template_oid))
+		lsm_copy_database_tables(template_oid,
+								 get_database_oid(((CreatedbStmt *) parsetree)->dbname, false));
 	if (IsA(parsetree, CreateForeignTableStmt))
 		check_create((CreateForeignTableStmt *) parsetree);
 	if (IsA(parsetree, AlterTableStmt) && context != PROCESS_UTILITY_SUBCOMMAND)
@@ -148,7 +210,10 @@ lsm_ProcessUtility(PlannedStmt *pstmt, const char *queryString, bool readOnlyTre
 
 		/* engine settings are read from the table's OPTIONS file at open */
 		if (OidIsValid(relid) && lsm_is_lsm_table(relid))
+		{
+			check_key_types(relid);
 			lsm_table_save_settings(relid);
+		}
 	}
 }
 

@@ -45,6 +45,8 @@ typedef struct LsmDirectState
 	LsmBuf		valbuf;
 	MemoryContextCallback cleanup;
 	uint64		rows;
+	LsmReadCounters *counters;	/* EXPLAIN ANALYZE only, as in scan.c */
+	LsmReadCounters counters_data;
 } LsmDirectState;
 
 static bool
@@ -151,6 +153,8 @@ lsmBeginDirectModify(ForeignScanState *node, int eflags)
 	ds->db = lsm_open_table(rel);
 	ds->relid = RelationGetRelid(rel);
 	ds->txn = lsm_txn_table(rel, ds->db, true);
+	if (node->ss.ps.state->es_instrument != 0)
+		ds->counters = &ds->counters_data;
 	ds->oldslot = MakeSingleTupleTableSlot(RelationGetDescr(rel), &TTSOpsVirtual);
 	initStringInfo(&ds->key);
 	initStringInfo(&ds->row);
@@ -218,6 +222,7 @@ lsmIterateDirectModify(ForeignScanState *node)
 		lsm_read_options_init(&ro);
 		ro.read_seq = lsm_newest_point();
 		ro.found_seq = &found_seq;
+		ro.counters = ds->counters;
 		rc = lsm_db_get(ds->db, &ro, key, &ds->valbuf, &st);
 		if (rc == LSM_OK || rc == LSM_NOT_FOUND)
 			lsm_check_serializable(ds->relid, found_seq);
@@ -278,6 +283,11 @@ lsmExplainDirectModify(ForeignScanState *node, ExplainState *es)
 	ExplainPropertyText("LSM Access", "point get", es);
 	ExplainPropertyText("LSM Direct Modify",
 						ds->op == CMD_DELETE ? "delete by key" : "read and rewrite by key", es);
+	if (es->analyze && ds->counters != NULL)
+	{
+		ExplainPropertyUInteger("LSM Engine Gets", NULL, ds->counters->gets, es);
+		lsm_explain_read_counters(ds->counters, es);
+	}
 }
 
 void

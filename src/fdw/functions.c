@@ -1,7 +1,8 @@
 /*
  * functions.c
- *		SQL-callable maintenance functions: lsm_fdw_stats, lsm_fdw_flush
- *		and lsm_fdw_verify.
+ *		SQL-callable maintenance functions: lsm_fdw_stats,
+ *		lsm_fdw_server_stats, lsm_fdw_flush, lsm_fdw_verify and
+ *		lsm_fdw_compact.  Each returns jsonb: the README lists every field.
  *
  * Flush and verify are for the table's owner (or a superuser); stats are
  * readable by anyone who may read the table.
@@ -14,6 +15,7 @@
 #include "miscadmin.h"
 #include "utils/acl.h"
 #include "utils/builtins.h"
+#include "utils/json.h"
 #include "utils/jsonb.h"
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
@@ -98,6 +100,7 @@ lsm_fdw_stats(PG_FUNCTION_ARGS)
 					 ", \"block_cache_hits\": " UINT64_FORMAT
 					 ", \"block_reads\": " UINT64_FORMAT
 					 ", \"bytes_written_wal\": " UINT64_FORMAT
+					 ", \"flushes\": " UINT64_FORMAT
 					 ", \"bytes_flushed\": " UINT64_FORMAT
 					 ", \"bytes_compacted_read\": " UINT64_FORMAT
 					 ", \"bytes_compacted_written\": " UINT64_FORMAT
@@ -115,7 +118,7 @@ lsm_fdw_stats(PG_FUNCTION_ARGS)
 					 files, bytes, s.memtable_bytes, s.imm_memtables, s.last_seq,
 					 s.gets, s.memtable_hits, s.sst_probes, s.bloom_useful,
 					 s.bloom_not_useful, s.block_cache_hits, s.block_reads,
-					 s.bytes_written_wal, s.bytes_flushed, s.bytes_compacted_read,
+					 s.bytes_written_wal, s.flushes, s.bytes_flushed, s.bytes_compacted_read,
 					 s.bytes_compacted_written, s.write_amplification,
 					 s.read_amplification,
 					 s.sorted_runs, s.compactions, s.trivial_moves,
@@ -191,41 +194,72 @@ lsm_fdw_server_stats(PG_FUNCTION_ARGS)
 	PG_RETURN_DATUM(DirectFunctionCall1(jsonb_in, CStringGetDatum(buf.data)));
 }
 
-typedef enum LsmMaintenance
+/*
+ * Open relid for an owner-only maintenance function and its engine.
+ */
+static LsmDb *
+open_for_maintenance(Oid relid, const char *fname, Relation *rel)
 {
-	LSM_MAINT_FLUSH,
-	LSM_MAINT_VERIFY,
-	LSM_MAINT_COMPACT
-} LsmMaintenance;
+	*rel = open_for_function(relid, true, fname);
+	return lsm_open_table(*rel);
+}
+
+static Datum
+jsonb_from_buf(StringInfo buf)
+{
+	return DirectFunctionCall1(jsonb_in, CStringGetDatum(buf->data));
+}
+
+static uint64
+total_files(const LsmDbStats *s)
+{
+	uint64		n = 0;
+
+	for (int i = 0; i < LSM_NUM_LEVELS; i++)
+		n += s->files_per_level[i];
+	return n;
+}
+
+static uint64
+total_bytes(const LsmDbStats *s)
+{
+	uint64		n = 0;
+
+	for (int i = 0; i < LSM_NUM_LEVELS; i++)
+		n += s->bytes_per_level[i];
+	return n;
+}
 
 /*
- * Run one owner-only maintenance operation on the table relid.
+ * lsm_fdw_flush(regclass) returns jsonb
+ *		Write the table's memtables to SSTables now, and say what that
+ *		wrote.  Flushes are done by whoever gets there first (this backend
+ *		or the maintenance worker), so the figures are those of the table's
+ *		flushes while the call ran.
  */
-static void
-run_maintenance(Oid relid, LsmMaintenance op)
+Datum
+lsm_fdw_flush(PG_FUNCTION_ARGS)
 {
-	static const char *const fnames[] = {"lsm_fdw_flush", "lsm_fdw_verify", "lsm_fdw_compact"};
-	static const char *const verbs[] = {"flush", "verify", "compact"};
-	Relation	rel = open_for_function(relid, true, fnames[op]);
-	LsmDb	   *db = lsm_open_table(rel);
+	Relation	rel;
+	LsmDb	   *db = open_for_maintenance(PG_GETARG_OID(0), "lsm_fdw_flush", &rel);
+	LsmDbStats	before,
+				after;
 	LsmStatus	st;
 	volatile LsmCode rc;
+	StringInfoData buf;
+
+	lsm_db_stats(db, &before);
 
 	/*
-	 * Freezing the memtable for the flush takes a small new one; it may go
-	 * over the pool's limit, like the maintenance worker, since waiting for
-	 * room could last forever when the pool is full of tables' active
-	 * memtables, and the flush gives back more than it takes.
+	 * Freezing the memtable takes a small new one; it may go over the pool's
+	 * limit, like the maintenance worker, since waiting for room could last
+	 * forever when the pool is full of tables' active memtables, and the
+	 * flush gives back more than it takes.
 	 */
-	lsm_region_unlimited(op != LSM_MAINT_VERIFY);
+	lsm_region_unlimited(true);
 	PG_TRY();
 	{
-		if (op == LSM_MAINT_FLUSH)
-			rc = lsm_db_flush(db, &st);
-		else if (op == LSM_MAINT_VERIFY)
-			rc = lsm_db_verify(db, &st);
-		else
-			rc = lsm_db_compact_range(db, lsm_slice(NULL, 0), lsm_slice(NULL, 0), &st);
+		rc = lsm_db_flush(db, &st);
 	}
 	PG_FINALLY();
 	{
@@ -233,42 +267,162 @@ run_maintenance(Oid relid, LsmMaintenance op)
 	}
 	PG_END_TRY();
 	if (rc != LSM_OK)
-		lsm_report(ERROR, &st, verbs[op]);
+		lsm_report(ERROR, &st, "flush");
+	lsm_db_stats(db, &after);
 	relation_close(rel, AccessShareLock);
+
+	initStringInfo(&buf);
+	appendStringInfo(&buf,
+					 "{\"memtable_bytes_before\": " UINT64_FORMAT
+					 ", \"files_written\": " UINT64_FORMAT
+					 ", \"bytes_written\": " UINT64_FORMAT
+					 ", \"memtable_bytes\": " UINT64_FORMAT
+					 ", \"level0_files\": " UINT64_FORMAT
+					 ", \"files\": " UINT64_FORMAT "}",
+					 before.memtable_bytes,
+					 after.flushes - before.flushes,
+					 after.bytes_flushed - before.bytes_flushed,
+					 after.memtable_bytes,
+					 after.files_per_level[0],
+					 total_files(&after));
+	PG_RETURN_DATUM(jsonb_from_buf(&buf));
 }
 
 /*
- * lsm_fdw_flush(regclass)
- *		Write the table's memtable to an SSTable now.
+ * The problems lsm_fdw_verify reports one by one (the count has them all).
+ * The engine calls back while it holds a version: no palloc or ereport
+ * there, which could leave by longjmp.
  */
-Datum
-lsm_fdw_flush(PG_FUNCTION_ARGS)
+#define VERIFY_MAX_REPORTED 16
+
+typedef struct VerifyProblems
 {
-	run_maintenance(PG_GETARG_OID(0), LSM_MAINT_FLUSH);
-	PG_RETURN_VOID();
+	int			n;
+	LsmStatus	first[VERIFY_MAX_REPORTED];
+} VerifyProblems;
+
+static void
+verify_problem(void *arg, const LsmStatus *problem)
+{
+	VerifyProblems *vp = arg;
+
+	if (vp->n < VERIFY_MAX_REPORTED)
+		vp->first[vp->n++] = *problem;
 }
 
 /*
- * lsm_fdw_verify(regclass)
- *		Read every block of every SSTable of the table, checking checksums
- *		and key order, as amcheck does for indexes.  Raises XX001 naming the
- *		file and offset of the first problem.
+ * lsm_fdw_verify(regclass) returns jsonb
+ *		Read every block of every SSTable of the table, checking checksums,
+ *		key order and the recorded properties, as amcheck does for indexes.
+ *		A damaged file is a problem: a WARNING (XX001 for corruption, 58P01
+ *		for a missing file, 58030 for an unreadable one) and an entry in
+ *		the result's messages (the first 16), and
+ *		the check goes on with the next file.  The result says what was
+ *		checked, so that "problems": 0 means something.
  */
 Datum
 lsm_fdw_verify(PG_FUNCTION_ARGS)
 {
-	run_maintenance(PG_GETARG_OID(0), LSM_MAINT_VERIFY);
-	PG_RETURN_VOID();
+	Relation	rel;
+	LsmDb	   *db = open_for_maintenance(PG_GETARG_OID(0), "lsm_fdw_verify", &rel);
+	LsmVerifyResult r;
+	VerifyProblems *vp = palloc0(sizeof(VerifyProblems));
+	StringInfoData messages;
+	LsmStatus	st;
+	StringInfoData buf;
+
+	if (lsm_db_verify_all(db, &r, verify_problem, vp, &st) != LSM_OK)
+		lsm_report(ERROR, &st, "verify");
+
+	initStringInfo(&messages);
+	appendStringInfoChar(&messages, '[');
+	for (int i = 0; i < vp->n; i++)
+	{
+		LsmStatus  *p = &vp->first[i];
+
+		ereport(WARNING,
+				(errcode(p->code == LSM_CORRUPTION ? ERRCODE_DATA_CORRUPTED :
+						 p->code == LSM_NOT_FOUND ? ERRCODE_UNDEFINED_FILE :
+						 ERRCODE_IO_ERROR),
+				 errmsg("foreign table \"%s\" has a damaged file",
+						RelationGetRelationName(rel)),
+				 errdetail("%s", p->msg)));
+		if (i > 0)
+			appendStringInfoString(&messages, ", ");
+		escape_json(&messages, p->msg);
+	}
+	appendStringInfoChar(&messages, ']');
+	relation_close(rel, AccessShareLock);
+
+	initStringInfo(&buf);
+	appendStringInfo(&buf,
+					 "{\"files\": " UINT64_FORMAT
+					 ", \"bytes\": " UINT64_FORMAT
+					 ", \"blocks\": " UINT64_FORMAT
+					 ", \"entries\": " UINT64_FORMAT
+					 ", \"problems\": " UINT64_FORMAT
+					 ", \"messages\": %s}",
+					 r.files, r.bytes, r.blocks, r.entries, r.problems, messages.data);
+	PG_RETURN_DATUM(jsonb_from_buf(&buf));
 }
 
 /*
- * lsm_fdw_compact(regclass)
+ * lsm_fdw_compact(regclass) returns jsonb
  *		Flush the memtable and compact the whole table into its bottom
- *		level, dropping every version and tombstone no reader needs.
+ *		level, dropping every version and tombstone no reader needs; say
+ *		what the compaction read and wrote and the table's shape after it.
  */
 Datum
 lsm_fdw_compact(PG_FUNCTION_ARGS)
 {
-	run_maintenance(PG_GETARG_OID(0), LSM_MAINT_COMPACT);
-	PG_RETURN_VOID();
+	Relation	rel;
+	LsmDb	   *db = open_for_maintenance(PG_GETARG_OID(0), "lsm_fdw_compact", &rel);
+	LsmCompactionInfo info;
+	LsmDbStats	before,
+				after;
+	LsmStatus	st;
+	volatile LsmCode rc;
+	StringInfoData buf;
+
+	lsm_db_stats(db, &before);
+	/* its flush may go over the pool's limit, as lsm_fdw_flush's */
+	lsm_region_unlimited(true);
+	PG_TRY();
+	{
+		rc = lsm_db_compact_range_info(db, lsm_slice(NULL, 0), lsm_slice(NULL, 0), &info,
+									   &st);
+	}
+	PG_FINALLY();
+	{
+		lsm_region_unlimited(false);
+	}
+	PG_END_TRY();
+	if (rc != LSM_OK)
+		lsm_report(ERROR, &st, "compact");
+	lsm_db_stats(db, &after);
+	relation_close(rel, AccessShareLock);
+
+	initStringInfo(&buf);
+	appendStringInfo(&buf,
+					 "{\"files_before\": " UINT64_FORMAT
+					 ", \"bytes_before\": " UINT64_FORMAT
+					 ", \"bytes_flushed\": " UINT64_FORMAT
+					 ", \"input_files\": %d"
+					 ", \"input_bytes\": " UINT64_FORMAT
+					 ", \"output_files\": %d"
+					 ", \"output_bytes\": " UINT64_FORMAT
+					 ", \"output_level\": %d"
+					 ", \"entries_dropped\": " UINT64_FORMAT
+					 ", \"trivial_move\": %s"
+					 ", \"files\": " UINT64_FORMAT
+					 ", \"bytes\": " UINT64_FORMAT "}",
+					 total_files(&before), total_bytes(&before),
+					 after.bytes_flushed - before.bytes_flushed,
+					 info.n_inputs, info.input_bytes,
+					 info.n_outputs, info.output_bytes,
+					 info.n_inputs > 0 ? info.output_level : 0,
+					 info.entries_dropped,
+					 info.trivial_move ? "true" : "false",
+					 total_files(&after), total_bytes(&after));
+	PG_RETURN_DATUM(jsonb_from_buf(&buf));
 }

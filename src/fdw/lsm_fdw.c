@@ -16,12 +16,27 @@
 
 #include "lsm_fdw.h"
 #include "lsm_shared.h"
+#include "lsm_wait.h"
 
 PG_MODULE_MAGIC;
 
 void		_PG_init(void);
 
 PG_FUNCTION_INFO_V1(lsm_fdw_handler);
+
+/* The spellings Postgres accepts for its own synchronous_commit, plus auto. */
+static const struct config_enum_entry sync_commit_options[] = {
+	{"auto", LSM_SYNC_COMMIT_AUTO, false},
+	{"on", LSM_SYNC_COMMIT_ON, false},
+	{"off", LSM_SYNC_COMMIT_OFF, false},
+	{"true", LSM_SYNC_COMMIT_ON, true},
+	{"false", LSM_SYNC_COMMIT_OFF, true},
+	{"yes", LSM_SYNC_COMMIT_ON, true},
+	{"no", LSM_SYNC_COMMIT_OFF, true},
+	{"1", LSM_SYNC_COMMIT_ON, true},
+	{"0", LSM_SYNC_COMMIT_OFF, true},
+	{NULL, 0, false}
+};
 
 /*
  * _PG_init
@@ -45,12 +60,13 @@ _PG_init(void)
 							PGC_USERSET, GUC_UNIT_KB,
 							NULL, NULL, NULL);
 
-	DefineCustomBoolVariable("lsm_fdw.synchronous_commit",
+	DefineCustomEnumVariable("lsm_fdw.synchronous_commit",
 							 "Whether a commit to lsm_fdw tables waits for its log to reach disk.",
-							 "When off, a commit survives a crash of Postgres but not of the machine "
-							 "until the log is synced (lsm_fdw.wal_sync_delay).",
+							 "auto follows synchronous_commit. When off, a commit survives a crash of "
+							 "Postgres but not of the machine until the log is synced (lsm_fdw.wal_sync_delay).",
 							 &lsm_synchronous_commit,
-							 true,
+							 LSM_SYNC_COMMIT_AUTO,
+							 sync_commit_options,
 							 PGC_USERSET, 0,
 							 NULL, NULL, NULL);
 
@@ -70,6 +86,7 @@ _PG_init(void)
 							PGC_USERSET, 0,
 							NULL, NULL, NULL);
 	lsm_shmem_define_gucs();
+	lsm_wait_define_gucs();
 
 	lsm_install_drop_hook();
 	lsm_install_ddl_hook();

@@ -75,8 +75,13 @@ extern void lsm_install_ddl_hook(void);
 extern LsmDb *lsm_open_table(Relation rel);
 extern void lsm_table_save_settings(Oid relid);
 extern char *lsm_table_dir(Oid dboid, Oid relid);
+extern int	lsm_errcode(LsmCode code);
 extern void lsm_report(int elevel, const LsmStatus *st, const char *what);
 extern void lsm_key_info(Relation rel, LsmKeyInfo *ki);
+extern bool lsm_key_info_try(Relation rel, LsmKeyInfo *ki);
+extern void lsm_notice_no_key(Relation rel);
+extern bool lsm_table_has_data(Relation rel);
+extern void lsm_copy_database_tables(Oid src, Oid dst);
 extern void lsm_key_info_for_relid(Oid relid, LsmKeyInfo *ki);
 extern void lsm_install_drop_hook(void);
 extern bool lsm_is_lsm_table(Oid relid);
@@ -84,7 +89,14 @@ extern bool lsm_is_lsm_table(Oid relid);
 /* in xact.c */
 typedef struct LsmTxnTable LsmTxnTable;
 extern int	lsm_max_transaction_memory;
-extern bool lsm_synchronous_commit;
+typedef enum LsmSyncCommit
+{
+	LSM_SYNC_COMMIT_AUTO,		/* follow Postgres's synchronous_commit */
+	LSM_SYNC_COMMIT_OFF,
+	LSM_SYNC_COMMIT_ON
+} LsmSyncCommit;
+extern int	lsm_synchronous_commit;
+extern bool lsm_sync_commit(void);
 extern int	lsm_wal_sync_delay;
 extern LsmTxnTable *lsm_txn_table(Relation rel, LsmDb *db, bool create);
 extern void lsm_txn_write(LsmTxnTable *t, LsmKind kind, LsmSlice key, LsmSlice value);
@@ -107,6 +119,7 @@ extern ForeignScan *lsmGetForeignPlan(PlannerInfo *root, RelOptInfo *baserel,
 									  Oid foreigntableid, ForeignPath *best_path,
 									  List *tlist, List *scan_clauses,
 									  Plan *outer_plan);
+extern void lsm_refuse_ctid(Node *node, Index varno, Oid relid);
 extern bool lsm_qual_is_key_equality(PlannerInfo *root, Index relid,
 									 const LsmKeyInfo *ki, Expr *qual);
 
@@ -120,6 +133,7 @@ extern TupleTableSlot *lsmIterateForeignScan(ForeignScanState *node);
 extern void lsmReScanForeignScan(ForeignScanState *node);
 extern void lsmEndForeignScan(ForeignScanState *node);
 extern void lsmExplainForeignScan(ForeignScanState *node, ExplainState *es);
+extern void lsm_explain_read_counters(const LsmReadCounters *c, ExplainState *es);
 
 /* in rows.c */
 extern void lsm_store_row(TupleTableSlot *slot, const LsmKeyInfo *ki,

@@ -15,6 +15,7 @@
 #include "executor/executor.h"
 #include "nodes/makefuncs.h"
 #include "optimizer/appendinfo.h"
+#include "parser/parsetree.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
@@ -69,6 +70,20 @@ lsmAddForeignUpdateTargets(PlannerInfo *root, Index rtindex,
 
 		add_row_identity_var(root, var, rtindex, psprintf("lsm_key_%d", i + 1));
 	}
+}
+
+/*
+ * lsmPlanForeignModify
+ *		Refuse RETURNING ctid (an INSERT has no scan that would refuse it).
+ */
+static List *
+lsmPlanForeignModify(PlannerInfo *root, ModifyTable *plan,
+					 Index resultRelation, int subplan_index)
+{
+	if (plan->returningLists != NIL)
+		lsm_refuse_ctid((Node *) list_nth(plan->returningLists, subplan_index),
+						resultRelation, planner_rt_fetch(resultRelation, root)->relid);
+	return NIL;
 }
 
 /*
@@ -224,7 +239,7 @@ report_duplicate(LsmModifyState *ms, TupleTableSlot *slot)
 			 errmsg("duplicate key value violates the key of lsm_fdw table \"%s\"",
 					RelationGetRelationName(ms->rel)),
 			 errdetail("Key (%s)=(%s) already exists.", cols.data, vals.data),
-			 errhint("Use ON CONFLICT DO NOTHING, UPDATE, or the table option on_duplicate 'overwrite' for upserts.")));
+			 errhint("Use ON CONFLICT DO NOTHING to skip existing keys, or the table option on_duplicate 'overwrite' to replace them (foreign tables do not support ON CONFLICT DO UPDATE).")));
 }
 
 static TupleTableSlot *
@@ -416,6 +431,7 @@ void
 lsm_set_modify_callbacks(FdwRoutine *routine)
 {
 	routine->AddForeignUpdateTargets = lsmAddForeignUpdateTargets;
+	routine->PlanForeignModify = lsmPlanForeignModify;
 	routine->BeginForeignModify = lsmBeginForeignModify;
 	routine->ExecForeignInsert = lsmExecForeignInsert;
 	routine->ExecForeignUpdate = lsmExecForeignUpdate;

@@ -108,6 +108,37 @@ enum_value_allowed(const char *allowed, const char *value)
 }
 
 /*
+ * Is value a whole decimal number, followed by a unit when unit_ok?
+ *
+ * parse_int() also takes fractions and exponents and rounds them ("1.5kB"
+ * is 1536 bytes), and hexadecimal; a table option must say exactly what it
+ * means, so only digits, with optional sign and surrounding spaces, pass.
+ */
+static bool
+whole_number_syntax(const char *value, bool unit_ok)
+{
+	const char *p = value;
+
+	while (isspace((unsigned char) *p))
+		p++;
+	if (*p == '+' || *p == '-')
+		p++;
+	if (!isdigit((unsigned char) *p))
+		return false;
+	while (isdigit((unsigned char) *p))
+		p++;
+	while (isspace((unsigned char) *p))
+		p++;
+	if (unit_ok)
+		while (isalpha((unsigned char) *p) && *p != 'e' && *p != 'E' &&
+			   *p != 'x' && *p != 'X')
+			p++;
+	while (isspace((unsigned char) *p))
+		p++;
+	return *p == '\0';
+}
+
+/*
  * Check one option's value; ERROR when it is not acceptable.  Returns the
  * integer value for OPT_INT/OPT_BYTES, 0 otherwise.
  */
@@ -144,8 +175,10 @@ check_option_value(const LsmOptionDef *def, DefElem *elem)
 		case OPT_BYTES:
 			{
 				const char *hintmsg = NULL;
+				bool		whole = whole_number_syntax(value, def->kind == OPT_BYTES);
 
-				if (!parse_int(value, &result,
+				if (!whole ||
+					!parse_int(value, &result,
 							   def->kind == OPT_BYTES ? GUC_UNIT_BYTE : 0,
 							   &hintmsg) ||
 					result < def->min || result > def->max)
@@ -155,6 +188,7 @@ check_option_value(const LsmOptionDef *def, DefElem *elem)
 								(errcode(ERRCODE_FDW_INVALID_ATTRIBUTE_VALUE),
 								 errmsg("invalid value for option \"%s\": \"%s\"",
 										def->name, value),
+								 whole ? 0 : errdetail("Sizes are whole numbers, with an optional unit."),
 								 errhint("Use a size between %d and %d bytes; units kB, MB and GB are accepted.",
 										 def->min, def->max)));
 					else
@@ -162,6 +196,7 @@ check_option_value(const LsmOptionDef *def, DefElem *elem)
 								(errcode(ERRCODE_FDW_INVALID_ATTRIBUTE_VALUE),
 								 errmsg("invalid value for option \"%s\": \"%s\"",
 										def->name, value),
+								 whole ? 0 : errdetail("The value must be a whole number."),
 								 errhint("Use an integer between %d and %d.",
 										 def->min, def->max)));
 				}

@@ -468,6 +468,79 @@ engine_row_estimate(Oid relid)
 }
 
 /*
+ * ctid_refused
+ *		ERROR: a statement refers to the ctid of lsm table relid.
+ *
+ * An lsm row has no tuple identifier: every row of a scan would carry the
+ * same invalid ctid, so "WHERE ctid = $1", which postgres_fdw sends for the
+ * UPDATE and DELETE it cannot push down whole, would match every row.
+ * Refusing every reference at plan time is the only safe answer.
+ */
+static void
+ctid_refused(Oid relid)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+			 errmsg("lsm_fdw table \"%s\" has no ctid", get_rel_name(relid)),
+			 errdetail("Rows of lsm_fdw tables have no tuple identifier."),
+			 errhint("Rows of lsm_fdw tables are addressed by their key columns.")));
+}
+
+/*
+ * lsm_refuse_ctid
+ *		ERROR when node refers to the ctid of relation varno.
+ */
+void
+lsm_refuse_ctid(Node *node, Index varno, Oid relid)
+{
+	Bitmapset  *attrs = NULL;
+
+	pull_varattnos(node, varno, &attrs);
+	if (bms_is_member(SelfItemPointerAttributeNumber - FirstLowInvalidHeapAttributeNumber,
+					  attrs))
+		ctid_refused(relid);
+}
+
+/*
+ * Refuse a scan that would return or test ctid.
+ *
+ * A table scanned on its own may not mention ctid anywhere.  A child of an
+ * inheritance tree or partitioned table gets the parent's ctid when the
+ * parent has a row mark (SELECT ... FOR UPDATE on a heap parent) or the
+ * query selects it; there the invalid ctid of our rows is harmless, since
+ * it equals no heap row's and any qual on it reaching our table is refused
+ * here, so only its use in a join clause or a restriction qual is.
+ */
+static void
+refuse_ctid_in_scan(PlannerInfo *root, RelOptInfo *baserel, Oid relid)
+{
+	RelOptInfo *top = baserel;
+	ListCell   *lc;
+
+	/* a table's child; not a branch of a UNION ALL, whose parent is a subquery */
+	if (IS_OTHER_REL(baserel) && bms_membership(baserel->top_parent_relids) == BMS_SINGLETON)
+	{
+		RelOptInfo *parent = find_base_rel(root, bms_singleton_member(baserel->top_parent_relids));
+
+		if (parent->rtekind == RTE_RELATION)
+			top = parent;
+	}
+	if (top->attr_needed)
+	{
+		Relids		needed = top->attr_needed[SelfItemPointerAttributeNumber - top->min_attr];
+
+		if (top == baserel ? !bms_is_empty(needed)
+			: !bms_is_subset(needed, bms_make_singleton(0)))
+			ctid_refused(relid);
+	}
+	if (top == baserel)
+		lsm_refuse_ctid((Node *) baserel->reltarget->exprs, baserel->relid, relid);
+	foreach(lc, baserel->baserestrictinfo)
+		lsm_refuse_ctid((Node *) ((RestrictInfo *) lfirst(lc))->clause,
+						baserel->relid, relid);
+}
+
+/*
  * lsmGetForeignRelSize
  *		Check the table's key, classify the restriction quals and estimate
  *		the rows the scan returns.
@@ -480,6 +553,8 @@ lsmGetForeignRelSize(PlannerInfo *root, RelOptInfo *baserel, Oid foreigntableid)
 	ListCell   *lc;
 
 	lsm_key_info_for_relid(foreigntableid, &pi->ki);
+
+	refuse_ctid_in_scan(root, baserel, foreigntableid);
 
 	pi->table_rows = baserel->tuples >= 0 ? Max(baserel->tuples, 1)
 		: engine_row_estimate(foreigntableid);

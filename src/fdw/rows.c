@@ -15,12 +15,37 @@
 #include "lsm_fdw.h"
 
 /*
- * lsm_key_info
- *		The key columns of rel, in column order.  A table without one, or
- *		with a key column of a type that has no key encoding, is refused.
+ * The hint for a table without key: pg_dump creates a table first and adds
+ * its columns' options by ALTER, so such a table exists until its key is
+ * added, which is allowed while it has never stored a row.
  */
-void
-lsm_key_info(Relation rel, LsmKeyInfo *ki)
+static int
+no_key_hint(Relation rel)
+{
+	TupleDesc	desc = RelationGetDescr(rel);
+	const char *column = "id";
+
+	for (int i = 0; i < desc->natts; i++)
+	{
+		if (!TupleDescAttr(desc, i)->attisdropped)
+		{
+			column = NameStr(TupleDescAttr(desc, i)->attname);
+			break;
+		}
+	}
+	return errhint("Mark the key column(s), e.g. ALTER FOREIGN TABLE %s ALTER COLUMN %s OPTIONS (ADD key 'true').",
+				   quote_qualified_identifier(get_namespace_name(RelationGetNamespace(rel)),
+											  RelationGetRelationName(rel)),
+				   quote_identifier(column));
+}
+
+/*
+ * lsm_key_info_try
+ *		The key columns of rel, in column order; false when it has none.  A
+ *		key column of a type that has no key encoding is refused.
+ */
+bool
+lsm_key_info_try(Relation rel, LsmKeyInfo *ki)
 {
 	TupleDesc	desc = RelationGetDescr(rel);
 
@@ -53,13 +78,37 @@ lsm_key_info(Relation rel, LsmKeyInfo *ki)
 		ki->is_key[i] = true;
 		ki->nkeys++;
 	}
-	if (ki->nkeys == 0)
+	return ki->nkeys > 0;
+}
+
+/*
+ * lsm_key_info
+ *		The same for a table about to be used: one without key is refused.
+ */
+void
+lsm_key_info(Relation rel, LsmKeyInfo *ki)
+{
+	if (!lsm_key_info_try(rel, ki))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_TABLE_DEFINITION),
 				 errmsg("lsm_fdw table \"%s\" has no key column",
 						RelationGetRelationName(rel)),
-				 errhint("Mark the key column(s) with OPTIONS (key 'true'), e.g. ALTER FOREIGN TABLE %s ALTER COLUMN id OPTIONS (ADD key 'true').",
-						 RelationGetRelationName(rel))));
+				 errdetail("A lsm_fdw table cannot be used until some of its columns are marked as key."),
+				 no_key_hint(rel)));
+}
+
+/*
+ * lsm_notice_no_key
+ *		After CREATE FOREIGN TABLE without key.
+ */
+void
+lsm_notice_no_key(Relation rel)
+{
+	ereport(NOTICE,
+			(errmsg("lsm_fdw table \"%s\" has no key column yet",
+					RelationGetRelationName(rel)),
+			 errdetail("The table cannot be used until some of its columns are marked as key."),
+			 no_key_hint(rel)));
 }
 
 void

@@ -60,7 +60,14 @@ typedef struct LsmScanState
 	int			ov_pos;
 
 	LsmBuf		valbuf;
-	LsmDbStats	stats_at_begin; /* engine counters, for EXPLAIN ANALYZE */
+
+	/*
+	 * What this scan's engine reads cost, for EXPLAIN ANALYZE only (else
+	 * NULL, and the engine counts nothing for us): plain additions into
+	 * backend memory, no shared counter is read or written per row.
+	 */
+	LsmReadCounters *counters;
+	LsmReadCounters counters_data;
 	MemoryContextCallback cleanup;
 	uint64		rows_from_txn;
 	uint64		engine_gets;
@@ -457,6 +464,7 @@ lock_and_reread(LsmScanState *ss, LsmSlice key, LsmSlice *value)
 	lsm_read_options_init(&ro);
 	ro.read_seq = lsm_newest_point();
 	ro.found_seq = &found_seq;
+	ro.counters = ss->counters;
 	ss->engine_gets++;
 	rc = lsm_db_get(ss->db, &ro, key, &ss->valbuf, &st);
 	if (rc != LSM_OK && rc != LSM_NOT_FOUND)
@@ -486,6 +494,7 @@ start_scan(LsmScanState *ss, ExprContext *econtext)
 
 		lsm_read_options_init(&ro);
 		ro.read_seq = ss->read_seq;
+		ro.counters = ss->counters;
 		if (ss->lower.len > 0)
 			ro.lower_bound = lsm_slice(ss->lower.data, ss->lower.len);
 		if (ss->has_upper)
@@ -537,6 +546,7 @@ next_get(LsmScanState *ss, TupleTableSlot *slot)
 		}
 		lsm_read_options_init(&ro);
 		ro.read_seq = ss->read_seq;
+		ro.counters = ss->counters;
 		ss->engine_gets++;
 		rc = lsm_db_get(ss->db, &ro, key, &ss->valbuf, &st);
 		if (rc == LSM_NOT_FOUND)
@@ -656,9 +666,8 @@ lsmBeginForeignScan(ForeignScanState *node, int eflags)
 	ss->cleanup.func = release_scan;
 	ss->cleanup.arg = ss;
 	MemoryContextRegisterResetCallback(CurrentMemoryContext, &ss->cleanup);
-	/* only EXPLAIN ANALYZE reports them; the engine's stats take its mutex */
 	if (node->ss.ps.state->es_instrument != 0)
-		lsm_db_stats(ss->db, &ss->stats_at_begin);
+		ss->counters = &ss->counters_data;
 	ss->row_cxt = AllocSetContextCreate(CurrentMemoryContext, "lsm_fdw row",
 										ALLOCSET_DEFAULT_SIZES);
 	ss->keys_cxt = AllocSetContextCreate(CurrentMemoryContext, "lsm_fdw scan keys",
@@ -733,6 +742,20 @@ lsmEndForeignScan(ForeignScanState *node)
 }
 
 /*
+ * lsm_explain_read_counters
+ *		What a node's engine reads cost, for EXPLAIN ANALYZE.
+ */
+void
+lsm_explain_read_counters(const LsmReadCounters *c, ExplainState *es)
+{
+	ExplainPropertyUInteger("LSM Memtable Hits", NULL, c->memtable_hits, es);
+	ExplainPropertyUInteger("LSM SSTables Probed", NULL, c->sst_probes, es);
+	ExplainPropertyUInteger("LSM Bloom Skips", NULL, c->bloom_useful, es);
+	ExplainPropertyUInteger("LSM Blocks From Cache", NULL, c->block_cache_hits, es);
+	ExplainPropertyUInteger("LSM Blocks From Disk", NULL, c->block_reads, es);
+}
+
+/*
  * lsmExplainForeignScan
  *		Name the access, its key order and, under ANALYZE, where rows came
  *		from.
@@ -767,22 +790,16 @@ lsmExplainForeignScan(ForeignScanState *node, ExplainState *es)
 	ExplainPropertyText("LSM Access", buf.data, es);
 	if (acc->kind == LSM_ACCESS_RANGE || acc->kind == LSM_ACCESS_FULL)
 		ExplainPropertyText("LSM Key Order", acc->reverse ? "descending" : "ascending", es);
-	if (es->analyze && ss->db != NULL)
+	if (es->analyze && ss->counters != NULL)
 	{
-		LsmDbStats	now;
-		LsmDbStats *b = &ss->stats_at_begin;
+		LsmReadCounters *c = ss->counters;
 
 		/*
-		 * The table's counters moved by this node (and by any other node
-		 * reading the same table in this query, e.g. a self-join).
+		 * This node's reads only (gets, and the range iterators it ran, up
+		 * to now: the executor has not ended the scan yet).
 		 */
-		lsm_db_stats(ss->db, &now);
 		ExplainPropertyUInteger("LSM Engine Gets", NULL, ss->engine_gets, es);
 		ExplainPropertyUInteger("LSM Rows From Transaction", NULL, ss->rows_from_txn, es);
-		ExplainPropertyUInteger("LSM Memtable Hits", NULL, now.memtable_hits - b->memtable_hits, es);
-		ExplainPropertyUInteger("LSM SSTables Probed", NULL, now.sst_probes - b->sst_probes, es);
-		ExplainPropertyUInteger("LSM Bloom Skips", NULL, now.bloom_useful - b->bloom_useful, es);
-		ExplainPropertyUInteger("LSM Blocks From Cache", NULL, now.block_cache_hits - b->block_cache_hits, es);
-		ExplainPropertyUInteger("LSM Blocks From Disk", NULL, now.block_reads - b->block_reads, es);
+		lsm_explain_read_counters(c, es);
 	}
 }

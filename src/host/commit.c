@@ -36,10 +36,10 @@
 #include "utils/wait_event.h"
 
 #include "batch.h"
-#include "lsm_coding.h"
 #include "lsm_fdw.h"
 #include "lsm_shared.h"
 #include "lsm_commit.h"
+#include "lsm_wait.h"
 
 /* Record types (first payload byte). */
 #define REC_COMMIT		1
@@ -84,12 +84,6 @@ put32(uint8 *p, uint32 v)
 	memcpy(p, &v, 4);
 }
 
-static void
-put64(uint8 *p, uint64 v)
-{
-	memcpy(p, &v, 8);
-}
-
 static uint32
 get32(const uint8 *p)
 {
@@ -126,7 +120,7 @@ fill(void *arg, uint8_t *payload, size_t len, uint64_t lsn)
 		uint64		n = Max(t->count, 1);	/* a TRUNCATE needs a number too */
 
 		t->first_seq = seq;
-		put64(payload + fs->seq_offsets[i], seq);
+		lsm_batch_contents_set_seq(payload + fs->seq_offsets[i], seq);
 		seq += n;
 		t->ticket = pg_atomic_fetch_add_u64(&t->slot->next_ticket, 1);
 	}
@@ -149,7 +143,10 @@ fill(void *arg, uint8_t *payload, size_t len, uint64_t lsn)
  */
 #define SPIN_YIELDS		10
 
-/* Wait for the table's turn to apply. */
+/*
+ * Wait for the table's turn to apply.  Interrupts are held (the record is
+ * in the log): lsm_wait_check only warns past lsm_fdw.commit_wait_timeout.
+ */
 static void
 wait_turn(LsmTableSlot *slot, uint64 ticket)
 {
@@ -161,7 +158,11 @@ wait_turn(LsmTableSlot *slot, uint64 ticket)
 	}
 	ConditionVariablePrepareToSleep(&slot->apply_cv);
 	while (pg_atomic_read_u64(&slot->applied_ticket) != ticket)
-		ConditionVariableTimedSleep(&slot->apply_cv, 10, PG_WAIT_EXTENSION);
+	{
+		ConditionVariableTimedSleep(&slot->apply_cv, 10,
+									lsm_wait_event_info(LSM_WAIT_COMMIT_APPLY));
+		(void) lsm_wait_check(LSM_WAIT_COMMIT_APPLY, NULL);
+	}
 	ConditionVariableCancelSleep();
 }
 
@@ -237,9 +238,8 @@ wait_visible(uint64 hi)
 		try_publish();
 		if (pg_atomic_read_u64(&s->visible_seq) >= hi)
 			return;
-		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
-						 10, PG_WAIT_EXTENSION);
-		ResetLatch(MyLatch);
+		/* interrupts are held: this only warns past the commit's bound */
+		(void) lsm_wait_latch(LSM_WAIT_COMMIT_PUBLISH, 10, NULL);
 	}
 }
 
@@ -274,9 +274,34 @@ lsm_maintain_now(LsmDb *db, LsmStatus *st)
 	return rc;
 }
 
+/* What apply_chunk needs besides the chunk. */
+typedef struct ApplyState
+{
+	LsmDb	   *db;
+	bool		skip_held;
+	bool		flush_between;
+} ApplyState;
+
+/* lsm_batch_split callback: write one chunk into the table's memtable. */
+static LsmCode
+apply_chunk(void *arg, LsmSlice chunk, LsmSeq first_seq, uint32_t count,
+			LsmStatus *st)
+{
+	ApplyState *as = arg;
+	LsmCode		rc;
+
+	if (as->skip_held && first_seq + count - 1 <= lsm_db_last_seq(as->db))
+		return LSM_OK;
+	rc = lsm_db_write_at(as->db, chunk, first_seq, st);
+	if (rc == LSM_OK && as->flush_between)
+		rc = lsm_maintain_now(as->db, st);
+	return rc;
+}
+
 /*
  * Apply a batch (engine format, first_seq in its header is ignored) in
- * chunks.  skip_held: leave out chunks the table already holds (replay);
+ * chunks (lsm_batch_split; the batch's bytes are borrowed during the call).
+ * skip_held: leave out chunks the table already holds (replay);
  * flush_between: flush frozen memtables after each chunk (replay, where
  * this process is the one that would flush).
  */
@@ -284,53 +309,13 @@ static LsmCode
 apply_chunks(LsmDb *db, uint8 *batch, size_t batch_len, uint64 first_seq,
 			 bool skip_held, bool flush_between, LsmStatus *st)
 {
-	uint8	   *p = batch + LSM_BATCH_HEADER;
-	uint8	   *end = batch + batch_len;
-	uint64		seq = first_seq;
+	ApplyState	as;
 
-	while (p < end)
-	{
-		uint8	   *start = p;
-		uint32		n = 0;
-
-		while (p < end && (n == 0 || (size_t) (p - start) < APPLY_CHUNK))
-		{
-			uint8		kind = *p++;
-			uint32		len;
-
-			p = (uint8 *) lsm_decode_varint32(p, end, &len);
-			if (p == NULL || (size_t) (end - p) < len)
-				return lsm_status_set(st, LSM_CORRUPTION, 0, "malformed batch in a commit record");
-			p += len;
-			if (kind != LSM_KIND_DELETE)
-			{
-				p = (uint8 *) lsm_decode_varint32(p, end, &len);
-				if (p == NULL || (size_t) (end - p) < len)
-					return lsm_status_set(st, LSM_CORRUPTION, 0, "malformed batch in a commit record");
-				p += len;
-			}
-			n++;
-		}
-		if (!skip_held || seq + n - 1 > lsm_db_last_seq(db))
-		{
-			/* the chunk's header goes over the bytes before it, restored after */
-			uint8	   *h = start - LSM_BATCH_HEADER;
-			uint8		save[LSM_BATCH_HEADER];
-			LsmCode		rc;
-
-			memcpy(save, h, LSM_BATCH_HEADER);
-			put64(h, seq);
-			put32(h + 8, n);
-			rc = lsm_db_write_at(db, lsm_slice(h, p - h), seq, st);
-			memcpy(h, save, LSM_BATCH_HEADER);
-			if (rc != LSM_OK)
-				return rc;
-			if (flush_between && (rc = lsm_maintain_now(db, st)) != LSM_OK)
-				return rc;
-		}
-		seq += n;
-	}
-	return LSM_OK;
+	as.db = db;
+	as.skip_held = skip_held;
+	as.flush_between = flush_between;
+	return lsm_batch_split(batch, batch_len, first_seq, APPLY_CHUNK,
+						   apply_chunk, &as, st);
 }
 
 /*
@@ -350,8 +335,11 @@ apply_table(LsmCommitTable *t, uint8 *batch, size_t batch_len, uint64 lsn)
 		lsm_truncate_slot_in_commit(slot);
 	if (t->count > 0 &&
 		apply_chunks(slot->db, batch, batch_len, t->first_seq, false, false, &st) != LSM_OK)
-		elog(PANIC, "lsm_fdw could not apply a committed batch to table %u: %s",
-			 t->relid, st.msg);
+		ereport(PANIC,
+				(errcode(lsm_errcode(st.code)),
+				 errmsg("lsm_fdw could not apply a committed batch to table %u",
+						t->relid),
+				 errdetail("%s", st.msg)));
 	end_turn(slot);
 }
 
@@ -391,8 +379,7 @@ build_payload(int type, TransactionId xid, int ntables, LsmCommitTable *tables,
 		t->batch_offset = p - payload;
 		if (seq_offsets)
 			seq_offsets[i] = p - payload;
-		put64(p, 0);
-		put32(p + 8, t->count);
+		lsm_batch_encode_header(p, 0, t->count);
 		memcpy(p + LSM_BATCH_HEADER, t->entries, t->entries_len);
 		p += LSM_BATCH_HEADER + t->entries_len;
 	}
@@ -407,7 +394,8 @@ build_payload(int type, TransactionId xid, int ntables, LsmCommitTable *tables,
  * When nothing is waiting to be flushed (the pool is full of tables' active
  * memtables), waiting would not end: the commit goes ahead over the limit.
  * Applying after the append never waits for the pool (it must not fail or
- * hang once the record is in the log).
+ * hang once the record is in the log).  A cancel, or a wait longer than
+ * lsm_fdw.commit_wait_timeout, fails the commit here.
  */
 static void
 wait_for_memtable_room(void)
@@ -415,6 +403,7 @@ wait_for_memtable_room(void)
 	LsmShared  *s = lsm_shared;
 	uint64		limit = (uint64) lsm_memtable_memory * 1024;
 	bool		counted = false;
+	LsmStatus	st;
 
 	while (pg_atomic_read_u64(&s->memtable_bytes) > limit && lsm_flush_pending_anywhere())
 	{
@@ -422,10 +411,8 @@ wait_for_memtable_room(void)
 			pg_atomic_fetch_add_u64(&s->memtable_waiters, 1);
 		counted = true;
 		lsm_wake_maintenance();
-		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
-						 10, PG_WAIT_EXTENSION);
-		ResetLatch(MyLatch);
-		CHECK_FOR_INTERRUPTS();
+		if (lsm_wait_latch(LSM_WAIT_MEMTABLE_ROOM, 10, &st) != LSM_OK)
+			lsm_report_wait_end(ERROR, &st);
 	}
 }
 
@@ -459,6 +446,7 @@ lsm_commit_lsm_decided(int ntables, LsmCommitTable *tables)
 	uint64		start;
 	uint64		end;
 	LsmStatus	st;
+	bool		sync = lsm_sync_commit();
 
 	memset(&fs, 0, sizeof(fs));
 	fs.ntables = ntables;
@@ -468,6 +456,7 @@ lsm_commit_lsm_decided(int ntables, LsmCommitTable *tables)
 							&len, fs.seq_offsets);
 	for (int i = 0; i < ntables; i++)
 		lsm_slot_check_writable(tables[i].slot);
+	lsm_commit_waits_begin();
 	wait_for_memtable_room();
 
 	/*
@@ -498,13 +487,17 @@ lsm_commit_lsm_decided(int ntables, LsmCommitTable *tables)
 		apply_table(&tables[i], payload + tables[i].batch_offset,
 					LSM_BATCH_HEADER + tables[i].entries_len, end);
 	lsm_region_unlimited(false);
-	mark_done(fs.ring_pos, end, lsm_synchronous_commit);
-	if (lsm_synchronous_commit &&
+	mark_done(fs.ring_pos, end, sync);
+	if (sync &&
 		lsm_xlog_flush(s->xlog, end, &st) != LSM_OK)
-		elog(PANIC, "lsm_fdw could not fsync its log: %s", st.msg);
+		ereport(PANIC,
+				(errcode(lsm_errcode(st.code)),
+				 errmsg("lsm_fdw could not fsync its log"),
+				 errdetail("%s", st.msg)));
 	wait_visible(fs.hi);
+	lsm_commit_waits_end();
 	RESUME_INTERRUPTS();
-	if (!lsm_synchronous_commit)
+	if (!sync)
 		lsm_wake_maintenance();
 }
 
@@ -526,7 +519,9 @@ lsm_commit_prepare(TransactionId xid, int ntables, LsmCommitTable *tables)
 									 &prepared_len, NULL);
 	for (int i = 0; i < ntables; i++)
 		lsm_slot_check_writable(tables[i].slot);
+	lsm_commit_waits_begin();
 	wait_for_memtable_room();
+	lsm_commit_waits_end();
 
 	/*
 	 * Published before the append, so the log's retention never passes a
@@ -540,8 +535,18 @@ lsm_commit_prepare(TransactionId xid, int ntables, LsmCommitTable *tables)
 		prepared_payload = NULL;
 		lsm_report(ERROR, &st, "write the commit record");
 	}
-	if (lsm_synchronous_commit && lsm_xlog_flush(s->xlog, end, &st) != LSM_OK)
-		elog(PANIC, "lsm_fdw could not fsync its log: %s", st.msg);
+	/*
+	 * Always synced, whatever synchronous_commit says: Postgres's commit
+	 * record, which decides this transaction, may reach disk at any moment
+	 * after this (at once, or by the WAL writer when asynchronous), and a
+	 * durable heap commit whose lsm PREPARE was lost would be half a
+	 * transaction after a machine crash.
+	 */
+	if (lsm_xlog_flush(s->xlog, end, &st) != LSM_OK)
+		ereport(PANIC,
+				(errcode(lsm_errcode(st.code)),
+				 errmsg("lsm_fdw could not fsync its log"),
+				 errdetail("%s", st.msg)));
 	prepared_ntables = ntables;
 	prepared_tables = tables;
 	prepared_xid = xid;
@@ -587,21 +592,26 @@ lsm_commit_resolve(bool committed)
 		fs.seq_offsets[i] = 9 + 8 * i;
 
 	HOLD_INTERRUPTS();
+	lsm_commit_waits_begin();
 	if (lsm_xlog_append(s->xlog, payload, len, fill, &fs, &start, &end, &st) != LSM_OK)
-		elog(PANIC, "lsm_fdw could not log the commit of a prepared batch: %s", st.msg);
+		ereport(PANIC,
+				(errcode(lsm_errcode(st.code)),
+				 errmsg("lsm_fdw could not log the commit of a prepared batch"),
+				 errdetail("%s", st.msg)));
 	lsm_region_unlimited(true);
 	for (int i = 0; i < prepared_ntables; i++)
 	{
 		LsmCommitTable *t = &prepared_tables[i];
 		uint8	   *batch = prepared_payload + t->batch_offset;
 
-		put64(batch, t->first_seq);
+		lsm_batch_contents_set_seq(batch, t->first_seq);
 		apply_table(t, batch, LSM_BATCH_HEADER + t->entries_len, end);
 	}
 	lsm_region_unlimited(false);
 	mark_done(fs.ring_pos, 0, false);
 	pg_atomic_write_u64(&s->prepared_lsn[me], PG_UINT64_MAX);
 	wait_visible(fs.hi);
+	lsm_commit_waits_end();
 	RESUME_INTERRUPTS();
 	prepared_payload = NULL;
 }
@@ -618,6 +628,7 @@ lsm_commit_forget(void)
 	prepared_payload = NULL;
 	prepared_tables = NULL;
 	prepared_ntables = 0;
+	lsm_commit_waits_end();		/* a commit that failed */
 }
 
 /* ---------------------------------------------------------------------
@@ -630,6 +641,7 @@ typedef struct PreparedEntry
 	TransactionId xid;			/* hash key */
 	uint8	   *payload;		/* malloc'd copy */
 	size_t		len;
+	uint64		lsn;			/* of the PREPARE record */
 } PreparedEntry;
 
 static HTAB *replay_prepared = NULL;
@@ -644,14 +656,19 @@ replay_table(Oid dboid, Oid relid, int flags, uint8 *batch, size_t batch_len,
 			 uint64 first_seq, uint64 lsn)
 {
 	LsmTableSlot *slot;
-	uint32		count = get32(batch + 8);
+	uint32		count = lsm_batch_contents_count(lsm_slice(batch, batch_len));
 	LsmStatus	st;
 	char	   *dir = lsm_table_dir(dboid, relid);
 
 	replay_max_seq = Max(replay_max_seq, first_seq + Max(count, 1) - 1);
+	/* whole batches only: a malformed one must not be applied in part */
+	if (lsm_batch_validate(lsm_slice(batch, batch_len), &st) != LSM_OK)
+		lsm_report(ERROR, &st, "replay the log");
 	if (!lsm_env_posix()->exists(lsm_env_posix(), dir))
 		return;					/* dropped after this commit */
-	slot = lsm_slot_for(dboid, relid, true, NULL);
+	slot = lsm_slot_for_replay(dboid, relid, lsn);
+	if (slot == NULL)
+		return;					/* its files are damaged: skipped, log kept */
 	if (first_seq + Max(count, 1) - 1 <= lsm_db_last_seq(slot->db))
 		return;					/* already in its tables */
 
@@ -692,7 +709,8 @@ replay_tables(uint8 *p, uint8 *end, const uint64 *seqs, uint64 lsn)
 		if ((size_t) (end - p) < blen || blen < LSM_BATCH_HEADER)
 			elog(ERROR, "lsm_fdw log record is malformed");
 		replay_table(dboid, relid, flags, p, blen,
-					 seqs ? seqs[i] : get64(p), lsn);
+					 seqs ? seqs[i] : lsm_batch_contents_seq(lsm_slice(p, blen)),
+					 lsn);
 		p += blen;
 	}
 }
@@ -731,6 +749,7 @@ lsm_replay_record(void *arg, uint64_t lsn, LsmSlice payload, LsmStatus *st)
 				e->payload = MemoryContextAllocHuge(TopMemoryContext, payload.len);
 				memcpy(e->payload, p, payload.len);
 				e->len = payload.len;
+				e->lsn = lsn;
 				break;
 			}
 		case REC_RESOLVE:
@@ -747,7 +766,7 @@ lsm_replay_record(void *arg, uint64_t lsn, LsmSlice payload, LsmStatus *st)
 				seqs = palloc(sizeof(uint64) * Max(n, 1));
 				for (uint32 i = 0; i < n; i++)
 					seqs[i] = get64(p + 9 + 8 * i);
-				replay_tables(e->payload + 5, e->payload + e->len, seqs, lsn);
+				replay_tables(e->payload + 5, e->payload + e->len, seqs, e->lsn);
 				pfree(seqs);
 				pfree(e->payload);
 				hash_search(replay_prepared, &xid, HASH_REMOVE, NULL);
@@ -790,13 +809,13 @@ lsm_replay_finish(void)
 				for (uint32 i = 0; i < n; i++)
 				{
 					uint32		blen = get32(p + 9);
-					uint32		count = get32(p + TABLE_HEAD + 8);
+					uint32		count = lsm_batch_contents_count(lsm_slice(p + TABLE_HEAD, blen));
 
 					seqs[i] = replay_max_seq + 1;
 					replay_max_seq += Max(count, 1);
 					p += TABLE_HEAD + blen;
 				}
-				replay_tables(e->payload + 5, e->payload + e->len, seqs, 0);
+				replay_tables(e->payload + 5, e->payload + e->len, seqs, e->lsn);
 				pfree(seqs);
 			}
 			pfree(e->payload);
@@ -832,7 +851,10 @@ lsm_pre_flush(void *arg, LsmSeq max_seq)
 	if (s->xlog == NULL)
 		return true;			/* recovery: the records came from the disk */
 	if (lsm_xlog_flush(s->xlog, lsm_xlog_insert_lsn(s->xlog), &st) != LSM_OK)
-		elog(PANIC, "lsm_fdw could not fsync its log: %s", st.msg);
+		ereport(PANIC,
+				(errcode(lsm_errcode(st.code)),
+				 errmsg("lsm_fdw could not fsync its log"),
+				 errdetail("%s", st.msg)));
 	return true;
 }
 

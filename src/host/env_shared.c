@@ -93,6 +93,7 @@ struct LsmFile
 struct LsmMutex
 {
 	pthread_mutex_t mu;
+	SharedEnv  *env;			/* whose fatal hook a dead holder calls */
 };
 
 /* One cached descriptor of this process; id 0 = empty slot. */
@@ -158,23 +159,25 @@ fork_setup(void)
  * shared_lock
  *		Lock a process-shared mutex.  A robust mutex reports a holder that
  *		died; what it protected may be half-updated and every process
- *		relies on it, so stop rather than go on.
+ *		relies on it, so stop rather than go on: the env's fatal hook (a
+ *		server logs a PANIC and restarts on fresh shared memory), else
+ *		abort().
  */
 static void
-shared_lock(pthread_mutex_t *mu)
+shared_lock(SharedEnv *e, pthread_mutex_t *mu)
 {
 	int			rc = pthread_mutex_lock(mu);
+	char		msg[128];
 
 	if (rc == 0)
 		return;
 	if (rc == EOWNERDEAD)
-		fprintf(stderr, "lsm shared env: a process died holding mutex %p\n",
-				(void *) mu);
+		snprintf(msg, sizeof(msg),
+				 "shared env: a process died holding mutex %p", (void *) mu);
 	else
-		fprintf(stderr, "lsm shared env: could not lock mutex %p: %s\n",
-				(void *) mu, strerror(rc));
-	fflush(stderr);
-	abort();
+		snprintf(msg, sizeof(msg), "shared env: could not lock mutex %p: %s",
+				 (void *) mu, strerror(rc));
+	lsm_env_fatal(&e->env, msg);
 }
 
 static bool
@@ -292,7 +295,7 @@ catch_up(SharedEnv *e)
 	bool		all = false;
 	int			i;
 
-	shared_lock(&e->ring_mu);
+	shared_lock(e, &e->ring_mu);
 	gen = e->closed_gen;
 	if (gen - local.seen_gen > CLOSED_RING)
 		all = true;				/* the ring has been overwritten: forget all */
@@ -699,7 +702,7 @@ shared_close_file(LsmFile *f, LsmStatus *st)
 		rc = lsm_status_errno(st, errno, "could not close file \"%s\"",
 							  f->path);
 
-	shared_lock(&e->ring_mu);
+	shared_lock(e, &e->ring_mu);
 	e->closed_ring[e->closed_gen % CLOSED_RING] = f->id;
 	__atomic_store_n(&e->closed_gen, e->closed_gen + 1, __ATOMIC_RELEASE);
 	pthread_mutex_unlock(&e->ring_mu);
@@ -809,6 +812,7 @@ shared_mutex_create(LsmEnv *env)
 		lsm_free(m);
 		return NULL;
 	}
+	m->env = (SharedEnv *) env;
 	return m;
 }
 
@@ -824,7 +828,7 @@ shared_mutex_destroy(LsmMutex *m)
 static void
 shared_mutex_lock(LsmMutex *m)
 {
-	shared_lock(&m->mu);
+	shared_lock(m->env, &m->mu);
 }
 
 static void

@@ -14,6 +14,12 @@
  * lsm_fdw.max_key_locks_per_transaction key locks a transaction takes the
  * table tag in ExclusiveLock instead and stops taking key locks, which
  * bounds the shared lock table for bulk statements.
+ *
+ * Whether a table is escalated is asked of the lock manager, not remembered
+ * here: a rolled-back subtransaction (ROLLBACK TO SAVEPOINT, a PL/pgSQL
+ * exception block) releases the table lock it took, and a write after that
+ * must take key locks again.  Likewise the key-lock count drops back to its
+ * value at the start of an aborted subtransaction, whose locks are gone.
  */
 #include "postgres.h"
 
@@ -21,6 +27,7 @@
 #include "common/hashfn.h"
 #include "miscadmin.h"
 #include "storage/lock.h"
+#include "utils/memutils.h"
 
 #include "lsm_fdw.h"
 #include "lsm_shared.h"
@@ -31,18 +38,112 @@
 
 int			lsm_max_key_locks_per_transaction = 1000;
 
+/*
+ * Per-transaction state of this backend, reset when MyProc->lxid changes.
+ * key_locks counts the key locks the transaction holds (as far as they
+ * count against the limit); escalations says whether it ever escalated,
+ * so that transactions that never did skip the lock-manager lookup.
+ */
 static LocalTransactionId counted_lxid = InvalidLocalTransactionId;
 static int	key_locks = 0;
-static Oid	escalated[8];
-static int	n_escalated = 0;
+static bool escalations = false;
 
-static bool
-is_escalated(Oid relid)
+/*
+ * The key-lock count at the start of each open subtransaction that took a
+ * key lock, innermost last: what key_locks goes back to when that
+ * subtransaction aborts.  Pushed lazily by lsm_lock_key, so subtransactions
+ * that lock nothing cost nothing.
+ */
+typedef struct SubxactCount
 {
-	for (int i = 0; i < n_escalated; i++)
-		if (escalated[i] == relid)
-			return true;
-	return false;
+	SubTransactionId subid;
+	int			key_locks;
+} SubxactCount;
+
+static SubxactCount *subxact_counts = NULL;
+static int	n_subxact_counts = 0;
+static int	max_subxact_counts = 0;
+
+static void keylock_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
+									 SubTransactionId parentSubid, void *arg);
+
+/*
+ * Whether this backend holds tag in mode, in any (sub)transaction still
+ * open.  A lookup in the backend's own lock table: no shared memory.
+ */
+static bool
+held_by_me(const LOCKTAG *tag, LOCKMODE mode)
+{
+#if PG_VERSION_NUM >= 170000
+	return LockHeldByMe(tag, mode, false);
+#else
+	return LockHeldByMe(tag, mode);
+#endif
+}
+
+/*
+ * Remember the key-lock count at the start of the current subtransaction,
+ * once per subtransaction.
+ */
+static void
+remember_subxact_count(void)
+{
+	SubTransactionId subid = GetCurrentSubTransactionId();
+
+	if (subid == TopSubTransactionId ||
+		(n_subxact_counts > 0 && subxact_counts[n_subxact_counts - 1].subid == subid))
+		return;
+	if (n_subxact_counts == max_subxact_counts)
+	{
+		int			n = Max(8, 2 * max_subxact_counts);
+
+		if (subxact_counts == NULL)
+		{
+			static bool registered = false;
+
+			subxact_counts = MemoryContextAlloc(TopMemoryContext, n * sizeof(SubxactCount));
+			if (!registered)
+			{
+				RegisterSubXactCallback(keylock_subxact_callback, NULL);
+				registered = true;
+			}
+		}
+		else
+			subxact_counts = repalloc(subxact_counts, n * sizeof(SubxactCount));
+		max_subxact_counts = n;
+	}
+	subxact_counts[n_subxact_counts].subid = subid;
+	subxact_counts[n_subxact_counts].key_locks = key_locks;
+	n_subxact_counts++;
+}
+
+/*
+ * An aborted subtransaction's key locks are released: its count goes.  A
+ * committed one's stay, now held by the parent: its entry becomes the
+ * parent's, unless the parent has its own (older, so lower) one.
+ */
+static void
+keylock_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
+						 SubTransactionId parentSubid, void *arg)
+{
+	SubxactCount *top;
+
+	if (n_subxact_counts == 0 || counted_lxid != MyProc->lxid ||
+		(event != SUBXACT_EVENT_ABORT_SUB && event != SUBXACT_EVENT_COMMIT_SUB))
+		return;
+	top = &subxact_counts[n_subxact_counts - 1];
+	if (top->subid != mySubid)
+		return;
+	if (event == SUBXACT_EVENT_ABORT_SUB)
+	{
+		key_locks = top->key_locks;
+		n_subxact_counts--;
+	}
+	else if (parentSubid == TopSubTransactionId ||
+			 (n_subxact_counts > 1 && top[-1].subid == parentSubid))
+		n_subxact_counts--;
+	else
+		top->subid = parentSubid;
 }
 
 /*
@@ -53,32 +154,38 @@ is_escalated(Oid relid)
 void
 lsm_lock_key(Oid relid, LsmSlice key)
 {
-	LOCKTAG		tag;
+	LOCKTAG		table_tag;
+	LOCKTAG		key_tag;
 
 	if (counted_lxid != MyProc->lxid)
 	{
 		counted_lxid = MyProc->lxid;
 		key_locks = 0;
-		n_escalated = 0;
+		escalations = false;
+		n_subxact_counts = 0;
 	}
-	if (is_escalated(relid))
-		return;
 
-	SET_LOCKTAG_ADVISORY(tag, MyDatabaseId, relid, 0, LSM_LOCK_SPACE_TABLE);
-	if (key_locks >= lsm_max_key_locks_per_transaction &&
-		n_escalated < (int) lengthof(escalated))
-	{
-		(void) LockAcquire(&tag, ExclusiveLock, false, false);
-		escalated[n_escalated++] = relid;
+	SET_LOCKTAG_ADVISORY(table_tag, MyDatabaseId, relid, 0, LSM_LOCK_SPACE_TABLE);
+	if (escalations && held_by_me(&table_tag, ExclusiveLock))
 		return;
-	}
-	(void) LockAcquire(&tag, RowExclusiveLock, false, false);
-
-	SET_LOCKTAG_ADVISORY(tag, MyDatabaseId, relid,
+	SET_LOCKTAG_ADVISORY(key_tag, MyDatabaseId, relid,
 						 hash_bytes((const unsigned char *) key.data, (int) key.len),
 						 LSM_LOCK_SPACE_KEY);
-	if (LockAcquire(&tag, ExclusiveLock, false, false) == LOCKACQUIRE_OK)
+	if (key_locks >= lsm_max_key_locks_per_transaction)
+	{
+		/* a key locked before (an UPDATE locks a row to read it, then to write it) */
+		if (held_by_me(&key_tag, ExclusiveLock))
+			return;
+		(void) LockAcquire(&table_tag, ExclusiveLock, false, false);
+		escalations = true;
+		return;
+	}
+	(void) LockAcquire(&table_tag, RowExclusiveLock, false, false);
+	if (LockAcquire(&key_tag, ExclusiveLock, false, false) == LOCKACQUIRE_OK)
+	{
+		remember_subxact_count();
 		key_locks++;
+	}
 }
 
 /*

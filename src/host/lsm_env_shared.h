@@ -30,7 +30,11 @@
 
 #include "lsm_env.h"
 
-/* NULL when out of memory or a mutex cannot be set up. */
+/*
+ * NULL when out of memory or a mutex cannot be set up.  Its wait and fatal
+ * hooks are unset (sleep; stderr and abort()): a host sets them right
+ * after, before any other process uses the env, and never again.
+ */
 extern LsmEnv *lsm_env_shared_create(void);
 
 /*

@@ -28,6 +28,7 @@
 /* Table slot states. */
 #define LSM_SLOT_FREE		0
 #define LSM_SLOT_OPEN		1
+#define LSM_SLOT_FAILED		2	/* recovery could not open it (table.c) */
 
 typedef struct LsmTableSlot
 {
@@ -50,6 +51,14 @@ typedef struct LsmTableSlot
 	pg_atomic_uint64 next_ticket;
 	pg_atomic_uint64 applied_ticket;
 	ConditionVariable apply_cv;
+
+	/*
+	 * LSM_SLOT_FAILED (under the registry lock): why the open failed, and
+	 * the LSN of the first log record replay skipped for the table; the log
+	 * is kept from there until the table is dropped or the server restarts.
+	 */
+	uint64		failed_lsn;
+	char		failed_error[256];
 
 	/* set by the maintenance worker while flushes of this table fail */
 	slock_t		mutex;			/* protects the fields below */
@@ -93,6 +102,8 @@ typedef struct LsmShared
 	/* recovery and workers */
 	int			recovery_state;
 	char		recovery_error[512];
+	char		recovery_detail[512];	/* "" when the error had none */
+	char		recovery_hint[512];	/* "" when the error had none */
 	ConditionVariable recovery_cv;
 	pg_atomic_uint32 maint_pgprocno;	/* UINT32_MAX when not running */
 
@@ -108,7 +119,6 @@ typedef struct LsmShared
 
 	/* table registry */
 	LWLock	   *registry_lock;
-	uint32		next_cache_id;
 	int			max_tables;
 	LsmTableSlot slots[FLEXIBLE_ARRAY_MEMBER];
 } LsmShared;
@@ -122,6 +132,7 @@ extern int	lsm_max_tables;
 extern int	lsm_compaction_workers;
 extern int	lsm_max_wal_size;	/* kB */
 extern int	lsm_wal_segment_size;	/* kB */
+extern bool lsm_ignore_log_corruption;
 extern void lsm_shmem_define_gucs(void);
 extern void lsm_shmem_install_hooks(void);
 extern void lsm_region_unlimited(bool on);
@@ -142,6 +153,8 @@ extern void lsm_slot_pin(LsmTableSlot *slot);
 extern void lsm_slot_unpin(LsmTableSlot *slot);
 extern void lsm_slot_reset(LsmTableSlot *slot, bool remove_files);
 extern void lsm_table_options(const char *dir, LsmOptions *opts, LsmTableSlot *slot);
+extern LsmTableSlot *lsm_slot_for_replay(Oid dboid, Oid relid, uint64 lsn);
+extern uint64 lsm_failed_tables_oldest_lsn(void);
 
 /* in commit.c (see also lsm_commit.h) */
 extern LsmCode lsm_replay_record(void *arg, uint64_t lsn, LsmSlice payload,

@@ -31,8 +31,9 @@
  * One mutex serialises the heap; critical sections are a few list
  * operations (realloc copies outside it).  It is a robust mutex: if a
  * process dies holding it the heap may be half-updated, so the next locker
- * aborts with a message instead of hanging or carrying on with a broken
- * heap.
+ * stops with a message (the fatal hook, lsm_shm_heap_set_fatal: a server
+ * logs a PANIC and restarts; else abort()) instead of hanging or carrying
+ * on with a broken heap.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -93,29 +94,38 @@ struct LsmShmHeap
 	uint64_t	bitmap[BITMAP_WORDS];	/* bit i: bins[i] is non-empty */
 	uint64_t	bins[N_BINS];	/* first free block of each class, 0 = none */
 	pthread_mutex_t mu;
+	LsmShmHeapFatalFn fatal;	/* set once before other processes use the
+								 * heap; NULL: stderr and abort() */
 };
 
 /*
  * heap_fatal
- *		Report heap corruption or misuse and abort.  Every process shares
- *		the heap, so going on would spread the damage.
+ *		Report heap corruption or misuse and stop (h's fatal hook, else
+ *		abort).  Every process shares the heap, so going on would spread
+ *		the damage.
  *
- * unlock_h: a heap whose lock we hold and leave intact (misuse detected
- * before anything changed), so other processes can go on; NULL leaves the
- * lock held, and the robust mutex tells the next locker that we died.
+ * unlock: the caller holds h's lock and leaves the heap intact (misuse
+ * detected before anything changed), so other processes can go on;
+ * otherwise the lock stays held, and the robust mutex tells the next
+ * locker that we died.
  */
 static void
-heap_fatal(LsmShmHeap *unlock_h, const char *fmt, const void *p)
+heap_fatal(LsmShmHeap *h, bool unlock, const char *fmt, const void *p)
 	__attribute__((noreturn));
 
 static void
-heap_fatal(LsmShmHeap *unlock_h, const char *fmt, const void *p)
+heap_fatal(LsmShmHeap *h, bool unlock, const char *fmt, const void *p)
 {
-	if (unlock_h != NULL)
-		pthread_mutex_unlock(&unlock_h->mu);
-	fprintf(stderr, "lsm shared heap: ");
-	fprintf(stderr, fmt, p);
-	fputc('\n', stderr);
+	char		msg[160];
+	char		what[128];
+
+	if (unlock)
+		pthread_mutex_unlock(&h->mu);
+	snprintf(what, sizeof(what), fmt, p);
+	snprintf(msg, sizeof(msg), "shared heap: %s", what);
+	if (h->fatal != NULL)
+		h->fatal(msg);
+	fprintf(stderr, "lsm %s\n", msg);
 	fflush(stderr);
 	abort();
 }
@@ -126,9 +136,9 @@ heap_lock(LsmShmHeap *h)
 	int			rc = pthread_mutex_lock(&h->mu);
 
 	if (rc == EOWNERDEAD)
-		heap_fatal(NULL, "a process died while holding the heap lock of %p", h);
+		heap_fatal(h, false, "a process died while holding the heap lock of %p", h);
 	if (rc != 0)
-		heap_fatal(NULL, "could not lock the heap at %p", h);
+		heap_fatal(h, false, "could not lock the heap at %p", h);
 }
 
 static void
@@ -409,18 +419,18 @@ checked_chunk(LsmShmHeap *h, const void *p)
 	if (!lsm_shm_heap_contains(h, p) ||
 		((uintptr_t) p & (ALIGN - 1)) != 0 ||
 		(const char *) p < (const char *) chunk_at(h, h->first) + TAG_BYTES)
-		heap_fatal(h, "free of %p, which is not a block of the shared heap", p);
+		heap_fatal(h, true, "free of %p, which is not a block of the shared heap", p);
 	c = (Chunk *) p - 1;
 	tag = chunk_tag(c);
 	if (tag == TAG_FREE || tag == TAG_DEAD)
-		heap_fatal(h, "double free of %p", p);
+		heap_fatal(h, true, "double free of %p", p);
 	if (tag != TAG_USED)
-		heap_fatal(h, "free of %p, which is not a live block (foreign pointer, or its tag was overwritten)", p);
+		heap_fatal(h, true, "free of %p, which is not a live block (foreign pointer, or its tag was overwritten)", p);
 	size = chunk_size(c);
 	if (size < MIN_CHUNK || size % ALIGN != 0 ||
 		chunk_off(h, c) + size > h->end ||
 		chunk_next(c)->prev_size != size)
-		heap_fatal(NULL, "corrupt boundary tag of block %p", p);
+		heap_fatal(h, false, "corrupt boundary tag of block %p", p);
 	return c;
 }
 
@@ -469,6 +479,12 @@ lsm_shm_heap_init(void *base, size_t size)
 	bin_insert(h, c);
 	h->magic = HEAP_MAGIC;
 	return h;
+}
+
+void
+lsm_shm_heap_set_fatal(LsmShmHeap *h, LsmShmHeapFatalFn fn)
+{
+	h->fatal = fn;
 }
 
 void *

@@ -37,6 +37,16 @@ typedef struct LsmShmHeap LsmShmHeap;
  */
 extern LsmShmHeap *lsm_shm_heap_init(void *base, size_t size);
 
+/*
+ * What the heap does when it cannot go on (a process died holding its lock,
+ * a corrupt tag, a bad free): fn reports msg and ends the process, never
+ * returning.  Stored in the heap, so every process sharing it uses fn
+ * (forked processes run the same code at the same addresses).  Default
+ * (NULL): stderr and abort().
+ */
+typedef void (*LsmShmHeapFatalFn) (const char *msg);
+extern void lsm_shm_heap_set_fatal(LsmShmHeap *h, LsmShmHeapFatalFn fn);
+
 /* n bytes, 16-byte aligned; NULL when no free block is large enough. */
 extern void *lsm_shm_heap_alloc(LsmShmHeap *h, size_t n);
 

@@ -27,6 +27,7 @@
 #include "lsm_env_shared.h"
 #include "lsm_fdw.h"
 #include "lsm_shared.h"
+#include "lsm_wait.h"
 #include "shm_heap.h"
 
 int			lsm_memtable_memory = 64 * 1024;	/* kB */
@@ -36,6 +37,7 @@ int			lsm_max_tables = 1000;
 int			lsm_compaction_workers = 1;
 int			lsm_max_wal_size = 1024 * 1024; /* kB */
 int			lsm_wal_segment_size = 16 * 1024;	/* kB */
+bool		lsm_ignore_log_corruption = false;
 
 LsmShared  *lsm_shared = NULL;
 
@@ -256,7 +258,6 @@ lsm_shmem_startup(void)
 		pg_atomic_init_u64(&s->memtable_bytes, 0);
 		pg_atomic_init_u64(&s->memtable_waiters, 0);
 		s->registry_lock = &(GetNamedLWLockTranche("lsm_fdw"))->lock;
-		s->next_cache_id = 1;
 
 		/*
 		 * The heap, and the engine objects every process uses.  Nothing
@@ -270,6 +271,7 @@ lsm_shmem_startup(void)
 		s->env = lsm_env_shared_create();
 		if (s->env == NULL)
 			elog(FATAL, "lsm_fdw: out of shared memory setting up its file layer");
+		lsm_wait_install_hooks(s->env, heap);
 		s->cache = lsm_block_cache_create(s->env, (size_t) lsm_block_cache_size * 1024);
 		if (s->cache == NULL)
 			elog(FATAL, "lsm_fdw: out of shared memory setting up its block cache");
@@ -345,4 +347,11 @@ lsm_shmem_define_gucs(void)
 							1024 * 1024, 16 * 1024, INT_MAX / 4,
 							PGC_SIGHUP, GUC_UNIT_KB,
 							NULL, NULL, NULL);
+	DefineCustomBoolVariable("lsm_fdw.ignore_log_corruption",
+							 "Start even when the lsm_fdw log is damaged in the middle, discarding every record after the damage.",
+							 "Off, recovery refuses a log in which valid records follow a damaged one, since dropping them loses committed data.",
+							 &lsm_ignore_log_corruption,
+							 false,
+							 PGC_SIGHUP, 0,
+							 NULL, NULL, NULL);
 }

@@ -21,6 +21,8 @@
 #include "catalog/pg_class.h"
 #include "foreign/fdwapi.h"
 #include "miscadmin.h"
+#include "storage/copydir.h"
+#include "storage/fd.h"
 #include "storage/ipc.h"
 #include "storage/lock.h"
 #include "utils/hsearch.h"
@@ -34,45 +36,56 @@
 #include "lsm_fdw.h"
 #include "lsm_shared.h"
 #include "lsm_commit.h"
+#include "lsm_wait.h"
+
+/*
+ * lsm_errcode
+ *		The SQLSTATE that fits an engine code: the one mapping of LsmCode to
+ *		SQLSTATE, used by every ereport of an engine status.
+ */
+int
+lsm_errcode(LsmCode code)
+{
+	switch (code)
+	{
+		case LSM_CORRUPTION:
+			return ERRCODE_DATA_CORRUPTED;
+		case LSM_NO_SPACE:
+			return ERRCODE_DISK_FULL;
+		case LSM_NO_MEMORY:
+			return ERRCODE_OUT_OF_MEMORY;
+		case LSM_INVALID_ARGUMENT:
+			return ERRCODE_INVALID_PARAMETER_VALUE;
+		case LSM_BUSY:
+			return ERRCODE_OBJECT_IN_USE;
+		case LSM_NOT_SUPPORTED:
+			return ERRCODE_FEATURE_NOT_SUPPORTED;
+		case LSM_IO_ERROR:
+		default:
+			return ERRCODE_IO_ERROR;
+	}
+}
 
 /*
  * lsm_report
  *		Turn an engine status into an ereport at elevel, with the SQLSTATE
  *		that fits the engine code.
+ *
+ * As in contrib modules, errmsg says what lsm_fdw failed to do and the
+ * engine's own text (file names, offsets, errno) goes to errdetail.
  */
 void
 lsm_report(int elevel, const LsmStatus *st, const char *what)
 {
-	int			sqlstate;
-
-	switch (st->code)
+	if (st->code == LSM_INTERRUPTED || st->code == LSM_TIMED_OUT)
 	{
-		case LSM_CORRUPTION:
-			sqlstate = ERRCODE_DATA_CORRUPTED;
-			break;
-		case LSM_NO_SPACE:
-			sqlstate = ERRCODE_DISK_FULL;
-			break;
-		case LSM_NO_MEMORY:
-			sqlstate = ERRCODE_OUT_OF_MEMORY;
-			break;
-		case LSM_INVALID_ARGUMENT:
-			sqlstate = ERRCODE_INVALID_PARAMETER_VALUE;
-			break;
-		case LSM_BUSY:
-			sqlstate = ERRCODE_OBJECT_IN_USE;
-			break;
-		case LSM_NOT_SUPPORTED:
-			sqlstate = ERRCODE_FEATURE_NOT_SUPPORTED;
-			break;
-		case LSM_IO_ERROR:
-		default:
-			sqlstate = ERRCODE_IO_ERROR;
-			break;
+		lsm_report_wait_end(elevel, st);	/* a cancel, a timeout */
+		return;
 	}
 	ereport(elevel,
-			(errcode(sqlstate),
-			 errmsg("lsm_fdw could not %s: %s", what, st->msg)));
+			(errcode(lsm_errcode(st->code)),
+			 errmsg("lsm_fdw could not %s", what),
+			 errdetail("%s", st->msg)));
 }
 
 /*
@@ -133,6 +146,11 @@ lsm_wait_ready(void)
 		ereport(ERROR,
 				(errcode(ERRCODE_DATA_CORRUPTED),
 				 errmsg("lsm_fdw recovery failed: %s", lsm_shared->recovery_error),
+				 lsm_shared->recovery_detail[0] ?
+				 errdetail("%s", lsm_shared->recovery_detail) : 0,
+				 lsm_shared->recovery_hint[0] ?
+				 errhint("%s The maintenance worker retries recovery every few seconds.",
+						 lsm_shared->recovery_hint) :
 				 errhint("See the server log; the maintenance worker retries recovery every few seconds.")));
 }
 
@@ -277,12 +295,12 @@ lsm_table_options(const char *dir, LsmOptions *opts, LsmTableSlot *slot)
 	opts->region_arg = NULL;
 	opts->block_cache = lsm_shared->cache;
 	/*
-	 * Cache ids are 24 bits; reuse after 16.7 million opens (DROP and
-	 * TRUNCATE reopen) is harmless in practice: a closed table's blocks are
-	 * long evicted by then.
+	 * The slot's number is the table's cache id: no two open tables share a
+	 * slot, and closing a table's engine erases the blocks cached under its
+	 * id before the slot can take another table (block_cache.h).
+	 * lsm_fdw.max_tables keeps it below the engine's 2^24.
 	 */
-	opts->cache_id = lsm_shared->next_cache_id;
-	lsm_shared->next_cache_id = lsm_shared->next_cache_id % ((1u << 24) - 1) + 1;
+	opts->cache_id = (uint64) (slot - lsm_shared->slots) + 1;
 	opts->horizon_fn = lsm_horizon;
 	opts->horizon_arg = NULL;
 }
@@ -356,6 +374,113 @@ lsm_slot_open_db(LsmTableSlot *slot, Oid dboid, Oid relid, LsmStatus *st)
 }
 
 /*
+ * report_failed_table
+ *		The ERROR every access to a table that recovery could not open gets.
+ */
+static void
+report_failed_table(Oid relid, const char *detail)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_DATA_CORRUPTED),
+			 errmsg("lsm_fdw table %u could not be opened when the server started", relid),
+			 errdetail("%s", detail),
+			 errhint("Restore the table's files from a backup and restart the server (the log records the table still needs are kept), or drop the table.")));
+}
+
+/*
+ * lsm_slot_for_replay
+ *		The open slot of (dboid, relid) for replaying the log record at lsn,
+ *		opening the table on first use; NULL when the table cannot be opened.
+ *
+ * One table's damaged files must not stop recovery for every table: a
+ * table whose open fails is marked failed (every later access reports
+ * XX001 with the reason), its records are skipped, and the log is kept
+ * from the first of them (lsm_failed_tables_oldest_lsn), so that a restart
+ * after the files are repaired replays them.  Running out of shared memory
+ * is not the table's fault and fails recovery as before.
+ */
+LsmTableSlot *
+lsm_slot_for_replay(Oid dboid, Oid relid, uint64 lsn)
+{
+	LsmShared  *s = lsm_shared;
+	LsmTableSlot *free_slot = NULL;
+	LsmStatus	st;
+
+	LWLockAcquire(s->registry_lock, LW_EXCLUSIVE);
+	for (int i = 0; i < s->max_tables; i++)
+	{
+		LsmTableSlot *x = &s->slots[i];
+
+		if (x->state != LSM_SLOT_FREE && x->dboid == dboid && x->relid == relid)
+		{
+			if (x->state == LSM_SLOT_FAILED)
+			{
+				x->failed_lsn = Min(x->failed_lsn, lsn);
+				x = NULL;
+			}
+			LWLockRelease(s->registry_lock);
+			return x;
+		}
+		if (x->state == LSM_SLOT_FREE && free_slot == NULL)
+			free_slot = x;
+	}
+	if (free_slot == NULL)
+	{
+		LWLockRelease(s->registry_lock);
+		ereport(ERROR,
+				(errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
+				 errmsg("too many lsm_fdw tables are open"),
+				 errhint("Raise lsm_fdw.max_tables (currently %d) and restart the server.",
+						 s->max_tables)));
+	}
+	if (lsm_slot_open_db(free_slot, dboid, relid, &st) != NULL)
+	{
+		LWLockRelease(s->registry_lock);
+		return free_slot;
+	}
+	if (st.code == LSM_NO_MEMORY)
+	{
+		LWLockRelease(s->registry_lock);
+		lsm_report(ERROR, &st, "open table");
+	}
+	free_slot->dboid = dboid;
+	free_slot->relid = relid;
+	free_slot->db = NULL;
+	free_slot->failed_lsn = lsn;
+	strlcpy(free_slot->failed_error, st.msg, sizeof(free_slot->failed_error));
+	free_slot->generation++;
+	free_slot->state = LSM_SLOT_FAILED;
+	LWLockRelease(s->registry_lock);
+	ereport(WARNING,
+			(errcode(ERRCODE_DATA_CORRUPTED),
+			 errmsg("lsm_fdw could not open table %u of database %u during recovery; the table is unavailable",
+					relid, dboid),
+			 errdetail("%s", st.msg),
+			 errhint("Its log records are skipped and kept from LSN %llu until the table is repaired and the server restarted, or the table is dropped; other tables are not affected.",
+					 (unsigned long long) lsn)));
+	return NULL;
+}
+
+/*
+ * lsm_failed_tables_oldest_lsn
+ *		The oldest log position a failed table still needs (PG_UINT64_MAX
+ *		when no table failed): checkpoints keep the log from there.
+ */
+uint64
+lsm_failed_tables_oldest_lsn(void)
+{
+	LsmShared  *s = lsm_shared;
+	uint64		oldest = PG_UINT64_MAX;
+
+	LWLockAcquire(s->registry_lock, LW_SHARED);
+	for (int i = 0; i < s->max_tables; i++)
+		if (s->slots[i].state == LSM_SLOT_FAILED)
+			oldest = Min(oldest, s->slots[i].failed_lsn);
+	LWLockRelease(s->registry_lock);
+	return oldest;
+}
+
+/*
  * lsm_slot_for
  *		The slot of (dboid, relid), opening the table when create is true
  *		and it is not open yet.  NULL when absent and not created.
@@ -378,6 +503,14 @@ lsm_slot_for(Oid dboid, Oid relid, bool create, uint32 *generation)
 			slot = x;
 			break;
 		}
+		if (x->state == LSM_SLOT_FAILED && x->dboid == dboid && x->relid == relid)
+		{
+			char		detail[sizeof(x->failed_error)];
+
+			strlcpy(detail, x->failed_error, sizeof(detail));
+			LWLockRelease(s->registry_lock);
+			report_failed_table(relid, detail);
+		}
 		if (x->state == LSM_SLOT_FREE && free_slot == NULL)
 			free_slot = x;
 	}
@@ -397,10 +530,16 @@ lsm_slot_for(Oid dboid, Oid relid, bool create, uint32 *generation)
 			LWLockRelease(s->registry_lock);
 			if (st.code == LSM_NO_MEMORY)
 				ereport(ERROR,
-						(errcode(ERRCODE_OUT_OF_MEMORY),
+						(errcode(lsm_errcode(st.code)),
 						 errmsg("lsm_fdw has no shared memory left to open another table"),
 						 errdetail("%s", st.msg),
 						 errhint("Raise lsm_fdw.memtable_memory or lsm_fdw.metadata_memory and restart the server.")));
+			if (st.code == LSM_CORRUPTION)
+				ereport(ERROR,
+						(errcode(ERRCODE_DATA_CORRUPTED),
+						 errmsg("lsm_fdw table %u is damaged and cannot be opened", relid),
+						 errdetail("%s", st.msg),
+						 errhint("Restore the table's files from a backup, or drop the table.")));
 			lsm_report(ERROR, &st, "open table");
 		}
 		slot = free_slot;
@@ -483,21 +622,35 @@ lsm_slot_reset(LsmTableSlot *slot, bool remove_files)
 	Oid			dboid = slot->dboid;
 	Oid			relid = slot->relid;
 
+	if (slot->state == LSM_SLOT_FAILED)
+	{
+		/* nothing is open; DROP frees the slot and the log it held */
+		slot->state = LSM_SLOT_FREE;
+		slot->generation++;
+		if (remove_files && remove_table_files(dboid, relid, &st) != LSM_OK)
+			ereport(WARNING,
+					(errcode(lsm_errcode(st.code)),
+					 errmsg("lsm_fdw could not remove the files of a table"),
+					 errdetail("%s", st.msg)));
+		return;
+	}
 	if (slot->state != LSM_SLOT_OPEN)
 		return;
 	while (pg_atomic_read_u32(&slot->pins) > 0)
 		pg_usleep(1000L);
 	if (lsm_db_close(slot->db, &st) != LSM_OK)
 		ereport(WARNING,
-				(errcode(ERRCODE_IO_ERROR),
-				 errmsg("lsm_fdw could not close a table: %s", st.msg)));
+				(errcode(lsm_errcode(st.code)),
+				 errmsg("lsm_fdw could not close a table"),
+				 errdetail("%s", st.msg)));
 	slot->db = NULL;
 	slot->state = LSM_SLOT_FREE;
 	slot->generation++;
 	if (remove_files && remove_table_files(dboid, relid, &st) != LSM_OK)
 		ereport(WARNING,
-				(errcode(ERRCODE_IO_ERROR),
-				 errmsg("lsm_fdw could not remove the files of a table: %s", st.msg)));
+				(errcode(lsm_errcode(st.code)),
+				 errmsg("lsm_fdw could not remove the files of a table"),
+				 errdetail("%s", st.msg)));
 }
 
 /*
@@ -548,6 +701,33 @@ lsm_open_table(Relation rel)
 	t->slot = slot;
 	t->generation = generation;
 	return slot->db;
+}
+
+/*
+ * lsm_table_has_data
+ *		Whether the table's engine has ever stored a row (since it was last
+ *		truncated).  Its key columns may be chosen only while it has not:
+ *		stored keys are encoded from them.  The caller holds
+ *		AccessExclusiveLock, so every commit to the table has been applied.
+ */
+bool
+lsm_table_has_data(Relation rel)
+{
+	char	   *dir = lsm_table_dir(MyDatabaseId, RelationGetRelid(rel));
+	LsmDb	   *db;
+	LsmDbStats	stats;
+
+	/* the directory is made at the first open */
+	if (!lsm_env_posix()->exists(lsm_env_posix(), dir))
+		return false;
+	db = lsm_open_table(rel);
+	if (lsm_db_last_seq(db) > 0)
+		return true;
+	lsm_db_stats(db, &stats);
+	for (int i = 0; i < LSM_NUM_LEVELS; i++)
+		if (stats.files_per_level[i] > 0)
+			return true;
+	return stats.imm_memtables > 0;
 }
 
 /*
@@ -646,7 +826,8 @@ forget_tables(Oid dboid, Oid relid)
 	{
 		LsmTableSlot *x = &s->slots[i];
 
-		if (x->state == LSM_SLOT_OPEN && x->dboid == dboid &&
+		if ((x->state == LSM_SLOT_OPEN || x->state == LSM_SLOT_FAILED) &&
+			x->dboid == dboid &&
 			(relid == InvalidOid || x->relid == relid))
 			lsm_slot_reset(x, relid != InvalidOid);
 	}
@@ -658,8 +839,9 @@ forget_tables(Oid dboid, Oid relid)
 		/* the table may never have been opened since the restart */
 		if (remove_table_files(dboid, relid, &st) != LSM_OK)
 			ereport(WARNING,
-					(errcode(ERRCODE_IO_ERROR),
-					 errmsg("lsm_fdw could not remove the files of a dropped table: %s", st.msg)));
+					(errcode(lsm_errcode(st.code)),
+					 errmsg("lsm_fdw could not remove the files of a dropped table"),
+					 errdetail("%s", st.msg)));
 	}
 }
 
@@ -671,6 +853,7 @@ forget_tables(Oid dboid, Oid relid)
 static object_access_hook_type prev_object_access_hook = NULL;
 static List *pending_drops = NIL;	/* Oids, in TopTransactionContext */
 static List *pending_db_drops = NIL;	/* database Oids */
+static List *pending_db_copies = NIL;	/* database Oids: remove on abort */
 static bool drop_xact_callback_registered = false;
 
 static void
@@ -678,7 +861,7 @@ drop_xact_callback(XactEvent event, void *arg)
 {
 	ListCell   *lc;
 
-	if (pending_drops == NIL && pending_db_drops == NIL)
+	if (pending_drops == NIL && pending_db_drops == NIL && pending_db_copies == NIL)
 		return;
 	if (event == XACT_EVENT_COMMIT || event == XACT_EVENT_PARALLEL_COMMIT)
 	{
@@ -692,8 +875,9 @@ drop_xact_callback(XactEvent event, void *arg)
 			/* DROP DATABASE has committed: a failure can only warn. */
 			if (env->exists(env, dir) && env->remove_tree(env, dir, &st) != LSM_OK)
 				ereport(WARNING,
-						(errcode(ERRCODE_IO_ERROR),
-						 errmsg("could not remove lsm_fdw files of dropped database: %s", st.msg)));
+						(errcode(lsm_errcode(st.code)),
+						 errmsg("could not remove lsm_fdw files of dropped database"),
+						 errdetail("%s", st.msg)));
 		}
 		pending_db_drops = NIL;
 		foreach(lc, pending_drops)
@@ -702,12 +886,27 @@ drop_xact_callback(XactEvent event, void *arg)
 			forget_tables(MyDatabaseId, lfirst_oid(lc));
 		}
 		pending_drops = NIL;
+		pending_db_copies = NIL;
 	}
 	else if (event == XACT_EVENT_ABORT || event == XACT_EVENT_PARALLEL_ABORT ||
 			 event == XACT_EVENT_PREPARE)
 	{
+		foreach(lc, pending_db_copies)
+		{
+			char	   *dir = psprintf("%s/lsm_fdw/%u", DataDir, lfirst_oid(lc));
+			LsmEnv	   *env = lsm_env_posix();
+			LsmStatus	st;
+
+			/* CREATE DATABASE failed: its copy goes (or the next one's does) */
+			if (env->exists(env, dir) && env->remove_tree(env, dir, &st) != LSM_OK)
+				ereport(WARNING,
+						(errcode(lsm_errcode(st.code)),
+						 errmsg("could not remove lsm_fdw files of a database not created"),
+						 errdetail("%s", st.msg)));
+		}
 		pending_drops = NIL;
 		pending_db_drops = NIL;
+		pending_db_copies = NIL;
 	}
 }
 
@@ -719,6 +918,137 @@ register_drop_callback(void)
 		RegisterXactCallback(drop_xact_callback, NULL);
 		drop_xact_callback_registered = true;
 	}
+}
+
+/*
+ * Is name a table directory (a relid) of a database directory?
+ */
+static bool
+is_table_dir_name(const char *name)
+{
+	return name[0] != '\0' && strspn(name, "0123456789") == strlen(name);
+}
+
+/*
+ * Flush every open table of database dboid into its files and close it, so
+ * that its directory holds all of it and nothing changes it while nobody
+ * reopens it.  Tables not open hold all their rows in their files already
+ * (recovery opens every table the log has rows for).
+ */
+static void
+flush_and_close_database(Oid dboid)
+{
+	LsmShared  *s = lsm_shared;
+	LsmStatus	st;
+
+	/* the writing without the registry lock ... */
+	for (int i = 0; i < s->max_tables; i++)
+	{
+		LsmTableSlot *slot = &s->slots[i];
+		LsmCode		rc;
+		bool		pinned = false;
+
+		LWLockAcquire(s->registry_lock, LW_SHARED);
+		if (slot->state == LSM_SLOT_OPEN && slot->dboid == dboid)
+		{
+			lsm_slot_pin(slot);
+			pinned = true;
+		}
+		LWLockRelease(s->registry_lock);
+		if (!pinned)
+			continue;
+		/* the engine never longjmps: the pin cannot leak */
+		rc = lsm_db_flush(slot->db, &st);
+		lsm_slot_unpin(slot);
+		if (rc != LSM_OK)
+			lsm_report(ERROR, &st, "flush a table of the template database");
+	}
+
+	/* ... then, under it, what came since (nothing: nobody is connected) */
+	LWLockAcquire(s->registry_lock, LW_EXCLUSIVE);
+	for (int i = 0; i < s->max_tables; i++)
+	{
+		LsmTableSlot *slot = &s->slots[i];
+
+		if (slot->state != LSM_SLOT_OPEN || slot->dboid != dboid)
+			continue;
+		if (lsm_db_flush(slot->db, &st) != LSM_OK)
+		{
+			LWLockRelease(s->registry_lock);
+			lsm_report(ERROR, &st, "flush a table of the template database");
+		}
+		lsm_slot_reset(slot, false);
+	}
+	LWLockRelease(s->registry_lock);
+}
+
+/*
+ * lsm_copy_database_tables
+ *		CREATE DATABASE dst from template src: copy the files of src's lsm
+ *		tables, which live outside the database directory, so that the new
+ *		database's tables (same relids) hold the template's rows.
+ *
+ * Runs after createdb() and before the commit.  createdb() made sure that
+ * nobody is connected to src and holds a lock that keeps new connections
+ * out until the commit, so no commit can reach src's tables; closing them
+ * keeps the workers out as well.  The copy is durable before the commit;
+ * an abort removes it, and a crash before the commit leaves a directory
+ * for an unused database OID, which the next CREATE DATABASE that gets
+ * the OID removes first.
+ */
+void
+lsm_copy_database_tables(Oid src, Oid dst)
+{
+	char	   *top = psprintf("%s/lsm_fdw", DataDir);
+	char	   *srcdir = psprintf("%s/%u", top, src);
+	char	   *dstdir = psprintf("%s/%u", top, dst);
+	LsmEnv	   *env = lsm_env_posix();
+	LsmStatus	st;
+	List	   *tables = NIL;
+	DIR		   *d;
+	struct dirent *de;
+	ListCell   *lc;
+	MemoryContext old;
+
+	/* a stale copy (crash) or leftover of a dropped database of that OID */
+	if (env->exists(env, dstdir))
+	{
+		forget_tables(dst, InvalidOid);
+		if (env->remove_tree(env, dstdir, &st) != LSM_OK)
+			lsm_report(ERROR, &st, "remove stale files of the new database");
+		fsync_fname(top, true);
+	}
+
+	d = AllocateDir(srcdir);
+	if (d == NULL)
+		return;					/* no lsm table of src was ever used */
+	while ((de = ReadDir(d, srcdir)) != NULL)
+		if (is_table_dir_name(de->d_name))
+			tables = lappend(tables, pstrdup(de->d_name));
+	FreeDir(d);
+	if (tables == NIL)
+		return;
+
+	lsm_wait_ready();
+	flush_and_close_database(src);
+
+	old = MemoryContextSwitchTo(TopTransactionContext);
+	pending_db_copies = lappend_oid(pending_db_copies, dst);
+	MemoryContextSwitchTo(old);
+	register_drop_callback();
+
+	if (MakePGDirectory(dstdir) != 0)
+		ereport(ERROR,
+				(errcode_for_file_access(),
+				 errmsg("could not create directory \"%s\": %m", dstdir)));
+	foreach(lc, tables)
+	{
+		/* copies every file and syncs files and directory (fsync = on) */
+		copydir(psprintf("%s/%s", srcdir, (char *) lfirst(lc)),
+				psprintf("%s/%s", dstdir, (char *) lfirst(lc)), false);
+	}
+	fsync_fname(dstdir, true);
+	fsync_fname(top, true);
 }
 
 bool

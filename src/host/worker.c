@@ -29,6 +29,7 @@
 
 #include "lsm_fdw.h"
 #include "lsm_shared.h"
+#include "lsm_wait.h"
 
 PGDLLEXPORT void lsm_maintenance_main(Datum arg);
 PGDLLEXPORT void lsm_compaction_main(Datum arg);
@@ -115,9 +116,10 @@ note_flush_result(LsmTableSlot *slot, LsmCode rc, const LsmStatus *st)
 	SpinLockRelease(&slot->mutex);
 	if (rc != LSM_OK && !was)
 		ereport(WARNING,
-				(errcode(rc == LSM_NO_SPACE ? ERRCODE_DISK_FULL : ERRCODE_IO_ERROR),
-				 errmsg("lsm_fdw could not flush table %u: %s", slot->relid, st->msg),
-				 errdetail("Commits to the table are refused until a flush succeeds; the worker retries.")));
+				(errcode(lsm_errcode(rc)),
+				 errmsg("lsm_fdw could not flush table %u", slot->relid),
+				 errdetail("%s", st->msg),
+				 errhint("Commits to the table are refused until a flush succeeds; the worker retries.")));
 	else if (rc == LSM_OK && was)
 		ereport(LOG, (errmsg("lsm_fdw flushes of table %u succeed again", slot->relid)));
 }
@@ -221,7 +223,7 @@ checkpoint(uint64 *last)
 	{
 		CHECK_FOR_INTERRUPTS();
 		flush_frozen();
-		pg_usleep(1000L);
+		(void) lsm_wait_latch(LSM_WAIT_CHECKPOINT, 1, NULL);
 	}
 	while ((slot = next_table(&pos)) != NULL)
 	{
@@ -229,17 +231,22 @@ checkpoint(uint64 *last)
 
 		if (rc != LSM_OK)
 		{
-			note_flush_result(slot, rc, &st);
+			/* a wait ended by SIGTERM is no flush failure */
+			if (rc != LSM_INTERRUPTED)
+				note_flush_result(slot, rc, &st);
 			lsm_slot_unpin(slot);
 			return;				/* keep the log; retried next time */
 		}
 		lsm_slot_unpin(slot);
 	}
 	upto = Min(upto, oldest_prepared);
+	/* a table recovery could not open still needs its skipped records */
+	upto = Min(upto, lsm_failed_tables_oldest_lsn());
 	if (lsm_xlog_remove_before(s->xlog, upto, &st) != LSM_OK)
 		ereport(WARNING,
-				(errcode(ERRCODE_IO_ERROR),
-				 errmsg("lsm_fdw could not remove old log segments: %s", st.msg)));
+				(errcode(lsm_errcode(st.code)),
+				 errmsg("lsm_fdw could not remove old log segments"),
+				 errdetail("%s", st.msg)));
 	*last = upto;
 }
 
@@ -253,15 +260,38 @@ recover(void)
 	LsmStatus	st;
 
 	memset(&rep, 0, sizeof(rep));
-	if (lsm_xlog_open(s->env, dir, (uint64) lsm_wal_segment_size * 1024, lsm_replay_record, NULL,
-					  &x, &rep, &st) != LSM_OK)
+	if (lsm_xlog_open_flags(s->env, dir, (uint64) lsm_wal_segment_size * 1024,
+							lsm_ignore_log_corruption ? LSM_XLOG_ACCEPT_CORRUPTION : 0,
+							lsm_replay_record, NULL, &x, &rep, &st) != LSM_OK)
+	{
+		if (rep.corrupt)
+			ereport(ERROR,
+					(errcode(ERRCODE_DATA_CORRUPTED),
+					 errmsg("lsm_fdw server log is damaged at LSN %llu and committed records follow the damage",
+							(unsigned long long) rep.corrupt_lsn),
+					 errdetail("%s", st.msg),
+					 errhint("Restore the lsm_fdw directory from a backup, or set lsm_fdw.ignore_log_corruption = on and reload to start without the records from LSN %llu on.",
+							 (unsigned long long) rep.corrupt_lsn)));
 		lsm_report(ERROR, &st, "replay the log");
+	}
 	lsm_replay_finish();
-	if (rep.records > 0 || rep.dropped_bytes > 0)
+	if (rep.corrupt)
+		ereport(WARNING,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("lsm_fdw discarded its server log from LSN %llu on, past damage in segment %016llX, because lsm_fdw.ignore_log_corruption is on",
+						(unsigned long long) rep.corrupt_lsn,
+						(unsigned long long) rep.corrupt_segment),
+				 errdetail("Replay stopped at %s; a valid record at LSN %llu followed. %llu bytes were discarded.",
+						   rep.reason, (unsigned long long) rep.next_valid_lsn,
+						   (unsigned long long) rep.dropped_bytes),
+				 errhint("Set lsm_fdw.ignore_log_corruption back to off.")));
+	else if (rep.records > 0 || rep.dropped_bytes > 0)
 		ereport(LOG,
 				(errmsg("lsm_fdw replayed %llu log records%s",
 						(unsigned long long) rep.records,
-						rep.dropped_bytes > 0 ? " and dropped a torn tail" : "")));
+						rep.dropped_bytes > 0 ? " and dropped a torn tail" : ""),
+				 rep.dropped_bytes > 0 ?
+				 errdetail("Replay stopped at %s.", rep.reason) : 0));
 	s->xlog = x;
 }
 
@@ -295,6 +325,10 @@ lsm_maintenance_main(Datum arg)
 			MemoryContextSwitchTo(cxt);
 			e = CopyErrorData();
 			strlcpy(s->recovery_error, e->message, sizeof(s->recovery_error));
+			strlcpy(s->recovery_detail, e->detail ? e->detail : "",
+					sizeof(s->recovery_detail));
+			strlcpy(s->recovery_hint, e->hint ? e->hint : "",
+					sizeof(s->recovery_hint));
 			s->recovery_state = LSM_RECOVERY_FAILED;
 			ConditionVariableBroadcast(&s->recovery_cv);
 			PG_RE_THROW();
@@ -311,7 +345,8 @@ lsm_maintenance_main(Datum arg)
 		LsmStatus	st;
 
 		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
-						 Max(lsm_wal_sync_delay / 2, 10), PG_WAIT_EXTENSION);
+						 Max(lsm_wal_sync_delay / 2, 10),
+						 lsm_wait_event_info(LSM_WAIT_MAINTENANCE_MAIN));
 		ResetLatch(MyLatch);
 		CHECK_FOR_INTERRUPTS();
 		if (ConfigReloadPending)
@@ -321,6 +356,8 @@ lsm_maintenance_main(Datum arg)
 		}
 		MemoryContextReset(cxt);
 
+		if (lsm_debug_pause_flushes)
+			continue;			/* tests: make writers wait for room */
 		flush_frozen();
 		if (pg_atomic_read_u64(&s->memtable_bytes) > (uint64) lsm_memtable_memory * 1024 &&
 			!lsm_flush_pending_anywhere())
@@ -333,7 +370,10 @@ lsm_maintenance_main(Datum arg)
 									   lsm_wal_sync_delay / 2))
 		{
 			if (lsm_xlog_flush(s->xlog, insert, &st) != LSM_OK)
-				elog(PANIC, "lsm_fdw could not fsync its log: %s", st.msg);
+				ereport(PANIC,
+						(errcode(lsm_errcode(st.code)),
+						 errmsg("lsm_fdw could not fsync its log"),
+						 errdetail("%s", st.msg)));
 			last_sync = GetCurrentTimestamp();
 		}
 
@@ -374,9 +414,10 @@ lsm_compaction_main(Datum arg)
 			{
 				if (lsm_db_compact_step(slot->db, &did, &st) != LSM_OK)
 					ereport(WARNING,
-							(errcode(st.code == LSM_NO_SPACE ? ERRCODE_DISK_FULL : ERRCODE_IO_ERROR),
-							 errmsg("lsm_fdw could not compact table %u: %s",
-									slot->relid, st.msg)));
+							(errcode(lsm_errcode(st.code)),
+							 errmsg("lsm_fdw could not compact table %u",
+									slot->relid),
+							 errdetail("%s", st.msg)));
 				any |= did;
 			}
 			lsm_slot_unpin(slot);
@@ -386,7 +427,7 @@ lsm_compaction_main(Datum arg)
 		if (!any)
 		{
 			(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
-							 200, PG_WAIT_EXTENSION);
+							 200, lsm_wait_event_info(LSM_WAIT_COMPACTION_MAIN));
 			ResetLatch(MyLatch);
 			CHECK_FOR_INTERRUPTS();
 		}

@@ -5,8 +5,9 @@
  *		one atomic batch.
  *
  * Per table touched, a transaction keeps an op log (every put and delete in
- * order, already in the engine's batch entry format, so that the commit
- * record is the log with a header) and an index of it: an engine memtable in private memory whose
+ * order, already in the engine's batch entry format, written and read with
+ * batch.h's calls, so that the commit record is the log with a header) and
+ * an index of it: an engine memtable in private memory whose
  * sequence numbers are op numbers, so that a scan started at op n sees the
  * transaction's own writes up to n and not the rows that the same statement
  * writes later (no Halloween problem).  ROLLBACK drops everything;
@@ -23,6 +24,7 @@
 #include "utils/memutils.h"
 #include "utils/rel.h"
 
+#include "batch.h"
 #include "lsm.h"
 #include "lsm_coding.h"
 #include "memtable.h"
@@ -31,7 +33,23 @@
 #include "lsm_shared.h"
 
 int			lsm_max_transaction_memory = 256 * 1024; /* kB */
-bool		lsm_synchronous_commit = true;
+int			lsm_synchronous_commit = LSM_SYNC_COMMIT_AUTO;
+
+/*
+ * lsm_sync_commit
+ *		Whether this commit waits for its log record to reach disk.  By
+ *		default it follows Postgres's synchronous_commit, so that a user who
+ *		turns that off for a session or a transaction gets it for lsm tables
+ *		too; every level above off (local, remote_write, on, remote_apply)
+ *		means a local fsync here, as the lsm log is not replicated.
+ */
+bool
+lsm_sync_commit(void)
+{
+	if (lsm_synchronous_commit == LSM_SYNC_COMMIT_AUTO)
+		return synchronous_commit > SYNCHRONOUS_COMMIT_OFF;
+	return lsm_synchronous_commit == LSM_SYNC_COMMIT_ON;
+}
 int			lsm_wal_sync_delay = 200;	/* ms */
 
 typedef struct LsmSavepointMark
@@ -127,6 +145,18 @@ reset_txn_state(void)
 static bool index_add(LsmTxnTable *t, uint64 seq, LsmKind kind, LsmSlice key,
 					  LsmSlice value);
 
+/* lsm_batch_iterate_entries callback of index_rebuild: op seq into the index. */
+static LsmCode
+index_rebuild_entry(void *arg, LsmSeq seq, LsmKind kind, LsmSlice key,
+					LsmSlice value, LsmStatus *st)
+{
+	LsmTxnTable *t = arg;
+
+	if (!lsm_memtable_add(t->index, seq, kind, key, value))
+		return lsm_status_set(st, LSM_NO_MEMORY, 0, "transaction index is full");
+	return LSM_OK;
+}
+
 /*
  * Rebuild the index from the op log, in a region of at least min_size.
  */
@@ -134,10 +164,9 @@ static bool
 index_rebuild(LsmTxnTable *t, size_t min_size)
 {
 	size_t		size = Max(min_size, (size_t) 16 * 1024);
-	const uint8 *p = t->log;
-	const uint8 *end = t->log + t->log_len;
-	uint64		seq = 0;
 	void	   *region;
+	LsmStatus	st;
+	LsmCode		rc;
 
 	region = malloc(size);
 	if (region == NULL)
@@ -147,19 +176,13 @@ index_rebuild(LsmTxnTable *t, size_t min_size)
 	t->region_size = size;
 	t->index = lsm_memtable_init(region, size);
 
-	while (p < end)
-	{
-		LsmKind		kind = (LsmKind) *p++;
-		LsmSlice	key;
-		LsmSlice	value = lsm_slice(NULL, 0);
-
-		if (!lsm_get_lenprefixed(&p, end, &key) ||
-			(kind != LSM_KIND_DELETE && !lsm_get_lenprefixed(&p, end, &value)))
-			elog(ERROR, "lsm_fdw transaction log is malformed");
-		seq++;
-		if (!lsm_memtable_add(t->index, seq, kind, key, value))
-			return index_rebuild(t, size * 2);
-	}
+	/* op numbers start at 1 */
+	rc = lsm_batch_iterate_entries(lsm_slice(t->log, t->log_len), 1,
+								   index_rebuild_entry, t, &st);
+	if (rc == LSM_NO_MEMORY)
+		return index_rebuild(t, size * 2);
+	if (rc != LSM_OK)
+		elog(ERROR, "lsm_fdw transaction log is malformed: %s", st.msg);
 	return true;
 }
 
@@ -260,7 +283,7 @@ mark_if_needed(LsmTxnTable *t)
 void
 lsm_txn_write(LsmTxnTable *t, LsmKind kind, LsmSlice key, LsmSlice value)
 {
-	size_t		need = 1 + 10 + key.len + (kind == LSM_KIND_DELETE ? 0 : 5 + value.len);
+	size_t		need;
 	size_t		before = t->log_len;
 	size_t		added;
 	uint8	   *p;
@@ -270,6 +293,7 @@ lsm_txn_write(LsmTxnTable *t, LsmKind kind, LsmSlice key, LsmSlice value)
 		ereport(ERROR,
 				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
 				 errmsg("lsm_fdw row is too large")));
+	need = lsm_batch_entry_size(kind, key, value);
 	if ((txn_bytes + 2 * need) / 1024 > (size_t) lsm_max_transaction_memory)
 		ereport(ERROR,
 				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
@@ -285,17 +309,7 @@ lsm_txn_write(LsmTxnTable *t, LsmKind kind, LsmSlice key, LsmSlice value)
 			: MemoryContextAllocHuge(TopTransactionContext, cap);
 		t->log_cap = cap;
 	}
-	p = t->log + t->log_len;
-	*p++ = (uint8) kind;
-	p = lsm_encode_varint32(p, (uint32) key.len);
-	memcpy(p, key.data, key.len);
-	p += key.len;
-	if (kind != LSM_KIND_DELETE)
-	{
-		p = lsm_encode_varint32(p, (uint32) value.len);
-		memcpy(p, value.data, value.len);
-		p += value.len;
-	}
+	p = lsm_batch_encode_entry(t->log + t->log_len, kind, key, value);
 	t->log_len = p - t->log;
 	added = t->log_len - before;
 	t->nops++;

@@ -49,8 +49,11 @@
  * stops at the first record that is cut short, zero, claims another LSN,
  * claims an impossible length or fails its CRC; it goes on into the next
  * segment only when that one starts exactly where the records stopped.
- * The end point is the LSN after the last good record: the segment holding
- * it is cut there and preallocated again (so no bytes of the discarded
+ * The end point is the LSN after the last good record.  If a record valid
+ * at its own position follows it (anywhere later in that segment or in a
+ * later one), the log is damaged, not torn, and open refuses it without
+ * touching a file (unless told to accept the loss).  Otherwise the segment
+ * holding it is cut there and preallocated again (so no bytes of the discarded
  * tail, perhaps valid records of a lost history, can ever follow new
  * records), later segments are deleted, and everything kept is fsynced,
  * since the host has just acted on it.
@@ -1054,6 +1057,104 @@ segment_replay(XlogReader *r, uint64_t seg_start, LsmXlogReplayFn fn,
 }
 
 /*
+ * find_valid_record
+ *		Look for a record that is valid at its own position in r's segment
+ *		(starting at LSN seg_start) at an offset in [from, to) and whose LSN
+ *		is above above; *found gets its LSN, or 0 when there is none.
+ *
+ * Every offset is tried, since the damaged record's length cannot be
+ * trusted.  A record must claim the LSN of the spot it is found at and
+ * pass its CRC, so stale bytes (an old segment's records, a discarded
+ * tail's) never count: those were either zeroed when their tail was cut or
+ * claim another position.
+ */
+static LsmCode
+find_valid_record(XlogReader *r, uint64_t seg_start, uint64_t from,
+				  uint64_t to, uint64_t above, uint64_t *found, LsmStatus *st)
+{
+	uint64_t	off;
+
+	*found = 0;
+	for (off = from; off < to && r->file_size - off >= LSM_XLOG_HEADER; off++)
+	{
+		const uint8_t *p;
+		size_t		got;
+		uint32_t	len;
+		LsmCode		rc;
+
+		rc = reader_get(r, off, LSM_XLOG_HEADER, &p, &got, st);
+		if (rc != LSM_OK)
+			return rc;
+		if (got < LSM_XLOG_HEADER)
+			break;
+		if (lsm_get_fixed64(p + 8) != seg_start + off ||
+			seg_start + off <= above)
+			continue;
+		len = lsm_get_fixed32(p + 4);
+		if (len > LSM_XLOG_MAX_RECORD ||
+			(uint64_t) len > r->file_size - off - LSM_XLOG_HEADER)
+			continue;
+		rc = reader_get(r, off, LSM_XLOG_HEADER + (size_t) len, &p, &got, st);
+		if (rc != LSM_OK)
+			return rc;
+		if (got == LSM_XLOG_HEADER + (size_t) len &&
+			lsm_get_fixed32(p) == record_crc(p, p + LSM_XLOG_HEADER, len))
+		{
+			*found = seg_start + off;
+			return LSM_OK;
+		}
+	}
+	return LSM_OK;
+}
+
+/*
+ * find_later_record
+ *		After replay stopped at LSN end (offset keep_end of the segment open
+ *		in r, which starts at keep_start): the first record valid at its own
+ *		position with a higher LSN, in the rest of that segment or in the
+ *		segments starts[i..n) that replay did not reach; 0 when there is
+ *		none.  The files are only read.
+ */
+static LsmCode
+find_later_record(LsmXlog *x, XlogReader *r, const uint64_t *starts, size_t n,
+				  size_t i, uint64_t keep_start, uint64_t keep_end,
+				  uint64_t *found, LsmStatus *st)
+{
+	LsmEnv	   *env = x->env;
+	uint64_t	end = keep_start + keep_end;
+	uint64_t	nonzero_end;
+	LsmStatus	ignore;
+	LsmCode		rc;
+
+	*found = 0;
+	rc = reader_nonzero_end(r, keep_end, &nonzero_end, st);
+	if (rc == LSM_OK)
+		rc = find_valid_record(r, keep_start, keep_end + 1, nonzero_end, end,
+							   found, st);
+	for (; rc == LSM_OK && *found == 0 && i < n; i++)
+	{
+		char		path[XLOG_PATH_MAX];
+		LsmFile    *f;
+		uint64_t	size;
+
+		segment_path(x, starts[i], path);
+		rc = env->open_file(env, path, LSM_OPEN_READ, &f, st);
+		if (rc != LSM_OK)
+			break;
+		rc = env->file_size(f, &size, st);
+		if (rc == LSM_OK)
+		{
+			reader_reset(r, f, path, size);
+			rc = reader_nonzero_end(r, 0, &nonzero_end, st);
+		}
+		if (rc == LSM_OK)
+			rc = find_valid_record(r, starts[i], 0, nonzero_end, end, found, st);
+		env->close_file(f, &ignore);
+	}
+	return rc;
+}
+
+/*
  * xlog_recover
  *		Replay the segments (starts[0..n), ascending), discard what follows
  *		the end point and make x ready to append there.  See the file
@@ -1061,7 +1162,8 @@ segment_replay(XlogReader *r, uint64_t seg_start, LsmXlogReplayFn fn,
  */
 static LsmCode
 xlog_recover(LsmXlog *x, const uint64_t *starts, size_t n, LsmXlogReplayFn fn,
-			 void *arg, LsmXlogReplayReport *rep, LsmStatus *st)
+			 void *arg, bool accept_corruption, LsmXlogReplayReport *rep,
+			 LsmStatus *st)
 {
 	LsmEnv	   *env = x->env;
 	XlogReader	r;
@@ -1122,6 +1224,45 @@ xlog_recover(LsmXlog *x, const uint64_t *starts, size_t n, LsmXlogReplayFn fn,
 		r.path = keep_path;
 		kept++;
 		expected = starts[i] + end;
+	}
+
+	/*
+	 * A torn tail has nothing valid behind it.  Damage that valid records
+	 * follow is corruption: dropping them would lose commits that were
+	 * durable, so open refuses unless the caller accepts the loss.
+	 */
+	{
+		uint64_t	later;
+		uint64_t	end = keep_start + keep_end;
+
+		uint64_t	size;
+
+		rc = find_later_record(x, &r, starts, n, i, keep_start, keep_end,
+							   &later, st);
+		/* the reader may have moved on to later segments */
+		if (rc == LSM_OK)
+			rc = env->file_size(keep, &size, st);
+		if (rc != LSM_OK)
+			goto fail;
+		reader_reset(&r, keep, keep_path, size);
+		if (later != 0)
+		{
+			rep->corrupt = true;
+			rep->corrupt_lsn = end;
+			rep->corrupt_segment = keep_start;
+			rep->next_valid_lsn = later;
+			snprintf(rep->reason, sizeof(rep->reason), "%s", why);
+			if (!accept_corruption)
+			{
+				rc = lsm_status_set(st, LSM_CORRUPTION, 0,
+									"server log \"%s\" is damaged at LSN %llu (segment %016llX, offset %llu: %s) and a valid record at LSN %llu follows the damage",
+									x->dir, (unsigned long long) end,
+									(unsigned long long) keep_start,
+									(unsigned long long) keep_end, why,
+									(unsigned long long) later);
+				goto fail;
+			}
+		}
 	}
 
 	/* non-zero bytes after the end point are dropped */
@@ -1215,12 +1356,25 @@ fail:
 
 /*
  * lsm_xlog_open
- *		Open and recover the server log in dir; see xlog.h.
+ *		Open and recover the server log in dir, refusing a damaged one; see
+ *		xlog.h.
  */
 LsmCode
 lsm_xlog_open(LsmEnv *env, const char *dir, uint64_t segment_size,
 			  LsmXlogReplayFn fn, void *arg, LsmXlog **out,
 			  LsmXlogReplayReport *rep, LsmStatus *st)
+{
+	return lsm_xlog_open_flags(env, dir, segment_size, 0, fn, arg, out, rep, st);
+}
+
+/*
+ * lsm_xlog_open_flags
+ *		The same with flags (LSM_XLOG_ACCEPT_CORRUPTION).
+ */
+LsmCode
+lsm_xlog_open_flags(LsmEnv *env, const char *dir, uint64_t segment_size,
+					unsigned flags, LsmXlogReplayFn fn, void *arg,
+					LsmXlog **out, LsmXlogReplayReport *rep, LsmStatus *st)
 {
 	LsmXlogReplayReport local;
 	LsmXlog    *x;
@@ -1310,7 +1464,8 @@ lsm_xlog_open(LsmEnv *env, const char *dir, uint64_t segment_size,
 		}
 	}
 	else
-		rc = xlog_recover(x, l.starts, l.n, fn, arg, rep, st);
+		rc = xlog_recover(x, l.starts, l.n, fn, arg,
+						  (flags & LSM_XLOG_ACCEPT_CORRUPTION) != 0, rep, st);
 	lsm_free(l.starts);
 	if (rc != LSM_OK)
 	{

@@ -83,6 +83,15 @@ typedef struct LsmXlogReplayReport
 	uint64_t	dropped_segments;	/* later segment files deleted */
 	bool		torn;			/* something non-zero was discarded */
 	char		reason[192];	/* why replay stopped, when torn */
+
+	/*
+	 * Damage, not a torn tail: a record valid at its own position follows
+	 * the end point.  Open refuses then, unless LSM_XLOG_ACCEPT_CORRUPTION.
+	 */
+	bool		corrupt;
+	uint64_t	corrupt_lsn;	/* the end point: LSN of the bad record */
+	uint64_t	corrupt_segment;	/* first LSN of the segment holding it */
+	uint64_t	next_valid_lsn; /* the first valid record after it */
 } LsmXlogReplayReport;
 
 typedef struct LsmXlogStats
@@ -108,10 +117,25 @@ typedef struct LsmXlogStats
  * one, make what remains durable, and return the log ready to append after
  * it.  segment_size 0 means LSM_XLOG_DEFAULT_SEGMENT.  rep (nullable)
  * describes the replay, also when an error is returned.
+ *
+ * A bad record is a torn tail only when no valid record follows it (a
+ * record found at any later offset or in a later segment that claims its
+ * own position, with a higher LSN, and passes its CRC).  Otherwise the log
+ * is damaged in the middle: open returns LSM_CORRUPTION (rep->corrupt and
+ * its fields say where) and changes no file, after fn has seen the records
+ * before the damage.  With LSM_XLOG_ACCEPT_CORRUPTION the damage is treated
+ * as a torn tail (everything after it is discarded) and rep->corrupt is
+ * still set.
  */
+#define LSM_XLOG_ACCEPT_CORRUPTION	0x01
+
 extern LsmCode lsm_xlog_open(LsmEnv *env, const char *dir, uint64_t segment_size,
 							 LsmXlogReplayFn fn, void *arg, LsmXlog **out,
 							 LsmXlogReplayReport *rep, LsmStatus *st);
+extern LsmCode lsm_xlog_open_flags(LsmEnv *env, const char *dir,
+								   uint64_t segment_size, unsigned flags,
+								   LsmXlogReplayFn fn, void *arg, LsmXlog **out,
+								   LsmXlogReplayReport *rep, LsmStatus *st);
 
 /*
  * Append one record of len bytes (payload may be NULL when len is 0).

@@ -68,15 +68,6 @@ count_fn(void *arg, LsmSeq seq, LsmKind kind, LsmSlice key, LsmSlice value,
 	return LSM_OK;
 }
 
-static void
-fill_random(TestRng *rng, uint8_t *p, size_t n)
-{
-	size_t		i;
-
-	for (i = 0; i < n; i++)
-		p[i] = (uint8_t) test_rng_next(rng);
-}
-
 /* Fill model with n random entries and add them to b; 1 on success. */
 static int
 build_random(TestRng *rng, LsmBatch *b, ModelEntry *model, uint32_t n,
@@ -426,6 +417,206 @@ test_batch_fuzz(void)
 	printf("  fuzz: %d corrupt, %d valid parses\n", corrupt, valid);
 }
 
+/*
+ * Caller-memory encoding: entries written with lsm_batch_encode_entry
+ * behind lsm_batch_encode_header are byte for byte what LsmBatch builds,
+ * and lsm_batch_iterate_entries reads the header-less entries back.
+ */
+static void
+test_batch_encode_external(void)
+{
+	TestRng		rng = {test_seed("batch encode external")};
+	LsmBatch   *b = lsm_batch_create();
+	ModelEntry	model[300];
+	uint8_t    *buf;
+	uint8_t    *p;
+	size_t		size = LSM_BATCH_HEADER;
+	LsmSlice	c;
+	LsmStatus	st;
+	Walk		w;
+	uint32_t	i;
+
+	CHECK(b != NULL);
+	CHECK(build_random(&rng, b, model, 300, 40));
+	for (i = 0; i < 300; i++)
+		size += lsm_batch_entry_size(model[i].kind,
+									 lsm_slice(model[i].key, model[i].key_len),
+									 lsm_slice(model[i].value, model[i].value_len));
+	lsm_batch_set_seq(b, 77);
+	c = lsm_batch_contents(b);
+	CHECK(size == c.len);
+	buf = malloc(size);
+	CHECK(buf != NULL);
+	lsm_batch_encode_header(buf, 77, 300);
+	p = buf + LSM_BATCH_HEADER;
+	for (i = 0; i < 300; i++)
+		p = lsm_batch_encode_entry(p, model[i].kind,
+								   lsm_slice(model[i].key, model[i].key_len),
+								   lsm_slice(model[i].value, model[i].value_len));
+	CHECK(p == buf + size);
+	CHECK(memcmp(buf, c.data, size) == 0);
+
+	memset(&w, 0, sizeof(w));
+	w.model = model;
+	w.n = 300;
+	w.first_seq = 1000;
+	CHECK_OK(lsm_batch_iterate_entries(lsm_slice(buf + LSM_BATCH_HEADER,
+												 size - LSM_BATCH_HEADER),
+									   1000, walk_fn, &w, &st), &st);
+	CHECK(w.seen == 300 && !w.mismatch);
+	/* a cut entry is corruption, as in a whole batch */
+	CHECK(lsm_batch_iterate_entries(lsm_slice(buf + LSM_BATCH_HEADER,
+											  size - LSM_BATCH_HEADER - 1),
+									1000, NULL, NULL, &st) == LSM_CORRUPTION);
+
+	lsm_batch_contents_set_seq(buf, 5);
+	CHECK(lsm_batch_contents_seq(lsm_slice(buf, size)) == 5);
+	CHECK(lsm_batch_contents_count(lsm_slice(buf, size)) == 300);
+	free(buf);
+	free_model(model, 300);
+	lsm_batch_destroy(b);
+}
+
+/* What the split callback checks and counts. */
+typedef struct SplitCheck
+{
+	Walk		walk;			/* every entry, in order, with its number */
+	size_t		chunk_bytes;
+	uint32_t	chunks;
+	uint32_t	short_chunks;	/* chunks whose entries stay below chunk_bytes */
+	bool		bad;
+	uint32_t	fail_at;		/* fail this chunk (1-based); 0 = never */
+} SplitCheck;
+
+static LsmCode
+split_fn(void *arg, LsmSlice chunk, LsmSeq first_seq, uint32_t count,
+		 LsmStatus *st)
+{
+	SplitCheck *sc = arg;
+	uint32_t	seen_before = sc->walk.seen;
+	LsmCode		rc;
+
+	sc->chunks++;
+	if (sc->fail_at == sc->chunks)
+		return lsm_status_set(st, LSM_BUSY, 0, "stop requested");
+	/* a chunk is a complete batch of its own, numbered where it belongs */
+	if (lsm_batch_contents_seq(chunk) != first_seq ||
+		lsm_batch_contents_count(chunk) != count ||
+		first_seq != sc->walk.first_seq + seen_before || count == 0)
+		sc->bad = true;
+	rc = lsm_batch_iterate(chunk, walk_fn, &sc->walk, st);
+	if (rc != LSM_OK)
+		sc->bad = true;
+	if (chunk.len - LSM_BATCH_HEADER < sc->chunk_bytes)
+		sc->short_chunks++;
+
+	/*
+	 * The cut rule replay depends on: no chunk is longer than it must be,
+	 * i.e. without its last entry it is below chunk_bytes.
+	 */
+	if (count > 0 && sc->walk.seen == seen_before + count)
+	{
+		const ModelEntry *last = &sc->walk.model[sc->walk.seen - 1];
+		size_t		last_len = lsm_batch_entry_size(last->kind,
+													lsm_slice(last->key, last->key_len),
+													lsm_slice(last->value, last->value_len));
+
+		if (count > 1 &&
+			chunk.len - LSM_BATCH_HEADER - last_len >= sc->chunk_bytes)
+			sc->bad = true;
+	}
+	return LSM_OK;
+}
+
+/*
+ * lsm_batch_split: the chunks carry every entry once, in order, with the
+ * numbers the whole batch would give them; every chunk but the last
+ * reaches chunk_bytes; the batch's bytes are as before afterwards; a
+ * callback error stops the walk; a count that does not match is
+ * corruption.
+ */
+static void
+test_batch_split(void)
+{
+	static const size_t sizes[] = {1, 7, 64, 1000, 100000};
+	TestRng		rng = {test_seed("batch split")};
+	LsmBatch   *b = lsm_batch_create();
+	ModelEntry	model[500];
+	LsmStatus	st;
+	uint8_t    *copy;
+	LsmSlice	c;
+
+	CHECK(b != NULL);
+	CHECK(build_random(&rng, b, model, 500, 60));
+	lsm_batch_set_seq(b, 3);
+	c = lsm_batch_contents(b);
+	copy = malloc(c.len);
+	CHECK(copy != NULL);
+	memcpy(copy, c.data, c.len);
+	for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++)
+	{
+		SplitCheck	sc;
+
+		memset(&sc, 0, sizeof(sc));
+		sc.walk.model = model;
+		sc.walk.n = 500;
+		sc.walk.first_seq = 9000;	/* not the header's 3 */
+		sc.chunk_bytes = sizes[i];
+		CHECK_OK(lsm_batch_split(copy, c.len, 9000, sizes[i], split_fn, &sc, &st), &st);
+		CHECK(!sc.bad && !sc.walk.mismatch && sc.walk.seen == 500);
+		CHECK(sc.short_chunks <= 1);
+		if (sizes[i] == 1)
+			CHECK(sc.chunks == 500);
+		if (sizes[i] == 100000)
+			CHECK(sc.chunks == 1);
+		CHECK(memcmp(copy, c.data, c.len) == 0);
+	}
+
+	/* the callback's error stops the walk and the bytes are put back */
+	{
+		SplitCheck	sc;
+
+		memset(&sc, 0, sizeof(sc));
+		sc.walk.model = model;
+		sc.walk.n = 500;
+		sc.walk.first_seq = 1;
+		sc.chunk_bytes = 64;
+		sc.fail_at = 3;
+		CHECK(lsm_batch_split(copy, c.len, 1, 64, split_fn, &sc, &st) == LSM_BUSY);
+		CHECK(sc.chunks == 3);
+		CHECK(memcmp(copy, c.data, c.len) == 0);
+	}
+
+	/* counts that do not match the entries */
+	{
+		SplitCheck	sc;
+
+		memset(&sc, 0, sizeof(sc));
+		sc.walk.model = model;
+		sc.walk.n = 500;
+		sc.walk.first_seq = 1;
+		sc.chunk_bytes = 1000;
+		lsm_batch_encode_header(copy, 0, 501);
+		CHECK(lsm_batch_split(copy, c.len, 1, 1000, split_fn, &sc, &st) == LSM_CORRUPTION);
+		CHECK(strstr(st.msg, "counts 501") != NULL);
+		lsm_batch_encode_header(copy, 0, 499);
+		memset(&sc, 0, sizeof(sc));
+		sc.walk.model = model;
+		sc.walk.n = 500;
+		sc.walk.first_seq = 1;
+		sc.chunk_bytes = 1;
+		CHECK(lsm_batch_split(copy, c.len, 1, 1, split_fn, &sc, &st) == LSM_CORRUPTION);
+		CHECK(strstr(st.msg, "trailing") != NULL);
+		CHECK(sc.chunks == 499);
+		/* numbers past 56 bits */
+		lsm_batch_encode_header(copy, 0, 500);
+		CHECK(lsm_batch_split(copy, c.len, LSM_MAX_SEQ, 1, split_fn, &sc, &st) == LSM_CORRUPTION);
+	}
+	free(copy);
+	free_model(model, 500);
+	lsm_batch_destroy(b);
+}
+
 int
 main(void)
 {
@@ -435,5 +626,7 @@ main(void)
 	RUN(test_batch_malformed);
 	RUN(test_batch_partial_iterate);
 	RUN(test_batch_fuzz);
+	RUN(test_batch_encode_external);
+	RUN(test_batch_split);
 	return test_finish();
 }

@@ -72,122 +72,40 @@ free_entries(Ent *e, size_t n)
 	free(e);
 }
 
-/* Index of the first entry >= target. */
-static size_t
-lower_bound(const Ent *e, size_t n, LsmSlice target)
-{
-	size_t		lo = 0,
-				hi = n;
-
-	while (lo < hi)
-	{
-		size_t		mid = (lo + hi) / 2;
-
-		if (lsm_slice_cmp(lsm_slice(e[mid].key, e[mid].klen), target) < 0)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return lo;
-}
-
-static int
-at(LsmIter *it, const Ent *e)
-{
-	return lsm_iter_valid(it) &&
-		lsm_slice_eq(lsm_iter_key(it), lsm_slice(e->key, e->klen)) &&
-		lsm_slice_eq(lsm_iter_value(it), lsm_slice(e->val, e->vlen));
-}
-
 /*
  * check_against_model
- *		Forward and backward scans, seeks to present and absent keys, and a
- *		random walk, each compared with the model.
+ *		The iterator conformance check (iter_check.c) against the model,
+ *		with 300 seek targets: present keys and random ones.
  */
 static int
 check_against_model(LsmIter *it, const Ent *e, size_t n, TestRng *r)
 {
-	size_t		i;
-	long		pos;
+	TestKV	   *kv = calloc(n + 1, sizeof(TestKV));
+	LsmSlice	probes[300];
+	uint8_t		tk[300][32];
+	int			ok;
 
-	lsm_iter_seek_first(it);
-	for (i = 0; i < n; i++, lsm_iter_next(it))
-		CHECK_RET(at(it, &e[i]), 0);
-	CHECK_RET(!lsm_iter_valid(it), 0);
-	CHECK_RET(lsm_iter_status(it, NULL) == LSM_OK, 0);
-
-	lsm_iter_seek_last(it);
-	for (i = n; i > 0; i--, lsm_iter_prev(it))
-		CHECK_RET(at(it, &e[i - 1]), 0);
-	CHECK_RET(!lsm_iter_valid(it), 0);
-	CHECK_RET(lsm_iter_status(it, NULL) == LSM_OK, 0);
-
+	for (size_t i = 0; i < n; i++)
+	{
+		kv[i].key = lsm_slice(e[i].key, e[i].klen);
+		kv[i].value = lsm_slice(e[i].val, e[i].vlen);
+	}
 	for (int k = 0; k < 300; k++)
 	{
-		uint8_t		tk[32];
-		LsmSlice	target;
-		size_t		lb;
-
 		if (n > 0 && test_rng_below(r, 2) == 0)
-		{
-			const Ent  *x = &e[test_rng_below(r, n)];
-
-			target = lsm_slice(x->key, x->klen);
-		}
+			probes[k] = kv[test_rng_below(r, n)].key;
 		else
 		{
 			size_t		len = test_rng_below(r, 26);
 
 			for (size_t j = 0; j < len; j++)
-				tk[j] = (uint8_t) ("abcde\0\xff"[test_rng_below(r, 7)]);
-			target = lsm_slice(tk, len);
-		}
-		lb = lower_bound(e, n, target);
-		lsm_iter_seek(it, target);
-		if (lb == n)
-			CHECK_RET(!lsm_iter_valid(it), 0);
-		else
-			CHECK_RET(at(it, &e[lb]), 0);
-	}
-
-	/* random walk */
-	if (n == 0)
-		return 1;
-	pos = (long) test_rng_below(r, n);
-	lsm_iter_seek(it, lsm_slice(e[pos].key, e[pos].klen));
-	for (int k = 0; k < 2000; k++)
-	{
-		if (pos < 0 || pos >= (long) n)
-		{
-			CHECK_RET(!lsm_iter_valid(it), 0);
-			pos = (long) test_rng_below(r, n);
-			if (test_rng_below(r, 2))
-				lsm_iter_seek(it, lsm_slice(e[pos].key, e[pos].klen));
-			else if (test_rng_below(r, 2))
-			{
-				lsm_iter_seek_first(it);
-				pos = 0;
-			}
-			else
-			{
-				lsm_iter_seek_last(it);
-				pos = (long) n - 1;
-			}
-		}
-		CHECK_RET(at(it, &e[pos]), 0);
-		if (test_rng_below(r, 2))
-		{
-			lsm_iter_next(it);
-			pos++;
-		}
-		else
-		{
-			lsm_iter_prev(it);
-			pos--;
+				tk[k][j] = (uint8_t) ("abcde\0\xff"[test_rng_below(r, 7)]);
+			probes[k] = lsm_slice(tk[k], len);
 		}
 	}
-	CHECK_RET(lsm_iter_status(it, NULL) == LSM_OK, 0);
-	return 1;
+	ok = test_iter_check(it, kv, n, probes, 300, lsm_slice_cmp, test_rng_next(r));
+	free(kv);
+	return ok;
 }
 
 static int

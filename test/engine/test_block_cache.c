@@ -261,6 +261,52 @@ test_threads(void)
 	lsm_block_cache_destroy(c);
 }
 
+/*
+ * Views: the same file number under two ids is two blocks; destroying a
+ * view erases its blocks (pinned ones live until released), so a new view
+ * with the same id starts empty and other ids keep theirs.
+ */
+static void
+test_view_reuse(void)
+{
+	LsmBlockCache *c = lsm_block_cache_create(lsm_env_posix(), 1 << 20);
+	LsmBlockCache *a;
+	LsmBlockCache *b;
+	LsmCacheHandle *h;
+	LsmCacheHandle *pinned;
+
+	CHECK(c != NULL);
+	a = lsm_block_cache_view(c, 3);
+	b = lsm_block_cache_view(c, 4);
+	CHECK(a != NULL && b != NULL);
+	h = lsm_block_cache_insert(a, 7, 0, make_block(7, 0, 100), 100);
+	CHECK(h != NULL);
+	lsm_block_cache_release(a, h);
+	pinned = lsm_block_cache_insert(a, 7, 4096, make_block(7, 4096, 50), 50);
+	CHECK(pinned != NULL);
+	h = lsm_block_cache_insert(b, 7, 0, make_block(8, 0, 60), 60);
+	CHECK(h != NULL);
+	lsm_block_cache_release(b, h);
+	CHECK(lsm_block_cache_usage(c) == 210);
+
+	lsm_block_cache_destroy(a);
+	CHECK(lsm_block_cache_usage(c) == 60);
+	a = lsm_block_cache_view(c, 3);
+	CHECK(a != NULL);
+	CHECK(lsm_block_cache_lookup(a, 7, 0) == NULL);
+	CHECK(lsm_block_cache_lookup(a, 7, 4096) == NULL);
+	/* the block pinned across the destroy is still readable, then freed */
+	CHECK(block_ok(pinned, 7, 4096, 50));
+	lsm_block_cache_release(c, pinned);
+	h = lsm_block_cache_lookup(b, 7, 0);
+	CHECK(h != NULL && block_ok(h, 8, 0, 60));
+	lsm_block_cache_release(b, h);
+	lsm_block_cache_destroy(a);
+	lsm_block_cache_destroy(b);
+	CHECK(lsm_block_cache_usage(c) == 0);
+	lsm_block_cache_destroy(c);
+}
+
 int
 main(void)
 {
@@ -270,6 +316,7 @@ main(void)
 	RUN(test_shed);
 	RUN(test_capacity_zero);
 	RUN(test_erase_file);
+	RUN(test_view_reuse);
 	RUN(test_threads);
 	return test_finish();
 }

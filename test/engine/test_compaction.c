@@ -1532,15 +1532,6 @@ test_switch_style(void)
 	test_rmtree(dir);
 }
 
-static double
-now_sec(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double) ts.tv_sec + (double) ts.tv_nsec / 1e9;
-}
-
 /* RUN, printing how long the test took (the suite has a time budget). */
 #define TIMED_RUN(fn) \
 	do { \

@@ -454,15 +454,6 @@ test_large_batch(void)
 	test_rmtree(dir);
 }
 
-static double
-now_sec(void)
-{
-	struct timeval tv;
-
-	gettimeofday(&tv, NULL);
-	return tv.tv_sec + tv.tv_usec / 1e6;
-}
-
 /*
  * 300 flushes of overlapping key ranges: gets must read level 0 newest
  * first, iterators must merge 300 tables, reopen must find them all.
@@ -549,29 +540,6 @@ test_many_level0(void)
 	test_rmtree(dir);
 }
 
-/* Find the one *.log file in dir. */
-static int
-find_log(const char *dir, char *out, size_t len)
-{
-	DIR		   *d = opendir(dir);
-	struct dirent *e;
-	int			n = 0;
-
-	while (d && (e = readdir(d)) != NULL)
-	{
-		size_t		l = strlen(e->d_name);
-
-		if (l > 4 && strcmp(e->d_name + l - 4, ".log") == 0)
-		{
-			snprintf(out, len, "%s/%s", dir, e->d_name);
-			n++;
-		}
-	}
-	if (d)
-		closedir(d);
-	return n;
-}
-
 /* Cut the last WAL record short: recovery applies the rest and says so. */
 static void
 test_torn_wal(void)
@@ -597,7 +565,7 @@ test_torn_wal(void)
 	}
 	CHECK_OK(lsm_db_close(db, &st), &st);
 
-	CHECK(find_log(dir, logpath, sizeof(logpath)) == 1);
+	CHECK(find_file(dir, ".log", logpath, sizeof(logpath)) == 1);
 	CHECK(stat(logpath, &sb) == 0);
 	CHECK(truncate(logpath, sb.st_size - 3) == 0);
 

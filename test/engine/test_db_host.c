@@ -141,11 +141,17 @@ test_write_at_holes_reopen(void)
 	CHECK(lsm_db_last_seq(db) == 1000);
 	lsm_db_stats(db, &stats);
 	CHECK(stats.last_seq == 1000);
+	/* the host logged the batches: they count as this database's WAL bytes */
+	CHECK(stats.bytes_written_wal > 0);
+	CHECK(stats.write_amplification == 1.0);
 	CHECK(has_value(db, NULL, "a", "2"));
 	CHECK(has_value(db, NULL, "b", "1"));
 	CHECK(has_value(db, NULL, "c", "3"));
 
 	CHECK_OK(lsm_db_flush(db, &st), &st);
+	lsm_db_stats(db, &stats);
+	CHECK(stats.flushes == 1);
+	CHECK(stats.write_amplification > 1.0);
 	/* not flushed: the host's log would hold it */
 	CHECK_OK(write_at_kv(db, 5000, "d", "4", &st), &st);
 	CHECK(count_files(dir, ".log") == 0);
@@ -1118,6 +1124,62 @@ test_shared_block_cache(void)
 }
 
 /*
+ * A cache id is reused once its database is closed (the host gives a table
+ * slot's number to whichever table takes the slot next): the new database,
+ * with the same file numbers, must read its own blocks, never the closed
+ * one's.  The first database's blocks are cached and unpinned at its close.
+ */
+static void
+test_cache_id_reuse(void)
+{
+	char		dir1[256];
+	char		dir2[256];
+	LsmOptions	o;
+	LsmStatus	st;
+	LsmDb	   *db;
+	LsmBlockCache *cache = lsm_block_cache_create(NULL, 1 << 20);
+	int			d;
+	int			i;
+
+	CHECK(cache != NULL);
+	test_tmpdir(dir1, sizeof(dir1), "host_reuse1");
+	test_tmpdir(dir2, sizeof(dir2), "host_reuse2");
+	for (d = 0; d < 2; d++)
+	{
+		host_options(&o, false);
+		o.block_cache = cache;
+		o.cache_id = 7;
+		o.block_size = 256;
+		CHECK_OK(lsm_db_open(&o, d == 0 ? dir1 : dir2, &db, &st), &st);
+		for (i = 0; i < 200; i++)
+		{
+			char		k[32];
+			char		v[64];
+
+			snprintf(k, sizeof(k), "key%04d", i);
+			snprintf(v, sizeof(v), "db%d-value%04d", d, i);
+			CHECK_OK(write_at_kv(db, (LsmSeq) i + 1, k, v, &st), &st);
+		}
+		CHECK_OK(lsm_db_flush(db, &st), &st);
+		for (i = 0; i < 200; i++)
+		{
+			char		k[32];
+			char		v[64];
+
+			snprintf(k, sizeof(k), "key%04d", i);
+			snprintf(v, sizeof(v), "db%d-value%04d", d, i);
+			CHECK(has_value(db, NULL, k, v));
+		}
+		CHECK_OK(lsm_db_close(db, &st), &st);
+		/* the closed database's blocks went with its view */
+		CHECK(lsm_block_cache_usage(cache) == 0);
+	}
+	lsm_block_cache_destroy(cache);
+	test_rmtree(dir1);
+	test_rmtree(dir2);
+}
+
+/*
  * read_seq and found_seq, from memtables and then from a table: the read
  * point is the lowest of latest, snapshot and read_seq; found_seq is the
  * newest entry's number at that point (tombstones and operands included).
@@ -1362,6 +1424,69 @@ test_crash_after_flush_pending(void)
 	fault_env_free(env);
 }
 
+/*
+ * LsmReadOptions.counters: a get and an iterator count what they cost into
+ * the caller's struct, an iterator as it goes (before it is destroyed),
+ * and the database's counters get the same blocks.
+ */
+static void
+test_read_counters(void)
+{
+	char		dir[256];
+	char		k[32];
+	LsmOptions	o;
+	LsmStatus	st;
+	LsmDb	   *db;
+	LsmReadOptions ro;
+	LsmReadCounters c;
+	LsmDbStats	before,
+				after;
+	LsmIter    *it;
+	int			n = 0;
+
+	test_tmpdir(dir, sizeof(dir), "host_counters");
+	host_options(&o, false);
+	CHECK_OK(lsm_db_open(&o, dir, &db, &st), &st);
+	for (int i = 0; i < 2000; i++)
+	{
+		snprintf(k, sizeof(k), "key%05d", i);
+		CHECK_OK(write_at_kv(db, (LsmSeq) i + 1, k, "a value of some length, to fill blocks", &st), &st);
+	}
+	CHECK_OK(lsm_db_flush(db, &st), &st);
+
+	memset(&c, 0, sizeof(c));
+	lsm_read_options_init(&ro);
+	ro.counters = &c;
+	CHECK(has_value(db, &ro, "key00007", "a value of some length, to fill blocks"));
+	CHECK(has_value(db, &ro, "key00007x", NULL));
+	CHECK(c.gets == 2 && c.memtable_hits == 0);
+	CHECK(c.sst_probes + c.bloom_useful == 2);
+	CHECK(c.block_reads + c.block_cache_hits >= 1);
+
+	memset(&c, 0, sizeof(c));
+	lsm_db_stats(db, &before);
+	CHECK_OK(lsm_db_iter(db, &ro, &it, &st), &st);
+	for (lsm_iter_seek_first(it); lsm_iter_valid(it); lsm_iter_next(it))
+		n++;
+	CHECK(n == 2000);
+	{
+		uint64_t	files = 0;
+
+		for (int l = 0; l < LSM_NUM_LEVELS; l++)
+			files += before.files_per_level[l];
+		/* a full scan opens every file once */
+		CHECK(c.gets == 0 && files >= 1 && c.sst_probes == files);
+	}
+	CHECK(c.block_reads + c.block_cache_hits > 1);
+	lsm_iter_destroy(it);
+	lsm_db_stats(db, &after);
+	CHECK(after.block_reads - before.block_reads == c.block_reads);
+	CHECK(after.block_cache_hits - before.block_cache_hits == c.block_cache_hits);
+
+	CHECK_OK(lsm_db_close(db, &st), &st);
+	test_rmtree(dir);
+}
+
 int
 main(void)
 {
@@ -1374,7 +1499,9 @@ main(void)
 	RUN(test_region_pool);
 	RUN(test_pre_flush);
 	RUN(test_shared_block_cache);
+	RUN(test_cache_id_reuse);
 	RUN(test_read_seq_found_seq);
 	RUN(test_crash_after_flush_pending);
+	RUN(test_read_counters);
 	return test_finish();
 }

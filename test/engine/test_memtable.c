@@ -810,15 +810,6 @@ test_concurrent_readers(void)
 
 /* ---------- optional throughput measurement ---------- */
 
-static double
-now_sec(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
 static void
 bench_memtable(void)
 {

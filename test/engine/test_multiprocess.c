@@ -448,7 +448,10 @@ test_fd_cache_bounded(void)
 	test_rmtree(x->dir);
 }
 
-/* Mutexes exclude across processes; a dead holder makes the next abort. */
+/*
+ * Mutexes exclude across processes; a dead holder makes the next locker
+ * abort, or call the env's fatal hook when it has one.
+ */
 #define MUTEX_ROUNDS 20000
 
 typedef struct MutexArgs
@@ -497,6 +500,13 @@ lock_after_death(void *arg)
 	return 0;					/* should not get here */
 }
 
+/* A fatal hook: exit with a status that says what it was told. */
+static void
+fatal_exit(LsmEnv *env, const char *msg)
+{
+	_exit(strstr(msg, "died holding") != NULL ? 42 : 43);
+}
+
 static void
 test_mutex_across_processes(void)
 {
@@ -527,6 +537,13 @@ test_mutex_across_processes(void)
 	CHECK(pid > 0);
 	CHECK(waitpid(pid, &status, 0) == pid);
 	CHECK(WIFSIGNALED(status) && WTERMSIG(status) == SIGABRT);
+
+	/* with a fatal hook the env lets the host end the process its way */
+	w.env->fatal = fatal_exit;
+	pid = spawn(lock_after_death, x);
+	CHECK(pid > 0);
+	CHECK(waitpid(pid, &status, 0) == pid);
+	CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 42);
 
 	/* the mutex is unusable now; free it without locking */
 	w.env->mutex_destroy(x->mu);

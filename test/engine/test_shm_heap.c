@@ -587,6 +587,51 @@ test_bad_frees_abort(void)
 	munmap(region, size);
 }
 
+/* A fatal hook that says it was called, then aborts as the default does. */
+static void
+fatal_hook(const char *msg)
+{
+	fprintf(stderr, "fatal hook: %s\n", msg);
+	fflush(stderr);
+	abort();
+}
+
+/* Corrupt a block's boundary tag and free it: the heap stops, lock held. */
+static void
+corrupt_free(LsmShmHeap *h)
+{
+	uint64_t   *p = lsm_shm_heap_alloc(h, 100);
+
+	p[-1] = (p[-1] & ~((UINT64_C(1) << 48) - 1)) | 8;	/* size 8: impossible */
+	lsm_shm_heap_free(h, p);
+}
+
+static void
+alloc_one(LsmShmHeap *h)
+{
+	(void) lsm_shm_heap_alloc(h, 100);
+}
+
+/*
+ * The fatal hook gets every fatal heap error; a process that stopped
+ * holding the heap lock makes the next locker call it too.
+ */
+static void
+test_fatal_hook(void)
+{
+	const size_t size = 1 << 20;
+	void	   *region = region_new(size);
+	LsmShmHeap *h = lsm_shm_heap_init(region, size);
+
+	CHECK(h != NULL);
+	lsm_shm_heap_set_fatal(h, fatal_hook);
+	CHECK(aborts_with(double_free, h, "fatal hook: shared heap: double free"));
+	CHECK(aborts_with(corrupt_free, h, "fatal hook: shared heap: corrupt boundary tag"));
+	CHECK(aborts_with(alloc_one, h,
+					  "fatal hook: shared heap: a process died while holding the heap lock"));
+	munmap(region, size);
+}
+
 int
 main(void)
 {
@@ -597,5 +642,6 @@ main(void)
 	RUN(test_threads);
 	RUN(test_processes);
 	RUN(test_bad_frees_abort);
+	RUN(test_fatal_hook);
 	return test_finish();
 }

@@ -127,10 +127,10 @@ model_random(Model *m, TestRng *r, size_t n, size_t max_val)
 	model_sort(m);
 }
 
-static LsmTableOptions
+static LsmSstOptions
 topts(size_t block_size, int restart, LsmCompression comp, int bloom)
 {
-	LsmTableOptions o;
+	LsmSstOptions o;
 
 	o.block_size = block_size;
 	o.restart_interval = restart;
@@ -141,25 +141,25 @@ topts(size_t block_size, int restart, LsmCompression comp, int bloom)
 }
 
 static LsmCode
-build_table(const char *path, const LsmTableOptions *o, const Model *m,
-			LsmTableProps *props, LsmStatus *st)
+build_table(const char *path, const LsmSstOptions *o, const Model *m,
+			LsmSstProps *props, LsmStatus *st)
 {
-	LsmTableBuilder *b;
-	LsmCode		rc = lsm_table_builder_open(lsm_env_posix(), path, o, &b, st);
+	LsmSstBuilder *b;
+	LsmCode		rc = lsm_sst_builder_open(lsm_env_posix(), path, o, &b, st);
 
 	if (rc != LSM_OK)
 		return rc;
 	for (size_t i = 0; i < m->n; i++)
 	{
-		rc = lsm_table_builder_add(b, lsm_buf_slice(&m->e[i].key),
+		rc = lsm_sst_builder_add(b, lsm_buf_slice(&m->e[i].key),
 								   lsm_buf_slice(&m->e[i].val), st);
 		if (rc != LSM_OK)
 		{
-			lsm_table_builder_abandon(b);
+			lsm_sst_builder_abandon(b);
 			return rc;
 		}
 	}
-	return lsm_table_builder_finish(b, props, st);
+	return lsm_sst_builder_finish(b, props, st);
 }
 
 static size_t
@@ -249,79 +249,37 @@ visit_fn(void *arg, LsmSlice k, LsmSlice v)
  *		Compare an open table with the model every way the API allows.
  */
 static int
-check_table(LsmTable *t, const Model *m, TestRng *r, bool has_bloom)
+check_table(LsmSst *t, const Model *m, TestRng *r, bool has_bloom)
 {
-	LsmIter    *it = lsm_table_iter(t, true, NULL);
+	LsmIter    *it = lsm_sst_iter(t, true, NULL);
 	LsmBuf		target = LSM_BUF_INIT;
 	LsmStatus	st;
-	long		pos;
 	int			ok = 0;
 
-	lsm_iter_seek_first(it);
-	for (size_t i = 0; i < m->n; i++, lsm_iter_next(it))
-		if (!at(it, &m->e[i]))
-		{
-			fprintf(stderr, "  forward scan differs at %zu\n", i);
-			goto out;
-		}
-	if (lsm_iter_valid(it) || lsm_iter_status(it, &st) != LSM_OK)
-		goto out;
-	lsm_iter_seek_last(it);
-	for (size_t i = m->n; i > 0; i--, lsm_iter_prev(it))
-		if (!at(it, &m->e[i - 1]))
-		{
-			fprintf(stderr, "  backward scan differs at %zu\n", i - 1);
-			goto out;
-		}
-	if (lsm_iter_valid(it) || lsm_iter_status(it, &st) != LSM_OK)
-		goto out;
-
-	for (int k = 0; k < 300; k++)
+	/* the iterator: the conformance check, with 300 random seek targets */
 	{
-		size_t		lb;
+		TestKV	   *kv = calloc(m->n + 1, sizeof(TestKV));
+		LsmBuf		probes[300] = {LSM_BUF_INIT};
+		LsmSlice	ps[300];
+		int			conforms;
 
-		random_target(r, m, &target);
-		lb = lower_bound(m, lsm_buf_slice(&target));
-		lsm_iter_seek(it, lsm_buf_slice(&target));
-		if (lb == m->n ? lsm_iter_valid(it) : !at(it, &m->e[lb]))
+		for (size_t i = 0; i < m->n; i++)
 		{
-			fprintf(stderr, "  seek differs (lb %zu)\n", lb);
+			kv[i].key = lsm_buf_slice(&m->e[i].key);
+			kv[i].value = lsm_buf_slice(&m->e[i].val);
+		}
+		for (int k = 0; k < 300; k++)
+		{
+			random_target(r, m, &probes[k]);
+			ps[k] = lsm_buf_slice(&probes[k]);
+		}
+		conforms = test_iter_check(it, kv, m->n, ps, 300, lsm_ikey_cmp, test_rng_next(r));
+		for (int k = 0; k < 300; k++)
+			lsm_buf_free(&probes[k]);
+		free(kv);
+		if (!conforms)
 			goto out;
-		}
 	}
-
-	if (m->n > 0)
-	{
-		pos = (long) test_rng_below(r, m->n);
-		lsm_iter_seek(it, lsm_buf_slice(&m->e[pos].key));
-		for (int k = 0; k < 3000; k++)
-		{
-			if (pos < 0 || pos >= (long) m->n)
-			{
-				if (lsm_iter_valid(it))
-					goto out;
-				pos = (long) test_rng_below(r, m->n);
-				lsm_iter_seek(it, lsm_buf_slice(&m->e[pos].key));
-			}
-			if (!at(it, &m->e[pos]))
-			{
-				fprintf(stderr, "  random walk differs at %ld\n", pos);
-				goto out;
-			}
-			if (test_rng_below(r, 2))
-			{
-				lsm_iter_next(it);
-				pos++;
-			}
-			else
-			{
-				lsm_iter_prev(it);
-				pos--;
-			}
-		}
-	}
-	if (lsm_iter_status(it, &st) != LSM_OK)
-		goto out;
 
 	/* gets: present keys must be found, with as many followers as asked */
 	for (int k = 0; k < 300; k++)
@@ -337,7 +295,7 @@ check_table(LsmTable *t, const Model *m, TestRng *r, bool has_bloom)
 		expect = (size_t) vi.want < m->n - lb ? vi.want : (int) (m->n - lb);
 		present = vi.next < m->n && lsm_ikey_parse(lsm_buf_slice(&m->e[vi.next].key), &pk) &&
 			lsm_slice_eq(pk.user_key, lsm_ikey_user_key(lsm_buf_slice(&target)));
-		if (lsm_table_get(t, lsm_buf_slice(&target), visit_fn, &vi, NULL, &st) != LSM_OK)
+		if (lsm_sst_get(t, lsm_buf_slice(&target), visit_fn, &vi, NULL, &st) != LSM_OK)
 		{
 			fprintf(stderr, "  get failed: %s\n", st.msg);
 			goto out;
@@ -359,7 +317,7 @@ check_table(LsmTable *t, const Model *m, TestRng *r, bool has_bloom)
 		LsmParsedKey pk = {0};
 
 		lsm_ikey_parse(lsm_buf_slice(&m->e[i].key), &pk);
-		if (!lsm_table_may_contain(t, pk.user_key))
+		if (!lsm_sst_may_contain(t, pk.user_key))
 			goto out;
 	}
 	ok = 1;
@@ -370,7 +328,7 @@ out:
 }
 
 static int
-props_match(const LsmTableProps *p, const Model *m, uint64_t file_size)
+props_match(const LsmSstProps *p, const Model *m, uint64_t file_size)
 {
 	uint64_t	tomb = 0,
 				merges = 0,
@@ -432,12 +390,12 @@ test_round_trip(void)
 			for (int comp = 0; comp < 2; comp++)
 				for (int bloom = 0; bloom <= 10; bloom += 10)
 				{
-					LsmTableOptions o = topts(bsizes[bi], restarts[ri],
+					LsmSstOptions o = topts(bsizes[bi], restarts[ri],
 											  comp ? LSM_COMPRESSION_ZSTD : LSM_COMPRESSION_NONE,
 											  bloom);
 					Model		m = {0};
-					LsmTableProps p;
-					LsmTable   *t;
+					LsmSstProps p;
+					LsmSst   *t;
 					LsmStatus	st;
 					int			ok;
 					LsmBlockCache *c = (fileno % 2) ? cache : NULL;
@@ -446,15 +404,15 @@ test_round_trip(void)
 					snprintf(path, sizeof(path), "%s/%06d.sst", dir, ++fileno);
 					CHECK_OK(build_table(path, &o, &m, &p, &st), &st);
 					ok = props_match(&p, &m, file_size_of(path));
-					lsm_table_props_free(&p);
+					lsm_sst_props_free(&p);
 					CHECK(ok);
-					CHECK_OK(lsm_table_open(lsm_env_posix(), path, (uint64_t) fileno, c, &t, &st), &st);
-					CHECK(props_match(lsm_table_props(t), &m, file_size_of(path)));
-					CHECK(lsm_table_file_number(t) == (uint64_t) fileno);
+					CHECK_OK(lsm_sst_open(lsm_env_posix(), path, (uint64_t) fileno, c, &t, &st), &st);
+					CHECK(props_match(lsm_sst_props(t), &m, file_size_of(path)));
+					CHECK(lsm_sst_file_number(t) == (uint64_t) fileno);
 					ok = check_table(t, &m, &r, bloom > 0);
 					if (ok)
-						ok = lsm_table_verify(t, &st) == LSM_OK;
-					lsm_table_close(t);
+						ok = lsm_sst_verify(t, &st) == LSM_OK;
+					lsm_sst_close(t);
 					model_free(&m);
 					CHECK(ok);
 				}
@@ -469,21 +427,21 @@ test_empty_table(void)
 	char		dir[256];
 	char		path[512];
 	Model		m = {0};
-	LsmTableOptions o = topts(4096, 16, LSM_COMPRESSION_ZSTD, 10);
-	LsmTable   *t;
+	LsmSstOptions o = topts(4096, 16, LSM_COMPRESSION_ZSTD, 10);
+	LsmSst   *t;
 	LsmStatus	st;
-	LsmTableProps p;
+	LsmSstProps p;
 
 	test_tmpdir(dir, sizeof(dir), "sst_empty");
 	snprintf(path, sizeof(path), "%s/000001.sst", dir);
 	CHECK_OK(build_table(path, &o, &m, &p, &st), &st);
 	CHECK(p.entries == 0 && p.data_blocks == 0);
-	lsm_table_props_free(&p);
-	CHECK_OK(lsm_table_open(NULL, path, 1, NULL, &t, &st), &st);
+	lsm_sst_props_free(&p);
+	CHECK_OK(lsm_sst_open(NULL, path, 1, NULL, &t, &st), &st);
 	CHECK(check_table(t, &m, &r, true));
-	CHECK(!lsm_table_may_contain(t, lsm_slice_str("anything")));
-	CHECK_OK(lsm_table_verify(t, &st), &st);
-	lsm_table_close(t);
+	CHECK(!lsm_sst_may_contain(t, lsm_slice_str("anything")));
+	CHECK_OK(lsm_sst_verify(t, &st), &st);
+	lsm_sst_close(t);
 	test_rmtree(dir);
 }
 
@@ -501,8 +459,8 @@ test_large_values(void)
 	for (int comp = 0; comp < 2; comp++)
 	{
 		Model		m = {0};
-		LsmTableOptions o = topts(4096, 16, comp ? LSM_COMPRESSION_ZSTD : LSM_COMPRESSION_NONE, 10);
-		LsmTable   *t;
+		LsmSstOptions o = topts(4096, 16, comp ? LSM_COMPRESSION_ZSTD : LSM_COMPRESSION_NONE, 10);
+		LsmSst   *t;
 		LsmStatus	st;
 		int			ok;
 
@@ -517,11 +475,11 @@ test_large_values(void)
 		model_sort(&m);
 		snprintf(path, sizeof(path), "%s/%06d.sst", dir, comp + 1);
 		CHECK_OK(build_table(path, &o, &m, NULL, &st), &st);
-		CHECK_OK(lsm_table_open(NULL, path, 1, NULL, &t, &st), &st);
+		CHECK_OK(lsm_sst_open(NULL, path, 1, NULL, &t, &st), &st);
 		ok = check_table(t, &m, &r, true);
 		if (ok)
-			ok = lsm_table_verify(t, &st) == LSM_OK;
-		lsm_table_close(t);
+			ok = lsm_sst_verify(t, &st) == LSM_OK;
+		lsm_sst_close(t);
 		model_free(&m);
 		CHECK(ok);
 	}
@@ -622,9 +580,9 @@ test_big_values_private_memory(void)
 	for (int comp = 0; comp < 2; comp++)
 	{
 		Model		m = {0};
-		LsmTableOptions o = topts(4096, 16, comp ? LSM_COMPRESSION_ZSTD : LSM_COMPRESSION_NONE, 10);
+		LsmSstOptions o = topts(4096, 16, comp ? LSM_COMPRESSION_ZSTD : LSM_COMPRESSION_NONE, 10);
 		LsmBlockCache *cache;
-		LsmTable   *t;
+		LsmSst   *t;
 		LsmIter    *it;
 		LsmStatus	st;
 		LsmSlice	got = {0};
@@ -646,11 +604,11 @@ test_big_values_private_memory(void)
 		cache = lsm_block_cache_create(lsm_env_posix(), 1 << 20);
 		CHECK(cache != NULL);
 		CHECK_OK(build_table(path, &o, &m, NULL, &st), &st);
-		CHECK_OK(lsm_table_open(NULL, path, 1, cache, &t, &st), &st);
+		CHECK_OK(lsm_sst_open(NULL, path, 1, cache, &t, &st), &st);
 		got = lsm_buf_slice(&m.e[1].val);
-		CHECK_OK(lsm_table_get(t, lsm_buf_slice(&m.e[1].key), visit_value, &got, NULL, &st), &st);
+		CHECK_OK(lsm_sst_get(t, lsm_buf_slice(&m.e[1].key), visit_value, &got, NULL, &st), &st);
 		CHECK(got.len == 0);
-		it = lsm_table_iter(t, true, NULL);
+		it = lsm_sst_iter(t, true, NULL);
 		CHECK(it != NULL);
 		for (lsm_iter_seek_first(it); lsm_iter_valid(it); lsm_iter_next(it), n++)
 		{
@@ -661,10 +619,10 @@ test_big_values_private_memory(void)
 		CHECK_OK(lsm_iter_status(it, &st), &st);
 		CHECK(n == m.n);
 		lsm_iter_destroy(it);
-		CHECK_OK(lsm_table_verify(t, &st), &st);
+		CHECK_OK(lsm_sst_verify(t, &st), &st);
 		/* the big blocks were not cached: the cache held one small block at most */
 		CHECK(lsm_block_cache_usage(cache) <= SHARED_LIMIT);
-		lsm_table_close(t);
+		lsm_sst_close(t);
 		lsm_block_cache_destroy(cache);
 		lsm_set_allocator(NULL);
 		CHECK(n_private == 0);
@@ -703,18 +661,18 @@ test_raw_when_incompressible(void)
 		}
 		for (int comp = 0; comp < 2; comp++)
 		{
-			LsmTableOptions o = topts(4096, 16, comp ? LSM_COMPRESSION_ZSTD : LSM_COMPRESSION_NONE, 10);
-			LsmTableProps p;
+			LsmSstOptions o = topts(4096, 16, comp ? LSM_COMPRESSION_ZSTD : LSM_COMPRESSION_NONE, 10);
+			LsmSstProps p;
 			LsmStatus	st;
-			LsmTable   *t;
+			LsmSst   *t;
 
 			snprintf(path, sizeof(path), "%s/%d%d.sst", dir, compressible, comp);
 			CHECK_OK(build_table(path, &o, &m, &p, &st), &st);
 			bytes[compressible][comp] = p.data_bytes;
-			lsm_table_props_free(&p);
-			CHECK_OK(lsm_table_open(NULL, path, 1, NULL, &t, &st), &st);
-			CHECK_OK(lsm_table_verify(t, &st), &st);
-			lsm_table_close(t);
+			lsm_sst_props_free(&p);
+			CHECK_OK(lsm_sst_open(NULL, path, 1, NULL, &t, &st), &st);
+			CHECK_OK(lsm_sst_verify(t, &st), &st);
+			lsm_sst_close(t);
 		}
 		model_free(&m);
 	}
@@ -733,9 +691,9 @@ test_100k(void)
 	char		dir[256];
 	char		path[512];
 	Model		m = {0};
-	LsmTableOptions o = topts(4096, 16, LSM_COMPRESSION_ZSTD, 10);
+	LsmSstOptions o = topts(4096, 16, LSM_COMPRESSION_ZSTD, 10);
 	LsmBlockCache *cache = lsm_block_cache_create(NULL, 1 << 20);
-	LsmTable   *t;
+	LsmSst   *t;
 	LsmStatus	st;
 	LsmReadStats rs = {0};
 	uint8_t		v[120];
@@ -755,10 +713,10 @@ test_100k(void)
 	model_sort(&m);
 	snprintf(path, sizeof(path), "%s/000001.sst", dir);
 	CHECK_OK(build_table(path, &o, &m, NULL, &st), &st);
-	CHECK_OK(lsm_table_open(NULL, path, 1, cache, &t, &st), &st);
+	CHECK_OK(lsm_sst_open(NULL, path, 1, cache, &t, &st), &st);
 	printf("  100k entries: %llu data blocks, %llu bytes\n",
-		   (unsigned long long) lsm_table_props(t)->data_blocks,
-		   (unsigned long long) lsm_table_props(t)->file_bytes);
+		   (unsigned long long) lsm_sst_props(t)->data_blocks,
+		   (unsigned long long) lsm_sst_props(t)->file_bytes);
 	ok = check_table(t, &m, &r, true);
 	for (int i = 0; ok && i < 10000; i++)
 	{
@@ -771,24 +729,24 @@ test_100k(void)
 		snprintf(uk, sizeof(uk), "user%09d", id);
 		lsm_ikey_append(&k, lsm_slice_str(uk), LSM_MAX_SEQ, LSM_KIND_FOR_SEEK);
 		vi.next = lower_bound(&m, lsm_buf_slice(&k));
-		if (lsm_table_get(t, lsm_buf_slice(&k), visit_fn, &vi, &rs, &st) != LSM_OK ||
+		if (lsm_sst_get(t, lsm_buf_slice(&k), visit_fn, &vi, &rs, &st) != LSM_OK ||
 			vi.bad || (present && vi.got != 1))
 			ok = 0;
 		absent_skipped += !present && vi.got == 0;
 		lsm_buf_free(&k);
 	}
 	printf("  gets: %llu block reads, %llu cache hits, %llu skipped by the filter\n",
-		   (unsigned long long) rs.block_reads, (unsigned long long) rs.cache_hits,
+		   (unsigned long long) rs.block_reads, (unsigned long long) rs.block_cache_hits,
 		   (unsigned long long) rs.bloom_useful);
 	if (ok)
-		ok = lsm_table_verify(t, &st) == LSM_OK;
-	lsm_table_close(t);
+		ok = lsm_sst_verify(t, &st) == LSM_OK;
+	lsm_sst_close(t);
 	lsm_block_cache_destroy(cache);
 	model_free(&m);
 	test_rmtree(dir);
 	CHECK(ok);
 	CHECK(rs.bloom_useful > 0 && rs.bloom_useful == absent_skipped);
-	CHECK(rs.cache_hits > 0 && rs.block_reads > 0);
+	CHECK(rs.block_cache_hits > 0 && rs.block_reads > 0);
 }
 
 static void
@@ -796,12 +754,12 @@ test_builder_misuse(void)
 {
 	char		dir[256];
 	char		path[512];
-	LsmTableOptions o = topts(4096, 16, LSM_COMPRESSION_ZSTD, 10);
-	LsmTableBuilder *b;
+	LsmSstOptions o = topts(4096, 16, LSM_COMPRESSION_ZSTD, 10);
+	LsmSstBuilder *b;
 	LsmStatus	st;
 	LsmBuf		k1 = LSM_BUF_INIT,
 				k2 = LSM_BUF_INIT;
-	LsmTableProps p;
+	LsmSstProps p;
 	uint8_t		badkind[9] = {'x', 3, 0, 0, 0, 0, 0, 0, 0};
 
 	test_tmpdir(dir, sizeof(dir), "sst_misuse");
@@ -809,32 +767,32 @@ test_builder_misuse(void)
 	lsm_ikey_append(&k1, lsm_slice_str("b"), 5, LSM_KIND_PUT);
 	lsm_ikey_append(&k2, lsm_slice_str("a"), 5, LSM_KIND_PUT);
 
-	CHECK_OK(lsm_table_builder_open(NULL, path, &o, &b, &st), &st);
-	CHECK(lsm_table_builder_add(b, lsm_slice_str("short"), lsm_slice_str("v"), &st) == LSM_INVALID_ARGUMENT);
-	CHECK(lsm_table_builder_add(b, lsm_slice(badkind, 9), lsm_slice_str("v"), &st) == LSM_INVALID_ARGUMENT);
-	CHECK_OK(lsm_table_builder_add(b, lsm_buf_slice(&k1), lsm_slice_str("v"), &st), &st);
-	CHECK(lsm_table_builder_add(b, lsm_buf_slice(&k1), lsm_slice_str("v"), &st) == LSM_INVALID_ARGUMENT);
-	CHECK(lsm_table_builder_add(b, lsm_buf_slice(&k2), lsm_slice_str("v"), &st) == LSM_INVALID_ARGUMENT);
+	CHECK_OK(lsm_sst_builder_open(NULL, path, &o, &b, &st), &st);
+	CHECK(lsm_sst_builder_add(b, lsm_slice_str("short"), lsm_slice_str("v"), &st) == LSM_INVALID_ARGUMENT);
+	CHECK(lsm_sst_builder_add(b, lsm_slice(badkind, 9), lsm_slice_str("v"), &st) == LSM_INVALID_ARGUMENT);
+	CHECK_OK(lsm_sst_builder_add(b, lsm_buf_slice(&k1), lsm_slice_str("v"), &st), &st);
+	CHECK(lsm_sst_builder_add(b, lsm_buf_slice(&k1), lsm_slice_str("v"), &st) == LSM_INVALID_ARGUMENT);
+	CHECK(lsm_sst_builder_add(b, lsm_buf_slice(&k2), lsm_slice_str("v"), &st) == LSM_INVALID_ARGUMENT);
 	CHECK(strstr(st.msg, path) != NULL);
-	CHECK(lsm_table_builder_entries(b) == 1);
-	CHECK(lsm_table_builder_size(b) > 0);
-	CHECK_OK(lsm_table_builder_finish(b, &p, &st), &st);
+	CHECK(lsm_sst_builder_entries(b) == 1);
+	CHECK(lsm_sst_builder_size(b) > 0);
+	CHECK_OK(lsm_sst_builder_finish(b, &p, &st), &st);
 	CHECK(p.entries == 1);
-	lsm_table_props_free(&p);
+	lsm_sst_props_free(&p);
 
 	/* tables are never overwritten */
-	CHECK(lsm_table_builder_open(NULL, path, &o, &b, &st) != LSM_OK);
+	CHECK(lsm_sst_builder_open(NULL, path, &o, &b, &st) != LSM_OK);
 	CHECK(file_size_of(path) > 0);
 
 	/* abandon removes the file */
 	snprintf(path, sizeof(path), "%s/000002.sst", dir);
-	CHECK_OK(lsm_table_builder_open(NULL, path, &o, &b, &st), &st);
-	CHECK_OK(lsm_table_builder_add(b, lsm_buf_slice(&k1), lsm_slice_str("v"), &st), &st);
-	lsm_table_builder_abandon(b);
+	CHECK_OK(lsm_sst_builder_open(NULL, path, &o, &b, &st), &st);
+	CHECK_OK(lsm_sst_builder_add(b, lsm_buf_slice(&k1), lsm_slice_str("v"), &st), &st);
+	lsm_sst_builder_abandon(b);
 	CHECK(access(path, F_OK) != 0);
 
 	o.compression = (LsmCompression) 9;
-	CHECK(lsm_table_builder_open(NULL, path, &o, &b, &st) == LSM_INVALID_ARGUMENT);
+	CHECK(lsm_sst_builder_open(NULL, path, &o, &b, &st) == LSM_INVALID_ARGUMENT);
 	lsm_buf_free(&k1);
 	lsm_buf_free(&k2);
 	test_rmtree(dir);
@@ -896,9 +854,9 @@ static int
 probe_damaged(const char *path, uint64_t fileno, LsmBlockCache *cache,
 			  const Model *m, TestRng *r)
 {
-	LsmTable   *t;
+	LsmSst   *t;
 	LsmStatus	st;
-	LsmCode		rc = lsm_table_open(NULL, path, fileno, cache, &t, &st);
+	LsmCode		rc = lsm_sst_open(NULL, path, fileno, cache, &t, &st);
 	LsmIter    *it;
 	size_t		i = 0;
 	int			ok = 1;
@@ -909,7 +867,7 @@ probe_damaged(const char *path, uint64_t fileno, LsmBlockCache *cache,
 		return is_corruption_naming(rc, &st, path);
 	}
 
-	it = lsm_table_iter(t, true, NULL);
+	it = lsm_sst_iter(t, true, NULL);
 	for (lsm_iter_seek_first(it); lsm_iter_valid(it); lsm_iter_next(it), i++)
 		if (i >= m->n || !at(it, &m->e[i]))
 		{
@@ -938,7 +896,7 @@ probe_damaged(const char *path, uint64_t fileno, LsmBlockCache *cache,
 		size_t		idx = test_rng_below(r, m->n);
 		Visit		vi = {m, idx, 1, 0, 0};
 
-		rc = lsm_table_get(t, lsm_buf_slice(&m->e[idx].key), visit_fn, &vi, NULL, &st);
+		rc = lsm_sst_get(t, lsm_buf_slice(&m->e[idx].key), visit_fn, &vi, NULL, &st);
 		if (rc != LSM_OK)
 			ok = is_corruption_naming(rc, &st, path);
 		else if (vi.bad || vi.got != 1)
@@ -948,8 +906,8 @@ probe_damaged(const char *path, uint64_t fileno, LsmBlockCache *cache,
 		}
 	}
 	if (ok)
-		ok = is_corruption_naming(lsm_table_verify(t, &st), &st, path);
-	lsm_table_close(t);
+		ok = is_corruption_naming(lsm_sst_verify(t, &st), &st, path);
+	lsm_sst_close(t);
 	return ok;
 }
 
@@ -961,7 +919,7 @@ test_corruption(void)
 	char		good[512];
 	char		bad[512];
 	Model		m = {0};
-	LsmTableOptions o = topts(512, 4, LSM_COMPRESSION_ZSTD, 10);
+	LsmSstOptions o = topts(512, 4, LSM_COMPRESSION_ZSTD, 10);
 	LsmBlockCache *cache = lsm_block_cache_create(NULL, 64 * 1024);
 	uint8_t    *img,
 			   *copy;
@@ -977,11 +935,11 @@ test_corruption(void)
 	CHECK_OK(build_table(good, &o, &m, NULL, &st), &st);
 	img = read_file(good, &len);
 	CHECK(len > 1000);
-	copy = malloc(len + LSM_TABLE_FOOTER_SIZE);
+	copy = malloc(len + LSM_SST_FOOTER_SIZE);
 	printf("  table of %zu bytes, %zu entries\n", len, m.n);
 
 	/* flipped bytes: random offsets, plus every byte of the tail */
-	for (int k = 0; k < 600 + LSM_TABLE_FOOTER_SIZE + 100 && failures < 5; k++)
+	for (int k = 0; k < 600 + LSM_SST_FOOTER_SIZE + 100 && failures < 5; k++)
 	{
 		size_t		off = k < 600 ? test_rng_below(&r, len) : len - 1 - (size_t) (k - 600);
 
@@ -995,7 +953,7 @@ test_corruption(void)
 		}
 	}
 	printf("  %d flips: %d caught at open, %d more by a scan, the rest by verify\n",
-		   600 + LSM_TABLE_FOOTER_SIZE + 100, caught_at_open, caught_by_scan);
+		   600 + LSM_SST_FOOTER_SIZE + 100, caught_at_open, caught_by_scan);
 	CHECK(failures == 0);
 
 	/* truncation is caught at open */
@@ -1004,35 +962,35 @@ test_corruption(void)
 
 		for (size_t c = 0; c < sizeof(cuts) / sizeof(cuts[0]); c++)
 		{
-			LsmTable   *t;
+			LsmSst   *t;
 			LsmCode		rc;
 
 			write_file(bad, img, cuts[c]);
-			rc = lsm_table_open(NULL, bad, ++fileno, cache, &t, &st);
+			rc = lsm_sst_open(NULL, bad, ++fileno, cache, &t, &st);
 			CHECK(is_corruption_naming(rc, &st, bad));
 		}
 	}
 	/* so are trailing bytes, even a second copy of a valid footer */
 	{
-		LsmTable   *t;
+		LsmSst   *t;
 		LsmCode		rc;
 
 		memcpy(copy, img, len);
 		copy[len] = 0;
 		write_file(bad, copy, len + 1);
-		rc = lsm_table_open(NULL, bad, ++fileno, cache, &t, &st);
+		rc = lsm_sst_open(NULL, bad, ++fileno, cache, &t, &st);
 		CHECK(is_corruption_naming(rc, &st, bad));
-		memcpy(copy + len, img + len - LSM_TABLE_FOOTER_SIZE, LSM_TABLE_FOOTER_SIZE);
-		write_file(bad, copy, len + LSM_TABLE_FOOTER_SIZE);
-		rc = lsm_table_open(NULL, bad, ++fileno, cache, &t, &st);
+		memcpy(copy + len, img + len - LSM_SST_FOOTER_SIZE, LSM_SST_FOOTER_SIZE);
+		write_file(bad, copy, len + LSM_SST_FOOTER_SIZE);
+		rc = lsm_sst_open(NULL, bad, ++fileno, cache, &t, &st);
 		CHECK(is_corruption_naming(rc, &st, bad));
 	}
 	/* a missing file is an I/O error, not corruption */
 	{
-		LsmTable   *t;
+		LsmSst   *t;
 
 		unlink(bad);
-		CHECK(lsm_table_open(NULL, bad, ++fileno, cache, &t, &st) == LSM_IO_ERROR);
+		CHECK(lsm_sst_open(NULL, bad, ++fileno, cache, &t, &st) == LSM_IO_ERROR);
 	}
 	free(img);
 	free(copy);
@@ -1043,7 +1001,7 @@ test_corruption(void)
 
 typedef struct GetThread
 {
-	LsmTable   *t;
+	LsmSst   *t;
 	const Model *m;
 	uint64_t	seed;
 	int			bad;
@@ -1061,7 +1019,7 @@ get_thread(void *p)
 		size_t		idx = test_rng_below(&r, g->m->n);
 		Visit		vi = {g->m, idx, 3, 0, 0};
 
-		if (lsm_table_get(g->t, lsm_buf_slice(&g->m->e[idx].key), visit_fn, &vi, NULL, &st) != LSM_OK ||
+		if (lsm_sst_get(g->t, lsm_buf_slice(&g->m->e[idx].key), visit_fn, &vi, NULL, &st) != LSM_OK ||
 			vi.bad || vi.got < 1)
 			g->bad++;
 	}
@@ -1077,9 +1035,9 @@ test_threads(void)
 	char		dir[256];
 	char		path[512];
 	Model		m = {0};
-	LsmTableOptions o = topts(1024, 16, LSM_COMPRESSION_ZSTD, 10);
+	LsmSstOptions o = topts(1024, 16, LSM_COMPRESSION_ZSTD, 10);
 	LsmBlockCache *cache = lsm_block_cache_create(NULL, 32 * 1024);
-	LsmTable   *t;
+	LsmSst   *t;
 	LsmStatus	st;
 	pthread_t	th[4];
 	GetThread	g[4];
@@ -1088,7 +1046,7 @@ test_threads(void)
 	snprintf(path, sizeof(path), "%s/000001.sst", dir);
 	model_random(&m, &r, 20000, 200);
 	CHECK_OK(build_table(path, &o, &m, NULL, &st), &st);
-	CHECK_OK(lsm_table_open(NULL, path, 1, cache, &t, &st), &st);
+	CHECK_OK(lsm_sst_open(NULL, path, 1, cache, &t, &st), &st);
 	for (int i = 0; i < 4; i++)
 	{
 		g[i] = (GetThread) {t, &m, seed + (uint64_t) i + 1, 0};
@@ -1099,7 +1057,7 @@ test_threads(void)
 		pthread_join(th[i], NULL);
 		CHECK(g[i].bad == 0);
 	}
-	lsm_table_close(t);
+	lsm_sst_close(t);
 	lsm_block_cache_destroy(cache);
 	model_free(&m);
 	test_rmtree(dir);
@@ -1109,7 +1067,7 @@ static void
 test_options_from(void)
 {
 	LsmOptions	lo;
-	LsmTableOptions to;
+	LsmSstOptions to;
 
 	memset(&lo, 0, sizeof(lo));
 	lo.block_size = 8192;
@@ -1117,7 +1075,7 @@ test_options_from(void)
 	lo.compression = LSM_COMPRESSION_ZSTD;
 	lo.compression_level = 5;
 	lo.bloom_bits_per_key = 12;
-	lsm_table_options_from(&to, &lo);
+	lsm_sst_options_from(&to, &lo);
 	CHECK(to.block_size == 8192 && to.restart_interval == 8);
 	CHECK(to.compression == LSM_COMPRESSION_ZSTD && to.compression_level == 5);
 	CHECK(to.bloom_bits_per_key == 12);

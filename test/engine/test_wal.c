@@ -64,21 +64,6 @@ reclist_add(RecList *l)
 	return &l->recs[l->n++];
 }
 
-static void
-fill_random(TestRng *rng, uint8_t *p, size_t n)
-{
-	size_t		i = 0;
-
-	for (; i + 8 <= n; i += 8)
-	{
-		uint64_t	v = test_rng_next(rng);
-
-		memcpy(p + i, &v, 8);
-	}
-	for (; i < n; i++)
-		p[i] = (uint8_t) test_rng_next(rng);
-}
-
 /*
  * Append a record of len random bytes (or of the given bytes) and remember
  * it; 1 on success.
@@ -151,42 +136,6 @@ expect_fn(void *arg, uint8_t type, LsmSlice payload, uint64_t end_pos,
 		e->mismatch = true;
 	e->seen++;
 	return LSM_OK;
-}
-
-/* Read a whole file into memory. */
-static uint8_t *
-read_image(const char *path, size_t *len)
-{
-	FILE	   *f = fopen(path, "rb");
-	struct stat sb;
-	uint8_t    *buf;
-
-	if (f == NULL || fstat(fileno(f), &sb) != 0)
-	{
-		perror(path);
-		exit(2);
-	}
-	*len = (size_t) sb.st_size;
-	buf = malloc(*len ? *len : 1);
-	if (buf == NULL || fread(buf, 1, *len, f) != *len)
-	{
-		perror(path);
-		exit(2);
-	}
-	fclose(f);
-	return buf;
-}
-
-static void
-write_image(const char *path, const uint8_t *data, size_t len)
-{
-	FILE	   *f = fopen(path, "wb");
-
-	if (f == NULL || (len > 0 && fwrite(data, 1, len, f) != len) || fclose(f) != 0)
-	{
-		perror(path);
-		exit(2);
-	}
 }
 
 /* Append raw bytes to a file, behind the log writer's back. */

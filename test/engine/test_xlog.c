@@ -70,21 +70,6 @@ reclist_add(RecList *l)
 	return &l->recs[l->n++];
 }
 
-static void
-fill_random(TestRng *rng, uint8_t *p, size_t n)
-{
-	size_t		i = 0;
-
-	for (; i + 8 <= n; i += 8)
-	{
-		uint64_t	v = test_rng_next(rng);
-
-		memcpy(p + i, &v, 8);
-	}
-	for (; i < n; i++)
-		p[i] = (uint8_t) test_rng_next(rng);
-}
-
 /*
  * Append a record of len random bytes and remember it; 1 on success.  The
  * log must be used by this thread only, so the LSNs are predictable.
@@ -183,9 +168,9 @@ expect_fn(void *arg, uint64_t lsn, LsmSlice payload, LsmStatus *st)
  * NULL).  1 on success.
  */
 static int
-open_expect(LsmEnv *env, const char *dir, uint64_t segment_size,
-			const RecList *l, size_t first, size_t limit, LsmXlog **out,
-			LsmXlogReplayReport *rep)
+open_expect_flags(LsmEnv *env, const char *dir, uint64_t segment_size,
+				  unsigned flags, const RecList *l, size_t first, size_t limit,
+				  LsmXlog **out, LsmXlogReplayReport *rep)
 {
 	Expect		e = {l, first, limit, false, 0, 0};
 	LsmXlog    *x;
@@ -193,7 +178,8 @@ open_expect(LsmEnv *env, const char *dir, uint64_t segment_size,
 	LsmCode		rc;
 	uint64_t	want_end;
 
-	rc = lsm_xlog_open(env, dir, segment_size, expect_fn, &e, &x, rep, &st);
+	rc = lsm_xlog_open_flags(env, dir, segment_size, flags, expect_fn, &e, &x,
+							 rep, &st);
 	if (rc != LSM_OK)
 		fprintf(stderr, "  open: %s\n", st.msg);
 	CHECK_RET(rc == LSM_OK, 0);
@@ -219,6 +205,15 @@ open_expect(LsmEnv *env, const char *dir, uint64_t segment_size,
 	else
 		lsm_xlog_close(x);
 	return 1;
+}
+
+static int
+open_expect(LsmEnv *env, const char *dir, uint64_t segment_size,
+			const RecList *l, size_t first, size_t limit, LsmXlog **out,
+			LsmXlogReplayReport *rep)
+{
+	return open_expect_flags(env, dir, segment_size, 0, l, first, limit, out,
+							 rep);
 }
 
 /* Segment starts of dir, ascending, into starts (at most max); the count. */
@@ -285,41 +280,6 @@ path_size(const char *path)
 	return (uint64_t) sb.st_size;
 }
 
-static uint8_t *
-read_image(const char *path, size_t *len)
-{
-	FILE	   *f = fopen(path, "rb");
-	struct stat sb;
-	uint8_t    *buf;
-
-	if (f == NULL || fstat(fileno(f), &sb) != 0)
-	{
-		perror(path);
-		exit(2);
-	}
-	*len = (size_t) sb.st_size;
-	buf = malloc(*len ? *len : 1);
-	if (buf == NULL || fread(buf, 1, *len, f) != *len)
-	{
-		perror(path);
-		exit(2);
-	}
-	fclose(f);
-	return buf;
-}
-
-static void
-write_image(const char *path, const uint8_t *data, size_t len)
-{
-	FILE	   *f = fopen(path, "wb");
-
-	if (f == NULL || (len > 0 && fwrite(data, 1, len, f) != len) || fclose(f) != 0)
-	{
-		perror(path);
-		exit(2);
-	}
-}
-
 /* Overwrite len bytes at off of an existing file. */
 static void
 patch_image(const char *path, uint64_t off, const void *data, size_t len)
@@ -342,6 +302,58 @@ truncate_file(const char *path, uint64_t size)
 		perror(path);
 		exit(2);
 	}
+}
+
+/* A digest of every segment file of dir (names, sizes, bytes). */
+static uint64_t
+dir_digest(const char *dir)
+{
+	uint64_t	starts[1024];
+	size_t		n = list_starts(dir, starts, 1024);
+	uint64_t	h = 1469598103934665603ULL;
+
+	for (size_t i = 0; i < n; i++)
+	{
+		char		path[300];
+		size_t		len;
+		uint8_t    *img;
+
+		seg_path(dir, starts[i], path, sizeof(path));
+		img = read_image(path, &len);
+		h = (h ^ starts[i]) * 1099511628211ULL;
+		h = (h ^ len) * 1099511628211ULL;
+		for (size_t j = 0; j < len; j++)
+			h = (h ^ img[j]) * 1099511628211ULL;
+		free(img);
+	}
+	return h;
+}
+
+/*
+ * The log in dir is damaged in the middle, at LSN bad (any when
+ * UINT64_MAX): a plain open refuses it with LSM_CORRUPTION, reports where,
+ * and leaves every file as it was.  1 when so.
+ */
+static int
+open_refused(LsmEnv *env, const char *dir, uint64_t segment_size, uint64_t bad)
+{
+	uint64_t	before = dir_digest(dir);
+	LsmXlog    *x = NULL;
+	LsmXlogReplayReport rep;
+	LsmStatus	st;
+	LsmCode		rc;
+
+	rc = lsm_xlog_open(env, dir, segment_size, NULL, NULL, &x, &rep, &st);
+	if (rc != LSM_CORRUPTION)
+		fprintf(stderr, "  open of damaged %s: code %d, corrupt %d: %s\n", dir,
+				(int) rc, (int) rep.corrupt, rc == LSM_OK ? rep.reason : st.msg);
+	CHECK_RET(rc == LSM_CORRUPTION && x == NULL, 0);
+	CHECK_RET(rep.corrupt && rep.next_valid_lsn > rep.corrupt_lsn, 0);
+	CHECK_RET(bad == UINT64_MAX || rep.corrupt_lsn == bad, 0);
+	CHECK_RET(rep.corrupt_segment <= rep.corrupt_lsn, 0);
+	CHECK_RET(strstr(st.msg, "damaged") != NULL, 0);
+	CHECK_RET(dir_digest(dir) == before, 0);
+	return 1;
 }
 
 /* The segment of starts[0..n) holding LSN lsn (the last starting at or below). */
@@ -609,6 +621,7 @@ test_xlog_cut_anywhere(void)
 		bool		zero_fill = test_rng_below(&rng, 2) == 0;
 		size_t		nexp;
 		bool		torn;
+		bool		corrupt;
 		uint8_t    *img;
 		size_t		len;
 		LsmXlog    *x;
@@ -657,7 +670,17 @@ test_xlog_cut_anywhere(void)
 			}
 		}
 
-		CHECK(open_expect(env, dir, segment_size, &l, 0, nexp, &x, &rep));
+		/*
+		 * Later segments kept behind a cut are records after damage:
+		 * refused, then accepted as a loss.
+		 */
+		corrupt = keep_later && k + 1 < nseg && cut != used;
+		if (corrupt)
+			CHECK(open_refused(env, dir, segment_size, UINT64_MAX));
+		CHECK(open_expect_flags(env, dir, segment_size,
+								corrupt ? LSM_XLOG_ACCEPT_CORRUPTION : 0,
+								&l, 0, nexp, &x, &rep));
+		CHECK(rep.corrupt == corrupt);
 		if (rep.torn != torn)
 			fprintf(stderr, "  round %d: torn %d, expected %d (segment %zu of %zu, cut %llu of %llu, keep %d): %s\n",
 					round, (int) rep.torn, (int) torn, k, nseg,
@@ -730,8 +753,14 @@ test_xlog_damage_anywhere(void)
 		}
 		patch_image(path, at - starts[k], &b, 1);
 
-		CHECK(open_expect(env, dir, segment_size, &l, 0, r, &x, &rep));
+		/* valid records after the damaged one: refused, then accepted */
+		if (r + 1 < l.n)
+			CHECK(open_refused(env, dir, segment_size, l.recs[r].start));
+		CHECK(open_expect_flags(env, dir, segment_size,
+								r + 1 < l.n ? LSM_XLOG_ACCEPT_CORRUPTION : 0,
+								&l, 0, r, &x, &rep));
 		CHECK(rep.torn && rep.reason[0] != '\0');
+		CHECK(rep.corrupt == (r + 1 < l.n));
 		lsm_xlog_close(x);
 		/* the damage is gone: a second open finds a clean end */
 		CHECK(open_expect(env, dir, segment_size, &l, 0, r, &x, &rep));
@@ -833,8 +862,10 @@ test_xlog_stale_data(void)
 		free(img);
 		patch_image(path, l.recs[2].start + 20, &b, 1);
 	}
-	CHECK(open_expect(env, dir, 4096, &l, 0, 2, &x, &rep));
-	CHECK(rep.torn);
+	CHECK(open_refused(env, dir, 4096, l.recs[2].start));
+	CHECK(open_expect_flags(env, dir, 4096, LSM_XLOG_ACCEPT_CORRUPTION, &l, 0, 2,
+							&x, &rep));
+	CHECK(rep.torn && rep.corrupt && rep.next_valid_lsn == l.recs[3].start);
 	reclist_truncate(&l, 2);
 	CHECK(append_rec(x, &l, 100, &rng));
 	CHECK(l.recs[2].end == l.recs[1].end + 116);

@@ -7,6 +7,9 @@
  * line "TESTS <passed> <failed>" that test/run_all.sh sums, and returns the
  * exit code.  Randomised tests take their seed from LSM_TEST_SEED when set
  * and always print the seed they used.
+ *
+ * This header and testlib.c (helpers) and iter_check.c (the iterator
+ * conformance check) are the one test library every test program links.
  */
 #ifndef TESTUTIL_H
 #define TESTUTIL_H
@@ -18,9 +21,12 @@
 #include <time.h>
 #include <unistd.h>
 
-static int	tu_passed;
-static int	tu_failed;
-static int	tu_cur_failed;
+#include "lsm_iter.h"
+
+/* testlib.c: counts of passed and failed tests; whether the current one failed */
+extern int	tu_passed;
+extern int	tu_failed;
+extern int	tu_cur_failed;
 
 #define CHECK(cond) \
 	do { \
@@ -62,24 +68,11 @@ static int	tu_cur_failed;
 		fflush(stdout); \
 	} while (0)
 
-static inline int
-test_finish(void)
-{
-	printf("TESTS %d %d\n", tu_passed, tu_failed);
-	return tu_failed ? 1 : 0;
-}
+/* Print "TESTS <passed> <failed>"; the exit code for main. */
+extern int	test_finish(void);
 
 /* Seed from LSM_TEST_SEED or the clock; printed so a failure can be replayed. */
-static inline uint64_t
-test_seed(const char *what)
-{
-	const char *s = getenv("LSM_TEST_SEED");
-	uint64_t	seed = s ? strtoull(s, NULL, 10) : (uint64_t) time(NULL) ^ ((uint64_t) getpid() << 16);
-
-	printf("seed %s: %llu (replay with LSM_TEST_SEED=%llu)\n", what,
-		   (unsigned long long) seed, (unsigned long long) seed);
-	return seed;
-}
+extern uint64_t test_seed(const char *what);
 
 /* xorshift64*: small, fast, reproducible across platforms. */
 typedef struct TestRng
@@ -106,27 +99,47 @@ test_rng_below(TestRng *r, uint64_t n)
 }
 
 /* A fresh empty directory under $TMPDIR (or /tmp); caller removes it. */
-static inline void
-test_tmpdir(char *out, size_t len, const char *tag)
+extern void test_tmpdir(char *out, size_t len, const char *tag);
+extern void test_rmtree(const char *dir);
+
+/* n random bytes from rng. */
+extern void fill_random(TestRng *rng, uint8_t *p, size_t n);
+
+/* Seconds on a monotonic clock, for timing. */
+extern double now_sec(void);
+
+/*
+ * Whole files, for tests that damage or inspect them behind the engine's
+ * back; an I/O error ends the program (exit 2).  read_image mallocs.
+ */
+extern uint8_t *read_image(const char *path, size_t *len);
+extern void write_image(const char *path, const uint8_t *data, size_t len);
+
+/*
+ * The files of dir whose names end in suffix (".log", ".sst"): how many,
+ * and the path of the last one seen in out.
+ */
+extern int	find_file(const char *dir, const char *suffix, char *out, size_t len);
+
+/*
+ * The iterator conformance check (iter_check.c), which every iterator kind
+ * runs (test_iter.c).  model holds the n entries it must yield, in cmp
+ * order with distinct keys; probes are extra seek targets (keys between,
+ * before and after the model's), nullable.  It seeks to the first and last
+ * entry, walks forward and backward, seeks to every model key and probe,
+ * switches direction after each seek, and takes random next/prev walks,
+ * comparing key, value and validity with the model at every step and
+ * status() at the end.  1 when the iterator conforms; else 0 after
+ * printing what differed (and marking the current test failed).
+ */
+typedef struct TestKV
 {
-	const char *base = getenv("TMPDIR");
+	LsmSlice	key;
+	LsmSlice	value;
+} TestKV;
 
-	snprintf(out, len, "%s/lsmtest_%s_XXXXXX", base ? base : "/tmp", tag);
-	if (mkdtemp(out) == NULL)
-	{
-		perror("mkdtemp");
-		exit(2);
-	}
-}
-
-static inline void
-test_rmtree(const char *dir)
-{
-	char		cmd[4200];
-
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-	if (system(cmd) != 0)
-		fprintf(stderr, "warning: could not remove %s\n", dir);
-}
+extern int	test_iter_check(LsmIter *it, const TestKV *model, size_t n,
+							const LsmSlice *probes, size_t n_probes,
+							LsmKeyCmp cmp, uint64_t seed);
 
 #endif							/* TESTUTIL_H */
