@@ -3,7 +3,8 @@
 # 1. Default settings: the largest row a write accepts (a quarter of
 #    lsm_fdw.memtable_memory, 16 MB) is inserted, flushed, compacted, read
 #    back and survives a crash; a row just over the limit is refused with
-#    54000 by INSERT, UPDATE and COPY.
+#    54000 by INSERT, UPDATE and COPY.  Six scans each on such a row fit
+#    in an 80 MB shared heap (values are copied to backend memory).
 # 2. lsm_fdw.memtable_memory = 8MB: while the flushes of two tables fail
 #    (their directories are read-only) and their frozen memtables keep the
 #    pool over its limit, commits to another table go on; once the
@@ -120,6 +121,20 @@ is($rc, 0, 'COPY of the largest row is accepted') or diag($err);
 is($big->safe_psql('postgres', "SELECT length(v) FROM big WHERE k = 4"), $max, 'and reads back');
 unlike(slurp_file($big->logfile, $off), qr/could not flush|out of memory/,
 	'no flush failure and no out-of-memory in the log');
+
+# Six scans at once, each on a largest row, with a shared heap of 80 MB:
+# what a scan copies of a value is the backend's memory, not the heap's.
+$big->safe_psql('postgres', "SELECT lsm_fdw_flush('big')");
+$big->append_conf('postgresql.conf', "lsm_fdw.block_cache_size = '8MB'\nlsm_fdw.metadata_memory = '8MB'\n");
+$big->restart;
+($rc, $out, $err) = psql_within($big, 120, join('',
+	"BEGIN;\n",
+	(map { "DECLARE c$_ CURSOR FOR SELECT k, length(v) FROM big;\n" } 1 .. 6),
+	(map { "FETCH 1 FROM c$_;\n" } 1 .. 6),
+	"SELECT (lsm_fdw_server_stats()->>'heap_used')::int8 < 16 * 1024 * 1024;\n",
+	"COMMIT;\n"));
+is($rc, 0, 'six scans hold a largest row each with an 80 MB shared heap') or diag($err);
+is($out, join("\n", ("1|$max") x 6, 't'), 'each reads it whole, and the heap holds less than one such row');
 $big->stop;
 
 # ---------------------------------------------------------------------

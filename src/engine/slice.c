@@ -80,7 +80,17 @@ lsm_buf_append(LsmBuf *b, const void *p, size_t n)
 bool
 lsm_buf_set(LsmBuf *b, const void *p, size_t n)
 {
-	if (n > b->cap)
+	if (n > b->cap && b->data != NULL &&
+		((const uint8_t *) p < b->data || (const uint8_t *) p >= b->data + b->cap))
+	{
+		/*
+		 * Grow in place (realloc leaves b intact on failure): the memory
+		 * stays of its kind, so a private buffer stays private.
+		 */
+		if (!lsm_buf_reserve(b, n - b->len))
+			return false;
+	}
+	else if (n > b->cap)
 	{
 		LsmBuf		tmp = LSM_BUF_INIT;
 
