@@ -7,7 +7,13 @@
 #  (b) the server log is damaged in the middle (valid records follow the
 #      damage): recovery refuses to start lsm_fdw (XX001 on every access,
 #      the LSN in the server log) instead of dropping the records after the
-#      damage, until lsm_fdw.ignore_log_corruption = on accepts the loss.
+#      damage, until lsm_fdw.ignore_log_corruption = on accepts the loss;
+#      the damaged record lies below a later record's durable_lsn (the
+#      records are synced commits), which is what proves it was durable;
+#  (c) an unsynced tail persisted out of order (an OS crash or power loss
+#      can lose an earlier block and keep a later one): lsm_fdw starts on
+#      its own, drops the tail from the hole on and says how many valid
+#      records it discarded.
 use strict;
 use warnings;
 use PostgreSQL::Test::Cluster;
@@ -50,6 +56,28 @@ sub psql_error
 	my ($db, $sql) = @_;
 	my ($rc, $out, $err) = $node->psql($db, "\\set VERBOSITY verbose\n$sql");
 	return $rc == 0 ? '' : $err;
+}
+
+# The records of a segment file: [offset, lsn, durable_lsn (undef for v1),
+# size], up to the first zero header.
+sub records
+{
+	my ($img, $start) = @_;
+	my @r;
+	my $off = 0;
+	while ($off + 16 <= length($img))
+	{
+		my ($crc, $field, $lsn) = unpack('V V Q<', substr($img, $off, 16));
+		last if $crc == 0 && $field == 0 && $lsn == 0;
+		last if $lsn != $start + $off;
+		my $v2 = $field & 0x80000000;
+		my $len = $field & 0x7fffffff;
+		my $hdr = $v2 ? 24 : 16;
+		my $durable = $v2 ? unpack('Q<', substr($img, $off + 16, 8)) : undef;
+		push @r, [ $off, $lsn, $durable, $hdr + $len ];
+		$off += $hdr + $len;
+	}
+	return @r;
 }
 
 sub segments
@@ -127,11 +155,14 @@ is($node->safe_psql('postgres', 'SELECT count(*) FROM b'), '37000',
 
 # --- (b) damage in the middle of the server log ---------------------------
 
+# Each INSERT is a synced commit, so every record after the first carries
+# a durable_lsn at or past the end of the record before it: damage in any
+# but the last record is proven damage (checked on the bytes below).
 $node->safe_psql('postgres', 'SELECT lsm_fdw_flush(x) FROM unnest(ARRAY[\'a\', \'b\']::regclass[]) x');
 for my $i (1 .. 50)
 {
 	$node->safe_psql('postgres', sprintf(
-		"INSERT INTO a SELECT g, 'late' FROM generate_series(%d, %d) g",
+		"SET lsm_fdw.synchronous_commit = on; INSERT INTO a SELECT g, 'late' FROM generate_series(%d, %d) g",
 		100000 + $i * 100, 100000 + $i * 100 + 99));
 }
 $node->stop('immediate');
@@ -145,6 +176,14 @@ my $end = length($img);
 $end-- while $end > 0 && substr($img, $end - 1, 1) eq "\0";
 ok($end > 1000, 'the newest log segment holds records');
 my $at = int($end / 2);
+{
+	my ($start) = $segs[-1] =~ /^([0-9A-F]{16})/;
+	my @recs = records($img, hex($start));
+	my ($hit) = grep { $_->[0] <= $at && $at < $_->[0] + $_->[3] } @recs;
+	ok(defined $hit, 'the damaged byte lies in a record');
+	ok((grep { defined $_->[2] && $_->[2] > $hit->[1] } @recs),
+		'a later record was appended once the damaged one was synced (its durable_lsn is above it)');
+}
 seek($fh, $at, 0);
 print $fh chr(ord(substr($img, $at, 1)) ^ 0x5a);
 close($fh);
@@ -154,6 +193,8 @@ $err = psql_error('postgres', 'SELECT count(*) FROM b');
 like($err, qr/XX001/, 'with a damaged log, lsm tables report XX001');
 like($err, qr/damaged/, 'the error says the log is damaged');
 like($err, qr/DETAIL:.*segment [0-9A-F]{16}, offset \d+/, 'the error names the segment and offset');
+like($err, qr/DETAIL:.*appended once the log was synced up to LSN \d+, past the damage/,
+	'the error says what proves the damage');
 like($err, qr/HINT:.*lsm_fdw\.ignore_log_corruption/, 'the hint says what the operator can do');
 like(slurp_file($node->logfile), qr/server log is damaged at LSN \d+ and committed records follow/,
 	'the server log names the damaged LSN');
@@ -176,6 +217,53 @@ like(slurp_file($node->logfile), qr/discarded its server log from LSN \d+ on/,
 	'the loss is logged');
 is($node->safe_psql('postgres', 'SELECT count(*) FROM b'), '37000',
 	'rows flushed before the damage are all there');
+
+# --- (c) an unsynced tail persisted out of order ----------------------------
+
+# Twenty commits that are not synced (lsm_fdw.synchronous_commit off, and
+# the maintenance worker's next sync seconds away), then a crash of Postgres.
+$node->append_conf('postgresql.conf', "lsm_fdw.ignore_log_corruption = off\n"
+	  . "lsm_fdw.wal_sync_delay = '10s'\n");
+$node->restart;
+$node->safe_psql('postgres', 'CREATE FOREIGN TABLE u (k int8 OPTIONS (key \'true\'), v text) SERVER lsm');
+$node->safe_psql('postgres', "SET lsm_fdw.synchronous_commit = off;\n"
+	  . join('', map { "INSERT INTO u SELECT g, 'u' FROM generate_series($_ * 10, $_ * 10 + 9) g;\n" } 0 .. 19));
+$node->stop('immediate');
+
+# Every record with an LSN at or above the highest durable_lsn in the log
+# was unsynced.  Zero one in the middle of them, as a block the machine
+# never wrote while it wrote the later ones: nothing after the hole proves
+# it durable.
+my @recs;
+for my $s (segments())
+{
+	my ($segstart) = $s =~ /^([0-9A-F]{16})/;
+	open(my $rh, '<:raw', "$waldir/$s") or die "open $s: $!";
+	my $simg = do { local $/; <$rh> };
+	close($rh);
+	push @recs, map { [ "$waldir/$s", @$_ ] } records($simg, hex($segstart));
+}
+my $durable = 0;
+for (@recs) { $durable = $_->[3] if defined $_->[3] && $_->[3] > $durable; }
+my @unsynced = grep { $_->[2] >= $durable } @recs;
+# (all twenty unless the worker's sync came in between)
+ok(@unsynced >= 2 && @unsynced <= 20, 'the last commits are unsynced records');
+my $hole_at = int(@unsynced / 2);
+my $hole = $unsynced[$hole_at];
+open($fh, '+<:raw', $hole->[0]) or die "open $hole->[0]: $!";
+seek($fh, $hole->[1], 0);
+print $fh "\0" x $hole->[4];
+close($fh);
+my $lost = @unsynced - $hole_at - 1;
+
+$node->start;
+is($node->safe_psql('postgres', 'SELECT count(*) FROM u'), 10 * (20 - @unsynced + $hole_at),
+	'lsm_fdw starts without an operator, with every commit before the hole');
+like(slurp_file($node->logfile),
+	qr/WARNING:.*discarded $lost valid server log records after LSN \d+, an unsynced tail written out of order/,
+	'the server log says how many valid records were discarded');
+is($node->safe_psql('postgres', 'SELECT count(*) FROM b'), '37000',
+	'the other tables are untouched');
 
 $node->stop;
 done_testing();

@@ -269,7 +269,11 @@ recover(void)
 					(errcode(ERRCODE_DATA_CORRUPTED),
 					 errmsg("lsm_fdw server log is damaged at LSN %llu and committed records follow the damage",
 							(unsigned long long) rep.corrupt_lsn),
-					 errdetail("%s", st.msg),
+					 rep.later_v1_records > 0 ?
+					 errdetail("%s. %llu records after the damage are in the old log format, which cannot tell whether the damage had been synced.",
+							   st.msg, (unsigned long long) rep.later_v1_records) :
+					 errdetail("%s. A record after the damage was appended once the log was synced up to LSN %llu, past the damage.",
+							   st.msg, (unsigned long long) rep.later_durable_lsn),
 					 errhint("Restore the lsm_fdw directory from a backup, or set lsm_fdw.ignore_log_corruption = on and reload to start without the records from LSN %llu on.",
 							 (unsigned long long) rep.corrupt_lsn)));
 		lsm_report(ERROR, &st, "replay the log");
@@ -281,10 +285,19 @@ recover(void)
 				 errmsg("lsm_fdw discarded its server log from LSN %llu on, past damage in segment %016llX, because lsm_fdw.ignore_log_corruption is on",
 						(unsigned long long) rep.corrupt_lsn,
 						(unsigned long long) rep.corrupt_segment),
-				 errdetail("Replay stopped at %s; a valid record at LSN %llu followed. %llu bytes were discarded.",
+				 errdetail("Replay stopped at %s; a valid record at LSN %llu followed. %llu bytes and %llu valid records after the damage were discarded.",
 						   rep.reason, (unsigned long long) rep.next_valid_lsn,
-						   (unsigned long long) rep.dropped_bytes),
+						   (unsigned long long) rep.dropped_bytes,
+						   (unsigned long long) rep.later_records),
 				 errhint("Set lsm_fdw.ignore_log_corruption back to off.")));
+	else if (rep.later_records > 0)
+		ereport(WARNING,
+				(errmsg("lsm_fdw discarded %llu valid server log records after LSN %llu, an unsynced tail written out of order",
+						(unsigned long long) rep.later_records,
+						(unsigned long long) rep.end_lsn),
+				 errdetail("Replay stopped at %s. Every record after it was appended while the log was synced only up to LSN %llu, so none of them had been synced; an operating system crash or power loss can persist such a tail out of order. %llu records were replayed.",
+						   rep.reason, (unsigned long long) rep.later_durable_lsn,
+						   (unsigned long long) rep.records)));
 	else if (rep.records > 0 || rep.dropped_bytes > 0)
 		ereport(LOG,
 				(errmsg("lsm_fdw replayed %llu log records%s",

@@ -3,12 +3,16 @@
  *		The server-wide write-ahead log: appending with group commit,
  *		segment files, recovery (format in xlog.h and docs/format.md).
  *
- *   record = masked crc32c(4) | length(4) | lsn(8) | payload(length)
- *   crc    = crc32c(length(4) || lsn(8) || payload)
+ *   record = masked crc32c(4) | length(4) | lsn(8) | durable_lsn(8) | payload
+ *   crc    = crc32c(length(4) || lsn(8) || durable_lsn(8) || payload)
+ *
+ * The length field's top bit marks this header (v2); a v1 header, written
+ * before durable_lsn existed, has the bit clear, no durable_lsn and a CRC
+ * over length and lsn.  Both replay; only v2 is written.
  *
  * LSNs.  The LSN of a record is its byte position in the logical stream of
  * records; the stream has no gaps (the next record's LSN is this one's LSN
- * + 16 + length) and is cut into segment files, each named by the LSN of
+ * + header + length) and is cut into segment files, each named by the LSN of
  * its first record.  A record that does not fit in the rest of the current
  * segment starts a new segment at its own LSN, so the unused tail of a
  * segment is not part of the stream.  A record's offset in its file is its
@@ -49,10 +53,16 @@
  * stops at the first record that is cut short, zero, claims another LSN,
  * claims an impossible length or fails its CRC; it goes on into the next
  * segment only when that one starts exactly where the records stopped.
- * The end point is the LSN after the last good record.  If a record valid
- * at its own position follows it (anywhere later in that segment or in a
- * later one), the log is damaged, not torn, and open refuses it without
- * touching a file (unless told to accept the loss).  Otherwise the segment
+ * The end point is the LSN after the last good record.  Records valid at
+ * their own position may follow it (anywhere later in that segment or in a
+ * later one).  If one of them was appended when the log was already
+ * fsynced past the end point (its durable_lsn is above it), bytes that had
+ * been durable changed: the log is damaged, not torn, and open refuses it
+ * without touching a file (unless told to accept the loss).  A v1 record
+ * there cannot say, and is refused the same way.  Records whose
+ * durable_lsn is at or below the end point were never known durable: an OS
+ * crash can persist unsynced blocks in any order, so they are a torn tail
+ * like the rest, and are counted in the report.  Otherwise the segment
  * holding it is cut there and preallocated again (so no bytes of the discarded
  * tail, perhaps valid records of a lost history, can ever follow new
  * records), later segments are deleted, and everything kept is fsynced,
@@ -203,12 +213,13 @@ parent_dir(const char *path, char *out, size_t outlen)
 
 /*
  * record_crc
- *		Masked CRC of a record: header bytes 4..15 as stored, then payload.
+ *		Masked CRC of a record: header bytes 4..hlen as stored, then payload.
  */
 static uint32_t
-record_crc(const uint8_t *header, const uint8_t *payload, size_t len)
+record_crc(const uint8_t *header, size_t hlen, const uint8_t *payload,
+		   size_t len)
 {
-	uint32_t	crc = lsm_crc32c_extend(0, header + 4, LSM_XLOG_HEADER - 4);
+	uint32_t	crc = lsm_crc32c_extend(0, header + 4, hlen - 4);
 
 	if (len > 0)
 		crc = lsm_crc32c_extend(crc, payload, len);
@@ -378,7 +389,8 @@ segment_grow(LsmXlog *x, uint64_t need, LsmStatus *st)
 /*
  * write_record
  *		Write the record for payload at offset off of the current segment,
- *		stamped with LSN pos.  Caller holds insert_mu.
+ *		stamped with LSN pos and the flushed LSN durable.  Caller holds
+ *		insert_mu.
  *
  * Small records go out with one write.  A big one is written payload
  * first, header last, so an interruption leaves the header zero rather
@@ -386,15 +398,16 @@ segment_grow(LsmXlog *x, uint64_t need, LsmStatus *st)
  */
 static LsmCode
 write_record(LsmXlog *x, const uint8_t *payload, size_t len, uint64_t pos,
-			 uint64_t off, LsmStatus *st)
+			 uint64_t durable, uint64_t off, LsmStatus *st)
 {
 	LsmEnv	   *env = x->env;
 	uint8_t		header[LSM_XLOG_HEADER];
 	LsmCode		rc;
 
-	lsm_put_fixed32(header + 4, (uint32_t) len);
+	lsm_put_fixed32(header + 4, (uint32_t) len | LSM_XLOG_V2);
 	lsm_put_fixed64(header + 8, pos);
-	lsm_put_fixed32(header, record_crc(header, payload, len));
+	lsm_put_fixed64(header + 16, durable);
+	lsm_put_fixed32(header, record_crc(header, LSM_XLOG_HEADER, payload, len));
 
 	if (LSM_XLOG_HEADER + len <= XLOG_STACK_RECORD)
 	{
@@ -489,7 +502,14 @@ lsm_xlog_append(LsmXlog *x, uint8_t *payload, size_t len, LsmXlogFillFn fill,
 
 	if (fill != NULL)
 		fill(fill_arg, payload, len, pos);
-	rc = write_record(x, payload, len, pos, pos - x->cur_start, st);
+
+	/*
+	 * The flushed LSN now: a leader stores it only once its fsync is done,
+	 * so every byte below it is durable, and it is at most pos since the
+	 * leader's target was an insert LSN.
+	 */
+	rc = write_record(x, payload, len, pos, XLOG_LOAD(&x->flushed_lsn),
+					  pos - x->cur_start, st);
 	if (rc == LSM_OK)
 	{
 		XLOG_STORE(&x->insert_lsn, pos + need);
@@ -953,6 +973,123 @@ reader_nonzero_end(XlogReader *r, uint64_t from, uint64_t *end, LsmStatus *st)
 	return LSM_OK;
 }
 
+/* A record found at an offset of a segment by record_at. */
+typedef struct XlogRecord
+{
+	size_t		header;			/* bytes of its header (v1 or v2) */
+	uint32_t	len;			/* bytes of its payload */
+	uint64_t	durable_lsn;	/* v2 only */
+	const uint8_t *payload;		/* valid until the next reader call */
+} XlogRecord;
+
+#define XLOG_WHY(...) \
+	do { if (why != NULL) snprintf(why, why_len, __VA_ARGS__); } while (0)
+
+/*
+ * record_at
+ *		Whether the bytes at offset off of r's segment (starting at LSN
+ *		seg_start) are a valid record for LSN seg_start + off: *valid says,
+ *		rec describes it, and why (nullable) says otherwise what is wrong.
+ *
+ * A v2 record whose durable_lsn is above its own LSN is invalid: the
+ * flushed LSN never passes the insert position, and recovery must not
+ * take a proof of durability from a record that could not have made it.
+ */
+static LsmCode
+record_at(XlogReader *r, uint64_t seg_start, uint64_t off, XlogRecord *rec,
+		  bool *valid, char *why, size_t why_len, LsmStatus *st)
+{
+	uint64_t	remaining = r->file_size - off;
+	uint64_t	lsn = seg_start + off;
+	const uint8_t *p;
+	size_t		got;
+	uint32_t	field;
+	uint64_t	claimed;
+	LsmCode		rc;
+
+	*valid = false;
+	if (remaining == 0)
+	{
+		XLOG_WHY("end of segment at LSN %llu", (unsigned long long) lsn);
+		return LSM_OK;
+	}
+	if (remaining < LSM_XLOG_HEADER_V1)
+	{
+		XLOG_WHY("truncated header at LSN %llu", (unsigned long long) lsn);
+		return LSM_OK;
+	}
+	rc = reader_get(r, off, LSM_XLOG_HEADER_V1, &p, &got, st);
+	if (rc != LSM_OK)
+		return rc;
+	if (got < LSM_XLOG_HEADER_V1)
+	{
+		XLOG_WHY("segment ended inside the header at LSN %llu",
+				 (unsigned long long) lsn);
+		return LSM_OK;
+	}
+	field = lsm_get_fixed32(p + 4);
+	claimed = lsm_get_fixed64(p + 8);
+	if (lsm_get_fixed32(p) == 0 && field == 0 && claimed == 0)
+	{
+		XLOG_WHY("zero header at LSN %llu", (unsigned long long) lsn);
+		return LSM_OK;
+	}
+	if (claimed != lsn)
+	{
+		XLOG_WHY("record at LSN %llu claims LSN %llu",
+				 (unsigned long long) lsn, (unsigned long long) claimed);
+		return LSM_OK;
+	}
+	rec->header = (field & LSM_XLOG_V2) ? LSM_XLOG_HEADER : LSM_XLOG_HEADER_V1;
+	rec->len = field & ~LSM_XLOG_V2;
+	if (remaining < rec->header)
+	{
+		XLOG_WHY("truncated header at LSN %llu", (unsigned long long) lsn);
+		return LSM_OK;
+	}
+	if (rec->len > LSM_XLOG_MAX_RECORD)
+	{
+		XLOG_WHY("record at LSN %llu claims %u bytes, above the limit",
+				 (unsigned long long) lsn, rec->len);
+		return LSM_OK;
+	}
+	if ((uint64_t) rec->len > remaining - rec->header)
+	{
+		XLOG_WHY("torn record at LSN %llu: %u bytes, %llu left in segment",
+				 (unsigned long long) lsn, rec->len,
+				 (unsigned long long) (remaining - rec->header));
+		return LSM_OK;
+	}
+	rc = reader_get(r, off, rec->header + (size_t) rec->len, &p, &got, st);
+	if (rc != LSM_OK)
+		return rc;
+	if (got < rec->header + (size_t) rec->len)
+	{
+		XLOG_WHY("segment ended inside the record at LSN %llu",
+				 (unsigned long long) lsn);
+		return LSM_OK;
+	}
+	if (lsm_get_fixed32(p) != record_crc(p, rec->header, p + rec->header,
+										 rec->len))
+	{
+		XLOG_WHY("checksum mismatch in record of %u bytes at LSN %llu",
+				 rec->len, (unsigned long long) lsn);
+		return LSM_OK;
+	}
+	rec->durable_lsn = rec->header == LSM_XLOG_HEADER ?
+		lsm_get_fixed64(p + 16) : 0;
+	if (rec->durable_lsn > lsn)
+	{
+		XLOG_WHY("record at LSN %llu claims durable LSN %llu beyond itself",
+				 (unsigned long long) lsn,
+				 (unsigned long long) rec->durable_lsn);
+		return LSM_OK;
+	}
+	rec->payload = p + rec->header;
+	*valid = true;
+	return LSM_OK;
+}
+
 /*
  * segment_replay
  *		Deliver the valid records of the segment starting at seg_start, open
@@ -969,169 +1106,108 @@ segment_replay(XlogReader *r, uint64_t seg_start, LsmXlogReplayFn fn,
 
 	for (;;)
 	{
-		uint64_t	remaining = r->file_size - off;
-		uint64_t	lsn = seg_start + off;
-		const uint8_t *p;
-		size_t		got;
-		uint32_t	len;
-		uint64_t	claimed;
+		XlogRecord	rec;
+		bool		valid;
 
-		if (remaining == 0)
-		{
-			snprintf(why, why_len, "end of segment at LSN %llu",
-					 (unsigned long long) lsn);
+		rc = record_at(r, seg_start, off, &rec, &valid, why, why_len, st);
+		if (rc != LSM_OK || !valid)
 			break;
-		}
-		if (remaining < LSM_XLOG_HEADER)
-		{
-			snprintf(why, why_len, "truncated header at LSN %llu",
-					 (unsigned long long) lsn);
-			break;
-		}
-		rc = reader_get(r, off, LSM_XLOG_HEADER, &p, &got, st);
-		if (rc != LSM_OK)
-			break;
-		if (got < LSM_XLOG_HEADER)
-		{
-			snprintf(why, why_len, "segment ended inside the header at LSN %llu",
-					 (unsigned long long) lsn);
-			break;
-		}
-		len = lsm_get_fixed32(p + 4);
-		claimed = lsm_get_fixed64(p + 8);
-		if (lsm_get_fixed32(p) == 0 && len == 0 && claimed == 0)
-		{
-			snprintf(why, why_len, "zero header at LSN %llu",
-					 (unsigned long long) lsn);
-			break;
-		}
-		if (claimed != lsn)
-		{
-			snprintf(why, why_len, "record at LSN %llu claims LSN %llu",
-					 (unsigned long long) lsn, (unsigned long long) claimed);
-			break;
-		}
-		if (len > LSM_XLOG_MAX_RECORD)
-		{
-			snprintf(why, why_len,
-					 "record at LSN %llu claims %u bytes, above the limit",
-					 (unsigned long long) lsn, len);
-			break;
-		}
-		if ((uint64_t) len > remaining - LSM_XLOG_HEADER)
-		{
-			snprintf(why, why_len,
-					 "torn record at LSN %llu: %u bytes, %llu left in segment",
-					 (unsigned long long) lsn, len,
-					 (unsigned long long) (remaining - LSM_XLOG_HEADER));
-			break;
-		}
-		rc = reader_get(r, off, LSM_XLOG_HEADER + (size_t) len, &p, &got, st);
-		if (rc != LSM_OK)
-			break;
-		if (got < LSM_XLOG_HEADER + (size_t) len)
-		{
-			snprintf(why, why_len, "segment ended inside the record at LSN %llu",
-					 (unsigned long long) lsn);
-			break;
-		}
-		if (lsm_get_fixed32(p) != record_crc(p, p + LSM_XLOG_HEADER, len))
-		{
-			snprintf(why, why_len,
-					 "checksum mismatch in record of %u bytes at LSN %llu",
-					 len, (unsigned long long) lsn);
-			break;
-		}
 		if (fn != NULL)
 		{
-			rc = fn(arg, lsn, lsm_slice(p + LSM_XLOG_HEADER, len), st);
+			rc = fn(arg, seg_start + off, lsm_slice(rec.payload, rec.len), st);
 			if (rc != LSM_OK)
 				break;
 		}
-		off += LSM_XLOG_HEADER + (uint64_t) len;
+		off += rec.header + (uint64_t) rec.len;
 		rep->records++;
-		rep->bytes += LSM_XLOG_HEADER + (uint64_t) len;
+		rep->bytes += rec.header + (uint64_t) rec.len;
 	}
 	*end = off;
 	return rc;
 }
 
+/* What find_later_records found behind the end point. */
+typedef struct XlogLater
+{
+	uint64_t	above;			/* the end point: only LSNs above it count */
+	uint64_t	records;
+	uint64_t	v1_records;
+	uint64_t	max_durable_lsn;
+	uint64_t	first_lsn;		/* 0 when records is 0 */
+} XlogLater;
+
 /*
- * find_valid_record
- *		Look for a record that is valid at its own position in r's segment
- *		(starting at LSN seg_start) at an offset in [from, to) and whose LSN
- *		is above above; *found gets its LSN, or 0 when there is none.
+ * scan_valid_records
+ *		Count the records valid at their own position in r's segment
+ *		(starting at LSN seg_start) at offsets in [from, to) whose LSN is
+ *		above later->above.
  *
  * Every offset is tried, since the damaged record's length cannot be
- * trusted.  A record must claim the LSN of the spot it is found at and
- * pass its CRC, so stale bytes (an old segment's records, a discarded
- * tail's) never count: those were either zeroed when their tail was cut or
- * claim another position.
+ * trusted; past a valid record the scan goes on after it.  A record must
+ * claim the LSN of the spot it is found at and pass its CRC, so stale
+ * bytes (an old segment's records, a discarded tail's) never count: those
+ * were either zeroed when their tail was cut or claim another position.
  */
 static LsmCode
-find_valid_record(XlogReader *r, uint64_t seg_start, uint64_t from,
-				  uint64_t to, uint64_t above, uint64_t *found, LsmStatus *st)
+scan_valid_records(XlogReader *r, uint64_t seg_start, uint64_t from,
+				   uint64_t to, XlogLater *later, LsmStatus *st)
 {
-	uint64_t	off;
+	uint64_t	off = from;
 
-	*found = 0;
-	for (off = from; off < to && r->file_size - off >= LSM_XLOG_HEADER; off++)
+	while (off < to && r->file_size - off >= LSM_XLOG_HEADER_V1)
 	{
-		const uint8_t *p;
-		size_t		got;
-		uint32_t	len;
+		XlogRecord	rec;
+		bool		valid = false;
 		LsmCode		rc;
 
-		rc = reader_get(r, off, LSM_XLOG_HEADER, &p, &got, st);
-		if (rc != LSM_OK)
-			return rc;
-		if (got < LSM_XLOG_HEADER)
-			break;
-		if (lsm_get_fixed64(p + 8) != seg_start + off ||
-			seg_start + off <= above)
-			continue;
-		len = lsm_get_fixed32(p + 4);
-		if (len > LSM_XLOG_MAX_RECORD ||
-			(uint64_t) len > r->file_size - off - LSM_XLOG_HEADER)
-			continue;
-		rc = reader_get(r, off, LSM_XLOG_HEADER + (size_t) len, &p, &got, st);
-		if (rc != LSM_OK)
-			return rc;
-		if (got == LSM_XLOG_HEADER + (size_t) len &&
-			lsm_get_fixed32(p) == record_crc(p, p + LSM_XLOG_HEADER, len))
+		if (seg_start + off > later->above)
 		{
-			*found = seg_start + off;
-			return LSM_OK;
+			rc = record_at(r, seg_start, off, &rec, &valid, NULL, 0, st);
+			if (rc != LSM_OK)
+				return rc;
 		}
+		if (!valid)
+		{
+			off++;
+			continue;
+		}
+		if (later->records == 0)
+			later->first_lsn = seg_start + off;
+		later->records++;
+		if (rec.header == LSM_XLOG_HEADER_V1)
+			later->v1_records++;
+		else if (rec.durable_lsn > later->max_durable_lsn)
+			later->max_durable_lsn = rec.durable_lsn;
+		off += rec.header + (uint64_t) rec.len;
 	}
 	return LSM_OK;
 }
 
 /*
- * find_later_record
+ * find_later_records
  *		After replay stopped at LSN end (offset keep_end of the segment open
- *		in r, which starts at keep_start): the first record valid at its own
- *		position with a higher LSN, in the rest of that segment or in the
- *		segments starts[i..n) that replay did not reach; 0 when there is
- *		none.  The files are only read.
+ *		in r, which starts at keep_start): the records valid at their own
+ *		position with a higher LSN, in the rest of that segment and in the
+ *		segments starts[i..n) that replay did not reach.  The files are
+ *		only read.
  */
 static LsmCode
-find_later_record(LsmXlog *x, XlogReader *r, const uint64_t *starts, size_t n,
-				  size_t i, uint64_t keep_start, uint64_t keep_end,
-				  uint64_t *found, LsmStatus *st)
+find_later_records(LsmXlog *x, XlogReader *r, const uint64_t *starts, size_t n,
+				   size_t i, uint64_t keep_start, uint64_t keep_end,
+				   XlogLater *later, LsmStatus *st)
 {
 	LsmEnv	   *env = x->env;
-	uint64_t	end = keep_start + keep_end;
 	uint64_t	nonzero_end;
 	LsmStatus	ignore;
 	LsmCode		rc;
 
-	*found = 0;
+	memset(later, 0, sizeof(*later));
+	later->above = keep_start + keep_end;
 	rc = reader_nonzero_end(r, keep_end, &nonzero_end, st);
 	if (rc == LSM_OK)
-		rc = find_valid_record(r, keep_start, keep_end + 1, nonzero_end, end,
-							   found, st);
-	for (; rc == LSM_OK && *found == 0 && i < n; i++)
+		rc = scan_valid_records(r, keep_start, keep_end + 1, nonzero_end,
+								later, st);
+	for (; rc == LSM_OK && i < n; i++)
 	{
 		char		path[XLOG_PATH_MAX];
 		LsmFile    *f;
@@ -1148,7 +1224,7 @@ find_later_record(LsmXlog *x, XlogReader *r, const uint64_t *starts, size_t n,
 			rc = reader_nonzero_end(r, 0, &nonzero_end, st);
 		}
 		if (rc == LSM_OK)
-			rc = find_valid_record(r, starts[i], 0, nonzero_end, end, found, st);
+			rc = scan_valid_records(r, starts[i], 0, nonzero_end, later, st);
 		env->close_file(f, &ignore);
 	}
 	return rc;
@@ -1227,39 +1303,50 @@ xlog_recover(LsmXlog *x, const uint64_t *starts, size_t n, LsmXlogReplayFn fn,
 	}
 
 	/*
-	 * A torn tail has nothing valid behind it.  Damage that valid records
-	 * follow is corruption: dropping them would lose commits that were
-	 * durable, so open refuses unless the caller accepts the loss.
+	 * A torn tail has nothing behind it that proves it durable.  Damage
+	 * that a record appended after its fsync follows is corruption:
+	 * dropping that record would lose commits that were durable, so open
+	 * refuses unless the caller accepts the loss.
 	 */
 	{
-		uint64_t	later;
+		XlogLater	later;
 		uint64_t	end = keep_start + keep_end;
-
 		uint64_t	size;
 
-		rc = find_later_record(x, &r, starts, n, i, keep_start, keep_end,
-							   &later, st);
+		rc = find_later_records(x, &r, starts, n, i, keep_start, keep_end,
+								&later, st);
 		/* the reader may have moved on to later segments */
 		if (rc == LSM_OK)
 			rc = env->file_size(keep, &size, st);
 		if (rc != LSM_OK)
 			goto fail;
 		reader_reset(&r, keep, keep_path, size);
-		if (later != 0)
+		rep->later_records = later.records;
+		rep->later_v1_records = later.v1_records;
+		rep->later_durable_lsn = later.max_durable_lsn;
+		rep->next_valid_lsn = later.first_lsn;
+		if (later.v1_records > 0 || later.max_durable_lsn > end)
 		{
+			char		proof[64];
+
 			rep->corrupt = true;
 			rep->corrupt_lsn = end;
 			rep->corrupt_segment = keep_start;
-			rep->next_valid_lsn = later;
 			snprintf(rep->reason, sizeof(rep->reason), "%s", why);
+			if (later.max_durable_lsn > end)
+				snprintf(proof, sizeof(proof), "written once the log was synced to LSN %llu",
+						 (unsigned long long) later.max_durable_lsn);
+			else
+				snprintf(proof, sizeof(proof), "in the old format, which cannot tell");
 			if (!accept_corruption)
 			{
 				rc = lsm_status_set(st, LSM_CORRUPTION, 0,
-									"server log \"%s\" is damaged at LSN %llu (segment %016llX, offset %llu: %s) and a valid record at LSN %llu follows the damage",
+									"server log \"%s\" is damaged at LSN %llu (segment %016llX, offset %llu: %s) and a valid record at LSN %llu follows the damage, %s",
 									x->dir, (unsigned long long) end,
 									(unsigned long long) keep_start,
 									(unsigned long long) keep_end, why,
-									(unsigned long long) later);
+									(unsigned long long) later.first_lsn,
+									proof);
 				goto fail;
 			}
 		}

@@ -10,7 +10,13 @@
  * record never spans two segments, and a record bigger than the segment
  * size gets a segment of its own, sized to fit.
  *
- *   record = masked crc32c(4) | length(4) | lsn(8) | payload(length)
+ *   record = masked crc32c(4) | length(4) | lsn(8) | durable_lsn(8) | payload
+ *
+ * durable_lsn is the log's flushed LSN when the record was appended: every
+ * byte below it had been fsynced.  It is what lets recovery tell damage
+ * (bytes that had been synced changed) from an unsynced tail that reached
+ * disk out of order; see lsm_xlog_open.  Records of the first format (v1,
+ * without durable_lsn; the length's top bit clear) still replay.
  *
  * Appending and flushing are separate: lsm_xlog_append writes a record and
  * returns the LSN after it; lsm_xlog_flush(lsn) makes the log durable up to
@@ -35,8 +41,12 @@
 #include "lsm_slice.h"
 #include "lsm_status.h"
 
-/* Bytes of a record header. */
-#define LSM_XLOG_HEADER 16
+/* Bytes of a record header as written (v2, with durable_lsn). */
+#define LSM_XLOG_HEADER 24
+/* Bytes of a v1 record header (no durable_lsn), still read. */
+#define LSM_XLOG_HEADER_V1 16
+/* Set in the length field of a v2 header (lengths never reach bit 31). */
+#define LSM_XLOG_V2 0x80000000u
 /* A record payload larger than this is refused (LSM_INVALID_ARGUMENT). */
 #define LSM_XLOG_MAX_RECORD (1u << 30)
 /* Segment sizes: 0 asks for the default. */
@@ -85,13 +95,24 @@ typedef struct LsmXlogReplayReport
 	char		reason[192];	/* why replay stopped, when torn */
 
 	/*
-	 * Damage, not a torn tail: a record valid at its own position follows
-	 * the end point.  Open refuses then, unless LSM_XLOG_ACCEPT_CORRUPTION.
+	 * Records valid at their own position found after the end point: they
+	 * are discarded with it.  When none of them proves the end point
+	 * durable, they were an unsynced tail written out of order (torn).
+	 */
+	uint64_t	later_records;	/* how many */
+	uint64_t	later_v1_records;	/* of them, v1 records (no proof) */
+	uint64_t	later_durable_lsn;	/* highest durable_lsn among them */
+	uint64_t	next_valid_lsn; /* the first of them */
+
+	/*
+	 * Damage, not a torn tail: a later record was appended once the end
+	 * point had been fsynced (its durable_lsn is above it), or is a v1
+	 * record, which cannot tell.  Open refuses then, unless
+	 * LSM_XLOG_ACCEPT_CORRUPTION.
 	 */
 	bool		corrupt;
 	uint64_t	corrupt_lsn;	/* the end point: LSN of the bad record */
 	uint64_t	corrupt_segment;	/* first LSN of the segment holding it */
-	uint64_t	next_valid_lsn; /* the first valid record after it */
 } LsmXlogReplayReport;
 
 typedef struct LsmXlogStats
@@ -118,14 +139,17 @@ typedef struct LsmXlogStats
  * it.  segment_size 0 means LSM_XLOG_DEFAULT_SEGMENT.  rep (nullable)
  * describes the replay, also when an error is returned.
  *
- * A bad record is a torn tail only when no valid record follows it (a
- * record found at any later offset or in a later segment that claims its
- * own position, with a higher LSN, and passes its CRC).  Otherwise the log
- * is damaged in the middle: open returns LSM_CORRUPTION (rep->corrupt and
- * its fields say where) and changes no file, after fn has seen the records
- * before the damage.  With LSM_XLOG_ACCEPT_CORRUPTION the damage is treated
- * as a torn tail (everything after it is discarded) and rep->corrupt is
- * still set.
+ * A bad record at LSN X is a torn tail unless a valid record follows it
+ * (found at any later offset or in a later segment, claiming its own
+ * position, with a higher LSN, passing its CRC) that proves X was durable:
+ * its durable_lsn is above X, or it is a v1 record, which cannot tell.
+ * Valid records that prove nothing were appended before X was fsynced: an
+ * unsynced tail that reached disk out of order (rep->later_records counts
+ * them), discarded with the rest.  Otherwise the log is damaged in the
+ * middle: open returns LSM_CORRUPTION (rep->corrupt and its fields say
+ * where) and changes no file, after fn has seen the records before the
+ * damage.  With LSM_XLOG_ACCEPT_CORRUPTION the damage is treated as a torn
+ * tail (everything after it is discarded) and rep->corrupt is still set.
  */
 #define LSM_XLOG_ACCEPT_CORRUPTION	0x01
 

@@ -2,9 +2,10 @@
  * test_xlog.c
  *		The server-wide log: record format, LSNs across segments, oversize
  *		records, recovery from a log cut or damaged anywhere (exactly a
- *		prefix replays, and appends go on after it), stale bytes that must
- *		never be replayed, segment removal, group commit under threads,
- *		sticky fsync failure and a full disk.
+ *		prefix replays, and appends go on after it), damage told from an
+ *		unsynced tail written out of order by the records' durable_lsn, v1
+ *		records, stale bytes that must never be replayed, segment removal,
+ *		group commit under threads, sticky fsync failure and a full disk.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -25,6 +26,7 @@ typedef struct Rec
 	size_t		len;
 	uint64_t	start;			/* its LSN */
 	uint64_t	end;			/* LSN after it */
+	uint64_t	durable;		/* the flushed LSN when it was appended */
 } Rec;
 
 typedef struct RecList
@@ -104,7 +106,24 @@ append_rec(LsmXlog *x, RecList *l, size_t len, TestRng *rng)
 	r->len = len;
 	r->start = start;
 	r->end = end;
+	/* as stamped: an append may flush first (too many unsynced segments) */
+	r->durable = lsm_xlog_flushed_lsn(x);
 	return 1;
+}
+
+/*
+ * Whether a record of l from index from on, appended once the log was
+ * synced past LSN lsn, proves damage at lsn (recovery's rule).
+ */
+static bool
+later_proves(const RecList *l, size_t from, uint64_t lsn)
+{
+	size_t		i;
+
+	for (i = from; i < l->n; i++)
+		if (l->recs[i].durable > lsn)
+			return true;
+	return false;
 }
 
 /* A record size: mostly small, sometimes around or above the segment size. */
@@ -370,7 +389,7 @@ segment_of(const uint64_t *starts, size_t n, uint64_t lsn)
 /*
  * The bytes of a record are what docs/format.md says, with the CRC
  * computed independently here; segments are preallocated and named by
- * their first LSN.
+ * their first LSN; durable_lsn is the flushed LSN at the append.
  */
 static void
 test_xlog_format_bytes(void)
@@ -382,13 +401,14 @@ test_xlog_format_bytes(void)
 	LsmXlogReplayReport rep;
 	LsmStatus	st;
 	uint8_t		abc[3] = {'a', 'b', 'c'};
-	uint8_t		expect[19];
+	uint8_t		expect[27];
 	uint8_t    *img;
 	size_t		len;
 	uint64_t	start;
 	uint64_t	end;
-	static const uint8_t pinned[19] = {
-		0x00, 0x00, 0x00, 0x00, 0x03, 0x00, 0x00, 0x00,
+	static const uint8_t pinned[27] = {
+		0x00, 0x00, 0x00, 0x00, 0x03, 0x00, 0x00, 0x80,
+		0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
 		0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 'a', 'b', 'c'
 	};
 
@@ -400,24 +420,36 @@ test_xlog_format_bytes(void)
 	CHECK(path_exists(path) && path_size(path) == 4096);
 
 	CHECK_OK(lsm_xlog_append(x, abc, 3, NULL, NULL, &start, &end, &st), &st);
-	CHECK(start == 0 && end == 19);
+	CHECK(start == 0 && end == 27);
 	CHECK_OK(lsm_xlog_append(x, NULL, 0, NULL, NULL, &start, &end, &st), &st);
-	CHECK(start == 19 && end == 35);
+	CHECK(start == 27 && end == 51);
+	CHECK_OK(lsm_xlog_flush(x, end, &st), &st);
+	/* appended after the flush: durable_lsn 51 */
+	CHECK_OK(lsm_xlog_append(x, abc, 1, NULL, NULL, &start, &end, &st), &st);
+	CHECK(start == 51 && end == 76);
 	CHECK_OK(lsm_xlog_flush(x, end, &st), &st);
 	lsm_xlog_close(x);
 
 	img = read_image(path, &len);
 	CHECK(len == 4096);
 	memcpy(expect, pinned, sizeof(expect));
-	lsm_put_fixed32(expect, lsm_crc32c_mask(lsm_crc32c(expect + 4, 15)));
-	CHECK(memcmp(img, expect, 19) == 0);
+	lsm_put_fixed32(expect, lsm_crc32c_mask(lsm_crc32c(expect + 4, 23)));
+	CHECK(memcmp(img, expect, 27) == 0);
 	/* pinned: the example of docs/format.md */
-	CHECK(lsm_get_fixed32(img) == 0x4240463cu);
-	/* the empty record at LSN 19 */
-	CHECK(lsm_get_fixed32(img + 19 + 4) == 0 && lsm_get_fixed64(img + 19 + 8) == 19);
-	CHECK(lsm_get_fixed32(img + 19) ==
-		  lsm_crc32c_mask(lsm_crc32c(img + 19 + 4, 12)));
-	CHECK(lsm_get_fixed32(img + 35) == 0 && lsm_get_fixed64(img + 43) == 0);
+	CHECK(lsm_get_fixed32(img) == 0xf3598d3fu);
+	/* the empty record at LSN 27 */
+	CHECK(lsm_get_fixed32(img + 27 + 4) == LSM_XLOG_V2 &&
+		  lsm_get_fixed64(img + 27 + 8) == 27 &&
+		  lsm_get_fixed64(img + 27 + 16) == 0);
+	CHECK(lsm_get_fixed32(img + 27) ==
+		  lsm_crc32c_mask(lsm_crc32c(img + 27 + 4, 20)));
+	/* the record after the flush carries it */
+	CHECK(lsm_get_fixed32(img + 51 + 4) == (1 | LSM_XLOG_V2) &&
+		  lsm_get_fixed64(img + 51 + 8) == 51 &&
+		  lsm_get_fixed64(img + 51 + 16) == 51 && img[51 + 24] == 'a');
+	CHECK(lsm_get_fixed32(img + 51) ==
+		  lsm_crc32c_mask(lsm_crc32c(img + 51 + 4, 21)));
+	CHECK(lsm_get_fixed32(img + 76) == 0 && lsm_get_fixed64(img + 84) == 0);
 	free(img);
 	/* a zero header never validates, not even at LSN 0 */
 	memset(expect, 0, sizeof(expect));
@@ -516,25 +548,25 @@ test_xlog_oversize(void)
 	CHECK_OK(lsm_xlog_open(env, dir, 1024, NULL, NULL, &x, &rep, &st), &st);
 	CHECK(append_rec(x, &l, 5000, &rng));	/* grows the empty segment 0 */
 	CHECK(append_rec(x, &l, 10, &rng)); /* segment 0 is full: new one */
-	CHECK(append_rec(x, &l, 3000, &rng));	/* new segment of 3016 */
-	CHECK(append_rec(x, &l, 2000, &rng));	/* that one is full: 2016 */
+	CHECK(append_rec(x, &l, 3000, &rng));	/* new segment of 3024 */
+	CHECK(append_rec(x, &l, 2000, &rng));	/* that one is full: 2024 */
 	CHECK(append_rec(x, &l, 1, &rng));
 	CHECK(append_rec(x, &l, 20000, &rng));	/* above the stack copy size */
 	CHECK(list_starts(dir, starts, 16) == 6);
-	CHECK(starts[0] == 0 && starts[1] == 5016 && starts[2] == 5042 &&
-		  starts[3] == 8058 && starts[4] == 10074 && starts[5] == 10091);
+	CHECK(starts[0] == 0 && starts[1] == 5024 && starts[2] == 5058 &&
+		  starts[3] == 8082 && starts[4] == 10106 && starts[5] == 10131);
 	seg_path(dir, 0, path, sizeof(path));
-	CHECK(path_size(path) == 5016);
-	seg_path(dir, 5016, path, sizeof(path));
+	CHECK(path_size(path) == 5024);
+	seg_path(dir, 5024, path, sizeof(path));
 	CHECK(path_size(path) == 1024);
-	seg_path(dir, 5042, path, sizeof(path));
-	CHECK(path_size(path) == 3016);
-	seg_path(dir, 8058, path, sizeof(path));
-	CHECK(path_size(path) == 2016);
-	seg_path(dir, 10074, path, sizeof(path));
+	seg_path(dir, 5058, path, sizeof(path));
+	CHECK(path_size(path) == 3024);
+	seg_path(dir, 8082, path, sizeof(path));
+	CHECK(path_size(path) == 2024);
+	seg_path(dir, 10106, path, sizeof(path));
 	CHECK(path_size(path) == 1024);
-	seg_path(dir, 10091, path, sizeof(path));
-	CHECK(path_size(path) == 20016);
+	seg_path(dir, 10131, path, sizeof(path));
+	CHECK(path_size(path) == 20024);
 
 	/* too big is refused before anything happens */
 	CHECK(lsm_xlog_append(x, (uint8_t *) dummy, (size_t) LSM_XLOG_MAX_RECORD + 1,
@@ -546,7 +578,7 @@ test_xlog_oversize(void)
 	CHECK(!rep.torn && rep.segments == 6);
 	/* the last segment is full (oversize), so the next record starts one */
 	CHECK(append_rec(x, &l, 5, &rng));
-	CHECK(list_starts(dir, starts, 16) == 7 && starts[6] == 30107);
+	CHECK(list_starts(dir, starts, 16) == 7 && starts[6] == 30155);
 	lsm_xlog_close(x);
 	CHECK(open_expect(env, dir, 1024, &l, 0, l.n, NULL, &rep));
 	reclist_free(&l);
@@ -554,8 +586,10 @@ test_xlog_oversize(void)
 }
 
 /*
- * Build a log of random records in a fresh dir; flushed and closed.  The
- * segment size goes to *segment_size.  1 on success.
+ * Build a log of random records in a fresh dir, flushed now and then (so
+ * that some records prove the ones before a flush durable, and some do
+ * not), and at the end; closed.  The segment size goes to *segment_size.
+ * 1 on success.
  */
 static int
 build_log(const char *dir, TestRng *rng, RecList *l, uint64_t *segment_size,
@@ -573,7 +607,11 @@ build_log(const char *dir, TestRng *rng, RecList *l, uint64_t *segment_size,
 	rc = lsm_xlog_open(env, dir, *segment_size, NULL, NULL, &x, &rep, &st);
 	CHECK_RET(rc == LSM_OK, 0);
 	for (i = 0; i < n; i++)
+	{
 		CHECK_RET(append_rec(x, l, random_size(rng, *segment_size), rng), 0);
+		if (test_rng_below(rng, 4) == 0)
+			CHECK_RET(lsm_xlog_flush(x, lsm_xlog_insert_lsn(x), &st) == LSM_OK, 0);
+	}
 	rc = lsm_xlog_flush(x, lsm_xlog_insert_lsn(x), &st);
 	CHECK_RET(rc == LSM_OK, 0);
 	lsm_xlog_close(x);
@@ -620,6 +658,7 @@ test_xlog_cut_anywhere(void)
 		bool		keep_later = test_rng_below(&rng, 2) == 0;
 		bool		zero_fill = test_rng_below(&rng, 2) == 0;
 		size_t		nexp;
+		size_t		later;
 		bool		torn;
 		bool		corrupt;
 		uint8_t    *img;
@@ -671,16 +710,24 @@ test_xlog_cut_anywhere(void)
 		}
 
 		/*
-		 * Later segments kept behind a cut are records after damage:
-		 * refused, then accepted as a loss.
+		 * Later segments kept behind a cut hold records after damage:
+		 * refused when one of them was appended once the cut record was
+		 * synced (then accepted as a loss), else an unsynced tail that
+		 * reached disk out of order, dropped.
 		 */
-		corrupt = keep_later && k + 1 < nseg && cut != used;
+		later = 0;
+		if (keep_later && k + 1 < nseg && cut != used)
+			while (later < l.n && l.recs[l.n - later - 1].start >= starts[k + 1])
+				later++;
+		corrupt = later > 0 && later_proves(&l, l.n - later, l.recs[nexp].start);
 		if (corrupt)
-			CHECK(open_refused(env, dir, segment_size, UINT64_MAX));
+			CHECK(open_refused(env, dir, segment_size, l.recs[nexp].start));
 		CHECK(open_expect_flags(env, dir, segment_size,
 								corrupt ? LSM_XLOG_ACCEPT_CORRUPTION : 0,
 								&l, 0, nexp, &x, &rep));
 		CHECK(rep.corrupt == corrupt);
+		CHECK(rep.later_records == later);
+		CHECK(later == 0 || rep.next_valid_lsn == l.recs[l.n - later].start);
 		if (rep.torn != torn)
 			fprintf(stderr, "  round %d: torn %d, expected %d (segment %zu of %zu, cut %llu of %llu, keep %d): %s\n",
 					round, (int) rep.torn, (int) torn, k, nseg,
@@ -733,6 +780,7 @@ test_xlog_damage_anywhere(void)
 		size_t		k;
 		uint64_t	at;
 		uint8_t		b;
+		bool		corrupt;
 		LsmXlog    *x;
 		LsmXlogReplayReport rep;
 		size_t		i;
@@ -753,14 +801,20 @@ test_xlog_damage_anywhere(void)
 		}
 		patch_image(path, at - starts[k], &b, 1);
 
-		/* valid records after the damaged one: refused, then accepted */
-		if (r + 1 < l.n)
+		/*
+		 * A valid record after the damaged one appended once the log was
+		 * synced past it: refused, then accepted.  Without one, the
+		 * records after it are dropped as an unsynced tail.
+		 */
+		corrupt = later_proves(&l, r + 1, l.recs[r].start);
+		if (corrupt)
 			CHECK(open_refused(env, dir, segment_size, l.recs[r].start));
 		CHECK(open_expect_flags(env, dir, segment_size,
-								r + 1 < l.n ? LSM_XLOG_ACCEPT_CORRUPTION : 0,
+								corrupt ? LSM_XLOG_ACCEPT_CORRUPTION : 0,
 								&l, 0, r, &x, &rep));
 		CHECK(rep.torn && rep.reason[0] != '\0');
-		CHECK(rep.corrupt == (r + 1 < l.n));
+		CHECK(rep.corrupt == corrupt);
+		CHECK(rep.later_records == l.n - r - 1);
 		lsm_xlog_close(x);
 		/* the damage is gone: a second open finds a clean end */
 		CHECK(open_expect(env, dir, segment_size, &l, 0, r, &x, &rep));
@@ -792,6 +846,7 @@ test_xlog_stale_data(void)
 	LsmEnv	   *env = lsm_env_posix();
 	LsmXlog    *x;
 	LsmXlogReplayReport rep;
+	LsmStatus	st;
 	RecList		l = {0};
 	uint64_t	starts[64];
 	uint64_t	end;
@@ -843,15 +898,18 @@ test_xlog_stale_data(void)
 	test_rmtree(dir);
 
 	/*
-	 * (c) R0..R5 in one segment; R2 is damaged, so R3..R5 are cut off.  A
-	 * new record of R2's size then ends exactly where R3 starts, and R3
-	 * (still a valid record for LSN R3.start, if its bytes were left) must
-	 * not come back.
+	 * (c) R0..R5 in one segment, each synced (so R3 proves R2 durable); R2
+	 * is damaged, so R3..R5 are cut off.  A new record of R2's size then
+	 * ends exactly where R3 starts, and R3 (still a valid record for LSN
+	 * R3.start, if its bytes were left) must not come back.
 	 */
 	test_tmpdir(dir, sizeof(dir), "xlogstale2");
 	CHECK(open_expect(env, dir, 4096, &l, 0, 0, &x, &rep));
 	for (i = 0; i < 6; i++)
+	{
 		CHECK(append_rec(x, &l, 100, &rng));
+		CHECK_OK(lsm_xlog_flush(x, lsm_xlog_insert_lsn(x), &st), &st);
+	}
 	lsm_xlog_close(x);
 	seg_path(dir, 0, path, sizeof(path));
 	{
@@ -868,10 +926,325 @@ test_xlog_stale_data(void)
 	CHECK(rep.torn && rep.corrupt && rep.next_valid_lsn == l.recs[3].start);
 	reclist_truncate(&l, 2);
 	CHECK(append_rec(x, &l, 100, &rng));
-	CHECK(l.recs[2].end == l.recs[1].end + 116);
+	CHECK(l.recs[2].end == l.recs[1].end + LSM_XLOG_HEADER + 100);
 	lsm_xlog_close(x);
 	CHECK(open_expect(env, dir, 4096, &l, 0, 3, NULL, &rep));
 	CHECK(!rep.torn);
+	reclist_free(&l);
+	test_rmtree(dir);
+}
+
+/*
+ * Damage is refused when a later record proves it durable, whatever the
+ * position, and the files stay as they were.  R0..R2 are synced, then R3
+ * and R4 appended without a sync: both carry durable_lsn = R2's end.
+ * Damage in R1 or R2 lies below it: refused.  Damage in R3 does not (R4
+ * was appended before R3 was synced, and a power loss may persist R4's
+ * block and not R3's): R4 is dropped as a torn tail, and counted.
+ */
+static void
+test_xlog_durable_proof(void)
+{
+	TestRng		rng = {test_seed("xlog durable proof")};
+	char		dir[256];
+	char		path[300];
+	LsmEnv	   *env = lsm_env_posix();
+	LsmXlog    *x;
+	LsmXlogReplayReport rep;
+	LsmStatus	st;
+	RecList		l = {0};
+	uint8_t    *pristine;
+	size_t		len;
+	size_t		t;
+	int			i;
+
+	test_tmpdir(dir, sizeof(dir), "xlogproof");
+	CHECK(open_expect(env, dir, 4096, &l, 0, 0, &x, &rep));
+	for (i = 0; i < 5; i++)
+	{
+		CHECK(append_rec(x, &l, 100, &rng));
+		if (i == 2)
+			CHECK_OK(lsm_xlog_flush(x, lsm_xlog_insert_lsn(x), &st), &st);
+	}
+	CHECK(l.recs[3].durable == l.recs[2].end && l.recs[4].durable == l.recs[2].end);
+	lsm_xlog_close(x);
+	seg_path(dir, 0, path, sizeof(path));
+	pristine = read_image(path, &len);
+
+	for (t = 1; t <= 2; t++)
+	{
+		uint8_t		b = pristine[l.recs[t].start + 30] ^ 0x01;
+
+		patch_image(path, l.recs[t].start + 30, &b, 1);
+		CHECK(open_refused(env, dir, 4096, l.recs[t].start));
+		CHECK(lsm_xlog_open(env, dir, 4096, NULL, NULL, &x, &rep, &st) ==
+			  LSM_CORRUPTION);
+		CHECK(rep.corrupt && rep.corrupt_lsn == l.recs[t].start);
+		CHECK(rep.later_records == 4 - t && rep.later_v1_records == 0);
+		CHECK(rep.later_durable_lsn == l.recs[2].end);
+		CHECK(rep.next_valid_lsn == l.recs[t + 1].start);
+		write_image(path, pristine, len);
+	}
+
+	/* damage above every later durable_lsn: a torn tail */
+	{
+		uint8_t		b = pristine[l.recs[3].start + 30] ^ 0x01;
+
+		patch_image(path, l.recs[3].start + 30, &b, 1);
+	}
+	CHECK(open_expect(env, dir, 4096, &l, 0, 3, &x, &rep));
+	CHECK(!rep.corrupt && rep.torn && rep.later_records == 1);
+	CHECK(rep.later_durable_lsn == l.recs[2].end &&
+		  rep.next_valid_lsn == l.recs[4].start);
+	lsm_xlog_close(x);
+	/* R4's bytes are gone for good */
+	CHECK(open_expect(env, dir, 4096, &l, 0, 3, NULL, &rep));
+	CHECK(!rep.torn && rep.later_records == 0);
+	free(pristine);
+	reclist_free(&l);
+	test_rmtree(dir);
+
+	/*
+	 * A record claiming a durable_lsn above its own LSN is invalid, CRC
+	 * or not: the flushed LSN never passes the insert position, so such a
+	 * record cannot have been written by the log.
+	 */
+	test_tmpdir(dir, sizeof(dir), "xlogproof2");
+	CHECK(open_expect(env, dir, 4096, &l, 0, 0, &x, &rep));
+	for (i = 0; i < 3; i++)
+	{
+		CHECK(append_rec(x, &l, 50, &rng));
+		CHECK_OK(lsm_xlog_flush(x, lsm_xlog_insert_lsn(x), &st), &st);
+	}
+	lsm_xlog_close(x);
+	seg_path(dir, 0, path, sizeof(path));
+	{
+		uint8_t    *img = read_image(path, &len);
+		uint8_t    *h = img + l.recs[1].start;
+
+		lsm_put_fixed64(h + 16, l.recs[1].start + 1);
+		lsm_put_fixed32(h, lsm_crc32c_mask(lsm_crc32c(h + 4, 20 + 50)));
+		write_image(path, img, len);
+		free(img);
+	}
+	CHECK(open_refused(env, dir, 4096, l.recs[1].start));
+	CHECK(lsm_xlog_open(env, dir, 4096, NULL, NULL, &x, &rep, &st) == LSM_CORRUPTION);
+	CHECK(strstr(rep.reason, "beyond itself") != NULL);
+	reclist_free(&l);
+	test_rmtree(dir);
+}
+
+/*
+ * An OS crash or power loss may persist the unsynced tail out of order: a
+ * later segment, or a later block, on disk while an earlier block is not.
+ * Simulated here by zeroing unsynced records (never-written blocks of a
+ * preallocated segment read as zeros) and leaving the ones after them.
+ * R0..R2 are synced, R3..R11 appended after the sync, over three
+ * segments.  Open starts without an operator, replays up to the hole,
+ * drops and counts the records after it, deletes the later segments and
+ * continues at the hole.
+ */
+static void
+test_xlog_unsynced_reorder(void)
+{
+	TestRng		rng = {test_seed("xlog unsynced reorder")};
+	int			variant;
+
+	for (variant = 0; variant < 2; variant++)
+	{
+		char		dir[256];
+		char		path[300];
+		LsmEnv	   *env = lsm_env_posix();
+		LsmXlog    *x;
+		LsmXlogReplayReport rep;
+		LsmStatus	st;
+		RecList		l = {0};
+		uint64_t	starts[16];
+		size_t		nseg;
+		size_t		hole;		/* first record lost */
+		size_t		hole_end;	/* first record after the hole */
+		size_t		k;
+		uint8_t    *img;
+		size_t		len;
+		int			i;
+
+		test_tmpdir(dir, sizeof(dir), "xlogreorder");
+		CHECK(open_expect(env, dir, 512, &l, 0, 0, &x, &rep));
+		for (i = 0; i < 12; i++)
+		{
+			CHECK(append_rec(x, &l, 100, &rng));
+			if (i == 2)
+				CHECK_OK(lsm_xlog_flush(x, lsm_xlog_insert_lsn(x), &st), &st);
+		}
+		lsm_xlog_close(x);
+		nseg = list_starts(dir, starts, 16);
+		CHECK(nseg == 3 && starts[1] == l.recs[4].start &&
+			  starts[2] == l.recs[8].start);
+
+		/*
+		 * 0: the first blocks of segment 1 (R4, R5) never made it, its
+		 * later blocks and segment 2 did.  1: the end of segment 0 (R3,
+		 * starting exactly at the durable_lsn of every later record) never
+		 * made it: durable_lsn equal to the hole is no proof.
+		 */
+		hole = variant == 0 ? 4 : 3;
+		hole_end = variant == 0 ? 6 : 4;
+		k = segment_of(starts, nseg, l.recs[hole].start);
+		seg_path(dir, starts[k], path, sizeof(path));
+		img = read_image(path, &len);
+		memset(img + (l.recs[hole].start - starts[k]), 0,
+			   l.recs[hole_end - 1].end - l.recs[hole].start);
+		write_image(path, img, len);
+		free(img);
+
+		CHECK(open_expect(env, dir, 512, &l, 0, hole, &x, &rep));
+		CHECK(!rep.corrupt && rep.torn);
+		CHECK(rep.later_records == l.n - hole_end);
+		CHECK(rep.next_valid_lsn == l.recs[hole_end].start);
+		CHECK(rep.later_durable_lsn == l.recs[2].end);
+		CHECK(rep.end_lsn == l.recs[hole].start);
+		CHECK(rep.dropped_segments == nseg - k - 1);
+		CHECK(list_starts(dir, starts, 16) == k + 1);
+
+		/* the log goes on at the hole; nothing dropped comes back */
+		reclist_truncate(&l, hole);
+		for (i = 0; i < 6; i++)
+			CHECK(append_rec(x, &l, 100, &rng));
+		lsm_xlog_close(x);
+		CHECK(open_expect(env, dir, 512, &l, 0, l.n, NULL, &rep));
+		CHECK(!rep.torn && rep.later_records == 0);
+		reclist_free(&l);
+		test_rmtree(dir);
+	}
+}
+
+/*
+ * Write a v1 segment by hand at dir/0 (capacity bytes, zero-filled): the
+ * records of l, which get v1 headers (16 bytes, no durable_lsn, length's
+ * top bit clear), laid out from LSN 0.
+ */
+static void
+write_v1_segment(const char *dir, RecList *l, size_t capacity)
+{
+	char		path[300];
+	uint8_t    *img = calloc(1, capacity);
+	uint64_t	pos = 0;
+	size_t		i;
+
+	if (img == NULL)
+	{
+		perror("calloc");
+		exit(2);
+	}
+	for (i = 0; i < l->n; i++)
+	{
+		Rec		   *r = &l->recs[i];
+		uint8_t    *h = img + pos;
+		uint32_t	crc;
+
+		if (pos + LSM_XLOG_HEADER_V1 + r->len > capacity)
+		{
+			fprintf(stderr, "v1 segment too small\n");
+			exit(2);
+		}
+		lsm_put_fixed32(h + 4, (uint32_t) r->len);
+		lsm_put_fixed64(h + 8, pos);
+		memcpy(h + LSM_XLOG_HEADER_V1, r->data, r->len);
+		crc = lsm_crc32c(h + 4, 12 + r->len);
+		lsm_put_fixed32(h, lsm_crc32c_mask(crc));
+		r->start = pos;
+		r->end = pos + LSM_XLOG_HEADER_V1 + r->len;
+		pos = r->end;
+	}
+	seg_path(dir, 0, path, sizeof(path));
+	write_image(path, img, capacity);
+	free(img);
+}
+
+/*
+ * Records of the first format (v1, written before durable_lsn) still
+ * replay, and the log goes on after them with v2 records.  Damage followed
+ * by a v1 record is refused: a v1 record cannot say whether the damage had
+ * been synced, and refusing is what recovery did with a v1 log before.
+ */
+static void
+test_xlog_v1_records(void)
+{
+	TestRng		rng = {test_seed("xlog v1")};
+	char		dir[256];
+	char		path[300];
+	LsmEnv	   *env = lsm_env_posix();
+	LsmXlog    *x;
+	LsmXlogReplayReport rep;
+	LsmStatus	st;
+	RecList		l = {0};
+	uint8_t    *img;
+	size_t		len;
+	size_t		i;
+	static const uint8_t pinned_v1[19] = {
+		0x3c, 0x46, 0x40, 0x42, 0x03, 0x00, 0x00, 0x00,
+		0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 'a', 'b', 'c'
+	};
+
+	/* "abc" (the v1 example of docs/format.md), an empty record, random ones */
+	test_tmpdir(dir, sizeof(dir), "xlogv1");
+	{
+		Rec		   *r = reclist_add(&l);
+
+		r->data = malloc(3);
+		memcpy(r->data, "abc", 3);
+		r->len = 3;
+		r = reclist_add(&l);
+		r->data = malloc(1);
+		r->len = 0;
+		for (i = 0; i < 8; i++)
+		{
+			r = reclist_add(&l);
+			r->len = (size_t) test_rng_below(&rng, 100);
+			r->data = malloc(r->len + 1);
+			fill_random(&rng, r->data, r->len);
+		}
+	}
+	write_v1_segment(dir, &l, 2048);
+	seg_path(dir, 0, path, sizeof(path));
+	img = read_image(path, &len);
+	CHECK(memcmp(img, pinned_v1, sizeof(pinned_v1)) == 0);
+	free(img);
+
+	CHECK(open_expect(env, dir, 2048, &l, 0, l.n, &x, &rep));
+	CHECK(!rep.torn && rep.records == 10 && rep.end_lsn == l.recs[9].end);
+	for (i = 0; i < 20; i++)
+		CHECK(append_rec(x, &l, random_size(&rng, 2048), &rng));
+	lsm_xlog_close(x);
+	CHECK(open_expect(env, dir, 2048, &l, 0, l.n, NULL, &rep));
+	CHECK(!rep.torn);
+	/* the v1 records kept their headers */
+	img = read_image(path, &len);
+	CHECK(memcmp(img, pinned_v1, sizeof(pinned_v1)) == 0);
+	CHECK((lsm_get_fixed32(img + l.recs[9].start + 4) & LSM_XLOG_V2) == 0);
+	free(img);
+	test_rmtree(dir);
+
+	/* damage in a v1 log with v1 records behind it: refused, then accepted */
+	reclist_truncate(&l, 10);
+	test_tmpdir(dir, sizeof(dir), "xlogv1dmg");
+	write_v1_segment(dir, &l, 2048);
+	{
+		uint8_t		b;
+
+		seg_path(dir, 0, path, sizeof(path));
+		img = read_image(path, &len);
+		b = img[l.recs[5].start + 9] ^ 0x10;
+		free(img);
+		patch_image(path, l.recs[5].start + 9, &b, 1);
+	}
+	CHECK(open_refused(env, dir, 2048, l.recs[5].start));
+	CHECK(lsm_xlog_open(env, dir, 2048, NULL, NULL, &x, &rep, &st) == LSM_CORRUPTION);
+	CHECK(rep.later_records == 4 && rep.later_v1_records == 4);
+	CHECK(rep.corrupt && rep.later_durable_lsn == 0);
+	CHECK(open_expect_flags(env, dir, 2048, LSM_XLOG_ACCEPT_CORRUPTION, &l, 0, 5,
+							NULL, &rep));
+	CHECK(rep.corrupt && rep.torn);
 	reclist_free(&l);
 	test_rmtree(dir);
 }
@@ -1238,8 +1611,8 @@ test_xlog_no_space(void)
 	fill_random(&rng, junk, sizeof(junk));
 	test_tmpdir(dir, sizeof(dir), "xlognospc");
 	CHECK(open_expect(env, dir, 512, &l, 0, 0, &x, &rep));
-	CHECK(append_rec(x, &l, 200, &rng));
-	CHECK(append_rec(x, &l, 200, &rng));	/* 432 of 512 bytes used */
+	CHECK(append_rec(x, &l, 190, &rng));
+	CHECK(append_rec(x, &l, 190, &rng));	/* 428 of 512 bytes used */
 
 	/* a new segment cannot be made */
 	pos = lsm_xlog_insert_lsn(x);
@@ -1546,6 +1919,9 @@ main(void)
 	RUN(test_xlog_cut_anywhere);
 	RUN(test_xlog_damage_anywhere);
 	RUN(test_xlog_stale_data);
+	RUN(test_xlog_durable_proof);
+	RUN(test_xlog_unsynced_reorder);
+	RUN(test_xlog_v1_records);
 	RUN(test_xlog_remove_before);
 	RUN(test_xlog_pending_limit);
 	RUN(test_xlog_group_commit);
