@@ -872,12 +872,10 @@ switch_memtable(LsmDb *db, size_t need, bool new_log, bool *pool_full, LsmStatus
 
 	/*
 	 * The region first: a writer waiting for the host's pool retries this,
-	 * and should not create and delete a WAL file every time.
-	 */
-	/*
-	 * need 0 is a freeze for a flush (by request, or of an idle table), not
-	 * a full memtable: the next one starts small, as after an open, so that
-	 * tables nobody writes hold little of the host's pool.
+	 * and should not create and delete a WAL file every time.  need 0 is a
+	 * freeze for a flush (by request, or of an idle table), not a full
+	 * memtable: the next one starts small, as after an open, so that tables
+	 * nobody writes hold little of the host's pool.
 	 */
 	rc = memref_new(db, need, sv->mem->log_number, &m, pool_full, need == 0, st);
 	if (rc != LSM_OK)
