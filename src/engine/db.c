@@ -207,8 +207,9 @@ memref_new(LsmDb *db, size_t need, uint64_t log_number, LsmMemRef **out,
 	size_t		size = db->opts.write_buffer_size;
 
 	/*
-	 * The memtable an open starts with may be smaller: a host with many
-	 * mostly idle tables then does not pay a full memtable for each.
+	 * The memtable an open or a flush starts with (first) may be smaller: a
+	 * host with many mostly idle tables then does not pay a full memtable
+	 * for each.
 	 */
 	if (first && db->opts.initial_write_buffer_size > 0 &&
 		db->opts.initial_write_buffer_size < size)
@@ -827,6 +828,19 @@ lsm_db_flush_needed(LsmDb *db)
 	return needed;
 }
 
+size_t
+lsm_db_memtable_bytes(LsmDb *db)
+{
+	size_t		bytes;
+
+	db->env->mutex_lock(db->mu);
+	bytes = db->sv->mem->size;
+	for (int i = 0; i < db->sv->n_imm; i++)
+		bytes += db->sv->imm[i]->size;
+	db->env->mutex_unlock(db->mu);
+	return bytes;
+}
+
 /*
  * switch_memtable
  *		Freeze the active memtable and start a new one with room for need
@@ -858,9 +872,12 @@ switch_memtable(LsmDb *db, size_t need, bool new_log, bool *pool_full, LsmStatus
 
 	/*
 	 * The region first: a writer waiting for the host's pool retries this,
-	 * and should not create and delete a WAL file every time.
+	 * and should not create and delete a WAL file every time.  need 0 is a
+	 * freeze for a flush (by request, or of an idle table), not a full
+	 * memtable: the next one starts small, as after an open, so that tables
+	 * nobody writes hold little of the host's pool.
 	 */
-	rc = memref_new(db, need, sv->mem->log_number, &m, pool_full, false, st);
+	rc = memref_new(db, need, sv->mem->log_number, &m, pool_full, need == 0, st);
 	if (rc != LSM_OK)
 	{
 		lsm_free(nsv);
@@ -1677,7 +1694,9 @@ get_visit(void *arg, LsmSlice ikey, LsmSlice value)
 	switch (pk.kind)
 	{
 		case LSM_KIND_PUT:
-			if (!lsm_buf_set(g->n_ops > 0 ? &g->base : g->out, value.data, value.len))
+			/* the caller's buffer: a big value needs no room in a shared heap */
+			if ((g->n_ops == 0 && !lsm_buf_make_private(g->out, value.len + 1)) ||
+				!lsm_buf_set(g->n_ops > 0 ? &g->base : g->out, value.data, value.len))
 				g->err = LSM_NO_MEMORY;
 			g->has_base = g->n_ops > 0;
 			g->found_put = true;

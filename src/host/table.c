@@ -244,6 +244,19 @@ lsm_table_save_settings(Oid relid)
 }
 
 /*
+ * lsm_idle_memtable_size
+ *		The memtable an idle table (just opened, or flushed) holds: 1MB, or
+ *		1/64 of a small pool (at least 64kB), so that tens of open tables do
+ *		not fill the pool by themselves.
+ */
+size_t
+lsm_idle_memtable_size(void)
+{
+	return Min((size_t) 1024 * 1024,
+			   Max((size_t) 64 * 1024, (size_t) lsm_memtable_memory * 1024 / 64));
+}
+
+/*
  * lsm_table_options
  *		Engine options of a table in the shared engine.
  */
@@ -262,8 +275,7 @@ lsm_table_options(const char *dir, LsmOptions *opts, LsmTableSlot *slot)
 	 */
 	opts->write_buffer_size = Min((size_t) settings.memtable_size,
 								  (size_t) lsm_memtable_memory * 1024 / 4);
-	/* an idle table holds 1MB of the pool, not a whole memtable */
-	opts->initial_write_buffer_size = Min(opts->write_buffer_size, (size_t) 1024 * 1024);
+	opts->initial_write_buffer_size = Min(opts->write_buffer_size, lsm_idle_memtable_size());
 	opts->block_size = settings.block_size;
 	opts->compression = settings.compress ? LSM_COMPRESSION_ZSTD : LSM_COMPRESSION_NONE;
 	opts->compression_level = settings.compression_level;
@@ -540,7 +552,10 @@ lsm_slot_for(Oid dboid, Oid relid, bool create, uint32 *generation)
 
 /*
  * lsm_flush_pending_anywhere
- *		Whether some open table has a frozen memtable waiting for a flush.
+ *		Whether some open table has a frozen memtable waiting for a flush
+ *		that can succeed.  A table whose flushes fail does not count: its
+ *		memtables stay until the cause is fixed (or the table is dropped),
+ *		and commits to other tables must not wait for that.
  */
 bool
 lsm_flush_pending_anywhere(void)
@@ -550,7 +565,7 @@ lsm_flush_pending_anywhere(void)
 
 	LWLockAcquire(s->registry_lock, LW_SHARED);
 	for (int i = 0; i < s->max_tables && !any; i++)
-		if (s->slots[i].state == LSM_SLOT_OPEN)
+		if (s->slots[i].state == LSM_SLOT_OPEN && !s->slots[i].flush_failing)
 			any = lsm_db_flush_needed(s->slots[i].db);
 	LWLockRelease(s->registry_lock);
 	return any;
