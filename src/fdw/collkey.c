@@ -41,11 +41,17 @@
 #include "codec.h"
 
 /*
- * The catalog fields (daticulocale, colliculocale) and pg_locale_t layout
- * used here are those of Postgres 15 and 16; 17 renamed them.
+ * The ICU locale's catalog field: daticulocale/colliculocale in Postgres 15
+ * and 16, datlocale/colllocale from 17 on (which also serve the builtin
+ * provider).  Only the 15 branch is compiled and tested here; 18 changed
+ * pg_locale_t's layout again and is not covered.
  */
 #if PG_VERSION_NUM >= 170000
-#error "collkey.c reads the locale catalogs of Postgres 15 and 16: port it"
+#define LSM_ANUM_DB_LOCALE		Anum_pg_database_datlocale
+#define LSM_ANUM_COLL_LOCALE	Anum_pg_collation_colllocale
+#else
+#define LSM_ANUM_DB_LOCALE		Anum_pg_database_daticulocale
+#define LSM_ANUM_COLL_LOCALE	Anum_pg_collation_colliculocale
 #endif
 
 /* What collkey needs to know of a collation, looked up once per backend. */
@@ -118,7 +124,7 @@ lookup_collation(Oid collid, CollInfo *ci)
 		provider = db->datlocprovider;
 		d = SysCacheGetAttr(DATABASEOID, tp, Anum_pg_database_datcollate, &isnull);
 		collcollate = isnull ? NULL : TextDatumGetCString(d);
-		d = SysCacheGetAttr(DATABASEOID, tp, Anum_pg_database_daticulocale, &isnull);
+		d = SysCacheGetAttr(DATABASEOID, tp, LSM_ANUM_DB_LOCALE, &isnull);
 		iculocale = isnull ? NULL : TextDatumGetCString(d);
 		ci->name = pstrdup("default");
 	}
@@ -134,7 +140,7 @@ lookup_collation(Oid collid, CollInfo *ci)
 		ci->deterministic = coll->collisdeterministic;
 		d = SysCacheGetAttr(COLLOID, tp, Anum_pg_collation_collcollate, &isnull);
 		collcollate = isnull ? NULL : TextDatumGetCString(d);
-		d = SysCacheGetAttr(COLLOID, tp, Anum_pg_collation_colliculocale, &isnull);
+		d = SysCacheGetAttr(COLLOID, tp, LSM_ANUM_COLL_LOCALE, &isnull);
 		iculocale = isnull ? NULL : TextDatumGetCString(d);
 		ci->name = pstrdup(NameStr(coll->collname));
 	}
@@ -143,6 +149,10 @@ lookup_collation(Oid collid, CollInfo *ci)
 	ci->icu = (provider == COLLPROVIDER_ICU);
 	ci->byte_order = !ci->icu &&
 		(lc_collate_is_c(collid) ||
+#ifdef COLLPROVIDER_BUILTIN
+	/* the builtin provider (17+) orders by code point: UTF-8 byte order */
+		 provider == COLLPROVIDER_BUILTIN ||
+#endif
 		 (collcollate != NULL && is_c_utf8(collcollate) &&
 		  GetDatabaseEncoding() == PG_UTF8));
 	ci->version = NULL;
