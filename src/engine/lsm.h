@@ -300,7 +300,7 @@ typedef struct LsmReadOptions
 	/*
 	 * Read at this sequence number (0: latest).  The lowest of it, the
 	 * snapshot's and the latest wins.  Unlike a snapshot it does not keep
-	 * compaction from dropping what it reads: the host's horizon_fn must
+	 * flush and compaction from dropping what it reads: the host's horizon_fn must
 	 * cover it.
 	 */
 	LsmSeq		read_seq;
@@ -505,6 +505,7 @@ typedef struct LsmDbStats
 	uint64_t	block_reads;	/* blocks read from disk */
 	uint64_t	flushes;		/* memtables written as level-0 tables */
 	uint64_t	bytes_flushed;
+	uint64_t	flush_entries_dropped;	/* versions no read point needs */
 	/* own WAL: its bytes; external_wal: bytes of the batches applied */
 	uint64_t	bytes_written_wal;
 	uint64_t	bytes_compacted_written;

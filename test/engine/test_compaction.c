@@ -776,6 +776,120 @@ test_horizon_fn(void)
 	test_rmtree(dir);
 }
 
+/*
+ * A flush drops, by the stripe rule, the versions no read point needs: of
+ * each key's versions between two read points (snapshots, the host's
+ * horizon, last_seq) only the newest PUT or DELETE and the operands above
+ * it reach level 0; everything above the horizon is kept.
+ */
+static void
+test_flush_drops(void)
+{
+	char		dir[256];
+	LsmOptions	o = small_opts(LSM_COMPACT_LEVELED);
+	LsmDb	   *db;
+	LsmStatus	st;
+	LsmDbStats	s;
+	LsmSnapshot *snap;
+	LsmSnapshot outside;		/* what an outside reader reads at */
+	char		k[32];
+	char		v[32];
+
+	o.write_buffer_size = 4 * 1024 * 1024;	/* only the explicit flushes */
+	o.auto_compact = false;
+	o.horizon_fn = horizon_fn;
+	__atomic_store_n(&host_horizon, LSM_MAX_SEQ, __ATOMIC_RELEASE);
+	test_tmpdir(dir, sizeof(dir), "cmp_flush_drops");
+	CHECK_OK(lsm_db_open(&o, dir, &db, &st), &st);
+
+	/* five versions of 100 keys, a snapshot after the second */
+	snap = NULL;
+	for (int r = 0; r < 5; r++)
+	{
+		for (int i = 0; i < 100; i++)
+		{
+			key_name(k, sizeof(k), i);
+			snprintf(v, sizeof(v), "v%d.%d", r, i);
+			CHECK(put(db, k, lsm_slice_str(v)));
+		}
+		if (r == 1)
+			snap = lsm_db_snapshot(db);
+	}
+	CHECK_OK(lsm_db_flush(db, &st), &st);
+	lsm_db_stats(db, &s);
+	CHECK(s.files_per_level[0] == 1);
+	CHECK(total(s.entries_per_level) == 200);	/* v1 for snap, v4 */
+	CHECK(s.flush_entries_dropped == 300);
+	for (int i = 0; i < 100; i++)
+	{
+		key_name(k, sizeof(k), i);
+		snprintf(v, sizeof(v), "v1.%d", i);
+		CHECK(strcmp(get_str(db, snap, k), v) == 0);
+		snprintf(v, sizeof(v), "v4.%d", i);
+		CHECK(strcmp(get_str(db, NULL, k), v) == 0);
+	}
+	lsm_db_release_snapshot(db, snap);
+
+	/*
+	 * An outside reader between the second and the third of four more
+	 * rounds: the versions above it are all kept, of those at or below it
+	 * only the newest.  Keys 0-49 end deleted: the tombstone is kept.
+	 */
+	for (int r = 0; r < 4; r++)
+	{
+		for (int i = 0; i < 100; i++)
+		{
+			key_name(k, sizeof(k), i);
+			snprintf(v, sizeof(v), "w%d.%d", r, i);
+			if (r == 3 && i < 50)
+				CHECK(del(db, k));
+			else
+				CHECK(put(db, k, lsm_slice_str(v)));
+		}
+		if (r == 1)
+		{
+			lsm_db_stats(db, &s);
+			memset(&outside, 0, sizeof(outside));
+			outside.seq = s.last_seq;
+			__atomic_store_n(&host_horizon, s.last_seq, __ATOMIC_RELEASE);
+		}
+	}
+	CHECK_OK(lsm_db_flush(db, &st), &st);
+	lsm_db_stats(db, &s);
+	CHECK(s.files_per_level[0] == 2);
+	CHECK(total(s.entries_per_level) == 200 + 300);
+	CHECK(s.tombstones_per_level[0] == 50);
+	CHECK(s.flush_entries_dropped == 300 + 100);
+	for (int i = 0; i < 100; i++)
+	{
+		key_name(k, sizeof(k), i);
+		snprintf(v, sizeof(v), "w1.%d", i);
+		CHECK(strcmp(get_str(db, &outside, k), v) == 0);
+		snprintf(v, sizeof(v), "w3.%d", i);
+		CHECK(strcmp(get_str(db, NULL, k), i < 50 ? "<none>" : v) == 0);
+	}
+	__atomic_store_n(&host_horizon, LSM_MAX_SEQ, __ATOMIC_RELEASE);
+
+	/* operands stay above their base; the PUT below the base goes */
+	CHECK(put(db, "m", lsm_slice("\0\0\0\0\0\0\0\0", 8)));
+	{
+		uint8_t		enc[8];
+
+		lsm_put_fixed64(enc, 1);
+		CHECK(put(db, "m", lsm_slice(enc, 8)));
+	}
+	CHECK(add(db, "m", 2));
+	CHECK(add(db, "m", 3));
+	CHECK_OK(lsm_db_flush(db, &st), &st);
+	lsm_db_stats(db, &s);
+	CHECK(s.entries_per_level[0] == 500 + 3);
+	CHECK(s.flush_entries_dropped == 400 + 1);
+	CHECK(get_counter(db, NULL, "m") == 6);
+
+	CHECK_OK(lsm_db_close(db, &st), &st);
+	test_rmtree(dir);
+}
+
 /* The host's file horizon, settable by the test. */
 static uint64_t host_file_horizon = UINT64_MAX;
 
@@ -1554,6 +1668,7 @@ main(void)
 	TIMED_RUN(test_gc_snapshots);
 	TIMED_RUN(test_merge_fold);
 	TIMED_RUN(test_horizon_fn);
+	TIMED_RUN(test_flush_drops);
 	TIMED_RUN(test_file_horizon_fn);
 	TIMED_RUN(test_compact_range);
 	TIMED_RUN(test_space_amp);
