@@ -40,7 +40,7 @@
  *
  * Build from the repository root: compile this file with -O2 -Isrc/engine
  * together with every src/engine .c file except env_pg.c, and link with
- * -lzstd -lpthread -lm.
+ * -lzstd -llz4 -lpthread -lm.
  */
 #include <stdio.h>
 #include <stdlib.h>

@@ -79,6 +79,7 @@ lsm_options_init(LsmOptions *opts)
 	opts->block_size = 4096;
 	opts->block_restart_interval = 16;
 	opts->compression = LSM_COMPRESSION_ZSTD;
+	opts->compression_upper = LSM_COMPRESSION_LZ4;
 	opts->compression_level = 3;
 	opts->bloom_bits_per_key = 10;
 	opts->block_cache_size = 8 * 1024 * 1024;
@@ -643,6 +644,7 @@ write_level0_table(LsmDb *db, LsmMemTable *mt, LsmVersionEdit *edit, LsmStatus *
 	LsmMemIter	mi;
 	LsmFileMeta meta;
 	LsmCode		rc;
+	LsmSstOptions topts;
 	LsmSeq	   *points;
 	int			n_points;
 	LsmSlice	ukey = lsm_slice(NULL, 0);	/* points into mt */
@@ -663,7 +665,10 @@ write_level0_table(LsmDb *db, LsmMemTable *mt, LsmVersionEdit *edit, LsmStatus *
 		return lsm_status_set(st, LSM_INVALID_ARGUMENT, 0,
 							  "database path \"%s\" is too long", db->dir);
 	}
-	rc = lsm_sst_builder_open(db->env, path, &db->topts, &b, st);
+	/* level 0 is rewritten soon: the upper levels' codec */
+	topts = db->topts;
+	topts.compression = db->opts.compression_upper;
+	rc = lsm_sst_builder_open(db->env, path, &topts, &b, st);
 	if (rc != LSM_OK)
 	{
 		lsm_free(points);
@@ -2848,6 +2853,13 @@ lsm_db_open(const LsmOptions *opts, const char *path, LsmDb **dbp, LsmStatus *st
 	if ((opts->region_alloc == NULL) != (opts->region_free == NULL))
 		return lsm_status_set(st, LSM_INVALID_ARGUMENT, 0,
 							  "region_alloc and region_free go together");
+	if ((int) opts->compression < LSM_COMPRESSION_NONE ||
+		(int) opts->compression > LSM_COMPRESSION_LZ4 ||
+		(int) opts->compression_upper < LSM_COMPRESSION_NONE ||
+		(int) opts->compression_upper > LSM_COMPRESSION_LZ4)
+		return lsm_status_set(st, LSM_INVALID_ARGUMENT, 0,
+							  "unknown compression %d (bottom) or %d (upper levels)",
+							  (int) opts->compression, (int) opts->compression_upper);
 	if (opts->block_cache != NULL && opts->cache_id >= ((uint64_t) 1 << 24))
 		return lsm_status_set(st, LSM_INVALID_ARGUMENT, 0,
 							  "cache_id %llu is not below 2^24",

@@ -343,10 +343,16 @@ lsm_fdw_verify(PG_FUNCTION_ARGS)
 					 "{\"files\": " UINT64_FORMAT
 					 ", \"bytes\": " UINT64_FORMAT
 					 ", \"blocks\": " UINT64_FORMAT
+					 ", \"blocks_by_codec\": {\"none\": " UINT64_FORMAT
+					 ", \"zstd\": " UINT64_FORMAT ", \"lz4\": " UINT64_FORMAT "}"
 					 ", \"entries\": " UINT64_FORMAT
 					 ", \"problems\": " UINT64_FORMAT
 					 ", \"messages\": %s}",
-					 r.files, r.bytes, r.blocks, r.entries, r.problems, messages.data);
+					 r.files, r.bytes, r.blocks,
+					 r.blocks_by_codec[LSM_COMPRESSION_NONE],
+					 r.blocks_by_codec[LSM_COMPRESSION_ZSTD],
+					 r.blocks_by_codec[LSM_COMPRESSION_LZ4],
+					 r.entries, r.problems, messages.data);
 	PG_RETURN_DATUM(jsonb_from_buf(&buf));
 }
 
