@@ -16,7 +16,8 @@
 #     past lsm_fdw.commit_wait_timeout, ignores a cancel and completes once
 #     flushes resume.
 #  6. lsm_fdw_flush() with a pool full of 30 tables' memtables (where it
-#     waited without end) ends within 1 s of pg_cancel_backend.
+#     waited without end) returns, or ends within 1 s of pg_cancel_backend
+#     should it still wait.
 use strict;
 use warnings;
 use PostgreSQL::Test::Cluster;
@@ -220,12 +221,20 @@ for my $i (1 .. 30)
 }
 $node->safe_psql('postgres', $ddl);
 ($h, $out, $err) = start_psql("SELECT 'flush_one', lsm_fdw_flush('f1')");
-$pid = backend_of('flush_one');
-ok($pid, 'lsm_fdw_flush runs');
-usleep(1_000_000);
-$elapsed = cancel_and_time($pid, $h);
+# it no longer waits for room (issue 12: a flush may go past the pool's limit)
+$t0 = time;
+while ($h->pumpable && time - $t0 < 5) { $h->pump_nb; usleep(50_000); }
+if ($h->pumpable && ($pid = backend_of('flush_one')))
+{
+	$elapsed = cancel_and_time($pid, $h);
+}
+else
+{
+	eval { $h->finish; };
+	$elapsed = 0;
+}
 cmp_ok($elapsed, '<', 1.0,
-	sprintf('lsm_fdw_flush is done within 1 s of pg_cancel_backend (%.3f s)', $elapsed));
+	sprintf('lsm_fdw_flush is done, at the latest within 1 s of pg_cancel_backend (%.3f s)', $elapsed));
 like($$out . $$err, qr/flush_one|ERROR:  57014: canceling statement due to user request/,
 	'it flushed or was cancelled (57014)');
 is($node->safe_psql('postgres', 'SELECT count(*) FROM f1'), '100', 'the table is intact');

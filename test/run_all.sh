@@ -45,7 +45,7 @@ if ! lsm_build_install; then
 	exit 1
 fi
 
-OUT=$(mktemp -d /tmp/lsm_test.XXXXXX)
+OUT=$(mktemp -d "${LSM_TEST_TMPDIR:-/tmp}/lsm_test.XXXXXX")
 chmod 755 "$OUT"
 cleanup() { [ "${KEEP_TEST_OUTPUT:-0}" = 1 ] || rm -rf "$OUT"; }
 trap cleanup EXIT
@@ -68,6 +68,8 @@ run_engine() {	# suite make-args...
 	bins=$(grep -c '^== ' "$log")
 	ran=$(grep -cE '^TESTS ' "$log")
 	[ "$ran" -lt "$bins" ] && { echo "$((bins - ran)) test binaries did not finish:"; grep -B3 -A20 -E 'ERROR: AddressSanitizer|runtime error|Segmentation' "$log" | head -60; f=$((f + bins - ran)); }
+	# A suite that ran nothing (its log gone, no binary built) is a failure.
+	[ $((p + f)) -eq 0 ] && { echo "$suite ran no test"; f=1; }
 	count "$suite" "$p" "$f"
 }
 want engine && run_engine engine

@@ -43,6 +43,14 @@ lsm_calloc(size_t count, size_t size)
 }
 
 void *
+lsm_malloc_private(size_t n)
+{
+	if (allocator.alloc_private)
+		return allocator.alloc_private(allocator.arg, n);
+	return lsm_malloc(n);
+}
+
+void *
 lsm_realloc(void *p, size_t n)
 {
 	if (allocator.realloc)

@@ -487,6 +487,46 @@ erase_matching(LsmBlockCache *c, uint64_t mask, uint64_t want)
 }
 
 /*
+ * lsm_block_cache_shed
+ *		Drop least recently used unpinned entries, about bytes of them spread
+ *		over the shards (every one when bytes is SIZE_MAX), whatever the
+ *		budget: a host whose cache shares a fixed heap with other memory
+ *		gives that memory back when it runs short.  Returns the bytes
+ *		dropped.
+ */
+size_t
+lsm_block_cache_shed(LsmBlockCache *c, size_t bytes)
+{
+	size_t		per_shard = bytes / LSM_CACHE_SHARDS + 1;
+	size_t		total = 0;
+
+	if (c->base != NULL)
+		c = c->base;
+	for (int i = 0; i < LSM_CACHE_SHARDS; i++)
+	{
+		CacheShard *s = &c->shards[i];
+		LsmCacheHandle *garbage = NULL;
+		size_t		dropped = 0;
+
+		c->env->mutex_lock(s->mu);
+		while (dropped < per_shard && s->lru.lru_next != &s->lru)
+		{
+			LsmCacheHandle *e = s->lru.lru_next;
+
+			lru_remove(e);
+			detach(s, e);
+			dropped += e->len;
+			e->hnext = garbage;
+			garbage = e;
+		}
+		c->env->mutex_unlock(s->mu);
+		free_chain(garbage);
+		total += dropped;
+	}
+	return total;
+}
+
+/*
  * lsm_block_cache_erase_file
  *		Forget every block of a deleted file.  Pinned blocks leave the hash
  *		table too (file numbers are never reused, so nobody will look them

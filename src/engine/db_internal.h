@@ -163,6 +163,34 @@ extern LsmCode lsm_db_apply_edit_locked(LsmDb *db, LsmVersionEdit *edit,
  */
 extern void lsm_db_unlock_and_delete_obsolete(LsmDb *db);
 
+/* in db.c, for the db_*.c files: memtable references, superversions */
+extern void lsm_db_region_put(LsmDb *db, void *p, size_t size);
+extern LsmCode lsm_db_memref_new(LsmDb *db, size_t need, uint64_t log_number, LsmMemRef **out,
+		   bool *pool_full, bool first, LsmStatus *st);
+extern void lsm_db_memref_unref(LsmDb *db, LsmMemRef *m);
+extern void lsm_db_sv_unref_locked(LsmDb *db, LsmSuperVersion *sv);
+extern void lsm_db_install_sv(LsmDb *db, LsmSuperVersion *nsv, LsmMemRef *mem, LsmMemRef **imm,
+		   int n_imm);
+extern LsmCode lsm_db_sv_alloc(LsmSuperVersion **nsv, LsmStatus *st);
+extern LsmSuperVersion *lsm_db_pin_sv(LsmDb *db, LsmSeq *seq);
+extern void lsm_db_unpin_sv(LsmDb *db, LsmSuperVersion *sv);
+
+/* in db_flush.c, for the db_*.c files: WAL files, room for writes, flushes */
+extern LsmCode lsm_db_open_new_log(LsmDb *db, LsmLogWriter **w, LsmStatus *st);
+extern void lsm_db_remember_old_log(LsmDb *db, uint64_t number);
+extern void lsm_db_retire_log(LsmDb *db);
+extern void lsm_db_delete_old_logs(LsmDb *db);
+extern LsmCode lsm_db_flush_imm(LsmDb *db, LsmStatus *st);
+extern LsmCode lsm_db_refuse_write(LsmDb *db, LsmStatus *st);
+extern LsmCode lsm_db_switch_memtable(LsmDb *db, size_t need, bool new_log, bool *pool_full, LsmStatus *st);
+extern LsmCode lsm_db_make_room(LsmDb *db, size_t need, bool new_log, LsmStatus *st);
+extern LsmCode lsm_db_room_background(LsmDb *db, size_t need, bool *froze, LsmStatus *st);
+
+/* in db_write.c, for WAL replay in db_open.c */
+extern LsmCode lsm_db_insert_entry(void *arg, LsmSeq seq, LsmKind kind, LsmSlice key, LsmSlice value,
+			 LsmStatus *st);
+extern LsmCode lsm_db_batch_room(LsmSlice contents, size_t *need, LsmStatus *st);
+
 /* in compaction.c */
 
 /* Fill out for version v under options o; O(files). */

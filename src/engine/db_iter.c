@@ -626,8 +626,15 @@ lsm_db_iter_new(LsmIter *internal, LsmSeq seq, LsmSlice lower, LsmSlice upper,
 	it->dir = DIR_FORWARD;
 	it->has_lower = lower.data != NULL;
 	it->has_upper = upper.data != NULL;
+
+	/*
+	 * Values are copied into these, so they grow as big as the biggest row:
+	 * the reading process's own memory, not a host's shared heap.
+	 */
 	if ((it->has_lower && !lsm_buf_set(&it->lower, lower.data, lower.len)) ||
-		(it->has_upper && !lsm_buf_set(&it->upper, upper.data, upper.len)))
+		(it->has_upper && !lsm_buf_set(&it->upper, upper.data, upper.len)) ||
+		!lsm_buf_make_private(&it->value, 256) ||
+		!lsm_buf_make_private(&it->base_val, 256))
 	{
 		dbiter_destroy(&it->base);
 		return NULL;

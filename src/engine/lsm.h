@@ -372,6 +372,8 @@ extern LsmCode lsm_db_flush(LsmDb *db, LsmStatus *st);
  *							install.  Errors: those of the steps below.
  */
 extern bool lsm_db_flush_needed(LsmDb *db);
+/* Bytes of memtable regions the database holds, active and frozen. */
+extern size_t lsm_db_memtable_bytes(LsmDb *db);
 extern LsmCode lsm_db_flush_pending(LsmDb *db, bool *did, LsmStatus *st);
 extern LsmCode lsm_db_compact_step(LsmDb *db, bool *did, LsmStatus *st);
 

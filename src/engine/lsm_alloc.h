@@ -21,6 +21,15 @@ typedef struct LsmAllocator
 	void	   *(*realloc) (void *arg, void *p, size_t n);
 	void		(*free) (void *arg, void *p);
 	void	   *arg;
+
+	/*
+	 * Memory only the calling process will touch (NULL: alloc).  A host
+	 * whose alloc hands out shared memory gives big transient buffers (a
+	 * table builder's blocks, a big block read for one scan) its own
+	 * memory here, so their size is not bounded by the shared heap; its
+	 * realloc and free must accept these pointers too.
+	 */
+	void	   *(*alloc_private) (void *arg, size_t n);
 } LsmAllocator;
 
 /* Install a (NULL: libc); call before any engine object exists. */
@@ -29,6 +38,7 @@ extern void lsm_set_allocator(const LsmAllocator *a);
 extern void *lsm_malloc(size_t n);
 extern void *lsm_calloc(size_t count, size_t size);
 extern void *lsm_realloc(void *p, size_t n);
+extern void *lsm_malloc_private(size_t n);
 extern void lsm_free(void *p);
 extern char *lsm_strdup(const char *s);
 

@@ -69,6 +69,7 @@ typedef struct LsmBuf
 extern bool lsm_buf_reserve(LsmBuf *b, size_t extra);
 extern bool lsm_buf_append(LsmBuf *b, const void *p, size_t n);
 extern bool lsm_buf_set(LsmBuf *b, const void *p, size_t n);
+extern bool lsm_buf_make_private(LsmBuf *b, size_t cap);
 extern void lsm_buf_free(LsmBuf *b);
 
 static inline void

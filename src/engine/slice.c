@@ -80,7 +80,17 @@ lsm_buf_append(LsmBuf *b, const void *p, size_t n)
 bool
 lsm_buf_set(LsmBuf *b, const void *p, size_t n)
 {
-	if (n > b->cap)
+	if (n > b->cap && b->data != NULL &&
+		((const uint8_t *) p < b->data || (const uint8_t *) p >= b->data + b->cap))
+	{
+		/*
+		 * Grow in place (realloc leaves b intact on failure): the memory
+		 * stays of its kind, so a private buffer stays private.
+		 */
+		if (!lsm_buf_reserve(b, n - b->len))
+			return false;
+	}
+	else if (n > b->cap)
 	{
 		LsmBuf		tmp = LSM_BUF_INIT;
 
@@ -94,6 +104,26 @@ lsm_buf_set(LsmBuf *b, const void *p, size_t n)
 	if (n > 0)
 		memmove(b->data, p, n);
 	b->len = n;
+	return true;
+}
+
+/*
+ * lsm_buf_make_private
+ *		Give an empty, unallocated buffer cap bytes of process-private memory
+ *		(lsm_malloc_private).  Growth reallocates in place of the old block,
+ *		so the buffer stays private for its whole life.  A buffer that
+ *		already has memory is left as it is.
+ */
+bool
+lsm_buf_make_private(LsmBuf *b, size_t cap)
+{
+	if (b->data != NULL || cap == 0)
+		return true;
+	b->data = lsm_malloc_private(cap);
+	if (b->data == NULL)
+		return false;
+	b->cap = cap;
+	b->len = 0;
 	return true;
 }
 

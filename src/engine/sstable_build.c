@@ -84,6 +84,8 @@ lsm_sst_props_free(LsmSstProps *p)
 	lsm_buf_free(&p->largest);
 }
 
+static void builder_free(LsmSstBuilder *b);
+
 static LsmCode
 builder_nomem(LsmSstBuilder *b, LsmStatus *st)
 {
@@ -136,6 +138,26 @@ lsm_sst_builder_open(LsmEnv *env, const char *path, const LsmSstOptions *opts,
 	b->has_bloom = opts->bloom_bits_per_key > 0;
 	lsm_bloom_builder_init(&b->bloom, opts->bloom_bits_per_key);
 	lsm_status_clear(&b->err);
+
+	/*
+	 * A block, its compressed copy and the output grow as big as the
+	 * biggest entry.  Only this builder's process touches them, so they
+	 * take the process's own memory: in a host whose engine memory is a
+	 * fixed shared heap, a big row must not need several times its size
+	 * in that heap to be flushed.
+	 */
+	if (!lsm_buf_make_private(&b->data.buf, 4096) ||
+		!lsm_buf_make_private(&b->data.last_key, 64) ||
+		!lsm_buf_make_private(&b->index.buf, 4096) ||
+		!lsm_buf_make_private(&b->zbuf, 4096) ||
+		!lsm_buf_make_private(&b->out, 4096) ||
+		!lsm_buf_make_private(&b->scratch, 64) ||
+		!lsm_buf_make_private(&b->last_key, 64))
+	{
+		lsm_sst_builder_abandon(b);
+		return lsm_status_set(st, LSM_NO_MEMORY, 0,
+							  "out of memory creating table \"%s\"", path);
+	}
 	b->props.min_seq = LSM_MAX_SEQ;
 	if (opts->compression == LSM_COMPRESSION_ZSTD &&
 		(b->cctx = ZSTD_createCCtx()) == NULL)
@@ -150,12 +172,7 @@ lsm_sst_builder_open(LsmEnv *env, const char *path, const LsmSstOptions *opts,
 	{
 		b->file = NULL;
 		/* not ours to remove: it may be someone else's existing file */
-		lsm_block_builder_free(&b->data);
-		lsm_block_builder_free(&b->index);
-		lsm_bloom_builder_free(&b->bloom);
-		ZSTD_freeCCtx(b->cctx);
-		lsm_free(b->path);
-		lsm_free(b);
+		builder_free(b);
 		return rc;
 	}
 	*bp = b;

@@ -119,29 +119,45 @@ dctx_put(LsmSst *t, ZSTD_DCtx *d)
 }
 
 /*
+ * Data blocks above this size are read for one iterator and never cached:
+ * only a big value makes such a block, and caching it would evict
+ * everything else for a row that is rarely read twice.
+ */
+#define LSM_PRIVATE_BLOCK_BYTES (1024 * 1024)
+
+/*
  * read_block
  *		Read the stored block (offset, size) with its trailer, verify the
  *		checksum and return the decoded contents in a malloc'd buffer
- *		(*buf, of which the first *len bytes are the block).  Meta blocks
+ *		(*buf, of which the first *len bytes are the block).  With
+ *		is_private set, a data block bigger than LSM_PRIVATE_BLOCK_BYTES
+ *		comes in process-private memory (*is_private true), which must not
+ *		be cached: one big value then costs one process its size, not the
+ *		host's shared heap.  Meta blocks
  *		(index, filter, properties) are never compressed, so a compressed
  *		one is corruption.
  */
 static LsmCode
 read_block(LsmSst *t, uint64_t offset, uint64_t size, bool allow_compressed,
-		   uint8_t **buf, size_t *len, LsmStatus *st)
+		   uint8_t **buf, size_t *len, bool *is_private, LsmStatus *st)
 {
 	uint8_t    *raw;
 	uint32_t	stored,
 				actual;
 	uint8_t		kind;
 	LsmCode		rc;
+	bool		raw_private;
 
 	*buf = NULL;
 	*len = 0;
+	if (is_private)
+		*is_private = false;
 	if (size > t->file_size || offset > t->file_size - size ||
 		t->file_size - size - offset < LSM_BLOCK_TRAILER_SIZE || size > UINT32_MAX)
 		return corrupt(st, t, offset, "block handle out of range");
-	raw = lsm_malloc((size_t) size + LSM_BLOCK_TRAILER_SIZE);
+	raw_private = is_private != NULL && size > LSM_PRIVATE_BLOCK_BYTES;
+	raw = raw_private ? lsm_malloc_private((size_t) size + LSM_BLOCK_TRAILER_SIZE)
+		: lsm_malloc((size_t) size + LSM_BLOCK_TRAILER_SIZE);
 	if (raw == NULL)
 		return nomem(st, t, offset);
 	rc = t->env->read_at(t->file, raw, (size_t) size + LSM_BLOCK_TRAILER_SIZE, offset, st);
@@ -162,6 +178,8 @@ read_block(LsmSst *t, uint64_t offset, uint64_t size, bool allow_compressed,
 	{
 		*buf = raw;
 		*len = (size_t) size;
+		if (is_private)
+			*is_private = raw_private;
 		return LSM_OK;
 	}
 	if (kind == LSM_COMPRESSION_ZSTD && allow_compressed)
@@ -177,7 +195,13 @@ read_block(LsmSst *t, uint64_t offset, uint64_t size, bool allow_compressed,
 			lsm_free(raw);
 			return corrupt(st, t, offset, "bad zstd frame header in block");
 		}
-		out = lsm_malloc(csize ? (size_t) csize : 1);
+		if (is_private && csize > LSM_PRIVATE_BLOCK_BYTES)
+		{
+			out = lsm_malloc_private((size_t) csize);
+			*is_private = true;
+		}
+		else
+			out = lsm_malloc(csize ? (size_t) csize : 1);
 		d = out ? dctx_get(t) : NULL;
 		if (d == NULL)
 		{
@@ -262,6 +286,7 @@ load_data_block(LsmSst *t, uint64_t offset, uint64_t size, bool use_cache,
 {
 	uint8_t    *buf;
 	size_t		len;
+	bool		is_private;
 	LsmCode		rc;
 
 	*out = NULL;
@@ -280,7 +305,7 @@ load_data_block(LsmSst *t, uint64_t offset, uint64_t size, bool use_cache,
 			return *out ? LSM_OK : nomem(st, t, offset);
 		}
 	}
-	rc = read_block(t, offset, size, true, &buf, &len, st);
+	rc = read_block(t, offset, size, true, &buf, &len, &is_private, st);
 	if (rc != LSM_OK)
 		return rc;
 	if (stats)
@@ -290,7 +315,7 @@ load_data_block(LsmSst *t, uint64_t offset, uint64_t size, bool use_cache,
 		lsm_free(buf);
 		return corrupt(st, t, offset, "malformed data block");
 	}
-	if (use_cache && fill_cache && t->cache != NULL)
+	if (use_cache && fill_cache && t->cache != NULL && !is_private)
 	{
 		LsmCacheHandle *h = lsm_block_cache_insert(t->cache, t->file_number, offset,
 												   buf, len);
@@ -555,7 +580,7 @@ open_tail(LsmSst *t, LsmStatus *st)
 	t->filter_offset = filter_off;
 	t->props_offset = props_off;
 
-	rc = read_block(t, props_off, props_size, false, &buf, &len, st);
+	rc = read_block(t, props_off, props_size, false, &buf, &len, NULL, st);
 	if (rc != LSM_OK)
 		return rc;
 	rc = parse_props(t, lsm_slice(buf, len), st);
@@ -565,7 +590,7 @@ open_tail(LsmSst *t, LsmStatus *st)
 
 	if (!(filter_off == 0 && filter_size == 0))
 	{
-		rc = read_block(t, filter_off, filter_size, false, &t->filter_buf, &len, st);
+		rc = read_block(t, filter_off, filter_size, false, &t->filter_buf, &len, NULL, st);
 		if (rc != LSM_OK)
 			return rc;
 		t->filter = lsm_slice(t->filter_buf, len);
@@ -575,7 +600,7 @@ open_tail(LsmSst *t, LsmStatus *st)
 	if ((rc = check_props(t, index_size, filter_size, st)) != LSM_OK)
 		return rc;
 
-	rc = read_block(t, index_off, index_size, false, &t->index_buf, &len, st);
+	rc = read_block(t, index_off, index_size, false, &t->index_buf, &len, NULL, st);
 	if (rc != LSM_OK)
 		return rc;
 	t->index = lsm_slice(t->index_buf, len);
@@ -1093,11 +1118,11 @@ lsm_table_verify_counted(LsmSst *t, LsmVerifyResult *out, LsmStatus *st)
 	/* the meta blocks, again from disk */
 	rc = read_block(t, t->props_offset,
 					t->file_size - LSM_SST_FOOTER_SIZE - LSM_BLOCK_TRAILER_SIZE - t->props_offset,
-					false, &buf, &len, st);
+					false, &buf, &len, NULL, st);
 	if (rc != LSM_OK)
 		return rc;
 	lsm_free(buf);
-	rc = read_block(t, t->index_offset, t->index.len, false, &buf, &len, st);
+	rc = read_block(t, t->index_offset, t->index.len, false, &buf, &len, NULL, st);
 	if (rc != LSM_OK)
 		return rc;
 	if (len != t->index.len || memcmp(buf, t->index.data, len) != 0)
@@ -1107,7 +1132,7 @@ lsm_table_verify_counted(LsmSst *t, LsmVerifyResult *out, LsmStatus *st)
 		return rc;
 	if (t->filter_buf != NULL)
 	{
-		rc = read_block(t, t->filter_offset, t->filter.len, false, &buf, &len, st);
+		rc = read_block(t, t->filter_offset, t->filter.len, false, &buf, &len, NULL, st);
 		if (rc != LSM_OK)
 			return rc;
 		if (len != t->filter.len || memcmp(buf, t->filter.data, len) != 0)

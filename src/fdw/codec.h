@@ -26,6 +26,9 @@
 #define LSM_MAX_KEY_BYTES	(8 * 1024)
 #define LSM_MAX_ROW_BYTES	(64 * 1024 * 1024)
 
+/* The row limit in force: LSM_MAX_ROW_BYTES or less (rowcodec.c). */
+extern size_t lsm_row_limit(void);
+
 /* in keycodec.c */
 
 /* Whether typid can be a key column; ordered says whether ranges are allowed. */

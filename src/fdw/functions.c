@@ -247,10 +247,28 @@ lsm_fdw_flush(PG_FUNCTION_ARGS)
 	LsmDbStats	before,
 				after;
 	LsmStatus	st;
+	volatile LsmCode rc;
 	StringInfoData buf;
 
 	lsm_db_stats(db, &before);
-	if (lsm_db_flush(db, &st) != LSM_OK)
+
+	/*
+	 * Freezing the memtable takes a small new one; it may go over the pool's
+	 * limit, like the maintenance worker, since waiting for room could last
+	 * forever when the pool is full of tables' active memtables, and the
+	 * flush gives back more than it takes.
+	 */
+	lsm_region_unlimited(true);
+	PG_TRY();
+	{
+		rc = lsm_db_flush(db, &st);
+	}
+	PG_FINALLY();
+	{
+		lsm_region_unlimited(false);
+	}
+	PG_END_TRY();
+	if (rc != LSM_OK)
 		lsm_report(ERROR, &st, "flush");
 	lsm_db_stats(db, &after);
 	relation_close(rel, AccessShareLock);
@@ -371,11 +389,23 @@ lsm_fdw_compact(PG_FUNCTION_ARGS)
 	LsmDbStats	before,
 				after;
 	LsmStatus	st;
+	volatile LsmCode rc;
 	StringInfoData buf;
 
 	lsm_db_stats(db, &before);
-	if (lsm_db_compact_range_info(db, lsm_slice(NULL, 0), lsm_slice(NULL, 0), &info,
-								  &st) != LSM_OK)
+	/* its flush may go over the pool's limit, as lsm_fdw_flush's */
+	lsm_region_unlimited(true);
+	PG_TRY();
+	{
+		rc = lsm_db_compact_range_info(db, lsm_slice(NULL, 0), lsm_slice(NULL, 0), &info,
+									   &st);
+	}
+	PG_FINALLY();
+	{
+		lsm_region_unlimited(false);
+	}
+	PG_END_TRY();
+	if (rc != LSM_OK)
 		lsm_report(ERROR, &st, "compact");
 	lsm_db_stats(db, &after);
 	relation_close(rel, AccessShareLock);

@@ -85,6 +85,9 @@ extern void lsm_install_ddl_hook(void);
 /* in table.c */
 extern LsmDb *lsm_open_table(Relation rel);
 extern void lsm_table_save_settings(Oid relid);
+/* in src/host/settings.c: a table's OPTIONS file */
+extern void lsm_write_settings(const char *dir, const LsmTableSettings *s);
+extern void lsm_read_settings(const char *dir, LsmTableSettings *s);
 extern char *lsm_table_dir(Oid dboid, Oid relid);
 extern int	lsm_errcode(LsmCode code);
 extern void lsm_report(int elevel, const LsmStatus *st, const char *what);

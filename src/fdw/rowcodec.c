@@ -42,6 +42,7 @@
 #include "utils/memutils.h"
 
 #include "codec.h"
+#include "lsm_shared.h"
 
 /* The version byte of rows written by lsm_row_encode; never reuse a value. */
 #define ROW_FORMAT_VERSION	1
@@ -188,19 +189,36 @@ read_byval(const char *p, int attlen)
 
 /*
  * check_row_size
- *		ERROR when a row would grow beyond LSM_MAX_ROW_BYTES by appending
+ *		ERROR when a row would grow beyond lsm_row_limit() by appending
  *		more bytes to the len already encoded; checked before appending so
  *		that a huge value fails without being copied.
  */
 static void
 check_row_size(size_t len, size_t more)
 {
-	if (more > LSM_MAX_ROW_BYTES || len + more > LSM_MAX_ROW_BYTES)
+	size_t		limit = lsm_row_limit();
+
+	if (more > limit || len + more > limit)
 		ereport(ERROR,
 				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
 				 errmsg("row is too large for lsm_fdw"),
-				 errdetail("Its non-key columns take more than the maximum of %d bytes once encoded.",
-						   LSM_MAX_ROW_BYTES)));
+				 errdetail("Its non-key columns take more than the maximum of %zu bytes once encoded.",
+						   limit),
+				 errhint("The limit is a quarter of lsm_fdw.memtable_memory, at most 64MB.")));
+}
+
+/*
+ * lsm_row_limit
+ *		The longest encoded row a write accepts.  A row goes into one
+ *		memtable whole, and a memtable bigger than a quarter of the shared
+ *		pool could wait for room that never comes (the cap on memtable_size
+ *		in table.c): a row that passes this check can always be applied,
+ *		flushed, replayed and read back.
+ */
+size_t
+lsm_row_limit(void)
+{
+	return Min((size_t) LSM_MAX_ROW_BYTES, (size_t) lsm_memtable_memory * 1024 / 4);
 }
 
 /*

@@ -149,10 +149,12 @@ extern LsmTableSlot *lsm_slot_for(Oid dboid, Oid relid, bool create,
 extern LsmDb *lsm_slot_open_db(LsmTableSlot *slot, Oid dboid, Oid relid,
 							   LsmStatus *st);
 extern bool lsm_flush_pending_anywhere(void);
+extern size_t lsm_idle_memtable_size(void);
 extern void lsm_slot_pin(LsmTableSlot *slot);
 extern void lsm_slot_unpin(LsmTableSlot *slot);
 extern void lsm_slot_reset(LsmTableSlot *slot, bool remove_files);
 extern void lsm_table_options(const char *dir, LsmOptions *opts, LsmTableSlot *slot);
+extern LsmCode lsm_remove_table_files(Oid dboid, Oid relid, LsmStatus *st);
 extern LsmTableSlot *lsm_slot_for_replay(Oid dboid, Oid relid, uint64 lsn);
 extern uint64 lsm_failed_tables_oldest_lsn(void);
 

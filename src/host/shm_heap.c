@@ -758,4 +758,5 @@ lsm_shm_heap_allocator(LsmShmHeap *h, LsmAllocator *a)
 	a->realloc = heap_realloc_cb;
 	a->free = heap_free_cb;
 	a->arg = h;
+	a->alloc_private = NULL;
 }

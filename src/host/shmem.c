@@ -22,6 +22,7 @@
 #include "storage/shmem.h"
 #include "utils/guc.h"
 
+#include "block_cache.h"
 #include "lsm_alloc.h"
 #include "lsm_env_shared.h"
 #include "lsm_fdw.h"
@@ -94,7 +95,16 @@ glue_free(void *arg, void *p)
 		free(p);
 }
 
-static const LsmAllocator glue_allocator = {glue_alloc, glue_realloc, glue_free, NULL};
+/* Process-private memory is libc's, which glue_realloc and glue_free tell apart. */
+static void *
+glue_alloc_private(void *arg, size_t n)
+{
+	return malloc(n);
+}
+
+static const LsmAllocator glue_allocator = {
+	glue_alloc, glue_realloc, glue_free, NULL, glue_alloc_private
+};
 
 /*
  * Memtable regions come from the heap too, but are counted against
@@ -116,6 +126,14 @@ lsm_region_alloc(void *arg, size_t size)
 		return NULL;
 	}
 	p = lsm_shm_heap_alloc(heap, size);
+
+	/*
+	 * Memtables past the pool's limit (an open, the worker, a commit's apply)
+	 * take heap the block cache may hold: give cached blocks back rather
+	 * than fail a memtable a logged commit is waiting for.
+	 */
+	while (p == NULL && lsm_block_cache_shed(lsm_shared->cache, size) > 0)
+		p = lsm_shm_heap_alloc(heap, size);
 	if (p == NULL)
 	{
 		pg_atomic_sub_fetch_u64(&lsm_shared->memtable_bytes, size);

@@ -21,7 +21,6 @@
 #include "catalog/pg_class.h"
 #include "foreign/fdwapi.h"
 #include "miscadmin.h"
-#include "storage/copydir.h"
 #include "storage/fd.h"
 #include "storage/ipc.h"
 #include "storage/lock.h"
@@ -38,55 +37,6 @@
 #include "lsm_commit.h"
 #include "lsm_wait.h"
 
-/*
- * lsm_errcode
- *		The SQLSTATE that fits an engine code: the one mapping of LsmCode to
- *		SQLSTATE, used by every ereport of an engine status.
- */
-int
-lsm_errcode(LsmCode code)
-{
-	switch (code)
-	{
-		case LSM_CORRUPTION:
-			return ERRCODE_DATA_CORRUPTED;
-		case LSM_NO_SPACE:
-			return ERRCODE_DISK_FULL;
-		case LSM_NO_MEMORY:
-			return ERRCODE_OUT_OF_MEMORY;
-		case LSM_INVALID_ARGUMENT:
-			return ERRCODE_INVALID_PARAMETER_VALUE;
-		case LSM_BUSY:
-			return ERRCODE_OBJECT_IN_USE;
-		case LSM_NOT_SUPPORTED:
-			return ERRCODE_FEATURE_NOT_SUPPORTED;
-		case LSM_IO_ERROR:
-		default:
-			return ERRCODE_IO_ERROR;
-	}
-}
-
-/*
- * lsm_report
- *		Turn an engine status into an ereport at elevel, with the SQLSTATE
- *		that fits the engine code.
- *
- * As in contrib modules, errmsg says what lsm_fdw failed to do and the
- * engine's own text (file names, offsets, errno) goes to errdetail.
- */
-void
-lsm_report(int elevel, const LsmStatus *st, const char *what)
-{
-	if (st->code == LSM_INTERRUPTED || st->code == LSM_TIMED_OUT)
-	{
-		lsm_report_wait_end(elevel, st);	/* a cancel, a timeout */
-		return;
-	}
-	ereport(elevel,
-			(errcode(lsm_errcode(st->code)),
-			 errmsg("lsm_fdw could not %s", what),
-			 errdetail("%s", st->msg)));
-}
 
 /*
  * lsm_table_dir
@@ -155,150 +105,16 @@ lsm_wait_ready(void)
 }
 
 /*
- * Table settings travel with the files (OPTIONS), so that the workers,
- * which have no catalog access, open a table exactly as backends do.
+ * lsm_idle_memtable_size
+ *		The memtable an idle table (just opened, or flushed) holds: 1MB, or
+ *		1/64 of a small pool (at least 64kB), so that tens of open tables do
+ *		not fill the pool by themselves.
  */
-static void
-write_settings(const char *dir, const LsmTableSettings *s)
+size_t
+lsm_idle_memtable_size(void)
 {
-	char	   *path = psprintf("%s/OPTIONS", dir);
-	char	   *tmp = psprintf("%s/OPTIONS.tmp.%d", dir, MyProcPid);
-	char	   *text = psprintf("compaction=%d\ncompress=%d\ncompression_level=%d\n"
-								"block_size=%d\nbloom_bits_per_key=%d\nmemtable_size=%d\n"
-								"compress_upper=%d\n",
-								(int) s->compaction, s->compress,
-								s->compression_level, s->block_size,
-								s->bloom_bits_per_key, s->memtable_size,
-								s->compress_upper);
-	LsmEnv	   *env = lsm_env_posix();
-	LsmFile    *f;
-	LsmStatus	st;
-
-	if (env->mkdir_p(env, dir, &st) != LSM_OK ||
-		env->open_file(env, tmp, LSM_OPEN_WRITE | LSM_OPEN_CREATE | LSM_OPEN_TRUNC, &f, &st) != LSM_OK)
-		lsm_report(ERROR, &st, "write table settings");
-	if (env->write_at(f, text, strlen(text), 0, &st) != LSM_OK ||
-		env->sync(f, &st) != LSM_OK)
-	{
-		LsmStatus	ignore;
-
-		env->close_file(f, &ignore);
-		lsm_report(ERROR, &st, "write table settings");
-	}
-	env->close_file(f, &st);
-	if (env->rename(env, tmp, path, &st) != LSM_OK ||
-		env->sync_dir(env, dir, &st) != LSM_OK)
-		lsm_report(ERROR, &st, "write table settings");
-}
-
-static void
-read_settings(const char *dir, LsmTableSettings *s)
-{
-	char	   *path = psprintf("%s/OPTIONS", dir);
-	FILE	   *f = fopen(path, "r");
-	char		line[128];
-
-	/* defaults, as options.c has them */
-	s->compaction = LSM_COMPACTION_LEVELED;
-	s->compress = LSM_COMPRESSION_ZSTD;
-	s->compress_upper = LSM_COMPRESSION_LZ4;	/* files written before it existed */
-	s->compression_level = 3;
-	s->block_size = 4096;
-	s->bloom_bits_per_key = 10;
-	s->memtable_size = 8 * 1024 * 1024;	/* options.c's default */
-	s->overwrite_on_duplicate = false;
-	if (f == NULL)
-		return;
-	while (fgets(line, sizeof(line), f))
-	{
-		int			v;
-
-		if (sscanf(line, "compaction=%d", &v) == 1)
-			s->compaction = (LsmCompactionStyle) v;
-		else if (sscanf(line, "compress=%d", &v) == 1)
-			s->compress = (v >= LSM_COMPRESSION_NONE && v <= LSM_COMPRESSION_LZ4)
-				? v : LSM_COMPRESSION_ZSTD;
-		else if (sscanf(line, "compress_upper=%d", &v) == 1)
-			s->compress_upper = (v >= LSM_COMPRESSION_NONE && v <= LSM_COMPRESSION_LZ4)
-				? v : LSM_COMPRESSION_LZ4;
-		else if (sscanf(line, "compression_level=%d", &v) == 1)
-			s->compression_level = v;
-		else if (sscanf(line, "block_size=%d", &v) == 1)
-			s->block_size = v;
-		else if (sscanf(line, "bloom_bits_per_key=%d", &v) == 1)
-			s->bloom_bits_per_key = v;
-		else if (sscanf(line, "memtable_size=%d", &v) == 1)
-			s->memtable_size = v;
-	}
-	fclose(f);
-}
-
-/*
- * lsm_table_save_settings
- *		After ALTER FOREIGN TABLE: store the table's settings for its next
- *		open (the open engine keeps the ones it was opened with).
- */
-void
-lsm_table_save_settings(Oid relid)
-{
-	char	   *dir = lsm_table_dir(MyDatabaseId, relid);
-	LsmTableSettings settings;
-
-	if (!lsm_env_posix()->exists(lsm_env_posix(), dir))
-		return;
-	lsm_settings_for_table(relid, &settings);
-	write_settings(dir, &settings);
-}
-
-/*
- * lsm_table_options
- *		Engine options of a table in the shared engine.
- */
-void
-lsm_table_options(const char *dir, LsmOptions *opts, LsmTableSlot *slot)
-{
-	LsmTableSettings settings;
-
-	read_settings(dir, &settings);
-	lsm_options_init(opts);
-	opts->env = lsm_shared->env;
-
-	/*
-	 * A memtable bigger than a quarter of the pool could wait for room that
-	 * never comes; the README documents the cap.
-	 */
-	opts->write_buffer_size = Min((size_t) settings.memtable_size,
-								  (size_t) lsm_memtable_memory * 1024 / 4);
-	/* an idle table holds 1MB of the pool, not a whole memtable */
-	opts->initial_write_buffer_size = Min(opts->write_buffer_size, (size_t) 1024 * 1024);
-	opts->block_size = settings.block_size;
-	opts->compression = (LsmCompression) settings.compress;
-	opts->compression_upper = (LsmCompression) settings.compress_upper;
-	opts->compression_level = settings.compression_level;
-	opts->bloom_bits_per_key = settings.bloom_bits_per_key;
-	opts->compaction_style = settings.compaction == LSM_COMPACTION_TIERED
-		? LSM_COMPACT_TIERED : LSM_COMPACT_LEVELED;
-	opts->sync_writes = false;
-	opts->external_wal = true;
-	opts->background_flush = true;
-	opts->auto_compact = false;
-	opts->flush_wanted_fn = lsm_flush_wanted;
-	opts->flush_wanted_arg = slot;
-	opts->pre_flush_fn = lsm_pre_flush;
-	opts->pre_flush_arg = slot;
-	opts->region_alloc = lsm_region_alloc;
-	opts->region_free = lsm_region_free;
-	opts->region_arg = NULL;
-	opts->block_cache = lsm_shared->cache;
-	/*
-	 * The slot's number is the table's cache id: no two open tables share a
-	 * slot, and closing a table's engine erases the blocks cached under its
-	 * id before the slot can take another table (block_cache.h).
-	 * lsm_fdw.max_tables keeps it below the engine's 2^24.
-	 */
-	opts->cache_id = (uint64) (slot - lsm_shared->slots) + 1;
-	opts->horizon_fn = lsm_horizon;
-	opts->horizon_arg = NULL;
+	return Min((size_t) 1024 * 1024,
+			   Max((size_t) 64 * 1024, (size_t) lsm_memtable_memory * 1024 / 64));
 }
 
 static bool
@@ -548,7 +364,10 @@ lsm_slot_for(Oid dboid, Oid relid, bool create, uint32 *generation)
 
 /*
  * lsm_flush_pending_anywhere
- *		Whether some open table has a frozen memtable waiting for a flush.
+ *		Whether some open table has a frozen memtable waiting for a flush
+ *		that can succeed.  A table whose flushes fail does not count: its
+ *		memtables stay until the cause is fixed (or the table is dropped),
+ *		and commits to other tables must not wait for that.
  */
 bool
 lsm_flush_pending_anywhere(void)
@@ -558,7 +377,7 @@ lsm_flush_pending_anywhere(void)
 
 	LWLockAcquire(s->registry_lock, LW_SHARED);
 	for (int i = 0; i < s->max_tables && !any; i++)
-		if (s->slots[i].state == LSM_SLOT_OPEN)
+		if (s->slots[i].state == LSM_SLOT_OPEN && !s->slots[i].flush_failing)
 			any = lsm_db_flush_needed(s->slots[i].db);
 	LWLockRelease(s->registry_lock);
 	return any;
@@ -581,8 +400,8 @@ lsm_slot_unpin(LsmTableSlot *slot)
  * the whole table or none of it: rename it away (atomic), make the rename
  * durable, then delete the renamed tree.
  */
-static LsmCode
-remove_table_files(Oid dboid, Oid relid, LsmStatus *st)
+LsmCode
+lsm_remove_table_files(Oid dboid, Oid relid, LsmStatus *st)
 {
 	char	   *dir = lsm_table_dir(dboid, relid);
 	char	   *parent = psprintf("%s/lsm_fdw/%u", DataDir, dboid);
@@ -620,7 +439,7 @@ lsm_slot_reset(LsmTableSlot *slot, bool remove_files)
 		/* nothing is open; DROP frees the slot and the log it held */
 		slot->state = LSM_SLOT_FREE;
 		slot->generation++;
-		if (remove_files && remove_table_files(dboid, relid, &st) != LSM_OK)
+		if (remove_files && lsm_remove_table_files(dboid, relid, &st) != LSM_OK)
 			ereport(WARNING,
 					(errcode(lsm_errcode(st.code)),
 					 errmsg("lsm_fdw could not remove the files of a table"),
@@ -639,7 +458,7 @@ lsm_slot_reset(LsmTableSlot *slot, bool remove_files)
 	slot->db = NULL;
 	slot->state = LSM_SLOT_FREE;
 	slot->generation++;
-	if (remove_files && remove_table_files(dboid, relid, &st) != LSM_OK)
+	if (remove_files && lsm_remove_table_files(dboid, relid, &st) != LSM_OK)
 		ereport(WARNING,
 				(errcode(lsm_errcode(st.code)),
 				 errmsg("lsm_fdw could not remove the files of a table"),
@@ -686,7 +505,7 @@ lsm_open_table(Relation rel)
 		if (!lsm_env_posix()->exists(lsm_env_posix(), psprintf("%s/OPTIONS", dir)))
 		{
 			lsm_settings_for_table(relid, &settings);
-			write_settings(dir, &settings);
+			lsm_write_settings(dir, &settings);
 		}
 		slot = lsm_slot_for(MyDatabaseId, relid, true, &generation);
 	}
@@ -756,10 +575,10 @@ lsm_truncate_slot(LsmTableSlot *slot)
 		char	   *opts_path = psprintf("%s/OPTIONS", dir);
 		LsmTableSettings settings;
 
-		read_settings(dir, &settings);
+		lsm_read_settings(dir, &settings);
 		(void) opts_path;
 		lsm_slot_reset(slot, true);
-		write_settings(dir, &settings);
+		lsm_write_settings(dir, &settings);
 		if (lsm_slot_open_db(slot, dboid, relid, &st) == NULL)
 		{
 			LWLockRelease(lsm_shared->registry_lock);
@@ -805,285 +624,4 @@ lsm_slot_check_writable(LsmTableSlot *slot)
 		if (failing)
 			lsm_report(ERROR, &st, "commit while the table's flushes fail");
 	}
-}
-
-static void
-forget_tables(Oid dboid, Oid relid)
-{
-	LsmShared  *s = lsm_shared;
-
-	if (s == NULL)
-		return;
-	LWLockAcquire(s->registry_lock, LW_EXCLUSIVE);
-	for (int i = 0; i < s->max_tables; i++)
-	{
-		LsmTableSlot *x = &s->slots[i];
-
-		if ((x->state == LSM_SLOT_OPEN || x->state == LSM_SLOT_FAILED) &&
-			x->dboid == dboid &&
-			(relid == InvalidOid || x->relid == relid))
-			lsm_slot_reset(x, relid != InvalidOid);
-	}
-	LWLockRelease(s->registry_lock);
-	if (relid != InvalidOid)
-	{
-		LsmStatus	st;
-
-		/* the table may never have been opened since the restart */
-		if (remove_table_files(dboid, relid, &st) != LSM_OK)
-			ereport(WARNING,
-					(errcode(lsm_errcode(st.code)),
-					 errmsg("lsm_fdw could not remove the files of a dropped table"),
-					 errdetail("%s", st.msg)));
-	}
-}
-
-/*
- * Dropping a table removes its files when the dropping transaction commits
- * and keeps them when it rolls back.  object_access_hook sees every drop,
- * cascaded ones (DROP SCHEMA ... CASCADE, DROP SERVER ... CASCADE) too.
- */
-static object_access_hook_type prev_object_access_hook = NULL;
-static List *pending_drops = NIL;	/* Oids, in TopTransactionContext */
-static List *pending_db_drops = NIL;	/* database Oids */
-static List *pending_db_copies = NIL;	/* database Oids: remove on abort */
-static bool drop_xact_callback_registered = false;
-
-static void
-drop_xact_callback(XactEvent event, void *arg)
-{
-	ListCell   *lc;
-
-	if (pending_drops == NIL && pending_db_drops == NIL && pending_db_copies == NIL)
-		return;
-	if (event == XACT_EVENT_COMMIT || event == XACT_EVENT_PARALLEL_COMMIT)
-	{
-		foreach(lc, pending_db_drops)
-		{
-			char	   *dir = psprintf("%s/lsm_fdw/%u", DataDir, lfirst_oid(lc));
-			LsmEnv	   *env = lsm_env_posix();
-			LsmStatus	st;
-
-			forget_tables(lfirst_oid(lc), InvalidOid);
-			/* DROP DATABASE has committed: a failure can only warn. */
-			if (env->exists(env, dir) && env->remove_tree(env, dir, &st) != LSM_OK)
-				ereport(WARNING,
-						(errcode(lsm_errcode(st.code)),
-						 errmsg("could not remove lsm_fdw files of dropped database"),
-						 errdetail("%s", st.msg)));
-		}
-		pending_db_drops = NIL;
-		foreach(lc, pending_drops)
-		{
-			/* The transaction has committed: a failure can only warn. */
-			forget_tables(MyDatabaseId, lfirst_oid(lc));
-		}
-		pending_drops = NIL;
-		pending_db_copies = NIL;
-	}
-	else if (event == XACT_EVENT_ABORT || event == XACT_EVENT_PARALLEL_ABORT ||
-			 event == XACT_EVENT_PREPARE)
-	{
-		foreach(lc, pending_db_copies)
-		{
-			char	   *dir = psprintf("%s/lsm_fdw/%u", DataDir, lfirst_oid(lc));
-			LsmEnv	   *env = lsm_env_posix();
-			LsmStatus	st;
-
-			/* CREATE DATABASE failed: its copy goes (or the next one's does) */
-			if (env->exists(env, dir) && env->remove_tree(env, dir, &st) != LSM_OK)
-				ereport(WARNING,
-						(errcode(lsm_errcode(st.code)),
-						 errmsg("could not remove lsm_fdw files of a database not created"),
-						 errdetail("%s", st.msg)));
-		}
-		pending_drops = NIL;
-		pending_db_drops = NIL;
-		pending_db_copies = NIL;
-	}
-}
-
-static void
-register_drop_callback(void)
-{
-	if (!drop_xact_callback_registered)
-	{
-		RegisterXactCallback(drop_xact_callback, NULL);
-		drop_xact_callback_registered = true;
-	}
-}
-
-/*
- * Is name a table directory (a relid) of a database directory?
- */
-static bool
-is_table_dir_name(const char *name)
-{
-	return name[0] != '\0' && strspn(name, "0123456789") == strlen(name);
-}
-
-/*
- * Flush every open table of database dboid into its files and close it, so
- * that its directory holds all of it and nothing changes it while nobody
- * reopens it.  Tables not open hold all their rows in their files already
- * (recovery opens every table the log has rows for).
- */
-static void
-flush_and_close_database(Oid dboid)
-{
-	LsmShared  *s = lsm_shared;
-	LsmStatus	st;
-
-	/* the writing without the registry lock ... */
-	for (int i = 0; i < s->max_tables; i++)
-	{
-		LsmTableSlot *slot = &s->slots[i];
-		LsmCode		rc;
-		bool		pinned = false;
-
-		LWLockAcquire(s->registry_lock, LW_SHARED);
-		if (slot->state == LSM_SLOT_OPEN && slot->dboid == dboid)
-		{
-			lsm_slot_pin(slot);
-			pinned = true;
-		}
-		LWLockRelease(s->registry_lock);
-		if (!pinned)
-			continue;
-		/* the engine never longjmps: the pin cannot leak */
-		rc = lsm_db_flush(slot->db, &st);
-		lsm_slot_unpin(slot);
-		if (rc != LSM_OK)
-			lsm_report(ERROR, &st, "flush a table of the template database");
-	}
-
-	/* ... then, under it, what came since (nothing: nobody is connected) */
-	LWLockAcquire(s->registry_lock, LW_EXCLUSIVE);
-	for (int i = 0; i < s->max_tables; i++)
-	{
-		LsmTableSlot *slot = &s->slots[i];
-
-		if (slot->state != LSM_SLOT_OPEN || slot->dboid != dboid)
-			continue;
-		if (lsm_db_flush(slot->db, &st) != LSM_OK)
-		{
-			LWLockRelease(s->registry_lock);
-			lsm_report(ERROR, &st, "flush a table of the template database");
-		}
-		lsm_slot_reset(slot, false);
-	}
-	LWLockRelease(s->registry_lock);
-}
-
-/*
- * lsm_copy_database_tables
- *		CREATE DATABASE dst from template src: copy the files of src's lsm
- *		tables, which live outside the database directory, so that the new
- *		database's tables (same relids) hold the template's rows.
- *
- * Runs after createdb() and before the commit.  createdb() made sure that
- * nobody is connected to src and holds a lock that keeps new connections
- * out until the commit, so no commit can reach src's tables; closing them
- * keeps the workers out as well.  The copy is durable before the commit;
- * an abort removes it, and a crash before the commit leaves a directory
- * for an unused database OID, which the next CREATE DATABASE that gets
- * the OID removes first.
- */
-void
-lsm_copy_database_tables(Oid src, Oid dst)
-{
-	char	   *top = psprintf("%s/lsm_fdw", DataDir);
-	char	   *srcdir = psprintf("%s/%u", top, src);
-	char	   *dstdir = psprintf("%s/%u", top, dst);
-	LsmEnv	   *env = lsm_env_posix();
-	LsmStatus	st;
-	List	   *tables = NIL;
-	DIR		   *d;
-	struct dirent *de;
-	ListCell   *lc;
-	MemoryContext old;
-
-	/* a stale copy (crash) or leftover of a dropped database of that OID */
-	if (env->exists(env, dstdir))
-	{
-		forget_tables(dst, InvalidOid);
-		if (env->remove_tree(env, dstdir, &st) != LSM_OK)
-			lsm_report(ERROR, &st, "remove stale files of the new database");
-		fsync_fname(top, true);
-	}
-
-	d = AllocateDir(srcdir);
-	if (d == NULL)
-		return;					/* no lsm table of src was ever used */
-	while ((de = ReadDir(d, srcdir)) != NULL)
-		if (is_table_dir_name(de->d_name))
-			tables = lappend(tables, pstrdup(de->d_name));
-	FreeDir(d);
-	if (tables == NIL)
-		return;
-
-	lsm_wait_ready();
-	flush_and_close_database(src);
-
-	old = MemoryContextSwitchTo(TopTransactionContext);
-	pending_db_copies = lappend_oid(pending_db_copies, dst);
-	MemoryContextSwitchTo(old);
-	register_drop_callback();
-
-	if (MakePGDirectory(dstdir) != 0)
-		ereport(ERROR,
-				(errcode_for_file_access(),
-				 errmsg("could not create directory \"%s\": %m", dstdir)));
-	foreach(lc, tables)
-	{
-		/* copies every file and syncs files and directory (fsync = on) */
-		copydir(psprintf("%s/%s", srcdir, (char *) lfirst(lc)),
-				psprintf("%s/%s", dstdir, (char *) lfirst(lc)), false);
-	}
-	fsync_fname(dstdir, true);
-	fsync_fname(top, true);
-}
-
-bool
-lsm_is_lsm_table(Oid relid)
-{
-	FdwRoutine *routine;
-
-	if (get_rel_relkind(relid) != RELKIND_FOREIGN_TABLE)
-		return false;
-	routine = GetFdwRoutineByRelId(relid);
-	return routine->GetForeignRelSize == lsmGetForeignRelSize;
-}
-
-static void
-lsm_object_access(ObjectAccessType access, Oid classId, Oid objectId,
-				  int subId, void *arg)
-{
-	if (prev_object_access_hook)
-		prev_object_access_hook(access, classId, objectId, subId, arg);
-
-	if (access == OAT_DROP && classId == DatabaseRelationId)
-	{
-		MemoryContext old = MemoryContextSwitchTo(TopTransactionContext);
-
-		pending_db_drops = lappend_oid(pending_db_drops, objectId);
-		MemoryContextSwitchTo(old);
-		register_drop_callback();
-	}
-	if (access == OAT_DROP && classId == RelationRelationId && subId == 0 &&
-		lsm_is_lsm_table(objectId))
-	{
-		MemoryContext old = MemoryContextSwitchTo(TopTransactionContext);
-
-		pending_drops = lappend_oid(pending_drops, objectId);
-		MemoryContextSwitchTo(old);
-		register_drop_callback();
-	}
-}
-
-void
-lsm_install_drop_hook(void)
-{
-	prev_object_access_hook = object_access_hook;
-	object_access_hook = lsm_object_access;
 }

@@ -188,6 +188,51 @@ flush_frozen(void)
 }
 
 /*
+ * The pool is over its limit and nothing is frozen: it is full of tables'
+ * active memtables (many open tables, or replay refilled them), which only
+ * a flush gives back.  Commits then go ahead over the limit rather than
+ * wait (commit.c), so flush tables until the pool is below its limit
+ * again; each flushed table keeps only a small memtable (the engine's
+ * initial_write_buffer_size).  Tables holding no more than that are
+ * skipped: flushing them gives nothing back.  So are tables whose flushes
+ * fail, and what they hold does not count: the others would otherwise be
+ * flushed over and over, into tiny files, until the failing ones recover.
+ */
+static void
+shrink_memtables(void)
+{
+	LsmShared  *s = lsm_shared;
+	uint64		limit = (uint64) lsm_memtable_memory * 1024;
+	uint64		idle = lsm_idle_memtable_size();
+	uint64		failing = 0;
+	int			pos = 0;
+	LsmTableSlot *slot;
+
+	while ((slot = next_table(&pos)) != NULL)
+	{
+		if (slot->flush_failing)
+			failing += lsm_db_memtable_bytes(slot->db);
+		lsm_slot_unpin(slot);
+	}
+	pos = 0;
+	while (pg_atomic_read_u64(&s->memtable_bytes) > limit + failing &&
+		   (slot = next_table(&pos)) != NULL)
+	{
+		LsmStatus	st;
+
+		if (!slot->flush_failing && lsm_db_memtable_bytes(slot->db) > idle)
+		{
+			LsmCode		rc = lsm_db_flush(slot->db, &st);
+
+			if (rc != LSM_OK)
+				note_flush_result(slot, rc, &st);
+		}
+		lsm_slot_unpin(slot);
+		CHECK_FOR_INTERRUPTS();
+	}
+}
+
+/*
  * Checkpoint: make everything the log holds so far durable in the tables,
  * then delete the segments below that point.  The oldest prepared record
  * is read first: a transaction that resolves afterwards wrote its RESOLVE
@@ -367,6 +412,9 @@ lsm_maintenance_main(Datum arg)
 		if (lsm_debug_pause_flushes)
 			continue;			/* tests: make writers wait for room */
 		flush_frozen();
+		if (pg_atomic_read_u64(&s->memtable_bytes) > (uint64) lsm_memtable_memory * 1024 &&
+			!lsm_flush_pending_anywhere())
+			shrink_memtables();
 
 		/* lsm_fdw.synchronous_commit = off: bound the unsynced window */
 		insert = lsm_xlog_insert_lsn(s->xlog);

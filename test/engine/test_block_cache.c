@@ -1,7 +1,7 @@
 /*
  * test_block_cache.c
  *		The block cache: hits, duplicates, LRU eviction under a byte
- *		budget, pins surviving eviction, capacity 0, erase_file, and a
+ *		budget, pins surviving eviction, shedding, capacity 0, erase_file, and a
  *		multi-threaded stress run.
  */
 #include <pthread.h>
@@ -116,6 +116,34 @@ test_pinned_survives(void)
 	CHECK(lsm_block_cache_lookup(c, 5, 0) == NULL);
 	CHECK(block_ok(pinned, 5, 0, 5000));
 	lsm_block_cache_release(c, pinned);
+	lsm_block_cache_destroy(c);
+}
+
+/* Shedding drops unpinned blocks below the budget; pinned ones stay. */
+static void
+test_shed(void)
+{
+	LsmBlockCache *c = lsm_block_cache_create(lsm_env_posix(), 1 << 20);
+	LsmCacheHandle *pinned;
+	size_t		before;
+	size_t		dropped;
+
+	CHECK(c != NULL);
+	pinned = lsm_block_cache_insert(c, 6, 0, make_block(6, 0, 1000), 1000);
+	CHECK(pinned != NULL);
+	for (uint64_t i = 1; i < 100; i++)
+		lsm_block_cache_release(c, lsm_block_cache_insert(c, 6, i, make_block(6, i, 1000), 1000));
+	before = lsm_block_cache_usage(c);
+	CHECK(before == 100 * 1000);
+	dropped = lsm_block_cache_shed(c, 10 * 1000);
+	CHECK(dropped > 0 && dropped < before);
+	CHECK(lsm_block_cache_usage(c) == before - dropped);
+	dropped = lsm_block_cache_shed(c, SIZE_MAX);
+	CHECK(lsm_block_cache_usage(c) == 1000);
+	CHECK(lsm_block_cache_shed(c, SIZE_MAX) == 0);
+	CHECK(block_ok(pinned, 6, 0, 1000));
+	lsm_block_cache_release(c, pinned);
+	CHECK(lsm_block_cache_lookup(c, 6, 1) == NULL);
 	lsm_block_cache_destroy(c);
 }
 
@@ -285,6 +313,7 @@ main(void)
 	RUN(test_basic);
 	RUN(test_eviction);
 	RUN(test_pinned_survives);
+	RUN(test_shed);
 	RUN(test_capacity_zero);
 	RUN(test_erase_file);
 	RUN(test_view_reuse);

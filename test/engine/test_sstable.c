@@ -2,7 +2,8 @@
  * test_sstable.c
  *		SSTables end to end: build, open, get, iterate and verify against a
  *		sorted model over many shapes (block sizes, restart intervals,
- *		compression, filter), large and empty values, raw storage of
+ *		compression, filter), large and empty values, values bigger than a
+ *		limited shared heap gives (private buffers), raw storage of
  *		incompressible blocks, a 100k-entry table, builder misuse, and
  *		damaged files (flipped bytes, truncation, trailing garbage).
  */
@@ -12,6 +13,7 @@
 #include "testutil.h"
 
 #include "block_cache.h"
+#include "lsm_alloc.h"
 #include "lsm_crc32c.h"
 #include "lsm_format.h"
 #include "sstable.h"
@@ -488,6 +490,151 @@ test_large_values(void)
 		lsm_sst_close(t);
 		model_free(&m);
 		CHECK(ok);
+	}
+	free(v);
+	test_rmtree(dir);
+}
+
+/*
+ * An allocator like a host's fixed shared heap: "shared" memory (alloc,
+ * and realloc of it) is refused above SHARED_LIMIT, while alloc_private is
+ * plain malloc; the private blocks are tracked so that their realloc is
+ * not limited.  All of it is libc underneath, so frees mix freely.
+ */
+#define SHARED_LIMIT (512 * 1024)
+#define MAX_PRIVATE 64
+static void *private_blocks[MAX_PRIVATE];
+static int	n_private;
+
+static int
+private_index(void *p)
+{
+	for (int i = 0; i < n_private; i++)
+		if (private_blocks[i] == p)
+			return i;
+	return -1;
+}
+
+static void *
+limited_alloc(void *arg, size_t n)
+{
+	return n > SHARED_LIMIT ? NULL : malloc(n);
+}
+
+static void *
+limited_alloc_private(void *arg, size_t n)
+{
+	void	   *p = malloc(n);
+
+	if (p != NULL && n_private < MAX_PRIVATE)
+		private_blocks[n_private++] = p;
+	return p;
+}
+
+static void *
+limited_realloc(void *arg, void *p, size_t n)
+{
+	int			i = p ? private_index(p) : -1;
+	void	   *q;
+
+	if (i < 0 && n > SHARED_LIMIT)
+		return NULL;
+	q = realloc(p, n);
+	if (q != NULL && i >= 0)
+		private_blocks[i] = q;
+	return q;
+}
+
+static void
+limited_free(void *arg, void *p)
+{
+	int			i = p ? private_index(p) : -1;
+
+	if (i >= 0)
+		private_blocks[i] = private_blocks[--n_private];
+	free(p);
+}
+
+/* arg: the expected value, replaced by an empty slice when it was met */
+static bool
+visit_value(void *arg, LsmSlice ikey, LsmSlice value)
+{
+	LsmSlice   *expect = arg;
+
+	if (lsm_slice_eq(value, *expect))
+		*expect = lsm_slice(NULL, 0);
+	return false;
+}
+
+/*
+ * Values many times bigger than what the shared heap may give at once are
+ * built, read (through the cache, a point get and an iterator) and
+ * verified: the builder's block, compressed block and output buffers and a
+ * big data block read for one reader are process-private memory.
+ */
+static void
+test_big_values_private_memory(void)
+{
+	TestRng		r = {test_seed("sstable private buffers")};
+	LsmAllocator a = {
+		limited_alloc, limited_realloc, limited_free, NULL, limited_alloc_private
+	};
+	char		dir[256];
+	char		path[512];
+	size_t		big = 4 * 1024 * 1024;
+	uint8_t    *v = malloc(big);
+
+	test_tmpdir(dir, sizeof(dir), "sst_private");
+	for (int comp = 0; comp < 2; comp++)
+	{
+		Model		m = {0};
+		LsmSstOptions o = topts(4096, 16, comp ? LSM_COMPRESSION_ZSTD : LSM_COMPRESSION_NONE, 10);
+		LsmBlockCache *cache;
+		LsmSst   *t;
+		LsmIter    *it;
+		LsmStatus	st;
+		LsmSlice	got = {0};
+		size_t		n = 0;
+
+		for (int i = 0; i < 3; i++)
+		{
+			char		uk[16];
+
+			fill_value(&r, v, big, i == 1);
+			snprintf(uk, sizeof(uk), "k%d", i);
+			model_add(&m, lsm_slice_str(uk), 10 + i, LSM_KIND_PUT, lsm_slice(v, big));
+		}
+		model_add(&m, lsm_slice_str("k3"), 20, LSM_KIND_PUT, lsm_slice_str("small"));
+		model_sort(&m);
+		snprintf(path, sizeof(path), "%s/%06d.sst", dir, comp + 1);
+
+		lsm_set_allocator(&a);
+		cache = lsm_block_cache_create(lsm_env_posix(), 1 << 20);
+		CHECK(cache != NULL);
+		CHECK_OK(build_table(path, &o, &m, NULL, &st), &st);
+		CHECK_OK(lsm_sst_open(NULL, path, 1, cache, &t, &st), &st);
+		got = lsm_buf_slice(&m.e[1].val);
+		CHECK_OK(lsm_sst_get(t, lsm_buf_slice(&m.e[1].key), visit_value, &got, NULL, &st), &st);
+		CHECK(got.len == 0);
+		it = lsm_sst_iter(t, true, NULL);
+		CHECK(it != NULL);
+		for (lsm_iter_seek_first(it); lsm_iter_valid(it); lsm_iter_next(it), n++)
+		{
+			CHECK(n < m.n);
+			CHECK(lsm_slice_eq(lsm_iter_key(it), lsm_buf_slice(&m.e[n].key)));
+			CHECK(lsm_slice_eq(lsm_iter_value(it), lsm_buf_slice(&m.e[n].val)));
+		}
+		CHECK_OK(lsm_iter_status(it, &st), &st);
+		CHECK(n == m.n);
+		lsm_iter_destroy(it);
+		CHECK_OK(lsm_sst_verify(t, &st), &st);
+		/* the big blocks were not cached: the cache held one small block at most */
+		CHECK(lsm_block_cache_usage(cache) <= SHARED_LIMIT);
+		lsm_sst_close(t);
+		lsm_block_cache_destroy(cache);
+		lsm_set_allocator(NULL);
+		CHECK(n_private == 0);
+		model_free(&m);
 	}
 	free(v);
 	test_rmtree(dir);
@@ -1028,6 +1175,7 @@ main(void)
 	RUN(test_round_trip);
 	RUN(test_empty_table);
 	RUN(test_large_values);
+	RUN(test_big_values_private_memory);
 	RUN(test_raw_when_incompressible);
 	RUN(test_lz4_bad_block);
 	RUN(test_100k);

@@ -1,0 +1,161 @@
+/*
+ * settings.c
+ *		A table's settings file (OPTIONS in its directory), and the engine
+ *		options a table is opened with in the shared engine.
+ */
+#include "postgres.h"
+
+#include <stdio.h>
+
+#include "miscadmin.h"
+
+#include "lsm.h"
+#include "lsm_fdw.h"
+#include "lsm_shared.h"
+#include "lsm_commit.h"
+
+/*
+ * Table settings travel with the files (OPTIONS), so that the workers,
+ * which have no catalog access, open a table exactly as backends do.
+ */
+void
+lsm_write_settings(const char *dir, const LsmTableSettings *s)
+{
+	char	   *path = psprintf("%s/OPTIONS", dir);
+	char	   *tmp = psprintf("%s/OPTIONS.tmp.%d", dir, MyProcPid);
+	char	   *text = psprintf("compaction=%d\ncompress=%d\ncompression_level=%d\n"
+								"block_size=%d\nbloom_bits_per_key=%d\nmemtable_size=%d\n"
+								"compress_upper=%d\n",
+								(int) s->compaction, s->compress,
+								s->compression_level, s->block_size,
+								s->bloom_bits_per_key, s->memtable_size,
+								s->compress_upper);
+	LsmEnv	   *env = lsm_env_posix();
+	LsmFile    *f;
+	LsmStatus	st;
+
+	if (env->mkdir_p(env, dir, &st) != LSM_OK ||
+		env->open_file(env, tmp, LSM_OPEN_WRITE | LSM_OPEN_CREATE | LSM_OPEN_TRUNC, &f, &st) != LSM_OK)
+		lsm_report(ERROR, &st, "write table settings");
+	if (env->write_at(f, text, strlen(text), 0, &st) != LSM_OK ||
+		env->sync(f, &st) != LSM_OK)
+	{
+		LsmStatus	ignore;
+
+		env->close_file(f, &ignore);
+		lsm_report(ERROR, &st, "write table settings");
+	}
+	env->close_file(f, &st);
+	if (env->rename(env, tmp, path, &st) != LSM_OK ||
+		env->sync_dir(env, dir, &st) != LSM_OK)
+		lsm_report(ERROR, &st, "write table settings");
+}
+
+void
+lsm_read_settings(const char *dir, LsmTableSettings *s)
+{
+	char	   *path = psprintf("%s/OPTIONS", dir);
+	FILE	   *f = fopen(path, "r");
+	char		line[128];
+
+	/* defaults, as options.c has them */
+	s->compaction = LSM_COMPACTION_LEVELED;
+	s->compress = LSM_COMPRESSION_ZSTD;
+	s->compress_upper = LSM_COMPRESSION_LZ4;	/* files written before it existed */
+	s->compression_level = 3;
+	s->block_size = 4096;
+	s->bloom_bits_per_key = 10;
+	s->memtable_size = 8 * 1024 * 1024;	/* options.c's default */
+	s->overwrite_on_duplicate = false;
+	if (f == NULL)
+		return;
+	while (fgets(line, sizeof(line), f))
+	{
+		int			v;
+
+		if (sscanf(line, "compaction=%d", &v) == 1)
+			s->compaction = (LsmCompactionStyle) v;
+		else if (sscanf(line, "compress=%d", &v) == 1)
+			s->compress = (v >= LSM_COMPRESSION_NONE && v <= LSM_COMPRESSION_LZ4)
+				? v : LSM_COMPRESSION_ZSTD;
+		else if (sscanf(line, "compress_upper=%d", &v) == 1)
+			s->compress_upper = (v >= LSM_COMPRESSION_NONE && v <= LSM_COMPRESSION_LZ4)
+				? v : LSM_COMPRESSION_LZ4;
+		else if (sscanf(line, "compression_level=%d", &v) == 1)
+			s->compression_level = v;
+		else if (sscanf(line, "block_size=%d", &v) == 1)
+			s->block_size = v;
+		else if (sscanf(line, "bloom_bits_per_key=%d", &v) == 1)
+			s->bloom_bits_per_key = v;
+		else if (sscanf(line, "memtable_size=%d", &v) == 1)
+			s->memtable_size = v;
+	}
+	fclose(f);
+}
+
+/*
+ * lsm_table_save_settings
+ *		After ALTER FOREIGN TABLE: store the table's settings for its next
+ *		open (the open engine keeps the ones it was opened with).
+ */
+void
+lsm_table_save_settings(Oid relid)
+{
+	char	   *dir = lsm_table_dir(MyDatabaseId, relid);
+	LsmTableSettings settings;
+
+	if (!lsm_env_posix()->exists(lsm_env_posix(), dir))
+		return;
+	lsm_settings_for_table(relid, &settings);
+	lsm_write_settings(dir, &settings);
+}
+
+/*
+ * lsm_table_options
+ *		Engine options of a table in the shared engine.
+ */
+void
+lsm_table_options(const char *dir, LsmOptions *opts, LsmTableSlot *slot)
+{
+	LsmTableSettings settings;
+
+	lsm_read_settings(dir, &settings);
+	lsm_options_init(opts);
+	opts->env = lsm_shared->env;
+
+	/*
+	 * A memtable bigger than a quarter of the pool could wait for room that
+	 * never comes; the README documents the cap.
+	 */
+	opts->write_buffer_size = Min((size_t) settings.memtable_size,
+								  (size_t) lsm_memtable_memory * 1024 / 4);
+	opts->initial_write_buffer_size = Min(opts->write_buffer_size, lsm_idle_memtable_size());
+	opts->block_size = settings.block_size;
+	opts->compression = (LsmCompression) settings.compress;
+	opts->compression_upper = (LsmCompression) settings.compress_upper;
+	opts->compression_level = settings.compression_level;
+	opts->bloom_bits_per_key = settings.bloom_bits_per_key;
+	opts->compaction_style = settings.compaction == LSM_COMPACTION_TIERED
+		? LSM_COMPACT_TIERED : LSM_COMPACT_LEVELED;
+	opts->sync_writes = false;
+	opts->external_wal = true;
+	opts->background_flush = true;
+	opts->auto_compact = false;
+	opts->flush_wanted_fn = lsm_flush_wanted;
+	opts->flush_wanted_arg = slot;
+	opts->pre_flush_fn = lsm_pre_flush;
+	opts->pre_flush_arg = slot;
+	opts->region_alloc = lsm_region_alloc;
+	opts->region_free = lsm_region_free;
+	opts->region_arg = NULL;
+	opts->block_cache = lsm_shared->cache;
+	/*
+	 * The slot's number is the table's cache id: no two open tables share a
+	 * slot, and closing a table's engine erases the blocks cached under its
+	 * id before the slot can take another table (block_cache.h).
+	 * lsm_fdw.max_tables keeps it below the engine's 2^24.
+	 */
+	opts->cache_id = (uint64) (slot - lsm_shared->slots) + 1;
+	opts->horizon_fn = lsm_horizon;
+	opts->horizon_arg = NULL;
+}
