@@ -236,7 +236,13 @@ read_block(LsmSst *t, uint64_t offset, uint64_t size, bool allow_compressed,
 			lsm_free(raw);
 			return corrupt(st, t, offset, "bad LZ4 length header in block");
 		}
-		out = lsm_malloc(dlen ? (size_t) dlen : 1);
+		if (is_private && dlen > LSM_PRIVATE_BLOCK_BYTES)
+		{
+			out = lsm_malloc_private((size_t) dlen);
+			*is_private = true;
+		}
+		else
+			out = lsm_malloc(dlen ? (size_t) dlen : 1);
 		if (out == NULL)
 		{
 			lsm_free(raw);

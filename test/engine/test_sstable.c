@@ -585,10 +585,10 @@ test_big_values_private_memory(void)
 	uint8_t    *v = malloc(big);
 
 	test_tmpdir(dir, sizeof(dir), "sst_private");
-	for (int comp = 0; comp < 2; comp++)
+	for (int comp = 0; comp < 3; comp++)
 	{
 		Model		m = {0};
-		LsmSstOptions o = topts(4096, 16, comp ? LSM_COMPRESSION_ZSTD : LSM_COMPRESSION_NONE, 10);
+		LsmSstOptions o = topts(4096, 16, codec_of(comp), 10);
 		LsmBlockCache *cache;
 		LsmSst   *t;
 		LsmIter    *it;
