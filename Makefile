@@ -26,7 +26,7 @@ PG_CONFIG ?= pg_config
 # -isystem keeps warnings from Postgres's own headers out of -Werror.
 PG_CPPFLAGS = -isystem $(shell $(PG_CONFIG) --includedir-server) -Isrc/engine -Isrc/host -Isrc/fdw
 PG_CFLAGS   = -Wall -Wextra -Werror -Wno-unused-parameter -Wno-missing-field-initializers
-SHLIB_LINK  = -lzstd $(ICU_LIBS)
+SHLIB_LINK  = -lzstd -llz4 $(ICU_LIBS)
 
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)

@@ -117,7 +117,7 @@ cp "$ROOT"/src/engine/*.c "$ROOT"/src/engine/*.h "$WORK/src/"
 rm -f "$WORK/src/env_pg.c"
 gcc -std=gnu11 -D_GNU_SOURCE -O2 -g -Wall -Wextra -Wno-unused-parameter \
 	-I"$WORK/src" -o "$BIN" "$ROOT/bench/engine_bench.c" "$WORK"/src/*.c \
-	-lzstd -lpthread -lm 2>"$LOG/build.err" || { cat "$LOG/build.err" >&2; exit 1; }
+	-lzstd -llz4 -lpthread -lm 2>"$LOG/build.err" || { cat "$LOG/build.err" >&2; exit 1; }
 ENGINE_SHA=$(cat "$WORK"/src/*.c "$WORK"/src/*.h "$ROOT/bench/engine_bench.c" | sha1sum | cut -c1-12)
 GIT_REV=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo "?")
 

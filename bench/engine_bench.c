@@ -5,7 +5,8 @@
  *
  *	engine_bench [--num=N] [--value_size=B] [--reads=N] [--seeks=N]
  *				 [--nexts=N] [--write_buffer_size=B] [--block_cache_size=B]
- *				 [--block_size=B] [--bloom_bits=N] [--compression=zstd|none]
+ *				 [--block_size=B] [--bloom_bits=N] [--compression=zstd|lz4|none]
+ *				 [--compression_upper=lz4|zstd|none]
  *				 [--compression_level=N] [--compression_ratio=R]
  *				 [--seed=N] [--sync] [--compaction_style=leveled|tiered]
  *				 [--benchmarks=fillrandom,overwrite,readrandom,seekrandom,compact]
@@ -40,7 +41,7 @@
  *
  * Build from the repository root: compile this file with -O2 -Isrc/engine
  * together with every src/engine .c file except env_pg.c, and link with
- * -lzstd -lpthread -lm.
+ * -lzstd -llz4 -lpthread -lm.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -63,6 +64,7 @@ typedef struct BenchOpts
 	size_t		block_size;		/* 0: the engine's default */
 	int			bloom_bits;		/* -1: the engine's default */
 	int			compression;	/* -1: default, else LsmCompression */
+	int			compression_upper;	/* -1: default, else LsmCompression */
 	int			compression_level;	/* -1: the engine's default */
 	double		compression_ratio;	/* > 0: db_bench-style values */
 	int			compaction_style;	/* -1: default, else LsmCompactStyle */
@@ -197,6 +199,8 @@ open_db(const BenchOpts *bo, LsmDb **db)
 		o.bloom_bits_per_key = bo->bloom_bits;
 	if (bo->compression >= 0)
 		o.compression = (LsmCompression) bo->compression;
+	if (bo->compression_upper >= 0)
+		o.compression_upper = (LsmCompression) bo->compression_upper;
 	if (bo->compression_level >= 0)
 		o.compression_level = bo->compression_level;
 	if (bo->compaction_style >= 0)
@@ -417,6 +421,7 @@ main(int argc, char **argv)
 	bo.block_cache_size = 8 * 1024 * 1024;
 	bo.bloom_bits = -1;
 	bo.compression = -1;
+	bo.compression_upper = -1;
 	bo.compression_level = -1;
 	bo.compaction_style = -1;
 	bo.benchmarks = "fillrandom,readrandom,seekrandom";
@@ -460,15 +465,22 @@ main(int argc, char **argv)
 		}
 		else if ((v = arg_value(argv[i], "--compression_ratio")))
 			bo.compression_ratio = atof(v);
-		else if ((v = arg_value(argv[i], "--compression")))
+		else if ((v = arg_value(argv[i], "--compression_upper")) ||
+				 (v = arg_value(argv[i], "--compression")))
 		{
+			int		   *to = strncmp(argv[i], "--compression_upper", 19) == 0
+				? &bo.compression_upper : &bo.compression;
+
 			if (strcmp(v, "zstd") == 0)
-				bo.compression = LSM_COMPRESSION_ZSTD;
+				*to = LSM_COMPRESSION_ZSTD;
+			else if (strcmp(v, "lz4") == 0)
+				*to = LSM_COMPRESSION_LZ4;
 			else if (strcmp(v, "none") == 0)
-				bo.compression = LSM_COMPRESSION_NONE;
+				*to = LSM_COMPRESSION_NONE;
 			else
 			{
-				fprintf(stderr, "--compression must be zstd or none\n");
+				fprintf(stderr, "%.*s must be zstd, lz4 or none\n",
+						(int) strcspn(argv[i], "="), argv[i]);
 				return 2;
 			}
 		}

@@ -179,7 +179,7 @@ build_engine() {
 		cp "$ROOT/bench/engine_bench.c" "$WORK/engine_bench.c"
 		if gcc -std=gnu11 -D_GNU_SOURCE -O2 -g -Wall -Wextra -Wno-unused-parameter \
 			-I"$src" -o "$BIN" "$WORK/engine_bench.c" "$src"/*.c \
-			-lzstd -lpthread -lm 2>"$LOG/build.err"; then
+			-lzstd -llz4 -lpthread -lm 2>"$LOG/build.err"; then
 			ENGINE_SHA=$(cat "$src"/*.c "$src"/*.h "$WORK/engine_bench.c" | sha1sum | cut -c1-12)
 			return 0
 		fi

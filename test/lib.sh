@@ -1,7 +1,7 @@
 # Shared by test/run_all.sh, demo.sh and bench/: install what is missing on
 # Debian 12, build, install.  Source it; it defines functions only.
 
-LSM_PACKAGES="postgresql-15 postgresql-server-dev-15 libzstd-dev libicu-dev gcc make libipc-run-perl locales"
+LSM_PACKAGES="postgresql-15 postgresql-server-dev-15 libzstd-dev liblz4-dev libicu-dev gcc make libipc-run-perl locales"
 PG_CONFIG=${PG_CONFIG:-/usr/lib/postgresql/15/bin/pg_config}
 
 # Install the Debian packages lsm_fdw needs, when any is missing.

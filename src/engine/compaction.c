@@ -1071,6 +1071,7 @@ typedef struct Held
 typedef struct RunState
 {
 	LsmCompaction *c;
+	LsmSstOptions topts;		/* of the outputs: output_compression */
 	LsmSstBuilder *b;			/* current output, NULL between outputs */
 	uint64_t	number;			/* its file number */
 	LsmBuf		out_last_ukey;	/* last user key written to it */
@@ -1172,7 +1173,7 @@ emit(RunState *rs, LsmSlice ikey, LsmSlice value, LsmStatus *st)
 		if (!lsm_file_path(path, db->dir, LSM_FILE_TABLE, rs->number))
 			return lsm_status_set(st, LSM_INVALID_ARGUMENT, 0,
 								  "database path \"%s\" is too long", db->dir);
-		rc = lsm_sst_builder_open(db->env, path, &db->topts, &rs->b, st);
+		rc = lsm_sst_builder_open(db->env, path, &rs->topts, &rs->b, st);
 		if (rc != LSM_OK)
 			return rc;
 		same = false;
@@ -1226,6 +1227,27 @@ older_may_hold(LsmCompaction *c, LsmSlice k)
 			return true;
 	}
 	return false;
+}
+
+/*
+ * output_compression
+ *		The codec of c's outputs: the bottom one (opts.compression) when no
+ *		level below the output level holds a file in c's version, so that
+ *		the data is there to stay; the upper one for level 0 and for levels
+ *		that data still passes through.
+ */
+static LsmCompression
+output_compression(const LsmCompaction *c)
+{
+	const LsmOptions *o = &c->db->opts;
+	int			level;
+
+	if (c->output_level == 0)
+		return o->compression_upper;
+	for (level = c->output_level + 1; level < LSM_NUM_LEVELS; level++)
+		if (c->v->n_files[level] > 0)
+			return o->compression_upper;
+	return o->compression;
 }
 
 /* Keep a copy of an operand until its key's stripe is decided. */
@@ -1564,6 +1586,8 @@ lsm_compaction_run(LsmCompaction *c, LsmStatus *st)
 		return LSM_OK;
 	memset(&rs, 0, sizeof(rs));
 	rs.c = c;
+	rs.topts = db->topts;
+	rs.topts.compression = output_compression(c);
 	rc = input_iter(c, &it, st);
 	if (rc != LSM_OK)
 		goto fail;

@@ -79,6 +79,7 @@ lsm_options_init(LsmOptions *opts)
 	opts->block_size = 4096;
 	opts->block_restart_interval = 16;
 	opts->compression = LSM_COMPRESSION_ZSTD;
+	opts->compression_upper = LSM_COMPRESSION_LZ4;
 	opts->compression_level = 3;
 	opts->bloom_bits_per_key = 10;
 	opts->block_cache_size = 8 * 1024 * 1024;
@@ -686,6 +687,7 @@ lsm_db_stats(LsmDb *db, LsmDbStats *out)
 	STAT_LOAD(compactions);
 	STAT_LOAD(trivial_moves);
 	STAT_LOAD(compaction_entries_dropped);
+	STAT_LOAD(flush_entries_dropped);
 	STAT_LOAD(compaction_failures);
 	STAT_LOAD(running_compactions);
 	STAT_LOAD(stall_slowdowns);

@@ -99,10 +99,86 @@ lsm_db_delete_old_logs(LsmDb *db)
  */
 
 /*
+ * flush_read_points
+ *		The read points a flush keeps versions for, as compaction's pick
+ *		takes them (compaction.c's header): the live snapshots and C =
+ *		min(last_seq, the host's horizon), ascending, C last.  Snapshots and
+ *		last_seq are read under mu and the horizon after, so a reader the
+ *		host registers meanwhile reads at or above C.
+ */
+static LsmCode
+flush_read_points(LsmDb *db, LsmSeq **points, int *n_points, LsmStatus *st)
+{
+	LsmSnapshot *s;
+	LsmSeq	   *p;
+	LsmSeq		cap;
+	int			n = 0;
+
+	*points = NULL;
+	*n_points = 0;
+	db->env->mutex_lock(db->mu);
+	for (s = db->snapshots.next; s != &db->snapshots; s = s->next)
+		n++;
+	p = lsm_malloc((size_t) (n + 1) * sizeof(LsmSeq));
+	if (p == NULL)
+	{
+		db->env->mutex_unlock(db->mu);
+		return lsm_status_set(st, LSM_NO_MEMORY, 0, "out of memory in a flush");
+	}
+	n = 0;
+	for (s = db->snapshots.next; s != &db->snapshots; s = s->next)
+		if (n == 0 || p[n - 1] != s->seq)
+			p[n++] = s->seq;
+	cap = db->last_seq;
+	db->env->mutex_unlock(db->mu);
+	if (db->opts.horizon_fn != NULL)
+	{
+		LsmSeq		ext = db->opts.horizon_fn(db->opts.horizon_arg);
+
+		if (ext < cap)
+			cap = ext;
+	}
+	while (n > 0 && p[n - 1] >= cap)
+		n--;
+	p[n++] = cap;
+	*points = p;
+	*n_points = n;
+	return LSM_OK;
+}
+
+/* The stripe of seq (at or below the last point): the first point >= seq. */
+static int
+flush_stripe_of(const LsmSeq *points, int n_points, LsmSeq seq)
+{
+	int			lo = 0;
+	int			hi = n_points - 1;
+
+	while (lo < hi)
+	{
+		int			mid = lo + (hi - lo) / 2;
+
+		if (points[mid] < seq)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+/*
  * write_level0_table
  *		Write the entries of mt as a new table and add it to edit at level
  *		0.  An empty memtable writes nothing.  The table and its directory
  *		entry are durable when this returns.
+ *
+ * Versions no reader can see are left out, by compaction's stripe rule
+ * (compaction.c's header): of a key's entries in one stripe only the
+ * newest PUT or DELETE is kept, with the MERGE operands above it (they are
+ * not folded here: a flush keeps its work to a filter).  Entries above C
+ * are all kept, and so is every DELETE, as older tables may hold its key.
+ * Without this a key rewritten many times between flushes reached level 0
+ * once per write and cost a rewrite per version in each compaction until
+ * one dropped it.
  */
 static LsmCode
 write_level0_table(LsmDb *db, LsmMemTable *mt, LsmVersionEdit *edit, LsmStatus *st)
@@ -114,32 +190,86 @@ write_level0_table(LsmDb *db, LsmMemTable *mt, LsmVersionEdit *edit, LsmStatus *
 	LsmMemIter	mi;
 	LsmFileMeta meta;
 	LsmCode		rc;
+	LsmSstOptions topts;
+	LsmSeq	   *points;
+	int			n_points;
+	LsmSlice	ukey = lsm_slice(NULL, 0);	/* points into mt */
+	bool		has_ukey = false;
+	int			stripe = -1;
+	bool		decided = false;
+	uint64_t	dropped = 0;
 
 	if (lsm_memtable_count(mt) == 0)
 		return LSM_OK;
-	number = lsm_versionset_new_file_number(db->vs);
-	if (!lsm_file_path(path, db->dir, LSM_FILE_TABLE, number))
-		return lsm_status_set(st, LSM_INVALID_ARGUMENT, 0,
-							  "database path \"%s\" is too long", db->dir);
-	rc = lsm_sst_builder_open(db->env, path, &db->topts, &b, st);
+	rc = flush_read_points(db, &points, &n_points, st);
 	if (rc != LSM_OK)
 		return rc;
+	number = lsm_versionset_new_file_number(db->vs);
+	if (!lsm_file_path(path, db->dir, LSM_FILE_TABLE, number))
+	{
+		lsm_free(points);
+		return lsm_status_set(st, LSM_INVALID_ARGUMENT, 0,
+							  "database path \"%s\" is too long", db->dir);
+	}
+	/* level 0 is rewritten soon: the upper levels' codec */
+	topts = db->topts;
+	topts.compression = db->opts.compression_upper;
+	rc = lsm_sst_builder_open(db->env, path, &topts, &b, st);
+	if (rc != LSM_OK)
+	{
+		lsm_free(points);
+		return rc;
+	}
 	lsm_memtable_iter_init(&mi, mt);
 	for (lsm_iter_seek_first(&mi.base); lsm_iter_valid(&mi.base); lsm_iter_next(&mi.base))
 	{
-		rc = lsm_sst_builder_add(b, lsm_iter_key(&mi.base), lsm_iter_value(&mi.base), st);
-		if (rc != LSM_OK)
+		LsmSlice	ikey = lsm_iter_key(&mi.base);
+		LsmParsedKey pk;
+
+		if (!lsm_ikey_parse(ikey, &pk))
 		{
-			lsm_sst_builder_abandon(b);
-			return rc;
+			rc = lsm_status_set(st, LSM_CORRUPTION, 0,
+								"malformed internal key of %zu bytes in a memtable of \"%s\"",
+								ikey.len, db->dir);
+			break;
 		}
+		if (!has_ukey || !lsm_slice_eq(pk.user_key, ukey))
+		{
+			ukey = pk.user_key;
+			has_ukey = true;
+			stripe = -1;
+			decided = false;
+		}
+		if (pk.seq <= points[n_points - 1])
+		{
+			int			s = flush_stripe_of(points, n_points, pk.seq);
+
+			if (s != stripe)
+			{
+				stripe = s;
+				decided = false;
+			}
+			if (decided)
+			{
+				dropped++;
+				continue;
+			}
+			decided = pk.kind != LSM_KIND_MERGE;
+		}
+		rc = lsm_sst_builder_add(b, ikey, lsm_iter_value(&mi.base), st);
+		if (rc != LSM_OK)
+			break;
 	}
-	rc = lsm_iter_status(&mi.base, st);
+	lsm_free(points);
+	if (rc == LSM_OK)
+		rc = lsm_iter_status(&mi.base, st);
 	if (rc != LSM_OK)
 	{
 		lsm_sst_builder_abandon(b);
 		return rc;
 	}
+	if (dropped > 0)
+		LSM_STAT_ADD(db, flush_entries_dropped, dropped);
 	memset(&props, 0, sizeof(props));
 	rc = lsm_sst_builder_finish(b, &props, st);
 	if (rc != LSM_OK)

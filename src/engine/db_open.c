@@ -496,6 +496,13 @@ lsm_db_open(const LsmOptions *opts, const char *path, LsmDb **dbp, LsmStatus *st
 	if ((opts->region_alloc == NULL) != (opts->region_free == NULL))
 		return lsm_status_set(st, LSM_INVALID_ARGUMENT, 0,
 							  "region_alloc and region_free go together");
+	if ((int) opts->compression < LSM_COMPRESSION_NONE ||
+		(int) opts->compression > LSM_COMPRESSION_LZ4 ||
+		(int) opts->compression_upper < LSM_COMPRESSION_NONE ||
+		(int) opts->compression_upper > LSM_COMPRESSION_LZ4)
+		return lsm_status_set(st, LSM_INVALID_ARGUMENT, 0,
+							  "unknown compression %d (bottom) or %d (upper levels)",
+							  (int) opts->compression, (int) opts->compression_upper);
 	if (opts->block_cache != NULL && opts->cache_id >= ((uint64_t) 1 << 24))
 		return lsm_status_set(st, LSM_INVALID_ARGUMENT, 0,
 							  "cache_id %llu is not below 2^24",

@@ -44,7 +44,8 @@ typedef struct LsmBlockCache LsmBlockCache;
 typedef enum LsmCompression
 {
 	LSM_COMPRESSION_NONE = 0,
-	LSM_COMPRESSION_ZSTD = 1
+	LSM_COMPRESSION_ZSTD = 1,
+	LSM_COMPRESSION_LZ4 = 2
 } LsmCompression;
 
 /*
@@ -149,7 +150,15 @@ typedef struct LsmOptions
 	size_t		initial_write_buffer_size;	/* the first memtable after open; 0 = the same */
 	size_t		block_size;		/* target uncompressed data block; 4096 */
 	int			block_restart_interval; /* 16 */
-	LsmCompression compression; /* LSM_COMPRESSION_ZSTD */
+	/*
+	 * Codec of the bottom level's tables (compaction outputs with no data
+	 * in any deeper level) and of the other tables (flushes, upper levels),
+	 * as RocksDB's bottommost_compression and compression_per_level: most
+	 * bytes end at the bottom, where the better ratio pays, while upper
+	 * levels are rewritten soon and want the cheaper codec.
+	 */
+	LsmCompression compression; /* bottom; LSM_COMPRESSION_ZSTD */
+	LsmCompression compression_upper;	/* level 0 and upper; LSM_COMPRESSION_LZ4 */
 	int			compression_level;	/* zstd level; 3 */
 	int			bloom_bits_per_key; /* 10; 0 disables the filter */
 	size_t		block_cache_size;	/* bytes of decoded blocks; 8 MiB, 0 = none */
@@ -300,7 +309,7 @@ typedef struct LsmReadOptions
 	/*
 	 * Read at this sequence number (0: latest).  The lowest of it, the
 	 * snapshot's and the latest wins.  Unlike a snapshot it does not keep
-	 * compaction from dropping what it reads: the host's horizon_fn must
+	 * flush and compaction from dropping what it reads: the host's horizon_fn must
 	 * cover it.
 	 */
 	LsmSeq		read_seq;
@@ -466,6 +475,7 @@ typedef struct LsmVerifyResult
 	uint64_t	files;			/* SSTables checked */
 	uint64_t	bytes;			/* their size */
 	uint64_t	blocks;			/* data blocks read and checked */
+	uint64_t	blocks_by_codec[3]; /* of those, stored as LsmCompression i */
 	uint64_t	entries;		/* entries in those blocks */
 	uint64_t	problems;		/* files (or the version itself) found damaged */
 } LsmVerifyResult;
@@ -507,6 +517,7 @@ typedef struct LsmDbStats
 	uint64_t	block_reads;	/* blocks read from disk */
 	uint64_t	flushes;		/* memtables written as level-0 tables */
 	uint64_t	bytes_flushed;
+	uint64_t	flush_entries_dropped;	/* versions no read point needs */
 	/* own WAL: its bytes; external_wal: bytes of the batches applied */
 	uint64_t	bytes_written_wal;
 	uint64_t	bytes_compacted_written;

@@ -4,8 +4,9 @@
  *		footer (docs/format.md, "SSTable").
  *
  * Entries arrive in internal-key order.  They fill a data block until it
- * reaches the target size; the block is then compressed (or kept raw when
- * zstd saves less than an eighth), given its trailer and appended to an
+ * reaches the target size; the block is then compressed with the table's
+ * codec, zstd or LZ4 (or kept raw when that saves less than an eighth),
+ * given its trailer and appended to an
  * output buffer that is written to the file in large pieces.  The index
  * entry of a block is written only when the next key is known, so that
  * the index key can be a short separator between the two blocks.
@@ -14,6 +15,7 @@
 #include <string.h>
 #include <time.h>
 
+#include <lz4.h>
 #include <zstd.h>
 
 #include "block.h"
@@ -112,7 +114,8 @@ lsm_sst_builder_open(LsmEnv *env, const char *path, const LsmSstOptions *opts,
 	if (env == NULL)
 		env = lsm_env_posix();
 	if (opts->compression != LSM_COMPRESSION_NONE &&
-		opts->compression != LSM_COMPRESSION_ZSTD)
+		opts->compression != LSM_COMPRESSION_ZSTD &&
+		opts->compression != LSM_COMPRESSION_LZ4)
 		return lsm_status_set(st, LSM_INVALID_ARGUMENT, 0,
 							  "unknown compression %d for table \"%s\"",
 							  (int) opts->compression, path);
@@ -252,6 +255,27 @@ flush_data_block(LsmSstBuilder *b)
 		{
 			payload = lsm_slice(b->zbuf.data, csize);
 			kind = LSM_COMPRESSION_ZSTD;
+		}
+	}
+	else if (b->opts.compression == LSM_COMPRESSION_LZ4 &&
+			 raw.len <= LZ4_MAX_INPUT_SIZE)
+	{
+		/* an LZ4 block does not know its decoded size: a varint32 first */
+		int			bound = LZ4_compressBound((int) raw.len);
+		uint8_t    *start;
+		int			csize;
+
+		lsm_buf_reset(&b->zbuf);
+		if (!lsm_buf_reserve(&b->zbuf, (size_t) bound + 5))
+			return builder_nomem(b, NULL);
+		start = lsm_encode_varint32(b->zbuf.data, (uint32_t) raw.len);
+		csize = LZ4_compress_default((const char *) raw.data, (char *) start,
+									 (int) raw.len, bound);
+		if (csize > 0 &&
+			(size_t) (start - b->zbuf.data) + (size_t) csize <= raw.len - raw.len / 8)
+		{
+			payload = lsm_slice(b->zbuf.data, (size_t) (start - b->zbuf.data) + (size_t) csize);
+			kind = LSM_COMPRESSION_LZ4;
 		}
 	}
 	rc = emit_block(b, payload, kind, &b->pending_offset, &b->pending_size);

@@ -102,6 +102,7 @@ lsm_fdw_stats(PG_FUNCTION_ARGS)
 					 ", \"bytes_written_wal\": " UINT64_FORMAT
 					 ", \"flushes\": " UINT64_FORMAT
 					 ", \"bytes_flushed\": " UINT64_FORMAT
+					 ", \"flush_entries_dropped\": " UINT64_FORMAT
 					 ", \"bytes_compacted_read\": " UINT64_FORMAT
 					 ", \"bytes_compacted_written\": " UINT64_FORMAT
 					 ", \"write_amplification\": %.3f"
@@ -118,7 +119,8 @@ lsm_fdw_stats(PG_FUNCTION_ARGS)
 					 files, bytes, s.memtable_bytes, s.imm_memtables, s.last_seq,
 					 s.gets, s.memtable_hits, s.sst_probes, s.bloom_useful,
 					 s.bloom_not_useful, s.block_cache_hits, s.block_reads,
-					 s.bytes_written_wal, s.flushes, s.bytes_flushed, s.bytes_compacted_read,
+					 s.bytes_written_wal, s.flushes, s.bytes_flushed,
+					 s.flush_entries_dropped, s.bytes_compacted_read,
 					 s.bytes_compacted_written, s.write_amplification,
 					 s.read_amplification,
 					 s.sorted_runs, s.compactions, s.trivial_moves,
@@ -359,10 +361,16 @@ lsm_fdw_verify(PG_FUNCTION_ARGS)
 					 "{\"files\": " UINT64_FORMAT
 					 ", \"bytes\": " UINT64_FORMAT
 					 ", \"blocks\": " UINT64_FORMAT
+					 ", \"blocks_by_codec\": {\"none\": " UINT64_FORMAT
+					 ", \"zstd\": " UINT64_FORMAT ", \"lz4\": " UINT64_FORMAT "}"
 					 ", \"entries\": " UINT64_FORMAT
 					 ", \"problems\": " UINT64_FORMAT
 					 ", \"messages\": %s}",
-					 r.files, r.bytes, r.blocks, r.entries, r.problems, messages.data);
+					 r.files, r.bytes, r.blocks,
+					 r.blocks_by_codec[LSM_COMPRESSION_NONE],
+					 r.blocks_by_codec[LSM_COMPRESSION_ZSTD],
+					 r.blocks_by_codec[LSM_COMPRESSION_LZ4],
+					 r.entries, r.problems, messages.data);
 	PG_RETURN_DATUM(jsonb_from_buf(&buf));
 }
 

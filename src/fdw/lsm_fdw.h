@@ -32,7 +32,8 @@ typedef enum LsmCompactionStyle
 typedef struct LsmTableSettings
 {
 	LsmCompactionStyle compaction;
-	bool		compress;		/* zstd when true */
+	int			compress;		/* LsmCompression of the bottom level */
+	int			compress_upper; /* LsmCompression of level 0 and upper levels */
 	int			compression_level;
 	int			block_size;
 	int			bloom_bits_per_key;

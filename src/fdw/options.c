@@ -57,7 +57,8 @@ typedef struct LsmOptionDef
 static const LsmOptionDef lsm_options[] = {
 	{"key", AttributeRelationId, false, OPT_BOOL, NULL, 0, 0},
 	{"compaction", ForeignTableRelationId, true, OPT_ENUM, "leveled, tiered", 0, 0},
-	{"compression", ForeignTableRelationId, true, OPT_ENUM, "zstd, none", 0, 0},
+	{"compression", ForeignTableRelationId, true, OPT_ENUM, "zstd, lz4, none", 0, 0},
+	{"compression_upper", ForeignTableRelationId, true, OPT_ENUM, "lz4, zstd, none", 0, 0},
 	{"compression_level", ForeignTableRelationId, true, OPT_INT, NULL, 1, 22},
 	{"block_size", ForeignTableRelationId, true, OPT_BYTES, NULL, 1024, 1024 * 1024},
 	{"bloom_bits_per_key", ForeignTableRelationId, true, OPT_INT, NULL, 0, 32},
@@ -276,6 +277,17 @@ lsm_fdw_validator(PG_FUNCTION_ARGS)
 	PG_RETURN_VOID();
 }
 
+/* The LsmCompression of a validated codec name. */
+static int
+codec_named(const char *name)
+{
+	if (pg_strcasecmp(name, "zstd") == 0)
+		return LSM_COMPRESSION_ZSTD;
+	if (pg_strcasecmp(name, "lz4") == 0)
+		return LSM_COMPRESSION_LZ4;
+	return LSM_COMPRESSION_NONE;
+}
+
 /*
  * Apply one validated option to settings.
  */
@@ -295,7 +307,9 @@ apply_option(LsmTableSettings *s, DefElem *elem)
 			s->compaction = strcmp(defGetString(elem), "tiered") == 0
 				? LSM_COMPACTION_TIERED : LSM_COMPACTION_LEVELED;
 		else if (strcmp(def->name, "compression") == 0)
-			s->compress = strcmp(defGetString(elem), "zstd") == 0;
+			s->compress = codec_named(defGetString(elem));
+		else if (strcmp(def->name, "compression_upper") == 0)
+			s->compress_upper = codec_named(defGetString(elem));
 		else if (strcmp(def->name, "compression_level") == 0)
 			s->compression_level = v;
 		else if (strcmp(def->name, "block_size") == 0)
@@ -323,7 +337,8 @@ lsm_settings_for_table(Oid relid, LsmTableSettings *s)
 	ListCell   *lc;
 
 	s->compaction = LSM_COMPACTION_LEVELED;
-	s->compress = true;
+	s->compress = LSM_COMPRESSION_ZSTD;
+	s->compress_upper = LSM_COMPRESSION_LZ4;
 	s->compression_level = 3;
 	s->block_size = 4096;
 	s->bloom_bits_per_key = 10;

@@ -24,10 +24,12 @@ lsm_write_settings(const char *dir, const LsmTableSettings *s)
 	char	   *path = psprintf("%s/OPTIONS", dir);
 	char	   *tmp = psprintf("%s/OPTIONS.tmp.%d", dir, MyProcPid);
 	char	   *text = psprintf("compaction=%d\ncompress=%d\ncompression_level=%d\n"
-								"block_size=%d\nbloom_bits_per_key=%d\nmemtable_size=%d\n",
-								(int) s->compaction, (int) s->compress,
+								"block_size=%d\nbloom_bits_per_key=%d\nmemtable_size=%d\n"
+								"compress_upper=%d\n",
+								(int) s->compaction, s->compress,
 								s->compression_level, s->block_size,
-								s->bloom_bits_per_key, s->memtable_size);
+								s->bloom_bits_per_key, s->memtable_size,
+								s->compress_upper);
 	LsmEnv	   *env = lsm_env_posix();
 	LsmFile    *f;
 	LsmStatus	st;
@@ -58,7 +60,8 @@ lsm_read_settings(const char *dir, LsmTableSettings *s)
 
 	/* defaults, as options.c has them */
 	s->compaction = LSM_COMPACTION_LEVELED;
-	s->compress = true;
+	s->compress = LSM_COMPRESSION_ZSTD;
+	s->compress_upper = LSM_COMPRESSION_LZ4;	/* files written before it existed */
 	s->compression_level = 3;
 	s->block_size = 4096;
 	s->bloom_bits_per_key = 10;
@@ -73,7 +76,11 @@ lsm_read_settings(const char *dir, LsmTableSettings *s)
 		if (sscanf(line, "compaction=%d", &v) == 1)
 			s->compaction = (LsmCompactionStyle) v;
 		else if (sscanf(line, "compress=%d", &v) == 1)
-			s->compress = v != 0;
+			s->compress = (v >= LSM_COMPRESSION_NONE && v <= LSM_COMPRESSION_LZ4)
+				? v : LSM_COMPRESSION_ZSTD;
+		else if (sscanf(line, "compress_upper=%d", &v) == 1)
+			s->compress_upper = (v >= LSM_COMPRESSION_NONE && v <= LSM_COMPRESSION_LZ4)
+				? v : LSM_COMPRESSION_LZ4;
 		else if (sscanf(line, "compression_level=%d", &v) == 1)
 			s->compression_level = v;
 		else if (sscanf(line, "block_size=%d", &v) == 1)
@@ -124,7 +131,8 @@ lsm_table_options(const char *dir, LsmOptions *opts, LsmTableSlot *slot)
 								  (size_t) lsm_memtable_memory * 1024 / 4);
 	opts->initial_write_buffer_size = Min(opts->write_buffer_size, lsm_idle_memtable_size());
 	opts->block_size = settings.block_size;
-	opts->compression = settings.compress ? LSM_COMPRESSION_ZSTD : LSM_COMPRESSION_NONE;
+	opts->compression = (LsmCompression) settings.compress;
+	opts->compression_upper = (LsmCompression) settings.compress_upper;
 	opts->compression_level = settings.compression_level;
 	opts->bloom_bits_per_key = settings.bloom_bits_per_key;
 	opts->compaction_style = settings.compaction == LSM_COMPACTION_TIERED

@@ -35,6 +35,7 @@ int			lsm_block_cache_size = 64 * 1024;	/* kB */
 int			lsm_metadata_memory = 32 * 1024;	/* kB */
 int			lsm_max_tables = 1000;
 int			lsm_compaction_workers = 1;
+int			lsm_worker_nice = 10;
 int			lsm_max_wal_size = 1024 * 1024; /* kB */
 int			lsm_wal_segment_size = 16 * 1024;	/* kB */
 bool		lsm_ignore_log_corruption = false;
@@ -332,6 +333,13 @@ lsm_shmem_define_gucs(void)
 							&lsm_compaction_workers,
 							1, 1, 16,
 							PGC_POSTMASTER, 0,
+							NULL, NULL, NULL);
+	DefineCustomIntVariable("lsm_fdw.worker_nice",
+							"Nice value the lsm_fdw background workers add to the server's.",
+							"Compaction and flushes then take the CPU the backends leave; 0 runs them at the backends' priority.",
+							&lsm_worker_nice,
+							10, 0, 19,
+							PGC_SIGHUP, 0,
 							NULL, NULL, NULL);
 	DefineCustomIntVariable("lsm_fdw.wal_segment_size",
 							"Size of each lsm_fdw log segment file.",

@@ -15,6 +15,8 @@
  */
 #include "postgres.h"
 
+#include <sys/resource.h>
+
 #include "miscadmin.h"
 #include "pgstat.h"
 #include "postmaster/bgworker.h"
@@ -70,6 +72,41 @@ lsm_register_workers(void)
 		w.bgw_main_arg = Int32GetDatum(i);
 		RegisterBackgroundWorker(&w);
 	}
+}
+
+/*
+ * set_worker_nice
+ *		Run this worker lsm_fdw.worker_nice below the server's CPU priority
+ *		(again after a reload).  On a machine with few CPUs a compaction at
+ *		the backends' priority takes a whole CPU from them while it runs;
+ *		niced, it takes what they leave, and falls behind only while they
+ *		use every CPU, which the write stalls then bound.  Going back up
+ *		may need a privilege the server lacks: that failure is only logged.
+ */
+static void
+set_worker_nice(void)
+{
+	static int	base = INT_MIN;	/* the nice value inherited from the postmaster */
+	static int	applied = INT_MIN;
+	int			target;
+
+	if (base == INT_MIN)
+	{
+		errno = 0;
+		base = getpriority(PRIO_PROCESS, 0);
+		if (errno != 0)
+			base = 0;
+	}
+	target = Min(base + lsm_worker_nice, 19);
+	if (target == applied)
+		return;
+	if (setpriority(PRIO_PROCESS, 0, target) != 0)
+		ereport(LOG,
+				(errmsg("lsm_fdw could not set the nice value of \"%s\" to %d: %m",
+						MyBgworkerEntry->bgw_name, target),
+				 errhint("Raising a process's priority again needs a restart of the server, or the privilege to do so.")));
+	else
+		applied = target;
 }
 
 /*
@@ -351,6 +388,8 @@ lsm_maintenance_main(Datum arg)
 		ConditionVariableBroadcast(&s->recovery_cv);
 		last_checkpoint = lsm_xlog_insert_lsn(s->xlog);
 	}
+	/* after the replay, which every backend waits for */
+	set_worker_nice();
 
 	for (;;)
 	{
@@ -366,6 +405,7 @@ lsm_maintenance_main(Datum arg)
 		{
 			ConfigReloadPending = false;
 			ProcessConfigFile(PGC_SIGHUP);
+			set_worker_nice();
 		}
 		MemoryContextReset(cxt);
 
@@ -401,10 +441,12 @@ lsm_compaction_main(Datum arg)
 	MemoryContext cxt;
 
 	pqsignal(SIGTERM, die);
+	pqsignal(SIGHUP, SignalHandlerForConfigReload);
 	BackgroundWorkerUnblockSignals();
 	cxt = AllocSetContextCreate(TopMemoryContext, "lsm_fdw compaction",
 								ALLOCSET_DEFAULT_SIZES);
 	MemoryContextSwitchTo(cxt);
+	set_worker_nice();
 
 	/*
 	 * Compaction runs during recovery too (on the tables replay has opened):
@@ -437,6 +479,12 @@ lsm_compaction_main(Datum arg)
 			CHECK_FOR_INTERRUPTS();
 		}
 		MemoryContextReset(cxt);
+		if (ConfigReloadPending)
+		{
+			ConfigReloadPending = false;
+			ProcessConfigFile(PGC_SIGHUP);
+			set_worker_nice();
+		}
 		if (!any)
 		{
 			(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,

@@ -402,6 +402,67 @@ lsm_txn_index(LsmTxnTable *t)
 }
 
 /*
+ * commit_entries
+ *		The batch entries a table's commit applies: of each key only the
+ *		transaction's newest op, in key order.  The older ops of a key are
+ *		shadowed for every reader (the batch becomes visible at once), yet
+ *		each would get its own sequence number above the horizon while the
+ *		batch is applied, and neither flush nor compaction could drop it
+ *		before the horizon passes: a transaction that rewrites its keys
+ *		many times left every version in the tree.  Key order also makes
+ *		the apply cheaper (neighbouring memtable inserts) and the log record
+ *		smaller.  Ops hidden by the transaction's TRUNCATE are left out (the
+ *		table starts empty at commit).  The index orders a key's ops newest
+ *		first, so the first visible op of each key is the one kept.
+ */
+static void
+commit_entries(LsmTxnTable *t, const uint8 **entries, size_t *len, uint32 *count)
+{
+	size_t		from = t->truncated ? t->truncate_log_len : 0;
+	uint64		hidden = t->truncated ? t->truncate_nops : 0;
+	uint8	   *out;
+	uint8	   *p;
+	uint32		n = 0;
+	LsmMemIter	it;
+	LsmSlice	prev = lsm_slice(NULL, 0);	/* points into the index */
+	bool		have_prev = false;
+
+	*entries = t->log + from;
+	*len = t->log_len - from;
+	*count = (uint32) (t->nops - hidden);
+	if (*count <= 1)
+		return;
+
+	/* every kept op is also in the log, so the log's size bounds the output */
+	out = MemoryContextAllocHuge(TopTransactionContext, *len);
+	p = out;
+	lsm_memtable_iter_init(&it, t->index);
+	for (lsm_iter_seek_first(&it.base); lsm_iter_valid(&it.base);
+		 lsm_iter_next(&it.base))
+	{
+		LsmParsedKey pk;
+
+		if (!lsm_ikey_parse(lsm_iter_key(&it.base), &pk))
+			elog(ERROR, "lsm_fdw transaction index is malformed");
+		if (pk.seq <= hidden)
+			continue;
+		if (have_prev && lsm_slice_eq(pk.user_key, prev))
+			continue;
+		prev = pk.user_key;
+		have_prev = true;
+		Assert(pk.kind == LSM_KIND_PUT || pk.kind == LSM_KIND_DELETE);
+		p = lsm_batch_encode_entry(p, pk.kind, pk.user_key,
+								   pk.kind == LSM_KIND_PUT ? lsm_iter_value(&it.base)
+								   : lsm_slice(NULL, 0));
+		Assert(p <= out + *len);
+		n++;
+	}
+	*entries = out;
+	*len = p - out;
+	*count = n;
+}
+
+/*
  * Commit every table's ops.  Runs at PRE_COMMIT, where an ERROR still
  * aborts the transaction.  Without an xid the lsm_fdw log decides the
  * commit; with one, Postgres's commit does (commit.c).
@@ -423,7 +484,6 @@ commit_all(void)
 	while ((t = hash_seq_search(&seq)) != NULL)
 	{
 		LsmCommitTable *c;
-		size_t		from = t->truncated ? t->truncate_log_len : 0;
 
 		if (t->nops == 0 && !t->truncated)
 			continue;
@@ -434,9 +494,7 @@ commit_all(void)
 		if (c->slot == NULL)
 			elog(ERROR, "lsm_fdw table %u is not open in this backend", t->relid);
 		c->truncate = t->truncated;
-		c->entries = t->log + from;
-		c->entries_len = t->log_len - from;
-		c->count = (uint32) (t->nops - (t->truncated ? t->truncate_nops : 0));
+		commit_entries(t, &c->entries, &c->entries_len, &c->count);
 	}
 	if (n == 0)
 		return;

@@ -776,6 +776,321 @@ test_horizon_fn(void)
 	test_rmtree(dir);
 }
 
+/*
+ * A flush drops, by the stripe rule, the versions no read point needs: of
+ * each key's versions between two read points (snapshots, the host's
+ * horizon, last_seq) only the newest PUT or DELETE and the operands above
+ * it reach level 0; everything above the horizon is kept.
+ */
+static void
+test_flush_drops(void)
+{
+	char		dir[256];
+	LsmOptions	o = small_opts(LSM_COMPACT_LEVELED);
+	LsmDb	   *db;
+	LsmStatus	st;
+	LsmDbStats	s;
+	LsmSnapshot *snap;
+	LsmSnapshot outside;		/* what an outside reader reads at */
+	char		k[32];
+	char		v[32];
+
+	o.write_buffer_size = 4 * 1024 * 1024;	/* only the explicit flushes */
+	o.auto_compact = false;
+	o.horizon_fn = horizon_fn;
+	__atomic_store_n(&host_horizon, LSM_MAX_SEQ, __ATOMIC_RELEASE);
+	test_tmpdir(dir, sizeof(dir), "cmp_flush_drops");
+	CHECK_OK(lsm_db_open(&o, dir, &db, &st), &st);
+
+	/* five versions of 100 keys, a snapshot after the second */
+	snap = NULL;
+	for (int r = 0; r < 5; r++)
+	{
+		for (int i = 0; i < 100; i++)
+		{
+			key_name(k, sizeof(k), i);
+			snprintf(v, sizeof(v), "v%d.%d", r, i);
+			CHECK(put(db, k, lsm_slice_str(v)));
+		}
+		if (r == 1)
+			snap = lsm_db_snapshot(db);
+	}
+	CHECK_OK(lsm_db_flush(db, &st), &st);
+	lsm_db_stats(db, &s);
+	CHECK(s.files_per_level[0] == 1);
+	CHECK(total(s.entries_per_level) == 200);	/* v1 for snap, v4 */
+	CHECK(s.flush_entries_dropped == 300);
+	for (int i = 0; i < 100; i++)
+	{
+		key_name(k, sizeof(k), i);
+		snprintf(v, sizeof(v), "v1.%d", i);
+		CHECK(strcmp(get_str(db, snap, k), v) == 0);
+		snprintf(v, sizeof(v), "v4.%d", i);
+		CHECK(strcmp(get_str(db, NULL, k), v) == 0);
+	}
+	lsm_db_release_snapshot(db, snap);
+
+	/*
+	 * An outside reader between the second and the third of four more
+	 * rounds: the versions above it are all kept, of those at or below it
+	 * only the newest.  Keys 0-49 end deleted: the tombstone is kept.
+	 */
+	for (int r = 0; r < 4; r++)
+	{
+		for (int i = 0; i < 100; i++)
+		{
+			key_name(k, sizeof(k), i);
+			snprintf(v, sizeof(v), "w%d.%d", r, i);
+			if (r == 3 && i < 50)
+				CHECK(del(db, k));
+			else
+				CHECK(put(db, k, lsm_slice_str(v)));
+		}
+		if (r == 1)
+		{
+			lsm_db_stats(db, &s);
+			memset(&outside, 0, sizeof(outside));
+			outside.seq = s.last_seq;
+			__atomic_store_n(&host_horizon, s.last_seq, __ATOMIC_RELEASE);
+		}
+	}
+	CHECK_OK(lsm_db_flush(db, &st), &st);
+	lsm_db_stats(db, &s);
+	CHECK(s.files_per_level[0] == 2);
+	CHECK(total(s.entries_per_level) == 200 + 300);
+	CHECK(s.tombstones_per_level[0] == 50);
+	CHECK(s.flush_entries_dropped == 300 + 100);
+	for (int i = 0; i < 100; i++)
+	{
+		key_name(k, sizeof(k), i);
+		snprintf(v, sizeof(v), "w1.%d", i);
+		CHECK(strcmp(get_str(db, &outside, k), v) == 0);
+		snprintf(v, sizeof(v), "w3.%d", i);
+		CHECK(strcmp(get_str(db, NULL, k), i < 50 ? "<none>" : v) == 0);
+	}
+	__atomic_store_n(&host_horizon, LSM_MAX_SEQ, __ATOMIC_RELEASE);
+
+	/* operands stay above their base; the PUT below the base goes */
+	CHECK(put(db, "m", lsm_slice("\0\0\0\0\0\0\0\0", 8)));
+	{
+		uint8_t		enc[8];
+
+		lsm_put_fixed64(enc, 1);
+		CHECK(put(db, "m", lsm_slice(enc, 8)));
+	}
+	CHECK(add(db, "m", 2));
+	CHECK(add(db, "m", 3));
+	CHECK_OK(lsm_db_flush(db, &st), &st);
+	lsm_db_stats(db, &s);
+	CHECK(s.entries_per_level[0] == 500 + 3);
+	CHECK(s.flush_entries_dropped == 400 + 1);
+	CHECK(get_counter(db, NULL, "m") == 6);
+
+	CHECK_OK(lsm_db_close(db, &st), &st);
+	test_rmtree(dir);
+}
+
+/*
+ * Codecs per level: flushes and outputs above a non-empty deeper level
+ * get compression_upper, outputs with nothing below get compression.
+ */
+
+/* The codec of every data block of table number (-1 when mixed or none). */
+static int
+file_codec(LsmDb *db, uint64_t number)
+{
+	char		path[LSM_PATH_MAX];
+	LsmSst	   *t;
+	LsmVerifyResult r;
+	LsmStatus	st;
+	int			codec = -1;
+
+	if (!lsm_file_path(path, db->dir, LSM_FILE_TABLE, number) ||
+		lsm_sst_open(db->env, path, number, NULL, &t, &st) != LSM_OK)
+		return -2;
+	memset(&r, 0, sizeof(r));
+	if (lsm_table_verify_counted(t, &r, &st) == LSM_OK)
+		for (int k = 0; k < 3; k++)
+			if (r.blocks > 0 && r.blocks_by_codec[k] == r.blocks)
+				codec = k;
+	lsm_sst_close(t);
+	return codec;
+}
+
+typedef struct CodecSeen
+{
+	uint64_t	number[4096];
+	int			n;
+} CodecSeen;
+
+/*
+ * Check every table of the current version not seen before: it was made
+ * by the last flush or compaction, whose codec was expect.
+ */
+static int
+check_new_files(LsmDb *db, CodecSeen *seen, int expect, int *checked)
+{
+	LsmVersion *v = db->vs->current;
+
+	for (int level = 0; level < LSM_NUM_LEVELS; level++)
+		for (int i = 0; i < v->n_files[level]; i++)
+		{
+			uint64_t	number = v->files[level][i]->number;
+			int			j;
+			int			got;
+
+			for (j = 0; j < seen->n && seen->number[j] != number; j++)
+				;
+			if (j < seen->n)
+				continue;
+			CHECK_RET(seen->n < 4096, 0);
+			seen->number[seen->n++] = number;
+			got = file_codec(db, number);
+			if (got != expect)
+			{
+				fprintf(stderr, "  table %llu at level %d: codec %d, expected %d\n",
+						(unsigned long long) number, level, got, expect);
+				return 0;
+			}
+			(*checked)++;
+		}
+	return 1;
+}
+
+static void
+test_compression_per_level(void)
+{
+	char		dir[256];
+	LsmOptions	o = small_opts(LSM_COMPACT_LEVELED);
+	LsmDb	   *db;
+	LsmStatus	st;
+	LsmCompaction *c;
+	LsmCompactionInfo info;
+	static CodecSeen seen;
+	char		k[32];
+	char		v[200];
+	int			checked[3] = {0, 0, 0};
+	int			deepest = 0;
+
+	o.auto_compact = false;
+	o.l0_slowdown_writes_trigger = 0;
+	o.l0_stop_writes_trigger = 0;
+	o.compression = LSM_COMPRESSION_ZSTD;
+	o.compression_upper = LSM_COMPRESSION_LZ4;
+	memset(&seen, 0, sizeof(seen));
+	test_tmpdir(dir, sizeof(dir), "cmp_codecs");
+	CHECK_OK(lsm_db_open(&o, dir, &db, &st), &st);
+	for (int round = 0; round < 40; round++)
+	{
+		for (int i = 0; i < 150; i++)
+		{
+			int			key = (round * 150 + i) * 7 % 3000;
+
+			key_name(k, sizeof(k), key);
+			/* compressible by either codec, so every block is compressed */
+			snprintf(v, sizeof(v), "%d the quick brown fox jumps over the lazy dog, "
+					 "the quick brown fox jumps over the lazy dog %d", round, key);
+			CHECK(put(db, k, lsm_slice_str(v)));
+		}
+		CHECK_OK(lsm_db_flush(db, &st), &st);
+		CHECK(check_new_files(db, &seen, LSM_COMPRESSION_LZ4, &checked[LSM_COMPRESSION_LZ4]));
+		while (lsm_db_compaction_pick(db, &c, &st) == LSM_OK)
+		{
+			LsmVersion *cur = db->vs->current;
+			bool		below = false;
+			int			expect;
+
+			lsm_compaction_info(c, &info);
+			for (int l = info.output_level + 1; l < LSM_NUM_LEVELS; l++)
+				below |= cur->n_files[l] > 0;
+			expect = info.output_level > 0 && !below
+				? LSM_COMPRESSION_ZSTD : LSM_COMPRESSION_LZ4;
+			CHECK_OK(lsm_compaction_run(c, &st), &st);
+			CHECK_OK(lsm_compaction_install(c, &st), &st);
+			lsm_compaction_release(c);
+			if (info.output_level > deepest)
+				deepest = info.output_level;
+			CHECK(check_new_files(db, &seen, info.trivial_move ? -3 : expect,
+								  &checked[expect]));
+		}
+	}
+	printf("  deepest level %d; tables checked: %d lz4, %d zstd\n",
+		   deepest, checked[LSM_COMPRESSION_LZ4], checked[LSM_COMPRESSION_ZSTD]);
+	CHECK(deepest >= 2);
+	CHECK(checked[LSM_COMPRESSION_LZ4] > 40);	/* flushes and upper outputs */
+	CHECK(checked[LSM_COMPRESSION_ZSTD] > 0);
+	CHECK(invariants_hold(db));
+	for (int key = 0; key < 3000; key += 7)
+	{
+		key_name(k, sizeof(k), key);
+		CHECK(strcmp(get_str(db, NULL, k), "<none>") != 0);
+	}
+	/* a full compaction puts everything into the bottom level: zstd */
+	CHECK_OK(lsm_db_compact_range(db, lsm_slice(NULL, 0), lsm_slice(NULL, 0), &st), &st);
+	{
+		LsmVersion *cur = db->vs->current;
+
+		for (int l = 0; l < LSM_NUM_LEVELS; l++)
+			for (int i = 0; i < cur->n_files[l]; i++)
+				CHECK(file_codec(db, cur->files[l][i]->number) == LSM_COMPRESSION_ZSTD);
+	}
+	CHECK_OK(lsm_db_close(db, &st), &st);
+	test_rmtree(dir);
+}
+
+/*
+ * Tables written before the upper levels had a codec of their own (all
+ * zstd, or all raw) are read, and compacted, by a database opened with
+ * the new defaults; and a database of LZ4 tables reads back when reopened
+ * with compression off.
+ */
+static void
+test_codec_reopen(void)
+{
+	LsmCompression before[3] = {LSM_COMPRESSION_ZSTD, LSM_COMPRESSION_NONE, LSM_COMPRESSION_LZ4};
+	LsmCompression after[3] = {LSM_COMPRESSION_LZ4, LSM_COMPRESSION_LZ4, LSM_COMPRESSION_NONE};
+
+	for (int t = 0; t < 3; t++)
+	{
+		char		dir[256];
+		LsmOptions	o = small_opts(LSM_COMPACT_LEVELED);
+		LsmDb	   *db;
+		LsmStatus	st;
+		char		k[32];
+		char		v[200];
+
+		o.compression = before[t];
+		o.compression_upper = before[t];
+		test_tmpdir(dir, sizeof(dir), "cmp_codec_reopen");
+		CHECK_OK(lsm_db_open(&o, dir, &db, &st), &st);
+		for (int i = 0; i < 2000; i++)
+		{
+			key_name(k, sizeof(k), i);
+			snprintf(v, sizeof(v), "value %d of the quick brown fox %d", i, i);
+			CHECK(put(db, k, lsm_slice_str(v)));
+		}
+		CHECK_OK(lsm_db_flush(db, &st), &st);
+		CHECK_OK(lsm_db_close(db, &st), &st);
+
+		o.compression = after[t] == LSM_COMPRESSION_NONE ? LSM_COMPRESSION_NONE : LSM_COMPRESSION_ZSTD;
+		o.compression_upper = after[t];
+		CHECK_OK(lsm_db_open(&o, dir, &db, &st), &st);
+		for (int pass = 0; pass < 2; pass++)
+		{
+			for (int i = 0; i < 2000; i++)
+			{
+				key_name(k, sizeof(k), i);
+				snprintf(v, sizeof(v), "value %d of the quick brown fox %d", i, i);
+				CHECK(strcmp(get_str(db, NULL, k), v) == 0);
+			}
+			CHECK_OK(lsm_db_verify(db, &st), &st);
+			CHECK_OK(lsm_db_compact_range(db, lsm_slice(NULL, 0), lsm_slice(NULL, 0), &st), &st);
+		}
+		CHECK_OK(lsm_db_close(db, &st), &st);
+		test_rmtree(dir);
+	}
+}
+
 /* The host's file horizon, settable by the test. */
 static uint64_t host_file_horizon = UINT64_MAX;
 
@@ -1498,6 +1813,14 @@ test_bad_options(void)
 	o.target_file_size = 10;
 	CHECK(lsm_db_open(&o, dir, &db, &st) == LSM_INVALID_ARGUMENT);
 	CHECK(strstr(st.msg, "target_file_size") != NULL);
+	lsm_options_init(&o);
+	CHECK(o.compression == LSM_COMPRESSION_ZSTD && o.compression_upper == LSM_COMPRESSION_LZ4);
+	o.compression_upper = (LsmCompression) 3;
+	CHECK(lsm_db_open(&o, dir, &db, &st) == LSM_INVALID_ARGUMENT);
+	CHECK(strstr(st.msg, "compression") != NULL);
+	lsm_options_init(&o);
+	o.compression = (LsmCompression) -1;
+	CHECK(lsm_db_open(&o, dir, &db, &st) == LSM_INVALID_ARGUMENT);
 	test_rmtree(dir);
 }
 
@@ -1554,6 +1877,9 @@ main(void)
 	TIMED_RUN(test_gc_snapshots);
 	TIMED_RUN(test_merge_fold);
 	TIMED_RUN(test_horizon_fn);
+	TIMED_RUN(test_flush_drops);
+	TIMED_RUN(test_compression_per_level);
+	TIMED_RUN(test_codec_reopen);
 	TIMED_RUN(test_file_horizon_fn);
 	TIMED_RUN(test_compact_range);
 	TIMED_RUN(test_space_amp);

@@ -14,6 +14,7 @@
 
 #include "block_cache.h"
 #include "lsm_alloc.h"
+#include "lsm_crc32c.h"
 #include "lsm_format.h"
 #include "sstable.h"
 
@@ -373,6 +374,13 @@ file_size_of(const char *path)
 	return stat(path, &sb) == 0 ? (uint64_t) sb.st_size : 0;
 }
 
+/* The codecs the tests loop over: 0 none, 1 zstd, 2 LZ4. */
+static LsmCompression
+codec_of(int i)
+{
+	return i == 1 ? LSM_COMPRESSION_ZSTD : i == 2 ? LSM_COMPRESSION_LZ4 : LSM_COMPRESSION_NONE;
+}
+
 static void
 test_round_trip(void)
 {
@@ -387,11 +395,11 @@ test_round_trip(void)
 	test_tmpdir(dir, sizeof(dir), "sst_rt");
 	for (size_t bi = 0; bi < 4; bi++)
 		for (size_t ri = 0; ri < 3; ri++)
-			for (int comp = 0; comp < 2; comp++)
+			for (int comp = 0; comp < 3; comp++)
 				for (int bloom = 0; bloom <= 10; bloom += 10)
 				{
 					LsmSstOptions o = topts(bsizes[bi], restarts[ri],
-											  comp ? LSM_COMPRESSION_ZSTD : LSM_COMPRESSION_NONE,
+											  codec_of(comp),
 											  bloom);
 					Model		m = {0};
 					LsmSstProps p;
@@ -456,10 +464,10 @@ test_large_values(void)
 	uint8_t    *v = malloc(1 << 20);
 
 	test_tmpdir(dir, sizeof(dir), "sst_large");
-	for (int comp = 0; comp < 2; comp++)
+	for (int comp = 0; comp < 3; comp++)
 	{
 		Model		m = {0};
-		LsmSstOptions o = topts(4096, 16, comp ? LSM_COMPRESSION_ZSTD : LSM_COMPRESSION_NONE, 10);
+		LsmSstOptions o = topts(4096, 16, codec_of(comp), 10);
 		LsmSst   *t;
 		LsmStatus	st;
 		int			ok;
@@ -577,10 +585,10 @@ test_big_values_private_memory(void)
 	uint8_t    *v = malloc(big);
 
 	test_tmpdir(dir, sizeof(dir), "sst_private");
-	for (int comp = 0; comp < 2; comp++)
+	for (int comp = 0; comp < 3; comp++)
 	{
 		Model		m = {0};
-		LsmSstOptions o = topts(4096, 16, comp ? LSM_COMPRESSION_ZSTD : LSM_COMPRESSION_NONE, 10);
+		LsmSstOptions o = topts(4096, 16, codec_of(comp), 10);
 		LsmBlockCache *cache;
 		LsmSst   *t;
 		LsmIter    *it;
@@ -643,7 +651,7 @@ test_raw_when_incompressible(void)
 	TestRng		r = {test_seed("sstable incompressible")};
 	char		dir[256];
 	char		path[512];
-	uint64_t	bytes[2][2];
+	uint64_t	bytes[2][3];
 
 	test_tmpdir(dir, sizeof(dir), "sst_raw");
 	for (int compressible = 0; compressible < 2; compressible++)
@@ -659,9 +667,9 @@ test_raw_when_incompressible(void)
 			snprintf(uk, sizeof(uk), "k%06d", i);
 			model_add(&m, lsm_slice_str(uk), 1, LSM_KIND_PUT, lsm_slice(v, sizeof(v)));
 		}
-		for (int comp = 0; comp < 2; comp++)
+		for (int comp = 0; comp < 3; comp++)
 		{
-			LsmSstOptions o = topts(4096, 16, comp ? LSM_COMPRESSION_ZSTD : LSM_COMPRESSION_NONE, 10);
+			LsmSstOptions o = topts(4096, 16, codec_of(comp), 10);
 			LsmSstProps p;
 			LsmStatus	st;
 			LsmSst   *t;
@@ -676,11 +684,16 @@ test_raw_when_incompressible(void)
 		}
 		model_free(&m);
 	}
-	printf("  random values: %llu bytes raw, %llu with zstd; repetitive: %llu raw, %llu zstd\n",
+	printf("  random values: %llu bytes raw, %llu with zstd, %llu with lz4; "
+		   "repetitive: %llu raw, %llu zstd, %llu lz4\n",
 		   (unsigned long long) bytes[0][0], (unsigned long long) bytes[0][1],
-		   (unsigned long long) bytes[1][0], (unsigned long long) bytes[1][1]);
+		   (unsigned long long) bytes[0][2],
+		   (unsigned long long) bytes[1][0], (unsigned long long) bytes[1][1],
+		   (unsigned long long) bytes[1][2]);
 	CHECK(bytes[0][0] == bytes[0][1]);
+	CHECK(bytes[0][0] == bytes[0][2]);
 	CHECK(bytes[1][1] * 4 < bytes[1][0]);
+	CHECK(bytes[1][2] * 2 < bytes[1][0]);
 	test_rmtree(dir);
 }
 
@@ -999,6 +1012,81 @@ test_corruption(void)
 	test_rmtree(dir);
 }
 
+/*
+ * An LZ4 block whose checksum is right but whose contents are not (a bug,
+ * or damage the CRC missed): a wrong decoded length or a broken LZ4
+ * stream is corruption, found by a scan and by verify, never a crash.
+ */
+static void
+test_lz4_bad_block(void)
+{
+	TestRng		r = {test_seed("sstable lz4 bad block")};
+	char		dir[256];
+	char		good[512];
+	char		bad[512];
+	Model		m = {0};
+	LsmSstOptions o = topts(65536, 16, LSM_COMPRESSION_LZ4, 10);
+	LsmSstProps p;
+	uint8_t    *img;
+	size_t		len;
+	LsmStatus	st;
+	uint64_t	fileno = 200;
+
+	test_tmpdir(dir, sizeof(dir), "sst_lz4_bad");
+	snprintf(good, sizeof(good), "%s/000001.sst", dir);
+	snprintf(bad, sizeof(bad), "%s/000002.sst", dir);
+	for (int i = 0; i < 50; i++)
+	{
+		char		uk[16];
+		uint8_t		v[100];
+
+		fill_value(&r, v, sizeof(v), 1);
+		snprintf(uk, sizeof(uk), "k%04d", i);
+		model_add(&m, lsm_slice_str(uk), 1, LSM_KIND_PUT, lsm_slice(v, sizeof(v)));
+	}
+	CHECK_OK(build_table(good, &o, &m, &p, &st), &st);
+	CHECK(p.data_blocks == 1);
+	img = read_file(good, &len);
+	{
+		size_t		size = (size_t) p.data_bytes - LSM_BLOCK_TRAILER_SIZE;
+
+		CHECK(img[size] == LSM_COMPRESSION_LZ4);
+		for (int damage = 0; damage < 3; damage++)
+		{
+			uint8_t    *copy = malloc(len);
+			LsmSst	   *t;
+			LsmIter    *it;
+			LsmCode		rc;
+
+			memcpy(copy, img, len);
+			if (damage == 0)
+				copy[0] ^= 0x01;	/* decoded length one off */
+			else if (damage == 1)
+				memset(copy + 2, 0xff, size - 2);	/* a stream that overruns */
+			else
+				copy[0] = 0xff, copy[1] = 0xff, copy[2] = 0xff, copy[3] = 0xff,
+					copy[4] = 0x0f; /* a huge decoded length */
+			lsm_put_fixed32(copy + size + 1, lsm_crc32c_mask(lsm_crc32c(copy, size + 1)));
+			write_file(bad, copy, len);
+			CHECK_OK(lsm_sst_open(NULL, bad, ++fileno, NULL, &t, &st), &st);
+			it = lsm_sst_iter(t, false, NULL);
+			lsm_iter_seek_first(it);
+			CHECK(!lsm_iter_valid(it));
+			rc = lsm_iter_status(it, &st);
+			CHECK(is_corruption_naming(rc, &st, bad));
+			lsm_iter_destroy(it);
+			rc = lsm_sst_verify(t, &st);
+			CHECK(is_corruption_naming(rc, &st, bad));
+			lsm_sst_close(t);
+			free(copy);
+		}
+	}
+	lsm_sst_props_free(&p);
+	free(img);
+	model_free(&m);
+	test_rmtree(dir);
+}
+
 typedef struct GetThread
 {
 	LsmSst   *t;
@@ -1089,6 +1177,7 @@ main(void)
 	RUN(test_large_values);
 	RUN(test_big_values_private_memory);
 	RUN(test_raw_when_incompressible);
+	RUN(test_lz4_bad_block);
 	RUN(test_100k);
 	RUN(test_builder_misuse);
 	RUN(test_corruption);
