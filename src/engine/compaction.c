@@ -90,6 +90,9 @@ struct LsmCompaction
 	int			cap_outputs;
 	uint64_t	output_bytes;
 	uint64_t	entries_dropped;
+	uint64_t	filter_dropped; /* PUTs the filter dropped or made tombstones */
+	uint64_t	filter_bytes;
+	uint64_t	filter_start;	/* filter_start_fn's value for this run */
 
 	LsmCompaction *next_running;	/* db->running list; db mu */
 };
@@ -952,6 +955,8 @@ read_points(LsmDb *db, LsmCompaction *c, const LsmSeq *snaps, int n_snaps,
 		if (ext < cap)
 			cap = ext;
 	}
+	if (db->opts.filter_fn != NULL && db->opts.filter_start_fn != NULL)
+		c->filter_start = db->opts.filter_start_fn(db->opts.filter_arg);
 	c->points = lsm_malloc((size_t) (n_snaps + 1) * sizeof(LsmSeq));
 	if (c->points == NULL)
 		return lsm_status_set(st, LSM_NO_MEMORY, 0, "out of memory picking a compaction");
@@ -1376,6 +1381,9 @@ stripe_of(const LsmCompaction *c, LsmSeq seq)
 	return lo;
 }
 
+static LsmCode filter_drop(RunState *rs, const LsmParsedKey *pk, size_t bytes,
+						   LsmStatus *st);
+
 /*
  * process
  *		Decide one entry; entries come in internal-key order, so the
@@ -1444,6 +1452,10 @@ process(RunState *rs, LsmSlice ikey, LsmSlice value, LsmStatus *st)
 				if (rc != LSM_OK)
 					return rc;
 			}
+			if (stripe == 0 && c->db->opts.filter_fn != NULL &&
+				c->db->opts.filter_fn(c->db->opts.filter_arg, c->filter_start,
+									  pk.user_key, value))
+				return filter_drop(rs, &pk, ikey.len + value.len, st);
 			return emit(rs, ikey, value, st);
 
 		case LSM_KIND_DELETE:
@@ -1471,6 +1483,31 @@ process(RunState *rs, LsmSlice ikey, LsmSlice value, LsmStatus *st)
 			return emit(rs, ikey, value, st);
 	}
 	return LSM_OK;
+}
+
+/*
+ * filter_drop
+ *		Drop a PUT the compaction filter refused (the newest of its key in
+ *		the lowest stripe; older ones there are dropped as decided).  Older
+ *		data outside the compaction would show through: a tombstone at the
+ *		PUT's sequence number hides it.
+ */
+static LsmCode
+filter_drop(RunState *rs, const LsmParsedKey *pk, size_t bytes, LsmStatus *st)
+{
+	LsmCompaction *c = rs->c;
+
+	c->filter_dropped++;
+	c->filter_bytes += bytes;
+	if (!older_may_hold(c, pk->user_key))
+	{
+		c->entries_dropped++;
+		return LSM_OK;
+	}
+	lsm_buf_reset(&rs->scratch);
+	if (!lsm_ikey_append(&rs->scratch, pk->user_key, pk->seq, LSM_KIND_DELETE))
+		return lsm_status_set(st, LSM_NO_MEMORY, 0, "out of memory in a compaction");
+	return emit(rs, lsm_buf_slice(&rs->scratch), lsm_slice(NULL, 0), st);
 }
 
 /* Free a run's state; an unfinished output table is removed. */
@@ -1679,6 +1716,8 @@ install(LsmCompaction *c, bool have_write_mu, LsmStatus *st)
 	if (c->trivial_move)
 		LSM_STAT_ADD(db, trivial_moves, 1);
 	LSM_STAT_ADD(db, compaction_entries_dropped, c->entries_dropped);
+	LSM_STAT_ADD(db, filter_entries_dropped, c->filter_dropped);
+	LSM_STAT_ADD(db, filter_bytes_dropped, c->filter_bytes);
 	if (c->pointer_level > 0)
 	{
 		LsmFileMeta *f = c->inputs[c->pointer_level][c->n_inputs[c->pointer_level] - 1];

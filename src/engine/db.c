@@ -687,6 +687,8 @@ lsm_db_stats(LsmDb *db, LsmDbStats *out)
 	STAT_LOAD(compactions);
 	STAT_LOAD(trivial_moves);
 	STAT_LOAD(compaction_entries_dropped);
+	STAT_LOAD(filter_entries_dropped);
+	STAT_LOAD(filter_bytes_dropped);
 	STAT_LOAD(flush_entries_dropped);
 	STAT_LOAD(compaction_failures);
 	STAT_LOAD(running_compactions);

@@ -107,6 +107,21 @@ typedef LsmSeq (*LsmHorizonFn) (void *arg);
 typedef uint64_t (*LsmFileHorizonFn) (void *arg);
 
 /*
+ * The compaction filter (RocksDB's CompactionFilter, for TTL): start is
+ * called once as a compaction settles its read points and returns a value
+ * handed to every filter call of that compaction (lsm_fdw: the expiry
+ * cutoff); filter says whether a PUT may be dropped.  It is asked only of
+ * the newest version of a key in the lowest stripe, which no reader above
+ * the oldest read point can see past: when older data outside the
+ * compaction may hold the key, the PUT becomes a tombstone (so no older
+ * version comes back), else it goes with every older version in the
+ * inputs.  Both run on compaction threads without engine locks: they must
+ * be thread-safe and must not fail; a value they cannot judge is kept.
+ */
+typedef uint64_t (*LsmFilterStartFn) (void *arg);
+typedef bool (*LsmFilterFn) (void *arg, uint64_t start, LsmSlice key, LsmSlice value);
+
+/*
  * Host mode (docs/design.md, "Engine"): one LsmDb in shared memory, used by
  * every backend, writing no log of its own and flushed and compacted by
  * the host's workers.  The hooks below are called without engine locks
@@ -184,6 +199,9 @@ typedef struct LsmOptions
 	void	   *horizon_arg;
 	LsmFileHorizonFn file_horizon_fn;	/* NULL: no files read from outside */
 	void	   *file_horizon_arg;
+	LsmFilterStartFn filter_start_fn;	/* NULL: no filter */
+	LsmFilterFn filter_fn;		/* NULL: no compaction filter */
+	void	   *filter_arg;
 
 	/* host mode (see above); all off by default */
 	bool		external_wal;	/* no WAL: the host logs, lsm_db_write_at applies */
@@ -525,6 +543,8 @@ typedef struct LsmDbStats
 	uint64_t	compactions;	/* installed, trivial moves included */
 	uint64_t	trivial_moves;
 	uint64_t	compaction_entries_dropped;
+	uint64_t	filter_entries_dropped; /* PUTs the compaction filter dropped */
+	uint64_t	filter_bytes_dropped;	/* their key + value bytes */
 	uint64_t	compaction_failures;	/* runs or installs that failed */
 	uint64_t	pending_compaction_bytes;	/* estimate; docs/design.md */
 	uint64_t	running_compactions;
