@@ -76,6 +76,12 @@ lsm_acquire_sample_rows(Relation rel, int elevel, HeapTuple *rows, int targrows,
 		int			pos = -1;
 
 		vacuum_delay_point();
+		if (ki.ttl_attno != InvalidAttrNumber &&
+			lsm_row_expired(&ki, RelationGetDescr(rel), lsm_iter_value(it)))
+		{
+			*totaldeadrows += 1;	/* expired: compaction removes it */
+			continue;
+		}
 		if (numrows < targrows)
 			pos = numrows++;
 		else
@@ -95,7 +101,7 @@ lsm_acquire_sample_rows(Relation rel, int elevel, HeapTuple *rows, int targrows,
 
 		MemoryContextReset(row_cxt);
 		MemoryContextSwitchTo(row_cxt);
-		lsm_store_row(slot, &ki, lsm_iter_key(it), lsm_iter_value(it));
+		(void) lsm_store_row(slot, &ki, lsm_iter_key(it), lsm_iter_value(it));
 		MemoryContextSwitchTo(caller);
 		rows[pos] = ExecCopySlotHeapTuple(slot);
 	}

@@ -85,4 +85,11 @@ extern void lsm_row_encode(StringInfo buf, TupleDesc desc, const bool *is_key,
 extern void lsm_row_decode(const char *data, size_t len, TupleDesc desc,
 						   const bool *is_key, Datum *values, bool *isnull);
 
+/*
+ * The 8-byte by-value attribute attnum of a stored row, given the typlens
+ * of the attributes before it; false when absent or undecodable.
+ */
+extern bool lsm_row_peek_int64(const char *data, size_t len, int attnum,
+							   const int16 *typlens, int64 *out);
+
 #endif							/* LSM_CODEC_H */

@@ -121,6 +121,13 @@ check_alter(AlterTableStmt *stmt)
 			case AT_DropColumn:
 				if (lsm_column_is_key(relid, attnum))
 					refuse(rel, "drop key", cmd->name);
+				if (lsm_table_ttl_column(rel) == attnum)
+					ereport(ERROR,
+							(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+							 errmsg("cannot drop column \"%s\" of lsm_fdw table \"%s\": it is the table's ttl_column",
+									cmd->name, RelationGetRelationName(rel)),
+							 errhint("Drop the option first: ALTER FOREIGN TABLE %s OPTIONS (DROP ttl_column).",
+									 RelationGetRelationName(rel))));
 				break;
 			case AT_AlterColumnGenericOptions:
 				{

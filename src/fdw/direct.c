@@ -233,6 +233,9 @@ lsmIterateDirectModify(ForeignScanState *node)
 			lsm_report(ERROR, &st, "read the row to modify");
 		value = lsm_buf_slice(&ds->valbuf);
 	}
+	/* an expired row is absent for every statement */
+	if (lsm_row_expired(&ds->ki, ds->oldslot->tts_tupleDescriptor, value))
+		return result;
 
 	if (ds->op == CMD_DELETE)
 		lsm_txn_write(ds->txn, LSM_KIND_DELETE, key, lsm_slice(NULL, 0));
@@ -244,7 +247,7 @@ lsmIterateDirectModify(ForeignScanState *node)
 		ListCell   *lc,
 				   *lc2;
 
-		lsm_store_row(ds->oldslot, &ds->ki, key, value);
+		(void) lsm_store_row(ds->oldslot, &ds->ki, key, value);
 		slot_getallattrs(ds->oldslot);
 		memcpy(values, ds->oldslot->tts_values, sizeof(Datum) * desc->natts);
 		memcpy(isnull, ds->oldslot->tts_isnull, sizeof(bool) * desc->natts);

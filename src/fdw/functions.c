@@ -112,6 +112,8 @@ lsm_fdw_stats(PG_FUNCTION_ARGS)
 					 ", \"trivial_moves\": " UINT64_FORMAT
 					 ", \"compaction_entries_dropped\": " UINT64_FORMAT
 					 ", \"compaction_failures\": " UINT64_FORMAT
+					 ", \"ttl_entries_dropped\": " UINT64_FORMAT
+					 ", \"ttl_bytes_dropped\": " UINT64_FORMAT
 					 ", \"pending_compaction_bytes\": " UINT64_FORMAT
 					 ", \"stall_slowdowns\": " UINT64_FORMAT
 					 ", \"stall_stops\": " UINT64_FORMAT
@@ -125,6 +127,7 @@ lsm_fdw_stats(PG_FUNCTION_ARGS)
 					 s.read_amplification,
 					 s.sorted_runs, s.compactions, s.trivial_moves,
 					 s.compaction_entries_dropped, s.compaction_failures,
+					 s.filter_entries_dropped, s.filter_bytes_dropped,
 					 s.pending_compaction_bytes, s.stall_slowdowns,
 					 s.stall_stops, s.stall_micros);
 	relation_close(rel, AccessShareLock);

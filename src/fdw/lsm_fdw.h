@@ -22,6 +22,11 @@
 #include "lsm.h"
 #include "memtable.h"
 
+/* Expiry columns beyond this attribute number are not filtered by compaction. */
+#ifndef LSM_TTL_MAX_ATTNO
+#define LSM_TTL_MAX_ATTNO	64
+#endif
+
 /* Table-level settings after option validation and defaults. */
 typedef enum LsmCompactionStyle
 {
@@ -39,6 +44,9 @@ typedef struct LsmTableSettings
 	int			bloom_bits_per_key;
 	int			memtable_size;	/* bytes */
 	bool		overwrite_on_duplicate;
+	/* ttl_column: its attribute number (0: none) and the typlens before it */
+	int			ttl_attno;
+	int16		ttl_typlens[LSM_TTL_MAX_ATTNO];
 } LsmTableSettings;
 
 /* The key columns of a table, in key order (= column order). */
@@ -55,6 +63,7 @@ typedef struct LsmKeyInfo
 	bool		stale;			/* sort keys from another collation version:
 								 * no pushdown, no writes */
 	bool	   *is_key;			/* per attribute (index attnum - 1) */
+	AttrNumber	ttl_attno;		/* ttl_column, InvalidAttrNumber if none */
 } LsmKeyInfo;
 
 /* Access kinds of a scan; stored in plans: keep the numbering. */
@@ -71,6 +80,7 @@ typedef enum LsmAccessKind
 /* in options.c */
 extern void lsm_settings_for_table(Oid relid, LsmTableSettings *settings);
 extern bool lsm_column_is_key(Oid relid, AttrNumber attnum);
+extern AttrNumber lsm_table_ttl_column(Relation rel);
 extern int	lsm_table_key_format(Oid relid, char **collation_version);
 extern void lsm_table_set_key_format(Oid relid, int key_format,
 									 const char *collation_version);
@@ -150,8 +160,9 @@ extern void lsmExplainForeignScan(ForeignScanState *node, ExplainState *es);
 extern void lsm_explain_read_counters(const LsmReadCounters *c, ExplainState *es);
 
 /* in rows.c */
-extern void lsm_store_row(TupleTableSlot *slot, const LsmKeyInfo *ki,
+extern bool lsm_store_row(TupleTableSlot *slot, const LsmKeyInfo *ki,
 						  LsmSlice key, LsmSlice value);
+extern bool lsm_row_expired(const LsmKeyInfo *ki, TupleDesc desc, LsmSlice value);
 extern bool lsm_key_order_usable(const LsmKeyInfo *ki, int col, Oid collid);
 extern char *lsm_key_collation_versions(const LsmKeyInfo *ki);
 extern void lsm_check_key_writable(Relation rel, const LsmKeyInfo *ki);

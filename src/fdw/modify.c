@@ -180,7 +180,7 @@ key_exists(LsmModifyState *ms, LsmSlice key)
 	lsm_lock_key(RelationGetRelid(ms->rel), key);
 	t = lsm_txn_lookup(ms->txn, key, lsm_txn_nops(ms->txn), &value);
 	if (t >= 0)
-		return t == 1;
+		return t == 1 && !lsm_row_expired(&ms->ki, RelationGetDescr(ms->rel), value);
 	lsm_read_options_init(&ro);
 	ro.read_seq = lsm_newest_point();
 	rc = lsm_db_get(ms->db, &ro, key, &ms->valbuf, &st);
@@ -188,7 +188,9 @@ key_exists(LsmModifyState *ms, LsmSlice key)
 		return false;
 	if (rc != LSM_OK)
 		lsm_report(ERROR, &st, "check for an existing key");
-	return true;
+	/* an expired row is absent: an INSERT of its key replaces it */
+	return !lsm_row_expired(&ms->ki, RelationGetDescr(ms->rel),
+							lsm_buf_slice(&ms->valbuf));
 }
 
 /* Key of the row in slot, into ms->key; ERROR on a NULL or too-long key. */
@@ -327,7 +329,7 @@ lsmExecForeignDelete(EState *estate, ResultRelInfo *rinfo, TupleTableSlot *slot,
 	t = lsm_txn_lookup(ms->txn, old_key, lsm_txn_nops(ms->txn), &value);
 	ExecClearTuple(slot);
 	if (t == 1)
-		lsm_store_row(slot, &ms->ki, old_key, value);
+		(void) lsm_store_row(slot, &ms->ki, old_key, value);
 	else if (t < 0)
 	{
 		LsmReadOptions ro;
@@ -338,7 +340,7 @@ lsmExecForeignDelete(EState *estate, ResultRelInfo *rinfo, TupleTableSlot *slot,
 		ro.read_seq = lsm_newest_point();
 		rc = lsm_db_get(ms->db, &ro, old_key, &ms->valbuf, &st);
 		if (rc == LSM_OK)
-			lsm_store_row(slot, &ms->ki, old_key, lsm_buf_slice(&ms->valbuf));
+			(void) lsm_store_row(slot, &ms->ki, old_key, lsm_buf_slice(&ms->valbuf));
 		else if (rc != LSM_NOT_FOUND)
 			lsm_report(ERROR, &st, "read the row to delete");
 	}

@@ -10,6 +10,7 @@
 #include "postgres.h"
 
 #include "access/htup_details.h"
+#include "access/relation.h"
 #include "access/reloptions.h"
 #include "access/table.h"
 #include "access/xact.h"
@@ -27,6 +28,7 @@
 #include "utils/builtins.h"
 #include "utils/guc.h"
 #include "utils/inval.h"
+#include "utils/lsyscache.h"
 #include "utils/rel.h"
 #include "utils/syscache.h"
 
@@ -65,6 +67,8 @@ static const LsmOptionDef lsm_options[] = {
 	{"memtable_size", ForeignTableRelationId, true, OPT_BYTES, NULL,
 	1024 * 1024, 1024 * 1024 * 1024},
 	{"on_duplicate", ForeignTableRelationId, true, OPT_ENUM, "error, overwrite", 0, 0},
+	/* a timestamptz column: rows expire at its value (ttl.c) */
+	{"ttl_column", ForeignTableRelationId, false, OPT_STRING, NULL, 0, 0},
 	/* set at CREATE (ddl.c), changed only by lsm_fdw_rebuild() */
 	{"key_format", ForeignTableRelationId, false, OPT_ENUM, "1, 2", 0, 0},
 	{"collation_version", ForeignTableRelationId, false, OPT_STRING, NULL, 0, 0},
@@ -349,6 +353,78 @@ lsm_settings_for_table(Oid relid, LsmTableSettings *s)
 		apply_option(s, (DefElem *) lfirst(lc));
 	foreach(lc, table->options)
 		apply_option(s, (DefElem *) lfirst(lc));
+
+	/* what the compaction filter needs to find the expiry in a row */
+	s->ttl_attno = 0;
+	{
+		Relation	rel = relation_open(relid, AccessShareLock);
+		AttrNumber	ttl = lsm_table_ttl_column(rel);
+
+		if (ttl != InvalidAttrNumber && ttl <= LSM_TTL_MAX_ATTNO)
+		{
+			TupleDesc	desc = RelationGetDescr(rel);
+
+			s->ttl_attno = ttl;
+			for (int i = 0; i < ttl - 1; i++)
+				s->ttl_typlens[i] = TupleDescAttr(desc, i)->attlen;
+		}
+		relation_close(rel, AccessShareLock);
+	}
+}
+
+/*
+ * lsm_table_ttl_column
+ *		The attribute number of the table's ttl_column, InvalidAttrNumber
+ *		when it has none.  The column must be a non-key timestamptz column
+ *		(a domain over one is fine): checked at CREATE and ALTER (ddl.c) and
+ *		at every use, since columns can change after the option was set.
+ */
+AttrNumber
+lsm_table_ttl_column(Relation rel)
+{
+	ForeignTable *table = GetForeignTable(RelationGetRelid(rel));
+	TupleDesc	desc = RelationGetDescr(rel);
+	const char *name = NULL;
+	ListCell   *lc;
+
+	foreach(lc, table->options)
+	{
+		DefElem    *elem = (DefElem *) lfirst(lc);
+
+		if (strcmp(elem->defname, "ttl_column") == 0)
+			name = defGetString(elem);
+	}
+	if (name == NULL)
+		return InvalidAttrNumber;
+	for (int i = 0; i < desc->natts; i++)
+	{
+		Form_pg_attribute att = TupleDescAttr(desc, i);
+
+		if (att->attisdropped || strcmp(NameStr(att->attname), name) != 0)
+			continue;
+		if (getBaseType(att->atttypid) != TIMESTAMPTZOID)
+			ereport(ERROR,
+					(errcode(ERRCODE_FDW_INVALID_ATTRIBUTE_VALUE),
+					 errmsg("ttl_column \"%s\" of lsm_fdw table \"%s\" has type %s",
+							name, RelationGetRelationName(rel),
+							format_type_be(att->atttypid)),
+					 errdetail("A row expires at the time its ttl_column holds."),
+					 errhint("Name a column of type timestamptz.")));
+		if (lsm_column_is_key(RelationGetRelid(rel), att->attnum))
+			ereport(ERROR,
+					(errcode(ERRCODE_FDW_INVALID_ATTRIBUTE_VALUE),
+					 errmsg("ttl_column \"%s\" of lsm_fdw table \"%s\" is a key column",
+							name, RelationGetRelationName(rel)),
+					 errdetail("An UPDATE must be able to move a row's expiry without changing its key."),
+					 errhint("Name a timestamptz column that is not part of the key.")));
+		return att->attnum;
+	}
+	ereport(ERROR,
+			(errcode(ERRCODE_FDW_INVALID_ATTRIBUTE_VALUE),
+			 errmsg("ttl_column \"%s\" of lsm_fdw table \"%s\" does not exist",
+					name, RelationGetRelationName(rel)),
+			 errhint("Name a timestamptz column of the table, or drop the option with OPTIONS (DROP ttl_column).")));
+	return InvalidAttrNumber;	/* keep compiler quiet */
 }
 
 /*

@@ -413,3 +413,86 @@ lsm_row_decode(const char *data, size_t len, TupleDesc desc,
 	if (p != end)
 		row_corrupted("The row goes on after its last value.");
 }
+
+/*
+ * lsm_row_peek_int64
+ *		The 8-byte by-value attribute attnum of a stored row, found with
+ *		only the typlens of the attributes before it (typlens[i] for
+ *		attribute i + 1): what the compaction filter, which has no catalog,
+ *		needs to read a row's expiry time.  False when the row has no value
+ *		there (NULL, or written before the column existed) or does not
+ *		decode as expected; never an ERROR, since compaction cannot raise
+ *		one: a row it cannot judge is kept.
+ */
+bool
+lsm_row_peek_int64(const char *data, size_t len, int attnum,
+				   const int16 *typlens, int64 *out)
+{
+	const unsigned char *p = (const unsigned char *) data;
+	const unsigned char *end = p + len;
+	const unsigned char *bitmap;
+	uint64		natts = 0;
+	int			shift = 0;
+	int			i;
+
+	if (len < 1 || *p != ROW_FORMAT_VERSION || attnum < 1)
+		return false;
+	p++;
+	for (;;)
+	{
+		if (p >= end || shift > 63)
+			return false;
+		natts |= (uint64) (*p & 0x7F) << shift;
+		shift += 7;
+		if ((*p++ & 0x80) == 0)
+			break;
+	}
+	if ((uint64) attnum > natts || (natts + 7) / 8 > (uint64) (end - p))
+		return false;
+	bitmap = p;
+	p += (natts + 7) / 8;
+	for (i = 0; i < attnum; i++)
+	{
+		uint64		vlen;
+
+		if ((bitmap[i / 8] & (1 << (i % 8))) == 0)
+		{
+			if (i == attnum - 1)
+				return false;	/* NULL: never expires */
+			continue;
+		}
+		if (i == attnum - 1)
+		{
+			uint64		v = 0;
+
+			if (end - p < 8)
+				return false;
+			for (int b = 7; b >= 0; b--)
+				v = (v << 8) | p[b];
+			*out = (int64) v;
+			return true;
+		}
+		if (typlens[i] > 0)
+			vlen = (uint64) typlens[i];
+		else if (typlens[i] == -1 || typlens[i] == -2)
+		{
+			vlen = 0;
+			shift = 0;
+			for (;;)
+			{
+				if (p >= end || shift > 63)
+					return false;
+				vlen |= (uint64) (*p & 0x7F) << shift;
+				shift += 7;
+				if ((*p++ & 0x80) == 0)
+					break;
+			}
+		}
+		else
+			return false;
+		if (vlen > (uint64) (end - p))
+			return false;
+		p += vlen;
+	}
+	return false;
+}

@@ -13,9 +13,11 @@
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
+#include "utils/timestamp.h"
 
 #include "codec.h"
 #include "lsm_fdw.h"
+#include "lsm_shared.h"
 
 /* Tables this backend has warned about (stale sort keys), once each. */
 static List *stale_warned = NIL;
@@ -194,6 +196,7 @@ lsm_key_info_try(Relation rel, LsmKeyInfo *ki)
 		ki->is_key[i] = true;
 		ki->nkeys++;
 	}
+	ki->ttl_attno = lsm_table_ttl_column(rel);
 	if (ki->nkeys == 0)
 		return false;
 	key_collations(rel, ki);
@@ -285,11 +288,51 @@ lsm_encode_key_from_values(StringInfo buf, const LsmKeyInfo *ki, Relation rel,
 }
 
 /*
+ * Whether a decoded row has expired for this transaction (ttl.c): its
+ * ttl_column is at or before the transaction's TTL read time.
+ */
+static bool
+expired(const LsmKeyInfo *ki, const Datum *values, const bool *isnull)
+{
+	AttrNumber	a = ki->ttl_attno;
+
+	if (a == InvalidAttrNumber || isnull[a - 1])
+		return false;
+	return DatumGetTimestampTz(values[a - 1]) <= lsm_ttl_read_time();
+}
+
+/*
+ * lsm_row_expired
+ *		Whether the stored value of a row has expired, for writes that only
+ *		look at whether a key holds a row.
+ */
+bool
+lsm_row_expired(const LsmKeyInfo *ki, TupleDesc desc, LsmSlice value)
+{
+	Datum	   *values;
+	bool	   *isnull;
+	bool		result;
+
+	if (ki->ttl_attno == InvalidAttrNumber)
+		return false;
+	values = palloc(sizeof(Datum) * desc->natts);
+	isnull = palloc(sizeof(bool) * desc->natts);
+	lsm_row_decode((const char *) value.data, value.len, desc, ki->is_key,
+				   values, isnull);
+	result = expired(ki, values, isnull);
+	pfree(values);
+	pfree(isnull);
+	return result;
+}
+
+/*
  * lsm_store_row
  *		Decode a stored (key, value) into slot as a virtual tuple; the
- *		datums are allocated in the current memory context.
+ *		datums are allocated in the current memory context.  False (and an
+ *		empty slot) when the row has expired: every read then treats it as
+ *		absent, before quals, LIMIT or the key order see it.
  */
-void
+bool
 lsm_store_row(TupleTableSlot *slot, const LsmKeyInfo *ki, LsmSlice key, LsmSlice value)
 {
 	TupleDesc	desc = slot->tts_tupleDescriptor;
@@ -299,6 +342,8 @@ lsm_store_row(TupleTableSlot *slot, const LsmKeyInfo *ki, LsmSlice key, LsmSlice
 	ExecClearTuple(slot);
 	lsm_row_decode((const char *) value.data, value.len, desc, ki->is_key,
 				   slot->tts_values, slot->tts_isnull);
+	if (expired(ki, slot->tts_values, slot->tts_isnull))
+		return false;
 	for (int i = 0; i < ki->nkeys; i++)
 	{
 		AttrNumber	a = ki->attnums[i];
@@ -313,4 +358,5 @@ lsm_store_row(TupleTableSlot *slot, const LsmKeyInfo *ki, LsmSlice key, LsmSlice
 				 errmsg("stored key of lsm_fdw table has %d unexpected trailing bytes",
 						(int) (end - p))));
 	ExecStoreVirtualTuple(slot);
+	return true;
 }

@@ -574,17 +574,18 @@ next_get(LsmScanState *ss, TupleTableSlot *slot)
 
 		if (t == 1)
 		{
+			if (!lsm_store_row(slot, &ss->ki, key, value))
+				continue;
 			ss->rows_from_txn++;
-			lsm_store_row(slot, &ss->ki, key, value);
 			return true;
 		}
 		if (t == 0)
 			continue;
 		if (ss->acc.lock_rows)
 		{
-			if (!lock_and_reread(ss, key, &value))
+			if (!lock_and_reread(ss, key, &value) ||
+				!lsm_store_row(slot, &ss->ki, key, value))
 				continue;
-			lsm_store_row(slot, &ss->ki, key, value);
 			return true;
 		}
 		lsm_read_options_init(&ro);
@@ -596,7 +597,8 @@ next_get(LsmScanState *ss, TupleTableSlot *slot)
 			continue;
 		if (rc != LSM_OK)
 			lsm_report(ERROR, &st, "read a row");
-		lsm_store_row(slot, &ss->ki, key, lsm_buf_slice(&ss->valbuf));
+		if (!lsm_store_row(slot, &ss->ki, key, lsm_buf_slice(&ss->valbuf)))
+			continue;
 		return true;
 	}
 	return false;
@@ -645,12 +647,12 @@ next_range(LsmScanState *ss, TupleTableSlot *slot)
 			{
 				LsmSlice	value;
 
-				present = lock_and_reread(ss, lsm_iter_key(ss->it), &value);
-				if (present)
+				present = lock_and_reread(ss, lsm_iter_key(ss->it), &value) &&
 					lsm_store_row(slot, &ss->ki, lsm_iter_key(ss->it), value);
 			}
 			else
-				lsm_store_row(slot, &ss->ki, lsm_iter_key(ss->it), lsm_iter_value(ss->it));
+				present = lsm_store_row(slot, &ss->ki, lsm_iter_key(ss->it),
+										lsm_iter_value(ss->it));
 			if (rev)
 				lsm_iter_prev(ss->it);
 			else
@@ -671,10 +673,10 @@ next_range(LsmScanState *ss, TupleTableSlot *slot)
 				else
 					lsm_iter_next(ss->it);
 			}
-			if (e->is_delete)
+			if (e->is_delete ||
+				!lsm_store_row(slot, &ss->ki, e->key, e->value))
 				continue;
 			ss->rows_from_txn++;
-			lsm_store_row(slot, &ss->ki, e->key, e->value);
 			return true;
 		}
 	}

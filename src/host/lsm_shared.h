@@ -30,6 +30,11 @@
 #define LSM_SLOT_OPEN		1
 #define LSM_SLOT_FAILED		2	/* recovery could not open it (table.c) */
 
+/* Expiry columns beyond this attribute number are not filtered by compaction. */
+#ifndef LSM_TTL_MAX_ATTNO
+#define LSM_TTL_MAX_ATTNO	64
+#endif
+
 typedef struct LsmTableSlot
 {
 	/* under the registry lock */
@@ -65,6 +70,14 @@ typedef struct LsmTableSlot
 	bool		flush_failing;
 	int			flush_error_code;	/* LsmCode */
 	char		flush_error[256];
+
+	/*
+	 * TTL (ttl.c), from the OPTIONS file at open: the attribute number of
+	 * the expiry column (0: none) and the typlen of every attribute before
+	 * it, all the compaction filter needs to find it in a stored row.
+	 */
+	int			ttl_attno;
+	int16		ttl_typlens[LSM_TTL_MAX_ATTNO];
 } LsmTableSlot;
 
 /* Recovery states. */
@@ -116,6 +129,10 @@ typedef struct LsmShared
 	pg_atomic_uint64 *horizon;	/* PG_UINT64_MAX = none */
 	/* per process: position of its prepared, unresolved commit record */
 	pg_atomic_uint64 *prepared_lsn; /* PG_UINT64_MAX = none */
+	/* per process: its TTL read time (ttl.c); PG_UINT64_MAX = none */
+	pg_atomic_uint64 *ttl_time;
+	/* the highest expiry cutoff a compaction announced (ttl.c) */
+	pg_atomic_uint64 ttl_cutoff;
 
 	/* table registry */
 	LWLock	   *registry_lock;
@@ -171,6 +188,13 @@ extern LsmSeq lsm_read_point(void);
 extern LsmSeq lsm_newest_point(void);
 extern void lsm_snapshot_xact_end(void);
 extern uint64_t lsm_horizon(void *arg);
+
+/* in ttl.c */
+extern int64 lsm_ttl_read_time(void);
+extern void lsm_ttl_publish(void);
+extern void lsm_ttl_xact_end(void);
+extern uint64_t lsm_ttl_filter_start(void *arg);
+extern bool lsm_ttl_filter(void *arg, uint64_t start, LsmSlice key, LsmSlice value);
 
 /* in keylock.c */
 extern void lsm_lock_key(Oid relid, LsmSlice key);

@@ -34,6 +34,19 @@ lsm_write_settings(const char *dir, const LsmTableSettings *s)
 	LsmFile    *f;
 	LsmStatus	st;
 
+	/* the expiry column and the typlens that lead to it in a stored row */
+	if (s->ttl_attno > 0 && s->ttl_attno <= LSM_TTL_MAX_ATTNO)
+	{
+		StringInfoData buf;
+
+		initStringInfo(&buf);
+		appendStringInfo(&buf, "%sttl_attno=%d\nttl_typlens=", text, s->ttl_attno);
+		for (int i = 0; i < s->ttl_attno - 1; i++)
+			appendStringInfo(&buf, "%d,", (int) s->ttl_typlens[i]);
+		appendStringInfoString(&buf, "\n");
+		text = buf.data;
+	}
+
 	if (env->mkdir_p(env, dir, &st) != LSM_OK ||
 		env->open_file(env, tmp, LSM_OPEN_WRITE | LSM_OPEN_CREATE | LSM_OPEN_TRUNC, &f, &st) != LSM_OK)
 		lsm_report(ERROR, &st, "write table settings");
@@ -56,7 +69,7 @@ lsm_read_settings(const char *dir, LsmTableSettings *s)
 {
 	char	   *path = psprintf("%s/OPTIONS", dir);
 	FILE	   *f = fopen(path, "r");
-	char		line[128];
+	char		line[1024];
 
 	/* defaults, as options.c has them */
 	s->compaction = LSM_COMPACTION_LEVELED;
@@ -67,6 +80,7 @@ lsm_read_settings(const char *dir, LsmTableSettings *s)
 	s->bloom_bits_per_key = 10;
 	s->memtable_size = 8 * 1024 * 1024;	/* options.c's default */
 	s->overwrite_on_duplicate = false;
+	s->ttl_attno = 0;
 	if (f == NULL)
 		return;
 	while (fgets(line, sizeof(line), f))
@@ -89,6 +103,19 @@ lsm_read_settings(const char *dir, LsmTableSettings *s)
 			s->bloom_bits_per_key = v;
 		else if (sscanf(line, "memtable_size=%d", &v) == 1)
 			s->memtable_size = v;
+		else if (sscanf(line, "ttl_attno=%d", &v) == 1)
+			s->ttl_attno = (v > 0 && v <= LSM_TTL_MAX_ATTNO) ? v : 0;
+		else if (strncmp(line, "ttl_typlens=", 12) == 0)
+		{
+			char	   *p = line + 12;
+
+			for (int i = 0; i < LSM_TTL_MAX_ATTNO && *p != '\0' && *p != '\n'; i++)
+			{
+				s->ttl_typlens[i] = (int16) strtol(p, &p, 10);
+				if (*p == ',')
+					p++;
+			}
+		}
 	}
 	fclose(f);
 }
@@ -108,6 +135,19 @@ lsm_table_save_settings(Oid relid)
 		return;
 	lsm_settings_for_table(relid, &settings);
 	lsm_write_settings(dir, &settings);
+
+	/*
+	 * The open engine keeps filtering with the expiry column it was opened
+	 * with; when that changed (or this ALTER rolls back later), stop its
+	 * filter rather than drop rows by a rule no longer in force.  The next
+	 * open applies the new one.
+	 */
+	{
+		LsmTableSlot *slot = lsm_slot_for(MyDatabaseId, relid, false, NULL);
+
+		if (slot != NULL && slot->ttl_attno != settings.ttl_attno)
+			slot->ttl_attno = 0;
+	}
 }
 
 /*
@@ -158,4 +198,14 @@ lsm_table_options(const char *dir, LsmOptions *opts, LsmTableSlot *slot)
 	opts->cache_id = (uint64) (slot - lsm_shared->slots) + 1;
 	opts->horizon_fn = lsm_horizon;
 	opts->horizon_arg = NULL;
+
+	/* expired rows go at compaction (ttl.c); the open engine keeps this */
+	slot->ttl_attno = settings.ttl_attno;
+	memcpy(slot->ttl_typlens, settings.ttl_typlens, sizeof(slot->ttl_typlens));
+	if (settings.ttl_attno > 0)
+	{
+		opts->filter_start_fn = lsm_ttl_filter_start;
+		opts->filter_fn = lsm_ttl_filter;
+		opts->filter_arg = slot;
+	}
 }

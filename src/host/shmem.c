@@ -181,7 +181,7 @@ lsm_shmem_size(void)
 
 	size = add_size(size, mul_size(lsm_max_tables, sizeof(LsmTableSlot)));
 	size = add_size(size, mul_size(ring_entries(), sizeof(LsmCommitSlot)));
-	size = add_size(size, mul_size(total_procs(), 2 * sizeof(pg_atomic_uint64)));
+	size = add_size(size, mul_size(total_procs(), 3 * sizeof(pg_atomic_uint64)));
 	size = add_size(size, heap_bytes());
 	size = add_size(size, 64);	/* alignment of the heap */
 	return size;
@@ -245,11 +245,15 @@ lsm_shmem_startup(void)
 		p += sizeof(pg_atomic_uint64) * s->n_procs;
 		s->prepared_lsn = (pg_atomic_uint64 *) p;
 		p += sizeof(pg_atomic_uint64) * s->n_procs;
+		s->ttl_time = (pg_atomic_uint64 *) p;
+		p += sizeof(pg_atomic_uint64) * s->n_procs;
 		for (i = 0; i < s->n_procs; i++)
 		{
 			pg_atomic_init_u64(&s->horizon[i], PG_UINT64_MAX);
 			pg_atomic_init_u64(&s->prepared_lsn[i], PG_UINT64_MAX);
+			pg_atomic_init_u64(&s->ttl_time[i], PG_UINT64_MAX);
 		}
+		pg_atomic_init_u64(&s->ttl_cutoff, 0);
 		pg_atomic_init_u64(&s->next_seq, 1);
 		pg_atomic_init_u64(&s->visible_seq, 0);
 		SpinLockInit(&s->ring_lock);

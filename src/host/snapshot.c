@@ -42,6 +42,7 @@ take_point(void)
 							pg_atomic_read_u64(&s->visible_seq));
 		pg_memory_barrier();
 		published = true;
+		lsm_ttl_publish();
 	}
 	return pg_atomic_read_u64(&s->visible_seq);
 }
@@ -87,6 +88,7 @@ lsm_snapshot_xact_end(void)
 	if (published && lsm_shared != NULL)
 		pg_atomic_write_u64(&lsm_shared->horizon[lsm_my_procno()], PG_UINT64_MAX);
 	published = false;
+	lsm_ttl_xact_end();
 	point_lxid = InvalidLocalTransactionId;
 }
 
