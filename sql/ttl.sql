@@ -47,11 +47,11 @@ SELECT count(*) FROM t;
 INSERT INTO t VALUES (6, 'again', now() + interval '1 minute');
 SELECT k, v FROM t WHERE k = 6;
 COMMIT;
--- expiry inside a transaction: the read time is the transaction's start,
--- so a row that expires during a transaction stays visible to it
-INSERT INTO t VALUES (7, 'soon', clock_timestamp() + interval '1 second'),
-                     (8, 'soon, moved', clock_timestamp() + interval '1 second');
+-- expiry inside a transaction: the read time is the transaction's start
+-- (now()), so a row that expires during a transaction stays visible to it
 BEGIN;
+INSERT INTO t VALUES (7, 'soon', now() + interval '1 second'),
+                     (8, 'soon, moved', now() + interval '1 second');
 SELECT k, v FROM t WHERE k IN (7, 8) ORDER BY k;
 -- an UPDATE that moves expires_at forward keeps a row alive
 UPDATE t SET e = e + interval '1 hour' WHERE k = 8;

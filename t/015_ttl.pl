@@ -15,7 +15,9 @@ my $node = PostgreSQL::Test::Cluster->new('ttl');
 $node->init;
 $node->append_conf('postgresql.conf', "shared_preload_libraries = 'lsm_fdw'\n");
 $node->start;
-$node->safe_psql('postgres', q{
+# Rows expire at $at, late enough for the setup to finish under load.
+my $at = $node->safe_psql('postgres', q{SELECT (clock_timestamp() + interval '8 seconds')::text});
+$node->safe_psql('postgres', qq{
 	CREATE EXTENSION lsm_fdw;
 	CREATE SERVER lsm FOREIGN DATA WRAPPER lsm_fdw;
 	CREATE FOREIGN TABLE s (k int8 OPTIONS (key 'true'), v text, e timestamptz)
@@ -25,10 +27,10 @@ $node->safe_psql('postgres', q{
 	SELECT lsm_fdw_flush('s');
 	SELECT lsm_fdw_compact('s');
 	-- newer versions of half of them expire soon, with as many new rows
-	UPDATE s SET v = md5(k::text || 'x'), e = clock_timestamp() + interval '2 seconds'
+	UPDATE s SET v = md5(k::text || 'x'), e = '$at'
 	  WHERE k % 2 = 0;
 	INSERT INTO s SELECT g, repeat(md5(g::text), 4),
-	  CASE WHEN g % 2 = 0 THEN clock_timestamp() + interval '2 seconds'
+	  CASE WHEN g % 2 = 0 THEN timestamptz '$at'
 	       WHEN g % 3 = 0 THEN NULL ELSE now() + interval '1 day' END
 	  FROM generate_series(2001, 20000) g;
 	SELECT lsm_fdw_flush('s');
@@ -43,7 +45,7 @@ $in .= "BEGIN;\nSELECT 'before ' || count(*) FROM s;\n";
 for (1 .. 300) { last if $out =~ /before (\d+)/; $h->pump_nb; usleep(20_000); }
 like($out, qr/before 20000\n/, 'every row is visible before the expiry');
 
-usleep(3_000_000);
+$node->safe_psql('postgres', qq{SELECT pg_sleep_until('$at'::timestamptz + interval '1.5 seconds')});
 my $expect_live = $node->safe_psql('postgres',
 	q{SELECT count(*), sum(g) FROM generate_series(1, 20000) g WHERE g % 2 = 1});
 is($node->safe_psql('postgres', $live), $expect_live, 'expired rows are invisible');

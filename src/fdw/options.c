@@ -356,6 +356,7 @@ lsm_settings_for_table(Oid relid, LsmTableSettings *s)
 
 	/* what the compaction filter needs to find the expiry in a row */
 	s->ttl_attno = 0;
+	memset(s->ttl_typlens, 0, sizeof(s->ttl_typlens));
 	{
 		Relation	rel = relation_open(relid, AccessShareLock);
 		AttrNumber	ttl = lsm_table_ttl_column(rel);

@@ -81,6 +81,7 @@ lsm_read_settings(const char *dir, LsmTableSettings *s)
 	s->memtable_size = 8 * 1024 * 1024;	/* options.c's default */
 	s->overwrite_on_duplicate = false;
 	s->ttl_attno = 0;
+	memset(s->ttl_typlens, 0, sizeof(s->ttl_typlens));
 	if (f == NULL)
 		return;
 	while (fgets(line, sizeof(line), f))
@@ -142,12 +143,18 @@ lsm_table_save_settings(Oid relid)
 	 * filter rather than drop rows by a rule no longer in force.  The next
 	 * open applies the new one.
 	 */
+	if (lsm_shared == NULL)
+		return;
+	LWLockAcquire(lsm_shared->registry_lock, LW_SHARED);
+	for (int i = 0; i < lsm_shared->max_tables; i++)
 	{
-		LsmTableSlot *slot = lsm_slot_for(MyDatabaseId, relid, false, NULL);
+		LsmTableSlot *slot = &lsm_shared->slots[i];
 
-		if (slot != NULL && slot->ttl_attno != settings.ttl_attno)
+		if (slot->state == LSM_SLOT_OPEN && slot->dboid == MyDatabaseId &&
+			slot->relid == relid && slot->ttl_attno != settings.ttl_attno)
 			slot->ttl_attno = 0;
 	}
+	LWLockRelease(lsm_shared->registry_lock);
 }
 
 /*
