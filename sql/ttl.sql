@@ -68,6 +68,25 @@ ALTER FOREIGN TABLE t OPTIONS (DROP ttl_column);
 SELECT k, v FROM t ORDER BY k;
 ALTER FOREIGN TABLE t OPTIONS (ADD ttl_column 'e');
 SELECT k, v FROM t ORDER BY k;
+-- ttl: rows expire that long after the time in ttl_column
+CREATE FOREIGN TABLE sess (id int4 OPTIONS (key 'true'), seen timestamptz) SERVER lsm
+  OPTIONS (ttl_column 'seen', ttl '30 minutes');
+INSERT INTO sess VALUES (1, now() - interval '31 minutes'), (2, now() - interval '29 minutes'),
+                        (3, NULL), (4, 'infinity'), (5, '-infinity'),
+                        (6, now() - interval '30 minutes');
+SELECT id FROM sess ORDER BY id;
+UPDATE sess SET seen = now() WHERE id = 1;
+INSERT INTO sess VALUES (1, now());
+SELECT id FROM sess WHERE id IN (1, 2, 6) ORDER BY id;
+ALTER FOREIGN TABLE sess OPTIONS (SET ttl '1 hour');
+SELECT id FROM sess ORDER BY id;
+ALTER FOREIGN TABLE sess OPTIONS (SET ttl '1 day');
+ALTER FOREIGN TABLE sess OPTIONS (SET ttl '-5 minutes');
+ALTER FOREIGN TABLE sess OPTIONS (SET ttl 'soon');
+ALTER FOREIGN TABLE sess OPTIONS (DROP ttl_column);
+CREATE FOREIGN TABLE t_bad (k int4 OPTIONS (key 'true'), e timestamptz) SERVER lsm
+  OPTIONS (ttl '1 hour');
+DROP FOREIGN TABLE sess;
 DROP FOREIGN TABLE t;
 DROP SERVER lsm;
 DROP EXTENSION lsm_fdw;

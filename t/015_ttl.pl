@@ -95,4 +95,20 @@ is($node->safe_psql('postgres', $live), $expect_live, 'no older version of a dro
 $node->restart;
 is($node->safe_psql('postgres', $live), $expect_live, 'the same rows after a restart');
 
+# ttl: rows expire ttl after their ttl_column; compaction drops them too.
+$node->safe_psql('postgres', q{
+	CREATE FOREIGN TABLE r (k int8 OPTIONS (key 'true'), v text, seen timestamptz)
+		SERVER lsm OPTIONS (ttl_column 'seen', ttl '30 minutes');
+	INSERT INTO r SELECT g, md5(g::text),
+	  CASE WHEN g % 2 = 0 THEN now() - interval '1 hour' ELSE now() END
+	  FROM generate_series(1, 4000) g;
+	SELECT lsm_fdw_flush('r');
+	SELECT lsm_fdw_compact('r');
+});
+is($node->safe_psql('postgres', q{SELECT lsm_fdw_stats('r')->>'ttl_entries_dropped'}), '2000',
+	'with ttl, compaction drops the rows seen more than ttl ago');
+is($node->safe_psql('postgres', q{SELECT count(*), sum(k) FROM r}),
+	$node->safe_psql('postgres', q{SELECT count(*), sum(g) FROM generate_series(1, 4000) g WHERE g % 2 = 1}),
+	'and keeps the others');
+
 done_testing();

@@ -121,7 +121,7 @@ check_alter(AlterTableStmt *stmt)
 			case AT_DropColumn:
 				if (lsm_column_is_key(relid, attnum))
 					refuse(rel, "drop key", cmd->name);
-				if (lsm_table_ttl_column(rel) == attnum)
+				if (lsm_table_ttl_column(rel, NULL) == attnum)
 					ereport(ERROR,
 							(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 							 errmsg("cannot drop column \"%s\" of lsm_fdw table \"%s\": it is the table's ttl_column",

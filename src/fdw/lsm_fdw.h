@@ -13,6 +13,7 @@
 
 #include "access/tupdesc.h"
 #include "commands/explain.h"
+#include "datatype/timestamp.h"
 #include "foreign/fdwapi.h"
 #include "lib/stringinfo.h"
 #include "nodes/pathnodes.h"
@@ -47,6 +48,7 @@ typedef struct LsmTableSettings
 	/* ttl_column: its attribute number (0: none) and the typlens before it */
 	int			ttl_attno;
 	int16		ttl_typlens[LSM_TTL_MAX_ATTNO];
+	int64		ttl_usecs;		/* ttl: added to the column; 0: none */
 } LsmTableSettings;
 
 /* The key columns of a table, in key order (= column order). */
@@ -64,6 +66,7 @@ typedef struct LsmKeyInfo
 								 * no pushdown, no writes */
 	bool	   *is_key;			/* per attribute (index attnum - 1) */
 	AttrNumber	ttl_attno;		/* ttl_column, InvalidAttrNumber if none */
+	int64		ttl_usecs;		/* ttl option: expiry = column + this */
 } LsmKeyInfo;
 
 /* Access kinds of a scan; stored in plans: keep the numbering. */
@@ -80,7 +83,8 @@ typedef enum LsmAccessKind
 /* in options.c */
 extern void lsm_settings_for_table(Oid relid, LsmTableSettings *settings);
 extern bool lsm_column_is_key(Oid relid, AttrNumber attnum);
-extern AttrNumber lsm_table_ttl_column(Relation rel);
+extern AttrNumber lsm_table_ttl_column(Relation rel, int64 *ttl_usecs);
+extern bool lsm_ttl_expiry(TimestampTz column, int64 ttl_usecs, TimestampTz *expiry);
 extern int	lsm_table_key_format(Oid relid, char **collation_version);
 extern void lsm_table_set_key_format(Oid relid, int key_format,
 									 const char *collation_version);

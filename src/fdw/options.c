@@ -22,6 +22,7 @@
 #include "catalog/pg_type.h"
 #include "catalog/pg_user_mapping.h"
 #include "commands/defrem.h"
+#include "common/int.h"
 #include "foreign/foreign.h"
 #include "lib/stringinfo.h"
 #include "utils/array.h"
@@ -31,6 +32,7 @@
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
 #include "utils/syscache.h"
+#include "utils/timestamp.h"
 
 #include "lsm_fdw.h"
 
@@ -69,6 +71,8 @@ static const LsmOptionDef lsm_options[] = {
 	{"on_duplicate", ForeignTableRelationId, true, OPT_ENUM, "error, overwrite", 0, 0},
 	/* a timestamptz column: rows expire at its value (ttl.c) */
 	{"ttl_column", ForeignTableRelationId, false, OPT_STRING, NULL, 0, 0},
+	/* with ttl_column: rows expire this long after the column's time */
+	{"ttl", ForeignTableRelationId, false, OPT_STRING, NULL, 0, 0},
 	/* set at CREATE (ddl.c), changed only by lsm_fdw_rebuild() */
 	{"key_format", ForeignTableRelationId, false, OPT_ENUM, "1, 2", 0, 0},
 	{"collation_version", ForeignTableRelationId, false, OPT_STRING, NULL, 0, 0},
@@ -157,6 +161,28 @@ whole_number_syntax(const char *value, bool unit_ok)
 }
 
 /*
+ * The ttl option's interval in microseconds.  Months and days are refused:
+ * their length depends on the time zone, and compaction, which drops what
+ * reads hide, has none.
+ */
+static int64
+ttl_usecs_of(const char *value)
+{
+	Interval   *iv;
+
+	iv = DatumGetIntervalP(DirectFunctionCall3(interval_in, CStringGetDatum(value),
+											   ObjectIdGetDatum(InvalidOid),
+											   Int32GetDatum(-1)));
+	if (iv->month != 0 || iv->day != 0 || iv->time <= 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_FDW_INVALID_ATTRIBUTE_VALUE),
+				 errmsg("invalid value for option \"ttl\": \"%s\"", value),
+				 errdetail("The time to live must be positive and given in hours, minutes or seconds: days and months vary in length with the time zone."),
+				 errhint("Use e.g. '30 minutes' or '48 hours'.")));
+	return iv->time;
+}
+
+/*
  * Check one option's value; ERROR when it is not acceptable.  Returns the
  * integer value for OPT_INT/OPT_BYTES, 0 otherwise.
  */
@@ -169,6 +195,8 @@ check_option_value(const LsmOptionDef *def, DefElem *elem)
 	switch (def->kind)
 	{
 		case OPT_STRING:
+			if (strcmp(def->name, "ttl") == 0)
+				(void) ttl_usecs_of(value);
 			break;
 		case OPT_ENUM:
 			if (!enum_value_allowed(def->allowed, value))
@@ -356,10 +384,11 @@ lsm_settings_for_table(Oid relid, LsmTableSettings *s)
 
 	/* what the compaction filter needs to find the expiry in a row */
 	s->ttl_attno = 0;
+	s->ttl_usecs = 0;
 	memset(s->ttl_typlens, 0, sizeof(s->ttl_typlens));
 	{
 		Relation	rel = relation_open(relid, AccessShareLock);
-		AttrNumber	ttl = lsm_table_ttl_column(rel);
+		AttrNumber	ttl = lsm_table_ttl_column(rel, &s->ttl_usecs);
 
 		if (ttl != InvalidAttrNumber && ttl <= LSM_TTL_MAX_ATTNO)
 		{
@@ -374,6 +403,24 @@ lsm_settings_for_table(Oid relid, LsmTableSettings *s)
 }
 
 /*
+ * lsm_ttl_expiry
+ *		The expiry of a row whose ttl_column holds column; false when it
+ *		never expires (infinity, or beyond the range of timestamps).
+ */
+bool
+lsm_ttl_expiry(TimestampTz column, int64 ttl_usecs, TimestampTz *expiry)
+{
+	if (TIMESTAMP_IS_NOEND(column))
+		return false;
+	if (TIMESTAMP_IS_NOBEGIN(column))
+	{
+		*expiry = column;
+		return true;
+	}
+	return !pg_add_s64_overflow(column, ttl_usecs, expiry);
+}
+
+/*
  * lsm_table_ttl_column
  *		The attribute number of the table's ttl_column, InvalidAttrNumber
  *		when it has none.  The column must be a non-key timestamptz column
@@ -381,11 +428,12 @@ lsm_settings_for_table(Oid relid, LsmTableSettings *s)
  *		at every use, since columns can change after the option was set.
  */
 AttrNumber
-lsm_table_ttl_column(Relation rel)
+lsm_table_ttl_column(Relation rel, int64 *ttl_usecs)
 {
 	ForeignTable *table = GetForeignTable(RelationGetRelid(rel));
 	TupleDesc	desc = RelationGetDescr(rel);
 	const char *name = NULL;
+	const char *ttl = NULL;
 	ListCell   *lc;
 
 	foreach(lc, table->options)
@@ -394,7 +442,18 @@ lsm_table_ttl_column(Relation rel)
 
 		if (strcmp(elem->defname, "ttl_column") == 0)
 			name = defGetString(elem);
+		else if (strcmp(elem->defname, "ttl") == 0)
+			ttl = defGetString(elem);
 	}
+	if (ttl_usecs != NULL)
+		*ttl_usecs = ttl != NULL ? ttl_usecs_of(ttl) : 0;
+	if (name == NULL && ttl != NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_FDW_INVALID_ATTRIBUTE_VALUE),
+				 errmsg("option \"ttl\" of lsm_fdw table \"%s\" needs option \"ttl_column\"",
+						RelationGetRelationName(rel)),
+				 errdetail("A row expires ttl after the time in its ttl_column."),
+				 errhint("Add OPTIONS (ttl_column 'created_at') naming a timestamptz column.")));
 	if (name == NULL)
 		return InvalidAttrNumber;
 	for (int i = 0; i < desc->natts; i++)

@@ -196,7 +196,7 @@ lsm_key_info_try(Relation rel, LsmKeyInfo *ki)
 		ki->is_key[i] = true;
 		ki->nkeys++;
 	}
-	ki->ttl_attno = lsm_table_ttl_column(rel);
+	ki->ttl_attno = lsm_table_ttl_column(rel, &ki->ttl_usecs);
 	if (ki->nkeys == 0)
 		return false;
 	key_collations(rel, ki);
@@ -295,10 +295,12 @@ static bool
 expired(const LsmKeyInfo *ki, const Datum *values, const bool *isnull)
 {
 	AttrNumber	a = ki->ttl_attno;
+	TimestampTz expiry;
 
-	if (a == InvalidAttrNumber || isnull[a - 1])
+	if (a == InvalidAttrNumber || isnull[a - 1] ||
+		!lsm_ttl_expiry(DatumGetTimestampTz(values[a - 1]), ki->ttl_usecs, &expiry))
 		return false;
-	return DatumGetTimestampTz(values[a - 1]) <= lsm_ttl_read_time();
+	return expiry <= lsm_ttl_read_time();
 }
 
 /*

@@ -78,6 +78,7 @@ typedef struct LsmTableSlot
 	 */
 	int			ttl_attno;
 	int16		ttl_typlens[LSM_TTL_MAX_ATTNO];
+	int64		ttl_usecs;		/* the ttl option; 0: none */
 } LsmTableSlot;
 
 /* Recovery states. */

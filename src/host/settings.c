@@ -40,7 +40,8 @@ lsm_write_settings(const char *dir, const LsmTableSettings *s)
 		StringInfoData buf;
 
 		initStringInfo(&buf);
-		appendStringInfo(&buf, "%sttl_attno=%d\nttl_typlens=", text, s->ttl_attno);
+		appendStringInfo(&buf, "%sttl_attno=%d\nttl_usecs=" INT64_FORMAT "\nttl_typlens=",
+						 text, s->ttl_attno, s->ttl_usecs);
 		for (int i = 0; i < s->ttl_attno - 1; i++)
 			appendStringInfo(&buf, "%d,", (int) s->ttl_typlens[i]);
 		appendStringInfoString(&buf, "\n");
@@ -81,6 +82,7 @@ lsm_read_settings(const char *dir, LsmTableSettings *s)
 	s->memtable_size = 8 * 1024 * 1024;	/* options.c's default */
 	s->overwrite_on_duplicate = false;
 	s->ttl_attno = 0;
+	s->ttl_usecs = 0;
 	memset(s->ttl_typlens, 0, sizeof(s->ttl_typlens));
 	if (f == NULL)
 		return;
@@ -106,6 +108,8 @@ lsm_read_settings(const char *dir, LsmTableSettings *s)
 			s->memtable_size = v;
 		else if (sscanf(line, "ttl_attno=%d", &v) == 1)
 			s->ttl_attno = (v > 0 && v <= LSM_TTL_MAX_ATTNO) ? v : 0;
+		else if (strncmp(line, "ttl_usecs=", 10) == 0)
+			s->ttl_usecs = strtoll(line + 10, NULL, 10);
 		else if (strncmp(line, "ttl_typlens=", 12) == 0)
 		{
 			char	   *p = line + 12;
@@ -151,7 +155,8 @@ lsm_table_save_settings(Oid relid)
 		LsmTableSlot *slot = &lsm_shared->slots[i];
 
 		if (slot->state == LSM_SLOT_OPEN && slot->dboid == MyDatabaseId &&
-			slot->relid == relid && slot->ttl_attno != settings.ttl_attno)
+			slot->relid == relid && (slot->ttl_attno != settings.ttl_attno ||
+									 slot->ttl_usecs != settings.ttl_usecs))
 			slot->ttl_attno = 0;
 	}
 	LWLockRelease(lsm_shared->registry_lock);
@@ -207,6 +212,7 @@ lsm_table_options(const char *dir, LsmOptions *opts, LsmTableSlot *slot)
 	opts->horizon_arg = NULL;
 
 	/* expired rows go at compaction (ttl.c); the open engine keeps this */
+	slot->ttl_usecs = settings.ttl_usecs;
 	slot->ttl_attno = settings.ttl_attno;
 	memcpy(slot->ttl_typlens, settings.ttl_typlens, sizeof(slot->ttl_typlens));
 	if (settings.ttl_attno > 0)

@@ -117,7 +117,8 @@ lsm_ttl_filter(void *arg, uint64_t start, LsmSlice key, LsmSlice value)
 	if (attno <= 0 || attno > LSM_TTL_MAX_ATTNO || start == 0)
 		return false;
 	if (!lsm_row_peek_int64((const char *) value.data, value.len, attno,
-							slot->ttl_typlens, &expires))
+							slot->ttl_typlens, &expires) ||
+		!lsm_ttl_expiry(expires, slot->ttl_usecs, &expires))
 		return false;
 	return expires < (int64) start;
 }
