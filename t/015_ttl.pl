@@ -111,4 +111,19 @@ is($node->safe_psql('postgres', q{SELECT count(*), sum(k) FROM r}),
 	$node->safe_psql('postgres', q{SELECT count(*), sum(g) FROM generate_series(1, 4000) g WHERE g % 2 = 1}),
 	'and keeps the others');
 
+# An ALTER that set ttl_column and rolled back left it in the table's
+# OPTIONS file; after a restart compaction must still follow the catalog.
+$node->safe_psql('postgres', q{
+	CREATE FOREIGN TABLE q (k int8 OPTIONS (key 'true'), e timestamptz) SERVER lsm;
+	INSERT INTO q SELECT g, now() - interval '1 hour' FROM generate_series(1, 1000) g;
+	SELECT lsm_fdw_flush('q');
+	BEGIN;
+	ALTER FOREIGN TABLE q OPTIONS (ADD ttl_column 'e');
+	ROLLBACK;
+});
+$node->restart;
+$node->safe_psql('postgres', q{SELECT lsm_fdw_compact('q')});
+is($node->safe_psql('postgres', q{SELECT count(*), lsm_fdw_stats('q')->>'ttl_entries_dropped' FROM q}),
+	'1000|0', 'a rolled-back ttl_column drops nothing, also after a restart');
+
 done_testing();

@@ -79,6 +79,7 @@ typedef struct LsmTableSlot
 	int			ttl_attno;
 	int16		ttl_typlens[LSM_TTL_MAX_ATTNO];
 	int64		ttl_usecs;		/* the ttl option; 0: none */
+	bool		ttl_confirmed;	/* a backend found them in the catalog */
 } LsmTableSlot;
 
 /* Recovery states. */
@@ -194,6 +195,7 @@ extern uint64_t lsm_horizon(void *arg);
 extern int64 lsm_ttl_read_time(void);
 extern void lsm_ttl_publish(void);
 extern void lsm_ttl_xact_end(void);
+extern void lsm_ttl_confirm(LsmTableSlot *slot, Oid relid);
 extern uint64_t lsm_ttl_filter_start(void *arg);
 extern bool lsm_ttl_filter(void *arg, uint64_t start, LsmSlice key, LsmSlice value);
 

@@ -212,6 +212,7 @@ lsm_table_options(const char *dir, LsmOptions *opts, LsmTableSlot *slot)
 	opts->horizon_arg = NULL;
 
 	/* expired rows go at compaction (ttl.c); the open engine keeps this */
+	slot->ttl_confirmed = false;
 	slot->ttl_usecs = settings.ttl_usecs;
 	slot->ttl_attno = settings.ttl_attno;
 	memcpy(slot->ttl_typlens, settings.ttl_typlens, sizeof(slot->ttl_typlens));

@@ -77,6 +77,27 @@ lsm_ttl_read_time(void)
 }
 
 /*
+ * lsm_ttl_confirm
+ *		A backend opening a table checks the expiry rule its engine was
+ *		opened with (from the OPTIONS file, written even by an ALTER that
+ *		rolled back) against the committed catalog; the filter drops
+ *		nothing until one has, and stays off when they differ.
+ */
+void
+lsm_ttl_confirm(LsmTableSlot *slot, Oid relid)
+{
+	LsmTableSettings settings;
+
+	if (slot->ttl_confirmed)
+		return;
+	lsm_settings_for_table(relid, &settings);
+	if (slot->ttl_attno != settings.ttl_attno || slot->ttl_usecs != settings.ttl_usecs)
+		slot->ttl_attno = 0;
+	pg_write_barrier();
+	slot->ttl_confirmed = true;
+}
+
+/*
  * lsm_ttl_filter_start
  *		The engine's filter_start_fn: this compaction's cutoff (see above).
  */
@@ -111,9 +132,13 @@ bool
 lsm_ttl_filter(void *arg, uint64_t start, LsmSlice key, LsmSlice value)
 {
 	LsmTableSlot *slot = (LsmTableSlot *) arg;
-	int			attno = slot->ttl_attno;
+	int			attno;
 	int64		expires;
 
+	if (!slot->ttl_confirmed)
+		return false;
+	pg_read_barrier();
+	attno = slot->ttl_attno;
 	if (attno <= 0 || attno > LSM_TTL_MAX_ATTNO || start == 0)
 		return false;
 	if (!lsm_row_peek_int64((const char *) value.data, value.len, attno,
