@@ -252,6 +252,8 @@ lsm_fdw_backup(PG_FUNCTION_ARGS)
 	uint64		log_bytes = 0;
 	uint64		first_lsn = 0;
 	TimestampTz started = GetCurrentTimestamp();
+	char	   *start_str;
+	char	   *end_str;
 	StringInfoData buf;
 
 	if (!superuser() && !has_privs_of_role(GetUserId(), ROLE_PG_WRITE_SERVER_FILES))
@@ -292,6 +294,9 @@ lsm_fdw_backup(PG_FUNCTION_ARGS)
 	PG_END_ENSURE_ERROR_CLEANUP(release_hold, (Datum) 0);
 	release_hold(0, (Datum) 0);
 
+	/* timestamptz_to_str returns a static buffer: one call at a time */
+	start_str = pstrdup(timestamptz_to_str(started));
+	end_str = pstrdup(timestamptz_to_str(GetCurrentTimestamp()));
 	initStringInfo(&buf);
 	appendStringInfo(&buf,
 					 "{\"lsn\": " UINT64_FORMAT
@@ -306,8 +311,7 @@ lsm_fdw_backup(PG_FUNCTION_ARGS)
 					 ", \"bytes\": " UINT64_FORMAT
 					 ", \"version\": \"0.2\"}",
 					 point, seq,
-					 timestamptz_to_str(started),
-					 timestamptz_to_str(GetCurrentTimestamp()),
+					 start_str, end_str,
 					 first_lsn, tot.tables, tot.files, tot.table_bytes,
 					 log_bytes, tot.table_bytes + log_bytes);
 	write_label(target, buf.data);
