@@ -890,13 +890,16 @@ lsm_xlog_copy(LsmXlog *x, const char *dir, uint64_t upto, uint64_t *bytes,
 	{
 		char		from[XLOG_PATH_MAX];
 		char		to[XLOG_PATH_MAX];
+		uint64_t	end;
 
 		segment_path(x, l.starts[i], from);
 		snprintf(to, sizeof(to), "%s/%016llX" XLOG_SUFFIX, dir,
 				 (unsigned long long) l.starts[i]);
+		/* a segment's records end where the next segment starts */
+		end = i + 1 < l.n && l.starts[i + 1] < upto ? l.starts[i + 1] : upto;
 		if (i == 0)
 			*first_lsn = l.starts[i];
-		rc = copy_segment_prefix(env, from, to, upto - l.starts[i], bytes, st);
+		rc = copy_segment_prefix(env, from, to, end - l.starts[i], bytes, st);
 	}
 	lsm_free(l.starts);
 	env->mutex_unlock(x->remove_mu);
