@@ -193,9 +193,9 @@ is($restored->safe_psql('other', 'SELECT count(*), min(v), max(k) FROM o'), '100
 is($restored->safe_psql('postgres', 'SELECT count(*) FROM idle'), 2, 'a table unused since the start is in the backup');
 
 # the restored instance is an ordinary one: it takes writes and keeps them
-$restored->safe_psql('postgres', "INSERT INTO a VALUES (1, 0, 0, 'after restore')");
+$restored->safe_psql('postgres', "INSERT INTO a VALUES (-1, 0, 0, 'after restore')");
 $restored->restart;
-is($restored->safe_psql('postgres', 'SELECT pad FROM a WHERE k = 1'), 'after restore', 'the restored copy takes writes');
+is($restored->safe_psql('postgres', 'SELECT pad FROM a WHERE k = -1'), 'after restore', 'the restored copy takes writes');
 
 $restored->stop;
 done_testing();
