@@ -41,7 +41,7 @@ bin="${PGBIN:+$PGBIN/}"
 mkdir -p "$target"
 echo "lsm_fdw_backup: lsm tables into $target/lsm"
 "${bin}psql" -X -q -A -t -v ON_ERROR_STOP=1 -d "$conn" \
-	-c "SELECT lsm_fdw_backup('$target/lsm')" >"$target/lsm_backup.json"
+	-c "SELECT lsm_fdw_backup('${target//\'/\'\'}/lsm')" >"$target/lsm_backup.json"
 cat "$target/lsm_backup.json"
 
 echo "lsm_fdw_backup: heap side into $target/base (pg_basebackup)"
