@@ -124,6 +124,7 @@ for my $c (1 .. $clients)
 open my $jf, '<', "$target/lsm_backup.json" or die;
 my $json = <$jf>;
 close $jf;
+diag("lsm_fdw_backup returned $json");
 my ($start_time) = $json =~ /"start_time": "([^"]+)"/;
 my ($end_time) = $json =~ /"end_time": "([^"]+)"/;
 my ($tables) = $json =~ /"tables": (\d+)/;
