@@ -39,6 +39,16 @@ GRANT pg_read_all_stats TO lsm_ext_user;
 SET ROLE lsm_ext_user;
 SELECT lsm_fdw_server_stats() ? 'shared_memory_bytes' AS allowed;
 RESET ROLE;
+
+-- lsm_fdw_backup() is for superusers and pg_write_server_files only, and
+-- checks its directory before it writes anything
+SET ROLE lsm_ext_user;
+SELECT lsm_fdw_backup('/tmp/lsm_backup_not_allowed');
+RESET ROLE;
+GRANT pg_write_server_files TO lsm_ext_user;
+SET ROLE lsm_ext_user;
+SELECT lsm_fdw_backup('relative/dir');
+RESET ROLE;
 DROP ROLE lsm_ext_user;
 
 \c regression

@@ -41,3 +41,12 @@ RETURNS bigint
 AS 'MODULE_PATHNAME'
 LANGUAGE C STRICT VOLATILE;
 COMMENT ON FUNCTION lsm_fdw_rebuild(regclass) IS 're-encodes the keys of an lsm_fdw table with the current collation versions, bringing it to key format 2 (owner or superuser)';
+
+CREATE FUNCTION lsm_fdw_backup(target_dir text)
+RETURNS jsonb
+AS 'MODULE_PATHNAME'
+LANGUAGE C STRICT VOLATILE;
+COMMENT ON FUNCTION lsm_fdw_backup(text) IS 'writes a consistent copy of every lsm_fdw table of the server, with the server log up to one point, into a new directory while writes go on (superusers and pg_write_server_files)';
+-- It writes server files, as COPY TO a file does: the same roles may.
+REVOKE ALL ON FUNCTION lsm_fdw_backup(text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION lsm_fdw_backup(text) TO pg_write_server_files;

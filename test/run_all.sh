@@ -80,6 +80,7 @@ PGXS_SRC=$(dirname "$($PG_CONFIG --pgxs)")/..
 cp -r sql expected test "$OUT/"
 [ -d specs ] && cp -r specs "$OUT/"
 [ -d t ] && cp -r t "$OUT/"
+[ -d bin ] && cp -r bin "$OUT/"
 chown -R postgres: "$OUT" 2>/dev/null || true
 
 # pg_regress prints "test NAME ... ok|FAILED"; count those lines.

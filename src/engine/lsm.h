@@ -487,6 +487,23 @@ extern LsmCode lsm_db_compact_range_info(LsmDb *db, LsmSlice lower, LsmSlice upp
  */
 extern LsmCode lsm_db_verify(LsmDb *db, LsmStatus *st);
 
+/* What lsm_db_checkpoint copied. */
+typedef struct LsmCheckpointInfo
+{
+	uint64_t	files;			/* SSTables copied */
+	uint64_t	bytes;			/* their bytes */
+	LsmSeq		last_seq;		/* the copy holds every entry up to this */
+} LsmCheckpointInfo;
+
+/*
+ * Copy the current SSTables into dir (created if missing) with a MANIFEST
+ * and CURRENT of their own, while the database stays in use: a consistent
+ * copy of what its tables hold (not its memtables).  With external_wal the
+ * host replays its log above out->last_seq into a copy it opens.
+ */
+extern LsmCode lsm_db_checkpoint(LsmDb *db, const char *dir, LsmCheckpointInfo *out,
+								 LsmStatus *st);
+
 /* What lsm_db_verify_all checked. */
 typedef struct LsmVerifyResult
 {

@@ -1157,9 +1157,9 @@ oom:
  *		already be visible (then the new MANIFEST must not be removed).
  */
 static LsmCode
-set_current(LsmVersionSet *vs, uint64_t number, bool *renamed, LsmStatus *st)
+write_current(LsmEnv *env, const char *dir, uint64_t number, bool *renamed,
+			  LsmStatus *st)
 {
-	LsmEnv	   *env = vs->env;
 	char		tmp[LSM_PATH_MAX];
 	char		cur[LSM_PATH_MAX];
 	char		content[CURRENT_MAX_LEN];
@@ -1168,10 +1168,10 @@ set_current(LsmVersionSet *vs, uint64_t number, bool *renamed, LsmStatus *st)
 	int			len;
 
 	*renamed = false;
-	if (!lsm_file_path(tmp, vs->dir, LSM_FILE_TEMP, 0) ||
-		!lsm_file_path(cur, vs->dir, LSM_FILE_CURRENT, 0))
+	if (!lsm_file_path(tmp, dir, LSM_FILE_TEMP, 0) ||
+		!lsm_file_path(cur, dir, LSM_FILE_CURRENT, 0))
 		return lsm_status_set(st, LSM_INVALID_ARGUMENT, 0,
-							  "database path \"%s\" is too long", vs->dir);
+							  "database path \"%s\" is too long", dir);
 	len = snprintf(content, sizeof(content), "MANIFEST-%06llu\n",
 				   (unsigned long long) number);
 
@@ -1197,7 +1197,13 @@ set_current(LsmVersionSet *vs, uint64_t number, bool *renamed, LsmStatus *st)
 		return rc;
 	}
 	*renamed = true;
-	return env->sync_dir(env, vs->dir, st);
+	return env->sync_dir(env, dir, st);
+}
+
+static LsmCode
+set_current(LsmVersionSet *vs, uint64_t number, bool *renamed, LsmStatus *st)
+{
+	return write_current(vs->env, vs->dir, number, renamed, st);
 }
 
 /*
@@ -1260,6 +1266,50 @@ start_manifest(LsmVersionSet *vs, const LsmVersion *v, uint64_t log_number,
 	vs->manifest = w;
 	vs->manifest_number = number;
 	return LSM_OK;
+}
+
+/*
+ * lsm_version_write_manifest
+ *		A MANIFEST and CURRENT in dir recreating v with the given counters,
+ *		for a copy of the database (a backup) whose files are put there by
+ *		the caller.  The MANIFEST is numbered next_file, which no file of v
+ *		can have, and the snapshot's next file number is above it.
+ */
+LsmCode
+lsm_version_write_manifest(LsmEnv *env, const char *dir, const LsmVersion *v,
+						   uint64_t log_number, uint64_t next_file,
+						   LsmSeq last_seq, LsmStatus *st)
+{
+	char		path[LSM_PATH_MAX];
+	LsmLogWriter *w = NULL;
+	LsmBuf		rec = LSM_BUF_INIT;
+	uint64_t	end;
+	bool		renamed;
+	LsmCode		rc;
+
+	if (!lsm_file_path(path, dir, LSM_FILE_MANIFEST, next_file))
+		return lsm_status_set(st, LSM_INVALID_ARGUMENT, 0,
+							  "database path \"%s\" is too long", dir);
+	rc = encode_snapshot(v, log_number, next_file + 1, last_seq, &rec, st);
+	if (rc == LSM_OK)
+		rc = lsm_log_create(env, path, next_file, &w, st);
+	if (rc == LSM_OK)
+		rc = lsm_log_append(w, LSM_LOG_EDIT, lsm_buf_slice(&rec), &end, st);
+	if (rc == LSM_OK)
+		rc = lsm_log_sync(w, end, st);
+	lsm_buf_free(&rec);
+	if (w != NULL)
+	{
+		LsmStatus	ignore;
+
+		if (rc == LSM_OK)
+			rc = lsm_log_close(w, st);
+		else
+			lsm_log_close(w, &ignore);
+	}
+	if (rc == LSM_OK)
+		rc = write_current(env, dir, next_file, &renamed, st);
+	return rc;
 }
 
 LsmCode

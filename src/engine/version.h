@@ -259,6 +259,15 @@ extern LsmCode lsm_versionset_recover(LsmVersionSet *vs, LsmStatus *st);
 extern LsmCode lsm_versionset_write_snapshot(LsmVersionSet *vs, LsmStatus *st);
 
 /*
+ * Write MANIFEST-<next_file> and CURRENT into dir, recreating v with the
+ * given counters (the database's own MANIFEST is untouched).  For copies.
+ */
+extern LsmCode lsm_version_write_manifest(LsmEnv *env, const char *dir,
+										  const LsmVersion *v, uint64_t log_number,
+										  uint64_t next_file, LsmSeq last_seq,
+										  LsmStatus *st);
+
+/*
  * Append edit to the MANIFEST, sync it, then install current + edit as the
  * new current version.  The edit gets next_file_number and last_seq from
  * the set (and its log_number, when the caller did not set one).  On

@@ -109,6 +109,7 @@ struct LsmXlog
 	LsmMutex   *insert_mu;
 	LsmMutex   *flush_mu;
 	LsmMutex   *remove_mu;
+	uint32_t	removal_holds;	/* backups under way (remove_mu) */
 
 	/* Protected by insert_mu (pending[0] is removed only by the flusher). */
 	LsmFile    *cur_file;
@@ -765,6 +766,12 @@ lsm_xlog_remove_before(LsmXlog *x, uint64_t lsn, LsmStatus *st)
 	LsmCode		rc;
 
 	env->mutex_lock(x->remove_mu);
+	if (x->removal_holds > 0)
+	{
+		/* a backup copies segments from the oldest one on disk */
+		env->mutex_unlock(x->remove_mu);
+		return LSM_OK;
+	}
 	flushed = XLOG_LOAD(&x->flushed_lsn);
 	limit = lsn < flushed ? lsn : flushed;
 	cur = XLOG_LOAD(&x->cur_start);
@@ -787,6 +794,117 @@ lsm_xlog_remove_before(LsmXlog *x, uint64_t lsn, LsmStatus *st)
 	}
 	lsm_free(l.starts);
 	env->mutex_unlock(x->remove_mu);
+	return rc;
+}
+
+void
+lsm_xlog_hold_removal(LsmXlog *x, bool hold)
+{
+	x->env->mutex_lock(x->remove_mu);
+	if (hold)
+		x->removal_holds++;
+	else if (x->removal_holds > 0)
+		x->removal_holds--;
+	x->env->mutex_unlock(x->remove_mu);
+}
+
+/*
+ * copy_segment_prefix
+ *		Copy the first n bytes of segment file from to a new file to, sized
+ *		as the original: the rest is zeros, which replay reads as the end
+ *		of the log (a recycled segment's old bytes past n are not copied).
+ */
+static LsmCode
+copy_segment_prefix(LsmEnv *env, const char *from, const char *to, uint64_t n,
+					uint64_t *copied, LsmStatus *st)
+{
+	enum
+	{
+		CHUNK = 1024 * 1024
+	};
+	LsmFile    *in = NULL;
+	LsmFile    *out = NULL;
+	LsmStatus	ignore;
+	uint64_t	size = 0;
+	char	   *buf = lsm_malloc_private(CHUNK);
+	LsmCode		rc;
+
+	if (buf == NULL)
+		return lsm_status_set(st, LSM_NO_MEMORY, 0, "out of memory copying \"%s\"", from);
+	rc = env->open_file(env, from, LSM_OPEN_READ, &in, st);
+	if (rc == LSM_OK)
+		rc = env->file_size(in, &size, st);
+	if (rc == LSM_OK)
+		rc = env->open_file(env, to, LSM_OPEN_WRITE | LSM_OPEN_CREATE | LSM_OPEN_TRUNC,
+							&out, st);
+	if (n > size)
+		n = size;
+	for (uint64_t off = 0; rc == LSM_OK && off < n; off += CHUNK)
+	{
+		size_t		len = n - off < CHUNK ? (size_t) (n - off) : CHUNK;
+
+		rc = env->read_at(in, buf, len, off, st);
+		if (rc == LSM_OK)
+			rc = env->write_at(out, buf, len, off, st);
+	}
+	if (rc == LSM_OK)
+		rc = env->truncate(out, size, st);
+	if (rc == LSM_OK)
+		rc = env->sync(out, st);
+	if (out != NULL)
+	{
+		if (rc == LSM_OK)
+			rc = env->close_file(out, st);
+		else
+			env->close_file(out, &ignore);
+	}
+	if (in != NULL)
+		env->close_file(in, &ignore);
+	lsm_free(buf);
+	*copied += n;
+	return rc;
+}
+
+/*
+ * lsm_xlog_copy
+ *		Copy the log below upto into dir; see xlog.h.
+ */
+LsmCode
+lsm_xlog_copy(LsmXlog *x, const char *dir, uint64_t upto, uint64_t *bytes,
+			  uint64_t *first_lsn, LsmStatus *st)
+{
+	LsmEnv	   *env = x->env;
+	SegmentList l;
+	LsmCode		rc;
+
+	*bytes = 0;
+	*first_lsn = upto;
+	rc = lsm_xlog_flush(x, upto, st);
+	if (rc == LSM_OK)
+		rc = env->mkdir_p(env, dir, st);
+	if (rc != LSM_OK)
+		return rc;
+	env->mutex_lock(x->remove_mu);
+	rc = list_segments(env, x->dir, &l, st);
+	for (size_t i = 0; rc == LSM_OK && i < l.n && l.starts[i] < upto; i++)
+	{
+		char		from[XLOG_PATH_MAX];
+		char		to[XLOG_PATH_MAX];
+		uint64_t	end;
+
+		segment_path(x, l.starts[i], from);
+		snprintf(to, sizeof(to), "%s/%016llX" XLOG_SUFFIX, dir,
+				 (unsigned long long) l.starts[i]);
+		/* a segment's records end where the next segment starts */
+		end = i + 1 < l.n && l.starts[i + 1] < upto ? l.starts[i + 1] : upto;
+		if (i == 0)
+			*first_lsn = l.starts[i];
+		rc = copy_segment_prefix(env, from, to, end - l.starts[i], bytes, st);
+	}
+	lsm_free(l.starts);
+	env->mutex_unlock(x->remove_mu);
+	if (rc == LSM_OK)
+		rc = env->sync_dir(env, dir, st);
 	return rc;
 }
 

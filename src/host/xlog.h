@@ -194,6 +194,21 @@ extern uint64_t lsm_xlog_flushed_lsn(LsmXlog *x);
  */
 extern LsmCode lsm_xlog_remove_before(LsmXlog *x, uint64_t lsn, LsmStatus *st);
 
+/*
+ * While a hold is taken, lsm_xlog_remove_before deletes nothing, so that a
+ * backup finds every segment that was on disk when it started.
+ */
+extern void lsm_xlog_hold_removal(LsmXlog *x, bool hold);
+
+/*
+ * Make the log durable up to upto (a record boundary: an insert LSN), then
+ * copy every segment holding records below it into dir, the last one cut
+ * at upto and zero-filled to its size.  *bytes gets the log bytes copied,
+ * *first_lsn the start of the oldest segment copied.
+ */
+extern LsmCode lsm_xlog_copy(LsmXlog *x, const char *dir, uint64_t upto,
+							 uint64_t *bytes, uint64_t *first_lsn, LsmStatus *st);
+
 extern void lsm_xlog_stats(LsmXlog *x, LsmXlogStats *out);
 
 /* Close files and free the log.  Does not flush.  NULL is fine. */

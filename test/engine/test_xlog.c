@@ -1325,6 +1325,65 @@ test_xlog_remove_before(void)
 }
 
 /*
+ * A backup: while a removal hold is taken remove_before deletes nothing;
+ * lsm_xlog_copy copies the segments below a point, the last one cut there,
+ * and the copy replays exactly the records below the point.
+ */
+static void
+test_xlog_backup_copy(void)
+{
+	TestRng		rng = {test_seed("xlog backup")};
+	char		dir[256];
+	char		copy[300];
+	LsmEnv	   *env = lsm_env_posix();
+	LsmXlog    *x;
+	LsmXlogReplayReport rep;
+	LsmStatus	st;
+	RecList		l = {0};
+	uint64_t	starts[256];
+	uint64_t	after[256];
+	size_t		nseg;
+	size_t		i;
+	uint64_t	upto;
+	uint64_t	bytes;
+	uint64_t	first;
+
+	test_tmpdir(dir, sizeof(dir), "xlogbk");
+	snprintf(copy, sizeof(copy), "%s/copy", dir);
+	strcat(dir, "/log");
+	CHECK(open_expect(env, dir, 256, &l, 0, 0, &x, &rep));
+	for (i = 0; i < 100; i++)
+		CHECK(append_rec(x, &l, 40 + test_rng_below(&rng, 40), &rng));
+	CHECK_OK(lsm_xlog_flush(x, lsm_xlog_insert_lsn(x), &st), &st);
+	nseg = list_starts(dir, starts, 256);
+	CHECK(nseg > 10);
+
+	lsm_xlog_hold_removal(x, true);
+	CHECK_OK(lsm_xlog_remove_before(x, UINT64_MAX, &st), &st);
+	CHECK(list_starts(dir, after, 256) == nseg && after[0] == starts[0]);
+
+	/* the point is a record boundary inside a segment; more follows it */
+	upto = l.recs[70].start;
+	for (i = 0; i < 20; i++)
+		CHECK(append_rec(x, &l, 60, &rng));
+	CHECK_OK(lsm_xlog_copy(x, copy, upto, &bytes, &first, &st), &st);
+	CHECK(first == starts[0] && bytes == upto - starts[0]);
+
+	/* the hold released, removal works again */
+	lsm_xlog_hold_removal(x, false);
+	CHECK_OK(lsm_xlog_flush(x, lsm_xlog_insert_lsn(x), &st), &st);
+	CHECK_OK(lsm_xlog_remove_before(x, UINT64_MAX, &st), &st);
+	CHECK(list_starts(dir, after, 256) == 1);
+	lsm_xlog_close(x);
+
+	CHECK(open_expect(env, copy, 256, &l, 0, 70, NULL, &rep));
+	CHECK(rep.start_lsn == starts[0] && rep.end_lsn == upto);
+	reclist_free(&l);
+	test_rmtree(dir);
+	test_rmtree(copy);
+}
+
+/*
  * Without any flush, finished segments pile up only to
  * LSM_XLOG_MAX_PENDING; then an append flushes by itself.
  */
@@ -1923,6 +1982,7 @@ main(void)
 	RUN(test_xlog_unsynced_reorder);
 	RUN(test_xlog_v1_records);
 	RUN(test_xlog_remove_before);
+	RUN(test_xlog_backup_copy);
 	RUN(test_xlog_pending_limit);
 	RUN(test_xlog_group_commit);
 	RUN(test_xlog_sync_failure_is_sticky);
