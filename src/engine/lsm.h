@@ -300,6 +300,7 @@ typedef struct LsmReadCounters
 	uint64_t	bloom_not_useful;	/* filter said maybe, key absent */
 	uint64_t	block_cache_hits;	/* data blocks found in the block cache */
 	uint64_t	block_reads;	/* data blocks read from disk */
+	uint64_t	merge_operands; /* merge operands gets folded */
 } LsmReadCounters;
 
 typedef struct LsmReadOptions

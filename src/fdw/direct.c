@@ -40,6 +40,12 @@
 #include "lsm_shared.h"
 #include "scan_access.h"
 
+/*
+ * An increment whose existence check folded this many operands rewrites
+ * the row when it can take the key's lock exclusively.
+ */
+#define LSM_FOLD_OPERANDS_AT	32
+
 typedef struct LsmDirectState
 {
 	CmdType		op;
@@ -372,14 +378,27 @@ increment(LsmDirectState *ds, ExprContext *econtext, LsmSlice key)
 	else
 	{
 		LsmReadOptions ro;
+		LsmReadCounters rcnt;
 		LsmStatus	st;
 		LsmCode		rc;
 
 		/* exists?  No other transaction can delete it while we hold the lock. */
 		lsm_read_options_init(&ro);
 		ro.read_seq = lsm_newest_point();
-		ro.counters = ds->counters;
+		memset(&rcnt, 0, sizeof(rcnt));
+		ro.counters = &rcnt;
 		rc = lsm_db_get(ds->db, &ro, key, &ds->valbuf, &st);
+		if (ds->counters != NULL)
+		{
+			ds->counters->gets += rcnt.gets;
+			ds->counters->memtable_hits += rcnt.memtable_hits;
+			ds->counters->sst_probes += rcnt.sst_probes;
+			ds->counters->bloom_useful += rcnt.bloom_useful;
+			ds->counters->bloom_not_useful += rcnt.bloom_not_useful;
+			ds->counters->block_cache_hits += rcnt.block_cache_hits;
+			ds->counters->block_reads += rcnt.block_reads;
+			ds->counters->merge_operands += rcnt.merge_operands;
+		}
 		if (rc == LSM_NOT_FOUND)
 			return true;
 		if (rc != LSM_OK)
@@ -393,7 +412,27 @@ increment(LsmDirectState *ds, ExprContext *econtext, LsmSlice key)
 		/* an overflow known now is reported now */
 		base = lsm_buf_slice(&ds->valbuf);
 		lsm_apply_increment(&base, op, &ds->foldbuf);
-		lsm_txn_write(ds->txn, LSM_KIND_MERGE, key, op);
+
+		/*
+		 * Bound the operands every read of a hot key folds: when this get
+		 * folded many and no other transaction holds the key's lock right
+		 * now, write the folded row instead.  Read again once the lock is
+		 * held: an increment may have committed since the get, and none can
+		 * commit after (they need the lock too).
+		 */
+		if (rcnt.merge_operands >= LSM_FOLD_OPERANDS_AT &&
+			lsm_try_lock_key(ds->relid, key))
+		{
+			ro.read_seq = lsm_newest_point();
+			rc = lsm_db_get(ds->db, &ro, key, &ds->valbuf, &st);
+			if (rc != LSM_OK)
+				lsm_report(ERROR, &st, "read the row to increment");
+			base = lsm_buf_slice(&ds->valbuf);
+			lsm_apply_increment(&base, op, &ds->foldbuf);
+			lsm_txn_write(ds->txn, LSM_KIND_PUT, key, lsm_buf_slice(&ds->foldbuf));
+		}
+		else
+			lsm_txn_write(ds->txn, LSM_KIND_MERGE, key, op);
 	}
 	ds->rows++;
 	ds->incremented = true;

@@ -862,6 +862,9 @@ lsm_explain_read_counters(const LsmReadCounters *c, ExplainState *es)
 	ExplainPropertyUInteger("LSM Bloom Skips", NULL, c->bloom_useful, es);
 	ExplainPropertyUInteger("LSM Blocks From Cache", NULL, c->block_cache_hits, es);
 	ExplainPropertyUInteger("LSM Blocks From Disk", NULL, c->block_reads, es);
+	/* point gets only; shown when there were any (increments, rowmerge.c) */
+	if (c->merge_operands > 0)
+		ExplainPropertyUInteger("LSM Merge Operands Folded", NULL, c->merge_operands, es);
 }
 
 /*

@@ -171,6 +171,26 @@ lsm_lock_key_shared(Oid relid, LsmSlice key)
 	lock_key(relid, key, ShareLock);
 }
 
+/*
+ * lsm_try_lock_key
+ *		The key's lock in ExclusiveLock if nobody else holds it, without
+ *		waiting; the caller holds it in ShareLock already.
+ */
+bool
+lsm_try_lock_key(Oid relid, LsmSlice key)
+{
+	LOCKTAG		table_tag;
+	LOCKTAG		key_tag;
+
+	SET_LOCKTAG_ADVISORY(table_tag, MyDatabaseId, relid, 0, LSM_LOCK_SPACE_TABLE);
+	if (escalations && held_by_me(&table_tag, ExclusiveLock))
+		return true;
+	SET_LOCKTAG_ADVISORY(key_tag, MyDatabaseId, relid,
+						 hash_bytes((const unsigned char *) key.data, (int) key.len),
+						 LSM_LOCK_SPACE_KEY);
+	return LockAcquire(&key_tag, ExclusiveLock, false, true) != LOCKACQUIRE_NOT_AVAIL;
+}
+
 static void
 lock_key(Oid relid, LsmSlice key, LOCKMODE mode)
 {

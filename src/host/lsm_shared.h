@@ -175,6 +175,7 @@ extern uint64_t lsm_horizon(void *arg);
 /* in keylock.c */
 extern void lsm_lock_key(Oid relid, LsmSlice key);
 extern void lsm_lock_key_shared(Oid relid, LsmSlice key);
+extern bool lsm_try_lock_key(Oid relid, LsmSlice key);
 extern void lsm_check_serializable(Oid relid, LsmSeq found_seq);
 
 /* in worker.c */
