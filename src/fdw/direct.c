@@ -361,7 +361,8 @@ increment(LsmDirectState *ds, ExprContext *econtext, LsmSlice key)
 		deltas[i++] = v;
 		maxatt = Max(maxatt, lfirst_int(lc3));
 	}
-	enc = palloc(LSM_ROW_ADD_MAX_BYTES);
+	/* version, varints of at most 10 bytes, 8-byte deltas */
+	enc = palloc(1 + 10 * (2 + maxatt) + 18 * n);
 	op = lsm_slice(enc, lsm_row_add_encode(enc, maxatt, ds->typlens, n, attnums,
 										   (const int64_t *) deltas));
 

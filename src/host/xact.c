@@ -383,7 +383,7 @@ lsm_txn_row(LsmTxnTable *t, LsmDb *db, LsmSlice key, uint64 upto, LsmSeq read_se
 	LsmReadOptions ro;
 	LsmStatus	st;
 	LsmCode		rc;
-	LsmBuf		folded = LSM_BUF_INIT;
+	static LsmBuf folded = LSM_BUF_INIT;	/* reused: nothing leaks on ERROR */
 	LsmSlice	base;
 
 	if (r == 1)
@@ -406,7 +406,6 @@ lsm_txn_row(LsmTxnTable *t, LsmDb *db, LsmSlice key, uint64 upto, LsmSeq read_se
 		lsm_apply_increment(&base, own, &folded);
 		if (!lsm_buf_set(buf, lsm_buf_slice(&folded).data, lsm_buf_slice(&folded).len))
 			ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY), errmsg("out of memory")));
-		lsm_buf_free(&folded);
 	}
 	*value = lsm_buf_slice(buf);
 	return true;
