@@ -95,12 +95,13 @@ ok($ok && @counts == @scripts && defined $failed && $failed == 0 && $err !~ /abo
 
 my $expected = 1 + 16 * 500;
 $expected += $counts[$_] * $scripts[$_][1] for 0 .. $#counts;
-# pgbench's per-script counts now and then miss one transaction that its
-# total counts; that one adds 0, 1 or 2.
+# pgbench's per-script counts now and then miss a few transactions (at
+# most one per client, seen: up to 3) that its total counts; each of those
+# added 0, 1 or 2.
 my ($processed) = $out =~ /number of transactions actually processed: (\d+)/;
 my $unaccounted = ($processed // 0) - eval { my $t = 0; $t += $_ for @counts; $t };
 my $n = $node->safe_psql('postgres', 'SELECT n FROM c WHERE k = 1');
-ok($unaccounted >= 0 && $unaccounted <= 1 && $n >= $expected && $n <= $expected + 2 * $unaccounted,
+ok($unaccounted >= 0 && $unaccounted <= 16 && $n >= $expected && $n <= $expected + 2 * $unaccounted,
 	"the hot counter equals the committed increments (" . join('/', @counts)
 	  . ", $unaccounted unaccounted): $n, expected $expected");
 is($node->safe_psql('postgres', 'SELECT n FROM c WHERE k = 2'), '0', 'the other key is untouched');
