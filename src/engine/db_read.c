@@ -307,6 +307,8 @@ lsm_db_get(LsmDb *db, const LsmReadOptions *ro, LsmSlice key, LsmBuf *value,
 			ops[g.n_ops - 1 - i] = lsm_slice(g.ops.data + off, g.op_len[i]);
 			off += g.op_len[i];
 		}
+		if (g.counters != NULL)
+			g.counters->merge_operands += (uint64_t) g.n_ops;
 		lsm_buf_reset(value);
 		rc = db->opts.merge(db->opts.merge_arg, key, g.has_base ? &base : NULL,
 							ops, g.n_ops, value, st);

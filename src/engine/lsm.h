@@ -62,8 +62,7 @@ typedef LsmCode (*LsmMergeFn) (void *arg, LsmSlice key, const LsmSlice *base,
  * The built-in merge (the default when LsmOptions.merge is NULL): every
  * operand and the base are 8-byte little-endian signed integers; the result
  * is their sum.  Overflow is LSM_INVALID_ARGUMENT.  The engine tests use it;
- * the Postgres glue does not write merge operands yet (its increments read
- * the row under a key lock and write a plain value).
+ * the Postgres glue sets its own (row increments, src/fdw/rowmerge.c).
  */
 extern LsmCode lsm_merge_int64_add(void *arg, LsmSlice key, const LsmSlice *base,
 								   const LsmSlice *operands, int n_operands,
@@ -319,6 +318,7 @@ typedef struct LsmReadCounters
 	uint64_t	bloom_not_useful;	/* filter said maybe, key absent */
 	uint64_t	block_cache_hits;	/* data blocks found in the block cache */
 	uint64_t	block_reads;	/* data blocks read from disk */
+	uint64_t	merge_operands; /* merge operands gets folded */
 } LsmReadCounters;
 
 typedef struct LsmReadOptions

@@ -9,6 +9,17 @@
  * no RETURNING, no WITH CHECK OPTION and the table no row triggers, and an
  * UPDATE sets no key column.  SET expressions may use the row's columns
  * (n = n + 1): they are evaluated against the row read by the get.
+ *
+ * An UPDATE whose every SET is an increment of an integer column
+ * (c = c + e or c = c - e, e not using the row) is a blind increment:
+ * it writes one merge operand (an add vector, rowmerge.c) under the key's
+ * lock in ShareLock, so increments of a key neither wait for each other
+ * nor fail under REPEATABLE READ, while read-modify-write writers (which
+ * take the lock in ExclusiveLock) wait for them and read their sum.  The
+ * command tag needs to know whether the row exists: a point get of the
+ * newest committed row answers that (an increment of a missing key
+ * creates nothing), and the same get lets an overflow be reported at
+ * write time, as heap does.  A NULL increment falls back to the read.
  */
 #include "postgres.h"
 
@@ -19,6 +30,7 @@
 #include "optimizer/appendinfo.h"
 #include "optimizer/optimizer.h"
 #include "parser/parsetree.h"
+#include "utils/fmgroids.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
@@ -28,6 +40,12 @@
 #include "lsm_shared.h"
 #include "scan_access.h"
 
+/*
+ * An increment whose existence check folded this many operands rewrites
+ * the row when it can take the key's lock exclusively.
+ */
+#define LSM_FOLD_OPERANDS_AT	32
+
 typedef struct LsmDirectState
 {
 	CmdType		op;
@@ -35,6 +53,10 @@ typedef struct LsmDirectState
 	LsmAccess	acc;			/* point get, with ExprStates */
 	List	   *set_states;		/* UPDATE: ExprState per SET column */
 	List	   *set_attnums;
+	List	   *incr_signs;		/* increments: +1 or -1 per SET column, else NIL */
+	List	   *incr_states;	/* increments: ExprState of each e */
+	int			natts;
+	int		   *typlens;		/* increments: attlen of every attribute */
 	LsmDb	   *db;
 	Oid			relid;
 	LsmTxnTable *txn;
@@ -43,11 +65,17 @@ typedef struct LsmDirectState
 	StringInfoData key;
 	StringInfoData row;
 	LsmBuf		valbuf;
+	LsmBuf		foldbuf;		/* a row with increments folded in */
+	LsmBuf		opbuf;			/* a combined add vector */
 	MemoryContextCallback cleanup;
 	uint64		rows;
+	bool		incremented;
 	LsmReadCounters *counters;	/* EXPLAIN ANALYZE only, as in scan.c */
 	LsmReadCounters counters_data;
 } LsmDirectState;
+
+static bool plan_increments(Index resultRelation, List *set_exprs, List *set_attnums,
+							List **signs, List **deltas);
 
 static bool
 lsmPlanDirectModify(PlannerInfo *root, ModifyTable *plan, Index resultRelation,
@@ -58,6 +86,7 @@ lsmPlanDirectModify(PlannerInfo *root, ModifyTable *plan, Index resultRelation,
 	ForeignScan *fscan;
 	RangeTblEntry *rte;
 	Relation	rel;
+	bool		has_ttl;
 	LsmKeyInfo	ki;
 	LsmAccess	acc;
 	bool		triggers;
@@ -85,6 +114,16 @@ lsmPlanDirectModify(PlannerInfo *root, ModifyTable *plan, Index resultRelation,
 		 ? (rel->trigdesc->trig_update_before_row || rel->trigdesc->trig_update_after_row)
 		 : (rel->trigdesc->trig_delete_before_row || rel->trigdesc->trig_delete_after_row));
 	lsm_key_info(rel, &ki);
+	{
+		int64		ttl_usecs;
+
+		/*
+		 * A blind increment cannot see whether the row has expired, which
+		 * the command tag and the increment's target depend on: tables with
+		 * a TTL take the read-and-rewrite path.
+		 */
+		has_ttl = lsm_table_ttl_column(rel, &ttl_usecs) != InvalidAttrNumber;
+	}
 	table_close(rel, NoLock);
 	if (triggers)
 		return false;
@@ -119,7 +158,79 @@ lsmPlanDirectModify(PlannerInfo *root, ModifyTable *plan, Index resultRelation,
 	fscan->resultRelation = resultRelation;
 	fscan->scan.plan.qual = NIL;
 	fscan->fdw_exprs = list_concat(fscan->fdw_exprs, set_exprs);
-	fscan->fdw_private = list_make2(fscan->fdw_private, set_attnums);
+	{
+		List	   *signs = NIL;
+		List	   *deltas = NIL;
+
+		if (op == CMD_UPDATE && !has_ttl &&
+			plan_increments(resultRelation, set_exprs, set_attnums, &signs, &deltas))
+			fscan->fdw_exprs = list_concat(fscan->fdw_exprs, deltas);
+		else
+			signs = NIL;
+		fscan->fdw_private = list_make3(fscan->fdw_private, set_attnums, signs);
+	}
+	return true;
+}
+
+/*
+ * plan_increments
+ *		Whether every SET expression is c = c + e or c = c - e on an integer
+ *		column c, with e free of the row's columns; then +1/-1 per column
+ *		into *signs and each e into *deltas.
+ */
+static bool
+plan_increments(Index resultRelation, List *set_exprs, List *set_attnums,
+				List **signs, List **deltas)
+{
+	ListCell   *lc,
+			   *lc2;
+
+	*signs = NIL;
+	*deltas = NIL;
+	if (set_exprs == NIL)
+		return false;
+	forboth(lc, set_exprs, lc2, set_attnums)
+	{
+		Expr	   *e = (Expr *) lfirst(lc);
+		OpExpr	   *op;
+		Var		   *v;
+		int			sign;
+
+		if (!IsA(e, OpExpr))
+			return false;
+		op = (OpExpr *) e;
+		switch (op->opfuncid)
+		{
+			case F_INT2PL:
+			case F_INT4PL:
+			case F_INT8PL:
+			case F_INT84PL:
+			case F_INT82PL:
+			case F_INT42PL:
+				sign = 1;
+				break;
+			case F_INT2MI:
+			case F_INT4MI:
+			case F_INT8MI:
+			case F_INT84MI:
+			case F_INT82MI:
+			case F_INT42MI:
+				sign = -1;
+				break;
+			default:
+				return false;
+		}
+		if (list_length(op->args) != 2 || !IsA(linitial(op->args), Var))
+			return false;
+		v = (Var *) linitial(op->args);
+		if (v->varno != (int) resultRelation || v->varlevelsup != 0 ||
+			v->varattno != lfirst_int(lc2) ||
+			contain_var_clause((Node *) lsecond(op->args)) ||
+			contain_subplans((Node *) lsecond(op->args)))
+			return false;
+		*signs = lappend_int(*signs, sign);
+		*deltas = lappend(*deltas, lsecond(op->args));
+	}
 	return true;
 }
 
@@ -129,6 +240,8 @@ release_direct(void *arg)
 	LsmDirectState *ds = (LsmDirectState *) arg;
 
 	lsm_buf_free(&ds->valbuf);
+	lsm_buf_free(&ds->foldbuf);
+	lsm_buf_free(&ds->opbuf);
 }
 
 static void
@@ -143,11 +256,26 @@ lsmBeginDirectModify(ForeignScanState *node, int eflags)
 	node->fdw_state = ds;
 	ds->op = plan->operation;
 	ds->set_attnums = lsecond(plan->fdw_private);
+	ds->incr_signs = lthird(plan->fdw_private);
 	states = ExecInitExprList(plan->fdw_exprs, (PlanState *) node);
 	lsm_access_from_plan(ints, states, &ds->acc);
 	ds->set_states = list_copy_tail(states, ds->acc.neq);
+	if (ds->incr_signs != NIL)
+	{
+		ds->incr_states = list_copy_tail(ds->set_states, list_length(ds->set_attnums));
+		ds->set_states = list_truncate(ds->set_states, list_length(ds->set_attnums));
+	}
 	if (eflags & EXEC_FLAG_EXPLAIN_ONLY)
 		return;
+	if (ds->incr_signs != NIL)
+	{
+		TupleDesc	desc = RelationGetDescr(rel);
+
+		ds->natts = desc->natts;
+		ds->typlens = palloc(sizeof(int) * desc->natts);
+		for (int i = 0; i < desc->natts; i++)
+			ds->typlens[i] = TupleDescAttr(desc, i)->attlen;
+	}
 
 	lsm_key_info(rel, &ds->ki);
 	lsm_check_key_writable(rel, &ds->ki);
@@ -187,6 +315,142 @@ encode_key(LsmDirectState *ds, ExprContext *econtext)
 	return true;
 }
 
+/*
+ * increment
+ *		The blind increment of key: false when an increment is NULL (the
+ *		caller then reads and rewrites the row), else true, having written
+ *		the add vector when the row exists.
+ */
+static bool
+increment(LsmDirectState *ds, ExprContext *econtext, LsmSlice key)
+{
+	int			n = list_length(ds->incr_signs);
+	int		   *attnums = palloc(sizeof(int) * n);
+	int64	   *deltas = palloc(sizeof(int64) * n);
+	uint8	   *enc;
+	LsmSlice	op;
+	LsmSlice	own;
+	LsmSlice	base;
+	int			i = 0;
+	int			t;
+	ListCell   *lc,
+			   *lc2,
+			   *lc3;
+	int			maxatt = 0;
+
+	forthree(lc, ds->incr_states, lc2, ds->incr_signs, lc3, ds->set_attnums)
+	{
+		ExprState  *es = (ExprState *) lfirst(lc);
+		bool		isnull;
+		Datum		d = ExecEvalExpr(es, econtext, &isnull);
+		int64		v;
+
+		if (isnull)
+			return false;
+		switch (exprType((Node *) es->expr))
+		{
+			case INT2OID:
+				v = DatumGetInt16(d);
+				break;
+			case INT4OID:
+				v = DatumGetInt32(d);
+				break;
+			default:
+				v = DatumGetInt64(d);
+				break;
+		}
+		if (lfirst_int(lc2) < 0)
+		{
+			if (v == PG_INT64_MIN)
+				ereport(ERROR,
+						(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+						 errmsg("bigint out of range")));
+			v = -v;
+		}
+		/* SET lists are in attribute order, without duplicates */
+		attnums[i] = lfirst_int(lc3);
+		deltas[i++] = v;
+		maxatt = Max(maxatt, lfirst_int(lc3));
+	}
+	/* version, varints of at most 10 bytes, 8-byte deltas */
+	enc = palloc(1 + 10 * (2 + maxatt) + 18 * n);
+	op = lsm_slice(enc, lsm_row_add_encode(enc, maxatt, ds->typlens, n, attnums,
+										   (const int64_t *) deltas));
+
+	lsm_lock_key_shared(ds->relid, key);
+	t = lsm_txn_lookup(ds->txn, key, lsm_txn_nops(ds->txn), &own);
+	if (t == 0)
+		return true;
+	if (t == 1)
+	{
+		/* over the transaction's own row: a plain row again */
+		lsm_apply_increment(&own, op, &ds->foldbuf);
+		lsm_txn_write(ds->txn, LSM_KIND_PUT, key, lsm_buf_slice(&ds->foldbuf));
+	}
+	else
+	{
+		LsmReadOptions ro;
+		LsmReadCounters rcnt;
+		LsmStatus	st;
+		LsmCode		rc;
+
+		/* exists?  No other transaction can delete it while we hold the lock. */
+		lsm_read_options_init(&ro);
+		ro.read_seq = lsm_newest_point();
+		memset(&rcnt, 0, sizeof(rcnt));
+		ro.counters = &rcnt;
+		rc = lsm_db_get(ds->db, &ro, key, &ds->valbuf, &st);
+		if (ds->counters != NULL)
+		{
+			ds->counters->gets += rcnt.gets;
+			ds->counters->memtable_hits += rcnt.memtable_hits;
+			ds->counters->sst_probes += rcnt.sst_probes;
+			ds->counters->bloom_useful += rcnt.bloom_useful;
+			ds->counters->bloom_not_useful += rcnt.bloom_not_useful;
+			ds->counters->block_cache_hits += rcnt.block_cache_hits;
+			ds->counters->block_reads += rcnt.block_reads;
+			ds->counters->merge_operands += rcnt.merge_operands;
+		}
+		if (rc == LSM_NOT_FOUND)
+			return true;
+		if (rc != LSM_OK)
+			lsm_report(ERROR, &st, "read the row to increment");
+		if (t == 2)
+		{
+			if (lsm_row_add_combine(own, op, &ds->opbuf, &st) != LSM_OK)
+				lsm_report(ERROR, &st, "combine increments");
+			op = lsm_buf_slice(&ds->opbuf);
+		}
+		/* an overflow known now is reported now */
+		base = lsm_buf_slice(&ds->valbuf);
+		lsm_apply_increment(&base, op, &ds->foldbuf);
+
+		/*
+		 * Bound the operands every read of a hot key folds: when this get
+		 * folded many and no other transaction holds the key's lock right
+		 * now, write the folded row instead.  Read again once the lock is
+		 * held: an increment may have committed since the get, and none can
+		 * commit after (they need the lock too).
+		 */
+		if (rcnt.merge_operands >= LSM_FOLD_OPERANDS_AT &&
+			lsm_try_lock_key(ds->relid, key))
+		{
+			ro.read_seq = lsm_newest_point();
+			rc = lsm_db_get(ds->db, &ro, key, &ds->valbuf, &st);
+			if (rc != LSM_OK)
+				lsm_report(ERROR, &st, "read the row to increment");
+			base = lsm_buf_slice(&ds->valbuf);
+			lsm_apply_increment(&base, op, &ds->foldbuf);
+			lsm_txn_write(ds->txn, LSM_KIND_PUT, key, lsm_buf_slice(&ds->foldbuf));
+		}
+		else
+			lsm_txn_write(ds->txn, LSM_KIND_MERGE, key, op);
+	}
+	ds->rows++;
+	ds->incremented = true;
+	return true;
+}
+
 static TupleTableSlot *
 lsmIterateDirectModify(ForeignScanState *node)
 {
@@ -204,17 +468,26 @@ lsmIterateDirectModify(ForeignScanState *node)
 		return result;
 	key = lsm_slice(ds->key.data, ds->key.len);
 
+	if (ds->incr_signs != NIL && increment(ds, econtext, key))
+	{
+		node->ss.ps.state->es_processed += ds->rows;
+		return result;
+	}
+
 	/*
 	 * The row as this transaction sees it: its own writes, else the newest
-	 * committed version, read under the key's lock so that concurrent
-	 * "n = n + 1" serialise (REPEATABLE READ fails on a newer version).
+	 * committed version (with the transaction's own increments), read under
+	 * the key's lock so that concurrent "n = n * 2" serialise (REPEATABLE
+	 * READ fails on a newer version).
 	 */
 	lsm_lock_key(ds->relid, key);
 	t = lsm_txn_lookup(ds->txn, key, lsm_txn_nops(ds->txn), &value);
 	if (t == 0)
 		return result;
-	if (t < 0)
+	if (t != 1)
 	{
+		LsmSlice	own = value;
+
 		LsmReadOptions ro;
 		LsmStatus	st;
 		LsmCode		rc;
@@ -229,9 +502,21 @@ lsmIterateDirectModify(ForeignScanState *node)
 			lsm_check_serializable(ds->relid, found_seq);
 		if (rc == LSM_NOT_FOUND)
 			return result;
+
+		/*
+		 * A row whose increments overflowed cannot be read (rowmerge.c), but
+		 * it can be deleted: that is the way out.
+		 */
+		if (ds->op == CMD_DELETE && rc == LSM_INVALID_ARGUMENT && st.sys_errno == ERANGE)
+			rc = LSM_OK;
 		if (rc != LSM_OK)
 			lsm_report(ERROR, &st, "read the row to modify");
 		value = lsm_buf_slice(&ds->valbuf);
+		if (t == 2 && ds->op != CMD_DELETE)
+		{
+			lsm_apply_increment(&value, own, &ds->foldbuf);
+			value = lsm_buf_slice(&ds->foldbuf);
+		}
 	}
 	/* an expired row is absent for every statement */
 	if (lsm_row_expired(&ds->ki, ds->oldslot->tts_tupleDescriptor, value))
@@ -286,7 +571,9 @@ lsmExplainDirectModify(ForeignScanState *node, ExplainState *es)
 
 	ExplainPropertyText("LSM Access", "point get", es);
 	ExplainPropertyText("LSM Direct Modify",
-						ds->op == CMD_DELETE ? "delete by key" : "read and rewrite by key", es);
+						ds->op == CMD_DELETE ? "delete by key" :
+						ds->incr_signs != NIL ? "increment by key (merge operand)" :
+						"read and rewrite by key", es);
 	if (es->analyze && ds->counters != NULL)
 	{
 		ExplainPropertyUInteger("LSM Engine Gets", NULL, ds->counters->gets, es);

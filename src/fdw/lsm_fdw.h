@@ -133,6 +133,20 @@ extern uint64 lsm_txn_nops(LsmTxnTable *t);
 extern void lsm_txn_truncate(LsmTxnTable *t);
 extern int64 lsm_txn_truncated_upto(LsmTxnTable *t);
 extern LsmMemTable *lsm_txn_index(LsmTxnTable *t);
+extern bool lsm_txn_row(LsmTxnTable *t, LsmDb *db, LsmSlice key, uint64 upto,
+						LsmSeq read_seq, LsmBuf *buf, LsmSlice *value);
+
+/* in rowmerge.c: increments as merge operands (add vectors, docs/format.md) */
+#define LSM_ROW_ADD_VERSION		0xA1
+#define LSM_ROW_ADD_MAX_ATTS	1600	/* MaxHeapAttributeNumber */
+#define LSM_ROW_ADD_MAX_BYTES	(24 + LSM_ROW_ADD_MAX_ATTS * 24)
+extern size_t lsm_row_add_encode(uint8_t *out, int ntyp, const int *typlens, int n,
+								 const int *attnums, const int64_t *deltas);
+extern LsmCode lsm_row_add_combine(LsmSlice a, LsmSlice b, LsmBuf *out, LsmStatus *st);
+extern LsmCode lsm_row_merge(void *arg, LsmSlice key, const LsmSlice *base,
+							 const LsmSlice *operands, int n_operands, LsmBuf *out,
+							 LsmStatus *st);
+extern void lsm_apply_increment(const LsmSlice *base, LsmSlice operand, LsmBuf *out);
 extern void lsm_xact_init(void);
 
 /* in keylock.c */

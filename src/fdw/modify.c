@@ -180,7 +180,16 @@ key_exists(LsmModifyState *ms, LsmSlice key)
 	lsm_lock_key(RelationGetRelid(ms->rel), key);
 	t = lsm_txn_lookup(ms->txn, key, lsm_txn_nops(ms->txn), &value);
 	if (t >= 0)
-		return t == 1 && !lsm_row_expired(&ms->ki, RelationGetDescr(ms->rel), value);
+	{
+		if (t == 0)
+			return false;
+		/* its own increment of a committed row: fold it to see the row */
+		if (t == 2 &&
+			!lsm_txn_row(ms->txn, ms->db, key, lsm_txn_nops(ms->txn), lsm_newest_point(),
+						 &ms->valbuf, &value))
+			return false;
+		return !lsm_row_expired(&ms->ki, RelationGetDescr(ms->rel), value);
+	}
 	lsm_read_options_init(&ro);
 	ro.read_seq = lsm_newest_point();
 	rc = lsm_db_get(ms->db, &ro, key, &ms->valbuf, &st);
@@ -320,30 +329,15 @@ lsmExecForeignDelete(EState *estate, ResultRelInfo *rinfo, TupleTableSlot *slot,
 	LsmModifyState *ms = (LsmModifyState *) rinfo->ri_FdwState;
 	LsmSlice	old_key;
 	LsmSlice	value;
-	int			t;
 
 	encode_old_key(ms, planSlot);
 	old_key = lsm_slice(ms->old_key.data, ms->old_key.len);
 
 	/* The deleted row, for RETURNING. */
-	t = lsm_txn_lookup(ms->txn, old_key, lsm_txn_nops(ms->txn), &value);
 	ExecClearTuple(slot);
-	if (t == 1)
+	if (lsm_txn_row(ms->txn, ms->db, old_key, lsm_txn_nops(ms->txn), lsm_newest_point(),
+					&ms->valbuf, &value))
 		(void) lsm_store_row(slot, &ms->ki, old_key, value);
-	else if (t < 0)
-	{
-		LsmReadOptions ro;
-		LsmStatus	st;
-		LsmCode		rc;
-
-		lsm_read_options_init(&ro);
-		ro.read_seq = lsm_newest_point();
-		rc = lsm_db_get(ms->db, &ro, old_key, &ms->valbuf, &st);
-		if (rc == LSM_OK)
-			(void) lsm_store_row(slot, &ms->ki, old_key, lsm_buf_slice(&ms->valbuf));
-		else if (rc != LSM_NOT_FOUND)
-			lsm_report(ERROR, &st, "read the row to delete");
-	}
 	lsm_lock_key(RelationGetRelid(ms->rel), old_key);
 	lsm_txn_write(ms->txn, LSM_KIND_DELETE, old_key, lsm_slice(NULL, 0));
 	return TupIsNull(slot) ? NULL : slot;

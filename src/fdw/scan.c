@@ -27,6 +27,7 @@ typedef struct OverlayEntry
 	LsmSlice	key;
 	LsmSlice	value;
 	bool		is_delete;
+	bool		is_merge;		/* value is an add vector over the committed row */
 } OverlayEntry;
 
 typedef struct LsmScanState
@@ -64,6 +65,7 @@ typedef struct LsmScanState
 	int			ov_pos;
 
 	LsmBuf		valbuf;
+	LsmBuf		foldbuf;		/* a row with the transaction's increments */
 
 	/*
 	 * What this scan's engine reads cost, for EXPLAIN ANALYZE only (else
@@ -442,6 +444,7 @@ collect_overlay(LsmScanState *ss)
 		ss->overlay[ss->noverlay].value = lsm_iter_value(&it.base);
 		ss->overlay[ss->noverlay].is_delete = (pk.kind == LSM_KIND_DELETE) ||
 			(int64) pk.seq <= hidden_upto;
+		ss->overlay[ss->noverlay].is_merge = pk.kind == LSM_KIND_MERGE;
 		ss->noverlay++;
 		last_key = pk.user_key;
 		have_last = true;
@@ -572,6 +575,31 @@ next_get(LsmScanState *ss, TupleTableSlot *slot)
 		LsmStatus	st;
 		LsmCode		rc;
 
+		if (t == 2)
+		{
+			/* its own increments over the committed row */
+			LsmSlice	own = value;
+
+			if (ss->acc.lock_rows)
+			{
+				if (!lock_and_reread(ss, key, &value))
+					continue;
+			}
+			else if (!lsm_txn_row(ss->txn, ss->db, key, ss->txn_upto, ss->read_seq,
+								  &ss->valbuf, &value))
+				continue;
+			else
+			{
+				/* an expired row stays absent, increments or not */
+				if (!lsm_store_row(slot, &ss->ki, key, value))
+					continue;
+				return true;
+			}
+			lsm_apply_increment(&value, own, &ss->foldbuf);
+			if (!lsm_store_row(slot, &ss->ki, key, lsm_buf_slice(&ss->foldbuf)))
+				continue;
+			return true;
+		}
 		if (t == 1)
 		{
 			if (!lsm_store_row(slot, &ss->ki, key, value))
@@ -666,6 +694,34 @@ next_range(LsmScanState *ss, TupleTableSlot *slot)
 			OverlayEntry *e = &ss->overlay[ss->ov_pos];
 
 			ss->ov_pos += rev ? -1 : 1;
+			if (e->is_merge && !e->is_delete)
+			{
+				/* the transaction's increments over the committed row */
+				LsmSlice	base;
+				bool		present;
+
+				if (ss->acc.lock_rows)
+					present = lock_and_reread(ss, e->key, &base);
+				else
+				{
+					present = cmp == 0;
+					base = present ? lsm_iter_value(ss->it) : lsm_slice(NULL, 0);
+				}
+				if (present)
+					lsm_apply_increment(&base, e->value, &ss->foldbuf);
+				if (cmp == 0)
+				{
+					if (rev)
+						lsm_iter_prev(ss->it);
+					else
+						lsm_iter_next(ss->it);
+				}
+				if (!present ||
+					!lsm_store_row(slot, &ss->ki, e->key, lsm_buf_slice(&ss->foldbuf)))
+					continue;
+				ss->rows_from_txn++;
+				return true;
+			}
 			if (cmp == 0)
 			{
 				if (rev)
@@ -786,6 +842,7 @@ release_scan(void *arg)
 	lsm_iter_destroy(ss->it);
 	ss->it = NULL;
 	lsm_buf_free(&ss->valbuf);
+	lsm_buf_free(&ss->foldbuf);
 }
 
 void
@@ -810,6 +867,9 @@ lsm_explain_read_counters(const LsmReadCounters *c, ExplainState *es)
 	ExplainPropertyUInteger("LSM Bloom Skips", NULL, c->bloom_useful, es);
 	ExplainPropertyUInteger("LSM Blocks From Cache", NULL, c->block_cache_hits, es);
 	ExplainPropertyUInteger("LSM Blocks From Disk", NULL, c->block_reads, es);
+	/* point gets only; shown when there were any (increments, rowmerge.c) */
+	if (c->merge_operands > 0)
+		ExplainPropertyUInteger("LSM Merge Operands Folded", NULL, c->merge_operands, es);
 }
 
 /*

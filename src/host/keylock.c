@@ -64,6 +64,7 @@ static SubxactCount *subxact_counts = NULL;
 static int	n_subxact_counts = 0;
 static int	max_subxact_counts = 0;
 
+static void lock_key(Oid relid, LsmSlice key, LOCKMODE mode);
 static void keylock_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
 									 SubTransactionId parentSubid, void *arg);
 
@@ -154,6 +155,45 @@ keylock_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
 void
 lsm_lock_key(Oid relid, LsmSlice key)
 {
+	lock_key(relid, key, ExclusiveLock);
+}
+
+/*
+ * lsm_lock_key_shared
+ *		The key's lock in ShareLock, for increments (merge operands): they
+ *		commute with each other, so they do not wait for each other, but a
+ *		read-modify-write writer (ExclusiveLock) waits for them and they for
+ *		it, so that it reads every committed increment and none is lost.
+ */
+void
+lsm_lock_key_shared(Oid relid, LsmSlice key)
+{
+	lock_key(relid, key, ShareLock);
+}
+
+/*
+ * lsm_try_lock_key
+ *		The key's lock in ExclusiveLock if nobody else holds it, without
+ *		waiting; the caller holds it in ShareLock already.
+ */
+bool
+lsm_try_lock_key(Oid relid, LsmSlice key)
+{
+	LOCKTAG		table_tag;
+	LOCKTAG		key_tag;
+
+	SET_LOCKTAG_ADVISORY(table_tag, MyDatabaseId, relid, 0, LSM_LOCK_SPACE_TABLE);
+	if (escalations && held_by_me(&table_tag, ExclusiveLock))
+		return true;
+	SET_LOCKTAG_ADVISORY(key_tag, MyDatabaseId, relid,
+						 hash_bytes((const unsigned char *) key.data, (int) key.len),
+						 LSM_LOCK_SPACE_KEY);
+	return LockAcquire(&key_tag, ExclusiveLock, false, true) != LOCKACQUIRE_NOT_AVAIL;
+}
+
+static void
+lock_key(Oid relid, LsmSlice key, LOCKMODE mode)
+{
 	LOCKTAG		table_tag;
 	LOCKTAG		key_tag;
 
@@ -174,14 +214,14 @@ lsm_lock_key(Oid relid, LsmSlice key)
 	if (key_locks >= lsm_max_key_locks_per_transaction)
 	{
 		/* a key locked before (an UPDATE locks a row to read it, then to write it) */
-		if (held_by_me(&key_tag, ExclusiveLock))
+		if (held_by_me(&key_tag, ExclusiveLock) || held_by_me(&key_tag, mode))
 			return;
 		(void) LockAcquire(&table_tag, ExclusiveLock, false, false);
 		escalations = true;
 		return;
 	}
 	(void) LockAcquire(&table_tag, RowExclusiveLock, false, false);
-	if (LockAcquire(&key_tag, ExclusiveLock, false, false) == LOCKACQUIRE_OK)
+	if (LockAcquire(&key_tag, mode, false, false) == LOCKACQUIRE_OK)
 	{
 		remember_subxact_count();
 		key_locks++;

@@ -201,6 +201,8 @@ extern bool lsm_ttl_filter(void *arg, uint64_t start, LsmSlice key, LsmSlice val
 
 /* in keylock.c */
 extern void lsm_lock_key(Oid relid, LsmSlice key);
+extern void lsm_lock_key_shared(Oid relid, LsmSlice key);
+extern bool lsm_try_lock_key(Oid relid, LsmSlice key);
 extern void lsm_check_serializable(Oid relid, LsmSeq found_seq);
 
 /* in worker.c */

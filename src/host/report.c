@@ -52,6 +52,15 @@ lsm_report(int elevel, const LsmStatus *st, const char *what)
 		lsm_report_wait_end(elevel, st);	/* a cancel, a timeout */
 		return;
 	}
+	/* an increment that leaves its column's range (rowmerge.c) */
+	if (st->code == LSM_INVALID_ARGUMENT && st->sys_errno == ERANGE)
+	{
+		ereport(elevel,
+				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+				 errmsg("integer out of range"),
+				 errdetail("lsm_fdw could not %s: %s", what, st->msg)));
+		return;
+	}
 	ereport(elevel,
 			(errcode(lsm_errcode(st->code)),
 			 errmsg("lsm_fdw could not %s", what),

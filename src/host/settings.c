@@ -174,6 +174,8 @@ lsm_table_options(const char *dir, LsmOptions *opts, LsmTableSlot *slot)
 	lsm_read_settings(dir, &settings);
 	lsm_options_init(opts);
 	opts->env = lsm_shared->env;
+	opts->merge = lsm_row_merge;	/* increments (rowmerge.c) */
+	opts->merge_arg = NULL;
 
 	/*
 	 * A memtable bigger than a quarter of the pool could wait for room that

@@ -325,8 +325,11 @@ lsm_txn_write(LsmTxnTable *t, LsmKind kind, LsmSlice key, LsmSlice value)
 /*
  * lsm_txn_lookup
  *		The transaction's newest op on key among ops 1..upto: 1 with *value
- *		for a put, 0 for a delete, -1 when the transaction has not written
- *		key.  *value points into the index and lives until the transaction
+ *		for a put, 2 with the add vector for an increment (to fold over the
+ *		committed row, see lsm_txn_row), 0 for a delete, -1 when the
+ *		transaction has not written key.  A key's newest op never needs the
+ *		older ones: an increment over the transaction's own put is written
+ *		as a put, over its own increment as one combined add vector.  *value points into the index and lives until the transaction
  *		ends or rolls back to a savepoint.
  */
 int
@@ -351,10 +354,10 @@ lsm_txn_lookup(LsmTxnTable *t, LsmSlice key, uint64 upto, LsmSlice *value)
 	{
 		if (t->truncated && pk.seq <= t->truncate_nops)
 			result = 0;
-		else if (pk.kind == LSM_KIND_PUT)
+		else if (pk.kind == LSM_KIND_PUT || pk.kind == LSM_KIND_MERGE)
 		{
 			*value = lsm_iter_value(&it.base);
-			result = 1;
+			result = pk.kind == LSM_KIND_PUT ? 1 : 2;
 		}
 		else
 			result = 0;
@@ -363,6 +366,49 @@ lsm_txn_lookup(LsmTxnTable *t, LsmSlice key, uint64 upto, LsmSlice *value)
 		result = 0;
 	lsm_buf_free(&target);
 	return result;
+}
+
+/*
+ * lsm_txn_row
+ *		The row key has for the transaction: its own put, else the committed
+ *		row at read_seq with the transaction's own increments folded in.
+ *		false when there is none.  *value points into buf or the index.
+ */
+bool
+lsm_txn_row(LsmTxnTable *t, LsmDb *db, LsmSlice key, uint64 upto, LsmSeq read_seq,
+			LsmBuf *buf, LsmSlice *value)
+{
+	LsmSlice	own;
+	int			r = lsm_txn_lookup(t, key, upto, &own);
+	LsmReadOptions ro;
+	LsmStatus	st;
+	LsmCode		rc;
+	static LsmBuf folded = LSM_BUF_INIT;	/* reused: nothing leaks on ERROR */
+	LsmSlice	base;
+
+	if (r == 1)
+	{
+		*value = own;
+		return true;
+	}
+	if (r == 0)
+		return false;
+	lsm_read_options_init(&ro);
+	ro.read_seq = read_seq;
+	rc = lsm_db_get(db, &ro, key, buf, &st);
+	if (rc == LSM_NOT_FOUND)
+		return false;
+	if (rc != LSM_OK)
+		lsm_report(ERROR, &st, "read a row");
+	if (r == 2)
+	{
+		base = lsm_buf_slice(buf);
+		lsm_apply_increment(&base, own, &folded);
+		if (!lsm_buf_set(buf, lsm_buf_slice(&folded).data, lsm_buf_slice(&folded).len))
+			ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY), errmsg("out of memory")));
+	}
+	*value = lsm_buf_slice(buf);
+	return true;
 }
 
 /*
@@ -450,9 +496,8 @@ commit_entries(LsmTxnTable *t, const uint8 **entries, size_t *len, uint32 *count
 			continue;
 		prev = pk.user_key;
 		have_prev = true;
-		Assert(pk.kind == LSM_KIND_PUT || pk.kind == LSM_KIND_DELETE);
 		p = lsm_batch_encode_entry(p, pk.kind, pk.user_key,
-								   pk.kind == LSM_KIND_PUT ? lsm_iter_value(&it.base)
+								   pk.kind != LSM_KIND_DELETE ? lsm_iter_value(&it.base)
 								   : lsm_slice(NULL, 0));
 		Assert(p <= out + *len);
 		n++;
