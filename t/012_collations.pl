@@ -242,18 +242,45 @@ CREATE TABLE j (k text);
 	is($bad, 0, "$db: " . scalar(@queries) . " queries give the rows of heap in its order");
 	cmp_ok(scalar(@res_h), '==', scalar(@queries) + 1, "$db: every query ran");
 
-	# pushdown is used where the collation allows it
+	# pushdown is used where the collation allows it: byte order and ICU,
+	# not libc's en_US.UTF-8, whose strxfrm and strcoll disagree (this test
+	# found keys with characters outside its tables ordered differently)
 	my $plan = run_sql($db, "EXPLAIN (COSTS OFF) SELECT k FROM l1 WHERE k >= 'b' ORDER BY k LIMIT 5");
-	like($plan, qr/LSM Access: range/, "$db: a text range is read as a range");
-	unlike($plan, qr/Sort/, "$db: ORDER BY the key needs no sort");
-	$plan = run_sql($db, "EXPLAIN (COSTS OFF) SELECT k FROM l1 WHERE k < 'b' ORDER BY k DESC LIMIT 5");
-	like($plan, qr/LSM Key Order: descending/, "$db: ORDER BY the key DESC reads backwards");
+	if ($db eq 'd_en')
+	{
+		unlike($plan, qr/LSM Access: range/, "$db: no range pushdown under a libc collation");
+		like($plan, qr/Sort/, "$db: ORDER BY the key sorts under a libc collation");
+		$plan = run_sql($db, "EXPLAIN (COSTS OFF) SELECT k FROM l1 WHERE k < 'b' ORDER BY k DESC LIMIT 5");
+		unlike($plan, qr/LSM Key Order: descending/, "$db: no key order under a libc collation");
+	}
+	else
+	{
+		like($plan, qr/LSM Access: range/, "$db: a text range is read as a range");
+		unlike($plan, qr/Sort/, "$db: ORDER BY the key needs no sort");
+		$plan = run_sql($db, "EXPLAIN (COSTS OFF) SELECT k FROM l1 WHERE k < 'b' ORDER BY k DESC LIMIT 5");
+		like($plan, qr/LSM Key Order: descending/, "$db: ORDER BY the key DESC reads backwards");
+	}
 	$plan = run_sql($db, "EXPLAIN (COSTS OFF) SELECT a, b FROM l2 WHERE a > 'b' ORDER BY a, b LIMIT 5");
 	like($plan, qr/LSM Access: range/, "$db: a range on an ICU column is read as a range");
-	unlike($plan, qr/Sort/, "$db: ORDER BY an ICU key needs no sort");
+	if ($db eq 'd_en')
+	{
+		# b is under the database's libc collation: only a's order is usable
+		like($plan, qr/Incremental Sort|Sort/, "$db: ORDER BY an ICU key and a libc key sorts on the libc one");
+	}
+	else
+	{
+		unlike($plan, qr/Sort/, "$db: ORDER BY an ICU key needs no sort");
+	}
 	$plan = run_sql($db, "SET enable_hashjoin = off; SET enable_nestloop = off; EXPLAIN (COSTS OFF) SELECT * FROM j JOIN l1 USING (k)");
 	like($plan, qr/Merge Join/, "$db: merge join on the text key");
-	unlike($plan, qr/Sort Key: l1/, "$db: the merge join reads l1 in key order");
+	if ($db eq 'd_en')
+	{
+		like($plan, qr/Sort Key: l1/, "$db: the merge join sorts l1 under a libc collation");
+	}
+	else
+	{
+		unlike($plan, qr/Sort Key: l1/, "$db: the merge join reads l1 in key order");
+	}
 	$plan = run_sql($db, "EXPLAIN (COSTS OFF) SELECT k FROM l1 WHERE k LIKE 'ab%'");
 	if ($db eq 'd_en' || $db eq 'd_icu')
 	{

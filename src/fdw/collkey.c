@@ -231,15 +231,17 @@ lsm_sort_key_collation(Oid collid)
  * lsm_sort_key_trusted
  *		Whether sort keys of collid agree with the executor's comparison, so
  *		that ranges and key order may be pushed down.  ICU: by definition.
- *		glibc: from 2.28, whose strxfrm and strcoll share one implementation
- *		of the ISO 14651 tables; older ones had locales where they differ.
+ *		libc: never.  t/012_collations.pl found glibc 2.36's strxfrm and
+ *		strcoll disagreeing in en_US.UTF-8 (a key with U+1F600 sorted before
+ *		"9\u00C9" by strcoll and after it by its sort key, so a pushed-down
+ *		range skipped rows), the reason Postgres keeps abbreviated keys off
+ *		for libc too.  Such tables still store sort keys (a later ICU-style
+ *		trust decision needs no rewrite) and answer ranges by a full scan.
  */
 bool
 lsm_sort_key_trusted(Oid collid)
 {
-	if (coll_info(collid)->icu)
-		return true;
-	return glibc_at_least(2, 28);
+	return coll_info(collid)->icu;
 }
 
 /*
