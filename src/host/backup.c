@@ -111,29 +111,6 @@ open_all_tables(void)
 	pfree(top);
 }
 
-/* The next open slot at or after *pos, pinned (so DROP waits for us). */
-static LsmTableSlot *
-next_open_slot(int *pos)
-{
-	LsmShared  *s = lsm_shared;
-	LsmTableSlot *found = NULL;
-
-	LWLockAcquire(s->registry_lock, LW_SHARED);
-	for (; *pos < s->max_tables; (*pos)++)
-	{
-		LsmTableSlot *slot = &s->slots[*pos];
-
-		if (slot->state == LSM_SLOT_OPEN)
-		{
-			lsm_slot_pin(slot);
-			found = slot;
-			(*pos)++;
-			break;
-		}
-	}
-	LWLockRelease(s->registry_lock);
-	return found;
-}
 
 static void
 copy_table(LsmTableSlot *slot, const char *target, BackupTotals *tot)
@@ -176,7 +153,7 @@ copy_tables(const char *target, BackupTotals *tot)
 	int			pos = 0;
 	LsmTableSlot *slot;
 
-	while ((slot = next_open_slot(&pos)) != NULL)
+	while ((slot = lsm_next_open_slot(&pos)) != NULL)
 	{
 		copy_pinned_table(slot, target, tot);
 		CHECK_FOR_INTERRUPTS();

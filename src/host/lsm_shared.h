@@ -174,6 +174,7 @@ extern void lsm_slot_unpin(LsmTableSlot *slot);
 extern void lsm_slot_reset(LsmTableSlot *slot, bool remove_files);
 extern void lsm_table_options(const char *dir, LsmOptions *opts, LsmTableSlot *slot);
 extern LsmCode lsm_remove_table_files(Oid dboid, Oid relid, LsmStatus *st);
+extern LsmTableSlot *lsm_next_open_slot(int *pos);
 extern LsmTableSlot *lsm_slot_for_replay(Oid dboid, Oid relid, uint64 lsn);
 extern uint64 lsm_failed_tables_oldest_lsn(void);
 

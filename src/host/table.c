@@ -363,6 +363,35 @@ lsm_slot_for(Oid dboid, Oid relid, bool create, uint32 *generation)
 }
 
 /*
+ * lsm_next_open_slot
+ *		The next open table at or after *pos, pinned (so that DROP waits for
+ *		the caller to unpin it), or NULL at the end; the registry lock is
+ *		held only while looking.
+ */
+LsmTableSlot *
+lsm_next_open_slot(int *pos)
+{
+	LsmShared  *s = lsm_shared;
+	LsmTableSlot *found = NULL;
+
+	LWLockAcquire(s->registry_lock, LW_SHARED);
+	for (; *pos < s->max_tables; (*pos)++)
+	{
+		LsmTableSlot *slot = &s->slots[*pos];
+
+		if (slot->state == LSM_SLOT_OPEN)
+		{
+			lsm_slot_pin(slot);
+			found = slot;
+			(*pos)++;
+			break;
+		}
+	}
+	LWLockRelease(s->registry_lock);
+	return found;
+}
+
+/*
  * lsm_flush_pending_anywhere
  *		Whether some open table has a frozen memtable waiting for a flush
  *		that can succeed.  A table whose flushes fail does not count: its

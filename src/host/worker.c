@@ -109,32 +109,6 @@ set_worker_nice(void)
 		applied = target;
 }
 
-/*
- * Pin the next open table after *pos (registry lock held only while
- * looking), or return NULL at the end.
- */
-static LsmTableSlot *
-next_table(int *pos)
-{
-	LsmShared  *s = lsm_shared;
-	LsmTableSlot *found = NULL;
-
-	LWLockAcquire(s->registry_lock, LW_SHARED);
-	for (; *pos < s->max_tables; (*pos)++)
-	{
-		LsmTableSlot *slot = &s->slots[*pos];
-
-		if (slot->state == LSM_SLOT_OPEN)
-		{
-			lsm_slot_pin(slot);
-			found = slot;
-			(*pos)++;
-			break;
-		}
-	}
-	LWLockRelease(s->registry_lock);
-	return found;
-}
 
 static void
 note_flush_result(LsmTableSlot *slot, LsmCode rc, const LsmStatus *st)
@@ -169,7 +143,7 @@ flush_frozen(void)
 	LsmTableSlot *slot;
 	bool		any = false;
 
-	while ((slot = next_table(&pos)) != NULL)
+	while ((slot = lsm_next_open_slot(&pos)) != NULL)
 	{
 		LsmStatus	st;
 		LsmCode		rc = LSM_OK;
@@ -208,7 +182,7 @@ shrink_memtables(void)
 	int			pos = 0;
 	LsmTableSlot *slot;
 
-	while ((slot = next_table(&pos)) != NULL)
+	while ((slot = lsm_next_open_slot(&pos)) != NULL)
 	{
 		if (slot->flush_failing)
 			failing += lsm_db_memtable_bytes(slot->db);
@@ -216,7 +190,7 @@ shrink_memtables(void)
 	}
 	pos = 0;
 	while (pg_atomic_read_u64(&s->memtable_bytes) > limit + failing &&
-		   (slot = next_table(&pos)) != NULL)
+		   (slot = lsm_next_open_slot(&pos)) != NULL)
 	{
 		LsmStatus	st;
 
@@ -262,7 +236,7 @@ checkpoint(uint64 *last)
 		flush_frozen();
 		(void) lsm_wait_latch(LSM_WAIT_CHECKPOINT, 1, NULL);
 	}
-	while ((slot = next_table(&pos)) != NULL)
+	while ((slot = lsm_next_open_slot(&pos)) != NULL)
 	{
 		LsmCode		rc = lsm_db_flush(slot->db, &st);
 
@@ -460,7 +434,7 @@ lsm_compaction_main(Datum arg)
 		LsmTableSlot *slot;
 		bool		any = false;
 
-		while ((slot = next_table(&pos)) != NULL)
+		while ((slot = lsm_next_open_slot(&pos)) != NULL)
 		{
 			LsmStatus	st;
 			bool		did = false;
