@@ -38,7 +38,9 @@ as_pg() { lsm_as_postgres "$@"; }
 rm -rf "$DIR"
 mkdir -p "$DIR"
 chown postgres: "$DIR"
-as_pg "$PGBIN/initdb" -D "$DIR/data" --no-locale -E UTF8 >/dev/null
+# The machine's default locale, as a user's initdb; BENCH_LOCALE=C for a
+# C-locale run as an extra.
+as_pg "$PGBIN/initdb" -D "$DIR/data" -E UTF8 ${BENCH_LOCALE:+--locale="$BENCH_LOCALE"} >/dev/null
 cat >>"$DIR/data/postgresql.conf" <<EOF
 shared_preload_libraries = 'lsm_fdw'
 port = $PORT
