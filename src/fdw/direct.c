@@ -30,6 +30,7 @@
 #include "optimizer/appendinfo.h"
 #include "optimizer/optimizer.h"
 #include "parser/parsetree.h"
+#include "utils/builtins.h"
 #include "utils/fmgroids.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
@@ -67,6 +68,7 @@ typedef struct LsmDirectState
 	LsmBuf		valbuf;
 	LsmBuf		foldbuf;		/* a row with increments folded in */
 	LsmBuf		opbuf;			/* a combined add vector */
+	LsmBuf		encbuf;			/* the statement's add vector */
 	MemoryContextCallback cleanup;
 	uint64		rows;
 	bool		incremented;
@@ -175,8 +177,10 @@ lsmPlanDirectModify(PlannerInfo *root, ModifyTable *plan, Index resultRelation,
 /*
  * plan_increments
  *		Whether every SET expression is c = c + e or c = c - e on an integer
- *		column c, with e free of the row's columns; then +1/-1 per column
- *		into *signs and each e into *deltas.
+ *		or numeric column c, with e free of the row's columns; then +1/-1
+ *		per column into *signs and each e into *deltas.  A numeric column
+ *		with a typmod has its sum rounded and checked by a coercion around
+ *		the addition, so it is not matched: it takes the read path.
  */
 static bool
 plan_increments(Index resultRelation, List *set_exprs, List *set_attnums,
@@ -207,6 +211,7 @@ plan_increments(Index resultRelation, List *set_exprs, List *set_attnums,
 			case F_INT84PL:
 			case F_INT82PL:
 			case F_INT42PL:
+			case F_NUMERIC_ADD:
 				sign = 1;
 				break;
 			case F_INT2MI:
@@ -215,6 +220,7 @@ plan_increments(Index resultRelation, List *set_exprs, List *set_attnums,
 			case F_INT84MI:
 			case F_INT82MI:
 			case F_INT42MI:
+			case F_NUMERIC_SUB:
 				sign = -1;
 				break;
 			default:
@@ -242,6 +248,7 @@ release_direct(void *arg)
 	lsm_buf_free(&ds->valbuf);
 	lsm_buf_free(&ds->foldbuf);
 	lsm_buf_free(&ds->opbuf);
+	lsm_buf_free(&ds->encbuf);
 }
 
 static void
@@ -326,8 +333,7 @@ increment(LsmDirectState *ds, ExprContext *econtext, LsmSlice key)
 {
 	int			n = list_length(ds->incr_signs);
 	int		   *attnums = palloc(sizeof(int) * n);
-	int64	   *deltas = palloc(sizeof(int64) * n);
-	uint8	   *enc;
+	Datum	   *deltas = palloc(sizeof(Datum) * n);
 	LsmSlice	op;
 	LsmSlice	own;
 	LsmSlice	base;
@@ -347,35 +353,44 @@ increment(LsmDirectState *ds, ExprContext *econtext, LsmSlice key)
 
 		if (isnull)
 			return false;
-		switch (exprType((Node *) es->expr))
+		if (exprType((Node *) es->expr) == NUMERICOID)
 		{
-			case INT2OID:
-				v = DatumGetInt16(d);
-				break;
-			case INT4OID:
-				v = DatumGetInt32(d);
-				break;
-			default:
-				v = DatumGetInt64(d);
-				break;
+			/* NaN and infinities add as numeric's + does (rowmerge.c) */
+			if (lfirst_int(lc2) < 0)
+				d = DirectFunctionCall1(numeric_uminus, d);
+			deltas[i] = d;
 		}
-		if (lfirst_int(lc2) < 0)
+		else
 		{
-			if (v == PG_INT64_MIN)
-				ereport(ERROR,
-						(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
-						 errmsg("bigint out of range")));
-			v = -v;
+			switch (exprType((Node *) es->expr))
+			{
+				case INT2OID:
+					v = DatumGetInt16(d);
+					break;
+				case INT4OID:
+					v = DatumGetInt32(d);
+					break;
+				default:
+					v = DatumGetInt64(d);
+					break;
+			}
+			if (lfirst_int(lc2) < 0)
+			{
+				if (v == PG_INT64_MIN)
+					ereport(ERROR,
+							(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+							 errmsg("bigint out of range")));
+				v = -v;
+			}
+			deltas[i] = Int64GetDatum(v);
 		}
 		/* SET lists are in attribute order, without duplicates */
-		attnums[i] = lfirst_int(lc3);
-		deltas[i++] = v;
+		attnums[i++] = lfirst_int(lc3);
 		maxatt = Max(maxatt, lfirst_int(lc3));
 	}
-	/* version, varints of at most 10 bytes, 8-byte deltas */
-	enc = palloc(1 + 10 * (2 + maxatt) + 18 * n);
-	op = lsm_slice(enc, lsm_row_add_encode(enc, maxatt, ds->typlens, n, attnums,
-										   (const int64_t *) deltas));
+	if (!lsm_row_add_encode(&ds->encbuf, maxatt, ds->typlens, n, attnums, deltas))
+		ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY), errmsg("out of memory")));
+	op = lsm_buf_slice(&ds->encbuf);
 
 	lsm_lock_key_shared(ds->relid, key);
 	t = lsm_txn_lookup(ds->txn, key, lsm_txn_nops(ds->txn), &own);
@@ -411,9 +426,10 @@ increment(LsmDirectState *ds, ExprContext *econtext, LsmSlice key)
 			ds->counters->block_reads += rcnt.block_reads;
 			ds->counters->merge_operands += rcnt.merge_operands;
 		}
-		if (rc == LSM_NOT_FOUND)
+		/* the transaction's own sum row makes a row where none is committed */
+		if (rc == LSM_NOT_FOUND && !(t == 2 && lsm_row_op_creates(own)))
 			return true;
-		if (rc != LSM_OK)
+		if (rc != LSM_OK && rc != LSM_NOT_FOUND)
 			lsm_report(ERROR, &st, "read the row to increment");
 		if (t == 2)
 		{
@@ -423,7 +439,7 @@ increment(LsmDirectState *ds, ExprContext *econtext, LsmSlice key)
 		}
 		/* an overflow known now is reported now */
 		base = lsm_buf_slice(&ds->valbuf);
-		lsm_apply_increment(&base, op, &ds->foldbuf);
+		lsm_apply_increment(rc == LSM_OK ? &base : NULL, op, &ds->foldbuf);
 
 		/*
 		 * Bound the operands every read of a hot key folds: when this get
@@ -437,10 +453,10 @@ increment(LsmDirectState *ds, ExprContext *econtext, LsmSlice key)
 		{
 			ro.read_seq = lsm_newest_point();
 			rc = lsm_db_get(ds->db, &ro, key, &ds->valbuf, &st);
-			if (rc != LSM_OK)
+			if (rc != LSM_OK && rc != LSM_NOT_FOUND)
 				lsm_report(ERROR, &st, "read the row to increment");
 			base = lsm_buf_slice(&ds->valbuf);
-			lsm_apply_increment(&base, op, &ds->foldbuf);
+			lsm_apply_increment(rc == LSM_OK ? &base : NULL, op, &ds->foldbuf);
 			lsm_txn_write(ds->txn, LSM_KIND_PUT, key, lsm_buf_slice(&ds->foldbuf));
 		}
 		else
@@ -500,6 +516,16 @@ lsmIterateDirectModify(ForeignScanState *node)
 		rc = lsm_db_get(ds->db, &ro, key, &ds->valbuf, &st);
 		if (rc == LSM_OK || rc == LSM_NOT_FOUND)
 			lsm_check_serializable(ds->relid, found_seq);
+		if (rc == LSM_NOT_FOUND && t == 2 && lsm_row_op_creates(own))
+		{
+			/* the transaction's own sum row over no committed row */
+			lsm_apply_increment(NULL, own, &ds->foldbuf);
+			if (!lsm_buf_set(&ds->valbuf, lsm_buf_slice(&ds->foldbuf).data,
+							 lsm_buf_slice(&ds->foldbuf).len))
+				ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY), errmsg("out of memory")));
+			rc = LSM_OK;
+			t = 1;
+		}
 		if (rc == LSM_NOT_FOUND)
 			return result;
 

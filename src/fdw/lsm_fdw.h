@@ -45,6 +45,7 @@ typedef struct LsmTableSettings
 	int			bloom_bits_per_key;
 	int			memtable_size;	/* bytes */
 	bool		overwrite_on_duplicate;
+	bool		sum_on_duplicate;	/* on_duplicate 'sum' */
 	/* ttl_column: its attribute number (0: none) and the typlens before it */
 	int			ttl_attno;
 	int16		ttl_typlens[LSM_TTL_MAX_ATTNO];
@@ -136,13 +137,18 @@ extern LsmMemTable *lsm_txn_index(LsmTxnTable *t);
 extern bool lsm_txn_row(LsmTxnTable *t, LsmDb *db, LsmSlice key, uint64 upto,
 						LsmSeq read_seq, LsmBuf *buf, LsmSlice *value);
 
-/* in rowmerge.c: increments as merge operands (add vectors, docs/format.md) */
-#define LSM_ROW_ADD_VERSION		0xA1
+/* in rowmerge.c: increments and summing inserts as merge operands (docs/format.md) */
+#define LSM_ROW_ADD_VERSION		0xA1	/* add vector, integer deltas */
+#define LSM_ROW_ADDN_VERSION	0xA2	/* add vector with numeric deltas */
+#define LSM_ROW_SUM_VERSION		0xA3	/* sum row (on_duplicate 'sum') */
+#define LSM_ROW_SEQ_VERSION		0xA4	/* a sequence of the above */
 #define LSM_ROW_ADD_MAX_ATTS	1600	/* MaxHeapAttributeNumber */
-#define LSM_ROW_ADD_MAX_BYTES	(24 + LSM_ROW_ADD_MAX_ATTS * 24)
-extern size_t lsm_row_add_encode(uint8_t *out, int ntyp, const int *typlens, int n,
-								 const int *attnums, const int64_t *deltas);
+extern bool lsm_row_add_encode(LsmBuf *out, int ntyp, const int *typlens, int n,
+							   const int *attnums, const Datum *deltas);
+extern bool lsm_row_sum_encode(LsmBuf *out, int ntyp, const int *typlens, int nsum,
+							   const int *attnums, const int32 *typmods, LsmSlice row);
 extern LsmCode lsm_row_add_combine(LsmSlice a, LsmSlice b, LsmBuf *out, LsmStatus *st);
+extern bool lsm_row_op_creates(LsmSlice op);
 extern LsmCode lsm_row_merge(void *arg, LsmSlice key, const LsmSlice *base,
 							 const LsmSlice *operands, int n_operands, LsmBuf *out,
 							 LsmStatus *st);

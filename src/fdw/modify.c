@@ -6,8 +6,9 @@
  * commit.  A row's identity is its key: UPDATE and DELETE carry the old
  * key columns as junk attributes "lsm_key_<n>".  INSERT of an existing key
  * raises unique_violation unless the table says on_duplicate 'overwrite'
- * (a blind upsert that reads nothing) or the statement says ON CONFLICT DO
- * NOTHING.
+ * (a blind upsert that reads nothing) or 'sum' (a blind upsert that adds
+ * the numeric columns: a merge operand, rowmerge.c) or the statement says
+ * ON CONFLICT DO NOTHING.
  */
 #include "postgres.h"
 
@@ -32,6 +33,15 @@ typedef struct LsmModifyState
 	LsmDb	   *db;
 	LsmTxnTable *txn;
 	bool		overwrite;		/* on_duplicate 'overwrite' */
+	bool		sum;			/* on_duplicate 'sum' */
+	bool		has_ttl;		/* sum: read and rewrite, expiry needs a read */
+	int			natts;			/* sum: the table's attributes */
+	int		   *typlens;
+	int			nsum;			/* sum: the columns summed */
+	int		   *sum_attnums;
+	int32	   *sum_typmods;
+	LsmBuf		opbuf;			/* sum: the row's operand */
+	LsmBuf		foldbuf;		/* sum: a row with it folded in */
 	bool		do_nothing;		/* ON CONFLICT DO NOTHING */
 	AttrNumber	junk_attnos[INDEX_MAX_KEYS];
 	MemoryContext tmp_cxt;
@@ -48,6 +58,8 @@ release_modify(void *arg)
 	LsmModifyState *ms = (LsmModifyState *) arg;
 
 	lsm_buf_free(&ms->valbuf);
+	lsm_buf_free(&ms->opbuf);
+	lsm_buf_free(&ms->foldbuf);
 }
 
 /*
@@ -87,6 +99,40 @@ lsmPlanForeignModify(PlannerInfo *root, ModifyTable *plan,
 }
 
 /*
+ * init_sum_columns
+ *		What an on_duplicate 'sum' INSERT's operand describes: the typlens of
+ *		every attribute and the non-key int2, int4, int8 and numeric columns
+ *		it adds (domains over them are not summed: their checks would not
+ *		see the sum).
+ */
+static void
+init_sum_columns(LsmModifyState *ms)
+{
+	TupleDesc	desc = RelationGetDescr(ms->rel);
+	int64		ttl_usecs;
+
+	ms->natts = desc->natts;
+	ms->typlens = palloc(sizeof(int) * desc->natts);
+	ms->sum_attnums = palloc(sizeof(int) * desc->natts);
+	ms->sum_typmods = palloc(sizeof(int32) * desc->natts);
+	for (int i = 0; i < desc->natts; i++)
+	{
+		Form_pg_attribute att = TupleDescAttr(desc, i);
+
+		ms->typlens[i] = att->attlen;
+		if (att->attisdropped || ms->ki.is_key[i])
+			continue;
+		if (att->atttypid == INT2OID || att->atttypid == INT4OID ||
+			att->atttypid == INT8OID || att->atttypid == NUMERICOID)
+		{
+			ms->sum_attnums[ms->nsum] = i + 1;
+			ms->sum_typmods[ms->nsum++] = att->atttypid == NUMERICOID ? att->atttypmod : -1;
+		}
+	}
+	ms->has_ttl = lsm_table_ttl_column(ms->rel, &ttl_usecs) != InvalidAttrNumber;
+}
+
+/*
  * State for writing into rinfo's table; do_nothing for ON CONFLICT DO
  * NOTHING.  Nothing is opened for EXPLAIN without ANALYZE.
  */
@@ -100,11 +146,14 @@ init_modify_state(ResultRelInfo *rinfo, bool do_nothing, bool explain_only)
 	rinfo->ri_FdwState = ms;
 	lsm_settings_for_table(RelationGetRelid(rel), &settings);
 	ms->overwrite = settings.overwrite_on_duplicate;
+	ms->sum = settings.sum_on_duplicate;
 	ms->do_nothing = do_nothing;
 	if (explain_only)
 		return ms;
 	ms->rel = rel;
 	lsm_key_info(rel, &ms->ki);
+	if (ms->sum)
+		init_sum_columns(ms);
 	lsm_check_key_writable(rel, &ms->ki);
 	ms->db = lsm_open_table(rel);
 	ms->txn = lsm_txn_table(rel, ms->db, true);
@@ -254,6 +303,66 @@ report_duplicate(LsmModifyState *ms, TupleTableSlot *slot)
 			 errhint("Use ON CONFLICT DO NOTHING to skip existing keys, or the table option on_duplicate 'overwrite' to replace them (foreign tables do not support ON CONFLICT DO UPDATE).")));
 }
 
+/*
+ * insert_sum
+ *		INSERT into an on_duplicate 'sum' table: one sum row operand, blind,
+ *		under the key's lock in share mode (it commutes with increments and
+ *		other sums; a read-modify-write of the key waits for it).  Over the
+ *		transaction's own row it folds now.  A table with a TTL reads and
+ *		rewrites under the exclusive lock instead: only a read sees expiry.
+ */
+static void
+insert_sum(LsmModifyState *ms, LsmSlice key, TupleTableSlot *slot)
+{
+	Oid			relid = RelationGetRelid(ms->rel);
+	LsmSlice	own;
+	LsmSlice	op;
+	LsmStatus	st;
+	int			t;
+
+	encode_slot_row(ms, slot);
+	if (!lsm_row_sum_encode(&ms->opbuf, ms->natts, ms->typlens, ms->nsum, ms->sum_attnums,
+							ms->sum_typmods, lsm_slice(ms->row.data, ms->row.len)))
+		ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY), errmsg("out of memory")));
+	op = lsm_buf_slice(&ms->opbuf);
+
+	if (ms->has_ttl)
+	{
+		LsmSlice	value;
+
+		lsm_lock_key(relid, key);
+		if (lsm_txn_row(ms->txn, ms->db, key, lsm_txn_nops(ms->txn), lsm_newest_point(),
+						&ms->valbuf, &value) &&
+			!lsm_row_expired(&ms->ki, RelationGetDescr(ms->rel), value))
+		{
+			lsm_apply_increment(&value, op, &ms->foldbuf);
+			lsm_txn_write(ms->txn, LSM_KIND_PUT, key, lsm_buf_slice(&ms->foldbuf));
+		}
+		else
+			lsm_txn_write(ms->txn, LSM_KIND_PUT, key, lsm_slice(ms->row.data, ms->row.len));
+		return;
+	}
+
+	lsm_lock_key_shared(relid, key);
+	t = lsm_txn_lookup(ms->txn, key, lsm_txn_nops(ms->txn), &own);
+	if (t == 0)
+		lsm_txn_write(ms->txn, LSM_KIND_PUT, key, lsm_slice(ms->row.data, ms->row.len));
+	else if (t == 1)
+	{
+		lsm_apply_increment(&own, op, &ms->foldbuf);
+		lsm_txn_write(ms->txn, LSM_KIND_PUT, key, lsm_buf_slice(&ms->foldbuf));
+	}
+	else if (t == 2)
+	{
+		lsm_status_clear(&st);
+		if (lsm_row_add_combine(own, op, &ms->foldbuf, &st) != LSM_OK)
+			lsm_report(ERROR, &st, "combine sums");
+		lsm_txn_write(ms->txn, LSM_KIND_MERGE, key, lsm_buf_slice(&ms->foldbuf));
+	}
+	else
+		lsm_txn_write(ms->txn, LSM_KIND_MERGE, key, op);
+}
+
 static TupleTableSlot *
 lsmExecForeignInsert(EState *estate, ResultRelInfo *rinfo, TupleTableSlot *slot,
 					 TupleTableSlot *planSlot)
@@ -263,7 +372,12 @@ lsmExecForeignInsert(EState *estate, ResultRelInfo *rinfo, TupleTableSlot *slot,
 
 	encode_slot_key(ms, slot);
 	key = lsm_slice(ms->key.data, ms->key.len);
-	/* An explicit ON CONFLICT DO NOTHING wins over on_duplicate 'overwrite'. */
+	/* An explicit ON CONFLICT DO NOTHING wins over on_duplicate. */
+	if (ms->sum && !ms->do_nothing)
+	{
+		insert_sum(ms, key, slot);
+		return slot;
+	}
 	if (ms->overwrite && !ms->do_nothing)
 		lsm_lock_key(RelationGetRelid(ms->rel), key);
 	else if (key_exists(ms, key))
@@ -421,6 +535,7 @@ lsmExplainForeignModify(ModifyTableState *mtstate, ResultRelInfo *rinfo,
 	if (mtstate->operation == CMD_INSERT)
 		ExplainPropertyText("LSM On Duplicate",
 							ms && ms->overwrite ? "overwrite" :
+							ms && ms->sum && !ms->do_nothing ? "sum" :
 							(ms && ms->do_nothing ? "do nothing" : "error"), es);
 }
 

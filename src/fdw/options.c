@@ -68,7 +68,7 @@ static const LsmOptionDef lsm_options[] = {
 	{"bloom_bits_per_key", ForeignTableRelationId, true, OPT_INT, NULL, 0, 32},
 	{"memtable_size", ForeignTableRelationId, true, OPT_BYTES, NULL,
 	1024 * 1024, 1024 * 1024 * 1024},
-	{"on_duplicate", ForeignTableRelationId, true, OPT_ENUM, "error, overwrite", 0, 0},
+	{"on_duplicate", ForeignTableRelationId, true, OPT_ENUM, "error, overwrite, sum", 0, 0},
 	/* a timestamptz column: rows expire at its value (ttl.c) */
 	{"ttl_column", ForeignTableRelationId, false, OPT_STRING, NULL, 0, 0},
 	/* with ttl_column: rows expire this long after the column's time */
@@ -351,7 +351,10 @@ apply_option(LsmTableSettings *s, DefElem *elem)
 		else if (strcmp(def->name, "memtable_size") == 0)
 			s->memtable_size = v;
 		else if (strcmp(def->name, "on_duplicate") == 0)
+		{
 			s->overwrite_on_duplicate = strcmp(defGetString(elem), "overwrite") == 0;
+			s->sum_on_duplicate = strcmp(defGetString(elem), "sum") == 0;
+		}
 		return;
 	}
 }
@@ -376,6 +379,7 @@ lsm_settings_for_table(Oid relid, LsmTableSettings *s)
 	s->bloom_bits_per_key = 10;
 	s->memtable_size = 8 * 1024 * 1024;
 	s->overwrite_on_duplicate = false;
+	s->sum_on_duplicate = false;
 
 	foreach(lc, server->options)
 		apply_option(s, (DefElem *) lfirst(lc));

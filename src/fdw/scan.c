@@ -583,7 +583,15 @@ next_get(LsmScanState *ss, TupleTableSlot *slot)
 			if (ss->acc.lock_rows)
 			{
 				if (!lock_and_reread(ss, key, &value))
-					continue;
+				{
+					/* its own sum row (on_duplicate 'sum') over no row */
+					if (!lsm_row_op_creates(own))
+						continue;
+					lsm_apply_increment(NULL, own, &ss->foldbuf);
+					if (!lsm_store_row(slot, &ss->ki, key, lsm_buf_slice(&ss->foldbuf)))
+						continue;
+					return true;
+				}
 			}
 			else if (!lsm_txn_row(ss->txn, ss->db, key, ss->txn_upto, ss->read_seq,
 								  &ss->valbuf, &value))
@@ -709,6 +717,12 @@ next_range(LsmScanState *ss, TupleTableSlot *slot)
 				}
 				if (present)
 					lsm_apply_increment(&base, e->value, &ss->foldbuf);
+				else if (lsm_row_op_creates(e->value))
+				{
+					/* its own sum row (on_duplicate 'sum') over no row */
+					lsm_apply_increment(NULL, e->value, &ss->foldbuf);
+					present = true;
+				}
 				if (cmp == 0)
 				{
 					if (rev)

@@ -57,6 +57,7 @@ lsm_report(int elevel, const LsmStatus *st, const char *what)
 	{
 		ereport(elevel,
 				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+				 strstr(st->msg, "numeric") ? errmsg("numeric value out of range") :
 				 errmsg("integer out of range"),
 				 errdetail("lsm_fdw could not %s: %s", what, st->msg)));
 		return;

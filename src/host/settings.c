@@ -81,6 +81,7 @@ lsm_read_settings(const char *dir, LsmTableSettings *s)
 	s->bloom_bits_per_key = 10;
 	s->memtable_size = 8 * 1024 * 1024;	/* options.c's default */
 	s->overwrite_on_duplicate = false;
+	s->sum_on_duplicate = false;
 	s->ttl_attno = 0;
 	s->ttl_usecs = 0;
 	memset(s->ttl_typlens, 0, sizeof(s->ttl_typlens));

@@ -396,14 +396,15 @@ lsm_txn_row(LsmTxnTable *t, LsmDb *db, LsmSlice key, uint64 upto, LsmSeq read_se
 	lsm_read_options_init(&ro);
 	ro.read_seq = read_seq;
 	rc = lsm_db_get(db, &ro, key, buf, &st);
-	if (rc == LSM_NOT_FOUND)
+	/* its own sum row (on_duplicate 'sum') makes a row where none is committed */
+	if (rc == LSM_NOT_FOUND && !(r == 2 && lsm_row_op_creates(own)))
 		return false;
-	if (rc != LSM_OK)
+	if (rc != LSM_OK && rc != LSM_NOT_FOUND)
 		lsm_report(ERROR, &st, "read a row");
 	if (r == 2)
 	{
 		base = lsm_buf_slice(buf);
-		lsm_apply_increment(&base, own, &folded);
+		lsm_apply_increment(rc == LSM_OK ? &base : NULL, own, &folded);
 		if (!lsm_buf_set(buf, lsm_buf_slice(&folded).data, lsm_buf_slice(&folded).len))
 			ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY), errmsg("out of memory")));
 	}
