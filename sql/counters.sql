@@ -114,6 +114,17 @@ INSERT INTO hits VALUES ('t', 1, 1000, 0, 0, 0, 0, 'u2');
 SELECT page, views, last_ref FROM hits WHERE page = 't';
 COMMIT;
 SELECT page, views, last_ref FROM hits WHERE page = 't';
+-- an increment of a summed column the transaction's sum row left NULL: the
+-- stored value decides (a sequence operand), over no stored row it stays NULL
+BEGIN;
+INSERT INTO hits VALUES ('t', 1, NULL, 0, 0, 0, 0, 'v1'), ('v', 1, NULL, 0, 0, 0, 0, 'v1');
+UPDATE hits SET views = views + 5 WHERE page = 't' AND day = 1;
+UPDATE hits SET views = views + 5 WHERE page = 'v' AND day = 1;
+INSERT INTO hits VALUES ('t', 1, 1, 0, 0, 0, 0, 'v2');
+SELECT page, views, last_ref FROM hits WHERE page IN ('t', 'v') ORDER BY page;
+COMMIT;
+SELECT page, views, last_ref FROM hits WHERE page IN ('t', 'v') ORDER BY page;
+DELETE FROM hits WHERE page = 'v' AND day = 1;
 -- DELETE of the transaction's own summed row, and an insert after a delete
 BEGIN;
 INSERT INTO hits VALUES ('d', 1, 1, 1, 1, 1, 1, 'd');
