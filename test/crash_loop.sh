@@ -8,6 +8,10 @@
 #   bash test/crash_loop.sh 50              # 50 rounds
 #   LSM_TEST_SEED=123 bash test/crash_loop.sh   # replay a seed
 #   LSM_CRASH_CLIENTS=6 bash test/crash_loop.sh # more clients (1-7)
+#   LSM_CRASH_TEST=t/017_counter_crash.pl bash test/crash_loop.sh 100
+#                       # the counters' crash test instead (16 clients:
+#                       # increments and on_duplicate 'sum' inserts), about
+#                       # 8 s a round
 #
 # Like test/run_all.sh it installs what is missing, builds and installs
 # lsm_fdw (--no-build skips that), then runs the test as the postgres user
@@ -18,7 +22,7 @@
 set -u
 cd "$(dirname "$0")/.."
 if [ "$(id -u)" -ne 0 ] && command -v sudo >/dev/null 2>&1; then
-	exec sudo --preserve-env=PG_CONFIG,LSM_TEST_SEED,LSM_CRASH_CLIENTS,KEEP_TEST_OUTPUT bash "$0" "$@"
+	exec sudo --preserve-env=PG_CONFIG,LSM_TEST_SEED,LSM_CRASH_CLIENTS,LSM_CRASH_TEST,KEEP_TEST_OUTPUT bash "$0" "$@"
 fi
 . test/lib.sh
 
@@ -41,5 +45,5 @@ mkdir -p "$OUT/out_tap"
 chown -R postgres: "$OUT" 2>/dev/null || true
 
 (cd "$OUT" && lsm_as_postgres env PATH="$PGBIN:$PATH" TESTDIR="$OUT/out_tap" \
-	LSM_CRASH_ROUNDS="$ROUNDS" PG_REGRESS="$PGXS_SRC/test/regress/pg_regress" \
-	prove -v -I "$PGXS_SRC/test/perl" -I "$OUT/t" t/001_crash.pl) 2>&1
+	LSM_CRASH_ROUNDS="$ROUNDS" LSM_COUNTER_ROUNDS="$ROUNDS" PG_REGRESS="$PGXS_SRC/test/regress/pg_regress" \
+	prove -v -I "$PGXS_SRC/test/perl" -I "$OUT/t" "${LSM_CRASH_TEST:-t/001_crash.pl}") 2>&1
