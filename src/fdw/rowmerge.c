@@ -68,9 +68,9 @@ typedef struct AddVec
 {
 	int			ntyp;
 	bool		any;
-	bool		has[MAXA + 1];
-	__int128	delta[MAXA + 1];
-	Numeric		num[MAXA + 1];	/* numeric columns */
+	bool	   *has;			/* arrays by attribute number, FoldCtx.ntyp + 1 */
+	__int128   *delta;
+	Numeric    *num;			/* numeric columns */
 } AddVec;
 
 /* a row being folded: values located, not copied */
@@ -82,17 +82,17 @@ typedef struct RowState
 	const uint8 *srcbitmap;		/* for the bits of the tail */
 	const uint8 *tail;			/* values of nparsed+1..natts, as stored */
 	size_t		tail_len;
-	bool		set[MAXA + 1];
-	const uint8 *val[MAXA + 1];
-	uint32		len[MAXA + 1];
+	bool	   *set;			/* arrays by attribute number, FoldCtx.ntyp + 1 */
+	const uint8 **val;
+	uint32	   *len;
 } RowState;
 
 /* a decoded sum row */
 typedef struct SumRow
 {
 	int			nsum;
-	int			attnum[MAXA];
-	int32		typmod[MAXA];
+	int		   *attnum;			/* FoldCtx.ntyp entries */
+	int32	   *typmod;
 	LsmSlice	row;
 } SumRow;
 
@@ -105,6 +105,8 @@ typedef struct Comp
 } Comp;
 
 static MemoryContext fold_cxt = NULL;
+
+static void addvec_clear(AddVec *v);
 
 static bool
 get_varint(const uint8_t **p, const uint8_t *end, uint64_t *v)
@@ -497,9 +499,7 @@ apply_add(const FoldCtx *fc, RowState *rs, AddVec *v, LsmStatus *st)
 						&rs->val[a], &rs->len[a]))
 			return out_of_range(st, fc, a);
 	}
-	memset(v->has, 0, sizeof(bool) * (v->ntyp + 1));
-	memset(v->delta, 0, sizeof(__int128) * (v->ntyp + 1));
-	v->any = false;
+	addvec_clear(v);
 	return LSM_OK;
 }
 
@@ -600,6 +600,60 @@ fold_end(MemoryContext old)
 }
 
 /*
+ * Fold state sized for the attributes the operands describe (allocated in
+ * the fold context, after flatten has read every header).
+ */
+static AddVec *
+addvec_new(const FoldCtx *fc)
+{
+	AddVec	   *v = palloc0(sizeof(AddVec));
+
+	v->has = palloc0(sizeof(bool) * (fc->ntyp + 1));
+	v->delta = palloc0(sizeof(__int128) * (fc->ntyp + 1));
+	v->num = palloc0(sizeof(Numeric) * (fc->ntyp + 1));
+	return v;
+}
+
+static void
+addvec_clear(AddVec *v)
+{
+	memset(v->has, 0, sizeof(bool) * (v->ntyp + 1));
+	memset(v->delta, 0, sizeof(__int128) * (v->ntyp + 1));
+	v->ntyp = 0;
+	v->any = false;
+}
+
+static RowState *
+rowstate_new(const FoldCtx *fc)
+{
+	RowState   *rs = palloc0(sizeof(RowState));
+
+	rs->set = palloc0(sizeof(bool) * (fc->ntyp + 1));
+	rs->val = palloc0(sizeof(uint8 *) * (fc->ntyp + 1));
+	rs->len = palloc0(sizeof(uint32) * (fc->ntyp + 1));
+	return rs;
+}
+
+static SumRow *
+sumrow_new(const FoldCtx *fc)
+{
+	SumRow	   *s = palloc0(sizeof(SumRow));
+
+	s->attnum = palloc(sizeof(int) * (fc->ntyp + 1));
+	s->typmod = palloc(sizeof(int32) * (fc->ntyp + 1));
+	return s;
+}
+
+static void
+sumrow_copy(SumRow *dst, const SumRow *src)
+{
+	dst->nsum = src->nsum;
+	memcpy(dst->attnum, src->attnum, sizeof(int) * src->nsum);
+	memcpy(dst->typmod, src->typmod, sizeof(int32) * src->nsum);
+	dst->row = src->row;
+}
+
+/*
  * lsm_row_merge
  *		The merge function of every lsm_fdw table (LsmMergeFn): the
  *		operands, oldest first, folded over base (NULL when absent).
@@ -621,12 +675,12 @@ lsm_row_merge(void *arg, LsmSlice key, const LsmSlice *base,
 
 	fold_begin(&old);
 	fc = palloc0(sizeof(FoldCtx));
-	v = palloc0(sizeof(AddVec));
-	rs = palloc0(sizeof(RowState));
-	tmp = palloc0(sizeof(RowState));
-	s = palloc(sizeof(SumRow));
 	for (int i = 0; i < n_operands && rc == LSM_OK; i++)
 		rc = flatten(operands[i], fc, &comps, &ncomps, &cap, st);
+	v = addvec_new(fc);
+	rs = rowstate_new(fc);
+	tmp = rowstate_new(fc);
+	s = sumrow_new(fc);
 	if (rc == LSM_OK && base != NULL)
 		rc = row_parse(fc, *base, rs, st);
 	for (int i = 0; i < ncomps && rc == LSM_OK; i++)
@@ -780,14 +834,14 @@ lsm_row_add_combine(LsmSlice a, LsmSlice b, LsmBuf *out, LsmStatus *st)
 
 	fold_begin(&old);
 	fc = palloc0(sizeof(FoldCtx));
-	v = palloc0(sizeof(AddVec));
-	rs = palloc0(sizeof(RowState));
-	tmp = palloc0(sizeof(RowState));
-	s = palloc(sizeof(SumRow));
-	s2 = palloc(sizeof(SumRow));
 	rc = flatten(a, fc, &comps, &ncomps, &cap, st);
 	if (rc == LSM_OK)
 		rc = flatten(b, fc, &comps, &ncomps, &cap, st);
+	v = addvec_new(fc);
+	rs = rowstate_new(fc);
+	tmp = rowstate_new(fc);
+	s = sumrow_new(fc);
+	s2 = sumrow_new(fc);
 
 	/* pending: v (when v->any) or the sum row (rs, s) (when have_sum) */
 	for (int i = 0; i < ncomps && rc == LSM_OK; i++)
@@ -796,7 +850,7 @@ lsm_row_add_combine(LsmSlice a, LsmSlice b, LsmBuf *out, LsmStatus *st)
 		{
 			if (have_sum)
 			{
-				AddVec	   *w = palloc0(sizeof(AddVec));
+				AddVec	   *w = addvec_new(fc);
 
 				rc = addvec_accumulate(fc, w, &comps[i], st);
 				if (rc == LSM_OK && addvec_folds_into(w, rs, s))
@@ -819,14 +873,14 @@ lsm_row_add_combine(LsmSlice a, LsmSlice b, LsmBuf *out, LsmStatus *st)
 			if (v->any)
 			{
 				rc = emit_part(fc, v, NULL, NULL, &one, &parts, &nparts, st);
-				memset(v, 0, sizeof(AddVec));
+				addvec_clear(v);
 			}
 			memset(rs, 0, offsetof(RowState, set));
-			memcpy(s, s2, sizeof(SumRow));
+			sumrow_copy(s, s2);
 			have_sum = true;
 		}
 		else if (rc == LSM_OK && s2->nsum > s->nsum)
-			memcpy(s, s2, sizeof(SumRow));
+			sumrow_copy(s, s2);
 		/* a sum row after a sum row: one sum row, as sum() is associative */
 		if (rc == LSM_OK)
 			rc = apply_sum(fc, rs, s2, tmp, st);
@@ -894,11 +948,13 @@ lsm_row_add_encode(LsmBuf *out, int ntyp, const int *typlens, int n,
 				   const int *attnums, const Datum *deltas)
 {
 	FoldCtx    *fc = palloc0(sizeof(FoldCtx));
-	AddVec	   *v = palloc0(sizeof(AddVec));
+	AddVec	   *v;
 	LsmStatus	st;
 	bool		ok;
 
-	fc->ntyp = v->ntyp = ntyp;
+	fc->ntyp = ntyp;
+	v = addvec_new(fc);
+	v->ntyp = ntyp;
 	for (int a = 1; a <= ntyp; a++)
 		fc->typlen[a] = typlens[a - 1];
 	for (int i = 0; i < n; i++)
@@ -915,7 +971,6 @@ lsm_row_add_encode(LsmBuf *out, int ntyp, const int *typlens, int n,
 	lsm_buf_reset(out);
 	ok = addvec_encode(fc, v, out, &st) == LSM_OK;
 	pfree(fc);
-	pfree(v);
 	return ok;
 }
 
