@@ -162,6 +162,19 @@ SELECT price FROM hits WHERE page = 'q';
 DELETE FROM hits WHERE page = 'o' AND day = 1;
 DELETE FROM hits WHERE page = 'q' AND day = 1;
 SELECT count(*) FROM hits WHERE page IN ('o', 'q');
+-- a hot key's sum rows do not pile up: every 32nd summing insert of a
+-- backend checks the operands a read folds and writes the folded row
+\c
+CREATE FUNCTION folded(q text) RETURNS int8 LANGUAGE plpgsql AS $$
+DECLARE p json;
+BEGIN
+	EXECUTE 'EXPLAIN (ANALYZE, FORMAT JSON, COSTS OFF, TIMING OFF) ' || q INTO p;
+	RETURN (p->0->'Plan'->>'LSM Merge Operands Folded')::int8;
+END $$;
+DO $$ BEGIN FOR j IN 1..300 LOOP INSERT INTO hits VALUES ('hot', 1, 1, 1, 0, 0.5, 0, 'h' || j); COMMIT; END LOOP; END $$;
+SELECT folded($$SELECT * FROM hits WHERE page = 'hot' AND day = 1$$) < 64 AS few_operands;
+SELECT * FROM hits WHERE page = 'hot';
+DROP FUNCTION folded(text);
 -- the option is checked
 ALTER FOREIGN TABLE hits OPTIONS (SET on_duplicate 'add');
 ALTER FOREIGN TABLE hits OPTIONS (SET on_duplicate 'error');

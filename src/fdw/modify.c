@@ -304,6 +304,55 @@ report_duplicate(LsmModifyState *ms, TupleTableSlot *slot)
 }
 
 /*
+ * Every this many summing inserts a backend checks how many operands a
+ * read of the key folds; from LSM_SUM_FOLD_AT on it writes the folded row
+ * instead, when it can take the key's lock exclusively without waiting
+ * (as an increment does, direct.c).  Blind inserts read nothing otherwise,
+ * so a hot key's pile of sum rows would grow until a compaction reached
+ * its base; the check costs one get per LSM_SUM_CHECK_EVERY inserts.
+ */
+#define LSM_SUM_CHECK_EVERY	32
+#define LSM_SUM_FOLD_AT		32
+
+static uint64 sum_inserts = 0;	/* by this backend */
+
+/*
+ * fold_hot_sum
+ *		Now and then, for a key with many operands: the row with op folded
+ *		in, as a PUT; false when op is still to be written as an operand.
+ */
+static bool
+fold_hot_sum(LsmModifyState *ms, LsmSlice key, LsmSlice op)
+{
+	LsmReadOptions ro;
+	LsmReadCounters rcnt;
+	LsmStatus	st;
+	LsmCode		rc;
+	LsmSlice	base;
+
+	if (++sum_inserts % LSM_SUM_CHECK_EVERY != 0)
+		return false;
+	lsm_read_options_init(&ro);
+	ro.read_seq = lsm_newest_point();
+	memset(&rcnt, 0, sizeof(rcnt));
+	ro.counters = &rcnt;
+	rc = lsm_db_get(ms->db, &ro, key, &ms->valbuf, &st);
+	if ((rc != LSM_OK && rc != LSM_NOT_FOUND) || rcnt.merge_operands < LSM_SUM_FOLD_AT ||
+		!lsm_try_lock_key(RelationGetRelid(ms->rel), key))
+		return false;
+	/* read again under the lock: a sum may have committed since the get */
+	ro.read_seq = lsm_newest_point();
+	ro.counters = NULL;
+	rc = lsm_db_get(ms->db, &ro, key, &ms->valbuf, &st);
+	if (rc != LSM_OK && rc != LSM_NOT_FOUND)
+		lsm_report(ERROR, &st, "read the row to sum into");
+	base = lsm_buf_slice(&ms->valbuf);
+	lsm_apply_increment(rc == LSM_OK ? &base : NULL, op, &ms->foldbuf);
+	lsm_txn_write(ms->txn, LSM_KIND_PUT, key, lsm_buf_slice(&ms->foldbuf));
+	return true;
+}
+
+/*
  * insert_sum
  *		INSERT into an on_duplicate 'sum' table: one sum row operand, blind,
  *		under the key's lock in share mode (it commutes with increments and
@@ -359,7 +408,7 @@ insert_sum(LsmModifyState *ms, LsmSlice key, TupleTableSlot *slot)
 			lsm_report(ERROR, &st, "combine sums");
 		lsm_txn_write(ms->txn, LSM_KIND_MERGE, key, lsm_buf_slice(&ms->foldbuf));
 	}
-	else
+	else if (!fold_hot_sum(ms, key, op))
 		lsm_txn_write(ms->txn, LSM_KIND_MERGE, key, op);
 }
 
