@@ -38,6 +38,10 @@
 #	            alone, no write
 #	  counter   UPDATE t SET n = n + 1 WHERE k = :k over 100000 keys
 #	  hot       the same over 100 hot keys
+#	  upsum     a counter that may not exist yet, over 100000 keys (tables
+#	            start empty): lsm INSERT into an on_duplicate 'sum' table,
+#	            heap INSERT ... ON CONFLICT (k) DO UPDATE SET n = t.n +
+#	            excluded.n
 #
 #	The writes run against heap with synchronous_commit on (the lsm/heap
 #	ratio), and as reference rows against heap with synchronous_commit off
@@ -48,7 +52,7 @@
 #	and the row says so.
 #
 #	Every pgbench workload runs at the client counts of the issue (put 1, 4,
-#	16; counter and hot 16; get and select1 1, 4; range 4; join 1) plus 1
+#	16; counter, hot and upsum 16; get and select1 1, 4; range 4; join 1) plus 1
 #	client, as far as --clients-list allows.  With the shared engine (one
 #	engine per table in shared memory, used by every backend) any number of
 #	sessions use a lsm_fdw table at once.  The script still probes that at
@@ -84,7 +88,8 @@
 #	                       default 1,4,16); e.g. 1 for single-client rows only
 #	  --sync-list=L        on,off (default) or on: whether the synchronous
 #	                       commit off rows run
-#	  --workloads=L        subset of load,select1,get,range,join,put,counter,hot
+#	  --workloads=L        subset of load,select1,get,range,join,put,counter,hot,
+#	                       upsum
 #	                       (default all; without load the tables are still
 #	                       filled, untimed)
 #	  --multi-session=M    auto (default: probe), yes, no
@@ -136,7 +141,7 @@ DURATION=${DURATION:-20}
 KEYS=${KEYS:-1000000}
 CLIENTS_LIST=${CLIENTS_LIST:-1,4,16}
 SYNC_LIST=${SYNC_LIST:-on,off}
-ALL_WORKLOADS=load,select1,get,range,join,put,counter,hot
+ALL_WORKLOADS=load,select1,get,range,join,put,counter,hot,upsum
 WORKLOADS=${WORKLOADS:-$ALL_WORKLOADS}
 MULTI=${MULTI:-auto}
 HEAP_ONLY=0
@@ -198,7 +203,7 @@ case "$PIN" in one|none) ;; *) echo "--pin: one or none" >&2; exit 2 ;; esac
 case "$PROTOCOL" in prepared|extended|simple) ;; *) echo "--protocol: prepared, extended or simple" >&2; exit 2 ;; esac
 case "$SOURCE" in head|tree|installed) ;; *) echo "--source: head, tree or installed" >&2; exit 2 ;; esac
 for w in ${WORKLOADS//,/ }; do
-	case "$w" in load|select1|get|range|join|put|counter|hot) ;; *) echo "unknown workload: $w" >&2; exit 2 ;; esac
+	case "$w" in load|select1|get|range|join|put|counter|hot|upsum) ;; *) echo "unknown workload: $w" >&2; exit 2 ;; esac
 done
 [ "$KEYS" -ge 1000 ] || { echo "--keys must be at least 1000" >&2; exit 2; }
 has() { [[ ",$1," == *",$2,"* ]]; }	# has LIST ITEM
@@ -210,7 +215,7 @@ uses_lsm() { [[ $1 == lsm* ]]; }
 # The client counts of each workload (the issue's, plus 1) and its variants.
 issue_clients() {
 	case "$1" in
-		put) echo "1 4 16" ;; counter|hot) echo "16" ;; get|select1) echo "1 4" ;; range) echo "4" ;; join) echo "1" ;;
+		put) echo "1 4 16" ;; counter|hot|upsum) echo "16" ;; get|select1) echo "1 4" ;; range) echo "4" ;; join) echo "1" ;;
 	esac
 }
 clients_of() { { echo 1; issue_clients "$1" | tr ' ' '\n'; } | sort -nu | tr '\n' ' '; }
@@ -219,7 +224,7 @@ variants_of() {
 	case "$w" in
 		select1) vs="floor" ;;
 		get|range|join) vs="heap lsm" ;;
-		put|counter|hot)
+		put|counter|hot|upsum)
 			vs="heap lsm"
 			if has "$SYNC_LIST" off; then
 				vs="$vs heap_async"
@@ -262,6 +267,7 @@ report() {
 			put) echo "put 1 KiB, random key of $KEYS" ;;
 			counter) echo "counter +1, $CTR_KEYS keys" ;;
 			hot) echo "counter +1, $HOT_KEYS hot keys" ;;
+			upsum) echo "upsert +1 (sum), $CTR_KEYS keys" ;;
 			get) echo "point get, $KEYS keys" ;;
 			select1) echo "SELECT 1 (floor)" ;;
 			range) echo "range, LIMIT 100" ;;
@@ -323,7 +329,7 @@ report() {
 			"$(vname "$ov" "$w")" "$(fmt "$ot" 0)" "$(fmt "$op" 3)" "$(fmt "$om" 1)" "$(fmt "$ratio" 2)" "$(fmt "$pr" 2)" >>"$TXT"
 		cpurow "$w" "$c" "$lv" "$ov"
 		if [ "$ratio" != nan ]; then
-			case "$w" in put) label="put" ;; counter) label="counter" ;; hot) label="hot counter" ;; *) label=$w ;; esac
+			case "$w" in put) label="put" ;; counter) label="counter" ;; hot) label="hot counter" ;; upsum) label="upsert sum" ;; *) label=$w ;; esac
 			[ "$c" -gt 1 ] && label="$label c$c"
 			case "$ov" in heap_async) label="$label vs sync off" ;; unl) label="$label vs UNLOGGED" ;; esac
 			printf '"%s" %s %s %s %d %s\n' "$label" "$ratio" "$lt" "$ot" "$([ "$ov" = heap ] && echo 0 || echo 1)" \
@@ -346,7 +352,7 @@ report() {
 		printf '| %s | %s | %s | | | | | | | | | |\n' "$(wname "$1")" "$2" "$3" >>"$MD"
 		printf '%-34s %3s %s\n' "$(wname "$1")" "$2" "$3" >>"$TXT"
 	}
-	for w in select1 get range join put counter hot; do
+	for w in select1 get range join put counter hot upsum; do
 		has "$WORKLOADS" "$w" || continue
 		for c in $(clients_of "$w"); do
 			st=$(status_of "$w" "$c")
@@ -361,7 +367,7 @@ report() {
 			case "$w" in
 				select1) onlyrow "$w" "$c" floor ;;
 				get|range|join) row "$w" "$c" lsm heap ;;
-				put|counter|hot)
+				put|counter|hot|upsum)
 					row "$w" "$c" lsm heap
 					if has "$SYNC_LIST" off; then
 						if [ "$LSM_SYNC_GUC" -eq 1 ]; then
@@ -703,6 +709,9 @@ CREATE FOREIGN TABLE ctr_lsm (k text OPTIONS (key 'true'), n int8) SERVER lsm;
 INSERT INTO ctr_heap SELECT 'ctr:' || lpad(g::text, 8, '0'), 0 FROM generate_series(1, $CTR_KEYS) g;
 INSERT INTO ctr_unl SELECT * FROM ctr_heap;
 INSERT INTO ctr_lsm SELECT * FROM ctr_heap;
+CREATE TABLE sum_heap (k text PRIMARY KEY, n int8);
+CREATE UNLOGGED TABLE sum_unl (k text PRIMARY KEY, n int8);
+CREATE FOREIGN TABLE sum_lsm (k text OPTIONS (key 'true'), n int8) SERVER lsm OPTIONS (on_duplicate 'sum');
 VACUUM ANALYZE vals; VACUUM ANALYZE users; VACUUM ANALYZE ctr_heap; VACUUM ANALYZE ctr_unl;
 EOF
 echo "   $(elapsed "$t0" "$(now_s)") s, load file $(du -m "$LOADFILE" | cut -f1) MiB"
@@ -797,7 +806,7 @@ check "join" "SELECT count(*), md5(string_agg(s.k || s.v, '' ORDER BY u.id)) FRO
 # floor (no table).
 table_of() {	# table_of WORKLOAD VARIANT
 	local base=kv
-	case "$1" in counter|hot) base=ctr ;; esac
+	case "$1" in counter|hot) base=ctr ;; upsum) base=sum ;; esac
 	case "$2" in lsm|lsm_async) echo "${base}_lsm" ;; heap|heap_async) echo "${base}_heap" ;; unl) echo "${base}_unl" ;; *) echo "" ;; esac
 }
 pgoptions_of() {
@@ -826,6 +835,8 @@ script_of() {
 		put/*) printf '\\set id random(1, :nkeys)\n\\set vi random(1, :nvals)\nINSERT INTO %s (k, v) SELECT %s, v FROM vals WHERE i = :vi\n  ON CONFLICT (k) DO UPDATE SET v = EXCLUDED.v;\n' "$t" "$KEYEXPR" ;;
 		counter/*) printf '\\set id random(1, :nctr)\nUPDATE %s SET n = n + 1 WHERE k = %s;\n' "$t" "$CTREXPR" ;;
 		hot/*) printf '\\set id random(1, :nhot)\nUPDATE %s SET n = n + 1 WHERE k = %s;\n' "$t" "$CTREXPR" ;;
+		upsum/lsm*) printf '\\set id random(1, :nctr)\nINSERT INTO %s VALUES (%s, 1);\n' "$t" "$CTREXPR" ;;
+		upsum/*) printf '\\set id random(1, :nctr)\nINSERT INTO %s AS t VALUES (%s, 1)\n  ON CONFLICT (k) DO UPDATE SET n = t.n + excluded.n;\n' "$t" "$CTREXPR" ;;
 	esac >"$f"
 	echo "$f"
 }
@@ -947,7 +958,7 @@ run_one() {
 		"$run" "$w" "$c" "$v" "$tps" "$p99" "$maxl" "$first" "$bcpu" "$icpu" "$bwait" "$(cut -d' ' -f1 /proc/loadavg)" "$prep"
 }
 
-for w in select1 get range join put counter hot; do
+for w in select1 get range join put counter hot upsum; do
 	has "$WORKLOADS" "$w" || continue
 	for c in $(clients_of "$w"); do
 		st=$(status_of "$w" "$c")
@@ -984,6 +995,18 @@ if has "$WORKLOADS" counter || has "$WORKLOADS" hot; then
 			echo "WRONG RESULT: sum(n) of ctr_$t is $got, pgbench committed $want increments" | tee -a "$OUT_DIR/errors.txt" >&2
 		else
 			echo "   ctr_$t: sum(n) = $got = committed increments"
+		fi
+	done
+fi
+if has "$WORKLOADS" upsum; then
+	for t in lsm heap unl; do
+		want=$(awk -F'\t' -v t="$t" '$1 == "upsum" && $8 > 0 && (($3 == t) || ($3 == t "_async")) { s += $8 }
+			END { print s + 0 }' "$RESULTS")
+		got=$(q -c "SELECT coalesce(sum(n), 0) FROM sum_$t")
+		if [ "$want" != "$got" ]; then
+			echo "WRONG RESULT: sum(n) of sum_$t is $got, pgbench committed $want summing inserts" | tee -a "$OUT_DIR/errors.txt" >&2
+		else
+			echo "   sum_$t: sum(n) = $got = committed summing inserts"
 		fi
 	done
 fi
