@@ -221,10 +221,10 @@ static bool
 num_fits(Numeric n, int32 typmod)
 {
 	int			precision,
-				scale;
-	char		bound[32];
-	Datum		b;
-	Datum		absn;
+				scale,
+				digits = 0;
+	char	   *str;
+	char	   *p;
 
 	if (typmod < (int32) VARHDRSZ || numeric_is_nan(n))
 		return true;
@@ -232,11 +232,17 @@ num_fits(Numeric n, int32 typmod)
 		return false;
 	precision = ((typmod - VARHDRSZ) >> 16) & 0xffff;
 	scale = (((typmod - VARHDRSZ) & 0x7ff) ^ 1024) - 1024;
-	snprintf(bound, sizeof(bound), "1e%d", precision - scale);
-	b = DirectFunctionCall3(numeric_in, CStringGetDatum(bound),
-							ObjectIdGetDatum(InvalidOid), Int32GetDatum(-1));
-	absn = DirectFunctionCall1(numeric_abs, NumericGetDatum(n));
-	return DatumGetInt32(DirectFunctionCall2(numeric_cmp, absn, b)) < 0;
+	/* its integral digits, from the text form (no rounding, no exponent) */
+	str = DatumGetCString(DirectFunctionCall1(numeric_out, NumericGetDatum(n)));
+	p = str + (*str == '-');
+	while (*p == '0')
+		p++;
+	while (*p >= '0' && *p <= '9')
+	{
+		digits++;
+		p++;
+	}
+	return digits <= precision - scale;
 }
 
 /*
