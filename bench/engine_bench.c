@@ -9,6 +9,7 @@
  *				 [--compression_upper=lz4|zstd|none]
  *				 [--compression_level=N] [--compression_ratio=R]
  *				 [--seed=N] [--sync] [--compaction_style=leveled|tiered]
+ *				 [--level_dynamic=0|1]
  *				 [--benchmarks=fillrandom,overwrite,readrandom,seekrandom,compact]
  *				 [--db=DIR]
  *
@@ -68,6 +69,7 @@ typedef struct BenchOpts
 	int			compression_level;	/* -1: the engine's default */
 	double		compression_ratio;	/* > 0: db_bench-style values */
 	int			compaction_style;	/* -1: default, else LsmCompactStyle */
+	int			level_dynamic;	/* -1: default, else 0/1 */
 	bool		sync;
 	const char *benchmarks;
 	const char *db;
@@ -205,6 +207,8 @@ open_db(const BenchOpts *bo, LsmDb **db)
 		o.compression_level = bo->compression_level;
 	if (bo->compaction_style >= 0)
 		o.compaction_style = (LsmCompactStyle) bo->compaction_style;
+	if (bo->level_dynamic >= 0)
+		o.level_dynamic = bo->level_dynamic != 0;
 	if (lsm_db_open(&o, bo->db, db, &st) != LSM_OK)
 	{
 		fprintf(stderr, "cannot open %s: %s\n", bo->db, st.msg);
@@ -424,6 +428,7 @@ main(int argc, char **argv)
 	bo.compression_upper = -1;
 	bo.compression_level = -1;
 	bo.compaction_style = -1;
+	bo.level_dynamic = -1;
 	bo.benchmarks = "fillrandom,readrandom,seekrandom";
 	bo.db = "/tmp/lsm_engine_bench";
 	for (int i = 1; i < argc; i++)
@@ -484,6 +489,8 @@ main(int argc, char **argv)
 				return 2;
 			}
 		}
+		else if ((v = arg_value(argv[i], "--level_dynamic")))
+			bo.level_dynamic = atoi(v);
 		else if ((v = arg_value(argv[i], "--compaction_style")))
 		{
 			if (strcmp(v, "leveled") == 0)

@@ -93,6 +93,7 @@ lsm_options_init(LsmOptions *opts)
 	opts->l0_stop_writes_trigger = 12;
 	opts->max_bytes_for_level_base = 64 * 1024 * 1024;
 	opts->level_size_multiplier = 10;
+	opts->level_dynamic = true;
 	opts->target_file_size = 4 * 1024 * 1024;
 	opts->soft_pending_compaction_bytes = (uint64_t) 64 << 30;
 	opts->hard_pending_compaction_bytes = (uint64_t) 256 << 30;

@@ -188,6 +188,15 @@ typedef struct LsmOptions
 	int			l0_stop_writes_trigger; /* L0 files (tiered: runs); 12, 0 = off */
 	uint64_t	max_bytes_for_level_base;	/* leveled: L1 target; 64 MiB */
 	int			level_size_multiplier;	/* leveled: each level this x above; 10 */
+	/*
+	 * Leveled: size the levels from the bottom (the deepest level holding
+	 * data keeps what it has; each level above targets a multiplier-th of
+	 * the one below, up to the first at or below max_bytes_for_level_base,
+	 * into which level 0 compacts), as RocksDB's
+	 * level_compaction_dynamic_level_bytes; default true.  false: the
+	 * static shape, level n targets base x multiplier^(n-1).
+	 */
+	bool		level_dynamic;
 	uint64_t	target_file_size;	/* outputs are cut past this; 4 MiB */
 	uint64_t	soft_pending_compaction_bytes;	/* slowdown; 64 GiB, 0 = off */
 	uint64_t	hard_pending_compaction_bytes;	/* stop; 256 GiB, 0 = off */
