@@ -60,8 +60,6 @@ small_opts(LsmCompactStyle style)
 	o.max_bytes_for_level_base = 16 * 1024;
 	o.level_size_multiplier = 4;
 	o.l0_compaction_trigger = 4;
-	/* the tests below name levels; test_leveled_dynamic covers the default */
-	o.level_dynamic = false;
 	return o;
 }
 
@@ -364,7 +362,7 @@ random_op(LsmDb *db, Model *m, TestRng *rng, int nkeys, int delete_pct)
  * near the target size, several levels are in use, and the data is right.
  */
 /*
- * The dynamic shape (the default): a fresh table's level 0 merges into the
+ * The dynamic shape (level_dynamic): a fresh table's level 0 merges into the
  * last level; later the deepest level holds nearly everything, the levels
  * above it follow its size down by the multiplier, no level above the
  * base holds data, and the bytes above the bottom stay near
@@ -1957,7 +1955,7 @@ test_bad_options(void)
 	test_tmpdir(dir, sizeof(dir), "cmp_opts");
 	lsm_options_init(&o);
 	CHECK(o.compaction_style == LSM_COMPACT_LEVELED && o.auto_compact);
-	CHECK(o.l0_compaction_trigger == 4 && o.level_size_multiplier == 10);
+	CHECK(o.l0_compaction_trigger == 8 && o.level_size_multiplier == 10 && !o.level_dynamic);
 	o.level_size_multiplier = 1;
 	CHECK(lsm_db_open(&o, dir, &db, &st) == LSM_INVALID_ARGUMENT);
 	lsm_options_init(&o);
