@@ -9,6 +9,8 @@
  *				 [--compression_upper=lz4|zstd|none]
  *				 [--compression_level=N] [--compression_ratio=R]
  *				 [--seed=N] [--sync] [--compaction_style=leveled|tiered]
+ *				 [--level_dynamic=0|1] [--max_bytes_for_level_base=B]
+ *				 [--target_file_size=B] [--l0_compaction_trigger=N]
  *				 [--benchmarks=fillrandom,overwrite,readrandom,seekrandom,compact]
  *				 [--db=DIR]
  *
@@ -68,6 +70,10 @@ typedef struct BenchOpts
 	int			compression_level;	/* -1: the engine's default */
 	double		compression_ratio;	/* > 0: db_bench-style values */
 	int			compaction_style;	/* -1: default, else LsmCompactStyle */
+	int			level_dynamic;	/* -1: default, else 0/1 */
+	uint64_t	level_base;		/* 0: default max_bytes_for_level_base */
+	uint64_t	file_size;		/* 0: default target_file_size */
+	int			l0_trigger;		/* 0: default l0_compaction_trigger */
 	bool		sync;
 	const char *benchmarks;
 	const char *db;
@@ -205,6 +211,14 @@ open_db(const BenchOpts *bo, LsmDb **db)
 		o.compression_level = bo->compression_level;
 	if (bo->compaction_style >= 0)
 		o.compaction_style = (LsmCompactStyle) bo->compaction_style;
+	if (bo->level_dynamic >= 0)
+		o.level_dynamic = bo->level_dynamic != 0;
+	if (bo->level_base > 0)
+		o.max_bytes_for_level_base = bo->level_base;
+	if (bo->file_size > 0)
+		o.target_file_size = bo->file_size;
+	if (bo->l0_trigger > 0)
+		o.l0_compaction_trigger = bo->l0_trigger;
 	if (lsm_db_open(&o, bo->db, db, &st) != LSM_OK)
 	{
 		fprintf(stderr, "cannot open %s: %s\n", bo->db, st.msg);
@@ -424,6 +438,7 @@ main(int argc, char **argv)
 	bo.compression_upper = -1;
 	bo.compression_level = -1;
 	bo.compaction_style = -1;
+	bo.level_dynamic = -1;
 	bo.benchmarks = "fillrandom,readrandom,seekrandom";
 	bo.db = "/tmp/lsm_engine_bench";
 	for (int i = 1; i < argc; i++)
@@ -484,6 +499,14 @@ main(int argc, char **argv)
 				return 2;
 			}
 		}
+		else if ((v = arg_value(argv[i], "--level_dynamic")))
+			bo.level_dynamic = atoi(v);
+		else if ((v = arg_value(argv[i], "--max_bytes_for_level_base")))
+			bo.level_base = strtoull(v, NULL, 10);
+		else if ((v = arg_value(argv[i], "--target_file_size")))
+			bo.file_size = strtoull(v, NULL, 10);
+		else if ((v = arg_value(argv[i], "--l0_compaction_trigger")))
+			bo.l0_trigger = atoi(v);
 		else if ((v = arg_value(argv[i], "--compaction_style")))
 		{
 			if (strcmp(v, "leveled") == 0)

@@ -307,7 +307,7 @@ SELECT input, err(format('SELECT codec.row_decode(%L::bytea, NULL::codec.small)'
 			   ('\x010302ffffffffffffffffff01'), ('\x0103020561'), ('\x010300ff'),
 			   ('\x0103020100')) AS m(input);
 
--- The size limit of a row: a quarter of lsm_fdw.memtable_memory (64MB), so 16MB.
+-- The size limit of a row: a quarter of lsm_fdw.memtable_memory (256MB), at most 64MB.
 SELECT err($$SELECT codec.row_bytes(ROW(1, repeat('x', 64 * 1024 * 1024), 1)::codec.small)$$);
 
 RESET search_path;

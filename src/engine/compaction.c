@@ -201,6 +201,85 @@ level_target(const LsmOptions *o, int level)
 	return t;
 }
 
+/*
+ * The leveled shape of a version: each level's target (0: whatever is
+ * there belongs below; UINT64_MAX: never compacted down) and the level
+ * level 0 compacts into.
+ *
+ * Dynamic (o->level_dynamic): the deepest level holding data is the
+ * bottom and keeps what it has; the levels above it target a
+ * multiplier-th of the one below, up to the first whose target is at most
+ * max_bytes_for_level_base, the base level, into which level 0 compacts;
+ * levels above the base target 0 and drain down.  An empty tree's bottom
+ * is the last level, so a small table's flushes merge straight into it,
+ * and a table of S bytes needs log_multiplier(S / base) + 1 levels, not
+ * the static shape's count from level 1 down: one rewrite fewer per put
+ * for most sizes, and about S / (multiplier - 1) bytes above the bottom,
+ * which bounds space amplification near 1.1 (docs/design.md).
+ * Level 0 still goes into level 1 while older data sits there (a table
+ * written with the static shape): newer data must never land below older.
+ */
+typedef struct LevelShape
+{
+	uint64_t	target[LSM_NUM_LEVELS];
+	int			l0_output;
+} LevelShape;
+
+static void
+level_shape(const LsmOptions *o, const LsmVersion *v, LevelShape *s)
+{
+	int			bottom = LSM_NUM_LEVELS - 1;
+	int			base;
+	int			level;
+	uint64_t	t;
+
+	s->target[0] = 0;
+	if (!o->level_dynamic)
+	{
+		for (level = 1; level < LSM_NUM_LEVELS - 1; level++)
+			s->target[level] = level_target(o, level);
+		s->target[LSM_NUM_LEVELS - 1] = UINT64_MAX;
+		s->l0_output = 1;
+		return;
+	}
+	for (level = LSM_NUM_LEVELS - 1; level >= 1; level--)
+		if (v->n_files[level] > 0)
+		{
+			bottom = level;
+			break;
+		}
+	for (level = bottom; level < LSM_NUM_LEVELS; level++)
+		s->target[level] = UINT64_MAX;
+	t = lsm_version_level_bytes(v, bottom);
+	base = bottom;
+	while (base > 1 && t > o->max_bytes_for_level_base)
+	{
+		t /= (uint64_t) o->level_size_multiplier;
+		base--;
+		s->target[base] = t > 0 ? t : 1;
+	}
+	for (level = 1; level < base; level++)
+		s->target[level] = 0;
+	s->l0_output = base;
+	for (level = 1; level < base; level++)
+		if (v->n_files[level] > 0)
+		{
+			s->l0_output = level;
+			break;
+		}
+}
+
+/* bytes / target as a compaction score; a level with target 0 is overdue. */
+static double
+level_score(uint64_t bytes, uint64_t target)
+{
+	if (target == UINT64_MAX)
+		return 0.0;
+	if (target == 0)
+		return bytes > 0 ? 1e9 : 0.0;
+	return (double) bytes / (double) target;
+}
+
 /* Whether a running compaction holds one of the files; caller holds mu. */
 static bool
 any_compacting(LsmFileMeta *const *files, int n)
@@ -407,6 +486,7 @@ void
 lsm_compaction_pressure(const LsmOptions *o, const LsmVersion *v, LsmPressure *out)
 {
 	int			level;
+	LevelShape	shape;
 
 	memset(out, 0, sizeof(*out));
 	if (o->compaction_style == LSM_COMPACT_TIERED)
@@ -437,18 +517,20 @@ lsm_compaction_pressure(const LsmOptions *o, const LsmVersion *v, LsmPressure *o
 		return;
 	}
 
+	level_shape(o, v, &shape);
 	out->stall_count = v->n_files[0];
 	if (v->n_files[0] >= o->l0_compaction_trigger && v->n_files[0] > 0)
 	{
 		out->due = true;
-		out->pending_bytes += lsm_version_level_bytes(v, 0) + lsm_version_level_bytes(v, 1);
+		out->pending_bytes += lsm_version_level_bytes(v, 0) +
+			lsm_version_level_bytes(v, shape.l0_output);
 	}
 	for (level = 1; level < LSM_NUM_LEVELS - 1; level++)
 	{
 		uint64_t	bytes = lsm_version_level_bytes(v, level);
-		uint64_t	target = level_target(o, level);
+		uint64_t	target = shape.target[level];
 
-		if (bytes > target)
+		if (target != UINT64_MAX && bytes > target)
 		{
 			out->due = true;
 			out->pending_bytes += (bytes - target) * (uint64_t) (o->level_size_multiplier + 1);
@@ -542,13 +624,14 @@ finish_pick(LsmDb *db, LsmCompaction *c, LsmVersion *v, const KeyRange *r)
 
 /*
  * pick_level0
- *		Leveled: all of level 0 into level 1.  Level 0 is always taken
+ *		Leveled: all of level 0 into level to (level_shape's l0_output;
+ *		every level between is empty).  Level 0 is always taken
  *		whole: a newer level-0 file left behind above an older one that
  *		moved down would be fine, but an older one left behind a newer one
  *		would sit above newer data in level 1, and reads would see it.
  */
 static LsmCode
-pick_level0(LsmDb *db, LsmVersion *v, LsmCompaction **out)
+pick_level0(LsmDb *db, LsmVersion *v, int to, LsmCompaction **out)
 {
 	KeyRange	r;
 	LsmCompaction *c;
@@ -559,22 +642,22 @@ pick_level0(LsmDb *db, LsmVersion *v, LsmCompaction **out)
 	if (v->n_files[0] == 0 || any_compacting(v->files[0], v->n_files[0]))
 		return LSM_NOT_FOUND;
 	range_of_files(&r, v->files[0], v->n_files[0]);
-	overlapping_files(v, 1, &r, &start, &n1);
-	if (any_compacting(run_at(v, 1, start), n1))
+	overlapping_files(v, to, &r, &start, &n1);
+	if (any_compacting(run_at(v, to, start), n1))
 		return LSM_NOT_FOUND;
 	if (n1 > 0)
 	{
-		range_extend(&r, v->files[1][start]);
-		range_extend(&r, v->files[1][start + n1 - 1]);
+		range_extend(&r, v->files[to][start]);
+		range_extend(&r, v->files[to][start + n1 - 1]);
 	}
-	if (output_conflict(db, 1, &r))
+	if (output_conflict(db, to, &r))
 		return LSM_NOT_FOUND;
-	c = compaction_new(db, 1);
+	c = compaction_new(db, to);
 	if (c == NULL)
 		return LSM_NO_MEMORY;
 	c->trivial_move = v->n_files[0] == 1 && n1 == 0;
 	if (!set_inputs(c, 0, v->files[0], v->n_files[0]) ||
-		!set_inputs(c, 1, run_at(v, 1, start), n1) ||
+		!set_inputs(c, to, run_at(v, to, start), n1) ||
 		!finish_pick(db, c, v, &r))
 	{
 		compaction_free(c);
@@ -654,7 +737,7 @@ pick_level(LsmDb *db, LsmVersion *v, int level, LsmCompaction **out)
 /*
  * pick_leveled
  *		Score every level (level 0: files / trigger; level n: bytes /
- *		target; the last level is never compacted down) and try the levels
+ *		its level_shape target; the bottom is never compacted down) and try the levels
  *		scoring at least 1, highest first; a level whose files are all
  *		taken by running compactions is passed over.
  */
@@ -665,12 +748,14 @@ pick_leveled(LsmDb *db, LsmVersion *v, LsmCompaction **out)
 	double		score[LSM_NUM_LEVELS - 1];
 	bool		tried[LSM_NUM_LEVELS - 1];
 	int			level;
+	LevelShape	shape;
 
 	*out = NULL;
+	level_shape(o, v, &shape);
 	score[0] = (double) v->n_files[0] / (double) o->l0_compaction_trigger;
 	for (level = 1; level < LSM_NUM_LEVELS - 1; level++)
-		score[level] = (double) lsm_version_level_bytes(v, level) /
-			(double) level_target(o, level);
+		score[level] = level_score(lsm_version_level_bytes(v, level),
+								   shape.target[level]);
 	memset(tried, 0, sizeof(tried));
 	for (;;)
 	{
@@ -684,7 +769,8 @@ pick_leveled(LsmDb *db, LsmVersion *v, LsmCompaction **out)
 		if (best < 0)
 			return LSM_NOT_FOUND;
 		tried[best] = true;
-		rc = best == 0 ? pick_level0(db, v, out) : pick_level(db, v, best, out);
+		rc = best == 0 ? pick_level0(db, v, shape.l0_output, out) :
+			pick_level(db, v, best, out);
 		if (rc != LSM_NOT_FOUND)
 			return rc;
 	}
@@ -801,8 +887,8 @@ oom:
  * pick_manual
  *		lsm_db_compact_range: every file holding keys of [lower, upper), on
  *		every level, into the bottom level in one merge.  Leveled: the
- *		deepest non-empty level, at least 1 (level targets apply to the
- *		levels above it).  Tiered: level 6, so that the newer runs have
+ *		deepest non-empty level; with none, level 1 (static shape) or the
+ *		last level (dynamic), where flushes would end up too.  Tiered: level 6, so that the newer runs have
  *		every level above it to go to.  The range grows as files are taken, level
  *		by level, so that every version of every key the output holds
  *		comes along: at level 0 until no other file overlaps it (level-0
@@ -819,7 +905,7 @@ pick_manual(LsmDb *db, LsmVersion *v, LsmSlice lower, LsmSlice upper,
 	LsmCompaction *c;
 	LsmFileMeta **l0 = NULL;
 	int			n0 = 0;
-	int			bottom = 1;
+	int			bottom = db->opts.level_dynamic ? LSM_NUM_LEVELS - 1 : 1;
 	int			level;
 	int			i;
 	bool		changed;

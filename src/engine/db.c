@@ -88,12 +88,14 @@ lsm_options_init(LsmOptions *opts)
 	opts->merge_arg = NULL;
 	opts->compaction_style = LSM_COMPACT_LEVELED;
 	opts->auto_compact = true;
-	opts->l0_compaction_trigger = 4;
-	opts->l0_slowdown_writes_trigger = 8;
-	opts->l0_stop_writes_trigger = 12;
-	opts->max_bytes_for_level_base = 64 * 1024 * 1024;
+	/* docs/design.md, "Level shape": measured with bench/compaction_bench.sh */
+	opts->l0_compaction_trigger = 8;
+	opts->l0_slowdown_writes_trigger = 20;
+	opts->l0_stop_writes_trigger = 36;
+	opts->max_bytes_for_level_base = 256 * 1024 * 1024;
 	opts->level_size_multiplier = 10;
-	opts->target_file_size = 4 * 1024 * 1024;
+	opts->level_dynamic = false;
+	opts->target_file_size = 16 * 1024 * 1024;
 	opts->soft_pending_compaction_bytes = (uint64_t) 64 << 30;
 	opts->hard_pending_compaction_bytes = (uint64_t) 256 << 30;
 	opts->slowdown_micros = 1000;

@@ -183,12 +183,22 @@ typedef struct LsmOptions
 	/* compaction; docs/design.md, "Compaction", has the exact rules */
 	LsmCompactStyle compaction_style;	/* LSM_COMPACT_LEVELED */
 	bool		auto_compact;	/* compact after each flush; default true */
-	int			l0_compaction_trigger;	/* L0 files (tiered: runs to merge); 4 */
-	int			l0_slowdown_writes_trigger; /* L0 files (tiered: runs); 8, 0 = off */
-	int			l0_stop_writes_trigger; /* L0 files (tiered: runs); 12, 0 = off */
-	uint64_t	max_bytes_for_level_base;	/* leveled: L1 target; 64 MiB */
+	int			l0_compaction_trigger;	/* L0 files (tiered: runs to merge); 8 */
+	int			l0_slowdown_writes_trigger; /* L0 files (tiered: runs); 20, 0 = off */
+	int			l0_stop_writes_trigger; /* L0 files (tiered: runs); 36, 0 = off */
+	uint64_t	max_bytes_for_level_base;	/* leveled: L1 target; 256 MiB */
 	int			level_size_multiplier;	/* leveled: each level this x above; 10 */
-	uint64_t	target_file_size;	/* outputs are cut past this; 4 MiB */
+	/*
+	 * Leveled: size the levels from the bottom (the deepest level holding
+	 * data keeps what it has; each level above targets a multiplier-th of
+	 * the one below, up to the first at or below max_bytes_for_level_base,
+	 * into which level 0 compacts), as RocksDB's
+	 * level_compaction_dynamic_level_bytes: space amplification near 1.1
+	 * for more rewriting.  Default false: the static shape, level n targets
+	 * base x multiplier^(n-1) (docs/design.md, "Level shape").
+	 */
+	bool		level_dynamic;
+	uint64_t	target_file_size;	/* outputs are cut past this; 16 MiB */
 	uint64_t	soft_pending_compaction_bytes;	/* slowdown; 64 GiB, 0 = off */
 	uint64_t	hard_pending_compaction_bytes;	/* stop; 256 GiB, 0 = off */
 	uint64_t	slowdown_micros;	/* sleep per slowed-down write; 1000 */

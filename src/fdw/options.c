@@ -377,7 +377,7 @@ lsm_settings_for_table(Oid relid, LsmTableSettings *s)
 	s->compression_level = 3;
 	s->block_size = 4096;
 	s->bloom_bits_per_key = 10;
-	s->memtable_size = 8 * 1024 * 1024;
+	s->memtable_size = 32 * 1024 * 1024;
 	s->overwrite_on_duplicate = false;
 	s->sum_on_duplicate = false;
 

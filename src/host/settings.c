@@ -79,7 +79,7 @@ lsm_read_settings(const char *dir, LsmTableSettings *s)
 	s->compression_level = 3;
 	s->block_size = 4096;
 	s->bloom_bits_per_key = 10;
-	s->memtable_size = 8 * 1024 * 1024;	/* options.c's default */
+	s->memtable_size = 32 * 1024 * 1024;	/* options.c's default */
 	s->overwrite_on_duplicate = false;
 	s->sum_on_duplicate = false;
 	s->ttl_attno = 0;

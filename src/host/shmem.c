@@ -30,7 +30,7 @@
 #include "lsm_wait.h"
 #include "shm_heap.h"
 
-int			lsm_memtable_memory = 64 * 1024;	/* kB */
+int			lsm_memtable_memory = 256 * 1024;	/* kB */
 int			lsm_block_cache_size = 64 * 1024;	/* kB */
 int			lsm_metadata_memory = 32 * 1024;	/* kB */
 int			lsm_max_tables = 1000;
@@ -307,7 +307,7 @@ lsm_shmem_define_gucs(void)
 							"Shared memory for the memtables of all lsm_fdw tables.",
 							"Writers wait for a flush when it is full.",
 							&lsm_memtable_memory,
-							64 * 1024, 4 * 1024, INT_MAX / 4,
+							256 * 1024, 4 * 1024, INT_MAX / 4,
 							PGC_POSTMASTER, GUC_UNIT_KB,
 							NULL, NULL, NULL);
 	DefineCustomIntVariable("lsm_fdw.block_cache_size",

@@ -361,6 +361,86 @@ random_op(LsmDb *db, Model *m, TestRng *rng, int nkeys, int delete_pct)
  * (once nothing is due), level 0 less than its trigger, outputs are cut
  * near the target size, several levels are in use, and the data is right.
  */
+/*
+ * The dynamic shape (level_dynamic): a fresh table's level 0 merges into the
+ * last level; later the deepest level holds nearly everything, the levels
+ * above it follow its size down by the multiplier, no level above the
+ * base holds data, and the bytes above the bottom stay near
+ * bottom / (multiplier - 1), i.e. space amplification near 1 + 1/9 with
+ * the default multiplier.
+ */
+static void
+test_leveled_dynamic(void)
+{
+	char		dir[256];
+	LsmOptions	o = small_opts(LSM_COMPACT_LEVELED);
+	LsmDb	   *db;
+	LsmStatus	st;
+	LsmDbStats	s;
+	static Model m;
+	TestRng		rng = {test_seed("leveled dynamic")};
+	long		n = iters(12000);
+	uint64_t	compactions = 0;
+	bool		first_checked = false;
+	int			bottom = LSM_NUM_LEVELS - 1;
+	int			base;
+	uint64_t	above = 0;
+
+	o.level_dynamic = true;
+	memset(&m, 0, sizeof(m));
+	test_tmpdir(dir, sizeof(dir), "cmp_dynamic");
+	CHECK_OK(lsm_db_open(&o, dir, &db, &st), &st);
+	for (long i = 0; i < n; i++)
+	{
+		CHECK(random_op(db, &m, &rng, NK, 15));
+		lsm_db_stats(db, &s);
+		if (s.compactions != compactions)
+		{
+			CHECK(invariants_hold(db));
+			if (!first_checked)
+			{
+				/* the first compaction took level 0 to the last level */
+				for (int l = 1; l < LSM_NUM_LEVELS - 1; l++)
+					CHECK(s.files_per_level[l] == 0);
+				CHECK(s.files_per_level[LSM_NUM_LEVELS - 1] > 0);
+				first_checked = true;
+			}
+			compactions = s.compactions;
+		}
+	}
+	CHECK(first_checked);
+	lsm_db_stats(db, &s);
+	printf("  dynamic: %llu compactions (%llu trivial moves), levels:",
+		   (unsigned long long) s.compactions, (unsigned long long) s.trivial_moves);
+	for (int l = 0; l < LSM_NUM_LEVELS; l++)
+		printf(" %llu/%lluK", (unsigned long long) s.files_per_level[l],
+			   (unsigned long long) s.bytes_per_level[l] / 1024);
+	printf(", write amp %.2f\n", s.write_amplification);
+	CHECK(!lsm_db_compaction_needed(db));
+	CHECK(s.files_per_level[LSM_NUM_LEVELS - 1] > 0);
+	/* levels from the base down are contiguous, the ones above it empty */
+	base = bottom;
+	while (base > 1 && s.files_per_level[base - 1] > 0)
+		base--;
+	for (int l = 1; l < base; l++)
+		CHECK(s.files_per_level[l] == 0);
+	CHECK(base < bottom);		/* the data outgrew one level */
+	/* each level at most its target: the one below / multiplier */
+	{
+		uint64_t	t = s.bytes_per_level[bottom];
+
+		for (int l = bottom - 1; l >= base; l--)
+		{
+			t /= (uint64_t) o.level_size_multiplier;
+			CHECK(s.bytes_per_level[l] <= t);
+			above += s.bytes_per_level[l];
+		}
+	}
+	CHECK(above <= s.bytes_per_level[bottom] / (uint64_t) (o.level_size_multiplier - 1));
+	CHECK(db_matches(db, &m, NK));
+	CHECK_OK(lsm_db_close(db, &st), &st);
+}
+
 static void
 test_leveled_shape(void)
 {
@@ -1875,7 +1955,7 @@ test_bad_options(void)
 	test_tmpdir(dir, sizeof(dir), "cmp_opts");
 	lsm_options_init(&o);
 	CHECK(o.compaction_style == LSM_COMPACT_LEVELED && o.auto_compact);
-	CHECK(o.l0_compaction_trigger == 4 && o.level_size_multiplier == 10);
+	CHECK(o.l0_compaction_trigger == 8 && o.level_size_multiplier == 10 && !o.level_dynamic);
 	o.level_size_multiplier = 1;
 	CHECK(lsm_db_open(&o, dir, &db, &st) == LSM_INVALID_ARGUMENT);
 	lsm_options_init(&o);
@@ -1951,6 +2031,7 @@ main(void)
 	TIMED_RUN(test_bad_options);
 	TIMED_RUN(test_step_api);
 	TIMED_RUN(test_leveled_shape);
+	TIMED_RUN(test_leveled_dynamic);
 	TIMED_RUN(test_tiered_shape);
 	TIMED_RUN(test_gc_snapshots);
 	TIMED_RUN(test_merge_fold);

@@ -232,6 +232,7 @@ crash_opts(LsmEnv *env, TestRng *rng)
 	o.max_bytes_for_level_base = (uint64_t) (4 + test_rng_below(rng, 12)) * 1024;
 	o.level_size_multiplier = 2 + (int) test_rng_below(rng, 3);
 	o.l0_compaction_trigger = 2 + (int) test_rng_below(rng, 3);
+	o.level_dynamic = test_rng_below(rng, 2) != 0;
 	return o;
 }
 

@@ -740,6 +740,7 @@ run_config(Run *r, Config config, long steps)
 		r->opts.level_size_multiplier = 2 + (int) test_rng_below(&r->rng, 2);
 		r->opts.l0_compaction_trigger = 2 + (int) test_rng_below(&r->rng, 3);
 		r->opts.compaction_style = config == CONFIG_TIERED ? LSM_COMPACT_TIERED : LSM_COMPACT_LEVELED;
+		r->opts.level_dynamic = test_rng_below(&r->rng, 2) != 0;
 		if (config == CONFIG_TIERED)
 			r->opts.tiered_max_merge_width = 2 + (int) test_rng_below(&r->rng, 6);
 		if (config == CONFIG_DRIVEN)
@@ -756,10 +757,11 @@ run_config(Run *r, Config config, long steps)
 		   r->opts.block_restart_interval, r->opts.compression ? "zstd" : "raw",
 		   r->opts.bloom_bits_per_key, r->opts.block_cache_size);
 	if (config != CONFIG_DEFAULT)
-		printf(" file %llu L1 %llu x%d trigger %d",
+		printf(" file %llu L1 %llu x%d trigger %d%s",
 			   (unsigned long long) r->opts.target_file_size,
 			   (unsigned long long) r->opts.max_bytes_for_level_base,
-			   r->opts.level_size_multiplier, r->opts.l0_compaction_trigger);
+			   r->opts.level_size_multiplier, r->opts.l0_compaction_trigger,
+			   r->opts.level_dynamic ? " dynamic" : "");
 	printf("\n");
 
 	test_tmpdir(r->dir, sizeof(r->dir), "db_random");
