@@ -89,6 +89,10 @@ extern int	lsm_table_key_format(Oid relid, char **collation_version);
 extern void lsm_table_set_key_format(Oid relid, int key_format,
 									 const char *collation_version);
 
+/* in relcache.c: per-backend cache of what the options say */
+extern void lsm_key_info(Relation rel, LsmKeyInfo *ki);
+extern void lsm_cached_settings(Relation rel, LsmTableSettings *s);
+
 /* in analyze.c */
 extern bool lsmAnalyzeForeignTable(Relation rel, AcquireSampleRowsFunc *func,
 								   BlockNumber *totalpages);
@@ -105,7 +109,7 @@ extern void lsm_read_settings(const char *dir, LsmTableSettings *s);
 extern char *lsm_table_dir(Oid dboid, Oid relid);
 extern int	lsm_errcode(LsmCode code);
 extern void lsm_report(int elevel, const LsmStatus *st, const char *what);
-extern void lsm_key_info(Relation rel, LsmKeyInfo *ki);
+extern void lsm_key_info_build(Relation rel, LsmKeyInfo *ki);
 extern bool lsm_key_info_try(Relation rel, LsmKeyInfo *ki);
 extern void lsm_notice_no_key(Relation rel);
 extern bool lsm_table_has_data(Relation rel);

@@ -98,7 +98,7 @@ init_modify_state(ResultRelInfo *rinfo, bool do_nothing, bool explain_only)
 	LsmTableSettings settings;
 
 	rinfo->ri_FdwState = ms;
-	lsm_settings_for_table(RelationGetRelid(rel), &settings);
+	lsm_cached_settings(rel, &settings);
 	ms->overwrite = settings.overwrite_on_duplicate;
 	ms->do_nothing = do_nothing;
 	if (explain_only)

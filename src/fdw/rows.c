@@ -204,11 +204,12 @@ lsm_key_info_try(Relation rel, LsmKeyInfo *ki)
 }
 
 /*
- * lsm_key_info
+ * lsm_key_info_build
  *		The same for a table about to be used: one without key is refused.
+ *		Callers use lsm_key_info (relcache.c), which caches the result.
  */
 void
-lsm_key_info(Relation rel, LsmKeyInfo *ki)
+lsm_key_info_build(Relation rel, LsmKeyInfo *ki)
 {
 	if (!lsm_key_info_try(rel, ki))
 		ereport(ERROR,
