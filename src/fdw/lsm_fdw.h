@@ -184,6 +184,8 @@ extern void lsm_explain_read_counters(const LsmReadCounters *c, ExplainState *es
 /* in rows.c */
 extern bool lsm_store_row(TupleTableSlot *slot, const LsmKeyInfo *ki,
 						  LsmSlice key, LsmSlice value);
+extern bool lsm_store_row_cols(TupleTableSlot *slot, const LsmKeyInfo *ki,
+							   const bool *wanted, LsmSlice key, LsmSlice value);
 extern bool lsm_row_expired(const LsmKeyInfo *ki, TupleDesc desc, LsmSlice value);
 extern bool lsm_key_order_usable(const LsmKeyInfo *ki, int col, Oid collid);
 extern char *lsm_key_collation_versions(const LsmKeyInfo *ki);

@@ -33,6 +33,7 @@ typedef struct OverlayEntry
 typedef struct LsmScanState
 {
 	LsmKeyInfo	ki;
+	bool	   *wanted;			/* attributes to decode; NULL: all */
 	LsmAccess	acc;			/* with ExprStates */
 	LsmDb	   *db;
 	LsmTxnTable *txn;
@@ -591,18 +592,18 @@ next_get(LsmScanState *ss, TupleTableSlot *slot)
 			else
 			{
 				/* an expired row stays absent, increments or not */
-				if (!lsm_store_row(slot, &ss->ki, key, value))
+				if (!lsm_store_row_cols(slot, &ss->ki, ss->wanted, key, value))
 					continue;
 				return true;
 			}
 			lsm_apply_increment(&value, own, &ss->foldbuf);
-			if (!lsm_store_row(slot, &ss->ki, key, lsm_buf_slice(&ss->foldbuf)))
+			if (!lsm_store_row_cols(slot, &ss->ki, ss->wanted, key, lsm_buf_slice(&ss->foldbuf)))
 				continue;
 			return true;
 		}
 		if (t == 1)
 		{
-			if (!lsm_store_row(slot, &ss->ki, key, value))
+			if (!lsm_store_row_cols(slot, &ss->ki, ss->wanted, key, value))
 				continue;
 			ss->rows_from_txn++;
 			return true;
@@ -612,7 +613,7 @@ next_get(LsmScanState *ss, TupleTableSlot *slot)
 		if (ss->acc.lock_rows)
 		{
 			if (!lock_and_reread(ss, key, &value) ||
-				!lsm_store_row(slot, &ss->ki, key, value))
+				!lsm_store_row_cols(slot, &ss->ki, ss->wanted, key, value))
 				continue;
 			return true;
 		}
@@ -625,7 +626,7 @@ next_get(LsmScanState *ss, TupleTableSlot *slot)
 			continue;
 		if (rc != LSM_OK)
 			lsm_report(ERROR, &st, "read a row");
-		if (!lsm_store_row(slot, &ss->ki, key, lsm_buf_slice(&ss->valbuf)))
+		if (!lsm_store_row_cols(slot, &ss->ki, ss->wanted, key, lsm_buf_slice(&ss->valbuf)))
 			continue;
 		return true;
 	}
@@ -676,10 +677,10 @@ next_range(LsmScanState *ss, TupleTableSlot *slot)
 				LsmSlice	value;
 
 				present = lock_and_reread(ss, lsm_iter_key(ss->it), &value) &&
-					lsm_store_row(slot, &ss->ki, lsm_iter_key(ss->it), value);
+					lsm_store_row_cols(slot, &ss->ki, ss->wanted, lsm_iter_key(ss->it), value);
 			}
 			else
-				present = lsm_store_row(slot, &ss->ki, lsm_iter_key(ss->it),
+				present = lsm_store_row_cols(slot, &ss->ki, ss->wanted, lsm_iter_key(ss->it),
 										lsm_iter_value(ss->it));
 			if (rev)
 				lsm_iter_prev(ss->it);
@@ -717,7 +718,7 @@ next_range(LsmScanState *ss, TupleTableSlot *slot)
 						lsm_iter_next(ss->it);
 				}
 				if (!present ||
-					!lsm_store_row(slot, &ss->ki, e->key, lsm_buf_slice(&ss->foldbuf)))
+					!lsm_store_row_cols(slot, &ss->ki, ss->wanted, e->key, lsm_buf_slice(&ss->foldbuf)))
 					continue;
 				ss->rows_from_txn++;
 				return true;
@@ -730,7 +731,7 @@ next_range(LsmScanState *ss, TupleTableSlot *slot)
 					lsm_iter_next(ss->it);
 			}
 			if (e->is_delete ||
-				!lsm_store_row(slot, &ss->ki, e->key, e->value))
+				!lsm_store_row_cols(slot, &ss->ki, ss->wanted, e->key, e->value))
 				continue;
 			ss->rows_from_txn++;
 			return true;
@@ -758,6 +759,9 @@ lsmBeginForeignScan(ForeignScanState *node, int eflags)
 		return;
 
 	lsm_key_info(rel, &ss->ki);
+	ss->wanted = lsm_access_wanted_attrs(plan->fdw_private, RelationGetDescr(rel)->natts);
+	if (ss->wanted != NULL && ss->ki.ttl_attno != InvalidAttrNumber)
+		ss->wanted[ss->ki.ttl_attno - 1] = true;	/* expiry is checked */
 	ss->db = lsm_open_table(rel);
 	ss->txn = lsm_txn_table(rel, ss->db, false);
 	ss->txn_upto = lsm_txn_nops(ss->txn);
