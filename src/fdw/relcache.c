@@ -64,6 +64,8 @@ rel_cache_relcache_cb(Datum arg, Oid relid)
 	LsmRelCacheEntry *e;
 
 	rel_cache_invals++;
+	if (rel_cache == NULL)
+		return;
 	if (OidIsValid(relid))
 	{
 		e = hash_search(rel_cache, &relid, HASH_FIND, NULL);
@@ -96,16 +98,22 @@ rel_cache_entry(Oid relid)
 
 	if (rel_cache == NULL)
 	{
+		static bool registered = false;
 		HASHCTL		ctl;
 
+		/* first, so that no entry can exist without its callbacks */
+		if (!registered)
+		{
+			CacheRegisterRelcacheCallback(rel_cache_relcache_cb, (Datum) 0);
+			CacheRegisterSyscacheCallback(FOREIGNSERVEROID, rel_cache_syscache_cb, (Datum) 0);
+			CacheRegisterSyscacheCallback(FOREIGNTABLEREL, rel_cache_syscache_cb, (Datum) 0);
+			registered = true;
+		}
 		ctl.keysize = sizeof(Oid);
 		ctl.entrysize = sizeof(LsmRelCacheEntry);
 		ctl.hcxt = CacheMemoryContext;
 		rel_cache = hash_create("lsm_fdw relation cache", 16, &ctl,
 								HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
-		CacheRegisterRelcacheCallback(rel_cache_relcache_cb, (Datum) 0);
-		CacheRegisterSyscacheCallback(FOREIGNSERVEROID, rel_cache_syscache_cb, (Datum) 0);
-		CacheRegisterSyscacheCallback(FOREIGNTABLEREL, rel_cache_syscache_cb, (Datum) 0);
 	}
 	e = hash_search(rel_cache, &relid, HASH_ENTER, &found);
 	if (!found)
