@@ -48,6 +48,21 @@ typedef struct LsmScanState
 	bool		empty;			/* the quals can match nothing */
 
 	/*
+	 * Kept across rescans (a parameterized inner side is rescanned per
+	 * outer row): the base types of the access's value expressions, looked
+	 * up once, and the key buffers, reset rather than allocated again.
+	 */
+	Oid			eq_types[INDEX_MAX_KEYS];
+	Oid			lower_type;
+	Oid			upper_type;
+	Oid			any_elemtype;	/* MULTI: the last array's element type */
+	Oid			any_base_type;
+	int16		any_elmlen;
+	bool		any_elmbyval;
+	char		any_elmalign;
+	StringInfoData prefix;		/* the leading equalities; POINT's key */
+
+	/*
 	 * POINT and MULTI: sorted, distinct keys to get.  MULTI_RANGE: sorted,
 	 * distinct key prefixes, each read as a range; next_key is the next
 	 * one to open (walking down when reverse).
@@ -189,16 +204,22 @@ eval(ExprState *es, ExprContext *econtext, bool *isnull)
  * every value of the column's type, KEY_VALUE_NULL for NULL.
  */
 static int
-eval_key_value(LsmScanState *ss, ExprState *es, int col, ExprContext *econtext,
-			   Datum *out)
+eval_key_value(LsmScanState *ss, ExprState *es, Oid valtype, int col,
+			   ExprContext *econtext, Datum *out)
 {
 	bool		isnull;
 	Datum		v = eval(es, econtext, &isnull);
 
 	if (isnull)
 		return KEY_VALUE_NULL;
-	return lsm_coerce_key_value(ss->ki.base_types[col],
-								getBaseType(exprType((Node *) es->expr)), v, out);
+	return lsm_coerce_key_value(ss->ki.base_types[col], valtype, v, out);
+}
+
+/* The base type of a value expression of the access (NULL: none). */
+static Oid
+value_base_type(void *es)
+{
+	return es ? getBaseType(exprType((Node *) ((ExprState *) es)->expr)) : InvalidOid;
 }
 
 /*
@@ -212,7 +233,8 @@ encode_equalities(LsmScanState *ss, ExprContext *econtext, StringInfo buf)
 	{
 		Datum		cv;
 
-		if (eval_key_value(ss, (ExprState *) ss->acc.eq[i], i, econtext, &cv) != 0)
+		if (eval_key_value(ss, (ExprState *) ss->acc.eq[i], ss->eq_types[i], i,
+						   econtext, &cv) != 0)
 			return false;
 		lsm_key_encode(buf, ss->ki.types[i], ss->ki.sort_colls[i], cv);
 	}
@@ -247,22 +269,22 @@ compute_targets(LsmScanState *ss, ExprContext *econtext)
 	ss->nkeys_to_get = 0;
 	ss->next_key = 0;
 	ss->has_upper = false;
-	initStringInfo(&prefix);
-	initStringInfo(&ss->lower);
-	initStringInfo(&ss->upper);
+	resetStringInfo(&ss->prefix);
+	resetStringInfo(&ss->lower);
+	resetStringInfo(&ss->upper);
 
-	if (!encode_equalities(ss, econtext, &prefix))
+	if (!encode_equalities(ss, econtext, &ss->prefix))
 	{
 		ss->empty = true;
 		MemoryContextSwitchTo(old);
 		return;
 	}
 
+	prefix = ss->prefix;
 	switch (ss->acc.kind)
 	{
 		case LSM_ACCESS_POINT:
-			ss->keys = palloc(sizeof(StringInfoData));
-			ss->keys[0] = prefix;
+			ss->keys = &ss->prefix;
 			ss->nkeys_to_get = 1;
 			break;
 
@@ -289,7 +311,16 @@ compute_targets(LsmScanState *ss, ExprContext *econtext)
 				}
 				a = DatumGetArrayTypeP(arr);
 				elemtype = ARR_ELEMTYPE(a);
-				get_typlenbyvalalign(elemtype, &elmlen, &elmbyval, &elmalign);
+				if (elemtype != ss->any_elemtype)
+				{
+					get_typlenbyvalalign(elemtype, &ss->any_elmlen, &ss->any_elmbyval,
+										 &ss->any_elmalign);
+					ss->any_base_type = getBaseType(elemtype);
+					ss->any_elemtype = elemtype;
+				}
+				elmlen = ss->any_elmlen;
+				elmbyval = ss->any_elmbyval;
+				elmalign = ss->any_elmalign;
 				deconstruct_array(a, elemtype, elmlen, elmbyval, elmalign,
 								  &elems, &nulls, &n);
 				ss->keys = palloc(sizeof(StringInfoData) * Max(n, 1));
@@ -298,7 +329,7 @@ compute_targets(LsmScanState *ss, ExprContext *econtext)
 					Datum		cv;
 
 					if (nulls[i] ||
-						lsm_coerce_key_value(ss->ki.base_types[col], getBaseType(elemtype), elems[i], &cv) != 0)
+						lsm_coerce_key_value(ss->ki.base_types[col], ss->any_base_type, elems[i], &cv) != 0)
 						continue;
 					initStringInfo(&ss->keys[out]);
 					appendBinaryStringInfo(&ss->keys[out], prefix.data, prefix.len);
@@ -345,8 +376,8 @@ compute_targets(LsmScanState *ss, ExprContext *econtext)
 			if (ss->acc.lower)
 			{
 				Datum		cv;
-				int			c = eval_key_value(ss, (ExprState *) ss->acc.lower, col,
-											   econtext, &cv);
+				int			c = eval_key_value(ss, (ExprState *) ss->acc.lower,
+											   ss->lower_type, col, econtext, &cv);
 
 				/* NULL or above the type's range: nothing; below: unbounded */
 				if (c > 0)
@@ -367,8 +398,8 @@ compute_targets(LsmScanState *ss, ExprContext *econtext)
 			if (ss->acc.upper)
 			{
 				Datum		cv;
-				int			c = eval_key_value(ss, (ExprState *) ss->acc.upper, col,
-											   econtext, &cv);
+				int			c = eval_key_value(ss, (ExprState *) ss->acc.upper,
+											   ss->upper_type, col, econtext, &cv);
 
 				/* NULL or below the type's range: nothing; above: unbounded */
 				if (c < 0 || c == KEY_VALUE_NULL)
@@ -768,6 +799,13 @@ lsmBeginForeignScan(ForeignScanState *node, int eflags)
 	ss->read_seq = lsm_read_point();
 	ss->relid = RelationGetRelid(rel);
 	initStringInfo(&ss->lockkey);
+	initStringInfo(&ss->prefix);
+	initStringInfo(&ss->lower);
+	initStringInfo(&ss->upper);
+	for (int i = 0; i < ss->acc.neq; i++)
+		ss->eq_types[i] = value_base_type(ss->acc.eq[i]);
+	ss->lower_type = value_base_type(ss->acc.lower);
+	ss->upper_type = value_base_type(ss->acc.upper);
 	ss->cleanup.func = release_scan;
 	ss->cleanup.arg = ss;
 	MemoryContextRegisterResetCallback(CurrentMemoryContext, &ss->cleanup);
