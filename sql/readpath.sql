@@ -109,8 +109,8 @@ END $$;
 ROLLBACK;
 
 -- ANALYZE of a table much larger than its sample reads about as many rows
--- as it keeps (runs of consecutive keys from random points), and takes the
--- row count from the engine; a small table is still read whole.
+-- as it keeps (a row from each of as many random points of the key range),
+-- and takes the row count from the engine; a small table is still read whole.
 CREATE FOREIGN TABLE an (k int4 OPTIONS (key 'true'), m int4, n int4, s text) SERVER lsm;
 INSERT INTO an SELECT g, g % 10, CASE WHEN g % 2 = 0 THEN g END, 'v' || g
 	FROM generate_series(1, 20000) g;
