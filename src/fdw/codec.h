@@ -86,6 +86,14 @@ extern void lsm_row_decode(const char *data, size_t len, TupleDesc desc,
 						   const bool *is_key, Datum *values, bool *isnull);
 
 /*
+ * The same for the attributes marked in wanted (NULL: all); the others are
+ * NULL.
+ */
+extern void lsm_row_decode_cols(const char *data, size_t len, TupleDesc desc,
+								const bool *is_key, const bool *wanted,
+								Datum *values, bool *isnull);
+
+/*
  * The 8-byte by-value attribute attnum of a stored row, given the typlens
  * of the attributes before it; false when absent or undecodable.
  */

@@ -90,6 +90,10 @@ extern int	lsm_table_key_format(Oid relid, char **collation_version);
 extern void lsm_table_set_key_format(Oid relid, int key_format,
 									 const char *collation_version);
 
+/* in relcache.c: per-backend cache of what the options say */
+extern void lsm_key_info(Relation rel, LsmKeyInfo *ki);
+extern void lsm_cached_settings(Relation rel, LsmTableSettings *s);
+
 /* in analyze.c */
 extern bool lsmAnalyzeForeignTable(Relation rel, AcquireSampleRowsFunc *func,
 								   BlockNumber *totalpages);
@@ -106,7 +110,7 @@ extern void lsm_read_settings(const char *dir, LsmTableSettings *s);
 extern char *lsm_table_dir(Oid dboid, Oid relid);
 extern int	lsm_errcode(LsmCode code);
 extern void lsm_report(int elevel, const LsmStatus *st, const char *what);
-extern void lsm_key_info(Relation rel, LsmKeyInfo *ki);
+extern void lsm_key_info_build(Relation rel, LsmKeyInfo *ki);
 extern bool lsm_key_info_try(Relation rel, LsmKeyInfo *ki);
 extern void lsm_notice_no_key(Relation rel);
 extern bool lsm_table_has_data(Relation rel);
@@ -186,6 +190,8 @@ extern void lsm_explain_read_counters(const LsmReadCounters *c, ExplainState *es
 /* in rows.c */
 extern bool lsm_store_row(TupleTableSlot *slot, const LsmKeyInfo *ki,
 						  LsmSlice key, LsmSlice value);
+extern bool lsm_store_row_cols(TupleTableSlot *slot, const LsmKeyInfo *ki,
+							   const bool *wanted, LsmSlice key, LsmSlice value);
 extern bool lsm_row_expired(const LsmKeyInfo *ki, TupleDesc desc, LsmSlice value);
 extern bool lsm_key_order_usable(const LsmKeyInfo *ki, int col, Oid collid);
 extern char *lsm_key_collation_versions(const LsmKeyInfo *ki);

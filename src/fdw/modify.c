@@ -43,6 +43,8 @@ typedef struct LsmModifyState
 	LsmBuf		opbuf;			/* sum: the row's operand */
 	LsmBuf		foldbuf;		/* sum: a row with it folded in */
 	bool		do_nothing;		/* ON CONFLICT DO NOTHING */
+	bool		scan_locked;	/* the scan locked and read each row */
+	uint64		engine_gets;	/* for EXPLAIN ANALYZE */
 	AttrNumber	junk_attnos[INDEX_MAX_KEYS];
 	MemoryContext tmp_cxt;
 	StringInfoData key;
@@ -87,6 +89,9 @@ lsmAddForeignUpdateTargets(PlannerInfo *root, Index rtindex,
 /*
  * lsmPlanForeignModify
  *		Refuse RETURNING ctid (an INSERT has no scan that would refuse it).
+ *		Tell the executor whether the scan of the target locks and reads
+ *		each row at its newest version (lock_rows in plan.c: the target of
+ *		a statement on the table itself, not an inheritance child).
  */
 static List *
 lsmPlanForeignModify(PlannerInfo *root, ModifyTable *plan,
@@ -95,7 +100,7 @@ lsmPlanForeignModify(PlannerInfo *root, ModifyTable *plan,
 	if (plan->returningLists != NIL)
 		lsm_refuse_ctid((Node *) list_nth(plan->returningLists, subplan_index),
 						resultRelation, planner_rt_fetch(resultRelation, root)->relid);
-	return NIL;
+	return list_make1(makeInteger((int) resultRelation == root->parse->resultRelation));
 }
 
 /*
@@ -144,7 +149,7 @@ init_modify_state(ResultRelInfo *rinfo, bool do_nothing, bool explain_only)
 	LsmTableSettings settings;
 
 	rinfo->ri_FdwState = ms;
-	lsm_settings_for_table(RelationGetRelid(rel), &settings);
+	lsm_cached_settings(rel, &settings);
 	ms->overwrite = settings.overwrite_on_duplicate;
 	ms->sum = settings.sum_on_duplicate;
 	ms->do_nothing = do_nothing;
@@ -180,6 +185,7 @@ lsmBeginForeignModify(ModifyTableState *mtstate, ResultRelInfo *rinfo,
 						   (eflags & EXEC_FLAG_EXPLAIN_ONLY) != 0);
 	if (eflags & EXEC_FLAG_EXPLAIN_ONLY)
 		return;
+	ms->scan_locked = fdw_private != NIL && intVal(linitial(fdw_private)) != 0;
 
 	if (mtstate->operation == CMD_UPDATE || mtstate->operation == CMD_DELETE)
 	{
@@ -496,11 +502,27 @@ lsmExecForeignDelete(EState *estate, ResultRelInfo *rinfo, TupleTableSlot *slot,
 	encode_old_key(ms, planSlot);
 	old_key = lsm_slice(ms->old_key.data, ms->old_key.len);
 
-	/* The deleted row, for RETURNING. */
 	ExecClearTuple(slot);
-	if (lsm_txn_row(ms->txn, ms->db, old_key, lsm_txn_nops(ms->txn), lsm_newest_point(),
-					&ms->valbuf, &value))
-		(void) lsm_store_row(slot, &ms->ki, old_key, value);
+	if (ms->scan_locked && rinfo->ri_projectReturning == NULL)
+	{
+		/*
+		 * The scan locked the key and read the row at its newest version
+		 * (scan.c, lock_and_reread): it exists unless this statement
+		 * deleted it already (a join that found it twice), which the
+		 * transaction's own writes tell without reading the engine again.
+		 */
+		if (lsm_txn_lookup(ms->txn, old_key, lsm_txn_nops(ms->txn), &value) == 0)
+			return NULL;
+		ExecStoreAllNullTuple(slot);
+	}
+	else
+	{
+		/* The deleted row, for RETURNING. */
+		ms->engine_gets++;
+		if (lsm_txn_row(ms->txn, ms->db, old_key, lsm_txn_nops(ms->txn), lsm_newest_point(),
+						&ms->valbuf, &value))
+			(void) lsm_store_row(slot, &ms->ki, old_key, value);
+	}
 	lsm_lock_key(RelationGetRelid(ms->rel), old_key);
 	lsm_txn_write(ms->txn, LSM_KIND_DELETE, old_key, lsm_slice(NULL, 0));
 	return TupIsNull(slot) ? NULL : slot;
@@ -586,6 +608,9 @@ lsmExplainForeignModify(ModifyTableState *mtstate, ResultRelInfo *rinfo,
 							ms && ms->overwrite ? "overwrite" :
 							ms && ms->sum && !ms->do_nothing ? "sum" :
 							(ms && ms->do_nothing ? "do nothing" : "error"), es);
+	/* rows read again by the modification itself (DELETE ... RETURNING) */
+	if (es->analyze && ms && mtstate->operation == CMD_DELETE)
+		ExplainPropertyUInteger("LSM Engine Gets", NULL, ms->engine_gets, es);
 }
 
 void

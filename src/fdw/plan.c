@@ -732,6 +732,7 @@ lsmGetForeignPlan(PlannerInfo *root, RelOptInfo *baserel, Oid foreigntableid,
 	List	   *fdw_exprs;
 	List	   *fdw_private;
 	PlanRowMark *rowmark;
+	Bitmapset  *attrs = NULL;
 
 	lsm_access_from_list(best_path->fdw_private, &acc);
 
@@ -748,6 +749,15 @@ lsmGetForeignPlan(PlannerInfo *root, RelOptInfo *baserel, Oid foreigntableid,
 	lsm_access_split(&acc, &fdw_private, &fdw_exprs);
 
 	scan_clauses = extract_actual_clauses(scan_clauses, false);
+
+	/*
+	 * Projection: the scan decodes only the columns the query reads, in
+	 * its output or in the quals it checks (all when it needs the whole
+	 * row, as an UPDATE does).
+	 */
+	pull_varattnos((Node *) baserel->reltarget->exprs, baserel->relid, &attrs);
+	pull_varattnos((Node *) scan_clauses, baserel->relid, &attrs);
+	fdw_private = lsm_access_add_attrs(fdw_private, attrs);
 	return make_foreignscan(tlist, scan_clauses, baserel->relid, fdw_exprs,
 							fdw_private, NIL, NIL, outer_plan);
 }

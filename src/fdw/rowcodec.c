@@ -319,11 +319,28 @@ void
 lsm_row_decode(const char *data, size_t len, TupleDesc desc,
 			   const bool *is_key, Datum *values, bool *isnull)
 {
+	lsm_row_decode_cols(data, len, desc, is_key, NULL, values, isnull);
+}
+
+/*
+ * lsm_row_decode_cols
+ *		lsm_row_decode for the attributes a query reads (wanted[i] for
+ *		attribute i + 1; NULL: all): the others are NULL, their bytes are
+ *		stepped over without a copy, and decoding stops after the last
+ *		wanted one.  The bytes after it are then not checked for corruption,
+ *		which a read of every column (and lsm_fdw_verify) still does.
+ */
+void
+lsm_row_decode_cols(const char *data, size_t len, TupleDesc desc,
+					const bool *is_key, const bool *wanted,
+					Datum *values, bool *isnull)
+{
 	const char *p = data;
 	const char *end = data + len;
 	const unsigned char *bitmap;
 	uint64		stored_natts;
 	int			natts = desc->natts;
+	int			last = natts - 1;	/* last attribute index to decode */
 
 	if (len < 1)
 		row_corrupted("The row is empty.");
@@ -343,7 +360,21 @@ lsm_row_decode(const char *data, size_t len, TupleDesc desc,
 		(bitmap[stored_natts / 8] >> (stored_natts % 8)) != 0)
 		row_corrupted("The null bitmap has bits set beyond the last attribute.");
 
-	for (int i = 0; i < natts; i++)
+	if (wanted != NULL)
+	{
+		while (last >= 0 && !(wanted[last] && !is_key[last]))
+			last--;
+		for (int i = last + 1; i < natts; i++)
+		{
+			if (!is_key[i])
+			{
+				values[i] = (Datum) 0;
+				isnull[i] = true;
+			}
+		}
+	}
+
+	for (int i = 0; i <= last; i++)
 	{
 		Form_pg_attribute att = TupleDescAttr(desc, i);
 		bool		present;
@@ -373,7 +404,7 @@ lsm_row_decode(const char *data, size_t len, TupleDesc desc,
 		 * A dropped column's bytes are skipped.  So are those of a key
 		 * column, which are never written; the key is authoritative.
 		 */
-		if (att->attisdropped || is_key[i])
+		if (att->attisdropped || is_key[i] || (wanted != NULL && !wanted[i]))
 			continue;
 
 		if (att->attlen > 0 && att->attbyval)
@@ -410,7 +441,7 @@ lsm_row_decode(const char *data, size_t len, TupleDesc desc,
 		isnull[i] = false;
 	}
 
-	if (p != end)
+	if (last == natts - 1 && p != end)
 		row_corrupted("The row goes on after its last value.");
 }
 

@@ -204,11 +204,12 @@ lsm_key_info_try(Relation rel, LsmKeyInfo *ki)
 }
 
 /*
- * lsm_key_info
+ * lsm_key_info_build
  *		The same for a table about to be used: one without key is refused.
+ *		Callers use lsm_key_info (relcache.c), which caches the result.
  */
 void
-lsm_key_info(Relation rel, LsmKeyInfo *ki)
+lsm_key_info_build(Relation rel, LsmKeyInfo *ki)
 {
 	if (!lsm_key_info_try(rel, ki))
 		ereport(ERROR,
@@ -337,13 +338,26 @@ lsm_row_expired(const LsmKeyInfo *ki, TupleDesc desc, LsmSlice value)
 bool
 lsm_store_row(TupleTableSlot *slot, const LsmKeyInfo *ki, LsmSlice key, LsmSlice value)
 {
+	return lsm_store_row_cols(slot, ki, NULL, key, value);
+}
+
+/*
+ * lsm_store_row_cols
+ *		The same, decoding of the value only the attributes marked in
+ *		wanted (NULL: all; the ttl_column must be among them); the others
+ *		are NULL in the slot.  Key columns are always decoded.
+ */
+bool
+lsm_store_row_cols(TupleTableSlot *slot, const LsmKeyInfo *ki, const bool *wanted,
+				   LsmSlice key, LsmSlice value)
+{
 	TupleDesc	desc = slot->tts_tupleDescriptor;
 	const char *p = (const char *) key.data;
 	const char *end = p + key.len;
 
 	ExecClearTuple(slot);
-	lsm_row_decode((const char *) value.data, value.len, desc, ki->is_key,
-				   slot->tts_values, slot->tts_isnull);
+	lsm_row_decode_cols((const char *) value.data, value.len, desc, ki->is_key,
+						wanted, slot->tts_values, slot->tts_isnull);
 	if (expired(ki, slot->tts_values, slot->tts_isnull))
 		return false;
 	for (int i = 0; i < ki->nkeys; i++)

@@ -33,6 +33,7 @@ typedef struct OverlayEntry
 typedef struct LsmScanState
 {
 	LsmKeyInfo	ki;
+	bool	   *wanted;			/* attributes to decode; NULL: all */
 	LsmAccess	acc;			/* with ExprStates */
 	LsmDb	   *db;
 	LsmTxnTable *txn;
@@ -45,6 +46,21 @@ typedef struct LsmScanState
 
 	bool		started;
 	bool		empty;			/* the quals can match nothing */
+
+	/*
+	 * Kept across rescans (a parameterized inner side is rescanned per
+	 * outer row): the base types of the access's value expressions, looked
+	 * up once, and the key buffers, reset rather than allocated again.
+	 */
+	Oid			eq_types[INDEX_MAX_KEYS];
+	Oid			lower_type;
+	Oid			upper_type;
+	Oid			any_elemtype;	/* MULTI: the last array's element type */
+	Oid			any_base_type;
+	int16		any_elmlen;
+	bool		any_elmbyval;
+	char		any_elmalign;
+	StringInfoData prefix;		/* the leading equalities; POINT's key */
 
 	/*
 	 * POINT and MULTI: sorted, distinct keys to get.  MULTI_RANGE: sorted,
@@ -188,16 +204,22 @@ eval(ExprState *es, ExprContext *econtext, bool *isnull)
  * every value of the column's type, KEY_VALUE_NULL for NULL.
  */
 static int
-eval_key_value(LsmScanState *ss, ExprState *es, int col, ExprContext *econtext,
-			   Datum *out)
+eval_key_value(LsmScanState *ss, ExprState *es, Oid valtype, int col,
+			   ExprContext *econtext, Datum *out)
 {
 	bool		isnull;
 	Datum		v = eval(es, econtext, &isnull);
 
 	if (isnull)
 		return KEY_VALUE_NULL;
-	return lsm_coerce_key_value(ss->ki.base_types[col],
-								getBaseType(exprType((Node *) es->expr)), v, out);
+	return lsm_coerce_key_value(ss->ki.base_types[col], valtype, v, out);
+}
+
+/* The base type of a value expression of the access (NULL: none). */
+static Oid
+value_base_type(void *es)
+{
+	return es ? getBaseType(exprType((Node *) ((ExprState *) es)->expr)) : InvalidOid;
 }
 
 /*
@@ -211,7 +233,8 @@ encode_equalities(LsmScanState *ss, ExprContext *econtext, StringInfo buf)
 	{
 		Datum		cv;
 
-		if (eval_key_value(ss, (ExprState *) ss->acc.eq[i], i, econtext, &cv) != 0)
+		if (eval_key_value(ss, (ExprState *) ss->acc.eq[i], ss->eq_types[i], i,
+						   econtext, &cv) != 0)
 			return false;
 		lsm_key_encode(buf, ss->ki.types[i], ss->ki.sort_colls[i], cv);
 	}
@@ -246,22 +269,22 @@ compute_targets(LsmScanState *ss, ExprContext *econtext)
 	ss->nkeys_to_get = 0;
 	ss->next_key = 0;
 	ss->has_upper = false;
-	initStringInfo(&prefix);
-	initStringInfo(&ss->lower);
-	initStringInfo(&ss->upper);
+	resetStringInfo(&ss->prefix);
+	resetStringInfo(&ss->lower);
+	resetStringInfo(&ss->upper);
 
-	if (!encode_equalities(ss, econtext, &prefix))
+	if (!encode_equalities(ss, econtext, &ss->prefix))
 	{
 		ss->empty = true;
 		MemoryContextSwitchTo(old);
 		return;
 	}
 
+	prefix = ss->prefix;
 	switch (ss->acc.kind)
 	{
 		case LSM_ACCESS_POINT:
-			ss->keys = palloc(sizeof(StringInfoData));
-			ss->keys[0] = prefix;
+			ss->keys = &ss->prefix;
 			ss->nkeys_to_get = 1;
 			break;
 
@@ -288,7 +311,16 @@ compute_targets(LsmScanState *ss, ExprContext *econtext)
 				}
 				a = DatumGetArrayTypeP(arr);
 				elemtype = ARR_ELEMTYPE(a);
-				get_typlenbyvalalign(elemtype, &elmlen, &elmbyval, &elmalign);
+				if (elemtype != ss->any_elemtype)
+				{
+					get_typlenbyvalalign(elemtype, &ss->any_elmlen, &ss->any_elmbyval,
+										 &ss->any_elmalign);
+					ss->any_base_type = getBaseType(elemtype);
+					ss->any_elemtype = elemtype;
+				}
+				elmlen = ss->any_elmlen;
+				elmbyval = ss->any_elmbyval;
+				elmalign = ss->any_elmalign;
 				deconstruct_array(a, elemtype, elmlen, elmbyval, elmalign,
 								  &elems, &nulls, &n);
 				ss->keys = palloc(sizeof(StringInfoData) * Max(n, 1));
@@ -297,7 +329,7 @@ compute_targets(LsmScanState *ss, ExprContext *econtext)
 					Datum		cv;
 
 					if (nulls[i] ||
-						lsm_coerce_key_value(ss->ki.base_types[col], getBaseType(elemtype), elems[i], &cv) != 0)
+						lsm_coerce_key_value(ss->ki.base_types[col], ss->any_base_type, elems[i], &cv) != 0)
 						continue;
 					initStringInfo(&ss->keys[out]);
 					appendBinaryStringInfo(&ss->keys[out], prefix.data, prefix.len);
@@ -344,8 +376,8 @@ compute_targets(LsmScanState *ss, ExprContext *econtext)
 			if (ss->acc.lower)
 			{
 				Datum		cv;
-				int			c = eval_key_value(ss, (ExprState *) ss->acc.lower, col,
-											   econtext, &cv);
+				int			c = eval_key_value(ss, (ExprState *) ss->acc.lower,
+											   ss->lower_type, col, econtext, &cv);
 
 				/* NULL or above the type's range: nothing; below: unbounded */
 				if (c > 0)
@@ -366,8 +398,8 @@ compute_targets(LsmScanState *ss, ExprContext *econtext)
 			if (ss->acc.upper)
 			{
 				Datum		cv;
-				int			c = eval_key_value(ss, (ExprState *) ss->acc.upper, col,
-											   econtext, &cv);
+				int			c = eval_key_value(ss, (ExprState *) ss->acc.upper,
+											   ss->upper_type, col, econtext, &cv);
 
 				/* NULL or below the type's range: nothing; above: unbounded */
 				if (c < 0 || c == KEY_VALUE_NULL)
@@ -599,18 +631,18 @@ next_get(LsmScanState *ss, TupleTableSlot *slot)
 			else
 			{
 				/* an expired row stays absent, increments or not */
-				if (!lsm_store_row(slot, &ss->ki, key, value))
+				if (!lsm_store_row_cols(slot, &ss->ki, ss->wanted, key, value))
 					continue;
 				return true;
 			}
 			lsm_apply_increment(&value, own, &ss->foldbuf);
-			if (!lsm_store_row(slot, &ss->ki, key, lsm_buf_slice(&ss->foldbuf)))
+			if (!lsm_store_row_cols(slot, &ss->ki, ss->wanted, key, lsm_buf_slice(&ss->foldbuf)))
 				continue;
 			return true;
 		}
 		if (t == 1)
 		{
-			if (!lsm_store_row(slot, &ss->ki, key, value))
+			if (!lsm_store_row_cols(slot, &ss->ki, ss->wanted, key, value))
 				continue;
 			ss->rows_from_txn++;
 			return true;
@@ -620,7 +652,7 @@ next_get(LsmScanState *ss, TupleTableSlot *slot)
 		if (ss->acc.lock_rows)
 		{
 			if (!lock_and_reread(ss, key, &value) ||
-				!lsm_store_row(slot, &ss->ki, key, value))
+				!lsm_store_row_cols(slot, &ss->ki, ss->wanted, key, value))
 				continue;
 			return true;
 		}
@@ -633,7 +665,7 @@ next_get(LsmScanState *ss, TupleTableSlot *slot)
 			continue;
 		if (rc != LSM_OK)
 			lsm_report(ERROR, &st, "read a row");
-		if (!lsm_store_row(slot, &ss->ki, key, lsm_buf_slice(&ss->valbuf)))
+		if (!lsm_store_row_cols(slot, &ss->ki, ss->wanted, key, lsm_buf_slice(&ss->valbuf)))
 			continue;
 		return true;
 	}
@@ -684,10 +716,10 @@ next_range(LsmScanState *ss, TupleTableSlot *slot)
 				LsmSlice	value;
 
 				present = lock_and_reread(ss, lsm_iter_key(ss->it), &value) &&
-					lsm_store_row(slot, &ss->ki, lsm_iter_key(ss->it), value);
+					lsm_store_row_cols(slot, &ss->ki, ss->wanted, lsm_iter_key(ss->it), value);
 			}
 			else
-				present = lsm_store_row(slot, &ss->ki, lsm_iter_key(ss->it),
+				present = lsm_store_row_cols(slot, &ss->ki, ss->wanted, lsm_iter_key(ss->it),
 										lsm_iter_value(ss->it));
 			if (rev)
 				lsm_iter_prev(ss->it);
@@ -731,7 +763,7 @@ next_range(LsmScanState *ss, TupleTableSlot *slot)
 						lsm_iter_next(ss->it);
 				}
 				if (!present ||
-					!lsm_store_row(slot, &ss->ki, e->key, lsm_buf_slice(&ss->foldbuf)))
+					!lsm_store_row_cols(slot, &ss->ki, ss->wanted, e->key, lsm_buf_slice(&ss->foldbuf)))
 					continue;
 				ss->rows_from_txn++;
 				return true;
@@ -744,7 +776,7 @@ next_range(LsmScanState *ss, TupleTableSlot *slot)
 					lsm_iter_next(ss->it);
 			}
 			if (e->is_delete ||
-				!lsm_store_row(slot, &ss->ki, e->key, e->value))
+				!lsm_store_row_cols(slot, &ss->ki, ss->wanted, e->key, e->value))
 				continue;
 			ss->rows_from_txn++;
 			return true;
@@ -772,12 +804,22 @@ lsmBeginForeignScan(ForeignScanState *node, int eflags)
 		return;
 
 	lsm_key_info(rel, &ss->ki);
+	ss->wanted = lsm_access_wanted_attrs(plan->fdw_private, RelationGetDescr(rel)->natts);
+	if (ss->wanted != NULL && ss->ki.ttl_attno != InvalidAttrNumber)
+		ss->wanted[ss->ki.ttl_attno - 1] = true;	/* expiry is checked */
 	ss->db = lsm_open_table(rel);
 	ss->txn = lsm_txn_table(rel, ss->db, false);
 	ss->txn_upto = lsm_txn_nops(ss->txn);
 	ss->read_seq = lsm_read_point();
 	ss->relid = RelationGetRelid(rel);
 	initStringInfo(&ss->lockkey);
+	initStringInfo(&ss->prefix);
+	initStringInfo(&ss->lower);
+	initStringInfo(&ss->upper);
+	for (int i = 0; i < ss->acc.neq; i++)
+		ss->eq_types[i] = value_base_type(ss->acc.eq[i]);
+	ss->lower_type = value_base_type(ss->acc.lower);
+	ss->upper_type = value_base_type(ss->acc.upper);
 	ss->cleanup.func = release_scan;
 	ss->cleanup.arg = ss;
 	MemoryContextRegisterResetCallback(CurrentMemoryContext, &ss->cleanup);

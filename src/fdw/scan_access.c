@@ -9,6 +9,7 @@
  */
 #include "postgres.h"
 
+#include "access/sysattr.h"
 #include "nodes/value.h"
 
 #include "scan_access.h"
@@ -118,4 +119,53 @@ lsm_access_name(LsmAccessKind kind)
 			break;
 	}
 	return "full scan";
+}
+
+/*
+ * lsm_access_add_attrs
+ *		Append to a plan's integers the attributes the scan must decode
+ *		(attrs as pull_varattnos makes them); nothing when it needs all of
+ *		them (a whole-row reference), which is also what a plan without
+ *		this tail means.
+ */
+List *
+lsm_access_add_attrs(List *ints, Bitmapset *attrs)
+{
+	int			x = -1;
+
+	if (bms_is_member(0 - FirstLowInvalidHeapAttributeNumber, attrs))
+		return ints;
+	/* a marker, so that a scan needing no column is told so */
+	ints = lappend(ints, makeInteger(0));
+	while ((x = bms_next_member(attrs, x)) >= 0)
+	{
+		AttrNumber	a = x + FirstLowInvalidHeapAttributeNumber;
+
+		if (a > 0)
+			ints = lappend(ints, makeInteger(a));
+	}
+	return ints;
+}
+
+/*
+ * lsm_access_wanted_attrs
+ *		The attributes of a plan's scan to decode, as flags per attribute
+ *		(palloc'd); NULL when all are.
+ */
+bool *
+lsm_access_wanted_attrs(List *ints, int natts)
+{
+	bool	   *wanted;
+
+	if (list_length(ints) <= AI_COUNT)
+		return NULL;
+	wanted = palloc0(sizeof(bool) * Max(natts, 1));
+	for (int i = AI_COUNT + 1; i < list_length(ints); i++)
+	{
+		int			a = intVal(list_nth(ints, i));
+
+		if (a >= 1 && a <= natts)
+			wanted[a - 1] = true;
+	}
+	return wanted;
 }

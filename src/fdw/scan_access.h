@@ -11,6 +11,7 @@
 
 #include "postgres.h"
 
+#include "nodes/bitmapset.h"
 #include "nodes/pg_list.h"
 
 #include "lsm_fdw.h"
@@ -37,6 +38,8 @@ extern void lsm_access_split(const LsmAccess *acc, List **ints, List **exprs);
 extern void lsm_access_from_list(List *list, LsmAccess *acc);
 extern void lsm_access_from_plan(List *ints, List *items, LsmAccess *acc);
 extern const char *lsm_access_name(LsmAccessKind kind);
+extern List *lsm_access_add_attrs(List *ints, Bitmapset *attrs);
+extern bool *lsm_access_wanted_attrs(List *ints, int natts);
 
 /* in explain.c */
 extern void lsm_explain_access(StringInfo buf, ForeignScanState *node,
