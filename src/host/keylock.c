@@ -150,7 +150,8 @@ keylock_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
 /*
  * lsm_lock_key
  *		Take the write lock of key in relid for the rest of the transaction,
- *		waiting for its holder.
+ *		waiting for its holders: a strong lock, for writers that read the
+ *		row (UPDATE, DELETE, INSERT's existence check, "n = n * 2").
  */
 void
 lsm_lock_key(Oid relid, LsmSlice key)
@@ -160,10 +161,13 @@ lsm_lock_key(Oid relid, LsmSlice key)
 
 /*
  * lsm_lock_key_shared
- *		The key's lock in ShareLock, for increments (merge operands): they
- *		commute with each other, so they do not wait for each other, but a
- *		read-modify-write writer (ExclusiveLock) waits for them and they for
- *		it, so that it reads every committed increment and none is lost.
+ *		The key's weak lock, for blind writes: increments (merge operands)
+ *		and on_duplicate 'overwrite' INSERTs.  They commute with each other
+ *		(the later commit wins among overwrites), so they do not wait for
+ *		each other, but a strong locker waits for them and they for it, so
+ *		that it reads every committed blind write and none is lost.  Taken
+ *		on the fast path (keylock_fast.c) unless a strong locker of the key's
+ *		partition is in progress; then in the lock manager in ShareLock.
  */
 void
 lsm_lock_key_shared(Oid relid, LsmSlice key)
@@ -173,22 +177,36 @@ lsm_lock_key_shared(Oid relid, LsmSlice key)
 
 /*
  * lsm_try_lock_key
- *		The key's lock in ExclusiveLock if nobody else holds it, without
- *		waiting; the caller holds it in ShareLock already.
+ *		The key's strong lock if no other transaction holds the key, without
+ *		waiting; the caller holds its weak lock already.
  */
 bool
 lsm_try_lock_key(Oid relid, LsmSlice key)
 {
 	LOCKTAG		table_tag;
 	LOCKTAG		key_tag;
+	uint32		keyhash;
 
 	SET_LOCKTAG_ADVISORY(table_tag, MyDatabaseId, relid, 0, LSM_LOCK_SPACE_TABLE);
 	if (escalations && held_by_me(&table_tag, ExclusiveLock))
 		return true;
-	SET_LOCKTAG_ADVISORY(key_tag, MyDatabaseId, relid,
-						 hash_bytes((const unsigned char *) key.data, (int) key.len),
-						 LSM_LOCK_SPACE_KEY);
-	return LockAcquire(&key_tag, ExclusiveLock, false, true) != LOCKACQUIRE_NOT_AVAIL;
+	keyhash = hash_bytes((const unsigned char *) key.data, (int) key.len);
+	SET_LOCKTAG_ADVISORY(key_tag, MyDatabaseId, relid, keyhash, LSM_LOCK_SPACE_KEY);
+	if (held_by_me(&key_tag, ExclusiveLock))
+		return true;
+	lsm_fastlock_announce_strong(MyDatabaseId, relid, keyhash, false);
+	if (LockAcquire(&key_tag, ExclusiveLock, false, true) == LOCKACQUIRE_NOT_AVAIL)
+	{
+		lsm_fastlock_withdraw_strong();
+		return false;
+	}
+	if (!lsm_fastlock_wait_weak(MyDatabaseId, relid, keyhash, false, false))
+	{
+		LockRelease(&key_tag, ExclusiveLock, false);
+		lsm_fastlock_withdraw_strong();
+		return false;
+	}
+	return true;
 }
 
 static void
@@ -196,6 +214,7 @@ lock_key(Oid relid, LsmSlice key, LOCKMODE mode)
 {
 	LOCKTAG		table_tag;
 	LOCKTAG		key_tag;
+	uint32		keyhash;
 
 	if (counted_lxid != MyProc->lxid)
 	{
@@ -208,17 +227,27 @@ lock_key(Oid relid, LsmSlice key, LOCKMODE mode)
 	SET_LOCKTAG_ADVISORY(table_tag, MyDatabaseId, relid, 0, LSM_LOCK_SPACE_TABLE);
 	if (escalations && held_by_me(&table_tag, ExclusiveLock))
 		return;
-	SET_LOCKTAG_ADVISORY(key_tag, MyDatabaseId, relid,
-						 hash_bytes((const unsigned char *) key.data, (int) key.len),
-						 LSM_LOCK_SPACE_KEY);
+	keyhash = hash_bytes((const unsigned char *) key.data, (int) key.len);
+	if (mode == ShareLock && lsm_fastlock_weak(MyDatabaseId, relid, keyhash))
+		return;
+	SET_LOCKTAG_ADVISORY(key_tag, MyDatabaseId, relid, keyhash, LSM_LOCK_SPACE_KEY);
 	if (key_locks >= lsm_max_key_locks_per_transaction)
 	{
 		/* a key locked before (an UPDATE locks a row to read it, then to write it) */
 		if (held_by_me(&key_tag, ExclusiveLock) || held_by_me(&key_tag, mode))
 			return;
+		lsm_fastlock_announce_strong(MyDatabaseId, relid, 0, true);
 		(void) LockAcquire(&table_tag, ExclusiveLock, false, false);
+		(void) lsm_fastlock_wait_weak(MyDatabaseId, relid, 0, true, true);
 		escalations = true;
 		return;
+	}
+	if (mode == ExclusiveLock)
+	{
+		/* announced once per key: the waits for weak holders were done */
+		if (held_by_me(&key_tag, ExclusiveLock))
+			return;
+		lsm_fastlock_announce_strong(MyDatabaseId, relid, keyhash, false);
 	}
 	(void) LockAcquire(&table_tag, RowExclusiveLock, false, false);
 	if (LockAcquire(&key_tag, mode, false, false) == LOCKACQUIRE_OK)
@@ -226,6 +255,20 @@ lock_key(Oid relid, LsmSlice key, LOCKMODE mode)
 		remember_subxact_count();
 		key_locks++;
 	}
+	if (mode == ExclusiveLock)
+		(void) lsm_fastlock_wait_weak(MyDatabaseId, relid, keyhash, false, true);
+}
+
+/*
+ * lsm_keylock_xact_end
+ *		The transaction ended and its commit, if any, is published: drop
+ *		the locks taken outside the lock manager (it releases its own ones
+ *		right after).
+ */
+void
+lsm_keylock_xact_end(void)
+{
+	lsm_fastlock_xact_end();
 }
 
 /*

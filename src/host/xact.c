@@ -568,6 +568,7 @@ lsm_xact_callback(XactEvent event, void *arg)
 		case XACT_EVENT_COMMIT:
 		case XACT_EVENT_PARALLEL_COMMIT:
 			lsm_commit_resolve(true);
+			lsm_keylock_xact_end();	/* after the publication */
 			lsm_commit_forget();
 			reset_txn_state();
 			lsm_snapshot_xact_end();
@@ -576,6 +577,7 @@ lsm_xact_callback(XactEvent event, void *arg)
 		case XACT_EVENT_PARALLEL_ABORT:
 		case XACT_EVENT_PREPARE:
 			lsm_commit_resolve(false);
+			lsm_keylock_xact_end();	/* after the publication */
 			lsm_commit_forget();
 			reset_txn_state();
 			lsm_snapshot_xact_end();
