@@ -194,6 +194,9 @@ lsm_try_lock_key(Oid relid, LsmSlice key)
 	SET_LOCKTAG_ADVISORY(key_tag, MyDatabaseId, relid, keyhash, LSM_LOCK_SPACE_KEY);
 	if (held_by_me(&key_tag, ExclusiveLock))
 		return true;
+	/* the common failure on a hot key, without touching the lock manager */
+	if (lsm_fastlock_others_weak(MyDatabaseId, relid, keyhash))
+		return false;
 	lsm_fastlock_announce_strong(MyDatabaseId, relid, keyhash, false);
 	if (LockAcquire(&key_tag, ExclusiveLock, false, true) == LOCKACQUIRE_NOT_AVAIL)
 	{
@@ -215,7 +218,6 @@ lock_key(Oid relid, LsmSlice key, LOCKMODE mode)
 	LOCKTAG		table_tag;
 	LOCKTAG		key_tag;
 	uint32		keyhash;
-
 	if (counted_lxid != MyProc->lxid)
 	{
 		counted_lxid = MyProc->lxid;
@@ -257,6 +259,23 @@ lock_key(Oid relid, LsmSlice key, LOCKMODE mode)
 	}
 	if (mode == ExclusiveLock)
 		(void) lsm_fastlock_wait_weak(MyDatabaseId, relid, keyhash, false, true);
+}
+
+/*
+ * lsm_keylock_check_prepare
+ *		A prepared transaction keeps its lock-manager locks, but the strong
+ *		announcements that make blind writers queue behind them belong to
+ *		this backend (keylock_fast.c): a transaction holding a key strongly
+ *		(SELECT FOR UPDATE of an lsm table) may not PREPARE.
+ */
+void
+lsm_keylock_check_prepare(void)
+{
+	if (lsm_fastlock_strong_held())
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("cannot PREPARE a transaction that has locked keys of lsm_fdw tables"),
+				 errdetail("SELECT FOR UPDATE, UPDATE and DELETE lock the keys of lsm_fdw tables until the transaction ends.")));
 }
 
 /*

@@ -171,9 +171,11 @@ table_part(Oid dboid, Oid relid)
 static LsmFastLockSlot *
 my_slot(void)
 {
-	if (fastlock == NULL || MyProc == NULL || MyProc->pgprocno >= fastlock->n_procs)
+	int			me = lsm_my_procno();
+
+	if (fastlock == NULL || me < 0 || me >= fastlock->n_procs)
 		return NULL;
-	return &fastlock->slots[MyProc->pgprocno];
+	return &fastlock->slots[me];
 }
 
 /*
@@ -286,7 +288,7 @@ lsm_fastlock_wait_weak(Oid dboid, Oid relid, uint32 keyhash, bool table, bool wa
 {
 	VirtualTransactionId *holders;
 	int			n = 0;
-	int			me = MyProc ? MyProc->pgprocno : -1;
+	int			me = lsm_my_procno();
 
 	if (fastlock == NULL)
 		return true;
@@ -349,4 +351,38 @@ lsm_fastlock_xact_end(void)
 	}
 	while (n_strong_held > 0)
 		lsm_fastlock_withdraw_strong();
+}
+
+/*
+ * lsm_fastlock_strong_held
+ *		Whether this backend's transaction announced a strong lock.
+ */
+bool
+lsm_fastlock_strong_held(void)
+{
+	return n_strong_held > 0;
+}
+
+/*
+ * lsm_fastlock_others_weak
+ *		Whether, as far as a glance at the counts tells, another backend
+ *		holds a key of the partition of (dboid, relid, keyhash) weakly on
+ *		the fast path.  No barrier and no guarantee: a cheap refusal before
+ *		the real protocol for lsm_try_lock_key, whose failure is common on
+ *		hot keys.
+ */
+bool
+lsm_fastlock_others_weak(Oid dboid, Oid relid, uint32 keyhash)
+{
+	LsmFastLockSlot *slot = my_slot();
+	uint32		p;
+	uint32		mine = 0;
+
+	if (slot == NULL)
+		return false;
+	p = key_part(dboid, relid, keyhash);
+	for (int i = 0; i < slot->n; i++)
+		if (key_part(slot->tags[i].dboid, slot->tags[i].relid, slot->tags[i].keyhash) == p)
+			mine++;
+	return pg_atomic_read_u32(&fastlock->parts[p].weak) > mine;
 }
