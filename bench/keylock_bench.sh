@@ -15,7 +15,7 @@
 #	For each run: transactions per second (pgbench -T), and CPU per
 #	transaction of the whole instance (backends, workers and postmaster;
 #	utime + stime from /proc, dead backends through the postmaster's
-#	cutime/cstime), in microseconds.  The median of RUNS runs per build is
+#	cutime/cstime) and of the backends alone, in microseconds.  The median of RUNS runs per build is
 #	printed at the end.
 #
 #	  BEFORE=/path/a.so AFTER=/path/b.so [CLIENTS=16] [DURATION=20] [RUNS=3]
@@ -78,18 +78,20 @@ printf "\\\\set k random(1, 100)\nINSERT INTO kv VALUES (:k, repeat('v', 100));\
 printf "\\\\set k random(1, 100000)\nINSERT INTO kv VALUES (:k, repeat('v', 100));\n" >"$DIR/put100k.sql"
 chmod 644 "$DIR"/*.sql
 
-# CPU ticks of the instance: the postmaster, its live children, and its
-# reaped children (cutime + cstime)
+# CPU ticks of the instance ("all": the postmaster, its live children and
+# its reaped children) and of the backends alone ("be": the reaped children,
+# cutime + cstime; pgbench's backends exit when it does)
 cpu_ticks() {
-	local pm total=0 pid f
+	local pm all be pid f
 	pm=$(head -1 "$PGDATA_DIR/postmaster.pid")
 	f=($(sed 's/^.*) //' "/proc/$pm/stat"))
-	total=$((f[11] + f[12] + f[13] + f[14]))
+	be=$((f[13] + f[14]))
+	all=$((f[11] + f[12] + be))
 	for pid in $(pgrep -P "$pm"); do
 		f=($(sed 's/^.*) //' "/proc/$pid/stat" 2>/dev/null || echo))
-		[ ${#f[@]} -gt 13 ] && total=$((total + f[11] + f[12]))
+		[ ${#f[@]} -gt 13 ] && all=$((all + f[11] + f[12]))
 	done
-	echo $total
+	echo "$all $be"
 }
 HZ=$(getconf CLK_TCK)
 
@@ -101,15 +103,16 @@ for run in $(seq 1 "$RUNS"); do
 		[ $build = after ] && so=$AFTER
 		start "$so"
 		for w in inc100 put100 put100k; do
-			c0=$(cpu_ticks)
+			c0=($(cpu_ticks))
 			out=$("$PGBIN/pgbench" -h "$DIR" -p "$PORT" -U postgres -n -M prepared \
 				-T "$DURATION" -c "$CLIENTS" -j 2 -f "$DIR/$w.sql" postgres 2>&1)
 			sleep 0.5
-			c1=$(cpu_ticks)
+			c1=($(cpu_ticks))
 			tx=$(echo "$out" | awk '/number of transactions actually processed/ {print $NF}' | cut -d/ -f1)
 			tps=$(echo "$out" | awk '/^tps/ {printf "%d", $3}')
-			us=$(awk -v d=$((c1 - c0)) -v hz="$HZ" -v tx="$tx" 'BEGIN {printf "%.1f", d / hz * 1e6 / tx}')
-			echo "$w $build $run $tps $us" | tee -a "$RESULTS"
+			us=$(awk -v d=$((c1[0] - c0[0])) -v hz="$HZ" -v tx="$tx" 'BEGIN {printf "%.1f", d / hz * 1e6 / tx}')
+			be=$(awk -v d=$((c1[1] - c0[1])) -v hz="$HZ" -v tx="$tx" 'BEGIN {printf "%.1f", d / hz * 1e6 / tx}')
+			echo "$w $build $run $tps $us $be" | tee -a "$RESULTS"
 		done
 		stop
 	done
@@ -117,12 +120,11 @@ done
 
 echo
 echo "median of $RUNS runs, $CLIENTS clients, ${DURATION}s, synchronous_commit off"
-printf '%-8s %-7s %10s %14s\n' workload build tps cpu_us_per_tx
+printf '%-8s %-7s %8s %10s %10s\n' workload build tps cpu_us/tx backend_us/tx
+med() { awk -v w=$1 -v b=$2 -v c=$3 '$1 == w && $2 == b {print $c}' "$RESULTS" | sort -n | awk '{a[NR] = $1} END {print a[int((NR + 1) / 2)]}'; }
 for w in inc100 put100 put100k; do
 	for build in before after; do
-		tps=$(awk -v w=$w -v b=$build '$1 == w && $2 == b {print $4}' "$RESULTS" | sort -n | awk '{a[NR] = $1} END {print a[int((NR + 1) / 2)]}')
-		us=$(awk -v w=$w -v b=$build '$1 == w && $2 == b {print $5}' "$RESULTS" | sort -n | awk '{a[NR] = $1} END {print a[int((NR + 1) / 2)]}')
-		printf '%-8s %-7s %10s %14s\n' $w $build "$tps" "$us"
+		printf '%-8s %-7s %8s %10s %10s\n' $w $build "$(med $w $build 4)" "$(med $w $build 5)" "$(med $w $build 6)"
 	done
 done
 install -m 755 "$AFTER" "$LIBDIR/lsm_fdw.so"

@@ -178,6 +178,21 @@ my_slot(void)
 	return &fastlock->slots[me];
 }
 
+/* The backend's own entries in partition p (read without the lock: its own) */
+static uint32
+my_entries_in_part(uint32 p)
+{
+	LsmFastLockSlot *slot = my_slot();
+	uint32		mine = 0;
+
+	if (slot == NULL)
+		return 0;
+	for (int i = 0; i < slot->n; i++)
+		if (key_part(slot->tags[i].dboid, slot->tags[i].relid, slot->tags[i].keyhash) == p)
+			mine++;
+	return mine;
+}
+
 /*
  * lsm_fastlock_weak
  *		Take the weak lock of (dboid, relid, keyhash) on the fast path, for
@@ -292,8 +307,14 @@ lsm_fastlock_wait_weak(Oid dboid, Oid relid, uint32 keyhash, bool table, bool wa
 
 	if (fastlock == NULL)
 		return true;
+	/*
+	 * Nobody else holds a key of the partition: any weak locker that comes
+	 * after this read sees the announcement.  The backend's own entries are
+	 * counted too (an increment folding its key holds it weakly).
+	 */
 	if (!table &&
-		pg_atomic_read_u32(&fastlock->parts[key_part(dboid, relid, keyhash)].weak) == 0)
+		pg_atomic_read_u32(&fastlock->parts[key_part(dboid, relid, keyhash)].weak) <=
+		my_entries_in_part(key_part(dboid, relid, keyhash)))
 		return true;
 
 	holders = palloc(sizeof(VirtualTransactionId) * fastlock->n_procs);
@@ -374,15 +395,10 @@ lsm_fastlock_strong_held(void)
 bool
 lsm_fastlock_others_weak(Oid dboid, Oid relid, uint32 keyhash)
 {
-	LsmFastLockSlot *slot = my_slot();
 	uint32		p;
-	uint32		mine = 0;
 
-	if (slot == NULL)
+	if (fastlock == NULL)
 		return false;
 	p = key_part(dboid, relid, keyhash);
-	for (int i = 0; i < slot->n; i++)
-		if (key_part(slot->tags[i].dboid, slot->tags[i].relid, slot->tags[i].keyhash) == p)
-			mine++;
-	return pg_atomic_read_u32(&fastlock->parts[p].weak) > mine;
+	return pg_atomic_read_u32(&fastlock->parts[p].weak) > my_entries_in_part(p);
 }
