@@ -2,13 +2,17 @@
  * keylock.c
  *		Write locks on keys, in Postgres's heavyweight lock manager.
  *
- * Every write to a key holds an exclusive lock on (database, table, hash of
- * the key) until the transaction ends; a commit publishes its writes before
- * Postgres releases the locks, so whoever takes the lock next reads the
- * previous writer's row as the newest committed one.  That is what makes
- * concurrent "n = n + 1" add up.  Using the lock manager gives deadlock
- * detection, lock_timeout, pg_locks and release at (sub)transaction abort
- * for free.  Hash collisions only cause waits, never wrong results.
+ * Every write to a key holds a lock on (database, table, hash of the key)
+ * until the transaction ends; a commit publishes its writes before the
+ * locks go, so whoever takes the lock next reads the previous writer's row
+ * as the newest committed one.  That is what makes concurrent "n = n * 2"
+ * and "n = n + 1" add up.  Writers that read the key take it strongly
+ * (ExclusiveLock); blind writers, which commute, weakly: on the fast path
+ * of keylock_fast.c, outside the lock manager, or in ShareLock when a
+ * strong locker is about.  Using the lock manager gives deadlock detection,
+ * lock_timeout, pg_locks and release at (sub)transaction abort for free;
+ * the fast path keeps the first three by waiting there for its holders'
+ * transactions.  Hash collisions only cause waits, never wrong results.
  *
  * Every locker first takes the table's tag in RowExclusiveLock; past
  * lsm_fdw.max_key_locks_per_transaction key locks a transaction takes the
@@ -218,6 +222,7 @@ lock_key(Oid relid, LsmSlice key, LOCKMODE mode)
 	LOCKTAG		table_tag;
 	LOCKTAG		key_tag;
 	uint32		keyhash;
+
 	if (counted_lxid != MyProc->lxid)
 	{
 		counted_lxid = MyProc->lxid;
