@@ -110,6 +110,10 @@ BEGIN;
 INSERT INTO kv VALUES (3002, 'p', 0);
 PREPARE TRANSACTION 'lsm_p';
 SELECT * FROM kv WHERE k = 3002;
+-- nor one that locked keys (blind writers queue behind them outside the lock manager)
+BEGIN;
+SELECT k FROM kv WHERE k = 3001 FOR UPDATE;
+PREPARE TRANSACTION 'lsm_p';
 
 -- text keys, LIKE and ^@ prefixes
 CREATE FOREIGN TABLE sessions (

@@ -427,14 +427,18 @@ lsmExecForeignInsert(EState *estate, ResultRelInfo *rinfo, TupleTableSlot *slot,
 
 	encode_slot_key(ms, slot);
 	key = lsm_slice(ms->key.data, ms->key.len);
-	/* An explicit ON CONFLICT DO NOTHING wins over on_duplicate. */
+	/*
+	 * An explicit ON CONFLICT DO NOTHING wins over on_duplicate.  A blind
+	 * overwrite or sum reads nothing: the weak lock keeps out only the
+	 * writers that read the key, and the later commit wins among blind ones.
+	 */
 	if (ms->sum && !ms->do_nothing)
 	{
 		insert_sum(ms, key, slot);
 		return slot;
 	}
 	if (ms->overwrite && !ms->do_nothing)
-		lsm_lock_key(RelationGetRelid(ms->rel), key);
+		lsm_lock_key_shared(RelationGetRelid(ms->rel), key);
 	else if (key_exists(ms, key))
 	{
 		if (ms->do_nothing)

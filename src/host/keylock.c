@@ -2,13 +2,17 @@
  * keylock.c
  *		Write locks on keys, in Postgres's heavyweight lock manager.
  *
- * Every write to a key holds an exclusive lock on (database, table, hash of
- * the key) until the transaction ends; a commit publishes its writes before
- * Postgres releases the locks, so whoever takes the lock next reads the
- * previous writer's row as the newest committed one.  That is what makes
- * concurrent "n = n + 1" add up.  Using the lock manager gives deadlock
- * detection, lock_timeout, pg_locks and release at (sub)transaction abort
- * for free.  Hash collisions only cause waits, never wrong results.
+ * Every write to a key holds a lock on (database, table, hash of the key)
+ * until the transaction ends; a commit publishes its writes before the
+ * locks go, so whoever takes the lock next reads the previous writer's row
+ * as the newest committed one.  That is what makes concurrent "n = n * 2"
+ * and "n = n + 1" add up.  Writers that read the key take it strongly
+ * (ExclusiveLock); blind writers, which commute, weakly: on the fast path
+ * of keylock_fast.c, outside the lock manager, or in ShareLock when a
+ * strong locker is about.  Using the lock manager gives deadlock detection,
+ * lock_timeout, pg_locks and release at (sub)transaction abort for free;
+ * the fast path keeps the first three by waiting there for its holders'
+ * transactions.  Hash collisions only cause waits, never wrong results.
  *
  * Every locker first takes the table's tag in RowExclusiveLock; past
  * lsm_fdw.max_key_locks_per_transaction key locks a transaction takes the
@@ -150,7 +154,8 @@ keylock_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
 /*
  * lsm_lock_key
  *		Take the write lock of key in relid for the rest of the transaction,
- *		waiting for its holder.
+ *		waiting for its holders: a strong lock, for writers that read the
+ *		row (UPDATE, DELETE, INSERT's existence check, "n = n * 2").
  */
 void
 lsm_lock_key(Oid relid, LsmSlice key)
@@ -160,10 +165,13 @@ lsm_lock_key(Oid relid, LsmSlice key)
 
 /*
  * lsm_lock_key_shared
- *		The key's lock in ShareLock, for increments (merge operands): they
- *		commute with each other, so they do not wait for each other, but a
- *		read-modify-write writer (ExclusiveLock) waits for them and they for
- *		it, so that it reads every committed increment and none is lost.
+ *		The key's weak lock, for blind writes: increments (merge operands)
+ *		and on_duplicate 'overwrite' INSERTs.  They commute with each other
+ *		(the later commit wins among overwrites), so they do not wait for
+ *		each other, but a strong locker waits for them and they for it, so
+ *		that it reads every committed blind write and none is lost.  Taken
+ *		on the fast path (keylock_fast.c) unless a strong locker of the key's
+ *		partition is in progress; then in the lock manager in ShareLock.
  */
 void
 lsm_lock_key_shared(Oid relid, LsmSlice key)
@@ -173,22 +181,39 @@ lsm_lock_key_shared(Oid relid, LsmSlice key)
 
 /*
  * lsm_try_lock_key
- *		The key's lock in ExclusiveLock if nobody else holds it, without
- *		waiting; the caller holds it in ShareLock already.
+ *		The key's strong lock if no other transaction holds the key, without
+ *		waiting; the caller holds its weak lock already.
  */
 bool
 lsm_try_lock_key(Oid relid, LsmSlice key)
 {
 	LOCKTAG		table_tag;
 	LOCKTAG		key_tag;
+	uint32		keyhash;
 
 	SET_LOCKTAG_ADVISORY(table_tag, MyDatabaseId, relid, 0, LSM_LOCK_SPACE_TABLE);
 	if (escalations && held_by_me(&table_tag, ExclusiveLock))
 		return true;
-	SET_LOCKTAG_ADVISORY(key_tag, MyDatabaseId, relid,
-						 hash_bytes((const unsigned char *) key.data, (int) key.len),
-						 LSM_LOCK_SPACE_KEY);
-	return LockAcquire(&key_tag, ExclusiveLock, false, true) != LOCKACQUIRE_NOT_AVAIL;
+	keyhash = hash_bytes((const unsigned char *) key.data, (int) key.len);
+	SET_LOCKTAG_ADVISORY(key_tag, MyDatabaseId, relid, keyhash, LSM_LOCK_SPACE_KEY);
+	if (held_by_me(&key_tag, ExclusiveLock))
+		return true;
+	/* the common failure on a hot key, without touching the lock manager */
+	if (lsm_fastlock_others_weak(MyDatabaseId, relid, keyhash))
+		return false;
+	lsm_fastlock_announce_strong(MyDatabaseId, relid, keyhash, false);
+	if (LockAcquire(&key_tag, ExclusiveLock, false, true) == LOCKACQUIRE_NOT_AVAIL)
+	{
+		lsm_fastlock_withdraw_strong();
+		return false;
+	}
+	if (!lsm_fastlock_wait_weak(MyDatabaseId, relid, keyhash, false, false))
+	{
+		LockRelease(&key_tag, ExclusiveLock, false);
+		lsm_fastlock_withdraw_strong();
+		return false;
+	}
+	return true;
 }
 
 static void
@@ -196,6 +221,7 @@ lock_key(Oid relid, LsmSlice key, LOCKMODE mode)
 {
 	LOCKTAG		table_tag;
 	LOCKTAG		key_tag;
+	uint32		keyhash;
 
 	if (counted_lxid != MyProc->lxid)
 	{
@@ -208,17 +234,27 @@ lock_key(Oid relid, LsmSlice key, LOCKMODE mode)
 	SET_LOCKTAG_ADVISORY(table_tag, MyDatabaseId, relid, 0, LSM_LOCK_SPACE_TABLE);
 	if (escalations && held_by_me(&table_tag, ExclusiveLock))
 		return;
-	SET_LOCKTAG_ADVISORY(key_tag, MyDatabaseId, relid,
-						 hash_bytes((const unsigned char *) key.data, (int) key.len),
-						 LSM_LOCK_SPACE_KEY);
+	keyhash = hash_bytes((const unsigned char *) key.data, (int) key.len);
+	if (mode == ShareLock && lsm_fastlock_weak(MyDatabaseId, relid, keyhash))
+		return;
+	SET_LOCKTAG_ADVISORY(key_tag, MyDatabaseId, relid, keyhash, LSM_LOCK_SPACE_KEY);
 	if (key_locks >= lsm_max_key_locks_per_transaction)
 	{
 		/* a key locked before (an UPDATE locks a row to read it, then to write it) */
 		if (held_by_me(&key_tag, ExclusiveLock) || held_by_me(&key_tag, mode))
 			return;
+		lsm_fastlock_announce_strong(MyDatabaseId, relid, 0, true);
 		(void) LockAcquire(&table_tag, ExclusiveLock, false, false);
+		(void) lsm_fastlock_wait_weak(MyDatabaseId, relid, 0, true, true);
 		escalations = true;
 		return;
+	}
+	if (mode == ExclusiveLock)
+	{
+		/* announced once per key: the waits for weak holders were done */
+		if (held_by_me(&key_tag, ExclusiveLock))
+			return;
+		lsm_fastlock_announce_strong(MyDatabaseId, relid, keyhash, false);
 	}
 	(void) LockAcquire(&table_tag, RowExclusiveLock, false, false);
 	if (LockAcquire(&key_tag, mode, false, false) == LOCKACQUIRE_OK)
@@ -226,6 +262,37 @@ lock_key(Oid relid, LsmSlice key, LOCKMODE mode)
 		remember_subxact_count();
 		key_locks++;
 	}
+	if (mode == ExclusiveLock)
+		(void) lsm_fastlock_wait_weak(MyDatabaseId, relid, keyhash, false, true);
+}
+
+/*
+ * lsm_keylock_check_prepare
+ *		A prepared transaction keeps its lock-manager locks, but the strong
+ *		announcements that make blind writers queue behind them belong to
+ *		this backend (keylock_fast.c): a transaction holding a key strongly
+ *		(SELECT FOR UPDATE of an lsm table) may not PREPARE.
+ */
+void
+lsm_keylock_check_prepare(void)
+{
+	if (lsm_fastlock_strong_held())
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("cannot PREPARE a transaction that has locked keys of lsm_fdw tables"),
+				 errdetail("SELECT FOR UPDATE, UPDATE and DELETE lock the keys of lsm_fdw tables until the transaction ends.")));
+}
+
+/*
+ * lsm_keylock_xact_end
+ *		The transaction ended and its commit, if any, is published: drop
+ *		the locks taken outside the lock manager (it releases its own ones
+ *		right after).
+ */
+void
+lsm_keylock_xact_end(void)
+{
+	lsm_fastlock_xact_end();
 }
 
 /*

@@ -205,6 +205,20 @@ extern void lsm_lock_key(Oid relid, LsmSlice key);
 extern void lsm_lock_key_shared(Oid relid, LsmSlice key);
 extern bool lsm_try_lock_key(Oid relid, LsmSlice key);
 extern void lsm_check_serializable(Oid relid, LsmSeq found_seq);
+extern void lsm_keylock_check_prepare(void);
+extern void lsm_keylock_xact_end(void);
+
+/* in keylock_fast.c: weak key locks a backend holds outside the lock manager */
+#define LSM_FASTLOCK_SLOT_ENTRIES	16
+extern Size lsm_fastlock_shmem_size(void);
+extern void lsm_fastlock_shmem_init(void);
+extern bool lsm_fastlock_weak(Oid dboid, Oid relid, uint32 keyhash);
+extern void lsm_fastlock_announce_strong(Oid dboid, Oid relid, uint32 keyhash, bool table);
+extern void lsm_fastlock_withdraw_strong(void);
+extern bool lsm_fastlock_wait_weak(Oid dboid, Oid relid, uint32 keyhash, bool table, bool wait);
+extern bool lsm_fastlock_strong_held(void);
+extern bool lsm_fastlock_others_weak(Oid dboid, Oid relid, uint32 keyhash);
+extern void lsm_fastlock_xact_end(void);
 
 /* in worker.c */
 extern void lsm_register_workers(void);

@@ -201,6 +201,7 @@ lsm_shmem_request(void)
 		prev_shmem_request_hook();
 #endif
 	RequestAddinShmemSpace(lsm_shmem_size());
+	RequestAddinShmemSpace(lsm_fastlock_shmem_size());
 	RequestNamedLWLockTranche("lsm_fdw", 1);
 }
 
@@ -283,6 +284,7 @@ lsm_shmem_startup(void)
 	}
 	else
 		heap = lsm_shared->heap;
+	lsm_fastlock_shmem_init();
 	LWLockRelease(AddinShmemInitLock);
 }
 

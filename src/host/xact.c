@@ -565,10 +565,12 @@ lsm_xact_callback(XactEvent event, void *arg)
 				ereport(ERROR,
 						(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 						 errmsg("cannot PREPARE a transaction that has written to lsm_fdw tables")));
+			lsm_keylock_check_prepare();
 			break;
 		case XACT_EVENT_COMMIT:
 		case XACT_EVENT_PARALLEL_COMMIT:
 			lsm_commit_resolve(true);
+			lsm_keylock_xact_end();	/* after the publication */
 			lsm_commit_forget();
 			reset_txn_state();
 			lsm_snapshot_xact_end();
@@ -577,6 +579,7 @@ lsm_xact_callback(XactEvent event, void *arg)
 		case XACT_EVENT_PARALLEL_ABORT:
 		case XACT_EVENT_PREPARE:
 			lsm_commit_resolve(false);
+			lsm_keylock_xact_end();	/* after the publication */
 			lsm_commit_forget();
 			reset_txn_state();
 			lsm_snapshot_xact_end();
