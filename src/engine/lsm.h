@@ -212,6 +212,11 @@ typedef struct LsmOptions
 	LsmRegionAllocFn region_alloc;	/* NULL: lsm_malloc / lsm_free */
 	LsmRegionFreeFn region_free;
 	void	   *region_arg;
+	/*
+	 * Reader slots (env reader_slot): threads or processes numbered below
+	 * this get without the database mutex; 64 bytes each.  64; 0 = none.
+	 */
+	int			reader_slots;
 	LsmBlockCache *block_cache; /* shared, not owned; NULL: own cache */
 	uint64_t	cache_id;		/* < 2^24, distinct among the open databases
 								 * sharing block_cache; reusable once closed */
