@@ -155,6 +155,8 @@ typedef void (*LsmRegionFreeFn) (void *arg, void *p, size_t size);
 extern LsmBlockCache *lsm_block_cache_create(LsmEnv *env, size_t capacity);
 extern void lsm_block_cache_destroy(LsmBlockCache *c);
 extern size_t lsm_block_cache_usage(LsmBlockCache *c);
+/* Lookups that found their block, and that did not (all views of it). */
+extern void lsm_block_cache_counters(LsmBlockCache *c, uint64_t *hits, uint64_t *misses);
 
 typedef struct LsmOptions
 {
