@@ -429,7 +429,11 @@ lsm_db_install_sv(LsmDb *db, LsmSuperVersion *nsv, LsmMemRef *mem, LsmMemRef **i
 		imm[i]->refs++;
 	}
 	nsv->version = lsm_versionset_current(db->vs);
-	lsm_compaction_pressure(&db->opts, nsv->version, &db->pressure);
+	/* the open trigger holds until level 0 was compacted below it */
+	if (db->l0_trigger < db->opts.l0_compaction_trigger &&
+		nsv->version->n_files[0] < db->l0_trigger)
+		db->l0_trigger = db->opts.l0_compaction_trigger;
+	lsm_compaction_pressure(&db->opts, db->l0_trigger, nsv->version, &db->pressure);
 	old = db->sv;
 	/* release: a lock-free reader that sees nsv sees it filled in */
 	__atomic_store_n(&db->sv, nsv, __ATOMIC_RELEASE);

@@ -160,6 +160,12 @@ struct LsmDb
 	int			n_running;
 	LsmBuf		compact_ptr[LSM_NUM_LEVELS];	/* leveled: where the next pick starts */
 	LsmPressure pressure;
+	/*
+	 * The L0 trigger in force: l0_compaction_trigger, or the lower
+	 * l0_open_compaction_trigger from an open until L0 is compacted below
+	 * it.  Like pressure: written under write_mu and mu together.
+	 */
+	int			l0_trigger;
 
 	/* obsolete files waiting for the host's file horizon; mu */
 	LsmFileMeta **deferred;
@@ -239,8 +245,8 @@ extern LsmCode lsm_db_batch_room(LsmSlice contents, size_t *need, LsmStatus *st)
 /* in compaction.c */
 
 /* Fill out for version v under options o; O(files). */
-extern void lsm_compaction_pressure(const LsmOptions *o, const LsmVersion *v,
-									LsmPressure *out);
+extern void lsm_compaction_pressure(const LsmOptions *o, int l0_trigger,
+									const LsmVersion *v, LsmPressure *out);
 
 /*
  * Pick, run, install and release one compaction (*did: there was one).

@@ -562,9 +562,32 @@ lsm_db_open(const LsmOptions *opts, const char *path, LsmDb **dbp, LsmStatus *st
 		if (rc != LSM_OK)
 			goto fail;
 	}
+	db->l0_trigger = db->opts.l0_compaction_trigger;
 	rc = recover(db, st);
 	if (rc != LSM_OK)
 		goto fail;
+
+	/*
+	 * Level 0 as a restart finds it stays until writes bring it to the
+	 * trigger, which a read-mostly table may never do, and every get
+	 * searches each of its files meanwhile.  With the open trigger, a
+	 * worker (or the open itself, with auto_compact) compacts it now.
+	 */
+	if (db->opts.compaction_style == LSM_COMPACT_LEVELED &&
+		db->opts.l0_open_compaction_trigger > 0 &&
+		db->opts.l0_open_compaction_trigger < db->opts.l0_compaction_trigger)
+	{
+		db->env->mutex_lock(db->write_mu);
+		db->env->mutex_lock(db->mu);
+		if (db->sv->version->n_files[0] >= db->opts.l0_open_compaction_trigger)
+		{
+			db->l0_trigger = db->opts.l0_open_compaction_trigger;
+			lsm_compaction_pressure(&db->opts, db->l0_trigger, db->sv->version,
+									&db->pressure);
+		}
+		db->env->mutex_unlock(db->mu);
+		db->env->mutex_unlock(db->write_mu);
+	}
 
 	/*
 	 * Recovery's flush may have left compactions due (e.g. a fourth L0

@@ -188,6 +188,13 @@ typedef struct LsmOptions
 	int			l0_compaction_trigger;	/* L0 files (tiered: runs to merge); 4 */
 	int			l0_slowdown_writes_trigger; /* L0 files (tiered: runs); 8, 0 = off */
 	int			l0_stop_writes_trigger; /* L0 files (tiered: runs); 12, 0 = off */
+	/*
+	 * Leveled: a database opened with at least this many L0 files compacts
+	 * them although fewer than l0_compaction_trigger, once, so that gets
+	 * after a restart search one L0 file, not up to trigger - 1; until L0
+	 * drops below it again.  0 = off (the default; hosts set 2).
+	 */
+	int			l0_open_compaction_trigger;
 	uint64_t	max_bytes_for_level_base;	/* leveled: L1 target; 64 MiB */
 	int			level_size_multiplier;	/* leveled: each level this x above; 10 */
 	uint64_t	target_file_size;	/* outputs are cut past this; 4 MiB */

@@ -14,6 +14,15 @@
 
 #include "testutil.h"
 
+#ifdef __SANITIZE_ADDRESS__
+#include <sanitizer/lsan_interface.h>
+#define LSAN_DISABLE() __lsan_disable()
+#define LSAN_ENABLE() __lsan_enable()
+#else
+#define LSAN_DISABLE() ((void) 0)
+#define LSAN_ENABLE() ((void) 0)
+#endif
+
 #include "lsm.h"
 
 /*
@@ -148,17 +157,25 @@ escaping_merge(void *arg, LsmSlice key, const LsmSlice *base,
 	return LSM_OK;
 }
 
+/*
+ * The get's own scratch memory (its operand list) is lost with its stack
+ * frame, as a host's ERROR would lose it to its memory context: the
+ * sanitizer is told to ignore what is allocated meanwhile.  The pin is
+ * what must not leak, and live_regions sees that.
+ */
 static void
 escape_get(LsmDb *db, LsmBuf *v)
 {
 	LsmStatus	st;
 
 	escape_armed = true;
+	LSAN_DISABLE();
 	if (setjmp(escape) == 0)
 	{
 		lsm_db_get(db, NULL, lsm_slice_str("m"), v, &st);
 		CHECK(!"the merge callback should not return");
 	}
+	LSAN_ENABLE();
 	escape_armed = false;
 }
 
