@@ -35,6 +35,17 @@ SELECT (f->>'files_written')::int AS files_written, (f->>'bytes_written')::int A
 SELECT (s->'levels'->0->>'files')::int AS l0_files FROM lsm_fdw_stats('m') s;
 SELECT count(*) FROM m;
 SELECT * FROM m WHERE k IN (1, 2, 4999, 5000);
+-- a point get's block comes from disk once, then from the block cache, whose
+-- lookups lsm_fdw_server_stats counts; lsm_fdw_stats sums each backend's gets
+CREATE TEMP TABLE stats0 AS SELECT lsm_fdw_server_stats() AS s, lsm_fdw_stats('m') AS t;
+SELECT v = repeat('x', 100) AS found FROM m WHERE k = 4999;
+SELECT v = repeat('x', 100) AS found FROM m WHERE k = 4999;
+SELECT (n.s->>'block_cache_hits')::int8 > (o.s->>'block_cache_hits')::int8 AS cache_hit,
+       (n.s->>'block_cache_misses')::int8 >= (o.s->>'block_cache_misses')::int8 AS misses,
+       (n.s->>'block_cache_hit_rate')::float8 BETWEEN 0 AND 1 AS hit_rate,
+       (n.t->>'gets')::int8 - (o.t->>'gets')::int8 >= 2 AS gets_counted
+  FROM stats0 o, (SELECT lsm_fdw_server_stats() AS s, lsm_fdw_stats('m') AS t) n;
+DROP TABLE stats0;
 SELECT (v->>'files')::int AS files, (v->>'entries')::int AS entries, (v->>'problems')::int AS problems
   FROM lsm_fdw_verify('m') v;
 

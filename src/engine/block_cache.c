@@ -63,6 +63,8 @@ typedef struct CacheShard
 	size_t		count;			/* entries in the hash table */
 	size_t		usage;			/* bytes of entries in the hash table */
 	size_t		capacity;
+	uint64_t	hits;			/* lookups that found their block */
+	uint64_t	misses;			/* and those that did not */
 	LsmCacheHandle lru;			/* sentinel; lru.lru_next is the oldest */
 } CacheShard;
 
@@ -339,7 +341,10 @@ lsm_block_cache_lookup(LsmBlockCache *c, uint64_t file_number, uint64_t offset)
 		if (e->refs == 0)
 			lru_remove(e);
 		e->refs++;
+		s->hits++;
 	}
+	else
+		s->misses++;
 	c->env->mutex_unlock(s->mu);
 	return e;
 }
@@ -554,4 +559,25 @@ lsm_block_cache_usage(LsmBlockCache *c)
 		c->env->mutex_unlock(c->shards[i].mu);
 	}
 	return total;
+}
+
+/*
+ * lsm_block_cache_counters
+ *		Lookups of the base cache that hit and missed, by every database
+ *		using it; counted under the shards' mutexes, which lookups hold
+ *		anyway, so counting adds no contention.
+ */
+void
+lsm_block_cache_counters(LsmBlockCache *c, uint64_t *hits, uint64_t *misses)
+{
+	*hits = *misses = 0;
+	if (c->base != NULL)
+		c = c->base;
+	for (int i = 0; i < LSM_CACHE_SHARDS; i++)
+	{
+		c->env->mutex_lock(c->shards[i].mu);
+		*hits += c->shards[i].hits;
+		*misses += c->shards[i].misses;
+		c->env->mutex_unlock(c->shards[i].mu);
+	}
 }

@@ -45,6 +45,8 @@ extern void lsm_block_cache_release(LsmBlockCache *c, LsmCacheHandle *h);
 extern void lsm_block_cache_erase_file(LsmBlockCache *c, uint64_t file_number);
 /* Of the base cache, when c is a view. */
 extern size_t lsm_block_cache_usage(LsmBlockCache *c);
+/* Lookups of the base cache that found their block, and that did not. */
+extern void lsm_block_cache_counters(LsmBlockCache *c, uint64_t *hits, uint64_t *misses);
 /* Drop about bytes of unpinned entries of the base cache; the bytes dropped. */
 extern size_t lsm_block_cache_shed(LsmBlockCache *c, size_t bytes);
 

@@ -483,7 +483,8 @@ tiered_output_level(const LsmVersion *v, const Run *runs, int first, int width)
  *		merge the picker would choose.  O(files).
  */
 void
-lsm_compaction_pressure(const LsmOptions *o, const LsmVersion *v, LsmPressure *out)
+lsm_compaction_pressure(const LsmOptions *o, int l0_trigger, const LsmVersion *v,
+						LsmPressure *out)
 {
 	int			level;
 	LevelShape	shape;
@@ -519,7 +520,7 @@ lsm_compaction_pressure(const LsmOptions *o, const LsmVersion *v, LsmPressure *o
 
 	level_shape(o, v, &shape);
 	out->stall_count = v->n_files[0];
-	if (v->n_files[0] >= o->l0_compaction_trigger && v->n_files[0] > 0)
+	if (v->n_files[0] >= l0_trigger && v->n_files[0] > 0)
 	{
 		out->due = true;
 		out->pending_bytes += lsm_version_level_bytes(v, 0) +
@@ -752,7 +753,7 @@ pick_leveled(LsmDb *db, LsmVersion *v, LsmCompaction **out)
 
 	*out = NULL;
 	level_shape(o, v, &shape);
-	score[0] = (double) v->n_files[0] / (double) o->l0_compaction_trigger;
+	score[0] = (double) v->n_files[0] / (double) db->l0_trigger;
 	for (level = 1; level < LSM_NUM_LEVELS - 1; level++)
 		score[level] = level_score(lsm_version_level_bytes(v, level),
 								   shape.target[level]);
@@ -1978,6 +1979,10 @@ lsm_compaction_check_options(const LsmOptions *o, LsmStatus *st)
 		return lsm_status_set(st, LSM_INVALID_ARGUMENT, 0,
 							  "l0_compaction_trigger %d is outside 1..1000",
 							  o->l0_compaction_trigger);
+	if (o->l0_open_compaction_trigger < 0)
+		return lsm_status_set(st, LSM_INVALID_ARGUMENT, 0,
+							  "l0_open_compaction_trigger %d is negative",
+							  o->l0_open_compaction_trigger);
 	if (o->l0_slowdown_writes_trigger < 0 || o->l0_stop_writes_trigger < 0)
 		return lsm_status_set(st, LSM_INVALID_ARGUMENT, 0,
 							  "write stall triggers must not be negative");

@@ -114,6 +114,7 @@ lsm_options_init(LsmOptions *opts)
 	opts->region_alloc = NULL;
 	opts->region_free = NULL;
 	opts->region_arg = NULL;
+	opts->reader_slots = 64;
 	opts->block_cache = NULL;
 	opts->cache_id = 0;
 }
@@ -430,9 +431,15 @@ lsm_db_install_sv(LsmDb *db, LsmSuperVersion *nsv, LsmMemRef *mem, LsmMemRef **i
 		imm[i]->refs++;
 	}
 	nsv->version = lsm_versionset_current(db->vs);
-	lsm_compaction_pressure(&db->opts, nsv->version, &db->pressure);
+	/* the open trigger holds until level 0 was compacted below it */
+	if (db->l0_trigger < db->opts.l0_compaction_trigger &&
+		nsv->version->n_files[0] < db->l0_trigger)
+		db->l0_trigger = db->opts.l0_compaction_trigger;
+	lsm_compaction_pressure(&db->opts, db->l0_trigger, nsv->version, &db->pressure);
 	old = db->sv;
-	db->sv = nsv;
+	/* release: a lock-free reader that sees nsv sees it filled in */
+	__atomic_store_n(&db->sv, nsv, __ATOMIC_RELEASE);
+	lsm_db_scrape_slots_locked(db, false);
 	lsm_db_sv_unref_locked(db, old);
 	lsm_db_unlock_and_delete_obsolete(db);
 }
@@ -470,6 +477,155 @@ lsm_db_unpin_sv(LsmDb *db, LsmSuperVersion *sv)
 	db->env->mutex_lock(db->mu);
 	lsm_db_sv_unref_locked(db, sv);
 	lsm_db_unlock_and_delete_obsolete(db);
+}
+
+/*
+ * Reader slots (see LsmReaderSlot in db_internal.h)
+ */
+
+LsmReaderSlot *
+lsm_db_reader_slot(LsmDb *db)
+{
+	int			n;
+
+	if (db->slots == NULL || db->env->reader_slot == NULL)
+		return NULL;
+	n = db->env->reader_slot(db->env);
+	if (n < 0 || n >= db->opts.reader_slots)
+		return NULL;
+	return &db->slots[n];
+}
+
+/* Drop a reference some slot held or a get left; takes mu. */
+static void
+slot_unref(LsmDb *db, LsmSuperVersion *sv)
+{
+	db->env->mutex_lock(db->mu);
+	lsm_db_sv_unref_locked(db, sv);
+	lsm_db_unlock_and_delete_obsolete(db);
+}
+
+/*
+ * lsm_db_slot_pin
+ *		Pin the current superversion through the caller's slot and read the
+ *		visible sequence number.  The common case is two atomic operations
+ *		on the caller's own cache line and two loads of shared words that
+ *		change only at installs and writes: a compare and swap that marks
+ *		the cached superversion in use, a load of last_seq and a load of
+ *		db->sv to check the cached one is still current.
+ *
+ * last_seq is read before db->sv is compared: a write is published
+ * (last_seq, release) after the superversion holding its memtable was
+ * installed, so a superversion current after the load of last_seq holds
+ * every entry up to it, in a memtable or in a table flushed from one.
+ * The comparison by address is safe because the slot's reference keeps p
+ * alive: no other superversion can have its address meanwhile.
+ *
+ * When the cached one is stale (or there is none), mu is taken once, as
+ * the locked path does, and the slot takes the current one in use: the
+ * next get of this thread is lock-free again.  Storing it under mu orders
+ * it with installs, which scrape the slots under mu.
+ */
+LsmSuperVersion *
+lsm_db_slot_pin(LsmDb *db, LsmReaderSlot *s, LsmSeq *seq)
+{
+	uintptr_t	v = __atomic_load_n(&s->sv, __ATOMIC_ACQUIRE);
+	LsmSuperVersion *p = (LsmSuperVersion *) (v & ~LSM_SLOT_TAGS);
+
+	if ((v & LSM_SLOT_STALE) != 0)
+	{
+		/* a get that never ended, outlived by an install: its reference */
+		__atomic_store_n(&s->sv, (uintptr_t) 0, __ATOMIC_RELEASE);
+		slot_unref(db, p);
+		p = NULL;
+	}
+	else if (v != 0 && (v & LSM_SLOT_IN_USE) == 0 &&
+			 !__atomic_compare_exchange_n(&s->sv, &v, v | LSM_SLOT_IN_USE, false,
+										  __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
+		p = NULL;				/* an install took it (v is now 0) */
+	/* else IN_USE: a get that never ended left p to this thread */
+
+	if (p != NULL)
+	{
+		*seq = __atomic_load_n(&db->last_seq, __ATOMIC_ACQUIRE);
+		if (__atomic_load_n(&db->sv, __ATOMIC_ACQUIRE) == p)
+			return p;
+		/* stale: IN_USE or STALE now, either way the reference is ours */
+		__atomic_store_n(&s->sv, (uintptr_t) 0, __ATOMIC_RELEASE);
+		db->env->mutex_lock(db->mu);
+		lsm_db_sv_unref_locked(db, p);
+	}
+	else
+		db->env->mutex_lock(db->mu);
+
+	p = db->sv;
+	p->refs++;
+	*seq = db->last_seq;
+	__atomic_store_n(&s->sv, (uintptr_t) p | LSM_SLOT_IN_USE, __ATOMIC_RELEASE);
+	lsm_db_unlock_and_delete_obsolete(db);
+	return p;
+}
+
+/*
+ * lsm_db_slot_unpin
+ *		Give the reference back to the slot, unless an install marked it
+ *		stale meanwhile: then drop it.
+ */
+void
+lsm_db_slot_unpin(LsmDb *db, LsmReaderSlot *s, LsmSuperVersion *sv)
+{
+	uintptr_t	expect = (uintptr_t) sv | LSM_SLOT_IN_USE;
+
+	if (__atomic_compare_exchange_n(&s->sv, &expect, (uintptr_t) sv, false,
+									__ATOMIC_RELEASE, __ATOMIC_RELAXED))
+		return;
+	__atomic_store_n(&s->sv, (uintptr_t) 0, __ATOMIC_RELEASE);
+	slot_unref(db, sv);
+}
+
+/*
+ * lsm_db_scrape_slots_locked
+ *		After an install (mu held): drop the references slots cache to
+ *		older superversions, and mark the ones in use stale for their gets
+ *		to drop.  closing: nobody reads any more, so every reference goes,
+ *		also those of gets that never ended.
+ */
+void
+lsm_db_scrape_slots_locked(LsmDb *db, bool closing)
+{
+	int			i;
+
+	if (db->slots == NULL)
+		return;
+	for (i = 0; i < db->opts.reader_slots; i++)
+	{
+		LsmReaderSlot *s = &db->slots[i];
+		uintptr_t	v = __atomic_load_n(&s->sv, __ATOMIC_ACQUIRE);
+
+		if (closing)
+		{
+			__atomic_store_n(&s->sv, (uintptr_t) 0, __ATOMIC_RELAXED);
+			if (v != 0)
+				lsm_db_sv_unref_locked(db, (LsmSuperVersion *) (v & ~LSM_SLOT_TAGS));
+			continue;
+		}
+		for (;;)
+		{
+			uintptr_t	to;
+
+			if (v == 0 || (v & LSM_SLOT_STALE) != 0 ||
+				(LsmSuperVersion *) (v & ~LSM_SLOT_TAGS) == db->sv)
+				break;
+			to = (v & LSM_SLOT_IN_USE) != 0 ? v | LSM_SLOT_STALE : 0;
+			if (__atomic_compare_exchange_n(&s->sv, &v, to, false,
+											__ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
+			{
+				if (to == 0)
+					lsm_db_sv_unref_locked(db, (LsmSuperVersion *) v);
+				break;
+			}
+		}
+	}
 }
 
 size_t
@@ -699,6 +855,19 @@ lsm_db_stats(LsmDb *db, LsmDbStats *out)
 	STAT_LOAD(stall_micros);
 	STAT_LOAD(memtable_waits);
 	STAT_LOAD(memtable_wait_micros);
+	/* the gets' counters of each reader slot */
+	for (i = 0; db->slots != NULL && i < db->opts.reader_slots; i++)
+	{
+		LsmReaderSlot *s = &db->slots[i];
+
+		out->gets += __atomic_load_n(&s->gets, __ATOMIC_RELAXED);
+		out->memtable_hits += __atomic_load_n(&s->memtable_hits, __ATOMIC_RELAXED);
+		out->sst_probes += __atomic_load_n(&s->sst_probes, __ATOMIC_RELAXED);
+		out->bloom_useful += __atomic_load_n(&s->bloom_useful, __ATOMIC_RELAXED);
+		out->bloom_not_useful += __atomic_load_n(&s->bloom_not_useful, __ATOMIC_RELAXED);
+		out->block_cache_hits += __atomic_load_n(&s->block_cache_hits, __ATOMIC_RELAXED);
+		out->block_reads += __atomic_load_n(&s->block_reads, __ATOMIC_RELAXED);
+	}
 	if (out->bytes_written_wal > 0)
 		out->write_amplification =
 			(double) (out->bytes_written_wal + out->bytes_flushed +

@@ -76,6 +76,40 @@ typedef struct LsmSuperVersion
 } LsmSuperVersion;
 
 /*
+ * A reader slot: the superversion one thread (or process) keeps pinned for
+ * its gets, and the get counters only it bumps.  sv is a tagged pointer:
+ *
+ *	0			empty
+ *	p			p cached: the slot holds one reference to p
+ *	p | IN_USE	a get of the owner uses p (the reference is the get's now)
+ *	p | STALE	as IN_USE, but a newer superversion was installed meanwhile:
+ *				whoever ends the get drops the reference
+ *
+ * The owner moves p -> p|IN_USE -> p; an install (under mu) moves p -> 0,
+ * dropping the reference, and p|IN_USE -> p|STALE; each by compare and
+ * swap, so exactly one side drops each reference.  A get that never ended
+ * (a host's ERROR in a merge callback longjmps out of it) leaves IN_USE or
+ * STALE behind, which the owner's next get (or close) takes over, so no
+ * reference leaks.  Only the owner writes the counters (relaxed atomics, no
+ * lock prefix); lsm_db_stats sums them.  One cache line each.
+ */
+#define LSM_SLOT_IN_USE	((uintptr_t) 1)
+#define LSM_SLOT_STALE	((uintptr_t) 2)
+#define LSM_SLOT_TAGS	((uintptr_t) 3)
+
+typedef struct LsmReaderSlot
+{
+	uintptr_t	sv;
+	uint64_t	gets;
+	uint64_t	memtable_hits;
+	uint64_t	sst_probes;
+	uint64_t	bloom_useful;
+	uint64_t	bloom_not_useful;
+	uint64_t	block_cache_hits;
+	uint64_t	block_reads;
+} __attribute__((aligned(64))) LsmReaderSlot;
+
+/*
  * What compaction and write stalls work from, computed for the current
  * version whenever a superversion is installed (lsm_compaction_pressure).
  * Written under write_mu and mu together, so holding either reads it.
@@ -126,6 +160,12 @@ struct LsmDb
 	int			n_running;
 	LsmBuf		compact_ptr[LSM_NUM_LEVELS];	/* leveled: where the next pick starts */
 	LsmPressure pressure;
+	/*
+	 * The L0 trigger in force: l0_compaction_trigger, or the lower
+	 * l0_open_compaction_trigger from an open until L0 is compacted below
+	 * it.  Like pressure: written under write_mu and mu together.
+	 */
+	int			l0_trigger;
 
 	/* obsolete files waiting for the host's file horizon; mu */
 	LsmFileMeta **deferred;
@@ -137,6 +177,10 @@ struct LsmDb
 
 	/* counters, updated with atomic adds */
 	LsmDbStats	stats;
+
+	/* opts.reader_slots of them (NULL if 0), cache-line aligned; see above */
+	LsmReaderSlot *slots;
+	void	   *slots_mem;		/* what was allocated for them */
 };
 
 /* Add to a stats counter from any thread. */
@@ -174,6 +218,13 @@ extern void lsm_db_install_sv(LsmDb *db, LsmSuperVersion *nsv, LsmMemRef *mem, L
 extern LsmCode lsm_db_sv_alloc(LsmSuperVersion **nsv, LsmStatus *st);
 extern LsmSuperVersion *lsm_db_pin_sv(LsmDb *db, LsmSeq *seq);
 extern void lsm_db_unpin_sv(LsmDb *db, LsmSuperVersion *sv);
+/* The calling thread's slot, or NULL: then pin with lsm_db_pin_sv. */
+extern LsmReaderSlot *lsm_db_reader_slot(LsmDb *db);
+/* Pin through a slot without mu, and give the pin back. */
+extern LsmSuperVersion *lsm_db_slot_pin(LsmDb *db, LsmReaderSlot *s, LsmSeq *seq);
+extern void lsm_db_slot_unpin(LsmDb *db, LsmReaderSlot *s, LsmSuperVersion *sv);
+/* Drop every slot's reference (under mu); at close, stale ones only else. */
+extern void lsm_db_scrape_slots_locked(LsmDb *db, bool closing);
 
 /* in db_flush.c, for the db_*.c files: WAL files, room for writes, flushes */
 extern LsmCode lsm_db_open_new_log(LsmDb *db, LsmLogWriter **w, LsmStatus *st);
@@ -194,8 +245,8 @@ extern LsmCode lsm_db_batch_room(LsmSlice contents, size_t *need, LsmStatus *st)
 /* in compaction.c */
 
 /* Fill out for version v under options o; O(files). */
-extern void lsm_compaction_pressure(const LsmOptions *o, const LsmVersion *v,
-									LsmPressure *out);
+extern void lsm_compaction_pressure(const LsmOptions *o, int l0_trigger,
+									const LsmVersion *v, LsmPressure *out);
 
 /*
  * Pick, run, install and release one compaction (*did: there was one).

@@ -435,6 +435,7 @@ db_free(LsmDb *db)
 	if (db->sv != NULL)
 	{
 		db->env->mutex_lock(db->mu);
+		lsm_db_scrape_slots_locked(db, true);
 		lsm_db_sv_unref_locked(db, db->sv);
 		db->sv = NULL;
 		lsm_db_unlock_and_delete_obsolete(db);
@@ -459,6 +460,7 @@ db_free(LsmDb *db)
 		db->env->mutex_destroy(db->write_mu);
 	for (i = 0; i < LSM_NUM_LEVELS; i++)
 		lsm_buf_free(&db->compact_ptr[i]);
+	lsm_free(db->slots_mem);
 	lsm_free(db->deferred_retire);
 	lsm_free(db->old_logs);
 	lsm_free(db->dir);
@@ -527,7 +529,20 @@ lsm_db_open(const LsmOptions *opts, const char *path, LsmDb **dbp, LsmStatus *st
 		db->cache = lsm_block_cache_view(db->opts.block_cache, db->opts.cache_id);
 	else if (db->opts.block_cache_size > 0)
 		db->cache = lsm_block_cache_create(db->env, db->opts.block_cache_size);
+	if (db->opts.reader_slots < 0)
+		db->opts.reader_slots = 0;
+	if (db->opts.reader_slots > 0)
+	{
+		/* lsm_malloc aligns less than a cache line: align by hand */
+		size_t		bytes = (size_t) db->opts.reader_slots * sizeof(LsmReaderSlot);
+
+		db->slots_mem = lsm_calloc(1, bytes + 64);
+		if (db->slots_mem != NULL)
+			db->slots = (LsmReaderSlot *) (((uintptr_t) db->slots_mem + 63) &
+										   ~(uintptr_t) 63);
+	}
 	if (db->dir == NULL || db->mu == NULL || db->write_mu == NULL ||
+		(db->opts.reader_slots > 0 && db->slots == NULL) ||
 		((db->opts.block_cache != NULL || db->opts.block_cache_size > 0) &&
 		 db->cache == NULL))
 	{
@@ -547,9 +562,32 @@ lsm_db_open(const LsmOptions *opts, const char *path, LsmDb **dbp, LsmStatus *st
 		if (rc != LSM_OK)
 			goto fail;
 	}
+	db->l0_trigger = db->opts.l0_compaction_trigger;
 	rc = recover(db, st);
 	if (rc != LSM_OK)
 		goto fail;
+
+	/*
+	 * Level 0 as a restart finds it stays until writes bring it to the
+	 * trigger, which a read-mostly table may never do, and every get
+	 * searches each of its files meanwhile.  With the open trigger, a
+	 * worker (or the open itself, with auto_compact) compacts it now.
+	 */
+	if (db->opts.compaction_style == LSM_COMPACT_LEVELED &&
+		db->opts.l0_open_compaction_trigger > 0 &&
+		db->opts.l0_open_compaction_trigger < db->opts.l0_compaction_trigger)
+	{
+		db->env->mutex_lock(db->write_mu);
+		db->env->mutex_lock(db->mu);
+		if (db->sv->version->n_files[0] >= db->opts.l0_open_compaction_trigger)
+		{
+			db->l0_trigger = db->opts.l0_open_compaction_trigger;
+			lsm_compaction_pressure(&db->opts, db->l0_trigger, db->sv->version,
+									&db->pressure);
+		}
+		db->env->mutex_unlock(db->mu);
+		db->env->mutex_unlock(db->write_mu);
+	}
 
 	/*
 	 * Recovery's flush may have left compactions due (e.g. a fourth L0

@@ -34,7 +34,7 @@ typedef struct GetCtx
 	int			n_ops;
 	int			cap_ops;
 	LsmCode		err;			/* LSM_NO_MEMORY or LSM_CORRUPTION from visit */
-	LsmReadCounters *counters;	/* the caller's, nullable */
+	LsmReadCounters tally;		/* this get's; added to the counters at the end */
 } GetCtx;
 
 /*
@@ -132,28 +132,15 @@ get_from_table(LsmDb *db, GetCtx *g, LsmFileMeta *f, LsmSlice target, bool fill_
 	memset(&rs, 0, sizeof(rs));
 	g->seen = false;
 	rc = lsm_sst_get(t, target, get_visit, g, &rs, st);
-	LSM_STAT_ADD(db, block_reads, rs.block_reads);
-	LSM_STAT_ADD(db, block_cache_hits, rs.block_cache_hits);
+	g->tally.block_reads += rs.block_reads;
+	g->tally.block_cache_hits += rs.block_cache_hits;
 	if (rs.bloom_useful > 0)
-		LSM_STAT_ADD(db, bloom_useful, rs.bloom_useful);
+		g->tally.bloom_useful += rs.bloom_useful;
 	else
 	{
-		LSM_STAT_ADD(db, sst_probes, 1);
+		g->tally.sst_probes++;
 		if (!g->seen)
-			LSM_STAT_ADD(db, bloom_not_useful, 1);
-	}
-	if (g->counters != NULL)
-	{
-		g->counters->block_reads += rs.block_reads;
-		g->counters->block_cache_hits += rs.block_cache_hits;
-		if (rs.bloom_useful > 0)
-			g->counters->bloom_useful += rs.bloom_useful;
-		else
-		{
-			g->counters->sst_probes++;
-			if (!g->seen)
-				g->counters->bloom_not_useful++;
-		}
+			g->tally.bloom_not_useful++;
 	}
 	if (rc == LSM_OK && g->err == LSM_CORRUPTION)
 		rc = lsm_status_set(st, LSM_CORRUPTION, 0,
@@ -179,17 +166,83 @@ read_point(const LsmReadOptions *ro, LsmSeq latest)
 	return seq;
 }
 
+/* Add to a slot's counter: only its owner writes it, so no lock prefix. */
+#define SLOT_ADD(s, field, n) \
+	__atomic_store_n(&(s)->field, __atomic_load_n(&(s)->field, __ATOMIC_RELAXED) + (n), \
+					 __ATOMIC_RELAXED)
+
+/*
+ * count_get
+ *		Add what one get did to the caller's counters, and to the
+ *		database's: in the thread's reader slot when it has one (summed by
+ *		lsm_db_stats), so that concurrent gets do not bounce a shared cache
+ *		line, else with atomic adds.
+ */
+static void
+count_get(LsmDb *db, LsmReaderSlot *slot, const LsmReadOptions *ro,
+		  const LsmReadCounters *t)
+{
+	if (ro->counters != NULL)
+	{
+		LsmReadCounters *c = ro->counters;
+
+		c->gets += t->gets;
+		c->memtable_hits += t->memtable_hits;
+		c->sst_probes += t->sst_probes;
+		c->bloom_useful += t->bloom_useful;
+		c->bloom_not_useful += t->bloom_not_useful;
+		c->block_cache_hits += t->block_cache_hits;
+		c->block_reads += t->block_reads;
+		c->merge_operands += t->merge_operands;
+	}
+	if (slot != NULL)
+	{
+		SLOT_ADD(slot, gets, t->gets);
+		if (t->memtable_hits)
+			SLOT_ADD(slot, memtable_hits, t->memtable_hits);
+		if (t->sst_probes)
+			SLOT_ADD(slot, sst_probes, t->sst_probes);
+		if (t->bloom_useful)
+			SLOT_ADD(slot, bloom_useful, t->bloom_useful);
+		if (t->bloom_not_useful)
+			SLOT_ADD(slot, bloom_not_useful, t->bloom_not_useful);
+		if (t->block_cache_hits)
+			SLOT_ADD(slot, block_cache_hits, t->block_cache_hits);
+		if (t->block_reads)
+			SLOT_ADD(slot, block_reads, t->block_reads);
+		return;
+	}
+	LSM_STAT_ADD(db, gets, t->gets);
+	if (t->memtable_hits)
+		LSM_STAT_ADD(db, memtable_hits, t->memtable_hits);
+	if (t->sst_probes)
+		LSM_STAT_ADD(db, sst_probes, t->sst_probes);
+	if (t->bloom_useful)
+		LSM_STAT_ADD(db, bloom_useful, t->bloom_useful);
+	if (t->bloom_not_useful)
+		LSM_STAT_ADD(db, bloom_not_useful, t->bloom_not_useful);
+	if (t->block_cache_hits)
+		LSM_STAT_ADD(db, block_cache_hits, t->block_cache_hits);
+	if (t->block_reads)
+		LSM_STAT_ADD(db, block_reads, t->block_reads);
+}
+
 /*
  * lsm_db_get
  *		Look the key up in every source from newest to oldest, stopping at
  *		the first PUT or DELETE; merge operands met on the way are folded
  *		over it at the end.
+ *
+ * A thread with a reader slot pins its superversion there without mu
+ * (lsm_db_slot_pin); others take mu for a moment.  Counters go to the slot
+ * too (count_get).
  */
 LsmCode
 lsm_db_get(LsmDb *db, const LsmReadOptions *ro, LsmSlice key, LsmBuf *value,
 		   LsmStatus *st)
 {
 	LsmReadOptions defaults;
+	LsmReaderSlot *slot;
 	LsmSuperVersion *sv;
 	LsmVersion *v;
 	LsmSeq		seq;
@@ -209,9 +262,9 @@ lsm_db_get(LsmDb *db, const LsmReadOptions *ro, LsmSlice key, LsmBuf *value,
 	}
 	if (ro->found_seq != NULL)
 		*ro->found_seq = 0;
-	sv = lsm_db_pin_sv(db, &seq);
+	slot = lsm_db_reader_slot(db);
+	sv = slot != NULL ? lsm_db_slot_pin(db, slot, &seq) : lsm_db_pin_sv(db, &seq);
 	seq = read_point(ro, seq);
-	LSM_STAT_ADD(db, gets, 1);
 
 	if (key.len + LSM_IKEY_TRAILER <= sizeof(stack_key))
 	{
@@ -224,7 +277,10 @@ lsm_db_get(LsmDb *db, const LsmReadOptions *ro, LsmSlice key, LsmBuf *value,
 	{
 		if (!lsm_ikey_append(&heap_key, key, seq, LSM_KIND_FOR_SEEK))
 		{
-			lsm_db_unpin_sv(db, sv);
+			if (slot != NULL)
+				lsm_db_slot_unpin(db, slot, sv);
+			else
+				lsm_db_unpin_sv(db, sv);
 			return lsm_status_set(st, LSM_NO_MEMORY, 0, "out of memory in get");
 		}
 		target = lsm_buf_slice(&heap_key);
@@ -233,9 +289,7 @@ lsm_db_get(LsmDb *db, const LsmReadOptions *ro, LsmSlice key, LsmBuf *value,
 	memset(&g, 0, sizeof(g));
 	g.key = key;
 	g.out = value;
-	g.counters = ro->counters;
-	if (g.counters != NULL)
-		g.counters->gets++;
+	g.tally.gets = 1;
 
 	/* memtables, newest first */
 	if (get_from_memtable(&g, sv->mem->mt, target))
@@ -307,8 +361,7 @@ lsm_db_get(LsmDb *db, const LsmReadOptions *ro, LsmSlice key, LsmBuf *value,
 			ops[g.n_ops - 1 - i] = lsm_slice(g.ops.data + off, g.op_len[i]);
 			off += g.op_len[i];
 		}
-		if (g.counters != NULL)
-			g.counters->merge_operands += (uint64_t) g.n_ops;
+		g.tally.merge_operands += (uint64_t) g.n_ops;
 		lsm_buf_reset(value);
 		rc = db->opts.merge(db->opts.merge_arg, key, g.has_base ? &base : NULL,
 							ops, g.n_ops, value, st);
@@ -317,11 +370,7 @@ lsm_db_get(LsmDb *db, const LsmReadOptions *ro, LsmSlice key, LsmBuf *value,
 	else if (!g.found_put)
 		rc = LSM_NOT_FOUND;
 	if (rc == LSM_OK && in_memtable)
-	{
-		LSM_STAT_ADD(db, memtable_hits, 1);
-		if (g.counters != NULL)
-			g.counters->memtable_hits++;
-	}
+		g.tally.memtable_hits = 1;
 
 done:
 	if (ro->found_seq != NULL)
@@ -330,7 +379,11 @@ done:
 	lsm_buf_free(&g.base);
 	lsm_buf_free(&g.ops);
 	lsm_free(g.op_len);
-	lsm_db_unpin_sv(db, sv);
+	if (slot != NULL)
+		lsm_db_slot_unpin(db, slot, sv);
+	else
+		lsm_db_unpin_sv(db, sv);
+	count_get(db, slot, ro, &g.tally);
 	return rc;
 }
 

@@ -336,7 +336,7 @@ apply_batch(LsmDb *db, LsmBatch *batch, LsmSlice contents, uint32_t count,
 		{
 			lsm_db_retire_log(db);
 			db->env->mutex_lock(db->mu);
-			db->last_seq = first + count - 1;
+			__atomic_store_n(&db->last_seq, first + count - 1, __ATOMIC_RELEASE);
 			db->env->mutex_unlock(db->mu);
 			goto out;
 		}
@@ -356,7 +356,8 @@ apply_batch(LsmDb *db, LsmBatch *batch, LsmSlice contents, uint32_t count,
 		goto out;
 	}
 	db->env->mutex_lock(db->mu);
-	db->last_seq = first + count - 1;
+	/* release: lock-free gets read it without mu (lsm_db_slot_pin) */
+	__atomic_store_n(&db->last_seq, first + count - 1, __ATOMIC_RELEASE);
 	db->env->mutex_unlock(db->mu);
 
 out:

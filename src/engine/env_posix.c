@@ -523,6 +523,25 @@ posix_mutex_unlock(LsmMutex *m)
 	pthread_mutex_unlock(&m->mu);
 }
 
+/*
+ * Reader slots: each thread takes the next number the first time it asks
+ * and keeps it for its life.  Numbers are not reused, so a process that
+ * runs many short-lived threads soon runs past a database's reader_slots
+ * and its later threads get on the locked path; correct, only slower.
+ * A forked child keeps its parent thread's number, which is fine only
+ * because POSIX-env databases are not shared between processes.
+ */
+static int	posix_next_slot;
+static __thread int posix_slot = -1;
+
+static int
+posix_reader_slot(LsmEnv *env)
+{
+	if (posix_slot < 0)
+		posix_slot = __atomic_fetch_add(&posix_next_slot, 1, __ATOMIC_RELAXED);
+	return posix_slot;
+}
+
 /* Stateless, so one shared, never-written instance serves every caller. */
 static LsmEnv posix_env = {
 	.open_file = posix_open_file,
@@ -546,6 +565,7 @@ static LsmEnv posix_env = {
 	.mutex_destroy = posix_mutex_destroy,
 	.mutex_lock = posix_mutex_lock,
 	.mutex_unlock = posix_mutex_unlock,
+	.reader_slot = posix_reader_slot,
 	.host = NULL,
 };
 

@@ -155,6 +155,8 @@ typedef void (*LsmRegionFreeFn) (void *arg, void *p, size_t size);
 extern LsmBlockCache *lsm_block_cache_create(LsmEnv *env, size_t capacity);
 extern void lsm_block_cache_destroy(LsmBlockCache *c);
 extern size_t lsm_block_cache_usage(LsmBlockCache *c);
+/* Lookups that found their block, and that did not (all views of it). */
+extern void lsm_block_cache_counters(LsmBlockCache *c, uint64_t *hits, uint64_t *misses);
 
 typedef struct LsmOptions
 {
@@ -186,6 +188,13 @@ typedef struct LsmOptions
 	int			l0_compaction_trigger;	/* L0 files (tiered: runs to merge); 8 */
 	int			l0_slowdown_writes_trigger; /* L0 files (tiered: runs); 20, 0 = off */
 	int			l0_stop_writes_trigger; /* L0 files (tiered: runs); 36, 0 = off */
+	/*
+	 * Leveled: a database opened with at least this many L0 files compacts
+	 * them although fewer than l0_compaction_trigger, once, so that gets
+	 * after a restart search one L0 file, not up to trigger - 1; until L0
+	 * drops below it again.  0 = off (the default; hosts set 2).
+	 */
+	int			l0_open_compaction_trigger;
 	uint64_t	max_bytes_for_level_base;	/* leveled: L1 target; 256 MiB */
 	int			level_size_multiplier;	/* leveled: each level this x above; 10 */
 	/*
@@ -222,6 +231,11 @@ typedef struct LsmOptions
 	LsmRegionAllocFn region_alloc;	/* NULL: lsm_malloc / lsm_free */
 	LsmRegionFreeFn region_free;
 	void	   *region_arg;
+	/*
+	 * Reader slots (env reader_slot): threads or processes numbered below
+	 * this get without the database mutex; 64 bytes each.  64; 0 = none.
+	 */
+	int			reader_slots;
 	LsmBlockCache *block_cache; /* shared, not owned; NULL: own cache */
 	uint64_t	cache_id;		/* < 2^24, distinct among the open databases
 								 * sharing block_cache; reusable once closed */

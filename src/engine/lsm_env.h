@@ -100,6 +100,16 @@ struct LsmEnv
 						 LsmStatus *st);
 
 	/*
+	 * The calling thread's reader slot: a number no other thread or
+	 * process using the same databases has at the same time, or -1.  Gets
+	 * of a thread with a slot below the database's reader_slots keep their
+	 * superversion there and take no lock (db_read.c); -1 or NULL: every
+	 * get pins under the database mutex.  Per thread, so not reentrant:
+	 * the engine never runs a get inside another get of the same thread.
+	 */
+	int			(*reader_slot) (LsmEnv *env);
+
+	/*
 	 * State shared with other processes is beyond repair (one died holding
 	 * a shared mutex): report msg and end this process; must not return.
 	 * A server host makes it a crash restart.  NULL: stderr and abort().

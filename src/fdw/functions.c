@@ -148,6 +148,9 @@ lsm_fdw_server_stats(PG_FUNCTION_ARGS)
 	int			open_tables = 0;
 	uint64		memtable_waits = 0;
 	uint64		memtable_wait_micros = 0;
+	uint64		cache_hits;
+	uint64		cache_misses;
+	char		hit_rate[32];
 
 	lsm_wait_ready();
 	sh = lsm_shared;
@@ -164,6 +167,12 @@ lsm_fdw_server_stats(PG_FUNCTION_ARGS)
 			memtable_wait_micros += ds.memtable_wait_micros;
 		}
 	LWLockRelease(sh->registry_lock);
+	lsm_block_cache_counters(sh->cache, &cache_hits, &cache_misses);
+	if (cache_hits + cache_misses > 0)
+		snprintf(hit_rate, sizeof(hit_rate), "%.4f",
+				 (double) cache_hits / (double) (cache_hits + cache_misses));
+	else
+		strlcpy(hit_rate, "null", sizeof(hit_rate));
 	initStringInfo(&buf);
 	appendStringInfo(&buf,
 					 "{\"shared_memory_bytes\": %zu"
@@ -174,6 +183,9 @@ lsm_fdw_server_stats(PG_FUNCTION_ARGS)
 					 ", \"memtable_wait_micros\": " UINT64_FORMAT
 					 ", \"block_cache_bytes\": " UINT64_FORMAT
 					 ", \"block_cache_used\": %zu"
+					 ", \"block_cache_hits\": " UINT64_FORMAT
+					 ", \"block_cache_misses\": " UINT64_FORMAT
+					 ", \"block_cache_hit_rate\": %s"
 					 ", \"open_tables\": %d, \"max_tables\": %d"
 					 ", \"visible_sequence\": " UINT64_FORMAT
 					 ", \"log_records\": " UINT64_FORMAT
@@ -192,6 +204,7 @@ lsm_fdw_server_stats(PG_FUNCTION_ARGS)
 					 memtable_wait_micros,
 					 (uint64) lsm_block_cache_size * 1024,
 					 lsm_block_cache_usage(sh->cache),
+					 cache_hits, cache_misses, hit_rate,
 					 open_tables, sh->max_tables,
 					 pg_atomic_read_u64(&sh->visible_seq),
 					 xs.appends, xs.append_bytes, xs.flush_calls, xs.syncs,

@@ -141,10 +141,18 @@ fork_parent(void)
 	pthread_mutex_unlock(&local.mu);
 }
 
+/*
+ * This process's reader slot (lsm_env_shared_set_reader_slot), -1 until the
+ * host sets one.  A child starts without one: it must not share its
+ * parent's.
+ */
+static int	my_reader_slot = -1;
+
 static void
 fork_child(void)
 {
 	my_pid = getpid();
+	my_reader_slot = -1;
 	pthread_mutex_unlock(&local.mu);
 }
 
@@ -799,6 +807,19 @@ shared_sleep_micros(LsmEnv *env, uint64_t us)
 	p->sleep_micros(p, us);
 }
 
+static int
+shared_reader_slot(LsmEnv *env)
+{
+	return my_reader_slot;
+}
+
+void
+lsm_env_shared_set_reader_slot(int slot)
+{
+	pthread_once(&fork_once, fork_setup);
+	my_reader_slot = slot;
+}
+
 /* NULL when out of memory or the mutex cannot be initialised. */
 static LsmMutex *
 shared_mutex_create(LsmEnv *env)
@@ -879,6 +900,7 @@ lsm_env_shared_create(void)
 	e->env.mutex_destroy = shared_mutex_destroy;
 	e->env.mutex_lock = shared_mutex_lock;
 	e->env.mutex_unlock = shared_mutex_unlock;
+	e->env.reader_slot = shared_reader_slot;
 	e->env.host = e;
 
 	/*

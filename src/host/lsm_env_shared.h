@@ -45,6 +45,13 @@ extern LsmEnv *lsm_env_shared_create(void);
  */
 extern void lsm_env_shared_destroy(LsmEnv *env);
 
+/*
+ * Give the calling process a reader slot (lsm_env.h): a Postgres backend's
+ * PGPROC number, which no other live process has.  A forked child starts
+ * without one (-1).
+ */
+extern void lsm_env_shared_set_reader_slot(int slot);
+
 /* Descriptors the calling process has cached (for tests and monitoring). */
 extern int	lsm_env_shared_cached_fds(void);
 

@@ -8,6 +8,7 @@
 #include <stdio.h>
 
 #include "miscadmin.h"
+#include "storage/proc.h"
 
 #include "lsm.h"
 #include "lsm_fdw.h"
@@ -204,6 +205,10 @@ lsm_table_options(const char *dir, LsmOptions *opts, LsmTableSlot *slot)
 	opts->region_free = lsm_region_free;
 	opts->region_arg = NULL;
 	opts->block_cache = lsm_shared->cache;
+	/* a restart finds level 0 compacted soon: gets then search one file */
+	opts->l0_open_compaction_trigger = 2;
+	/* one reader slot per PGPROC that can run a get (lsm_wait_ready) */
+	opts->reader_slots = MaxBackends + NUM_AUXILIARY_PROCS;
 	/*
 	 * The slot's number is the table's cache id: no two open tables share a
 	 * slot, and closing a table's engine erases the blocks cached under its

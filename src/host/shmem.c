@@ -31,7 +31,7 @@
 #include "shm_heap.h"
 
 int			lsm_memtable_memory = 256 * 1024;	/* kB */
-int			lsm_block_cache_size = 64 * 1024;	/* kB */
+int			lsm_block_cache_size = 128 * 1024;	/* kB */
 int			lsm_metadata_memory = 32 * 1024;	/* kB */
 int			lsm_max_tables = 1000;
 int			lsm_compaction_workers = 1;
@@ -316,7 +316,7 @@ lsm_shmem_define_gucs(void)
 							"Shared memory for decompressed table blocks of all lsm_fdw tables.",
 							NULL,
 							&lsm_block_cache_size,
-							64 * 1024, 0, INT_MAX / 4,
+							128 * 1024, 0, INT_MAX / 4,
 							PGC_POSTMASTER, GUC_UNIT_KB,
 							NULL, NULL, NULL);
 	DefineCustomIntVariable("lsm_fdw.metadata_memory",

@@ -24,6 +24,7 @@
 #include "storage/fd.h"
 #include "storage/ipc.h"
 #include "storage/lock.h"
+#include "storage/proc.h"
 #include "utils/hsearch.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
@@ -35,6 +36,7 @@
 #include "lsm_fdw.h"
 #include "lsm_shared.h"
 #include "lsm_commit.h"
+#include "lsm_env_shared.h"
 #include "lsm_wait.h"
 
 
@@ -62,6 +64,9 @@ typedef struct LsmOpenTable
 
 static HTAB *open_tables = NULL;
 
+/* The process that set its reader slot (lsm_wait_ready); 0: none yet. */
+static int	reader_slot_pid = 0;
+
 /*
  * lsm_wait_ready
  *		Wait until the maintenance worker has replayed the log after the
@@ -85,6 +90,17 @@ lsm_wait_ready(void)
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("lsm_fdw shared memory is not set up"),
 				 errhint("Add lsm_fdw to shared_preload_libraries and restart the server.")));
+
+	/*
+	 * This process's PGPROC number is its reader slot: gets then pin a
+	 * table's superversion without its mutex (db_read.c).  No two live
+	 * processes share a PGPROC; a forked child starts without a slot.
+	 */
+	if (reader_slot_pid != MyProcPid && MyProc != NULL)
+	{
+		lsm_env_shared_set_reader_slot(MyProc->pgprocno);
+		reader_slot_pid = MyProcPid;
+	}
 	if (lsm_shared->recovery_state == LSM_RECOVERY_DONE)
 		return;
 	ConditionVariablePrepareToSleep(&lsm_shared->recovery_cv);

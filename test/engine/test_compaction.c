@@ -753,14 +753,14 @@ test_merge_fold(void)
 		CHECK_OK(lsm_db_flush(db, &st), &st);
 		lsm_db_stats(db, &s);
 		CHECK(s.files_per_level[0] == 1 && s.files_per_level[1] == 1);
-		db->opts.l0_compaction_trigger = 1;
+		db->opts.l0_compaction_trigger = db->l0_trigger = 1;
 		CHECK_OK(lsm_db_compaction_pick(db, &c, &st), &st);
 		lsm_compaction_info(c, &info);
 		CHECK(info.output_level == 1 && info.n_inputs == 2 && !info.trivial_move);
 		CHECK_OK(lsm_compaction_run(c, &st), &st);
 		CHECK_OK(lsm_compaction_install(c, &st), &st);
 		lsm_compaction_release(c);
-		db->opts.l0_compaction_trigger = 4;
+		db->opts.l0_compaction_trigger = db->l0_trigger = 4;
 		lsm_db_stats(db, &s);
 		CHECK(s.tombstones_per_level[1] == 1);
 		CHECK(s.entries_per_level[1] == 4);
@@ -2021,6 +2021,83 @@ test_switch_style(void)
 		printf("     (%.2f s)\n", now_sec() - t0_); \
 	} while (0)
 
+/*
+ * Level 0 below its trigger at a restart: with l0_open_compaction_trigger
+ * a compaction is due at once (a host's worker runs it), so gets search
+ * one L0 file instead of up to trigger - 1; once L0 is compacted the
+ * usual trigger is back.  Without it nothing is due.
+ */
+static int
+l0_files(LsmDb *db)
+{
+	LsmDbStats	s;
+
+	lsm_db_stats(db, &s);
+	return (int) s.files_per_level[0];
+}
+
+static void
+test_l0_compacted_at_open(void)
+{
+	char		dir[256];
+	char		k[32];
+	LsmOptions	o = small_opts(LSM_COMPACT_LEVELED);
+	LsmDb	   *db;
+	LsmStatus	st;
+	LsmBuf		v = LSM_BUF_INIT;
+	bool		did;
+
+	o.auto_compact = false;		/* as a host: workers compact */
+	test_tmpdir(dir, sizeof(dir), "cmp_l0open");
+	CHECK_OK(lsm_db_open(&o, dir, &db, &st), &st);
+	for (int f = 0; f < 3; f++)
+	{
+		for (int i = f; i < 300; i += 3)
+		{
+			key_name(k, sizeof(k), i);
+			CHECK(put(db, k, lsm_slice_str(k)));
+		}
+		CHECK_OK(lsm_db_flush(db, &st), &st);
+	}
+	CHECK(l0_files(db) == 3);
+	CHECK(!lsm_db_compaction_needed(db));
+	CHECK_OK(lsm_db_close(db, &st), &st);
+
+	/* reopened without the open trigger: three files stay */
+	CHECK_OK(lsm_db_open(&o, dir, &db, &st), &st);
+	CHECK(l0_files(db) == 3);
+	CHECK(!lsm_db_compaction_needed(db));
+	CHECK_OK(lsm_db_close(db, &st), &st);
+
+	/* with it: due at once, and one step empties level 0 */
+	o.l0_open_compaction_trigger = 2;
+	CHECK_OK(lsm_db_open(&o, dir, &db, &st), &st);
+	CHECK(l0_files(db) == 3);
+	CHECK(lsm_db_compaction_needed(db));
+	CHECK_OK(lsm_db_compact_step(db, &did, &st), &st);
+	CHECK(did);
+	CHECK(l0_files(db) == 0);
+	CHECK(!lsm_db_compaction_needed(db));
+	for (int i = 0; i < 300; i++)
+	{
+		key_name(k, sizeof(k), i);
+		CHECK_OK(lsm_db_get(db, NULL, lsm_slice_str(k), &v, &st), &st);
+	}
+
+	/* back to the usual trigger: two new L0 files are not due */
+	for (int f = 0; f < 2; f++)
+	{
+		key_name(k, sizeof(k), f);
+		CHECK(put(db, k, lsm_slice_str("again")));
+		CHECK_OK(lsm_db_flush(db, &st), &st);
+	}
+	CHECK(l0_files(db) == 2);
+	CHECK(!lsm_db_compaction_needed(db));
+	lsm_buf_free(&v);
+	CHECK_OK(lsm_db_close(db, &st), &st);
+	test_rmtree(dir);
+}
+
 int
 main(void)
 {
@@ -2045,6 +2122,7 @@ main(void)
 	TIMED_RUN(test_space_amp);
 	TIMED_RUN(test_stalls);
 	TIMED_RUN(test_switch_style);
+	TIMED_RUN(test_l0_compacted_at_open);
 	TIMED_RUN(test_concurrent_auto_leveled);
 	TIMED_RUN(test_concurrent_workers_leveled);
 	TIMED_RUN(test_concurrent_workers_tiered);
