@@ -52,7 +52,7 @@
 #	and the row says so.
 #
 #	Every pgbench workload runs at the client counts of the issue (put 1, 4,
-#	16; counter, hot and upsum 16; get and select1 1, 4; range 4; join 1) plus 1
+#	16; counter, hot and upsum 16; get, select1, range and join 1, 4) plus 1
 #	client, as far as --clients-list allows.  With the shared engine (one
 #	engine per table in shared memory, used by every backend) any number of
 #	sessions use a lsm_fdw table at once.  The script still probes that at
@@ -215,7 +215,7 @@ uses_lsm() { [[ $1 == lsm* ]]; }
 # The client counts of each workload (the issue's, plus 1) and its variants.
 issue_clients() {
 	case "$1" in
-		put) echo "1 4 16" ;; counter|hot|upsum) echo "16" ;; get|select1) echo "1 4" ;; range) echo "4" ;; join) echo "1" ;;
+		put) echo "1 4 16" ;; counter|hot|upsum) echo "16" ;; get|select1|range|join) echo "1 4" ;;
 	esac
 }
 clients_of() { { echo 1; issue_clients "$1" | tr ' ' '\n'; } | sort -nu | tr '\n' ' '; }
