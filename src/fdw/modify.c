@@ -38,6 +38,7 @@ typedef struct LsmModifyState
 	int			natts;			/* sum: the table's attributes */
 	int		   *typlens;
 	int			nsum;			/* sum: the columns summed */
+	bool		sum_commutes;	/* sum: every non-key column is summed */
 	int		   *sum_attnums;
 	int32	   *sum_typmods;
 	LsmBuf		opbuf;			/* sum: the row's operand */
@@ -117,6 +118,7 @@ init_sum_columns(LsmModifyState *ms)
 	int64		ttl_usecs;
 
 	ms->natts = desc->natts;
+	ms->sum_commutes = true;
 	ms->typlens = palloc(sizeof(int) * desc->natts);
 	ms->sum_attnums = palloc(sizeof(int) * desc->natts);
 	ms->sum_typmods = palloc(sizeof(int32) * desc->natts);
@@ -133,6 +135,8 @@ init_sum_columns(LsmModifyState *ms)
 			ms->sum_attnums[ms->nsum] = i + 1;
 			ms->sum_typmods[ms->nsum++] = att->atttypid == NUMERICOID ? att->atttypmod : -1;
 		}
+		else
+			ms->sum_commutes = false;
 	}
 	ms->has_ttl = lsm_table_ttl_column(ms->rel, &ttl_usecs) != InvalidAttrNumber;
 }
@@ -398,7 +402,16 @@ insert_sum(LsmModifyState *ms, LsmSlice key, TupleTableSlot *slot)
 		return;
 	}
 
-	lsm_lock_key_shared(relid, key);
+	/*
+	 * Sums of the same key commute only when they replace nothing: a sum
+	 * that also overwrites columns is ordered by its commit, which the
+	 * weak lock cannot keep in Postgres's commit order (see
+	 * lsmExecForeignInsert), so it takes the key's strong lock like an overwrite.
+	 */
+	if (ms->sum_commutes)
+		lsm_lock_key_shared(relid, key);
+	else
+		lsm_lock_key(relid, key);
 	t = lsm_txn_lookup(ms->txn, key, lsm_txn_nops(ms->txn), &own);
 	if (t == 0)
 		lsm_txn_write(ms->txn, LSM_KIND_PUT, key, lsm_slice(ms->row.data, ms->row.len));
@@ -429,8 +442,15 @@ lsmExecForeignInsert(EState *estate, ResultRelInfo *rinfo, TupleTableSlot *slot,
 	key = lsm_slice(ms->key.data, ms->key.len);
 	/*
 	 * An explicit ON CONFLICT DO NOTHING wins over on_duplicate.  A blind
-	 * overwrite or sum reads nothing: the weak lock keeps out only the
-	 * writers that read the key, and the later commit wins among blind ones.
+	 * overwrite reads nothing, but it takes the key's strong lock, not the
+	 * weak one increments take: overwrites do not commute, so the later
+	 * commit wins, and a transaction that also wrote Postgres data gets its
+	 * lsm sequence numbers in its COMMIT callback, after Postgres already
+	 * shows it committed.  Without a lock held to that point, a second
+	 * transaction that saw it committed (waiting for its heap row, say)
+	 * could commit its own overwrite of the key first: the lsm table would
+	 * keep the older value while heap keeps the newer (t/005_pgbench.pl
+	 * found it).
 	 */
 	if (ms->sum && !ms->do_nothing)
 	{
@@ -438,7 +458,7 @@ lsmExecForeignInsert(EState *estate, ResultRelInfo *rinfo, TupleTableSlot *slot,
 		return slot;
 	}
 	if (ms->overwrite && !ms->do_nothing)
-		lsm_lock_key_shared(RelationGetRelid(ms->rel), key);
+		lsm_lock_key(RelationGetRelid(ms->rel), key);
 	else if (key_exists(ms, key))
 	{
 		if (ms->do_nothing)

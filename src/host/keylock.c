@@ -243,9 +243,10 @@ lock_key(Oid relid, LsmSlice key, LOCKMODE mode)
 		/* a key locked before (an UPDATE locks a row to read it, then to write it) */
 		if (held_by_me(&key_tag, ExclusiveLock) || held_by_me(&key_tag, mode))
 			return;
+		/* fast-path holders first, as for a key below */
 		lsm_fastlock_announce_strong(MyDatabaseId, relid, 0, true);
-		(void) LockAcquire(&table_tag, ExclusiveLock, false, false);
 		(void) lsm_fastlock_wait_weak(MyDatabaseId, relid, 0, true, true);
+		(void) LockAcquire(&table_tag, ExclusiveLock, false, false);
 		escalations = true;
 		return;
 	}
@@ -255,6 +256,18 @@ lock_key(Oid relid, LsmSlice key, LOCKMODE mode)
 		if (held_by_me(&key_tag, ExclusiveLock))
 			return;
 		lsm_fastlock_announce_strong(MyDatabaseId, relid, keyhash, false);
+
+		/*
+		 * Wait for the fast-path holders before taking the lock-manager
+		 * lock, not while holding it: a holder that then wants the key
+		 * strongly itself (an increment, then n = n * 2 in the same
+		 * transaction) must get it, as it would have in the lock manager,
+		 * where a lock upgrade goes ahead of a waiter it conflicts with.
+		 * Holding ExclusiveLock here made that a deadlock.  Weak lockers
+		 * arriving meanwhile see the announcement and queue in the lock
+		 * manager, where the ExclusiveLock below waits for them.
+		 */
+		(void) lsm_fastlock_wait_weak(MyDatabaseId, relid, keyhash, false, true);
 	}
 	(void) LockAcquire(&table_tag, RowExclusiveLock, false, false);
 	if (LockAcquire(&key_tag, mode, false, false) == LOCKACQUIRE_OK)
@@ -262,8 +275,6 @@ lock_key(Oid relid, LsmSlice key, LOCKMODE mode)
 		remember_subxact_count();
 		key_locks++;
 	}
-	if (mode == ExclusiveLock)
-		(void) lsm_fastlock_wait_weak(MyDatabaseId, relid, keyhash, false, true);
 }
 
 /*
