@@ -12,7 +12,8 @@
 #    "done" logged its intent (nothing never committed appears), and per
 #    client at most one is there without its acknowledgement;
 #  - every counter (ctr: blind and read-modify-write increments; sums:
-#    summing inserts) equals, exactly, the sum of the increments of the
+#    summing inserts into a table whose every non-key column is summed, so
+#    that they take the weak key lock as increments do) equals, exactly, the sum of the increments of the
 #    transactions in "done", over all rounds so far: an in-flight
 #    transaction is fully in or fully out, a rolled back one (or the part
 #    rolled back to a savepoint) never counts;
@@ -50,7 +51,7 @@ $node->safe_psql('postgres', qq{
 	CREATE SERVER lsm FOREIGN DATA WRAPPER lsm_fdw;
 	CREATE FOREIGN TABLE ctr (k int4 OPTIONS (key 'true'), n int8, amt numeric) SERVER lsm
 		OPTIONS (memtable_size '1MB');
-	CREATE FOREIGN TABLE sums (k int4 OPTIONS (key 'true'), n int8, amt numeric, who text) SERVER lsm
+	CREATE FOREIGN TABLE sums (k int4 OPTIONS (key 'true'), n int8, amt numeric) SERVER lsm
 		OPTIONS (on_duplicate 'sum', memtable_size '1MB');
 	CREATE FOREIGN TABLE done (txn int8 OPTIONS (key 'true')) SERVER lsm;
 	INSERT INTO ctr SELECT g, 0, 0 FROM generate_series(0, $nkeys - 1) g;
@@ -98,7 +99,7 @@ sub op
 		return "UPDATE ctr SET n = n + $d, amt = amt + " . $amt->($d) . " WHERE k = $k;\n";
 	}
 	return 'INSERT INTO sums VALUES '
-	  . join(', ', map { "($_->[0], $_->[1], " . $amt->($_->[1]) . ", 'c$client')" } @vals) . ";\n";
+	  . join(', ', map { "($_->[0], $_->[1], " . $amt->($_->[1]) . ")" } @vals) . ";\n";
 }
 
 # A client's script: $n transactions; $effects->{txn} their increments.
