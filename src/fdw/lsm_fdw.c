@@ -15,6 +15,7 @@
 #include "utils/guc.h"
 
 #include "lsm_fdw.h"
+#include "lsm_spill.h"
 #include "lsm_shared.h"
 #include "lsm_wait.h"
 
@@ -57,6 +58,15 @@ _PG_init(void)
 							"Writes are kept in backend memory until commit.",
 							&lsm_max_transaction_memory,
 							256 * 1024, 64, INT_MAX / 4,
+							PGC_USERSET, GUC_UNIT_KB,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("lsm_fdw.spill_threshold",
+							"Size of a transaction's writes to one table past which they spill to sorted files.",
+							"A bigger transaction writes sorted runs in temporary files and commits by "
+							"ingesting SSTables into the table (bulk load); 0 never spills.",
+							&lsm_spill_threshold,
+							64 * 1024, 0, INT_MAX / 4,
 							PGC_USERSET, GUC_UNIT_KB,
 							NULL, NULL, NULL);
 
