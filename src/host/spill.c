@@ -262,6 +262,8 @@ lsm_spill_build(LsmSpill *sp, LsmMemTable *index, uint64 hidden, char ***paths_o
 	char	  **paths = MemoryContextAlloc(TopTransactionContext, sizeof(char *) * 16);
 	int			cap = 16;
 	int			nfiles = 0;
+	uint64		visited = 0;
+	bool		cancelled = false;
 	LsmStatus	st;
 	LsmCode		rc = LSM_OK;
 
@@ -283,6 +285,14 @@ lsm_spill_build(LsmSpill *sp, LsmMemTable *index, uint64 hidden, char ***paths_o
 	{
 		LsmParsedKey pk;
 
+		/* a cancel is taken below, once the engine objects are gone */
+		if (++visited % 4096 == 0 && (QueryCancelPending || ProcDiePending) &&
+			INTERRUPTS_CAN_BE_PROCESSED())
+		{
+			cancelled = true;
+			lsm_status_set(&st, LSM_INTERRUPTED, 0, "the bulk commit was interrupted");
+			break;
+		}
 		if (!lsm_ikey_parse(lsm_iter_key(it), &pk))
 		{
 			rc = lsm_status_set(&st, LSM_CORRUPTION, 0, "malformed key in a spilled run");
@@ -330,9 +340,9 @@ lsm_spill_build(LsmSpill *sp, LsmMemTable *index, uint64 hidden, char ***paths_o
 									 pk.kind == LSM_KIND_DELETE ? lsm_slice(NULL, 0)
 									 : lsm_iter_value(it), &st);
 	}
-	if (rc == LSM_OK)
+	if (rc == LSM_OK && !cancelled)
 		rc = lsm_iter_status(it, &st);
-	if (rc == LSM_OK && b != NULL)
+	if (rc == LSM_OK && !cancelled && b != NULL)
 		rc = lsm_sst_builder_finish(b, NULL, &st);
 	else if (b != NULL)
 		lsm_sst_builder_abandon(b);
@@ -340,8 +350,13 @@ lsm_spill_build(LsmSpill *sp, LsmMemTable *index, uint64 hidden, char ***paths_o
 	lsm_buf_free(&prev);
 	lsm_buf_free(&ikey);
 	lsm_alloc_private_end();
-	if (rc != LSM_OK)
+	if (rc != LSM_OK || cancelled)
+	{
+		for (int i = 0; i < nfiles; i++)
+			(void) unlink(paths[i]);
+		CHECK_FOR_INTERRUPTS();
 		lsm_report(ERROR, &st, "write the files of a bulk commit");
+	}
 	/* the builder synced each file; the commit record will name them */
 	fsync_fname(lsm_bulk_dir(), true);
 	*paths_out = paths;
