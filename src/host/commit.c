@@ -755,6 +755,24 @@ typedef struct PreparedEntry
 static HTAB *replay_prepared = NULL;
 static uint64 replay_max_seq = 0;
 
+/* Keep the files a skipped bulk commit record names from the sweep. */
+static void
+keep_files(const uint8 *names, size_t len, uint32 n)
+{
+	const uint8 *p = names;
+
+	for (uint32 i = 0; i < n && (size_t) (names + len - p) >= 4; i++)
+	{
+		uint32		nl;
+
+		memcpy(&nl, p, 4);
+		if ((size_t) (names + len - p - 4) < nl)
+			break;
+		lsm_bulk_keep(pnstrdup((const char *) p + 4, nl));
+		p += 4 + nl;
+	}
+}
+
 /*
  * Apply one table part of a replayed record when the table still exists
  * and does not hold it yet.
@@ -777,7 +795,12 @@ replay_table(Oid dboid, Oid relid, int flags, uint8 *batch, size_t batch_len,
 		return;					/* dropped after this commit */
 	slot = lsm_slot_for_replay(dboid, relid, lsn);
 	if (slot == NULL)
-		return;					/* its files are damaged: skipped, log kept */
+	{
+		/* its files are damaged: skipped, log kept, and a load's files too */
+		if (flags & TBL_INGEST)
+			keep_files(batch + LSM_BATCH_HEADER, batch_len - LSM_BATCH_HEADER, count);
+		return;
+	}
 	if (first_seq + Max(count, 1) - 1 <= lsm_db_last_seq(slot->db))
 		return;					/* already in its tables */
 

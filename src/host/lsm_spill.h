@@ -44,8 +44,9 @@ extern int	lsm_spill_build(LsmSpill *sp, LsmMemTable *index, uint64 hidden,
 /* Close and remove the runs (transaction end); NULL is fine. */
 extern void lsm_spill_discard(LsmSpill *sp);
 
-/* Remove every file of the bulk directory (start, after replay). */
+/* Remove every file of the bulk directory but those kept (start, after replay). */
 extern void lsm_bulk_sweep(void);
+extern void lsm_bulk_keep(const char *name);
 
 /* Run fn with engine allocations in process memory (spill.c objects). */
 extern void lsm_alloc_private_begin(void);

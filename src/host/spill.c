@@ -384,6 +384,32 @@ lsm_spill_discard(LsmSpill *sp)
 	pfree(sp);
 }
 
+/*
+ * Files a replay had to skip (their table's files are damaged: the record
+ * waits in the log for a repair and a restart), which the sweep keeps.
+ */
+static List *kept_files = NIL;
+
+void
+lsm_bulk_keep(const char *name)
+{
+	MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
+
+	kept_files = lappend(kept_files, pstrdup(name));
+	MemoryContextSwitchTo(old);
+}
+
+static bool
+is_kept(const char *name)
+{
+	ListCell   *lc;
+
+	foreach(lc, kept_files)
+		if (strcmp(lfirst(lc), name) == 0)
+			return true;
+	return false;
+}
+
 void
 lsm_bulk_sweep(void)
 {
@@ -397,7 +423,8 @@ lsm_bulk_sweep(void)
 	{
 		char	   *path;
 
-		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0 ||
+			is_kept(de->d_name))
 			continue;
 		path = psprintf("%s/%s", dir, de->d_name);
 		if (unlink(path) != 0)
