@@ -360,7 +360,16 @@ ingest_files(LsmDb *db, Oid dboid, Oid relid, const uint8 *names, size_t len,
 								  srcs[i], links[i], strerror(errno));
 	}
 	rc = lsm_db_ingest(db, links, (int) n, first_seq, NULL, st);
-	if (rc == LSM_OK)
+
+	/*
+	 * A running lsm_fdw_backup() may have pinned the table before this
+	 * ingest and copy the log past its record: it copies lsm_fdw/bulk after
+	 * that, so the originals stay (the next start removes them).  The
+	 * barrier pairs with the backup's increment before its pins.
+	 */
+	pg_memory_barrier();
+	if (rc == LSM_OK && lsm_shared->xlog != NULL &&
+		pg_atomic_read_u32(&lsm_shared->bulk_backups) == 0)
 		for (uint32 i = 0; i < n; i++)
 			(void) unlink(srcs[i]);
 	return rc;

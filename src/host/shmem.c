@@ -276,6 +276,7 @@ lsm_shmem_startup(void)
 		pg_atomic_init_u64(&s->ttl_cutoff, 0);
 		pg_atomic_init_u64(&s->next_seq, 1);
 		pg_atomic_init_u64(&s->visible_seq, 0);
+		pg_atomic_init_u32(&s->bulk_backups, 0);
 		SpinLockInit(&s->ring_lock);
 		s->recovery_state = LSM_RECOVERY_PENDING;
 		ConditionVariableInit(&s->recovery_cv);

@@ -352,8 +352,11 @@ lsm_spill_build(LsmSpill *sp, LsmMemTable *index, uint64 hidden, char ***paths_o
 	lsm_alloc_private_end();
 	if (rc != LSM_OK || cancelled)
 	{
-		for (int i = 0; i < nfiles; i++)
-			(void) unlink(paths[i]);
+		/* a running backup may be copying them (backup.c): the next start */
+		pg_memory_barrier();
+		if (pg_atomic_read_u32(&lsm_shared->bulk_backups) == 0)
+			for (int i = 0; i < nfiles; i++)
+				(void) unlink(paths[i]);
 		CHECK_FOR_INTERRUPTS();
 		lsm_report(ERROR, &st, "write the files of a bulk commit");
 	}

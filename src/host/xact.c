@@ -131,9 +131,14 @@ free_txn_table(LsmTxnTable *t)
 	t->index = NULL;
 	lsm_spill_discard(t->spill);
 	t->spill = NULL;
-	/* ingested ones were linked into the table first */
-	for (int i = 0; i < t->n_load; i++)
-		(void) unlink(t->load_paths[i]);
+	/*
+	 * Ingested ones were linked into the table first; a running backup may
+	 * need them (commit.c, ingest_files), then the next start removes them.
+	 */
+	pg_memory_barrier();
+	if (lsm_shared == NULL || pg_atomic_read_u32(&lsm_shared->bulk_backups) == 0)
+		for (int i = 0; i < t->n_load; i++)
+			(void) unlink(t->load_paths[i]);
 	t->n_load = 0;
 }
 
