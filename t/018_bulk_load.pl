@@ -170,10 +170,37 @@ $node->safe_psql('postgres', "COPY big FROM '$f5' (FORMAT csv)");
 crash_and_restart();
 is($node->safe_psql('postgres', 'SELECT count(*), sum(k) FROM big'),
 	'400000|' . (400000 * 400001 / 2), 'a committed COPY survives a crash');
+# The record is durable, the ingest has not happened (a test-only delay
+# holds it): replay ingests the files from lsm_fdw/bulk.
+my $f7 = csv('g', 500001, 530000, 'g');
+my ($dout, $derr) = ('', '');
+my $delayed = IPC::Run::start(
+	[ 'psql', '-X', '-At', '-d', $node->connstr('postgres'), '-c',
+	  "SET lsm_fdw.debug_ingest_delay = '60s'", '-c', "COPY big FROM '$f7' (FORMAT csv)" ],
+	'>', \$dout, '2>', \$derr);
+my $load_built = 0;
+for (my $i = 0; $i < 600 && !$load_built; $i++)
+{
+	opendir(my $d, $bulk) or die;
+	$load_built = grep { /^load-/ } readdir($d);
+	closedir($d);
+	usleep(50_000) unless $load_built;
+}
+ok($load_built, 'the bulk commit built its files');
+usleep(1_500_000);	# the record is appended and synced right after
+my $delayed_pid = $node->safe_psql('postgres',
+	"SELECT pid FROM pg_stat_activity WHERE query LIKE 'COPY big%'");
+ok($delayed_pid =~ /^\d+$/, 'the commit waits before its ingest');
+crash_and_restart($delayed_pid);
+$delayed->finish;
+is($node->safe_psql('postgres', 'SELECT count(*) FROM big WHERE k > 500000'), '30000',
+	'replay ingests a bulk commit whose record was durable before the crash');
+is(bulk_files(), 0, 'and removes its files afterwards');
+
 my $f6 = csv('f', 400001, 420000, 'f');
 $node->safe_psql('postgres', "BEGIN; INSERT INTO h VALUES (1); COPY big FROM '$f6' (FORMAT csv); COMMIT;");
 crash_and_restart();
-is($node->safe_psql('postgres', 'SELECT count(*) FROM big WHERE k > 400000'), '20000',
+is($node->safe_psql('postgres', 'SELECT count(*) FROM big WHERE k BETWEEN 400001 AND 420000'), '20000',
 	'a committed COPY that also wrote a heap table survives a crash');
 is($node->safe_psql('postgres', 'SELECT count(*) FROM h'), '1', 'with its heap row');
 is(bulk_files(), 0, 'no bulk file is left after recovery');

@@ -70,6 +70,14 @@ _PG_init(void)
 							PGC_USERSET, GUC_UNIT_KB,
 							NULL, NULL, NULL);
 
+	DefineCustomIntVariable("lsm_fdw.debug_ingest_delay",
+							"Sleep before a bulk commit's ingest, once its record is durable (tests only).",
+							NULL,
+							&lsm_debug_ingest_delay,
+							0, 0, 60000,
+							PGC_SUSET, GUC_UNIT_MS | GUC_NO_SHOW_ALL | GUC_NOT_IN_SAMPLE,
+							NULL, NULL, NULL);
+
 	DefineCustomEnumVariable("lsm_fdw.synchronous_commit",
 							 "Whether a commit to lsm_fdw tables waits for its log to reach disk.",
 							 "auto follows synchronous_commit. When off, a commit survives a crash of "

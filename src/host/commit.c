@@ -390,6 +390,9 @@ apply_table(LsmCommitTable *t, uint8 *batch, size_t batch_len, uint64 lsn)
 	wait_turn(slot, t->ticket);
 	if (t->truncate)
 		lsm_truncate_slot_in_commit(slot);
+	/* for t/018: a crash between the durable record and the ingest */
+	if (t->n_ingest > 0 && lsm_debug_ingest_delay > 0)
+		pg_usleep((long) lsm_debug_ingest_delay * 1000L);
 	if (t->n_ingest > 0 &&
 		ingest_files(slot->db, t->dboid, t->relid, batch + LSM_BATCH_HEADER,
 					 batch_len - LSM_BATCH_HEADER, t->n_ingest, t->first_seq, &st) != LSM_OK)

@@ -14,6 +14,7 @@
 typedef struct LsmSpill LsmSpill;
 
 extern int	lsm_spill_threshold;	/* kB, lsm_fdw.spill_threshold */
+extern int	lsm_debug_ingest_delay;	/* ms, lsm_fdw.debug_ingest_delay (tests) */
 
 /* $PGDATA/lsm_fdw/bulk: runs and bulk files; emptied at every start. */
 extern char *lsm_bulk_dir(void);

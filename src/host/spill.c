@@ -39,6 +39,7 @@
 #include "lsm_shared.h"
 
 int			lsm_spill_threshold = 64 * 1024;	/* kB */
+int			lsm_debug_ingest_delay = 0; /* ms */
 
 /* Files of a commit are cut at this size: a few, big, bottom-level files. */
 #define BULK_FILE_BYTES		((uint64) 256 * 1024 * 1024)
