@@ -17,15 +17,13 @@
 #	            takes until the data sits in its final files (heap: the
 #	            CHECKPOINT after COPY; lsm: lsm_fdw_flush() after COPY, which
 #	            writes what is left in the table's memtable to an SSTable).
-#	            The lsm COPY runs with lsm_fdw.max_transaction_memory = 8GB:
-#	            a transaction's writes stay in backend memory until commit and
-#	            the default 256MB fails a 1M-row COPY (54000); past
-#	            lsm_fdw.max_key_locks_per_transaction (1000) the COPY locks
-#	            the whole table instead of keys, which is what a load wants.
-#	            At f2f7294 and 6358dd6 a transaction larger than the memtable pool
-#	            (lsm_fdw.memtable_memory, default 64MB) hangs at commit, not
-#	            cancellable (docs/benchmarks.md); run with
-#	            --server-opts="-c lsm_fdw.memtable_memory=2GB" until fixed.
+#	            Every COPY runs with the default settings: past
+#	            lsm_fdw.spill_threshold (64MB) the lsm COPY spills to sorted
+#	            runs and its commit ingests SSTables (README "Bulk loading");
+#	            past lsm_fdw.max_key_locks_per_transaction (1000) it locks the
+#	            whole table instead of keys, which is what a load wants.  The
+#	            backend's peak RSS (VmHWM, read by the COPY's own session) is
+#	            reported, and the bytes on disk with the log the COPY wrote.
 #	  select1   SELECT 1 (the floor: protocol, parse/bind, executor start)
 #	  get       SELECT v FROM t WHERE k = :k over KEYS keys
 #	  range     SELECT k, v FROM t WHERE k >= :k ORDER BY k LIMIT 100
@@ -387,14 +385,17 @@ report() {
 	if has "$WORKLOADS" load; then
 		lcol() { awk -F'\t' -v v="$1" -v f="$2" '$1 == v { print $f }' "$LOADRES"; }
 		{
-			echo "| bulk load, COPY of $KEYS rows | COPY s (median) | bytes after COPY | log written by the COPY | then: data in its final files | bytes then | runs (COPY s) |"
-			echo "|---|---:|---:|---:|---|---:|---|"
+			echo "| bulk load, COPY of $KEYS rows | COPY s (median) | bytes after COPY | log written by the COPY | then: data in its final files | bytes then | bytes then + log | backend peak RSS | runs (COPY s) |"
+			echo "|---|---:|---:|---:|---|---:|---:|---:|---|"
 			for v in heap unl lsm; do
 				case "$v" in heap) n="heap (PRIMARY KEY)" s="CHECKPOINT" ;; unl) n="UNLOGGED heap" s="CHECKPOINT" ;; lsm) n="lsm_fdw" s="lsm_fdw_flush()" ;; esac
-				printf '| %s | %.2f | %s MiB | %s MiB | %s %.2f s | %s MiB | %s |\n' "$n" "$(lcol "$v" 3 | median)" \
+				printf '| %s | %.2f | %s MiB | %s MiB | %s %.2f s | %s MiB | %s MiB | %s MiB | %s |\n' "$n" "$(lcol "$v" 3 | median)" \
 					"$(lcol "$v" 4 | median | awk '{ printf "%.0f", $1 / 1048576 }')" \
 					"$(lcol "$v" 7 | median | awk '{ if ($1 == "" || $1 == "nan") print "-"; else printf "%.0f", $1 / 1048576 }')" "$s" "$(lcol "$v" 5 | median)" \
-					"$(lcol "$v" 6 | median | awk '{ printf "%.0f", $1 / 1048576 }')" "$(lcol "$v" 3 | awk '{ printf "%s%.2f", (NR > 1 ? " " : ""), $1 }')"
+					"$(lcol "$v" 6 | median | awk '{ printf "%.0f", $1 / 1048576 }')" \
+					"$(awk -F'\t' -v v="$v" '$1 == v { print $6 + $7 }' "$LOADRES" | median | awk '{ printf "%.0f", $1 / 1048576 }')" \
+					"$(lcol "$v" 8 | median | awk '{ printf "%.0f", $1 / 1024 }')" \
+					"$(lcol "$v" 3 | awk '{ printf "%s%.2f", (NR > 1 ? " " : ""), $1 }')"
 			done
 		} >"$LOADMD"
 		hl=$(lcol heap 3 | median); ll=$(lcol lsm 3 | median); ul=$(lcol unl 3 | median)
@@ -717,7 +718,7 @@ EOF
 echo "   $(elapsed "$t0" "$(now_s)") s, load file $(du -m "$LOADFILE" | cut -f1) MiB"
 
 RESULTS=$OUT_DIR/results.tsv		# workload clients variant run tps p99_ms first_ms ntx backend_cpu_us_per_tx backend_rq_wait_pct instance_cpu_us_per_tx max_ms stall_s
-LOADRES=$OUT_DIR/load.tsv			# variant run copy_s bytes_after_copy settle_s bytes_settled log_bytes_of_copy
+LOADRES=$OUT_DIR/load.tsv			# variant run copy_s bytes_after_copy settle_s bytes_settled log_bytes_of_copy peak_rss_kb
 CMDS=$OUT_DIR/commands.txt
 : >"$RESULTS"
 : >"$LOADRES"
@@ -732,15 +733,16 @@ load_one() {
 	make_kv "$v"
 	wait_idle
 	q -c "CHECKPOINT"
-	local copy_sql="COPY $tbl FROM '$LOADFILE'"
-	[ "$v" = lsm ] && copy_sql="SET lsm_fdw.max_transaction_memory = '8GB'; $copy_sql"
-	[ "$run" -eq 1 ] && echo "psql -c \"$copy_sql\"" | sed "s#$DIR#\$DIR#g" >>"$CMDS"
+	local copy_sql="COPY $tbl FROM '$LOADFILE'" hwm
+	local hwm_sql="SELECT (regexp_match(pg_read_file('/proc/self/status'), 'VmHWM:\\s*(\\d+) kB'))[1]"
+	[ "$run" -eq 1 ] && echo "psql -c \"$copy_sql\" -c \"$hwm_sql\"" | sed "s#$DIR#\$DIR#g" >>"$CMDS"
 	if [ "$v" = lsm ]; then lsn0=$(q -c "SELECT lsm_fdw_server_stats()->>'log_insert_lsn'")
 	else lsn0=$(q -c "SELECT pg_current_wal_insert_lsn()"); fi
 	t0=$(now_s)
-	q -c "$copy_sql" >"$OUT_DIR/logs/load-$v-run$run.out" 2>&1 || {
+	q -c "$copy_sql" -c "$hwm_sql" >"$OUT_DIR/logs/load-$v-run$run.out" 2>&1 || {
 		echo "FAILED: $copy_sql" >&2; cat "$OUT_DIR/logs/load-$v-run$run.out" >&2; exit 1; }
 	t1=$(now_s)
+	hwm=$(tail -n 1 "$OUT_DIR/logs/load-$v-run$run.out")
 	copy_s=$(elapsed "$t0" "$t1")
 	if [ "$v" = lsm ]; then
 		lsn1=$(q -c "SELECT lsm_fdw_server_stats()->>'log_insert_lsn'")
@@ -760,9 +762,10 @@ load_one() {
 		settle_s=$(elapsed "$t0" "$(now_s)")
 		bytes2=$bytes
 	fi
-	printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$v" "$run" "$copy_s" "$bytes" "$settle_s" "$bytes2" "$logb" >>"$LOADRES"
-	printf '   run %d %-5s COPY %8.2f s  %6d MiB  log %6d MiB   then %s %7.2f s  %6d MiB\n' "$run" "$v" "$copy_s" \
-		$((bytes / 1048576)) $((logb / 1048576)) "$([ "$v" = lsm ] && echo "lsm_fdw_flush()" || echo "CHECKPOINT")" "$settle_s" $((bytes2 / 1048576))
+	printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$v" "$run" "$copy_s" "$bytes" "$settle_s" "$bytes2" "$logb" "$hwm" >>"$LOADRES"
+	printf '   run %d %-5s COPY %8.2f s  %6d MiB  log %6d MiB   then %s %7.2f s  %6d MiB (%d MiB with the log)  backend peak RSS %d MiB\n' "$run" "$v" "$copy_s" \
+		$((bytes / 1048576)) $((logb / 1048576)) "$([ "$v" = lsm ] && echo "lsm_fdw_flush()" || echo "CHECKPOINT")" "$settle_s" $((bytes2 / 1048576)) \
+		$(((bytes2 + logb) / 1048576)) $((${hwm:-0} / 1024))
 }
 
 LOAD_VARIANTS=(heap lsm unl)
@@ -776,7 +779,7 @@ else
 	echo "== filling the kv tables (untimed)"
 	for v in "${LOAD_VARIANTS[@]}"; do
 		make_kv "$v"
-		q -c "SET lsm_fdw.max_transaction_memory = '8GB'" -c "COPY kv_$v FROM '$LOADFILE'"
+		q -c "COPY kv_$v FROM '$LOADFILE'"
 	done
 	q -c "SELECT lsm_fdw_flush('kv_lsm')" >/dev/null
 fi

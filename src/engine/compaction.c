@@ -310,6 +310,19 @@ output_conflict(LsmDb *db, int level, const KeyRange *r)
 	return false;
 }
 
+/* output_conflict for [lo, hi], for lsm_db_ingest; caller holds mu. */
+bool
+lsm_db_output_conflict_locked(LsmDb *db, int level, LsmSlice lo, LsmSlice hi)
+{
+	KeyRange	r;
+
+	r.has_lo = r.has_hi = true;
+	r.hi_excl = false;
+	r.lo = lo;
+	r.hi = hi;
+	return output_conflict(db, level, &r);
+}
+
 /*
  * overlapping_files
  *		The files of level >= 1 overlapping r: a contiguous run of the

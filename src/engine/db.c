@@ -844,6 +844,7 @@ lsm_db_stats(LsmDb *db, LsmDbStats *out)
 	STAT_LOAD(bytes_compacted_read);
 	STAT_LOAD(compactions);
 	STAT_LOAD(trivial_moves);
+	STAT_LOAD(ingested_files);
 	STAT_LOAD(compaction_entries_dropped);
 	STAT_LOAD(filter_entries_dropped);
 	STAT_LOAD(filter_bytes_dropped);

@@ -258,6 +258,9 @@ extern LsmCode lsm_db_compact_one(LsmDb *db, bool have_write_mu, bool *did,
 extern LsmCode lsm_db_compact_until_done(LsmDb *db, bool have_write_mu,
 											 LsmStatus *st);
 
+/* Whether a running compaction writes level with a range meeting [lo, hi]; mu. */
+extern bool lsm_db_output_conflict_locked(LsmDb *db, int level, LsmSlice lo,
+										  LsmSlice hi);
 /* LSM_INVALID_ARGUMENT for compaction options the pickers cannot use. */
 extern LsmCode lsm_compaction_check_options(const LsmOptions *o, LsmStatus *st);
 

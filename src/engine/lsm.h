@@ -395,6 +395,35 @@ extern LsmCode lsm_db_iter(LsmDb *db, const LsmReadOptions *ro, LsmIter **it,
 extern LsmCode lsm_db_flush(LsmDb *db, LsmStatus *st);
 
 /*
+ * Ingest: add finished SSTables to the database atomically (RocksDB's
+ * IngestExternalFile).  Each of the n files at paths was written with the
+ * SSTable builder (sstable.h) with sequence number 0 in every key, one entry
+ * per user key, and they are in ascending, disjoint key order.  File i gets
+ * sequence number first_seq + i for all its entries (0: last_seq + 1; else
+ * it must be above lsm_db_last_seq, as for lsm_db_write_at), and readers at
+ * a lower read point do not see it.  The memtables are flushed first (with
+ * background_flush through the same path as lsm_db_flush), then the files
+ * are renamed into the database directory under new numbers and one
+ * MANIFEST edit adds them and raises the last sequence number: at the
+ * bottom level when their range meets no file of the database, else at
+ * level 0.  Errors before the edit give the files back under their paths;
+ * after a failed MANIFEST append they stay in the directory (the next open
+ * deletes them unless the MANIFEST names them).  A host that must redo an
+ * ingest after a crash keeps its own hard link to each file.
+ */
+typedef struct LsmIngestResult
+{
+	int			level;			/* where the files went */
+	LsmSeq		first_seq;		/* the number of the first file */
+	int			files;
+	uint64_t	entries;
+	uint64_t	bytes;
+} LsmIngestResult;
+
+extern LsmCode lsm_db_ingest(LsmDb *db, const char *const *paths, int n,
+							 LsmSeq first_seq, LsmIngestResult *out, LsmStatus *st);
+
+/*
  * Background flush (background_flush): writers only freeze full memtables
  * (at most 4 wait; then, and while the region pool is full or a write stop
  * holds, writers sleep 1 ms at a time, calling flush_wanted_fn, and never
@@ -594,6 +623,7 @@ typedef struct LsmDbStats
 	uint64_t	stall_micros;
 	uint64_t	memtable_waits; /* writes that waited for a flush (background) */
 	uint64_t	memtable_wait_micros;
+	uint64_t	ingested_files; /* SSTables added by lsm_db_ingest */
 	/* (wal + flushed + compacted bytes) / wal bytes; 0 before any write */
 	double		write_amplification;
 	/* tables probed per get: sst_probes / gets; 0 before any get */

@@ -255,6 +255,17 @@ lsm_memtable_attach(void *region)
 	return mt;
 }
 
+LsmMemTable *
+lsm_memtable_grow(void *region, size_t new_size)
+{
+	LsmMemTable *mt = lsm_memtable_attach(region);
+
+	if (mt == NULL || new_size < mt->used || (uint64_t) new_size > ((uint64_t) 1 << 32))
+		return NULL;
+	mt->size = new_size;
+	return mt;
+}
+
 /* Bytes of a node of the given height and lengths, padding included. */
 static uint64_t
 node_size(int height, uint64_t ikey_len, uint64_t value_len)

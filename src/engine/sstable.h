@@ -107,6 +107,11 @@ extern LsmCode lsm_sst_open(LsmEnv *env, const char *path, uint64_t file_number,
 extern void lsm_sst_close(LsmSst *t);
 extern const LsmSstProps *lsm_sst_props(const LsmSst *t);
 extern uint64_t lsm_sst_file_number(const LsmSst *t);
+/*
+ * Make every entry read from t carry sequence number seq (an ingested file,
+ * which stores 0: lsm_db_ingest).  Set before the table is shared.
+ */
+extern void lsm_sst_set_global_seq(LsmSst *t, LsmSeq seq);
 
 /* Bloom probe on a user key: false means certainly absent. */
 extern bool lsm_sst_may_contain(const LsmSst *t, LsmSlice user_key);

@@ -53,6 +53,12 @@ struct LsmSst
 	uint64_t	props_offset;
 	uint64_t	data_end;		/* data blocks occupy [0, data_end) */
 	LsmSstProps props;
+	/*
+	 * An ingested file (lsm_db_ingest) stores sequence number 0 and gets its
+	 * number when it joins a version; readers see every entry with it.  0:
+	 * the stored numbers count.
+	 */
+	LsmSeq		global_seq;
 
 };
 
@@ -696,6 +702,35 @@ lsm_sst_may_contain(const LsmSst *t, LsmSlice user_key)
 	return lsm_bloom_may_contain(t->filter, user_key);
 }
 
+void
+lsm_sst_set_global_seq(LsmSst *t, LsmSeq seq)
+{
+	t->global_seq = seq;
+}
+
+/*
+ * with_global_seq
+ *		ikey with the table's global sequence number in its trailer, built
+ *		in buf; ikey itself when the table has none (or when memory runs
+ *		out, with *ok false).
+ */
+static LsmSlice
+with_global_seq(const LsmSst *t, LsmSlice ikey, LsmBuf *buf, bool *ok)
+{
+	LsmParsedKey pk;
+
+	*ok = true;
+	if (t->global_seq == 0 || !lsm_ikey_parse(ikey, &pk))
+		return ikey;
+	buf->len = 0;
+	if (!lsm_ikey_append(buf, pk.user_key, t->global_seq, pk.kind))
+	{
+		*ok = false;
+		return ikey;
+	}
+	return lsm_buf_slice(buf);
+}
+
 /* ----------------------------------------------------------------
  *		Point lookups
  * ----------------------------------------------------------------
@@ -715,6 +750,7 @@ lsm_sst_get(LsmSst *t, LsmSlice target, LsmSstVisitFn fn, void *arg,
 	bool		first = true;
 	bool		done = false;
 	LsmCode		rc = LSM_OK;
+	LsmBuf		gkey = LSM_BUF_INIT;
 
 	if (target.len < LSM_IKEY_TRAILER)
 		return lsm_status_set(st, LSM_INVALID_ARGUMENT, 0,
@@ -749,7 +785,20 @@ lsm_sst_get(LsmSst *t, LsmSlice target, LsmSstVisitFn fn, void *arg,
 		first = false;
 		for (; lsm_iter_valid(data); lsm_iter_next(data))
 		{
-			if (!fn(arg, lsm_iter_key(data), lsm_iter_value(data)))
+			bool		ok;
+			LsmSlice	k = with_global_seq(t, lsm_iter_key(data), &gkey, &ok);
+
+			if (!ok)
+			{
+				lsm_iter_destroy(data);
+				lsm_iter_destroy(idx);
+				lsm_buf_free(&gkey);
+				return nomem(st, t, off);
+			}
+			/* the stored 0 sorts after any target of the same user key */
+			if (t->global_seq != 0 && lsm_ikey_cmp(k, target) < 0)
+				continue;
+			if (!fn(arg, k, lsm_iter_value(data)))
 			{
 				done = true;
 				break;
@@ -765,6 +814,7 @@ lsm_sst_get(LsmSst *t, LsmSlice target, LsmSstVisitFn fn, void *arg,
 	if (rc == LSM_OK)
 		rc = lsm_iter_status(idx, st);
 	lsm_iter_destroy(idx);
+	lsm_buf_free(&gkey);
 	return rc;
 }
 
@@ -783,6 +833,8 @@ typedef struct TableIter
 	bool		fill_cache;
 	LsmReadStats *stats;
 	LsmStatus	status;			/* first error; sticky */
+	LsmBuf		gkey;			/* the current key with the global seq */
+	LsmSlice	key;			/* what key() returns while valid */
 } TableIter;
 
 static void
@@ -882,6 +934,27 @@ table_valid(LsmIter *it)
 	return ti->status.code == LSM_OK && ti->data != NULL && lsm_iter_valid(ti->data);
 }
 
+/*
+ * settle
+ *		Compute the key the iterator shows at its new position: the stored
+ *		one, or for an ingested table the stored one with the global
+ *		sequence number.
+ */
+static void
+settle(TableIter *ti)
+{
+	bool		ok;
+
+	if (!table_valid(&ti->base))
+		return;
+	ti->key = with_global_seq(ti->t, lsm_iter_key(ti->data), &ti->gkey, &ok);
+	if (!ok)
+	{
+		nomem(&ti->status, ti->t, ti->data_offset);
+		set_data(ti, NULL, 0);
+	}
+}
+
 static void
 table_seek_first(LsmIter *it)
 {
@@ -894,6 +967,7 @@ table_seek_first(LsmIter *it)
 	if (ti->data != NULL)
 		lsm_iter_seek_first(ti->data);
 	skip_forward(ti);
+	settle(ti);
 }
 
 static void
@@ -908,6 +982,7 @@ table_seek_last(LsmIter *it)
 	if (ti->data != NULL)
 		lsm_iter_seek_last(ti->data);
 	skip_backward(ti);
+	settle(ti);
 }
 
 static void
@@ -922,6 +997,21 @@ table_seek(LsmIter *it, LsmSlice target)
 	if (ti->data != NULL)
 		lsm_iter_seek(ti->data, target);
 	skip_forward(ti);
+	settle(ti);
+
+	/*
+	 * The stored 0 sorts after every target of its user key; with the
+	 * global number the entry may sort before the target (a read point
+	 * below it), and then the first key >= target is the next one.  One
+	 * step is enough: an ingested table holds one entry per user key.
+	 */
+	if (ti->t->global_seq != 0 && table_valid(it) &&
+		lsm_ikey_cmp(ti->key, target) < 0)
+	{
+		lsm_iter_next(ti->data);
+		skip_forward(ti);
+		settle(ti);
+	}
 }
 
 static void
@@ -933,6 +1023,7 @@ table_next(LsmIter *it)
 		return;
 	lsm_iter_next(ti->data);
 	skip_forward(ti);
+	settle(ti);
 }
 
 static void
@@ -944,12 +1035,13 @@ table_prev(LsmIter *it)
 		return;
 	lsm_iter_prev(ti->data);
 	skip_backward(ti);
+	settle(ti);
 }
 
 static LsmSlice
 table_key(LsmIter *it)
 {
-	return lsm_iter_key(((TableIter *) it)->data);
+	return ((TableIter *) it)->key;
 }
 
 static LsmSlice
@@ -975,6 +1067,7 @@ table_destroy(LsmIter *it)
 
 	lsm_iter_destroy(ti->data);
 	lsm_iter_destroy(ti->index);
+	lsm_buf_free(&ti->gkey);
 	lsm_free(ti);
 }
 

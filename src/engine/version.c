@@ -33,6 +33,7 @@
 #define EDIT_TAG_LAST_SEQ		3
 #define EDIT_TAG_DELETED_FILE	4
 #define EDIT_TAG_ADDED_FILE		5
+#define EDIT_TAG_INGESTED_FILE	6	/* added file + its global sequence number */
 
 #define MANIFEST_ROLLOVER_DEFAULT (4 * 1024 * 1024)
 
@@ -187,6 +188,7 @@ file_copy(LsmFileMeta *dst, const LsmFileMeta *src)
 	dst->max_seq = src->max_seq;
 	dst->entries = src->entries;
 	dst->tombstones = src->tombstones;
+	dst->global_seq = src->global_seq;
 	if (!lsm_buf_set(&dst->smallest, src->smallest.data, src->smallest.len) ||
 		!lsm_buf_set(&dst->largest, src->largest.data, src->largest.len))
 	{
@@ -304,7 +306,8 @@ lsm_edit_add_file(LsmVersionEdit *e, int level, const LsmFileMeta *f, LsmStatus 
 static bool
 put_added_file(LsmBuf *b, int level, const LsmFileMeta *f)
 {
-	return lsm_buf_put_varint32(b, EDIT_TAG_ADDED_FILE) &&
+	return lsm_buf_put_varint32(b, f->global_seq != 0 ?
+								EDIT_TAG_INGESTED_FILE : EDIT_TAG_ADDED_FILE) &&
 		lsm_buf_put_varint32(b, (uint32_t) level) &&
 		lsm_buf_put_varint64(b, f->number) &&
 		lsm_buf_put_varint64(b, f->size) &&
@@ -313,7 +316,8 @@ put_added_file(LsmBuf *b, int level, const LsmFileMeta *f)
 		lsm_buf_put_varint64(b, f->min_seq) &&
 		lsm_buf_put_varint64(b, f->max_seq) &&
 		lsm_buf_put_varint64(b, f->entries) &&
-		lsm_buf_put_varint64(b, f->tombstones);
+		lsm_buf_put_varint64(b, f->tombstones) &&
+		(f->global_seq == 0 || lsm_buf_put_varint64(b, f->global_seq));
 }
 
 /*
@@ -472,6 +476,7 @@ lsm_edit_decode(LsmVersionEdit *e, LsmSlice in, LsmStatus *st)
 				break;
 
 			case EDIT_TAG_ADDED_FILE:
+			case EDIT_TAG_INGESTED_FILE:
 				{
 					LsmFileMeta f;
 					LsmSlice	smallest;
@@ -496,6 +501,17 @@ lsm_edit_decode(LsmVersionEdit *e, LsmSlice in, LsmStatus *st)
 						p = lsm_decode_varint64(p, limit, &f.entries);
 					if (p != NULL)
 						p = lsm_decode_varint64(p, limit, &f.tombstones);
+					if (p != NULL && tag == EDIT_TAG_INGESTED_FILE)
+					{
+						p = lsm_decode_varint64(p, limit, &f.global_seq);
+						if (p != NULL &&
+							(f.global_seq == 0 || f.global_seq != f.min_seq ||
+							 f.global_seq != f.max_seq))
+						{
+							why = "bad global sequence number of ingested file";
+							goto bad;
+						}
+					}
 					if (p == NULL)
 					{
 						why = "truncated added file";
@@ -1105,6 +1121,8 @@ lsm_versionset_table(LsmVersionSet *vs, LsmFileMeta *f, LsmSst **t, LsmStatus *s
 	rc = lsm_sst_open(vs->env, path, f->number, vs->cache, &mine, st);
 	if (rc != LSM_OK)
 		return rc;
+	if (f->global_seq != 0)
+		lsm_sst_set_global_seq(mine, f->global_seq);
 	if (!__atomic_compare_exchange_n(&f->table, &expected, mine, false,
 									 __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
 	{

@@ -80,6 +80,7 @@ typedef struct LsmFileMeta
 	LsmSeq		max_seq;
 	uint64_t	entries;
 	uint64_t	tombstones;
+	LsmSeq		global_seq;		/* ingested: every entry's number; 0: stored */
 	int			refs;
 	LsmSst   *table;			/* NULL until opened; set once, atomically */
 	bool		compacting;		/* an unfinished compaction holds it; db mu */

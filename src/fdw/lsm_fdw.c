@@ -15,6 +15,7 @@
 #include "utils/guc.h"
 
 #include "lsm_fdw.h"
+#include "lsm_spill.h"
 #include "lsm_shared.h"
 #include "lsm_wait.h"
 
@@ -58,6 +59,23 @@ _PG_init(void)
 							&lsm_max_transaction_memory,
 							256 * 1024, 64, INT_MAX / 4,
 							PGC_USERSET, GUC_UNIT_KB,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("lsm_fdw.spill_threshold",
+							"Size of a transaction's writes to one table past which they spill to sorted files.",
+							"A bigger transaction writes sorted runs in temporary files and commits by "
+							"ingesting SSTables into the table (bulk load); 0 never spills.",
+							&lsm_spill_threshold,
+							64 * 1024, 0, INT_MAX / 4,
+							PGC_USERSET, GUC_UNIT_KB,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("lsm_fdw.debug_ingest_delay",
+							"Sleep before a bulk commit's ingest, once its record is durable (tests only).",
+							NULL,
+							&lsm_debug_ingest_delay,
+							0, 0, 60000,
+							PGC_SUSET, GUC_UNIT_MS | GUC_NO_SHOW_ALL | GUC_NOT_IN_SAMPLE,
 							NULL, NULL, NULL);
 
 	DefineCustomEnumVariable("lsm_fdw.synchronous_commit",

@@ -138,6 +138,8 @@ extern uint64 lsm_txn_nops(LsmTxnTable *t);
 extern void lsm_txn_truncate(LsmTxnTable *t);
 extern int64 lsm_txn_truncated_upto(LsmTxnTable *t);
 extern LsmMemTable *lsm_txn_index(LsmTxnTable *t);
+extern bool lsm_txn_spilled(LsmTxnTable *t);
+extern LsmIter *lsm_txn_overlay_iter(LsmTxnTable *t);
 extern bool lsm_txn_row(LsmTxnTable *t, LsmDb *db, LsmSlice key, uint64 upto,
 						LsmSeq read_seq, LsmBuf *buf, LsmSlice *value);
 

@@ -430,35 +430,53 @@ static void
 collect_overlay(LsmScanState *ss)
 {
 	LsmMemTable *mt = lsm_txn_index(ss->txn);
-	LsmMemIter	it;
+	LsmMemIter	mit;
+	LsmIter    *it;
 	int			cap = 16;
 	LsmSlice	last_key = lsm_slice(NULL, 0);
 	bool		have_last = false;
 	int64		hidden_upto = lsm_txn_truncated_upto(ss->txn);
+	bool		spilled = lsm_txn_spilled(ss->txn);
 
 	ss->noverlay = 0;
 	ss->overlay = NULL;
 	if (mt == NULL || ss->txn_upto == 0)
 		return;
 	ss->overlay = MemoryContextAlloc(ss->keys_cxt, sizeof(OverlayEntry) * cap);
-	lsm_memtable_iter_init(&it, mt);
+
+	/*
+	 * After a spill (bulk loading) the ops are also in runs, read through
+	 * an iterator whose keys and values must be copied; the entries then
+	 * cost this scan memory, which only a transaction reading what it
+	 * bulk-loads pays.
+	 */
+	if (spilled)
+		it = lsm_txn_overlay_iter(ss->txn);
+	else
+	{
+		lsm_memtable_iter_init(&mit, mt);
+		it = &mit.base;
+	}
 	if (ss->lower.len > 0)
 	{
 		LsmBuf		t = LSM_BUF_INIT;
 
 		lsm_ikey_append(&t, lsm_slice(ss->lower.data, ss->lower.len), LSM_MAX_SEQ,
 						LSM_KIND_FOR_SEEK);
-		lsm_iter_seek(&it.base, lsm_buf_slice(&t));
+		lsm_iter_seek(it, lsm_buf_slice(&t));
 		lsm_buf_free(&t);
 	}
 	else
-		lsm_iter_seek_first(&it.base);
+		lsm_iter_seek_first(it);
 
-	for (; lsm_iter_valid(&it.base); lsm_iter_next(&it.base))
+	PG_TRY();
+	{
+	for (; lsm_iter_valid(it); lsm_iter_next(it))
 	{
 		LsmParsedKey pk;
+		LsmSlice	value;
 
-		if (!lsm_ikey_parse(lsm_iter_key(&it.base), &pk))
+		if (!lsm_ikey_parse(lsm_iter_key(it), &pk))
 			elog(ERROR, "lsm_fdw transaction index is malformed");
 		if (ss->has_upper &&
 			lsm_slice_cmp(pk.user_key, lsm_slice(ss->upper.data, ss->upper.len)) >= 0)
@@ -472,8 +490,17 @@ collect_overlay(LsmScanState *ss)
 			cap *= 2;
 			ss->overlay = repalloc(ss->overlay, sizeof(OverlayEntry) * cap);
 		}
+		value = lsm_iter_value(it);
+		if (spilled)
+		{
+			pk.user_key = lsm_slice(MemoryContextAlloc(ss->keys_cxt, pk.user_key.len + 1),
+									pk.user_key.len);
+			memcpy((void *) pk.user_key.data, lsm_iter_key(it).data, pk.user_key.len);
+			value = lsm_slice(MemoryContextAlloc(ss->keys_cxt, value.len + 1), value.len);
+			memcpy((void *) value.data, lsm_iter_value(it).data, value.len);
+		}
 		ss->overlay[ss->noverlay].key = pk.user_key;
-		ss->overlay[ss->noverlay].value = lsm_iter_value(&it.base);
+		ss->overlay[ss->noverlay].value = value;
 		ss->overlay[ss->noverlay].is_delete = (pk.kind == LSM_KIND_DELETE) ||
 			(int64) pk.seq <= hidden_upto;
 		ss->overlay[ss->noverlay].is_merge = pk.kind == LSM_KIND_MERGE;
@@ -481,6 +508,13 @@ collect_overlay(LsmScanState *ss)
 		last_key = pk.user_key;
 		have_last = true;
 	}
+	}
+	PG_FINALLY();
+	{
+		if (spilled)
+			lsm_iter_destroy(it);
+	}
+	PG_END_TRY();
 }
 
 /*

@@ -39,6 +39,7 @@
 
 #include "lsm_fdw.h"
 #include "lsm_shared.h"
+#include "lsm_spill.h"
 #include "xlog.h"
 
 PG_FUNCTION_INFO_V1(lsm_fdw_backup);
@@ -54,6 +55,50 @@ static void
 release_hold(int code, Datum arg)
 {
 	lsm_xlog_hold_removal(lsm_shared->xlog, false);
+	if (DatumGetBool(arg))
+		pg_atomic_fetch_sub_u32(&lsm_shared->bulk_backups, 1);
+}
+
+/*
+ * Copy the files of bulk commits (commit.c) into target: a commit whose
+ * record is below the point and whose ingest came after its table was
+ * copied is replayed from them.  While the backup runs nobody removes them
+ * (bulk_backups), so every such file is there now.  Runs and files of
+ * transactions that never commit come along too; the restored server's
+ * start removes them.
+ */
+static void
+copy_bulk_files(const char *target)
+{
+	char	   *dir = lsm_bulk_dir();
+	char	   *to_dir = psprintf("%s/lsm_fdw/bulk", target);
+	DIR		   *d = AllocateDir(dir);
+	struct dirent *de;
+
+	if (d == NULL)
+		return;
+	if (pg_mkdir_p(to_dir, pg_dir_create_mode) != 0 && errno != EEXIST)
+		ereport(ERROR,
+				(errcode_for_file_access(),
+				 errmsg("could not create directory \"%s\": %m", to_dir)));
+	while ((de = ReadDir(d, dir)) != NULL)
+	{
+		char	   *from;
+
+		if (strncmp(de->d_name, "load-", 5) != 0)
+			continue;
+		from = psprintf("%s/%s", dir, de->d_name);
+		/* a transaction that ended meanwhile may have removed it */
+		if (access(from, F_OK) == 0)
+		{
+			char	   *to = psprintf("%s/%s", to_dir, de->d_name);
+
+			copy_file(from, to);
+			fsync_fname(to, false);
+		}
+	}
+	FreeDir(d);
+	fsync_fname(to_dir, true);
 }
 
 static bool
@@ -248,7 +293,8 @@ lsm_fdw_backup(PG_FUNCTION_ARGS)
 				 errmsg("could not create directory \"%s/lsm_fdw\": %m", target)));
 
 	lsm_xlog_hold_removal(s->xlog, true);
-	PG_ENSURE_ERROR_CLEANUP(release_hold, (Datum) 0);
+	pg_atomic_fetch_add_u32(&s->bulk_backups, 1);	/* before any pin */
+	PG_ENSURE_ERROR_CLEANUP(release_hold, BoolGetDatum(true));
 	{
 		LsmStatus	st;
 
@@ -267,9 +313,10 @@ lsm_fdw_backup(PG_FUNCTION_ARGS)
 		if (lsm_xlog_copy(s->xlog, psprintf("%s/lsm_fdw/wal", target), point,
 						  &log_bytes, &first_lsn, &st) != LSM_OK)
 			lsm_report(ERROR, &st, "copy the server log");
+		copy_bulk_files(target);
 	}
-	PG_END_ENSURE_ERROR_CLEANUP(release_hold, (Datum) 0);
-	release_hold(0, (Datum) 0);
+	PG_END_ENSURE_ERROR_CLEANUP(release_hold, BoolGetDatum(true));
+	release_hold(0, BoolGetDatum(true));
 
 	/* timestamptz_to_str returns a static buffer: one call at a time */
 	start_str = pstrdup(timestamptz_to_str(started));

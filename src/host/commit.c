@@ -40,6 +40,7 @@
 #include "lsm_shared.h"
 #include "lsm_commit.h"
 #include "lsm_wait.h"
+#include "lsm_spill.h"
 
 /* Record types (first payload byte). */
 #define REC_COMMIT		1
@@ -48,6 +49,7 @@
 
 /* Per-table flags. */
 #define TBL_TRUNCATE	0x01
+#define TBL_INGEST		0x02	/* the batch names files to ingest */
 
 /*
  * Payload layouts (little-endian fixed-width integers):
@@ -56,7 +58,10 @@
  *	RESOLVE	type(1) xid(4) ntables(4) { first_seq(8) }, in PREPARE's order
  * A batch is in the engine's wire format (batch.h) and begins with its first
  * sequence number; COMMIT's are filled in under the insert lock, PREPARE's
- * stay 0 and take RESOLVE's.
+ * stay 0 and take RESOLVE's.  With TBL_INGEST (a bulk commit, spill.c) the
+ * batch header's count is the number of files and the entries are replaced
+ * by { name_len(4) name } per file, names in $PGDATA/lsm_fdw/bulk: file i
+ * gets sequence number first_seq + i (lsm_db_ingest).
  */
 #define TABLE_HEAD		13
 
@@ -319,6 +324,58 @@ apply_chunks(LsmDb *db, uint8 *batch, size_t batch_len, uint64 first_seq,
 }
 
 /*
+ * ingest_files
+ *		Ingest a bulk commit's files into db at first_seq.  Each file is
+ *		hard-linked into the table directory and the link handed to the
+ *		engine, which renames it: the file in lsm_fdw/bulk stays until the
+ *		ingest is in the table's MANIFEST, so a crash at any point leaves
+ *		the replay a file to ingest again.  names is the record's list.
+ */
+static LsmCode
+ingest_files(LsmDb *db, Oid dboid, Oid relid, const uint8 *names, size_t len,
+			 uint32 n, uint64 first_seq, LsmStatus *st)
+{
+	char	   *dir = lsm_table_dir(dboid, relid);
+	char	   *bulk = lsm_bulk_dir();
+	char	  **srcs = palloc(sizeof(char *) * Max(n, 1));
+	const char **links = palloc(sizeof(char *) * Max(n, 1));
+	const uint8 *p = names;
+	LsmCode		rc;
+
+	for (uint32 i = 0; i < n; i++)
+	{
+		uint32		nl;
+
+		if ((size_t) (names + len - p) < 4 ||
+			(memcpy(&nl, p, 4), (size_t) (names + len - p - 4) < nl))
+			return lsm_status_set(st, LSM_CORRUPTION, 0,
+								  "malformed file list in a bulk commit record of table %u", relid);
+		srcs[i] = psprintf("%s/%.*s", bulk, (int) nl, (const char *) p + 4);
+		links[i] = psprintf("%s/%.*s.ingest", dir, (int) nl, (const char *) p + 4);
+		p += 4 + nl;
+		(void) unlink(links[i]);	/* of an ingest a crash interrupted */
+		if (link(srcs[i], links[i]) != 0)
+			return lsm_status_set(st, errno == ENOSPC ? LSM_NO_SPACE : LSM_IO_ERROR, errno,
+								  "could not link \"%s\" to \"%s\": %s",
+								  srcs[i], links[i], strerror(errno));
+	}
+	rc = lsm_db_ingest(db, links, (int) n, first_seq, NULL, st);
+
+	/*
+	 * A running lsm_fdw_backup() may have pinned the table before this
+	 * ingest and copy the log past its record: it copies lsm_fdw/bulk after
+	 * that, so the originals stay (the next start removes them).  The
+	 * barrier pairs with the backup's increment before its pins.
+	 */
+	pg_memory_barrier();
+	if (rc == LSM_OK && lsm_shared->xlog != NULL &&
+		pg_atomic_read_u32(&lsm_shared->bulk_backups) == 0)
+		for (uint32 i = 0; i < n; i++)
+			(void) unlink(srcs[i]);
+	return rc;
+}
+
+/*
  * Apply one table's batch at its turn.  The record is durable (or, with
  * lsm_fdw.synchronous_commit off, in the log): a failure here cannot be
  * reported to the client as "not committed", so it is a PANIC, and
@@ -333,7 +390,18 @@ apply_table(LsmCommitTable *t, uint8 *batch, size_t batch_len, uint64 lsn)
 	wait_turn(slot, t->ticket);
 	if (t->truncate)
 		lsm_truncate_slot_in_commit(slot);
-	if (t->count > 0 &&
+	/* for t/018: a crash between the durable record and the ingest */
+	if (t->n_ingest > 0 && lsm_debug_ingest_delay > 0)
+		pg_usleep((long) lsm_debug_ingest_delay * 1000L);
+	if (t->n_ingest > 0 &&
+		ingest_files(slot->db, t->dboid, t->relid, batch + LSM_BATCH_HEADER,
+					 batch_len - LSM_BATCH_HEADER, t->n_ingest, t->first_seq, &st) != LSM_OK)
+		ereport(PANIC,
+				(errcode(lsm_errcode(st.code)),
+				 errmsg("lsm_fdw could not ingest the files of a committed bulk load into table %u",
+						t->relid),
+				 errdetail("%s", st.msg)));
+	else if (t->n_ingest == 0 && t->count > 0 &&
 		apply_chunks(slot->db, batch, batch_len, t->first_seq, false, false, &st) != LSM_OK)
 		ereport(PANIC,
 				(errcode(lsm_errcode(st.code)),
@@ -356,7 +424,27 @@ build_payload(int type, TransactionId xid, int ntables, LsmCommitTable *tables,
 	uint8	   *p;
 
 	for (int i = 0; i < ntables; i++)
-		len += TABLE_HEAD + LSM_BATCH_HEADER + tables[i].entries_len;
+	{
+		LsmCommitTable *t = &tables[i];
+
+		if (t->n_ingest > 0)
+		{
+			StringInfoData names;
+
+			initStringInfo(&names);
+			for (int f = 0; f < t->n_ingest; f++)
+			{
+				const char *base = strrchr(t->ingest_paths[f], '/') + 1;
+				uint32		nl = strlen(base);
+
+				appendBinaryStringInfo(&names, (char *) &nl, 4);
+				appendBinaryStringInfo(&names, base, nl);
+			}
+			t->entries = (const uint8 *) names.data;
+			t->entries_len = names.len;
+		}
+		len += TABLE_HEAD + LSM_BATCH_HEADER + t->entries_len;
+	}
 	payload = MemoryContextAllocHuge(TopTransactionContext, len);
 	p = payload;
 	*p++ = (uint8) type;
@@ -373,7 +461,7 @@ build_payload(int type, TransactionId xid, int ntables, LsmCommitTable *tables,
 
 		put32(p, t->dboid);
 		put32(p + 4, t->relid);
-		p[8] = t->truncate ? TBL_TRUNCATE : 0;
+		p[8] = (t->truncate ? TBL_TRUNCATE : 0) | (t->n_ingest > 0 ? TBL_INGEST : 0);
 		put32(p + 9, (uint32) (LSM_BATCH_HEADER + t->entries_len));
 		p += TABLE_HEAD;
 		t->batch_offset = p - payload;
@@ -447,7 +535,16 @@ lsm_commit_lsm_decided(int ntables, LsmCommitTable *tables)
 	uint64		end;
 	LsmStatus	st;
 	bool		sync = lsm_sync_commit();
+	bool		ingest = false;
 
+	/*
+	 * A bulk commit's files join the table's MANIFEST, which no replay can
+	 * take back: its record must be durable before, whatever
+	 * synchronous_commit says.
+	 */
+	for (int i = 0; i < ntables; i++)
+		ingest |= tables[i].n_ingest > 0;
+	sync |= ingest;
 	memset(&fs, 0, sizeof(fs));
 	fs.ntables = ntables;
 	fs.tables = tables;
@@ -482,6 +579,12 @@ lsm_commit_lsm_decided(int ntables, LsmCommitTable *tables)
 	 * the commits ahead of this one in the table are applying too, not
 	 * waiting for an fsync, so the turn comes at once.
 	 */
+	if (ingest &&
+		lsm_xlog_flush(s->xlog, end, &st) != LSM_OK)
+		ereport(PANIC,
+				(errcode(lsm_errcode(st.code)),
+				 errmsg("lsm_fdw could not fsync its log"),
+				 errdetail("%s", st.msg)));
 	lsm_region_unlimited(true);
 	for (int i = 0; i < ntables; i++)
 		apply_table(&tables[i], payload + tables[i].batch_offset,
@@ -598,6 +701,23 @@ lsm_commit_resolve(bool committed)
 				(errcode(lsm_errcode(st.code)),
 				 errmsg("lsm_fdw could not log the commit of a prepared batch"),
 				 errdetail("%s", st.msg)));
+
+	/*
+	 * An ingest cannot be taken back by replay: its RESOLVE (its sequence
+	 * numbers) must be durable before the files join the table, or a crash
+	 * would let recovery number the PREPARE again below what the table
+	 * holds.
+	 */
+	for (int i = 0; i < prepared_ntables; i++)
+		if (prepared_tables[i].n_ingest > 0)
+		{
+			if (lsm_xlog_flush(s->xlog, end, &st) != LSM_OK)
+				ereport(PANIC,
+						(errcode(lsm_errcode(st.code)),
+						 errmsg("lsm_fdw could not fsync its log"),
+						 errdetail("%s", st.msg)));
+			break;
+		}
 	lsm_region_unlimited(true);
 	for (int i = 0; i < prepared_ntables; i++)
 	{
@@ -647,6 +767,24 @@ typedef struct PreparedEntry
 static HTAB *replay_prepared = NULL;
 static uint64 replay_max_seq = 0;
 
+/* Keep the files a skipped bulk commit record names from the sweep. */
+static void
+keep_files(const uint8 *names, size_t len, uint32 n)
+{
+	const uint8 *p = names;
+
+	for (uint32 i = 0; i < n && (size_t) (names + len - p) >= 4; i++)
+	{
+		uint32		nl;
+
+		memcpy(&nl, p, 4);
+		if ((size_t) (names + len - p - 4) < nl)
+			break;
+		lsm_bulk_keep(pnstrdup((const char *) p + 4, nl));
+		p += 4 + nl;
+	}
+}
+
 /*
  * Apply one table part of a replayed record when the table still exists
  * and does not hold it yet.
@@ -662,13 +800,19 @@ replay_table(Oid dboid, Oid relid, int flags, uint8 *batch, size_t batch_len,
 
 	replay_max_seq = Max(replay_max_seq, first_seq + Max(count, 1) - 1);
 	/* whole batches only: a malformed one must not be applied in part */
-	if (lsm_batch_validate(lsm_slice(batch, batch_len), &st) != LSM_OK)
+	if (!(flags & TBL_INGEST) &&
+		lsm_batch_validate(lsm_slice(batch, batch_len), &st) != LSM_OK)
 		lsm_report(ERROR, &st, "replay the log");
 	if (!lsm_env_posix()->exists(lsm_env_posix(), dir))
 		return;					/* dropped after this commit */
 	slot = lsm_slot_for_replay(dboid, relid, lsn);
 	if (slot == NULL)
-		return;					/* its files are damaged: skipped, log kept */
+	{
+		/* its files are damaged: skipped, log kept, and a load's files too */
+		if (flags & TBL_INGEST)
+			keep_files(batch + LSM_BATCH_HEADER, batch_len - LSM_BATCH_HEADER, count);
+		return;
+	}
 	if (first_seq + Max(count, 1) - 1 <= lsm_db_last_seq(slot->db))
 		return;					/* already in its tables */
 
@@ -678,6 +822,16 @@ replay_table(Oid dboid, Oid relid, int flags, uint8 *batch, size_t batch_len,
 	 */
 	if ((flags & TBL_TRUNCATE) && first_seq > lsm_db_last_seq(slot->db))
 		lsm_truncate_slot_in_commit(slot);
+
+	/* a bulk commit: its files are still in lsm_fdw/bulk (ingest_files) */
+	if (flags & TBL_INGEST)
+	{
+		if (count > 0 &&
+			ingest_files(slot->db, dboid, relid, batch + LSM_BATCH_HEADER,
+						 batch_len - LSM_BATCH_HEADER, count, first_seq, &st) != LSM_OK)
+			lsm_report(ERROR, &st, "replay the log");
+		return;
+	}
 
 	/* recovery flushes for itself: the worker that would is this process */
 	if (count > 0 &&

@@ -17,7 +17,9 @@ typedef struct LsmCommitTable
 	bool		truncate;		/* empty the table before applying */
 	const uint8 *entries;		/* batch entries (batch.h), without header */
 	size_t		entries_len;
-	uint32		count;
+	uint32		count;			/* entries; files for an ingest */
+	char	  **ingest_paths;	/* bulk commit: files in lsm_fdw/bulk */
+	int			n_ingest;
 
 	/* filled in by commit.c */
 	size_t		batch_offset;	/* of the batch in the record payload */

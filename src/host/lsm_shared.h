@@ -108,6 +108,8 @@ typedef struct LsmShared
 	/* sequence numbers */
 	pg_atomic_uint64 next_seq;	/* next one to hand out (under xlog insert) */
 	pg_atomic_uint64 visible_seq;	/* highest published */
+	pg_atomic_uint32 bulk_backups;	/* lsm_fdw_backup() calls running: keep
+									 * ingested bulk files (backup.c) */
 	slock_t		ring_lock;
 	uint32		ring_size;
 	uint64		ring_head;		/* oldest unpublished commit */

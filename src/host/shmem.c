@@ -27,6 +27,7 @@
 #include "lsm_env_shared.h"
 #include "lsm_fdw.h"
 #include "lsm_shared.h"
+#include "lsm_spill.h"
 #include "lsm_wait.h"
 #include "shm_heap.h"
 
@@ -68,10 +69,29 @@ lsm_region_unlimited(bool on)
 	region_unlimited = on;
 }
 
+/*
+ * Engine objects only this backend uses (a transaction's spilled runs and
+ * the files of its bulk commit, spill.c) live in process memory: their
+ * size follows the transaction, not the shared heap.
+ */
+static bool alloc_private = false;
+
+void
+lsm_alloc_private_begin(void)
+{
+	alloc_private = true;
+}
+
+void
+lsm_alloc_private_end(void)
+{
+	alloc_private = false;
+}
+
 static void *
 glue_alloc(void *arg, size_t n)
 {
-	if (heap == NULL)
+	if (heap == NULL || alloc_private)
 		return malloc(n);
 	return lsm_shm_heap_alloc(heap, n);
 }
@@ -257,6 +277,7 @@ lsm_shmem_startup(void)
 		pg_atomic_init_u64(&s->ttl_cutoff, 0);
 		pg_atomic_init_u64(&s->next_seq, 1);
 		pg_atomic_init_u64(&s->visible_seq, 0);
+		pg_atomic_init_u32(&s->bulk_backups, 0);
 		SpinLockInit(&s->ring_lock);
 		s->recovery_state = LSM_RECOVERY_PENDING;
 		ConditionVariableInit(&s->recovery_cv);

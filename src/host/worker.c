@@ -31,6 +31,7 @@
 
 #include "lsm_fdw.h"
 #include "lsm_shared.h"
+#include "lsm_spill.h"
 #include "lsm_wait.h"
 
 PGDLLEXPORT void lsm_maintenance_main(Datum arg);
@@ -290,6 +291,8 @@ recover(void)
 		lsm_report(ERROR, &st, "replay the log");
 	}
 	lsm_replay_finish();
+	/* what is left of bulk loads belongs to no committed transaction */
+	lsm_bulk_sweep();
 	if (rep.corrupt)
 		ereport(WARNING,
 				(errcode(ERRCODE_DATA_CORRUPTED),

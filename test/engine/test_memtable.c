@@ -454,6 +454,59 @@ test_attach_copy(void)
 	free(copy);
 }
 
+/*
+ * lsm_memtable_grow: a full region copied into one twice its size keeps
+ * every entry, accepts the write that did not fit, and fills the new room.
+ */
+static void
+test_grow(void)
+{
+	size_t		size = 1 << 14;
+	uint8_t    *r = region_new(size);
+	uint8_t    *big;
+	LsmMemTable *mt = lsm_memtable_init(r, size);
+	LsmMemIter	it;
+	LsmStatus	st;
+	int			n = 0,
+				more = 0,
+				seen = 0;
+	char		user[16];
+
+	CHECK(mt != NULL);
+	for (;; n++)
+	{
+		snprintf(user, sizeof(user), "g%05d", (n * 37) % 10007);
+		if (!add_entry(mt, lsm_slice_str(user), (LsmSeq) n + 1, LSM_KIND_PUT))
+			break;
+	}
+	CHECK(n > 10);
+	CHECK(lsm_memtable_grow(r, lsm_memtable_bytes_used(mt) - 8) == NULL);
+	big = region_new(2 * size);
+	memcpy(big, r, lsm_memtable_bytes_used(mt));
+	memset(r, 0xAB, size);
+	free(r);
+	mt = lsm_memtable_grow(big, 2 * size);
+	CHECK(mt != NULL);
+	CHECK(lsm_memtable_count(mt) == (uint64_t) n);
+	for (;; more++)
+	{
+		snprintf(user, sizeof(user), "g%05d", ((n + more) * 37) % 10007);
+		if (!add_entry(mt, lsm_slice_str(user), (LsmSeq) (n + more) + 1, LSM_KIND_PUT))
+			break;
+	}
+	CHECK(more > n / 2);
+	CHECK(lsm_memtable_bytes_used(mt) <= 2 * size);
+	CHECK_OK(lsm_memtable_verify(mt, &st), &st);
+	lsm_memtable_iter_init(&it, mt);
+	for (lsm_iter_seek_first(&it.base); lsm_iter_valid(&it.base); lsm_iter_next(&it.base))
+	{
+		CHECK(entry_ok(lsm_iter_key(&it.base), lsm_iter_value(&it.base)));
+		seen++;
+	}
+	CHECK(seen == n + more);
+	free(big);
+}
+
 static void
 test_iter_new(void)
 {
@@ -883,6 +936,7 @@ main(void)
 	RUN(test_prev_next_last);
 	RUN(test_full_region);
 	RUN(test_attach_copy);
+	RUN(test_grow);
 	RUN(test_iter_new);
 	RUN(test_random_model);
 	RUN(test_concurrent_readers);

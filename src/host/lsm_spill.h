@@ -1,0 +1,56 @@
+/*
+ * lsm_spill.h
+ *		A transaction's writes to one table spilled to sorted runs, and the
+ *		files a bulk commit ingests (spill.c; docs/design.md "Bulk loading").
+ */
+#ifndef LSM_SPILL_H
+#define LSM_SPILL_H
+
+#include "postgres.h"
+
+#include "lsm.h"
+#include "memtable.h"
+
+typedef struct LsmSpill LsmSpill;
+
+extern int	lsm_spill_threshold;	/* kB, lsm_fdw.spill_threshold */
+extern int	lsm_debug_ingest_delay;	/* ms, lsm_fdw.debug_ingest_delay (tests) */
+
+/* $PGDATA/lsm_fdw/bulk: runs and bulk files; emptied at every start. */
+extern char *lsm_bulk_dir(void);
+
+/* Write every entry of index (op numbers as sequence numbers) as a new run. */
+extern LsmSpill *lsm_spill_add_run(LsmSpill *sp, LsmMemTable *index);
+extern int	lsm_spill_nruns(const LsmSpill *sp);
+extern uint64 lsm_spill_bytes(const LsmSpill *sp);
+
+/*
+ * The newest entry of key among ops 1..upto in the runs: true with its op
+ * number, kind and a copy of its value (palloc'd in the current context).
+ */
+extern bool lsm_spill_lookup(LsmSpill *sp, LsmSlice key, uint64 upto,
+							 LsmParsedKey *pk, LsmSlice *value);
+
+/* Iterators over the runs (internal keys), appended to children. */
+extern int	lsm_spill_iters(LsmSpill *sp, LsmIter **children);
+
+/*
+ * Merge the runs and index into ingestable files in the bulk directory:
+ * of each key its newest op, ops up to hidden left out, sequence number 0.
+ * Returns the number of files; *paths palloc'd in TopTransactionContext.
+ */
+extern int	lsm_spill_build(LsmSpill *sp, LsmMemTable *index, uint64 hidden,
+							char ***paths);
+
+/* Close and remove the runs (transaction end); NULL is fine. */
+extern void lsm_spill_discard(LsmSpill *sp);
+
+/* Remove every file of the bulk directory but those kept (start, after replay). */
+extern void lsm_bulk_sweep(void);
+extern void lsm_bulk_keep(const char *name);
+
+/* Run fn with engine allocations in process memory (spill.c objects). */
+extern void lsm_alloc_private_begin(void);
+extern void lsm_alloc_private_end(void);
+
+#endif							/* LSM_SPILL_H */

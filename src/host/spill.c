@@ -1,0 +1,441 @@
+/*
+ * spill.c
+ *		Bulk loading, the transaction side: a table's writes spilled to
+ *		sorted runs once they pass lsm_fdw.spill_threshold, and at commit
+ *		the runs merged into the files the commit ingests (commit.c).
+ *
+ * A run is an SSTable of the transaction's index as it was when it spilled:
+ * every op, its op number as the sequence number (so that a scan that
+ * started before the spill still sees exactly the ops it saw before, and
+ * savepoint-free op-number rules stay the same).  The in-memory index is
+ * then emptied and bounds the memory of the transaction (an external sort:
+ * sorted runs, merged once at the end).  The runs and the commit's files
+ * live in $PGDATA/lsm_fdw/bulk, named by process and a counter; the
+ * directory is emptied at every start once the log is replayed (a commit's
+ * files are hard-linked into the table directory before they are
+ * ingested, so the replay of a committed load finds them, and nothing else
+ * there is needed by anyone).
+ *
+ * Engine objects made here (run readers, builders, iterators) are this
+ * backend's own: they are allocated in process memory, not in the shared
+ * heap (lsm_alloc_private_begin).
+ */
+#include "postgres.h"
+
+#include <unistd.h>
+
+#include "access/xact.h"
+#include "miscadmin.h"
+#include "storage/fd.h"
+#include "utils/memutils.h"
+#include "utils/timestamp.h"
+
+#include "iter_merge.h"
+#include "lsm_alloc.h"
+#include "lsm_format.h"
+#include "lsm_spill.h"
+#include "sstable.h"
+#include "lsm_fdw.h"
+#include "lsm_shared.h"
+
+int			lsm_spill_threshold = 64 * 1024;	/* kB */
+int			lsm_debug_ingest_delay = 0; /* ms */
+
+/* Files of a commit are cut at this size: a few, big, bottom-level files. */
+#define BULK_FILE_BYTES		((uint64) 256 * 1024 * 1024)
+
+struct LsmSpill
+{
+	int			nruns;
+	int			cap;
+	char	  **paths;			/* TopMemoryContext */
+	LsmSst	  **runs;			/* opened on first read; process memory */
+	uint64		bytes;
+};
+
+static uint64 bulk_counter = 0;
+
+char *
+lsm_bulk_dir(void)
+{
+	return psprintf("%s/lsm_fdw/bulk", DataDir);
+}
+
+static char *
+new_bulk_path(const char *kind)
+{
+	return psprintf("%s/%s-%d-" INT64_FORMAT "-" UINT64_FORMAT ".sst",
+					lsm_bulk_dir(), kind, MyProcPid,
+					(int64) GetCurrentTimestamp(), ++bulk_counter);
+}
+
+static void
+sst_options(LsmSstOptions *so, LsmCompression codec)
+{
+	LsmOptions	o;
+
+	lsm_options_init(&o);
+	lsm_sst_options_from(so, &o);
+	so->compression = codec;
+}
+
+static void
+report_engine(LsmStatus *st, const char *what)
+{
+	lsm_alloc_private_end();
+	lsm_report(ERROR, st, what);
+}
+
+LsmSpill *
+lsm_spill_add_run(LsmSpill *sp, LsmMemTable *index)
+{
+	MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
+	char	   *dir = lsm_bulk_dir();
+	char	   *path;
+	LsmSstOptions so;
+	LsmSstBuilder *b;
+	LsmSstProps props;
+	LsmMemIter	it;
+	LsmStatus	st;
+	LsmCode		rc = LSM_OK;
+
+	if (sp == NULL)
+		sp = palloc0(sizeof(LsmSpill));
+	if (sp->nruns == sp->cap)
+	{
+		sp->cap = Max(8, sp->cap * 2);
+		sp->paths = sp->paths ? repalloc(sp->paths, sizeof(char *) * sp->cap)
+			: palloc(sizeof(char *) * sp->cap);
+		sp->runs = sp->runs ? repalloc(sp->runs, sizeof(LsmSst *) * sp->cap)
+			: palloc(sizeof(LsmSst *) * sp->cap);
+	}
+	path = new_bulk_path("run");
+	MemoryContextSwitchTo(old);
+
+	if (MakePGDirectory(dir) < 0 && errno != EEXIST)
+		ereport(ERROR,
+				(errcode_for_file_access(),
+				 errmsg("could not create directory \"%s\": %m", dir)));
+	/* runs are read once or twice and deleted: the fast codec */
+	sst_options(&so, LSM_COMPRESSION_LZ4);
+	lsm_alloc_private_begin();
+	rc = lsm_sst_builder_open(NULL, path, &so, &b, &st);
+	if (rc != LSM_OK)
+		report_engine(&st, "spill a transaction's writes");
+	lsm_memtable_iter_init(&it, index);
+	for (lsm_iter_seek_first(&it.base); lsm_iter_valid(&it.base) && rc == LSM_OK;
+		 lsm_iter_next(&it.base))
+		rc = lsm_sst_builder_add(b, lsm_iter_key(&it.base), lsm_iter_value(&it.base), &st);
+	if (rc != LSM_OK)
+	{
+		lsm_sst_builder_abandon(b);
+		report_engine(&st, "spill a transaction's writes");
+	}
+	memset(&props, 0, sizeof(props));
+	if (lsm_sst_builder_finish(b, &props, &st) != LSM_OK)
+		report_engine(&st, "spill a transaction's writes");
+	lsm_alloc_private_end();
+	sp->paths[sp->nruns] = path;
+	sp->runs[sp->nruns] = NULL;
+	sp->nruns++;
+	sp->bytes += props.file_bytes;
+	lsm_sst_props_free(&props);
+	return sp;
+}
+
+int
+lsm_spill_nruns(const LsmSpill *sp)
+{
+	return sp ? sp->nruns : 0;
+}
+
+uint64
+lsm_spill_bytes(const LsmSpill *sp)
+{
+	return sp ? sp->bytes : 0;
+}
+
+static LsmSst *
+run_reader(LsmSpill *sp, int i)
+{
+	LsmStatus	st;
+
+	if (sp->runs[i] == NULL)
+	{
+		lsm_alloc_private_begin();
+		if (lsm_sst_open(NULL, sp->paths[i], i + 1, NULL, &sp->runs[i], &st) != LSM_OK)
+			report_engine(&st, "read a transaction's spilled writes");
+		lsm_alloc_private_end();
+	}
+	return sp->runs[i];
+}
+
+typedef struct LookupState
+{
+	LsmSlice	key;
+	bool		found;
+	LsmParsedKey pk;
+	LsmSlice	value;
+} LookupState;
+
+static bool
+lookup_visit(void *arg, LsmSlice ikey, LsmSlice value)
+{
+	LookupState *ls = arg;
+	LsmParsedKey pk;
+
+	if (!lsm_ikey_parse(ikey, &pk) || !lsm_slice_eq(pk.user_key, ls->key))
+		return false;
+	ls->found = true;
+	ls->pk = pk;
+	ls->pk.user_key = ls->key;
+	ls->value = lsm_slice(pnstrdup((const char *) value.data, value.len), value.len);
+	return false;
+}
+
+bool
+lsm_spill_lookup(LsmSpill *sp, LsmSlice key, uint64 upto, LsmParsedKey *pk,
+				 LsmSlice *value)
+{
+	LsmBuf		target = LSM_BUF_INIT;
+	LsmStatus	st;
+
+	if (sp == NULL)
+		return false;
+	if (!lsm_ikey_append(&target, key, upto, LSM_KIND_FOR_SEEK))
+		ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY), errmsg("out of memory")));
+	/* newest run first: a key's newest op is in the newest run holding it */
+	for (int i = sp->nruns - 1; i >= 0; i--)
+	{
+		LsmSst	   *t = run_reader(sp, i);
+		LookupState ls;
+		LsmCode		rc;
+
+		memset(&ls, 0, sizeof(ls));
+		ls.key = key;
+		lsm_alloc_private_begin();
+		rc = lsm_sst_get(t, lsm_buf_slice(&target), lookup_visit, &ls, NULL, &st);
+		lsm_alloc_private_end();
+		if (rc != LSM_OK)
+		{
+			lsm_buf_free(&target);
+			lsm_report(ERROR, &st, "read a transaction's spilled writes");
+		}
+		if (ls.found)
+		{
+			lsm_buf_free(&target);
+			*pk = ls.pk;
+			*value = ls.value;
+			return true;
+		}
+	}
+	lsm_buf_free(&target);
+	return false;
+}
+
+int
+lsm_spill_iters(LsmSpill *sp, LsmIter **children)
+{
+	if (sp == NULL)
+		return 0;
+	lsm_alloc_private_begin();
+	for (int i = 0; i < sp->nruns; i++)
+		children[i] = lsm_sst_iter(run_reader(sp, i), false, NULL);
+	lsm_alloc_private_end();
+	return sp->nruns;
+}
+
+/*
+ * Write the newest op of every key above hidden, with sequence number 0,
+ * cutting files at BULK_FILE_BYTES between keys.
+ */
+int
+lsm_spill_build(LsmSpill *sp, LsmMemTable *index, uint64 hidden, char ***paths_out)
+{
+	int			n = lsm_spill_nruns(sp);
+	LsmIter   **children = palloc(sizeof(LsmIter *) * (n + 1));
+	LsmIter    *it;
+	LsmSstOptions so;
+	LsmSstBuilder *b = NULL;
+	LsmBuf		prev = LSM_BUF_INIT;
+	bool		have_prev = false;
+	LsmBuf		ikey = LSM_BUF_INIT;
+	char	  **paths = MemoryContextAlloc(TopTransactionContext, sizeof(char *) * 16);
+	int			cap = 16;
+	int			nfiles = 0;
+	uint64		visited = 0;
+	bool		cancelled = false;
+	LsmStatus	st;
+	LsmCode		rc = LSM_OK;
+
+	/*
+	 * The bottom level's codec: zstd (lsm.h's default for the deepest
+	 * level), where an ingest into an empty table puts the files.
+	 */
+	sst_options(&so, LSM_COMPRESSION_ZSTD);
+	n = lsm_spill_iters(sp, children);
+	lsm_alloc_private_begin();
+	children[n++] = lsm_memtable_iter_new(index);
+	it = lsm_merge_iter_new(children, n, lsm_ikey_cmp);
+	if (it == NULL)
+	{
+		lsm_alloc_private_end();
+		ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY), errmsg("out of memory")));
+	}
+	for (lsm_iter_seek_first(it); lsm_iter_valid(it) && rc == LSM_OK; lsm_iter_next(it))
+	{
+		LsmParsedKey pk;
+
+		/* a cancel is taken below, once the engine objects are gone */
+		if (++visited % 4096 == 0 && (QueryCancelPending || ProcDiePending) &&
+			INTERRUPTS_CAN_BE_PROCESSED())
+		{
+			cancelled = true;
+			lsm_status_set(&st, LSM_INTERRUPTED, 0, "the bulk commit was interrupted");
+			break;
+		}
+		if (!lsm_ikey_parse(lsm_iter_key(it), &pk))
+		{
+			rc = lsm_status_set(&st, LSM_CORRUPTION, 0, "malformed key in a spilled run");
+			break;
+		}
+		/* ops of one key come newest first: the first one wins */
+		if (have_prev && lsm_slice_eq(pk.user_key, lsm_buf_slice(&prev)))
+			continue;
+		if (!lsm_buf_set(&prev, pk.user_key.data, pk.user_key.len))
+		{
+			rc = lsm_status_set(&st, LSM_NO_MEMORY, 0, "out of memory");
+			break;
+		}
+		have_prev = true;
+		if (pk.seq <= hidden)
+			continue;			/* before the transaction's TRUNCATE */
+		if (b != NULL && lsm_sst_builder_size(b) >= BULK_FILE_BYTES)
+		{
+			rc = lsm_sst_builder_finish(b, NULL, &st);
+			b = NULL;
+			if (rc != LSM_OK)
+				break;
+		}
+		if (b == NULL)
+		{
+			char	   *path;
+
+			if (nfiles == cap)
+			{
+				cap *= 2;
+				paths = repalloc(paths, sizeof(char *) * cap);
+			}
+			path = new_bulk_path("load");
+			paths[nfiles] = MemoryContextStrdup(TopTransactionContext, path);
+			rc = lsm_sst_builder_open(NULL, path, &so, &b, &st);
+			if (rc != LSM_OK)
+				break;
+			nfiles++;
+		}
+		ikey.len = 0;
+		if (!lsm_ikey_append(&ikey, pk.user_key, 0, pk.kind))
+			rc = lsm_status_set(&st, LSM_NO_MEMORY, 0, "out of memory");
+		else
+			rc = lsm_sst_builder_add(b, lsm_buf_slice(&ikey),
+									 pk.kind == LSM_KIND_DELETE ? lsm_slice(NULL, 0)
+									 : lsm_iter_value(it), &st);
+	}
+	if (rc == LSM_OK && !cancelled)
+		rc = lsm_iter_status(it, &st);
+	if (rc == LSM_OK && !cancelled && b != NULL)
+		rc = lsm_sst_builder_finish(b, NULL, &st);
+	else if (b != NULL)
+		lsm_sst_builder_abandon(b);
+	lsm_iter_destroy(it);
+	lsm_buf_free(&prev);
+	lsm_buf_free(&ikey);
+	lsm_alloc_private_end();
+	if (rc != LSM_OK || cancelled)
+	{
+		/* a running backup may be copying them (backup.c): the next start */
+		pg_memory_barrier();
+		if (pg_atomic_read_u32(&lsm_shared->bulk_backups) == 0)
+			for (int i = 0; i < nfiles; i++)
+				(void) unlink(paths[i]);
+		CHECK_FOR_INTERRUPTS();
+		lsm_report(ERROR, &st, "write the files of a bulk commit");
+	}
+	/* the builder synced each file; the commit record will name them */
+	fsync_fname(lsm_bulk_dir(), true);
+	*paths_out = paths;
+	return nfiles;
+}
+
+void
+lsm_spill_discard(LsmSpill *sp)
+{
+	if (sp == NULL)
+		return;
+	lsm_alloc_private_begin();
+	for (int i = 0; i < sp->nruns; i++)
+	{
+		if (sp->runs[i] != NULL)
+			lsm_sst_close(sp->runs[i]);
+		(void) unlink(sp->paths[i]);
+		pfree(sp->paths[i]);
+	}
+	lsm_alloc_private_end();
+	if (sp->paths)
+		pfree(sp->paths);
+	if (sp->runs)
+		pfree(sp->runs);
+	pfree(sp);
+}
+
+/*
+ * Files a replay had to skip (their table's files are damaged: the record
+ * waits in the log for a repair and a restart), which the sweep keeps.
+ */
+static List *kept_files = NIL;
+
+void
+lsm_bulk_keep(const char *name)
+{
+	MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
+
+	kept_files = lappend(kept_files, pstrdup(name));
+	MemoryContextSwitchTo(old);
+}
+
+static bool
+is_kept(const char *name)
+{
+	ListCell   *lc;
+
+	foreach(lc, kept_files)
+		if (strcmp(lfirst(lc), name) == 0)
+			return true;
+	return false;
+}
+
+void
+lsm_bulk_sweep(void)
+{
+	char	   *dir = lsm_bulk_dir();
+	DIR		   *d = AllocateDir(dir);
+	struct dirent *de;
+
+	if (d == NULL)
+		return;
+	while ((de = ReadDir(d, dir)) != NULL)
+	{
+		char	   *path;
+
+		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0 ||
+			is_kept(de->d_name))
+			continue;
+		path = psprintf("%s/%s", dir, de->d_name);
+		if (unlink(path) != 0)
+			ereport(WARNING,
+					(errcode_for_file_access(),
+					 errmsg("could not remove \"%s\": %m", path)));
+		pfree(path);
+	}
+	FreeDir(d);
+}

@@ -1,0 +1,450 @@
+/*
+ * test_ingest.c
+ *		lsm_db_ingest (db_ingest.c): finished SSTables added to a database
+ *		with a global sequence number.  The level rule (bottom when the
+ *		range meets nothing, else level 0), visibility by read point, the
+ *		newest-wins order against older data (flushed and in memtables),
+ *		compaction of ingested files, persistence through a reopen, the
+ *		table iterator's conformance with the global number, and refusals
+ *		that give the files back.
+ */
+#include <dirent.h>
+#include <sys/stat.h>
+
+#include "testutil.h"
+
+#include "lsm.h"
+#include "lsm_format.h"
+#include "sstable.h"
+
+static LsmSlice
+str_slice(const char *s)
+{
+	return lsm_slice(s, strlen(s));
+}
+
+static void
+host_options(LsmOptions *o)
+{
+	lsm_options_init(o);
+	o->external_wal = true;
+	o->compression = LSM_COMPRESSION_NONE;
+}
+
+/* Write one key at seq through lsm_db_write_at. */
+static LsmCode
+write_at_kv(LsmDb *db, LsmSeq seq, const char *k, const char *v, bool del,
+			LsmStatus *st)
+{
+	LsmBatch   *b = lsm_batch_create();
+	LsmCode		rc;
+
+	rc = del ? lsm_batch_delete(b, str_slice(k), st) :
+		lsm_batch_put(b, str_slice(k), str_slice(v), st);
+	if (rc == LSM_OK)
+		rc = lsm_db_write_at(db, lsm_batch_contents(b), seq, st);
+	lsm_batch_destroy(b);
+	return rc;
+}
+
+/*
+ * Build an ingestable file at path: keys "<prefix><i>" for i in [from, to)
+ * with step, sequence number seq (0 for a proper ingest file), value
+ * "<vtag><i>"; every delete_every-th key (0: none) a tombstone.
+ */
+static LsmCode
+build_file(const char *path, const char *prefix, int from, int to, int step,
+		   const char *vtag, int delete_every, LsmSeq seq, LsmStatus *st)
+{
+	LsmSstOptions so;
+	LsmOptions	o;
+	LsmSstBuilder *b;
+	LsmBuf		ikey = LSM_BUF_INIT;
+	LsmCode		rc;
+	int			i;
+
+	lsm_options_init(&o);
+	o.compression = LSM_COMPRESSION_NONE;
+	lsm_sst_options_from(&so, &o);
+	rc = lsm_sst_builder_open(NULL, path, &so, &b, st);
+	if (rc != LSM_OK)
+		return rc;
+	for (i = from; i < to && rc == LSM_OK; i += step)
+	{
+		char		k[64];
+		char		v[64];
+		bool		del = delete_every > 0 && i % delete_every == 0;
+
+		snprintf(k, sizeof(k), "%s%06d", prefix, i);
+		snprintf(v, sizeof(v), "%s%d", vtag, i);
+		ikey.len = 0;
+		if (!lsm_ikey_append(&ikey, str_slice(k), seq,
+							 del ? LSM_KIND_DELETE : LSM_KIND_PUT))
+			rc = lsm_status_set(st, LSM_NO_MEMORY, 0, "oom");
+		else
+			rc = lsm_sst_builder_add(b, lsm_buf_slice(&ikey),
+									 del ? lsm_slice(NULL, 0) : str_slice(v), st);
+	}
+	lsm_buf_free(&ikey);
+	if (rc != LSM_OK)
+	{
+		lsm_sst_builder_abandon(b);
+		return rc;
+	}
+	return lsm_sst_builder_finish(b, NULL, st);
+}
+
+/* The value of k at read point seq (0: latest) into out; "" when absent. */
+static int
+value_at(LsmDb *db, LsmSeq seq, const char *k, char *out, size_t len)
+{
+	LsmReadOptions ro;
+	LsmBuf		v = LSM_BUF_INIT;
+	LsmStatus	st;
+	LsmCode		rc;
+
+	lsm_read_options_init(&ro);
+	ro.read_seq = seq;
+	rc = lsm_db_get(db, &ro, str_slice(k), &v, &st);
+	out[0] = '\0';
+	if (rc == LSM_OK)
+		snprintf(out, len, "%.*s", (int) v.len, (const char *) v.data);
+	lsm_buf_free(&v);
+	return rc == LSM_OK || rc == LSM_NOT_FOUND;
+}
+
+static int
+has(LsmDb *db, LsmSeq seq, const char *k, const char *want)
+{
+	char		got[128];
+
+	if (!value_at(db, seq, k, got, sizeof(got)))
+		return 0;
+	if (strcmp(got, want) != 0)
+		fprintf(stderr, "  %s at %llu: \"%s\", want \"%s\"\n", k,
+				(unsigned long long) seq, got, want);
+	return strcmp(got, want) == 0;
+}
+
+/* Keys visible at seq, counted forward and backward (must agree). */
+static long
+count_visible(LsmDb *db, LsmSeq seq)
+{
+	LsmReadOptions ro;
+	LsmIter    *it;
+	LsmStatus	st;
+	long		fwd = 0,
+				bwd = 0;
+
+	lsm_read_options_init(&ro);
+	ro.read_seq = seq;
+	if (lsm_db_iter(db, &ro, &it, &st) != LSM_OK)
+		return -1;
+	for (lsm_iter_seek_first(it); lsm_iter_valid(it); lsm_iter_next(it))
+		fwd++;
+	for (lsm_iter_seek_last(it); lsm_iter_valid(it); lsm_iter_prev(it))
+		bwd++;
+	if (lsm_iter_status(it, &st) != LSM_OK)
+		fwd = -1;
+	lsm_iter_destroy(it);
+	return fwd == bwd ? fwd : -2;
+}
+
+static int
+exists(const char *path)
+{
+	struct stat sb;
+
+	return stat(path, &sb) == 0;
+}
+
+/*
+ * An empty database: the files go to the bottom level, are visible from
+ * their numbers on and not below, and survive a reopen (the MANIFEST keeps
+ * the global numbers; last_seq is the last file's).
+ */
+static void
+test_ingest_empty_bottom(void)
+{
+	char		dir[256],
+				p1[300],
+				p2[300];
+	const char *paths[2];
+	LsmOptions	o;
+	LsmStatus	st;
+	LsmDb	   *db;
+	LsmIngestResult r;
+	LsmDbStats	stats;
+
+	test_tmpdir(dir, sizeof(dir), "ingest_empty");
+	host_options(&o);
+	CHECK_OK(lsm_db_open(&o, dir, &db, &st), &st);
+	snprintf(p1, sizeof(p1), "%s/bulk-1.sst", dir);
+	snprintf(p2, sizeof(p2), "%s/bulk-2.sst", dir);
+	CHECK_OK(build_file(p1, "k", 0, 500, 1, "a", 0, 0, &st), &st);
+	CHECK_OK(build_file(p2, "k", 500, 1000, 1, "a", 0, 0, &st), &st);
+	paths[0] = p1;
+	paths[1] = p2;
+	CHECK_OK(lsm_db_ingest(db, paths, 2, 100, &r, &st), &st);
+	CHECK(r.level == LSM_NUM_LEVELS - 1);
+	CHECK(r.files == 2 && r.entries == 1000 && r.first_seq == 100);
+	CHECK(!exists(p1) && !exists(p2));
+	lsm_db_stats(db, &stats);
+	CHECK(stats.files_per_level[LSM_NUM_LEVELS - 1] == 2);
+	CHECK(stats.files_per_level[0] == 0);
+	CHECK(stats.ingested_files == 2);
+	CHECK(lsm_db_last_seq(db) == 101);
+	CHECK(has(db, 99, "k000001", ""));
+	CHECK(has(db, 101, "k000001", "a1"));
+	CHECK(has(db, 101, "k000999", "a999"));
+	CHECK(has(db, 0, "k000500", "a500"));
+	CHECK(count_visible(db, 99) == 0);
+	CHECK(count_visible(db, 101) == 1000);
+	/* later writes are newer than the files */
+	CHECK_OK(write_at_kv(db, 102, "k000007", "new", false, &st), &st);
+	CHECK(has(db, 0, "k000007", "new"));
+	CHECK(has(db, 101, "k000007", "a7"));
+	CHECK_OK(lsm_db_close(db, &st), &st);
+
+	CHECK_OK(lsm_db_open(&o, dir, &db, &st), &st);
+	/* 102 was in the memtable only: external_wal replays it from the host */
+	CHECK(lsm_db_last_seq(db) == 101);
+	CHECK(has(db, 0, "k000007", "a7"));
+	CHECK(has(db, 0, "k000999", "a999"));
+	CHECK(count_visible(db, 0) == 1000);
+	CHECK_OK(lsm_db_verify(db, &st), &st);
+	CHECK_OK(lsm_db_close(db, &st), &st);
+	test_rmtree(dir);
+}
+
+/*
+ * Overlap: older data in a table file and in the memtable.  The ingest
+ * flushes the memtable first, goes to level 0, wins over both at read
+ * points from its number on, its tombstones hide older rows, and a manual
+ * compaction keeps exactly that.  A reopen finds the same.
+ */
+static void
+test_ingest_overlap_level0(void)
+{
+	char		dir[256],
+				p1[300];
+	const char *paths[1];
+	LsmOptions	o;
+	LsmStatus	st;
+	LsmDb	   *db;
+	LsmIngestResult r;
+	LsmDbStats	stats;
+	LsmSeq		seq = 1;
+	int			i;
+
+	test_tmpdir(dir, sizeof(dir), "ingest_overlap");
+	host_options(&o);
+	CHECK_OK(lsm_db_open(&o, dir, &db, &st), &st);
+	for (i = 0; i < 100; i++)
+	{
+		char		k[32],
+					v[32];
+
+		snprintf(k, sizeof(k), "k%06d", i);
+		snprintf(v, sizeof(v), "old%d", i);
+		CHECK_OK(write_at_kv(db, seq++, k, v, false, &st), &st);
+		if (i == 49)
+			CHECK_OK(lsm_db_flush(db, &st), &st);
+	}
+	/* keys 0, 2, 4 ... 198; every 10th a tombstone */
+	snprintf(p1, sizeof(p1), "%s/bulk-1.sst", dir);
+	CHECK_OK(build_file(p1, "k", 0, 200, 2, "new", 10, 0, &st), &st);
+	paths[0] = p1;
+	CHECK_OK(lsm_db_ingest(db, paths, 1, 500, &r, &st), &st);
+	CHECK(r.level == 0);
+	lsm_db_stats(db, &stats);
+	CHECK(stats.memtable_bytes == 0 || stats.imm_memtables == 0);
+	CHECK(stats.files_per_level[0] == 3);	/* flush, memtable, ingest */
+	CHECK(has(db, 499, "k000002", "old2"));
+	CHECK(has(db, 500, "k000002", "new2"));
+	CHECK(has(db, 500, "k000003", "old3"));
+	CHECK(has(db, 500, "k000010", ""));		/* tombstone */
+	CHECK(has(db, 499, "k000010", "old10"));
+	CHECK(has(db, 500, "k000198", "new198"));
+	/* 100 old keys, 10 hidden by tombstones; 50 new keys above 99, 10 of them tombstones */
+	CHECK(count_visible(db, 499) == 100);
+	CHECK(count_visible(db, 500) == 100 - 10 + 40);
+	CHECK_OK(lsm_db_compact_range(db, lsm_slice(NULL, 0), lsm_slice(NULL, 0), &st), &st);
+	lsm_db_stats(db, &stats);
+	CHECK(stats.files_per_level[0] == 0);
+	CHECK(has(db, 0, "k000002", "new2"));
+	CHECK(has(db, 0, "k000010", ""));
+	CHECK(has(db, 0, "k000099", "old99"));
+	CHECK(count_visible(db, 0) == 130);
+	CHECK_OK(lsm_db_close(db, &st), &st);
+	CHECK_OK(lsm_db_open(&o, dir, &db, &st), &st);
+	CHECK(lsm_db_last_seq(db) == 500);
+	CHECK(has(db, 0, "k000004", "new4"));
+	CHECK(count_visible(db, 0) == 130);
+	CHECK_OK(lsm_db_close(db, &st), &st);
+	test_rmtree(dir);
+}
+
+/*
+ * Keys past the largest go to the bottom level of a table that has data;
+ * the same ingest without compaction, reopened, is still there (the
+ * MANIFEST's tag 6 round trip).
+ */
+static void
+test_ingest_past_largest(void)
+{
+	char		dir[256],
+				p1[300],
+				p2[300];
+	const char *paths[1];
+	LsmOptions	o;
+	LsmStatus	st;
+	LsmDb	   *db;
+	LsmIngestResult r;
+
+	test_tmpdir(dir, sizeof(dir), "ingest_past");
+	host_options(&o);
+	CHECK_OK(lsm_db_open(&o, dir, &db, &st), &st);
+	CHECK_OK(write_at_kv(db, 1, "a", "1", false, &st), &st);
+	CHECK_OK(write_at_kv(db, 2, "b", "2", false, &st), &st);
+	snprintf(p1, sizeof(p1), "%s/bulk-1.sst", dir);
+	CHECK_OK(build_file(p1, "z", 0, 300, 1, "z", 0, 0, &st), &st);
+	paths[0] = p1;
+	CHECK_OK(lsm_db_ingest(db, paths, 1, 0, &r, &st), &st);
+	CHECK(r.level == LSM_NUM_LEVELS - 1 && r.first_seq == 3);
+	/* a range between existing keys overlaps: level 0 */
+	snprintf(p2, sizeof(p2), "%s/bulk-2.sst", dir);
+	CHECK_OK(build_file(p2, "aa", 0, 3, 1, "x", 0, 0, &st), &st);
+	paths[0] = p2;
+	CHECK_OK(lsm_db_ingest(db, paths, 1, 10, &r, &st), &st);
+	CHECK(r.level == 0);
+	CHECK(count_visible(db, 0) == 2 + 300 + 3);
+	CHECK_OK(lsm_db_close(db, &st), &st);
+	CHECK_OK(lsm_db_open(&o, dir, &db, &st), &st);
+	CHECK(lsm_db_last_seq(db) == 10);
+	CHECK(has(db, 0, "z000299", "z299"));
+	CHECK(has(db, 9, "aa000001", ""));
+	CHECK(has(db, 10, "aa000001", "x1"));
+	CHECK(has(db, 2, "z000000", ""));
+	CHECK(has(db, 0, "b", "2"));
+	CHECK_OK(lsm_db_close(db, &st), &st);
+	test_rmtree(dir);
+}
+
+/*
+ * Refusals leave the database as it was and the files at their paths:
+ * keys with sequence numbers, files out of key order, a number not above
+ * the last one.
+ */
+static void
+test_ingest_refused(void)
+{
+	char		dir[256],
+				p1[300],
+				p2[300];
+	const char *paths[2];
+	LsmOptions	o;
+	LsmStatus	st;
+	LsmDb	   *db;
+	LsmDbStats	stats;
+
+	test_tmpdir(dir, sizeof(dir), "ingest_refused");
+	host_options(&o);
+	CHECK_OK(lsm_db_open(&o, dir, &db, &st), &st);
+	CHECK_OK(write_at_kv(db, 5, "a", "1", false, &st), &st);
+	snprintf(p1, sizeof(p1), "%s/bulk-1.sst", dir);
+	snprintf(p2, sizeof(p2), "%s/bulk-2.sst", dir);
+	CHECK_OK(build_file(p1, "k", 0, 10, 1, "v", 0, 7, &st), &st);
+	paths[0] = p1;
+	CHECK(lsm_db_ingest(db, paths, 1, 0, NULL, &st) == LSM_INVALID_ARGUMENT);
+	CHECK(exists(p1));
+	CHECK(unlink(p1) == 0);
+	CHECK_OK(build_file(p1, "k", 0, 10, 1, "v", 0, 0, &st), &st);
+	CHECK_OK(build_file(p2, "k", 5, 20, 1, "v", 0, 0, &st), &st);
+	paths[1] = p2;
+	CHECK(lsm_db_ingest(db, paths, 2, 0, NULL, &st) == LSM_INVALID_ARGUMENT);
+	CHECK(exists(p1) && exists(p2));
+	CHECK(lsm_db_ingest(db, paths, 1, 5, NULL, &st) == LSM_INVALID_ARGUMENT);
+	CHECK(exists(p1));
+	lsm_db_stats(db, &stats);
+	CHECK(stats.ingested_files == 0);
+	CHECK(has(db, 0, "k000001", ""));
+	CHECK(has(db, 0, "a", "1"));
+	CHECK_OK(lsm_db_close(db, &st), &st);
+	test_rmtree(dir);
+}
+
+/*
+ * The table iterator of an ingested file shows the global number in every
+ * key and passes the conformance check, probes of the same user keys at
+ * read points above and below the number included.
+ */
+static void
+test_ingest_iter_conforms(void)
+{
+	char		dir[256],
+				p1[300];
+	LsmStatus	st;
+	LsmSst	   *t;
+	LsmIter    *it;
+	const LsmSeq g = 77;
+	enum
+	{
+		N = 400
+	};
+	LsmBuf		keys[N];
+	LsmBuf		probes[3 * N];
+	char		vals[N][16];
+	TestKV		model[N];
+	LsmSlice	probe_slices[3 * N];
+	int			i,
+				ok;
+
+	test_tmpdir(dir, sizeof(dir), "ingest_iter");
+	snprintf(p1, sizeof(p1), "%s/bulk-1.sst", dir);
+	CHECK_OK(build_file(p1, "k", 0, 2 * N, 2, "v", 7, 0, &st), &st);
+	CHECK_OK(lsm_sst_open(NULL, p1, 1, NULL, &t, &st), &st);
+	lsm_sst_set_global_seq(t, g);
+	for (i = 0; i < N; i++)
+	{
+		char		k[32];
+		char		odd[32];
+
+		snprintf(k, sizeof(k), "k%06d", 2 * i);
+		snprintf(odd, sizeof(odd), "k%06d", 2 * i + 1);
+		snprintf(vals[i], sizeof(vals[i]), "v%d", 2 * i);
+		keys[i] = (LsmBuf) LSM_BUF_INIT;
+		lsm_ikey_append(&keys[i], str_slice(k), g,
+						(2 * i) % 7 == 0 ? LSM_KIND_DELETE : LSM_KIND_PUT);
+		model[i].key = lsm_buf_slice(&keys[i]);
+		model[i].value = (2 * i) % 7 == 0 ? lsm_slice(NULL, 0) : str_slice(vals[i]);
+		probes[3 * i] = probes[3 * i + 1] = probes[3 * i + 2] = (LsmBuf) LSM_BUF_INIT;
+		lsm_ikey_append(&probes[3 * i], str_slice(k), g + 1, LSM_KIND_FOR_SEEK);
+		lsm_ikey_append(&probes[3 * i + 1], str_slice(k), g - 1, LSM_KIND_FOR_SEEK);
+		lsm_ikey_append(&probes[3 * i + 2], str_slice(odd), g, LSM_KIND_FOR_SEEK);
+	}
+	for (i = 0; i < 3 * N; i++)
+		probe_slices[i] = lsm_buf_slice(&probes[i]);
+	it = lsm_sst_iter(t, false, NULL);
+	ok = test_iter_check(it, model, N, probe_slices, 3 * N, lsm_ikey_cmp,
+						 test_seed("ingest_iter"));
+	lsm_iter_destroy(it);
+	lsm_sst_close(t);
+	for (i = 0; i < N; i++)
+		lsm_buf_free(&keys[i]);
+	for (i = 0; i < 3 * N; i++)
+		lsm_buf_free(&probes[i]);
+	test_rmtree(dir);
+	CHECK(ok);
+}
+
+int
+main(void)
+{
+	RUN(test_ingest_empty_bottom);
+	RUN(test_ingest_overlap_level0);
+	RUN(test_ingest_past_largest);
+	RUN(test_ingest_refused);
+	RUN(test_ingest_iter_conforms);
+	return test_finish();
+}
