@@ -217,6 +217,16 @@ CREATE TABLE j (k text);
 	  . "SELECT k, v FROM T1 ORDER BY k DESC LIMIT 40; ROLLBACK";
 
 	my ($script_l, $script_h) = ('', '');
+
+	# Under libc's en_US.UTF-8 the heap side reads without its btree: glibc's
+	# strcoll is not a consistent order for some of these strings (ignorable
+	# characters: zero-width joiners, soft hyphens), so an index built and
+	# searched with it can skip rows a row-by-row filter keeps (a CI run saw
+	# heap's "k < x ORDER BY k DESC LIMIT n" start below rows that strcoll
+	# says are below x, which lsm's filter returned).  Both sides then filter
+	# every row and sort with the same comparison.
+	$script_h = "SET enable_indexscan = off; SET enable_bitmapscan = off; SET enable_indexonlyscan = off;\n"
+	  if $db eq 'd_en';
 	for my $i (0 .. $#queries)
 	{
 		(my $ql = $queries[$i]) =~ s/\bT([12])\b/l$1/g;
