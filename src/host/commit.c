@@ -29,7 +29,6 @@
 #include "access/transam.h"
 #include "access/xact.h"
 #include "miscadmin.h"
-#include "storage/condition_variable.h"
 #include "storage/proc.h"
 #include "utils/hsearch.h"
 #include "utils/memutils.h"
@@ -141,10 +140,9 @@ fill(void *arg, uint8_t *payload, size_t len, uint64_t lsn)
 }
 
 /*
- * How many times a waiter yields the CPU before it sleeps on a condition
- * variable.  The commit it waits for is usually applying right now (a few
- * microseconds); a broadcast wakes every sleeper, and with many clients
- * those wake-ups cost more than the yields.
+ * How many times a waiter yields the CPU before it sleeps on its latch.
+ * The commit it waits for is usually applying right now (a few
+ * microseconds), and a sleep costs a signal and a wake-up.
  */
 #define SPIN_YIELDS		10
 
@@ -155,27 +153,37 @@ fill(void *arg, uint8_t *payload, size_t len, uint64_t lsn)
 static void
 wait_turn(LsmTableSlot *slot, uint64 ticket)
 {
+	pg_atomic_uint32 *waiter = &slot->apply_waiter[ticket % LSM_APPLY_WAITERS];
+	uint32		me = (uint32) lsm_my_procno() + 1;
+
 	for (int i = 0; i < SPIN_YIELDS; i++)
 	{
 		if (pg_atomic_read_u64(&slot->applied_ticket) == ticket)
 			return;
 		sched_yield();
 	}
-	ConditionVariablePrepareToSleep(&slot->apply_cv);
+
+	/*
+	 * Announce, then look again (the write, a full barrier, the read), while
+	 * end_turn advances the ticket (an atomic add, a full barrier), then
+	 * reads the announcement: one of the two sees the other.
+	 */
+	pg_atomic_write_u32(waiter, me);
+	pg_memory_barrier();
 	while (pg_atomic_read_u64(&slot->applied_ticket) != ticket)
-	{
-		ConditionVariableTimedSleep(&slot->apply_cv, 10,
-									lsm_wait_event_info(LSM_WAIT_COMMIT_APPLY));
-		(void) lsm_wait_check(LSM_WAIT_COMMIT_APPLY, NULL);
-	}
-	ConditionVariableCancelSleep();
+		(void) lsm_wait_latch(LSM_WAIT_COMMIT_APPLY, 10, NULL);
+	/* take it back unless a colliding ticket's sleeper took the entry */
+	(void) pg_atomic_compare_exchange_u32(waiter, &me, 0);
 }
 
 static void
 end_turn(LsmTableSlot *slot)
 {
-	pg_atomic_fetch_add_u64(&slot->applied_ticket, 1);
-	ConditionVariableBroadcast(&slot->apply_cv);
+	uint64		next = pg_atomic_add_fetch_u64(&slot->applied_ticket, 1);
+	uint32		who = pg_atomic_read_u32(&slot->apply_waiter[next % LSM_APPLY_WAITERS]);
+
+	if (who != 0)
+		SetLatch(&ProcGlobal->allProcs[who - 1].procLatch);
 }
 
 /*

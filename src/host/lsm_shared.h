@@ -35,6 +35,8 @@
 #define LSM_TTL_MAX_ATTNO	64
 #endif
 
+#define LSM_APPLY_WAITERS 64
+
 typedef struct LsmTableSlot
 {
 	/* under the registry lock */
@@ -55,7 +57,17 @@ typedef struct LsmTableSlot
 	 */
 	pg_atomic_uint64 next_ticket;
 	pg_atomic_uint64 applied_ticket;
-	ConditionVariable apply_cv;
+
+	/*
+	 * The process (pgprocno + 1, 0: none) sleeping until each ticket comes
+	 * up, by ticket modulo LSM_APPLY_WAITERS, so that a committer ending its
+	 * turn wakes only the next one.  A condition variable broadcast woke
+	 * every sleeper at every apply: with 16 committers the signals and
+	 * wake-ups were most of a commit's system time.  Two sleepers whose
+	 * tickets collide here (more than LSM_APPLY_WAITERS commits queued on
+	 * one table) fall back to a 10 ms poll.
+	 */
+	pg_atomic_uint32 apply_waiter[LSM_APPLY_WAITERS];
 
 	/*
 	 * LSM_SLOT_FAILED (under the registry lock): why the open failed, and

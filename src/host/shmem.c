@@ -252,7 +252,8 @@ lsm_shmem_startup(void)
 			pg_atomic_init_u32(&slot->pins, 0);
 			pg_atomic_init_u64(&slot->next_ticket, 0);
 			pg_atomic_init_u64(&slot->applied_ticket, 0);
-			ConditionVariableInit(&slot->apply_cv);
+			for (int w = 0; w < LSM_APPLY_WAITERS; w++)
+				pg_atomic_init_u32(&slot->apply_waiter[w], 0);
 			SpinLockInit(&slot->mutex);
 		}
 		p = (char *) &s->slots[lsm_max_tables];
