@@ -198,6 +198,18 @@ lsm_try_lock_key(Oid relid, LsmSlice key)
 	SET_LOCKTAG_ADVISORY(key_tag, MyDatabaseId, relid, keyhash, LSM_LOCK_SPACE_KEY);
 	if (held_by_me(&key_tag, ExclusiveLock))
 		return true;
+
+	/*
+	 * Only a single-statement transaction takes the lock opportunistically:
+	 * one in a transaction block may go on to wait for another key's lock
+	 * while holding this one, and two such transactions folding each
+	 * other's hot keys deadlocked (t/017_counter_crash.pl, 40P01 between
+	 * transactions that only increment).  The operands of a key written
+	 * only in transaction blocks are folded by flushes, compactions and the
+	 * next single-statement increment instead.
+	 */
+	if (IsTransactionBlock())
+		return false;
 	/* the common failure on a hot key, without touching the lock manager */
 	if (lsm_fastlock_others_weak(MyDatabaseId, relid, keyhash))
 		return false;
