@@ -204,9 +204,9 @@ lsm_try_lock_key(Oid relid, LsmSlice key)
 	 * one in a transaction block may go on to wait for another key's lock
 	 * while holding this one, and two such transactions folding each
 	 * other's hot keys deadlocked (t/017_counter_crash.pl, 40P01 between
-	 * transactions that only increment).  The operands of a key written
-	 * only in transaction blocks are folded by flushes, compactions and the
-	 * next single-statement increment instead.
+	 * transactions that only increment).  A key incremented only in
+	 * transaction blocks is left to compaction and the next single-statement
+	 * increment (docs/design.md, "Blind increments").
 	 */
 	if (IsTransactionBlock())
 		return false;
