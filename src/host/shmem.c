@@ -72,7 +72,10 @@ lsm_region_unlimited(bool on)
 /*
  * Engine objects only this backend uses (a transaction's spilled runs and
  * the files of its bulk commit, spill.c) live in process memory: their
- * size follows the transaction, not the shared heap.
+ * size follows the transaction, not the shared heap.  An ERROR between
+ * begin and end would leave every later engine allocation of the backend
+ * private, shared objects among them: (sub)transaction abort ends it
+ * (xact.c).
  */
 static bool alloc_private = false;
 

@@ -149,7 +149,6 @@ reset_txn_state(void)
 	LsmTxnTable *t;
 	ListCell   *lc;
 
-	lsm_alloc_private_end();	/* an error inside spill.c */
 	foreach(lc, retired_regions)
 		free(lfirst(lc));
 	retired_regions = NIL;		/* the list itself went with TopTransactionContext */
@@ -749,6 +748,8 @@ lsm_xact_callback(XactEvent event, void *arg)
 		case XACT_EVENT_ABORT:
 		case XACT_EVENT_PARALLEL_ABORT:
 		case XACT_EVENT_PREPARE:
+			/* an ERROR out of a spill left engine allocations private */
+			lsm_alloc_private_end();
 			lsm_commit_resolve(false);
 			lsm_keylock_xact_end();	/* after the publication */
 			lsm_commit_forget();
@@ -769,6 +770,8 @@ lsm_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
 	HASH_SEQ_STATUS seq;
 	LsmTxnTable *t;
 
+	if (event == SUBXACT_EVENT_ABORT_SUB)
+		lsm_alloc_private_end();	/* as at abort, for an exception block */
 	if (txn_tables == NULL ||
 		(event != SUBXACT_EVENT_ABORT_SUB && event != SUBXACT_EVENT_COMMIT_SUB))
 		return;
