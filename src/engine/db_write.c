@@ -159,10 +159,11 @@ insert_entry_at(void *arg, LsmSeq seq, LsmKind kind, LsmSlice key, LsmSlice valu
  *		write_mu, call flush_wanted_fn, wait 1 ms (the env's wait hook, which
  *		may end the wait and with it the write: nothing was applied yet),
  *		look again.  *froze: a memtable was frozen (the caller tells the
- *		host once it released write_mu).  Caller holds write_mu.
+ *		host once it released write_mu).  nowait: LSM_BUSY instead of any
+ *		sleep.  Caller holds write_mu.
  */
 static LsmCode
-wait_for_room(LsmDb *db, size_t need, bool *froze, LsmStatus *st)
+wait_for_room(LsmDb *db, size_t need, bool nowait, bool *froze, LsmStatus *st)
 {
 	bool		slowed = false;
 	bool		stopped = false;
@@ -178,6 +179,8 @@ wait_for_room(LsmDb *db, size_t need, bool *froze, LsmStatus *st)
 
 		if (db->bg_error.code != LSM_OK)
 			return lsm_db_refuse_write(db, st);
+		if (level != STALL_NONE && nowait)
+			return LSM_BUSY;
 		if (level == STALL_SLOWDOWN && !slowed)
 		{
 			slowed = true;
@@ -215,7 +218,7 @@ wait_for_room(LsmDb *db, size_t need, bool *froze, LsmStatus *st)
 		else
 		{
 			rc = lsm_db_room_background(db, need, froze, st);
-			if (rc != LSM_BUSY)
+			if (rc != LSM_BUSY || nowait)
 				return rc;
 			if (!waited)
 				LSM_STAT_ADD(db, memtable_waits, 1);
@@ -259,7 +262,7 @@ wait_for_room(LsmDb *db, size_t need, bool *froze, LsmStatus *st)
  */
 static LsmCode
 apply_batch(LsmDb *db, LsmBatch *batch, LsmSlice contents, uint32_t count,
-			size_t need, LsmSeq first_at, LsmStatus *st)
+			size_t need, LsmSeq first_at, bool nowait, LsmStatus *st)
 {
 	LsmSeq		first;
 	uint64_t	end;
@@ -269,7 +272,9 @@ apply_batch(LsmDb *db, LsmBatch *batch, LsmSlice contents, uint32_t count,
 
 	db->env->mutex_lock(db->write_mu);
 	if (db->opts.background_flush)
-		rc = wait_for_room(db, need, &froze, st);
+		rc = wait_for_room(db, need, nowait, &froze, st);
+	else if (nowait)
+		rc = LSM_BUSY;
 	else
 	{
 		rc = stall_writer(db, st);
@@ -390,7 +395,7 @@ lsm_db_write(LsmDb *db, LsmBatch *batch, LsmStatus *st)
 	rc = lsm_db_batch_room(lsm_batch_contents(batch), &need, st);
 	if (rc != LSM_OK)
 		return rc;
-	return apply_batch(db, batch, lsm_batch_contents(batch), count, need, 0, st);
+	return apply_batch(db, batch, lsm_batch_contents(batch), count, need, 0, false, st);
 }
 
 /*
@@ -402,8 +407,8 @@ lsm_db_write(LsmDb *db, LsmBatch *batch, LsmStatus *st)
  *		is walked instead (hosts that leave it zero, as lsm_batch_create
  *		does, never pay for that).
  */
-LsmCode
-lsm_db_write_at(LsmDb *db, LsmSlice contents, LsmSeq first_seq, LsmStatus *st)
+static LsmCode
+write_at(LsmDb *db, LsmSlice contents, LsmSeq first_seq, bool nowait, LsmStatus *st)
 {
 	uint8_t    *copy = NULL;
 	uint32_t	count;
@@ -442,9 +447,25 @@ lsm_db_write_at(LsmDb *db, LsmSlice contents, LsmSeq first_seq, LsmStatus *st)
 							"sequence numbers %llu.. of a batch of %u entries are outside 1..2^56-1",
 							(unsigned long long) first_seq, count);
 	if (rc == LSM_OK && count > 0)
-		rc = apply_batch(db, NULL, contents, count, need, first_seq, st);
+		rc = apply_batch(db, NULL, contents, count, need, first_seq, nowait, st);
 	lsm_free(copy);
 	return rc;
+}
+
+LsmCode
+lsm_db_write_at(LsmDb *db, LsmSlice contents, LsmSeq first_seq, LsmStatus *st)
+{
+	return write_at(db, contents, first_seq, false, st);
+}
+
+/*
+ * lsm_db_try_write_at
+ *		lsm_db_write_at, or LSM_BUSY where it would wait.
+ */
+LsmCode
+lsm_db_try_write_at(LsmDb *db, LsmSlice contents, LsmSeq first_seq, LsmStatus *st)
+{
+	return write_at(db, contents, first_seq, true, st);
 }
 
 LsmSeq

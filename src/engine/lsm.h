@@ -301,6 +301,15 @@ extern LsmCode lsm_db_write_at(LsmDb *db, LsmSlice contents, LsmSeq first_seq,
 							   LsmStatus *st);
 
 /*
+ * lsm_db_write_at that never waits: where it would wait for room, a write
+ * stall or a slowdown it returns LSM_BUSY (st untouched) with nothing
+ * applied.  For a host that applies while it holds a lock that a flush it
+ * would wait for needs (background_flush only; otherwise always LSM_BUSY).
+ */
+extern LsmCode lsm_db_try_write_at(LsmDb *db, LsmSlice contents, LsmSeq first_seq,
+								   LsmStatus *st);
+
+/*
  * The highest sequence number applied (readers see everything up to it).
  * Right after an external_wal open: the highest the tables hold, so the
  * host re-applies its log records above it.

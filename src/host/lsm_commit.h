@@ -25,6 +25,7 @@ typedef struct LsmCommitTable
 	size_t		batch_offset;	/* of the batch in the record payload */
 	uint64		first_seq;
 	uint64		ticket;
+	bool		applied;		/* under the log's insert lock (commit.c) */
 } LsmCommitTable;
 
 extern void lsm_commit_lsm_decided(int ntables, LsmCommitTable *tables);

@@ -444,6 +444,15 @@ lsm_xlog_append(LsmXlog *x, uint8_t *payload, size_t len, LsmXlogFillFn fill,
 				void *fill_arg, uint64_t *start_lsn, uint64_t *end_lsn,
 				LsmStatus *st)
 {
+	return lsm_xlog_append_ex(x, payload, len, fill, NULL, fill_arg,
+							  start_lsn, end_lsn, st);
+}
+
+LsmCode
+lsm_xlog_append_ex(LsmXlog *x, uint8_t *payload, size_t len, LsmXlogFillFn fill,
+				   LsmXlogWrittenFn written, void *fill_arg, uint64_t *start_lsn,
+				   uint64_t *end_lsn, LsmStatus *st)
+{
 	uint64_t	need = LSM_XLOG_HEADER + (uint64_t) len;
 	uint64_t	pos;
 	LsmCode		rc;
@@ -516,6 +525,8 @@ lsm_xlog_append(LsmXlog *x, uint8_t *payload, size_t len, LsmXlogFillFn fill,
 		XLOG_STORE(&x->insert_lsn, pos + need);
 		XLOG_COUNT(&x->n_appends, 1);
 		XLOG_COUNT(&x->n_append_bytes, need);
+		if (written != NULL)
+			written(fill_arg, pos, pos + need);
 	}
 	else
 		XLOG_COUNT(&x->n_append_failures, 1);

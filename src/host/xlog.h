@@ -81,6 +81,15 @@ typedef LsmCode (*LsmXlogReplayFn) (void *arg, uint64_t lsn, LsmSlice payload,
 typedef void (*LsmXlogFillFn) (void *arg, uint8_t *payload, size_t len,
 							   uint64_t lsn);
 
+/*
+ * Called by append still under the insert lock, right after the record was
+ * written (not synced): what the host does there happens in log order with
+ * no other append in between.  Same rules as fill; besides, it must not
+ * wait for anything that may wait for the log (a flush syncs it).
+ */
+typedef void (*LsmXlogWrittenFn) (void *arg, uint64_t start_lsn,
+								  uint64_t end_lsn);
+
 typedef struct LsmXlogReplayReport
 {
 	uint64_t	segments;		/* segment files kept (replayed) */
@@ -174,6 +183,12 @@ extern LsmCode lsm_xlog_append(LsmXlog *x, uint8_t *payload, size_t len,
 							   LsmXlogFillFn fill, void *fill_arg,
 							   uint64_t *start_lsn, uint64_t *end_lsn,
 							   LsmStatus *st);
+
+/* lsm_xlog_append, and written (nullable) with fill_arg after the write. */
+extern LsmCode lsm_xlog_append_ex(LsmXlog *x, uint8_t *payload, size_t len,
+								  LsmXlogFillFn fill, LsmXlogWrittenFn written,
+								  void *fill_arg, uint64_t *start_lsn,
+								  uint64_t *end_lsn, LsmStatus *st);
 
 /*
  * Make the log durable up to at least upto (at most the insert LSN).  A

@@ -221,6 +221,89 @@ test_write_stop_wait_ends(void)
 	test_rmtree(dir);
 }
 
+/* write_key through lsm_db_try_write_at */
+static LsmCode
+try_write_key(LsmDb *db, int i, LsmSeq seq, LsmStatus *st)
+{
+	LsmBatch   *b = lsm_batch_create();
+	char		k[32];
+	char		v[200];
+	LsmCode		rc;
+
+	key_value(i, k, sizeof(k), v, sizeof(v));
+	rc = lsm_batch_put(b, str_slice(k), str_slice(v), st);
+	if (rc == LSM_OK)
+		rc = lsm_db_try_write_at(db, lsm_batch_contents(b), seq, st);
+	lsm_batch_destroy(b);
+	return rc;
+}
+
+/*
+ * lsm_db_try_write_at never waits: where lsm_db_write_at waits for room or
+ * for a write stop it is LSM_BUSY with nothing applied, and the same write
+ * goes through once a worker made room.  (The host calls it under its log
+ * lock, which a flush needs: a wait there would never end.)
+ */
+static void
+test_try_write_never_waits(void)
+{
+	char		dir[256];
+	HookEnv		h;
+	LsmOptions	o;
+	LsmStatus	st;
+	LsmDb	   *db;
+	LsmCode		rc = LSM_OK;
+	bool		did;
+	int			i;
+
+	/* any wait ends the write with LSM_INTERRUPTED, not LSM_BUSY */
+	hook_env_init(&h, 1, LSM_INTERRUPTED);
+	test_tmpdir(dir, sizeof(dir), "try_write");
+	options_for(&o, &h, true);
+	o.l0_compaction_trigger = 2;
+	o.l0_slowdown_writes_trigger = 0;
+	o.l0_stop_writes_trigger = 0;
+	CHECK_OK(lsm_db_open(&o, dir, &db, &st), &st);
+
+	/* a full set of frozen memtables */
+	for (i = 0; i < 1000; i++)
+		if ((rc = try_write_key(db, i, (LsmSeq) i + 1, &st)) != LSM_OK)
+			break;
+	CHECK(rc == LSM_BUSY);
+	CHECK(i > 25);
+	CHECK(h.total == 0);
+	CHECK(lsm_db_last_seq(db) == (LsmSeq) i);
+	CHECK(!key_present(db, i));
+	CHECK(key_present(db, i - 1));
+	CHECK_OK(lsm_db_flush_pending(db, &did, &st), &st);
+	CHECK(did);
+	CHECK_OK(try_write_key(db, i, (LsmSeq) i + 1, &st), &st);
+	CHECK(key_present(db, i));
+	CHECK_OK(lsm_db_close(db, &st), &st);
+
+	/* a write stop: level 0 at the stop trigger, no compaction run */
+	o.l0_stop_writes_trigger = 3;
+	CHECK_OK(lsm_db_open(&o, dir, &db, &st), &st);
+	rc = LSM_OK;
+	for (i = 2000; i < 3000 && rc == LSM_OK; i++)
+	{
+		rc = try_write_key(db, i, (LsmSeq) i + 1, &st);
+		did = true;
+		while (rc == LSM_OK && did && lsm_db_flush_needed(db))
+			CHECK_OK(lsm_db_flush_pending(db, &did, &st), &st);
+	}
+	i--;
+	CHECK(rc == LSM_BUSY);
+	CHECK(h.total == 0);
+	CHECK(!key_present(db, i));
+	CHECK_OK(lsm_db_compact_step(db, &did, &st), &st);
+	CHECK(did);
+	CHECK_OK(try_write_key(db, i, (LsmSeq) i + 1, &st), &st);
+	CHECK(key_present(db, i));
+	CHECK_OK(lsm_db_close(db, &st), &st);
+	test_rmtree(dir);
+}
+
 /*
  * Synchronous flush: a writer past the slowdown trigger waits once; the
  * hook ends that wait and the write with it.
@@ -405,6 +488,7 @@ main(void)
 {
 	RUN(test_memtable_room_wait_ends);
 	RUN(test_write_stop_wait_ends);
+	RUN(test_try_write_never_waits);
 	RUN(test_slowdown_wait_ends);
 	RUN(test_flush_wait_ends);
 	RUN(test_compact_range_wait_ends);
