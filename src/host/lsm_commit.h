@@ -32,6 +32,7 @@ extern void lsm_commit_lsm_decided(int ntables, LsmCommitTable *tables);
 extern void lsm_commit_prepare(TransactionId xid, int ntables, LsmCommitTable *tables);
 extern void lsm_commit_resolve(bool committed);
 extern void lsm_commit_forget(void);
+extern void lsm_commit_publish(void);
 
 /* in table.c */
 extern LsmTableSlot *lsm_table_slot(Oid relid);

@@ -29,6 +29,7 @@
 #include "utils/timestamp.h"
 #include "utils/wait_event.h"
 
+#include "lsm_commit.h"
 #include "lsm_fdw.h"
 #include "lsm_shared.h"
 #include "lsm_spill.h"
@@ -404,6 +405,7 @@ lsm_maintenance_main(Datum arg)
 						(errcode(lsm_errcode(st.code)),
 						 errmsg("lsm_fdw could not fsync its log"),
 						 errdetail("%s", st.msg)));
+			lsm_commit_publish();
 			last_sync = GetCurrentTimestamp();
 		}
 

@@ -673,6 +673,12 @@ lsm_xlog_flush(LsmXlog *x, uint64_t upto, LsmStatus *st)
 	return rc;
 }
 
+bool
+lsm_xlog_flush_running(LsmXlog *x)
+{
+	return XLOG_LOAD(&x->flush_running) != 0;
+}
+
 uint64_t
 lsm_xlog_insert_lsn(LsmXlog *x)
 {

@@ -203,6 +203,9 @@ extern uint64_t lsm_xlog_insert_lsn(LsmXlog *x);
 /* LSN up to which the log is durable; lock-free. */
 extern uint64_t lsm_xlog_flushed_lsn(LsmXlog *x);
 
+/* Whether a flush round (an fsync) is running right now. */
+extern bool lsm_xlog_flush_running(LsmXlog *x);
+
 /*
  * Delete the segment files all of whose records lie below lsn (and below
  * the flushed LSN); the current segment is never deleted.
