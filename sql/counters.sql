@@ -174,6 +174,20 @@ END $$;
 DO $$ BEGIN FOR j IN 1..300 LOOP INSERT INTO hits VALUES ('hot', 1, 1, 1, 0, 0.5, 0, 'h' || j); COMMIT; END LOOP; END $$;
 SELECT folded($$SELECT * FROM hits WHERE page = 'hot' AND day = 1$$) < 64 AS few_operands;
 SELECT * FROM hits WHERE page = 'hot';
+-- increments committed in transaction blocks, where no opportunistic fold
+-- lock is taken, are folded as they are applied: every 16th operand of a
+-- key in the memtable goes in as the folded row, so a read folds few
+CREATE FOREIGN TABLE hotc (k int OPTIONS (key 'true'), n int8) SERVER lsm;
+INSERT INTO hotc VALUES (1, 0);
+\set ECHO none
+\o /dev/null
+SELECT 'BEGIN; UPDATE hotc SET n = n + 1 WHERE k = 1; COMMIT' FROM generate_series(1, 100) \gexec
+\o
+\set ECHO all
+SELECT folded($$SELECT n FROM hotc WHERE k = 1$$) < 16 AS few_operands;
+SELECT n FROM hotc;
+SELECT (lsm_fdw_stats('hotc')->>'merge_folds')::int AS merge_folds;
+DROP FOREIGN TABLE hotc;
 DROP FUNCTION folded(text);
 -- the option is checked
 ALTER FOREIGN TABLE hits OPTIONS (SET on_duplicate 'add');

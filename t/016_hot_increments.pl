@@ -65,7 +65,9 @@ my $inc = "$dir/inc.sql";
 }
 
 # Phase A: a transaction holds the key's lock (it incremented the key and
-# stays open), so no increment can rewrite the row: operands pile up.
+# stays open), so no increment can rewrite the row; the operands still do
+# not pile up: every 16th operand of the key in a memtable is applied
+# folded (merge_fold_every; before, a read folded all 8000).
 my ($hin, $hout, $herr) = ('', '', '');
 my $holder = IPC::Run::start([ 'psql', '-X', '-q', '-A', '-t', '-d', $node->connstr('postgres') ],
 	'<', \$hin, '>', \$hout, '2>', \$herr);
@@ -79,12 +81,15 @@ ok($aok && $aout =~ /number of failed transactions: 0/, 'phase A: no error') or 
 my $plan = $node->safe_psql('postgres',
 	'EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, SUMMARY OFF) SELECT n FROM c WHERE k = 1');
 my ($piled) = $plan =~ /Merge Operands Folded: (\d+)/;
-ok(($piled // 0) >= 8000, 'operands piled up behind the open transaction (' . ($piled // 0) . ')');
+# (EXPLAIN leaves the line out when the read folded none)
+ok($plan =~ /LSM Engine Gets: 1/ && ($piled // 0) < 64,
+	'operands do not pile up behind the open transaction (' . ($piled // 0) . ')')
+  or diag($plan);
 $hin .= "COMMIT;\n\\q\n";
 $holder->finish;
 
-# Phase B: the mix; the first increments fold the pile (slow gets: other
-# increments commit between a get and the rewrite, which must re-read).
+# Phase B: the mix (increments, savepoints, rollbacks, read-modify-write
+# updates of the same key).
 my ($out, $err) = ('', '');
 my $ok = IPC::Run::run([ 'pgbench', '-n', '-c', 16, '-j', 2, '-t', $transactions, @args, @conn, 'postgres' ],
 	'>', \$out, '2>', \$err);

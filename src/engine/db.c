@@ -86,6 +86,7 @@ lsm_options_init(LsmOptions *opts)
 	opts->sync_writes = true;
 	opts->merge = NULL;
 	opts->merge_arg = NULL;
+	opts->merge_fold_every = 0;
 	opts->compaction_style = LSM_COMPACT_LEVELED;
 	opts->auto_compact = true;
 	/* docs/design.md, "Level shape": measured with bench/compaction_bench.sh */
@@ -845,6 +846,7 @@ lsm_db_stats(LsmDb *db, LsmDbStats *out)
 	STAT_LOAD(compactions);
 	STAT_LOAD(trivial_moves);
 	STAT_LOAD(ingested_files);
+	STAT_LOAD(merge_folds);
 	STAT_LOAD(compaction_entries_dropped);
 	STAT_LOAD(filter_entries_dropped);
 	STAT_LOAD(filter_bytes_dropped);

@@ -213,6 +213,8 @@ extern LsmCode lsm_db_memref_new(LsmDb *db, size_t need, uint64_t log_number, Ls
 		   bool *pool_full, bool first, LsmStatus *st);
 extern void lsm_db_memref_unref(LsmDb *db, LsmMemRef *m);
 extern void lsm_db_sv_unref_locked(LsmDb *db, LsmSuperVersion *sv);
+extern LsmCode lsm_db_get_applying(LsmDb *db, LsmSlice key, LsmSeq seq,
+								   LsmBuf *value, LsmStatus *st);
 extern void lsm_db_install_sv(LsmDb *db, LsmSuperVersion *nsv, LsmMemRef *mem, LsmMemRef **imm,
 		   int n_imm);
 extern LsmCode lsm_db_sv_alloc(LsmSuperVersion **nsv, LsmStatus *st);

@@ -237,15 +237,17 @@ count_get(LsmDb *db, LsmReaderSlot *slot, const LsmReadOptions *ro,
  * (lsm_db_slot_pin); others take mu for a moment.  Counters go to the slot
  * too (count_get).
  */
-LsmCode
-lsm_db_get(LsmDb *db, const LsmReadOptions *ro, LsmSlice key, LsmBuf *value,
-		   LsmStatus *st)
+/*
+ * get_in
+ *		The body of lsm_db_get: look the key up at seq in sv (pinned by the
+ *		caller, or stable because the caller holds write_mu), adding what it
+ *		did to *tally.
+ */
+static LsmCode
+get_in(LsmDb *db, LsmSuperVersion *sv, LsmSeq seq, const LsmReadOptions *ro,
+	   LsmSlice key, LsmBuf *value, LsmReadCounters *tally, LsmStatus *st)
 {
-	LsmReadOptions defaults;
-	LsmReaderSlot *slot;
-	LsmSuperVersion *sv;
 	LsmVersion *v;
-	LsmSeq		seq;
 	GetCtx		g;
 	uint8_t		stack_key[GET_STACK_KEY];
 	LsmBuf		heap_key = LSM_BUF_INIT;
@@ -255,17 +257,8 @@ lsm_db_get(LsmDb *db, const LsmReadOptions *ro, LsmSlice key, LsmBuf *value,
 	int			level;
 	int			i;
 
-	if (ro == NULL)
-	{
-		lsm_read_options_init(&defaults);
-		ro = &defaults;
-	}
 	if (ro->found_seq != NULL)
 		*ro->found_seq = 0;
-	slot = lsm_db_reader_slot(db);
-	sv = slot != NULL ? lsm_db_slot_pin(db, slot, &seq) : lsm_db_pin_sv(db, &seq);
-	seq = read_point(ro, seq);
-
 	if (key.len + LSM_IKEY_TRAILER <= sizeof(stack_key))
 	{
 		if (key.len > 0)
@@ -276,13 +269,7 @@ lsm_db_get(LsmDb *db, const LsmReadOptions *ro, LsmSlice key, LsmBuf *value,
 	else
 	{
 		if (!lsm_ikey_append(&heap_key, key, seq, LSM_KIND_FOR_SEEK))
-		{
-			if (slot != NULL)
-				lsm_db_slot_unpin(db, slot, sv);
-			else
-				lsm_db_unpin_sv(db, sv);
 			return lsm_status_set(st, LSM_NO_MEMORY, 0, "out of memory in get");
-		}
 		target = lsm_buf_slice(&heap_key);
 	}
 
@@ -379,12 +366,65 @@ done:
 	lsm_buf_free(&g.base);
 	lsm_buf_free(&g.ops);
 	lsm_free(g.op_len);
+	*tally = g.tally;
+	return rc;
+}
+
+/*
+ * lsm_db_get
+ *		Look the key up in every source from newest to oldest, stopping at
+ *		the first PUT or DELETE; merge operands met on the way are folded
+ *		over it at the end.
+ *
+ * A thread with a reader slot pins its superversion there without mu
+ * (lsm_db_slot_pin); others take mu for a moment.  Counters go to the slot
+ * too (count_get).
+ */
+LsmCode
+lsm_db_get(LsmDb *db, const LsmReadOptions *ro, LsmSlice key, LsmBuf *value,
+		   LsmStatus *st)
+{
+	LsmReadOptions defaults;
+	LsmReaderSlot *slot;
+	LsmSuperVersion *sv;
+	LsmReadCounters tally;
+	LsmSeq		seq;
+	LsmCode		rc;
+
+	if (ro == NULL)
+	{
+		lsm_read_options_init(&defaults);
+		ro = &defaults;
+	}
+	slot = lsm_db_reader_slot(db);
+	sv = slot != NULL ? lsm_db_slot_pin(db, slot, &seq) : lsm_db_pin_sv(db, &seq);
+	seq = read_point(ro, seq);
+	memset(&tally, 0, sizeof(tally));
+	rc = get_in(db, sv, seq, ro, key, value, &tally, st);
 	if (slot != NULL)
 		lsm_db_slot_unpin(db, slot, sv);
 	else
 		lsm_db_unpin_sv(db, sv);
-	count_get(db, slot, ro, &g.tally);
+	count_get(db, slot, ro, &tally);
 	return rc;
+}
+
+/*
+ * lsm_db_get_applying
+ *		A get at seq, which may be above the published last_seq, for a
+ *		writer applying entries in sequence order under write_mu (db->sv
+ *		cannot change meanwhile): it sees every entry below seq, including
+ *		those of its own batch.  No counters.
+ */
+LsmCode
+lsm_db_get_applying(LsmDb *db, LsmSlice key, LsmSeq seq, LsmBuf *value,
+					LsmStatus *st)
+{
+	LsmReadOptions ro;
+	LsmReadCounters tally;
+
+	lsm_read_options_init(&ro);
+	return get_in(db, db->sv, seq, &ro, key, value, &tally, st);
 }
 
 /*

@@ -135,18 +135,70 @@ lsm_db_batch_room(LsmSlice contents, size_t *need, LsmStatus *st)
  */
 typedef struct InsertAt
 {
+	LsmDb	   *db;
 	LsmMemTable *mt;
 	LsmSeq		from;
 	LsmSeq		to;
+	size_t		need_left;		/* room reserved for the entries not yet added */
+	LsmBuf		below;			/* fold_operand's buffers */
+	LsmBuf		folded;
 } InsertAt;
+
+/*
+ * fold_operand
+ *		Add the merge operand op at seq as the value a get at seq reads:
+ *		the value below seq with op folded in.  Caller holds write_mu, so
+ *		db->sv stays, and the host applies in sequence order, so every entry
+ *		below seq is in it.  op goes in as it is when the merge fails (an
+ *		overflow, which a reader then reports) or the value would take room
+ *		reserved for the rest of the batch.
+ */
+static LsmCode
+fold_operand(InsertAt *ia, LsmSeq seq, LsmSlice key, LsmSlice op, LsmStatus *st)
+{
+	LsmDb	   *db = ia->db;
+	LsmSlice	base;
+	LsmStatus	ignore;
+	LsmCode		rc;
+
+	rc = lsm_db_get_applying(db, key, seq - 1, &ia->below, &ignore);
+	if (rc == LSM_OK || rc == LSM_NOT_FOUND)
+	{
+		base = lsm_buf_slice(&ia->below);
+		lsm_buf_reset(&ia->folded);
+		rc = db->opts.merge(db->opts.merge_arg, key, rc == LSM_OK ? &base : NULL,
+							&op, 1, &ia->folded, &ignore);
+	}
+	if (rc == LSM_OK &&
+		lsm_memtable_bytes_free(ia->mt) >=
+		lsm_memtable_entry_size(key.len, ia->folded.len) + ia->need_left)
+	{
+		LSM_STAT_ADD(db, merge_folds, 1);
+		return lsm_db_insert_entry(ia->mt, seq, LSM_KIND_PUT, key,
+								   lsm_buf_slice(&ia->folded), st);
+	}
+	return lsm_db_insert_entry(ia->mt, seq, LSM_KIND_MERGE, key, op, st);
+}
 
 static LsmCode
 insert_entry_at(void *arg, LsmSeq seq, LsmKind kind, LsmSlice key, LsmSlice value,
 				LsmStatus *st)
 {
 	InsertAt   *ia = arg;
+	size_t		size = lsm_memtable_entry_size(key.len, value.len);
+	bool		fold_due;
 
-	return lsm_db_insert_entry(ia->mt, seq - ia->from + ia->to, kind, key, value, st);
+	ia->need_left -= size < ia->need_left ? size : ia->need_left;
+	seq = seq - ia->from + ia->to;
+	if (kind != LSM_KIND_MERGE || ia->db->opts.merge_fold_every == 0)
+		return lsm_db_insert_entry(ia->mt, seq, kind, key, value, st);
+	if (lsm_memtable_add_op(ia->mt, seq, kind, key, value,
+							ia->db->opts.merge_fold_every, &fold_due))
+		return LSM_OK;
+	if (fold_due)
+		return fold_operand(ia, seq, key, value, st);
+	return lsm_status_set(st, LSM_NO_MEMORY, 0,
+						  "memtable full despite reserving room for the batch");
 }
 
 /*
@@ -316,10 +368,16 @@ apply_batch(LsmDb *db, LsmBatch *batch, LsmSlice contents, uint32_t count,
 	{
 		InsertAt	ia;
 
+		ia.db = db;
 		ia.mt = db->sv->mem->mt;
 		ia.from = lsm_batch_contents_seq(contents);
 		ia.to = first;
+		ia.need_left = need;
+		memset(&ia.below, 0, sizeof(ia.below));	/* LSM_BUF_INIT */
+		memset(&ia.folded, 0, sizeof(ia.folded));
 		rc = lsm_batch_iterate(contents, insert_entry_at, &ia, st);
+		lsm_buf_free(&ia.below);
+		lsm_buf_free(&ia.folded);
 		/* the host logged these bytes for this database (design.md) */
 		if (rc == LSM_OK)
 			LSM_STAT_ADD(db, bytes_written_wal, contents.len);

@@ -181,6 +181,14 @@ typedef struct LsmOptions
 	bool		sync_writes;	/* fsync the WAL at every write; default true */
 	LsmMergeFn	merge;			/* NULL: lsm_merge_int64_add */
 	void	   *merge_arg;
+	/*
+	 * external_wal: a merge operand that would make its key's run of
+	 * successive operands in the memtable a multiple of this is applied
+	 * folded (the value a get would read) instead, so a get of a hot key
+	 * folds at most this many per memtable (RocksDB's max_successive_merges).
+	 * 0 (the default): never.
+	 */
+	uint32_t	merge_fold_every;
 
 	/* compaction; docs/design.md, "Compaction", has the exact rules */
 	LsmCompactStyle compaction_style;	/* LSM_COMPACT_LEVELED */
@@ -633,6 +641,7 @@ typedef struct LsmDbStats
 	uint64_t	memtable_waits; /* writes that waited for a flush (background) */
 	uint64_t	memtable_wait_micros;
 	uint64_t	ingested_files; /* SSTables added by lsm_db_ingest */
+	uint64_t	merge_folds;	/* operands applied folded (merge_fold_every) */
 	/* (wal + flushed + compacted bytes) / wal bytes; 0 before any write */
 	double		write_amplification;
 	/* tables probed per get: sst_probes / gets; 0 before any get */

@@ -11,7 +11,10 @@
  *
  * A node is
  *
- *		uint32	height					1..MAX_HEIGHT
+ *		uint32	height | run << 8		height 1..MAX_HEIGHT; run: for a
+ *										merge operand, how many successive
+ *										operands of its key end with it in
+ *										this memtable (itself included)
  *		uint32	next[height]			offsets of successors, 0 = none
  *		varint32 ikey_len, ikey bytes	internal key (lsm_format.h)
  *		varint32 value_len, value bytes
@@ -80,7 +83,15 @@ node_words(const LsmMemTable *mt, uint32_t node)
 static inline uint32_t
 node_height(const LsmMemTable *mt, uint32_t node)
 {
-	return node_words(mt, node)[0];
+	return node_words(mt, node)[0] & 0xff;
+}
+
+#define MAX_RUN				0xffffffu
+
+static inline uint32_t
+node_run(const LsmMemTable *mt, uint32_t node)
+{
+	return node_words(mt, node)[0] >> 8;
 }
 
 /* Successor of node at level; acquire pairs with the writer's release. */
@@ -320,6 +331,26 @@ bool
 lsm_memtable_add(LsmMemTable *mt, LsmSeq seq, LsmKind kind,
 				 LsmSlice user_key, LsmSlice value)
 {
+	bool		fold_due;
+
+	return lsm_memtable_add_op(mt, seq, kind, user_key, value, 0, &fold_due);
+}
+
+/*
+ * lsm_memtable_add_op
+ *		lsm_memtable_add, which also counts the run of successive merge
+ *		operands a key's newest entries form in this memtable: a merge
+ *		operand that would make the run a multiple of fold_every (> 0) is
+ *		not added (*fold_due, false), so that the caller can fold the run
+ *		into a value and add that instead.  The node is built in free space
+ *		and only linked once it is known to stay, so a refused add changes
+ *		nothing up to the used bytes.
+ */
+bool
+lsm_memtable_add_op(LsmMemTable *mt, LsmSeq seq, LsmKind kind,
+					LsmSlice user_key, LsmSlice value, uint32_t fold_every,
+					bool *fold_due)
+{
 	uint64_t	rng = mt->rng;
 	int			height = random_height(&rng);
 	uint64_t	ikey_len = (uint64_t) user_key.len + LSM_IKEY_TRAILER;
@@ -329,8 +360,11 @@ lsm_memtable_add(LsmMemTable *mt, LsmSeq seq, LsmKind kind,
 	uint8_t    *p;
 	uint32_t	prev[MAX_HEIGHT];
 	int			max_height;
+	uint32_t	run = 0;
+	uint32_t	below;
 	int			i;
 
+	*fold_due = false;
 	if (ikey_len > UINT32_MAX || value.len > UINT32_MAX || seq > LSM_MAX_SEQ)
 		return false;
 	need = node_size(height, ikey_len, value.len);
@@ -351,7 +385,29 @@ lsm_memtable_add(LsmMemTable *mt, LsmSeq seq, LsmKind kind,
 	if (value.len > 0)
 		memcpy(p, value.data, value.len);
 
-	find_ge(mt, node_key(mt, node), prev);
+	below = find_ge(mt, node_key(mt, node), prev);
+	if (kind == LSM_KIND_MERGE)
+	{
+		LsmSlice	bk;
+
+		run = 1;
+		if (below != 0)
+		{
+			bk = node_key(mt, below);
+			if ((lsm_get_fixed64(bk.data + bk.len - LSM_IKEY_TRAILER) & 0xff) == LSM_KIND_MERGE &&
+				lsm_slice_eq(lsm_ikey_user_key(bk), user_key))
+			{
+				run = node_run(mt, below);
+				run = run < MAX_RUN ? run + 1 : MAX_RUN;
+			}
+		}
+		if (fold_every > 0 && run % fold_every == 0)
+		{
+			*fold_due = true;
+			return false;
+		}
+		words[0] = (uint32_t) height | run << 8;
+	}
 	max_height = load_max_height(mt);
 	if (height > max_height)
 	{

@@ -63,6 +63,15 @@ extern size_t lsm_memtable_entry_size(size_t key_len, size_t value_len);
 extern bool lsm_memtable_add(LsmMemTable *mt, LsmSeq seq, LsmKind kind,
 							 LsmSlice user_key, LsmSlice value);
 
+/*
+ * lsm_memtable_add, except that a merge operand that would be the
+ * fold_every-th, 2*fold_every-th ... successive operand of its key here is
+ * refused with *fold_due set (fold_every 0: never).
+ */
+extern bool lsm_memtable_add_op(LsmMemTable *mt, LsmSeq seq, LsmKind kind,
+								LsmSlice user_key, LsmSlice value,
+								uint32_t fold_every, bool *fold_due);
+
 extern size_t lsm_memtable_bytes_used(const LsmMemTable *mt);
 extern size_t lsm_memtable_bytes_free(const LsmMemTable *mt);
 extern uint64_t lsm_memtable_count(const LsmMemTable *mt);

@@ -117,7 +117,8 @@ lsm_fdw_stats(PG_FUNCTION_ARGS)
 					 ", \"pending_compaction_bytes\": " UINT64_FORMAT
 					 ", \"stall_slowdowns\": " UINT64_FORMAT
 					 ", \"stall_stops\": " UINT64_FORMAT
-					 ", \"stall_micros\": " UINT64_FORMAT "}",
+					 ", \"stall_micros\": " UINT64_FORMAT
+					 ", \"merge_folds\": " UINT64_FORMAT "}",
 					 files, bytes, s.memtable_bytes, s.imm_memtables, s.last_seq,
 					 s.gets, s.memtable_hits, s.sst_probes, s.bloom_useful,
 					 s.bloom_not_useful, s.block_cache_hits, s.block_reads,
@@ -129,7 +130,7 @@ lsm_fdw_stats(PG_FUNCTION_ARGS)
 					 s.compaction_entries_dropped, s.compaction_failures,
 					 s.filter_entries_dropped, s.filter_bytes_dropped,
 					 s.pending_compaction_bytes, s.stall_slowdowns,
-					 s.stall_stops, s.stall_micros);
+					 s.stall_stops, s.stall_micros, s.merge_folds);
 	relation_close(rel, AccessShareLock);
 	PG_RETURN_DATUM(DirectFunctionCall1(jsonb_in, CStringGetDatum(buf.data)));
 }

@@ -164,6 +164,36 @@ lsm_table_save_settings(Oid relid)
 	LWLockRelease(lsm_shared->registry_lock);
 }
 
+
+/*
+ * The engine calls the merge function while it holds its mutexes, and
+ * while a commit applies under the log's insert lock (merge_fold_every):
+ * an ERROR (out of memory in palloc) longjmp'ing out of there would leave
+ * them locked for good, so it becomes a status here.
+ */
+static LsmCode
+merge_guarded(void *arg, LsmSlice key, const LsmSlice *base,
+			  const LsmSlice *operands, int n_operands, LsmBuf *out,
+			  LsmStatus *st)
+{
+	MemoryContext cxt = CurrentMemoryContext;
+	volatile LsmCode rc = LSM_OK;
+
+	PG_TRY();
+	{
+		rc = lsm_row_merge(arg, key, base, operands, n_operands, out, st);
+	}
+	PG_CATCH();
+	{
+		MemoryContextSwitchTo(cxt);
+		FlushErrorState();
+		rc = lsm_status_set(st, LSM_NO_MEMORY, 0,
+							"out of memory folding merge operands");
+	}
+	PG_END_TRY();
+	return rc;
+}
+
 /*
  * lsm_table_options
  *		Engine options of a table in the shared engine.
@@ -176,8 +206,10 @@ lsm_table_options(const char *dir, LsmOptions *opts, LsmTableSlot *slot)
 	lsm_read_settings(dir, &settings);
 	lsm_options_init(opts);
 	opts->env = lsm_shared->env;
-	opts->merge = lsm_row_merge;	/* increments (rowmerge.c) */
+	opts->merge = merge_guarded;	/* increments (rowmerge.c) */
 	opts->merge_arg = NULL;
+	/* a hot counter's get folds at most this many operands per memtable */
+	opts->merge_fold_every = 16;
 
 	/*
 	 * A memtable bigger than a quarter of the pool could wait for room that

@@ -1495,6 +1495,162 @@ test_read_counters(void)
 	test_rmtree(dir);
 }
 
+/* The int64 sum of key at read_seq (0: latest), and the operands folded. */
+static int64_t
+sum_at(LsmDb *db, const char *key, LsmSeq read_seq, uint64_t *operands)
+{
+	LsmReadOptions ro;
+	LsmReadCounters c;
+	LsmBuf		v = LSM_BUF_INIT;
+	LsmStatus	st;
+	int64_t		n = -1;
+
+	lsm_read_options_init(&ro);
+	ro.read_seq = read_seq;
+	memset(&c, 0, sizeof(c));
+	ro.counters = &c;
+	if (lsm_db_get(db, &ro, str_slice(key), &v, &st) == LSM_OK && v.len == 8)
+		n = (int64_t) lsm_get_fixed64((const uint8_t *) v.data);
+	lsm_buf_free(&v);
+	*operands = c.merge_operands;
+	return n;
+}
+
+/*
+ * merge_fold_every: a run of merge operands of one key in the memtable is
+ * folded into a value at every fold_every-th operand, so a get of a hot
+ * counter folds at most that many; reads at older points still see the
+ * operands below the fold; a batch holding several operands of the key
+ * folds over its own earlier ones; and a folded value that would not fit
+ * in the room reserved for the batch goes in as the operand.
+ */
+static void
+test_merge_fold(void)
+{
+	char		dir[256];
+	LsmOptions	o;
+	LsmStatus	st;
+	LsmDb	   *db;
+	LsmDbStats	stats;
+	LsmBatch   *b = lsm_batch_create();
+	uint8_t		op[8];
+	uint64_t	nops;
+	LsmSeq		seq = 1;
+	int			i;
+
+	test_tmpdir(dir, sizeof(dir), "host_fold");
+	host_options(&o, false);
+	o.horizon_fn = horizon_zero;
+	o.merge_fold_every = 4;
+	CHECK_OK(lsm_db_open(&o, dir, &db, &st), &st);
+	CHECK_OK(write_at_kv(db, seq++, "other", "x", &st), &st);
+
+	/* 100 increments of 1, one per batch, the first over no value at all */
+	lsm_put_fixed64(op, 1);
+	for (i = 0; i < 100; i++)
+	{
+		lsm_batch_clear(b);
+		CHECK_OK(lsm_batch_merge(b, str_slice("c"), lsm_slice(op, 8), &st), &st);
+		CHECK_OK(lsm_db_write_at(db, lsm_batch_contents(b), seq++, &st), &st);
+		CHECK(sum_at(db, "c", 0, &nops) == i + 1);
+		CHECK(nops <= 3);
+	}
+	lsm_db_stats(db, &stats);
+	CHECK(stats.merge_folds == 25);
+	/* seq 2 is the first increment: a read there and at 50 sees its sum */
+	CHECK(sum_at(db, "c", 2, &nops) == 1);
+	CHECK(sum_at(db, "c", 51, &nops) == 50);
+
+	/* one batch, ten operands of the key: folds count its own ones */
+	lsm_batch_clear(b);
+	for (i = 0; i < 10; i++)
+		CHECK_OK(lsm_batch_merge(b, str_slice("c"), lsm_slice(op, 8), &st), &st);
+	CHECK_OK(lsm_db_write_at(db, lsm_batch_contents(b), seq, &st), &st);
+	seq += 10;
+	CHECK(sum_at(db, "c", 0, &nops) == 110);
+	CHECK(nops <= 3);
+	lsm_db_stats(db, &stats);
+	CHECK(stats.merge_folds == 27);
+
+	/* flushed and read back: the same sums */
+	CHECK_OK(lsm_db_flush(db, &st), &st);
+	CHECK(sum_at(db, "c", 0, &nops) == 110);
+	CHECK(sum_at(db, "c", 51, &nops) == 50);
+	CHECK_OK(lsm_db_close(db, &st), &st);
+
+	/* off: every operand stays one */
+	o.merge_fold_every = 0;
+	CHECK_OK(lsm_db_open(&o, dir, &db, &st), &st);
+	seq = lsm_db_last_seq(db) + 1;
+	for (i = 0; i < 20; i++)
+	{
+		lsm_batch_clear(b);
+		CHECK_OK(lsm_batch_merge(b, str_slice("c"), lsm_slice(op, 8), &st), &st);
+		CHECK_OK(lsm_db_write_at(db, lsm_batch_contents(b), seq++, &st), &st);
+	}
+	CHECK(sum_at(db, "c", 0, &nops) == 130);
+	CHECK(nops == 22);			/* and the two above the last fold */
+	lsm_db_stats(db, &stats);
+	CHECK(stats.merge_folds == 0);
+	CHECK_OK(lsm_db_close(db, &st), &st);
+	lsm_batch_destroy(b);
+	test_rmtree(dir);
+}
+
+/*
+ * A folded value bigger than the room the batch reserved goes in as the
+ * operand: a memtable just big enough for a batch of operands never fails
+ * an apply because folds made its entries bigger.
+ */
+static LsmCode
+concat_merge(void *arg, LsmSlice key, const LsmSlice *base,
+			 const LsmSlice *operands, int n_operands, LsmBuf *out, LsmStatus *st)
+{
+	if (base != NULL && !lsm_buf_append(out, base->data, base->len))
+		return lsm_status_set(st, LSM_NO_MEMORY, 0, "oom");
+	for (int i = 0; i < n_operands; i++)
+		if (!lsm_buf_append(out, operands[i].data, operands[i].len))
+			return lsm_status_set(st, LSM_NO_MEMORY, 0, "oom");
+	return LSM_OK;
+}
+
+static void
+test_merge_fold_room(void)
+{
+	char		dir[256];
+	LsmOptions	o;
+	LsmStatus	st;
+	LsmDb	   *db;
+	LsmDbStats	stats;
+	LsmBatch   *b = lsm_batch_create();
+	char		op[200];
+	LsmBuf		v = LSM_BUF_INIT;
+	LsmSeq		seq = 1;
+	int			i;
+
+	memset(op, 'x', sizeof(op));
+	test_tmpdir(dir, sizeof(dir), "host_fold_room");
+	host_options(&o, false);
+	o.merge = concat_merge;
+	o.merge_fold_every = 2;
+	CHECK_OK(lsm_db_open(&o, dir, &db, &st), &st);
+	/* values grow by 200 bytes per operand: folds soon do not fit */
+	for (i = 0; i < 200; i++)
+	{
+		lsm_batch_clear(b);
+		CHECK_OK(lsm_batch_merge(b, str_slice("k"), lsm_slice(op, sizeof(op)), &st), &st);
+		CHECK_OK(lsm_db_write_at(db, lsm_batch_contents(b), seq++, &st), &st);
+	}
+	CHECK_OK(lsm_db_get(db, NULL, str_slice("k"), &v, &st), &st);
+	CHECK(v.len == 200 * sizeof(op));
+	lsm_db_stats(db, &stats);
+	CHECK(stats.merge_folds > 0);
+	lsm_buf_free(&v);
+	CHECK_OK(lsm_db_close(db, &st), &st);
+	lsm_batch_destroy(b);
+	test_rmtree(dir);
+}
+
 int
 main(void)
 {
@@ -1511,5 +1667,7 @@ main(void)
 	RUN(test_read_seq_found_seq);
 	RUN(test_crash_after_flush_pending);
 	RUN(test_read_counters);
+	RUN(test_merge_fold);
+	RUN(test_merge_fold_room);
 	return test_finish();
 }
