@@ -161,6 +161,10 @@ fold_operand(InsertAt *ia, LsmSeq seq, LsmSlice key, LsmSlice op, LsmStatus *st)
 	LsmStatus	ignore;
 	LsmCode		rc;
 
+	/* process memory: a host's shared heap is for what processes share */
+	if (!lsm_buf_make_private(&ia->below, 256) ||
+		!lsm_buf_make_private(&ia->folded, 256))
+		return lsm_db_insert_entry(ia->mt, seq, LSM_KIND_MERGE, key, op, st);
 	rc = lsm_db_get_applying(db, key, seq - 1, &ia->below, &ignore);
 	if (rc == LSM_OK || rc == LSM_NOT_FOUND)
 	{
