@@ -473,14 +473,30 @@ static const LsmIterOps block_ops = {
  * block_iter_new
  *		Common constructor.  On allocation failure the ownership passed in
  *		is released here, so callers never leak on the error path.
+ *
+ * The iterator and its key buffer are process-private memory
+ * (lsm_malloc_private): an iterator is only ever used by the thread or
+ * process that made it, and a point get makes two per table it probes.
+ * From a host's shared heap they cost two trips through the heap's one
+ * mutex each, and with four backends running gets that mutex was the
+ * hottest contended lock of a join (issue 16).
  */
 static LsmIter *
 block_iter_new(LsmSlice block, LsmKeyCmp cmp, LsmBlockCache *cache,
 			   LsmCacheHandle *h, uint8_t *owned, const char *path,
 			   uint64_t block_offset)
 {
-	BlockIter  *bi = lsm_calloc(1, sizeof(BlockIter));
+	BlockIter  *bi = lsm_malloc_private(sizeof(BlockIter));
 
+	if (bi != NULL)
+	{
+		memset(bi, 0, sizeof(BlockIter));
+		if (!lsm_buf_make_private(&bi->key, 64))
+		{
+			lsm_free(bi);
+			bi = NULL;
+		}
+	}
 	if (bi == NULL)
 	{
 		if (h != NULL)

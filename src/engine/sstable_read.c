@@ -762,8 +762,14 @@ lsm_sst_get(LsmSst *t, LsmSlice target, LsmSstVisitFn fn, void *arg,
 			stats->bloom_useful++;
 		return LSM_OK;
 	}
-	if ((idx = index_iter(t)) == NULL)
+	/* process-private, as the block iterators are (block_iter_new) */
+	if (t->global_seq != 0 && !lsm_buf_make_private(&gkey, target.len))
 		return nomem(st, t, t->index_offset);
+	if ((idx = index_iter(t)) == NULL)
+	{
+		lsm_buf_free(&gkey);
+		return nomem(st, t, t->index_offset);
+	}
 	lsm_iter_seek(idx, target);
 	while (!done && lsm_iter_valid(idx))
 	{

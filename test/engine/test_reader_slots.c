@@ -24,6 +24,7 @@
 #endif
 
 #include "lsm.h"
+#include "lsm_alloc.h"
 
 /*
  * An env that counts the mutex locks of the calling thread, and region
@@ -134,6 +135,102 @@ test_get_takes_no_lock(void)
 	CHECK_OK(lsm_db_close(db, &st), &st);
 	fprintf(stderr, "  live regions at close %ld\n", live_regions);
 	CHECK(live_regions == 0);
+	test_rmtree(dir);
+}
+
+/*
+ * An allocator like a host's over its shared heap (shmem.c): alloc stands
+ * for the shared heap, whose one mutex every process takes, alloc_private
+ * for process memory.  It counts the calling thread's shared allocations.
+ */
+static __thread long my_shared_allocs;
+
+static void *
+count_alloc(void *arg, size_t n)
+{
+	my_shared_allocs++;
+	return malloc(n);
+}
+
+static void *
+count_realloc(void *arg, void *p, size_t n)
+{
+	if (p == NULL)
+		my_shared_allocs++;
+	return realloc(p, n);
+}
+
+static void
+count_free(void *arg, void *p)
+{
+	free(p);
+}
+
+static void *
+count_alloc_private(void *arg, size_t n)
+{
+	return malloc(n);
+}
+
+/*
+ * A get that reads tables (bloom filter, index and data block, from the
+ * block cache) allocates nothing from a host's shared heap: its block
+ * iterators and key buffers are process memory.  Before, every table a
+ * get probed cost four or more trips through the heap's mutex, and with
+ * four backends running the gets of a join that mutex was the most
+ * contended lock (issue 16).
+ */
+static void
+test_get_allocates_no_shared_memory(void)
+{
+	const LsmAllocator a = {count_alloc, count_realloc, count_free, NULL,
+	count_alloc_private};
+	char		dir[256];
+	char		k[32];
+	LsmOptions	o;
+	LsmDb	   *db;
+	LsmStatus	st;
+	LsmBuf		v = LSM_BUF_INIT;
+	LsmDbStats	s;
+	long		before;
+
+	lsm_set_allocator(&a);
+	o = slot_opts();
+	test_tmpdir(dir, sizeof(dir), "slots_noshared");
+	CHECK_OK(lsm_db_open(&o, dir, &db, &st), &st);
+	/* two tables (one flushed over the other), so a get probes both */
+	for (int round = 0; round < 2; round++)
+	{
+		for (int i = round; i < 2000; i += 2)
+		{
+			snprintf(k, sizeof(k), "key%06d", i);
+			CHECK(put(db, k, "a value of some length, to fill a few blocks"));
+		}
+		CHECK_OK(lsm_db_flush(db, &st), &st);
+	}
+	/* warm the block cache and the slot's superversion */
+	for (int i = 0; i < 2000; i++)
+	{
+		snprintf(k, sizeof(k), "key%06d", i);
+		CHECK_OK(lsm_db_get(db, NULL, lsm_slice_str(k), &v, &st), &st);
+	}
+	lsm_db_stats(db, &s);
+	CHECK(s.block_cache_hits > 0);
+
+	before = my_shared_allocs;
+	for (int i = 0; i < 2000; i++)
+	{
+		snprintf(k, sizeof(k), "key%06d", i);
+		CHECK_OK(lsm_db_get(db, NULL, lsm_slice_str(k), &v, &st), &st);
+		snprintf(k, sizeof(k), "key%06dx", i);
+		CHECK(lsm_db_get(db, NULL, lsm_slice_str(k), &v, &st) == LSM_NOT_FOUND);
+	}
+	printf("  4000 gets from tables made %ld shared allocations\n", my_shared_allocs - before);
+	CHECK(my_shared_allocs - before == 0);
+
+	lsm_buf_free(&v);
+	CHECK_OK(lsm_db_close(db, &st), &st);
+	lsm_set_allocator(NULL);
 	test_rmtree(dir);
 }
 
@@ -404,6 +501,7 @@ int
 main(void)
 {
 	RUN(test_get_takes_no_lock);
+	RUN(test_get_allocates_no_shared_memory);
 	RUN(test_escaped_get_keeps_no_pin);
 	RUN(test_readers_race_installs);
 	return test_finish();
