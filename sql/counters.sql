@@ -188,6 +188,25 @@ SELECT folded($$SELECT n FROM hotc WHERE k = 1$$) < 16 AS few_operands;
 SELECT n FROM hotc;
 SELECT (lsm_fdw_stats('hotc')->>'merge_folds')::int AS merge_folds;
 DROP FOREIGN TABLE hotc;
+-- an ERROR inside the merge function (what an out-of-memory in palloc
+-- would raise; simulated) becomes a status: a commit whose apply would
+-- fold the key applies the operand as it is and still holds off
+-- interrupts to its end (and they work afterwards); a read reports it
+CREATE FOREIGN TABLE hotd (k int OPTIONS (key 'true'), n int8) SERVER lsm;
+INSERT INTO hotd VALUES (1, 0);
+\set ECHO none
+\o /dev/null
+SELECT 'BEGIN; UPDATE hotd SET n = n + 1 WHERE k = 1; SET LOCAL lsm_fdw.debug_merge_error = on; COMMIT' FROM generate_series(1, 20) \gexec
+\o
+\set ECHO all
+SELECT n, (lsm_fdw_stats('hotd')->>'merge_folds')::int AS merge_folds FROM hotd;
+SET statement_timeout = '100ms';
+SELECT pg_sleep(5);
+RESET statement_timeout;
+SET lsm_fdw.debug_merge_error = on;
+SELECT n FROM hotd;
+RESET lsm_fdw.debug_merge_error;
+DROP FOREIGN TABLE hotd;
 DROP FUNCTION folded(text);
 -- the option is checked
 ALTER FOREIGN TABLE hits OPTIONS (SET on_duplicate 'add');

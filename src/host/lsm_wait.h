@@ -26,6 +26,7 @@ typedef enum LsmHostWaitKind
 
 extern int	lsm_commit_wait_timeout;
 extern bool lsm_debug_pause_flushes;
+extern bool lsm_debug_merge_error;
 
 extern void lsm_wait_define_gucs(void);
 

@@ -14,6 +14,7 @@
 #include "lsm_fdw.h"
 #include "lsm_shared.h"
 #include "lsm_commit.h"
+#include "lsm_wait.h"
 
 /*
  * Table settings travel with the files (OPTIONS), so that the workers,
@@ -177,14 +178,23 @@ merge_guarded(void *arg, LsmSlice key, const LsmSlice *base,
 			  LsmStatus *st)
 {
 	MemoryContext cxt = CurrentMemoryContext;
+	uint32		holdoff = InterruptHoldoffCount;
+	uint32		cancel_holdoff = QueryCancelHoldoffCount;
+	uint32		crit = CritSectionCount;
 	volatile LsmCode rc = LSM_OK;
 
 	PG_TRY();
 	{
+		if (lsm_debug_merge_error)
+			elog(ERROR, "lsm_fdw.debug_merge_error is on");
 		rc = lsm_row_merge(arg, key, base, operands, n_operands, out, st);
 	}
 	PG_CATCH();
 	{
+		/* errfinish zeroed these; a commit holds interrupts across this */
+		InterruptHoldoffCount = holdoff;
+		QueryCancelHoldoffCount = cancel_holdoff;
+		CritSectionCount = crit;
 		MemoryContextSwitchTo(cxt);
 		FlushErrorState();
 		rc = lsm_status_set(st, LSM_NO_MEMORY, 0,

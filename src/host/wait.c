@@ -50,6 +50,7 @@
 
 int			lsm_commit_wait_timeout = 60 * 1000;	/* ms; 0: no bound */
 bool		lsm_debug_pause_flushes = false;
+bool		lsm_debug_merge_error = false;
 
 /* Names of the waits, by kind; the README lists them. */
 static const char *const wait_names[LSM_WAIT_EVENTS] = {
@@ -218,5 +219,12 @@ lsm_wait_define_gucs(void)
 							 &lsm_debug_pause_flushes,
 							 false,
 							 PGC_SIGHUP, GUC_NOT_IN_SAMPLE,
+							 NULL, NULL, NULL);
+	DefineCustomBoolVariable("lsm_fdw.debug_merge_error",
+							 "For tests only: the merge function of this session raises an ERROR, as an out-of-memory in palloc would.",
+							 NULL,
+							 &lsm_debug_merge_error,
+							 false,
+							 PGC_SUSET, GUC_NOT_IN_SAMPLE,
 							 NULL, NULL, NULL);
 }
