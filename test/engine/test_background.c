@@ -381,14 +381,15 @@ test_concurrent(void)
 	printf("  %llu flushes, %llu compactions, %d tables created, %llu reads, "
 		   "%llu memtable waits, %llu stall stops\n",
 		   (unsigned long long) stats.flushes, (unsigned long long) stats.compactions,
-		   tables_created, (unsigned long long) sh.reads,
+		   __atomic_load_n(&tables_created, __ATOMIC_RELAXED),
+		   (unsigned long long) sh.reads,
 		   (unsigned long long) stats.memtable_waits,
 		   (unsigned long long) stats.stall_stops);
 	CHECK(stats.flushes > 10);
 	CHECK(stats.compactions > 0);
 	/* the point of it all: no writer made a table */
-	CHECK(tables_created > 0);
-	CHECK(tables_by_forbidden == 0);
+	CHECK(__atomic_load_n(&tables_created, __ATOMIC_RELAXED) > 0);
+	CHECK(__atomic_load_n(&tables_by_forbidden, __ATOMIC_RELAXED) == 0);
 	CHECK(check_final(sh.db));
 	CHECK_OK(lsm_db_verify(sh.db, &st), &st);
 	CHECK_OK(lsm_db_close(sh.db, &st), &st);
