@@ -16,7 +16,14 @@
  * flush as soon as four memtables are frozen, while compaction debt only
  * slows it down far later (the L0 triggers).  One flush runs at a time
  * (the flushing flag, db_flush.c), compactions that do not overlap run
- * side by side, so a second thread flushes while the first compacts.
+ * side by side, so a second thread flushes while the first compacts.  A
+ * single thread would leave writers waiting through a whole compaction
+ * (an L0 -> L1 merge of a few hundred MiB takes seconds while four 64 MiB
+ * memtables fill in one), so a compaction of a database with threads
+ * stops every 4096 entries to flush a frozen memtable first
+ * (lsm_db_bg_flush_interleaved), as LevelDB's DoCompactionWork does.
+ * That is safe: the flush only adds a level-0 file, which no running
+ * compaction's inputs include, and it holds nothing of the compaction's.
  *
  * Errors.  A flush or compaction that fails in a thread has nobody to
  * return to, so it becomes the database's sticky error (bg_error): the
@@ -182,6 +189,26 @@ lsm_db_bg_wake(LsmDb *db)
 	bg->wakeups++;
 	pthread_cond_signal(&bg->cv);
 	pthread_mutex_unlock(&bg->mu);
+}
+
+/*
+ * lsm_db_bg_flush_interleaved
+ *		Called by a running compaction of a database with threads, holding
+ *		no lock: flush a frozen memtable if one waits and no flush runs.  A
+ *		failure is the database's error, as in a thread; the compaction
+ *		goes on.
+ */
+void
+lsm_db_bg_flush_interleaved(LsmDb *db)
+{
+	LsmStatus	st;
+	bool		did;
+
+	if (!lsm_db_flush_needed(db))
+		return;
+	lsm_status_clear(&st);
+	if (lsm_db_flush_pending(db, &did, &st) != LSM_OK)
+		bg_fail(db, &st);
 }
 
 /* flush_wanted_fn of a database with threads: arg is the database. */

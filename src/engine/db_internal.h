@@ -251,6 +251,7 @@ extern LsmCode lsm_db_bg_start(LsmDb *db, LsmStatus *st);
 extern void lsm_db_bg_stop(LsmDb *db);
 extern void lsm_db_bg_wake(LsmDb *db);
 extern void lsm_db_bg_flush_wanted(void *arg);
+extern void lsm_db_bg_flush_interleaved(LsmDb *db);
 
 /* in db_write.c, for WAL replay in db_open.c */
 extern LsmCode lsm_db_insert_entry(void *arg, LsmSeq seq, LsmKind kind, LsmSlice key, LsmSlice value,

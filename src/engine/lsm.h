@@ -241,6 +241,7 @@ typedef struct LsmOptions
 	 * default): flush and compact in the writing thread; at most 64.
 	 */
 	int			background_threads;
+#define LSM_HAS_BACKGROUND_THREADS 1	/* for drivers built against old lsm.h */
 
 	/* host mode (see above); all off by default */
 	bool		external_wal;	/* no WAL: the host logs, lsm_db_write_at applies */

@@ -33,6 +33,7 @@ static int	n_forbidden;
 static int	tables_by_forbidden;	/* atomics */
 static int	tables_created;
 static int	fail_tables;
+static int	slow_reads;		/* microseconds each file read sleeps */
 
 static bool
 is_table(const char *path)
@@ -62,16 +63,29 @@ wrap_open_file(LsmEnv *env, const char *path, int flags, LsmFile **file,
 	return posix_env->open_file(posix_env, path, flags, file, st);
 }
 
+/* Only compactions read table files while nobody gets: slow them down. */
+static LsmCode
+wrap_read_at(LsmFile *file, void *buf, size_t n, uint64_t off, LsmStatus *st)
+{
+	int			us = __atomic_load_n(&slow_reads, __ATOMIC_ACQUIRE);
+
+	if (us > 0)
+		usleep((useconds_t) us);
+	return posix_env->read_at(file, buf, n, off, st);
+}
+
 static LsmEnv *
 wrapped_env(void)
 {
 	posix_env = lsm_env_posix();
 	wrap_env = *posix_env;
 	wrap_env.open_file = wrap_open_file;
+	wrap_env.read_at = wrap_read_at;
 	n_forbidden = 0;
 	tables_by_forbidden = 0;
 	tables_created = 0;
 	fail_tables = 0;
+	slow_reads = 0;
 	return &wrap_env;
 }
 
@@ -467,6 +481,72 @@ test_close_during_compaction(void)
 }
 
 /*
+ * One thread, busy with a long compaction, still flushes the memtables
+ * writers freeze meanwhile (it stops every 4096 entries to do so), so
+ * writers do not wait for the whole compaction.
+ */
+static void
+test_flush_during_compaction(void)
+{
+	char		dir[256];
+	LsmOptions	o = bg_options(1);
+	LsmStatus	st;
+	LsmDb	   *db;
+	LsmDbStats	stats;
+	char		k[32];
+	char		v[64];
+	uint64_t	f0;
+	int			n = 0;
+	bool		flushed_meanwhile = false;
+
+	/* about 3600 entries per memtable, four of them per compaction */
+	o.write_buffer_size = 256 * 1024;
+	o.l0_compaction_trigger = 4;
+	o.l0_slowdown_writes_trigger = 0;
+	o.l0_stop_writes_trigger = 0;
+	o.target_file_size = 4 << 20;
+	test_tmpdir(dir, sizeof(dir), "bg_interleave");
+	CHECK_OK(lsm_db_open(&o, dir, &db, &st), &st);
+	__atomic_store_n(&slow_reads, 20000, __ATOMIC_RELEASE);
+	for (stats.running_compactions = 0; stats.running_compactions == 0 && n < 200000; n++)
+	{
+		snprintf(k, sizeof(k), "k%09d", (int) (((uint64_t) n * 7919) % 1000003));
+		snprintf(v, sizeof(v), "v%d", n);
+		CHECK_OK(put1(db, k, v, &st), &st);
+		if (n % 100 == 0)
+			lsm_db_stats(db, &stats);
+	}
+	CHECK(stats.running_compactions > 0);
+	/* two more memtables' worth: frozen while the compaction runs */
+	f0 = stats.flushes;
+	for (int i = 0; i < 8000; i++, n++)
+	{
+		snprintf(k, sizeof(k), "k%09d", (int) (((uint64_t) n * 7919) % 1000003));
+		snprintf(v, sizeof(v), "v%d", n);
+		CHECK_OK(put1(db, k, v, &st), &st);
+	}
+	for (int tries = 0; tries < 2000; tries++)
+	{
+		lsm_db_stats(db, &stats);
+		if (stats.running_compactions == 0)
+			break;
+		if (stats.flushes > f0)
+		{
+			flushed_meanwhile = true;
+			break;
+		}
+		usleep(5000);
+	}
+	printf("  flushes %llu -> %llu while a compaction ran: %s\n",
+		   (unsigned long long) f0, (unsigned long long) stats.flushes,
+		   flushed_meanwhile ? "yes" : "no");
+	CHECK(flushed_meanwhile);
+	__atomic_store_n(&slow_reads, 0, __ATOMIC_RELEASE);
+	CHECK_OK(lsm_db_close(db, &st), &st);
+	test_rmtree(dir);
+}
+
+/*
  * A flush that fails in the thread (no space for the table) becomes the
  * database's error: a later write fails with it instead of waiting or
  * succeeding.  Every write acknowledged before is there after a reopen.
@@ -590,6 +670,7 @@ main(void)
 	RUN(test_no_thread_leak);
 	RUN(test_concurrent);
 	RUN(test_close_during_compaction);
+	RUN(test_flush_during_compaction);
 	RUN(test_flush_failure);
 	return test_finish();
 }
