@@ -158,6 +158,9 @@ extern size_t lsm_block_cache_usage(LsmBlockCache *c);
 /* Lookups that found their block, and that did not (all views of it). */
 extern void lsm_block_cache_counters(LsmBlockCache *c, uint64_t *hits, uint64_t *misses);
 
+/* LsmOptions has background_threads (for drivers built against older engines) */
+#define LSM_HAS_BACKGROUND_THREADS 1
+
 typedef struct LsmOptions
 {
 	LsmEnv	   *env;			/* NULL: lsm_env_posix() */
@@ -241,7 +244,6 @@ typedef struct LsmOptions
 	 * default): flush and compact in the writing thread; at most 64.
 	 */
 	int			background_threads;
-#define LSM_HAS_BACKGROUND_THREADS 1	/* for drivers built against old lsm.h */
 
 	/* host mode (see above); all off by default */
 	bool		external_wal;	/* no WAL: the host logs, lsm_db_write_at applies */
