@@ -628,8 +628,8 @@ fail:
 /*
  * lsm_db_close
  *		Stop the background threads, sync the WAL (so a clean close
- *		loses nothing even without sync_writes) and free everything.  Iterators and snapshots must be
- *		released first.
+ *		loses nothing even without sync_writes) and free everything.
+ *		Iterators and snapshots must be released first.
  */
 LsmCode
 lsm_db_close(LsmDb *db, LsmStatus *st)
