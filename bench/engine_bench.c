@@ -11,7 +11,9 @@
  *				 [--seed=N] [--sync] [--compaction_style=leveled|tiered]
  *				 [--level_dynamic=0|1] [--max_bytes_for_level_base=B]
  *				 [--target_file_size=B] [--l0_compaction_trigger=N]
- *				 [--benchmarks=fillrandom,overwrite,readrandom,seekrandom,compact]
+ *				 [--background_threads=N]
+ *				 [--benchmarks=fillrandom,overwrite,readrandom,seekrandom,compact,
+ *							   waitforcompaction]
  *				 [--db=DIR]
  *
  * Keys are 16 bytes (a zero-padded decimal number below num), values
@@ -37,7 +39,13 @@
  * and reads nexts entries after each; compact compacts the whole database
  * down to its bottom level (lsm_db_compact_range), so listing the reads
  * again after it measures them on a fully compacted tree.
- * --compaction_style picks the engine's compaction (default leveled).  Each benchmark prints one line:
+ * --compaction_style picks the engine's compaction (default leveled).
+ * --background_threads=N (default 0) gives the database N threads of its
+ * own that flush and compact (LsmOptions.background_threads), so that the
+ * writes do neither; waitforcompaction then waits, untimed, until no flush
+ * or compaction is pending or running, as db_bench's waitforcompaction
+ * does (without threads it runs what is due itself).  Each benchmark
+ * prints one line:
  *
  *	<name> : <micros/op> micros/op; <ops/s> ops/s; <MB/s> MB/s (<notes>)
  *
@@ -49,6 +57,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/time.h>
+#include <unistd.h>
 
 #include "lsm.h"
 
@@ -74,6 +83,7 @@ typedef struct BenchOpts
 	uint64_t	level_base;		/* 0: default max_bytes_for_level_base */
 	uint64_t	file_size;		/* 0: default target_file_size */
 	int			l0_trigger;		/* 0: default l0_compaction_trigger */
+	int			background_threads; /* LsmOptions.background_threads */
 	bool		sync;
 	const char *benchmarks;
 	const char *db;
@@ -219,6 +229,15 @@ open_db(const BenchOpts *bo, LsmDb **db)
 		o.target_file_size = bo->file_size;
 	if (bo->l0_trigger > 0)
 		o.l0_compaction_trigger = bo->l0_trigger;
+#ifdef LSM_HAS_BACKGROUND_THREADS
+	o.background_threads = bo->background_threads;
+#else
+	if (bo->background_threads > 0)
+	{
+		fprintf(stderr, "this engine has no background_threads\n");
+		return 0;
+	}
+#endif
 	if (lsm_db_open(&o, bo->db, db, &st) != LSM_OK)
 	{
 		fprintf(stderr, "cannot open %s: %s\n", bo->db, st.msg);
@@ -340,6 +359,58 @@ bench_seekrandom(const BenchOpts *bo, LsmDb *db)
 	return 1;
 }
 
+/*
+ * waitforcompaction: wait until nothing is left for the background threads
+ * (no frozen memtable, no compaction due or running), untimed like
+ * db_bench's.  A minute without any progress while work is still pending
+ * means the threads stopped (a background error): give up.
+ */
+static int
+bench_wait_for_compaction(const BenchOpts *bo, LsmDb *db)
+{
+	double		t0 = now_sec();
+	double		last_progress = t0;
+	LsmDbStats	s0;
+	LsmDbStats	s;
+	uint64_t	done;
+
+	lsm_db_stats(db, &s0);
+	if (bo->background_threads == 0)
+	{
+		LsmStatus	st;
+
+		if (lsm_db_compact_pending(db, &st) != LSM_OK)
+		{
+			fprintf(stderr, "waitforcompaction: %s\n", st.msg);
+			return 0;
+		}
+	}
+	done = s0.flushes + s0.compactions;
+	for (;;)
+	{
+		lsm_db_stats(db, &s);
+		if (!lsm_db_flush_needed(db) && !lsm_db_compaction_needed(db) &&
+			s.running_compactions == 0)
+			break;
+		if (s.flushes + s.compactions != done || s.running_compactions > 0)
+		{
+			done = s.flushes + s.compactions;
+			last_progress = now_sec();
+		}
+		else if (now_sec() - last_progress > 60)
+		{
+			fprintf(stderr, "waitforcompaction: no progress for a minute\n");
+			return 0;
+		}
+		usleep(10000);
+	}
+	printf("waitforcompaction : %.3f s untimed (%llu flushes, %llu compactions)\n",
+		   now_sec() - t0, (unsigned long long) (s.flushes - s0.flushes),
+		   (unsigned long long) (s.compactions - s0.compactions));
+	fflush(stdout);
+	return 1;
+}
+
 /* Compact everything down to the bottom level. */
 static int
 bench_compact(LsmDb *db)
@@ -381,13 +452,15 @@ print_compaction_stats(const LsmDbStats *s)
 	printf("; total %.1f MiB\n", bytes / 1048576.0);
 	printf("compaction: %llu compactions (%llu trivial moves), read %.1f MiB, wrote %.1f MiB, "
 		   "flushed %.1f MiB, wal %.1f MiB, write amp %.2f, read amp %.2f probes/get, "
-		   "stalls %llu slowdowns / %llu stops / %.1f ms\n",
+		   "stalls %llu slowdowns / %llu stops / %.1f ms, "
+		   "memtable waits %llu / %.1f ms\n",
 		   (unsigned long long) s->compactions, (unsigned long long) s->trivial_moves,
 		   s->bytes_compacted_read / 1048576.0, s->bytes_compacted_written / 1048576.0,
 		   s->bytes_flushed / 1048576.0, s->bytes_written_wal / 1048576.0,
 		   s->write_amplification, s->read_amplification,
 		   (unsigned long long) s->stall_slowdowns, (unsigned long long) s->stall_stops,
-		   s->stall_micros / 1000.0);
+		   s->stall_micros / 1000.0, (unsigned long long) s->memtable_waits,
+		   s->memtable_wait_micros / 1000.0);
 }
 
 static void
@@ -507,6 +580,8 @@ main(int argc, char **argv)
 			bo.file_size = strtoull(v, NULL, 10);
 		else if ((v = arg_value(argv[i], "--l0_compaction_trigger")))
 			bo.l0_trigger = atoi(v);
+		else if ((v = arg_value(argv[i], "--background_threads")))
+			bo.background_threads = atoi(v);
 		else if ((v = arg_value(argv[i], "--compaction_style")))
 		{
 			if (strcmp(v, "leveled") == 0)
@@ -577,6 +652,13 @@ main(int argc, char **argv)
 			if (db == NULL && !open_db(&bo, &db))
 				rc = 1;
 			else if (name[0] == 'r' ? !bench_readrandom(&bo, db) : !bench_seekrandom(&bo, db))
+				rc = 1;
+		}
+		else if (strcmp(name, "waitforcompaction") == 0)
+		{
+			if (db == NULL && !open_db(&bo, &db))
+				rc = 1;
+			else if (!bench_wait_for_compaction(&bo, db))
 				rc = 1;
 		}
 		else if (strcmp(name, "compact") == 0)

@@ -13,12 +13,13 @@
 #	0.5), block size 4096, 10 bloom bits per key, zstd level 3, an 8 MiB block
 #	cache, a 64 MiB write buffer (the FDW's memtable_size default), WAL on and
 #	no fsync, one client thread.  Each of the three workloads is its own
-#	process; the reads reopen the database the fill left.  RocksDB first
-#	waits (untimed, db_bench's waitforcompaction) for the compactions the
-#	fill left pending, so both stores are read at rest: the engine compacts
-#	in the thread that flushed (auto_compact), so it has none pending (were
-#	it to compact in the background, engine_bench should wait the same
-#	way).  The engines
+#	process; the reads reopen the database the fill left.  The engine runs
+#	with 1 background thread by default (--background_threads), which
+#	flushes and compacts while the client thread writes, as RocksDB's
+#	background jobs do.  Both first wait (untimed, db_bench's and
+#	engine_bench's waitforcompaction) for the flushes and compactions the
+#	fill left pending, so both stores are read at rest; the engine also
+#	waits so right after its fill, in the fill's process.  The engines
 #	alternate A/B, B/A, ... over the runs and each database is deleted before
 #	the other engine starts; the table shows the median ops/s of each and the
 #	ratio engine/RocksDB (above 1: the engine is faster).
@@ -31,6 +32,9 @@
 #	  --seeks=N              seeks in seekrandom (env SEEKS, default num/100)
 #	  --write_buffer_size=B  memtable bytes, both (env WRITE_BUFFER_SIZE)
 #	  --cache_size=B         block cache bytes, both (env CACHE_SIZE, 8 MiB)
+#	  --background_threads=N the engine's flush and compaction threads (env
+#	                         BACKGROUND_THREADS, default 1; 0: the writing
+#	                         thread flushes and compacts (auto_compact))
 #	  --bench_dir=DIR        where the databases go (env BENCH_DIR, /tmp); a
 #	                         fresh subdirectory is made and removed at the end
 #	  --out_dir=DIR          logs, table and plot data (env OUT_DIR, bench/out)
@@ -75,6 +79,7 @@ COMPRESSION_LEVEL=3
 COMPRESSION_RATIO=0.5
 WRITE_BUFFER_SIZE=${WRITE_BUFFER_SIZE:-$((64 * 1024 * 1024))}
 CACHE_SIZE=${CACHE_SIZE:-$((8 * 1024 * 1024))}
+BACKGROUND_THREADS=${BACKGROUND_THREADS:-1}
 BENCH_DIR=${BENCH_DIR:-/tmp}
 OUT_DIR=${OUT_DIR:-$ROOT/bench/out}
 PLOT=${PLOT:-}
@@ -98,6 +103,7 @@ for arg in "$@"; do
 		--seeks=*) SEEKS=${arg#*=} ;;
 		--write_buffer_size=*) WRITE_BUFFER_SIZE=${arg#*=} ;;
 		--cache_size=*) CACHE_SIZE=${arg#*=} ;;
+		--background_threads=*) BACKGROUND_THREADS=${arg#*=} ;;
 		--bench_dir=*) BENCH_DIR=${arg#*=} ;;
 		--out_dir=*) OUT_DIR=${arg#*=} ;;
 		--plot=*) PLOT=${arg#*=} ;;
@@ -112,6 +118,7 @@ done
 for v in RUNS NUM WRITE_BUFFER_SIZE CACHE_SIZE; do
 	[[ ${!v} =~ ^[1-9][0-9]*$ ]] || { echo "$v must be a positive integer" >&2; exit 2; }
 done
+[[ $BACKGROUND_THREADS =~ ^[0-9]+$ ]] || { echo "BACKGROUND_THREADS must be a number" >&2; exit 2; }
 READS=${READS:-$NUM}
 SEEKS=${SEEKS:-$((NUM / 100 > 0 ? NUM / 100 : 1))}
 if [ -z "$PLOT" ]; then
@@ -204,7 +211,8 @@ DB_ROCKS=$WORK/rocksdb_db
 OURS_COMMON="$BIN --db=$DB_OURS --num=$NUM --value_size=$VALUE_SIZE \
 --write_buffer_size=$WRITE_BUFFER_SIZE --block_cache_size=$CACHE_SIZE \
 --block_size=$BLOCK_SIZE --bloom_bits=$BLOOM_BITS --compression=zstd \
---compression_level=$COMPRESSION_LEVEL --compression_ratio=$COMPRESSION_RATIO"
+--compression_level=$COMPRESSION_LEVEL --compression_ratio=$COMPRESSION_RATIO \
+--background_threads=$BACKGROUND_THREADS"
 ROCKS_COMMON="$DB_BENCH --db=$DB_ROCKS --num=$NUM --key_size=$KEY_SIZE --value_size=$VALUE_SIZE \
 --write_buffer_size=$WRITE_BUFFER_SIZE --cache_size=$CACHE_SIZE \
 --block_size=$BLOCK_SIZE --bloom_bits=$BLOOM_BITS --compression_type=zstd \
@@ -215,9 +223,9 @@ ROCKS_COMMON="$DB_BENCH --db=$DB_ROCKS --num=$NUM --key_size=$KEY_SIZE --value_s
 cmd() {
 	local seed=$3
 	case "$1/$2" in
-		ours/fill) echo "$OURS_COMMON --benchmarks=fillrandom --seed=$seed" ;;
-		ours/read) echo "$OURS_COMMON --benchmarks=readrandom --reads=$READS --seed=$seed" ;;
-		ours/seek) echo "$OURS_COMMON --benchmarks=seekrandom --seeks=$SEEKS --nexts=$NEXTS --seed=$seed" ;;
+		ours/fill) echo "$OURS_COMMON --benchmarks=fillrandom,waitforcompaction --seed=$seed" ;;
+		ours/read) echo "$OURS_COMMON --benchmarks=waitforcompaction,readrandom --reads=$READS --seed=$seed" ;;
+		ours/seek) echo "$OURS_COMMON --benchmarks=waitforcompaction,seekrandom --seeks=$SEEKS --nexts=$NEXTS --seed=$seed" ;;
 		rocks/fill) echo "$ROCKS_COMMON --benchmarks=fillrandom --use_existing_db=0 --seed=$seed" ;;
 		rocks/read) echo "$ROCKS_COMMON --benchmarks=levelstats,waitforcompaction,levelstats,readrandom --use_existing_db=1 --reads=$READS --seed=$seed" ;;
 		rocks/seek) echo "$ROCKS_COMMON --benchmarks=waitforcompaction,seekrandom,levelstats --use_existing_db=1 --reads=$SEEKS --seek_nexts=$NEXTS --seed=$seed" ;;
@@ -302,7 +310,8 @@ run_engine() {
 		"libzstd $(dpkg-query -W -f='${Version}' libzstd1 2>/dev/null || echo '?')"
 	echo "parameters: num $NUM, reads $READS, seeks $SEEKS x $NEXTS nexts, key $KEY_SIZE B, value $VALUE_SIZE B," \
 		"block $BLOCK_SIZE, bloom $BLOOM_BITS bits, zstd level $COMPRESSION_LEVEL, cache $CACHE_SIZE B," \
-		"write buffer $WRITE_BUFFER_SIZE B, WAL on, no fsync, 1 thread, $RUNS run(s)"
+		"write buffer $WRITE_BUFFER_SIZE B, WAL on, no fsync, 1 thread, $RUNS run(s)," \
+		"engine background threads $BACKGROUND_THREADS"
 	echo "commands (DIR = $WORK; S = 10 * run + 1, 2, 3 for fill, read, seek):"
 	for eng in ours rocks; do
 		for p in fill read seek; do

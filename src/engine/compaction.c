@@ -1718,6 +1718,7 @@ lsm_compaction_run(LsmCompaction *c, LsmStatus *st)
 	RunState	rs;
 	LsmIter    *it;
 	LsmCode		rc;
+	uint64_t	n = 0;
 
 	if (c->ran || c->trivial_move)
 		return LSM_OK;
@@ -1728,8 +1729,11 @@ lsm_compaction_run(LsmCompaction *c, LsmStatus *st)
 	rc = input_iter(c, &it, st);
 	if (rc != LSM_OK)
 		goto fail;
-	for (lsm_iter_seek_first(it); lsm_iter_valid(it); lsm_iter_next(it))
+	for (lsm_iter_seek_first(it); lsm_iter_valid(it); lsm_iter_next(it), n++)
 	{
+		/* a frozen memtable goes first (db_background.c) */
+		if (db->bg != NULL && n % 4096 == 4095)
+			lsm_db_bg_flush_interleaved(db);
 		rc = process(&rs, lsm_iter_key(it), lsm_iter_value(it), st);
 		if (rc != LSM_OK)
 			break;

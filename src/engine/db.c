@@ -10,7 +10,9 @@
  * then the WAL files only it needed are deleted.  Standalone, that flush
  * runs synchronously in the writer that needed the room, and so do the
  * compactions it made due when auto_compact is on (compaction.c); a host
- * moves both to its own threads (background_flush, below).
+ * moves both to its own threads (background_flush, below), and so does a
+ * standalone database with background_threads, whose own threads play the
+ * host's workers (db_background.c).
  *
  * Write stalls.  Before a batch is accepted the writer looks at the
  * pressure of the current version (compaction.c): past the slowdown

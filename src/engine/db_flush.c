@@ -490,6 +490,9 @@ lsm_db_flush_pending(LsmDb *db, bool *did, LsmStatus *st)
 	lsm_db_memref_unref(db, m);
 	db->env->mutex_unlock(db->mu);
 	*did = rc == LSM_OK;
+	/* a new level-0 file may have made a compaction due */
+	if (*did)
+		lsm_db_bg_wake(db);
 	return rc;
 }
 

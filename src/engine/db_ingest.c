@@ -271,6 +271,8 @@ lsm_db_ingest(LsmDb *db, const char *const *paths, int n, LsmSeq first_seq,
 		}
 	}
 	LSM_STAT_ADD(db, ingested_files, n);
+	if (level == 0)
+		lsm_db_bg_wake(db);
 	/* level-0 files count towards compaction like a flush's */
 	if (level == 0 && db->opts.auto_compact)
 	{

@@ -43,6 +43,9 @@
 #include "version.h"
 #include "wal.h"
 
+/* The standalone database's own threads (db_background.c). */
+typedef struct LsmBackground LsmBackground;
+
 /* Most immutable memtables waiting for flush at once. */
 #define LSM_MAX_IMM 4
 
@@ -181,6 +184,9 @@ struct LsmDb
 	/* opts.reader_slots of them (NULL if 0), cache-line aligned; see above */
 	LsmReaderSlot *slots;
 	void	   *slots_mem;		/* what was allocated for them */
+
+	/* background_threads' state; set at open, cleared at close */
+	LsmBackground *bg;
 };
 
 /* Add to a stats counter from any thread. */
@@ -238,6 +244,14 @@ extern LsmCode lsm_db_refuse_write(LsmDb *db, LsmStatus *st);
 extern LsmCode lsm_db_switch_memtable(LsmDb *db, size_t need, bool new_log, bool *pool_full, LsmStatus *st);
 extern LsmCode lsm_db_make_room(LsmDb *db, size_t need, bool new_log, LsmStatus *st);
 extern LsmCode lsm_db_room_background(LsmDb *db, size_t need, bool *froze, LsmStatus *st);
+
+/* in db_background.c: the threads of background_threads */
+extern LsmCode lsm_db_bg_check_options(const LsmOptions *o, LsmStatus *st);
+extern LsmCode lsm_db_bg_start(LsmDb *db, LsmStatus *st);
+extern void lsm_db_bg_stop(LsmDb *db);
+extern void lsm_db_bg_wake(LsmDb *db);
+extern void lsm_db_bg_flush_wanted(void *arg);
+extern void lsm_db_bg_flush_interleaved(LsmDb *db);
 
 /* in db_write.c, for WAL replay in db_open.c */
 extern LsmCode lsm_db_insert_entry(void *arg, LsmSeq seq, LsmKind kind, LsmSlice key, LsmSlice value,

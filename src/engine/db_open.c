@@ -430,6 +430,7 @@ db_free(LsmDb *db)
 {
 	int			i;
 
+	lsm_db_bg_stop(db);
 	if (db->log != NULL)
 		lsm_log_close(db->log, NULL);
 	if (db->sv != NULL)
@@ -492,6 +493,9 @@ lsm_db_open(const LsmOptions *opts, const char *path, LsmDb **dbp, LsmStatus *st
 	rc = lsm_compaction_check_options(opts, st);
 	if (rc != LSM_OK)
 		return rc;
+	rc = lsm_db_bg_check_options(opts, st);
+	if (rc != LSM_OK)
+		return rc;
 	if (opts->background_flush && opts->auto_compact)
 		return lsm_status_set(st, LSM_INVALID_ARGUMENT, 0,
 							  "background_flush needs auto_compact off: the host's workers compact");
@@ -518,6 +522,14 @@ lsm_db_open(const LsmOptions *opts, const char *path, LsmDb **dbp, LsmStatus *st
 		db->opts.env = lsm_env_posix();
 	if (db->opts.merge == NULL)
 		db->opts.merge = lsm_merge_int64_add;
+	/* our own threads are the host mode's workers (db_background.c) */
+	if (db->opts.background_threads > 0)
+	{
+		db->opts.background_flush = true;
+		db->opts.auto_compact = false;
+		db->opts.flush_wanted_fn = lsm_db_bg_flush_wanted;
+		db->opts.flush_wanted_arg = db;
+	}
 	db->env = db->opts.env;
 	lsm_sst_options_from(&db->topts, &db->opts);
 	db->snapshots.next = db->snapshots.prev = &db->snapshots;
@@ -601,6 +613,10 @@ lsm_db_open(const LsmOptions *opts, const char *path, LsmDb **dbp, LsmStatus *st
 
 		(void) lsm_db_compact_pending(db, &ignored);
 	}
+	/* the threads' first look does the same for background_threads */
+	rc = lsm_db_bg_start(db, st);
+	if (rc != LSM_OK)
+		goto fail;
 	*dbp = db;
 	return LSM_OK;
 
@@ -611,9 +627,9 @@ fail:
 
 /*
  * lsm_db_close
- *		Sync the WAL (so a clean close loses nothing even without
- *		sync_writes) and free everything.  Iterators and snapshots must be
- *		released first.
+ *		Stop the background threads, sync the WAL (so a clean close
+ *		loses nothing even without sync_writes) and free everything.
+ *		Iterators and snapshots must be released first.
  */
 LsmCode
 lsm_db_close(LsmDb *db, LsmStatus *st)
@@ -622,6 +638,8 @@ lsm_db_close(LsmDb *db, LsmStatus *st)
 
 	if (db == NULL)
 		return LSM_OK;
+	/* before anything goes: a thread may be flushing or compacting */
+	lsm_db_bg_stop(db);
 	db->env->mutex_lock(db->write_mu);
 	if (db->log != NULL)
 	{

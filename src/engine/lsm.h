@@ -158,6 +158,9 @@ extern size_t lsm_block_cache_usage(LsmBlockCache *c);
 /* Lookups that found their block, and that did not (all views of it). */
 extern void lsm_block_cache_counters(LsmBlockCache *c, uint64_t *hits, uint64_t *misses);
 
+/* LsmOptions has background_threads (for drivers built against older engines) */
+#define LSM_HAS_BACKGROUND_THREADS 1
+
 typedef struct LsmOptions
 {
 	LsmEnv	   *env;			/* NULL: lsm_env_posix() */
@@ -228,6 +231,19 @@ typedef struct LsmOptions
 	LsmFilterStartFn filter_start_fn;	/* NULL: no filter */
 	LsmFilterFn filter_fn;		/* NULL: no compaction filter */
 	void	   *filter_arg;
+
+	/*
+	 * Standalone: this many threads of the database's own flush frozen
+	 * memtables and compact, as a host's workers do (background_flush):
+	 * writers only freeze a full memtable and wake them, and wait through
+	 * the env's wait hook when LSM_MAX_IMM memtables wait or writes stop.
+	 * A flush or compaction that fails there sets the sticky error that
+	 * makes every later write fail.  lsm_db_close stops and joins them.
+	 * Overrides auto_compact; needs external_wal and background_flush off
+	 * and no flush_wanted_fn (a host runs its own workers).  0 (the
+	 * default): flush and compact in the writing thread; at most 64.
+	 */
+	int			background_threads;
 
 	/* host mode (see above); all off by default */
 	bool		external_wal;	/* no WAL: the host logs, lsm_db_write_at applies */
