@@ -652,17 +652,20 @@ test_batch_sorted_iter(void)
 		LsmKind		kind = (LsmKind) test_rng_below(&rng, 3);
 		LsmBuf		ik = LSM_BUF_INIT;
 
-		/* 300 distinct keys: a shared 0..30-byte prefix, then a 0..3-byte tail */
+		/* 300 keys: a shared 0..30-byte prefix, a base-4 tail, 0..2 zero bytes */
 		{
 			uint64_t	k = test_rng_below(&rng, 300);
-			size_t		shared = (k * 7) % 31;
+			size_t		shared = (k / 3 * 7) % 31;
 
 			memset(key, 'p', shared);
 			if (k % 5 == 0 && shared > 0)
 				key[shared / 2] = 0;
 			klen = shared;
-			for (uint64_t t = k; t > 0 && klen < sizeof(key); t /= 4)
+			for (uint64_t t = k / 3; t > 0 && klen < sizeof(key); t /= 4)
 				key[klen++] = (uint8_t) (t % 4);
+			/* zero-padded twins: equal 16-byte prefixes, different keys */
+			for (uint64_t z = 0; z < k % 3 && klen < sizeof(key); z++)
+				key[klen++] = 0;
 		}
 		fill_random(&rng, val, vlen);
 		if (kind == LSM_KIND_DELETE)
