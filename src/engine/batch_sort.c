@@ -67,7 +67,7 @@ collect_entry(void *arg, LsmSeq seq, LsmKind kind, LsmSlice key, LsmSlice value,
 	if (bs->n == bs->cap)
 	{
 		size_t		cap = bs->cap ? bs->cap * 2 : 1024;
-		SortedEntry *grown = lsm_malloc(cap * sizeof(SortedEntry));
+		SortedEntry *grown = lsm_malloc_private(cap * sizeof(SortedEntry));
 
 		if (grown == NULL)
 			return lsm_status_set(st, LSM_NO_MEMORY, 0, "out of memory sorting a batch");
