@@ -16,7 +16,7 @@
  * filter of the keys written (KeyFilter) answers most "did I write this
  * key?" questions without the index.  ROLLBACK drops everything;
  * ROLLBACK TO SAVEPOINT truncates the op log to the savepoint's mark and
- * rebuilds the index.  The total is capped by
+ * empties the index if it holds any of the ops cut.  The total is capped by
  * lsm_fdw.max_transaction_memory.
  */
 #include "postgres.h"
@@ -310,7 +310,7 @@ ops_iter(LsmTxnTable *t)
  * before any spill (the runs' keys would have to be read back); past
  * FILTER_MAX_SLOTS (6.3M keys) it is given up, so it costs at most 64 MB.
  */
-#define FILTER_MIN_SLOTS	((uint64) 2048)
+#define FILTER_MIN_SLOTS	((uint64) 256)	/* 2 kB: small transactions insert too */
 #define FILTER_MAX_SLOTS	((uint64) 1 << 23)
 
 static uint64
