@@ -223,6 +223,138 @@ my $growth_mb = int(($after - $before) / 1024);
 ok($growth_mb < 24, "a 45 MB load grows the backend's peak RSS by $growth_mb MB (< 24)");
 is($node->safe_psql('postgres', 'SELECT count(*) FROM m'), '400000', 'and commits every row');
 
+# 9. The load's own-write checks (a filter of the keys written, an index
+# brought up to date only when read, runs sorted from the log).
+$node->safe_psql('postgres', q{
+	CREATE FOREIGN TABLE d (k int8 OPTIONS (key 'true'), v text) SERVER lsm;
+	CREATE FOREIGN TABLE o (k int8 OPTIONS (key 'true'), v text) SERVER lsm
+		OPTIONS (on_duplicate 'overwrite');
+});
+# A CSV file of the given keys, in that order, values "<tag>-<k>-<padding>".
+sub csv_keys
+{
+	my ($name, $tag, $pad, @keys) = @_;
+	my $path = $node->basedir . "/$name.csv";
+	open(my $fh, '>', $path) or die "$path: $!";
+	print $fh "$_,$tag-$_-" . ('x' x $pad) . "\n" for @keys;
+	close($fh);
+	chmod(0644, $path);
+	return $path;
+}
+# a duplicate of a key spilled long before, and of one still in memory
+for my $dup (5, 19990)
+{
+	my $f = csv_keys("dup$dup", 'd', 100, 1 .. 20000, $dup);
+	my ($ret, $stdout, $stderr) = $node->psql('postgres', "COPY d FROM '$f' (FORMAT csv)",
+		extra_params => ['-v', 'VERBOSITY=verbose']);
+	like($stderr, qr/23505: duplicate key value violates the key of lsm_fdw table "d"/,
+		"a COPY repeating key $dup fails with 23505");
+	like($stderr, qr/Key \(k\)=\($dup\) already exists/, "and names key $dup");
+	is($node->safe_psql('postgres', 'SELECT count(*) FROM d'), '0', 'and leaves nothing');
+}
+is(bulk_files(), 0, 'the failed loads left no file');
+# on_duplicate 'overwrite': the last of a key's rows wins, across spills
+my $fo = $node->basedir . '/ow.csv';
+open(my $fh, '>', $fo) or die "$fo: $!";
+print $fh "7,first\n";
+print $fh "$_,o-$_-" . ('x' x 100) . "\n" for 1 .. 20000;
+print $fh "7,last\n19990,last\n";
+close($fh);
+chmod(0644, $fo);
+$out = $node->safe_psql('postgres', qq{
+	BEGIN;
+	COPY o FROM '$fo' (FORMAT csv);
+	SELECT count(*), string_agg(v, ',' ORDER BY k) FILTER (WHERE k IN (7, 19990)) FROM o;
+	COMMIT;
+	SELECT count(*), string_agg(v, ',' ORDER BY k) FILTER (WHERE k IN (7, 19990)) FROM o;
+	SELECT v FROM o WHERE k = 8;
+});
+is($out, "20000|last,last\n20000|last,last\no-8-" . ('x' x 100),
+	'an overwrite load keeps the last row of each key, before and after its commit');
+# the index is built when the transaction first reads what it wrote
+$out = $node->safe_psql('postgres', q{
+	BEGIN;
+	INSERT INTO d SELECT g, 'i' FROM generate_series(1, 1000) g;
+	SELECT count(*), max(k) FROM d;
+	INSERT INTO d SELECT g, 'j' FROM generate_series(1001, 1500) g;
+	SELECT count(*), max(k), min(v) FROM d WHERE k > 900;
+	SAVEPOINT s;
+	INSERT INTO d SELECT g, 'k' FROM generate_series(1501, 1600) g;
+	ROLLBACK TO s;
+	SELECT count(*), max(k) FROM d;
+	INSERT INTO d VALUES (1550, 'again');
+	SAVEPOINT s2;
+	INSERT INTO d SELECT g, 'l' FROM generate_series(1601, 1700) g;
+	SELECT count(*) FROM d;
+	ROLLBACK TO s2;
+	SELECT count(*), max(k) FROM d;
+	COMMIT;
+});
+is($out, "1000|1000\n600|1500|i\n1500|1500\n1601\n1501|1550",
+	'own reads see lazily indexed writes, before and after ROLLBACK TO');
+my ($ret, $stdout, $stderr) = $node->psql('postgres', q{
+	BEGIN;
+	INSERT INTO d SELECT g, 'x' FROM generate_series(2001, 3000) g;
+	SAVEPOINT s;
+	INSERT INTO d VALUES (3001, 'x');
+	ROLLBACK TO s;
+	INSERT INTO d VALUES (3001, 'y');
+	INSERT INTO d VALUES (2500, 'dup');
+	COMMIT;
+});
+like($stderr, qr/Key \(k\)=\(2500\) already exists/,
+	'a key written earlier in the transaction is a duplicate');
+is($node->safe_psql('postgres', 'SELECT count(*) FROM d WHERE k > 2000'), '0',
+	'and the transaction rolled back');
+$out = $node->safe_psql('postgres', q{
+	BEGIN;
+	INSERT INTO d SELECT g, 'x' FROM generate_series(2001, 3000) g;
+	SAVEPOINT s;
+	INSERT INTO d VALUES (3001, 'x');
+	ROLLBACK TO s;
+	INSERT INTO d VALUES (3001, 'y');
+	COMMIT;
+	SELECT count(*), max(v) FROM d WHERE k > 2000;
+});
+is($out, '1001|y', 'a key rolled back to a savepoint can be inserted again');
+($ret, $stdout, $stderr) = $node->psql('postgres', q{
+	BEGIN;
+	TRUNCATE d;
+	INSERT INTO d VALUES (1, 'after truncate');
+	INSERT INTO d VALUES (1, 'twice');
+	COMMIT;
+});
+like($stderr, qr/Key \(k\)=\(1\) already exists/,
+	'after TRUNCATE a committed key can be inserted once, not twice');
+is($node->safe_psql('postgres', q{
+	BEGIN;
+	TRUNCATE d;
+	INSERT INTO d VALUES (1, 'after truncate');
+	COMMIT;
+	SELECT count(*), max(v) FROM d;
+}), '1|after truncate', 'TRUNCATE and an insert of a key it had');
+
+# 10. A load that never reads its own writes builds no index: with 32MB
+# runs, 60 MB of 1 KiB rows grow the backend by about a run's log, not by
+# a log and a skiplist of it (~70 MB before).  Into an on_duplicate table
+# and a default one (whose duplicate checks the key filter answers).
+my $f10 = csv_keys('kib', 'k', 1000, map { ($_ * 7919) % 60000 } 1 .. 60000);
+for my $tbl ('o10', 'd10')
+{
+	$node->safe_psql('postgres', "CREATE FOREIGN TABLE $tbl (k int8 OPTIONS (key 'true'), v text) SERVER lsm"
+		. ($tbl eq 'o10' ? " OPTIONS (on_duplicate 'overwrite')" : ''));
+	my ($b10, $a10) = split /\n/, $node->safe_psql('postgres', qq{
+		SET lsm_fdw.spill_threshold = '32MB';
+		$hwm;
+		COPY $tbl FROM '$f10' (FORMAT csv);
+		$hwm;
+	});
+	my $g10 = int(($a10 - $b10) / 1024);
+	ok($g10 < 52, "a 60 MB load into $tbl with 32MB runs grows the backend by $g10 MB (< 52)");
+	is($node->safe_psql('postgres', "SELECT count(*), count(DISTINCT k) FROM $tbl"), '60000|60000',
+		'and commits every row');
+}
+
 # 8. pg_restore takes the same path.
 my $dump = $node->basedir . '/t.dump';
 $node->command_ok(['pg_dump', '--include-foreign-data=lsm', '-Fc', '-t', 't', '-f', $dump, 'postgres'],

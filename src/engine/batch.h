@@ -69,6 +69,16 @@ extern LsmCode lsm_batch_iterate_entries(LsmSlice entries, LsmSeq first_seq,
 										 LsmStatus *st);
 
 /*
+ * The same entries in internal-key order (lsm_format.h), as an iterator
+ * over an array sorted once (batch_sort.c): a sorted run without a
+ * skiplist.  Keys are internal keys (user key, seq, kind); values and the
+ * user-key bytes point into entries, which must outlive the iterator.  NULL
+ * with st set when entries are malformed or memory ran out.
+ */
+extern LsmIter *lsm_batch_sorted_iter(LsmSlice entries, LsmSeq first_seq,
+									  LsmStatus *st);
+
+/*
  * Cut a serialized batch into consecutive batches ("chunks") and hand each
  * to fn, in order.  Entries are numbered from first_seq (the header's own
  * number is not used: a batch may be numbered after it was written).  A

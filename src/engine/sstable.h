@@ -88,6 +88,8 @@ extern LsmCode lsm_sst_builder_finish(LsmSstBuilder *b, LsmSstProps *props,
 										LsmStatus *st);
 /* Close, remove the file and free the builder. */
 extern void lsm_sst_builder_abandon(LsmSstBuilder *b);
+/* Let finish skip the fsync: a scratch file no one reads after a crash. */
+extern void lsm_sst_builder_skip_sync(LsmSstBuilder *b);
 
 typedef struct LsmSst LsmSst;
 

@@ -59,6 +59,7 @@ struct LsmSstBuilder
 
 	LsmSstProps props;
 	LsmStatus	err;			/* sticky I/O or memory error */
+	bool		no_sync;		/* lsm_sst_builder_skip_sync */
 };
 
 /*
@@ -597,11 +598,23 @@ write_tail(LsmSstBuilder *b)
 	b->offset += sizeof(footer);
 
 	if ((rc = flush_out(b)) != LSM_OK ||
-		(rc = b->env->sync(b->file, &b->err)) != LSM_OK)
+		(!b->no_sync && (rc = b->env->sync(b->file, &b->err)) != LSM_OK))
 		return rc;
 	f = b->file;
 	b->file = NULL;
 	return b->env->close_file(f, &b->err);
+}
+
+/*
+ * lsm_sst_builder_skip_sync
+ *		Finish without an fsync: for a scratch file that a crash makes
+ *		useless anyway (a transaction's spilled run, removed at restart),
+ *		whose pages may then never need to reach the disk at all.
+ */
+void
+lsm_sst_builder_skip_sync(LsmSstBuilder *b)
+{
+	b->no_sync = true;
 }
 
 /*

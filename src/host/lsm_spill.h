@@ -19,8 +19,12 @@ extern int	lsm_debug_ingest_delay;	/* ms, lsm_fdw.debug_ingest_delay (tests) */
 /* $PGDATA/lsm_fdw/bulk: runs and bulk files; emptied at every start. */
 extern char *lsm_bulk_dir(void);
 
-/* Write every entry of index (op numbers as sequence numbers) as a new run. */
-extern LsmSpill *lsm_spill_add_run(LsmSpill *sp, LsmMemTable *index);
+/*
+ * Write every entry of ops (internal keys, op numbers as sequence numbers:
+ * the transaction's index, or its op log sorted) as a new run.  ops was
+ * made with engine allocations private; this destroys it.
+ */
+extern LsmSpill *lsm_spill_add_run(LsmSpill *sp, LsmIter *ops);
 extern int	lsm_spill_nruns(const LsmSpill *sp);
 extern uint64 lsm_spill_bytes(const LsmSpill *sp);
 
@@ -35,11 +39,12 @@ extern bool lsm_spill_lookup(LsmSpill *sp, LsmSlice key, uint64 upto,
 extern int	lsm_spill_iters(LsmSpill *sp, LsmIter **children);
 
 /*
- * Merge the runs and index into ingestable files in the bulk directory:
- * of each key its newest op, ops up to hidden left out, sequence number 0.
+ * Merge the runs and ops (the ops not in a run, as for lsm_spill_add_run,
+ * which this destroys) into ingestable files in the bulk directory: of each
+ * key its newest op, ops up to hidden left out, sequence number 0.
  * Returns the number of files; *paths palloc'd in TopTransactionContext.
  */
-extern int	lsm_spill_build(LsmSpill *sp, LsmMemTable *index, uint64 hidden,
+extern int	lsm_spill_build(LsmSpill *sp, LsmIter *ops, uint64 hidden,
 							char ***paths);
 
 /* Close and remove the runs (transaction end); NULL is fine. */

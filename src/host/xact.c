@@ -10,14 +10,20 @@
  * an index of it: an engine memtable in private memory whose
  * sequence numbers are op numbers, so that a scan started at op n sees the
  * transaction's own writes up to n and not the rows that the same statement
- * writes later (no Halloween problem).  ROLLBACK drops everything;
+ * writes later (no Halloween problem).  The index is brought up to date
+ * when something reads it, not at every write: a load that never reads its
+ * own writes sorts its log once instead (lsm_batch_sorted_iter), and a
+ * filter of the keys written (KeyFilter) answers most "did I write this
+ * key?" questions without the index.  ROLLBACK drops everything;
  * ROLLBACK TO SAVEPOINT truncates the op log to the savepoint's mark and
- * rebuilds the index.  The total is capped by
+ * empties the index if it holds any of the ops cut.  The total is capped by
  * lsm_fdw.max_transaction_memory.
  */
 #include "postgres.h"
 
 #include "access/xact.h"
+#include "common/hashfn.h"
+#include "lib/stringinfo.h"
 #include "miscadmin.h"
 #include "utils/guc.h"
 #include "utils/hsearch.h"
@@ -73,6 +79,8 @@ struct LsmTxnTable
 	void	   *region;			/* malloc'd memtable region of the index */
 	size_t		region_size;
 	LsmMemTable *index;
+	size_t		indexed_len;	/* log[0, indexed_len) is in the index */
+	uint64		indexed_nops;	/* op number of its last op */
 	List	   *marks;			/* LsmSavepointMark *, innermost last */
 
 	/*
@@ -95,6 +103,16 @@ struct LsmTxnTable
 	bool		has_merge;		/* increments are never spilled */
 	char	  **load_paths;		/* the commit's files, removed at the end */
 	int			n_load;
+
+	/*
+	 * Fingerprints of every key the transaction wrote to the table (see
+	 * KeyFilter below); started by the first lookup, NULL before and once
+	 * given up.
+	 */
+	uint64	   *filter;
+	uint64		filter_mask;	/* slots - 1 */
+	uint64		filter_used;
+	bool		filter_off;		/* never (again) for this transaction */
 };
 
 static HTAB *txn_tables = NULL;
@@ -129,6 +147,8 @@ free_txn_table(LsmTxnTable *t)
 	free(t->region);
 	t->region = NULL;
 	t->index = NULL;
+	free(t->filter);
+	t->filter = NULL;
 	lsm_spill_discard(t->spill);
 	t->spill = NULL;
 	/*
@@ -162,45 +182,32 @@ reset_txn_state(void)
 	txn_bytes = 0;
 }
 
-/*
- * Insert op number seq (already in the log) into the index, growing the
- * index region when full.  Returns false only when memory ran out.
- */
 static bool index_add(LsmTxnTable *t, uint64 seq, LsmKind kind, LsmSlice key,
 					  LsmSlice value);
 
-/* lsm_batch_iterate_entries callback of index_rebuild: op seq into the index. */
-static LsmCode
-index_rebuild_entry(void *arg, LsmSeq seq, LsmKind kind, LsmSlice key,
-					LsmSlice value, LsmStatus *st)
-{
-	LsmTxnTable *t = arg;
-
-	if (!lsm_memtable_add(t->index, seq, kind, key, value))
-		return lsm_status_set(st, LSM_NO_MEMORY, 0, "transaction index is full");
-	return LSM_OK;
-}
-
 /*
- * Rebuild the index from the op log, in a region of at least min_size.
+ * Empty the index, in a region of at least min_size: the next reader
+ * indexes the log again (index_catch_up).  A region nobody got a pointer
+ * into since it was built is reused as it is, or freed at once: a load
+ * that spills many times must not keep (or fault in afresh) a region per
+ * spill (that was 1.2 GB for a 1 GB COPY).
  */
 static bool
 index_rebuild(LsmTxnTable *t, size_t min_size)
 {
 	size_t		size = Max(min_size, (size_t) 16 * 1024);
 	void	   *region;
-	LsmStatus	st;
-	LsmCode		rc;
 
+	if (t->region != NULL && !t->index_exposed && t->region_size >= size)
+	{
+		t->index = lsm_memtable_init(t->region, t->region_size);
+		t->indexed_len = 0;
+		t->indexed_nops = t->log_base_nops;
+		return true;
+	}
 	region = malloc(size);
 	if (region == NULL)
 		return false;
-
-	/*
-	 * A region nobody was given a pointer into since it was built can go at
-	 * once: a load that grows and spills its index many times must not keep
-	 * every old region until it ends (that was 1.2 GB for a 1 GB COPY).
-	 */
 	if (t->index_exposed)
 		retire_region(t->region);
 	else
@@ -209,15 +216,209 @@ index_rebuild(LsmTxnTable *t, size_t min_size)
 	t->region = region;
 	t->region_size = size;
 	t->index = lsm_memtable_init(region, size);
-
 	/* op numbers start at 1, after the spilled ones */
-	rc = lsm_batch_iterate_entries(lsm_slice(t->log, t->log_len), t->log_base_nops + 1,
-								   index_rebuild_entry, t, &st);
-	if (rc == LSM_NO_MEMORY)
-		return index_rebuild(t, size * 2);
-	if (rc != LSM_OK)
-		elog(ERROR, "lsm_fdw transaction log is malformed: %s", st.msg);
+	t->indexed_len = 0;
+	t->indexed_nops = t->log_base_nops;
 	return true;
+}
+
+/* lsm_batch_iterate_entries callback of index_catch_up: op seq into the index. */
+static LsmCode
+index_catch_up_entry(void *arg, LsmSeq seq, LsmKind kind, LsmSlice key,
+					 LsmSlice value, LsmStatus *st)
+{
+	LsmTxnTable *t = arg;
+
+	if (!index_add(t, seq, kind, key, value))
+		return lsm_status_set(st, LSM_NO_MEMORY, 0, "transaction index is full");
+	return LSM_OK;
+}
+
+/*
+ * index_catch_up
+ *		Add the ops written since the index was last read to it.
+ */
+static void
+index_catch_up(LsmTxnTable *t)
+{
+	LsmStatus	st;
+	LsmCode		rc;
+
+	if (t->indexed_len == t->log_len)
+		return;
+	Assert(t->indexed_len < t->log_len);
+	rc = lsm_batch_iterate_entries(lsm_slice(t->log + t->indexed_len,
+											 t->log_len - t->indexed_len),
+								   t->indexed_nops + 1, index_catch_up_entry, t, &st);
+	if (rc != LSM_OK)
+	{
+		/* some ops went in: start the index again, once memory allows */
+		if (!index_rebuild(t, 0) || rc == LSM_NO_MEMORY)
+			ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY), errmsg("out of memory")));
+		elog(ERROR, "lsm_fdw transaction log is malformed: %s", st.msg);
+	}
+	t->indexed_len = t->log_len;
+	t->indexed_nops = t->nops;
+}
+
+/*
+ * ops_iter
+ *		The transaction's ops on the table that are not in a run, in
+ *		internal-key order, for writing a run or the commit: the log sorted
+ *		once when nothing indexed it since the last spill (a load that
+ *		never read its own writes), else the index.  Destroy with
+ *		lsm_iter_destroy, engine allocations private.
+ */
+static LsmIter *
+ops_iter(LsmTxnTable *t)
+{
+	LsmIter    *it;
+	LsmStatus	st;
+
+	if (t->indexed_len == 0 && t->log_len > 0)
+	{
+		lsm_alloc_private_begin();
+		it = lsm_batch_sorted_iter(lsm_slice(t->log, t->log_len), t->log_base_nops + 1, &st);
+		lsm_alloc_private_end();
+		if (it == NULL)
+			lsm_report(ERROR, &st, "sort a transaction's writes");
+		return it;
+	}
+	index_catch_up(t);
+	lsm_alloc_private_begin();
+	it = lsm_memtable_iter_new(t->index);
+	lsm_alloc_private_end();
+	if (it == NULL)
+		ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY), errmsg("out of memory")));
+	return it;
+}
+
+/*
+ * KeyFilter: whether the transaction may have written a key to the table.
+ * An INSERT or COPY asks for every row whether the transaction wrote the
+ * key already; the answer is nearly always no, and finding that out in
+ * the index meant a seek through a skiplist of up to 128 MB (a cache miss
+ * at most levels: 30% of a COPY) plus a bloom probe of every run.  This is
+ * an open-addressing table of 64-bit key hashes (the slot is the hash's
+ * low bits, so it grows without the keys): no means no, and a yes (a key
+ * written, or a colliding hash) goes on to the exact lookup.  A yes
+ * brings the whole index up to date, so it must be rare: 32-bit
+ * fingerprints collided about a hundred times in a 1M-row COPY, and each
+ * time the index took in up to 64 MB of ops.  Keys are never taken out
+ * (ROLLBACK TO leaves a yes that the exact lookup corrects).  It starts at
+ * the transaction's first lookup of the table, from the log, and only
+ * before any spill (the runs' keys would have to be read back); past
+ * FILTER_MAX_SLOTS (6.3M keys) it is given up, so it costs at most 64 MB.
+ */
+#define FILTER_MIN_SLOTS	((uint64) 256)	/* 2 kB: small transactions insert too */
+#define FILTER_MAX_SLOTS	((uint64) 1 << 23)
+
+static uint64
+key_fingerprint(LsmSlice key)
+{
+	uint64		h = hash_bytes_extended(key.data, (int) key.len, 0x4c534d);
+
+	return h != 0 ? h : 1;		/* 0 marks an empty slot */
+}
+
+/* Put fp into the table (slots a power of two, one free slot at least). */
+static void
+filter_put(uint64 *slots, uint64 mask, uint64 fp, uint64 *used)
+{
+	uint64		i = fp & mask;
+
+	while (slots[i] != 0)
+	{
+		if (slots[i] == fp)
+			return;
+		i = (i + 1) & mask;
+	}
+	slots[i] = fp;
+	(*used)++;
+}
+
+static void
+filter_off(LsmTxnTable *t)
+{
+	free(t->filter);
+	t->filter = NULL;
+	t->filter_off = true;
+}
+
+/* Add key; grows at 3/4 full, gives up past FILTER_MAX_SLOTS. */
+static void
+filter_add(LsmTxnTable *t, LsmSlice key)
+{
+	if (t->filter == NULL)
+		return;
+	if ((t->filter_used + 1) * 4 > (t->filter_mask + 1) * 3)
+	{
+		uint64		slots = (t->filter_mask + 1) * 2;
+		uint64	   *grown;
+		uint64		used = 0;
+
+		grown = slots <= FILTER_MAX_SLOTS ? calloc(slots, sizeof(uint64)) : NULL;
+		if (grown == NULL)
+		{
+			filter_off(t);
+			return;
+		}
+		for (uint64 i = 0; i <= t->filter_mask; i++)
+			if (t->filter[i] != 0)
+				filter_put(grown, slots - 1, t->filter[i], &used);
+		free(t->filter);
+		t->filter = grown;
+		t->filter_mask = slots - 1;
+		t->filter_used = used;
+	}
+	filter_put(t->filter, t->filter_mask, key_fingerprint(key), &t->filter_used);
+}
+
+static LsmCode
+filter_start_entry(void *arg, LsmSeq seq, LsmKind kind, LsmSlice key,
+				   LsmSlice value, LsmStatus *st)
+{
+	filter_add((LsmTxnTable *) arg, key);
+	return LSM_OK;
+}
+
+/* Whether key may have been written by the transaction (true: look). */
+static bool
+filter_may_contain(LsmTxnTable *t, LsmSlice key)
+{
+	uint64		fp;
+	uint64		i;
+
+	if (t->filter == NULL)
+	{
+		LsmStatus	st;
+
+		if (t->filter_off)
+			return true;
+		if (t->spill != NULL)
+		{
+			filter_off(t);
+			return true;
+		}
+		t->filter = calloc(FILTER_MIN_SLOTS, sizeof(uint64));
+		if (t->filter == NULL)
+		{
+			filter_off(t);
+			return true;
+		}
+		t->filter_mask = FILTER_MIN_SLOTS - 1;
+		t->filter_used = 0;
+		if (lsm_batch_iterate_entries(lsm_slice(t->log, t->log_len), 1,
+									  filter_start_entry, t, &st) != LSM_OK)
+			elog(ERROR, "lsm_fdw transaction log is malformed: %s", st.msg);
+		if (t->filter == NULL)
+			return true;
+	}
+	fp = key_fingerprint(key);
+	for (i = fp & t->filter_mask; t->filter[i] != 0; i = (i + 1) & t->filter_mask)
+		if (t->filter[i] == fp)
+			return true;
+	return false;
 }
 
 /*
@@ -310,6 +511,12 @@ lsm_txn_table(Relation rel, LsmDb *db, bool create)
 	t->has_merge = false;
 	t->load_paths = NULL;
 	t->n_load = 0;
+	t->indexed_len = 0;
+	t->indexed_nops = 0;
+	t->filter = NULL;
+	t->filter_mask = 0;
+	t->filter_used = 0;
+	t->filter_off = false;
 	if (!index_rebuild(t, 0))
 	{
 		hash_search(txn_tables, &relid, HASH_REMOVE, NULL);
@@ -359,7 +566,7 @@ maybe_spill(LsmTxnTable *t)
 		t->marks != NIL || t->has_merge ||
 		GetCurrentTransactionNestLevel() != 1)
 		return;
-	t->spill = lsm_spill_add_run(t->spill, t->index);
+	t->spill = lsm_spill_add_run(t->spill, ops_iter(t));
 	txn_bytes -= Min(txn_bytes, 2 * t->log_len);
 	t->log_base_nops = t->nops;
 	t->log_len = 0;
@@ -409,12 +616,7 @@ lsm_txn_write(LsmTxnTable *t, LsmKind kind, LsmSlice key, LsmSlice value)
 	t->log_len = p - t->log;
 	added = t->log_len - before;
 	t->nops++;
-	if (!index_add(t, t->nops, kind, key, value))
-	{
-		t->log_len = before;
-		t->nops--;
-		ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY), errmsg("out of memory")));
-	}
+	filter_add(t, key);
 	txn_bytes += 2 * added;
 }
 
@@ -439,10 +641,11 @@ lsm_txn_lookup(LsmTxnTable *t, LsmSlice key, uint64 upto, LsmSlice *value)
 
 	if (t == NULL)
 		return -1;
-	if (t->nops == 0)
+	if (t->nops == 0 || !filter_may_contain(t, key))
 		return t->truncated ? 0 : -1;
 	if (t->spill != NULL && upto <= t->log_base_nops)
 		runs_only = true;	/* the index holds only later ops */
+	index_catch_up(t);
 	lsm_memtable_iter_init(&it, t->index);
 	if (!lsm_ikey_append(&target, key, upto, LSM_KIND_FOR_SEEK))
 		ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY), errmsg("out of memory")));
@@ -569,6 +772,7 @@ lsm_txn_index(LsmTxnTable *t)
 {
 	if (t == NULL)
 		return NULL;
+	index_catch_up(t);
 	t->index_exposed = true;	/* a scan keeps slices of it */
 	return t->index;
 }
@@ -594,6 +798,7 @@ lsm_txn_overlay_iter(LsmTxnTable *t)
 	LsmIter   **children = palloc(sizeof(LsmIter *) * (n + 1));
 	LsmIter    *it;
 
+	index_catch_up(t);
 	n = lsm_spill_iters(t->spill, children);
 	lsm_alloc_private_begin();
 	children[n++] = lsm_memtable_iter_new(t->index);
@@ -627,9 +832,10 @@ commit_entries(LsmTxnTable *t, const uint8 **entries, size_t *len, uint32 *count
 	uint8	   *out;
 	uint8	   *p;
 	uint32		n = 0;
-	LsmMemIter	it;
-	LsmSlice	prev = lsm_slice(NULL, 0);	/* points into the index */
+	LsmIter    *it;
+	StringInfoData prev;
 	bool		have_prev = false;
+	bool		malformed = false;
 
 	*entries = t->log + from;
 	*len = t->log_len - from;
@@ -640,26 +846,38 @@ commit_entries(LsmTxnTable *t, const uint8 **entries, size_t *len, uint32 *count
 	/* every kept op is also in the log, so the log's size bounds the output */
 	out = MemoryContextAllocHuge(TopTransactionContext, *len);
 	p = out;
-	lsm_memtable_iter_init(&it, t->index);
-	for (lsm_iter_seek_first(&it.base); lsm_iter_valid(&it.base);
-		 lsm_iter_next(&it.base))
+	initStringInfo(&prev);
+	it = ops_iter(t);
+	lsm_alloc_private_begin();	/* a sorted log's key buffer grows */
+	for (lsm_iter_seek_first(it); lsm_iter_valid(it); lsm_iter_next(it))
 	{
 		LsmParsedKey pk;
 
-		if (!lsm_ikey_parse(lsm_iter_key(&it.base), &pk))
-			elog(ERROR, "lsm_fdw transaction index is malformed");
+		if (!lsm_ikey_parse(lsm_iter_key(it), &pk))
+		{
+			malformed = true;
+			break;
+		}
 		if (pk.seq <= hidden)
 			continue;
-		if (have_prev && lsm_slice_eq(pk.user_key, prev))
+		if (have_prev && lsm_slice_eq(pk.user_key, lsm_slice(prev.data, prev.len)))
 			continue;
-		prev = pk.user_key;
+		resetStringInfo(&prev);
+		appendBinaryStringInfo(&prev, (const char *) pk.user_key.data, pk.user_key.len);
 		have_prev = true;
 		p = lsm_batch_encode_entry(p, pk.kind, pk.user_key,
-								   pk.kind != LSM_KIND_DELETE ? lsm_iter_value(&it.base)
+								   pk.kind != LSM_KIND_DELETE ? lsm_iter_value(it)
 								   : lsm_slice(NULL, 0));
 		Assert(p <= out + *len);
 		n++;
 	}
+	if (lsm_iter_status(it, NULL) != LSM_OK)
+		malformed = true;
+	lsm_iter_destroy(it);
+	lsm_alloc_private_end();
+	pfree(prev.data);
+	if (malformed)
+		elog(ERROR, "lsm_fdw transaction index is malformed");
 	*entries = out;
 	*len = p - out;
 	*count = n;
@@ -700,7 +918,7 @@ commit_all(void)
 		if (t->spill != NULL)
 		{
 			/* bulk commit: everything goes into files the commit ingests */
-			t->n_load = lsm_spill_build(t->spill, t->index,
+			t->n_load = lsm_spill_build(t->spill, ops_iter(t),
 										t->truncated ? t->truncate_nops : 0,
 										&t->load_paths);
 			c->ingest_paths = t->load_paths;
@@ -824,7 +1042,9 @@ lsm_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
 		}
 		else
 			continue;
-		if (!index_rebuild(t, t->region_size))
+		/* an index that holds none of the cut ops stays */
+		if (t->indexed_len > t->log_len &&
+			!index_rebuild(t, t->region_size))
 			ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY), errmsg("out of memory")));
 	}
 }

@@ -617,6 +617,100 @@ test_batch_split(void)
 	lsm_batch_destroy(b);
 }
 
+static int
+testkv_ikey_cmp(const void *a, const void *b)
+{
+	return lsm_ikey_cmp(((const TestKV *) a)->key, ((const TestKV *) b)->key);
+}
+
+/*
+ * lsm_batch_sorted_iter against a model sorted with lsm_ikey_cmp: keys that
+ * repeat (several ops of one key, newest first), share long prefixes, hold
+ * zero bytes, are empty or are a prefix of another, so that both the
+ * 16-byte prefix comparison and its fall-back to the whole key are walked.
+ */
+static void
+test_batch_sorted_iter(void)
+{
+	enum {N = 3000};
+	TestRng		rng = {test_seed("batch sorted iter")};
+	uint8_t    *entries = malloc((size_t) N * 200);
+	uint8_t    *p = entries;
+	TestKV	   *model = calloc(N, sizeof(TestKV));
+	LsmSlice   *probes = calloc(N, sizeof(LsmSlice));
+	LsmStatus	st;
+	LsmIter    *it;
+	const LsmSeq first_seq = 41;
+
+	CHECK(entries != NULL && model != NULL && probes != NULL);
+	for (int i = 0; i < N; i++)
+	{
+		uint8_t		key[40];
+		uint8_t		val[16];
+		size_t		klen;
+		size_t		vlen = test_rng_below(&rng, sizeof(val) + 1);
+		LsmKind		kind = (LsmKind) test_rng_below(&rng, 3);
+		LsmBuf		ik = LSM_BUF_INIT;
+
+		/* 300 keys: a shared 0..30-byte prefix, a base-4 tail, 0..2 zero bytes */
+		{
+			uint64_t	k = test_rng_below(&rng, 300);
+			size_t		shared = (k / 3 * 7) % 31;
+
+			memset(key, 'p', shared);
+			if (k % 5 == 0 && shared > 0)
+				key[shared / 2] = 0;
+			klen = shared;
+			for (uint64_t t = k / 3; t > 0 && klen < sizeof(key); t /= 4)
+				key[klen++] = (uint8_t) (t % 4);
+			/* zero-padded twins: equal 16-byte prefixes, different keys */
+			for (uint64_t z = 0; z < k % 3 && klen < sizeof(key); z++)
+				key[klen++] = 0;
+		}
+		fill_random(&rng, val, vlen);
+		if (kind == LSM_KIND_DELETE)
+			vlen = 0;
+		p = lsm_batch_encode_entry(p, kind, lsm_slice(key, klen), lsm_slice(val, vlen));
+		CHECK(lsm_ikey_append(&ik, lsm_slice(key, klen), first_seq + i, kind));
+		model[i].key = lsm_slice(ik.data, ik.len);
+		model[i].value = lsm_slice(malloc(vlen + 1), vlen);
+		memcpy((uint8_t *) model[i].value.data, val, vlen);
+		/* probes: the user key at a seq between and above the ops */
+		{
+			LsmBuf		pb = LSM_BUF_INIT;
+
+			CHECK(lsm_ikey_append(&pb, lsm_slice(key, klen),
+								  i % 2 ? first_seq + N : first_seq + i, LSM_KIND_FOR_SEEK));
+			probes[i] = lsm_slice(pb.data, pb.len);
+		}
+	}
+	qsort(model, N, sizeof(TestKV), testkv_ikey_cmp);
+	it = lsm_batch_sorted_iter(lsm_slice(entries, p - entries), first_seq, &st);
+	CHECK(it != NULL);
+	CHECK(test_iter_check(it, model, N, probes, N, lsm_ikey_cmp, test_seed("batch sorted walk")));
+	lsm_iter_destroy(it);
+
+	/* empty, and malformed input */
+	it = lsm_batch_sorted_iter(lsm_slice(entries, 0), 1, &st);
+	CHECK(it != NULL);
+	lsm_iter_seek_first(it);
+	CHECK(!lsm_iter_valid(it) && lsm_iter_status(it, NULL) == LSM_OK);
+	lsm_iter_destroy(it);
+	entries[0] = 7;
+	CHECK(lsm_batch_sorted_iter(lsm_slice(entries, p - entries), 1, &st) == NULL);
+	CHECK(st.code == LSM_CORRUPTION);
+
+	for (int i = 0; i < N; i++)
+	{
+		free((void *) model[i].key.data);
+		free((void *) model[i].value.data);
+		free((void *) probes[i].data);
+	}
+	free(model);
+	free(probes);
+	free(entries);
+}
+
 int
 main(void)
 {
@@ -628,5 +722,6 @@ main(void)
 	RUN(test_batch_fuzz);
 	RUN(test_batch_encode_external);
 	RUN(test_batch_split);
+	RUN(test_batch_sorted_iter);
 	return test_finish();
 }
