@@ -388,18 +388,14 @@ lsm_memtable_add_op(LsmMemTable *mt, LsmSeq seq, LsmKind kind,
 	below = find_ge(mt, node_key(mt, node), prev);
 	if (kind == LSM_KIND_MERGE)
 	{
-		LsmSlice	bk;
+		LsmParsedKey pk;
 
 		run = 1;
-		if (below != 0)
+		if (below != 0 && lsm_ikey_parse(node_key(mt, below), &pk) &&
+			pk.kind == LSM_KIND_MERGE && lsm_slice_eq(pk.user_key, user_key))
 		{
-			bk = node_key(mt, below);
-			if ((lsm_get_fixed64(bk.data + bk.len - LSM_IKEY_TRAILER) & 0xff) == LSM_KIND_MERGE &&
-				lsm_slice_eq(lsm_ikey_user_key(bk), user_key))
-			{
-				run = node_run(mt, below);
-				run = run < MAX_RUN ? run + 1 : MAX_RUN;
-			}
+			run = node_run(mt, below);
+			run = run < MAX_RUN ? run + 1 : MAX_RUN;
 		}
 		if (fold_every > 0 && run % fold_every == 0)
 		{

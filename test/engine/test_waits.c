@@ -72,8 +72,9 @@ key_value(int i, char *k, size_t klen, char *v, size_t vlen)
 }
 
 /* Write key i at seq (write_at) or through the WAL (seq 0). */
+/* Write key i at seq (0: lsm_db_write); try: lsm_db_try_write_at. */
 static LsmCode
-write_key(LsmDb *db, int i, LsmSeq seq, LsmStatus *st)
+write_key_how(LsmDb *db, int i, LsmSeq seq, bool try, LsmStatus *st)
 {
 	LsmBatch   *b = lsm_batch_create();
 	char		k[32];
@@ -82,11 +83,25 @@ write_key(LsmDb *db, int i, LsmSeq seq, LsmStatus *st)
 
 	key_value(i, k, sizeof(k), v, sizeof(v));
 	rc = lsm_batch_put(b, str_slice(k), str_slice(v), st);
-	if (rc == LSM_OK)
+	if (rc == LSM_OK && try)
+		rc = lsm_db_try_write_at(db, lsm_batch_contents(b), seq, st);
+	else if (rc == LSM_OK)
 		rc = seq > 0 ? lsm_db_write_at(db, lsm_batch_contents(b), seq, st)
 			: lsm_db_write(db, b, st);
 	lsm_batch_destroy(b);
 	return rc;
+}
+
+static LsmCode
+write_key(LsmDb *db, int i, LsmSeq seq, LsmStatus *st)
+{
+	return write_key_how(db, i, seq, false, st);
+}
+
+static LsmCode
+try_write_key(LsmDb *db, int i, LsmSeq seq, LsmStatus *st)
+{
+	return write_key_how(db, i, seq, true, st);
 }
 
 /* Whether key i holds its value (want) or is absent (!want). */
@@ -219,23 +234,6 @@ test_write_stop_wait_ends(void)
 	CHECK(key_present(db, i));
 	CHECK_OK(lsm_db_close(db, &st), &st);
 	test_rmtree(dir);
-}
-
-/* write_key through lsm_db_try_write_at */
-static LsmCode
-try_write_key(LsmDb *db, int i, LsmSeq seq, LsmStatus *st)
-{
-	LsmBatch   *b = lsm_batch_create();
-	char		k[32];
-	char		v[200];
-	LsmCode		rc;
-
-	key_value(i, k, sizeof(k), v, sizeof(v));
-	rc = lsm_batch_put(b, str_slice(k), str_slice(v), st);
-	if (rc == LSM_OK)
-		rc = lsm_db_try_write_at(db, lsm_batch_contents(b), seq, st);
-	lsm_batch_destroy(b);
-	return rc;
 }
 
 /*
