@@ -192,15 +192,19 @@ lsm_bloom_may_contain(LsmSlice filter, LsmSlice key)
 	k = filter.data[filter.len - 1];
 	nbits = (uint64_t) (filter.len - 1) * 8;
 	h = lsm_bloom_hash(key);
-	pos = (uint32_t) h;
-	delta = probe_delta(h);
+	/*
+	 * The same bits as the builder's (pos + j*delta) % nbits, with two
+	 * divisions instead of k: this runs for every table a get probes.
+	 */
+	pos = (uint64_t) (uint32_t) h % nbits;
+	delta = probe_delta(h) % nbits;
 	for (int j = 0; j < k; j++)
 	{
-		uint64_t	bit = pos % nbits;
-
-		if ((filter.data[bit >> 3] & (1u << (bit & 7))) == 0)
+		if ((filter.data[pos >> 3] & (1u << (pos & 7))) == 0)
 			return false;
 		pos += delta;
+		if (pos >= nbits)
+			pos -= nbits;
 	}
 	return true;
 }

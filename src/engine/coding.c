@@ -87,7 +87,7 @@ decode_varint(const uint8_t *p, const uint8_t *limit, int maxbytes, int width,
 }
 
 const uint8_t *
-lsm_decode_varint32(const uint8_t *p, const uint8_t *limit, uint32_t *v)
+lsm_decode_varint32_slow(const uint8_t *p, const uint8_t *limit, uint32_t *v)
 {
 	uint64_t	r;
 	const uint8_t *q = decode_varint(p, limit, LSM_VARINT32_MAX, 32, &r);
@@ -98,7 +98,7 @@ lsm_decode_varint32(const uint8_t *p, const uint8_t *limit, uint32_t *v)
 }
 
 const uint8_t *
-lsm_decode_varint64(const uint8_t *p, const uint8_t *limit, uint64_t *v)
+lsm_decode_varint64_slow(const uint8_t *p, const uint8_t *limit, uint64_t *v)
 {
 	return decode_varint(p, limit, LSM_VARINT64_MAX, 64, v);
 }

@@ -54,10 +54,37 @@ extern int	lsm_varint_length(uint64_t v);
  * the input is truncated or overlong (corrupt data must never read past
  * limit).
  */
-extern const uint8_t *lsm_decode_varint32(const uint8_t *p, const uint8_t *limit,
-										  uint32_t *v);
-extern const uint8_t *lsm_decode_varint64(const uint8_t *p, const uint8_t *limit,
-										  uint64_t *v);
+extern const uint8_t *lsm_decode_varint32_slow(const uint8_t *p, const uint8_t *limit,
+											   uint32_t *v);
+extern const uint8_t *lsm_decode_varint64_slow(const uint8_t *p, const uint8_t *limit,
+											   uint64_t *v);
+
+/*
+ * Lengths, shared-prefix counts and block offsets are mostly below 128: the
+ * one-byte case inline keeps block seeks out of a call per header field
+ * (6% of a point get's CPU before).
+ */
+static inline const uint8_t *
+lsm_decode_varint32(const uint8_t *p, const uint8_t *limit, uint32_t *v)
+{
+	if (p < limit && *p < 0x80)
+	{
+		*v = *p;
+		return p + 1;
+	}
+	return lsm_decode_varint32_slow(p, limit, v);
+}
+
+static inline const uint8_t *
+lsm_decode_varint64(const uint8_t *p, const uint8_t *limit, uint64_t *v)
+{
+	if (p < limit && *p < 0x80)
+	{
+		*v = *p;
+		return p + 1;
+	}
+	return lsm_decode_varint64_slow(p, limit, v);
+}
 
 /* Append encodings to a buffer; false when memory ran out. */
 extern bool lsm_buf_put_fixed32(LsmBuf *b, uint32_t v);
