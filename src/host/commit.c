@@ -88,6 +88,17 @@ static int	prepared_ntables = 0;
 static LsmCommitTable *prepared_tables = NULL;
 static TransactionId prepared_xid = InvalidTransactionId;
 
+/*
+ * A segment switch used the log's spare segment (or had none): the
+ * maintenance worker makes the next one, off the insert lock.
+ */
+static inline void
+want_spare(LsmShared *s)
+{
+	if (lsm_xlog_spare_wanted(s->xlog))
+		lsm_wake_maintenance();
+}
+
 static void
 put32(uint8 *p, uint32 v)
 {
@@ -705,6 +716,7 @@ lsm_commit_lsm_decided(int ntables, LsmCommitTable *tables)
 		RESUME_INTERRUPTS();
 		lsm_report(ERROR, &st, "write the commit record");
 	}
+	want_spare(s);
 
 	/*
 	 * Apply first, then wait for the fsync: the entries are invisible until
@@ -767,6 +779,7 @@ lsm_commit_prepare(TransactionId xid, int ntables, LsmCommitTable *tables)
 		prepared_payload = NULL;
 		lsm_report(ERROR, &st, "write the commit record");
 	}
+	want_spare(s);
 	/*
 	 * Always synced, whatever synchronous_commit says: Postgres's commit
 	 * record, which decides this transaction, may reach disk at any moment
@@ -838,6 +851,7 @@ lsm_commit_resolve(bool committed)
 				(errcode(lsm_errcode(st.code)),
 				 errmsg("lsm_fdw could not log the commit of a prepared batch"),
 				 errdetail("%s", st.msg)));
+	want_spare(s);
 
 	/*
 	 * An ingest cannot be taken back by replay: its RESOLVE (its sequence

@@ -387,6 +387,9 @@ lsm_maintenance_main(Datum arg)
 		}
 		MemoryContextReset(cxt);
 
+		/* before the flushes, which may take a while: a switch waits for it */
+		if (lsm_xlog_make_spare(s->xlog, &st) != LSM_OK)
+			elog(DEBUG1, "lsm_fdw could not make a spare log segment: %s", st.msg);
 		if (lsm_debug_pause_flushes)
 			continue;			/* tests: make writers wait for room */
 		flush_frozen();

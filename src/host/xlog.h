@@ -133,7 +133,8 @@ typedef struct LsmXlogStats
 	uint64_t	flush_rounds;	/* flushes that had to sync (leaders) */
 	uint64_t	syncs;			/* fdatasync calls made by flushes */
 	uint64_t	segments;		/* segment files of the log now */
-	uint64_t	segments_created;	/* since open */
+	uint64_t	segments_created;	/* since open, made inside an append */
+	uint64_t	spares_used;	/* since open, segments that were a spare */
 	uint64_t	segments_removed;	/* since open, by remove_before */
 	uint64_t	segment_start;	/* first LSN of the current segment */
 	uint64_t	insert_lsn;
@@ -189,6 +190,17 @@ extern LsmCode lsm_xlog_append_ex(LsmXlog *x, uint8_t *payload, size_t len,
 								  LsmXlogFillFn fill, LsmXlogWrittenFn written,
 								  void *fill_arg, uint64_t *start_lsn,
 								  uint64_t *end_lsn, LsmStatus *st);
+
+/*
+ * Make the spare segment, the next segment's file made ahead of time (its
+ * zeros written and fsynced), unless one is ready or being made.  Call it
+ * with no lock held, from a process that can wait for the disk: a segment
+ * switch then only renames the spare, instead of making the file while
+ * every append waits.  lsm_xlog_spare_wanted says (once) that a switch used
+ * the spare or found none, and a new one should be made.
+ */
+extern LsmCode lsm_xlog_make_spare(LsmXlog *x, LsmStatus *st);
+extern bool lsm_xlog_spare_wanted(LsmXlog *x);
 
 /*
  * Make the log durable up to at least upto (at most the insert LSN).  A

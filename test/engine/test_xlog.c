@@ -5,7 +5,8 @@
  *		prefix replays, and appends go on after it), damage told from an
  *		unsynced tail written out of order by the records' durable_lsn, v1
  *		records, stale bytes that must never be replayed, segment removal,
- *		group commit under threads, sticky fsync failure and a full disk.
+ *		group commit under threads, sticky fsync failure, a full disk and
+ *		spare segments.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -1848,6 +1849,85 @@ test_xlog_partial_write(void)
 }
 
 /*
+ * Spare segments: a switch renames the spare made ahead of time instead of
+ * making a segment inside the append, the next flush syncs the directory
+ * for the new name (and only that flush), a switch with no spare makes its
+ * segment as before, a spare that could not be made leaves no file, and a
+ * leftover spare is removed at open while every record replays.
+ */
+static void
+test_xlog_spare(void)
+{
+	TestRng		rng = {test_seed("xlog spare")};
+	char		dir[256];
+	char		spare[300];
+	LsmEnv	   *env = fault_env_new();
+	LsmXlog    *x;
+	LsmXlogReplayReport rep;
+	LsmXlogStats s0,
+				s1;
+	LsmStatus	st;
+	RecList		l = {0};
+	int			i;
+
+	CHECK(env != NULL);
+	fault_env_set_real_sync(env, false);
+	test_tmpdir(dir, sizeof(dir), "xlogspare");
+	snprintf(spare, sizeof(spare), "%s/xlogspare", dir);
+	CHECK(open_expect(env, dir, 512, &l, 0, 0, &x, &rep));
+	CHECK(!lsm_xlog_spare_wanted(x));
+	CHECK_OK(lsm_xlog_make_spare(x, &st), &st);
+	CHECK(path_exists(spare) && path_size(spare) == 512);
+	CHECK_OK(lsm_xlog_make_spare(x, &st), &st);	/* one is ready already */
+
+	/* 124-byte records, four to a 512-byte segment: the fifth switches */
+	lsm_xlog_stats(x, &s0);
+	for (i = 0; i < 5; i++)
+		CHECK(append_rec(x, &l, 100, &rng));
+	lsm_xlog_stats(x, &s1);
+	CHECK(s1.spares_used == 1 && s1.segments_created == s0.segments_created);
+	CHECK(s1.segments == 2 && s1.segment_start == l.recs[4].start);
+	CHECK(!path_exists(spare));
+	CHECK(lsm_xlog_spare_wanted(x));
+	CHECK(!lsm_xlog_spare_wanted(x));
+
+	/* both segments and the directory, then no directory again */
+	CHECK_OK(lsm_xlog_flush(x, lsm_xlog_insert_lsn(x), &st), &st);
+	lsm_xlog_stats(x, &s0);
+	CHECK(s0.syncs - s1.syncs == 3);
+	CHECK(append_rec(x, &l, 100, &rng));
+	CHECK_OK(lsm_xlog_flush(x, lsm_xlog_insert_lsn(x), &st), &st);
+	lsm_xlog_stats(x, &s1);
+	CHECK(s1.syncs - s0.syncs == 1);
+
+	/* no spare: the switch makes the segment itself */
+	for (i = 0; i < 3; i++)
+		CHECK(append_rec(x, &l, 100, &rng));
+	lsm_xlog_stats(x, &s0);
+	CHECK(s0.spares_used == 1 && s0.segments_created == s1.segments_created + 1);
+	CHECK(lsm_xlog_spare_wanted(x));
+
+	/* a spare that cannot be made leaves nothing, and is made later */
+	fault_env_fail_writes_after(env, 1, ENOSPC);
+	CHECK(lsm_xlog_make_spare(x, &st) != LSM_OK);
+	CHECK(!path_exists(spare));
+	CHECK_OK(lsm_xlog_make_spare(x, &st), &st);
+	CHECK(path_exists(spare));
+	CHECK_OK(lsm_xlog_flush(x, lsm_xlog_insert_lsn(x), &st), &st);
+	lsm_xlog_close(x);
+
+	/* a leftover spare goes at open; everything replays */
+	CHECK(open_expect(env, dir, 512, &l, 0, l.n, &x, &rep));
+	CHECK(!path_exists(spare));
+	CHECK(append_rec(x, &l, 100, &rng));
+	lsm_xlog_close(x);
+	CHECK(open_expect(env, dir, 512, &l, 0, l.n, NULL, &rep));
+	reclist_free(&l);
+	fault_env_free(env);
+	test_rmtree(dir);
+}
+
+/*
  * Simulated power loss (fault_env): every record flushed before the crash
  * replays, and what replays is a prefix of what was appended.
  */
@@ -1878,6 +1958,8 @@ test_xlog_power_loss(void)
 		CHECK(!e.mismatch && e.next == l.n);
 		for (i = 0; i < n; i++)
 		{
+			if (test_rng_below(&rng, 3) == 0)
+				CHECK_OK(lsm_xlog_make_spare(x, &st), &st);
 			CHECK(append_rec(x, &l, random_size(&rng, 700), &rng));
 			if (test_rng_below(&rng, 4) == 0)
 			{
@@ -1989,6 +2071,7 @@ main(void)
 	RUN(test_xlog_no_space);
 	RUN(test_xlog_segment_failures);
 	RUN(test_xlog_partial_write);
+	RUN(test_xlog_spare);
 	RUN(test_xlog_power_loss);
 	RUN(test_xlog_errors);
 	return test_finish();
