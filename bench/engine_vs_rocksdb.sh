@@ -48,6 +48,10 @@
 #	                         out; the driver is always bench/engine_bench.c
 #	                         and must compile against that commit's lsm.h
 #	  --no-install           never apt-get install
+#	  --db_bench=PATH        the RocksDB db_bench to compare with (env
+#	                         DB_BENCH; default Debian's, an assertion-enabled
+#	                         build); e.g. a release build of the same version
+#	                         made from its source (docs/benchmarks.md says how)
 #	  --quiet_wait=S         before each workload, wait up to S seconds
 #	                         (env QUIET_WAIT, default 60; 0: never) until
 #	                         other processes use under 20% of a CPU
@@ -111,6 +115,7 @@ for arg in "$@"; do
 		--engine_rev=*) ENGINE_REV=${arg#*=} ;;
 		--quiet_wait=*) QUIET_WAIT=${arg#*=} ;;
 		--no-install) DO_INSTALL=0 ;;
+		--db_bench=*) DB_BENCH=${arg#*=} ;;
 		-h|--help) usage; exit 0 ;;
 		*) echo "unknown argument: $arg (see --help)" >&2; exit 2 ;;
 	esac
@@ -150,7 +155,13 @@ if ! install_missing; then
 	[ -e /usr/include/zstd.h ] || exit 1
 	command -v gnuplot >/dev/null || { echo "no gnuplot: no chart" >&2; DO_PLOT=0; }
 fi
-DB_BENCH=$(command -v db_bench)
+DB_BENCH=${DB_BENCH:-$(command -v db_bench)}
+[ -x "$DB_BENCH" ] || { echo "no db_bench at '$DB_BENCH'" >&2; exit 1; }
+if [ "$DB_BENCH" = /usr/bin/db_bench ]; then
+	ROCKS_WHAT="db_bench of Debian rocksdb-tools $(dpkg-query -W -f='${Version}' rocksdb-tools 2>/dev/null || echo '?') (built with assertions)"
+else
+	ROCKS_WHAT="$DB_BENCH"
+fi
 
 # --- work directory, removed at the end -----------------------------------
 mkdir -p "$BENCH_DIR" "$OUT_DIR"
@@ -306,7 +317,7 @@ run_engine() {
 		"$(free -g | awk '/^Mem:/ { print $2 " GiB RAM" }'), kernel $(uname -r)"
 	echo "disk: $(df -hT "$BENCH_DIR" | awk 'NR == 2 { print $1 " " $2 ", " $3 " size, " $5 " free" }') at $BENCH_DIR"
 	echo "engine: $ENGINE_FROM, sources sha1 $ENGINE_SHA, gcc $(gcc -dumpfullversion) -O2"
-	echo "RocksDB: db_bench from rocksdb-tools $(dpkg-query -W -f='${Version}' rocksdb-tools 2>/dev/null || echo '?')," \
+	echo "RocksDB: $ROCKS_WHAT," \
 		"libzstd $(dpkg-query -W -f='${Version}' libzstd1 2>/dev/null || echo '?')"
 	echo "parameters: num $NUM, reads $READS, seeks $SEEKS x $NEXTS nexts, key $KEY_SIZE B, value $VALUE_SIZE B," \
 		"block $BLOCK_SIZE, bloom $BLOOM_BITS bits, zstd level $COMPRESSION_LEVEL, cache $CACHE_SIZE B," \
@@ -383,7 +394,7 @@ cat "$MD"
 if [ "$DO_PLOT" -eq 1 ]; then
 	mkdir -p "$(dirname "$PLOT")"
 	sub="$NUM keys of 16 B, 1 KiB values, median of $RUNS run(s), $(date -u +%Y-%m-%d)"
-	sub2="engine $GIT_REV vs db_bench of Debian rocksdb-tools $(dpkg-query -W -f='${Version}' rocksdb-tools 2>/dev/null) (built with assertions)"
+	sub2="engine $GIT_REV vs $ROCKS_WHAT"
 	if gnuplot -e "datafile='$DAT'; outfile='$PLOT'; subtitle='$sub'; subtitle2='$sub2'" "$ROOT/bench/plot.gnu" 2>"$LOG/gnuplot.err"; then
 		echo "chart: $PLOT"
 	else
