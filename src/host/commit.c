@@ -79,6 +79,7 @@ typedef struct FillState
 	bool		stamp_seq;		/* set first_seq in each batch (RESOLVE) */
 	bool		need_flush;		/* the commit waits for its fsync */
 	bool		done;			/* written() applied it all and marked it */
+	bool		written_ran;	/* written() ran: the record had its place */
 } FillState;
 
 /* This backend's prepared batches, between PRE_COMMIT and COMMIT. */
@@ -300,6 +301,8 @@ written(void *arg, uint64_t start_lsn, uint64_t end_lsn)
 	LsmShared  *s = lsm_shared;
 	LsmCommitSlot *e;
 	bool		all = true;
+
+	fs->written_ran = true;
 
 	for (int i = 0; i < fs->ntables; i++)
 	{
@@ -710,6 +713,16 @@ lsm_commit_lsm_decided(int ntables, LsmCommitTable *tables)
 	if (lsm_xlog_append_ex(s->xlog, payload, len, fill, ingest ? NULL : written,
 						   &fs, &start, &end, &st) != LSM_OK)
 	{
+		/*
+		 * The record's write failed after written() may have applied it:
+		 * its entries would be published with no record behind them.  The
+		 * log is broken anyway (xlog.h); recovery starts from what is in it.
+		 */
+		if (fs.written_ran)
+			ereport(PANIC,
+					(errcode(lsm_errcode(st.code)),
+					 errmsg("lsm_fdw could not write a commit record it had applied"),
+					 errdetail("%s", st.msg)));
 		lsm_region_unlimited(false);
 		if (fs.filled)
 			give_back(&fs);

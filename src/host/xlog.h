@@ -185,7 +185,16 @@ extern LsmCode lsm_xlog_append(LsmXlog *x, uint8_t *payload, size_t len,
 							   uint64_t *start_lsn, uint64_t *end_lsn,
 							   LsmStatus *st);
 
-/* lsm_xlog_append, and written (nullable) with fill_arg after the write. */
+/*
+ * lsm_xlog_append, and written (nullable) with fill_arg, still under the
+ * insert lock, once the record has its place.  The record itself is
+ * written after the lock is let go (unless too many are being written at
+ * once), so written may run before the bytes are in the file; a flush
+ * waits for them.  Such a write cannot be taken back once later records
+ * follow it: when it fails, the error is returned and the log is broken
+ * (every later append and flush fails), as after a failed fsync, and a
+ * host whose written already acted on the record must not go on.
+ */
 extern LsmCode lsm_xlog_append_ex(LsmXlog *x, uint8_t *payload, size_t len,
 								  LsmXlogFillFn fill, LsmXlogWrittenFn written,
 								  void *fill_arg, uint64_t *start_lsn,

@@ -73,6 +73,9 @@ typedef struct FaultEnv
 	int			injected;		/* faults injected so far */
 	int			generation;		/* bumped by every crash */
 	bool		real_sync;		/* pass syncs on to the POSIX env */
+	bool		hold_writes;	/* (d): write_at waits while set */
+	int			held;			/* writers waiting there now */
+	pthread_cond_t hold_cv;
 } FaultEnv;
 
 /* What the env hands out as an LsmFile *. */
@@ -264,6 +267,15 @@ fault_write_at(LsmFile *f, const void *buf, size_t n, uint64_t off,
 		return lsm_status_errno(st, err,
 								"could not write %zu bytes at offset %llu in file \"%s\" (injected)",
 								n, (unsigned long long) off, ff->path);
+	pthread_mutex_lock(&ff->fe->mu);
+	if (ff->fe->hold_writes)
+	{
+		ff->fe->held++;
+		while (ff->fe->hold_writes)
+			pthread_cond_wait(&ff->fe->hold_cv, &ff->fe->mu);
+		ff->fe->held--;
+	}
+	pthread_mutex_unlock(&ff->fe->mu);
 	return ff->fe->base->write_at(ff->inner, buf, n, off, st);
 }
 
@@ -517,6 +529,7 @@ fault_env_new(void)
 	fe->base = lsm_env_posix();
 	fe->real_sync = true;
 	pthread_mutex_init(&fe->mu, NULL);
+	pthread_cond_init(&fe->hold_cv, NULL);
 	fe->env.open_file = fault_open_file;
 	fe->env.read_at = fault_read_at;
 	fe->env.read_some = fault_read_some;
@@ -553,6 +566,7 @@ fault_env_free(LsmEnv *env)
 	for (i = 0; i < fe->nfiles; i++)
 		free(fe->files[i].path);
 	free(fe->files);
+	pthread_cond_destroy(&fe->hold_cv);
 	pthread_mutex_destroy(&fe->mu);
 	free(fe);
 }
@@ -642,6 +656,35 @@ fault_env_set_real_sync(LsmEnv *env, bool real)
 	pthread_mutex_lock(&fe->mu);
 	fe->real_sync = real;
 	pthread_mutex_unlock(&fe->mu);
+}
+
+/*
+ * (d) Held writes: while hold is set, every write_at waits before writing
+ * (a writer the scheduler has put aside); fault_env_held_writes says how
+ * many wait now.
+ */
+static FAULT_UNUSED void
+fault_env_hold_writes(LsmEnv *env, bool hold)
+{
+	FaultEnv   *fe = (FaultEnv *) env;
+
+	pthread_mutex_lock(&fe->mu);
+	fe->hold_writes = hold;
+	if (!hold)
+		pthread_cond_broadcast(&fe->hold_cv);
+	pthread_mutex_unlock(&fe->mu);
+}
+
+static FAULT_UNUSED int
+fault_env_held_writes(LsmEnv *env)
+{
+	FaultEnv   *fe = (FaultEnv *) env;
+	int			n;
+
+	pthread_mutex_lock(&fe->mu);
+	n = fe->held;
+	pthread_mutex_unlock(&fe->mu);
+	return n;
 }
 
 /* Disarm any fault. */

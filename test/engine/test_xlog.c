@@ -13,6 +13,7 @@
 #include <pthread.h>
 #include <stdint.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "fault_env.h"
 #include "lsm_coding.h"
@@ -1476,8 +1477,11 @@ gc_thread(void *arg)
 		memset(payload, 0xee, sizeof(payload));
 		lsm_put_fixed32(payload + 16, t->id);
 		lsm_put_fixed32(payload + 20, i);
-		if (lsm_xlog_append(t->g->x, payload, sizeof(payload), gc_fill, t->g,
-							&start, &end, &st) != LSM_OK ||
+		/* odd threads write outside the insert lock, even ones inside */
+		if ((t->id % 2 ? lsm_xlog_append_ex(t->g->x, payload, sizeof(payload), gc_fill,
+											NULL, t->g, &start, &end, &st)
+			 : lsm_xlog_append(t->g->x, payload, sizeof(payload), gc_fill, t->g,
+							   &start, &end, &st)) != LSM_OK ||
 			lsm_get_fixed64(payload + 8) != start ||
 			lsm_xlog_flush(t->g->x, end, &st) != LSM_OK ||
 			lsm_xlog_flushed_lsn(t->g->x) < end)
@@ -1927,6 +1931,133 @@ test_xlog_spare(void)
 	test_rmtree(dir);
 }
 
+/* For test_xlog_write_outside: an append_ex in a thread. */
+typedef struct OutsideArg
+{
+	LsmXlog    *x;
+	uint8_t		payload[100];
+	int			written;		/* written() calls */
+	uint64_t	end;
+	LsmCode		rc;
+	volatile bool finished;
+} OutsideArg;
+
+static void
+outside_written(void *arg, uint64_t start, uint64_t end)
+{
+	((OutsideArg *) arg)->written++;
+}
+
+static void *
+outside_append(void *arg)
+{
+	OutsideArg *a = arg;
+	LsmStatus	st;
+
+	a->rc = lsm_xlog_append_ex(a->x, a->payload, sizeof(a->payload), NULL,
+							   outside_written, a, NULL, &a->end, &st);
+	a->finished = true;
+	return NULL;
+}
+
+static void *
+outside_flush(void *arg)
+{
+	OutsideArg *a = arg;
+	LsmStatus	st;
+
+	a->rc = lsm_xlog_flush(a->x, a->end, &st);
+	a->finished = true;
+	return NULL;
+}
+
+/*
+ * lsm_xlog_append_ex writes its record after the insert lock: written()
+ * has run and other appends go on while the write waits (a preempted
+ * writer, here a held write), a flush waits for it before it syncs, and
+ * the record replays.  A write that fails there breaks the log.
+ */
+static void
+test_xlog_write_outside(void)
+{
+	TestRng		rng = {test_seed("xlog write outside")};
+	char		dir[256];
+	LsmEnv	   *env = fault_env_new();
+	LsmXlog    *x;
+	LsmXlogReplayReport rep;
+	LsmXlogStats stats;
+	LsmStatus	st;
+	RecList		l = {0};
+	OutsideArg	a;
+	OutsideArg	f;
+	pthread_t	ta;
+	pthread_t	tf;
+	Rec		   *r;
+	int			i;
+
+	CHECK(env != NULL);
+	fault_env_set_real_sync(env, false);
+	test_tmpdir(dir, sizeof(dir), "xlogout");
+	CHECK(open_expect(env, dir, 4096, &l, 0, 0, &x, &rep));
+	CHECK(append_rec(x, &l, 50, &rng));
+
+	memset(&a, 0, sizeof(a));
+	memset(&f, 0, sizeof(f));
+	a.x = f.x = x;
+	for (i = 0; i < (int) sizeof(a.payload); i++)
+		a.payload[i] = (uint8_t) test_rng_below(&rng, 256);
+	fault_env_hold_writes(env, true);
+	CHECK(pthread_create(&ta, NULL, outside_append, &a) == 0);
+	for (i = 0; i < 2000 && fault_env_held_writes(env) == 0; i++)
+		usleep(1000);
+	CHECK(fault_env_held_writes(env) == 1);
+	/* placed and applied, not yet written */
+	CHECK(a.written == 1 && !a.finished);
+	CHECK(lsm_xlog_insert_lsn(x) == l.recs[0].end + LSM_XLOG_HEADER + sizeof(a.payload));
+	f.end = lsm_xlog_insert_lsn(x);
+	CHECK(pthread_create(&tf, NULL, outside_flush, &f) == 0);
+	usleep(50000);
+	CHECK(!f.finished);			/* the flush waits for the write */
+	CHECK(lsm_xlog_flushed_lsn(x) < f.end);
+	fault_env_hold_writes(env, false);
+	pthread_join(ta, NULL);
+	pthread_join(tf, NULL);
+	CHECK(a.rc == LSM_OK && f.rc == LSM_OK);
+	CHECK(lsm_xlog_flushed_lsn(x) == f.end);
+	r = reclist_add(&l);
+	CHECK(r != NULL);
+	r->data = malloc(sizeof(a.payload));
+	CHECK(r->data != NULL);
+	memcpy(r->data, a.payload, sizeof(a.payload));
+	r->len = sizeof(a.payload);
+	r->start = l.recs[0].end;
+	r->end = a.end;
+	for (i = 0; i < 3; i++)
+		CHECK(append_rec(x, &l, 50, &rng));
+	lsm_xlog_close(x);
+	CHECK(open_expect(env, dir, 4096, &l, 0, l.n, &x, &rep));
+	CHECK(!rep.torn);
+
+	/* a failed write outside the lock breaks the log */
+	memset(&a, 0, sizeof(a));
+	a.x = x;
+	fault_env_fail_writes_after(env, 1, EIO);
+	outside_append(&a);
+	CHECK(a.rc != LSM_OK && a.written == 1);
+	lsm_xlog_stats(x, &stats);
+	CHECK(stats.broken);
+	CHECK(lsm_xlog_append(x, a.payload, 10, NULL, NULL, NULL, NULL, &st) != LSM_OK);
+	CHECK(strstr(st.msg, "unusable") != NULL);
+	CHECK(lsm_xlog_flush(x, lsm_xlog_insert_lsn(x), &st) != LSM_OK);
+	lsm_xlog_close(x);
+
+	/* what was flushed before is all there */
+	CHECK(open_expect(env, dir, 4096, &l, 0, l.n, NULL, &rep));
+	reclist_free(&l);
+	fault_env_free(env);
+	test_rmtree(dir);
+}
+
 /*
  * Simulated power loss (fault_env): every record flushed before the crash
  * replays, and what replays is a prefix of what was appended.
@@ -2072,6 +2203,7 @@ main(void)
 	RUN(test_xlog_segment_failures);
 	RUN(test_xlog_partial_write);
 	RUN(test_xlog_spare);
+	RUN(test_xlog_write_outside);
 	RUN(test_xlog_power_loss);
 	RUN(test_xlog_errors);
 	return test_finish();
