@@ -44,7 +44,9 @@
  *	  an fsync (pending).  fill runs under it, so whatever the host numbers
  *	  inside fill is numbered in LSN order.  Records are never fsynced
  *	  under it; an append fsyncs only when it makes a new segment (its
- *	  zeros and the directory), once per segment.
+ *	  zeros and the directory), once per segment.  lsm_xlog_append_ex
+ *	  only places its record under it and writes it afterwards, in one of
+ *	  the inflight slots that a flush waits for (see append).
  *	- flush_mu elects the leader of a flush round (group commit); the
  *	  leader then holds round_mu[round % 2] while it fsyncs, and those
  *	  waiting for a flush wait for that mutex, see lsm_xlog_flush.  Only a
