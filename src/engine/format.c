@@ -35,16 +35,5 @@ lsm_ikey_append(LsmBuf *b, LsmSlice user_key, LsmSeq seq, LsmKind kind)
 int
 lsm_ikey_cmp(LsmSlice a, LsmSlice b)
 {
-	int			r;
-	uint64_t	ta;
-	uint64_t	tb;
-
-	if (a.len < LSM_IKEY_TRAILER || b.len < LSM_IKEY_TRAILER)
-		return lsm_slice_cmp(a, b);
-	r = lsm_slice_cmp(lsm_ikey_user_key(a), lsm_ikey_user_key(b));
-	if (r != 0)
-		return r;
-	ta = lsm_get_fixed64(a.data + a.len - LSM_IKEY_TRAILER);
-	tb = lsm_get_fixed64(b.data + b.len - LSM_IKEY_TRAILER);
-	return (ta > tb) ? -1 : (ta < tb) ? 1 : 0;
+	return lsm_ikey_cmp_inline(a, b);
 }

@@ -70,6 +70,27 @@ lsm_ikey_user_key(LsmSlice ikey)
 	return lsm_slice(ikey.data, ikey.len - LSM_IKEY_TRAILER);
 }
 
+/*
+ * lsm_ikey_cmp's order, inline for the loops that compare on every step
+ * (the memtable's skiplist search).
+ */
+static inline int
+lsm_ikey_cmp_inline(LsmSlice a, LsmSlice b)
+{
+	int			r;
+	uint64_t	ta;
+	uint64_t	tb;
+
+	if (a.len < LSM_IKEY_TRAILER || b.len < LSM_IKEY_TRAILER)
+		return lsm_slice_cmp(a, b);
+	r = lsm_slice_cmp(lsm_ikey_user_key(a), lsm_ikey_user_key(b));
+	if (r != 0)
+		return r;
+	ta = lsm_get_fixed64(a.data + a.len - LSM_IKEY_TRAILER);
+	tb = lsm_get_fixed64(b.data + b.len - LSM_IKEY_TRAILER);
+	return (ta > tb) ? -1 : (ta < tb) ? 1 : 0;
+}
+
 /* Append user_key || trailer to b. */
 extern bool lsm_ikey_append(LsmBuf *b, LsmSlice user_key, LsmSeq seq, LsmKind kind);
 

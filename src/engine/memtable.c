@@ -163,16 +163,27 @@ find_ge(const LsmMemTable *mt, LsmSlice target, uint32_t *prev)
 	{
 		uint32_t	next = node_next(mt, x, level);
 
-		if (next != 0 && lsm_ikey_cmp(node_key(mt, next), target) < 0)
-			x = next;
-		else
+		if (next != 0)
 		{
-			if (prev != NULL)
-				prev[level] = x;
-			if (level == 0)
-				return next;
-			level--;
+			/*
+			 * Nearly every node of a big memtable is a cache miss: ask for
+			 * the one after next while next's key is compared.
+			 */
+			uint32_t	after = node_next(mt, next, level);
+
+			if (after != 0)
+				__builtin_prefetch(mt_base(mt) + after);
+			if (lsm_ikey_cmp_inline(node_key(mt, next), target) < 0)
+			{
+				x = next;
+				continue;
+			}
 		}
+		if (prev != NULL)
+			prev[level] = x;
+		if (level == 0)
+			return next;
+		level--;
 	}
 }
 
@@ -187,7 +198,7 @@ find_lt(const LsmMemTable *mt, LsmSlice target)
 	{
 		uint32_t	next = node_next(mt, x, level);
 
-		if (next != 0 && lsm_ikey_cmp(node_key(mt, next), target) < 0)
+		if (next != 0 && lsm_ikey_cmp_inline(node_key(mt, next), target) < 0)
 			x = next;
 		else if (level == 0)
 			return x;
