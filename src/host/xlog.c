@@ -419,12 +419,18 @@ spare_take(LsmXlog *x, uint64_t start, LsmFile **out)
 
 	snprintf(spare, sizeof(spare), "%s/%s", x->dir, XLOG_SPARE_NAME);
 	segment_path(x, start, path);
-	XLOG_STORE(&x->spare_state, SPARE_NONE);
+
+	/*
+	 * The state says READY until the name is gone: a maker that saw NONE
+	 * earlier would truncate and refill the file under its new name.
+	 */
 	if (env->rename(env, spare, path, &ignore) != LSM_OK)
 	{
 		env->unlink(env, spare, &ignore);
+		XLOG_STORE(&x->spare_state, SPARE_NONE);
 		return false;
 	}
+	XLOG_STORE(&x->spare_state, SPARE_NONE);
 	x->n_renamed++;
 	return env->open_file(env, path, LSM_OPEN_WRITE, out, &ignore) == LSM_OK;
 }
