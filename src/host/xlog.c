@@ -35,7 +35,9 @@
  * durable is left to the next flush round, which does it before it reports
  * anything durable (n_renamed / n_renamed_synced): until a flush says so,
  * no record in the new segment was promised to anyone.  With no spare
- * ready, a switch makes the segment itself, as before.
+ * ready, a switch makes the segment itself, as before.  spare_state says
+ * who owns the spare's name: the maker while MAKING, a switch while READY
+ * (until its rename is done), nobody while NONE.
  *
  * Locks.  Env mutexes, taken in this order: flush_mu, round_mu[],
  * insert_mu; remove_mu stands apart.
