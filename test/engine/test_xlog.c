@@ -2058,6 +2058,83 @@ test_xlog_write_outside(void)
 	test_rmtree(dir);
 }
 
+/* For test_xlog_spare_race: makes spares until told to stop. */
+typedef struct SpareMaker
+{
+	LsmXlog    *x;
+	volatile bool stop;
+	long		made;
+	long		failed;
+} SpareMaker;
+
+static void *
+spare_maker(void *arg)
+{
+	SpareMaker *m = arg;
+
+	while (!m->stop)
+	{
+		LsmStatus	st;
+
+		if (lsm_xlog_make_spare(m->x, &st) != LSM_OK)
+			m->failed++;
+		else
+			m->made++;
+	}
+	return NULL;
+}
+
+/*
+ * A maker thread calls lsm_xlog_make_spare without pause while the main
+ * thread appends across hundreds of segment switches (as the maintenance
+ * worker does beside committing backends): every record replays, so a
+ * spare is never refilled after a switch took it.
+ */
+static void
+test_xlog_spare_race(void)
+{
+	TestRng		rng = {test_seed("xlog spare race")};
+	char		dir[256];
+	LsmEnv	   *env = fault_env_new();
+	LsmXlog    *x;
+	LsmXlogReplayReport rep;
+	LsmXlogStats stats;
+	LsmStatus	st;
+	RecList		l = {0};
+	SpareMaker	m;
+	pthread_t	t;
+	int			i;
+
+	CHECK(env != NULL);
+	fault_env_set_real_sync(env, false);
+	test_tmpdir(dir, sizeof(dir), "xlogsparerace");
+	CHECK(open_expect(env, dir, 4096, &l, 0, 0, &x, &rep));
+	memset(&m, 0, sizeof(m));
+	m.x = x;
+	CHECK(pthread_create(&t, NULL, spare_maker, &m) == 0);
+	for (i = 0; i < 6000; i++)
+	{
+		CHECK(append_rec(x, &l, 40 + test_rng_below(&rng, 300), &rng));
+		if (i % 50 == 49)
+			CHECK_OK(lsm_xlog_flush(x, lsm_xlog_insert_lsn(x), &st), &st);
+	}
+	m.stop = true;
+	pthread_join(t, NULL);
+	CHECK_OK(lsm_xlog_flush(x, lsm_xlog_insert_lsn(x), &st), &st);
+	lsm_xlog_stats(x, &stats);
+	printf("  %llu switches took a spare, %llu made their segment, %ld make_spare calls\n",
+		   (unsigned long long) stats.spares_used,
+		   (unsigned long long) stats.segments_created, m.made);
+	CHECK(m.failed == 0);
+	CHECK(stats.spares_used > 0);
+	lsm_xlog_close(x);
+	CHECK(open_expect(env, dir, 4096, &l, 0, l.n, NULL, &rep));
+	CHECK(!rep.torn && rep.records == l.n);
+	reclist_free(&l);
+	fault_env_free(env);
+	test_rmtree(dir);
+}
+
 /*
  * Simulated power loss (fault_env): every record flushed before the crash
  * replays, and what replays is a prefix of what was appended.
@@ -2204,6 +2281,7 @@ main(void)
 	RUN(test_xlog_partial_write);
 	RUN(test_xlog_spare);
 	RUN(test_xlog_write_outside);
+	RUN(test_xlog_spare_race);
 	RUN(test_xlog_power_loss);
 	RUN(test_xlog_errors);
 	return test_finish();
