@@ -111,6 +111,7 @@
 #define SPARE_NONE		0
 #define SPARE_MAKING	1		/* one caller of lsm_xlog_make_spare owns it */
 #define SPARE_READY		2
+
 #define XLOG_PATH_MAX (LSM_XLOG_MAX_DIR + 64)
 
 /* Bytes replay reads at a time; records larger than this are read whole. */
@@ -293,6 +294,35 @@ fill_zeros(LsmEnv *env, LsmFile *file, uint64_t from, uint64_t to,
 }
 
 /*
+ * zero_file
+ *		Make path a file of capacity zero bytes, fsynced (not its name: the
+ *		caller renames or syncs the directory).  On failure the file is
+ *		unlinked at once, giving the space back: the disk may be full.
+ */
+static LsmCode
+zero_file(LsmEnv *env, const char *path, uint64_t capacity, LsmStatus *st)
+{
+	LsmFile    *f;
+	LsmStatus	ignore;
+	LsmCode		rc;
+	LsmCode		crc;
+
+	rc = env->open_file(env, path, LSM_OPEN_WRITE | LSM_OPEN_CREATE | LSM_OPEN_TRUNC,
+						&f, st);
+	if (rc != LSM_OK)
+		return rc;
+	rc = fill_zeros(env, f, 0, capacity, st);
+	if (rc == LSM_OK)
+		rc = env->sync(f, st);
+	crc = env->close_file(f, rc == LSM_OK ? st : &ignore);
+	if (rc == LSM_OK)
+		rc = crc;
+	if (rc != LSM_OK)
+		env->unlink(env, path, &ignore);
+	return rc;
+}
+
+/*
  * broken_error
  *		Repeat the failure that broke the log to a caller.
  */
@@ -365,25 +395,16 @@ segment_create(LsmXlog *x, uint64_t start, uint64_t capacity, LsmFile **out,
 	LsmFile    *f;
 	LsmStatus	ignore;
 	LsmCode		rc;
-	LsmCode		crc;
 
 	*out = NULL;
 	*named = false;
 	snprintf(tmp, sizeof(tmp), "%s/%s", x->dir, XLOG_TEMP_NAME);
 	segment_path(x, start, path);
 
-	rc = env->open_file(env, tmp, LSM_OPEN_WRITE | LSM_OPEN_CREATE | LSM_OPEN_TRUNC,
-						&f, st);
+	rc = zero_file(env, tmp, capacity, st);
 	if (rc != LSM_OK)
 		return rc;
-	rc = fill_zeros(env, f, 0, capacity, st);
-	if (rc == LSM_OK)
-		rc = env->sync(f, st);
-	crc = env->close_file(f, rc == LSM_OK ? st : &ignore);
-	if (rc == LSM_OK)
-		rc = crc;
-	if (rc == LSM_OK)
-		rc = env->rename(env, tmp, path, st);
+	rc = env->rename(env, tmp, path, st);
 	if (rc != LSM_OK)
 	{
 		/* give the space back at once: the disk may be full */
@@ -804,39 +825,18 @@ flush_sync(LsmXlog *x, uint64_t target, LsmStatus *st)
 LsmCode
 lsm_xlog_make_spare(LsmXlog *x, LsmStatus *st)
 {
-	LsmEnv	   *env = x->env;
 	char		spare[XLOG_PATH_MAX];
 	uint32_t	expect = SPARE_NONE;
-	LsmFile    *f;
-	LsmStatus	ignore;
 	LsmCode		rc;
-	LsmCode		crc;
 
 	if (XLOG_LOAD(&x->broken) ||
 		!__atomic_compare_exchange_n(&x->spare_state, &expect, SPARE_MAKING, false,
 									 __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
 		return LSM_OK;
 	snprintf(spare, sizeof(spare), "%s/%s", x->dir, XLOG_SPARE_NAME);
-	rc = env->open_file(env, spare, LSM_OPEN_WRITE | LSM_OPEN_CREATE | LSM_OPEN_TRUNC,
-						&f, st);
-	if (rc == LSM_OK)
-	{
-		rc = fill_zeros(env, f, 0, x->segment_size, st);
-		if (rc == LSM_OK)
-			rc = env->sync(f, st);
-		crc = env->close_file(f, rc == LSM_OK ? st : &ignore);
-		if (rc == LSM_OK)
-			rc = crc;
-	}
-	if (rc != LSM_OK)
-	{
-		/* give the space back at once: the disk may be full */
-		env->unlink(env, spare, &ignore);
-		XLOG_STORE(&x->spare_state, SPARE_NONE);
-		return rc;
-	}
-	XLOG_STORE(&x->spare_state, SPARE_READY);
-	return LSM_OK;
+	rc = zero_file(x->env, spare, x->segment_size, st);
+	XLOG_STORE(&x->spare_state, rc == LSM_OK ? SPARE_READY : SPARE_NONE);
+	return rc;
 }
 
 bool
@@ -981,6 +981,17 @@ cmp_u64(const void *a, const void *b)
 	uint64_t	y = *(const uint64_t *) b;
 
 	return (x > y) - (x < y);
+}
+
+/* Remove dir/name, if it is there. */
+static void
+unlink_in(LsmEnv *env, const char *dir, const char *name)
+{
+	char		path[XLOG_PATH_MAX];
+	LsmStatus	ignore;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	env->unlink(env, path, &ignore);
 }
 
 /*
@@ -1850,7 +1861,6 @@ lsm_xlog_open_flags(LsmEnv *env, const char *dir, uint64_t segment_size,
 	size_t		dirlen = strlen(dir);
 	bool		existed;
 	SegmentList l;
-	LsmStatus	ignore;
 	LsmCode		rc;
 
 	*out = NULL;
@@ -1912,22 +1922,11 @@ lsm_xlog_open_flags(LsmEnv *env, const char *dir, uint64_t segment_size,
 		lsm_xlog_close(x);
 		return rc;
 	}
+	/* a segment or a spare being made when the server stopped */
 	if (l.temp)
-	{
-		char		tmp[XLOG_PATH_MAX];
-
-		/* a segment being made when the server stopped */
-		snprintf(tmp, sizeof(tmp), "%s/%s", dir, XLOG_TEMP_NAME);
-		env->unlink(env, tmp, &ignore);
-	}
+		unlink_in(env, dir, XLOG_TEMP_NAME);
 	if (l.spare)
-	{
-		char		tmp[XLOG_PATH_MAX];
-
-		/* perhaps half made: made again when wanted */
-		snprintf(tmp, sizeof(tmp), "%s/%s", dir, XLOG_SPARE_NAME);
-		env->unlink(env, tmp, &ignore);
-	}
+		unlink_in(env, dir, XLOG_SPARE_NAME);
 
 	if (l.n == 0)
 	{
