@@ -7,9 +7,11 @@
 # empty and long strings) are the keys of a lsm_fdw table and of a heap
 # table with a primary key.  Every range, ORDER BY [DESC] LIMIT, equality,
 # IN, prefix (LIKE 'p%', ^@) and merge-join query must return the same rows
-# in the same order from both.  Part of the rows sit in table files, part
-# in the memtable, some are deleted, and a transaction's own writes are
-# merged in, so every source of rows is compared.
+# in the same order from both (in the en_US.UTF-8 database the libc key's
+# ranges and order are compared under COLLATE "C": see below).  Part of the
+# rows sit in table files, part in the memtable, some are deleted, and a
+# transaction's own writes are merged in, so every source of rows is
+# compared.
 #
 # It also checks that the pushdown really happens (the range access and no
 # Sort node) in the en_US.UTF-8, ICU and C.UTF-8 databases, that LIKE
@@ -90,6 +92,13 @@ sub like_prefix
 	my $s = shift;
 	$s =~ s/([\\%_])/\\$1/g;
 	return $s;
+}
+
+# psql's output rows, each with its bytes in hex: a failure's strings are
+# full of characters a log shows wrong or not at all
+sub hexrows
+{
+	return join('', map { "$_  [" . unpack('H*', $_) . "]\n" } split /\n/, shift);
 }
 
 # ---------------------------------------------------------------------------
@@ -180,6 +189,19 @@ CREATE TABLE j (k text);
 	}
 
 	# the queries, each run against l* and h*
+	#
+	# In d_en the libc key gets no pushdown: Postgres filters and sorts the
+	# rows of both tables itself, with glibc's strcoll, so lsm_fdw's part in
+	# those queries is only the set of rows.  Two CI runs got a
+	# "k < x ORDER BY k DESC LIMIT n" whose rows differed between heap (read
+	# without an index) and lsm_fdw, neither of them near x as strcoll orders
+	# the strings on the developers' machine, where hundreds of runs never
+	# failed.  So d_en compares the libc key's ranges and order under
+	# COLLATE "C", a total order.  What lsm_fdw does itself in d_en is still
+	# compared row for row: every row decoded from its strxfrm-prefixed key,
+	# equality and IN lookups through that encoding, the ICU column's
+	# pushdown.
+	my $c = $db eq 'd_en' ? ' COLLATE "C"' : '';
 	my @values = (@k, map { $_->[0] } @ab);
 	my $val = sub { rand() < 0.7 ? pick(@values) : rand_string() };
 	my @queries;
@@ -190,43 +212,34 @@ CREATE TABLE j (k text);
 		my $p = substr($x, 0, 1 + R(3));
 		my $lim = 1 + R(30);
 		push @queries,
-		  "SELECT k, v FROM T1 WHERE k > $lx AND k <= $ly ORDER BY k",
-		  "SELECT k, v FROM T1 WHERE k >= $lx ORDER BY k LIMIT $lim",
-		  "SELECT k, v FROM T1 WHERE k < $lx ORDER BY k DESC LIMIT $lim",
-		  "SELECT k FROM T1 WHERE k BETWEEN SYMMETRIC $lx AND $ly ORDER BY k DESC",
+		  "SELECT k, v FROM T1 WHERE k > $lx$c AND k <= $ly$c ORDER BY k$c",
+		  "SELECT k, v FROM T1 WHERE k >= $lx$c ORDER BY k$c LIMIT $lim",
+		  "SELECT k, v FROM T1 WHERE k < $lx$c ORDER BY k$c DESC LIMIT $lim",
+		  "SELECT k FROM T1 WHERE k BETWEEN SYMMETRIC ($lx$c) AND ($ly$c) ORDER BY k$c DESC",
 		  "SELECT k, v FROM T1 WHERE k = $lx",
-		  "SELECT k FROM T1 WHERE k IN ($lx, $ly) ORDER BY k",
-		  "SELECT k FROM T1 WHERE k LIKE " . q_lit(like_prefix($p) . '%') . " ORDER BY k",
-		  "SELECT k FROM T1 WHERE k ^@ " . q_lit($p) . " ORDER BY k DESC",
+		  "SELECT k FROM T1 WHERE k IN ($lx, $ly) ORDER BY k$c",
+		  "SELECT k FROM T1 WHERE k LIKE " . q_lit(like_prefix($p) . '%') . " ORDER BY k$c",
+		  "SELECT k FROM T1 WHERE k ^@ " . q_lit($p) . " ORDER BY k$c DESC",
 		  "SELECT k FROM T1 WHERE k >= $lx COLLATE \"C\" ORDER BY k COLLATE \"C\" LIMIT $lim",
-		  "SELECT a, b FROM T2 WHERE a = $lx AND b > $ly ORDER BY a, b",
-		  "SELECT a, b FROM T2 WHERE a >= $lx ORDER BY a, b LIMIT $lim",
-		  "SELECT a, b FROM T2 WHERE a < $lx ORDER BY a DESC, b DESC LIMIT $lim",
-		  "SELECT a, b FROM T2 WHERE a IN ($lx, $ly, " . q_lit(pick(@words)) . ") AND b < $ly ORDER BY a, b";
+		  "SELECT a, b FROM T2 WHERE a = $lx AND b > $ly$c ORDER BY a, b$c",
+		  "SELECT a, b FROM T2 WHERE a >= $lx ORDER BY a, b$c LIMIT $lim",
+		  "SELECT a, b FROM T2 WHERE a < $lx ORDER BY a DESC, b$c DESC LIMIT $lim",
+		  "SELECT a, b FROM T2 WHERE a IN ($lx, $ly, " . q_lit(pick(@words)) . ") AND b < $ly$c ORDER BY a, b$c";
 	}
 	push @queries,
-	  "SELECT k FROM T1 ORDER BY k",
-	  "SELECT k FROM T1 ORDER BY k DESC",
-	  "SELECT a, b FROM T2 ORDER BY a, b",
-	  "SET enable_hashjoin = off; SET enable_nestloop = off; SELECT j.k, t.v FROM j JOIN T1 t ON t.k = j.k ORDER BY j.k; RESET enable_hashjoin; RESET enable_nestloop",
+	  "SELECT k FROM T1 ORDER BY k$c",
+	  "SELECT k FROM T1 ORDER BY k$c DESC",
+	  "SELECT a, b FROM T2 ORDER BY a, b$c",
+	  "SET enable_hashjoin = off; SET enable_nestloop = off; SELECT j.k, t.v FROM j JOIN T1 t ON t.k = j.k ORDER BY j.k$c; RESET enable_hashjoin; RESET enable_nestloop",
 	  # the transaction's own writes merged into ranges
 	  "BEGIN; DELETE FROM T1 WHERE v % 5 = 0; INSERT INTO T1 VALUES "
 	  . join(',', map { '(' . q_lit(rand_string() . "\x{2}x$_") . ", -$_)" } 1 .. 50)
 	  . "; UPDATE T1 SET k = k || 'ü' || chr(3) || v WHERE v % 7 = 1; "
-	  . "SELECT k, v FROM T1 WHERE k > " . q_lit($val->()) . " ORDER BY k; "
-	  . "SELECT k, v FROM T1 ORDER BY k DESC LIMIT 40; ROLLBACK";
+	  . "SELECT k, v FROM T1 WHERE k > " . q_lit($val->()) . "$c ORDER BY k$c; "
+	  . "SELECT k, v FROM T1 ORDER BY k$c DESC LIMIT 40; ROLLBACK";
 
 	my ($script_l, $script_h) = ('', '');
 
-	# Under libc's en_US.UTF-8 the heap side reads without its btree: glibc's
-	# strcoll is not a consistent order for some of these strings (ignorable
-	# characters: zero-width joiners, soft hyphens), so an index built and
-	# searched with it can skip rows a row-by-row filter keeps (a CI run saw
-	# heap's "k < x ORDER BY k DESC LIMIT n" start below rows that strcoll
-	# says are below x, which lsm's filter returned).  Both sides then filter
-	# every row and sort with the same comparison.
-	$script_h = "SET enable_indexscan = off; SET enable_bitmapscan = off; SET enable_indexonlyscan = off;\n"
-	  if $db eq 'd_en';
 	for my $i (0 .. $#queries)
 	{
 		(my $ql = $queries[$i]) =~ s/\bT([12])\b/l$1/g;
@@ -245,11 +258,12 @@ CREATE TABLE j (k text);
 		$bad++;
 		if ($bad <= 3)
 		{
-			diag("$db: query $queries[$i - 1]\nlsm:\n" . ($res_l[$i] // '(none)')
-				  . "\nheap:\n" . $res_h[$i]);
+			diag("$db: query $queries[$i - 1]\nlsm:\n" . hexrows($res_l[$i] // '(none)')
+				  . "\nheap:\n" . hexrows($res_h[$i]));
 		}
 	}
-	is($bad, 0, "$db: " . scalar(@queries) . " queries give the rows of heap in its order");
+	is($bad, 0, "$db: " . scalar(@queries) . " queries give the rows of heap in its order")
+	  or diag("seed $seed");
 	cmp_ok(scalar(@res_h), '==', scalar(@queries) + 1, "$db: every query ran");
 
 	# pushdown is used where the collation allows it: byte order and ICU,
