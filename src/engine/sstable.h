@@ -128,6 +128,16 @@ typedef bool (*LsmSstVisitFn) (void *arg, LsmSlice ikey, LsmSlice value);
 extern LsmCode lsm_sst_get(LsmSst *t, LsmSlice target, LsmSstVisitFn fn,
 							 void *arg, LsmReadStats *stats, LsmStatus *st);
 
+/*
+ * Visit the index's keys in order while fn returns true: one internal key
+ * per data block, at or after the block's last key and before the next
+ * block's first.  A sample of the table's keys weighted by bytes, for
+ * cutting a merge into key ranges of about equal size.  value is the
+ * block's encoded handle.
+ */
+extern LsmCode lsm_sst_index_keys(LsmSst *t, LsmSstVisitFn fn, void *arg,
+								  LsmStatus *st);
+
 /* Iterator over all internal keys of the table; stats nullable. */
 extern LsmIter *lsm_sst_iter(LsmSst *t, bool fill_cache, LsmReadStats *stats);
 

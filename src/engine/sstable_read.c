@@ -373,6 +373,22 @@ index_iter(LsmSst *t)
 	return lsm_block_iter_borrowed(t->index, lsm_ikey_cmp, t->path, t->index_offset);
 }
 
+LsmCode
+lsm_sst_index_keys(LsmSst *t, LsmSstVisitFn fn, void *arg, LsmStatus *st)
+{
+	LsmIter    *it = index_iter(t);
+	LsmCode		rc;
+
+	if (it == NULL)
+		return nomem(st, t, t->index_offset);
+	for (lsm_iter_seek_first(it); lsm_iter_valid(it); lsm_iter_next(it))
+		if (!fn(arg, lsm_iter_key(it), lsm_iter_value(it)))
+			break;
+	rc = lsm_iter_status(it, st);
+	lsm_iter_destroy(it);
+	return rc;
+}
+
 /* ----------------------------------------------------------------
  *		Open
  * ----------------------------------------------------------------

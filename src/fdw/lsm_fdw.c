@@ -78,6 +78,24 @@ _PG_init(void)
 							PGC_SUSET, GUC_UNIT_MS | GUC_NO_SHOW_ALL | GUC_NOT_IN_SAMPLE,
 							NULL, NULL, NULL);
 
+	DefineCustomIntVariable("lsm_fdw.bulk_build_workers",
+							"Background workers that write a bulk commit's files beside the committing backend.",
+							"A commit of a load that spilled two runs or more cuts its merge into key ranges; "
+							"each worker writes one (a worker that cannot start leaves its range to the backend). "
+							"0 writes everything in the backend.",
+							&lsm_bulk_build_workers,
+							1, 0, 8,
+							PGC_USERSET, 0,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("lsm_fdw.debug_bulk_build_fault",
+							"Make a bulk commit's worker fail (1) or not start (2) (tests only).",
+							NULL,
+							&lsm_debug_bulk_build_fault,
+							0, 0, 2,
+							PGC_SUSET, GUC_NO_SHOW_ALL | GUC_NOT_IN_SAMPLE,
+							NULL, NULL, NULL);
+
 	DefineCustomEnumVariable("lsm_fdw.synchronous_commit",
 							 "Whether a commit to lsm_fdw tables waits for its log to reach disk.",
 							 "auto follows synchronous_commit. When off, a commit survives a crash of "

@@ -10,6 +10,7 @@
 
 #include "lsm.h"
 #include "memtable.h"
+#include "sstable.h"
 
 typedef struct LsmSpill LsmSpill;
 
@@ -45,7 +46,36 @@ extern int	lsm_spill_iters(LsmSpill *sp, LsmIter **children);
  * Returns the number of files; *paths palloc'd in TopTransactionContext.
  */
 extern int	lsm_spill_build(LsmSpill *sp, LsmIter *ops, uint64 hidden,
-							char ***paths);
+							const LsmSstOptions *so, char ***paths);
+
+/* The format of a table's bulk files (its bottom level's, zstd at level 1). */
+extern void lsm_bulk_file_options(Oid relid, LsmSstOptions *so);
+
+/*
+ * The loop of lsm_spill_build over one key range: from the first key >= lo
+ * (NULL: the first) to before hi (NULL: the end) of it, a merge of runs.
+ * on_file gets each new file's path before the file is made (false: no
+ * room to record it, the range fails).  Returns
+ * LSM_INTERRUPTED on a cancel or a termination, left for the caller to take.
+ */
+typedef bool (*LsmBulkFileFn) (void *arg, const char *path);
+extern LsmCode lsm_bulk_write_range(LsmIter *it, const LsmSlice *lo, const LsmSlice *hi,
+									uint64 hidden, const LsmSstOptions *so,
+									LsmBulkFileFn on_file, void *arg, LsmStatus *st);
+
+/* Remove a failed commit's files (unless a backup is copying the directory). */
+extern void lsm_bulk_unlink(char **paths, int n);
+
+/*
+ * bulk_build.c: the files of a commit from runs (open readers), cut into
+ * key ranges that background workers write beside the backend.  Returns the
+ * number of files, in key order, *paths palloc'd in TopTransactionContext.
+ */
+extern int	lsm_bulk_build_workers;	/* lsm_fdw.bulk_build_workers */
+extern int	lsm_debug_bulk_build_fault;	/* lsm_fdw.debug_bulk_build_fault (tests) */
+extern int	lsm_bulk_build_parallel(char **run_paths, LsmSst **runs, int nruns,
+									uint64 hidden, const LsmSstOptions *so,
+									char ***paths);
 
 /* Close and remove the runs (transaction end); NULL is fine. */
 extern void lsm_spill_discard(LsmSpill *sp);

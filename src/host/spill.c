@@ -283,37 +283,185 @@ lsm_spill_iters(LsmSpill *sp, LsmIter **children)
 }
 
 /*
- * Write the newest op of every key above hidden, with sequence number 0,
- * cutting files at BULK_FILE_BYTES between keys.
+ * The table's bottom level's format, where an ingest into an empty table
+ * puts the files: its codec, block size and bloom filter.  zstd at level 1
+ * whatever compression_level says (compactions use that): on 4 KiB blocks
+ * levels 1 and 3 compress the same (0.385 vs 0.386 of the raw bytes for
+ * bench/sql_bench.sh's rows), and level 3 cost a quarter more time, where a
+ * third of a load's CPU is this zstd.
  */
-int
-lsm_spill_build(LsmSpill *sp, LsmIter *ops, uint64 hidden, char ***paths_out)
+void
+lsm_bulk_file_options(Oid relid, LsmSstOptions *so)
 {
-	int			n = lsm_spill_nruns(sp);
-	LsmIter   **children = palloc(sizeof(LsmIter *) * (n + 1));
-	LsmIter    *it;
-	LsmSstOptions so;
+	LsmTableSettings ts;
+	LsmOptions	o;
+
+	lsm_read_settings(lsm_table_dir(MyDatabaseId, relid), &ts);
+	lsm_options_init(&o);
+	o.block_size = ts.block_size;
+	o.bloom_bits_per_key = ts.bloom_bits_per_key;
+	lsm_sst_options_from(so, &o);
+	so->compression = (LsmCompression) ts.compress;
+	so->compression_level = BULK_ZSTD_LEVEL;
+}
+
+LsmCode
+lsm_bulk_write_range(LsmIter *it, const LsmSlice *lo, const LsmSlice *hi,
+					 uint64 hidden, const LsmSstOptions *so,
+					 LsmBulkFileFn on_file, void *arg, LsmStatus *st)
+{
 	LsmSstBuilder *b = NULL;
 	LsmBuf		prev = LSM_BUF_INIT;
 	bool		have_prev = false;
 	LsmBuf		ikey = LSM_BUF_INIT;
-	char	  **paths = MemoryContextAlloc(TopTransactionContext, sizeof(char *) * 16);
-	int			cap = 16;
-	int			nfiles = 0;
 	uint64		visited = 0;
-	bool		cancelled = false;
-	LsmStatus	st;
 	LsmCode		rc = LSM_OK;
 
-	/*
-	 * The bottom level's codec: zstd (lsm.h's default for the deepest
-	 * level), where an ingest into an empty table puts the files.  At
-	 * level 1, not 3: on 4 KiB blocks the two compress the same (0.385 vs
-	 * 0.386 of the raw bytes for bench/sql_bench.sh's rows), and level 3
-	 * cost a quarter more time: a third of a load's CPU is this zstd.
-	 */
-	sst_options(&so, LSM_COMPRESSION_ZSTD);
-	so.compression_level = BULK_ZSTD_LEVEL;
+	if (lo != NULL)
+	{
+		/* the newest op of the first key >= lo */
+		if (!lsm_ikey_append(&ikey, *lo, LSM_MAX_SEQ, LSM_KIND_FOR_SEEK))
+			return lsm_status_set(st, LSM_NO_MEMORY, 0, "out of memory");
+		lsm_iter_seek(it, lsm_buf_slice(&ikey));
+	}
+	else
+		lsm_iter_seek_first(it);
+	for (; lsm_iter_valid(it) && rc == LSM_OK; lsm_iter_next(it))
+	{
+		LsmParsedKey pk;
+
+		/* the caller takes the cancel, once the engine objects are gone */
+		if (++visited % 4096 == 0 && (QueryCancelPending || ProcDiePending) &&
+			INTERRUPTS_CAN_BE_PROCESSED())
+		{
+			rc = lsm_status_set(st, LSM_INTERRUPTED, 0, "the bulk commit was interrupted");
+			break;
+		}
+		if (!lsm_ikey_parse(lsm_iter_key(it), &pk))
+		{
+			rc = lsm_status_set(st, LSM_CORRUPTION, 0, "malformed key in a spilled run");
+			break;
+		}
+		/* ops of one key come newest first: the first one wins */
+		if (have_prev && lsm_slice_eq(pk.user_key, lsm_buf_slice(&prev)))
+			continue;
+		if (hi != NULL && lsm_slice_cmp(pk.user_key, *hi) >= 0)
+			break;
+		if (!lsm_buf_set(&prev, pk.user_key.data, pk.user_key.len))
+		{
+			rc = lsm_status_set(st, LSM_NO_MEMORY, 0, "out of memory");
+			break;
+		}
+		have_prev = true;
+		if (pk.seq <= hidden)
+			continue;			/* before the transaction's TRUNCATE */
+		if (b != NULL && lsm_sst_builder_size(b) >= BULK_FILE_BYTES)
+		{
+			rc = lsm_sst_builder_finish(b, NULL, st);
+			b = NULL;
+			if (rc != LSM_OK)
+				break;
+		}
+		if (b == NULL)
+		{
+			char	   *path = new_bulk_path("load");
+
+			/* recorded before it exists: whoever cleans up knows it */
+			if (!on_file(arg, path))
+			{
+				pfree(path);
+				rc = lsm_status_set(st, LSM_NOT_SUPPORTED, 0,
+									"a bulk commit's key range needs more files than it can list");
+				break;
+			}
+			rc = lsm_sst_builder_open(NULL, path, so, &b, st);
+			pfree(path);
+			if (rc != LSM_OK)
+				break;
+		}
+		ikey.len = 0;
+		if (!lsm_ikey_append(&ikey, pk.user_key, 0, pk.kind))
+			rc = lsm_status_set(st, LSM_NO_MEMORY, 0, "out of memory");
+		else
+			rc = lsm_sst_builder_add(b, lsm_buf_slice(&ikey),
+									 pk.kind == LSM_KIND_DELETE ? lsm_slice(NULL, 0)
+									 : lsm_iter_value(it), st);
+	}
+	if (rc == LSM_OK)
+		rc = lsm_iter_status(it, st);
+	if (rc == LSM_OK && b != NULL)
+		rc = lsm_sst_builder_finish(b, NULL, st);
+	else if (b != NULL)
+		lsm_sst_builder_abandon(b);
+	lsm_buf_free(&prev);
+	lsm_buf_free(&ikey);
+	return rc;
+}
+
+/* The commit's file list, in TopTransactionContext. */
+typedef struct FileList
+{
+	char	  **paths;
+	int			n;
+	int			cap;
+} FileList;
+
+static bool
+add_file(void *arg, const char *path)
+{
+	FileList   *fl = arg;
+
+	if (fl->n == fl->cap)
+	{
+		fl->cap = Max(16, fl->cap * 2);
+		fl->paths = fl->paths ? repalloc(fl->paths, sizeof(char *) * fl->cap)
+			: MemoryContextAlloc(TopTransactionContext, sizeof(char *) * fl->cap);
+	}
+	fl->paths[fl->n++] = MemoryContextStrdup(TopTransactionContext, path);
+	return true;
+}
+
+void
+lsm_bulk_unlink(char **paths, int n)
+{
+	/* a running backup may be copying them (backup.c): the next start */
+	pg_memory_barrier();
+	if (pg_atomic_read_u32(&lsm_shared->bulk_backups) == 0)
+		for (int i = 0; i < n; i++)
+			(void) unlink(paths[i]);
+}
+
+/*
+ * Write the newest op of every key above hidden, with sequence number 0,
+ * cutting files at BULK_FILE_BYTES between keys.  A load of two runs or
+ * more is cut into key ranges written side by side (bulk_build.c).
+ */
+int
+lsm_spill_build(LsmSpill *sp, LsmIter *ops, uint64 hidden,
+				const LsmSstOptions *so, char ***paths_out)
+{
+	int			n;
+	LsmIter   **children;
+	LsmIter    *it;
+	FileList	fl = {NULL, 0, 0};
+	LsmStatus	st;
+	LsmCode		rc;
+
+	if (lsm_bulk_build_workers > 0 && lsm_spill_nruns(sp) >= 2)
+	{
+		/* the workers read files only: the ops not in a run become one */
+		sp = lsm_spill_add_run(sp, ops);
+		for (int i = 0; i < sp->nruns; i++)
+			(void) run_reader(sp, i);
+		fl.n = lsm_bulk_build_parallel(sp->paths, sp->runs, sp->nruns, hidden, so,
+									   &fl.paths);
+		fsync_fname(lsm_bulk_dir(), true);
+		*paths_out = fl.paths;
+		return fl.n;
+	}
+
+	n = lsm_spill_nruns(sp);
+	children = palloc(sizeof(LsmIter *) * (n + 1));
 	n = lsm_spill_iters(sp, children);
 	lsm_alloc_private_begin();
 	children[n++] = ops;
@@ -323,89 +471,19 @@ lsm_spill_build(LsmSpill *sp, LsmIter *ops, uint64 hidden, char ***paths_out)
 		lsm_alloc_private_end();
 		ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY), errmsg("out of memory")));
 	}
-	for (lsm_iter_seek_first(it); lsm_iter_valid(it) && rc == LSM_OK; lsm_iter_next(it))
-	{
-		LsmParsedKey pk;
-
-		/* a cancel is taken below, once the engine objects are gone */
-		if (++visited % 4096 == 0 && (QueryCancelPending || ProcDiePending) &&
-			INTERRUPTS_CAN_BE_PROCESSED())
-		{
-			cancelled = true;
-			lsm_status_set(&st, LSM_INTERRUPTED, 0, "the bulk commit was interrupted");
-			break;
-		}
-		if (!lsm_ikey_parse(lsm_iter_key(it), &pk))
-		{
-			rc = lsm_status_set(&st, LSM_CORRUPTION, 0, "malformed key in a spilled run");
-			break;
-		}
-		/* ops of one key come newest first: the first one wins */
-		if (have_prev && lsm_slice_eq(pk.user_key, lsm_buf_slice(&prev)))
-			continue;
-		if (!lsm_buf_set(&prev, pk.user_key.data, pk.user_key.len))
-		{
-			rc = lsm_status_set(&st, LSM_NO_MEMORY, 0, "out of memory");
-			break;
-		}
-		have_prev = true;
-		if (pk.seq <= hidden)
-			continue;			/* before the transaction's TRUNCATE */
-		if (b != NULL && lsm_sst_builder_size(b) >= BULK_FILE_BYTES)
-		{
-			rc = lsm_sst_builder_finish(b, NULL, &st);
-			b = NULL;
-			if (rc != LSM_OK)
-				break;
-		}
-		if (b == NULL)
-		{
-			char	   *path;
-
-			if (nfiles == cap)
-			{
-				cap *= 2;
-				paths = repalloc(paths, sizeof(char *) * cap);
-			}
-			path = new_bulk_path("load");
-			paths[nfiles] = MemoryContextStrdup(TopTransactionContext, path);
-			rc = lsm_sst_builder_open(NULL, path, &so, &b, &st);
-			if (rc != LSM_OK)
-				break;
-			nfiles++;
-		}
-		ikey.len = 0;
-		if (!lsm_ikey_append(&ikey, pk.user_key, 0, pk.kind))
-			rc = lsm_status_set(&st, LSM_NO_MEMORY, 0, "out of memory");
-		else
-			rc = lsm_sst_builder_add(b, lsm_buf_slice(&ikey),
-									 pk.kind == LSM_KIND_DELETE ? lsm_slice(NULL, 0)
-									 : lsm_iter_value(it), &st);
-	}
-	if (rc == LSM_OK && !cancelled)
-		rc = lsm_iter_status(it, &st);
-	if (rc == LSM_OK && !cancelled && b != NULL)
-		rc = lsm_sst_builder_finish(b, NULL, &st);
-	else if (b != NULL)
-		lsm_sst_builder_abandon(b);
+	rc = lsm_bulk_write_range(it, NULL, NULL, hidden, so, add_file, &fl, &st);
 	lsm_iter_destroy(it);
-	lsm_buf_free(&prev);
-	lsm_buf_free(&ikey);
 	lsm_alloc_private_end();
-	if (rc != LSM_OK || cancelled)
+	if (rc != LSM_OK)
 	{
-		/* a running backup may be copying them (backup.c): the next start */
-		pg_memory_barrier();
-		if (pg_atomic_read_u32(&lsm_shared->bulk_backups) == 0)
-			for (int i = 0; i < nfiles; i++)
-				(void) unlink(paths[i]);
+		lsm_bulk_unlink(fl.paths, fl.n);
 		CHECK_FOR_INTERRUPTS();
 		lsm_report(ERROR, &st, "write the files of a bulk commit");
 	}
 	/* the builder synced each file; the commit record will name them */
 	fsync_fname(lsm_bulk_dir(), true);
-	*paths_out = paths;
-	return nfiles;
+	*paths_out = fl.paths;
+	return fl.n;
 }
 
 void

@@ -917,10 +917,13 @@ commit_all(void)
 		c->truncate = t->truncated;
 		if (t->spill != NULL)
 		{
+			LsmSstOptions so;
+
 			/* bulk commit: everything goes into files the commit ingests */
+			lsm_bulk_file_options(t->relid, &so);
 			t->n_load = lsm_spill_build(t->spill, ops_iter(t),
 										t->truncated ? t->truncate_nops : 0,
-										&t->load_paths);
+										&so, &t->load_paths);
 			c->ingest_paths = t->load_paths;
 			c->n_ingest = t->n_load;
 			c->entries = NULL;
