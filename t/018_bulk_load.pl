@@ -355,6 +355,67 @@ for my $tbl ('o10', 'd10')
 		'and commits every row');
 }
 
+# 11. The commit's files written side by side (lsm_fdw.bulk_build_workers):
+# 40000 keys in a shuffled order over ~25 runs, loaded with 0, 1 and 2
+# workers, give the same rows; with workers the bottom level holds a file
+# per key range, and every file checks out.  A worker that fails fails the
+# commit and leaves nothing; a worker that cannot start leaves its range
+# to the backend.
+{
+	my @keys = map { ($_ * 7919) % 40000 + 1 } 0 .. 39999;
+	my $f11 = csv_keys('par', 'p', 120, @keys);
+	my %files;
+	my %digest;
+	for my $w (0, 1, 2)
+	{
+		$node->safe_psql('postgres', qq{
+			CREATE FOREIGN TABLE par$w (k int8 OPTIONS (key 'true'), v text) SERVER lsm;
+			SET lsm_fdw.bulk_build_workers = $w;
+			COPY par$w FROM '$f11' (FORMAT csv);
+		});
+		$files{$w} = level_files("par$w", 6);
+		$digest{$w} = $node->safe_psql('postgres',
+			"SELECT count(*), sum(k), md5(string_agg(k || ':' || v, ',' ORDER BY k)) FROM par$w");
+		is($node->safe_psql('postgres', "SELECT lsm_fdw_verify('par$w')->>'problems'"), '0',
+			"par$w: the files check out");
+		is(level_files("par$w", 0), '0', "par$w: nothing in level 0");
+	}
+	like($digest{0}, qr/^40000\|800020000\|/, 'the load without workers has every row');
+	is($digest{1}, $digest{0}, 'one worker: the same rows');
+	is($digest{2}, $digest{0}, 'two workers: the same rows');
+	is($files{0}, 1, 'without workers: one file');
+	is($files{1}, 2, 'one worker: a file per key range');
+	is($files{2}, 3, 'two workers: a file per key range');
+	# every key reads back by a get, on both sides of each split
+	is($node->safe_psql('postgres', q{
+		SELECT count(*) FROM generate_series(1, 40000, 7) g
+		 WHERE (SELECT v FROM par2 WHERE k = g) = 'p-' || g || '-' || repeat('x', 120)}),
+		'5715', 'par2: gets find the keys of every range');
+	is(bulk_files(), 0, 'no bulk file is left');
+
+	# a worker that fails after making a file
+	my ($ret, $stdout, $stderr) = $node->psql('postgres', qq{
+		CREATE FOREIGN TABLE parf (k int8 OPTIONS (key 'true'), v text) SERVER lsm;
+		SET lsm_fdw.debug_bulk_build_fault = 1;
+		COPY parf FROM '$f11' (FORMAT csv);
+	});
+	like($stderr, qr/could not write the files of a bulk commit in a worker.*\n.*debug_bulk_build_fault/,
+		'a failed worker fails the commit, with its reason');
+	is($node->safe_psql('postgres', 'SELECT count(*) FROM parf'), '0', 'and nothing of the load is there');
+	is(bulk_files(), 0, 'the files of both sides are removed');
+
+	# no worker to be had: the backend writes both ranges
+	$node->safe_psql('postgres', qq{
+		SET lsm_fdw.debug_bulk_build_fault = 2;
+		COPY parf FROM '$f11' (FORMAT csv);
+	});
+	is($node->safe_psql('postgres',
+		"SELECT count(*), sum(k), md5(string_agg(k || ':' || v, ',' ORDER BY k)) FROM parf"),
+		$digest{0}, 'without a worker the backend writes every range');
+	is(level_files('parf', 6), '2', 'still a file per range');
+	is(bulk_files(), 0, 'no bulk file is left');
+}
+
 # 8. pg_restore takes the same path.
 my $dump = $node->basedir . '/t.dump';
 $node->command_ok(['pg_dump', '--include-foreign-data=lsm', '-Fc', '-t', 't', '-f', $dump, 'postgres'],
