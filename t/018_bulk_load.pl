@@ -414,6 +414,66 @@ for my $tbl ('o10', 'd10')
 		$digest{0}, 'without a worker the backend writes every range');
 	is(level_files('parf', 6), '2', 'still a file per range');
 	is(bulk_files(), 0, 'no bulk file is left');
+
+	# (a worker with no database connection is not in pg_stat_activity)
+	sub bulk_worker_pid
+	{
+		my $pm = $node->{_pid};
+		for (`ps -o pid=,args= --ppid $pm`)
+		{
+			return $1 if /^\s*(\d+)\s.*lsm_fdw bulk build/;
+		}
+		return '';
+	}
+
+	# a cancel while the backend waits for its worker, and a SIGKILL there:
+	# the worker lingers after making its files (debug fault 3)
+	$node->safe_psql('postgres',
+		"CREATE FOREIGN TABLE parc (k int8 OPTIONS (key 'true'), v text) SERVER lsm");
+	for my $how ('cancel', 'kill')
+	{
+		my ($pout, $perr) = ('', '');
+		my $h = IPC::Run::start(
+			[ 'psql', '-X', '-At', '-d', $node->connstr('postgres'),
+			  '-c', 'SET lsm_fdw.debug_bulk_build_fault = 3',
+			  '-c', "COPY parc FROM '$f11' (FORMAT csv)" ],
+			'>', \$pout, '2>', \$perr);
+		my $worker = '';
+		for (my $i = 0; $i < 600 && $worker eq ''; $i++)
+		{
+			$worker = bulk_worker_pid();
+			usleep(50_000) if $worker eq '';
+		}
+		ok($worker =~ /^\d+$/, "$how: the commit's worker is running");
+		my $files_seen = 0;
+		for (my $i = 0; $i < 600 && !$files_seen; $i++)
+		{
+			opendir(my $d, $bulk) or die;
+			$files_seen = grep { /^load-$worker-/ } readdir($d);
+			closedir($d);
+			usleep(50_000) unless $files_seen;
+		}
+		ok($files_seen, "$how: the worker made its file");
+		my $backend = $node->safe_psql('postgres',
+			"SELECT pid FROM pg_stat_activity WHERE query LIKE 'COPY parc%'");
+		if ($how eq 'cancel')
+		{
+			$node->safe_psql('postgres', "SELECT pg_cancel_backend($backend)");
+			$h->finish;
+			like($perr, qr/canceling statement due to user request/, 'cancel: the COPY is canceled');
+			is(bulk_worker_pid(), '', 'cancel: the worker is stopped');
+			is(bulk_files(), 0, 'cancel: the files of both sides are removed');
+		}
+		else
+		{
+			crash_and_restart($backend, $worker);
+			$h->finish;
+		}
+		is($node->safe_psql('postgres', 'SELECT count(*) FROM parc'), '0',
+			"$how: nothing of the load is there");
+		# (after a restart, once the replay that the query waited for swept them)
+		is(bulk_files(), 0, "$how: no bulk file is left") if $how eq 'kill';
+	}
 }
 
 # 8. pg_restore takes the same path.

@@ -89,10 +89,10 @@ _PG_init(void)
 							NULL, NULL, NULL);
 
 	DefineCustomIntVariable("lsm_fdw.debug_bulk_build_fault",
-							"Make a bulk commit's worker fail (1) or not start (2) (tests only).",
+							"Make a bulk commit's worker fail (1), not start (2) or wait 60 s after its files (3) (tests only).",
 							NULL,
 							&lsm_debug_bulk_build_fault,
-							0, 0, 2,
+							0, 0, 3,
 							PGC_SUSET, GUC_NO_SHOW_ALL | GUC_NOT_IN_SAMPLE,
 							NULL, NULL, NULL);
 

@@ -27,6 +27,7 @@
 #include "miscadmin.h"
 #include "port/atomics.h"
 #include "postmaster/bgworker.h"
+#include "storage/pmsignal.h"
 #include "storage/dsm.h"
 #include "storage/ipc.h"
 #include "tcop/tcopprot.h"
@@ -314,10 +315,17 @@ lsm_bulk_build_main(Datum arg)
 	lsm_alloc_private_begin();
 	rc = write_part(bs, part, NULL, record_shared, p, &p->st);
 	lsm_alloc_private_end();
-	/* tests: a worker that fails after making its first file */
+	/* tests: a worker that fails after making its files, or lingers (3) */
 	if (rc == LSM_OK && bs->fault == 1)
 		rc = lsm_status_set(&p->st, LSM_IO_ERROR, EIO,
 							"lsm_fdw.debug_bulk_build_fault made the worker fail");
+	for (int i = 0; rc == LSM_OK && bs->fault == 3 && i < 6000; i++)
+	{
+		if (ProcDiePending || !PostmasterIsAlive())
+			rc = lsm_status_set(&p->st, LSM_INTERRUPTED, 0, "the bulk build worker was stopped");
+		else
+			pg_usleep(10000L);
+	}
 	pg_write_barrier();
 	pg_atomic_write_u32(&p->state, rc == LSM_OK ? PART_DONE : PART_FAILED);
 	dsm_detach(seg);

@@ -27,6 +27,7 @@
 #include "access/xact.h"
 #include "miscadmin.h"
 #include "storage/fd.h"
+#include "storage/pmsignal.h"
 #include "utils/memutils.h"
 #include "utils/timestamp.h"
 
@@ -330,9 +331,14 @@ lsm_bulk_write_range(LsmIter *it, const LsmSlice *lo, const LsmSlice *hi,
 	{
 		LsmParsedKey pk;
 
-		/* the caller takes the cancel, once the engine objects are gone */
-		if (++visited % 4096 == 0 && (QueryCancelPending || ProcDiePending) &&
-			INTERRUPTS_CAN_BE_PROCESSED())
+		/*
+		 * The caller takes the cancel, once the engine objects are gone.  A
+		 * dead postmaster stops it too: a restart waits for every process
+		 * of the old server, and a range can take minutes.
+		 */
+		if (++visited % 4096 == 0 &&
+			(((QueryCancelPending || ProcDiePending) && INTERRUPTS_CAN_BE_PROCESSED()) ||
+			 !PostmasterIsAlive()))
 		{
 			rc = lsm_status_set(st, LSM_INTERRUPTED, 0, "the bulk commit was interrupted");
 			break;
