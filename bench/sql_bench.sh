@@ -723,6 +723,10 @@ CREATE FOREIGN TABLE sum_lsm (k text OPTIONS (key 'true'), n int8) SERVER lsm OP
 VACUUM ANALYZE vals; VACUUM ANALYZE users; VACUUM ANALYZE ctr_heap; VACUUM ANALYZE ctr_unl;
 EOF
 echo "   $(elapsed "$t0" "$(now_s)") s, load file $(du -m "$LOADFILE" | cut -f1) MiB"
+# The generated file and tables (a few GB) are still being written back to
+# the disk: the first runs would compete with that, whichever variant they are.
+q -c "CHECKPOINT" >/dev/null
+sync
 
 RESULTS=$OUT_DIR/results.tsv		# workload clients variant run tps p99_ms first_ms ntx backend_cpu_us_per_tx backend_rq_wait_pct instance_cpu_us_per_tx max_ms stall_s
 LOADRES=$OUT_DIR/load.tsv			# variant run copy_s bytes_after_copy settle_s bytes_settled log_bytes_of_copy peak_rss_kb
