@@ -337,29 +337,6 @@ lsm_bulk_build_main(Datum arg)
  * ----------------------------------------------------------------
  */
 
-/* The backend's own files: paths in TopTransactionContext. */
-typedef struct OwnFiles
-{
-	char	  **paths;
-	int			n;
-	int			cap;
-} OwnFiles;
-
-static bool
-record_own(void *arg, const char *path)
-{
-	OwnFiles   *of = arg;
-
-	if (of->n == of->cap)
-	{
-		of->cap = Max(16, of->cap * 2);
-		of->paths = of->paths ? repalloc(of->paths, sizeof(char *) * of->cap)
-			: MemoryContextAlloc(TopTransactionContext, sizeof(char *) * of->cap);
-	}
-	of->paths[of->n++] = MemoryContextStrdup(TopTransactionContext, path);
-	return true;
-}
-
 static BackgroundWorkerHandle *
 start_worker(dsm_segment *seg, int part)
 {
@@ -401,7 +378,7 @@ stop_workers(BackgroundWorkerHandle **h, int nparts)
 
 /* Every file of the commit so far, the backend's and the workers'. */
 static void
-unlink_all(BulkShared *bs, OwnFiles *own)
+unlink_all(BulkShared *bs, LsmBulkList *own)
 {
 	char	   *dir = lsm_bulk_dir();
 
@@ -423,13 +400,13 @@ unlink_all(BulkShared *bs, OwnFiles *own)
 
 /* Write one part in the backend; on failure, clean up and report. */
 static void
-write_own_part(BulkShared *bs, int part, LsmSst **runs, OwnFiles *own)
+write_own_part(BulkShared *bs, int part, LsmSst **runs, LsmBulkList *own)
 {
 	LsmStatus	st;
 	LsmCode		rc;
 
 	lsm_alloc_private_begin();
-	rc = write_part(bs, part, runs, record_own, own, &st);
+	rc = write_part(bs, part, runs, lsm_bulk_list_add, own, &st);
 	lsm_alloc_private_end();
 	if (rc != LSM_OK)
 	{
@@ -449,7 +426,7 @@ lsm_bulk_build_parallel(char **run_paths, LsmSst **runs, int nruns,
 	dsm_segment *seg;
 	BulkShared *bs;
 	BackgroundWorkerHandle *h[MAX_PARTS] = {0};
-	OwnFiles	own = {NULL, 0, 0};
+	LsmBulkList own = {NULL, 0, 0};
 	char	   *p;
 
 	initStringInfo(&keys);
@@ -514,7 +491,7 @@ lsm_bulk_build_parallel(char **run_paths, LsmSst **runs, int nruns,
 						 errmsg("lsm_fdw bulk build worker %d exited before it finished", i),
 						 errdetail("The server log may say why.")));
 			for (int f = 0; f < part->nfiles; f++)
-				record_own(&own, psprintf("%s/%s", lsm_bulk_dir(), part->files[f]));
+				lsm_bulk_list_add(&own, psprintf("%s/%s", lsm_bulk_dir(), part->files[f]));
 			part->nfiles = 0;	/* now the backend's to remove */
 		}
 	}

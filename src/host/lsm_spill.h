@@ -63,6 +63,15 @@ extern LsmCode lsm_bulk_write_range(LsmIter *it, const LsmSlice *lo, const LsmSl
 									uint64 hidden, const LsmSstOptions *so,
 									LsmBulkFileFn on_file, void *arg, LsmStatus *st);
 
+/* A commit's files, in TopTransactionContext; lsm_bulk_list_add is an LsmBulkFileFn. */
+typedef struct LsmBulkList
+{
+	char	  **paths;
+	int			n;
+	int			cap;
+} LsmBulkList;
+extern bool lsm_bulk_list_add(void *arg, const char *path);
+
 /* Remove a failed commit's files (unless a backup is copying the directory). */
 extern void lsm_bulk_unlink(char **paths, int n);
 

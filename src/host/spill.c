@@ -318,16 +318,13 @@ lsm_bulk_write_range(LsmIter *it, const LsmSlice *lo, const LsmSlice *hi,
 	uint64		visited = 0;
 	LsmCode		rc = LSM_OK;
 
-	if (lo != NULL)
-	{
-		/* the newest op of the first key >= lo */
-		if (!lsm_ikey_append(&ikey, *lo, LSM_MAX_SEQ, LSM_KIND_FOR_SEEK))
-			return lsm_status_set(st, LSM_NO_MEMORY, 0, "out of memory");
-		lsm_iter_seek(it, lsm_buf_slice(&ikey));
-	}
-	else
+	if (lo == NULL)
 		lsm_iter_seek_first(it);
-	for (; lsm_iter_valid(it) && rc == LSM_OK; lsm_iter_next(it))
+	else if (lsm_ikey_append(&ikey, *lo, LSM_MAX_SEQ, LSM_KIND_FOR_SEEK))
+		lsm_iter_seek(it, lsm_buf_slice(&ikey));	/* the newest op of the first key >= lo */
+	else
+		rc = lsm_status_set(st, LSM_NO_MEMORY, 0, "out of memory");
+	for (; rc == LSM_OK && lsm_iter_valid(it); lsm_iter_next(it))
 	{
 		LsmParsedKey pk;
 
@@ -404,18 +401,10 @@ lsm_bulk_write_range(LsmIter *it, const LsmSlice *lo, const LsmSlice *hi,
 	return rc;
 }
 
-/* The commit's file list, in TopTransactionContext. */
-typedef struct FileList
+bool
+lsm_bulk_list_add(void *arg, const char *path)
 {
-	char	  **paths;
-	int			n;
-	int			cap;
-} FileList;
-
-static bool
-add_file(void *arg, const char *path)
-{
-	FileList   *fl = arg;
+	LsmBulkList *fl = arg;
 
 	if (fl->n == fl->cap)
 	{
@@ -449,7 +438,7 @@ lsm_spill_build(LsmSpill *sp, LsmIter *ops, uint64 hidden,
 	int			n;
 	LsmIter   **children;
 	LsmIter    *it;
-	FileList	fl = {NULL, 0, 0};
+	LsmBulkList fl = {NULL, 0, 0};
 	LsmStatus	st;
 	LsmCode		rc;
 
@@ -477,7 +466,7 @@ lsm_spill_build(LsmSpill *sp, LsmIter *ops, uint64 hidden,
 		lsm_alloc_private_end();
 		ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY), errmsg("out of memory")));
 	}
-	rc = lsm_bulk_write_range(it, NULL, NULL, hidden, so, add_file, &fl, &st);
+	rc = lsm_bulk_write_range(it, NULL, NULL, hidden, so, lsm_bulk_list_add, &fl, &st);
 	lsm_iter_destroy(it);
 	lsm_alloc_private_end();
 	if (rc != LSM_OK)
