@@ -426,11 +426,12 @@ for my $tbl ('o10', 'd10')
 		return '';
 	}
 
-	# a cancel while the backend waits for its worker, and a SIGKILL there:
+	# a cancel while the backend waits for its worker, a SIGTERM of the
+	# worker, and a SIGKILL of the server there:
 	# the worker lingers after making its files (debug fault 3)
 	$node->safe_psql('postgres',
 		"CREATE FOREIGN TABLE parc (k int8 OPTIONS (key 'true'), v text) SERVER lsm");
-	for my $how ('cancel', 'kill')
+	for my $how ('cancel', 'term', 'kill')
 	{
 		my ($pout, $perr) = ('', '');
 		my $h = IPC::Run::start(
@@ -463,6 +464,15 @@ for my $tbl ('o10', 'd10')
 			like($perr, qr/canceling statement due to user request/, 'cancel: the COPY is canceled');
 			is(bulk_worker_pid(), '', 'cancel: the worker is stopped');
 			is(bulk_files(), 0, 'cancel: the files of both sides are removed');
+		}
+		elsif ($how eq 'term')
+		{
+			# the worker stopped by an administrator: the commit fails
+			kill('TERM', $worker);
+			$h->finish;
+			like($perr, qr/bulk build worker 1 was stopped before it finished/,
+				'term: a stopped worker fails the commit, saying so');
+			is(bulk_files(), 0, 'term: the files of both sides are removed');
 		}
 		else
 		{

@@ -483,6 +483,12 @@ lsm_bulk_build_parallel(char **run_paths, LsmSst **runs, int nruns,
 				write_own_part(bs, i, runs, &own);
 				continue;
 			}
+			/* a worker's cancel is not this statement's: say what happened */
+			if (state == PART_FAILED && part->st.code == LSM_INTERRUPTED)
+				ereport(ERROR,
+						(errcode(ERRCODE_ADMIN_SHUTDOWN),
+						 errmsg("lsm_fdw bulk build worker %d was stopped before it finished", i),
+						 errdetail("%s", part->st.msg)));
 			if (state == PART_FAILED)
 				lsm_report(ERROR, &part->st, "write the files of a bulk commit in a worker");
 			if (state != PART_DONE)
