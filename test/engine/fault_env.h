@@ -15,7 +15,11 @@
  *
  *	   Deliberately simplified, so tests stay deterministic:
  *	   - unsynced data is always lost in full, never partly kept;
- *	   - an unsynced overwrite of already-synced bytes is not undone;
+ *	   - an overwrite of already-synced bytes is undone by a crash unless
+ *		 a sync of the file started after the write returned (the old
+ *		 bytes are kept until then): a preallocated file, such as a log
+ *		 segment of zeros, loses what was written into it since its last
+ *		 sync, and a sync does not cover a write still in progress;
  *	   - names are durable at once: creating, renaming and unlinking files
  *		 does not need sync_dir to survive the crash (a file created but
  *		 never synced survives as an empty file);
@@ -52,10 +56,24 @@
 
 #define FAULT_UNUSED __attribute__((unused))
 
+/* An overwrite of synced bytes, undone by a crash until a sync covers it. */
+typedef struct FaultUndo
+{
+	uint64_t	id;
+	uint64_t	off;
+	size_t		len;
+	bool		done;			/* the write returned */
+	bool		covered;		/* done when a sync in progress started */
+	uint8_t    *old;			/* the bytes it overwrote */
+} FaultUndo;
+
 typedef struct FaultTrack
 {
 	char	   *path;
 	uint64_t	synced;			/* bytes that survive a crash */
+	FaultUndo  *undo;			/* in write order */
+	int			nundo;
+	int			capundo;
 } FaultTrack;
 
 typedef struct FaultEnv
@@ -72,6 +90,7 @@ typedef struct FaultEnv
 	int			fail_errno;
 	int			injected;		/* faults injected so far */
 	int			generation;		/* bumped by every crash */
+	uint64_t	next_undo_id;
 	bool		real_sync;		/* pass syncs on to the POSIX env */
 	bool		hold_writes;	/* (d): write_at waits while set */
 	int			held;			/* writers waiting there now */
@@ -100,10 +119,33 @@ fault_find(FaultEnv *fe, const char *path)
 	return -1;
 }
 
+/* Drop undo records: all of them, or only those a finished sync covered. */
+static FAULT_UNUSED void
+fault_drop_undo(FaultTrack *t, bool covered_only)
+{
+	int			k = 0;
+
+	for (int j = 0; j < t->nundo; j++)
+	{
+		if (!covered_only || t->undo[j].covered)
+			free(t->undo[j].old);
+		else
+			t->undo[k++] = t->undo[j];
+	}
+	t->nundo = k;
+	if (k == 0)
+	{
+		free(t->undo);
+		t->undo = NULL;
+		t->capundo = 0;
+	}
+}
+
 /* Forget a tracked path; caller holds mu. */
 static FAULT_UNUSED void
 fault_forget(FaultEnv *fe, int i)
 {
+	fault_drop_undo(&fe->files[i], false);
 	free(fe->files[i].path);
 	fe->files[i] = fe->files[--fe->nfiles];
 }
@@ -132,6 +174,9 @@ fault_track(FaultEnv *fe, const char *path, uint64_t synced)
 	if (fe->files[fe->nfiles].path == NULL)
 		return false;
 	fe->files[fe->nfiles].synced = synced;
+	fe->files[fe->nfiles].undo = NULL;
+	fe->files[fe->nfiles].nundo = 0;
+	fe->files[fe->nfiles].capundo = 0;
 	fe->nfiles++;
 	return true;
 }
@@ -267,16 +312,72 @@ fault_write_at(LsmFile *f, const void *buf, size_t n, uint64_t off,
 		return lsm_status_errno(st, err,
 								"could not write %zu bytes at offset %llu in file \"%s\" (injected)",
 								n, (unsigned long long) off, ff->path);
-	pthread_mutex_lock(&ff->fe->mu);
-	if (ff->fe->hold_writes)
+	FaultEnv   *fe = ff->fe;
+	uint64_t	undo_id = 0;
+	LsmCode		rc;
+	int			i;
+
+	pthread_mutex_lock(&fe->mu);
+	if (fe->hold_writes)
 	{
-		ff->fe->held++;
-		while (ff->fe->hold_writes)
-			pthread_cond_wait(&ff->fe->hold_cv, &ff->fe->mu);
-		ff->fe->held--;
+		fe->held++;
+		while (fe->hold_writes)
+			pthread_cond_wait(&fe->hold_cv, &fe->mu);
+		fe->held--;
 	}
-	pthread_mutex_unlock(&ff->fe->mu);
-	return ff->fe->base->write_at(ff->inner, buf, n, off, st);
+	/* keep the synced bytes this overwrites, for a crash to put back */
+	i = fault_find(fe, ff->path);
+	if (i >= 0 && off < fe->files[i].synced && n > 0)
+	{
+		FaultTrack *t = &fe->files[i];
+		size_t		len = (size_t) (t->synced - off < n ? t->synced - off : n);
+		uint8_t    *old = malloc(len);
+		LsmStatus	rst;
+
+		if (t->nundo == t->capundo)
+		{
+			int			cap = t->capundo ? t->capundo * 2 : 16;
+			FaultUndo  *u = realloc(t->undo, cap * sizeof(FaultUndo));
+
+			if (u != NULL)
+			{
+				t->undo = u;
+				t->capundo = cap;
+			}
+		}
+		if (old == NULL || t->nundo == t->capundo ||
+			fe->base->read_at(ff->inner, old, len, off, &rst) != LSM_OK)
+		{
+			pthread_mutex_unlock(&fe->mu);
+			free(old);
+			return lsm_status_set(st, LSM_NO_MEMORY, ENOMEM,
+								  "fault env could not keep the bytes a write to \"%s\" overwrites",
+								  ff->path);
+		}
+		undo_id = ++fe->next_undo_id;
+		t->undo[t->nundo].id = undo_id;
+		t->undo[t->nundo].off = off;
+		t->undo[t->nundo].len = len;
+		t->undo[t->nundo].done = false;
+		t->undo[t->nundo].covered = false;
+		t->undo[t->nundo].old = old;
+		t->nundo++;
+	}
+	pthread_mutex_unlock(&fe->mu);
+	rc = fe->base->write_at(ff->inner, buf, n, off, st);
+	if (undo_id != 0)
+	{
+		pthread_mutex_lock(&fe->mu);
+		i = fault_find(fe, ff->path);
+		for (int j = i >= 0 ? fe->files[i].nundo - 1 : -1; j >= 0; j--)
+			if (fe->files[i].undo[j].id == undo_id)
+			{
+				fe->files[i].undo[j].done = true;
+				break;
+			}
+		pthread_mutex_unlock(&fe->mu);
+	}
+	return rc;
 }
 
 /*
@@ -298,16 +399,33 @@ fault_sync(LsmFile *f, LsmStatus *st)
 	if ((err = fault_should_fail(fe)) != 0)
 		return lsm_status_errno(st, err, "could not fsync file \"%s\" (injected)",
 								ff->path);
+	/* what this sync covers: the writes that returned before it started */
+	pthread_mutex_lock(&fe->mu);
+	rc = fe->base->file_size(ff->inner, &size, st);
+	i = fault_find(fe, ff->path);
+	for (int j = 0; i >= 0 && j < fe->files[i].nundo; j++)
+		if (fe->files[i].undo[j].done)
+			fe->files[i].undo[j].covered = true;
+	pthread_mutex_unlock(&fe->mu);
+	if (rc != LSM_OK)
+		return rc;
 	rc = fe->real_sync ? fe->base->sync(ff->inner, st) : LSM_OK;
 	if (rc != LSM_OK)
 		return rc;
-	rc = fe->base->file_size(ff->inner, &size, st);
-	if (rc != LSM_OK)
-		return rc;
 	pthread_mutex_lock(&fe->mu);
+	/* the machine went off during the sync: it did not finish */
+	if (fe->generation != ff->generation)
+	{
+		pthread_mutex_unlock(&fe->mu);
+		return fault_stale_error(ff, "fsync", st);
+	}
 	i = fault_find(fe, ff->path);
 	if (i >= 0)
-		fe->files[i].synced = size;
+	{
+		if (size > fe->files[i].synced)
+			fe->files[i].synced = size;
+		fault_drop_undo(&fe->files[i], true);
+	}
 	pthread_mutex_unlock(&fe->mu);
 	return LSM_OK;
 }
@@ -564,7 +682,10 @@ fault_env_free(LsmEnv *env)
 	if (fe == NULL)
 		return;
 	for (i = 0; i < fe->nfiles; i++)
+	{
+		fault_drop_undo(&fe->files[i], false);
 		free(fe->files[i].path);
+	}
 	free(fe->files);
 	pthread_cond_destroy(&fe->hold_cv);
 	pthread_mutex_destroy(&fe->mu);
@@ -592,6 +713,7 @@ fault_env_crash(LsmEnv *env)
 		LsmStatus	st;
 		LsmFile    *f;
 		uint64_t	size;
+		bool		lost_here;
 
 		lsm_status_clear(&st);
 		if (!fe->base->exists(fe->base, fe->files[i].path))
@@ -599,6 +721,19 @@ fault_env_crash(LsmEnv *env)
 		if (fe->base->open_file(fe->base, fe->files[i].path, LSM_OPEN_WRITE,
 								&f, &st) != LSM_OK)
 			goto fail;
+		/* overwrites of synced bytes first, newest first, then the tail */
+		lost_here = fe->files[i].nundo > 0;
+		for (int j = fe->files[i].nundo - 1; j >= 0; j--)
+		{
+			FaultUndo  *u = &fe->files[i].undo[j];
+
+			if (fe->base->write_at(f, u->old, u->len, u->off, &st) != LSM_OK)
+			{
+				fe->base->close_file(f, NULL);
+				goto fail;
+			}
+		}
+		fault_drop_undo(&fe->files[i], false);
 		if (fe->base->file_size(f, &size, &st) != LSM_OK ||
 			(size > fe->files[i].synced &&
 			 fe->base->truncate(f, fe->files[i].synced, &st) != LSM_OK))
@@ -606,7 +741,7 @@ fault_env_crash(LsmEnv *env)
 			fe->base->close_file(f, NULL);
 			goto fail;
 		}
-		if (size > fe->files[i].synced)
+		if (lost_here || size > fe->files[i].synced)
 			lost++;
 		fe->base->close_file(f, NULL);
 		continue;

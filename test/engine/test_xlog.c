@@ -2193,6 +2193,127 @@ test_xlog_power_loss(void)
 }
 
 /*
+ * Power loss in the middle of group commit: 8 threads append (half of them
+ * writing their records outside the insert lock) and flush, and the power
+ * goes off at a random moment.  Every record whose flush returned must be
+ * there after the restart, in one prefix of the log.  The fault env undoes
+ * what was written into the preallocated segments since their last sync,
+ * and a sync covers only writes that returned before it began, so a flush
+ * that did not wait for a record below its target loses it here.
+ */
+typedef struct PlThread
+{
+	GcShared   *g;
+	uint32_t	id;
+	pthread_t	thread;
+	uint8_t		acked[GC_PER_THREAD];
+} PlThread;
+
+static void *
+pl_thread(void *arg)
+{
+	PlThread   *t = arg;
+
+	for (uint32_t i = 0; i < GC_PER_THREAD; i++)
+	{
+		uint8_t		payload[GC_PAYLOAD];
+		uint64_t	start;
+		uint64_t	end;
+		LsmStatus	st;
+
+		memset(payload, 0xdd, sizeof(payload));
+		lsm_put_fixed32(payload + 16, t->id);
+		lsm_put_fixed32(payload + 20, i);
+		if ((t->id % 2 ? lsm_xlog_append_ex(t->g->x, payload, sizeof(payload), gc_fill,
+											NULL, t->g, &start, &end, &st)
+			 : lsm_xlog_append(t->g->x, payload, sizeof(payload), gc_fill, t->g,
+							   &start, &end, &st)) != LSM_OK ||
+			lsm_xlog_flush(t->g->x, end, &st) != LSM_OK)
+			return NULL;		/* the power is off */
+		__atomic_store_n(&t->acked[i], 1, __ATOMIC_RELEASE);
+	}
+	return NULL;
+}
+
+static void
+test_xlog_power_loss_concurrent(void)
+{
+	TestRng		rng = {test_seed("xlog power loss concurrent")};
+	int			round;
+
+	for (round = 0; round < 12; round++)
+	{
+		char		dir[256];
+		LsmEnv	   *env = fault_env_new();
+		LsmXlog    *x;
+		LsmXlogReplayReport rep;
+		LsmStatus	st;
+		GcShared	g;
+		PlThread   *t = calloc(GC_THREADS, sizeof(PlThread));
+		GcReplay   *r = calloc(1, sizeof(GcReplay));
+		uint64_t	acked = 0;
+		uint64_t	seen = 0;
+		int			lost;
+
+		CHECK(env != NULL && t != NULL && r != NULL);
+		fault_env_set_real_sync(env, false);
+		test_tmpdir(dir, sizeof(dir), "xlogplc");
+		/* small segments: switches, spares and finished segments too */
+		CHECK_OK(lsm_xlog_open(env, dir, 8192, NULL, NULL, &x, &rep, &st), &st);
+		memset(&g, 0, sizeof(g));
+		g.x = x;
+		for (int i = 0; i < GC_THREADS; i++)
+		{
+			t[i].g = &g;
+			t[i].id = (uint32_t) i;
+			CHECK(pthread_create(&t[i].thread, NULL, pl_thread, &t[i]) == 0);
+		}
+		if (round % 3 == 1)
+			CHECK_OK(lsm_xlog_make_spare(x, &st), &st);
+		/* the power goes off once a random number of commits returned */
+		{
+			uint64_t	want = 50 + test_rng_below(&rng, GC_THREADS * GC_PER_THREAD - 100);
+
+			for (uint64_t done = 0; done < want;)
+			{
+				done = 0;
+				for (int i = 0; i < GC_THREADS; i++)
+					for (int j = 0; j < GC_PER_THREAD; j++)
+						done += __atomic_load_n(&t[i].acked[j], __ATOMIC_ACQUIRE);
+			}
+		}
+		lost = fault_env_crash(env);
+		CHECK(lost >= 0);
+		for (int i = 0; i < GC_THREADS; i++)
+			pthread_join(t[i].thread, NULL);
+		lsm_xlog_close(x);
+
+		CHECK_OK(lsm_xlog_open(env, dir, 8192, gc_replay_fn, r, &x, &rep, &st), &st);
+		CHECK(!r->bad);
+		for (int i = 0; i < GC_THREADS; i++)
+			for (int j = 0; j < GC_PER_THREAD; j++)
+			{
+				acked += t[i].acked[j];
+				seen += r->seen[i][j];
+				if (t[i].acked[j] && !r->seen[i][j])
+				{
+					fprintf(stderr, "  round %d: record %d/%d was flushed and is gone\n",
+							round, i, j);
+					CHECK(false);
+				}
+			}
+		printf("  round %d: %llu records flushed before the power went off, %llu replayed\n",
+			   round, (unsigned long long) acked, (unsigned long long) seen);
+		CHECK(seen >= acked);
+		lsm_xlog_close(x);
+		free(t);
+		free(r);
+		fault_env_free(env);
+		test_rmtree(dir);
+	}
+}
+
+/*
  * Errors: refused arguments, a callback that fails (open returns its
  * error and the files stay as they were), files in the directory that are
  * not segments, a leftover temporary segment, a directory that is a file.
@@ -2283,6 +2404,7 @@ main(void)
 	RUN(test_xlog_write_outside);
 	RUN(test_xlog_spare_race);
 	RUN(test_xlog_power_loss);
+	RUN(test_xlog_power_loss_concurrent);
 	RUN(test_xlog_errors);
 	return test_finish();
 }
