@@ -136,7 +136,8 @@ choose_splits(LsmSst **runs, int nruns, int nparts, StringInfo keys)
 	/* a sample that failed only costs the split: one range is still right */
 	len = buf.len;
 	copy = palloc(len + 1);
-	memcpy(copy, buf.data, len);
+	if (len > 0)
+		memcpy(copy, buf.data, len);
 	lsm_alloc_private_begin();
 	lsm_buf_free(&buf);
 	lsm_alloc_private_end();
