@@ -345,14 +345,20 @@ fault_write_at(LsmFile *f, const void *buf, size_t n, uint64_t off,
 				t->capundo = cap;
 			}
 		}
-		if (old == NULL || t->nundo == t->capundo ||
-			fe->base->read_at(ff->inner, old, len, off, &rst) != LSM_OK)
+		if (old == NULL || t->nundo == t->capundo)
 		{
 			pthread_mutex_unlock(&fe->mu);
 			free(old);
 			return lsm_status_set(st, LSM_NO_MEMORY, ENOMEM,
 								  "fault env could not keep the bytes a write to \"%s\" overwrites",
 								  ff->path);
+		}
+		if (fe->base->read_at(ff->inner, old, len, off, &rst) != LSM_OK)
+		{
+			pthread_mutex_unlock(&fe->mu);
+			free(old);
+			*st = rst;
+			return rst.code;
 		}
 		undo_id = ++fe->next_undo_id;
 		t->undo[t->nundo].id = undo_id;
