@@ -55,6 +55,7 @@ typedef struct LsmDirectState
 	List	   *set_states;		/* UPDATE: ExprState per SET column */
 	List	   *set_attnums;
 	List	   *incr_signs;		/* increments: +1 or -1 per SET column, else NIL */
+	bool		incr_ordered;	/* the table takes blind overwrites too */
 	List	   *incr_states;	/* increments: ExprState of each e */
 	int			natts;
 	int		   *typlens;		/* increments: attlen of every attribute */
@@ -278,6 +279,10 @@ lsmBeginDirectModify(ForeignScanState *node, int eflags)
 	{
 		TupleDesc	desc = RelationGetDescr(rel);
 
+		LsmTableSettings settings;
+
+		lsm_cached_settings(rel, &settings);
+		ds->incr_ordered = settings.overwrite_on_duplicate;
 		ds->natts = desc->natts;
 		ds->typlens = palloc(sizeof(int) * desc->natts);
 		for (int i = 0; i < desc->natts; i++)
@@ -392,7 +397,10 @@ increment(LsmDirectState *ds, ExprContext *econtext, LsmSlice key)
 		ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY), errmsg("out of memory")));
 	op = lsm_buf_slice(&ds->encbuf);
 
-	lsm_lock_key_shared(ds->relid, key);
+	if (ds->incr_ordered)
+		lsm_lock_key_blind(ds->relid, key);
+	else
+		lsm_lock_key_shared(ds->relid, key);
 	t = lsm_txn_lookup(ds->txn, key, lsm_txn_nops(ds->txn), &own);
 	if (t == 0)
 		return true;

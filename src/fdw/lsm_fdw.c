@@ -123,6 +123,7 @@ _PG_init(void)
 							NULL, NULL, NULL);
 	lsm_shmem_define_gucs();
 	lsm_wait_define_gucs();
+	lsm_blind_order_define_gucs();
 
 	lsm_install_drop_hook();
 	lsm_install_ddl_hook();

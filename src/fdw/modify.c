@@ -442,15 +442,15 @@ lsmExecForeignInsert(EState *estate, ResultRelInfo *rinfo, TupleTableSlot *slot,
 	key = lsm_slice(ms->key.data, ms->key.len);
 	/*
 	 * An explicit ON CONFLICT DO NOTHING wins over on_duplicate.  A blind
-	 * overwrite reads nothing, but it takes the key's strong lock, not the
-	 * weak one increments take: overwrites do not commute, so the later
-	 * commit wins, and a transaction that also wrote Postgres data gets its
-	 * lsm sequence numbers in its COMMIT callback, after Postgres already
-	 * shows it committed.  Without a lock held to that point, a second
-	 * transaction that saw it committed (waiting for its heap row, say)
-	 * could commit its own overwrite of the key first: the lsm table would
+	 * overwrite reads nothing and takes the key's weak lock: blind writers
+	 * do not wait for each other, the later commit wins.  A transaction
+	 * that also wrote Postgres data gets its lsm sequence numbers in its
+	 * COMMIT callback, after Postgres already shows it committed, so it
+	 * locks these keys strongly at PRE_COMMIT (lsm_keylock_order_blind):
+	 * without that, a second transaction that saw it committed could
+	 * commit its own overwrite of the key first, and the lsm table would
 	 * keep the older value while heap keeps the newer (t/005_pgbench.pl
-	 * found it).
+	 * found it when overwrites were weak to the end).
 	 */
 	if (ms->sum && !ms->do_nothing)
 	{
@@ -458,7 +458,7 @@ lsmExecForeignInsert(EState *estate, ResultRelInfo *rinfo, TupleTableSlot *slot,
 		return slot;
 	}
 	if (ms->overwrite && !ms->do_nothing)
-		lsm_lock_key(RelationGetRelid(ms->rel), key);
+		lsm_lock_key_blind(RelationGetRelid(ms->rel), key);
 	else if (key_exists(ms, key))
 	{
 		if (ms->do_nothing)

@@ -68,7 +68,18 @@ static SubxactCount *subxact_counts = NULL;
 static int	n_subxact_counts = 0;
 static int	max_subxact_counts = 0;
 
+/*
+ * What this transaction wrote blindly in tables that take blind
+ * overwrites, for lsm_keylock_commit_blind: the tables, and a 64-bit mask
+ * of their keys' hashes.  Emptied when the transaction ends.
+ */
+static Oid *blind_tables = NULL;
+static int	n_blind_tables = 0;
+static int	max_blind_tables = 0;
+static uint64 blind_mask = 0;
+
 static void lock_key(Oid relid, LsmSlice key, LOCKMODE mode);
+static void lock_key_hash(Oid relid, uint32 keyhash, LOCKMODE mode);
 static void keylock_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
 									 SubTransactionId parentSubid, void *arg);
 
@@ -180,6 +191,68 @@ lsm_lock_key_shared(Oid relid, LsmSlice key)
 }
 
 /*
+ * lsm_lock_key_blind
+ *		The weak lock of a blind write that does not commute with every
+ *		other blind write of the key: an on_duplicate 'overwrite' INSERT,
+ *		and an increment in a table that also takes such INSERTs (an
+ *		overwrite and an increment give different rows in the two orders).
+ *		Such writers do not wait for each other: the later commit wins, in
+ *		the order of their sequence numbers, which lsm_keylock_commit_blind
+ *		keeps in Postgres's commit order.
+ */
+void
+lsm_lock_key_blind(Oid relid, LsmSlice key)
+{
+	uint32		keyhash = hash_bytes((const unsigned char *) key.data, (int) key.len);
+	int			i;
+
+	lock_key_hash(relid, keyhash, ShareLock);
+	blind_mask |= lsm_blind_order_bit(relid, keyhash);
+	for (i = 0; i < n_blind_tables; i++)
+		if (blind_tables[i] == relid)
+			return;
+	if (n_blind_tables == max_blind_tables)
+	{
+		int			n = Max(4, 2 * max_blind_tables);
+
+		blind_tables = blind_tables == NULL
+			? MemoryContextAlloc(TopMemoryContext, n * sizeof(Oid))
+			: repalloc(blind_tables, n * sizeof(Oid));
+		max_blind_tables = n;
+	}
+	blind_tables[n_blind_tables++] = relid;
+}
+
+/*
+ * lsm_keylock_commit_blind
+ *		At PRE_COMMIT, before the transaction takes its sequence numbers:
+ *		if it wrote keys with lsm_lock_key_blind, wait for the commits of
+ *		those keys that Postgres has decided or is deciding before it
+ *		(blind_order.c).  An ERROR here (deadlock, lock_timeout, cancel)
+ *		still aborts the transaction.
+ */
+void
+lsm_keylock_commit_blind(bool pg_decided)
+{
+	if (n_blind_tables == 0 || counted_lxid != MyProc->lxid)
+		return;
+	lsm_blind_order_commit(pg_decided, blind_mask, n_blind_tables, blind_tables);
+}
+
+/*
+ * The table's lock of a transaction past the key-lock limit: waits for
+ * every other transaction holding a key of the table, weakly or strongly.
+ */
+static void
+escalate(LOCKTAG *table_tag, Oid relid)
+{
+	lsm_fastlock_announce_strong(MyDatabaseId, relid, 0, true);
+	(void) lsm_fastlock_wait_weak(MyDatabaseId, relid, 0, true, true);
+	(void) LockAcquire(table_tag, ExclusiveLock, false, false);
+	escalations = true;
+}
+
+/*
  * lsm_try_lock_key
  *		The key's strong lock if no other transaction holds the key, without
  *		waiting; the caller holds its weak lock already.
@@ -231,9 +304,14 @@ lsm_try_lock_key(Oid relid, LsmSlice key)
 static void
 lock_key(Oid relid, LsmSlice key, LOCKMODE mode)
 {
+	lock_key_hash(relid, hash_bytes((const unsigned char *) key.data, (int) key.len), mode);
+}
+
+static void
+lock_key_hash(Oid relid, uint32 keyhash, LOCKMODE mode)
+{
 	LOCKTAG		table_tag;
 	LOCKTAG		key_tag;
-	uint32		keyhash;
 
 	if (counted_lxid != MyProc->lxid)
 	{
@@ -241,12 +319,13 @@ lock_key(Oid relid, LsmSlice key, LOCKMODE mode)
 		key_locks = 0;
 		escalations = false;
 		n_subxact_counts = 0;
+		n_blind_tables = 0;
+		blind_mask = 0;
 	}
 
 	SET_LOCKTAG_ADVISORY(table_tag, MyDatabaseId, relid, 0, LSM_LOCK_SPACE_TABLE);
 	if (escalations && held_by_me(&table_tag, ExclusiveLock))
 		return;
-	keyhash = hash_bytes((const unsigned char *) key.data, (int) key.len);
 	if (mode == ShareLock && lsm_fastlock_weak(MyDatabaseId, relid, keyhash))
 		return;
 	SET_LOCKTAG_ADVISORY(key_tag, MyDatabaseId, relid, keyhash, LSM_LOCK_SPACE_KEY);
@@ -256,10 +335,7 @@ lock_key(Oid relid, LsmSlice key, LOCKMODE mode)
 		if (held_by_me(&key_tag, ExclusiveLock) || held_by_me(&key_tag, mode))
 			return;
 		/* fast-path holders first, as for a key below */
-		lsm_fastlock_announce_strong(MyDatabaseId, relid, 0, true);
-		(void) lsm_fastlock_wait_weak(MyDatabaseId, relid, 0, true, true);
-		(void) LockAcquire(&table_tag, ExclusiveLock, false, false);
-		escalations = true;
+		escalate(&table_tag, relid);
 		return;
 	}
 	if (mode == ExclusiveLock)
@@ -315,7 +391,10 @@ lsm_keylock_check_prepare(void)
 void
 lsm_keylock_xact_end(void)
 {
+	lsm_blind_order_xact_end();
 	lsm_fastlock_xact_end();
+	n_blind_tables = 0;
+	blind_mask = 0;
 }
 
 /*

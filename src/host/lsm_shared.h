@@ -218,6 +218,17 @@ extern bool lsm_ttl_filter(void *arg, uint64_t start, LsmSlice key, LsmSlice val
 extern void lsm_lock_key(Oid relid, LsmSlice key);
 extern void lsm_lock_key_shared(Oid relid, LsmSlice key);
 extern bool lsm_try_lock_key(Oid relid, LsmSlice key);
+extern void lsm_lock_key_blind(Oid relid, LsmSlice key);
+extern void lsm_keylock_commit_blind(bool pg_decided);
+
+/* in blind_order.c: the commit order of blind writes (keylock.c) */
+extern Size lsm_blind_order_shmem_size(void);
+extern void lsm_blind_order_shmem_init(void);
+extern uint64 lsm_blind_order_bit(Oid relid, uint32 keyhash);
+extern void lsm_blind_order_commit(bool pg_decided, uint64 keymask, int ntables,
+								   const Oid *tables);
+extern void lsm_blind_order_xact_end(void);
+extern void lsm_blind_order_define_gucs(void);
 extern void lsm_check_serializable(Oid relid, LsmSeq found_seq);
 extern void lsm_keylock_check_prepare(void);
 extern void lsm_keylock_xact_end(void);

@@ -225,6 +225,7 @@ lsm_shmem_request(void)
 #endif
 	RequestAddinShmemSpace(lsm_shmem_size());
 	RequestAddinShmemSpace(lsm_fastlock_shmem_size());
+	RequestAddinShmemSpace(lsm_blind_order_shmem_size());
 	RequestNamedLWLockTranche("lsm_fdw", 1);
 }
 
@@ -310,6 +311,7 @@ lsm_shmem_startup(void)
 	else
 		heap = lsm_shared->heap;
 	lsm_fastlock_shmem_init();
+	lsm_blind_order_shmem_init();
 	LWLockRelease(AddinShmemInitLock);
 }
 

@@ -899,6 +899,8 @@ commit_all(void)
 
 	if (txn_tables == NULL)
 		return;
+	/* before any work that a wait here could make a waste */
+	lsm_keylock_commit_blind(TransactionIdIsValid(GetTopTransactionIdIfAny()));
 	tables = MemoryContextAllocZero(TopTransactionContext,
 									sizeof(LsmCommitTable) * hash_get_num_entries(txn_tables));
 	hash_seq_init(&seq, txn_tables);
