@@ -116,6 +116,14 @@ struct LsmEnv
 	 */
 	void		(*fatal) (LsmEnv *env, const char *msg);
 
+	/*
+	 * Called between the blocks of a table file being built (flushes,
+	 * compactions, bulk loads): long stretches of CPU work, where a host
+	 * whose background work shares CPUs with latency-sensitive processes
+	 * can give the CPU up.  NULL: nothing.
+	 */
+	void		(*cpu_yield) (LsmEnv *env);
+
 	void	   *host;			/* private to the implementation */
 };
 

@@ -218,6 +218,8 @@ emit_block(LsmSstBuilder *b, LsmSlice payload, LsmCompression kind,
 	*offset = b->offset;
 	*size = payload.len;
 	b->offset += payload.len + sizeof(trailer);
+	if (b->env->cpu_yield != NULL)
+		b->env->cpu_yield(b->env);
 	if (b->out.len >= WRITE_CHUNK)
 		return flush_out(b);
 	return LSM_OK;

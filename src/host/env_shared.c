@@ -46,6 +46,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -820,6 +821,45 @@ lsm_env_shared_set_reader_slot(int slot)
 	my_reader_slot = slot;
 }
 
+/*
+ * Whether this process gives the CPU up between the blocks it builds, and
+ * when it last did (lsm_env_shared_set_cpu_yield).
+ */
+static bool yield_cpu = false;
+static uint64_t last_yield = 0;
+
+/*
+ * At most every YIELD_MICROS of building: a few blocks' compression.  A
+ * process that sleeps while a background worker computes on its CPU (a
+ * backend waiting for an fsync) is otherwise often run only at the next
+ * scheduler tick: the kernel lets the running task finish its slice, 4 ms
+ * here, whatever its nice value.  A yield costs a system call when nobody
+ * waits.
+ */
+#define YIELD_MICROS	100
+
+static void
+shared_cpu_yield(LsmEnv *env)
+{
+	struct timespec ts;
+	uint64_t	now;
+
+	if (!yield_cpu)
+		return;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	now = (uint64_t) ts.tv_sec * 1000000 + (uint64_t) ts.tv_nsec / 1000;
+	if (now - last_yield < YIELD_MICROS)
+		return;
+	last_yield = now;
+	sched_yield();
+}
+
+void
+lsm_env_shared_set_cpu_yield(bool on)
+{
+	yield_cpu = on;
+}
+
 /* NULL when out of memory or the mutex cannot be initialised. */
 static LsmMutex *
 shared_mutex_create(LsmEnv *env)
@@ -901,6 +941,7 @@ lsm_env_shared_create(void)
 	e->env.mutex_lock = shared_mutex_lock;
 	e->env.mutex_unlock = shared_mutex_unlock;
 	e->env.reader_slot = shared_reader_slot;
+	e->env.cpu_yield = shared_cpu_yield;
 	e->env.host = e;
 
 	/*

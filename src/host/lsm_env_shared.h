@@ -52,6 +52,13 @@ extern void lsm_env_shared_destroy(LsmEnv *env);
  */
 extern void lsm_env_shared_set_reader_slot(int slot);
 
+/*
+ * Make the calling process give the CPU up every ~100 us of building table
+ * files (lsm_env.h, cpu_yield): for background workers, so that processes
+ * they share a CPU with are not kept waiting for the scheduler's tick.
+ */
+extern void lsm_env_shared_set_cpu_yield(bool on);
+
 /* Descriptors the calling process has cached (for tests and monitoring). */
 extern int	lsm_env_shared_cached_fds(void);
 

@@ -30,6 +30,7 @@
 #include "utils/wait_event.h"
 
 #include "lsm_commit.h"
+#include "lsm_env_shared.h"
 #include "lsm_fdw.h"
 #include "lsm_shared.h"
 #include "lsm_spill.h"
@@ -334,6 +335,8 @@ lsm_maintenance_main(Datum arg)
 	pqsignal(SIGTERM, die);
 	pqsignal(SIGHUP, SignalHandlerForConfigReload);
 	BackgroundWorkerUnblockSignals();
+	/* flushes give the CPU up between blocks (env_shared.c, cpu_yield) */
+	lsm_env_shared_set_cpu_yield(true);
 	cxt = AllocSetContextCreate(TopMemoryContext, "lsm_fdw maintenance",
 								ALLOCSET_DEFAULT_SIZES);
 	MemoryContextSwitchTo(cxt);
@@ -425,6 +428,8 @@ lsm_compaction_main(Datum arg)
 	pqsignal(SIGTERM, die);
 	pqsignal(SIGHUP, SignalHandlerForConfigReload);
 	BackgroundWorkerUnblockSignals();
+	/* and so do compactions */
+	lsm_env_shared_set_cpu_yield(true);
 	cxt = AllocSetContextCreate(TopMemoryContext, "lsm_fdw compaction",
 								ALLOCSET_DEFAULT_SIZES);
 	MemoryContextSwitchTo(cxt);
