@@ -1734,6 +1734,9 @@ lsm_compaction_run(LsmCompaction *c, LsmStatus *st)
 		/* a frozen memtable goes first (db_background.c) */
 		if (db->bg != NULL && n % 4096 == 4095)
 			lsm_db_bg_flush_interleaved(db);
+		/* inputs that mostly drop build few blocks, where the builder yields */
+		if (n % 64 == 63 && db->env->cpu_yield != NULL)
+			db->env->cpu_yield(db->env);
 		rc = process(&rs, lsm_iter_key(it), lsm_iter_value(it), st);
 		if (rc != LSM_OK)
 			break;
