@@ -453,6 +453,58 @@ test_empty_table(void)
 	test_rmtree(dir);
 }
 
+/* An env that counts the builder's calls of its cpu_yield hook. */
+static int	yields = 0;
+
+static void
+count_yield(LsmEnv *env)
+{
+	(void) env;
+	yields++;
+}
+
+/*
+ * The builder offers the CPU after every block it emits (lsm_env.h,
+ * cpu_yield: the server's background workers give it up there), and the
+ * table it builds is the same with or without the hook.
+ */
+static void
+test_cpu_yield(void)
+{
+	TestRng		r = {test_seed("sstable cpu_yield")};
+	char		dir[256];
+	char		path[512];
+	Model		m = {0};
+	LsmSstOptions o = topts(4096, 16, LSM_COMPRESSION_ZSTD, 10);
+	LsmEnv		env = *lsm_env_posix();
+	LsmSstBuilder *b;
+	LsmSst	   *t;
+	LsmStatus	st;
+	LsmSstProps p;
+
+	CHECK(lsm_env_posix()->cpu_yield == NULL);
+	env.cpu_yield = count_yield;
+	model_random(&m, &r, 5000, 600);
+	test_tmpdir(dir, sizeof(dir), "sst_yield");
+	snprintf(path, sizeof(path), "%s/000001.sst", dir);
+	yields = 0;
+	CHECK_OK(lsm_sst_builder_open(&env, path, &o, &b, &st), &st);
+	for (size_t i = 0; i < m.n; i++)
+		CHECK_OK(lsm_sst_builder_add(b, lsm_buf_slice(&m.e[i].key),
+									 lsm_buf_slice(&m.e[i].val), &st), &st);
+	CHECK_OK(lsm_sst_builder_finish(b, &p, &st), &st);
+	CHECK(p.data_blocks > 100);
+	/* every data block, then the filter, index and properties blocks */
+	CHECK((uint64_t) yields > p.data_blocks);
+	lsm_sst_props_free(&p);
+	CHECK_OK(lsm_sst_open(NULL, path, 1, NULL, &t, &st), &st);
+	CHECK(check_table(t, &m, &r, true));
+	CHECK_OK(lsm_sst_verify(t, &st), &st);
+	lsm_sst_close(t);
+	model_free(&m);
+	test_rmtree(dir);
+}
+
 /* Values up to 1 MiB, empty values, compressible and not, with and without zstd. */
 static void
 test_large_values(void)
@@ -1174,6 +1226,7 @@ main(void)
 {
 	RUN(test_round_trip);
 	RUN(test_empty_table);
+	RUN(test_cpu_yield);
 	RUN(test_large_values);
 	RUN(test_big_values_private_memory);
 	RUN(test_raw_when_incompressible);
