@@ -55,7 +55,7 @@ typedef struct LsmDirectState
 	List	   *set_states;		/* UPDATE: ExprState per SET column */
 	List	   *set_attnums;
 	List	   *incr_signs;		/* increments: +1 or -1 per SET column, else NIL */
-	bool		incr_ordered;	/* the table takes blind overwrites too */
+	bool		incr_strong;	/* the table takes blind overwrites too */
 	List	   *incr_states;	/* increments: ExprState of each e */
 	int			natts;
 	int		   *typlens;		/* increments: attlen of every attribute */
@@ -282,7 +282,7 @@ lsmBeginDirectModify(ForeignScanState *node, int eflags)
 		LsmTableSettings settings;
 
 		lsm_cached_settings(rel, &settings);
-		ds->incr_ordered = settings.overwrite_on_duplicate;
+		ds->incr_strong = settings.overwrite_on_duplicate;
 		ds->natts = desc->natts;
 		ds->typlens = palloc(sizeof(int) * desc->natts);
 		for (int i = 0; i < desc->natts; i++)
@@ -397,8 +397,17 @@ increment(LsmDirectState *ds, ExprContext *econtext, LsmSlice key)
 		ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY), errmsg("out of memory")));
 	op = lsm_buf_slice(&ds->encbuf);
 
-	if (ds->incr_ordered)
-		lsm_lock_key_blind(ds->relid, key);
+	/*
+	 * An increment reads whether its row exists.  In a table that takes
+	 * blind overwrites, one in progress may be creating the row: the strong
+	 * lock waits for it, as the increment waited for the overwrite's strong
+	 * lock before overwrites went weak.  With the weak lock, an increment
+	 * that found no row while the overwrite was in progress did nothing,
+	 * and its transaction's heap twin, updated after the overwrite
+	 * committed, did not match (t/005_pgbench.pl).
+	 */
+	if (ds->incr_strong)
+		lsm_lock_key(ds->relid, key);
 	else
 		lsm_lock_key_shared(ds->relid, key);
 	t = lsm_txn_lookup(ds->txn, key, lsm_txn_nops(ds->txn), &own);

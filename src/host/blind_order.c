@@ -2,9 +2,9 @@
  * blind_order.c
  *		Blind writes of a key, committed in Postgres's commit order.
  *
- * Blind writers that do not commute (on_duplicate 'overwrite' INSERTs, and
- * increments of a table that takes them) hold only the key's weak lock
- * (keylock.c), so they do not wait for each other: the later commit wins,
+ * Blind overwrites (on_duplicate 'overwrite' INSERTs) do not commute, yet
+ * hold only the key's weak lock (keylock.c), so they do not wait for each
+ * other: the later commit wins,
  * in the order of the lsm sequence numbers.  A transaction that wrote only
  * lsm tables takes its sequence numbers at PRE_COMMIT, where its commit is
  * decided.  One that also wrote Postgres data ("PG-decided", commit.c)

@@ -192,13 +192,12 @@ lsm_lock_key_shared(Oid relid, LsmSlice key)
 
 /*
  * lsm_lock_key_blind
- *		The weak lock of a blind write that does not commute with every
- *		other blind write of the key: an on_duplicate 'overwrite' INSERT,
- *		and an increment in a table that also takes such INSERTs (an
- *		overwrite and an increment give different rows in the two orders).
- *		Such writers do not wait for each other: the later commit wins, in
- *		the order of their sequence numbers, which lsm_keylock_commit_blind
- *		keeps in Postgres's commit order.
+ *		The weak lock of a blind overwrite (an on_duplicate 'overwrite'
+ *		INSERT).  Overwrites do not commute, but they do not wait for each
+ *		other: the later commit wins, in the order of their sequence
+ *		numbers, which lsm_keylock_commit_blind keeps in Postgres's commit
+ *		order.  (An increment in such a table takes the strong lock: it
+ *		reads whether its row exists, which an overwrite may be creating.)
  */
 void
 lsm_lock_key_blind(Oid relid, LsmSlice key)
