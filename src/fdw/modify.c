@@ -404,9 +404,9 @@ insert_sum(LsmModifyState *ms, LsmSlice key, TupleTableSlot *slot)
 
 	/*
 	 * Sums of the same key commute only when they replace nothing: a sum
-	 * that also overwrites columns is ordered by its commit, which the
-	 * weak lock cannot keep in Postgres's commit order (see
-	 * lsmExecForeignInsert), so it takes the key's strong lock like an overwrite.
+	 * that also overwrites columns is ordered by its commit, so it takes
+	 * the key's strong lock (the commit windows of blind_order.c cover
+	 * on_duplicate 'overwrite' INSERTs only).
 	 */
 	if (ms->sum_commutes)
 		lsm_lock_key_shared(relid, key);
@@ -446,11 +446,12 @@ lsmExecForeignInsert(EState *estate, ResultRelInfo *rinfo, TupleTableSlot *slot,
 	 * do not wait for each other, the later commit wins.  A transaction
 	 * that also wrote Postgres data gets its lsm sequence numbers in its
 	 * COMMIT callback, after Postgres already shows it committed, so it
-	 * locks these keys strongly at PRE_COMMIT (lsm_keylock_order_blind):
-	 * without that, a second transaction that saw it committed could
-	 * commit its own overwrite of the key first, and the lsm table would
-	 * keep the older value while heap keeps the newer (t/005_pgbench.pl
-	 * found it when overwrites were weak to the end).
+	 * opens a commit window at PRE_COMMIT that later blind writers of the
+	 * key wait for (blind_order.c): without that, a second transaction
+	 * that saw it committed could commit its own overwrite of the key
+	 * first, and the lsm table would keep the older value while heap keeps
+	 * the newer (t/005_pgbench.pl found it when overwrites were first made
+	 * weak).
 	 */
 	if (ms->sum && !ms->do_nothing)
 	{

@@ -176,11 +176,11 @@ lsm_lock_key(Oid relid, LsmSlice key)
 
 /*
  * lsm_lock_key_shared
- *		The key's weak lock, for blind writes: increments (merge operands)
- *		and on_duplicate 'overwrite' INSERTs.  They commute with each other
- *		(the later commit wins among overwrites), so they do not wait for
- *		each other, but a strong locker waits for them and they for it, so
- *		that it reads every committed blind write and none is lost.  Taken
+ *		The key's weak lock, for blind writes that commute: increments
+ *		(merge operands) and sums (on_duplicate 'sum' of every non-key
+ *		column); lsm_lock_key_blind takes it for overwrites.  They do not
+ *		wait for each other, but a strong locker waits for them and they for
+ *		it, so that it reads every committed blind write and none is lost.  Taken
  *		on the fast path (keylock_fast.c) unless a strong locker of the key's
  *		partition is in progress; then in the lock manager in ShareLock.
  */
