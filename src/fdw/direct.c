@@ -278,7 +278,6 @@ lsmBeginDirectModify(ForeignScanState *node, int eflags)
 	if (ds->incr_signs != NIL)
 	{
 		TupleDesc	desc = RelationGetDescr(rel);
-
 		LsmTableSettings settings;
 
 		lsm_cached_settings(rel, &settings);

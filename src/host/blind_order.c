@@ -38,7 +38,6 @@
  */
 #include "postgres.h"
 
-#include "access/twophase.h"
 #include "common/hashfn.h"
 #include "miscadmin.h"
 #include "port/atomics.h"
@@ -108,17 +107,11 @@ debug_wait(void)
 	LockRelease(&tag, ExclusiveLock, false);
 }
 
-static int
-total_procs(void)
-{
-	return MaxBackends + NUM_AUXILIARY_PROCS + max_prepared_xacts;
-}
-
 Size
 lsm_blind_order_shmem_size(void)
 {
 	return add_size(offsetof(LsmBlindOrder, windows),
-					mul_size(total_procs(), sizeof(LsmWindow)));
+					mul_size(lsm_total_procs(), sizeof(LsmWindow)));
 }
 
 /* at startup, under AddinShmemInitLock */
@@ -130,7 +123,7 @@ lsm_blind_order_shmem_init(void)
 	order = ShmemInitStruct("lsm_fdw blind write order", lsm_blind_order_shmem_size(), &found);
 	if (found)
 		return;
-	order->n_procs = total_procs();
+	order->n_procs = lsm_total_procs();
 	pg_atomic_init_u32(&order->n_open, 0);
 	pg_atomic_init_u64(&order->next_ticket, 1);
 	for (int i = 0; i < order->n_procs; i++)
@@ -145,10 +138,9 @@ lsm_blind_order_shmem_init(void)
  *		The bit of a key in a window's mask.
  */
 uint64
-lsm_blind_order_bit(Oid relid, uint32 keyhash)
+lsm_blind_order_bit(uint32 keyhash)
 {
 	/* the key alone (tables are compared apart): the same bit in every run */
-	(void) relid;
 	return UINT64CONST(1) << (murmurhash32(keyhash) & 63);
 }
 

@@ -206,7 +206,7 @@ lsm_lock_key_blind(Oid relid, LsmSlice key)
 	int			i;
 
 	lock_key_hash(relid, keyhash, ShareLock);
-	blind_mask |= lsm_blind_order_bit(relid, keyhash);
+	blind_mask |= lsm_blind_order_bit(keyhash);
 	for (i = 0; i < n_blind_tables; i++)
 		if (blind_tables[i] == relid)
 			return;
@@ -236,19 +236,6 @@ lsm_keylock_commit_blind(bool pg_decided)
 	if (n_blind_tables == 0 || counted_lxid != MyProc->lxid)
 		return;
 	lsm_blind_order_commit(pg_decided, blind_mask, n_blind_tables, blind_tables);
-}
-
-/*
- * The table's lock of a transaction past the key-lock limit: waits for
- * every other transaction holding a key of the table, weakly or strongly.
- */
-static void
-escalate(LOCKTAG *table_tag, Oid relid)
-{
-	lsm_fastlock_announce_strong(MyDatabaseId, relid, 0, true);
-	(void) lsm_fastlock_wait_weak(MyDatabaseId, relid, 0, true, true);
-	(void) LockAcquire(table_tag, ExclusiveLock, false, false);
-	escalations = true;
 }
 
 /*
@@ -334,7 +321,10 @@ lock_key_hash(Oid relid, uint32 keyhash, LOCKMODE mode)
 		if (held_by_me(&key_tag, ExclusiveLock) || held_by_me(&key_tag, mode))
 			return;
 		/* fast-path holders first, as for a key below */
-		escalate(&table_tag, relid);
+		lsm_fastlock_announce_strong(MyDatabaseId, relid, 0, true);
+		(void) lsm_fastlock_wait_weak(MyDatabaseId, relid, 0, true, true);
+		(void) LockAcquire(&table_tag, ExclusiveLock, false, false);
+		escalations = true;
 		return;
 	}
 	if (mode == ExclusiveLock)

@@ -53,7 +53,6 @@
  */
 #include "postgres.h"
 
-#include "access/twophase.h"
 #include "common/hashfn.h"
 #include "miscadmin.h"
 #include "storage/lock.h"
@@ -110,12 +109,6 @@ static uint32 *strong_held = NULL;
 static int	n_strong_held = 0;
 static int	max_strong_held = 0;
 
-static int
-total_procs(void)
-{
-	return MaxBackends + NUM_AUXILIARY_PROCS + max_prepared_xacts;
-}
-
 /*
  * lsm_fastlock_shmem_size
  *		Bytes of shared memory for the fast path.
@@ -124,7 +117,7 @@ Size
 lsm_fastlock_shmem_size(void)
 {
 	return add_size(offsetof(LsmFastLockShared, slots),
-					mul_size(total_procs(), sizeof(LsmFastLockSlot)));
+					mul_size(lsm_total_procs(), sizeof(LsmFastLockSlot)));
 }
 
 /*
@@ -140,7 +133,7 @@ lsm_fastlock_shmem_init(void)
 	fastlock = ShmemInitStruct("lsm_fdw key locks", lsm_fastlock_shmem_size(), &found);
 	if (found)
 		return;
-	fastlock->n_procs = total_procs();
+	fastlock->n_procs = lsm_total_procs();
 	for (int i = 0; i < LSM_FASTLOCK_PARTS; i++)
 	{
 		pg_atomic_init_u32(&fastlock->parts[i].strong, 0);

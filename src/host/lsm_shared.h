@@ -171,6 +171,7 @@ extern void lsm_shmem_define_gucs(void);
 extern void lsm_shmem_install_hooks(void);
 extern void lsm_region_unlimited(bool on);
 extern size_t lsm_shmem_size(void);
+extern int	lsm_total_procs(void);
 extern void *lsm_region_alloc(void *arg, size_t size);
 extern void lsm_region_free(void *arg, void *p, size_t size);
 extern int	lsm_my_procno(void);
@@ -224,7 +225,7 @@ extern void lsm_keylock_commit_blind(bool pg_decided);
 /* in blind_order.c: the commit order of blind writes (keylock.c) */
 extern Size lsm_blind_order_shmem_size(void);
 extern void lsm_blind_order_shmem_init(void);
-extern uint64 lsm_blind_order_bit(Oid relid, uint32 keyhash);
+extern uint64 lsm_blind_order_bit(uint32 keyhash);
 extern void lsm_blind_order_commit(bool pg_decided, uint64 keymask, int ntables,
 								   const Oid *tables);
 extern void lsm_blind_order_xact_end(void);

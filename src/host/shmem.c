@@ -174,8 +174,13 @@ lsm_region_free(void *arg, void *p, size_t size)
 	pg_atomic_sub_fetch_u64(&lsm_shared->memtable_bytes, size);
 }
 
-static int
-total_procs(void)
+/*
+ * lsm_total_procs
+ *		PGPROC slots, the size of every per-process array in shared memory
+ *		(indexed by pgprocno).
+ */
+int
+lsm_total_procs(void)
 {
 	return MaxBackends + NUM_AUXILIARY_PROCS + max_prepared_xacts;
 }
@@ -183,7 +188,7 @@ total_procs(void)
 static size_t
 ring_entries(void)
 {
-	return (size_t) total_procs() * 2 + 16;
+	return (size_t) lsm_total_procs() * 2 + 16;
 }
 
 static size_t
@@ -204,7 +209,7 @@ lsm_shmem_size(void)
 
 	size = add_size(size, mul_size(lsm_max_tables, sizeof(LsmTableSlot)));
 	size = add_size(size, mul_size(ring_entries(), sizeof(LsmCommitSlot)));
-	size = add_size(size, mul_size(total_procs(), 3 * sizeof(pg_atomic_uint64)));
+	size = add_size(size, mul_size(lsm_total_procs(), 3 * sizeof(pg_atomic_uint64)));
 	size = add_size(size, heap_bytes());
 	size = add_size(size, 64);	/* alignment of the heap */
 	return size;
@@ -266,7 +271,7 @@ lsm_shmem_startup(void)
 		memset(s->ring, 0, sizeof(LsmCommitSlot) * s->ring_size);
 		p += sizeof(LsmCommitSlot) * s->ring_size;
 		p = (char *) TYPEALIGN(8, p);
-		s->n_procs = total_procs();
+		s->n_procs = lsm_total_procs();
 		s->horizon = (pg_atomic_uint64 *) p;
 		p += sizeof(pg_atomic_uint64) * s->n_procs;
 		s->prepared_lsn = (pg_atomic_uint64 *) p;
