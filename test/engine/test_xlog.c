@@ -1461,6 +1461,19 @@ gc_fill(void *arg, uint8_t *payload, size_t len, uint64_t lsn)
 	lsm_put_fixed64(payload + 8, lsn);
 }
 
+/*
+ * Append one record of thread id: odd threads write it outside the insert
+ * lock, even ones inside.
+ */
+static LsmCode
+gc_append(GcShared *g, uint32_t id, uint8_t *payload, size_t len,
+		  uint64_t *start, uint64_t *end, LsmStatus *st)
+{
+	if (id % 2)
+		return lsm_xlog_append_ex(g->x, payload, len, gc_fill, NULL, g, start, end, st);
+	return lsm_xlog_append(g->x, payload, len, gc_fill, g, start, end, st);
+}
+
 static void *
 gc_thread(void *arg)
 {
@@ -1477,11 +1490,7 @@ gc_thread(void *arg)
 		memset(payload, 0xee, sizeof(payload));
 		lsm_put_fixed32(payload + 16, t->id);
 		lsm_put_fixed32(payload + 20, i);
-		/* odd threads write outside the insert lock, even ones inside */
-		if ((t->id % 2 ? lsm_xlog_append_ex(t->g->x, payload, sizeof(payload), gc_fill,
-											NULL, t->g, &start, &end, &st)
-			 : lsm_xlog_append(t->g->x, payload, sizeof(payload), gc_fill, t->g,
-							   &start, &end, &st)) != LSM_OK ||
+		if (gc_append(t->g, t->id, payload, sizeof(payload), &start, &end, &st) != LSM_OK ||
 			lsm_get_fixed64(payload + 8) != start ||
 			lsm_xlog_flush(t->g->x, end, &st) != LSM_OK ||
 			lsm_xlog_flushed_lsn(t->g->x) < end)
@@ -2224,10 +2233,7 @@ pl_thread(void *arg)
 		memset(payload, 0xdd, sizeof(payload));
 		lsm_put_fixed32(payload + 16, t->id);
 		lsm_put_fixed32(payload + 20, i);
-		if ((t->id % 2 ? lsm_xlog_append_ex(t->g->x, payload, sizeof(payload), gc_fill,
-											NULL, t->g, &start, &end, &st)
-			 : lsm_xlog_append(t->g->x, payload, sizeof(payload), gc_fill, t->g,
-							   &start, &end, &st)) != LSM_OK ||
+		if (gc_append(t->g, t->id, payload, sizeof(payload), &start, &end, &st) != LSM_OK ||
 			lsm_xlog_flush(t->g->x, end, &st) != LSM_OK)
 			return NULL;		/* the power is off */
 		__atomic_store_n(&t->acked[i], 1, __ATOMIC_RELEASE);
