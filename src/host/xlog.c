@@ -374,6 +374,27 @@ wait_writes_below(LsmXlog *x, uint64_t limit)
 }
 
 /*
+ * written_below
+ *		The highest LSN up to limit (an insert LSN read before) below which
+ *		every record is written: limit, or the lowest record still being
+ *		written.  A slot read here holds a record's start until that write
+ *		is done; it was claimed before the insert LSN passed the record, so
+ *		every record below limit is either seen in flight or written.
+ */
+static uint64_t
+written_below(LsmXlog *x, uint64_t limit)
+{
+	for (int i = 0; i < XLOG_MAX_INFLIGHT; i++)
+	{
+		uint64_t	pos = XLOG_LOAD(&x->inflight[i]);
+
+		if (pos < limit)
+			limit = pos;
+	}
+	return limit;
+}
+
+/*
  * segment_create
  *		Make the segment file starting at start, capacity bytes of zeros,
  *		durable under its name, and open it for writing.
@@ -658,8 +679,8 @@ append(LsmXlog *x, uint8_t *payload, size_t len, LsmXlogFillFn fill,
 	/*
 	 * The flushed LSN now: a leader stores it only once its fsync is done,
 	 * so every byte below it is durable, and it is at most pos since the
-	 * leader's target was an insert LSN (and it waited for the writes
-	 * below it).
+	 * leader's target was at most an insert LSN (with every record below
+	 * it written).
 	 */
 	durable = XLOG_LOAD(&x->flushed_lsn);
 	file = x->cur_file;
@@ -769,16 +790,17 @@ flush_sync_files(LsmXlog *x, uint64_t target, LsmStatus *st)
 		if (seg_start >= target)
 			return LSM_OK;
 
-		/*
-		 * Its records below target (all of them, if finished: nothing new
-		 * goes there, and it is closed below) must be written first.
-		 */
-		wait_writes_below(x, finished ? seg_end : target);
+		/* every record below target is written (lsm_xlog_flush) */
 		rc = env->sync(f, st);
 		XLOG_COUNT(&x->n_syncs, 1);
 		if (rc != LSM_OK)
 			return rc;
-		if (!finished)
+
+		/*
+		 * A finished segment is closed once synced whole: it then holds no
+		 * write in flight (those below target are done).
+		 */
+		if (!finished || seg_end > target)
 			return LSM_OK;
 
 		env->mutex_lock(x->insert_mu);
@@ -905,7 +927,14 @@ lsm_xlog_flush(LsmXlog *x, uint64_t upto, LsmStatus *st)
 	env->mutex_unlock(x->flush_mu);
 	XLOG_COUNT(&x->n_flush_rounds, 1);
 
-	target = XLOG_LOAD(&x->insert_lsn);
+	/*
+	 * The round covers what is written.  Records placed after the
+	 * caller's that a preempted committer is still writing are left to the
+	 * next round, rather than waited for while every committer of this
+	 * round waits too; only those before the caller's own are waited for.
+	 */
+	wait_writes_below(x, upto);
+	target = written_below(x, XLOG_LOAD(&x->insert_lsn));
 	rc = flush_sync(x, target, st);
 	if (rc == LSM_OK)
 		XLOG_STORE(&x->flushed_lsn, target);
