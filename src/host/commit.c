@@ -158,7 +158,7 @@ fill(void *arg, uint8_t *payload, size_t len, uint64_t lsn)
 }
 
 /*
- * How many times a waiter yields the CPU before it sleeps on its latch.
+ * How many times a waiter yields the CPU before it sleeps.
  * The commit it waits for is usually applying right now (a few
  * microseconds), and a sleep costs a signal and a wake-up.
  */
@@ -187,9 +187,16 @@ wait_turn(LsmTableSlot *slot, uint64 ticket)
 	 * reads the announcement: one of the two sees the other.
 	 */
 	pg_atomic_write_u32(waiter, me);
-	pg_memory_barrier();
-	while (pg_atomic_read_u64(&slot->applied_ticket) != ticket)
-		(void) lsm_wait_latch(LSM_WAIT_COMMIT_APPLY, 10, NULL);
+	for (;;)
+	{
+		lsm_wakeup_prepare();	/* a full barrier after both writes */
+		if (pg_atomic_read_u64(&slot->applied_ticket) == ticket)
+		{
+			lsm_wakeup_cancel();
+			break;
+		}
+		(void) lsm_wakeup_sleep(LSM_WAIT_COMMIT_APPLY, 10, NULL);
+	}
 	/* take it back unless a colliding ticket's sleeper took the entry */
 	(void) pg_atomic_compare_exchange_u32(waiter, &me, 0);
 }
@@ -201,7 +208,7 @@ end_turn(LsmTableSlot *slot)
 	uint32		who = pg_atomic_read_u32(&slot->apply_waiter[next % LSM_APPLY_WAITERS]);
 
 	if (who != 0)
-		SetLatch(&ProcGlobal->allProcs[who - 1].procLatch);
+		lsm_wakeup_proc((int) who - 1);
 }
 
 /*
@@ -221,7 +228,7 @@ try_publish(void)
 	int			n_wake;
 	int			n_published;
 
-	/* in rounds, so that the latches are set outside the spinlock */
+	/* in rounds, so that the wake-ups happen outside the spinlock */
 	do
 	{
 		n_wake = 0;
@@ -251,7 +258,7 @@ try_publish(void)
 		}
 		SpinLockRelease(&s->ring_lock);
 		for (int i = 0; i < n_wake; i++)
-			SetLatch(&ProcGlobal->allProcs[wake[i]].procLatch);
+			lsm_wakeup_proc(wake[i]);
 	} while (n_published == 64);
 }
 
@@ -348,7 +355,7 @@ written(void *arg, uint64_t start_lsn, uint64_t end_lsn)
  * XLogFlush: whoever finds no fsync running leads one for everything
  * appended so far, then publishes and wakes the owners of what it covered
  * (and the owner of the first entry it did not cover, to lead the next);
- * the others sleep on their latches meanwhile.  Waiting in the log's own
+ * the others sleep meanwhile (wakeup.c).  Waiting in the log's own
  * flush instead (a mutex per round) woke its waiters one after another,
  * each after the one before had run: ten thousand context switches a
  * second at 16 clients, and small groups.
@@ -371,10 +378,21 @@ wait_visible(uint64 hi, uint64 end)
 					 errmsg("lsm_fdw could not fsync its log"),
 					 errdetail("%s", st.msg)));
 		try_publish();
-		if (pg_atomic_read_u64(&s->visible_seq) >= hi)
-			return;
+
+		/*
+		 * Sleep unless published, or a flush this commit needs could start:
+		 * the two things try_publish wakes an owner for.
+		 */
+		lsm_wakeup_prepare();
+		if (pg_atomic_read_u64(&s->visible_seq) >= hi ||
+			(end > lsm_xlog_flushed_lsn(s->xlog) &&
+			 !lsm_xlog_flush_running(s->xlog)))
+		{
+			lsm_wakeup_cancel();
+			continue;
+		}
 		/* interrupts are held: this only warns past the commit's bound */
-		(void) lsm_wait_latch(LSM_WAIT_COMMIT_PUBLISH, 10, NULL);
+		(void) lsm_wakeup_sleep(LSM_WAIT_COMMIT_PUBLISH, 10, NULL);
 	}
 }
 
