@@ -1983,8 +1983,9 @@ outside_flush(void *arg)
 /*
  * lsm_xlog_append_ex writes its record after the insert lock: written()
  * has run and other appends go on while the write waits (a preempted
- * writer, here a held write), a flush waits for it before it syncs, and
- * the record replays.  A write that fails there breaks the log.
+ * writer, here a held write), a flush for an earlier record syncs up to
+ * it without waiting, a flush for it or later waits for it, and the
+ * record replays.  A write that fails there breaks the log.
  */
 static void
 test_xlog_write_outside(void)
@@ -2022,6 +2023,18 @@ test_xlog_write_outside(void)
 	CHECK(fault_env_held_writes(env) == 1);
 	/* placed and applied, not yet written */
 	CHECK(a.written == 1 && !a.finished);
+	/* a flush for the record before does not wait, and stops below it */
+	f.end = l.recs[0].end;
+	CHECK(pthread_create(&tf, NULL, outside_flush, &f) == 0);
+	for (i = 0; i < 10000 && !f.finished; i++)
+		usleep(1000);
+	CHECK(f.finished);			/* (before, it waited for the held write) */
+	if (!f.finished)
+		fault_env_hold_writes(env, false);
+	pthread_join(tf, NULL);
+	CHECK(f.rc == LSM_OK);
+	CHECK(lsm_xlog_flushed_lsn(x) == l.recs[0].end);
+	f.finished = false;
 	CHECK(lsm_xlog_insert_lsn(x) == l.recs[0].end + LSM_XLOG_HEADER + sizeof(a.payload));
 	f.end = lsm_xlog_insert_lsn(x);
 	CHECK(pthread_create(&tf, NULL, outside_flush, &f) == 0);
