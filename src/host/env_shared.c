@@ -99,7 +99,11 @@ struct LsmFile
  * still in the page cache at its fdatasync, which then queued it on the
  * device at once, and every commit's fsync of the log waited behind it:
  * 10-12 ms, every time a memtable was flushed (perf trace, 4 clients).
- * In pieces, a commit's fsync waits behind one piece at most.
+ * In pieces, a commit's fsync waits behind one piece at most.  Only for
+ * files this env created (table files, the log's fresh segments and the
+ * manifests): the log's records are appended by committers through
+ * segments opened without LSM_OPEN_CREATE, and a commit with synchronous
+ * commit off must not start the device's work in its write.
  */
 #define WRITEBACK_AFTER		(512 * 1024)
 
@@ -587,9 +591,9 @@ shared_read_at(LsmFile *f, void *buf, size_t n, uint64_t off, LsmStatus *st)
 /*
  * start_writeback
  *		Start the writeback of what was written below end since the last
- *		start, once that is WRITEBACK_AFTER bytes.  Writers may race (the
- *		log's appenders): the swap lets one of them do it; it is only a hint,
- *		the fdatasync that makes the data durable comes later as before.
+ *		start, once that is WRITEBACK_AFTER bytes.  Should writers race, the
+ *		swap lets one of them do it; it is only a hint, the fdatasync that
+ *		makes the data durable comes later as before.
  */
 static void
 start_writeback(LsmFile *f, int fd, uint64_t end)
@@ -637,7 +641,7 @@ shared_write_at(LsmFile *f, const void *buf, size_t n, uint64_t off,
 		}
 		done += (size_t) k;
 	}
-	if (rc == LSM_OK)
+	if (rc == LSM_OK && (f->flags & LSM_OPEN_CREATE))
 		start_writeback(f, r.fd, off + n);
 	fd_release(&r);
 	return rc;
