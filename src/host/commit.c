@@ -160,7 +160,7 @@ fill(void *arg, uint8_t *payload, size_t len, uint64_t lsn)
 /*
  * How many times a waiter yields the CPU before it sleeps.
  * The commit it waits for is usually applying right now (a few
- * microseconds), and a sleep costs a signal and a wake-up.
+ * microseconds), and a sleep costs two system calls and a wake-up.
  */
 #define SPIN_YIELDS		10
 

@@ -236,14 +236,6 @@ extern void lsm_keylock_xact_end(void);
 
 /* in keylock_fast.c: weak key locks a backend holds outside the lock manager */
 #define LSM_FASTLOCK_SLOT_ENTRIES	16
-/* wakeup.c: committers' sleeps and wake-ups */
-extern Size lsm_wakeup_shmem_size(void);
-extern void lsm_wakeup_shmem_init(void);
-extern void lsm_wakeup_prepare(void);
-extern void lsm_wakeup_cancel(void);
-extern LsmCode lsm_wakeup_sleep(int kind, long timeout_ms, LsmStatus *st);
-extern void lsm_wakeup_proc(int procno);
-
 extern Size lsm_fastlock_shmem_size(void);
 extern void lsm_fastlock_shmem_init(void);
 extern bool lsm_fastlock_weak(Oid dboid, Oid relid, uint32 keyhash);
@@ -253,6 +245,14 @@ extern bool lsm_fastlock_wait_weak(Oid dboid, Oid relid, uint32 keyhash, bool ta
 extern bool lsm_fastlock_strong_held(void);
 extern bool lsm_fastlock_others_weak(Oid dboid, Oid relid, uint32 keyhash);
 extern void lsm_fastlock_xact_end(void);
+
+/* wakeup.c: committers' sleeps and wake-ups */
+extern Size lsm_wakeup_shmem_size(void);
+extern void lsm_wakeup_shmem_init(void);
+extern void lsm_wakeup_prepare(void);
+extern void lsm_wakeup_cancel(void);
+extern LsmCode lsm_wakeup_sleep(int kind, long timeout_ms, LsmStatus *st);
+extern void lsm_wakeup_proc(int procno);
 
 /* in worker.c */
 extern void lsm_register_workers(void);
