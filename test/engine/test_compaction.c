@@ -441,6 +441,102 @@ test_leveled_dynamic(void)
 	CHECK_OK(lsm_db_close(db, &st), &st);
 }
 
+/*
+ * A level pushes down the file that drags the fewest bytes of the level
+ * below along.  Dynamic shape, level 0 going straight into the base
+ * (level 5): level 6 holds a dense "a" range and a few "b" keys; level 5
+ * gets one file of "a" keys spread over the whole range (first in key
+ * order, so round robin would take it and rewrite all of level 6's "a"
+ * files) and files of "b" keys that overlap little or nothing below.
+ */
+static void
+put_value(LsmDb *db, const char *k, TestRng *rng)
+{
+	uint8_t		v[100];
+
+	for (size_t j = 0; j < sizeof(v); j++)
+		v[j] = (uint8_t) test_rng_next(rng);
+	CHECK(put(db, k, lsm_slice(v, sizeof(v))));
+}
+
+static void
+test_min_overlap_pick(void)
+{
+	char		dir[256];
+	LsmOptions	o = small_opts(LSM_COMPACT_LEVELED);
+	LsmDb	   *db;
+	LsmStatus	st;
+	LsmDbStats	s;
+	TestRng		rng = {test_seed("min overlap")};
+	LsmCompaction *c;
+	LsmCompactionInfo info;
+	uint64_t	a_bytes;
+	bool		did;
+	char		k[32];
+
+	o.level_dynamic = true;
+	o.auto_compact = false;
+	o.compression = LSM_COMPRESSION_NONE;
+	o.compression_upper = LSM_COMPRESSION_NONE;
+	o.l0_compaction_trigger = 1;
+	o.l0_slowdown_writes_trigger = 0;
+	o.l0_stop_writes_trigger = 0;
+	o.max_bytes_for_level_base = 64 * 1024;
+	o.write_buffer_size = 1024 * 1024;
+	test_tmpdir(dir, sizeof(dir), "cmp_min_overlap");
+	CHECK_OK(lsm_db_open(&o, dir, &db, &st), &st);
+	for (int i = 0; i < 1000; i++)
+	{
+		snprintf(k, sizeof(k), "a%05d", i);
+		put_value(db, k, &rng);
+	}
+	for (int i = 0; i < 20; i++)
+	{
+		snprintf(k, sizeof(k), "b%05d", i);
+		put_value(db, k, &rng);
+	}
+	CHECK_OK(lsm_db_compact_range(db, lsm_slice(NULL, 0), lsm_slice(NULL, 0), &st), &st);
+	lsm_db_stats(db, &s);
+	CHECK(s.files_per_level[LSM_NUM_LEVELS - 1] > 10);
+	a_bytes = s.bytes_per_level[LSM_NUM_LEVELS - 1];
+
+	/* level 5 (target ~27 KB): "a" keys across the whole range, ~5 KB */
+	for (int i = 0; i < 1000; i += 20)
+	{
+		snprintf(k, sizeof(k), "a%05d", i);
+		put_value(db, k, &rng);
+	}
+	CHECK_OK(lsm_db_flush(db, &st), &st);
+	CHECK_OK(lsm_db_compact_step(db, &did, &st), &st);
+	lsm_db_stats(db, &s);
+	CHECK(did && s.files_per_level[0] == 0 && s.files_per_level[5] > 0);
+	CHECK(!lsm_db_compaction_needed(db));
+
+	/* then ~30 KB of "b" keys: level 5 is over its target */
+	for (int i = 0; i < 300; i++)
+	{
+		snprintf(k, sizeof(k), "b%05d", i);
+		put_value(db, k, &rng);
+	}
+	CHECK_OK(lsm_db_flush(db, &st), &st);
+	CHECK_OK(lsm_db_compact_step(db, &did, &st), &st);
+	lsm_db_stats(db, &s);
+	CHECK(did && s.files_per_level[0] == 0);
+	CHECK(lsm_db_compaction_needed(db));
+
+	CHECK_OK(lsm_db_compaction_pick(db, &c, &st), &st);
+	lsm_compaction_info(c, &info);
+	CHECK(info.output_level == LSM_NUM_LEVELS - 1);
+	/* a "b" file: its own bytes and a file or two below, not all of "a" */
+	CHECK(info.input_bytes < a_bytes / 2);
+	CHECK_OK(lsm_compaction_run(c, &st), &st);
+	CHECK_OK(lsm_compaction_install(c, &st), &st);
+	lsm_compaction_release(c);
+	CHECK(invariants_hold(db));
+	CHECK_OK(lsm_db_close(db, &st), &st);
+	test_rmtree(dir);
+}
+
 static void
 test_leveled_shape(void)
 {
@@ -2109,6 +2205,7 @@ main(void)
 	TIMED_RUN(test_step_api);
 	TIMED_RUN(test_leveled_shape);
 	TIMED_RUN(test_leveled_dynamic);
+	TIMED_RUN(test_min_overlap_pick);
 	TIMED_RUN(test_tiered_shape);
 	TIMED_RUN(test_gc_snapshots);
 	TIMED_RUN(test_merge_fold);
