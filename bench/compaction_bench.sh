@@ -33,6 +33,10 @@
 #	              way); also the size after the write process against the
 #	              live user bytes (keys found by readrandom / reads * num *
 #	              (16 + value_size)).
+#	  stalled     the writers' time in slowdowns, stops and memtable waits,
+#	              as a share of the write process (RocksDB: its "Cumulative
+#	              stall" percent): a store can buy write amplification with
+#	              stalls, so the two are read together
 #	  probes/get  tables whose filter passed and whose index was searched,
 #	              per get (engine: sst_probes / gets; RocksDB:
 #	              rocksdb.bloom.filter.full.positive / rocksdb.number.keys.read),
@@ -179,11 +183,11 @@ rocks_sum_wamp() {
 rocks_ticker() { grep "^$2 COUNT" "$1" | tail -1 | awk '{ print $NF }'; }
 
 RESULTS=$OUT_DIR/results.tsv
-printf 'style\tengine\tfill_ops\toverwrite_ops\tread_ops\twal_bytes\tflush_bytes\tcompaction_bytes\twrite_amp\tstore_wamp\tdu_after_write\tdu_after_read\tdu_compacted\tfound_frac\tprobes_per_get\tchecks_per_get\twrite_secs\n' >"$RESULTS"
+printf 'style\tengine\tfill_ops\toverwrite_ops\tread_ops\twal_bytes\tflush_bytes\tcompaction_bytes\twrite_amp\tstore_wamp\tdu_after_write\tdu_after_read\tdu_compacted\tfound_frac\tprobes_per_get\tchecks_per_get\twrite_secs\tstall_pct\n' >"$RESULTS"
 
 TIMEFORMAT='%R'
 run_one() {
-	local eng=$1 style=$2 p c f secs fill ow rd wal flush comp wa swa du1 du2 du3 found probes checks gets
+	local eng=$1 style=$2 p c f secs fill ow rd wal flush comp wa swa du1 du2 du3 found probes checks gets stall
 	rm -rf "$DB"
 	for p in write read compact; do
 		c=$(cmd "$eng" "$style" "$p")
@@ -214,6 +218,10 @@ run_one() {
 		comp=$(awk -v m="$(grep '^compaction:' "$f" | tail -1 | grep -o 'wrote [0-9.]* MiB' | awk '{ print $2 }')" \
 			'BEGIN { printf "%.0f", m * 1048576 }')
 		swa=$(grep '^compaction:' "$f" | tail -1 | grep -o 'write amp [0-9.]*' | awk '{ print $3 }')
+		# writers' time in slowdowns, stops and waits for a memtable (RocksDB's
+		# cumulative stall counts all three), against the write process
+		stall=$(grep '^compaction:' "$f" | tail -1 | grep -o '/ [0-9.]* ms' | awk -v s="$secs" \
+			'{ ms += $2 } END { printf "%.1f", (s > 0 ? ms / 10 / s : 0) }')
 		f=$LOG/$style-$eng-read.log
 		gets=$(ours_stat "$f" gets)
 		probes=$(awk -v p="$(ours_stat "$f" 'sst probes')" -v g="$gets" 'BEGIN { printf "%.3f", (g > 0 ? p / g : 0) }')
@@ -225,6 +233,7 @@ run_one() {
 		flush=NA
 		comp=$(awk -v g="$(rocks_cum_compaction_gib "$f")" 'BEGIN { printf "%.0f", g * 1073741824 }')
 		swa=$(rocks_sum_wamp "$f")
+		stall=$(grep '^Cumulative stall:' "$f" | tail -1 | awk '{ print $(NF - 1) }')
 		f=$LOG/$style-$eng-read.log
 		gets=$(rocks_ticker "$f" rocksdb.number.keys.read)
 		probes=$(awk -v p="$(rocks_ticker "$f" rocksdb.bloom.filter.full.positive)" -v g="$gets" \
@@ -235,8 +244,8 @@ run_one() {
 	fi
 	wa=$(awk -v w="$wal" -v fl="$flush" -v c="$comp" -v u="$USER_BYTES" \
 		'BEGIN { if (fl == "NA") fl = 0; printf "%.2f", (w + fl + c) / u }')
-	printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$style" "$eng" "$fill" "$ow" "$rd" \
-		"$wal" "$flush" "$comp" "$wa" "$swa" "$du1" "$du2" "$du3" "$found" "$probes" "$checks" "$secs" >>"$RESULTS"
+	printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$style" "$eng" "$fill" "$ow" "$rd" \
+		"$wal" "$flush" "$comp" "$wa" "$swa" "$du1" "$du2" "$du3" "$found" "$probes" "$checks" "$secs" "$stall" >>"$RESULTS"
 	rm -rf "$DB"
 	sync
 }
@@ -273,13 +282,13 @@ done
 # --- the table ------------------------------------------------------------
 MD=$OUT_DIR/compaction.md
 {
-	echo "| style | store | fillrandom ops/s | overwrite ops/s | write amp (WAL+flush+compaction / user) | store's own W-Amp | MiB on disk after writes | MiB after full compaction | space amp | on disk / live user bytes | readrandom ops/s | tables probed per get | tables checked (filter) per get |"
-	echo "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+	echo "| style | store | fillrandom ops/s | overwrite ops/s | write amp (WAL+flush+compaction / user) | store's own W-Amp | MiB on disk after writes | MiB after full compaction | space amp | on disk / live user bytes | readrandom ops/s | tables probed per get | tables checked (filter) per get | writers stalled (% of write process) |"
+	echo "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
 	awk -F'\t' -v num="$NUM" -v kv="$((KEY_SIZE + VALUE_SIZE))" 'NR > 1 {
 		live = $14 * num * kv
-		printf "| %s | %s | %.0f | %.0f | %.2f | %s | %.0f | %.0f | %.2f | %.2f | %.0f | %s | %s |\n",
+		printf "| %s | %s | %.0f | %.0f | %.2f | %s | %.0f | %.0f | %.2f | %.2f | %.0f | %s | %s | %s |\n",
 			$1, ($2 == "ours" ? "engine" : "RocksDB"), $3, $4, $9, $10, $11 / 1048576, $13 / 1048576,
-			($13 > 0 ? $11 / $13 : 0), (live > 0 ? $11 / live : 0), $5, $15, $16
+			($13 > 0 ? $11 / $13 : 0), (live > 0 ? $11 / live : 0), $5, $15, $16, $18
 	}' "$RESULTS"
 } >"$MD"
 echo
