@@ -38,7 +38,7 @@ int			lsm_max_tables = 1000;
 int			lsm_compaction_workers = 1;
 int			lsm_worker_nice = 10;
 int			lsm_max_wal_size = 1024 * 1024; /* kB */
-int			lsm_wal_segment_size = 16 * 1024;	/* kB */
+int			lsm_wal_segment_size = 64 * 1024;	/* kB */
 bool		lsm_ignore_log_corruption = false;
 
 LsmShared  *lsm_shared = NULL;
@@ -385,7 +385,7 @@ lsm_shmem_define_gucs(void)
 							"Size of each lsm_fdw log segment file.",
 							"Segments are created zero-filled, so a full disk shows before a commit's record is written.",
 							&lsm_wal_segment_size,
-							16 * 1024, 64, 1024 * 1024,
+							64 * 1024, 64, 1024 * 1024,
 							PGC_POSTMASTER, GUC_UNIT_KB,
 							NULL, NULL, NULL);
 	DefineCustomIntVariable("lsm_fdw.max_wal_size",
