@@ -688,10 +688,11 @@ pick_level0(LsmDb *db, LsmVersion *v, int to, LsmCompaction **out)
  *		with those overlapping files.  Pushing down the file that drags the
  *		fewest bytes of the level below along writes least for what it
  *		moves; round robin (the level's compact pointer) visits ranges
- *		without regard to that and rewrote ~40% more in the overwrite
- *		benchmark (docs/design.md).  Ties go to the first file after the
- *		pointer, so equal files are still visited in turn.  A file that is
- *		alone in its range below simply moves down (ratio 0).
+ *		without regard to that.  On random keys files overlap about
+ *		equally, so the gain measured there is small (0-3% fewer
+ *		compaction bytes, docs/benchmarks.md).  Ties go to the first file
+ *		after the pointer, so equal files are still visited in turn.  A
+ *		file that is alone in its range below simply moves down (ratio 0).
  */
 static LsmCode
 pick_level(LsmDb *db, LsmVersion *v, int level, LsmCompaction **out)
