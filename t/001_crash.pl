@@ -53,11 +53,16 @@ my $node = PostgreSQL::Test::Cluster->new('crash');
 $node->init;
 # fsync on: commits wait for real syncs, so more of them are in flight at
 # the kill; no statement logging, it would only slow the clients down.
+# Small log segments and max_wal_size: kills land in segment switches, and
+# in checkpoints that recycle segments, and the log continues in recycled
+# segments (old records behind its end).
 $node->append_conf('postgresql.conf', qq{
 shared_preload_libraries = 'lsm_fdw'
 fsync = on
 log_statement = none
 max_connections = 30
+lsm_fdw.wal_segment_size = 256kB
+lsm_fdw.max_wal_size = 16MB
 });
 $node->start;
 $node->safe_psql('postgres', qq{
@@ -291,5 +296,10 @@ for my $round (1 .. $rounds)
 }
 note(sprintf('%.1f s', time() - $t_start));
 
+opendir(my $wd, $node->data_dir . '/lsm_fdw/wal') or die "opendir: $!";
+my @wal = readdir($wd);
+closedir($wd);
+diag(sprintf("log at the end: %d segments, %d recycled files",
+	scalar(grep { /\.xlog$/ } @wal), scalar(grep { /^xlogrecycled\./ } @wal)));
 $node->stop;
 done_testing();

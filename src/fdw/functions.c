@@ -196,6 +196,8 @@ lsm_fdw_server_stats(PG_FUNCTION_ARGS)
 					 ", \"log_segments\": " UINT64_FORMAT
 					 ", \"log_segments_made_at_switch\": " UINT64_FORMAT
 					 ", \"log_spare_segments_used\": " UINT64_FORMAT
+					 ", \"log_segments_recycled\": " UINT64_FORMAT
+					 ", \"log_spare_segments_recycled\": " UINT64_FORMAT
 					 ", \"log_insert_lsn\": " UINT64_FORMAT
 					 ", \"log_flushed_lsn\": " UINT64_FORMAT "}",
 					 lsm_shmem_size(),
@@ -212,6 +214,7 @@ lsm_fdw_server_stats(PG_FUNCTION_ARGS)
 					 pg_atomic_read_u64(&sh->visible_seq),
 					 xs.appends, xs.append_bytes, xs.flush_calls, xs.syncs,
 					 xs.segments, xs.segments_created, xs.spares_used,
+					 xs.segments_recycled, xs.spares_recycled,
 					 xs.insert_lsn, xs.flushed_lsn);
 	PG_RETURN_DATUM(DirectFunctionCall1(jsonb_in, CStringGetDatum(buf.data)));
 }

@@ -7,8 +7,8 @@
  * replays the lsm_fdw log into the tables' memtables while backends wait
  * (lsm_wait_ready), and then loops: flush frozen memtables, fsync the log
  * for lsm_fdw.synchronous_commit = off within lsm_fdw.wal_sync_delay, and
- * checkpoint (flush every table, then delete the log segments nothing
- * needs) once the log has grown by half of lsm_fdw.max_wal_size.  The
+ * checkpoint (flush every table, then delete or recycle the log segments
+ * nothing needs) once the log has grown by half of lsm_fdw.max_wal_size.  The
  * compaction workers (lsm_fdw.compaction_workers) compact whatever table
  * needs it.  None of them connects to a database: table settings come from
  * each table's OPTIONS file.
@@ -210,8 +210,23 @@ shrink_memtables(void)
 }
 
 /*
+ * Old segments kept for reuse: as many as the log grows between two
+ * checkpoints, so that in a steady load every new segment is a recycled
+ * one.  Segments and recycled files then stay within about
+ * lsm_fdw.max_wal_size on disk, as Postgres's WAL stays within its
+ * max_wal_size with the segments it recycles.
+ */
+static uint32
+recycle_limit(void)
+{
+	uint64		n = (uint64) lsm_max_wal_size / 2 / lsm_wal_segment_size;
+
+	return (uint32) Max(n, 1);
+}
+
+/*
  * Checkpoint: make everything the log holds so far durable in the tables,
- * then delete the segments below that point.  The oldest prepared record
+ * then delete (or recycle) the segments below that point.  The oldest prepared record
  * is read first: a transaction that resolves afterwards wrote its RESOLVE
  * before the log position read next, so the wait below covers it.
  */
@@ -256,6 +271,7 @@ checkpoint(uint64 *last)
 	upto = Min(upto, oldest_prepared);
 	/* a table recovery could not open still needs its skipped records */
 	upto = Min(upto, lsm_failed_tables_oldest_lsn());
+	lsm_xlog_set_recycle(s->xlog, recycle_limit());
 	if (lsm_xlog_remove_before(s->xlog, upto, &st) != LSM_OK)
 		ereport(WARNING,
 				(errcode(lsm_errcode(st.code)),
@@ -264,8 +280,12 @@ checkpoint(uint64 *last)
 	*last = upto;
 }
 
+/*
+ * Replay the log; the LSN where the replayed log starts (its oldest
+ * segment) goes to *oldest.
+ */
 static void
-recover(void)
+recover(uint64 *oldest)
 {
 	LsmShared  *s = lsm_shared;
 	char	   *dir = psprintf("%s/lsm_fdw/wal", DataDir);
@@ -321,6 +341,7 @@ recover(void)
 						rep.dropped_bytes > 0 ? " and dropped a torn tail" : ""),
 				 rep.dropped_bytes > 0 ?
 				 errdetail("Replay stopped at %s.", rep.reason) : 0));
+	*oldest = rep.start_lsn;
 	s->xlog = x;
 }
 
@@ -347,7 +368,13 @@ lsm_maintenance_main(Datum arg)
 	{
 		PG_TRY();
 		{
-			recover();
+			/*
+			 * The log kept from before the restart counts toward the next
+			 * checkpoint: counted from the insert LSN, a server restarted
+			 * before every max_wal_size / 2 of writes never checkpointed,
+			 * and its log and every restart's replay grew without bound.
+			 */
+			recover(&last_checkpoint);
 		}
 		PG_CATCH();
 		{
@@ -367,7 +394,6 @@ lsm_maintenance_main(Datum arg)
 		PG_END_TRY();
 		s->recovery_state = LSM_RECOVERY_DONE;
 		ConditionVariableBroadcast(&s->recovery_cv);
-		last_checkpoint = lsm_xlog_insert_lsn(s->xlog);
 	}
 	/* after the replay, which every backend waits for */
 	set_worker_nice();

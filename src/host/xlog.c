@@ -39,6 +39,21 @@
  * who owns the spare's name: the maker while MAKING, a switch while READY
  * (until its rename is done), nobody while NONE.
  *
+ * Recycled segments.  Zeros for every spare doubled the bytes the log
+ * wrote and cost the maintenance process a CPU-heavy stretch per segment
+ * (the page-cache copy and writeback of the zeros, then the freeing of the
+ * old segment's pages when it was unlinked).  As Postgres recycles its WAL
+ * segments, lsm_xlog_remove_before renames an old segment of full size to
+ * XLOG_RECYCLED_PREFIX<n> instead of unlinking it, while fewer than
+ * recycle_max such files wait, and lsm_xlog_make_spare renames one of them
+ * to the spare's name instead of writing zeros.  Its blocks are allocated
+ * and durable, so no data fsync is needed.  Its old records stay until
+ * overwritten; none can pass for a new one, since a record is valid only
+ * at the LSN it names and a recycled file only ever gets a higher start
+ * (see Recovery).  The spare is read through once, so that appends find
+ * its pages cached: a record that covers part of a page not in the cache
+ * would make the kernel read that page on the commit path.
+ *
  * Locks.  Env mutexes, taken in this order: flush_mu, round_mu[],
  * insert_mu; remove_mu stands apart.
  *	- insert_mu serialises appends: it protects the insert position, the
@@ -102,6 +117,7 @@
 #define XLOG_NAME_DIGITS 16
 #define XLOG_TEMP_NAME "xlogtemp"
 #define XLOG_SPARE_NAME "xlogspare"
+#define XLOG_RECYCLED_PREFIX "xlogrecycled."
 
 /* Records written outside insert_mu at once; beyond that, inside it. */
 #define XLOG_MAX_INFLIGHT 64
@@ -121,6 +137,8 @@
 #define XLOG_ZERO_CHUNK (64 * 1024)
 
 static const uint8_t xlog_zeros[XLOG_ZERO_CHUNK];
+
+static bool reuse_recycled(LsmXlog *x, const char *spare);
 
 /* A finished segment whose data is not known to be durable yet. */
 typedef struct XlogPending
@@ -173,6 +191,10 @@ struct LsmXlog
 	uint64_t	n_renamed_synced;	/* of them, covered by a directory
 									 * fsync (flush leader only) */
 
+	/* Recycled segments (see above). */
+	uint32_t	recycle_max;	/* files kept for reuse at most (atomic) */
+	uint64_t	next_recycled;	/* number of the next one (remove_mu) */
+
 	/* Counters (atomics). */
 	uint64_t	n_appends;
 	uint64_t	n_append_bytes;
@@ -184,6 +206,8 @@ struct LsmXlog
 	uint64_t	n_created;
 	uint64_t	n_spares_used;
 	uint64_t	n_removed;
+	uint64_t	n_recycled;
+	uint64_t	n_spares_recycled;
 
 	char		dir[];			/* the log directory, NUL-terminated */
 };
@@ -320,6 +344,37 @@ zero_file(LsmEnv *env, const char *path, uint64_t capacity, LsmStatus *st)
 	if (rc != LSM_OK)
 		env->unlink(env, path, &ignore);
 	return rc;
+}
+
+/*
+ * warm_file
+ *		Read the file at path through (best effort), yielding the CPU
+ *		between chunks, so that its pages are in the cache.
+ */
+static void
+warm_file(LsmEnv *env, const char *path, uint64_t size)
+{
+	LsmFile    *f;
+	LsmStatus	ignore;
+	uint8_t    *buf = lsm_malloc(XLOG_READ_CHUNK);
+
+	if (buf == NULL)
+		return;
+	if (env->open_file(env, path, LSM_OPEN_READ, &f, &ignore) == LSM_OK)
+	{
+		for (uint64_t off = 0; off < size; off += XLOG_READ_CHUNK)
+		{
+			size_t		n = size - off < XLOG_READ_CHUNK ?
+				(size_t) (size - off) : XLOG_READ_CHUNK;
+
+			if (env->read_at(f, buf, n, off, &ignore) != LSM_OK)
+				break;
+			if (env->cpu_yield != NULL)
+				env->cpu_yield(env);
+		}
+		env->close_file(f, &ignore);
+	}
+	lsm_free(buf);
 }
 
 /*
@@ -856,7 +911,13 @@ lsm_xlog_make_spare(LsmXlog *x, LsmStatus *st)
 									 __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
 		return LSM_OK;
 	snprintf(spare, sizeof(spare), "%s/%s", x->dir, XLOG_SPARE_NAME);
-	rc = zero_file(x->env, spare, x->segment_size, st);
+	if (reuse_recycled(x, spare))
+	{
+		XLOG_COUNT(&x->n_spares_recycled, 1);
+		rc = LSM_OK;
+	}
+	else
+		rc = zero_file(x->env, spare, x->segment_size, st);
 	XLOG_STORE(&x->spare_state, rc == LSM_OK ? SPARE_READY : SPARE_NONE);
 	return rc;
 }
@@ -972,35 +1033,74 @@ typedef struct SegmentList
 	bool		oom;
 	bool		temp;			/* a leftover XLOG_TEMP_NAME was seen */
 	bool		spare;			/* a leftover XLOG_SPARE_NAME was seen */
+	uint64_t   *recycled;		/* numbers of the recycled segments */
+	size_t		n_recycled;
+	size_t		cap_recycled;
 } SegmentList;
+
+/* Append v to the growable array *a of *n entries; false when out of memory. */
+static bool
+u64_push(uint64_t **a, size_t *n, size_t *cap, uint64_t v)
+{
+	if (*n == *cap)
+	{
+		size_t		c = *cap ? *cap * 2 : 16;
+		uint64_t   *p = lsm_realloc(*a, c * sizeof(uint64_t));
+
+		if (p == NULL)
+			return false;
+		*a = p;
+		*cap = c;
+	}
+	(*a)[(*n)++] = v;
+	return true;
+}
+
+/*
+ * parse_recycled_name
+ *		Whether name is XLOG_RECYCLED_PREFIX and a decimal number, *no.
+ */
+static bool
+parse_recycled_name(const char *name, uint64_t *no)
+{
+	size_t		plen = strlen(XLOG_RECYCLED_PREFIX);
+	const char *p = name + plen;
+	uint64_t	v = 0;
+
+	if (strncmp(name, XLOG_RECYCLED_PREFIX, plen) != 0 || *p == '\0' ||
+		strlen(p) > 19)
+		return false;
+	for (; *p != '\0'; p++)
+	{
+		if (*p < '0' || *p > '9')
+			return false;
+		v = v * 10 + (uint64_t) (*p - '0');
+	}
+	*no = v;
+	return true;
+}
 
 static bool
 segment_list_cb(void *arg, const char *name)
 {
 	SegmentList *l = arg;
-	uint64_t	start;
+	uint64_t	v;
 
 	if (strcmp(name, XLOG_TEMP_NAME) == 0)
 		l->temp = true;
 	if (strcmp(name, XLOG_SPARE_NAME) == 0)
 		l->spare = true;
-	if (!parse_segment_name(name, &start))
-		return true;
-	if (l->n == l->cap)
+	if (parse_recycled_name(name, &v))
 	{
-		size_t		cap = l->cap ? l->cap * 2 : 16;
-		uint64_t   *n = lsm_realloc(l->starts, cap * sizeof(uint64_t));
-
-		if (n == NULL)
-		{
+		if (!u64_push(&l->recycled, &l->n_recycled, &l->cap_recycled, v))
 			l->oom = true;
-			return false;
-		}
-		l->starts = n;
-		l->cap = cap;
+		return !l->oom;
 	}
-	l->starts[l->n++] = start;
-	return true;
+	if (!parse_segment_name(name, &v))
+		return true;
+	if (!u64_push(&l->starts, &l->n, &l->cap, v))
+		l->oom = true;
+	return !l->oom;
 }
 
 static int
@@ -1023,9 +1123,19 @@ unlink_in(LsmEnv *env, const char *dir, const char *name)
 	env->unlink(env, path, &ignore);
 }
 
+static void
+segment_list_free(SegmentList *l)
+{
+	lsm_free(l->starts);
+	lsm_free(l->recycled);
+	l->starts = NULL;
+	l->recycled = NULL;
+}
+
 /*
  * list_segments
- *		The segment starts found in dir, ascending, in l (free l->starts).
+ *		The segment starts and the recycled segments' numbers found in dir,
+ *		ascending, in l (segment_list_free).
  */
 static LsmCode
 list_segments(LsmEnv *env, const char *dir, SegmentList *l, LsmStatus *st)
@@ -1039,13 +1149,103 @@ list_segments(LsmEnv *env, const char *dir, SegmentList *l, LsmStatus *st)
 							"out of memory listing server log \"%s\"", dir);
 	if (rc != LSM_OK)
 	{
-		lsm_free(l->starts);
-		l->starts = NULL;
+		segment_list_free(l);
 		return rc;
 	}
 	if (l->n > 1)
 		qsort(l->starts, l->n, sizeof(uint64_t), cmp_u64);
+	if (l->n_recycled > 1)
+		qsort(l->recycled, l->n_recycled, sizeof(uint64_t), cmp_u64);
 	return LSM_OK;
+}
+
+/*
+ * recycled_path
+ *		The path of recycled segment number no.
+ */
+static void
+recycled_path(const LsmXlog *x, uint64_t no, char *out)
+{
+	snprintf(out, XLOG_PATH_MAX, "%s/" XLOG_RECYCLED_PREFIX "%llu", x->dir,
+			 (unsigned long long) no);
+}
+
+/*
+ * file_has_size
+ *		Whether the file at path exists and has exactly size bytes.
+ */
+static bool
+file_has_size(LsmEnv *env, const char *path, uint64_t size)
+{
+	LsmFile    *f;
+	LsmStatus	ignore;
+	uint64_t	got = 0;
+	bool		ok;
+
+	if (env->open_file(env, path, LSM_OPEN_READ, &f, &ignore) != LSM_OK)
+		return false;
+	ok = env->file_size(f, &got, &ignore) == LSM_OK && got == size;
+	env->close_file(f, &ignore);
+	return ok;
+}
+
+/*
+ * recycle_segment
+ *		Rename the old segment at path for reuse as a spare (remove_mu
+ *		held); false when it is not of full size or the rename failed, and
+ *		the caller unlinks it.
+ */
+static bool
+recycle_segment(LsmXlog *x, const char *path)
+{
+	char		to[XLOG_PATH_MAX];
+	LsmStatus	ignore;
+
+	if (!file_has_size(x->env, path, x->segment_size))
+		return false;
+	recycled_path(x, x->next_recycled, to);
+	if (x->env->rename(x->env, path, to, &ignore) != LSM_OK)
+		return false;
+	x->next_recycled++;
+	XLOG_COUNT(&x->n_recycled, 1);
+	return true;
+}
+
+/*
+ * reuse_recycled
+ *		Rename the oldest recycled segment of full size to the spare's name
+ *		and read it through; false when there is none (recycled files of
+ *		another size are unlinked on the way).
+ */
+static bool
+reuse_recycled(LsmXlog *x, const char *spare)
+{
+	LsmEnv	   *env = x->env;
+	SegmentList l;
+	LsmStatus	ignore;
+	bool		done = false;
+
+	env->mutex_lock(x->remove_mu);
+	if (list_segments(env, x->dir, &l, &ignore) != LSM_OK)
+	{
+		env->mutex_unlock(x->remove_mu);
+		return false;
+	}
+	for (size_t i = 0; i < l.n_recycled && !done; i++)
+	{
+		char		path[XLOG_PATH_MAX];
+
+		recycled_path(x, l.recycled[i], path);
+		if (!file_has_size(env, path, x->segment_size))
+			env->unlink(env, path, &ignore);
+		else
+			done = env->rename(env, path, spare, &ignore) == LSM_OK;
+	}
+	segment_list_free(&l);
+	env->mutex_unlock(x->remove_mu);
+	if (done)
+		warm_file(env, spare, x->segment_size);
+	return done;
 }
 
 /*
@@ -1064,6 +1264,7 @@ lsm_xlog_remove_before(LsmXlog *x, uint64_t lsn, LsmStatus *st)
 	uint64_t	flushed;
 	uint64_t	limit;
 	uint64_t	cur;
+	uint32_t	recycle_max;
 	SegmentList l;
 	size_t		i;
 	LsmCode		rc;
@@ -1075,6 +1276,7 @@ lsm_xlog_remove_before(LsmXlog *x, uint64_t lsn, LsmStatus *st)
 		env->mutex_unlock(x->remove_mu);
 		return LSM_OK;
 	}
+	recycle_max = XLOG_LOAD(&x->recycle_max);
 	flushed = XLOG_LOAD(&x->flushed_lsn);
 	limit = lsn < flushed ? lsn : flushed;
 	cur = XLOG_LOAD(&x->cur_start);
@@ -1086,7 +1288,10 @@ lsm_xlog_remove_before(LsmXlog *x, uint64_t lsn, LsmStatus *st)
 		if (l.starts[i] >= cur || l.starts[i + 1] > limit)
 			break;
 		segment_path(x, l.starts[i], path);
-		rc = env->unlink(env, path, st);
+		if (l.n_recycled < recycle_max && recycle_segment(x, path))
+			l.n_recycled++;
+		else
+			rc = env->unlink(env, path, st);
 		if (rc == LSM_OK)
 			rc = env->sync_dir(env, x->dir, st);
 		if (rc == LSM_OK)
@@ -1095,9 +1300,24 @@ lsm_xlog_remove_before(LsmXlog *x, uint64_t lsn, LsmStatus *st)
 			XLOG_COUNT(&x->n_removed, 1);
 		}
 	}
-	lsm_free(l.starts);
+	/* a lowered limit (or a smaller segment size) sheds the surplus */
+	for (i = recycle_max; rc == LSM_OK && i < l.n_recycled; i++)
+	{
+		char		name[64];
+
+		snprintf(name, sizeof(name), XLOG_RECYCLED_PREFIX "%llu",
+				 (unsigned long long) l.recycled[i]);
+		unlink_in(env, x->dir, name);
+	}
+	segment_list_free(&l);
 	env->mutex_unlock(x->remove_mu);
 	return rc;
+}
+
+void
+lsm_xlog_set_recycle(LsmXlog *x, uint32_t max_files)
+{
+	XLOG_STORE(&x->recycle_max, max_files);
 }
 
 void
@@ -1204,7 +1424,7 @@ lsm_xlog_copy(LsmXlog *x, const char *dir, uint64_t upto, uint64_t *bytes,
 			*first_lsn = l.starts[i];
 		rc = copy_segment_prefix(env, from, to, end - l.starts[i], bytes, st);
 	}
-	lsm_free(l.starts);
+	segment_list_free(&l);
 	env->mutex_unlock(x->remove_mu);
 	if (rc == LSM_OK)
 		rc = env->sync_dir(env, dir, st);
@@ -1225,6 +1445,8 @@ lsm_xlog_stats(LsmXlog *x, LsmXlogStats *out)
 	out->segments_created = XLOG_LOAD(&x->n_created);
 	out->spares_used = XLOG_LOAD(&x->n_spares_used);
 	out->segments_removed = XLOG_LOAD(&x->n_removed);
+	out->segments_recycled = XLOG_LOAD(&x->n_recycled);
+	out->spares_recycled = XLOG_LOAD(&x->n_spares_recycled);
 	out->segment_start = XLOG_LOAD(&x->cur_start);
 	out->insert_lsn = XLOG_LOAD(&x->insert_lsn);
 	out->flushed_lsn = XLOG_LOAD(&x->flushed_lsn);
@@ -1513,6 +1735,48 @@ record_at(XlogReader *r, uint64_t seg_start, uint64_t off, XlogRecord *rec,
 }
 
 /*
+ * stale_after
+ *		Whether the bytes from offset off of r's segment (starting at LSN
+ *		seg_start) on are what a recycled file kept from its earlier life,
+ *		rather than a torn write: no record header there claims off's own
+ *		LSN (the next record would have gone exactly there), and a whole
+ *		record valid at a lower LSN starts within XLOG_READ_CHUNK bytes.
+ *		Only the report depends on it: the bytes are dropped either way.
+ */
+static LsmCode
+stale_after(XlogReader *r, uint64_t seg_start, uint64_t off, bool *stale,
+			LsmStatus *st)
+{
+	uint64_t	limit = off + XLOG_READ_CHUNK;
+
+	*stale = false;
+	if (limit > r->file_size)
+		limit = r->file_size;
+	for (uint64_t p = off; p + LSM_XLOG_HEADER_V1 <= limit && !*stale; p++)
+	{
+		const uint8_t *h;
+		size_t		got;
+		uint64_t	claimed;
+		XlogRecord	rec;
+		LsmCode		rc;
+
+		rc = reader_get(r, p, LSM_XLOG_HEADER_V1, &h, &got, st);
+		if (rc != LSM_OK || got < LSM_XLOG_HEADER_V1)
+			return rc;
+		claimed = lsm_get_fixed64(h + 8);
+		if (p == off && claimed == seg_start + off)
+			return LSM_OK;
+		if (claimed < seg_start + p && claimed >= p)
+		{
+			rc = record_at(r, claimed - p, p, &rec, stale, NULL, 0, st);
+			if (rc != LSM_OK)
+				return rc;
+		}
+	}
+	return LSM_OK;
+}
+
+/*
  * segment_replay
  *		Deliver the valid records of the segment starting at seg_start, open
  *		in r, to fn.  *end gets the offset after the last valid one and why
@@ -1674,6 +1938,7 @@ xlog_recover(LsmXlog *x, const uint64_t *starts, size_t n, LsmXlogReplayFn fn,
 	uint64_t	expected = starts[0];
 	uint64_t	nonzero_end;
 	uint64_t	capacity;
+	bool		stale;
 	size_t		kept = 0;
 	size_t		i;
 	LsmStatus	ignore;
@@ -1774,11 +2039,13 @@ xlog_recover(LsmXlog *x, const uint64_t *starts, size_t n, LsmXlogReplayFn fn,
 		}
 	}
 
-	/* non-zero bytes after the end point are dropped */
+	/* non-zero bytes after the end point are dropped, unless stale */
 	rc = reader_nonzero_end(&r, keep_end, &nonzero_end, st);
+	if (rc == LSM_OK)
+		rc = stale_after(&r, keep_start, keep_end, &stale, st);
 	if (rc != LSM_OK)
 		goto fail;
-	if (nonzero_end > keep_end)
+	if (nonzero_end > keep_end && !stale)
 	{
 		rep->dropped_bytes += nonzero_end - keep_end;
 		snprintf(rep->reason, sizeof(rep->reason), "%s", why);
@@ -1956,6 +2223,9 @@ lsm_xlog_open_flags(LsmEnv *env, const char *dir, uint64_t segment_size,
 		unlink_in(env, dir, XLOG_TEMP_NAME);
 	if (l.spare)
 		unlink_in(env, dir, XLOG_SPARE_NAME);
+	/* recycled segments are kept for reuse; new ones get higher numbers */
+	if (l.n_recycled > 0)
+		x->next_recycled = l.recycled[l.n_recycled - 1] + 1;
 
 	if (l.n == 0)
 	{
@@ -1973,7 +2243,7 @@ lsm_xlog_open_flags(LsmEnv *env, const char *dir, uint64_t segment_size,
 	else
 		rc = xlog_recover(x, l.starts, l.n, fn, arg,
 						  (flags & LSM_XLOG_ACCEPT_CORRUPTION) != 0, rep, st);
-	lsm_free(l.starts);
+	segment_list_free(&l);
 	if (rc != LSM_OK)
 	{
 		lsm_xlog_close(x);

@@ -136,6 +136,8 @@ typedef struct LsmXlogStats
 	uint64_t	segments_created;	/* since open, made inside an append */
 	uint64_t	spares_used;	/* since open, segments that were a spare */
 	uint64_t	segments_removed;	/* since open, by remove_before */
+	uint64_t	segments_recycled;	/* of them, kept for reuse */
+	uint64_t	spares_recycled;	/* since open, spares that were recycled */
 	uint64_t	segment_start;	/* first LSN of the current segment */
 	uint64_t	insert_lsn;
 	uint64_t	flushed_lsn;
@@ -201,8 +203,9 @@ extern LsmCode lsm_xlog_append_ex(LsmXlog *x, uint8_t *payload, size_t len,
 								  uint64_t *end_lsn, LsmStatus *st);
 
 /*
- * Make the spare segment, the next segment's file made ahead of time (its
- * zeros written and fsynced), unless one is ready or being made.  Call it
+ * Make the spare segment, the next segment's file made ahead of time (a
+ * recycled segment renamed, or zeros written and fsynced), unless one is
+ * ready or being made.  Call it
  * with no lock held, from a process that can wait for the disk: a segment
  * switch then only renames the spare, instead of making the file while
  * every append waits.  lsm_xlog_spare_wanted says (once) that a switch used
@@ -228,10 +231,19 @@ extern uint64_t lsm_xlog_flushed_lsn(LsmXlog *x);
 extern bool lsm_xlog_flush_running(LsmXlog *x);
 
 /*
- * Delete the segment files all of whose records lie below lsn (and below
- * the flushed LSN); the current segment is never deleted.
+ * Delete (or recycle, see lsm_xlog_set_recycle) the segment files all of
+ * whose records lie below lsn (and below the flushed LSN); the current
+ * segment is never deleted.
  */
 extern LsmCode lsm_xlog_remove_before(LsmXlog *x, uint64_t lsn, LsmStatus *st);
+
+/*
+ * Let lsm_xlog_remove_before keep up to max_files old segments (renamed,
+ * outside the log) for lsm_xlog_make_spare to reuse instead of writing a
+ * new file of zeros; 0 (the default) deletes them.  Recycled files beyond
+ * the limit are deleted at the next lsm_xlog_remove_before.
+ */
+extern void lsm_xlog_set_recycle(LsmXlog *x, uint32_t max_files);
 
 /*
  * While a hold is taken, lsm_xlog_remove_before deletes nothing, so that a
