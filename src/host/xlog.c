@@ -1265,6 +1265,7 @@ lsm_xlog_remove_before(LsmXlog *x, uint64_t lsn, LsmStatus *st)
 	uint64_t	limit;
 	uint64_t	cur;
 	uint32_t	recycle_max;
+	size_t		pool;			/* recycled files there are now */
 	SegmentList l;
 	size_t		i;
 	LsmCode		rc;
@@ -1281,6 +1282,7 @@ lsm_xlog_remove_before(LsmXlog *x, uint64_t lsn, LsmStatus *st)
 	limit = lsn < flushed ? lsn : flushed;
 	cur = XLOG_LOAD(&x->cur_start);
 	rc = list_segments(env, x->dir, &l, st);
+	pool = rc == LSM_OK ? l.n_recycled : 0;
 	for (i = 0; rc == LSM_OK && i + 1 < l.n; i++)
 	{
 		char		path[XLOG_PATH_MAX];
@@ -1288,8 +1290,8 @@ lsm_xlog_remove_before(LsmXlog *x, uint64_t lsn, LsmStatus *st)
 		if (l.starts[i] >= cur || l.starts[i + 1] > limit)
 			break;
 		segment_path(x, l.starts[i], path);
-		if (l.n_recycled < recycle_max && recycle_segment(x, path))
-			l.n_recycled++;
+		if (pool < recycle_max && recycle_segment(x, path))
+			pool++;
 		else
 			rc = env->unlink(env, path, st);
 		if (rc == LSM_OK)
@@ -1300,7 +1302,7 @@ lsm_xlog_remove_before(LsmXlog *x, uint64_t lsn, LsmStatus *st)
 			XLOG_COUNT(&x->n_removed, 1);
 		}
 	}
-	/* a lowered limit (or a smaller segment size) sheds the surplus */
+	/* a lowered limit sheds the surplus (the newest of those listed) */
 	for (i = recycle_max; rc == LSM_OK && i < l.n_recycled; i++)
 	{
 		char		name[64];
