@@ -46,8 +46,9 @@
  * segments, lsm_xlog_remove_before renames an old segment of full size to
  * XLOG_RECYCLED_PREFIX<n> instead of unlinking it, while fewer than
  * recycle_max such files wait, and lsm_xlog_make_spare renames one of them
- * to the spare's name instead of writing zeros.  Its blocks are allocated
- * and durable, so no data fsync is needed.  Its old records stay until
+ * to the spare's name instead of writing zeros, and fsyncs the directory
+ * (see reuse_recycled).  Its blocks are allocated and durable, so no data
+ * fsync is needed.  Its old records stay until
  * overwritten; none can pass for a new one, since a record is valid only
  * at the LSN it names and a recycled file only ever gets a higher start
  * (see Recovery).  The spare is read through once, so that appends find
@@ -55,7 +56,7 @@
  * would make the kernel read that page on the commit path.
  *
  * Locks.  Env mutexes, taken in this order: flush_mu, round_mu[],
- * insert_mu; remove_mu stands apart.
+ * insert_mu; remove_mu, then recycle_mu, stand apart.
  *	- insert_mu serialises appends: it protects the insert position, the
  *	  current segment and the list of finished segments still waiting for
  *	  an fsync (pending).  fill runs under it, so whatever the host numbers
@@ -69,7 +70,10 @@
  *	  waiting for a flush wait for that mutex, see lsm_xlog_flush.  Only a
  *	  leader closes finished segments, so it may fsync them after dropping
  *	  insert_mu while appends go on.
- *	- remove_mu serialises lsm_xlog_remove_before.
+ *	- remove_mu serialises lsm_xlog_remove_before (and a backup's copy).
+ *	- recycle_mu guards the recycled files; lsm_xlog_make_spare takes only
+ *	  it, so that a backup's copy, which holds remove_mu throughout, does
+ *	  not hold up the spare.
  * insert_lsn, flushed_lsn, the current segment's start and the counters
  * are also atomics, so that the cheap checks (and stats) need no lock.
  *
@@ -154,6 +158,7 @@ struct LsmXlog
 	LsmMutex   *insert_mu;
 	LsmMutex   *flush_mu;
 	LsmMutex   *remove_mu;
+	LsmMutex   *recycle_mu;		/* the recycled files and next_recycled */
 	uint32_t	removal_holds;	/* backups under way (remove_mu) */
 
 	/* Protected by insert_mu (pending[0] is removed only by the flusher). */
@@ -193,7 +198,7 @@ struct LsmXlog
 
 	/* Recycled segments (see above). */
 	uint32_t	recycle_max;	/* files kept for reuse at most (atomic) */
-	uint64_t	next_recycled;	/* number of the next one (remove_mu) */
+	uint64_t	next_recycled;	/* number of the next one (recycle_mu) */
 
 	/* Counters (atomics). */
 	uint64_t	n_appends;
@@ -1191,7 +1196,7 @@ file_has_size(LsmEnv *env, const char *path, uint64_t size)
 
 /*
  * recycle_segment
- *		Rename the old segment at path for reuse as a spare (remove_mu
+ *		Rename the old segment at path for reuse as a spare (recycle_mu
  *		held); false when it is not of full size or the rename failed, and
  *		the caller unlinks it.
  */
@@ -1225,10 +1230,10 @@ reuse_recycled(LsmXlog *x, const char *spare)
 	LsmStatus	ignore;
 	bool		done = false;
 
-	env->mutex_lock(x->remove_mu);
+	env->mutex_lock(x->recycle_mu);
 	if (list_segments(env, x->dir, &l, &ignore) != LSM_OK)
 	{
-		env->mutex_unlock(x->remove_mu);
+		env->mutex_unlock(x->recycle_mu);
 		return false;
 	}
 	for (size_t i = 0; i < l.n_recycled && !done; i++)
@@ -1242,7 +1247,19 @@ reuse_recycled(LsmXlog *x, const char *spare)
 			done = env->rename(env, path, spare, &ignore) == LSM_OK;
 	}
 	segment_list_free(&l);
-	env->mutex_unlock(x->remove_mu);
+	env->mutex_unlock(x->recycle_mu);
+
+	/*
+	 * The new name must be durable before any record goes in.  Otherwise a
+	 * crash after the records reached the disk could undo the renames and
+	 * give the file back its recycled name, full of records valid at their
+	 * own LSNs: a later history that took it again and switched at the
+	 * same LSN would replay them behind its own.  Under the spare's name
+	 * it is deleted at open.  Unsure of the name, the caller writes zeros
+	 * over the file instead.
+	 */
+	if (done && env->sync_dir(env, x->dir, &ignore) != LSM_OK)
+		return false;
 	if (done)
 		warm_file(env, spare, x->segment_size);
 	return done;
@@ -1277,6 +1294,7 @@ lsm_xlog_remove_before(LsmXlog *x, uint64_t lsn, LsmStatus *st)
 		env->mutex_unlock(x->remove_mu);
 		return LSM_OK;
 	}
+	env->mutex_lock(x->recycle_mu);
 	recycle_max = XLOG_LOAD(&x->recycle_max);
 	flushed = XLOG_LOAD(&x->flushed_lsn);
 	limit = lsn < flushed ? lsn : flushed;
@@ -1312,6 +1330,7 @@ lsm_xlog_remove_before(LsmXlog *x, uint64_t lsn, LsmStatus *st)
 		unlink_in(env, x->dir, name);
 	}
 	segment_list_free(&l);
+	env->mutex_unlock(x->recycle_mu);
 	env->mutex_unlock(x->remove_mu);
 	return rc;
 }
@@ -1478,6 +1497,8 @@ lsm_xlog_close(LsmXlog *x)
 		env->mutex_destroy(x->flush_mu);
 	if (x->remove_mu != NULL)
 		env->mutex_destroy(x->remove_mu);
+	if (x->recycle_mu != NULL)
+		env->mutex_destroy(x->recycle_mu);
 	for (i = 0; i < 2; i++)
 		if (x->round_mu[i] != NULL)
 			env->mutex_destroy(x->round_mu[i]);
@@ -2203,10 +2224,11 @@ lsm_xlog_open_flags(LsmEnv *env, const char *dir, uint64_t segment_size,
 	x->insert_mu = env->mutex_create(env);
 	x->flush_mu = env->mutex_create(env);
 	x->remove_mu = env->mutex_create(env);
+	x->recycle_mu = env->mutex_create(env);
 	x->round_mu[0] = env->mutex_create(env);
 	x->round_mu[1] = env->mutex_create(env);
 	if (x->insert_mu == NULL || x->flush_mu == NULL || x->remove_mu == NULL ||
-		x->round_mu[0] == NULL || x->round_mu[1] == NULL)
+		x->recycle_mu == NULL || x->round_mu[0] == NULL || x->round_mu[1] == NULL)
 	{
 		lsm_xlog_close(x);
 		return lsm_status_set(st, LSM_NO_MEMORY, 0,

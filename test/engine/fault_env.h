@@ -33,6 +33,11 @@
  *	   every later call until fault_env_heal(), like a disk that stays full.
  *	   A failed write writes nothing.
  *
+ *	   fault_env_set_unsynced_renames(env, true) lifts the simplification
+ *	   for renames: a crash then undoes, newest first, every rename made
+ *	   since the last sync_dir of the directory it was made in (the file
+ *	   goes back to its old name, its durable data with it).
+ *
  * (c) Cheap syncs.  fault_env_set_real_sync(env, false) makes sync and
  *	   sync_dir skip the real fsync while keeping the bookkeeping of (a), so
  *	   simulated crashes behave exactly the same.  Tests that write many
@@ -76,6 +81,13 @@ typedef struct FaultTrack
 	int			capundo;
 } FaultTrack;
 
+/* A rename not yet made durable by a sync_dir (see (a)). */
+typedef struct FaultRename
+{
+	char	   *from;
+	char	   *to;
+} FaultRename;
+
 typedef struct FaultEnv
 {
 	LsmEnv		env;			/* first, so an LsmEnv * is a FaultEnv * */
@@ -92,6 +104,10 @@ typedef struct FaultEnv
 	int			generation;		/* bumped by every crash */
 	uint64_t	next_undo_id;
 	bool		real_sync;		/* pass syncs on to the POSIX env */
+	bool		undo_renames;	/* (a): crashes undo unsynced renames */
+	FaultRename *renames;		/* those made since their directory's sync */
+	int			nrenames;
+	int			caprenames;
 	bool		hold_writes;	/* (d): write_at waits while set */
 	int			held;			/* writers waiting there now */
 	pthread_cond_t hold_cv;
@@ -488,17 +504,12 @@ fault_mkdir_p(LsmEnv *env, const char *path, LsmStatus *st)
 	return fe->base->mkdir_p(fe->base, path, st);
 }
 
-/* The durable size moves with the name; a replaced target is forgotten. */
-static FAULT_UNUSED LsmCode
-fault_rename(LsmEnv *env, const char *from, const char *to, LsmStatus *st)
+/* Move the tracking of from to to; caller holds mu. */
+static FAULT_UNUSED void
+fault_track_rename(FaultEnv *fe, const char *from, const char *to)
 {
-	FaultEnv   *fe = (FaultEnv *) env;
-	LsmCode		rc = fe->base->rename(fe->base, from, to, st);
 	int			i;
 
-	if (rc != LSM_OK)
-		return rc;
-	pthread_mutex_lock(&fe->mu);
 	i = fault_find(fe, to);
 	if (i >= 0)
 		fault_forget(fe, i);
@@ -515,8 +526,52 @@ fault_rename(LsmEnv *env, const char *from, const char *to, LsmStatus *st)
 		else
 			fault_forget(fe, i);
 	}
+}
+
+/* The durable size moves with the name; a replaced target is forgotten. */
+static FAULT_UNUSED LsmCode
+fault_rename(LsmEnv *env, const char *from, const char *to, LsmStatus *st)
+{
+	FaultEnv   *fe = (FaultEnv *) env;
+	LsmCode		rc = fe->base->rename(fe->base, from, to, st);
+
+	if (rc != LSM_OK)
+		return rc;
+	pthread_mutex_lock(&fe->mu);
+	fault_track_rename(fe, from, to);
+	if (fe->undo_renames)
+	{
+		if (fe->nrenames == fe->caprenames)
+		{
+			fe->caprenames = fe->caprenames ? fe->caprenames * 2 : 16;
+			fe->renames = realloc(fe->renames, fe->caprenames * sizeof(FaultRename));
+			if (fe->renames == NULL)
+			{
+				perror("realloc");
+				exit(2);
+			}
+		}
+		fe->renames[fe->nrenames].from = strdup(from);
+		fe->renames[fe->nrenames].to = strdup(to);
+		if (fe->renames[fe->nrenames].from == NULL || fe->renames[fe->nrenames].to == NULL)
+		{
+			perror("strdup");
+			exit(2);
+		}
+		fe->nrenames++;
+	}
 	pthread_mutex_unlock(&fe->mu);
 	return LSM_OK;
+}
+
+/* Whether path names an entry directly in directory dir. */
+static FAULT_UNUSED bool
+fault_in_dir(const char *path, const char *dir)
+{
+	size_t		n = strlen(dir);
+
+	return strncmp(path, dir, n) == 0 && path[n] == '/' &&
+		strchr(path + n + 1, '/') == NULL;
 }
 
 static FAULT_UNUSED LsmCode
@@ -541,14 +596,32 @@ fault_sync_dir(LsmEnv *env, const char *path, LsmStatus *st)
 {
 	FaultEnv   *fe = (FaultEnv *) env;
 	int			err;
+	LsmCode		rc = LSM_OK;
+	int			k = 0;
 
 	if ((err = fault_should_fail(fe)) != 0)
 		return lsm_status_errno(st, err,
 								"could not fsync directory \"%s\" (injected)",
 								path);
-	if (!fe->real_sync)
-		return LSM_OK;
-	return fe->base->sync_dir(fe->base, path, st);
+	if (fe->real_sync)
+		rc = fe->base->sync_dir(fe->base, path, st);
+	if (rc != LSM_OK)
+		return rc;
+	/* the renames made in this directory are durable now */
+	pthread_mutex_lock(&fe->mu);
+	for (int j = 0; j < fe->nrenames; j++)
+	{
+		if (fault_in_dir(fe->renames[j].to, path))
+		{
+			free(fe->renames[j].from);
+			free(fe->renames[j].to);
+		}
+		else
+			fe->renames[k++] = fe->renames[j];
+	}
+	fe->nrenames = k;
+	pthread_mutex_unlock(&fe->mu);
+	return LSM_OK;
 }
 
 static FAULT_UNUSED LsmCode
@@ -693,6 +766,12 @@ fault_env_free(LsmEnv *env)
 		free(fe->files[i].path);
 	}
 	free(fe->files);
+	for (i = 0; i < fe->nrenames; i++)
+	{
+		free(fe->renames[i].from);
+		free(fe->renames[i].to);
+	}
+	free(fe->renames);
 	pthread_cond_destroy(&fe->hold_cv);
 	pthread_mutex_destroy(&fe->mu);
 	free(fe);
@@ -714,6 +793,19 @@ fault_env_crash(LsmEnv *env)
 
 	pthread_mutex_lock(&fe->mu);
 	fe->generation++;
+	/* unsynced renames first, newest first (see (a)) */
+	for (i = fe->nrenames - 1; i >= 0; i--)
+	{
+		FaultRename *r = &fe->renames[i];
+		LsmStatus	st;
+
+		if (fe->base->exists(fe->base, r->to) &&
+			fe->base->rename(fe->base, r->to, r->from, &st) == LSM_OK)
+			fault_track_rename(fe, r->to, r->from);
+		free(r->from);
+		free(r->to);
+	}
+	fe->nrenames = 0;
 	for (i = 0; i < fe->nfiles; i++)
 	{
 		LsmStatus	st;
@@ -796,6 +888,17 @@ fault_env_set_real_sync(LsmEnv *env, bool real)
 
 	pthread_mutex_lock(&fe->mu);
 	fe->real_sync = real;
+	pthread_mutex_unlock(&fe->mu);
+}
+
+/* Whether crashes undo renames not made durable by a sync_dir; see (a). */
+static FAULT_UNUSED void
+fault_env_set_unsynced_renames(LsmEnv *env, bool on)
+{
+	FaultEnv   *fe = (FaultEnv *) env;
+
+	pthread_mutex_lock(&fe->mu);
+	fe->undo_renames = on;
 	pthread_mutex_unlock(&fe->mu);
 }
 

@@ -2297,6 +2297,76 @@ test_xlog_recycle(void)
 }
 
 /*
+ * A recycled spare's name must be durable before records go into it.  The
+ * scenario: the switch takes a recycled file, records go in and reach the
+ * disk, and the power goes off before any directory fsync, so the renames
+ * are undone (the fault env's unsynced-renames mode).  Had the file gone
+ * back to a recycled name, the next history could take it again, switch
+ * at the same LSN, and the lost history's records would then sit at their
+ * own, valid LSNs behind the new ones and replay.
+ */
+static void
+test_xlog_recycle_unsynced_names(void)
+{
+	TestRng		rng = {test_seed("xlog recycle names")};
+	char		dir[256];
+	char		path[300];
+	LsmEnv	   *env = fault_env_new();
+	LsmXlog    *x;
+	LsmXlogReplayReport rep;
+	LsmStatus	st;
+	LsmFile    *f;
+	RecList		l = {0};
+	size_t		first;
+	size_t		keep;
+	int			i;
+
+	CHECK(env != NULL);
+	fault_env_set_real_sync(env, false);
+	fault_env_set_unsynced_renames(env, true);
+	test_tmpdir(dir, sizeof(dir), "xlogrecyclenames");
+	CHECK(open_expect(env, dir, 512, &l, 0, 0, &x, &rep));
+	/* 124-byte records, four to a 512-byte segment */
+	for (i = 0; i < 20; i++)
+		CHECK(append_rec(x, &l, 100, &rng));
+	CHECK_OK(lsm_xlog_flush(x, lsm_xlog_insert_lsn(x), &st), &st);
+	lsm_xlog_set_recycle(x, 2);
+	CHECK_OK(lsm_xlog_remove_before(x, l.recs[16].start, &st), &st);
+	CHECK(count_recycled(dir) == 2);
+	CHECK_OK(lsm_xlog_make_spare(x, &st), &st);
+
+	/* the fifth segment is full: record 20 switches into the spare */
+	keep = l.n;
+	for (i = 0; i < 3; i++)
+		CHECK(append_rec(x, &l, 100, &rng));
+	seg_path(dir, l.recs[keep].start, path, sizeof(path));
+	CHECK(path_exists(path));
+	/* its data reaches the disk, no directory fsync does */
+	CHECK_OK(env->open_file(env, path, LSM_OPEN_WRITE, &f, &st), &st);
+	CHECK_OK(env->sync(f, &st), &st);
+	env->close_file(f, &st);
+	CHECK(fault_env_crash(env) >= 0);
+	lsm_xlog_close(x);
+
+	/* the unflushed records are gone */
+	first = first_kept(dir, &l);
+	reclist_truncate(&l, keep);
+	CHECK(open_expect(env, dir, 512, &l, first, l.n, &x, &rep));
+	/* the next history switches at the same LSN, with the same sizes */
+	lsm_xlog_set_recycle(x, 2);
+	CHECK_OK(lsm_xlog_make_spare(x, &st), &st);
+	CHECK(append_rec(x, &l, 100, &rng));
+	CHECK(path_exists(path));	/* a segment starting at the same LSN */
+	CHECK_OK(lsm_xlog_flush(x, lsm_xlog_insert_lsn(x), &st), &st);
+	lsm_xlog_close(x);
+	/* only that record follows: none of the lost history's */
+	CHECK(open_expect(env, dir, 512, &l, first, l.n, NULL, &rep));
+	reclist_free(&l);
+	fault_env_free(env);
+	test_rmtree(dir);
+}
+
+/*
  * Simulated power loss with recycling: segments are recycled and reused
  * at random points, the power goes off, and every flushed record replays
  * while what replays is a prefix of what was appended; the old records in
@@ -2637,6 +2707,7 @@ main(void)
 	RUN(test_xlog_power_loss);
 	RUN(test_xlog_recycle);
 	RUN(test_xlog_recycle_power_loss);
+	RUN(test_xlog_recycle_unsynced_names);
 	RUN(test_xlog_power_loss_concurrent);
 	RUN(test_xlog_errors);
 	return test_finish();
