@@ -2371,7 +2371,8 @@ test_xlog_recycle_unsynced_names(void)
  * at random points, the power goes off, and every flushed record replays
  * while what replays is a prefix of what was appended; the old records in
  * recycled files never replay (the fault env also undoes unsynced
- * overwrites of them, so the old contents come back after a crash).
+ * overwrites of them, so the old contents come back after a crash, and
+ * renames no directory fsync covered).
  */
 static void
 test_xlog_recycle_power_loss(void)
@@ -2386,6 +2387,7 @@ test_xlog_recycle_power_loss(void)
 
 	CHECK(env != NULL);
 	fault_env_set_real_sync(env, false);
+	fault_env_set_unsynced_renames(env, true);
 	test_tmpdir(dir, sizeof(dir), "xlogrecyclecrash");
 	for (round = 0; round < 30; round++)
 	{
