@@ -7,6 +7,8 @@
 #  - A checkpoint renames old segments to xlogrecycled.N (at most
 #    max_wal_size / 2 of them) and the maintenance worker reuses them as
 #    spare segments instead of writing zeros.
+#  - After lsm_fdw.wal_recycle_idle_timeout without log writes, at most one
+#    recycled segment stays (the disk an idle server keeps).
 #  - Every committed row survives clean restarts and a SIGKILL while
 #    recycled segments hold the log, and a clean restart whose current
 #    segment is a recycled one (old records behind the end) reports no
@@ -113,6 +115,30 @@ is($node->safe_psql('postgres', 'SELECT count(*), sum(length(v)) FROM kv'),
 is($node->safe_psql('postgres', q{SELECT count(*) FROM kv WHERE k BETWEEN 140000 AND 149999}),
 	'5000', 'the last batch whole');
 diag("recycled: $seg_recycled segments, spares $spares_recycled; before the kill $spares_before spares");
+
+# An idle log gives its recycled segments back: after
+# lsm_fdw.wal_recycle_idle_timeout without writes, one at most stays.
+# The start after the kill checkpointed (more than 8MB of log), so some
+# wait now.
+my $before_idle;
+for (1 .. 100)
+{
+	$before_idle = count_files(qr/^xlogrecycled\.\d+$/);
+	last if $before_idle >= 2;
+	usleep(100_000);
+}
+cmp_ok($before_idle, '>=', 2, 'recycled segments wait after the restart');
+$node->safe_psql('postgres', q{ALTER SYSTEM SET lsm_fdw.wal_recycle_idle_timeout = '2s'; SELECT pg_reload_conf()});
+my $after_idle;
+for (1 .. 300)
+{
+	$after_idle = count_files(qr/^xlogrecycled\.\d+$/);
+	last if $after_idle <= 1;
+	usleep(100_000);
+}
+cmp_ok($after_idle, '<=', 1, 'an idle log keeps one recycled segment at most');
+is($node->safe_psql('postgres', 'SELECT count(*), sum(length(v)) FROM kv'),
+	'70000|71680000', 'every row after the trim');
 
 $node->stop;
 done_testing();

@@ -165,6 +165,7 @@ extern int	lsm_max_tables;
 extern int	lsm_compaction_workers;
 extern int	lsm_worker_nice;
 extern int	lsm_max_wal_size;	/* kB */
+extern int	lsm_wal_recycle_idle_timeout;	/* s */
 extern int	lsm_wal_segment_size;	/* kB */
 extern bool lsm_ignore_log_corruption;
 extern void lsm_shmem_define_gucs(void);

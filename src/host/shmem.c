@@ -38,6 +38,7 @@ int			lsm_max_tables = 1000;
 int			lsm_compaction_workers = 1;
 int			lsm_worker_nice = 10;
 int			lsm_max_wal_size = 1024 * 1024; /* kB */
+int			lsm_wal_recycle_idle_timeout = 300;	/* s */
 int			lsm_wal_segment_size = 64 * 1024;	/* kB */
 bool		lsm_ignore_log_corruption = false;
 
@@ -394,6 +395,13 @@ lsm_shmem_define_gucs(void)
 							&lsm_max_wal_size,
 							1024 * 1024, 16 * 1024, INT_MAX / 4,
 							PGC_SIGHUP, GUC_UNIT_KB,
+							NULL, NULL, NULL);
+	DefineCustomIntVariable("lsm_fdw.wal_recycle_idle_timeout",
+							"Time without log writes after which recycled log segments beyond one are deleted.",
+							"A checkpoint keeps old segments, up to half of lsm_fdw.max_wal_size, for reuse; an idle server gives that disk back.",
+							&lsm_wal_recycle_idle_timeout,
+							300, 1, INT_MAX / 1000,
+							PGC_SIGHUP, GUC_UNIT_S,
 							NULL, NULL, NULL);
 	DefineCustomBoolVariable("lsm_fdw.ignore_log_corruption",
 							 "Start even when the lsm_fdw log is damaged in the middle, discarding every record after the damage.",

@@ -225,6 +225,37 @@ recycle_limit(void)
 }
 
 /*
+ * After lsm_fdw.wal_recycle_idle_timeout without log writes, keep one
+ * recycled segment at most, as Postgres trims its recycled WAL toward
+ * min_wal_size when checkpoints find it idle; the next checkpoint raises
+ * the limit again.
+ */
+static void
+trim_recycled_when_idle(uint64 insert)
+{
+	static uint64 idle_lsn = 0;
+	static TimestampTz idle_since = 0;
+	static bool trimmed = false;
+	TimestampTz now = GetCurrentTimestamp();
+	LsmStatus	st;
+
+	if (insert != idle_lsn || idle_since == 0)
+	{
+		idle_lsn = insert;
+		idle_since = now;
+		trimmed = false;
+		return;
+	}
+	if (trimmed ||
+		!TimestampDifferenceExceeds(idle_since, now, lsm_wal_recycle_idle_timeout * 1000))
+		return;
+	trimmed = true;
+	lsm_xlog_set_recycle(lsm_shared->xlog, 1);
+	if (lsm_xlog_remove_before(lsm_shared->xlog, 0, &st) != LSM_OK)
+		elog(LOG, "lsm_fdw could not delete recycled log segments: %s", st.msg);
+}
+
+/*
  * Checkpoint: make everything the log holds so far durable in the tables,
  * then delete (or recycle) the segments below that point.  The oldest prepared record
  * is read first: a transaction that resolves afterwards wrote its RESOLVE
@@ -443,6 +474,7 @@ lsm_maintenance_main(Datum arg)
 
 		if (insert - last_checkpoint > (uint64) lsm_max_wal_size * 1024 / 2)
 			checkpoint(&last_checkpoint);
+		trim_recycled_when_idle(insert);
 	}
 }
 
