@@ -384,7 +384,7 @@ lsm_shmem_define_gucs(void)
 							NULL, NULL, NULL);
 	DefineCustomIntVariable("lsm_fdw.wal_segment_size",
 							"Size of each lsm_fdw log segment file.",
-							"Segments are created zero-filled, so a full disk shows before a commit's record is written.",
+							"Segments are preallocated (a recycled old segment, or zeros), so a full disk shows before a commit's record is written.",
 							&lsm_wal_segment_size,
 							64 * 1024, 64, 1024 * 1024,
 							PGC_POSTMASTER, GUC_UNIT_KB,

@@ -8,9 +8,9 @@
  * (lsm_wait_ready), and then loops: flush frozen memtables, fsync the log
  * for lsm_fdw.synchronous_commit = off within lsm_fdw.wal_sync_delay, and
  * checkpoint (flush every table, then delete or recycle the log segments
- * nothing needs) once the log has grown by half of lsm_fdw.max_wal_size.  The
- * compaction workers (lsm_fdw.compaction_workers) compact whatever table
- * needs it.  None of them connects to a database: table settings come from
+ * nothing needs) once the log has grown by half of lsm_fdw.max_wal_size.
+ * The compaction workers (lsm_fdw.compaction_workers) compact whatever
+ * table needs it.  None of them connects to a database: table settings come from
  * each table's OPTIONS file.
  */
 #include "postgres.h"
@@ -257,9 +257,10 @@ trim_recycled_when_idle(uint64 insert)
 
 /*
  * Checkpoint: make everything the log holds so far durable in the tables,
- * then delete (or recycle) the segments below that point.  The oldest prepared record
- * is read first: a transaction that resolves afterwards wrote its RESOLVE
- * before the log position read next, so the wait below covers it.
+ * then delete (or recycle) the segments below that point.  The oldest
+ * prepared record is read first: a transaction that resolves afterwards
+ * wrote its RESOLVE before the log position read next, so the wait below
+ * covers it.
  */
 static void
 checkpoint(uint64 *last)

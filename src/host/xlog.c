@@ -48,12 +48,12 @@
  * recycle_max such files wait, and lsm_xlog_make_spare renames one of them
  * to the spare's name instead of writing zeros, and fsyncs the directory
  * (see reuse_recycled).  Its blocks are allocated and durable, so no data
- * fsync is needed.  Its old records stay until
- * overwritten; none can pass for a new one, since a record is valid only
- * at the LSN it names and a recycled file only ever gets a higher start
- * (see Recovery).  The spare is read through once, so that appends find
- * its pages cached: a record that covers part of a page not in the cache
- * would make the kernel read that page on the commit path.
+ * fsync is needed.  Its old records stay until overwritten; none can pass
+ * for a new one, since a record is valid only at the LSN it names and a
+ * recycled file only ever gets a higher start (see Recovery).  The spare
+ * is read through once, so that appends find its pages cached: a record
+ * that covers part of a page not in the cache would make the kernel read
+ * that page on the commit path.
  *
  * Locks.  Env mutexes, taken in this order: flush_mu, round_mu[],
  * insert_mu; remove_mu, then recycle_mu, stand apart.

@@ -2367,29 +2367,30 @@ test_xlog_recycle_unsynced_names(void)
 }
 
 /*
- * Simulated power loss with recycling: segments are recycled and reused
- * at random points, the power goes off, and every flushed record replays
- * while what replays is a prefix of what was appended; the old records in
- * recycled files never replay (the fault env also undoes unsynced
+ * Simulated power loss (fault_env): every record flushed before the crash
+ * replays, and what replays is a prefix of what was appended.  With
+ * recycle, segments are also recycled and reused at random points: the old
+ * records in recycled files never replay (the fault env undoes unsynced
  * overwrites of them, so the old contents come back after a crash, and
  * renames no directory fsync covered).
  */
 static void
-test_xlog_recycle_power_loss(void)
+power_loss_rounds(const char *name, const char *dirname, bool recycle)
 {
-	TestRng		rng = {test_seed("xlog recycle power loss")};
+	TestRng		rng = {test_seed(name)};
 	char		dir[256];
 	LsmEnv	   *env = fault_env_new();
+	uint64_t	seg = recycle ? 600 : 700;
 	RecList		l = {0};
-	size_t		first = 0;
-	int			round;
+	size_t		first = 0;		/* first record of the oldest segment */
 	uint64_t	recycled = 0;
+	int			round;
 
 	CHECK(env != NULL);
 	fault_env_set_real_sync(env, false);
-	fault_env_set_unsynced_renames(env, true);
-	test_tmpdir(dir, sizeof(dir), "xlogrecyclecrash");
-	for (round = 0; round < 30; round++)
+	fault_env_set_unsynced_renames(env, recycle);
+	test_tmpdir(dir, sizeof(dir), dirname);
+	for (round = 0; round < (recycle ? 30 : 20); round++)
 	{
 		LsmXlog    *x;
 		LsmXlogReplayReport rep;
@@ -2397,23 +2398,26 @@ test_xlog_recycle_power_loss(void)
 		LsmStatus	st;
 		Expect		e = {&l, first, l.n, false, 0, 0};
 		size_t		flushed_n = l.n;
-		int			n = 1 + (int) test_rng_below(&rng, 80);
+		int			n = 1 + (int) test_rng_below(&rng, recycle ? 80 : 60);
 		int			i;
 
-		CHECK_OK(lsm_xlog_open(env, dir, 600, expect_fn, &e, &x, &rep, &st), &st);
+		CHECK_OK(lsm_xlog_open(env, dir, seg, expect_fn, &e, &x, &rep, &st), &st);
 		CHECK(!e.mismatch && e.next == l.n);
-		lsm_xlog_set_recycle(x, 1 + (uint32_t) test_rng_below(&rng, 4));
+		if (recycle)
+			lsm_xlog_set_recycle(x, 1 + (uint32_t) test_rng_below(&rng, 4));
 		for (i = 0; i < n; i++)
 		{
-			if (lsm_xlog_spare_wanted(x) || test_rng_below(&rng, 5) == 0)
+			if ((recycle && lsm_xlog_spare_wanted(x)) ||
+				test_rng_below(&rng, recycle ? 5 : 3) == 0)
 				CHECK_OK(lsm_xlog_make_spare(x, &st), &st);
-			CHECK(append_rec(x, &l, 20 + test_rng_below(&rng, 200), &rng));
+			CHECK(append_rec(x, &l, recycle ? 20 + test_rng_below(&rng, 200) :
+							 random_size(&rng, seg), &rng));
 			if (test_rng_below(&rng, 4) == 0)
 			{
 				CHECK_OK(lsm_xlog_flush(x, lsm_xlog_insert_lsn(x), &st), &st);
 				flushed_n = l.n;
 			}
-			if (flushed_n > first && test_rng_below(&rng, 8) == 0)
+			if (recycle && flushed_n > first && test_rng_below(&rng, 8) == 0)
 			{
 				size_t		k = first + (size_t) test_rng_below(&rng, flushed_n - first);
 
@@ -2426,76 +2430,35 @@ test_xlog_recycle_power_loss(void)
 		CHECK(fault_env_crash(env) >= 0);
 		lsm_xlog_close(x);
 
+		/* at least the flushed records survive, and a prefix survives */
 		e.next = first;
 		e.limit = l.n;
 		e.mismatch = false;
-		CHECK_OK(lsm_xlog_open(env, dir, 600, expect_fn, &e, &x, &rep, &st), &st);
+		CHECK_OK(lsm_xlog_open(env, dir, seg, expect_fn, &e, &x, &rep, &st), &st);
 		CHECK(!e.mismatch && e.next >= flushed_n && !rep.corrupt);
 		reclist_truncate(&l, e.next);
 		lsm_xlog_close(x);
 	}
-	printf("  %llu spares were recycled segments\n", (unsigned long long) recycled);
-	CHECK(recycled > 10);
+	if (recycle)
+	{
+		printf("  %llu spares were recycled segments\n", (unsigned long long) recycled);
+		CHECK(recycled > 10);
+	}
 	reclist_free(&l);
 	fault_env_free(env);
 	test_rmtree(dir);
 }
 
-/*
- * Simulated power loss (fault_env): every record flushed before the crash
- * replays, and what replays is a prefix of what was appended.
- */
 static void
 test_xlog_power_loss(void)
 {
-	TestRng		rng = {test_seed("xlog power loss")};
-	char		dir[256];
-	LsmEnv	   *env = fault_env_new();
-	RecList		l = {0};
-	int			round;
+	power_loss_rounds("xlog power loss", "xlogcrash", false);
+}
 
-	CHECK(env != NULL);
-	fault_env_set_real_sync(env, false);
-	test_tmpdir(dir, sizeof(dir), "xlogcrash");
-	for (round = 0; round < 20; round++)
-	{
-		LsmXlog    *x;
-		LsmXlogReplayReport rep;
-		LsmStatus	st;
-		Expect		e = {&l, 0, 0, false, 0, 0};
-		size_t		flushed_n = l.n;
-		int			n = 1 + (int) test_rng_below(&rng, 60);
-		int			i;
-
-		e.limit = l.n;
-		CHECK_OK(lsm_xlog_open(env, dir, 700, expect_fn, &e, &x, &rep, &st), &st);
-		CHECK(!e.mismatch && e.next == l.n);
-		for (i = 0; i < n; i++)
-		{
-			if (test_rng_below(&rng, 3) == 0)
-				CHECK_OK(lsm_xlog_make_spare(x, &st), &st);
-			CHECK(append_rec(x, &l, random_size(&rng, 700), &rng));
-			if (test_rng_below(&rng, 4) == 0)
-			{
-				CHECK_OK(lsm_xlog_flush(x, lsm_xlog_insert_lsn(x), &st), &st);
-				flushed_n = l.n;
-			}
-		}
-		CHECK(fault_env_crash(env) >= 0);
-		lsm_xlog_close(x);
-
-		/* at least the flushed records survive, and a prefix survives */
-		e.next = 0;
-		e.limit = l.n;
-		e.mismatch = false;
-		CHECK_OK(lsm_xlog_open(env, dir, 700, expect_fn, &e, &x, &rep, &st), &st);
-		CHECK(!e.mismatch && e.next >= flushed_n);
-		reclist_truncate(&l, e.next);
-		lsm_xlog_close(x);
-	}
-	reclist_free(&l);
-	fault_env_free(env);
-	test_rmtree(dir);
+static void
+test_xlog_recycle_power_loss(void)
+{
+	power_loss_rounds("xlog recycle power loss", "xlogrecyclecrash", true);
 }
 
 /*
