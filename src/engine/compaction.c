@@ -218,12 +218,73 @@ level_target(const LsmOptions *o, int level)
  * which bounds space amplification near 1.1 (docs/design.md).
  * Level 0 still goes into level 1 while older data sits there (a table
  * written with the static shape): newer data must never land below older.
+ *
+ * Static, with empty levels right above the bottom and the bottom deeper
+ * than its size calls for (a bulk load into an empty table puts its files
+ * in the last level): the levels from the first whose static target holds
+ * the bottom's bytes down to the bottom drain, and each level from the one
+ * above them merges into the next level that holds data.  The bulk-loaded bottom then takes the place
+ * of the level the static shape would have filled; without this the
+ * overwrites of a loaded table piled up in levels 1 and 2 (up to their
+ * 2.8 GB of targets) above a bottom they never reached, and deletes never
+ * freed its space.
  */
 typedef struct LevelShape
 {
 	uint64_t	target[LSM_NUM_LEVELS];
+	int			out[LSM_NUM_LEVELS];	/* level n >= 1 merges into out[n] */
 	int			l0_output;
 } LevelShape;
+
+/* The deepest level >= 1 holding a file; 0 when there is none. */
+static int
+deepest_level(const LsmVersion *v)
+{
+	int			level;
+
+	for (level = LSM_NUM_LEVELS - 1; level >= 1; level--)
+		if (v->n_files[level] > 0)
+			return level;
+	return 0;
+}
+
+/* level_shape's static case: see the comment above LevelShape. */
+static void
+static_shape(const LsmOptions *o, const LsmVersion *v, LevelShape *s)
+{
+	int			bottom = deepest_level(v);
+	int			above = bottom - 1;
+	int			fit = 1;
+	uint64_t	bottom_bytes = lsm_version_level_bytes(v, bottom);
+	int			level;
+
+	for (level = 1; level < LSM_NUM_LEVELS - 1; level++)
+		s->target[level] = level_target(o, level);
+	s->target[LSM_NUM_LEVELS - 1] = UINT64_MAX;
+	s->l0_output = 1;
+	while (above >= 1 && v->n_files[above] == 0)
+		above--;
+	while (fit < bottom && level_target(o, fit) < bottom_bytes)
+		fit++;
+	/*
+	 * Only a bottom with empty levels right above it: in a table that grew
+	 * level by level, a bottom that has just started to fill lies under a
+	 * full level and must not pull the levels above it down.
+	 */
+	if (fit >= bottom || above == bottom - 1)
+		return;
+	for (level = fit; level < bottom; level++)
+		s->target[level] = 0;
+	s->target[bottom] = UINT64_MAX;
+	for (level = fit > 1 ? fit - 1 : 1; level < bottom; level++)
+	{
+		int			next = level + 1;
+
+		while (next < bottom && v->n_files[next] == 0)
+			next++;
+		s->out[level] = next;
+	}
+}
 
 static void
 level_shape(const LsmOptions *o, const LsmVersion *v, LevelShape *s)
@@ -234,12 +295,12 @@ level_shape(const LsmOptions *o, const LsmVersion *v, LevelShape *s)
 	uint64_t	t;
 
 	s->target[0] = 0;
+	for (level = 0; level < LSM_NUM_LEVELS - 1; level++)
+		s->out[level] = level + 1;
+	s->out[LSM_NUM_LEVELS - 1] = LSM_NUM_LEVELS - 1;
 	if (!o->level_dynamic)
 	{
-		for (level = 1; level < LSM_NUM_LEVELS - 1; level++)
-			s->target[level] = level_target(o, level);
-		s->target[LSM_NUM_LEVELS - 1] = UINT64_MAX;
-		s->l0_output = 1;
+		static_shape(o, v, s);
 		return;
 	}
 	for (level = LSM_NUM_LEVELS - 1; level >= 1; level--)
@@ -306,6 +367,24 @@ output_conflict(LsmDb *db, int level, const KeyRange *r)
 	for (c = db->running; c != NULL; c = c->next_running)
 		if (c->output_level == level &&
 			range_overlaps(r, lsm_buf_slice(&c->lo), lsm_buf_slice(&c->hi)))
+			return true;
+	return false;
+}
+
+/*
+ * gap_conflict
+ *		Whether a running compaction writes one of the levels between from
+ *		and to with a range overlapping r.  A merge from "from" straight
+ *		into "to" over empty levels must not put its newer data below data
+ *		that a compaction is still installing between them.
+ */
+static bool
+gap_conflict(LsmDb *db, int from, int to, const KeyRange *r)
+{
+	int			level;
+
+	for (level = from + 1; level < to; level++)
+		if (output_conflict(db, level, r))
 			return true;
 	return false;
 }
@@ -683,7 +762,8 @@ pick_level0(LsmDb *db, LsmVersion *v, int to, LsmCompaction **out)
 
 /*
  * pick_level
- *		Leveled, level >= 1: the file of level whose overlap with level + 1
+ *		Leveled, level >= 1: the file of level whose overlap with level to
+ *		(level + 1, or the next level holding data: level_shape's out)
  *		is smallest for its size (RocksDB's kMinOverlappingRatio), merged
  *		with those overlapping files.  Pushing down the file that drags the
  *		fewest bytes of the level below along writes least for what it
@@ -695,7 +775,7 @@ pick_level0(LsmDb *db, LsmVersion *v, int to, LsmCompaction **out)
  *		file that is alone in its range below simply moves down (ratio 0).
  */
 static LsmCode
-pick_level(LsmDb *db, LsmVersion *v, int level, LsmCompaction **out)
+pick_level(LsmDb *db, LsmVersion *v, int level, int to, LsmCompaction **out)
 {
 	int			nf = v->n_files[level];
 	int			first = 0;
@@ -736,20 +816,20 @@ pick_level(LsmDb *db, LsmVersion *v, int level, LsmCompaction **out)
 		if (f->compacting)
 			continue;
 		range_of_files(&r, &f, 1);
-		overlapping_files(v, level + 1, &r, &start, &n1);
-		if (any_compacting(run_at(v, level + 1, start), n1))
+		overlapping_files(v, to, &r, &start, &n1);
+		if (any_compacting(run_at(v, to, start), n1))
 			continue;
 		for (j = 0; j < n1; j++)
-			below += v->files[level + 1][start + j]->size;
+			below += v->files[to][start + j]->size;
 		ratio = (double) below / (double) (f->size > 0 ? f->size : 1);
 		if (best >= 0 && ratio >= best_ratio)
 			continue;
 		if (n1 > 0)
 		{
-			range_extend(&r, v->files[level + 1][start]);
-			range_extend(&r, v->files[level + 1][start + n1 - 1]);
+			range_extend(&r, v->files[to][start]);
+			range_extend(&r, v->files[to][start + n1 - 1]);
 		}
-		if (output_conflict(db, level + 1, &r))
+		if (output_conflict(db, to, &r) || gap_conflict(db, level, to, &r))
 			continue;
 		best = i;
 		best_ratio = ratio;
@@ -762,13 +842,13 @@ pick_level(LsmDb *db, LsmVersion *v, int level, LsmCompaction **out)
 	if (best < 0)
 		return LSM_NOT_FOUND;
 	f = v->files[level][best];
-	c = compaction_new(db, level + 1);
+	c = compaction_new(db, to);
 	if (c == NULL)
 		return LSM_NO_MEMORY;
 	c->trivial_move = best_n1 == 0;
 	c->pointer_level = level;
 	if (!set_inputs(c, level, &f, 1) ||
-		!set_inputs(c, level + 1, run_at(v, level + 1, best_start), best_n1) ||
+		!set_inputs(c, to, run_at(v, to, best_start), best_n1) ||
 		!finish_pick(db, c, v, &best_r))
 	{
 		compaction_free(c);
@@ -814,7 +894,7 @@ pick_leveled(LsmDb *db, LsmVersion *v, LsmCompaction **out)
 			return LSM_NOT_FOUND;
 		tried[best] = true;
 		rc = best == 0 ? pick_level0(db, v, shape.l0_output, out) :
-			pick_level(db, v, best, out);
+			pick_level(db, v, best, shape.out[best], out);
 		if (rc != LSM_NOT_FOUND)
 			return rc;
 	}

@@ -442,6 +442,70 @@ test_leveled_dynamic(void)
 }
 
 /*
+ * A table left by older builds with overwrites in level 2 above a bulk
+ * load in level 6 (static shape; nothing between): level 2 was within its
+ * static target, so nothing ever merged it into the bottom.  Now the levels
+ * from the first whose target holds the bottom drain into it, straight
+ * over the empty levels (compaction.c, static_shape).
+ */
+static void
+test_static_gap_drains(void)
+{
+	char		dir[256];
+	char		k[32];
+	char		v[32];
+	LsmOptions	o = small_opts(LSM_COMPACT_LEVELED);
+	LsmDb	   *db;
+	LsmStatus	st;
+	LsmDbStats	s;
+	bool		did;
+
+	o.write_buffer_size = 1024 * 1024;
+	o.auto_compact = false;
+	test_tmpdir(dir, sizeof(dir), "cmp_static_gap");
+	CHECK_OK(lsm_db_open(&o, dir, &db, &st), &st);
+	for (int i = 0; i < 1000; i++)
+	{
+		key_name(k, sizeof(k), (i * 7) % 1000);
+		snprintf(v, sizeof(v), "old-value-%d", (i * 7) % 1000);
+		CHECK(put(db, k, lsm_slice_str(v)));
+	}
+	CHECK_OK(lsm_db_compact_range(db, lsm_slice(NULL, 0), lsm_slice(NULL, 0), &st), &st);
+	CHECK(move_level(db, 1, LSM_NUM_LEVELS - 1));
+	for (int i = 0; i < 1000; i += 2)
+	{
+		key_name(k, sizeof(k), i);
+		snprintf(v, sizeof(v), "new-value-%d", i);
+		CHECK(put(db, k, lsm_slice_str(v)));
+	}
+	CHECK_OK(lsm_db_flush(db, &st), &st);
+	CHECK(move_level(db, 0, 2));
+	lsm_db_stats(db, &s);
+	CHECK(s.files_per_level[2] == 1 && s.files_per_level[1] == 0 && s.files_per_level[0] == 0);
+	CHECK(s.bytes_per_level[2] < o.max_bytes_for_level_base * (uint64_t) o.level_size_multiplier);
+	CHECK(s.bytes_per_level[LSM_NUM_LEVELS - 1] <=
+		  o.max_bytes_for_level_base * (uint64_t) o.level_size_multiplier);
+	CHECK(lsm_db_compaction_needed(db));
+	do
+		CHECK_OK(lsm_db_compact_step(db, &did, &st), &st);
+	while (did);
+	lsm_db_stats(db, &s);
+	for (int l = 0; l < LSM_NUM_LEVELS - 1; l++)
+		CHECK(s.files_per_level[l] == 0);
+	CHECK(s.entries_per_level[LSM_NUM_LEVELS - 1] == 1000);
+	CHECK(!lsm_db_compaction_needed(db));
+	for (int i = 0; i < 1000; i++)
+	{
+		key_name(k, sizeof(k), i);
+		snprintf(v, sizeof(v), "%s-value-%d", i % 2 == 0 ? "new" : "old", i);
+		CHECK(strcmp(get_str(db, NULL, k), v) == 0);
+	}
+	CHECK(invariants_hold(db));
+	CHECK_OK(lsm_db_close(db, &st), &st);
+	test_rmtree(dir);
+}
+
+/*
  * A level pushes down the file that drags the fewest bytes of the level
  * below along.  Dynamic shape, level 0 going straight into the base
  * (level 5): level 6 holds a dense "a" range and a few "b" keys; level 5
@@ -844,6 +908,13 @@ test_merge_fold(void)
 		CHECK(put(db, "key000006", lsm_slice_str("y")));
 		CHECK_OK(lsm_db_flush(db, &st), &st);
 		CHECK(move_level(db, 0, 1));
+		/*
+		 * Level 1 within its target and the table past it, or level 1
+		 * would drain into level 2 (static_shape: a table that fits in
+		 * level 1 keeps nothing above its bottom).
+		 */
+		lsm_db_stats(db, &s);
+		db->opts.max_bytes_for_level_base = s.bytes_per_level[1] + s.bytes_per_level[2] / 2;
 		CHECK(del(db, "key000005"));
 		CHECK(put(db, "key000004", lsm_slice_str("x")));
 		CHECK_OK(lsm_db_flush(db, &st), &st);
@@ -2206,6 +2277,7 @@ main(void)
 	TIMED_RUN(test_leveled_shape);
 	TIMED_RUN(test_leveled_dynamic);
 	TIMED_RUN(test_min_overlap_pick);
+	TIMED_RUN(test_static_gap_drains);
 	TIMED_RUN(test_tiered_shape);
 	TIMED_RUN(test_gc_snapshots);
 	TIMED_RUN(test_merge_fold);

@@ -5,8 +5,8 @@
  *		range meets nothing, else level 0), visibility by read point, the
  *		newest-wins order against older data (flushed and in memtables),
  *		compaction of ingested files, persistence through a reopen, the
- *		table iterator's conformance with the global number, and refusals
- *		that give the files back.
+ *		table iterator's conformance with the global number, refusals
+ *		that give the files back, and overwrites that reach a loaded bottom.
  */
 #include <dirent.h>
 #include <sys/stat.h>
@@ -438,6 +438,105 @@ test_ingest_iter_conforms(void)
 	CHECK(ok);
 }
 
+/*
+ * A bulk load into an empty table goes to the last level; the overwrites
+ * that follow (static level shape) must reach it, not pile up in the
+ * levels between, which the static targets would let grow to many times
+ * the table (compaction.c, static_shape).  1000 keys ingested, then
+ * 40 rounds of random overwrites with values of 40-80 bytes: at the end
+ * levels 2..5 are empty, level 1 is within its target, the last level
+ * holds each key once, and every key reads its newest value, also after a
+ * reopen.
+ */
+static void
+test_ingest_bottom_takes_overwrites(void)
+{
+	enum
+	{
+		NKEYS = 1000
+	};
+	char		dir[256],
+				p1[300];
+	const char *paths[1];
+	static char want[NKEYS][96];
+	LsmOptions	o;
+	LsmStatus	st;
+	LsmDb	   *db;
+	LsmIngestResult r;
+	LsmDbStats	s;
+	TestRng		rng = {test_seed("ingest overwrites")};
+	LsmSeq		seq;
+	bool		did;
+
+	test_tmpdir(dir, sizeof(dir), "ingest_overwrite");
+	host_options(&o);
+	o.write_buffer_size = 16 * 1024;
+	o.target_file_size = 8 * 1024;
+	o.block_size = 1024;
+	o.max_bytes_for_level_base = 16 * 1024;
+	o.level_size_multiplier = 4;
+	o.l0_compaction_trigger = 4;
+	CHECK_OK(lsm_db_open(&o, dir, &db, &st), &st);
+	snprintf(p1, sizeof(p1), "%s/bulk-1.sst", dir);
+	CHECK_OK(build_file(p1, "k", 0, NKEYS, 1, "bulk-value-of-some-length-", 0, 0, &st), &st);
+	paths[0] = p1;
+	CHECK_OK(lsm_db_ingest(db, paths, 1, 100, &r, &st), &st);
+	CHECK(r.level == LSM_NUM_LEVELS - 1);
+	for (int i = 0; i < NKEYS; i++)
+		snprintf(want[i], sizeof(want[i]), "bulk-value-of-some-length-%d", i);
+	seq = lsm_db_last_seq(db);
+	for (int round = 0; round < 40; round++)
+	{
+		for (int j = 0; j < NKEYS / 2; j++)
+		{
+			int			i = (int) test_rng_below(&rng, NKEYS);
+			int			len = 20 + (int) test_rng_below(&rng, 7);
+			char		k[32];
+
+			snprintf(k, sizeof(k), "k%06d", i);
+			snprintf(want[i], sizeof(want[i]), "r%d-%0*d", round, len, i);
+			CHECK_OK(write_at_kv(db, ++seq, k, want[i], false, &st), &st);
+		}
+	}
+	CHECK_OK(lsm_db_flush(db, &st), &st);
+	do
+		CHECK_OK(lsm_db_compact_step(db, &did, &st), &st);
+	while (did);
+	lsm_db_stats(db, &s);
+	printf("  levels:");
+	for (int l = 0; l < LSM_NUM_LEVELS; l++)
+		printf(" %llu/%lluK", (unsigned long long) s.files_per_level[l],
+			   (unsigned long long) s.bytes_per_level[l] / 1024);
+	printf(", %llu compactions\n", (unsigned long long) s.compactions);
+	for (int l = 2; l < LSM_NUM_LEVELS - 1; l++)
+		CHECK(s.files_per_level[l] == 0);
+	CHECK(s.bytes_per_level[1] <= o.max_bytes_for_level_base);
+	CHECK(s.files_per_level[0] < (uint64_t) o.l0_compaction_trigger);
+	CHECK(s.entries_per_level[LSM_NUM_LEVELS - 1] == NKEYS);
+	CHECK(s.tombstones_per_level[LSM_NUM_LEVELS - 1] == 0);
+	for (int i = 0; i < NKEYS; i++)
+	{
+		char		k[32];
+
+		snprintf(k, sizeof(k), "k%06d", i);
+		CHECK(has(db, 0, k, want[i]));
+	}
+	CHECK_OK(lsm_db_close(db, &st), &st);
+
+	CHECK_OK(lsm_db_open(&o, dir, &db, &st), &st);
+	for (int i = 0; i < NKEYS; i += 7)
+	{
+		char		k[32];
+
+		snprintf(k, sizeof(k), "k%06d", i);
+		CHECK(has(db, 0, k, want[i]));
+	}
+	CHECK(count_visible(db, 0) == NKEYS);
+	CHECK_OK(lsm_db_verify(db, &st), &st);
+	CHECK_OK(lsm_db_close(db, &st), &st);
+	test_rmtree(dir);
+}
+
 int
 main(void)
 {
@@ -446,5 +545,6 @@ main(void)
 	RUN(test_ingest_past_largest);
 	RUN(test_ingest_refused);
 	RUN(test_ingest_iter_conforms);
+	RUN(test_ingest_bottom_takes_overwrites);
 	return test_finish();
 }
