@@ -101,8 +101,23 @@ uint64_t
 lsm_horizon(void *arg)
 {
 	LsmShared  *s = lsm_shared;
-	uint64		h = pg_atomic_read_u64(&s->visible_seq);
+	uint64		h;
 
+	/*
+	 * Nobody reads before the replay ends (backends wait for it), and every
+	 * reader after it reads at or above all the replay applied, so the
+	 * flushes and compactions of the replay need keep only the newest
+	 * version of a key: the engine caps this at its own last number.  The
+	 * unpublished visible number, 0, made them keep every version, and a
+	 * restart with a long log left them all in the tables.  The engine read
+	 * its last number before calling this, so a state read here as not
+	 * done bounds it by what the replay applied, at or below every point
+	 * taken after the replay.
+	 */
+	pg_memory_barrier();
+	if (*(volatile int *) &s->recovery_state != LSM_RECOVERY_DONE)
+		return PG_UINT64_MAX;
+	h = pg_atomic_read_u64(&s->visible_seq);
 	pg_memory_barrier();
 	for (int i = 0; i < s->n_procs; i++)
 	{

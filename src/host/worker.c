@@ -424,6 +424,8 @@ lsm_maintenance_main(Datum arg)
 			PG_RE_THROW();
 		}
 		PG_END_TRY();
+		/* lsm_horizon reads the visible number after seeing this */
+		pg_write_barrier();
 		s->recovery_state = LSM_RECOVERY_DONE;
 		ConditionVariableBroadcast(&s->recovery_cv);
 	}
@@ -497,8 +499,8 @@ lsm_compaction_main(Datum arg)
 	/*
 	 * Compaction runs during recovery too (on the tables replay has opened):
 	 * replay writes level-0 files, and at the write stop it would wait for a
-	 * compaction.  Nothing is dropped then: the horizon is 0 until recovery
-	 * publishes the first sequence number.
+	 * compaction.  Those keep only the newest version of a key: nobody
+	 * reads before the replay ends (lsm_horizon).
 	 */
 	for (;;)
 	{
