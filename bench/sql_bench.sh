@@ -677,7 +677,7 @@ fi
 	echo "data: $DIR on $(df -PT "$DATA_BASE" | awk 'NR == 2 { print $2 }') ($DATA_BASE)"
 	echo "Postgres: $("$PGBIN/postgres" --version), options: $SERVER_OPTS; initdb -E UTF8, collation $(q -c "SELECT datcollate FROM pg_database WHERE datname = current_database()")"
 	echo "lsm_fdw: $SRC_DESC, lsm_fdw.so md5 $SO_MD5; tables with default options" \
-		"(memtable_size 32MB, 4kB blocks, LZ4 upper levels and zstd-3 bottom, bloom 10 bits);" \
+		"(memtable_size 32MB, 4kB blocks, LZ4 upper levels and zstd-1 bottom, bloom 10 bits);" \
 		"$(q -c "SELECT string_agg(name || '=' || setting || coalesce(unit, ''), ' ' ORDER BY name) FROM pg_settings WHERE name IN ('lsm_fdw.memtable_memory', 'lsm_fdw.block_cache_size', 'lsm_fdw.max_transaction_memory', 'lsm_fdw.max_key_locks_per_transaction', 'lsm_fdw.wal_sync_delay')")"
 	echo "pgbench: -n -M $PROTOCOL -T $DURATION, $RUNS run(s) per variant, alternating; keys $KEYS," \
 		"counters $CTR_KEYS (hot $HOT_KEYS), users $USERS; 1-client runs pinned: $([ "$PIN" = one ] && [ "$NPROC" -gt 1 ] &&

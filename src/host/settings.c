@@ -78,7 +78,7 @@ lsm_read_settings(const char *dir, LsmTableSettings *s)
 	s->compaction = LSM_COMPACTION_LEVELED;
 	s->compress = LSM_COMPRESSION_ZSTD;
 	s->compress_upper = LSM_COMPRESSION_LZ4;	/* files written before it existed */
-	s->compression_level = 3;
+	s->compression_level = 1;
 	s->block_size = 4096;
 	s->bloom_bits_per_key = 10;
 	s->memtable_size = 32 * 1024 * 1024;	/* options.c's default */

@@ -286,7 +286,7 @@ lsm_spill_iters(LsmSpill *sp, LsmIter **children)
 /*
  * The table's bottom level's format, where an ingest into an empty table
  * puts the files: its codec, block size and bloom filter.  zstd at level 1
- * whatever compression_level says (compactions use that): on 4 KiB blocks
+ * whatever compression_level says (compactions use that; 1 by default too): on 4 KiB blocks
  * levels 1 and 3 compress the same (0.385 vs 0.386 of the raw bytes for
  * bench/sql_bench.sh's rows), and level 3 cost a quarter more time, where a
  * third of a load's CPU is this zstd.
