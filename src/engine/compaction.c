@@ -220,10 +220,10 @@ level_target(const LsmOptions *o, int level)
  * written with the static shape): newer data must never land below older.
  *
  * Static, with empty levels right above the bottom and the bottom deeper
- * than its size calls for (a bulk load into an empty table puts its files
- * in the last level): the levels from the first whose static target holds
- * the bottom's bytes down to the bottom drain, and each level from the one
- * above them merges into the next level that holds data.  The bulk-loaded bottom then takes the place
+ * than the table's size calls for (a bulk load into an empty table puts
+ * its files in the last level): the levels from the first whose static
+ * target holds the table's bytes down to the bottom drain, and each level
+ * from the one above them merges into the next level that holds data.  The bulk-loaded bottom then takes the place
  * of the level the static shape would have filled; without this the
  * overwrites of a loaded table piled up in levels 1 and 2 (up to their
  * 2.8 GB of targets) above a bottom they never reached, and deletes never
@@ -233,6 +233,13 @@ typedef struct LevelShape
 {
 	uint64_t	target[LSM_NUM_LEVELS];
 	int			out[LSM_NUM_LEVELS];	/* level n >= 1 merges into out[n] */
+	/*
+	 * static_shape's draining levels: due, but after level 0 once that is
+	 * past its trigger (a drain can take minutes, and level 0 would reach
+	 * the stop meanwhile), and the deepest first (a level drained into
+	 * another that drains too would be written twice).
+	 */
+	bool		drain[LSM_NUM_LEVELS];
 	int			l0_output;
 } LevelShape;
 
@@ -253,28 +260,37 @@ static void
 static_shape(const LsmOptions *o, const LsmVersion *v, LevelShape *s)
 {
 	int			bottom = deepest_level(v);
-	int			above = bottom - 1;
 	int			fit = 1;
-	uint64_t	bottom_bytes = lsm_version_level_bytes(v, bottom);
+	uint64_t	total = 0;
 	int			level;
 
 	for (level = 1; level < LSM_NUM_LEVELS - 1; level++)
 		s->target[level] = level_target(o, level);
 	s->target[LSM_NUM_LEVELS - 1] = UINT64_MAX;
 	s->l0_output = 1;
-	while (above >= 1 && v->n_files[above] == 0)
-		above--;
-	while (fit < bottom && level_target(o, fit) < bottom_bytes)
-		fit++;
 	/*
 	 * Only a bottom with empty levels right above it: in a table that grew
 	 * level by level, a bottom that has just started to fill lies under a
 	 * full level and must not pull the levels above it down.
 	 */
-	if (fit >= bottom || above == bottom - 1)
+	if (bottom <= 1 || v->n_files[bottom - 1] > 0)
+		return;
+	/*
+	 * The whole table's bytes, not the bottom's: a bulk load appended past
+	 * the largest key lands in the last level below a big table, and by its
+	 * own size would drain every level above it into it.
+	 */
+	for (level = 1; level <= bottom; level++)
+		total += lsm_version_level_bytes(v, level);
+	while (fit < bottom && level_target(o, fit) < total)
+		fit++;
+	if (fit >= bottom)
 		return;
 	for (level = fit; level < bottom; level++)
+	{
 		s->target[level] = 0;
+		s->drain[level] = true;
+	}
 	s->target[bottom] = UINT64_MAX;
 	for (level = fit > 1 ? fit - 1 : 1; level < bottom; level++)
 	{
@@ -295,6 +311,7 @@ level_shape(const LsmOptions *o, const LsmVersion *v, LevelShape *s)
 	uint64_t	t;
 
 	s->target[0] = 0;
+	memset(s->drain, 0, sizeof(s->drain));
 	for (level = 0; level < LSM_NUM_LEVELS - 1; level++)
 		s->out[level] = level + 1;
 	s->out[LSM_NUM_LEVELS - 1] = LSM_NUM_LEVELS - 1;
@@ -626,7 +643,10 @@ lsm_compaction_pressure(const LsmOptions *o, int l0_trigger, const LsmVersion *v
 		if (target != UINT64_MAX && bytes > target)
 		{
 			out->due = true;
-			out->pending_bytes += (bytes - target) * (uint64_t) (o->level_size_multiplier + 1);
+			/* a drain rewrites at most what lies below it, not ten times itself */
+			out->pending_bytes += shape.drain[level] ?
+				bytes + lsm_version_level_bytes(v, shape.out[level]) :
+				(bytes - target) * (uint64_t) (o->level_size_multiplier + 1);
 		}
 	}
 }
@@ -861,9 +881,10 @@ pick_level(LsmDb *db, LsmVersion *v, int level, int to, LsmCompaction **out)
 /*
  * pick_leveled
  *		Score every level (level 0: files / trigger; level n: bytes /
- *		its level_shape target; the bottom is never compacted down) and try the levels
- *		scoring at least 1, highest first; a level whose files are all
- *		taken by running compactions is passed over.
+ *		its level_shape target, a static drain just over 1; the bottom is
+ *		never compacted down) and try the levels scoring at least 1,
+ *		highest first; a level whose files are all taken by running
+ *		compactions is passed over.
  */
 static LsmCode
 pick_leveled(LsmDb *db, LsmVersion *v, LsmCompaction **out)
@@ -878,8 +899,9 @@ pick_leveled(LsmDb *db, LsmVersion *v, LsmCompaction **out)
 	level_shape(o, v, &shape);
 	score[0] = (double) v->n_files[0] / (double) db->l0_trigger;
 	for (level = 1; level < LSM_NUM_LEVELS - 1; level++)
-		score[level] = level_score(lsm_version_level_bytes(v, level),
-								   shape.target[level]);
+		score[level] = shape.drain[level] ?
+			(v->n_files[level] > 0 ? 1.0 + level / 1000.0 : 0.0) :
+			level_score(lsm_version_level_bytes(v, level), shape.target[level]);
 	memset(tried, 0, sizeof(tried));
 	for (;;)
 	{

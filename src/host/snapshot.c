@@ -117,6 +117,7 @@ lsm_horizon(void *arg)
 	pg_memory_barrier();
 	if (*(volatile int *) &s->recovery_state != LSM_RECOVERY_DONE)
 		return PG_UINT64_MAX;
+	pg_read_barrier();
 	h = pg_atomic_read_u64(&s->visible_seq);
 	pg_memory_barrier();
 	for (int i = 0; i < s->n_procs; i++)
