@@ -223,11 +223,11 @@ level_target(const LsmOptions *o, int level)
  * than the table's size calls for (a bulk load into an empty table puts
  * its files in the last level): the levels from the first whose static
  * target holds the table's bytes down to the bottom drain, and each level
- * from the one above them merges into the next level that holds data.  The bulk-loaded bottom then takes the place
- * of the level the static shape would have filled; without this the
- * overwrites of a loaded table piled up in levels 1 and 2 (up to their
- * 2.8 GB of targets) above a bottom they never reached, and deletes never
- * freed its space.
+ * from the one above them merges into the next level that holds data.
+ * The bulk-loaded bottom then takes the place of the level the static
+ * shape would have filled; without this the overwrites of a loaded table
+ * piled up in levels 1 and 2 (up to their 2.8 GB of targets) above a
+ * bottom they never reached, and deletes never freed its space.
  */
 typedef struct LevelShape
 {
