@@ -300,6 +300,18 @@ static_shape(const LsmOptions *o, const LsmVersion *v, LevelShape *s)
 			next++;
 		s->out[level] = next;
 	}
+	/*
+	 * A table that fits level 1: level 0 merges straight into the first
+	 * level holding data, not into a level 1 that would drain at once
+	 * (one rewrite of every flushed byte fewer).
+	 */
+	if (fit == 1)
+		for (level = 1; level <= bottom; level++)
+			if (v->n_files[level] > 0)
+			{
+				s->l0_output = level;
+				break;
+			}
 }
 
 static void
@@ -763,7 +775,7 @@ pick_level0(LsmDb *db, LsmVersion *v, int to, LsmCompaction **out)
 		range_extend(&r, v->files[to][start]);
 		range_extend(&r, v->files[to][start + n1 - 1]);
 	}
-	if (output_conflict(db, to, &r))
+	if (output_conflict(db, to, &r) || gap_conflict(db, 0, to, &r))
 		return LSM_NOT_FOUND;
 	c = compaction_new(db, to);
 	if (c == NULL)

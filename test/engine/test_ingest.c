@@ -621,6 +621,80 @@ test_ingest_append_below_levels(void)
 	test_rmtree(dir);
 }
 
+/*
+ * A loaded table that fits level 1: level 0 merges straight into the
+ * loaded bottom instead of into level 1, which would drain into it at once
+ * (compaction.c, static_shape).  The values read back after.
+ */
+static void
+test_ingest_small_l0_to_bottom(void)
+{
+	char		dir[256],
+				p1[300];
+	const char *paths[1];
+	LsmOptions	o;
+	LsmStatus	st;
+	LsmDb	   *db;
+	LsmIngestResult r;
+	LsmDbStats	s;
+	LsmCompaction *c;
+	LsmCompactionInfo info;
+	LsmSeq		seq;
+	bool		did;
+
+	test_tmpdir(dir, sizeof(dir), "ingest_small");
+	host_options(&o);
+	o.write_buffer_size = 16 * 1024;
+	o.target_file_size = 8 * 1024;
+	o.block_size = 1024;
+	o.max_bytes_for_level_base = 64 * 1024;
+	o.level_size_multiplier = 4;
+	o.l0_compaction_trigger = 4;
+	o.auto_compact = false;
+	CHECK_OK(lsm_db_open(&o, dir, &db, &st), &st);
+	snprintf(p1, sizeof(p1), "%s/bulk-1.sst", dir);
+	CHECK_OK(build_file(p1, "k", 0, 200, 1, "bulk", 0, 0, &st), &st);
+	paths[0] = p1;
+	CHECK_OK(lsm_db_ingest(db, paths, 1, 100, &r, &st), &st);
+	CHECK(r.level == LSM_NUM_LEVELS - 1);
+	seq = lsm_db_last_seq(db);
+	for (int f = 0; f < o.l0_compaction_trigger; f++)
+	{
+		for (int i = f; i < 200; i += 4)
+		{
+			char		k[32];
+			char		v[32];
+
+			snprintf(k, sizeof(k), "k%06d", i);
+			snprintf(v, sizeof(v), "new%d", i);
+			CHECK_OK(write_at_kv(db, ++seq, k, v, false, &st), &st);
+		}
+		CHECK_OK(lsm_db_flush(db, &st), &st);
+	}
+	lsm_db_stats(db, &s);
+	CHECK(s.files_per_level[0] == (uint64_t) o.l0_compaction_trigger);
+	CHECK(s.bytes_per_level[LSM_NUM_LEVELS - 1] < o.max_bytes_for_level_base);
+	CHECK_OK(lsm_db_compaction_pick(db, &c, &st), &st);
+	lsm_compaction_info(c, &info);
+	CHECK(info.output_level == LSM_NUM_LEVELS - 1);
+	CHECK_OK(lsm_compaction_run(c, &st), &st);
+	CHECK_OK(lsm_compaction_install(c, &st), &st);
+	lsm_compaction_release(c);
+	do
+		CHECK_OK(lsm_db_compact_step(db, &did, &st), &st);
+	while (did);
+	lsm_db_stats(db, &s);
+	for (int l = 0; l < LSM_NUM_LEVELS - 1; l++)
+		CHECK(s.files_per_level[l] == 0);
+	CHECK(s.entries_per_level[LSM_NUM_LEVELS - 1] == 200);
+	CHECK(has(db, 0, "k000000", "new0"));
+	CHECK(has(db, 0, "k000199", "new199"));
+	CHECK(count_visible(db, 0) == 200);
+	CHECK_OK(lsm_db_verify(db, &st), &st);
+	CHECK_OK(lsm_db_close(db, &st), &st);
+	test_rmtree(dir);
+}
+
 int
 main(void)
 {
@@ -631,5 +705,6 @@ main(void)
 	RUN(test_ingest_iter_conforms);
 	RUN(test_ingest_bottom_takes_overwrites);
 	RUN(test_ingest_append_below_levels);
+	RUN(test_ingest_small_l0_to_bottom);
 	return test_finish();
 }
