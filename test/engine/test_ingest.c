@@ -31,6 +31,19 @@ host_options(LsmOptions *o)
 	o->compression = LSM_COMPRESSION_NONE;
 }
 
+/* Host options with a tree of small files and levels: level n targets 16K x 4^(n-1). */
+static void
+small_tree_options(LsmOptions *o)
+{
+	host_options(o);
+	o->write_buffer_size = 16 * 1024;
+	o->target_file_size = 8 * 1024;
+	o->block_size = 1024;
+	o->max_bytes_for_level_base = 16 * 1024;
+	o->level_size_multiplier = 4;
+	o->l0_compaction_trigger = 4;
+}
+
 /* Write one key at seq through lsm_db_write_at. */
 static LsmCode
 write_at_kv(LsmDb *db, LsmSeq seq, const char *k, const char *v, bool del,
@@ -467,16 +480,10 @@ test_ingest_bottom_takes_overwrites(void)
 	LsmDbStats	s;
 	TestRng		rng = {test_seed("ingest overwrites")};
 	LsmSeq		seq;
-	bool		did;
 
 	test_tmpdir(dir, sizeof(dir), "ingest_overwrite");
-	host_options(&o);
-	o.write_buffer_size = 16 * 1024;
-	o.target_file_size = 8 * 1024;
-	o.block_size = 1024;
-	o.max_bytes_for_level_base = 16 * 1024;
+	small_tree_options(&o);
 	o.level_size_multiplier = 8;	/* level 2: 128K, twice the table */
-	o.l0_compaction_trigger = 4;
 	CHECK_OK(lsm_db_open(&o, dir, &db, &st), &st);
 	snprintf(p1, sizeof(p1), "%s/bulk-1.sst", dir);
 	CHECK_OK(build_file(p1, "k", 0, NKEYS, 1, "bulk-value-of-some-length-", 0, 0, &st), &st);
@@ -500,9 +507,7 @@ test_ingest_bottom_takes_overwrites(void)
 		}
 	}
 	CHECK_OK(lsm_db_flush(db, &st), &st);
-	do
-		CHECK_OK(lsm_db_compact_step(db, &did, &st), &st);
-	while (did);
+	CHECK_OK(lsm_db_compact_pending(db, &st), &st);
 	lsm_db_stats(db, &s);
 	printf("  levels:");
 	for (int l = 0; l < LSM_NUM_LEVELS; l++)
@@ -562,18 +567,11 @@ test_ingest_append_below_levels(void)
 	TestRng		rng = {test_seed("ingest append")};
 	LsmSeq		seq = 0;
 	uint64_t	written;
-	bool		did;
 	static bool seen[3000];
 	long		distinct = 0;
 
 	test_tmpdir(dir, sizeof(dir), "ingest_append");
-	host_options(&o);
-	o.write_buffer_size = 16 * 1024;
-	o.target_file_size = 8 * 1024;
-	o.block_size = 1024;
-	o.max_bytes_for_level_base = 16 * 1024;
-	o.level_size_multiplier = 4;
-	o.l0_compaction_trigger = 4;
+	small_tree_options(&o);
 	CHECK_OK(lsm_db_open(&o, dir, &db, &st), &st);
 	for (int i = 0; i < 12000; i++)
 	{
@@ -589,9 +587,7 @@ test_ingest_append_below_levels(void)
 		CHECK_OK(write_at_kv(db, ++seq, k, v, false, &st), &st);
 	}
 	CHECK_OK(lsm_db_flush(db, &st), &st);
-	do
-		CHECK_OK(lsm_db_compact_step(db, &did, &st), &st);
-	while (did);
+	CHECK_OK(lsm_db_compact_pending(db, &st), &st);
 	lsm_db_stats(db, &s);
 	CHECK(s.files_per_level[1] > 0 && s.files_per_level[2] > 0);
 	CHECK(s.files_per_level[LSM_NUM_LEVELS - 1] == 0);
@@ -603,9 +599,7 @@ test_ingest_append_below_levels(void)
 	CHECK(r.level == LSM_NUM_LEVELS - 1);
 	lsm_db_stats(db, &s);
 	written = s.bytes_compacted_written;
-	do
-		CHECK_OK(lsm_db_compact_step(db, &did, &st), &st);
-	while (did);
+	CHECK_OK(lsm_db_compact_pending(db, &st), &st);
 	lsm_db_stats(db, &s);
 	printf("  levels:");
 	for (int l = 0; l < LSM_NUM_LEVELS; l++)
@@ -640,16 +634,10 @@ test_ingest_small_l0_to_bottom(void)
 	LsmCompaction *c;
 	LsmCompactionInfo info;
 	LsmSeq		seq;
-	bool		did;
 
 	test_tmpdir(dir, sizeof(dir), "ingest_small");
-	host_options(&o);
-	o.write_buffer_size = 16 * 1024;
-	o.target_file_size = 8 * 1024;
-	o.block_size = 1024;
+	small_tree_options(&o);
 	o.max_bytes_for_level_base = 64 * 1024;
-	o.level_size_multiplier = 4;
-	o.l0_compaction_trigger = 4;
 	o.auto_compact = false;
 	CHECK_OK(lsm_db_open(&o, dir, &db, &st), &st);
 	snprintf(p1, sizeof(p1), "%s/bulk-1.sst", dir);
@@ -680,9 +668,7 @@ test_ingest_small_l0_to_bottom(void)
 	CHECK_OK(lsm_compaction_run(c, &st), &st);
 	CHECK_OK(lsm_compaction_install(c, &st), &st);
 	lsm_compaction_release(c);
-	do
-		CHECK_OK(lsm_db_compact_step(db, &did, &st), &st);
-	while (did);
+	CHECK_OK(lsm_db_compact_pending(db, &st), &st);
 	lsm_db_stats(db, &s);
 	for (int l = 0; l < LSM_NUM_LEVELS - 1; l++)
 		CHECK(s.files_per_level[l] == 0);
