@@ -51,6 +51,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "blob.h"
 #include "db_internal.h"
 #include "lsm_alloc.h"
 #include "iter_merge.h"
@@ -93,6 +94,16 @@ struct LsmCompaction
 	uint64_t	filter_dropped; /* PUTs the filter dropped or made tombstones */
 	uint64_t	filter_bytes;
 	uint64_t	filter_start;	/* filter_start_fn's value for this run */
+
+	/*
+	 * Blob files the version's tables reference (number, live bytes, total),
+	 * by number, and whether each is garbage enough that the values met go
+	 * to blob_number, the run's own blob file (0: none written).
+	 */
+	LsmBlobUse *blob_info;
+	bool	   *blob_gc;
+	int			n_blob_info;
+	uint64_t	blob_number;
 
 	LsmCompaction *next_running;	/* db->running list; db mu */
 };
@@ -697,8 +708,11 @@ compaction_free(LsmCompaction *c)
 	{
 		lsm_buf_free(&c->outputs[i].smallest);
 		lsm_buf_free(&c->outputs[i].largest);
+		lsm_free(c->outputs[i].blobs);
 	}
 	lsm_free(c->outputs);
+	lsm_free(c->blob_info);
+	lsm_free(c->blob_gc);
 	lsm_buf_free(&c->lo);
 	lsm_buf_free(&c->hi);
 	lsm_free(c);
@@ -719,6 +733,48 @@ set_inputs(LsmCompaction *c, int level, LsmFileMeta *const *files, int n)
 }
 
 /*
+ * blob_info
+ *		Sum what the tables of v reference of each blob file, and mark the
+ *		blob files with at least blob_gc_percent garbage: the values of
+ *		those that the run meets move to a new blob file, so that the old
+ *		one loses its last reference once every table that references it
+ *		was compacted.  Only blob files an input references matter, but the
+ *		garbage is the whole version's.  False on OOM.
+ */
+static bool
+blob_info(LsmDb *db, LsmCompaction *c, LsmVersion *v)
+{
+	LsmBlobUses all;
+	bool		any = false;
+	int			level;
+	int			i;
+
+	for (level = 0; level < LSM_NUM_LEVELS && !any; level++)
+		for (i = 0; i < c->n_inputs[level] && !any; i++)
+			any = c->inputs[level][i]->n_blobs > 0;
+	if (!any)
+		return true;
+	if (!lsm_blob_version_uses(v, &all))
+		return false;
+	c->blob_gc = lsm_calloc((size_t) (all.n > 0 ? all.n : 1), sizeof(bool));
+	if (c->blob_gc == NULL)
+	{
+		lsm_blob_uses_free(&all);
+		return false;
+	}
+	for (i = 0; i < all.n; i++)
+	{
+		const LsmBlobUse *u = &all.u[i];
+
+		c->blob_gc[i] = u->bytes < u->total &&
+			(u->total - u->bytes) * 100 >= u->total * (uint64_t) db->opts.blob_gc_percent;
+	}
+	c->blob_info = all.u;
+	c->n_blob_info = all.n;
+	return true;
+}
+
+/*
  * finish_pick
  *		Record the output range, mark the inputs, pin the version and link
  *		c into the running list.  Caller holds mu.  False on OOM (c is
@@ -732,6 +788,8 @@ finish_pick(LsmDb *db, LsmCompaction *c, LsmVersion *v, const KeyRange *r)
 
 	if (!lsm_buf_set(&c->lo, r->lo.data, r->lo.len) ||
 		!lsm_buf_set(&c->hi, r->hi.data, r->hi.len))
+		return false;
+	if (!blob_info(db, c, v))
 		return false;
 	c->v = v;
 	lsm_version_ref(v);
@@ -1336,6 +1394,11 @@ typedef struct RunState
 	int			cap_operands;
 	LsmBuf		folded;			/* merge result */
 	LsmBuf		scratch;		/* internal key of a folded PUT */
+
+	LsmBlobUses uses;			/* blob files the current output references */
+	LsmBlobWriter bw;			/* relocated values; bw.b NULL when not open */
+	LsmBuf		blob_value;		/* a value read from a blob file */
+	LsmBuf		blob_ref;		/* a relocated value's new reference */
 } RunState;
 
 /*
@@ -1383,11 +1446,82 @@ finish_output(RunState *rs, LsmStatus *st)
 	m->max_seq = props.max_seq;
 	m->entries = props.entries;
 	m->tombstones = props.tombstones;
+	m->blobs = rs->uses.u;		/* ownership moves to the meta */
+	m->n_blobs = rs->uses.n;
+	memset(&rs->uses, 0, sizeof(rs->uses));
 	c->output_bytes += props.file_bytes;
 	memset(&props.smallest, 0, sizeof(LsmBuf));
 	memset(&props.largest, 0, sizeof(LsmBuf));
 	lsm_sst_props_free(&props);
 	return LSM_OK;
+}
+
+/*
+ * emit_blob_ref
+ *		Account for a blob reference going to the current output.  A value
+ *		of a blob file marked for collection is copied to the run's own
+ *		blob file first, and *value becomes its new reference.
+ */
+static LsmCode
+emit_blob_ref(RunState *rs, LsmSlice *value, LsmStatus *st)
+{
+	LsmCompaction *c = rs->c;
+	LsmDb	   *db = c->db;
+	const LsmBlobUse *info;
+	LsmBlobRef	r;
+	LsmCode		rc;
+
+	if (!lsm_blob_ref_decode(*value, &r))
+		return lsm_status_set(st, LSM_CORRUPTION, 0,
+							  "malformed blob reference in a compaction input of \"%s\"",
+							  db->dir);
+	info = lsm_blob_use_find(c->blob_info, c->n_blob_info, r.number);
+	if (info == NULL)
+		return lsm_status_set(st, LSM_CORRUPTION, 0,
+							  "blob file %llu of \"%s\" is referenced by an entry but not by its table",
+							  (unsigned long long) r.number, db->dir);
+	if (!c->blob_gc[info - c->blob_info])
+		return lsm_blob_uses_add(&rs->uses, r.number, r.len, info->total,
+								 info->file_size) ? LSM_OK :
+			lsm_status_set(st, LSM_NO_MEMORY, 0, "out of memory in a compaction");
+	rc = lsm_blob_read(db, *value, &rs->blob_value, NULL, st);
+	if (rc != LSM_OK)
+		return rc;
+	if (rs->bw.b == NULL)
+	{
+		rc = lsm_blob_writer_open(db, &rs->bw, st);
+		if (rc != LSM_OK)
+			return rc;
+		c->blob_number = rs->bw.number;
+	}
+	rc = lsm_blob_writer_add(&rs->bw, lsm_buf_slice(&rs->blob_value), &r, st);
+	if (rc != LSM_OK)
+		return rc;
+	LSM_STAT_ADD(db, bytes_blob_relocated, r.len);
+	lsm_buf_reset(&rs->blob_ref);
+	if (!lsm_blob_ref_encode(&rs->blob_ref, &r) ||
+		!lsm_blob_uses_add(&rs->uses, r.number, r.len, 0, 0))
+		return lsm_status_set(st, LSM_NO_MEMORY, 0, "out of memory in a compaction");
+	*value = lsm_buf_slice(&rs->blob_ref);
+	return LSM_OK;
+}
+
+/*
+ * resolve
+ *		The value of a PUT or BLOB entry: a BLOB's is read from its blob
+ *		file into rs->blob_value (for the merge function and the filter).
+ */
+static LsmCode
+resolve(RunState *rs, LsmKind kind, LsmSlice *value, LsmStatus *st)
+{
+	LsmCode		rc;
+
+	if (kind != LSM_KIND_BLOB)
+		return LSM_OK;
+	rc = lsm_blob_read(rs->c->db, *value, &rs->blob_value, NULL, st);
+	if (rc == LSM_OK)
+		*value = lsm_buf_slice(&rs->blob_value);
+	return rc;
 }
 
 /*
@@ -1426,6 +1560,13 @@ emit(RunState *rs, LsmSlice ikey, LsmSlice value, LsmStatus *st)
 		if (rc != LSM_OK)
 			return rc;
 		same = false;
+	}
+	if (ikey.len >= LSM_IKEY_TRAILER &&
+		(ikey.data[ikey.len - LSM_IKEY_TRAILER] & 0xff) == LSM_KIND_BLOB)
+	{
+		rc = emit_blob_ref(rs, &value, st);
+		if (rc != LSM_OK)
+			return rc;
 	}
 	rc = lsm_sst_builder_add(rs->b, ikey, value, st);
 	if (rc != LSM_OK)
@@ -1686,20 +1827,33 @@ process(RunState *rs, LsmSlice ikey, LsmSlice value, LsmStatus *st)
 			return hold(rs, ikey, value, st);
 
 		case LSM_KIND_PUT:
+		case LSM_KIND_BLOB:
 			rs->decided = true;
 			if (rs->n_held > 0)
 			{
-				rc = fold_held(rs, &value, &folded, st);
+				LsmSlice	base = value;
+
+				rc = resolve(rs, pk.kind, &base, st);
+				if (rc != LSM_OK)
+					return rc;
+				rc = fold_held(rs, &base, &folded, st);
 				if (rc != LSM_OK || folded)
 					return rc;
 				rc = emit_held(rs, st);
 				if (rc != LSM_OK)
 					return rc;
 			}
-			if (stripe == 0 && c->db->opts.filter_fn != NULL &&
-				c->db->opts.filter_fn(c->db->opts.filter_arg, c->filter_start,
-									  pk.user_key, value))
-				return filter_drop(rs, &pk, ikey.len + value.len, st);
+			if (stripe == 0 && c->db->opts.filter_fn != NULL)
+			{
+				LsmSlice	v = value;
+
+				rc = resolve(rs, pk.kind, &v, st);
+				if (rc != LSM_OK)
+					return rc;
+				if (c->db->opts.filter_fn(c->db->opts.filter_arg, c->filter_start,
+										  pk.user_key, v))
+					return filter_drop(rs, &pk, ikey.len + v.len, st);
+			}
 			return emit(rs, ikey, value, st);
 
 		case LSM_KIND_DELETE:
@@ -1773,6 +1927,10 @@ run_state_free(RunState *rs)
 	lsm_buf_free(&rs->ukey);
 	lsm_buf_free(&rs->folded);
 	lsm_buf_free(&rs->scratch);
+	lsm_blob_writer_abandon(&rs->bw);
+	lsm_blob_uses_free(&rs->uses);
+	lsm_buf_free(&rs->blob_value);
+	lsm_buf_free(&rs->blob_ref);
 }
 
 /* Unlink the finished outputs of a run that will not be installed. */
@@ -1788,7 +1946,12 @@ delete_outputs(LsmCompaction *c)
 			c->db->env->unlink(c->db->env, path, NULL);
 		lsm_buf_free(&c->outputs[i].smallest);
 		lsm_buf_free(&c->outputs[i].largest);
+		lsm_free(c->outputs[i].blobs);
+		c->outputs[i].blobs = NULL;
 	}
+	if (c->blob_number != 0)
+		lsm_blob_delete(c->db, &c->blob_number, 1);
+	c->blob_number = 0;
 	c->n_outputs = 0;
 	c->output_bytes = 0;
 }
@@ -1850,6 +2013,30 @@ fail:
 }
 
 /*
+ * finish_blob
+ *		Complete the run's blob file and give its size to the outputs that
+ *		reference it.
+ */
+static LsmCode
+finish_blob(RunState *rs, LsmStatus *st)
+{
+	LsmCompaction *c = rs->c;
+	LsmCode		rc;
+	int			i;
+
+	rc = lsm_blob_writer_finish(&rs->bw, st);
+	if (rc != LSM_OK)
+		return rc;
+	for (i = 0; i < c->n_outputs; i++)
+	{
+		LsmBlobUses us = {c->outputs[i].blobs, c->outputs[i].n_blobs, c->outputs[i].n_blobs};
+
+		lsm_blob_uses_set_total(&us, rs->bw.number, rs->bw.bytes, rs->bw.file_bytes);
+	}
+	return LSM_OK;
+}
+
+/*
  * lsm_compaction_run
  *		Merge the inputs into new tables; no lock is held, so writers and
  *		readers go on meanwhile.  On failure every output written so far is
@@ -1892,6 +2079,8 @@ lsm_compaction_run(LsmCompaction *c, LsmStatus *st)
 		rc = end_key(&rs, st);
 	if (rc == LSM_OK && rs.b != NULL)
 		rc = finish_output(&rs, st);
+	if (rc == LSM_OK && rs.bw.b != NULL)
+		rc = finish_blob(&rs, st);
 	if (rc == LSM_OK && c->n_outputs > 0)
 		rc = db->env->sync_dir(db->env, db->dir, st);
 	if (rc != LSM_OK)

@@ -61,6 +61,7 @@
 
 #include "batch.h"
 #include "lsm_alloc.h"
+#include "blob.h"
 #include "db_internal.h"
 #include "iter_merge.h"
 
@@ -84,6 +85,8 @@ lsm_options_init(LsmOptions *opts)
 	opts->compression_upper = LSM_COMPRESSION_LZ4;
 	opts->compression_level = 3;
 	opts->bloom_bits_per_key = 10;
+	opts->blob_min_size = 0;
+	opts->blob_gc_percent = 50;
 	opts->block_cache_size = 8 * 1024 * 1024;
 	opts->sync_writes = true;
 	opts->merge = NULL;
@@ -340,6 +343,8 @@ purge_deferred(LsmDb *db)
 	int			n_go = 0;
 	int			i;
 	int			k = 0;
+	uint64_t   *blobs = NULL;
+	int			n_blobs = 0;
 
 	db->env->mutex_lock(db->mu);
 	if (db->n_deferred > 0)
@@ -356,9 +361,13 @@ purge_deferred(LsmDb *db)
 		}
 	}
 	db->n_deferred = k;
+	if (n_go > 0)
+		lsm_blob_unreferenced_locked(db, go, n_go, &blobs, &n_blobs);
 	db->env->mutex_unlock(db->mu);
 	if (go != NULL)
 		lsm_versionset_delete_files(db->vs, go, n_go);
+	lsm_blob_delete(db, blobs, n_blobs);
+	lsm_free(blobs);
 }
 
 /*
@@ -373,6 +382,8 @@ lsm_db_unlock_and_delete_obsolete(LsmDb *db)
 {
 	LsmFileMeta **files = NULL;
 	int			n = 0;
+	uint64_t   *blobs = NULL;
+	int			n_blobs = 0;
 
 	if (db->vs->n_obsolete > 0)
 		lsm_versionset_take_obsolete(db->vs, &files, &n);
@@ -383,9 +394,13 @@ lsm_db_unlock_and_delete_obsolete(LsmDb *db)
 		purge_deferred(db);
 		return;
 	}
+	if (n > 0)
+		lsm_blob_unreferenced_locked(db, files, n, &blobs, &n_blobs);
 	db->env->mutex_unlock(db->mu);
 	if (files != NULL)
 		lsm_versionset_delete_files(db->vs, files, n);
+	lsm_blob_delete(db, blobs, n_blobs);
+	lsm_free(blobs);
 }
 
 uint64_t
@@ -739,6 +754,48 @@ verify_problem(LsmCode rc)
 }
 
 /*
+ * verify_blobs
+ *		lsm_db_verify_all's part for the blob files v references: each is
+ *		read whole, and a table referencing more of one than it holds is a
+ *		problem too.
+ */
+static LsmCode
+verify_blobs(LsmDb *db, LsmVersion *v, LsmVerifyResult *out, LsmVerifyProblemFn fn,
+			 void *arg, LsmStatus *st)
+{
+	LsmBlobUses us;
+	LsmStatus	pst;
+	LsmCode		rc = LSM_OK;
+	int			i;
+
+	if (!lsm_blob_version_uses(v, &us))
+		return lsm_status_set(st, LSM_NO_MEMORY, 0, "out of memory verifying \"%s\"", db->dir);
+	for (i = 0; rc == LSM_OK && i < us.n; i++)
+	{
+		lsm_status_clear(&pst);
+		rc = lsm_blob_verify(db, us.u[i].number, out, &pst);
+		if (rc == LSM_OK && us.u[i].bytes > us.u[i].total)
+			rc = lsm_status_set(&pst, LSM_CORRUPTION, 0,
+								"tables of \"%s\" reference %llu bytes of blob file %llu, which holds %llu",
+								db->dir, (unsigned long long) us.u[i].bytes,
+								(unsigned long long) us.u[i].number,
+								(unsigned long long) us.u[i].total);
+		out->files++;
+		if (verify_problem(rc))
+		{
+			out->problems++;
+			if (fn != NULL)
+				fn(arg, &pst);
+			rc = LSM_OK;
+		}
+		else if (rc != LSM_OK && st != NULL)
+			*st = pst;
+	}
+	lsm_blob_uses_free(&us);
+	return rc;
+}
+
+/*
  * lsm_db_verify_all
  *		Check the current version's invariants, then every file of it,
  *		going on past the damaged ones.
@@ -787,6 +844,8 @@ lsm_db_verify_all(LsmDb *db, LsmVerifyResult *out, LsmVerifyProblemFn fn, void *
 				*st = pst;
 		}
 	}
+	if (rc == LSM_OK)
+		rc = verify_blobs(db, v, out, fn, arg, st);
 
 	db->env->mutex_lock(db->mu);
 	lsm_version_unref(v);
@@ -860,6 +919,10 @@ lsm_db_stats(LsmDb *db, LsmDbStats *out)
 	STAT_LOAD(stall_micros);
 	STAT_LOAD(memtable_waits);
 	STAT_LOAD(memtable_wait_micros);
+	STAT_LOAD(blob_files_written);
+	STAT_LOAD(bytes_blob_written);
+	STAT_LOAD(bytes_blob_relocated);
+	STAT_LOAD(blob_reads);
 	/* the gets' counters of each reader slot */
 	for (i = 0; db->slots != NULL && i < db->opts.reader_slots; i++)
 	{
@@ -876,7 +939,8 @@ lsm_db_stats(LsmDb *db, LsmDbStats *out)
 	if (out->bytes_written_wal > 0)
 		out->write_amplification =
 			(double) (out->bytes_written_wal + out->bytes_flushed +
-					  out->bytes_compacted_written) / (double) out->bytes_written_wal;
+					  out->bytes_compacted_written + out->bytes_blob_written) /
+			(double) out->bytes_written_wal;
 	if (out->gets > 0)
 		out->read_amplification = (double) out->sst_probes / (double) out->gets;
 
@@ -897,6 +961,22 @@ lsm_db_stats(LsmDb *db, LsmDbStats *out)
 			out->sorted_runs += (uint64_t) v->n_files[0];
 		else if (v->n_files[level] > 0)
 			out->sorted_runs++;
+	}
+	{
+		LsmBlobUses us;
+
+		/* no I/O: the tables' lists */
+		if (lsm_blob_version_uses(sv->version, &us))
+		{
+			for (i = 0; i < us.n; i++)
+			{
+				out->blob_files++;
+				out->blob_bytes += us.u[i].total;
+				out->blob_live_bytes += us.u[i].bytes;
+				out->blob_file_bytes += us.u[i].file_size;
+			}
+			lsm_blob_uses_free(&us);
+		}
 	}
 	out->pending_compaction_bytes = db->pressure.pending_bytes;
 	out->memtable_bytes = lsm_memtable_bytes_used(sv->mem->mt);

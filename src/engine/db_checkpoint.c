@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "blob.h"
 #include "db_internal.h"
 #include "lsm_alloc.h"
 
@@ -54,6 +55,51 @@ copy_file(LsmEnv *env, const char *from, const char *to, uint64_t size,
 	}
 	if (in != NULL)
 		env->close_file(in, &ignore);
+	return rc;
+}
+
+/*
+ * copy_blobs
+ *		Copy the blob files v's tables reference; the pinned version keeps
+ *		them on disk.  Their sizes come from the files: the tables know
+ *		their value bytes only.
+ */
+static LsmCode
+copy_blobs(LsmDb *db, LsmVersion *v, const char *dir, char *buf, LsmCheckpointInfo *out,
+		   LsmStatus *st)
+{
+	LsmEnv	   *env = db->env;
+	LsmBlobUses us;
+	LsmCode		rc = LSM_OK;
+	LsmStatus	ignore;
+
+	if (!lsm_blob_version_uses(v, &us))
+		return lsm_status_set(st, LSM_NO_MEMORY, 0, "out of memory copying \"%s\"", db->dir);
+	for (int i = 0; i < us.n && rc == LSM_OK; i++)
+	{
+		char		from[LSM_PATH_MAX];
+		char		to[LSM_PATH_MAX];
+		LsmFile    *f;
+		uint64_t	size = 0;
+
+		if (!lsm_file_path(from, db->dir, LSM_FILE_BLOB, us.u[i].number) ||
+			!lsm_file_path(to, dir, LSM_FILE_BLOB, us.u[i].number))
+		{
+			rc = lsm_status_set(st, LSM_INVALID_ARGUMENT, 0,
+								"database path \"%s\" is too long", dir);
+			break;
+		}
+		rc = env->open_file(env, from, LSM_OPEN_READ, &f, st);
+		if (rc != LSM_OK)
+			break;
+		rc = env->file_size(f, &size, st);
+		env->close_file(f, &ignore);
+		if (rc == LSM_OK)
+			rc = copy_file(env, from, to, size, buf, st);
+		out->files++;
+		out->bytes += size;
+	}
+	lsm_blob_uses_free(&us);
 	return rc;
 }
 
@@ -104,6 +150,8 @@ lsm_db_checkpoint(LsmDb *db, const char *dir, LsmCheckpointInfo *out, LsmStatus 
 			out->files++;
 			out->bytes += f->size;
 		}
+	if (rc == LSM_OK)
+		rc = copy_blobs(db, v, dir, buf, out, st);
 	if (rc == LSM_OK)
 		rc = lsm_version_write_manifest(env, dir, v, log_number, next_file,
 										last_seq, st);

@@ -12,6 +12,7 @@
 
 #include "batch.h"
 #include "lsm_alloc.h"
+#include "blob.h"
 #include "db_internal.h"
 #include "iter_merge.h"
 
@@ -166,6 +167,45 @@ flush_stripe_of(const LsmSeq *points, int n_points, LsmSeq seq)
 }
 
 /*
+ * flush_to_blob
+ *		Move a PUT's value to the flush's blob file (opened on first use):
+ *		*value becomes its reference, under a BLOB key built in ikbuf.
+ */
+static LsmCode
+flush_to_blob(LsmDb *db, LsmBlobWriter *bw, LsmBlobUses *uses, const LsmParsedKey *pk,
+			  LsmSlice *value, LsmBuf *ikbuf, LsmBuf *refbuf, LsmStatus *st)
+{
+	LsmBlobRef	r;
+	LsmCode		rc;
+
+	if (bw->b == NULL)
+	{
+		rc = lsm_blob_writer_open(db, bw, st);
+		if (rc != LSM_OK)
+			return rc;
+	}
+	rc = lsm_blob_writer_add(bw, *value, &r, st);
+	if (rc != LSM_OK)
+		return rc;
+	lsm_buf_reset(ikbuf);
+	lsm_buf_reset(refbuf);
+	if (!lsm_ikey_append(ikbuf, pk->user_key, pk->seq, LSM_KIND_BLOB) ||
+		!lsm_blob_ref_encode(refbuf, &r) ||
+		!lsm_blob_uses_add(uses, r.number, r.len, 0, 0))
+		return lsm_status_set(st, LSM_NO_MEMORY, 0, "out of memory in a flush");
+	*value = lsm_buf_slice(refbuf);
+	return LSM_OK;
+}
+
+/* Remove a flush's blob file that no table will reference. */
+static void
+flush_drop_blob(LsmDb *db, LsmBlobWriter *bw)
+{
+	if (bw->number != 0)
+		lsm_blob_delete(db, &bw->number, 1);
+}
+
+/*
  * write_level0_table
  *		Write the entries of mt as a new table and add it to edit at level
  *		0.  An empty memtable writes nothing.  The table and its directory
@@ -198,9 +238,15 @@ write_level0_table(LsmDb *db, LsmMemTable *mt, LsmVersionEdit *edit, LsmStatus *
 	int			stripe = -1;
 	bool		decided = false;
 	uint64_t	dropped = 0;
+	LsmBlobWriter bw;
+	LsmBlobUses uses;
+	LsmBuf		ikbuf = {0};
+	LsmBuf		refbuf = {0};
 
 	if (lsm_memtable_count(mt) == 0)
 		return LSM_OK;
+	memset(&bw, 0, sizeof(bw));
+	memset(&uses, 0, sizeof(uses));
 	rc = flush_read_points(db, &points, &n_points, st);
 	if (rc != LSM_OK)
 		return rc;
@@ -224,6 +270,7 @@ write_level0_table(LsmDb *db, LsmMemTable *mt, LsmVersionEdit *edit, LsmStatus *
 	for (lsm_iter_seek_first(&mi.base); lsm_iter_valid(&mi.base); lsm_iter_next(&mi.base))
 	{
 		LsmSlice	ikey = lsm_iter_key(&mi.base);
+		LsmSlice	value;
 		LsmParsedKey pk;
 
 		if (!lsm_ikey_parse(ikey, &pk))
@@ -256,16 +303,35 @@ write_level0_table(LsmDb *db, LsmMemTable *mt, LsmVersionEdit *edit, LsmStatus *
 			}
 			decided = pk.kind != LSM_KIND_MERGE;
 		}
-		rc = lsm_sst_builder_add(b, ikey, lsm_iter_value(&mi.base), st);
+		value = lsm_iter_value(&mi.base);
+		if (pk.kind == LSM_KIND_PUT && db->opts.blob_min_size > 0 &&
+			value.len >= db->opts.blob_min_size)
+		{
+			rc = flush_to_blob(db, &bw, &uses, &pk, &value, &ikbuf, &refbuf, st);
+			if (rc != LSM_OK)
+				break;
+			ikey = lsm_buf_slice(&ikbuf);
+		}
+		rc = lsm_sst_builder_add(b, ikey, value, st);
 		if (rc != LSM_OK)
 			break;
 	}
 	lsm_free(points);
+	lsm_buf_free(&ikbuf);
+	lsm_buf_free(&refbuf);
 	if (rc == LSM_OK)
 		rc = lsm_iter_status(&mi.base, st);
+	if (rc == LSM_OK && bw.b != NULL)
+	{
+		rc = lsm_blob_writer_finish(&bw, st);
+		lsm_blob_uses_set_total(&uses, bw.number, bw.bytes, bw.file_bytes);
+	}
 	if (rc != LSM_OK)
 	{
 		lsm_sst_builder_abandon(b);
+		lsm_blob_writer_abandon(&bw);
+		flush_drop_blob(db, &bw);
+		lsm_blob_uses_free(&uses);
 		return rc;
 	}
 	if (dropped > 0)
@@ -273,7 +339,11 @@ write_level0_table(LsmDb *db, LsmMemTable *mt, LsmVersionEdit *edit, LsmStatus *
 	memset(&props, 0, sizeof(props));
 	rc = lsm_sst_builder_finish(b, &props, st);
 	if (rc != LSM_OK)
+	{
+		flush_drop_blob(db, &bw);
+		lsm_blob_uses_free(&uses);
 		return rc;
+	}
 	rc = db->env->sync_dir(db->env, db->dir, st);
 	if (rc == LSM_OK)
 	{
@@ -287,6 +357,8 @@ write_level0_table(LsmDb *db, LsmMemTable *mt, LsmVersionEdit *edit, LsmStatus *
 		meta.max_seq = props.max_seq;
 		meta.entries = props.entries;
 		meta.tombstones = props.tombstones;
+		meta.blobs = uses.u;
+		meta.n_blobs = uses.n;
 		rc = lsm_edit_add_file(edit, 0, &meta, st);
 	}
 	if (rc == LSM_OK)
@@ -295,7 +367,11 @@ write_level0_table(LsmDb *db, LsmMemTable *mt, LsmVersionEdit *edit, LsmStatus *
 		LSM_STAT_ADD(db, bytes_flushed, props.file_bytes);
 	}
 	else
+	{
 		db->env->unlink(db->env, path, NULL);
+		flush_drop_blob(db, &bw);
+	}
+	lsm_blob_uses_free(&uses);
 	lsm_sst_props_free(&props);
 	return rc;
 }

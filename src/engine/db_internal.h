@@ -131,6 +131,8 @@ struct LsmSnapshot
 	LsmSnapshot *next;
 };
 
+#define LSM_BLOB_READERS_HASH 64
+
 struct LsmDb
 {
 	LsmOptions	opts;			/* env and merge filled in */
@@ -142,6 +144,10 @@ struct LsmDb
 	LsmBlockCache *cache;		/* NULL when block_cache_size is 0; a view
 								 * of opts.block_cache when that is set */
 	LsmVersionSet *vs;
+
+	/* readers of blob files (blob.c), under blob_mu, a leaf lock */
+	LsmMutex   *blob_mu;
+	struct LsmBlobReader *blob_readers[LSM_BLOB_READERS_HASH];
 
 	/* under mu (written with write_mu held as well) */
 	LsmSuperVersion *sv;
@@ -290,11 +296,13 @@ typedef void (*LsmDbIterCleanup) (void *arg);
  * the user-level iterator: user keys in [lower, upper) (data NULL =
  * unbounded; both copied), each live key once, its value folded with merge,
  * versions above seq and tombstones hidden.  cleanup(cleanup_arg) runs at
- * destroy, also when this call fails.  NULL when out of memory.
+ * destroy, also when this call fails.  Values of BLOB entries are read
+ * from db's blob files.  NULL when out of memory.
  */
 extern LsmIter *lsm_db_iter_new(LsmIter *internal, LsmSeq seq,
 								LsmSlice lower, LsmSlice upper,
 								LsmMergeFn merge, void *merge_arg,
+								LsmDb *db,
 								LsmDbIterCleanup cleanup, void *cleanup_arg);
 
 #endif							/* LSM_DB_INTERNAL_H */

@@ -22,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "blob.h"
 #include "db_internal.h"
 #include "lsm_alloc.h"
 #include "lsm_format.h"
@@ -52,6 +53,7 @@ typedef struct DbIter
 	LsmBuf		upper;
 	LsmMergeFn	merge;
 	void	   *merge_arg;
+	LsmDb	   *db;				/* of the blob files */
 	LsmDbIterCleanup cleanup;
 	void	   *cleanup_arg;
 
@@ -64,6 +66,8 @@ typedef struct DbIter
 	/* merge state of the key being assembled */
 	bool		has_base;
 	LsmBuf		base_val;
+	bool		base_is_ref;	/* reverse: base_val holds a blob reference */
+	LsmBuf		blob_tmp;
 	LsmBuf		ops;			/* operand bytes, back to back */
 	size_t	   *op_len;
 	int			n_ops;
@@ -135,6 +139,7 @@ ops_reset(DbIter *it)
 	lsm_buf_reset(&it->ops);
 	it->n_ops = 0;
 	it->has_base = false;
+	it->base_is_ref = false;
 }
 
 static bool
@@ -202,6 +207,55 @@ fold(DbIter *it)
 }
 
 /*
+ * take_value
+ *		Copy the value of a PUT or BLOB entry into dst, reading a BLOB's
+ *		from its blob file.  False (error recorded) on failure.
+ */
+static bool
+take_value(DbIter *it, LsmKind kind, LsmSlice v, LsmBuf *dst)
+{
+	LsmStatus	st;
+
+	if (kind == LSM_KIND_PUT)
+	{
+		if (!lsm_buf_set(dst, v.data, v.len))
+		{
+			set_oom(it);
+			return false;
+		}
+		return true;
+	}
+	lsm_status_clear(&st);
+	if (lsm_blob_read(it->db, v, dst, NULL, &st) != LSM_OK)
+	{
+		set_error(it, &st);
+		return false;
+	}
+	return true;
+}
+
+/*
+ * resolve_base
+ *		Reverse scans keep a BLOB's reference until the key is decided, so
+ *		that older versions cost no reads; read it now.
+ */
+static bool
+resolve_base(DbIter *it)
+{
+	LsmBuf		tmp;
+
+	if (!it->base_is_ref)
+		return true;
+	if (!take_value(it, LSM_KIND_BLOB, lsm_buf_slice(&it->base_val), &it->blob_tmp))
+		return false;
+	tmp = it->base_val;
+	it->base_val = it->blob_tmp;
+	it->blob_tmp = tmp;
+	it->base_is_ref = false;
+	return true;
+}
+
+/*
  * skip_key
  *		Move the internal iterator forward past every entry of it->key.
  */
@@ -254,15 +308,10 @@ find_forward(DbIter *it)
 				return;
 			continue;
 		}
-		if (pk.kind == LSM_KIND_PUT)
+		if (pk.kind == LSM_KIND_PUT || pk.kind == LSM_KIND_BLOB)
 		{
-			LsmSlice	v = lsm_iter_value(it->in);
-
-			if (!lsm_buf_set(&it->value, v.data, v.len))
-			{
-				set_oom(it);
+			if (!take_value(it, pk.kind, lsm_iter_value(it->in), &it->value))
 				return;
-			}
 		}
 		else
 		{
@@ -281,15 +330,10 @@ find_forward(DbIter *it)
 				}
 				else
 				{
-					if (pk.kind == LSM_KIND_PUT)
+					if (pk.kind == LSM_KIND_PUT || pk.kind == LSM_KIND_BLOB)
 					{
-						LsmSlice	v = lsm_iter_value(it->in);
-
-						if (!lsm_buf_set(&it->base_val, v.data, v.len))
-						{
-							set_oom(it);
+						if (!take_value(it, pk.kind, lsm_iter_value(it->in), &it->base_val))
 							return;
-						}
 						it->has_base = true;
 					}
 					break;
@@ -369,12 +413,14 @@ find_reverse(DbIter *it)
 					state = KEY_DELETED;
 					break;
 				case LSM_KIND_PUT:
+				case LSM_KIND_BLOB:
 					ops_reset(it);
 					if (!lsm_buf_set(&it->base_val, v.data, v.len))
 					{
 						set_oom(it);
 						return;
 					}
+					it->base_is_ref = pk.kind == LSM_KIND_BLOB;
 					it->has_base = true;
 					state = KEY_PUT;
 					break;
@@ -397,6 +443,8 @@ find_reverse(DbIter *it)
 			return;
 	}
 
+	if ((state == KEY_PUT || state == KEY_MERGE) && it->has_base && !resolve_base(it))
+		return;
 	if (state == KEY_PUT)
 	{
 		LsmBuf		tmp = it->value;
@@ -582,6 +630,7 @@ dbiter_destroy(LsmIter *base)
 	lsm_buf_free(&it->key);
 	lsm_buf_free(&it->value);
 	lsm_buf_free(&it->base_val);
+	lsm_buf_free(&it->blob_tmp);
 	lsm_buf_free(&it->ops);
 	lsm_buf_free(&it->scratch);
 	lsm_free(it->op_len);
@@ -604,7 +653,7 @@ static const LsmIterOps dbiter_ops = {
 
 LsmIter *
 lsm_db_iter_new(LsmIter *internal, LsmSeq seq, LsmSlice lower, LsmSlice upper,
-				LsmMergeFn merge, void *merge_arg,
+				LsmMergeFn merge, void *merge_arg, LsmDb *db,
 				LsmDbIterCleanup cleanup, void *cleanup_arg)
 {
 	DbIter	   *it = lsm_calloc(1, sizeof(DbIter));
@@ -621,6 +670,7 @@ lsm_db_iter_new(LsmIter *internal, LsmSeq seq, LsmSlice lower, LsmSlice upper,
 	it->seq = seq;
 	it->merge = merge;
 	it->merge_arg = merge_arg;
+	it->db = db;
 	it->cleanup = cleanup;
 	it->cleanup_arg = cleanup_arg;
 	it->dir = DIR_FORWARD;
@@ -634,7 +684,8 @@ lsm_db_iter_new(LsmIter *internal, LsmSeq seq, LsmSlice lower, LsmSlice upper,
 	if ((it->has_lower && !lsm_buf_set(&it->lower, lower.data, lower.len)) ||
 		(it->has_upper && !lsm_buf_set(&it->upper, upper.data, upper.len)) ||
 		!lsm_buf_make_private(&it->value, 256) ||
-		!lsm_buf_make_private(&it->base_val, 256))
+		!lsm_buf_make_private(&it->base_val, 256) ||
+		!lsm_buf_make_private(&it->blob_tmp, 256))
 	{
 		dbiter_destroy(&it->base);
 		return NULL;

@@ -11,6 +11,7 @@
 
 #include "batch.h"
 #include "lsm_alloc.h"
+#include "blob.h"
 #include "db_internal.h"
 #include "iter_merge.h"
 
@@ -30,6 +31,9 @@ typedef struct DirScan
 	uint64_t   *manifests;
 	int			n_manifests;
 	int			cap_manifests;
+	uint64_t   *blobs;
+	int			n_blobs;
+	int			cap_blobs;
 	bool		has_temp;
 	bool		oom;
 } DirScan;
@@ -72,6 +76,9 @@ scan_entry(void *arg, const char *name)
 		case LSM_FILE_MANIFEST:
 			ok = scan_push(&ds->manifests, &ds->n_manifests, &ds->cap_manifests, number);
 			break;
+		case LSM_FILE_BLOB:
+			ok = scan_push(&ds->blobs, &ds->n_blobs, &ds->cap_blobs, number);
+			break;
 		case LSM_FILE_TEMP:
 			ds->has_temp = true;
 			break;
@@ -89,6 +96,7 @@ scan_free(DirScan *ds)
 	lsm_free(ds->logs);
 	lsm_free(ds->tables);
 	lsm_free(ds->manifests);
+	lsm_free(ds->blobs);
 }
 
 static int
@@ -269,10 +277,26 @@ replay_logs(LsmDb *db, DirScan *ds, LsmStatus *st)
 	return LSM_OK;
 }
 
+/* Whether a table of v references blob file number. */
+static bool
+blob_is_referenced(const LsmVersion *v, uint64_t number)
+{
+	int			level;
+	int			i;
+
+	for (level = 0; level < LSM_NUM_LEVELS; level++)
+		for (i = 0; i < v->n_files[level]; i++)
+			if (lsm_blob_use_find(v->files[level][i]->blobs, v->files[level][i]->n_blobs,
+								  number) != NULL)
+				return true;
+	return false;
+}
+
 /*
  * remove_leftovers
  *		Delete what no longer belongs to the database: WAL files below the
  *		log number, tables no version lists (outputs of a flush cut short),
+ *		blob files no table references,
  *		MANIFESTs other than the live one and a stray CURRENT.tmp.
  */
 static void
@@ -292,6 +316,16 @@ remove_leftovers(LsmDb *db, DirScan *ds)
 		live = lsm_versionset_file_is_live(db->vs, ds->tables[i]);
 		db->env->mutex_unlock(db->mu);
 		if (!live && lsm_file_path(path, db->dir, LSM_FILE_TABLE, ds->tables[i]))
+			db->env->unlink(db->env, path, NULL);
+	}
+	for (i = 0; i < ds->n_blobs; i++)
+	{
+		bool		live;
+
+		db->env->mutex_lock(db->mu);
+		live = blob_is_referenced(db->vs->current, ds->blobs[i]);
+		db->env->mutex_unlock(db->mu);
+		if (!live && lsm_file_path(path, db->dir, LSM_FILE_BLOB, ds->blobs[i]))
 			db->env->unlink(db->env, path, NULL);
 	}
 	for (i = 0; i < ds->n_manifests; i++)
@@ -348,10 +382,14 @@ recover(LsmDb *db, LsmStatus *st)
 		qsort(ds.logs, (size_t) ds.n_logs, sizeof(uint64_t), cmp_u64);
 	if (ds.n_tables > 1)
 		qsort(ds.tables, (size_t) ds.n_tables, sizeof(uint64_t), cmp_u64);
+	if (ds.n_blobs > 1)
+		qsort(ds.blobs, (size_t) ds.n_blobs, sizeof(uint64_t), cmp_u64);
 	for (i = 0; i < ds.n_logs; i++)
 		lsm_versionset_mark_number_used(db->vs, ds.logs[i]);
 	for (i = 0; i < ds.n_tables; i++)
 		lsm_versionset_mark_number_used(db->vs, ds.tables[i]);
+	for (i = 0; i < ds.n_blobs; i++)
+		lsm_versionset_mark_number_used(db->vs, ds.blobs[i]);
 	for (i = 0; i < ds.n_manifests; i++)
 		lsm_versionset_mark_number_used(db->vs, ds.manifests[i]);
 
@@ -366,14 +404,25 @@ recover(LsmDb *db, LsmStatus *st)
 	{
 		for (i = 0; i < v->n_files[level]; i++)
 		{
-			if (!scan_has(ds.tables, ds.n_tables, v->files[level][i]->number))
+			const LsmFileMeta *f = v->files[level][i];
+			int			j;
+
+			if (!scan_has(ds.tables, ds.n_tables, f->number))
 			{
 				rc = lsm_status_set(st, LSM_CORRUPTION, 0,
 									"table %06llu.sst named by the MANIFEST of \"%s\" is missing",
-									(unsigned long long) v->files[level][i]->number,
-									db->dir);
+									(unsigned long long) f->number, db->dir);
 				goto out;
 			}
+			for (j = 0; j < f->n_blobs; j++)
+				if (!scan_has(ds.blobs, ds.n_blobs, f->blobs[j].number))
+				{
+					rc = lsm_status_set(st, LSM_CORRUPTION, 0,
+										"blob file %06llu.blob that table %06llu.sst of \"%s\" references is missing",
+										(unsigned long long) f->blobs[j].number,
+										(unsigned long long) f->number, db->dir);
+					goto out;
+				}
 		}
 	}
 
@@ -452,6 +501,7 @@ db_free(LsmDb *db)
 	/* files waiting for the host's horizon stay on disk (lsm.h) */
 	if (db->deferred != NULL)
 		lsm_versionset_free_files(db->deferred, db->n_deferred);
+	lsm_blob_close_all(db);
 	lsm_versionset_destroy(db->vs);
 	if (db->cache != NULL)
 		lsm_block_cache_destroy(db->cache);	/* a view: only itself */
@@ -459,6 +509,8 @@ db_free(LsmDb *db)
 		db->env->mutex_destroy(db->mu);
 	if (db->write_mu != NULL)
 		db->env->mutex_destroy(db->write_mu);
+	if (db->blob_mu != NULL)
+		db->env->mutex_destroy(db->blob_mu);
 	for (i = 0; i < LSM_NUM_LEVELS; i++)
 		lsm_buf_free(&db->compact_ptr[i]);
 	lsm_free(db->slots_mem);
@@ -509,6 +561,13 @@ lsm_db_open(const LsmOptions *opts, const char *path, LsmDb **dbp, LsmStatus *st
 		return lsm_status_set(st, LSM_INVALID_ARGUMENT, 0,
 							  "unknown compression %d (bottom) or %d (upper levels)",
 							  (int) opts->compression, (int) opts->compression_upper);
+	if (opts->blob_gc_percent < 1 || opts->blob_gc_percent > 99)
+		return lsm_status_set(st, LSM_INVALID_ARGUMENT, 0,
+							  "blob_gc_percent %d is not within 1..99", opts->blob_gc_percent);
+	if (opts->blob_min_size > LSM_SST_MAX_VALUE)
+		return lsm_status_set(st, LSM_INVALID_ARGUMENT, 0,
+							  "blob_min_size %zu is above the largest value, %u bytes",
+							  opts->blob_min_size, (unsigned) LSM_SST_MAX_VALUE);
 	if (opts->block_cache != NULL && opts->cache_id >= ((uint64_t) 1 << 24))
 		return lsm_status_set(st, LSM_INVALID_ARGUMENT, 0,
 							  "cache_id %llu is not below 2^24",
@@ -536,6 +595,7 @@ lsm_db_open(const LsmOptions *opts, const char *path, LsmDb **dbp, LsmStatus *st
 	db->dir = lsm_strdup(path);
 	db->mu = db->env->mutex_create(db->env);
 	db->write_mu = db->env->mutex_create(db->env);
+	db->blob_mu = db->env->mutex_create(db->env);
 	/* a shared cache is used through a view that keeps our keys apart */
 	if (db->opts.block_cache != NULL)
 		db->cache = lsm_block_cache_view(db->opts.block_cache, db->opts.cache_id);
@@ -553,7 +613,7 @@ lsm_db_open(const LsmOptions *opts, const char *path, LsmDb **dbp, LsmStatus *st
 			db->slots = (LsmReaderSlot *) (((uintptr_t) db->slots_mem + 63) &
 										   ~(uintptr_t) 63);
 	}
-	if (db->dir == NULL || db->mu == NULL || db->write_mu == NULL ||
+	if (db->dir == NULL || db->mu == NULL || db->write_mu == NULL || db->blob_mu == NULL ||
 		(db->opts.reader_slots > 0 && db->slots == NULL) ||
 		((db->opts.block_cache != NULL || db->opts.block_cache_size > 0) &&
 		 db->cache == NULL))

@@ -9,6 +9,7 @@
 
 #include "batch.h"
 #include "lsm_alloc.h"
+#include "blob.h"
 #include "db_internal.h"
 #include "iter_merge.h"
 
@@ -29,6 +30,8 @@ typedef struct GetCtx
 	LsmSeq		newest;			/* seq of the first entry of key met, 0 = none */
 	bool		has_base;
 	LsmBuf		base;
+	bool		blob;			/* the PUT met is a blob reference, in blob_ref */
+	LsmBuf		blob_ref;
 	LsmBuf		ops;			/* operands, newest first, back to back */
 	size_t	   *op_len;
 	int			n_ops;
@@ -66,6 +69,15 @@ get_visit(void *arg, LsmSlice ikey, LsmSlice value)
 			if ((g->n_ops == 0 && !lsm_buf_make_private(g->out, value.len + 1)) ||
 				!lsm_buf_set(g->n_ops > 0 ? &g->base : g->out, value.data, value.len))
 				g->err = LSM_NO_MEMORY;
+			g->has_base = g->n_ops > 0;
+			g->found_put = true;
+			g->done = true;
+			return false;
+		case LSM_KIND_BLOB:
+			/* read once the search is over: no I/O inside a table's visit */
+			if (!lsm_buf_set(&g->blob_ref, value.data, value.len))
+				g->err = LSM_NO_MEMORY;
+			g->blob = true;
 			g->has_base = g->n_ops > 0;
 			g->found_put = true;
 			g->done = true;
@@ -330,6 +342,18 @@ get_in(LsmDb *db, LsmSuperVersion *sv, LsmSeq seq, const LsmReadOptions *ro,
 		rc = lsm_status_set(st, g.err, 0, "out of memory in get from \"%s\"", db->dir);
 		goto done;
 	}
+	if (g.blob)
+	{
+		LsmReadStats rs;
+
+		memset(&rs, 0, sizeof(rs));
+		rc = lsm_blob_read(db, lsm_buf_slice(&g.blob_ref), g.n_ops > 0 ? &g.base : value,
+						   &rs, st);
+		g.tally.block_reads += rs.block_reads;
+		g.tally.block_cache_hits += rs.block_cache_hits;
+		if (rc != LSM_OK)
+			goto done;
+	}
 
 	if (g.n_ops > 0)
 	{
@@ -364,6 +388,7 @@ done:
 		*ro->found_seq = g.newest;
 	lsm_buf_free(&heap_key);
 	lsm_buf_free(&g.base);
+	lsm_buf_free(&g.blob_ref);
 	lsm_buf_free(&g.ops);
 	lsm_free(g.op_len);
 	*tally = g.tally;
@@ -538,7 +563,7 @@ lsm_db_iter(LsmDb *db, const LsmReadOptions *ro, LsmIter **itp, LsmStatus *st)
 		return lsm_status_set(st, LSM_NO_MEMORY, 0, "out of memory creating an iterator");
 	}
 	*itp = lsm_db_iter_new(merged, seq, ro->lower_bound, ro->upper_bound,
-						   db->opts.merge, db->opts.merge_arg, iter_release, pin);
+						   db->opts.merge, db->opts.merge_arg, db, iter_release, pin);
 	if (*itp == NULL)
 		return lsm_status_set(st, LSM_NO_MEMORY, 0, "out of memory creating an iterator");
 	return LSM_OK;

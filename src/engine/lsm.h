@@ -180,6 +180,22 @@ typedef struct LsmOptions
 	LsmCompression compression_upper;	/* level 0 and upper; LSM_COMPRESSION_LZ4 */
 	int			compression_level;	/* zstd level; 3 */
 	int			bloom_bits_per_key; /* 10; 0 disables the filter */
+	/*
+	 * Key-value separation (docs/design.md, "Blob files"), as WiscKey and
+	 * RocksDB's BlobDB: a flush stores each PUT value of at least this
+	 * many bytes in a blob file written beside the table, and the table
+	 * keeps a small reference, so compactions rewrite references instead of
+	 * values.  0 (the default): every value stays in the tree.
+	 */
+	size_t		blob_min_size;
+	/*
+	 * A compaction rewrites the values it meets of blob files holding at
+	 * least this percentage of garbage (values no table references any
+	 * more) into a new blob file; the old file goes when no table
+	 * references it.  50 (bounding a blob file's garbage near its live
+	 * data); 1..99.
+	 */
+	int			blob_gc_percent;
 	size_t		block_cache_size;	/* bytes of decoded blocks; 8 MiB, 0 = none */
 	bool		sync_writes;	/* fsync the WAL at every write; default true */
 	LsmMergeFn	merge;			/* NULL: lsm_merge_int64_add */
@@ -658,6 +674,15 @@ typedef struct LsmDbStats
 	uint64_t	memtable_wait_micros;
 	uint64_t	ingested_files; /* SSTables added by lsm_db_ingest */
 	uint64_t	merge_folds;	/* operands applied folded (merge_fold_every) */
+	/* blob files (blob_min_size); the shape fields describe now */
+	uint64_t	blob_files;		/* referenced by the current version */
+	uint64_t	blob_bytes;		/* value bytes they hold */
+	uint64_t	blob_live_bytes;	/* of those, what its tables reference */
+	uint64_t	blob_file_bytes;	/* the blob files' size on disk */
+	uint64_t	blob_files_written; /* by flushes and relocating compactions */
+	uint64_t	bytes_blob_written; /* their size on disk */
+	uint64_t	bytes_blob_relocated;	/* value bytes compactions moved */
+	uint64_t	blob_reads;		/* values read from blob files */
 	/* (wal + flushed + compacted bytes) / wal bytes; 0 before any write */
 	double		write_amplification;
 	/* tables probed per get: sst_probes / gets; 0 before any get */

@@ -22,11 +22,12 @@ typedef enum LsmKind
 {
 	LSM_KIND_DELETE = 0,		/* tombstone */
 	LSM_KIND_PUT = 1,
-	LSM_KIND_MERGE = 2			/* merge operand, folded by the merge function */
+	LSM_KIND_MERGE = 2,			/* merge operand, folded by the merge function */
+	LSM_KIND_BLOB = 3			/* a PUT whose value is in a blob file (blob.h) */
 } LsmKind;
 
 /* Seeks use the highest kind so they land before every entry of a seqno. */
-#define LSM_KIND_FOR_SEEK	LSM_KIND_MERGE
+#define LSM_KIND_FOR_SEEK	LSM_KIND_BLOB
 
 typedef uint64_t LsmSeq;
 
@@ -61,7 +62,7 @@ lsm_ikey_parse(LsmSlice ikey, LsmParsedKey *out)
 	out->user_key = lsm_slice(ikey.data, ikey.len - LSM_IKEY_TRAILER);
 	out->seq = tag >> 8;
 	out->kind = (LsmKind) (tag & 0xff);
-	return out->kind <= LSM_KIND_MERGE;
+	return out->kind <= LSM_KIND_BLOB;
 }
 
 static inline LsmSlice

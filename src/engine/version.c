@@ -25,6 +25,7 @@
 
 #include "lsm_coding.h"
 #include "lsm_alloc.h"
+#include "blob.h"
 #include "version.h"
 
 /* Tags of edit fields (docs/format.md): stored in files, never renumber. */
@@ -34,6 +35,7 @@
 #define EDIT_TAG_DELETED_FILE	4
 #define EDIT_TAG_ADDED_FILE		5
 #define EDIT_TAG_INGESTED_FILE	6	/* added file + its global sequence number */
+#define EDIT_TAG_FILE_BLOBS		7	/* blob files the file added last references */
 
 #define MANIFEST_ROLLOVER_DEFAULT (4 * 1024 * 1024)
 
@@ -59,6 +61,9 @@ lsm_file_path(char *out, const char *dir, LsmFileType type, uint64_t number)
 	{
 		case LSM_FILE_TABLE:
 			len = snprintf(out, LSM_PATH_MAX, "%s/%06llu.sst", dir, n);
+			break;
+		case LSM_FILE_BLOB:
+			len = snprintf(out, LSM_PATH_MAX, "%s/%06llu.blob", dir, n);
 			break;
 		case LSM_FILE_LOG:
 			len = snprintf(out, LSM_PATH_MAX, "%s/%06llu.log", dir, n);
@@ -136,6 +141,11 @@ lsm_parse_file_name(const char *name, LsmFileType *type, uint64_t *number)
 		*type = LSM_FILE_LOG;
 		return parse_number(name, name + len - 4, number);
 	}
+	if (len > 5 && strcmp(name + len - 5, ".blob") == 0)
+	{
+		*type = LSM_FILE_BLOB;
+		return parse_number(name, name + len - 5, number);
+	}
 	return false;
 }
 
@@ -169,6 +179,7 @@ file_free(LsmFileMeta *f)
 		lsm_sst_close(f->table);
 	lsm_buf_free(&f->smallest);
 	lsm_buf_free(&f->largest);
+	lsm_free(f->blobs);
 	lsm_free(f);
 }
 
@@ -189,11 +200,24 @@ file_copy(LsmFileMeta *dst, const LsmFileMeta *src)
 	dst->entries = src->entries;
 	dst->tombstones = src->tombstones;
 	dst->global_seq = src->global_seq;
-	if (!lsm_buf_set(&dst->smallest, src->smallest.data, src->smallest.len) ||
+	if (src->n_blobs > 0)
+	{
+		dst->blobs = lsm_malloc((size_t) src->n_blobs * sizeof(LsmBlobUse));
+		if (dst->blobs != NULL)
+		{
+			memcpy(dst->blobs, src->blobs, (size_t) src->n_blobs * sizeof(LsmBlobUse));
+			dst->n_blobs = src->n_blobs;
+		}
+	}
+	if ((src->n_blobs > 0 && dst->blobs == NULL) ||
+		!lsm_buf_set(&dst->smallest, src->smallest.data, src->smallest.len) ||
 		!lsm_buf_set(&dst->largest, src->largest.data, src->largest.len))
 	{
 		lsm_buf_free(&dst->smallest);
 		lsm_buf_free(&dst->largest);
+		lsm_free(dst->blobs);
+		dst->blobs = NULL;
+		dst->n_blobs = 0;
 		return false;
 	}
 	return true;
@@ -218,6 +242,7 @@ lsm_edit_free(LsmVersionEdit *e)
 	{
 		lsm_buf_free(&e->added[i].smallest);
 		lsm_buf_free(&e->added[i].largest);
+		lsm_free(e->added[i].blobs);
 	}
 	lsm_free(e->added);
 	lsm_free(e->deleted);
@@ -298,13 +323,38 @@ lsm_edit_add_file(LsmVersionEdit *e, int level, const LsmFileMeta *f, LsmStatus 
 	return LSM_OK;
 }
 
+static bool put_added_file_fields(LsmBuf *b, int level, const LsmFileMeta *f);
+
 /*
  * put_added_file
- *		Append one EDIT_TAG_ADDED_FILE field.  Shared by edits and by
+ *		Append one EDIT_TAG_ADDED_FILE field, followed by an
+ *		EDIT_TAG_FILE_BLOBS field when the file references blob files.  Shared by edits and by
  *		snapshots, which encode a version's files without copying them.
  */
 static bool
 put_added_file(LsmBuf *b, int level, const LsmFileMeta *f)
+{
+	int			i;
+
+	if (!put_added_file_fields(b, level, f))
+		return false;
+	if (f->n_blobs == 0)
+		return true;
+	if (!(lsm_buf_put_varint32(b, EDIT_TAG_FILE_BLOBS) &&
+		  lsm_buf_put_varint64(b, f->number) &&
+		  lsm_buf_put_varint32(b, (uint32_t) f->n_blobs)))
+		return false;
+	for (i = 0; i < f->n_blobs; i++)
+		if (!(lsm_buf_put_varint64(b, f->blobs[i].number) &&
+			  lsm_buf_put_varint64(b, f->blobs[i].bytes) &&
+			  lsm_buf_put_varint64(b, f->blobs[i].total) &&
+			  lsm_buf_put_varint64(b, f->blobs[i].file_size)))
+			return false;
+	return true;
+}
+
+static bool
+put_added_file_fields(LsmBuf *b, int level, const LsmFileMeta *f)
 {
 	return lsm_buf_put_varint32(b, f->global_seq != 0 ?
 								EDIT_TAG_INGESTED_FILE : EDIT_TAG_ADDED_FILE) &&
@@ -533,6 +583,52 @@ lsm_edit_decode(LsmVersionEdit *e, LsmSlice in, LsmStatus *st)
 					rc = lsm_edit_add_file(e, (int) level, &f, st);
 					if (rc != LSM_OK)
 						goto fail;
+				}
+				break;
+
+			case EDIT_TAG_FILE_BLOBS:
+				{
+					uint64_t	number = 0;
+					uint32_t	n = 0;
+					LsmFileMeta *f = e->n_added > 0 ? &e->added[e->n_added - 1] : NULL;
+					uint32_t	i;
+
+					p = lsm_decode_varint64(p, limit, &number);
+					if (p != NULL)
+						p = lsm_decode_varint32(p, limit, &n);
+					if (p == NULL || f == NULL || f->number != number ||
+						f->n_blobs != 0 || n == 0 || n > (uint32_t) (limit - p) / 4)
+					{
+						why = "blob list without its file";
+						goto bad;
+					}
+					f->blobs = lsm_malloc((size_t) n * sizeof(LsmBlobUse));
+					if (f->blobs == NULL)
+					{
+						lsm_status_set(st, LSM_NO_MEMORY, 0, "out of memory decoding a version edit");
+						goto fail;
+					}
+					for (i = 0; i < n && p != NULL; i++)
+					{
+						LsmBlobUse *u = &f->blobs[i];
+
+						p = lsm_decode_varint64(p, limit, &u->number);
+						if (p != NULL)
+							p = lsm_decode_varint64(p, limit, &u->bytes);
+						if (p != NULL)
+							p = lsm_decode_varint64(p, limit, &u->total);
+						if (p != NULL)
+							p = lsm_decode_varint64(p, limit, &u->file_size);
+						if (p != NULL && (u->number == 0 || u->bytes > u->total ||
+										  (i > 0 && u->number <= f->blobs[i - 1].number)))
+							p = NULL;
+						f->n_blobs = (int) i + 1;
+					}
+					if (p == NULL)
+					{
+						why = "malformed blob list";
+						goto bad;
+					}
 				}
 				break;
 
@@ -1007,6 +1103,25 @@ lsm_versionset_current(LsmVersionSet *vs)
 {
 	lsm_version_ref(vs->current);
 	return vs->current;
+}
+
+LsmVersion *
+lsm_versionset_live_head(LsmVersionSet *vs)
+{
+	return vs->live.next != &vs->live ? vs->live.next : NULL;
+}
+
+LsmVersion *
+lsm_versionset_live_next(LsmVersionSet *vs, LsmVersion *v)
+{
+	return v->next != &vs->live ? v->next : NULL;
+}
+
+void
+lsm_versionset_obsolete_list(LsmVersionSet *vs, LsmFileMeta *const **files, int *n)
+{
+	*files = vs->obsolete;
+	*n = vs->n_obsolete;
 }
 
 bool

@@ -43,6 +43,7 @@
 typedef enum LsmFileType
 {
 	LSM_FILE_TABLE,				/* NNNNNN.sst */
+	LSM_FILE_BLOB,				/* NNNNNN.blob, values out of the tree (blob.h) */
 	LSM_FILE_LOG,				/* NNNNNN.log, the write-ahead log */
 	LSM_FILE_MANIFEST,			/* MANIFEST-NNNNNN */
 	LSM_FILE_CURRENT,			/* CURRENT: names the live MANIFEST */
@@ -81,6 +82,8 @@ typedef struct LsmFileMeta
 	uint64_t	entries;
 	uint64_t	tombstones;
 	LsmSeq		global_seq;		/* ingested: every entry's number; 0: stored */
+	struct LsmBlobUse *blobs;	/* blob files referenced, by number (blob.h) */
+	int			n_blobs;
 	int			refs;
 	LsmSst   *table;			/* NULL until opened; set once, atomically */
 	bool		compacting;		/* an unfinished compaction holds it; db mu */
@@ -185,6 +188,16 @@ extern LsmCode lsm_version_apply(const LsmVersion *base, const LsmVersionEdit *e
  * twice.  LSM_CORRUPTION describing the first violation.
  */
 extern LsmCode lsm_version_check_invariants(const LsmVersion *v, LsmStatus *st);
+
+/*
+ * The versions still referenced (current included), to walk under mu:
+ * for (v = lsm_versionset_live_head(vs); v; v = lsm_versionset_live_next(vs, v)).
+ */
+extern LsmVersion *lsm_versionset_live_head(LsmVersionSet *vs);
+extern LsmVersion *lsm_versionset_live_next(LsmVersionSet *vs, LsmVersion *v);
+/* Files whose last version went away, not yet taken for deletion; mu. */
+extern void lsm_versionset_obsolete_list(LsmVersionSet *vs, LsmFileMeta *const **files,
+										 int *n);
 
 /* Sum of file sizes at level. */
 extern uint64_t lsm_version_level_bytes(const LsmVersion *v, int level);

@@ -87,6 +87,9 @@ lsm_fdw_stats(PG_FUNCTION_ARGS)
 		files += s.files_per_level[i];
 		bytes += s.bytes_per_level[i];
 	}
+	/* what the table takes on disk: its blob files count */
+	files += s.blob_files;
+	bytes += s.blob_file_bytes;
 	appendStringInfo(&buf,
 					 "], \"files\": " UINT64_FORMAT ", \"bytes\": " UINT64_FORMAT
 					 ", \"memtable_bytes\": " UINT64_FORMAT
@@ -118,7 +121,14 @@ lsm_fdw_stats(PG_FUNCTION_ARGS)
 					 ", \"stall_slowdowns\": " UINT64_FORMAT
 					 ", \"stall_stops\": " UINT64_FORMAT
 					 ", \"stall_micros\": " UINT64_FORMAT
-					 ", \"merge_folds\": " UINT64_FORMAT "}",
+					 ", \"merge_folds\": " UINT64_FORMAT
+					 ", \"blob_files\": " UINT64_FORMAT
+					 ", \"blob_bytes\": " UINT64_FORMAT
+					 ", \"blob_live_bytes\": " UINT64_FORMAT
+					 ", \"blob_files_written\": " UINT64_FORMAT
+					 ", \"bytes_blob_written\": " UINT64_FORMAT
+					 ", \"bytes_blob_relocated\": " UINT64_FORMAT
+					 ", \"blob_reads\": " UINT64_FORMAT "}",
 					 files, bytes, s.memtable_bytes, s.imm_memtables, s.last_seq,
 					 s.gets, s.memtable_hits, s.sst_probes, s.bloom_useful,
 					 s.bloom_not_useful, s.block_cache_hits, s.block_reads,
@@ -130,7 +140,9 @@ lsm_fdw_stats(PG_FUNCTION_ARGS)
 					 s.compaction_entries_dropped, s.compaction_failures,
 					 s.filter_entries_dropped, s.filter_bytes_dropped,
 					 s.pending_compaction_bytes, s.stall_slowdowns,
-					 s.stall_stops, s.stall_micros, s.merge_folds);
+					 s.stall_stops, s.stall_micros, s.merge_folds,
+					 s.blob_files, s.blob_bytes, s.blob_live_bytes, s.blob_files_written,
+					 s.bytes_blob_written, s.bytes_blob_relocated, s.blob_reads);
 	relation_close(rel, AccessShareLock);
 	PG_RETURN_DATUM(DirectFunctionCall1(jsonb_in, CStringGetDatum(buf.data)));
 }

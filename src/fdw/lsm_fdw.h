@@ -35,6 +35,12 @@ typedef enum LsmCompactionStyle
 	LSM_COMPACTION_TIERED
 } LsmCompactionStyle;
 
+/*
+ * blob_min_size's default: row values of at least this many bytes are kept
+ * in blob files (docs/design.md, "Blob files").
+ */
+#define LSM_DEFAULT_BLOB_MIN_SIZE 0
+
 typedef struct LsmTableSettings
 {
 	LsmCompactionStyle compaction;
@@ -44,6 +50,7 @@ typedef struct LsmTableSettings
 	int			block_size;
 	int			bloom_bits_per_key;
 	int			memtable_size;	/* bytes */
+	int			blob_min_size;	/* values this big go to blob files; 0: none */
 	bool		overwrite_on_duplicate;
 	bool		sum_on_duplicate;	/* on_duplicate 'sum' */
 	/* ttl_column: its attribute number (0: none) and the typlens before it */

@@ -69,6 +69,8 @@ static const LsmOptionDef lsm_options[] = {
 	{"memtable_size", ForeignTableRelationId, true, OPT_BYTES, NULL,
 	1024 * 1024, 1024 * 1024 * 1024},
 	{"on_duplicate", ForeignTableRelationId, true, OPT_ENUM, "error, overwrite, sum", 0, 0},
+	/* rows this big keep their value in blob files; 0: in the tree */
+	{"blob_min_size", ForeignTableRelationId, true, OPT_BYTES, NULL, 0, 64 * 1024 * 1024},
 	/* a timestamptz column: rows expire at its value (ttl.c) */
 	{"ttl_column", ForeignTableRelationId, false, OPT_STRING, NULL, 0, 0},
 	/* with ttl_column: rows expire this long after the column's time */
@@ -350,6 +352,8 @@ apply_option(LsmTableSettings *s, DefElem *elem)
 			s->bloom_bits_per_key = v;
 		else if (strcmp(def->name, "memtable_size") == 0)
 			s->memtable_size = v;
+		else if (strcmp(def->name, "blob_min_size") == 0)
+			s->blob_min_size = v;
 		else if (strcmp(def->name, "on_duplicate") == 0)
 		{
 			s->overwrite_on_duplicate = strcmp(defGetString(elem), "overwrite") == 0;
@@ -383,6 +387,7 @@ lsm_settings_for_table(Oid relid, LsmTableSettings *s)
 	s->block_size = 4096;
 	s->bloom_bits_per_key = 10;
 	s->memtable_size = 32 * 1024 * 1024;
+	s->blob_min_size = LSM_DEFAULT_BLOB_MIN_SIZE;
 	s->overwrite_on_duplicate = false;
 	s->sum_on_duplicate = false;
 

@@ -392,7 +392,7 @@ test_ikey(void)
 	CHECK(lsm_ikey_parse(lsm_buf_slice(&a), &pk));
 	CHECK(pk.user_key.len == 0 && pk.seq == LSM_MAX_SEQ && pk.kind == LSM_KIND_MERGE);
 	/* unknown kinds and short keys are corruption */
-	a.data[0] = 3;
+	a.data[0] = 4;
 	CHECK(!lsm_ikey_parse(lsm_buf_slice(&a), &pk));
 	CHECK(!lsm_ikey_parse(lsm_slice("1234567", 7), &pk));
 

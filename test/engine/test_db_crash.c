@@ -233,6 +233,12 @@ crash_opts(LsmEnv *env, TestRng *rng)
 	o.level_size_multiplier = 2 + (int) test_rng_below(rng, 3);
 	o.l0_compaction_trigger = 2 + (int) test_rng_below(rng, 3);
 	o.level_dynamic = test_rng_below(rng, 2) != 0;
+	/* values of 100+ bytes in blob files, collected at various garbage */
+	if (test_rng_below(rng, 2))
+	{
+		o.blob_min_size = 100;
+		o.blob_gc_percent = 10 + (int) test_rng_below(rng, 80);
+	}
 	return o;
 }
 
@@ -509,22 +515,39 @@ test_disk_full(void)
 
 /* How many .sst files dir holds. */
 static int
-count_sst(const char *dir)
+count_ext(const char *dir, const char *ext)
 {
 	DIR		   *d = opendir(dir);
 	struct dirent *e;
 	int			n = 0;
+	size_t		el = strlen(ext);
 
 	while (d && (e = readdir(d)) != NULL)
 	{
 		size_t		l = strlen(e->d_name);
 
-		if (l > 4 && strcmp(e->d_name + l - 4, ".sst") == 0)
+		if (l > el && strcmp(e->d_name + l - el, ext) == 0)
 			n++;
 	}
 	if (d)
 		closedir(d);
 	return n;
+}
+
+static int
+count_sst(const char *dir)
+{
+	return count_ext(dir, ".sst");
+}
+
+/* Blob files the current version's tables reference. */
+static int
+live_blobs(LsmDb *db)
+{
+	LsmDbStats	s;
+
+	lsm_db_stats(db, &s);
+	return (int) s.blob_files;
 }
 
 /* Files the current version lists, all levels. */
@@ -547,10 +570,12 @@ live_files(LsmDb *db)
  * until the compaction gets through: outputs, their fsyncs, the directory
  * sync, the MANIFEST edit, and the flush in front of it.  Every write was
  * acknowledged before, so the recovered contents must be exactly the
- * model; a later compaction must work; no table file may be left over.
+ * model; a later compaction must work; no table or blob file may be left
+ * over.  With blob_min_size the values of 100+ bytes are in blob files,
+ * which the compaction also collects (blob_gc_percent 20).
  */
 static void
-test_crash_in_compaction(void)
+crash_in_compaction(size_t blob_min_size)
 {
 	LsmEnv	   *env = fault_env_new();
 	LsmBatch   *b = lsm_batch_create();
@@ -583,8 +608,12 @@ test_crash_in_compaction(void)
 		o.max_bytes_for_level_base = 4 * 1024;
 		o.level_size_multiplier = 2;
 		o.l0_compaction_trigger = 2;
+		/* the compaction also moves values out of blob files with garbage */
+		o.blob_min_size = blob_min_size;
+		o.blob_gc_percent = 20;
 		CHECK_OK(lsm_db_open(&o, dir, &db, &st), &st);
-		for (int w = 0; w < 300; w++)
+		/* references are small: more writes for as many calls */
+		for (int w = 0; w < (blob_min_size > 0 ? 900 : 300); w++)
 		{
 			int			k = random_batch(&rng, ops, b);
 
@@ -599,7 +628,17 @@ test_crash_in_compaction(void)
 		rc = lsm_db_compact_range(db, lsm_slice(NULL, 0), lsm_slice(NULL, 0), &st);
 		fault_env_heal(env);
 		if (rc == LSM_OK)
+		{
+			LsmDbStats	ds;
+
 			through = true;
+			lsm_db_stats(db, &ds);
+			printf("  blob files %llu, %llu value bytes relocated by the compaction\n",
+				   (unsigned long long) ds.blob_files,
+				   (unsigned long long) ds.bytes_blob_relocated);
+			/* values were overwritten: the full compaction collected garbage */
+			CHECK(blob_min_size == 0 || (ds.blob_files > 0 && ds.bytes_blob_relocated > 0));
+		}
 		else if (crash)
 		{
 			CHECK(fault_env_crash(env) >= 0);
@@ -630,9 +669,11 @@ test_crash_in_compaction(void)
 		}
 		CHECK_OK(lsm_db_verify(db, &st), &st);
 		CHECK(count_sst(dir) == live_files(db));
+		CHECK(count_ext(dir, ".blob") == live_blobs(db));
 		CHECK_OK(lsm_db_compact_range(db, lsm_slice(NULL, 0), lsm_slice(NULL, 0), &st), &st);
 		CHECK(db_matches(db, &m, false));
 		CHECK(count_sst(dir) == live_files(db));
+		CHECK(count_ext(dir, ".blob") == live_blobs(db));
 		CHECK_OK(lsm_db_close(db, &st), &st);
 		model_free(&m);
 		test_rmtree(dir);
@@ -644,6 +685,18 @@ test_crash_in_compaction(void)
 		lsm_buf_free(&ops[i].val);
 	lsm_batch_destroy(b);
 	fault_env_free(env);
+}
+
+static void
+test_crash_in_compaction(void)
+{
+	crash_in_compaction(0);
+}
+
+static void
+test_crash_in_compaction_blobs(void)
+{
+	crash_in_compaction(100);
 }
 
 static void
@@ -774,6 +827,7 @@ main(void)
 	RUN(test_random_crashes);
 	RUN(test_crash_in_recovery_flush);
 	RUN(test_crash_in_compaction);
+	RUN(test_crash_in_compaction_blobs);
 	RUN(test_disk_full);
 	RUN(test_sst_corruption);
 	RUN(test_missing_table);

@@ -825,7 +825,7 @@ test_builder_misuse(void)
 	LsmBuf		k1 = LSM_BUF_INIT,
 				k2 = LSM_BUF_INIT;
 	LsmSstProps p;
-	uint8_t		badkind[9] = {'x', 3, 0, 0, 0, 0, 0, 0, 0};
+	uint8_t		badkind[9] = {'x', 4, 0, 0, 0, 0, 0, 0, 0};
 
 	test_tmpdir(dir, sizeof(dir), "sst_misuse");
 	snprintf(path, sizeof(path), "%s/000001.sst", dir);

@@ -1,0 +1,140 @@
+/*
+ * blob.h
+ *		Blob files: values kept out of the tree (key-value separation, as
+ *		WiscKey and RocksDB's BlobDB).  docs/design.md, "Blob files", has
+ *		the why; docs/format.md, "Blob files", the bytes.
+ *
+ * A flush writes each PUT value of at least blob_min_size bytes to a blob
+ * file and puts an LSM_KIND_BLOB entry in its table instead, whose value
+ * is a reference (blob file number, ordinal, value length).  Compactions
+ * copy references, not values, except out of blob files with much garbage,
+ * whose values they move to a new blob file (relocation).
+ *
+ * A blob file is an SSTable (sstable.h) whose keys are the ordinals,
+ * 8 bytes big-endian, at sequence number 0: blocks, checksums, codecs,
+ * the block cache and verification are the tables' own.
+ *
+ * Every table meta lists the blob files its entries reference, with the
+ * value bytes it references there and the blob file's own value bytes
+ * (LsmBlobUse, logged in the MANIFEST with the table).  From these lists
+ * come a blob file's garbage (its bytes minus what the version's tables
+ * reference), which blob files a checkpoint copies, and when one may go:
+ * when no table of a live version and none obsolete or waiting for
+ * deletion references it (db.c).  A compaction's outputs reference only blob files
+ * its inputs do, which its pinned version keeps, or its own new one.
+ */
+#ifndef LSM_BLOB_H
+#define LSM_BLOB_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "lsm.h"
+#include "sstable.h"
+
+#include "version.h"
+
+typedef struct LsmDb LsmDb;
+
+/* The value of an LSM_KIND_BLOB entry. */
+typedef struct LsmBlobRef
+{
+	uint64_t	number;			/* blob file */
+	uint64_t	ordinal;		/* its key there */
+	uint32_t	len;			/* the value's length */
+} LsmBlobRef;
+
+/* Append the encoding (three varints); false when out of memory. */
+extern bool lsm_blob_ref_encode(LsmBuf *out, const LsmBlobRef *r);
+/* false when v is not exactly one reference (corruption). */
+extern bool lsm_blob_ref_decode(LsmSlice v, LsmBlobRef *r);
+
+/* What a table references of one blob file. */
+typedef struct LsmBlobUse
+{
+	uint64_t	number;
+	uint64_t	bytes;			/* value bytes the table references there */
+	uint64_t	total;			/* value bytes the blob file holds */
+	uint64_t	file_size;		/* the blob file's size on disk */
+} LsmBlobUse;
+
+/* A growing list of uses, sorted by number (one per blob file). */
+typedef struct LsmBlobUses
+{
+	LsmBlobUse *u;
+	int			n;
+	int			cap;
+} LsmBlobUses;
+
+/*
+ * Count bytes referenced in blob file number (total value bytes, file_size
+ * on disk); false on OOM.
+ */
+extern bool lsm_blob_uses_add(LsmBlobUses *us, uint64_t number, uint64_t bytes,
+							  uint64_t total, uint64_t file_size);
+/* Set the sizes of blob file number (known once it is finished). */
+extern void lsm_blob_uses_set_total(LsmBlobUses *us, uint64_t number, uint64_t total,
+									uint64_t file_size);
+extern void lsm_blob_uses_free(LsmBlobUses *us);
+/* The use of number in a table's sorted list, or NULL. */
+extern const LsmBlobUse *lsm_blob_use_find(const LsmBlobUse *u, int n, uint64_t number);
+
+/*
+ * Writing one blob file: values get consecutive ordinals.  The file is
+ * durable (file and directory entry) when finish returns.
+ */
+typedef struct LsmBlobWriter
+{
+	LsmDb	   *db;
+	LsmSstBuilder *b;
+	uint64_t	number;
+	uint64_t	next_ordinal;
+	uint64_t	bytes;			/* value bytes added */
+	uint64_t	file_bytes;		/* set by finish */
+} LsmBlobWriter;
+
+/* Start blob file number (from the version set's counter). */
+extern LsmCode lsm_blob_writer_open(LsmDb *db, LsmBlobWriter *w, LsmStatus *st);
+/* Store value; *ref says where. */
+extern LsmCode lsm_blob_writer_add(LsmBlobWriter *w, LsmSlice value, LsmBlobRef *ref,
+								   LsmStatus *st);
+extern LsmCode lsm_blob_writer_finish(LsmBlobWriter *w, LsmStatus *st);
+/* Remove the unfinished file. */
+extern void lsm_blob_writer_abandon(LsmBlobWriter *w);
+
+/*
+ * Read the value ref points to into out (replacing what it held).  The
+ * caller pins a version whose tables reference the blob file, which keeps
+ * it on disk.  A missing value, a length that differs or a damaged block is
+ * LSM_CORRUPTION.
+ */
+extern LsmCode lsm_blob_read(LsmDb *db, LsmSlice ref, LsmBuf *out,
+							 LsmReadStats *stats, LsmStatus *st);
+
+/* Close the reader of a deleted blob file and drop its cached blocks. */
+extern void lsm_blob_forget(LsmDb *db, uint64_t number);
+/* Close every reader (database close). */
+extern void lsm_blob_close_all(LsmDb *db);
+
+/*
+ * Blob files referenced by the tables of files that nothing else keeps
+ * (live versions' tables, tables waiting for deletion, outputs being
+ * written): the ones to delete with them.  Caller holds db mu; *out is
+ * malloc'd (NULL when none).
+ */
+extern void lsm_blob_unreferenced_locked(LsmDb *db, LsmFileMeta *const *files, int n,
+										 uint64_t **out, int *n_out);
+/* Unlink blob files and forget their readers; no lock held. */
+extern void lsm_blob_delete(LsmDb *db, const uint64_t *numbers, int n);
+
+/*
+ * The blob files v's tables reference, with their value bytes and what v
+ * references there (LsmBlobUse.bytes summed); false on OOM.
+ */
+extern bool lsm_blob_version_uses(const LsmVersion *v, LsmBlobUses *out);
+
+/* Verify every block of blob file number; adds to *out. */
+extern LsmCode lsm_blob_verify(LsmDb *db, uint64_t number, LsmVerifyResult *out,
+							   LsmStatus *st);
+
+#endif							/* LSM_BLOB_H */
