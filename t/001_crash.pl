@@ -29,6 +29,8 @@
 #      created just before the round, so that the clients race to open a
 #      table nobody has written yet                         fresh: 1
 # Client 1 also flushes t1 now and then, so kills land in flushes too.
+# Rows of t1 and t2 with a long pad keep it in blob files (blob_min_size),
+# so kills also land in blob files being written and read.
 #
 # LSM_CRASH_ROUNDS sets the number of rounds (default 10, about 40 s on 2
 # cores); LSM_TEST_SEED replays a run (the scripts, the kind of every
@@ -68,8 +70,8 @@ $node->start;
 $node->safe_psql('postgres', qq{
 	CREATE EXTENSION lsm_fdw;
 	CREATE SERVER lsm FOREIGN DATA WRAPPER lsm_fdw;
-	CREATE FOREIGN TABLE t1 (k int8 OPTIONS (key 'true'), txn int8, pad text) SERVER lsm OPTIONS (memtable_size '1MB');
-	CREATE FOREIGN TABLE t2 (k int8 OPTIONS (key 'true'), txn int8, pad text) SERVER lsm OPTIONS (memtable_size '1MB', compaction 'tiered');
+	CREATE FOREIGN TABLE t1 (k int8 OPTIONS (key 'true'), txn int8, pad text) SERVER lsm OPTIONS (memtable_size '1MB', blob_min_size '250');
+	CREATE FOREIGN TABLE t2 (k int8 OPTIONS (key 'true'), txn int8, pad text) SERVER lsm OPTIONS (memtable_size '1MB', compaction 'tiered', blob_min_size '100');
 	CREATE FOREIGN TABLE cnt (k int4 OPTIONS (key 'true'), n int8) SERVER lsm;
 	CREATE TABLE h (txn int8 PRIMARY KEY, client int4);
 	INSERT INTO cnt SELECT g, 0 FROM generate_series(0, $clients) g;

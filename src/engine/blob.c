@@ -154,7 +154,7 @@ lsm_blob_uses_free(LsmBlobUses *us)
  */
 
 LsmCode
-lsm_blob_writer_open(LsmDb *db, LsmBlobWriter *w, LsmStatus *st)
+lsm_blob_writer_open(LsmDb *db, LsmCompression codec, LsmBlobWriter *w, LsmStatus *st)
 {
 	char		path[LSM_PATH_MAX];
 	LsmSstOptions topts;
@@ -165,10 +165,9 @@ lsm_blob_writer_open(LsmDb *db, LsmBlobWriter *w, LsmStatus *st)
 	if (!lsm_file_path(path, db->dir, LSM_FILE_BLOB, w->number))
 		return lsm_status_set(st, LSM_INVALID_ARGUMENT, 0,
 							  "database path \"%s\" is too long", db->dir);
-	/* values stay where they are written: the bottom's codec, no filter */
 	topts = db->topts;
-	topts.compression = db->opts.compression;
-	topts.bloom_bits_per_key = 0;
+	topts.compression = codec;
+	topts.bloom_bits_per_key = 0;	/* read by ordinal, never probed */
 	return lsm_sst_builder_open(db->env, path, &topts, &w->b, st);
 }
 
@@ -202,8 +201,6 @@ lsm_blob_writer_finish(LsmBlobWriter *w, LsmStatus *st)
 		return rc;
 	w->file_bytes = props.file_bytes;
 	lsm_sst_props_free(&props);
-	LSM_STAT_ADD(w->db, blob_files_written, 1);
-	LSM_STAT_ADD(w->db, bytes_blob_written, w->file_bytes);
 	return w->db->env->sync_dir(w->db->env, w->db->dir, st);
 }
 
@@ -491,12 +488,20 @@ lsm_blob_version_uses(const LsmVersion *v, LsmBlobUses *out)
 	return true;
 }
 
+void
+lsm_blob_count_written(LsmDb *db, const LsmBlobWriter *w)
+{
+	LSM_STAT_ADD(db, blob_files_written, 1);
+	LSM_STAT_ADD(db, bytes_blob_written, w->file_bytes);
+}
+
 LsmCode
-lsm_blob_verify(LsmDb *db, uint64_t number, LsmVerifyResult *out, LsmStatus *st)
+lsm_blob_verify(LsmDb *db, const LsmBlobUse *u, LsmVerifyResult *out, LsmStatus *st)
 {
 	char		path[LSM_PATH_MAX];
 	LsmSst	   *t;
 	LsmCode		rc;
+	uint64_t	number = u->number;
 
 	if (!lsm_file_path(path, db->dir, LSM_FILE_BLOB, number))
 		return lsm_status_set(st, LSM_INVALID_ARGUMENT, 0,
@@ -506,6 +511,14 @@ lsm_blob_verify(LsmDb *db, uint64_t number, LsmVerifyResult *out, LsmStatus *st)
 	if (rc != LSM_OK)
 		return rc;
 	rc = lsm_table_verify_counted(t, out, st);
+	/* a blob file swapped for another could still match some lengths */
+	if (rc == LSM_OK && (lsm_sst_props(t)->raw_value_bytes != u->total ||
+						 lsm_sst_props(t)->file_bytes != u->file_size))
+		rc = lsm_status_set(st, LSM_CORRUPTION, 0,
+							"blob file \"%s\" holds %llu value bytes in %llu bytes, its tables say %llu in %llu",
+							path, (unsigned long long) lsm_sst_props(t)->raw_value_bytes,
+							(unsigned long long) lsm_sst_props(t)->file_bytes,
+							(unsigned long long) u->total, (unsigned long long) u->file_size);
 	lsm_sst_close(t);
 	return rc;
 }

@@ -93,8 +93,12 @@ typedef struct LsmBlobWriter
 	uint64_t	file_bytes;		/* set by finish */
 } LsmBlobWriter;
 
-/* Start blob file number (from the version set's counter). */
-extern LsmCode lsm_blob_writer_open(LsmDb *db, LsmBlobWriter *w, LsmStatus *st);
+/*
+ * Start blob file number (from the version set's counter), stored with
+ * codec.
+ */
+extern LsmCode lsm_blob_writer_open(LsmDb *db, LsmCompression codec, LsmBlobWriter *w,
+									LsmStatus *st);
 /* Store value; *ref says where. */
 extern LsmCode lsm_blob_writer_add(LsmBlobWriter *w, LsmSlice value, LsmBlobRef *ref,
 								   LsmStatus *st);
@@ -133,8 +137,13 @@ extern void lsm_blob_delete(LsmDb *db, const uint64_t *numbers, int n);
  */
 extern bool lsm_blob_version_uses(const LsmVersion *v, LsmBlobUses *out);
 
-/* Verify every block of blob file number; adds to *out. */
-extern LsmCode lsm_blob_verify(LsmDb *db, uint64_t number, LsmVerifyResult *out,
+/*
+ * Verify every block of blob file u->number, and that it holds the value
+ * bytes and has the size its tables recorded; adds to *out.
+ */
+extern LsmCode lsm_blob_verify(LsmDb *db, const LsmBlobUse *u, LsmVerifyResult *out,
 							   LsmStatus *st);
+/* Count a finished blob file in the stats, once what references it is kept. */
+extern void lsm_blob_count_written(LsmDb *db, const LsmBlobWriter *w);
 
 #endif							/* LSM_BLOB_H */

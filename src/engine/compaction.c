@@ -104,6 +104,8 @@ struct LsmCompaction
 	bool	   *blob_gc;
 	int			n_blob_info;
 	uint64_t	blob_number;
+	uint64_t	blob_file_bytes;	/* its size */
+	uint64_t	blob_relocated; /* value bytes moved there */
 
 	LsmCompaction *next_running;	/* db->running list; db mu */
 };
@@ -1489,7 +1491,8 @@ emit_blob_ref(RunState *rs, LsmSlice *value, LsmStatus *st)
 		return rc;
 	if (rs->bw.b == NULL)
 	{
-		rc = lsm_blob_writer_open(db, &rs->bw, st);
+		/* values that outlived their first blob file: the bottom's codec */
+		rc = lsm_blob_writer_open(db, db->opts.compression, &rs->bw, st);
 		if (rc != LSM_OK)
 			return rc;
 		c->blob_number = rs->bw.number;
@@ -1497,7 +1500,7 @@ emit_blob_ref(RunState *rs, LsmSlice *value, LsmStatus *st)
 	rc = lsm_blob_writer_add(&rs->bw, lsm_buf_slice(&rs->blob_value), &r, st);
 	if (rc != LSM_OK)
 		return rc;
-	LSM_STAT_ADD(db, bytes_blob_relocated, r.len);
+	c->blob_relocated += r.len;
 	lsm_buf_reset(&rs->blob_ref);
 	if (!lsm_blob_ref_encode(&rs->blob_ref, &r) ||
 		!lsm_blob_uses_add(&rs->uses, r.number, r.len, 0, 0))
@@ -1952,6 +1955,8 @@ delete_outputs(LsmCompaction *c)
 	if (c->blob_number != 0)
 		lsm_blob_delete(c->db, &c->blob_number, 1);
 	c->blob_number = 0;
+	c->blob_relocated = 0;
+	c->blob_file_bytes = 0;
 	c->n_outputs = 0;
 	c->output_bytes = 0;
 }
@@ -2027,6 +2032,7 @@ finish_blob(RunState *rs, LsmStatus *st)
 	rc = lsm_blob_writer_finish(&rs->bw, st);
 	if (rc != LSM_OK)
 		return rc;
+	c->blob_file_bytes = rs->bw.file_bytes;
 	for (i = 0; i < c->n_outputs; i++)
 	{
 		LsmBlobUses us = {c->outputs[i].blobs, c->outputs[i].n_blobs, c->outputs[i].n_blobs};
@@ -2089,6 +2095,12 @@ lsm_compaction_run(LsmCompaction *c, LsmStatus *st)
 	c->ran = true;
 	LSM_STAT_ADD(db, bytes_compacted_read, c->input_bytes);
 	LSM_STAT_ADD(db, bytes_compacted_written, c->output_bytes);
+	if (c->blob_number != 0)
+	{
+		LSM_STAT_ADD(db, blob_files_written, 1);
+		LSM_STAT_ADD(db, bytes_blob_written, c->blob_file_bytes);
+		LSM_STAT_ADD(db, bytes_blob_relocated, c->blob_relocated);
+	}
 	return LSM_OK;
 
 fail:

@@ -773,7 +773,7 @@ verify_blobs(LsmDb *db, LsmVersion *v, LsmVerifyResult *out, LsmVerifyProblemFn 
 	for (i = 0; rc == LSM_OK && i < us.n; i++)
 	{
 		lsm_status_clear(&pst);
-		rc = lsm_blob_verify(db, us.u[i].number, out, &pst);
+		rc = lsm_blob_verify(db, &us.u[i], out, &pst);
 		if (rc == LSM_OK && us.u[i].bytes > us.u[i].total)
 			rc = lsm_status_set(&pst, LSM_CORRUPTION, 0,
 								"tables of \"%s\" reference %llu bytes of blob file %llu, which holds %llu",

@@ -180,7 +180,12 @@ flush_to_blob(LsmDb *db, LsmBlobWriter *bw, LsmBlobUses *uses, const LsmParsedKe
 
 	if (bw->b == NULL)
 	{
-		rc = lsm_blob_writer_open(db, bw, st);
+		/*
+		 * The upper levels' codec: most values of a write-heavy table are
+		 * overwritten while their blob file is young, and the survivors
+		 * move on to blob files in the bottom's codec (compaction.c).
+		 */
+		rc = lsm_blob_writer_open(db, db->opts.compression_upper, bw, st);
 		if (rc != LSM_OK)
 			return rc;
 	}
@@ -365,6 +370,8 @@ write_level0_table(LsmDb *db, LsmMemTable *mt, LsmVersionEdit *edit, LsmStatus *
 	{
 		LSM_STAT_ADD(db, flushes, 1);
 		LSM_STAT_ADD(db, bytes_flushed, props.file_bytes);
+		if (bw.number != 0)
+			lsm_blob_count_written(db, &bw);
 	}
 	else
 	{

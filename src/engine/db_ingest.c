@@ -52,11 +52,12 @@ check_files(LsmDb *db, IngestFile *files, int n, LsmStatus *st)
 		if (rc != LSM_OK)
 			return rc;
 		p = lsm_sst_props(t);
-		if (p->entries == 0 || p->max_seq != 0)
+		if (p->entries == 0 || p->max_seq != 0 || p->blob_refs != 0)
 			rc = lsm_status_set(st, LSM_INVALID_ARGUMENT, 0,
 								"file \"%s\" cannot be ingested into \"%s\": %s",
 								files[i].path, db->dir,
 								p->entries == 0 ? "it is empty" :
+								p->blob_refs != 0 ? "it holds references to blob files" :
 								"its keys carry sequence numbers other than 0");
 		else if (!lsm_buf_set(&files[i].props.smallest, p->smallest.data, p->smallest.len) ||
 				 !lsm_buf_set(&files[i].props.largest, p->largest.data, p->largest.len))

@@ -51,6 +51,7 @@ typedef struct LsmSstProps
 	uint64_t	entries;
 	uint64_t	tombstones;
 	uint64_t	merges;
+	uint64_t	blob_refs;		/* LSM_KIND_BLOB entries; stored only when > 0 */
 	uint64_t	data_blocks;
 	uint64_t	raw_key_bytes;
 	uint64_t	raw_value_bytes;

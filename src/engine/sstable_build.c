@@ -426,6 +426,8 @@ lsm_sst_builder_add(LsmSstBuilder *b, LsmSlice ikey, LsmSlice value,
 		b->props.tombstones++;
 	else if (pk.kind == LSM_KIND_MERGE)
 		b->props.merges++;
+	else if (pk.kind == LSM_KIND_BLOB)
+		b->props.blob_refs++;
 	b->props.raw_key_bytes += ikey.len;
 	b->props.raw_value_bytes += value.len;
 	if (pk.seq < b->props.min_seq)
@@ -477,7 +479,8 @@ static bool
 build_props_block(LsmBlockBuilder *pb, const LsmSstProps *p, LsmSlice *out)
 {
 	lsm_block_builder_reset(pb);
-	return prop_u64(pb, "created_micros", p->created_micros) &&
+	return (p->blob_refs == 0 || prop_u64(pb, "blob_refs", p->blob_refs)) &&
+		prop_u64(pb, "created_micros", p->created_micros) &&
 		prop_u64(pb, "data_blocks", p->data_blocks) &&
 		prop_u64(pb, "data_bytes", p->data_bytes) &&
 		prop_u64(pb, "entries", p->entries) &&

@@ -399,24 +399,26 @@ typedef struct PropSpec
 	const char *name;
 	size_t		field;			/* offsetof in LsmSstProps */
 	bool		is_key;			/* an LsmBuf rather than a uint64 */
+	bool		optional;		/* absent means 0 */
 } PropSpec;
 
 static const PropSpec prop_specs[] = {
-	{"created_micros", offsetof(LsmSstProps, created_micros), false},
-	{"data_blocks", offsetof(LsmSstProps, data_blocks), false},
-	{"data_bytes", offsetof(LsmSstProps, data_bytes), false},
-	{"entries", offsetof(LsmSstProps, entries), false},
-	{"file_bytes", offsetof(LsmSstProps, file_bytes), false},
-	{"filter_bytes", offsetof(LsmSstProps, filter_bytes), false},
-	{"index_bytes", offsetof(LsmSstProps, index_bytes), false},
-	{"largest", offsetof(LsmSstProps, largest), true},
-	{"max_seq", offsetof(LsmSstProps, max_seq), false},
-	{"merges", offsetof(LsmSstProps, merges), false},
-	{"min_seq", offsetof(LsmSstProps, min_seq), false},
-	{"raw_key_bytes", offsetof(LsmSstProps, raw_key_bytes), false},
-	{"raw_value_bytes", offsetof(LsmSstProps, raw_value_bytes), false},
-	{"smallest", offsetof(LsmSstProps, smallest), true},
-	{"tombstones", offsetof(LsmSstProps, tombstones), false},
+	{"blob_refs", offsetof(LsmSstProps, blob_refs), false, true},
+	{"created_micros", offsetof(LsmSstProps, created_micros), false, false},
+	{"data_blocks", offsetof(LsmSstProps, data_blocks), false, false},
+	{"data_bytes", offsetof(LsmSstProps, data_bytes), false, false},
+	{"entries", offsetof(LsmSstProps, entries), false, false},
+	{"file_bytes", offsetof(LsmSstProps, file_bytes), false, false},
+	{"filter_bytes", offsetof(LsmSstProps, filter_bytes), false, false},
+	{"index_bytes", offsetof(LsmSstProps, index_bytes), false, false},
+	{"largest", offsetof(LsmSstProps, largest), true, false},
+	{"max_seq", offsetof(LsmSstProps, max_seq), false, false},
+	{"merges", offsetof(LsmSstProps, merges), false, false},
+	{"min_seq", offsetof(LsmSstProps, min_seq), false, false},
+	{"raw_key_bytes", offsetof(LsmSstProps, raw_key_bytes), false, false},
+	{"raw_value_bytes", offsetof(LsmSstProps, raw_value_bytes), false, false},
+	{"smallest", offsetof(LsmSstProps, smallest), true, false},
+	{"tombstones", offsetof(LsmSstProps, tombstones), false, false},
 };
 
 #define N_PROPS (sizeof(prop_specs) / sizeof(prop_specs[0]))
@@ -472,7 +474,7 @@ parse_props(LsmSst *t, LsmSlice block, LsmStatus *st)
 	if (rc != LSM_OK)
 		return rc;
 	for (size_t i = 0; i < N_PROPS; i++)
-		if (!seen[i])
+		if (!seen[i] && !prop_specs[i].optional)
 			return lsm_status_set(st, LSM_CORRUPTION, 0,
 								  "properties block at offset %llu of file \"%s\" lacks \"%s\"",
 								  (unsigned long long) t->props_offset, t->path,
@@ -499,7 +501,8 @@ check_props(LsmSst *t, uint64_t index_size, uint64_t filter_size, LsmStatus *st)
 		p->index_bytes != index_size + LSM_BLOCK_TRAILER_SIZE ||
 		p->filter_bytes != (t->filter_buf ? filter_size + LSM_BLOCK_TRAILER_SIZE : 0) ||
 		p->tombstones > p->entries || p->merges > p->entries ||
-		p->tombstones + p->merges > p->entries ||
+		p->blob_refs > p->entries ||
+		p->tombstones + p->merges + p->blob_refs > p->entries ||
 		(p->entries == 0) != (p->data_blocks == 0) ||
 		p->data_blocks > p->entries ||
 		p->min_seq > p->max_seq || p->max_seq > LSM_MAX_SEQ)
@@ -1168,6 +1171,7 @@ typedef struct VerifyCounts
 	uint64_t	entries;
 	uint64_t	tombstones;
 	uint64_t	merges;
+	uint64_t	blob_refs;
 	uint64_t	raw_key_bytes;
 	uint64_t	raw_value_bytes;
 	uint64_t	data_blocks;
@@ -1218,6 +1222,7 @@ verify_block(LsmSst *t, LsmIter *data, uint64_t off, LsmSlice prev_sep,
 		vc->entries++;
 		vc->tombstones += pk.kind == LSM_KIND_DELETE;
 		vc->merges += pk.kind == LSM_KIND_MERGE;
+		vc->blob_refs += pk.kind == LSM_KIND_BLOB;
 		vc->raw_key_bytes += k.len;
 		vc->raw_value_bytes += lsm_iter_value(data).len;
 		if (pk.seq < vc->min_seq)
@@ -1335,7 +1340,8 @@ lsm_table_verify_counted(LsmSst *t, LsmVerifyResult *out, LsmStatus *st)
 		if (vc.entries == 0)
 			vc.min_seq = 0;
 		if (vc.entries != p->entries || vc.tombstones != p->tombstones ||
-			vc.merges != p->merges || vc.raw_key_bytes != p->raw_key_bytes ||
+			vc.merges != p->merges || vc.blob_refs != p->blob_refs ||
+			vc.raw_key_bytes != p->raw_key_bytes ||
 			vc.raw_value_bytes != p->raw_value_bytes ||
 			vc.data_blocks != p->data_blocks || vc.min_seq != p->min_seq ||
 			vc.max_seq != p->max_seq ||

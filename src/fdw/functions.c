@@ -125,6 +125,7 @@ lsm_fdw_stats(PG_FUNCTION_ARGS)
 					 ", \"blob_files\": " UINT64_FORMAT
 					 ", \"blob_bytes\": " UINT64_FORMAT
 					 ", \"blob_live_bytes\": " UINT64_FORMAT
+					 ", \"blob_file_bytes\": " UINT64_FORMAT
 					 ", \"blob_files_written\": " UINT64_FORMAT
 					 ", \"bytes_blob_written\": " UINT64_FORMAT
 					 ", \"bytes_blob_relocated\": " UINT64_FORMAT
@@ -141,7 +142,8 @@ lsm_fdw_stats(PG_FUNCTION_ARGS)
 					 s.filter_entries_dropped, s.filter_bytes_dropped,
 					 s.pending_compaction_bytes, s.stall_slowdowns,
 					 s.stall_stops, s.stall_micros, s.merge_folds,
-					 s.blob_files, s.blob_bytes, s.blob_live_bytes, s.blob_files_written,
+					 s.blob_files, s.blob_bytes, s.blob_live_bytes, s.blob_file_bytes,
+					 s.blob_files_written,
 					 s.bytes_blob_written, s.bytes_blob_relocated, s.blob_reads);
 	relation_close(rel, AccessShareLock);
 	PG_RETURN_DATUM(DirectFunctionCall1(jsonb_in, CStringGetDatum(buf.data)));

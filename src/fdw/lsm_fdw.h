@@ -39,7 +39,7 @@ typedef enum LsmCompactionStyle
  * blob_min_size's default: row values of at least this many bytes are kept
  * in blob files (docs/design.md, "Blob files").
  */
-#define LSM_DEFAULT_BLOB_MIN_SIZE 0
+#define LSM_DEFAULT_BLOB_MIN_SIZE 512
 
 typedef struct LsmTableSettings
 {

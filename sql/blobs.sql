@@ -1,0 +1,74 @@
+-- Blob files (key-value separation): rows whose stored value is at least
+-- blob_min_size bytes keep it in blob files; the tree holds references.
+-- Reads of every kind, overwrites, deletes, compaction (which moves values
+-- out of blob files with much garbage), verification and bad options.
+CREATE EXTENSION lsm_fdw;
+CREATE SERVER lsm FOREIGN DATA WRAPPER lsm_fdw;
+CREATE FUNCTION blob_stats(regclass) RETURNS TABLE (blob_files int8, live_le_total bool)
+LANGUAGE sql AS $$
+	SELECT (s->>'blob_files')::int8, (s->>'blob_live_bytes')::int8 <= (s->>'blob_bytes')::int8
+	FROM lsm_fdw_stats($1) s $$;
+
+CREATE FOREIGN TABLE b (k int4 OPTIONS (key 'true'), v text, n int4) SERVER lsm
+	OPTIONS (blob_min_size '200', on_duplicate 'overwrite');
+CREATE TABLE b_heap (k int4 PRIMARY KEY, v text, n int4);
+-- short rows stay in the tree, long ones go to blob files
+INSERT INTO b SELECT g, CASE WHEN g % 3 = 0 THEN 'short' || g ELSE repeat(md5(g::text), 4 + g % 20) END, g
+	FROM generate_series(1, 3000) g;
+INSERT INTO b_heap SELECT * FROM b;
+SELECT lsm_fdw_flush('b') IS NOT NULL AS flushed;
+SELECT blob_files > 0 AS has_blobs, live_le_total FROM blob_stats('b');
+-- point gets, a multi-get, ranges both ways, a join: the same as heap
+SELECT k, length(v), n FROM b WHERE k IN (1, 2, 3, 2999);
+SELECT v = repeat(md5('7'), 11) AS same FROM b WHERE k = 7;
+SELECT count(*), sum(length(v)), sum(n) FROM b;
+SELECT (SELECT array_agg(md5(v) ORDER BY k) FROM b WHERE k BETWEEN 100 AND 400) =
+       (SELECT array_agg(md5(v) ORDER BY k) FROM b_heap WHERE k BETWEEN 100 AND 400) AS range_same;
+SELECT (SELECT array_agg(md5(v) ORDER BY k DESC) FROM (SELECT k, v FROM b WHERE k < 500 ORDER BY k DESC LIMIT 50) s) =
+       (SELECT array_agg(md5(v) ORDER BY k DESC) FROM (SELECT k, v FROM b_heap WHERE k < 500 ORDER BY k DESC LIMIT 50) s) AS reverse_same;
+SELECT count(*) FROM b JOIN b_heap h USING (k) WHERE b.v = h.v;
+
+-- overwrites (half of them now short), deletes, then compaction
+UPDATE b SET v = repeat('u' || k, 60) WHERE k % 2 = 0;
+UPDATE b_heap SET v = repeat('u' || k, 60) WHERE k % 2 = 0;
+INSERT INTO b SELECT g, 'now short', 0 FROM generate_series(1, 3000, 5) g;
+INSERT INTO b_heap SELECT g, 'now short', 0 FROM generate_series(1, 3000, 5) g
+	ON CONFLICT (k) DO UPDATE SET v = EXCLUDED.v, n = EXCLUDED.n;
+DELETE FROM b WHERE k % 7 = 0;
+DELETE FROM b_heap WHERE k % 7 = 0;
+SELECT lsm_fdw_flush('b') IS NOT NULL AS flushed;
+SELECT (lsm_fdw_compact('b')->>'output_files')::int > 0 AS compacted;
+SELECT blob_files > 0 AS has_blobs, live_le_total FROM blob_stats('b');
+-- garbage counts from the tables of the current version: what the first
+-- compaction dropped makes the second move the live values out
+SELECT (lsm_fdw_stats('b')->>'bytes_blob_relocated')::int8 AS relocated_first;
+SELECT (lsm_fdw_compact('b')->>'output_files')::int > 0 AS compacted;
+SELECT (lsm_fdw_stats('b')->>'bytes_blob_relocated')::int8 > 0 AS relocated_second,
+       (lsm_fdw_stats('b')->>'blob_live_bytes') = (lsm_fdw_stats('b')->>'blob_bytes') AS no_garbage;
+SELECT (SELECT array_agg(md5(coalesce(v, '')) || n ORDER BY k) FROM b) =
+       (SELECT array_agg(md5(coalesce(v, '')) || n ORDER BY k) FROM b_heap) AS all_same;
+SELECT (lsm_fdw_verify('b')->>'problems')::int AS problems;
+
+-- increments over a row whose value is in a blob file
+CREATE FOREIGN TABLE bs (k int4 OPTIONS (key 'true'), pad text, n int8) SERVER lsm
+	OPTIONS (blob_min_size '100', on_duplicate 'sum');
+INSERT INTO bs VALUES (1, repeat('p', 500), 10), (2, 'tiny', 20);
+SELECT lsm_fdw_flush('bs') IS NOT NULL AS flushed;
+INSERT INTO bs VALUES (1, NULL, 5), (2, NULL, 5), (1, NULL, 1);
+SELECT k, length(pad), n FROM bs ORDER BY k;
+SELECT (lsm_fdw_compact('bs')->>'output_files')::int > 0 AS compacted;
+SELECT k, length(pad), n FROM bs ORDER BY k;
+
+-- off by default; a bad value is refused
+CREATE FOREIGN TABLE b_def (k int4 OPTIONS (key 'true'), v text) SERVER lsm;
+INSERT INTO b_def SELECT g, repeat('x', 1000) FROM generate_series(1, 100) g;
+SELECT lsm_fdw_flush('b_def') IS NOT NULL AS flushed;
+SELECT blob_files FROM blob_stats('b_def');
+CREATE FOREIGN TABLE b_bad (k int4 OPTIONS (key 'true')) SERVER lsm OPTIONS (blob_min_size '-1');
+CREATE FOREIGN TABLE b_bad (k int4 OPTIONS (key 'true')) SERVER lsm OPTIONS (blob_min_size '1GB');
+
+SET client_min_messages = warning;
+DROP EXTENSION lsm_fdw CASCADE;
+RESET client_min_messages;
+DROP TABLE b_heap;
+DROP FUNCTION blob_stats(regclass);
