@@ -59,11 +59,17 @@ SELECT k, length(pad), n FROM bs ORDER BY k;
 SELECT (lsm_fdw_compact('bs')->>'output_files')::int > 0 AS compacted;
 SELECT k, length(pad), n FROM bs ORDER BY k;
 
--- off by default; a bad value is refused
+-- 512 bytes by default; 0 keeps every value in the tree; a bad value is refused
 CREATE FOREIGN TABLE b_def (k int4 OPTIONS (key 'true'), v text) SERVER lsm;
-INSERT INTO b_def SELECT g, repeat('x', 1000) FROM generate_series(1, 100) g;
-SELECT lsm_fdw_flush('b_def') IS NOT NULL AS flushed;
-SELECT blob_files FROM blob_stats('b_def');
+CREATE FOREIGN TABLE b_off (k int4 OPTIONS (key 'true'), v text) SERVER lsm OPTIONS (blob_min_size '0');
+INSERT INTO b_def SELECT g, repeat('x', CASE WHEN g % 2 = 0 THEN 1000 ELSE 400 END) FROM generate_series(1, 100) g;
+INSERT INTO b_off SELECT * FROM b_def;
+SELECT lsm_fdw_flush('b_def') IS NOT NULL AS flushed, lsm_fdw_flush('b_off') IS NOT NULL AS flushed;
+SELECT blob_files, (lsm_fdw_stats('b_def')->>'blob_bytes')::int8 BETWEEN 50 * 1000 AND 50 * 1100 AS only_long
+	FROM blob_stats('b_def');
+SELECT blob_files FROM blob_stats('b_off');
+SELECT count(*), sum(length(v)) FROM b_def;
+SELECT count(*), sum(length(v)) FROM b_off;
 CREATE FOREIGN TABLE b_bad (k int4 OPTIONS (key 'true')) SERVER lsm OPTIONS (blob_min_size '-1');
 CREATE FOREIGN TABLE b_bad (k int4 OPTIONS (key 'true')) SERVER lsm OPTIONS (blob_min_size '1GB');
 

@@ -10,7 +10,9 @@
 #  - no transaction that began after lsm_fdw_backup returned is in it;
 #  - each is whole: its rows in both tables, and the client's counter = m.
 # The log is kept small (64 kB segments, checkpoints every 8 MB), so that
-# checkpoints and compactions run during the backup.
+# checkpoints and compactions run during the backup.  Table a keeps its
+# rows' values in blob files, which the backup must copy; b keeps them in
+# its tree.
 use strict;
 use warnings;
 use PostgreSQL::Test::Cluster;
@@ -36,8 +38,8 @@ $node->start;
 $node->safe_psql('postgres', qq{
 	CREATE EXTENSION lsm_fdw;
 	CREATE SERVER lsm FOREIGN DATA WRAPPER lsm_fdw;
-	CREATE FOREIGN TABLE a (k int8 OPTIONS (key 'true'), client int4, i int4, pad text) SERVER lsm OPTIONS (memtable_size '1MB');
-	CREATE FOREIGN TABLE b (k int8 OPTIONS (key 'true'), pad text) SERVER lsm OPTIONS (memtable_size '1MB', compaction 'tiered');
+	CREATE FOREIGN TABLE a (k int8 OPTIONS (key 'true'), client int4, i int4, pad text) SERVER lsm OPTIONS (memtable_size '1MB', blob_min_size '200');
+	CREATE FOREIGN TABLE b (k int8 OPTIONS (key 'true'), pad text) SERVER lsm OPTIONS (memtable_size '1MB', compaction 'tiered', blob_min_size '0');
 	CREATE FOREIGN TABLE cnt (k int4 OPTIONS (key 'true'), n int4) SERVER lsm;
 	CREATE FOREIGN TABLE idle (k int4 OPTIONS (key 'true')) SERVER lsm;
 	INSERT INTO idle VALUES (1), (2);

@@ -37,7 +37,11 @@ typedef enum LsmCompactionStyle
 
 /*
  * blob_min_size's default: row values of at least this many bytes are kept
- * in blob files (docs/design.md, "Blob files").
+ * in blob files (docs/design.md, "Blob files").  At ~1 KiB rows it took
+ * the 1-client put with synchronous commit off from 1.13-1.19x heap to
+ * 1.52x (compaction moved references, not values); counters and other
+ * short rows stay in the tree, where a reference would cost more than it
+ * saves.
  */
 #define LSM_DEFAULT_BLOB_MIN_SIZE 512
 
