@@ -381,71 +381,67 @@ lsm_blob_close_all(LsmDb *db)
  * Deleting
  */
 
-/* Whether any of n metas references blob file number. */
-static bool
-metas_reference(LsmFileMeta *const *files, int n, uint64_t number)
+/* Mark the candidates (a sorted list) that any of n metas references. */
+static void
+mark_referenced(const LsmBlobUses *cand, bool *kept, LsmFileMeta *const *files, int n)
 {
 	int			i;
+	int			j;
 
 	for (i = 0; i < n; i++)
-		if (lsm_blob_use_find(files[i]->blobs, files[i]->n_blobs, number) != NULL)
-			return true;
-	return false;
+		for (j = 0; j < files[i]->n_blobs; j++)
+		{
+			const LsmBlobUse *u = lsm_blob_use_find(cand->u, cand->n, files[i]->blobs[j].number);
+
+			if (u != NULL)
+				kept[u - cand->u] = true;
+		}
 }
 
 void
 lsm_blob_unreferenced_locked(LsmDb *db, LsmFileMeta *const *files, int n,
 							 uint64_t **out, int *n_out)
 {
+	LsmBlobUses cand;
+	LsmFileMeta *const *ob;
+	LsmVersion *v;
 	uint64_t   *res = NULL;
-	int			k = 0;
-	int			cap = 0;
+	bool	   *kept = NULL;
+	int			n_ob;
+	int			level;
 	int			i;
 	int			j;
+	int			k = 0;
 
 	*out = NULL;
 	*n_out = 0;
+	memset(&cand, 0, sizeof(cand));
 	for (i = 0; i < n; i++)
-	{
 		for (j = 0; j < files[i]->n_blobs; j++)
-		{
-			uint64_t	b = files[i]->blobs[j].number;
-			LsmVersion *v;
-			bool		kept = false;
-			int			level;
-			int			x;
-
-			for (x = 0; x < k && !kept; x++)
-				kept = res[x] == b;
-			for (v = lsm_versionset_live_head(db->vs); v != NULL && !kept;
-				 v = lsm_versionset_live_next(db->vs, v))
-				for (level = 0; level < LSM_NUM_LEVELS && !kept; level++)
-					kept = metas_reference(v->files[level], v->n_files[level], b);
-			if (!kept)
-				kept = metas_reference(db->deferred, db->n_deferred, b);
-			if (!kept)
-			{
-				LsmFileMeta *const *ob;
-				int			n_ob;
-
-				lsm_versionset_obsolete_list(db->vs, &ob, &n_ob);
-				kept = metas_reference(ob, n_ob, b);
-			}
-			if (kept)
-				continue;
-			if (k == cap)
-			{
-				int			ncap = cap ? cap * 2 : 16;
-				uint64_t   *p = lsm_realloc(res, (size_t) ncap * sizeof(uint64_t));
-
-				if (p == NULL)
-					break;		/* left on disk: the next open removes it */
-				res = p;
-				cap = ncap;
-			}
-			res[k++] = b;
-		}
+			if (!lsm_blob_uses_add(&cand, files[i]->blobs[j].number, 0, 0, 0))
+				goto done;		/* left on disk: the next open removes them */
+	if (cand.n == 0)
+		goto done;
+	kept = lsm_calloc((size_t) cand.n, sizeof(bool));
+	res = lsm_malloc((size_t) cand.n * sizeof(uint64_t));
+	if (kept == NULL || res == NULL)
+	{
+		lsm_free(res);
+		res = NULL;
+		goto done;
 	}
+	for (v = lsm_versionset_live_head(db->vs); v != NULL; v = lsm_versionset_live_next(db->vs, v))
+		for (level = 0; level < LSM_NUM_LEVELS; level++)
+			mark_referenced(&cand, kept, v->files[level], v->n_files[level]);
+	mark_referenced(&cand, kept, db->deferred, db->n_deferred);
+	lsm_versionset_obsolete_list(db->vs, &ob, &n_ob);
+	mark_referenced(&cand, kept, ob, n_ob);
+	for (i = 0; i < cand.n; i++)
+		if (!kept[i])
+			res[k++] = cand.u[i].number;
+done:
+	lsm_free(kept);
+	lsm_blob_uses_free(&cand);
 	*out = res;
 	*n_out = k;
 }

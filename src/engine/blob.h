@@ -122,9 +122,9 @@ extern void lsm_blob_close_all(LsmDb *db);
 
 /*
  * Blob files referenced by the tables of files that nothing else keeps
- * (live versions' tables, tables waiting for deletion, outputs being
- * written): the ones to delete with them.  Caller holds db mu; *out is
- * malloc'd (NULL when none).
+ * (live versions' tables, obsolete tables and tables waiting for the
+ * host's file horizon): the ones to delete with them.  Caller holds db mu;
+ * *out is malloc'd (NULL when none).
  */
 extern void lsm_blob_unreferenced_locked(LsmDb *db, LsmFileMeta *const *files, int n,
 										 uint64_t **out, int *n_out);

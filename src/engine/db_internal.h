@@ -297,12 +297,13 @@ typedef void (*LsmDbIterCleanup) (void *arg);
  * unbounded; both copied), each live key once, its value folded with merge,
  * versions above seq and tombstones hidden.  cleanup(cleanup_arg) runs at
  * destroy, also when this call fails.  Values of BLOB entries are read
- * from db's blob files.  NULL when out of memory.
+ * from db's blob files, counting into stats (nullable).  NULL when out of
+ * memory.
  */
 extern LsmIter *lsm_db_iter_new(LsmIter *internal, LsmSeq seq,
 								LsmSlice lower, LsmSlice upper,
 								LsmMergeFn merge, void *merge_arg,
-								LsmDb *db,
+								LsmDb *db, LsmReadStats *stats,
 								LsmDbIterCleanup cleanup, void *cleanup_arg);
 
 #endif							/* LSM_DB_INTERNAL_H */

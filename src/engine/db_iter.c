@@ -54,6 +54,7 @@ typedef struct DbIter
 	LsmMergeFn	merge;
 	void	   *merge_arg;
 	LsmDb	   *db;				/* of the blob files */
+	LsmReadStats *stats;		/* blob reads count here; nullable */
 	LsmDbIterCleanup cleanup;
 	void	   *cleanup_arg;
 
@@ -226,7 +227,7 @@ take_value(DbIter *it, LsmKind kind, LsmSlice v, LsmBuf *dst)
 		return true;
 	}
 	lsm_status_clear(&st);
-	if (lsm_blob_read(it->db, v, dst, NULL, &st) != LSM_OK)
+	if (lsm_blob_read(it->db, v, dst, it->stats, &st) != LSM_OK)
 	{
 		set_error(it, &st);
 		return false;
@@ -653,7 +654,7 @@ static const LsmIterOps dbiter_ops = {
 
 LsmIter *
 lsm_db_iter_new(LsmIter *internal, LsmSeq seq, LsmSlice lower, LsmSlice upper,
-				LsmMergeFn merge, void *merge_arg, LsmDb *db,
+				LsmMergeFn merge, void *merge_arg, LsmDb *db, LsmReadStats *stats,
 				LsmDbIterCleanup cleanup, void *cleanup_arg)
 {
 	DbIter	   *it = lsm_calloc(1, sizeof(DbIter));
@@ -671,6 +672,7 @@ lsm_db_iter_new(LsmIter *internal, LsmSeq seq, LsmSlice lower, LsmSlice upper,
 	it->merge = merge;
 	it->merge_arg = merge_arg;
 	it->db = db;
+	it->stats = stats;
 	it->cleanup = cleanup;
 	it->cleanup_arg = cleanup_arg;
 	it->dir = DIR_FORWARD;

@@ -563,7 +563,8 @@ lsm_db_iter(LsmDb *db, const LsmReadOptions *ro, LsmIter **itp, LsmStatus *st)
 		return lsm_status_set(st, LSM_NO_MEMORY, 0, "out of memory creating an iterator");
 	}
 	*itp = lsm_db_iter_new(merged, seq, ro->lower_bound, ro->upper_bound,
-						   db->opts.merge, db->opts.merge_arg, db, iter_release, pin);
+						   db->opts.merge, db->opts.merge_arg, db, pin->stats,
+						   iter_release, pin);
 	if (*itp == NULL)
 		return lsm_status_set(st, LSM_NO_MEMORY, 0, "out of memory creating an iterator");
 	return LSM_OK;

@@ -29,6 +29,14 @@ typedef enum LsmKind
 /* Seeks use the highest kind so they land before every entry of a seqno. */
 #define LSM_KIND_FOR_SEEK	LSM_KIND_BLOB
 
+/*
+ * Shortened index separators of tables carry the highest kind engines
+ * before LSM_KIND_BLOB know, so that a table without blob references stays
+ * readable by them.  Any kind works: a shortened user key lies strictly
+ * between two stored ones, so no entry shares it.
+ */
+#define LSM_KIND_SEPARATOR	LSM_KIND_MERGE
+
 typedef uint64_t LsmSeq;
 
 /* Sequence numbers use 56 bits. */

@@ -336,7 +336,7 @@ shorten_user_key(LsmSlice a, const LsmSlice *b, LsmBuf *out, bool *nomem)
  * add_index_entry
  *		Index the pending block under a key k with last_key <= k < next
  *		(next NULL for the final block).  A shortened user key gets the
- *		largest trailer (highest seqno, seek kind), so it sorts before every
+ *		highest seqno (and LSM_KIND_SEPARATOR), so it sorts before every
  *		real entry of that user key and still above last_key, whose user
  *		key is smaller.
  */
@@ -356,7 +356,7 @@ add_index_entry(LsmSstBuilder *b, const LsmSlice *next)
 	if (shorten_user_key(ulast, next ? &unext : NULL, &b->scratch, &nomem))
 	{
 		if (!lsm_ikey_append(&b->scratch, lsm_slice(NULL, 0), LSM_MAX_SEQ,
-							 LSM_KIND_FOR_SEEK))
+							 LSM_KIND_SEPARATOR))
 			return builder_nomem(b, NULL);
 		sep = lsm_buf_slice(&b->scratch);
 	}

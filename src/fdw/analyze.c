@@ -340,7 +340,7 @@ lsmAnalyzeForeignTable(Relation rel, AcquireSampleRowsFunc *func,
 	lsm_db_stats(db, &s);
 	for (int i = 0; i < LSM_NUM_LEVELS; i++)
 		bytes += s.bytes_per_level[i];
-	bytes += s.memtable_bytes;
+	bytes += s.memtable_bytes + s.blob_file_bytes;
 	*totalpages = (BlockNumber) Max(1, bytes / BLCKSZ);
 	*func = lsm_acquire_sample_rows;
 	return true;

@@ -60,6 +60,27 @@ open_for_function(Oid relid, bool need_owner, const char *fname)
 	return rel;
 }
 
+/* What the table takes on disk: its table files and its blob files. */
+static uint64
+total_files(const LsmDbStats *s)
+{
+	uint64		n = s->blob_files;
+
+	for (int i = 0; i < LSM_NUM_LEVELS; i++)
+		n += s->files_per_level[i];
+	return n;
+}
+
+static uint64
+total_bytes(const LsmDbStats *s)
+{
+	uint64		n = s->blob_file_bytes;
+
+	for (int i = 0; i < LSM_NUM_LEVELS; i++)
+		n += s->bytes_per_level[i];
+	return n;
+}
+
 /*
  * lsm_fdw_stats(regclass) returns jsonb
  *		The engine's counters and shape of one table.
@@ -72,8 +93,6 @@ lsm_fdw_stats(PG_FUNCTION_ARGS)
 	LsmDb	   *db = lsm_open_table(rel);
 	LsmDbStats	s;
 	StringInfoData buf;
-	uint64		files = 0,
-				bytes = 0;
 
 	lsm_db_stats(db, &s);
 	initStringInfo(&buf);
@@ -84,12 +103,7 @@ lsm_fdw_stats(PG_FUNCTION_ARGS)
 						 ", \"entries\": " UINT64_FORMAT ", \"tombstones\": " UINT64_FORMAT "}",
 						 i ? ", " : "", i, s.files_per_level[i], s.bytes_per_level[i],
 						 s.entries_per_level[i], s.tombstones_per_level[i]);
-		files += s.files_per_level[i];
-		bytes += s.bytes_per_level[i];
 	}
-	/* what the table takes on disk: its blob files count */
-	files += s.blob_files;
-	bytes += s.blob_file_bytes;
 	appendStringInfo(&buf,
 					 "], \"files\": " UINT64_FORMAT ", \"bytes\": " UINT64_FORMAT
 					 ", \"memtable_bytes\": " UINT64_FORMAT
@@ -130,7 +144,7 @@ lsm_fdw_stats(PG_FUNCTION_ARGS)
 					 ", \"bytes_blob_written\": " UINT64_FORMAT
 					 ", \"bytes_blob_relocated\": " UINT64_FORMAT
 					 ", \"blob_reads\": " UINT64_FORMAT "}",
-					 files, bytes, s.memtable_bytes, s.imm_memtables, s.last_seq,
+					 total_files(&s), total_bytes(&s), s.memtable_bytes, s.imm_memtables, s.last_seq,
 					 s.gets, s.memtable_hits, s.sst_probes, s.bloom_useful,
 					 s.bloom_not_useful, s.block_cache_hits, s.block_reads,
 					 s.bytes_written_wal, s.flushes, s.bytes_flushed,
@@ -249,25 +263,6 @@ jsonb_from_buf(StringInfo buf)
 	return DirectFunctionCall1(jsonb_in, CStringGetDatum(buf->data));
 }
 
-static uint64
-total_files(const LsmDbStats *s)
-{
-	uint64		n = 0;
-
-	for (int i = 0; i < LSM_NUM_LEVELS; i++)
-		n += s->files_per_level[i];
-	return n;
-}
-
-static uint64
-total_bytes(const LsmDbStats *s)
-{
-	uint64		n = 0;
-
-	for (int i = 0; i < LSM_NUM_LEVELS; i++)
-		n += s->bytes_per_level[i];
-	return n;
-}
 
 /*
  * lsm_fdw_flush(regclass) returns jsonb
@@ -319,8 +314,10 @@ lsm_fdw_flush(PG_FUNCTION_ARGS)
 					 ", \"level0_files\": " UINT64_FORMAT
 					 ", \"files\": " UINT64_FORMAT "}",
 					 before.memtable_bytes,
-					 after.flushes - before.flushes,
-					 after.bytes_flushed - before.bytes_flushed,
+					 after.flushes - before.flushes +
+					 (after.blob_files_written - before.blob_files_written),
+					 after.bytes_flushed - before.bytes_flushed +
+					 (after.bytes_blob_written - before.bytes_blob_written),
 					 after.memtable_bytes,
 					 after.files_per_level[0],
 					 total_files(&after));
