@@ -256,6 +256,37 @@ typedef struct LevelShape
 	int			l0_output;
 } LevelShape;
 
+/*
+ * level_weight
+ *		What a level stands for in the level shape: its files' bytes, plus
+ *		the stored bytes of the blob values they reference (a blob file's
+ *		size pro rata).  Without the blobs, a level of references would
+ *		stay far below its target and never reach the level under it: the
+ *		values a bulk load left in the bottom, and overwritten since, would
+ *		never be dropped, nor the blob garbage behind references no merge
+ *		looks at.  With them, a table's shape is the one it would have with
+ *		its values in the tree, and only the rewriting is cheaper.
+ */
+static uint64_t
+level_weight(const LsmVersion *v, int level)
+{
+	uint64_t	w = 0;
+	int			i;
+	int			j;
+
+	for (i = 0; i < v->n_files[level]; i++)
+	{
+		const LsmFileMeta *f = v->files[level][i];
+
+		w += f->size;
+		for (j = 0; j < f->n_blobs; j++)
+			if (f->blobs[j].total > 0)
+				w += (uint64_t) ((double) f->blobs[j].bytes * (double) f->blobs[j].file_size /
+								 (double) f->blobs[j].total);
+	}
+	return w;
+}
+
 /* The deepest level >= 1 holding a file; 0 when there is none. */
 static int
 deepest_level(const LsmVersion *v)
@@ -294,7 +325,7 @@ static_shape(const LsmOptions *o, const LsmVersion *v, LevelShape *s)
 	 * own size would drain every level above it into it.
 	 */
 	for (level = 1; level <= bottom; level++)
-		total += lsm_version_level_bytes(v, level);
+		total += level_weight(v, level);
 	while (fit < bottom && level_target(o, fit) < total)
 		fit++;
 	if (fit >= bottom)
@@ -353,7 +384,7 @@ level_shape(const LsmOptions *o, const LsmVersion *v, LevelShape *s)
 		}
 	for (level = bottom; level < LSM_NUM_LEVELS; level++)
 		s->target[level] = UINT64_MAX;
-	t = lsm_version_level_bytes(v, bottom);
+	t = level_weight(v, bottom);
 	base = bottom;
 	while (base > 1 && t > o->max_bytes_for_level_base)
 	{
@@ -657,12 +688,11 @@ lsm_compaction_pressure(const LsmOptions *o, int l0_trigger, const LsmVersion *v
 	if (v->n_files[0] >= l0_trigger && v->n_files[0] > 0)
 	{
 		out->due = true;
-		out->pending_bytes += lsm_version_level_bytes(v, 0) +
-			lsm_version_level_bytes(v, shape.l0_output);
+		out->pending_bytes += level_weight(v, 0) + level_weight(v, shape.l0_output);
 	}
 	for (level = 1; level < LSM_NUM_LEVELS - 1; level++)
 	{
-		uint64_t	bytes = lsm_version_level_bytes(v, level);
+		uint64_t	bytes = level_weight(v, level);
 		uint64_t	target = shape.target[level];
 
 		if (target != UINT64_MAX && bytes > target)
@@ -670,7 +700,7 @@ lsm_compaction_pressure(const LsmOptions *o, int l0_trigger, const LsmVersion *v
 			out->due = true;
 			/* a drain rewrites at most what lies below it, not ten times itself */
 			out->pending_bytes += shape.drain[level] ?
-				bytes + lsm_version_level_bytes(v, shape.out[level]) :
+				bytes + level_weight(v, shape.out[level]) :
 				(bytes - target) * (uint64_t) (o->level_size_multiplier + 1);
 		}
 	}
@@ -973,7 +1003,7 @@ pick_leveled(LsmDb *db, LsmVersion *v, LsmCompaction **out)
 	for (level = 1; level < LSM_NUM_LEVELS - 1; level++)
 		score[level] = shape.drain[level] ?
 			(v->n_files[level] > 0 ? 1.0 + level / 1000.0 : 0.0) :
-			level_score(lsm_version_level_bytes(v, level), shape.target[level]);
+			level_score(level_weight(v, level), shape.target[level]);
 	memset(tried, 0, sizeof(tried));
 	for (;;)
 	{

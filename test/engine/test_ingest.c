@@ -452,6 +452,106 @@ test_ingest_iter_conforms(void)
 }
 
 /*
+ * A loaded bottom of long values, overwritten through flushes that move
+ * the values to blob files: level 1 then holds small references, and only
+ * counting the values they stand for (compaction.c, level_weight) brings
+ * it down onto the bottom, where the loaded values they shadow go.
+ */
+static void
+test_ingest_bottom_takes_blob_overwrites(void)
+{
+	enum
+	{
+		NKEYS = 1000,
+		VLEN = 1000
+	};
+	char		dir[256],
+				p1[300];
+	const char *paths[1];
+	LsmOptions	o;
+	LsmSstOptions so;
+	LsmSstBuilder *b;
+	LsmBuf		ikey = LSM_BUF_INIT;
+	LsmBuf		got = LSM_BUF_INIT;
+	LsmStatus	st;
+	LsmDb	   *db;
+	LsmIngestResult r;
+	LsmDbStats	s;
+	LsmSeq		seq;
+	static char v[VLEN + 1];
+	uint64_t	loaded;
+
+	test_tmpdir(dir, sizeof(dir), "ingest_blob_overwrite");
+	small_tree_options(&o);
+	o.write_buffer_size = 64 * 1024;
+	o.target_file_size = 64 * 1024;
+	o.max_bytes_for_level_base = 256 * 1024;
+	o.level_size_multiplier = 10;
+	o.blob_min_size = 100;
+	o.compression_upper = LSM_COMPRESSION_NONE;	/* blob files as big as their values */
+	CHECK_OK(lsm_db_open(&o, dir, &db, &st), &st);
+	snprintf(p1, sizeof(p1), "%s/bulk-1.sst", dir);
+	lsm_sst_options_from(&so, &o);
+	CHECK_OK(lsm_sst_builder_open(NULL, p1, &so, &b, &st), &st);
+	for (int i = 0; i < NKEYS; i++)
+	{
+		char		k[32];
+
+		snprintf(k, sizeof(k), "k%06d", i);
+		memset(v, 'a' + i % 26, VLEN);
+		snprintf(v, sizeof(v), "load-%d-", i);
+		v[strlen(v)] = 'x';
+		ikey.len = 0;
+		CHECK(lsm_ikey_append(&ikey, str_slice(k), 0, LSM_KIND_PUT));
+		CHECK_OK(lsm_sst_builder_add(b, lsm_buf_slice(&ikey), lsm_slice(v, VLEN), &st), &st);
+	}
+	CHECK_OK(lsm_sst_builder_finish(b, NULL, &st), &st);
+	paths[0] = p1;
+	CHECK_OK(lsm_db_ingest(db, paths, 1, 100, &r, &st), &st);
+	CHECK(r.level == LSM_NUM_LEVELS - 1);
+	lsm_db_stats(db, &s);
+	loaded = s.bytes_per_level[LSM_NUM_LEVELS - 1];
+	seq = lsm_db_last_seq(db);
+	for (int round = 0; round < 2; round++)
+		for (int i = 0; i < NKEYS; i++)
+		{
+			char		k[32];
+
+			snprintf(k, sizeof(k), "k%06d", i);
+			memset(v, 'A' + (i + round) % 26, VLEN);
+			snprintf(v, sizeof(v), "r%d-%d-", round, i);
+			v[strlen(v)] = 'y';
+			CHECK_OK(write_at_kv(db, ++seq, k, v, false, &st), &st);
+		}
+	CHECK_OK(lsm_db_flush(db, &st), &st);
+	CHECK_OK(lsm_db_compact_pending(db, &st), &st);
+	lsm_db_stats(db, &s);
+	printf("  loaded %lluK; levels:", (unsigned long long) loaded / 1024);
+	for (int l = 0; l < LSM_NUM_LEVELS; l++)
+		printf(" %llu/%lluK", (unsigned long long) s.files_per_level[l],
+			   (unsigned long long) s.bytes_per_level[l] / 1024);
+	printf("; blob files %llu, %lluK\n", (unsigned long long) s.blob_files,
+		   (unsigned long long) s.blob_file_bytes / 1024);
+	/* the loaded values are gone from the bottom: it holds references */
+	CHECK(s.bytes_per_level[LSM_NUM_LEVELS - 1] < loaded / 4);
+	CHECK(s.entries_per_level[LSM_NUM_LEVELS - 1] == NKEYS);
+	for (int i = 0; i < NKEYS; i += 37)
+	{
+		char		k[32];
+		char		want[32];
+
+		snprintf(k, sizeof(k), "k%06d", i);
+		snprintf(want, sizeof(want), "r1-%d-y", i);
+		CHECK_OK(lsm_db_get(db, NULL, str_slice(k), &got, &st), &st);
+		CHECK(got.len == VLEN && memcmp(got.data, want, strlen(want)) == 0);
+	}
+	CHECK_OK(lsm_db_close(db, &st), &st);
+	lsm_buf_free(&ikey);
+	lsm_buf_free(&got);
+	test_rmtree(dir);
+}
+
+/*
  * A bulk load into an empty table goes to the last level; the overwrites
  * that follow (static level shape) must reach it, not pile up in the
  * levels between, which the static targets would let grow to many times
@@ -690,6 +790,7 @@ main(void)
 	RUN(test_ingest_refused);
 	RUN(test_ingest_iter_conforms);
 	RUN(test_ingest_bottom_takes_overwrites);
+	RUN(test_ingest_bottom_takes_blob_overwrites);
 	RUN(test_ingest_append_below_levels);
 	RUN(test_ingest_small_l0_to_bottom);
 	return test_finish();
