@@ -37,14 +37,13 @@ INSERT INTO b_heap SELECT g, 'now short', 0 FROM generate_series(1, 3000, 5) g
 DELETE FROM b WHERE k % 7 = 0;
 DELETE FROM b_heap WHERE k % 7 = 0;
 SELECT lsm_fdw_flush('b') IS NOT NULL AS flushed;
-SELECT (lsm_fdw_compact('b')->>'output_files')::int > 0 AS compacted;
+-- garbage counts from the tables of the current version: the references
+-- its compaction drops make a second compaction move the live values out
+SELECT (c->>'output_files')::int > 0 AS compacted, (c->>'blob_bytes_relocated')::int8 > 0 AS relocated
+	FROM lsm_fdw_compact('b') c;
 SELECT blob_files > 0 AS has_blobs, live_le_total FROM blob_stats('b');
--- garbage counts from the tables of the current version: what the first
--- compaction dropped makes the second move the live values out
-SELECT (lsm_fdw_stats('b')->>'bytes_blob_relocated')::int8 AS relocated_first;
-SELECT (lsm_fdw_compact('b')->>'output_files')::int > 0 AS compacted;
-SELECT (lsm_fdw_stats('b')->>'bytes_blob_relocated')::int8 > 0 AS relocated_second,
-       (lsm_fdw_stats('b')->>'blob_live_bytes') = (lsm_fdw_stats('b')->>'blob_bytes') AS no_garbage;
+SELECT (lsm_fdw_stats('b')->>'blob_live_bytes') = (lsm_fdw_stats('b')->>'blob_bytes') AS no_garbage;
+SELECT (c->>'blob_bytes_relocated')::int8 AS relocated_again FROM lsm_fdw_compact('b') c;
 SELECT (SELECT array_agg(md5(coalesce(v, '')) || n ORDER BY k) FROM b) =
        (SELECT array_agg(md5(coalesce(v, '')) || n ORDER BY k) FROM b_heap) AS all_same;
 SELECT (lsm_fdw_verify('b')->>'problems')::int AS problems;

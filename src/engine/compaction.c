@@ -767,10 +767,10 @@ set_inputs(LsmCompaction *c, int level, LsmFileMeta *const *files, int n)
 /*
  * blob_info
  *		Sum what the tables of v reference of each blob file, and mark the
- *		blob files with at least blob_gc_percent garbage: the values of
- *		those that the run meets move to a new blob file, so that the old
- *		one loses its last reference once every table that references it
- *		was compacted.  Only blob files an input references matter, but the
+ *		blob files with at least blob_gc_percent garbage
+ *		(lsm_db_compact_blob_garbage: any): the values of those that the
+ *		run meets move to a new blob file, so that the old one loses its
+ *		last reference once every table that references it was compacted.  Only blob files an input references matter, but the
  *		garbage is the whole version's.  False on OOM.
  */
 static bool
@@ -2322,9 +2322,40 @@ lsm_db_compact_range(LsmDb *db, LsmSlice lower, LsmSlice upper, LsmStatus *st)
 	return lsm_db_compact_range_info(db, lower, upper, NULL, st);
 }
 
-LsmCode
-lsm_db_compact_range_info(LsmDb *db, LsmSlice lower, LsmSlice upper,
-						  LsmCompactionInfo *info, LsmStatus *st)
+/* Whether a blob file the current version references holds garbage. */
+static bool
+version_has_blob_garbage(LsmDb *db)
+{
+	LsmVersion *v;
+	LsmBlobUses us;
+	bool		any = false;
+	int			i;
+
+	db->env->mutex_lock(db->mu);
+	v = lsm_versionset_current(db->vs);
+	db->env->mutex_unlock(db->mu);
+	if (lsm_blob_version_uses(v, &us))
+	{
+		for (i = 0; i < us.n && !any; i++)
+			any = us.u[i].bytes < us.u[i].total;
+		lsm_blob_uses_free(&us);
+	}
+	db->env->mutex_lock(db->mu);
+	lsm_version_unref(v);
+	lsm_db_unlock_and_delete_obsolete(db);
+	return any;
+}
+
+/*
+ * manual_compaction
+ *		Flush, then compact [lower, upper) in one compaction, waiting for
+ *		running compactions that hold files of the range.  all_garbage:
+ *		move the values out of every blob file with garbage, not only those
+ *		past blob_gc_percent.
+ */
+static LsmCode
+manual_compaction(LsmDb *db, LsmSlice lower, LsmSlice upper, bool all_garbage,
+				  LsmCompactionInfo *info, LsmStatus *st)
 {
 	LsmCompaction *c;
 	LsmCode		rc;
@@ -2347,6 +2378,8 @@ lsm_db_compact_range_info(LsmDb *db, LsmSlice lower, LsmSlice upper,
 		rc = LSM_OK;
 	else if (rc == LSM_OK)
 	{
+		for (int i = 0; all_garbage && i < c->n_blob_info; i++)
+			c->blob_gc[i] = c->blob_info[i].bytes < c->blob_info[i].total;
 		rc = lsm_compaction_run(c, st);
 		if (rc == LSM_OK)
 			rc = install(c, false, st);
@@ -2357,6 +2390,23 @@ lsm_db_compact_range_info(LsmDb *db, LsmSlice lower, LsmSlice upper,
 	if (rc == LSM_OK && db->opts.auto_compact)
 		rc = lsm_db_compact_until_done(db, false, st);
 	return rc;
+}
+
+LsmCode
+lsm_db_compact_range_info(LsmDb *db, LsmSlice lower, LsmSlice upper,
+						  LsmCompactionInfo *info, LsmStatus *st)
+{
+	return manual_compaction(db, lower, upper, false, info, st);
+}
+
+LsmCode
+lsm_db_compact_blob_garbage(LsmDb *db, LsmCompactionInfo *info, LsmStatus *st)
+{
+	if (info != NULL)
+		memset(info, 0, sizeof(*info));
+	if (!version_has_blob_garbage(db))
+		return LSM_OK;
+	return manual_compaction(db, lsm_slice(NULL, 0), lsm_slice(NULL, 0), true, info, st);
 }
 
 /*

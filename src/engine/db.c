@@ -754,6 +754,27 @@ verify_problem(LsmCode rc)
 }
 
 /*
+ * verify_outcome
+ *		One file's verification: a problem with the file is counted and
+ *		handed to fn, and the run goes on (LSM_OK); any other error ends it.
+ */
+static LsmCode
+verify_outcome(LsmCode rc, const LsmStatus *pst, LsmVerifyResult *out,
+			   LsmVerifyProblemFn fn, void *arg, LsmStatus *st)
+{
+	if (verify_problem(rc))
+	{
+		out->problems++;
+		if (fn != NULL)
+			fn(arg, pst);
+		return LSM_OK;
+	}
+	if (rc != LSM_OK && st != NULL)
+		*st = *pst;
+	return rc;
+}
+
+/*
  * verify_blobs
  *		lsm_db_verify_all's part for the blob files v references: each is
  *		read whole, and a table referencing more of one than it holds is a
@@ -781,15 +802,7 @@ verify_blobs(LsmDb *db, LsmVersion *v, LsmVerifyResult *out, LsmVerifyProblemFn 
 								(unsigned long long) us.u[i].number,
 								(unsigned long long) us.u[i].total);
 		out->files++;
-		if (verify_problem(rc))
-		{
-			out->problems++;
-			if (fn != NULL)
-				fn(arg, &pst);
-			rc = LSM_OK;
-		}
-		else if (rc != LSM_OK && st != NULL)
-			*st = pst;
+		rc = verify_outcome(rc, &pst, out, fn, arg, st);
 	}
 	lsm_blob_uses_free(&us);
 	return rc;
@@ -833,15 +846,7 @@ lsm_db_verify_all(LsmDb *db, LsmVerifyResult *out, LsmVerifyProblemFn fn, void *
 			if (rc == LSM_OK)
 				rc = lsm_table_verify_counted(t, out, &pst);
 			out->files++;
-			if (verify_problem(rc))
-			{
-				out->problems++;
-				if (fn != NULL)
-					fn(arg, &pst);
-				rc = LSM_OK;
-			}
-			else if (rc != LSM_OK && st != NULL)
-				*st = pst;
+			rc = verify_outcome(rc, &pst, out, fn, arg, st);
 		}
 	}
 	if (rc == LSM_OK)

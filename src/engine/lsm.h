@@ -581,6 +581,17 @@ extern LsmCode lsm_db_compact_range(LsmDb *db, LsmSlice lower, LsmSlice upper,
  */
 extern LsmCode lsm_db_compact_range_info(LsmDb *db, LsmSlice lower, LsmSlice upper,
 										 LsmCompactionInfo *info, LsmStatus *st);
+
+/*
+ * When a blob file the tables reference holds garbage, one more manual
+ * compaction of everything, moving the live values of every such blob
+ * file (whatever blob_gc_percent says) to new ones, so that all of them
+ * go.  After lsm_db_compact_range, which drops the references that make
+ * garbage, this gives the space back (lsm_fdw_compact()).  *info as
+ * above; zeroed when there was nothing to do.
+ */
+extern LsmCode lsm_db_compact_blob_garbage(LsmDb *db, LsmCompactionInfo *info,
+										   LsmStatus *st);
 /* (errors: those of lsm_db_flush and of the compaction steps above) */
 
 /*

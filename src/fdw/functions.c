@@ -420,6 +420,7 @@ lsm_fdw_compact(PG_FUNCTION_ARGS)
 	Relation	rel;
 	LsmDb	   *db = open_for_maintenance(PG_GETARG_OID(0), "lsm_fdw_compact", &rel);
 	LsmCompactionInfo info;
+	LsmCompactionInfo blob_info;
 	LsmDbStats	before,
 				after;
 	LsmStatus	st;
@@ -433,6 +434,9 @@ lsm_fdw_compact(PG_FUNCTION_ARGS)
 	{
 		rc = lsm_db_compact_range_info(db, lsm_slice(NULL, 0), lsm_slice(NULL, 0), &info,
 									   &st);
+		/* then the blob garbage that compaction made visible */
+		if (rc == LSM_OK)
+			rc = lsm_db_compact_blob_garbage(db, &blob_info, &st);
 	}
 	PG_FINALLY();
 	{
@@ -456,6 +460,7 @@ lsm_fdw_compact(PG_FUNCTION_ARGS)
 					 ", \"output_level\": %d"
 					 ", \"entries_dropped\": " UINT64_FORMAT
 					 ", \"trivial_move\": %s"
+					 ", \"blob_bytes_relocated\": " UINT64_FORMAT
 					 ", \"files\": " UINT64_FORMAT
 					 ", \"bytes\": " UINT64_FORMAT "}",
 					 total_files(&before), total_bytes(&before),
@@ -465,6 +470,7 @@ lsm_fdw_compact(PG_FUNCTION_ARGS)
 					 info.n_inputs > 0 ? info.output_level : 0,
 					 info.entries_dropped,
 					 info.trivial_move ? "true" : "false",
+					 after.bytes_blob_relocated - before.bytes_blob_relocated,
 					 total_files(&after), total_bytes(&after));
 	PG_RETURN_DATUM(jsonb_from_buf(&buf));
 }

@@ -911,6 +911,23 @@ gc_threshold(int pct, bool expect_move)
 	CHECK(model_matches(db, NULL, &m, 9));
 	CHECK(blobs_on_disk_match(db, dir));
 	CHECK(verify_clean(db));
+	{
+		LsmCompactionInfo ci;
+		uint64_t	moved = expect_move ? 0 : (uint64_t) (N - OVER) * LEN;
+
+		/* whatever the threshold: every blob file with garbage goes */
+		CHECK_OK(lsm_db_compact_blob_garbage(db, &ci, &st), &st);
+		lsm_db_stats(db, &s);
+		CHECK(s.bytes_blob_relocated == moved);
+		CHECK(!blob_exists(dir, a[0]));
+		CHECK(s.blob_live_bytes == s.blob_bytes && s.blob_bytes == (uint64_t) N * LEN);
+		CHECK(expect_move ? ci.n_inputs == 0 : ci.n_inputs > 0);
+		CHECK(model_matches(db, NULL, &m, 10));
+		CHECK(blobs_on_disk_match(db, dir));
+		/* nothing left to do */
+		CHECK_OK(lsm_db_compact_blob_garbage(db, &ci, &st), &st);
+		CHECK(ci.n_inputs == 0);
+	}
 	CHECK_OK(lsm_db_close(db, &st), &st);
 	model_free(&m);
 	test_rmtree(dir);
