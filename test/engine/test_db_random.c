@@ -644,9 +644,23 @@ do_compact(Run *r)
 		lsm_compaction_release(c);
 		FAIL(r, "compaction run: %s", st.msg);
 	}
-	/* the world goes on between run and install */
+	/*
+	 * The world goes on between run and install, but a write that level 0
+	 * could stop would wait for this compaction, which only this thread
+	 * can install: then a get instead.
+	 */
 	for (int i = (int) test_rng_below(&r->rng, 4); ok && i > 0; i--)
-		ok = test_rng_below(&r->rng, 2) ? do_write(r) : do_get(r);
+	{
+		LsmDbStats	s;
+
+		lsm_db_stats(r->db, &s);
+		if (test_rng_below(&r->rng, 2) &&
+			(r->opts.l0_stop_writes_trigger == 0 ||
+			 s.files_per_level[0] + 1 < (uint64_t) r->opts.l0_stop_writes_trigger))
+			ok = do_write(r);
+		else
+			ok = do_get(r);
+	}
 	if (test_rng_below(&r->rng, 20) == 0)
 	{
 		lsm_compaction_release(c);	/* given up: the outputs go */
