@@ -80,6 +80,11 @@ SHOW lsm_fdw.synchronous_commit;
 CREATE TEMP TABLE sync_probe AS SELECT (lsm_fdw_server_stats()->>'log_syncs')::bigint AS n;
 DO $$ BEGIN FOR i IN 1..30 LOOP INSERT INTO tr VALUES (-100 - i, 'sync'); COMMIT; END LOOP; END $$;
 SELECT (lsm_fdw_server_stats()->>'log_syncs')::bigint - n >= 30 AS synced_each_commit FROM sync_probe;
+-- the fsyncs are timed, inside the flush rounds that ran them
+SELECT (s->>'log_flush_rounds')::bigint >= 30 AS rounds,
+       (s->>'log_sync_micros')::bigint > 0 AS sync_timed,
+       (s->>'log_flush_round_micros')::bigint >= (s->>'log_sync_micros')::bigint AS rounds_hold_syncs
+  FROM (SELECT lsm_fdw_server_stats() AS s) x;
 SET synchronous_commit = off;
 UPDATE sync_probe SET n = (lsm_fdw_server_stats()->>'log_syncs')::bigint;
 DO $$ BEGIN FOR i IN 1..30 LOOP INSERT INTO tr VALUES (-200 - i, 'async'); COMMIT; END LOOP; END $$;

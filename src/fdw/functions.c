@@ -221,6 +221,9 @@ lsm_fdw_server_stats(PG_FUNCTION_ARGS)
 					 ", \"log_bytes\": " UINT64_FORMAT
 					 ", \"log_flush_calls\": " UINT64_FORMAT
 					 ", \"log_syncs\": " UINT64_FORMAT
+					 ", \"log_flush_rounds\": " UINT64_FORMAT
+					 ", \"log_sync_micros\": " UINT64_FORMAT
+					 ", \"log_flush_round_micros\": " UINT64_FORMAT
 					 ", \"log_segments\": " UINT64_FORMAT
 					 ", \"log_segments_made_at_switch\": " UINT64_FORMAT
 					 ", \"log_spare_segments_used\": " UINT64_FORMAT
@@ -241,6 +244,7 @@ lsm_fdw_server_stats(PG_FUNCTION_ARGS)
 					 open_tables, sh->max_tables,
 					 pg_atomic_read_u64(&sh->visible_seq),
 					 xs.appends, xs.append_bytes, xs.flush_calls, xs.syncs,
+					 xs.flush_rounds, xs.sync_micros, xs.round_micros,
 					 xs.segments, xs.segments_created, xs.spares_used,
 					 xs.segments_recycled, xs.spares_recycled,
 					 xs.insert_lsn, xs.flushed_lsn);

@@ -111,6 +111,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "lsm_alloc.h"
 #include "lsm_coding.h"
@@ -207,6 +208,8 @@ struct LsmXlog
 	uint64_t	n_flush_calls;
 	uint64_t	n_flush_rounds;
 	uint64_t	n_syncs;
+	uint64_t	n_sync_micros;	/* time in the leaders' fsyncs */
+	uint64_t	n_round_micros; /* time a flush round ran, election to end */
 	uint64_t	n_segments;
 	uint64_t	n_created;
 	uint64_t	n_spares_used;
@@ -220,6 +223,15 @@ struct LsmXlog
 #define XLOG_LOAD(p)		__atomic_load_n((p), __ATOMIC_ACQUIRE)
 #define XLOG_STORE(p, v)	__atomic_store_n((p), (v), __ATOMIC_RELEASE)
 #define XLOG_COUNT(p, v)	__atomic_fetch_add((p), (v), __ATOMIC_RELAXED)
+
+static uint64_t
+now_micros(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t) ts.tv_sec * 1000000 + (uint64_t) ts.tv_nsec / 1000;
+}
 
 /*
  * segment_path
@@ -826,6 +838,7 @@ flush_sync_files(LsmXlog *x, uint64_t target, LsmStatus *st)
 	for (;;)
 	{
 		LsmFile    *f;
+		uint64_t	t0;
 		uint64_t	seg_start;
 		uint64_t	seg_end = 0;
 		bool		finished;
@@ -851,7 +864,9 @@ flush_sync_files(LsmXlog *x, uint64_t target, LsmStatus *st)
 			return LSM_OK;
 
 		/* every record below target is written (lsm_xlog_flush) */
+		t0 = now_micros();
 		rc = env->sync(f, st);
+		XLOG_COUNT(&x->n_sync_micros, now_micros() - t0);
 		XLOG_COUNT(&x->n_syncs, 1);
 		if (rc != LSM_OK)
 			return rc;
@@ -954,6 +969,7 @@ lsm_xlog_flush(LsmXlog *x, uint64_t upto, LsmStatus *st)
 {
 	LsmEnv	   *env = x->env;
 	uint64_t	target;
+	uint64_t	t0;
 	LsmMutex   *round_mu;
 	LsmCode		rc;
 
@@ -986,6 +1002,7 @@ lsm_xlog_flush(LsmXlog *x, uint64_t upto, LsmStatus *st)
 	}
 
 	/* leader: round_mu is taken before flush_mu is let go, so waiters wait */
+	t0 = now_micros();
 	x->flush_round++;
 	XLOG_STORE(&x->flush_running, 1);
 	round_mu = x->round_mu[x->flush_round % 2];
@@ -1008,6 +1025,7 @@ lsm_xlog_flush(LsmXlog *x, uint64_t upto, LsmStatus *st)
 		break_log(x, rc, st, "fsync");
 	XLOG_STORE(&x->flush_running, 0);
 	env->mutex_unlock(round_mu);
+	XLOG_COUNT(&x->n_round_micros, now_micros() - t0);
 	return rc;
 }
 
@@ -1462,6 +1480,8 @@ lsm_xlog_stats(LsmXlog *x, LsmXlogStats *out)
 	out->flush_calls = XLOG_LOAD(&x->n_flush_calls);
 	out->flush_rounds = XLOG_LOAD(&x->n_flush_rounds);
 	out->syncs = XLOG_LOAD(&x->n_syncs);
+	out->sync_micros = XLOG_LOAD(&x->n_sync_micros);
+	out->round_micros = XLOG_LOAD(&x->n_round_micros);
 	out->segments = XLOG_LOAD(&x->n_segments);
 	out->segments_created = XLOG_LOAD(&x->n_created);
 	out->spares_used = XLOG_LOAD(&x->n_spares_used);

@@ -132,6 +132,8 @@ typedef struct LsmXlogStats
 	uint64_t	flush_calls;	/* lsm_xlog_flush calls, fast path included */
 	uint64_t	flush_rounds;	/* flushes that had to sync (leaders) */
 	uint64_t	syncs;			/* fdatasync calls made by flushes */
+	uint64_t	sync_micros;	/* time those calls took */
+	uint64_t	round_micros;	/* time flush rounds ran (leader elected to done) */
 	uint64_t	segments;		/* segment files of the log now */
 	uint64_t	segments_created;	/* since open, made inside an append */
 	uint64_t	spares_used;	/* since open, segments that were a spare */
