@@ -117,7 +117,7 @@ get_from_memtable(GetCtx *g, LsmMemTable *mt, LsmSlice target)
 	LsmMemIter	mi;
 
 	lsm_memtable_iter_init(&mi, mt);
-	for (lsm_iter_seek(&mi.base, target); lsm_iter_valid(&mi.base);
+	for (lsm_memtable_iter_seek_key(&mi, target); lsm_iter_valid(&mi.base);
 		 lsm_iter_next(&mi.base))
 	{
 		if (!get_visit(g, lsm_iter_key(&mi.base), lsm_iter_value(&mi.base)))

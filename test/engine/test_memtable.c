@@ -97,7 +97,8 @@ test_init_and_empty(void)
 	CHECK(lsm_memtable_count(mt) == 0);
 	CHECK(lsm_memtable_min_seq(mt) == LSM_MAX_SEQ);
 	CHECK(lsm_memtable_max_seq(mt) == 0);
-	CHECK(lsm_memtable_bytes_used(mt) > 0 && lsm_memtable_bytes_used(mt) < 256);
+	/* the header, the head node and the hash buckets (4 bytes per 256) */
+	CHECK(lsm_memtable_bytes_used(mt) > 0 && lsm_memtable_bytes_used(mt) < 256 + 8192 / 64);
 	CHECK(lsm_memtable_bytes_used(mt) + lsm_memtable_bytes_free(mt) == 8192);
 	CHECK_OK(lsm_memtable_verify(mt, &st), &st);
 
@@ -504,6 +505,20 @@ test_grow(void)
 		seen++;
 	}
 	CHECK(seen == n + more);
+	/* grown, its buckets are too few: gets search the skiplist, and find */
+	for (int k = 0; k < n + more; k++)
+	{
+		LsmBuf		b = LSM_BUF_INIT;
+		LsmParsedKey pk;
+
+		snprintf(user, sizeof(user), "g%05d", (k * 37) % 10007);
+		lsm_memtable_iter_seek_key(&it, ikey(&b, lsm_slice_str(user), LSM_MAX_SEQ,
+											 LSM_KIND_FOR_SEEK));
+		CHECK(lsm_iter_valid(&it.base));
+		CHECK(lsm_ikey_parse(lsm_iter_key(&it.base), &pk));
+		CHECK(lsm_slice_eq(pk.user_key, lsm_slice_str(user)));
+		lsm_buf_free(&b);
+	}
 	free(big);
 }
 
@@ -581,7 +596,10 @@ test_random_model(void)
 		int			n = 0;
 		int			alphabet = 2 + (int) test_rng_below(&rng, 20);
 		LsmSeq		seq = test_rng_below(&rng, 1000);
+		/* odd rounds add older versions after newer ones (hash keeps the newest) */
+		bool		down = (round % 2) == 1;
 		LsmMemIter	it;
+		LsmMemIter	it2;
 		LsmBuf		b = LSM_BUF_INIT;
 		LsmStatus	st;
 		int			i;
@@ -597,7 +615,10 @@ test_random_model(void)
 
 			for (size_t j = 0; j < klen; j++)
 				user[j] = (uint8_t) ('a' + test_rng_below(&rng, alphabet));
-			seq += 1 + test_rng_below(&rng, 3);
+			if (down)
+				seq = (i == 0 ? 3 * (LsmSeq) cap + 1000 : seq) - 1 - test_rng_below(&rng, 2);
+			else
+				seq += 1 + test_rng_below(&rng, 3);
 			if (!add_entry(mt, lsm_slice(user, klen), seq, kind))
 				break;
 			memcpy(m[n].key, user, klen);
@@ -610,6 +631,7 @@ test_random_model(void)
 		CHECK_OK(lsm_memtable_verify(mt, &st), &st);
 
 		lsm_memtable_iter_init(&it, mt);
+		lsm_memtable_iter_init(&it2, mt);
 		i = 0;
 		for (lsm_iter_seek_first(&it.base); lsm_iter_valid(&it.base); lsm_iter_next(&it.base), i++)
 		{
@@ -648,6 +670,17 @@ test_random_model(void)
 								 (LsmKind) test_rng_below(&rng, 3));
 						lsm_iter_seek(&it.base, t);
 						pos = model_lower_bound(m, n, t);
+						/* a point get's seek: there when the key has a version <= t */
+						lsm_memtable_iter_seek_key(&it2, t);
+						if (pos < n && m[pos].len == klen + 8 &&
+							memcmp(m[pos].key, user, klen) == 0)
+						{
+							CHECK(lsm_iter_valid(&it2.base));
+							CHECK(lsm_slice_eq(lsm_iter_key(&it2.base),
+											   lsm_slice(m[pos].key, m[pos].len)));
+						}
+						else
+							CHECK(!lsm_iter_valid(&it2.base));
 						break;
 					}
 			}
@@ -699,6 +732,7 @@ typedef struct ReaderResult
 	long		scans;
 	long		entries_seen;
 	long		prevs;
+	long		gets;
 	int			errors;
 	char		what[160];
 } ReaderResult;
@@ -792,6 +826,32 @@ conc_reader(void *arg)
 			if (lsm_iter_valid(&it.base) &&
 				lsm_ikey_cmp(lsm_iter_key(&it.base), lsm_buf_slice(&target)) < 0)
 				reader_fail(rr, "seek landed before its target");
+			/*
+			 * A point get's seek after that: the key's hash chain must hold
+			 * a version at least as new as the skiplist search found.
+			 */
+			{
+				LsmMemIter	g;
+				LsmParsedKey found;
+				LsmParsedKey got;
+				bool		had = lsm_iter_valid(&it.base) &&
+					lsm_ikey_parse(lsm_iter_key(&it.base), &found) &&
+					lsm_slice_eq(found.user_key, lsm_slice(user, len));
+
+				lsm_memtable_iter_init(&g, rr->sh->mt);
+				lsm_memtable_iter_seek_key(&g, lsm_buf_slice(&target));
+				if (lsm_iter_valid(&g.base))
+				{
+					if (!lsm_ikey_parse(lsm_iter_key(&g.base), &got) ||
+						!lsm_slice_eq(got.user_key, lsm_slice(user, len)))
+						reader_fail(rr, "a get's seek landed on another key");
+					else if (had && got.seq < found.seq)
+						reader_fail(rr, "a get's seek found an older version than the skiplist");
+				}
+				else if (had)
+					reader_fail(rr, "a get's seek missed a key the skiplist has");
+				rr->gets++;
+			}
 			for (int p = 0; p < 5 && lsm_iter_valid(&it.base); p++)
 			{
 				LsmSlice	k = lsm_iter_key(&it.base);
@@ -852,8 +912,8 @@ test_concurrent_readers(void)
 	CHECK_OK(lsm_memtable_verify(sh.mt, &st), &st);
 	for (i = 0; i < 2; i++)
 	{
-		printf("  reader %d: %ld scans, %ld entries, %ld prevs, %d errors%s%s\n",
-			   i, rr[i].scans, rr[i].entries_seen, rr[i].prevs, rr[i].errors,
+		printf("  reader %d: %ld scans, %ld entries, %ld prevs, %ld gets, %d errors%s%s\n",
+			   i, rr[i].scans, rr[i].entries_seen, rr[i].prevs, rr[i].gets, rr[i].errors,
 			   rr[i].errors ? ": " : "", rr[i].what);
 		CHECK(rr[i].errors == 0);
 		CHECK(rr[i].scans >= 1);
