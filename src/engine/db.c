@@ -984,9 +984,9 @@ lsm_db_stats(LsmDb *db, LsmDbStats *out)
 		}
 	}
 	out->pending_compaction_bytes = db->pressure.pending_bytes;
-	out->memtable_bytes = lsm_memtable_bytes_used(sv->mem->mt);
+	out->memtable_bytes = lsm_memtable_entry_bytes(sv->mem->mt);
 	for (i = 0; i < sv->n_imm; i++)
-		out->memtable_bytes += lsm_memtable_bytes_used(sv->imm[i]->mt);
+		out->memtable_bytes += lsm_memtable_entry_bytes(sv->imm[i]->mt);
 	out->imm_memtables = (uint64_t) sv->n_imm;
 	out->last_seq = db->last_seq;
 	db->env->mutex_unlock(db->mu);

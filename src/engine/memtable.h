@@ -74,6 +74,8 @@ extern bool lsm_memtable_add_op(LsmMemTable *mt, LsmSeq seq, LsmKind kind,
 
 extern size_t lsm_memtable_bytes_used(const LsmMemTable *mt);
 extern size_t lsm_memtable_bytes_free(const LsmMemTable *mt);
+/* The bytes of the entries alone: bytes_used without the fixed part. */
+extern size_t lsm_memtable_entry_bytes(const LsmMemTable *mt);
 extern uint64_t lsm_memtable_count(const LsmMemTable *mt);
 extern LsmSeq lsm_memtable_min_seq(const LsmMemTable *mt);	/* LSM_MAX_SEQ when empty */
 extern LsmSeq lsm_memtable_max_seq(const LsmMemTable *mt);	/* 0 when empty */

@@ -1542,6 +1542,8 @@ test_merge_fold(void)
 	host_options(&o, false);
 	o.horizon_fn = horizon_zero;
 	o.merge_fold_every = 4;
+	/* one memtable for all: each memtable bounds its own run of operands */
+	o.write_buffer_size = 64 * 1024;
 	CHECK_OK(lsm_db_open(&o, dir, &db, &st), &st);
 	CHECK_OK(write_at_kv(db, seq++, "other", "x", &st), &st);
 

@@ -598,6 +598,7 @@ test_random_model(void)
 		LsmSeq		seq = test_rng_below(&rng, 1000);
 		/* odd rounds add older versions after newer ones (hash keeps the newest) */
 		bool		down = (round % 2) == 1;
+		LsmSeq		top = 0;		/* the newest seq added */
 		LsmMemIter	it;
 		LsmMemIter	it2;
 		LsmBuf		b = LSM_BUF_INIT;
@@ -621,6 +622,8 @@ test_random_model(void)
 				seq += 1 + test_rng_below(&rng, 3);
 			if (!add_entry(mt, lsm_slice(user, klen), seq, kind))
 				break;
+			if (seq > top)
+				top = seq;
 			memcpy(m[n].key, user, klen);
 			lsm_put_fixed64(m[n].key + klen, lsm_pack_seq_kind(seq, kind));
 			m[n].len = klen + 8;
@@ -666,7 +669,7 @@ test_random_model(void)
 						for (size_t j = 0; j < klen; j++)
 							user[j] = (uint8_t) ('a' + test_rng_below(&rng, alphabet + 1));
 						t = ikey(&b, lsm_slice(user, klen),
-								 test_rng_below(&rng, seq + 2),
+								 test_rng_below(&rng, top + 2),
 								 (LsmKind) test_rng_below(&rng, 3));
 						lsm_iter_seek(&it.base, t);
 						pos = model_lower_bound(m, n, t);
@@ -711,6 +714,56 @@ test_random_model(void)
 	}
 }
 
+/*
+ * A get of a key with many versions newer than its snapshot: past a few,
+ * the hash's walk along level 0 gives way to the skiplist search.
+ */
+static void
+test_get_many_versions(void)
+{
+	size_t		size = 1 << 20;
+	void	   *r = region_new(size);
+	LsmMemTable *mt = lsm_memtable_init(r, size);
+	LsmMemIter	it;
+	LsmBuf		b = LSM_BUF_INIT;
+	LsmSeq		seq = 0;
+	LsmSeq		snaps[] = {0, 1, 2, 5, 50, 198, 199, 200, 201, 250, 1000};
+
+	CHECK(mt != NULL);
+	for (int v = 0; v < 100; v++)
+	{
+		char		other[16];
+
+		snprintf(other, sizeof(other), "k%03d", v);
+		CHECK(add_entry(mt, lsm_slice_str(other), ++seq, LSM_KIND_PUT));
+		CHECK(add_entry(mt, lsm_slice_str("hot"), ++seq,
+						v % 3 == 0 ? LSM_KIND_MERGE : LSM_KIND_PUT));
+	}
+	lsm_memtable_iter_init(&it, mt);
+	for (size_t i = 0; i < sizeof(snaps) / sizeof(snaps[0]); i++)
+	{
+		LsmSeq		want = snaps[i] >= 200 ? 200 : snaps[i] - snaps[i] % 2;
+		LsmParsedKey pk;
+
+		lsm_memtable_iter_seek_key(&it, ikey(&b, lsm_slice_str("hot"), snaps[i],
+											 LSM_KIND_FOR_SEEK));
+		if (want == 0)
+		{
+			CHECK(!lsm_iter_valid(&it.base));
+			continue;
+		}
+		CHECK(lsm_iter_valid(&it.base));
+		CHECK(lsm_ikey_parse(lsm_iter_key(&it.base), &pk));
+		CHECK(lsm_slice_eq(pk.user_key, lsm_slice_str("hot")));
+		CHECK(pk.seq == want);
+	}
+	lsm_memtable_iter_seek_key(&it, ikey(&b, lsm_slice_str("cold"), 1000,
+										 LSM_KIND_FOR_SEEK));
+	CHECK(!lsm_iter_valid(&it.base));
+	lsm_buf_free(&b);
+	free(r);
+}
+
 /* ---------- one writer, two lock-free readers ---------- */
 
 enum
@@ -722,6 +775,7 @@ typedef struct ConcShared
 {
 	LsmMemTable *mt;
 	int			done;			/* writer finished; atomic */
+	uint64_t	done_seq;		/* entries up to this seq are added; atomic */
 	uint64_t	seed;
 } ConcShared;
 
@@ -755,6 +809,8 @@ conc_writer(void *arg)
 			fprintf(stderr, "  writer: region full at %d\n", i);
 			break;
 		}
+		/* what a reader may take as its snapshot, as last_seq in the engine */
+		__atomic_store_n(&sh->done_seq, (uint64_t) i + 1, __ATOMIC_RELEASE);
 	}
 	__atomic_store_n(&sh->done, 1, __ATOMIC_RELEASE);
 	return NULL;
@@ -799,6 +855,7 @@ conc_reader(void *arg)
 	LsmMemIter	it;
 	LsmBuf		prev = LSM_BUF_INIT;
 	LsmBuf		target = LSM_BUF_INIT;
+	LsmBuf		get_target = LSM_BUF_INIT;
 	long		last_n = 0;
 
 	lsm_memtable_iter_init(&it, rr->sh->mt);
@@ -827,29 +884,28 @@ conc_reader(void *arg)
 				lsm_ikey_cmp(lsm_iter_key(&it.base), lsm_buf_slice(&target)) < 0)
 				reader_fail(rr, "seek landed before its target");
 			/*
-			 * A point get's seek after that: the key's hash chain must hold
-			 * a version at least as new as the skiplist search found.
+			 * A point get at a snapshot of what is fully added: the hash
+			 * must land where the skiplist search does.
 			 */
 			{
 				LsmMemIter	g;
+				LsmSeq		snap = __atomic_load_n(&rr->sh->done_seq, __ATOMIC_ACQUIRE);
 				LsmParsedKey found;
-				LsmParsedKey got;
-				bool		had = lsm_iter_valid(&it.base) &&
+				LsmSlice	t = ikey(&get_target, lsm_slice(user, len), snap,
+									 LSM_KIND_FOR_SEEK);
+				bool		had;
+
+				lsm_iter_seek(&it.base, t);
+				had = lsm_iter_valid(&it.base) &&
 					lsm_ikey_parse(lsm_iter_key(&it.base), &found) &&
 					lsm_slice_eq(found.user_key, lsm_slice(user, len));
-
 				lsm_memtable_iter_init(&g, rr->sh->mt);
-				lsm_memtable_iter_seek_key(&g, lsm_buf_slice(&target));
-				if (lsm_iter_valid(&g.base))
-				{
-					if (!lsm_ikey_parse(lsm_iter_key(&g.base), &got) ||
-						!lsm_slice_eq(got.user_key, lsm_slice(user, len)))
-						reader_fail(rr, "a get's seek landed on another key");
-					else if (had && got.seq < found.seq)
-						reader_fail(rr, "a get's seek found an older version than the skiplist");
-				}
-				else if (had)
-					reader_fail(rr, "a get's seek missed a key the skiplist has");
+				lsm_memtable_iter_seek_key(&g, t);
+				if (had != lsm_iter_valid(&g.base))
+					reader_fail(rr, had ? "a get's seek missed a key the skiplist has"
+								: "a get's seek found a key the skiplist has not");
+				else if (had && !lsm_slice_eq(lsm_iter_key(&g.base), lsm_iter_key(&it.base)))
+					reader_fail(rr, "a get's seek found another version than the skiplist");
 				rr->gets++;
 			}
 			for (int p = 0; p < 5 && lsm_iter_valid(&it.base); p++)
@@ -877,6 +933,7 @@ conc_reader(void *arg)
 	}
 	lsm_buf_free(&prev);
 	lsm_buf_free(&target);
+	lsm_buf_free(&get_target);
 	return NULL;
 }
 
@@ -894,6 +951,7 @@ test_concurrent_readers(void)
 
 	sh.mt = lsm_memtable_init(r, size);
 	sh.done = 0;
+	sh.done_seq = 0;
 	sh.seed = seed ^ 0xabc;
 	CHECK(sh.mt != NULL);
 	memset(rr, 0, sizeof(rr));
@@ -975,12 +1033,51 @@ bench_memtable(void)
 		   N, t1 - t0, N / (t1 - t0) / 1e3, found);
 	CHECK(found == N);
 
+	found = 0;
+	t0 = now_sec();
+	for (i = 0; i < N; i++)
+	{
+		size_t		k = (size_t) ((i * 7919L) % N);
+		LsmSlice	user = lsm_slice(keys + k * 16, 16);
+
+		lsm_memtable_iter_seek_key(&it, ikey(&b, user, LSM_MAX_SEQ, LSM_KIND_FOR_SEEK));
+		if (lsm_iter_valid(&it.base))
+			found++;
+	}
+	t1 = now_sec();
+	printf("  get:    %d random point gets (key hash) in %.3f s = %.0f k/s (%ld found)\n",
+		   N, t1 - t0, N / (t1 - t0) / 1e3, found);
+	CHECK(found == N);
+
 	t0 = now_sec();
 	i = 0;
 	for (lsm_iter_seek_first(&it.base); lsm_iter_valid(&it.base); lsm_iter_next(&it.base))
 		i++;
 	t1 = now_sec();
 	printf("  scan: %d entries in %.3f s\n", i, t1 - t0);
+
+	/* counters: 1M versions of 100k keys, in a memtable of its own */
+	{
+		void	   *r2 = region_new(size);
+		LsmMemTable *mt2 = lsm_memtable_init(r2, size);
+		LsmStatus	st;
+
+		CHECK(mt2 != NULL);
+		t0 = now_sec();
+		for (i = 0; i < N; i++)
+		{
+			size_t		k = (size_t) ((i * 7919L) % (N / 10));
+
+			CHECK(lsm_memtable_add(mt2, (LsmSeq) i + 1, LSM_KIND_PUT,
+								   lsm_slice(keys + k * 16, 16),
+								   lsm_slice(keys + k * 16, 8)));
+		}
+		t1 = now_sec();
+		printf("  insert: %d versions of %d keys in %.3f s = %.0f k/s\n",
+			   N, N / 10, t1 - t0, N / (t1 - t0) / 1e3);
+		CHECK_OK(lsm_memtable_verify(mt2, &st), &st);
+		free(r2);
+	}
 	lsm_buf_free(&b);
 	free(keys);
 	free(r);
@@ -999,6 +1096,7 @@ main(void)
 	RUN(test_grow);
 	RUN(test_iter_new);
 	RUN(test_random_model);
+	RUN(test_get_many_versions);
 	RUN(test_concurrent_readers);
 	if (getenv("LSM_BENCH") != NULL)
 		RUN(bench_memtable);
