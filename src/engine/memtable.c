@@ -37,7 +37,8 @@
  * so every node a reader reaches is complete.  A node linked at level 0 but
  * not yet at upper levels is merely harder to find, never wrong.  Nodes are
  * never unlinked or changed after publication, except for next[] slots
- * being overwritten by later inserts, which is exactly the atomic part.
+ * being overwritten by later inserts, which is exactly the atomic part,
+ * and hnext (the same, for the hash chains) and prev0 (the writer's own).
  *
  * Header counters (used, count, seqs, max_height) are written only by the
  * writer and read by anyone with relaxed atomics: they are statistics, and
@@ -69,10 +70,11 @@
  * which the hash finds; every node keeps its level-0 predecessor (written
  * and read by the writer only), so such a version is linked at level 0
  * alone, after that predecessor, with no search.  A node of height 1 adds
- * nothing to the levels above; at most FAST_MAX versions in a row are
- * inserted so, then one takes a random height through the full search,
- * so a search that reaches level 0 before a key steps over at most
- * FAST_MAX extra nodes.
+ * nothing to the levels above, so short inserts follow only a node of
+ * height 2 or more, at most FAST_MAX in a row, and a newer version that
+ * takes the full search gets a height of at least 2: each run of short
+ * nodes lies between two nodes of level 1, and a search stepping along
+ * level 0 meets at most FAST_MAX of them.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -515,11 +517,20 @@ lsm_memtable_add_op(LsmMemTable *mt, LsmSeq seq, LsmKind kind,
 	if (mt->nbuckets > 0)
 	{
 		newest = hash_find(mt, user_key, lsm_bloom_hash(user_key));
+		if (newest != 0 && lsm_pack_seq_kind(seq, kind) <= node_tag(mt, newest))
+			newest = 0;			/* an older version: the full search */
 		if (newest != 0 && node_fast(mt, newest) < FAST_MAX &&
-			lsm_pack_seq_kind(seq, kind) > node_tag(mt, newest))
+			(node_fast(mt, newest) > 0 || node_height(mt, newest) >= 2))
 			fast = node_fast(mt, newest) + 1;
 	}
 	height = fast > 0 ? 1 : random_height(&rng);
+
+	/*
+	 * A newer version that takes the search is at least 2 high, so that a
+	 * run of short inserts has a node of level 1 on both sides.
+	 */
+	if (fast == 0 && newest != 0 && height < 2)
+		height = 2;
 	need = node_size(height, ikey_len, value.len);
 	if (need > mt->size - mt->used)
 		return false;

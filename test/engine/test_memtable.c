@@ -596,8 +596,12 @@ test_random_model(void)
 		int			n = 0;
 		int			alphabet = 2 + (int) test_rng_below(&rng, 20);
 		LsmSeq		seq = test_rng_below(&rng, 1000);
-		/* odd rounds add older versions after newer ones (hash keeps the newest) */
-		bool		down = (round % 2) == 1;
+		/*
+		 * Rounds add versions in rising order, falling order (the hash keeps
+		 * the newest), or scrambled (short inserts meet older versions
+		 * inserted after them).
+		 */
+		int			order = round % 3;
 		LsmSeq		top = 0;		/* the newest seq added */
 		LsmMemIter	it;
 		LsmMemIter	it2;
@@ -616,8 +620,10 @@ test_random_model(void)
 
 			for (size_t j = 0; j < klen; j++)
 				user[j] = (uint8_t) ('a' + test_rng_below(&rng, alphabet));
-			if (down)
+			if (order == 1)
 				seq = (i == 0 ? 3 * (LsmSeq) cap + 1000 : seq) - 1 - test_rng_below(&rng, 2);
+			else if (order == 2)
+				seq = 1 + ((LsmSeq) i * 7919) % 20011;	/* distinct: 20011 is prime */
 			else
 				seq += 1 + test_rng_below(&rng, 3);
 			if (!add_entry(mt, lsm_slice(user, klen), seq, kind))
@@ -761,6 +767,95 @@ test_get_many_versions(void)
 										 LSM_KIND_FOR_SEEK));
 	CHECK(!lsm_iter_valid(&it.base));
 	lsm_buf_free(&b);
+	free(r);
+}
+
+/*
+ * Merge operands of one key, fold every 3rd: the short insert counts the
+ * run like the search does, so the 3rd, 6th ... operand is refused (the
+ * caller then adds the folded value instead).
+ */
+static void
+test_fold_short_inserts(void)
+{
+	size_t		size = 1 << 16;
+	void	   *r = region_new(size);
+	LsmMemTable *mt = lsm_memtable_init(r, size);
+	LsmSeq		seq = 1;
+	LsmStatus	st;
+	int			refused = 0;
+
+	CHECK(mt != NULL);
+	CHECK(add_entry(mt, lsm_slice_str("m"), seq++, LSM_KIND_PUT));
+	for (int i = 0; i < 30; i++)
+	{
+		bool		due = false;
+		bool		ok = lsm_memtable_add_op(mt, seq, LSM_KIND_MERGE, lsm_slice_str("m"),
+											 lsm_slice_str("+1"), 3, &due);
+
+		/* the run since the last value: 1, 2, then the 3rd is refused */
+		CHECK(ok == ((i % 3) != 2));
+		CHECK(due == !ok);
+		if (!ok)
+		{
+			refused++;
+			CHECK(add_entry(mt, lsm_slice_str("m"), seq, LSM_KIND_PUT));
+		}
+		seq++;
+	}
+	CHECK(refused == 10);
+	CHECK(lsm_memtable_count(mt) == 31);
+	CHECK_OK(lsm_memtable_verify(mt, &st), &st);
+	free(r);
+}
+
+/*
+ * Many versions of a few keys, many of one key: level 1 must stay dense
+ * enough that no more than FAST_MAX (4) short nodes lie between two of its
+ * nodes, whatever the heights drawn.
+ */
+static void
+test_short_insert_runs(void)
+{
+	size_t		size = 8u << 20;
+	void	   *r = region_new(size);
+	LsmMemTable *mt = lsm_memtable_init(r, size);
+	LsmMemIter	it;
+	LsmSeq		seq = 0;
+	int			longest = 0;
+	int			cur = 0;
+
+	CHECK(mt != NULL);
+	for (int i = 0; i < 60000; i++)
+	{
+		char		user[16];
+
+		snprintf(user, sizeof(user), "k%04d", i < 20000 ? i % 500 : 7);
+		CHECK(add_entry(mt, lsm_slice_str(user), ++seq, LSM_KIND_PUT));
+	}
+	/* a run: nodes of height 1 in a row at level 0 that are of one key */
+	lsm_memtable_iter_init(&it, mt);
+	{
+		LsmBuf		prev = LSM_BUF_INIT;
+
+		for (lsm_iter_seek_first(&it.base); lsm_iter_valid(&it.base); lsm_iter_next(&it.base))
+		{
+			LsmSlice	uk = lsm_ikey_user_key(lsm_iter_key(&it.base));
+			bool		same = prev.len == uk.len && memcmp(prev.data, uk.data, uk.len) == 0;
+			uint32_t	h = ((const uint32_t *) ((const uint8_t *) mt + it.node))[0] & 0x0f;
+
+			if (h == 1 && same)
+				cur++;
+			else
+				cur = h == 1 ? 1 : 0;
+			if (cur > longest)
+				longest = cur;
+			lsm_buf_set(&prev, uk.data, uk.len);
+		}
+		lsm_buf_free(&prev);
+	}
+	/* the key's first node may be 1 high too: FAST_MAX + 1 at most */
+	CHECK(longest <= 5);
 	free(r);
 }
 
@@ -1097,6 +1192,8 @@ main(void)
 	RUN(test_iter_new);
 	RUN(test_random_model);
 	RUN(test_get_many_versions);
+	RUN(test_fold_short_inserts);
+	RUN(test_short_insert_runs);
 	RUN(test_concurrent_readers);
 	if (getenv("LSM_BENCH") != NULL)
 		RUN(bench_memtable);
