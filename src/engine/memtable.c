@@ -54,8 +54,9 @@
  * whose chains hold each user key's newest node only: a get hashes its
  * key, finds that node in a few misses (chains average one key per 256
  * bytes of entries) and steps along level 0 past the versions newer than
- * its snapshot, or searches the skiplist when there are many.  The writer adds a node to its
- * chain after linking it, replacing the key's older node in place (one
+ * its snapshot, or searches the skiplist when there are many.  The writer
+ * adds a node to its chain after linking it (hashing the key once for the
+ * lookup and the add), replacing the key's older node in place (one
  * release store of the predecessor's link; the old node keeps its hnext,
  * so a reader standing on it still walks the rest of the chain).  A
  * reader needs only versions at or below its snapshot, which were applied
@@ -243,10 +244,11 @@ hash_find(const LsmMemTable *mt, LsmSlice user_key, uint64_t hash)
  *		else at the head of its chain.  The writer only.
  */
 static void
-hash_add(LsmMemTable *mt, uint32_t node, LsmSlice ikey)
+hash_add(LsmMemTable *mt, uint32_t node, LsmSlice ikey, uint64_t hash)
 {
 	LsmSlice	user_key = lsm_ikey_user_key(ikey);
-	uint32_t   *slot = bucket_slot(mt, lsm_bloom_hash(user_key));
+	uint32_t   *bucket = bucket_slot(mt, hash);
+	uint32_t   *slot = bucket;
 	uint32_t   *words = node_words(mt, node);
 
 	for (uint32_t x = *slot; x != 0; x = *slot)
@@ -263,9 +265,8 @@ hash_add(LsmMemTable *mt, uint32_t node, LsmSlice ikey)
 		}
 		slot = &node_words(mt, x)[1];
 	}
-	slot = bucket_slot(mt, lsm_bloom_hash(user_key));
-	__atomic_store_n(&words[1], *slot, __ATOMIC_RELAXED);
-	__atomic_store_n(slot, node, __ATOMIC_RELEASE);
+	__atomic_store_n(&words[1], *bucket, __ATOMIC_RELAXED);
+	__atomic_store_n(bucket, node, __ATOMIC_RELEASE);
 }
 
 /*
@@ -496,6 +497,7 @@ lsm_memtable_add_op(LsmMemTable *mt, LsmSeq seq, LsmKind kind,
 	uint64_t	rng = mt->rng;
 	int			height;
 	uint64_t	ikey_len = (uint64_t) user_key.len + LSM_IKEY_TRAILER;
+	uint64_t	hash = 0;
 	uint32_t	newest = 0;
 	uint32_t	fast = 0;
 	uint32_t	succ;
@@ -516,7 +518,8 @@ lsm_memtable_add_op(LsmMemTable *mt, LsmSeq seq, LsmKind kind,
 	/* a newer version of a key held here: the short insert (see top) */
 	if (mt->nbuckets > 0)
 	{
-		newest = hash_find(mt, user_key, lsm_bloom_hash(user_key));
+		hash = lsm_bloom_hash(user_key);
+		newest = hash_find(mt, user_key, hash);
 		if (newest != 0 && lsm_pack_seq_kind(seq, kind) <= node_tag(mt, newest))
 			newest = 0;			/* an older version: the full search */
 		if (newest != 0 && node_fast(mt, newest) < FAST_MAX &&
@@ -597,7 +600,7 @@ lsm_memtable_add_op(LsmMemTable *mt, LsmSeq seq, LsmKind kind,
 	if (succ != 0)
 		node_words(mt, succ)[2] = node;
 	if (mt->nbuckets > 0)
-		hash_add(mt, node, node_key(mt, node));
+		hash_add(mt, node, node_key(mt, node), hash);
 
 	mt->rng = rng;
 	__atomic_store_n(&mt->used, mt->used + need, __ATOMIC_RELAXED);
