@@ -78,7 +78,9 @@ SELECT k, c FROM ctr WHERE k = 'x';
 SELECT lsm_fdw_verify('ctr') IS NOT NULL AS verified;
 
 -- a hot key's reads fold a bounded number of operands: an increment whose
--- check folded 32 rewrites the row when nobody else holds the key's lock
+-- row is as it read it goes in as the folded row (base hint), so here the
+-- read folds none (an increment whose check folded 32 would rewrite the
+-- row when nobody else holds the key's lock)
 UPDATE ctr SET c = 0 WHERE k = 'x';
 DO $$ BEGIN FOR i IN 1..100 LOOP UPDATE ctr SET c = c + 1 WHERE k = 'x'; COMMIT; END LOOP; END $$;
 EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, SUMMARY OFF) SELECT c FROM ctr WHERE k = 'x';

@@ -449,6 +449,9 @@ lsm_db_install_sv(LsmDb *db, LsmSuperVersion *nsv, LsmMemRef *mem, LsmMemRef **i
 		imm[i]->refs++;
 	}
 	nsv->version = lsm_versionset_current(db->vs);
+	/* every entry above last_seq goes into the new active memtable */
+	if (db->sv == NULL || db->sv->mem != mem)
+		db->hint_floor = db->last_seq;
 	/* the open trigger holds until level 0 was compacted below it */
 	if (db->l0_trigger < db->opts.l0_compaction_trigger &&
 		nsv->version->n_files[0] < db->l0_trigger)
@@ -913,6 +916,7 @@ lsm_db_stats(LsmDb *db, LsmDbStats *out)
 	STAT_LOAD(trivial_moves);
 	STAT_LOAD(ingested_files);
 	STAT_LOAD(merge_folds);
+	STAT_LOAD(merge_base_folds);
 	STAT_LOAD(compaction_entries_dropped);
 	STAT_LOAD(filter_entries_dropped);
 	STAT_LOAD(filter_bytes_dropped);

@@ -259,6 +259,7 @@ lsm_db_ingest(LsmDb *db, const char *const *paths, int n, LsmSeq first_seq,
 
 	db->env->mutex_lock(db->mu);
 	db->last_seq = first + (LsmSeq) n - 1;
+	db->hint_floor = db->last_seq;	/* these entries are not in the memtable */
 	db->env->mutex_unlock(db->mu);
 	if (out != NULL)
 	{

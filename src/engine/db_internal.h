@@ -162,6 +162,14 @@ struct LsmDb
 	int			cap_old_logs;
 	LsmStatus	bg_error;		/* sticky: writes refused until reopen */
 
+	/*
+	 * Every entry above hint_floor is in the active memtable (a base hint
+	 * read at or above it sees, in that memtable alone, whether its key
+	 * changed since; db_write.c).  Raised to last_seq by a new active
+	 * memtable and by an ingest.  Written with mu held as well.
+	 */
+	LsmSeq		hint_floor;
+
 	uint64_t	flushes;		/* tables flushed so far */
 
 	/* compaction, under mu (pressure: see LsmPressure) */

@@ -142,7 +142,87 @@ typedef struct InsertAt
 	size_t		need_left;		/* room reserved for the entries not yet added */
 	LsmBuf		below;			/* fold_operand's buffers */
 	LsmBuf		folded;
+	const LsmBaseHint *hints;	/* sorted by key; see lsm.h */
+	int			n_hints;
 } InsertAt;
+
+/*
+ * Whether ia->folded, in place of an operand, leaves the room reserved
+ * for the rest of the batch.
+ */
+static bool
+folded_fits(const InsertAt *ia, LsmSlice key)
+{
+	return lsm_memtable_bytes_free(ia->mt) >=
+		lsm_memtable_entry_size(key.len, ia->folded.len) + ia->need_left;
+}
+
+/* The hint for key, or NULL (binary search; hints are sorted by key). */
+static const LsmBaseHint *
+find_hint(const InsertAt *ia, LsmSlice key)
+{
+	int			lo = 0;
+	int			hi = ia->n_hints;
+
+	while (lo < hi)
+	{
+		int			mid = lo + (hi - lo) / 2;
+		int			c = lsm_slice_cmp(ia->hints[mid].key, key);
+
+		if (c == 0)
+			return &ia->hints[mid];
+		if (c < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return NULL;
+}
+
+/*
+ * fold_over_hint
+ *		Add the merge operand op at seq folded over its hint's base, when
+ *		the hint still holds (*done); see LsmBaseHint.  Nothing of the key
+ *		changed after read_seq when the active memtable holds every entry
+ *		above read_seq (hint_floor) and its newest entry of the key, if
+ *		any, is at or below read_seq.  Every entry below seq is applied
+ *		(caller holds write_mu, the host applies in sequence order), so the
+ *		base is what a get at seq - 1 reads.
+ */
+static LsmCode
+fold_over_hint(InsertAt *ia, LsmSeq seq, LsmSlice key, LsmSlice op, bool *done,
+			   LsmStatus *st)
+{
+	LsmDb	   *db = ia->db;
+	const LsmBaseHint *h = find_hint(ia, key);
+	LsmMemIter	it;
+	LsmParsedKey pk;
+	LsmStatus	ignore;
+
+	*done = false;
+	if (h == NULL || h->read_seq < db->hint_floor || h->read_seq >= seq)
+		return LSM_OK;
+	if (!lsm_buf_make_private(&ia->below, 256) ||
+		!lsm_buf_make_private(&ia->folded, 256))
+		return LSM_OK;
+	lsm_buf_reset(&ia->below);
+	if (!lsm_ikey_append(&ia->below, key, LSM_MAX_SEQ, LSM_KIND_FOR_SEEK))
+		return LSM_OK;
+	lsm_memtable_iter_init(&it, ia->mt);
+	lsm_memtable_iter_seek_key(&it, lsm_buf_slice(&ia->below));
+	if (lsm_iter_valid(&it.base) &&
+		lsm_ikey_parse(lsm_iter_key(&it.base), &pk) &&
+		lsm_slice_eq(pk.user_key, key) && pk.seq > h->read_seq)
+		return LSM_OK;			/* the key changed after the read */
+	lsm_buf_reset(&ia->folded);
+	if (db->opts.merge(db->opts.merge_arg, key, &h->base, &op, 1, &ia->folded,
+					   &ignore) != LSM_OK || !folded_fits(ia, key))
+		return LSM_OK;			/* an overflow (readers report it), or no room */
+	*done = true;
+	LSM_STAT_ADD(db, merge_base_folds, 1);
+	return lsm_db_insert_entry(ia->mt, seq, LSM_KIND_PUT, key,
+							   lsm_buf_slice(&ia->folded), st);
+}
 
 /*
  * fold_operand
@@ -173,15 +253,11 @@ fold_operand(InsertAt *ia, LsmSeq seq, LsmSlice key, LsmSlice op, LsmStatus *st)
 		rc = db->opts.merge(db->opts.merge_arg, key, rc == LSM_OK ? &base : NULL,
 							&op, 1, &ia->folded, &ignore);
 	}
-	if (rc == LSM_OK &&
-		lsm_memtable_bytes_free(ia->mt) >=
-		lsm_memtable_entry_size(key.len, ia->folded.len) + ia->need_left)
-	{
-		LSM_STAT_ADD(db, merge_folds, 1);
-		return lsm_db_insert_entry(ia->mt, seq, LSM_KIND_PUT, key,
-								   lsm_buf_slice(&ia->folded), st);
-	}
-	return lsm_db_insert_entry(ia->mt, seq, LSM_KIND_MERGE, key, op, st);
+	if (rc != LSM_OK || !folded_fits(ia, key))
+		return lsm_db_insert_entry(ia->mt, seq, LSM_KIND_MERGE, key, op, st);
+	LSM_STAT_ADD(db, merge_folds, 1);
+	return lsm_db_insert_entry(ia->mt, seq, LSM_KIND_PUT, key,
+							   lsm_buf_slice(&ia->folded), st);
 }
 
 static LsmCode
@@ -194,6 +270,14 @@ insert_entry_at(void *arg, LsmSeq seq, LsmKind kind, LsmSlice key, LsmSlice valu
 
 	ia->need_left -= size < ia->need_left ? size : ia->need_left;
 	seq = seq - ia->from + ia->to;
+	if (kind == LSM_KIND_MERGE && ia->n_hints > 0)
+	{
+		bool		done;
+		LsmCode		rc = fold_over_hint(ia, seq, key, value, &done, st);
+
+		if (done || rc != LSM_OK)
+			return rc;
+	}
 	if (kind != LSM_KIND_MERGE || ia->db->opts.merge_fold_every == 0)
 		return lsm_db_insert_entry(ia->mt, seq, kind, key, value, st);
 	if (lsm_memtable_add_op(ia->mt, seq, kind, key, value,
@@ -318,7 +402,8 @@ wait_for_room(LsmDb *db, size_t need, bool nowait, bool *froze, LsmStatus *st)
  */
 static LsmCode
 apply_batch(LsmDb *db, LsmBatch *batch, LsmSlice contents, uint32_t count,
-			size_t need, LsmSeq first_at, bool nowait, LsmStatus *st)
+			size_t need, LsmSeq first_at, const LsmBaseHint *hints, int n_hints,
+			bool nowait, LsmStatus *st)
 {
 	LsmSeq		first;
 	uint64_t	end;
@@ -379,6 +464,8 @@ apply_batch(LsmDb *db, LsmBatch *batch, LsmSlice contents, uint32_t count,
 		ia.need_left = need;
 		memset(&ia.below, 0, sizeof(ia.below));	/* LSM_BUF_INIT */
 		memset(&ia.folded, 0, sizeof(ia.folded));
+		ia.hints = hints;
+		ia.n_hints = hints != NULL ? n_hints : 0;
 		rc = lsm_batch_iterate(contents, insert_entry_at, &ia, st);
 		lsm_buf_free(&ia.below);
 		lsm_buf_free(&ia.folded);
@@ -457,11 +544,12 @@ lsm_db_write(LsmDb *db, LsmBatch *batch, LsmStatus *st)
 	rc = lsm_db_batch_room(lsm_batch_contents(batch), &need, st);
 	if (rc != LSM_OK)
 		return rc;
-	return apply_batch(db, batch, lsm_batch_contents(batch), count, need, 0, false, st);
+	return apply_batch(db, batch, lsm_batch_contents(batch), count, need, 0, NULL, 0,
+					   false, st);
 }
 
 /*
- * lsm_db_write_at
+ * lsm_db_write_at_hinted
  *		Apply a batch the host logged, at the sequence numbers it chose.
  *		Everything about the contents is checked before anything is
  *		applied.  Its sequence number field means nothing here; when it is
@@ -469,8 +557,10 @@ lsm_db_write(LsmDb *db, LsmBatch *batch, LsmStatus *st)
  *		is walked instead (hosts that leave it zero, as lsm_batch_create
  *		does, never pay for that).
  */
-static LsmCode
-write_at(LsmDb *db, LsmSlice contents, LsmSeq first_seq, bool nowait, LsmStatus *st)
+LsmCode
+lsm_db_write_at_hinted(LsmDb *db, LsmSlice contents, LsmSeq first_seq,
+					   const LsmBaseHint *hints, int n_hints, bool nowait,
+					   LsmStatus *st)
 {
 	uint8_t    *copy = NULL;
 	uint32_t	count;
@@ -509,7 +599,8 @@ write_at(LsmDb *db, LsmSlice contents, LsmSeq first_seq, bool nowait, LsmStatus 
 							"sequence numbers %llu.. of a batch of %u entries are outside 1..2^56-1",
 							(unsigned long long) first_seq, count);
 	if (rc == LSM_OK && count > 0)
-		rc = apply_batch(db, NULL, contents, count, need, first_seq, nowait, st);
+		rc = apply_batch(db, NULL, contents, count, need, first_seq, hints, n_hints,
+						 nowait, st);
 	lsm_free(copy);
 	return rc;
 }
@@ -517,7 +608,7 @@ write_at(LsmDb *db, LsmSlice contents, LsmSeq first_seq, bool nowait, LsmStatus 
 LsmCode
 lsm_db_write_at(LsmDb *db, LsmSlice contents, LsmSeq first_seq, LsmStatus *st)
 {
-	return write_at(db, contents, first_seq, false, st);
+	return lsm_db_write_at_hinted(db, contents, first_seq, NULL, 0, false, st);
 }
 
 /*
@@ -527,7 +618,7 @@ lsm_db_write_at(LsmDb *db, LsmSlice contents, LsmSeq first_seq, LsmStatus *st)
 LsmCode
 lsm_db_try_write_at(LsmDb *db, LsmSlice contents, LsmSeq first_seq, LsmStatus *st)
 {
-	return write_at(db, contents, first_seq, true, st);
+	return lsm_db_write_at_hinted(db, contents, first_seq, NULL, 0, true, st);
 }
 
 LsmSeq

@@ -350,6 +350,32 @@ extern LsmCode lsm_db_try_write_at(LsmDb *db, LsmSlice contents, LsmSeq first_se
 								   LsmStatus *st);
 
 /*
+ * What a committer read before it wrote a merge operand: key's value at
+ * read_seq was base (a found row, merge operands folded).  Passed with
+ * the batch, sorted by key (bytewise, distinct keys), it lets the apply
+ * write that operand as the value a get would read, base with the operand
+ * folded in, when it can tell cheaply that nothing changed the key after
+ * read_seq: the active memtable holds every entry above read_seq and none
+ * of the key's.  Otherwise the operand goes in as it is.  A hint is a
+ * promise: a wrong base is written as the row.  Later gets of the key
+ * then stop in the memtable instead of folding down to an older table.
+ */
+typedef struct LsmBaseHint
+{
+	LsmSlice	key;
+	LsmSeq		read_seq;
+	LsmSlice	base;
+} LsmBaseHint;
+
+/*
+ * lsm_db_write_at (nowait false) or lsm_db_try_write_at (nowait true)
+ * with hints (n_hints of them; NULL and 0 for none).
+ */
+extern LsmCode lsm_db_write_at_hinted(LsmDb *db, LsmSlice contents, LsmSeq first_seq,
+									  const LsmBaseHint *hints, int n_hints,
+									  bool nowait, LsmStatus *st);
+
+/*
  * The highest sequence number applied (readers see everything up to it).
  * Right after an external_wal open: the highest the tables hold, so the
  * host re-applies its log records above it.
@@ -685,6 +711,7 @@ typedef struct LsmDbStats
 	uint64_t	memtable_wait_micros;
 	uint64_t	ingested_files; /* SSTables added by lsm_db_ingest */
 	uint64_t	merge_folds;	/* operands applied folded (merge_fold_every) */
+	uint64_t	merge_base_folds;	/* operands applied folded over a hint */
 	/* blob files (blob_min_size); the shape fields describe now */
 	uint64_t	blob_files;		/* referenced by the current version */
 	uint64_t	blob_bytes;		/* value bytes they hold */

@@ -476,7 +476,11 @@ increment(LsmDirectState *ds, ExprContext *econtext, LsmSlice key)
 			lsm_txn_write(ds->txn, LSM_KIND_PUT, key, lsm_buf_slice(&ds->foldbuf));
 		}
 		else
+		{
 			lsm_txn_write(ds->txn, LSM_KIND_MERGE, key, op);
+			if (rc == LSM_OK)
+				lsm_txn_base_hint(ds->txn, key, ro.read_seq, base);
+		}
 	}
 	ds->rows++;
 	ds->incremented = true;

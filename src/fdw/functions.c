@@ -136,6 +136,7 @@ lsm_fdw_stats(PG_FUNCTION_ARGS)
 					 ", \"stall_stops\": " UINT64_FORMAT
 					 ", \"stall_micros\": " UINT64_FORMAT
 					 ", \"merge_folds\": " UINT64_FORMAT
+					 ", \"merge_base_folds\": " UINT64_FORMAT
 					 ", \"blob_files\": " UINT64_FORMAT
 					 ", \"blob_bytes\": " UINT64_FORMAT
 					 ", \"blob_live_bytes\": " UINT64_FORMAT
@@ -155,7 +156,7 @@ lsm_fdw_stats(PG_FUNCTION_ARGS)
 					 s.compaction_entries_dropped, s.compaction_failures,
 					 s.filter_entries_dropped, s.filter_bytes_dropped,
 					 s.pending_compaction_bytes, s.stall_slowdowns,
-					 s.stall_stops, s.stall_micros, s.merge_folds,
+					 s.stall_stops, s.stall_micros, s.merge_folds, s.merge_base_folds,
 					 s.blob_files, s.blob_bytes, s.blob_live_bytes, s.blob_file_bytes,
 					 s.blob_files_written,
 					 s.bytes_blob_written, s.bytes_blob_relocated, s.blob_reads);

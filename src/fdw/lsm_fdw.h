@@ -146,6 +146,8 @@ extern LsmTxnTable *lsm_txn_table(Relation rel, LsmDb *db, bool create);
 extern void lsm_txn_write(LsmTxnTable *t, LsmKind kind, LsmSlice key, LsmSlice value);
 extern int	lsm_txn_lookup(LsmTxnTable *t, LsmSlice key, uint64 upto, LsmSlice *value);
 extern uint64 lsm_txn_nops(LsmTxnTable *t);
+extern void lsm_txn_base_hint(LsmTxnTable *t, LsmSlice key, LsmSeq read_seq,
+							  LsmSlice base);
 extern void lsm_txn_truncate(LsmTxnTable *t);
 extern int64 lsm_txn_truncated_upto(LsmTxnTable *t);
 extern LsmMemTable *lsm_txn_index(LsmTxnTable *t);

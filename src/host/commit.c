@@ -327,8 +327,8 @@ written(void *arg, uint64_t start_lsn, uint64_t end_lsn)
 		if (fs->stamp_seq)
 			lsm_batch_contents_set_seq(batch, t->first_seq);
 		if (t->count > 0 &&
-			lsm_db_try_write_at(t->slot->db, lsm_slice(batch, blen),
-								t->first_seq, &st) != LSM_OK)
+			lsm_db_write_at_hinted(t->slot->db, lsm_slice(batch, blen), t->first_seq,
+								   t->hints, t->n_hints, true, &st) != LSM_OK)
 		{
 			all = false;
 			continue;
@@ -445,6 +445,8 @@ typedef struct ApplyState
 	LsmDb	   *db;
 	bool		skip_held;
 	bool		flush_between;
+	const LsmBaseHint *hints;
+	int			n_hints;
 } ApplyState;
 
 /* lsm_batch_split callback: write one chunk into the table's memtable. */
@@ -457,7 +459,8 @@ apply_chunk(void *arg, LsmSlice chunk, LsmSeq first_seq, uint32_t count,
 
 	if (as->skip_held && first_seq + count - 1 <= lsm_db_last_seq(as->db))
 		return LSM_OK;
-	rc = lsm_db_write_at(as->db, chunk, first_seq, st);
+	rc = lsm_db_write_at_hinted(as->db, chunk, first_seq, as->hints, as->n_hints,
+								false, st);
 	if (rc == LSM_OK && as->flush_between)
 		rc = lsm_maintain_now(as->db, st);
 	return rc;
@@ -472,13 +475,16 @@ apply_chunk(void *arg, LsmSlice chunk, LsmSeq first_seq, uint32_t count,
  */
 static LsmCode
 apply_chunks(LsmDb *db, uint8 *batch, size_t batch_len, uint64 first_seq,
-			 bool skip_held, bool flush_between, LsmStatus *st)
+			 bool skip_held, bool flush_between, const LsmBaseHint *hints,
+			 int n_hints, LsmStatus *st)
 {
 	ApplyState	as;
 
 	as.db = db;
 	as.skip_held = skip_held;
 	as.flush_between = flush_between;
+	as.hints = hints;
+	as.n_hints = n_hints;
 	return lsm_batch_split(batch, batch_len, first_seq, APPLY_CHUNK,
 						   apply_chunk, &as, st);
 }
@@ -564,7 +570,8 @@ apply_table(LsmCommitTable *t, uint8 *batch, size_t batch_len, uint64 lsn)
 						t->relid),
 				 errdetail("%s", st.msg)));
 	else if (t->n_ingest == 0 && t->count > 0 &&
-		apply_chunks(slot->db, batch, batch_len, t->first_seq, false, false, &st) != LSM_OK)
+		apply_chunks(slot->db, batch, batch_len, t->first_seq, false, false,
+					 t->hints, t->n_hints, &st) != LSM_OK)
 		ereport(PANIC,
 				(errcode(lsm_errcode(st.code)),
 				 errmsg("lsm_fdw could not apply a committed batch to table %u",
@@ -1016,7 +1023,7 @@ replay_table(Oid dboid, Oid relid, int flags, uint8 *batch, size_t batch_len,
 
 	/* recovery flushes for itself: the worker that would is this process */
 	if (count > 0 &&
-		apply_chunks(slot->db, batch, batch_len, first_seq, true, true, &st) != LSM_OK)
+		apply_chunks(slot->db, batch, batch_len, first_seq, true, true, NULL, 0, &st) != LSM_OK)
 		lsm_report(ERROR, &st, "replay the log");
 }
 

@@ -20,6 +20,8 @@ typedef struct LsmCommitTable
 	uint32		count;			/* entries; files for an ingest */
 	char	  **ingest_paths;	/* bulk commit: files in lsm_fdw/bulk */
 	int			n_ingest;
+	const LsmBaseHint *hints;	/* for the apply (lsm.h); NULL for none */
+	int			n_hints;
 
 	/* filled in by commit.c */
 	size_t		batch_offset;	/* of the batch in the record payload */

@@ -113,7 +113,25 @@ struct LsmTxnTable
 	uint64		filter_mask;	/* slots - 1 */
 	uint64		filter_used;
 	bool		filter_off;		/* never (again) for this transaction */
+
+	/*
+	 * Base hints (lsm.h, LsmBaseHint): what the transaction's increments
+	 * read of the rows they incremented, so that the commit's apply can
+	 * write each increment as the folded row when nothing changed the row
+	 * since (later gets then stop in the memtable).  Bytes in
+	 * TopTransactionContext; at most MAX_BASE_HINTS.
+	 */
+	LsmBaseHint *hints;
+	int			n_hints;
 };
+
+/*
+ * Hints per table and transaction, and the largest row one carries: a
+ * transaction of many increments pays no more than this for them (the
+ * rest go in as operands, as before hints existed).
+ */
+#define MAX_BASE_HINTS		256
+#define MAX_BASE_HINT_ROW	2048
 
 static HTAB *txn_tables = NULL;
 static size_t txn_bytes = 0;
@@ -517,6 +535,8 @@ lsm_txn_table(Relation rel, LsmDb *db, bool create)
 	t->filter_mask = 0;
 	t->filter_used = 0;
 	t->filter_off = false;
+	t->hints = NULL;
+	t->n_hints = 0;
 	if (!index_rebuild(t, 0))
 	{
 		hash_search(txn_tables, &relid, HASH_REMOVE, NULL);
@@ -738,6 +758,67 @@ lsm_txn_row(LsmTxnTable *t, LsmDb *db, LsmSlice key, uint64 upto, LsmSeq read_se
 }
 
 /*
+ * lsm_txn_base_hint
+ *		Remember that key's committed row at read_seq was base (see
+ *		LsmTxnTable.hints).  It stays true whatever the transaction does
+ *		next (a rollback to a savepoint included), so it is never taken back;
+ *		the apply checks that it still holds.
+ */
+void
+lsm_txn_base_hint(LsmTxnTable *t, LsmSlice key, LsmSeq read_seq, LsmSlice base)
+{
+	LsmBaseHint *h;
+	char	   *bytes;
+
+	if (t->n_hints >= MAX_BASE_HINTS || base.len > MAX_BASE_HINT_ROW ||
+		(txn_bytes + key.len + base.len) / 1024 >= (size_t) lsm_max_transaction_memory)
+		return;
+	if (t->hints == NULL)
+		t->hints = MemoryContextAlloc(TopTransactionContext,
+									  sizeof(LsmBaseHint) * MAX_BASE_HINTS);
+	bytes = MemoryContextAlloc(TopTransactionContext, Max(key.len + base.len, 1));
+	memcpy(bytes, key.data, key.len);
+	memcpy(bytes + key.len, base.data, base.len);
+	h = &t->hints[t->n_hints++];
+	h->key = lsm_slice(bytes, key.len);
+	h->read_seq = read_seq;
+	h->base = lsm_slice(bytes + key.len, base.len);
+	txn_bytes += key.len + base.len;
+}
+
+/* Sort order of hints: by key, a key's newest read first. */
+static int
+hint_cmp(const void *a, const void *b)
+{
+	const LsmBaseHint *x = a;
+	const LsmBaseHint *y = b;
+	int			c = lsm_slice_cmp(x->key, y->key);
+
+	if (c != 0)
+		return c;
+	return x->read_seq > y->read_seq ? -1 : x->read_seq < y->read_seq ? 1 : 0;
+}
+
+/*
+ * The hints the commit passes to the apply: sorted, one per key (its
+ * newest read, the likeliest to still hold).
+ */
+static int
+commit_hints(LsmTxnTable *t)
+{
+	int			n = 0;
+
+	if (t->n_hints == 0)
+		return 0;
+	qsort(t->hints, t->n_hints, sizeof(LsmBaseHint), hint_cmp);
+	for (int i = 0; i < t->n_hints; i++)
+		if (n == 0 || !lsm_slice_eq(t->hints[n - 1].key, t->hints[i].key))
+			t->hints[n++] = t->hints[i];
+	t->n_hints = n;
+	return n;
+}
+
+/*
  * lsm_txn_truncate
  *		TRUNCATE in this transaction: committed rows and the transaction's
  *		earlier writes are gone for it; at commit the table starts empty.
@@ -934,6 +1015,12 @@ commit_all(void)
 			continue;
 		}
 		commit_entries(t, &c->entries, &c->entries_len, &c->count);
+		/* a truncate empties the table the hints read */
+		if (!t->truncated && c->slot->db == t->db)
+		{
+			c->n_hints = commit_hints(t);
+			c->hints = t->hints;
+		}
 	}
 	if (n == 0)
 		return;

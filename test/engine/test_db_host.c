@@ -1653,9 +1653,173 @@ test_merge_fold_room(void)
 	test_rmtree(dir);
 }
 
+/* Write a batch of merge operands (keys[i] += ops[i]) with hints. */
+static LsmCode
+merge_hinted(LsmDb *db, LsmSeq seq, int n, const char *const *keys,
+			 const char *const *ops, const LsmBaseHint *hints, int n_hints,
+			 LsmStatus *st)
+{
+	LsmBatch   *b = lsm_batch_create();
+	LsmCode		rc = LSM_OK;
+
+	for (int i = 0; i < n && rc == LSM_OK; i++)
+		rc = lsm_batch_merge(b, str_slice(keys[i]), str_slice(ops[i]), st);
+	if (rc == LSM_OK)
+		rc = lsm_db_write_at_hinted(db, lsm_batch_contents(b), seq, hints, n_hints,
+									false, st);
+	lsm_batch_destroy(b);
+	return rc;
+}
+
+static LsmBaseHint
+hint(const char *key, LsmSeq read_seq, const char *base)
+{
+	LsmBaseHint h;
+
+	h.key = str_slice(key);
+	h.read_seq = read_seq;
+	h.base = str_slice(base);
+	return h;
+}
+
+/* Base folds so far, and the operands a get of key folds now. */
+static uint64_t
+base_folds(LsmDb *db)
+{
+	LsmDbStats	stats;
+
+	lsm_db_stats(db, &stats);
+	return stats.merge_base_folds;
+}
+
+static uint64_t
+operands_of(LsmDb *db, const char *key)
+{
+	LsmReadOptions ro;
+	LsmReadCounters c;
+	LsmBuf		v = LSM_BUF_INIT;
+	LsmStatus	st;
+
+	lsm_read_options_init(&ro);
+	memset(&c, 0, sizeof(c));
+	ro.counters = &c;
+	(void) lsm_db_get(db, &ro, str_slice(key), &v, &st);
+	lsm_buf_free(&v);
+	return c.merge_operands;
+}
+
+/*
+ * Base hints (lsm_db_write_at_hinted): an operand whose key did not change
+ * since the hint's read goes in as the hint's base with the operand folded
+ * in, so a get stops there; a key written after the read, a memtable
+ * switch or an ingest after the read leave the operand as it is (a fold
+ * over the stale base would lose the write in between); keys without a
+ * hint are untouched; reads below the fold still see the old value.
+ */
+static void
+test_merge_base_hint(void)
+{
+	char		dir[256];
+	char		got[256];
+	LsmOptions	o;
+	LsmStatus	st;
+	LsmDb	   *db;
+	LsmReadOptions ro;
+	LsmBaseHint h[3];
+	const char *k1[] = {"c"};
+	const char *o1[] = {"+1"};
+
+	test_tmpdir(dir, sizeof(dir), "host_base_hint");
+	host_options(&o, false);
+	o.merge = concat_merge;
+	o.write_buffer_size = 64 * 1024;
+	CHECK_OK(lsm_db_open(&o, dir, &db, &st), &st);
+	CHECK_OK(write_at_kv(db, 1, "c", "v", &st), &st);
+
+	/* read at 1, nothing changed since: folded */
+	h[0] = hint("c", 1, "v");
+	CHECK_OK(merge_hinted(db, 2, 1, k1, o1, h, 1, &st), &st);
+	CHECK(base_folds(db) == 1);
+	CHECK(has_value(db, NULL, "c", "v+1"));
+	CHECK(operands_of(db, "c") == 0);
+	lsm_read_options_init(&ro);
+	ro.read_seq = 1;
+	CHECK(has_value(db, &ro, "c", "v"));
+
+	/* a write after the read (seq 3): the operand stays one */
+	CHECK_OK(merge_hinted(db, 3, 1, k1, o1, NULL, 0, &st), &st);
+	h[0] = hint("c", 2, "v+1");
+	CHECK_OK(merge_hinted(db, 4, 1, k1, o1, h, 1, &st), &st);
+	CHECK(base_folds(db) == 1);
+	CHECK(has_value(db, NULL, "c", "v+1+1+1"));
+	CHECK(operands_of(db, "c") == 2);
+
+	/* a read at the newest point before a memtable switch still holds */
+	CHECK_OK(lsm_db_flush(db, &st), &st);
+	h[0] = hint("c", 4, "v+1+1+1");
+	CHECK_OK(merge_hinted(db, 5, 1, k1, o1, h, 1, &st), &st);
+	CHECK(base_folds(db) == 2);
+	CHECK(has_value(db, NULL, "c", "v+1+1+1+1"));
+	CHECK(operands_of(db, "c") == 0);
+
+	/*
+	 * A write after the read, then a switch: the new memtable holds no
+	 * entry of the key, so only hint_floor tells that it changed.
+	 */
+	CHECK_OK(merge_hinted(db, 6, 1, k1, o1, NULL, 0, &st), &st);
+	CHECK_OK(lsm_db_flush(db, &st), &st);
+	h[0] = hint("c", 5, "v+1+1+1+1");
+	CHECK_OK(merge_hinted(db, 7, 1, k1, o1, h, 1, &st), &st);
+	CHECK(base_folds(db) == 2);
+	CHECK(has_value(db, NULL, "c", "v+1+1+1+1+1+1"));
+
+	/* the base is the hint's, not a read: a hint is a promise */
+	h[0] = hint("c", 7, "w");
+	CHECK_OK(merge_hinted(db, 8, 1, k1, o1, h, 1, &st), &st);
+	CHECK(base_folds(db) == 3);
+	CHECK(has_value(db, NULL, "c", "w+1"));
+
+	/* several keys: only the hinted ones fold, each over its own base */
+	{
+		const char *keys[] = {"a", "b", "c", "d"};
+		const char *ops[] = {"+a", "+b", "+c", "+d"};
+
+		CHECK_OK(write_at_kv(db, 9, "a", "A", &st), &st);
+		CHECK_OK(write_at_kv(db, 10, "b", "B", &st), &st);
+		CHECK_OK(write_at_kv(db, 11, "d", "D", &st), &st);
+		h[0] = hint("a", 11, "A");
+		h[1] = hint("c", 11, "w+1");
+		h[2] = hint("e", 11, "E");
+		CHECK_OK(merge_hinted(db, 12, 4, keys, ops, h, 3, &st), &st);
+		CHECK(base_folds(db) == 5);
+		CHECK(has_value(db, NULL, "a", "A+a") && operands_of(db, "a") == 0);
+		CHECK(has_value(db, NULL, "b", "B+b") && operands_of(db, "b") == 1);
+		CHECK(has_value(db, NULL, "c", "w+1+c") && operands_of(db, "c") == 0);
+		CHECK(has_value(db, NULL, "d", "D+d") && operands_of(db, "d") == 1);
+		CHECK(has_value(db, NULL, "e", NULL));
+	}
+
+	/* a hint read at or after the operand's own number is no hint */
+	h[0] = hint("c", 16, "x");
+	CHECK_OK(merge_hinted(db, 16, 1, k1, o1, h, 1, &st), &st);
+	CHECK(base_folds(db) == 5);
+	CHECK(has_value(db, NULL, "c", "w+1+c+1"));
+
+	/* flushed and reopened: the same values */
+	CHECK_OK(lsm_db_flush(db, &st), &st);
+	CHECK_OK(lsm_db_close(db, &st), &st);
+	CHECK_OK(lsm_db_open(&o, dir, &db, &st), &st);
+	CHECK(has_value(db, NULL, "c", "w+1+c+1"));
+	CHECK(has_value(db, NULL, "a", "A+a"));
+	CHECK(get_str(db, NULL, "b", got, sizeof(got)) == LSM_OK && strcmp(got, "B+b") == 0);
+	CHECK_OK(lsm_db_close(db, &st), &st);
+	test_rmtree(dir);
+}
+
 int
 main(void)
 {
+	RUN(test_merge_base_hint);
 	RUN(test_write_at_holes_reopen);
 	RUN(test_write_at_refused);
 	RUN(test_background_external);

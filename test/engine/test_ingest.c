@@ -781,10 +781,83 @@ test_ingest_small_l0_to_bottom(void)
 	test_rmtree(dir);
 }
 
+static LsmCode
+concat_merge(void *arg, LsmSlice key, const LsmSlice *base,
+			 const LsmSlice *operands, int n_operands, LsmBuf *out, LsmStatus *st)
+{
+	if (base != NULL && !lsm_buf_append(out, base->data, base->len))
+		return lsm_status_set(st, LSM_NO_MEMORY, 0, "oom");
+	for (int i = 0; i < n_operands; i++)
+		if (!lsm_buf_append(out, operands[i].data, operands[i].len))
+			return lsm_status_set(st, LSM_NO_MEMORY, 0, "oom");
+	return LSM_OK;
+}
+
+/* Merge op into k at seq with a base hint (k was base at read_seq). */
+static LsmCode
+merge_hinted(LsmDb *db, LsmSeq seq, const char *k, const char *op,
+			 LsmSeq read_seq, const char *base, LsmStatus *st)
+{
+	LsmBatch   *b = lsm_batch_create();
+	LsmBaseHint h;
+	LsmCode		rc;
+
+	h.key = str_slice(k);
+	h.read_seq = read_seq;
+	h.base = str_slice(base);
+	rc = lsm_batch_merge(b, str_slice(k), str_slice(op), st);
+	if (rc == LSM_OK)
+		rc = lsm_db_write_at_hinted(db, lsm_batch_contents(b), seq, &h, 1, false, st);
+	lsm_batch_destroy(b);
+	return rc;
+}
+
+/*
+ * An ingest puts entries above every hint read before it, outside the
+ * memtable: a merge operand hinted with an older read goes in as it is
+ * (folded over the stale base it would lose the ingested value), one
+ * hinted after the ingest folds.
+ */
+static void
+test_ingest_stales_base_hints(void)
+{
+	char		dir[256],
+				p1[300];
+	const char *paths[1];
+	LsmOptions	o;
+	LsmStatus	st;
+	LsmDb	   *db;
+	LsmDbStats	stats;
+
+	test_tmpdir(dir, sizeof(dir), "ingest_hint");
+	host_options(&o);
+	o.merge = concat_merge;
+	CHECK_OK(lsm_db_open(&o, dir, &db, &st), &st);
+	CHECK_OK(write_at_kv(db, 1, "k000001", "x", false, &st), &st);
+	CHECK_OK(merge_hinted(db, 2, "k000001", "+y", 1, "x", &st), &st);
+	CHECK(has(db, 0, "k000001", "x+y"));
+	snprintf(p1, sizeof(p1), "%s/bulk-1.sst", dir);
+	CHECK_OK(build_file(p1, "k", 1, 2, 1, "a", 0, 0, &st), &st);
+	paths[0] = p1;
+	CHECK_OK(lsm_db_ingest(db, paths, 1, 10, NULL, &st), &st);
+	CHECK(has(db, 0, "k000001", "a1"));
+	CHECK_OK(merge_hinted(db, 11, "k000001", "+z", 2, "x+y", &st), &st);
+	CHECK(has(db, 0, "k000001", "a1+z"));
+	lsm_db_stats(db, &stats);
+	CHECK(stats.merge_base_folds == 1);
+	CHECK_OK(merge_hinted(db, 12, "k000001", "+w", 11, "a1+z", &st), &st);
+	CHECK(has(db, 0, "k000001", "a1+z+w"));
+	lsm_db_stats(db, &stats);
+	CHECK(stats.merge_base_folds == 2);
+	CHECK_OK(lsm_db_close(db, &st), &st);
+	test_rmtree(dir);
+}
+
 int
 main(void)
 {
 	RUN(test_ingest_empty_bottom);
+	RUN(test_ingest_stales_base_hints);
 	RUN(test_ingest_overlap_level0);
 	RUN(test_ingest_past_largest);
 	RUN(test_ingest_refused);
