@@ -197,6 +197,22 @@ SELECT lsm_fdw_flush('hotc') IS NOT NULL AS flushed;
 COMMIT;
 SELECT n, coalesce(folded($$SELECT n FROM hotc WHERE k = 1$$), 0) AS operands FROM hotc;
 SELECT (lsm_fdw_stats('hotc')->>'merge_base_folds')::int AS merge_base_folds;
+-- with a heap write in the transaction (Postgres's commit decides it), and
+-- after a rollback to a savepoint that took back a second increment
+CREATE TABLE hotc_heap (i int);
+BEGIN;
+UPDATE hotc SET n = n + 1 WHERE k = 1;
+INSERT INTO hotc_heap VALUES (1);
+COMMIT;
+BEGIN;
+UPDATE hotc SET n = n + 1 WHERE k = 1;
+SAVEPOINT s;
+UPDATE hotc SET n = n + 1 WHERE k = 1;
+ROLLBACK TO s;
+COMMIT;
+SELECT n, coalesce(folded($$SELECT n FROM hotc WHERE k = 1$$), 0) AS operands FROM hotc;
+SELECT (lsm_fdw_stats('hotc')->>'merge_base_folds')::int AS merge_base_folds;
+DROP TABLE hotc_heap;
 DROP FOREIGN TABLE hotc;
 -- summing inserts read nothing, so they carry no hint; committed in
 -- transaction blocks, where no opportunistic fold lock is taken, they are

@@ -135,6 +135,7 @@ lsm_read_options_init(LsmReadOptions *ro)
 	ro->fill_cache = true;
 	ro->read_seq = 0;
 	ro->found_seq = NULL;
+	ro->read_at = NULL;
 }
 
 /*

@@ -424,6 +424,8 @@ lsm_db_get(LsmDb *db, const LsmReadOptions *ro, LsmSlice key, LsmBuf *value,
 	slot = lsm_db_reader_slot(db);
 	sv = slot != NULL ? lsm_db_slot_pin(db, slot, &seq) : lsm_db_pin_sv(db, &seq);
 	seq = read_point(ro, seq);
+	if (ro->read_at != NULL)
+		*ro->read_at = seq;
 	memset(&tally, 0, sizeof(tally));
 	rc = get_in(db, sv, seq, ro, key, value, &tally, st);
 	if (slot != NULL)

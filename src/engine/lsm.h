@@ -359,6 +359,11 @@ extern LsmCode lsm_db_try_write_at(LsmDb *db, LsmSlice contents, LsmSeq first_se
  * of the key's.  Otherwise the operand goes in as it is.  A hint is a
  * promise: a wrong base is written as the row.  Later gets of the key
  * then stop in the memtable instead of folding down to an older table.
+ * read_seq must be the point the get read at (LsmReadOptions.read_at).
+ * This relies on nothing changing a key's value without a new sequence
+ * number above the memtable's entries: a compaction filter that dropped
+ * or rewrote a live row (TTL does; the host hints no TTL table, whose
+ * increments take the read path) would make hints unsafe.
  */
 typedef struct LsmBaseHint
 {
@@ -436,6 +441,12 @@ typedef struct LsmReadOptions
 	 * too), 0 when there is none; for the host's write-conflict checks.
 	 */
 	LsmSeq	   *found_seq;
+	/*
+	 * lsm_db_get only, nullable: receives the sequence number the get read
+	 * at (read_seq, or lower when the database had applied less): what a
+	 * base hint (LsmBaseHint) must name.
+	 */
+	LsmSeq	   *read_at;
 	/* Iterator bounds on user keys; data NULL = unbounded. */
 	LsmSlice	lower_bound;	/* inclusive */
 	LsmSlice	upper_bound;	/* exclusive */

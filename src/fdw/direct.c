@@ -424,10 +424,12 @@ increment(LsmDirectState *ds, ExprContext *econtext, LsmSlice key)
 		LsmReadCounters rcnt;
 		LsmStatus	st;
 		LsmCode		rc;
+		LsmSeq		read_at = 0;
 
 		/* exists?  No other transaction can delete it while we hold the lock. */
 		lsm_read_options_init(&ro);
 		ro.read_seq = lsm_newest_point();
+		ro.read_at = &read_at;
 		memset(&rcnt, 0, sizeof(rcnt));
 		ro.counters = &rcnt;
 		rc = lsm_db_get(ds->db, &ro, key, &ds->valbuf, &st);
@@ -479,7 +481,7 @@ increment(LsmDirectState *ds, ExprContext *econtext, LsmSlice key)
 		{
 			lsm_txn_write(ds->txn, LSM_KIND_MERGE, key, op);
 			if (rc == LSM_OK)
-				lsm_txn_base_hint(ds->txn, key, ro.read_seq, base);
+				lsm_txn_base_hint(ds->txn, key, read_at, base);
 		}
 	}
 	ds->rows++;

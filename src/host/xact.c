@@ -126,12 +126,17 @@ struct LsmTxnTable
 };
 
 /*
- * Hints per table and transaction, and the largest row one carries: a
- * transaction of many increments pays no more than this for them (the
- * rest go in as operands, as before hints existed).
+ * Hints per table, the largest row one carries and the bytes of all of a
+ * transaction's: a transaction of many increments pays no more than this
+ * for them (the rest go in as operands, as before hints existed).  Not
+ * part of lsm_fdw.max_transaction_memory, so that hints never make a
+ * transaction fail.
  */
 #define MAX_BASE_HINTS		256
 #define MAX_BASE_HINT_ROW	2048
+#define MAX_BASE_HINT_BYTES	(256 * 1024)
+
+static size_t hint_bytes = 0;
 
 static HTAB *txn_tables = NULL;
 static size_t txn_bytes = 0;
@@ -198,6 +203,7 @@ reset_txn_state(void)
 	hash_destroy(txn_tables);
 	txn_tables = NULL;
 	txn_bytes = 0;
+	hint_bytes = 0;
 }
 
 static bool index_add(LsmTxnTable *t, uint64 seq, LsmKind kind, LsmSlice key,
@@ -769,9 +775,12 @@ lsm_txn_base_hint(LsmTxnTable *t, LsmSlice key, LsmSeq read_seq, LsmSlice base)
 {
 	LsmBaseHint *h;
 	char	   *bytes;
+	bool		again;
 
-	if (t->n_hints >= MAX_BASE_HINTS || base.len > MAX_BASE_HINT_ROW ||
-		(txn_bytes + key.len + base.len) / 1024 >= (size_t) lsm_max_transaction_memory)
+	/* a key incremented again in a row: its newer read replaces the old */
+	again = t->n_hints > 0 && lsm_slice_eq(t->hints[t->n_hints - 1].key, key);
+	if ((!again && t->n_hints >= MAX_BASE_HINTS) || base.len > MAX_BASE_HINT_ROW ||
+		hint_bytes + key.len + base.len > MAX_BASE_HINT_BYTES)
 		return;
 	if (t->hints == NULL)
 		t->hints = MemoryContextAlloc(TopTransactionContext,
@@ -779,11 +788,16 @@ lsm_txn_base_hint(LsmTxnTable *t, LsmSlice key, LsmSeq read_seq, LsmSlice base)
 	bytes = MemoryContextAlloc(TopTransactionContext, Max(key.len + base.len, 1));
 	memcpy(bytes, key.data, key.len);
 	memcpy(bytes + key.len, base.data, base.len);
-	h = &t->hints[t->n_hints++];
+	h = again ? &t->hints[t->n_hints - 1] : &t->hints[t->n_hints++];
+	if (again)
+	{
+		hint_bytes -= h->key.len + h->base.len;
+		pfree((void *) h->key.data);
+	}
 	h->key = lsm_slice(bytes, key.len);
 	h->read_seq = read_seq;
 	h->base = lsm_slice(bytes + key.len, base.len);
-	txn_bytes += key.len + base.len;
+	hint_bytes += key.len + base.len;
 }
 
 /* Sort order of hints: by key, a key's newest read first. */

@@ -1305,6 +1305,25 @@ test_read_seq_found_seq(void)
 	CHECK_OK(lsm_db_flush(db, &st), &st);
 	CHECK(check_reads(db, snap));
 
+	/* read_at: the point read, read_seq capped by what is applied (41) */
+	{
+		LsmReadOptions ro;
+		LsmBuf		v = LSM_BUF_INIT;
+		LsmSeq		at = 0;
+
+		lsm_read_options_init(&ro);
+		ro.read_at = &at;
+		ro.read_seq = 25;
+		CHECK(lsm_db_get(db, &ro, str_slice("k"), &v, &st) == LSM_OK && at == 25);
+		ro.read_seq = 1000;
+		CHECK(lsm_db_get(db, &ro, str_slice("k"), &v, &st) == LSM_NOT_FOUND && at == 41);
+		ro.read_seq = 0;
+		ro.snapshot = snap;
+		at = 0;
+		CHECK(lsm_db_get(db, &ro, str_slice("k"), &v, &st) == LSM_NOT_FOUND && at == 30);
+		lsm_buf_free(&v);
+	}
+
 	lsm_db_release_snapshot(db, snap);
 	CHECK_OK(lsm_db_close(db, &st), &st);
 	lsm_batch_destroy(b);
