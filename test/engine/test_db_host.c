@@ -1623,18 +1623,6 @@ test_merge_fold(void)
  * operand: a memtable just big enough for a batch of operands never fails
  * an apply because folds made its entries bigger.
  */
-static LsmCode
-concat_merge(void *arg, LsmSlice key, const LsmSlice *base,
-			 const LsmSlice *operands, int n_operands, LsmBuf *out, LsmStatus *st)
-{
-	if (base != NULL && !lsm_buf_append(out, base->data, base->len))
-		return lsm_status_set(st, LSM_NO_MEMORY, 0, "oom");
-	for (int i = 0; i < n_operands; i++)
-		if (!lsm_buf_append(out, operands[i].data, operands[i].len))
-			return lsm_status_set(st, LSM_NO_MEMORY, 0, "oom");
-	return LSM_OK;
-}
-
 static void
 test_merge_fold_room(void)
 {

@@ -781,18 +781,6 @@ test_ingest_small_l0_to_bottom(void)
 	test_rmtree(dir);
 }
 
-static LsmCode
-concat_merge(void *arg, LsmSlice key, const LsmSlice *base,
-			 const LsmSlice *operands, int n_operands, LsmBuf *out, LsmStatus *st)
-{
-	if (base != NULL && !lsm_buf_append(out, base->data, base->len))
-		return lsm_status_set(st, LSM_NO_MEMORY, 0, "oom");
-	for (int i = 0; i < n_operands; i++)
-		if (!lsm_buf_append(out, operands[i].data, operands[i].len))
-			return lsm_status_set(st, LSM_NO_MEMORY, 0, "oom");
-	return LSM_OK;
-}
-
 /* Merge op into k at seq with a base hint (k was base at read_seq). */
 static LsmCode
 merge_hinted(LsmDb *db, LsmSeq seq, const char *k, const char *op,

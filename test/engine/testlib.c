@@ -135,3 +135,15 @@ find_file(const char *dir, const char *suffix, char *out, size_t len)
 		closedir(d);
 	return n;
 }
+
+LsmCode
+concat_merge(void *arg, LsmSlice key, const LsmSlice *base,
+			 const LsmSlice *operands, int n_operands, LsmBuf *out, LsmStatus *st)
+{
+	if (base != NULL && !lsm_buf_append(out, base->data, base->len))
+		return lsm_status_set(st, LSM_NO_MEMORY, 0, "oom");
+	for (int i = 0; i < n_operands; i++)
+		if (!lsm_buf_append(out, operands[i].data, operands[i].len))
+			return lsm_status_set(st, LSM_NO_MEMORY, 0, "oom");
+	return LSM_OK;
+}

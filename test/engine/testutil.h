@@ -122,6 +122,14 @@ extern void write_image(const char *path, const uint8_t *data, size_t len);
 extern int	find_file(const char *dir, const char *suffix, char *out, size_t len);
 
 /*
+ * A merge function (LsmOptions.merge) that appends the operands to the
+ * base, oldest first: a value shows which operands reached it, in order.
+ */
+extern LsmCode concat_merge(void *arg, LsmSlice key, const LsmSlice *base,
+							const LsmSlice *operands, int n_operands, LsmBuf *out,
+							LsmStatus *st);
+
+/*
  * The iterator conformance check (iter_check.c), which every iterator kind
  * runs (test_iter.c).  model holds the n entries it must yield, in cmp
  * order with distinct keys; probes are extra seek targets (keys between,
