@@ -123,6 +123,7 @@ struct LsmTxnTable
 	 */
 	LsmBaseHint *hints;
 	int			n_hints;
+	int			cap_hints;
 };
 
 /*
@@ -543,6 +544,7 @@ lsm_txn_table(Relation rel, LsmDb *db, bool create)
 	t->filter_off = false;
 	t->hints = NULL;
 	t->n_hints = 0;
+	t->cap_hints = 0;
 	if (!index_rebuild(t, 0))
 	{
 		hash_search(txn_tables, &relid, HASH_REMOVE, NULL);
@@ -782,9 +784,16 @@ lsm_txn_base_hint(LsmTxnTable *t, LsmSlice key, LsmSeq read_seq, LsmSlice base)
 	if ((!again && t->n_hints >= MAX_BASE_HINTS) || base.len > MAX_BASE_HINT_ROW ||
 		hint_bytes + key.len + base.len > MAX_BASE_HINT_BYTES)
 		return;
-	if (t->hints == NULL)
-		t->hints = MemoryContextAlloc(TopTransactionContext,
-									  sizeof(LsmBaseHint) * MAX_BASE_HINTS);
+	/* grown as needed: a one-increment transaction pays for one hint */
+	if (!again && t->n_hints == t->cap_hints)
+	{
+		int			cap = t->cap_hints == 0 ? 4 : Min(t->cap_hints * 2, MAX_BASE_HINTS);
+
+		t->hints = t->hints
+			? repalloc(t->hints, sizeof(LsmBaseHint) * cap)
+			: MemoryContextAlloc(TopTransactionContext, sizeof(LsmBaseHint) * cap);
+		t->cap_hints = cap;
+	}
 	bytes = MemoryContextAlloc(TopTransactionContext, Max(key.len + base.len, 1));
 	memcpy(bytes, key.data, key.len);
 	memcpy(bytes + key.len, base.data, base.len);
