@@ -15,15 +15,10 @@
 #include "blob.h"
 #include "db_internal.h"
 #include "lsm_alloc.h"
+#include "lsm_coding.h"
+#include "lsm_crc32c.h"
 
 #define BLOB_KEY_LEN 8
-
-struct LsmBlobReader
-{
-	uint64_t	number;
-	LsmSst	   *table;
-	struct LsmBlobReader *next;
-};
 
 /*
  * References
@@ -33,7 +28,7 @@ bool
 lsm_blob_ref_encode(LsmBuf *out, const LsmBlobRef *r)
 {
 	return lsm_buf_put_varint64(out, r->number) &&
-		lsm_buf_put_varint64(out, r->ordinal) &&
+		lsm_buf_put_varint64(out, r->pos) &&
 		lsm_buf_put_varint32(out, r->len);
 }
 
@@ -45,7 +40,7 @@ lsm_blob_ref_decode(LsmSlice v, LsmBlobRef *r)
 
 	p = lsm_decode_varint64(p, limit, &r->number);
 	if (p != NULL)
-		p = lsm_decode_varint64(p, limit, &r->ordinal);
+		p = lsm_decode_varint64(p, limit, &r->pos);
 	if (p != NULL)
 		p = lsm_decode_varint32(p, limit, &r->len);
 	return p != NULL && p == limit && r->number != 0;
@@ -150,71 +145,220 @@ lsm_blob_uses_free(LsmBlobUses *us)
 }
 
 /*
+ * Format (version 2; docs/format.md, "Blob files")
+ *
+ * record: masked CRC32C (fixed32) | stored length (fixed32) | codec (1
+ *		   byte) | the stored bytes.  The CRC covers the file's number
+ *		   (fixed64, not stored), then the length, the codec and the stored
+ *		   bytes: a record read from another blob file fails it.
+ * footer: values (fixed64) | value bytes (fixed64) | end of the records
+ *		   (fixed64) | file number (fixed64) | version (fixed32) | masked
+ *		   CRC32C of the 36 bytes before (fixed32) | magic (fixed64).
+ */
+#define BLOB_RECORD_HEADER 9
+#define BLOB_FOOTER_SIZE 48
+#define BLOB_FORMAT_VERSION 2
+#define BLOB_MAGIC 0x3230424c424d534cULL	/* bytes "LSMBLB02" */
+#define BLOB_WRITE_CHUNK (256 * 1024)
+/* a record this small is read into the stack */
+#define BLOB_STACK_READ 16384
+
+static uint32_t
+record_crc(uint64_t number, const uint8_t *header, LsmSlice stored)
+{
+	uint8_t		num[8];
+
+	lsm_put_fixed64(num, number);
+	return lsm_crc32c_extend(lsm_crc32c_extend(lsm_crc32c(num, sizeof(num)),
+											   header + 4, BLOB_RECORD_HEADER - 4),
+							 stored.data, stored.len);
+}
+
+static void
+encode_footer(uint8_t *f, uint64_t values, uint64_t bytes, uint64_t end, uint64_t number)
+{
+	lsm_put_fixed64(f + 0, values);
+	lsm_put_fixed64(f + 8, bytes);
+	lsm_put_fixed64(f + 16, end);
+	lsm_put_fixed64(f + 24, number);
+	lsm_put_fixed32(f + 32, BLOB_FORMAT_VERSION);
+	lsm_put_fixed32(f + 36, lsm_crc32c_mask(lsm_crc32c(f, 36)));
+	lsm_put_fixed64(f + 40, BLOB_MAGIC);
+}
+
+typedef struct BlobFooter
+{
+	uint64_t	values;
+	uint64_t	bytes;
+	uint64_t	end;
+} BlobFooter;
+
+/*
+ * Check the footer f of blob file number, size bytes long; NULL when
+ * sound, else what is wrong.
+ */
+static const char *
+decode_footer(const uint8_t *f, uint64_t number, uint64_t size, BlobFooter *out)
+{
+	if (lsm_get_fixed64(f + 40) != BLOB_MAGIC)
+		return "bad magic in footer";
+	if (lsm_crc32c_unmask(lsm_get_fixed32(f + 36)) != lsm_crc32c(f, 36))
+		return "checksum mismatch in footer";
+	if (lsm_get_fixed32(f + 32) != BLOB_FORMAT_VERSION)
+		return "unknown format version in footer";
+	if (lsm_get_fixed64(f + 24) != number)
+		return "footer names another blob file";
+	out->values = lsm_get_fixed64(f + 0);
+	out->bytes = lsm_get_fixed64(f + 8);
+	out->end = lsm_get_fixed64(f + 16);
+	if (out->end != size - BLOB_FOOTER_SIZE)
+		return "footer's end of records is not where the footer starts";
+	return NULL;
+}
+
+/*
  * Writing
  */
+
+static LsmCode
+writer_nomem(LsmBlobWriter *w, LsmStatus *st)
+{
+	return lsm_status_set(st, LSM_NO_MEMORY, 0, "out of memory writing blob file %llu in \"%s\"",
+						  (unsigned long long) w->number, w->db->dir);
+}
+
+/* Hand the buffered records to the file. */
+static LsmCode
+writer_flush(LsmBlobWriter *w, LsmStatus *st)
+{
+	LsmCode		rc;
+
+	if (w->out.len == 0)
+		return LSM_OK;
+	rc = w->db->env->write_at(w->file, w->out.data, w->out.len, w->written, st);
+	if (rc != LSM_OK)
+		return rc;
+	w->written += w->out.len;
+	lsm_buf_reset(&w->out);
+	return LSM_OK;
+}
 
 LsmCode
 lsm_blob_writer_open(LsmDb *db, LsmCompression codec, LsmBlobWriter *w, LsmStatus *st)
 {
 	char		path[LSM_PATH_MAX];
-	LsmSstOptions topts;
+	LsmCode		rc;
 
 	memset(w, 0, sizeof(*w));
 	w->db = db;
 	w->number = lsm_versionset_new_file_number(db->vs);
+	lsm_codec_init(&w->codec, codec, db->topts.compression_level);
 	if (!lsm_file_path(path, db->dir, LSM_FILE_BLOB, w->number))
 		return lsm_status_set(st, LSM_INVALID_ARGUMENT, 0,
 							  "database path \"%s\" is too long", db->dir);
-	topts = db->topts;
-	topts.compression = codec;
-	topts.bloom_bits_per_key = 0;	/* read by ordinal, never probed */
-	return lsm_sst_builder_open(db->env, path, &topts, &w->b, st);
+	/* only the writing process touches the buffer: its own memory */
+	if (!lsm_buf_make_private(&w->out, BLOB_WRITE_CHUNK + 4096))
+		return writer_nomem(w, st);
+	rc = db->env->open_file(db->env, path, LSM_OPEN_WRITE | LSM_OPEN_CREATE | LSM_OPEN_EXCL,
+							&w->file, st);
+	if (rc != LSM_OK)
+	{
+		/* not ours to remove: it may be someone else's existing file */
+		w->file = NULL;
+		lsm_blob_writer_abandon(w);
+		return rc;
+	}
+	w->created = true;
+	return LSM_OK;
 }
 
 LsmCode
 lsm_blob_writer_add(LsmBlobWriter *w, LsmSlice value, LsmBlobRef *ref, LsmStatus *st)
 {
-	uint8_t		key[BLOB_KEY_LEN + LSM_IKEY_TRAILER];
-	LsmCode		rc;
+	uint8_t		header[BLOB_RECORD_HEADER];
+	LsmCompression kind;
+	LsmSlice	stored;
 
-	blob_key(key, w->next_ordinal);
-	rc = lsm_sst_builder_add(w->b, lsm_slice(key, sizeof(key)), value, st);
-	if (rc != LSM_OK)
-		return rc;
+	if (value.len > UINT32_MAX)
+		return lsm_status_set(st, LSM_INVALID_ARGUMENT, 0,
+							  "value of %zu bytes is too big for a blob file", value.len);
+	if (!lsm_codec_compress(&w->codec, value, &kind, &stored))
+		return writer_nomem(w, st);
+	lsm_put_fixed32(header + 4, (uint32_t) stored.len);
+	header[8] = (uint8_t) kind;
+	lsm_put_fixed32(header, lsm_crc32c_mask(record_crc(w->number, header, stored)));
+	if (!lsm_buf_append(&w->out, header, sizeof(header)) ||
+		!lsm_buf_append(&w->out, stored.data, stored.len))
+		return writer_nomem(w, st);
 	ref->number = w->number;
-	ref->ordinal = w->next_ordinal++;
+	ref->pos = w->offset;
 	ref->len = (uint32_t) value.len;
+	w->offset += sizeof(header) + stored.len;
+	w->values++;
 	w->bytes += value.len;
+	if (w->db->env->cpu_yield != NULL)
+		w->db->env->cpu_yield(w->db->env);
+	if (w->out.len >= BLOB_WRITE_CHUNK)
+		return writer_flush(w, st);
 	return LSM_OK;
 }
 
 LsmCode
 lsm_blob_writer_finish(LsmBlobWriter *w, LsmStatus *st)
 {
-	LsmSstProps props;
+	uint8_t		footer[BLOB_FOOTER_SIZE];
+	LsmFile    *f;
 	LsmCode		rc;
 
-	memset(&props, 0, sizeof(props));
-	rc = lsm_sst_builder_finish(w->b, &props, st);
-	w->b = NULL;
+	encode_footer(footer, w->values, w->bytes, w->offset, w->number);
+	if (!lsm_buf_append(&w->out, footer, sizeof(footer)))
+		return writer_nomem(w, st);
+	if ((rc = writer_flush(w, st)) != LSM_OK ||
+		(rc = w->db->env->sync(w->file, st)) != LSM_OK)
+		return rc;
+	f = w->file;
+	w->file = NULL;
+	rc = w->db->env->close_file(f, st);
 	if (rc != LSM_OK)
 		return rc;
-	w->file_bytes = props.file_bytes;
-	lsm_sst_props_free(&props);
+	/* complete: the caller decides what happens to it now */
+	w->created = false;
+	w->file_bytes = w->offset + sizeof(footer);
+	lsm_codec_free(&w->codec);
+	lsm_buf_free(&w->out);
 	return w->db->env->sync_dir(w->db->env, w->db->dir, st);
 }
 
 void
 lsm_blob_writer_abandon(LsmBlobWriter *w)
 {
-	if (w->b != NULL)
-		lsm_sst_builder_abandon(w->b);
-	w->b = NULL;
+	LsmStatus	ignore;
+	char		path[LSM_PATH_MAX];
+
+	if (w->db == NULL)
+		return;
+	if (w->file != NULL)
+		w->db->env->close_file(w->file, &ignore);
+	w->file = NULL;
+	if (w->created && lsm_file_path(path, w->db->dir, LSM_FILE_BLOB, w->number))
+		w->db->env->unlink(w->db->env, path, &ignore);
+	w->created = false;
+	lsm_codec_free(&w->codec);
+	lsm_buf_free(&w->out);
 }
 
 /*
  * Reading
  */
+
+struct LsmBlobReader
+{
+	uint64_t	number;
+	LsmFile    *file;			/* version 2 */
+	uint64_t	end;			/* version 2: end of the records */
+	LsmSst	   *table;			/* version 1 */
+	struct LsmBlobReader *next;
+};
 
 static inline uint32_t
 reader_slot(uint64_t number)
@@ -222,14 +366,75 @@ reader_slot(uint64_t number)
 	return (uint32_t) ((number * 0x9E3779B97F4A7C15ULL) >> 32) % LSM_BLOB_READERS_HASH;
 }
 
+static LsmCode
+blob_corrupt(LsmStatus *st, const char *path, uint64_t offset, const char *what)
+{
+	return lsm_status_set(st, LSM_CORRUPTION, 0, "%s at offset %llu of blob file \"%s\"",
+						  what, (unsigned long long) offset, path);
+}
+
+/*
+ * Open blob file number at path for reading: its version from the
+ * footer's magic, the version 2 footer checked.
+ */
+static LsmCode
+reader_open(LsmDb *db, const char *path, uint64_t number, LsmBlockCache *cache,
+			struct LsmBlobReader *r, BlobFooter *ft, LsmStatus *st)
+{
+	LsmEnv	   *env = db->env;
+	uint8_t		footer[BLOB_FOOTER_SIZE];
+	uint64_t	size;
+	const char *bad;
+	LsmStatus	ignore;
+	LsmCode		rc;
+
+	memset(r, 0, sizeof(*r));
+	memset(ft, 0, sizeof(*ft));
+	r->number = number;
+	rc = env->open_file(env, path, LSM_OPEN_READ, &r->file, st);
+	if (rc != LSM_OK)
+		return rc;
+	rc = env->file_size(r->file, &size, st);
+	if (rc == LSM_OK && size >= BLOB_FOOTER_SIZE)
+		rc = env->read_at(r->file, footer, sizeof(footer), size - BLOB_FOOTER_SIZE, st);
+	if (rc == LSM_OK && size >= BLOB_FOOTER_SIZE &&
+		lsm_get_fixed64(footer + 40) == BLOB_MAGIC)
+	{
+		if ((bad = decode_footer(footer, number, size, ft)) == NULL)
+		{
+			r->end = ft->end;
+			return LSM_OK;
+		}
+		rc = blob_corrupt(st, path, size - BLOB_FOOTER_SIZE, bad);
+	}
+	env->close_file(r->file, &ignore);
+	r->file = NULL;
+	if (rc != LSM_OK)
+		return rc;
+	/* version 1: an SSTable, whose reader checks its own footer */
+	return lsm_sst_open(env, path, number, cache, &r->table, st);
+}
+
+static void
+reader_close(LsmDb *db, struct LsmBlobReader *r)
+{
+	LsmStatus	ignore;
+
+	if (r->file != NULL)
+		db->env->close_file(r->file, &ignore);
+	if (r->table != NULL)
+		lsm_sst_close(r->table);
+}
+
 /* The reader of blob file number, opened on first use. */
 static LsmCode
-blob_table(LsmDb *db, uint64_t number, LsmSst **t, LsmStatus *st)
+blob_reader(LsmDb *db, uint64_t number, struct LsmBlobReader **out, LsmStatus *st)
 {
 	uint32_t	h = reader_slot(number);
 	struct LsmBlobReader *r;
+	struct LsmBlobReader mine;
+	BlobFooter	ft;
 	char		path[LSM_PATH_MAX];
-	LsmSst	   *mine;
 	LsmCode		rc;
 
 	db->env->mutex_lock(db->blob_mu);
@@ -239,7 +444,7 @@ blob_table(LsmDb *db, uint64_t number, LsmSst **t, LsmStatus *st)
 	db->env->mutex_unlock(db->blob_mu);
 	if (r != NULL)
 	{
-		*t = r->table;
+		*out = r;
 		return LSM_OK;
 	}
 	if (!lsm_file_path(path, db->dir, LSM_FILE_BLOB, number))
@@ -247,7 +452,7 @@ blob_table(LsmDb *db, uint64_t number, LsmSst **t, LsmStatus *st)
 							  "path of blob file %llu in \"%s\" is too long",
 							  (unsigned long long) number, db->dir);
 	/* opened without the lock, as tables are: a slow open blocks no one */
-	rc = lsm_sst_open(db->env, path, number, db->cache, &mine, st);
+	rc = reader_open(db, path, number, db->cache, &mine, &ft, st);
 	if (rc != LSM_OK)
 		return rc;
 	db->env->mutex_lock(db->blob_mu);
@@ -259,23 +464,124 @@ blob_table(LsmDb *db, uint64_t number, LsmSst **t, LsmStatus *st)
 		r = lsm_malloc(sizeof(*r));
 		if (r != NULL)
 		{
-			r->number = number;
-			r->table = mine;
+			*r = mine;
 			r->next = db->blob_readers[h];
 			db->blob_readers[h] = r;
-			mine = NULL;
+			memset(&mine, 0, sizeof(mine));
 		}
 	}
 	db->env->mutex_unlock(db->blob_mu);
 	if (r == NULL)
 	{
-		lsm_sst_close(mine);
+		reader_close(db, &mine);
 		return lsm_status_set(st, LSM_NO_MEMORY, 0, "out of memory opening a blob file");
 	}
-	if (mine != NULL)
-		lsm_sst_close(mine);	/* another thread opened it first */
-	*t = r->table;
+	reader_close(db, &mine);	/* another thread opened it first (or nothing) */
+	*out = r;
 	return LSM_OK;
+}
+
+/*
+ * Check the record at pos of blob file number, whose first n bytes are in
+ * buf (n >= BLOB_RECORD_HEADER), and find its stored bytes; NULL when
+ * sound, else what is wrong.
+ */
+static const char *
+check_record(uint64_t number, const uint8_t *buf, uint64_t n, LsmCompression *kind,
+			 LsmSlice *stored)
+{
+	uint32_t	len = lsm_get_fixed32(buf + 4);
+
+	if (len > n - BLOB_RECORD_HEADER)
+		return "record longer than its reference or the file";
+	*stored = lsm_slice(buf + BLOB_RECORD_HEADER, len);
+	if (lsm_crc32c_unmask(lsm_get_fixed32(buf)) != record_crc(number, buf, *stored))
+		return "checksum mismatch in record";
+	*kind = (LsmCompression) buf[8];
+	if (buf[8] != LSM_COMPRESSION_NONE && buf[8] != LSM_COMPRESSION_ZSTD &&
+		buf[8] != LSM_COMPRESSION_LZ4)
+		return "unknown codec in record";
+	return NULL;
+}
+
+/*
+ * Decode a checked record's stored bytes into out, which must come to len
+ * bytes; NULL when they do, else what is wrong.
+ */
+static const char *
+decode_record(LsmCompression kind, LsmSlice stored, uint32_t len, LsmBuf *out, bool *nomem)
+{
+	size_t		dlen;
+
+	*nomem = false;
+	lsm_buf_reset(out);
+	if (kind == LSM_COMPRESSION_NONE)
+	{
+		if (stored.len != len)
+			return "value of another length than its reference's";
+		if (!lsm_buf_make_private(out, (size_t) len + 1) ||
+			!lsm_buf_set(out, stored.data, stored.len))
+			*nomem = true;
+		return NULL;
+	}
+	if (!lsm_codec_decoded_len(kind, stored, &dlen))
+		return "bad codec header in record";
+	if (dlen != len)
+		return "value of another length than its reference's";
+	if (!lsm_buf_make_private(out, (size_t) len + 1) || !lsm_buf_reserve(out, len))
+	{
+		*nomem = true;
+		return NULL;
+	}
+	if (!lsm_codec_decompress(kind, stored, out->data, len, nomem))
+		return *nomem ? NULL : "decompression failed for record";
+	out->len = len;
+	return NULL;
+}
+
+static LsmCode
+read_record(LsmDb *db, struct LsmBlobReader *r, const LsmBlobRef *ref, LsmBuf *out,
+			LsmStatus *st)
+{
+	uint8_t		stack[BLOB_STACK_READ];
+	uint8_t    *buf = stack;
+	uint64_t	n = BLOB_RECORD_HEADER + (uint64_t) ref->len;
+	char		path[LSM_PATH_MAX];
+	const char *bad = NULL;
+	LsmCompression kind;
+	LsmSlice	stored;
+	LsmCode		rc;
+	bool		nomem = false;
+
+	/* a stored value is never longer than the value: one read has it all */
+	if (ref->pos > r->end || r->end - ref->pos < BLOB_RECORD_HEADER)
+		bad = "reference beyond the records";
+	else
+	{
+		if (n > r->end - ref->pos)
+			n = r->end - ref->pos;
+		if (n > sizeof(stack) && (buf = lsm_malloc_private((size_t) n)) == NULL)
+			return lsm_status_set(st, LSM_NO_MEMORY, 0, "out of memory reading a blob");
+		rc = db->env->read_at(r->file, buf, (size_t) n, ref->pos, st);
+		if (rc != LSM_OK)
+		{
+			if (buf != stack)
+				lsm_free(buf);
+			return rc;
+		}
+		bad = check_record(ref->number, buf, n, &kind, &stored);
+		if (bad == NULL)
+			bad = decode_record(kind, stored, ref->len, out, &nomem);
+		if (buf != stack)
+			lsm_free(buf);
+	}
+	if (nomem)
+		return lsm_status_set(st, LSM_NO_MEMORY, 0, "out of memory reading a blob");
+	if (bad == NULL)
+		return LSM_OK;
+	if (!lsm_file_path(path, db->dir, LSM_FILE_BLOB, ref->number))
+		path[0] = '\0';
+	return blob_corrupt(st, path, ref->pos, bad);
 }
 
 typedef struct BlobGet
@@ -301,24 +607,16 @@ blob_visit(void *arg, LsmSlice ikey, LsmSlice value)
 	return false;
 }
 
-LsmCode
-lsm_blob_read(LsmDb *db, LsmSlice ref, LsmBuf *out, LsmReadStats *stats,
-			  LsmStatus *st)
+/* A value of a version 1 blob file: the entry keyed by its ordinal. */
+static LsmCode
+read_v1(LsmDb *db, LsmSst *t, const LsmBlobRef *r, LsmBuf *out, LsmReadStats *stats,
+		LsmStatus *st)
 {
 	uint8_t		key[BLOB_KEY_LEN + LSM_IKEY_TRAILER];
-	LsmBlobRef	r;
 	BlobGet		g;
-	LsmSst	   *t;
 	LsmCode		rc;
 
-	if (!lsm_blob_ref_decode(ref, &r))
-		return lsm_status_set(st, LSM_CORRUPTION, 0,
-							  "malformed blob reference of %zu bytes in \"%s\"",
-							  ref.len, db->dir);
-	rc = blob_table(db, r.number, &t, st);
-	if (rc != LSM_OK)
-		return rc;
-	blob_key(key, r.ordinal);
+	blob_key(key, r->pos);
 	memset(&g, 0, sizeof(g));
 	g.key = lsm_slice(key, sizeof(key));
 	g.out = out;
@@ -327,11 +625,35 @@ lsm_blob_read(LsmDb *db, LsmSlice ref, LsmBuf *out, LsmReadStats *stats,
 		return rc;
 	if (g.nomem)
 		return lsm_status_set(st, LSM_NO_MEMORY, 0, "out of memory reading a blob");
-	if (!g.found || out->len != r.len)
+	if (!g.found || out->len != r->len)
 		return lsm_status_set(st, LSM_CORRUPTION, 0,
 							  "blob file %llu of \"%s\" lacks value %llu of %u bytes",
-							  (unsigned long long) r.number, db->dir,
-							  (unsigned long long) r.ordinal, (unsigned) r.len);
+							  (unsigned long long) r->number, db->dir,
+							  (unsigned long long) r->pos, (unsigned) r->len);
+	return LSM_OK;
+}
+
+LsmCode
+lsm_blob_read(LsmDb *db, LsmSlice ref, LsmBuf *out, LsmReadStats *stats,
+			  LsmStatus *st)
+{
+	LsmBlobRef	r;
+	struct LsmBlobReader *rd;
+	LsmCode		rc;
+
+	if (!lsm_blob_ref_decode(ref, &r))
+		return lsm_status_set(st, LSM_CORRUPTION, 0,
+							  "malformed blob reference of %zu bytes in \"%s\"",
+							  ref.len, db->dir);
+	rc = blob_reader(db, r.number, &rd, st);
+	if (rc != LSM_OK)
+		return rc;
+	if (rd->table != NULL)
+		rc = read_v1(db, rd->table, &r, out, stats, st);
+	else
+		rc = read_record(db, rd, &r, out, st);
+	if (rc != LSM_OK)
+		return rc;
 	LSM_STAT_ADD(db, blob_reads, 1);
 	return LSM_OK;
 }
@@ -354,7 +676,7 @@ lsm_blob_forget(LsmDb *db, uint64_t number)
 	db->env->mutex_unlock(db->blob_mu);
 	if (r != NULL)
 	{
-		lsm_sst_close(r->table);
+		reader_close(db, r);
 		lsm_free(r);
 	}
 	if (db->cache != NULL)
@@ -372,7 +694,7 @@ lsm_blob_close_all(LsmDb *db)
 			struct LsmBlobReader *r = db->blob_readers[h];
 
 			db->blob_readers[h] = r->next;
-			lsm_sst_close(r->table);
+			reader_close(db, r);
 			lsm_free(r);
 		}
 }
@@ -491,22 +813,13 @@ lsm_blob_count_written(LsmDb *db, const LsmBlobWriter *w)
 	LSM_STAT_ADD(db, bytes_blob_written, w->file_bytes);
 }
 
-LsmCode
-lsm_blob_verify(LsmDb *db, const LsmBlobUse *u, LsmVerifyResult *out, LsmStatus *st)
+/* Verify a version 1 blob file: an SSTable. */
+static LsmCode
+verify_v1(LsmSst *t, const char *path, const LsmBlobUse *u, LsmVerifyResult *out,
+		  LsmStatus *st)
 {
-	char		path[LSM_PATH_MAX];
-	LsmSst	   *t;
-	LsmCode		rc;
-	uint64_t	number = u->number;
+	LsmCode		rc = lsm_table_verify_counted(t, out, st);
 
-	if (!lsm_file_path(path, db->dir, LSM_FILE_BLOB, number))
-		return lsm_status_set(st, LSM_INVALID_ARGUMENT, 0,
-							  "database path \"%s\" is too long", db->dir);
-	/* a reader of its own: verification must see the disk, not the cache */
-	rc = lsm_sst_open(db->env, path, number, NULL, &t, st);
-	if (rc != LSM_OK)
-		return rc;
-	rc = lsm_table_verify_counted(t, out, st);
 	/* a blob file swapped for another could still match some lengths */
 	if (rc == LSM_OK && (lsm_sst_props(t)->raw_value_bytes != u->total ||
 						 lsm_sst_props(t)->file_bytes != u->file_size))
@@ -515,6 +828,145 @@ lsm_blob_verify(LsmDb *db, const LsmBlobUse *u, LsmVerifyResult *out, LsmStatus 
 							path, (unsigned long long) lsm_sst_props(t)->raw_value_bytes,
 							(unsigned long long) lsm_sst_props(t)->file_bytes,
 							(unsigned long long) u->total, (unsigned long long) u->file_size);
-	lsm_sst_close(t);
+	return rc;
+}
+
+/*
+ * Read the records of a version 2 blob file in order, a window of the file
+ * at a time, checking each one and decoding it.
+ */
+#define BLOB_VERIFY_WINDOW (1024 * 1024)
+
+static LsmCode
+verify_v2(LsmDb *db, const struct LsmBlobReader *r, const BlobFooter *ft, const char *path,
+		  const LsmBlobUse *u, LsmVerifyResult *out, LsmStatus *st)
+{
+	LsmBuf		win = LSM_BUF_INIT;
+	LsmBuf		val = LSM_BUF_INIT;
+	uint64_t	win_off = 0;
+	uint64_t	pos = 0;
+	uint64_t	values = 0;
+	uint64_t	bytes = 0;
+	LsmCode		rc = LSM_OK;
+
+	if (!lsm_buf_make_private(&win, BLOB_VERIFY_WINDOW))
+		return lsm_status_set(st, LSM_NO_MEMORY, 0, "out of memory verifying \"%s\"", path);
+	while (rc == LSM_OK && pos < ft->end)
+	{
+		const char *bad = NULL;
+		LsmCompression kind;
+		LsmSlice	stored;
+		uint64_t	need = BLOB_RECORD_HEADER;
+		uint64_t	have;
+		size_t		dlen;
+		bool		nomem;
+
+		if (ft->end - pos < BLOB_RECORD_HEADER)
+		{
+			rc = blob_corrupt(st, path, pos, "truncated record");
+			break;
+		}
+		have = win_off + win.len - pos;
+		if (pos < win_off || have < need ||
+			have < need + lsm_get_fixed32(win.data + (pos - win_off) + 4))
+		{
+			/* refill from pos: the header, then at least the whole record */
+			uint8_t		hdr[BLOB_RECORD_HEADER];
+			uint64_t	want;
+
+			rc = db->env->read_at(r->file, hdr, sizeof(hdr), pos, st);
+			if (rc != LSM_OK)
+				break;
+			need += lsm_get_fixed32(hdr + 4);
+			if (need > ft->end - pos)
+			{
+				rc = blob_corrupt(st, path, pos, "record longer than the file");
+				break;
+			}
+			want = need > BLOB_VERIFY_WINDOW ? need : BLOB_VERIFY_WINDOW;
+			if (want > ft->end - pos)
+				want = ft->end - pos;
+			lsm_buf_reset(&win);
+			if (!lsm_buf_reserve(&win, (size_t) want))
+			{
+				rc = lsm_status_set(st, LSM_NO_MEMORY, 0, "out of memory verifying \"%s\"", path);
+				break;
+			}
+			rc = db->env->read_at(r->file, win.data, (size_t) want, pos, st);
+			if (rc != LSM_OK)
+				break;
+			win.len = (size_t) want;
+			win_off = pos;
+			have = want;
+		}
+		bad = check_record(u->number, win.data + (pos - win_off), have, &kind, &stored);
+		if (bad == NULL && kind != LSM_COMPRESSION_NONE)
+		{
+			if (!lsm_codec_decoded_len(kind, stored, &dlen) || dlen > UINT32_MAX)
+				bad = "bad codec header in record";
+			else
+				bad = decode_record(kind, stored, (uint32_t) dlen, &val, &nomem);
+			if (bad == NULL && nomem)
+			{
+				rc = lsm_status_set(st, LSM_NO_MEMORY, 0, "out of memory verifying \"%s\"", path);
+				break;
+			}
+		}
+		else
+			dlen = stored.len;
+		if (bad != NULL)
+		{
+			rc = blob_corrupt(st, path, pos, bad);
+			break;
+		}
+		out->blocks++;
+		out->blocks_by_codec[kind]++;
+		out->entries++;
+		values++;
+		bytes += dlen;
+		pos += BLOB_RECORD_HEADER + stored.len;
+	}
+	lsm_buf_free(&win);
+	lsm_buf_free(&val);
+	if (rc != LSM_OK)
+		return rc;
+	if (values != ft->values || bytes != ft->bytes)
+		return lsm_status_set(st, LSM_CORRUPTION, 0,
+							  "blob file \"%s\" holds %llu values of %llu bytes, its footer says %llu of %llu",
+							  path, (unsigned long long) values, (unsigned long long) bytes,
+							  (unsigned long long) ft->values, (unsigned long long) ft->bytes);
+	/* a blob file swapped for another fails its records' checksums; this is the rest */
+	if (bytes != u->total || ft->end + BLOB_FOOTER_SIZE != u->file_size)
+		return lsm_status_set(st, LSM_CORRUPTION, 0,
+							  "blob file \"%s\" holds %llu value bytes in %llu bytes, its tables say %llu in %llu",
+							  path, (unsigned long long) bytes,
+							  (unsigned long long) (ft->end + BLOB_FOOTER_SIZE),
+							  (unsigned long long) u->total, (unsigned long long) u->file_size);
+	return LSM_OK;
+}
+
+LsmCode
+lsm_blob_verify(LsmDb *db, const LsmBlobUse *u, LsmVerifyResult *out, LsmStatus *st)
+{
+	char		path[LSM_PATH_MAX];
+	struct LsmBlobReader r;
+	BlobFooter	ft;
+	LsmCode		rc;
+
+	if (!lsm_file_path(path, db->dir, LSM_FILE_BLOB, u->number))
+		return lsm_status_set(st, LSM_INVALID_ARGUMENT, 0,
+							  "database path \"%s\" is too long", db->dir);
+	/* a reader of its own: verification must see the disk, not the cache */
+	rc = reader_open(db, path, u->number, NULL, &r, &ft, st);
+	if (rc != LSM_OK)
+		return rc;
+	if (r.table != NULL)
+		rc = verify_v1(r.table, path, u, out, st);
+	else
+	{
+		rc = verify_v2(db, &r, &ft, path, u, out, st);
+		out->bytes += ft.end + BLOB_FOOTER_SIZE;
+	}
+	reader_close(db, &r);
 	return rc;
 }

@@ -6,13 +6,18 @@
  *
  * A flush writes each PUT value of at least blob_min_size bytes to a blob
  * file and puts an LSM_KIND_BLOB entry in its table instead, whose value
- * is a reference (blob file number, ordinal, value length).  Compactions
+ * is a reference (blob file number, position, value length).  Compactions
  * copy references, not values, except out of blob files with much garbage,
  * whose values they move to a new blob file (relocation).
  *
- * A blob file is an SSTable (sstable.h) whose keys are the ordinals,
- * 8 bytes big-endian, at sequence number 0: blocks, checksums, codecs,
- * the block cache and verification are the tables' own.
+ * A blob file is a run of records, each one value (compressed on its own
+ * when that pays) behind a checksummed header, and a footer.  The
+ * position in a reference is its record's offset, so a read is one pread
+ * of the header and the value together: no index, no block to decompress
+ * for one value out of several, and no block cache, whose memory then
+ * stays for the tables' blocks.  Files written before this format
+ * (version 1) are SSTables whose keys are ordinals, 8 bytes big-endian, at
+ * sequence number 0; they are still read, through the tables' reader.
  *
  * Every table meta lists the blob files its entries reference, with the
  * value bytes it references there and the blob file's own value bytes
@@ -29,7 +34,9 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "compress.h"
 #include "lsm.h"
+#include "lsm_env.h"
 #include "sstable.h"
 
 #include "version.h"
@@ -40,7 +47,7 @@ typedef struct LsmDb LsmDb;
 typedef struct LsmBlobRef
 {
 	uint64_t	number;			/* blob file */
-	uint64_t	ordinal;		/* its key there */
+	uint64_t	pos;			/* its record's offset (version 1: its ordinal) */
 	uint32_t	len;			/* the value's length */
 } LsmBlobRef;
 
@@ -80,17 +87,22 @@ extern void lsm_blob_uses_free(LsmBlobUses *us);
 extern const LsmBlobUse *lsm_blob_use_find(const LsmBlobUse *u, int n, uint64_t number);
 
 /*
- * Writing one blob file: values get consecutive ordinals.  The file is
- * durable (file and directory entry) when finish returns.
+ * Writing one blob file.  The file is durable (file and directory entry)
+ * when finish returns.
  */
 typedef struct LsmBlobWriter
 {
 	LsmDb	   *db;
-	LsmSstBuilder *b;
+	LsmFile    *file;			/* NULL once finished or abandoned */
+	LsmCodecState codec;
+	LsmBuf		out;			/* records not yet handed to write_at */
 	uint64_t	number;
-	uint64_t	next_ordinal;
+	uint64_t	offset;			/* bytes of records so far */
+	uint64_t	written;		/* of those, handed to write_at */
+	uint64_t	values;			/* values added */
 	uint64_t	bytes;			/* value bytes added */
 	uint64_t	file_bytes;		/* set by finish */
+	bool		created;		/* the file exists: abandon removes it */
 } LsmBlobWriter;
 
 /*
@@ -109,13 +121,13 @@ extern void lsm_blob_writer_abandon(LsmBlobWriter *w);
 /*
  * Read the value ref points to into out (replacing what it held).  The
  * caller pins a version whose tables reference the blob file, which keeps
- * it on disk.  A missing value, a length that differs or a damaged block is
- * LSM_CORRUPTION.
+ * it on disk.  A missing value, a length that differs or a damaged record
+ * is LSM_CORRUPTION.
  */
 extern LsmCode lsm_blob_read(LsmDb *db, LsmSlice ref, LsmBuf *out,
 							 LsmReadStats *stats, LsmStatus *st);
 
-/* Close the reader of a deleted blob file and drop its cached blocks. */
+/* Close the reader of a deleted blob file and drop its cached blocks (version 1). */
 extern void lsm_blob_forget(LsmDb *db, uint64_t number);
 /* Close every reader (database close). */
 extern void lsm_blob_close_all(LsmDb *db);
@@ -138,8 +150,8 @@ extern void lsm_blob_delete(LsmDb *db, const uint64_t *numbers, int n);
 extern bool lsm_blob_version_uses(const LsmVersion *v, LsmBlobUses *out);
 
 /*
- * Verify every block of blob file u->number, and that it holds the value
- * bytes and has the size its tables recorded; adds to *out.
+ * Verify every record of blob file u->number (a block each in *out), and
+ * that it holds the value bytes and has the size its tables recorded.
  */
 extern LsmCode lsm_blob_verify(LsmDb *db, const LsmBlobUse *u, LsmVerifyResult *out,
 							   LsmStatus *st);

@@ -1428,7 +1428,7 @@ typedef struct RunState
 	LsmBuf		scratch;		/* internal key of a folded PUT */
 
 	LsmBlobUses uses;			/* blob files the current output references */
-	LsmBlobWriter bw;			/* relocated values; bw.b NULL when not open */
+	LsmBlobWriter bw;			/* relocated values; bw.file NULL when not open */
 	LsmBuf		blob_value;		/* a value read from a blob file */
 	LsmBuf		blob_ref;		/* a relocated value's new reference */
 } RunState;
@@ -1519,7 +1519,7 @@ emit_blob_ref(RunState *rs, LsmSlice *value, LsmStatus *st)
 	rc = lsm_blob_read(db, *value, &rs->blob_value, NULL, st);
 	if (rc != LSM_OK)
 		return rc;
-	if (rs->bw.b == NULL)
+	if (rs->bw.file == NULL)
 	{
 		/* values that outlived their first blob file: the bottom's codec */
 		rc = lsm_blob_writer_open(db, db->opts.compression, &rs->bw, st);
@@ -2115,7 +2115,7 @@ lsm_compaction_run(LsmCompaction *c, LsmStatus *st)
 		rc = end_key(&rs, st);
 	if (rc == LSM_OK && rs.b != NULL)
 		rc = finish_output(&rs, st);
-	if (rc == LSM_OK && rs.bw.b != NULL)
+	if (rc == LSM_OK && rs.bw.file != NULL)
 		rc = finish_blob(&rs, st);
 	if (rc == LSM_OK && c->n_outputs > 0)
 		rc = db->env->sync_dir(db->env, db->dir, st);

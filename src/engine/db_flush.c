@@ -178,7 +178,7 @@ flush_to_blob(LsmDb *db, LsmBlobWriter *bw, LsmBlobUses *uses, const LsmParsedKe
 	LsmBlobRef	r;
 	LsmCode		rc;
 
-	if (bw->b == NULL)
+	if (bw->file == NULL)
 	{
 		/*
 		 * The upper levels' codec: most values of a write-heavy table are
@@ -326,7 +326,7 @@ write_level0_table(LsmDb *db, LsmMemTable *mt, LsmVersionEdit *edit, LsmStatus *
 	lsm_buf_free(&refbuf);
 	if (rc == LSM_OK)
 		rc = lsm_iter_status(&mi.base, st);
-	if (rc == LSM_OK && bw.b != NULL)
+	if (rc == LSM_OK && bw.file != NULL)
 	{
 		rc = lsm_blob_writer_finish(&bw, st);
 		lsm_blob_uses_set_total(&uses, bw.number, bw.bytes, bw.file_bytes);

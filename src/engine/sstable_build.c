@@ -15,10 +15,9 @@
 #include <string.h>
 #include <time.h>
 
-#include <lz4.h>
-#include <zstd.h>
 
 #include "block.h"
+#include "compress.h"
 #include "lsm_alloc.h"
 #include "bloom.h"
 #include "lsm_coding.h"
@@ -48,8 +47,7 @@ struct LsmSstBuilder
 	LsmBlockBuilder index;
 	LsmBloomBuilder bloom;
 	bool		has_bloom;
-	ZSTD_CCtx  *cctx;			/* reused for every block */
-	LsmBuf		zbuf;			/* compressed block */
+	LsmCodecState codec;		/* compresses every block */
 	LsmBuf		scratch;		/* index separators and handles */
 
 	LsmBuf		last_key;		/* last key added */
@@ -138,6 +136,7 @@ lsm_sst_builder_open(LsmEnv *env, const char *path, const LsmSstOptions *opts,
 	lsm_block_builder_init(&b->index, 1);
 	b->has_bloom = opts->bloom_bits_per_key > 0;
 	lsm_bloom_builder_init(&b->bloom, opts->bloom_bits_per_key);
+	lsm_codec_init(&b->codec, opts->compression, opts->compression_level);
 	lsm_status_clear(&b->err);
 
 	/*
@@ -150,7 +149,6 @@ lsm_sst_builder_open(LsmEnv *env, const char *path, const LsmSstOptions *opts,
 	if (!lsm_buf_make_private(&b->data.buf, 4096) ||
 		!lsm_buf_make_private(&b->data.last_key, 64) ||
 		!lsm_buf_make_private(&b->index.buf, 4096) ||
-		!lsm_buf_make_private(&b->zbuf, 4096) ||
 		!lsm_buf_make_private(&b->out, 4096) ||
 		!lsm_buf_make_private(&b->scratch, 64) ||
 		!lsm_buf_make_private(&b->last_key, 64))
@@ -160,13 +158,6 @@ lsm_sst_builder_open(LsmEnv *env, const char *path, const LsmSstOptions *opts,
 							  "out of memory creating table \"%s\"", path);
 	}
 	b->props.min_seq = LSM_MAX_SEQ;
-	if (opts->compression == LSM_COMPRESSION_ZSTD &&
-		(b->cctx = ZSTD_createCCtx()) == NULL)
-	{
-		lsm_sst_builder_abandon(b);
-		return lsm_status_set(st, LSM_NO_MEMORY, 0,
-							  "out of memory creating table \"%s\"", path);
-	}
 	rc = env->open_file(env, path, LSM_OPEN_WRITE | LSM_OPEN_CREATE | LSM_OPEN_EXCL,
 						&b->file, st);
 	if (rc != LSM_OK)
@@ -242,45 +233,8 @@ flush_data_block(LsmSstBuilder *b)
 		return LSM_OK;
 	if (!lsm_block_builder_finish(&b->data, &raw))
 		return builder_nomem(b, NULL);
-	payload = raw;
-	if (b->opts.compression == LSM_COMPRESSION_ZSTD)
-	{
-		size_t		bound = ZSTD_compressBound(raw.len);
-		size_t		csize;
-
-		lsm_buf_reset(&b->zbuf);
-		if (!lsm_buf_reserve(&b->zbuf, bound))
-			return builder_nomem(b, NULL);
-		csize = ZSTD_compressCCtx(b->cctx, b->zbuf.data, bound, raw.data, raw.len,
-								  b->opts.compression_level);
-		/* keep it raw unless zstd saves at least an eighth */
-		if (!ZSTD_isError(csize) && csize <= raw.len - raw.len / 8)
-		{
-			payload = lsm_slice(b->zbuf.data, csize);
-			kind = LSM_COMPRESSION_ZSTD;
-		}
-	}
-	else if (b->opts.compression == LSM_COMPRESSION_LZ4 &&
-			 raw.len <= LZ4_MAX_INPUT_SIZE)
-	{
-		/* an LZ4 block does not know its decoded size: a varint32 first */
-		int			bound = LZ4_compressBound((int) raw.len);
-		uint8_t    *start;
-		int			csize;
-
-		lsm_buf_reset(&b->zbuf);
-		if (!lsm_buf_reserve(&b->zbuf, (size_t) bound + 5))
-			return builder_nomem(b, NULL);
-		start = lsm_encode_varint32(b->zbuf.data, (uint32_t) raw.len);
-		csize = LZ4_compress_default((const char *) raw.data, (char *) start,
-									 (int) raw.len, bound);
-		if (csize > 0 &&
-			(size_t) (start - b->zbuf.data) + (size_t) csize <= raw.len - raw.len / 8)
-		{
-			payload = lsm_slice(b->zbuf.data, (size_t) (start - b->zbuf.data) + (size_t) csize);
-			kind = LSM_COMPRESSION_LZ4;
-		}
-	}
+	if (!lsm_codec_compress(&b->codec, raw, &kind, &payload))
+		return builder_nomem(b, NULL);
 	rc = emit_block(b, payload, kind, &b->pending_offset, &b->pending_size);
 	if (rc != LSM_OK)
 		return rc;
@@ -513,8 +467,7 @@ builder_free(LsmSstBuilder *b)
 	lsm_block_builder_free(&b->data);
 	lsm_block_builder_free(&b->index);
 	lsm_bloom_builder_free(&b->bloom);
-	ZSTD_freeCCtx(b->cctx);
-	lsm_buf_free(&b->zbuf);
+	lsm_codec_free(&b->codec);
 	lsm_buf_free(&b->scratch);
 	lsm_buf_free(&b->out);
 	lsm_buf_free(&b->last_key);

@@ -24,10 +24,9 @@
 #include <pthread.h>
 #include <string.h>
 
-#include <lz4.h>
-#include <zstd.h>
 
 #include "block.h"
+#include "compress.h"
 #include "lsm_alloc.h"
 #include "bloom.h"
 #include "lsm_coding.h"
@@ -75,53 +74,6 @@ nomem(LsmStatus *st, const LsmSst *t, uint64_t offset)
 	return lsm_status_set(st, LSM_NO_MEMORY, 0,
 						  "out of memory reading block at offset %llu of file \"%s\"",
 						  (unsigned long long) offset, t->path);
-}
-
-/*
- * One decompression context per thread, not per table: a table reader may
- * live in memory every process of the host shares, while zstd allocates a
- * context's buffers with the process's own malloc.  Thread-specific data
- * (not __thread) so that a thread's context is freed when it exits.
- */
-static pthread_key_t dctx_key;
-static pthread_once_t dctx_once = PTHREAD_ONCE_INIT;
-
-static void
-dctx_destroy(void *d)
-{
-	ZSTD_freeDCtx(d);
-}
-
-static void
-dctx_key_init(void)
-{
-	(void) pthread_key_create(&dctx_key, dctx_destroy);
-}
-
-static ZSTD_DCtx *
-dctx_get(LsmSst *t)
-{
-	ZSTD_DCtx  *d;
-
-	(void) t;
-	pthread_once(&dctx_once, dctx_key_init);
-	d = pthread_getspecific(dctx_key);
-	if (d != NULL)
-	{
-		(void) pthread_setspecific(dctx_key, NULL);
-		return d;
-	}
-	return ZSTD_createDCtx();
-}
-
-static void
-dctx_put(LsmSst *t, ZSTD_DCtx *d)
-{
-	(void) t;
-	if (pthread_getspecific(dctx_key) == NULL &&
-		pthread_setspecific(dctx_key, d) == 0)
-		return;
-	ZSTD_freeDCtx(d);
 }
 
 /*
@@ -214,82 +166,47 @@ read_block(LsmSst *t, uint64_t offset, uint64_t size, bool allow_compressed,
 			*is_private = raw_private;
 		return LSM_OK;
 	}
-	if (kind == LSM_COMPRESSION_ZSTD && allow_compressed)
+	if ((kind == LSM_COMPRESSION_ZSTD || kind == LSM_COMPRESSION_LZ4) && allow_compressed)
 	{
-		unsigned long long csize = ZSTD_getFrameContentSize(raw, (size_t) size);
+		LsmSlice	payload = lsm_slice(raw, (size_t) size);
+		const char *name = kind == LSM_COMPRESSION_ZSTD ? "zstd" : "LZ4";
+		size_t		dlen;
 		uint8_t    *out;
-		ZSTD_DCtx  *d;
-		size_t		r;
+		bool		oom;
+		bool		ok;
 
-		if (csize == ZSTD_CONTENTSIZE_ERROR || csize == ZSTD_CONTENTSIZE_UNKNOWN ||
-			csize > UINT32_MAX)
+		if (!lsm_codec_decoded_len(kind, payload, &dlen))
 		{
 			raw_free(raw, stack_raw);
-			return corrupt(st, t, offset, "bad zstd frame header in block");
-		}
-		if (is_private && csize > LSM_PRIVATE_BLOCK_BYTES)
-		{
-			out = lsm_malloc_private((size_t) csize);
-			*is_private = true;
-		}
-		else
-			out = lsm_malloc(csize ? (size_t) csize : 1);
-		d = out ? dctx_get(t) : NULL;
-		if (d == NULL)
-		{
-			lsm_free(out);
-			raw_free(raw, stack_raw);
-			return nomem(st, t, offset);
-		}
-		r = ZSTD_decompressDCtx(d, out, (size_t) csize, raw, (size_t) size);
-		dctx_put(t, d);
-		raw_free(raw, stack_raw);
-		if (ZSTD_isError(r) || r != csize)
-		{
-			lsm_free(out);
-			return corrupt(st, t, offset, "zstd decompression failed for block");
-		}
-		*buf = out;
-		*len = (size_t) csize;
-		return LSM_OK;
-	}
-	if (kind == LSM_COMPRESSION_LZ4 && allow_compressed)
-	{
-		const uint8_t *src;
-		uint32_t	dlen;
-		uint8_t    *out;
-		int			r;
-
-		src = lsm_decode_varint32(raw, raw + size, &dlen);
-		/* LZ4 expands at most 255-fold: a larger claim is damage */
-		if (src == NULL || dlen > LZ4_MAX_INPUT_SIZE ||
-			(uint64_t) dlen > (size - (uint64_t) (src - raw)) * 255 + 16)
-		{
-			raw_free(raw, stack_raw);
-			return corrupt(st, t, offset, "bad LZ4 length header in block");
+			return lsm_status_set(st, LSM_CORRUPTION, 0,
+								  "bad %s header in block at offset %llu of file \"%s\"",
+								  name, (unsigned long long) offset, t->path);
 		}
 		if (is_private && dlen > LSM_PRIVATE_BLOCK_BYTES)
 		{
-			out = lsm_malloc_private((size_t) dlen);
+			out = lsm_malloc_private(dlen);
 			*is_private = true;
 		}
 		else
-			out = lsm_malloc(dlen ? (size_t) dlen : 1);
+			out = lsm_malloc(dlen ? dlen : 1);
 		if (out == NULL)
 		{
 			raw_free(raw, stack_raw);
 			return nomem(st, t, offset);
 		}
-		r = LZ4_decompress_safe((const char *) src, (char *) out,
-								(int) (size - (uint64_t) (src - raw)), (int) dlen);
+		ok = lsm_codec_decompress(kind, payload, out, dlen, &oom);
 		raw_free(raw, stack_raw);
-		if (r < 0 || (uint32_t) r != dlen)
+		if (!ok)
 		{
 			lsm_free(out);
-			return corrupt(st, t, offset, "LZ4 decompression failed for block");
+			if (oom)
+				return nomem(st, t, offset);
+			return lsm_status_set(st, LSM_CORRUPTION, 0,
+								  "%s decompression failed for block at offset %llu of file \"%s\"",
+								  name, (unsigned long long) offset, t->path);
 		}
 		*buf = out;
-		*len = (size_t) dlen;
+		*len = dlen;
 		return LSM_OK;
 	}
 	raw_free(raw, stack_raw);

@@ -1710,6 +1710,258 @@ corruption_case(LsmCompression codec)
 }
 
 /*
+ * Format: one record per value
+ */
+
+/* A value that compresses (text with repeats), len bytes. */
+static void
+text_value(uint8_t *p, size_t len, int k)
+{
+	size_t		i = 0;
+
+	while (i < len)
+	{
+		char		chunk[64];
+		int			n = snprintf(chunk, sizeof(chunk), "{\"user\": %d, \"state\": \"active\"} ", k);
+
+		memcpy(p + i, chunk, len - i < (size_t) n ? len - i : (size_t) n);
+		i += (size_t) n;
+	}
+}
+
+/* Key k's value in format_case: text for even k, random bytes for odd. */
+static void
+format_value(uint8_t *p, size_t len, int k)
+{
+	if (k % 2 == 0)
+		text_value(p, len, k);
+	else
+		make_value(p, len, k, 1);
+}
+
+/* Every key of format_case reads back exactly, or (damaged) is LSM_CORRUPTION. */
+static int
+format_gets(LsmDb *db, int n, int *damaged)
+{
+	LsmBuf		v = LSM_BUF_INIT;
+	uint8_t		want[1024];
+	int			ok = 1;
+	int			k;
+
+	*damaged = 0;
+	for (k = 0; k < n; k++)
+	{
+		char		key[32];
+		LsmStatus	st;
+		LsmCode		rc;
+
+		key_name(key, sizeof(key), k);
+		format_value(want, 300 + (size_t) k, k);
+		lsm_status_clear(&st);
+		rc = get_raw(db, NULL, key, &v, &st);
+		if (rc == LSM_CORRUPTION)
+			(*damaged)++;
+		else if (rc != LSM_OK || v.len != 300 + (size_t) k || memcmp(v.data, want, v.len) != 0)
+		{
+			fprintf(stderr, "  %s: %s, %zu bytes\n", key, lsm_code_name(rc), v.len);
+			ok = 0;
+		}
+	}
+	lsm_buf_free(&v);
+	return ok;
+}
+
+/*
+ * Each value is a record of its own, stored compressed when that pays
+ * (verification counts the records by codec), and the file ends in the
+ * version 2 footer.  Then every byte of the file is flipped in turn: a
+ * get never returns other bytes, and verification always finds the damage
+ * (every byte is under a record's checksum or the footer's).
+ */
+static void
+format_case(LsmCompression codec)
+{
+	enum
+	{
+		N = 6
+	};
+	char		dir[256];
+	char		path[512];
+	LsmOptions	o = blob_opts(100);
+	LsmDb	   *db;
+	LsmStatus	st;
+	LsmVerifyResult vr;
+	Problems	p = {0, ""};
+	uint64_t	nums[4];
+	uint8_t    *img;
+	size_t		img_len;
+	size_t		i;
+	int			k;
+	int			damaged;
+	int			missed = 0;
+	int			by_get = 0;
+
+	o.compression = codec;
+	o.compression_upper = codec;
+	test_tmpdir(dir, sizeof(dir), "blob_format");
+	CHECK_OK(lsm_db_open(&o, dir, &db, &st), &st);
+	for (k = 0; k < N; k++)
+	{
+		char		key[32];
+		uint8_t		v[1024];
+
+		key_name(key, sizeof(key), k);
+		format_value(v, 300 + (size_t) k, k);
+		CHECK(put_bytes(db, key, v, 300 + (size_t) k));
+	}
+	CHECK_OK(lsm_db_flush(db, &st), &st);
+	CHECK(format_gets(db, N, &damaged) && damaged == 0);
+	memset(&vr, 0, sizeof(vr));
+	CHECK_OK(lsm_db_verify_all(db, &vr, note_problem, &p, &st), &st);
+	CHECK(vr.problems == 0);
+	/* the table's blocks and the blob file's records */
+	if (codec == LSM_COMPRESSION_NONE)
+		CHECK(vr.blocks_by_codec[LSM_COMPRESSION_NONE] >= N);
+	else
+	{
+		CHECK(vr.blocks_by_codec[codec] >= N / 2);
+		CHECK(vr.blocks_by_codec[LSM_COMPRESSION_NONE] >= N / 2);
+	}
+	CHECK_OK(lsm_db_close(db, &st), &st);
+	CHECK(blob_numbers(dir, nums, 4) == 1);
+	blob_path(path, sizeof(path), dir, nums[0]);
+	img = read_image(path, &img_len);
+	CHECK(img_len > 48 && memcmp(img + img_len - 8, "LSMBLB02", 8) == 0);
+	if (codec == LSM_COMPRESSION_NONE)
+		CHECK(img_len == 48 + N * 9 + (size_t) (N * 300 + N * (N - 1) / 2));
+	else
+		CHECK(img_len < 48 + N * 9 + (size_t) (N * 300 + N * (N - 1) / 2));
+
+	for (i = 0; i < img_len; i++)
+	{
+		img[i] ^= 0x20;
+		write_image(path, img, img_len);
+		img[i] ^= 0x20;
+		CHECK_OK(lsm_db_open(&o, dir, &db, &st), &st);
+		CHECK(format_gets(db, N, &damaged));
+		if (damaged > 0)
+			by_get++;
+		memset(&vr, 0, sizeof(vr));
+		p.n = 0;
+		CHECK_OK(lsm_db_verify_all(db, &vr, note_problem, &p, &st), &st);
+		if (vr.problems != 1)
+			missed++;
+		CHECK_OK(lsm_db_close(db, &st), &st);
+	}
+	write_image(path, img, img_len);
+	printf("  %s: %zu flips, %d caught by a get, %d missed by verify\n",
+		   codec == LSM_COMPRESSION_NONE ? "none" : codec == LSM_COMPRESSION_LZ4 ? "lz4" : "zstd",
+		   img_len, by_get, missed);
+	CHECK(missed == 0);
+	/* every record byte is some get's, and a damaged footer fails them all */
+	CHECK(by_get == (int) img_len);
+	free(img);
+	CHECK_OK(lsm_db_open(&o, dir, &db, &st), &st);
+	CHECK(format_gets(db, N, &damaged) && damaged == 0);
+	CHECK_OK(lsm_db_close(db, &st), &st);
+	test_rmtree(dir);
+}
+
+static void
+test_format(void)
+{
+	format_case(LSM_COMPRESSION_NONE);
+	format_case(LSM_COMPRESSION_LZ4);
+	format_case(LSM_COMPRESSION_ZSTD);
+}
+
+/*
+ * A version 1 blob file (an SSTable keyed by the values' ordinals, what
+ * builds before the record format wrote) is still read: its values by
+ * get and scan.
+ */
+static void
+test_read_version1(void)
+{
+	enum
+	{
+		N = 20
+	};
+	char		dir[256];
+	char		path[512];
+	LsmOptions	o = blob_opts(100);
+	LsmSstOptions topts;
+	LsmSstBuilder *b;
+	LsmSstProps props;
+	LsmDb	   *db;
+	LsmStatus	st;
+	uint64_t	nums[4];
+	uint8_t    *img;
+	size_t		img_len;
+	size_t		pos = 0;
+	int			n = 0;
+	int			k;
+	Model		m;
+	int			ver[N];
+	size_t		len[N];
+
+	o.compression = LSM_COMPRESSION_NONE;
+	o.compression_upper = LSM_COMPRESSION_NONE;
+	test_tmpdir(dir, sizeof(dir), "blob_v1");
+	CHECK_OK(lsm_db_open(&o, dir, &db, &st), &st);
+	for (k = 0; k < N; k++)
+	{
+		ver[k] = 1;
+		len[k] = 200 + (size_t) k * 37;
+		CHECK(put_kv(db, k, 1, len[k]));
+	}
+	CHECK_OK(lsm_db_flush(db, &st), &st);
+	CHECK_OK(lsm_db_close(db, &st), &st);
+	CHECK(blob_numbers(dir, nums, 4) == 1);
+	blob_path(path, sizeof(path), dir, nums[0]);
+	img = read_image(path, &img_len);
+
+	/* the same values in a version 1 file, keyed by the references' positions */
+	CHECK_OK(fast_env->unlink(fast_env, path, &st), &st);
+	lsm_sst_options_from(&topts, &o);
+	topts.bloom_bits_per_key = 0;
+	CHECK_OK(lsm_sst_builder_open(fast_env, path, &topts, &b, &st), &st);
+	while (pos + 48 < img_len)
+	{
+		uint8_t		key[16];
+		uint32_t	stored = lsm_get_fixed32(img + pos + 4);
+		int			i;
+
+		CHECK(img[pos + 8] == LSM_COMPRESSION_NONE);
+		for (i = 0; i < 8; i++)
+			key[i] = (uint8_t) ((uint64_t) pos >> (8 * (7 - i)));
+		lsm_put_fixed64(key + 8, lsm_pack_seq_kind(0, LSM_KIND_PUT));
+		CHECK_OK(lsm_sst_builder_add(b, lsm_slice(key, sizeof(key)),
+									 lsm_slice(img + pos + 9, stored), &st), &st);
+		pos += 9 + stored;
+		n++;
+	}
+	CHECK(n == N);
+	memset(&props, 0, sizeof(props));
+	CHECK_OK(lsm_sst_builder_finish(b, &props, &st), &st);
+	lsm_sst_props_free(&props);
+	free(img);
+	img = read_image(path, &img_len);
+	CHECK(memcmp(img + img_len - 8, "LSMTBL01", 8) == 0);
+	free(img);
+
+	CHECK_OK(lsm_db_open(&o, dir, &db, &st), &st);
+	for (k = 0; k < N; k++)
+		CHECK(get_kv_is(db, NULL, k, 1, len[k]));
+	m = model_build(N, ver, len);
+	CHECK(model_scan(db, NULL, &m, false));
+	CHECK(model_scan(db, NULL, &m, true));
+	model_free(&m);
+	CHECK_OK(lsm_db_close(db, &st), &st);
+	test_rmtree(dir);
+}
+
+/*
  * A blob file replaced by another valid one (blocks and checksums fine):
  * a reference whose length differs from the value found at its ordinal
  * is LSM_CORRUPTION, not the other file's bytes.
@@ -2560,6 +2812,8 @@ main(void)
 	RUN(test_filter_sees_value);
 	RUN(test_orphan_and_missing);
 	RUN(test_corruption);
+	RUN(test_format);
+	RUN(test_read_version1);
 	RUN(test_checkpoint);
 	RUN(test_crash);
 	RUN(test_write_failures);
