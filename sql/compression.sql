@@ -16,6 +16,17 @@ SELECT codecs('c_default')->'lz4' AS lz4, codecs('c_default')->'zstd' > '0' AS z
        codecs('c_default')->'none' AS none;
 SELECT count(*), sum(length(v)) FROM c_default;
 
+-- a load's files (a transaction past spill_threshold) go to the bottom level
+-- with compression_upper, as a flush's do
+CREATE FOREIGN TABLE c_load (k int4 OPTIONS (key 'true'), v text) SERVER lsm;
+SET lsm_fdw.spill_threshold = '64kB';
+INSERT INTO c_load SELECT g, repeat('compressible ', 20) || g FROM generate_series(1, 3000) g;
+RESET lsm_fdw.spill_threshold;
+SELECT (lsm_fdw_stats('c_load')->'levels'->6->>'files')::int > 0 AS bottom,
+       (lsm_fdw_stats('c_load')->'levels'->0->>'files')::int AS level0,
+       codecs('c_load')->'lz4' > '0' AS lz4, codecs('c_load')->'zstd' AS zstd;
+SELECT count(*), sum(length(v)) FROM c_load;
+
 -- the other way round, and no compression at all
 CREATE FOREIGN TABLE c_swapped (k int4 OPTIONS (key 'true'), v text) SERVER lsm
 	OPTIONS (compression 'lz4', compression_upper 'zstd');

@@ -284,12 +284,19 @@ lsm_spill_iters(LsmSpill *sp, LsmIter **children)
 }
 
 /*
- * The table's bottom level's format, where an ingest into an empty table
- * puts the files: its codec, block size and bloom filter.  zstd at level 1
- * whatever compression_level says (compactions use that; 1 by default too): on 4 KiB blocks
- * levels 1 and 3 compress the same (0.385 vs 0.386 of the raw bytes for
- * bench/sql_bench.sh's rows), and level 3 cost a quarter more time, where a
- * third of a load's CPU is this zstd.
+ * The format of a load's files: the table's block size and bloom filter,
+ * and the upper levels' codec (LZ4 by default), as a flush writes.  Not
+ * the bottom's zstd, although an ingest into an empty table puts them
+ * there: a point get that misses the block cache decodes a whole block,
+ * and a zstd block took 5 us more than an LZ4 one, a quarter of the get
+ * (bench/sql_bench.sh's 1M loaded rows at the default cache: 47k against
+ * 62k gets/s, docs/benchmarks.md, session 14).  The files also cost the
+ * load less CPU; they take 1.4 times the space (0.60 GB against 0.42).
+ * Compactions that rewrite them write the bottom's codec.  With zstd
+ * named for the upper levels, level 1 whatever compression_level says
+ * (compactions use that; 1 by default too): on 4 KiB blocks levels 1 and
+ * 3 compress the same (0.385 vs 0.386 of the raw bytes for the
+ * benchmark's rows), and level 3 cost a quarter more time.
  */
 void
 lsm_bulk_file_options(Oid relid, LsmSstOptions *so)
@@ -302,7 +309,7 @@ lsm_bulk_file_options(Oid relid, LsmSstOptions *so)
 	o.block_size = ts.block_size;
 	o.bloom_bits_per_key = ts.bloom_bits_per_key;
 	lsm_sst_options_from(so, &o);
-	so->compression = (LsmCompression) ts.compress;
+	so->compression = (LsmCompression) ts.compress_upper;
 	so->compression_level = BULK_ZSTD_LEVEL;
 }
 
