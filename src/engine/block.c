@@ -328,19 +328,15 @@ block_seek_last(LsmIter *it)
 }
 
 /*
- * block_seek
- *		Position at the first key >= target: binary search for the last
- *		restart point whose (whole) key is < target, then scan forward.
+ * seek_in
+ *		Position at the first key >= target, knowing that the restart points
+ *		before left have keys < target: binary search for the last restart
+ *		point in [left, right] whose (whole) key is < target (left when
+ *		none), then scan forward.
  */
 static void
-block_seek(LsmIter *it, LsmSlice target)
+seek_in(BlockIter *bi, LsmSlice target, uint32_t left, uint32_t right)
 {
-	BlockIter  *bi = (BlockIter *) it;
-	uint32_t	left = 0;
-	uint32_t	right = bi->num_restarts - 1;
-
-	if (bi->status.code != LSM_OK)
-		return;
 	while (left < right)
 	{
 		uint32_t	mid = left + (right - left + 1) / 2;
@@ -372,6 +368,39 @@ block_seek(LsmIter *it, LsmSlice target)
 		if (bi->cmp(lsm_buf_slice(&bi->key), target) >= 0)
 			return;
 	}
+}
+
+static void
+block_seek(LsmIter *it, LsmSlice target)
+{
+	BlockIter  *bi = (BlockIter *) it;
+
+	if (bi->status.code != LSM_OK)
+		return;
+	seek_in(bi, target, 0, bi->num_restarts - 1);
+}
+
+void
+lsm_block_iter_seek_within(LsmIter *it, LsmSlice target, uint32_t lo, uint32_t hi)
+{
+	BlockIter  *bi = (BlockIter *) it;
+
+	if (bi->status.code != LSM_OK)
+		return;
+	if (lo >= bi->num_restarts)
+	{
+		block_invalidate(bi);
+		return;
+	}
+	if (hi >= bi->num_restarts)
+		hi = bi->num_restarts - 1;
+	seek_in(bi, target, lo, hi < lo ? lo : hi);
+}
+
+uint32_t
+lsm_block_restarts(LsmSlice block)
+{
+	return block.len >= 4 ? lsm_get_fixed32(block.data + block.len - 4) : 0;
 }
 
 static void

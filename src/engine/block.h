@@ -98,4 +98,15 @@ extern LsmIter *lsm_block_iter_cached(LsmBlockCache *cache, LsmCacheHandle *h,
 									  LsmKeyCmp cmp, const char *path,
 									  uint64_t block_offset);
 
+/*
+ * Seek it (made by one of the constructors above) to the first key >=
+ * target when the caller knows that the restart points before lo have keys
+ * < target and those after hi keys > target: only [lo, hi] is searched.
+ * lo at or past the last restart point leaves it invalid (past the end).
+ */
+extern void lsm_block_iter_seek_within(LsmIter *it, LsmSlice target, uint32_t lo,
+									   uint32_t hi);
+/* The number of restart points of a checked block (lsm_block_check). */
+extern uint32_t lsm_block_restarts(LsmSlice block);
+
 #endif							/* LSM_BLOCK_H */

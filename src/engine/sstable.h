@@ -142,6 +142,8 @@ extern LsmCode lsm_sst_index_keys(LsmSst *t, LsmSstVisitFn fn, void *arg,
 /* Iterator over all internal keys of the table; stats nullable. */
 extern LsmIter *lsm_sst_iter(LsmSst *t, bool fill_cache, LsmReadStats *stats);
 
+/* Index entries a get narrows through fences (0: none were made). */
+extern uint32_t lsm_sst_fence_count(const LsmSst *t);
 /* Read every block, check checksums, key order and properties. */
 extern LsmCode lsm_sst_verify(LsmSst *t, LsmStatus *st);
 /* The same, adding what was checked (bytes, blocks, entries) to *out. */

@@ -428,6 +428,126 @@ test_round_trip(void)
 	test_rmtree(dir);
 }
 
+/*
+ * Fences (a get's search of the index block through 8 bytes of each
+ * entry's user key past the bytes all share): tables whose user keys share
+ * a prefix of 0, 5 and 12 bytes and differ past it in few bytes (many
+ * entries with the same fence), with bytes 0x00 and 0xff, keys that are
+ * prefixes of others and several versions of a key, in blocks of one or a
+ * few entries.  Every get must start at the model's lower bound, for
+ * random targets (check_table) and for targets around the shared prefix:
+ * shorter than it, a prefix of it, one byte below or above it, it padded
+ * with 0x00 or 0xff, and the empty key.
+ */
+static int
+get_starts_at_lower_bound(LsmSst *t, const Model *m, LsmSlice ukey, LsmSeq seq)
+{
+	LsmBuf		target = LSM_BUF_INIT;
+	LsmStatus	st;
+	Visit		vi = {m, 0, 1, 0, 0};
+	size_t		lb;
+	int			ok;
+
+	lsm_ikey_append(&target, ukey, seq, LSM_KIND_FOR_SEEK);
+	vi.next = lb = lower_bound(m, lsm_buf_slice(&target));
+	ok = lsm_sst_get(t, lsm_buf_slice(&target), visit_fn, &vi, NULL, &st) == LSM_OK &&
+		!vi.bad && vi.got == (lb < m->n ? 1 : 0);
+	if (!ok)
+		fprintf(stderr, "  get of a %zu-byte key: got %d, bad %d, lower bound %zu of %zu\n",
+				ukey.len, vi.got, vi.bad, lb, m->n);
+	lsm_buf_free(&target);
+	return ok;
+}
+
+static void
+test_fences(void)
+{
+	TestRng		r = {test_seed("sstable fences")};
+	char		dir[256];
+	char		path[512];
+	const char *prefix = "user:0000012";
+	const size_t plens[] = {0, 5, 12};
+	const size_t bsizes[] = {48, 300};
+	int			fileno = 0;
+
+	test_tmpdir(dir, sizeof(dir), "sst_fence");
+	for (size_t pi = 0; pi < 3; pi++)
+		for (size_t bi = 0; bi < 2; bi++)
+		{
+			LsmSstOptions o = topts(bsizes[bi], 1 + (int) bi * 3, LSM_COMPRESSION_NONE, 0);
+			Model		m = {0};
+			LsmSstProps p;
+			LsmSst	   *t;
+			LsmStatus	st;
+			size_t		plen = plens[pi];
+			uint8_t		buf[64];
+			int			ok = 1;
+
+			while (m.n < 3000)
+			{
+				uint8_t		uk[64];
+				size_t		ulen;
+				int			versions = 1 + (int) test_rng_below(&r, 3);
+
+				memcpy(uk, prefix, plen);
+				/* past the prefix: a few bytes of a small alphabet, 0x00 and 0xff */
+				ulen = plen + test_rng_below(&r, 12);
+				for (size_t j = plen; j < ulen; j++)
+					uk[j] = (uint8_t) ("ab\0\xff"[test_rng_below(&r, 4)]);
+				for (int v = 0; v < versions; v++)
+					model_add(&m, lsm_slice(uk, ulen), 1 + test_rng_below(&r, 1000),
+							  LSM_KIND_PUT, lsm_slice("v", 1));
+			}
+			model_sort(&m);
+			snprintf(path, sizeof(path), "%s/%06d.sst", dir, ++fileno);
+			CHECK_OK(build_table(path, &o, &m, &p, &st), &st);
+			lsm_sst_props_free(&p);
+			CHECK_OK(lsm_sst_open(lsm_env_posix(), path, (uint64_t) fileno, NULL, &t, &st), &st);
+			/* one fence per data block: the last index entry may lack the prefix */
+			CHECK(lsm_sst_fence_count(t) == lsm_sst_props(t)->data_blocks);
+			/* no filter: it would skip absent keys before the index is searched */
+			CHECK(check_table(t, &m, &r, false));
+
+			/* around the shared prefix */
+			memcpy(buf, prefix, plen);
+			ok &= get_starts_at_lower_bound(t, &m, lsm_slice("", 0), 5);
+			for (size_t l = 0; l <= plen; l++)
+				ok &= get_starts_at_lower_bound(t, &m, lsm_slice(buf, l), 5);
+			if (plen > 0)
+			{
+				buf[plen - 1]--;
+				ok &= get_starts_at_lower_bound(t, &m, lsm_slice(buf, plen), 5);
+				buf[plen - 1] += 2;
+				ok &= get_starts_at_lower_bound(t, &m, lsm_slice(buf, plen), 5);
+				buf[plen - 1]--;
+			}
+			for (size_t pad = 1; pad <= 12; pad++)
+			{
+				memset(buf + plen, 0x00, pad);
+				ok &= get_starts_at_lower_bound(t, &m, lsm_slice(buf, plen + pad), 0);
+				ok &= get_starts_at_lower_bound(t, &m, lsm_slice(buf, plen + pad), LSM_MAX_SEQ);
+				memset(buf + plen, 0xff, pad);
+				ok &= get_starts_at_lower_bound(t, &m, lsm_slice(buf, plen + pad), 0);
+				ok &= get_starts_at_lower_bound(t, &m, lsm_slice(buf, plen + pad), LSM_MAX_SEQ);
+			}
+			/* every key of the model, at its own and at neighbouring sequence numbers */
+			for (size_t i = 0; i < m.n; i += 7)
+			{
+				LsmParsedKey pk = {0};
+
+				lsm_ikey_parse(lsm_buf_slice(&m.e[i].key), &pk);
+				ok &= get_starts_at_lower_bound(t, &m, pk.user_key, pk.seq);
+				ok &= get_starts_at_lower_bound(t, &m, pk.user_key, pk.seq + 1);
+				if (pk.seq > 0)
+					ok &= get_starts_at_lower_bound(t, &m, pk.user_key, pk.seq - 1);
+			}
+			CHECK(ok);
+			lsm_sst_close(t);
+			model_free(&m);
+		}
+	test_rmtree(dir);
+}
+
 static void
 test_empty_table(void)
 {
@@ -1248,6 +1368,7 @@ main(void)
 {
 	RUN(test_round_trip);
 	RUN(test_empty_table);
+	RUN(test_fences);
 	RUN(test_cpu_yield);
 	RUN(test_large_values);
 	RUN(test_big_values_private_memory);
