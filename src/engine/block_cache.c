@@ -78,9 +78,20 @@ typedef struct CacheShard
 	 */
 	LsmCacheHandle *spares;
 	int			n_spares;
+	/*
+	 * Evicted entries that kept their block's memory (len: its size), for
+	 * the next blocks read (lsm_block_cache_buffer): the other half of the
+	 * heap's traffic.  At most LSM_CACHE_BUFFER_BYTES of them per shard,
+	 * outside the capacity (1 MB for the 16 shards), each at most
+	 * LSM_CACHE_BUFFER_MAX.
+	 */
+	LsmCacheHandle *buffers;
+	size_t		buffer_bytes;
 } CacheShard;
 
 #define LSM_CACHE_SPARES 256
+#define LSM_CACHE_BUFFER_BYTES (64 * 1024)
+#define LSM_CACHE_BUFFER_MAX (16 * 1024)
 
 /*
  * A cache, or a view of one: base is then the cache itself and shards is
@@ -233,53 +244,66 @@ evict(CacheShard *s, LsmCacheHandle **garbage)
 	}
 }
 
+static void free_chain(LsmCacheHandle *e);
+
 /*
- * Free the blocks of a chain of entries (no lock held) and return their
- * handles to shard s's spares, as many as it takes; the rest are freed.
+ * Give the entries of a chain (out of the hash table, no lock held) to
+ * shard s: as buffers with their blocks, then as spare handles, as many as
+ * it takes; the rest are freed.
  */
 static void
 recycle_chain(LsmBlockCache *c, CacheShard *s, LsmCacheHandle *e)
 {
-	LsmCacheHandle *keep = NULL;
-	LsmCacheHandle *last = NULL;
-	int			n = 0;
+	LsmCacheHandle *spares = NULL;
+	LsmCacheHandle *rest = NULL;
 
+	if (e == NULL)
+		return;
+	c->env->mutex_lock(s->mu);
 	while (e != NULL)
 	{
 		LsmCacheHandle *next = e->hnext;
 
-		lsm_free(e->data);
-		e->data = NULL;
-		if (n < LSM_CACHE_SPARES)
+		if (e->data != NULL && e->len <= LSM_CACHE_BUFFER_MAX &&
+			s->buffer_bytes + e->len <= LSM_CACHE_BUFFER_BYTES)
 		{
-			e->hnext = keep;
-			if (keep == NULL)
-				last = e;
-			keep = e;
-			n++;
+			e->hnext = s->buffers;
+			s->buffers = e;
+			s->buffer_bytes += e->len;
+		}
+		else if (s->n_spares < LSM_CACHE_SPARES)
+		{
+			/* its block is freed below, without the lock */
+			e->hnext = spares;
+			spares = e;
 		}
 		else
-			lsm_free(e);
+		{
+			e->hnext = rest;
+			rest = e;
+		}
 		e = next;
 	}
-	if (keep == NULL)
+	c->env->mutex_unlock(s->mu);
+	free_chain(rest);
+	if (spares == NULL)
 		return;
-	c->env->mutex_lock(s->mu);
-	if (s->n_spares + n <= LSM_CACHE_SPARES)
+	for (e = spares; e != NULL; e = e->hnext)
 	{
-		last->hnext = s->spares;
-		s->spares = keep;
-		s->n_spares += n;
-		keep = NULL;
+		lsm_free(e->data);
+		e->data = NULL;
+	}
+	c->env->mutex_lock(s->mu);
+	while (spares != NULL && s->n_spares < LSM_CACHE_SPARES)
+	{
+		e = spares;
+		spares = e->hnext;
+		e->hnext = s->spares;
+		s->spares = e;
+		s->n_spares++;
 	}
 	c->env->mutex_unlock(s->mu);
-	while (keep != NULL)
-	{
-		LsmCacheHandle *next = keep->hnext;
-
-		lsm_free(keep);
-		keep = next;
-	}
+	free_chain(spares);
 }
 
 /* A handle for an insert: a spare of shard s (its mutex held) or a new one. */
@@ -372,6 +396,7 @@ lsm_block_cache_destroy(LsmBlockCache *c)
 			lsm_free(s->buckets);
 		}
 		free_chain(s->spares);
+		free_chain(s->buffers);
 		if (s->mu != NULL)
 			c->env->mutex_destroy(s->mu);
 	}
@@ -503,6 +528,42 @@ lsm_block_cache_insert(LsmBlockCache *c, uint64_t file_number, uint64_t offset,
 	return e;
 }
 
+uint8_t *
+lsm_block_cache_buffer(LsmBlockCache *c, uint64_t file_number, uint64_t offset, size_t len)
+{
+	CacheShard *s;
+	LsmCacheHandle **pp;
+	LsmCacheHandle *e = NULL;
+	uint8_t    *data = NULL;
+
+	if (!resolve(&c, &file_number))
+		return NULL;
+	s = shard_of(c, cache_hash(file_number, offset));
+	c->env->mutex_lock(s->mu);
+	/* big enough, and not so big that a small block pins much memory */
+	for (pp = &s->buffers; *pp != NULL; pp = &(*pp)->hnext)
+		if ((*pp)->len >= len && (*pp)->len - len <= len / 4 + 256)
+			break;
+	if (*pp != NULL)
+	{
+		e = *pp;
+		*pp = e->hnext;
+		s->buffer_bytes -= e->len;
+		data = e->data;
+		e->data = NULL;
+		if (s->n_spares < LSM_CACHE_SPARES)
+		{
+			e->hnext = s->spares;
+			s->spares = e;
+			s->n_spares++;
+			e = NULL;
+		}
+	}
+	c->env->mutex_unlock(s->mu);
+	lsm_free(e);
+	return data;
+}
+
 LsmSlice
 lsm_block_cache_value(LsmCacheHandle *h)
 {
@@ -619,6 +680,16 @@ lsm_block_cache_shed(LsmBlockCache *c, size_t bytes)
 			garbage = e;
 		}
 		s->n_spares = 0;
+		while (s->buffers != NULL)
+		{
+			LsmCacheHandle *e = s->buffers;
+
+			s->buffers = e->hnext;
+			dropped += e->len;
+			e->hnext = garbage;
+			garbage = e;
+		}
+		s->buffer_bytes = 0;
 		while (dropped < per_shard && s->lru.lru_next != &s->lru)
 		{
 			LsmCacheHandle *e = s->lru.lru_next;

@@ -40,6 +40,14 @@ extern LsmCacheHandle *lsm_block_cache_insert(LsmBlockCache *c, uint64_t file_nu
 											  uint64_t offset, uint8_t *malloced_data,
 											  size_t len);
 extern LsmSlice lsm_block_cache_value(LsmCacheHandle *h);
+/*
+ * Memory for a block of len bytes about to be read for (file_number,
+ * offset): an evicted block's, when the shard kept one of about that size
+ * (else NULL: allocate it).  Owned by the caller, freed with lsm_free or
+ * handed to lsm_block_cache_insert.
+ */
+extern uint8_t *lsm_block_cache_buffer(LsmBlockCache *c, uint64_t file_number,
+									   uint64_t offset, size_t len);
 extern void lsm_block_cache_release(LsmBlockCache *c, LsmCacheHandle *h);
 /* Drop every unpinned entry of a file (after it is deleted). */
 extern void lsm_block_cache_erase_file(LsmBlockCache *c, uint64_t file_number);

@@ -100,6 +100,19 @@ nomem(LsmStatus *st, const LsmSst *t, uint64_t offset)
  */
 #define LSM_STACK_READ_BYTES (16 * 1024)
 
+/*
+ * Memory for a data block that may go to the block cache (read_block's
+ * callers that pass is_private read data blocks): an evicted block's when
+ * the cache kept one, which spares the heap's mutex.
+ */
+static inline uint8_t *
+cache_buffer(LsmSst *t, uint64_t offset, const bool *is_private, size_t len)
+{
+	if (is_private == NULL || t->cache == NULL || len == 0)
+		return NULL;
+	return lsm_block_cache_buffer(t->cache, t->file_number, offset, len);
+}
+
 static inline void
 raw_free(uint8_t *raw, const uint8_t *stack_raw)
 {
@@ -166,7 +179,8 @@ read_block(LsmSst *t, uint64_t offset, uint64_t size, bool allow_compressed,
 		if (raw == stack_raw)
 		{
 			/* not private: that needs a block above the stack buffer */
-			if ((raw = lsm_malloc(size ? (size_t) size : 1)) == NULL)
+			raw = cache_buffer(t, offset, is_private, (size_t) size);
+			if (raw == NULL && (raw = lsm_malloc(size ? (size_t) size : 1)) == NULL)
 				return nomem(st, t, offset);
 			memcpy(raw, stack_raw, (size_t) size);
 		}
@@ -197,7 +211,7 @@ read_block(LsmSst *t, uint64_t offset, uint64_t size, bool allow_compressed,
 			out = lsm_malloc_private(dlen);
 			*is_private = true;
 		}
-		else
+		else if ((out = cache_buffer(t, offset, is_private, dlen)) == NULL)
 			out = lsm_malloc(dlen ? dlen : 1);
 		if (out == NULL)
 		{

@@ -94,6 +94,54 @@ test_eviction(void)
 	lsm_block_cache_destroy(c);
 }
 
+/*
+ * Evicted blocks' memory comes back through lsm_block_cache_buffer for
+ * blocks of about their size (so a miss spares the heap), never for much
+ * smaller or bigger ones, and shed gives it back to the heap.
+ */
+static void
+test_recycled_buffers(void)
+{
+	LsmBlockCache *c = lsm_block_cache_create(lsm_env_posix(), 16 * 1024);
+	int			got = 0;
+
+	CHECK(c != NULL);
+	for (uint64_t i = 0; i < 200; i++)
+	{
+		LsmCacheHandle *h = lsm_block_cache_insert(c, 3, i * 4096, make_block(3, i * 4096, 1000), 1000);
+
+		CHECK(h != NULL);
+		lsm_block_cache_release(c, h);
+	}
+	CHECK(lsm_block_cache_usage(c) <= 16 * 1024 + 16);
+	/* much bigger or much smaller than what was evicted: none */
+	for (uint64_t i = 0; i < 64; i++)
+		CHECK(lsm_block_cache_buffer(c, 4, i * 4096, 5000) == NULL);
+	for (uint64_t i = 0; i < 64; i++)
+		CHECK(lsm_block_cache_buffer(c, 4, i * 4096, 500) == NULL);
+	/* about their size: the shards that evicted give their blocks' memory */
+	for (uint64_t i = 0; i < 64; i++)
+	{
+		uint8_t    *p = lsm_block_cache_buffer(c, 4, i * 4096, 990);
+		LsmCacheHandle *h;
+
+		if (p == NULL)
+			continue;
+		got++;
+		for (size_t k = 0; k < 990; k++)
+			p[k] = (uint8_t) (4 * 31 + i * 4096 * 7 + k);
+		h = lsm_block_cache_insert(c, 4, i * 4096, p, 990);
+		CHECK(h != NULL && block_ok(h, 4, i * 4096, 990));
+		lsm_block_cache_release(c, h);
+	}
+	CHECK(got >= 8);
+	/* shed gives every kept block back */
+	lsm_block_cache_shed(c, SIZE_MAX);
+	for (uint64_t i = 0; i < 64; i++)
+		CHECK(lsm_block_cache_buffer(c, 5, i * 4096, 1000) == NULL);
+	lsm_block_cache_destroy(c);
+}
+
 /* A pinned block outlives eviction and erase; its bytes stay intact. */
 static void
 test_pinned_survives(void)
@@ -314,6 +362,7 @@ main(void)
 	RUN(test_eviction);
 	RUN(test_pinned_survives);
 	RUN(test_shed);
+	RUN(test_recycled_buffers);
 	RUN(test_capacity_zero);
 	RUN(test_erase_file);
 	RUN(test_view_reuse);
