@@ -306,6 +306,19 @@ recycle_chain(LsmBlockCache *c, CacheShard *s, LsmCacheHandle *e)
 	free_chain(spares);
 }
 
+/* A new handle holds a block, pinned once. */
+static void
+handle_fill(LsmCacheHandle *e, uint64_t file_number, uint64_t offset, uint8_t *data,
+			size_t len, uint32_t hash)
+{
+	e->file_number = file_number;
+	e->offset = offset;
+	e->data = data;
+	e->len = len;
+	e->hash = hash;
+	e->refs = 1;
+}
+
 /* A handle for an insert: a spare of shard s (its mutex held) or a new one. */
 static LsmCacheHandle *
 handle_new(CacheShard *s)
@@ -474,16 +487,9 @@ lsm_block_cache_insert(LsmBlockCache *c, uint64_t file_number, uint64_t offset,
 		/* detached: freed by its release */
 		e = lsm_calloc(1, sizeof(LsmCacheHandle));
 		if (e == NULL)
-		{
 			lsm_free(malloced_data);
-			return NULL;
-		}
-		e->file_number = file_number;
-		e->offset = offset;
-		e->data = malloced_data;
-		e->len = len;
-		e->hash = hash;
-		e->refs = 1;
+		else
+			handle_fill(e, file_number, offset, malloced_data, len, hash);
 		return e;
 	}
 
@@ -507,12 +513,7 @@ lsm_block_cache_insert(LsmBlockCache *c, uint64_t file_number, uint64_t offset,
 		lsm_free(malloced_data);
 		return NULL;
 	}
-	e->file_number = file_number;
-	e->offset = offset;
-	e->data = malloced_data;
-	e->len = len;
-	e->hash = hash;
-	e->refs = 1;
+	handle_fill(e, file_number, offset, malloced_data, len, hash);
 	if (s->capacity > 0)
 	{
 		e->in_cache = true;
