@@ -671,25 +671,19 @@ lsm_block_cache_shed(LsmBlockCache *c, size_t bytes)
 		size_t		dropped = 0;
 
 		c->env->mutex_lock(s->mu);
-		/* the spares first: memory of no use to anyone */
-		while (s->spares != NULL)
-		{
-			LsmCacheHandle *e = s->spares;
-
-			s->spares = e->hnext;
-			e->hnext = garbage;
-			garbage = e;
-		}
+		/* the spares and kept blocks first: memory of no use to anyone */
+		garbage = s->spares;
+		s->spares = NULL;
 		s->n_spares = 0;
 		while (s->buffers != NULL)
 		{
 			LsmCacheHandle *e = s->buffers;
 
 			s->buffers = e->hnext;
-			dropped += e->len;
 			e->hnext = garbage;
 			garbage = e;
 		}
+		dropped += s->buffer_bytes;
 		s->buffer_bytes = 0;
 		while (dropped < per_shard && s->lru.lru_next != &s->lru)
 		{

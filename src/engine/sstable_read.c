@@ -16,14 +16,12 @@
  * (keyed by file number and block offset); otherwise every read owns its
  * block and frees it when the block's iterator is destroyed.
  *
- * Thread safety: after open, a table is read-only except for the pool of
- * zstd decompression contexts, which its own mutex protects, so any number
- * of threads may read one table at once.
+ * Thread safety: after open, a table is read-only (zstd's decompression
+ * contexts are per thread, compress.c), so any number of threads may read
+ * one table at once.
  */
 #include <stdlib.h>
-#include <pthread.h>
 #include <string.h>
-
 
 #include "block.h"
 #include "compress.h"
@@ -645,18 +643,14 @@ make_fences(LsmSst *t)
 {
 	uint32_t	n = lsm_block_restarts(t->index);
 	LsmIter    *it;
-	LsmSlice	first = {NULL, 0};
-	LsmSlice	last = {NULL, 0};
+	LsmSlice	first;
+	LsmSlice	last;
 	uint32_t	skip = 0;
 	uint32_t	i = 0;
 
-	if (n < 2 || (it = index_iter(t)) == NULL)
+	if (n < 2 || t->props.smallest.len < LSM_IKEY_TRAILER ||
+		t->props.largest.len < LSM_IKEY_TRAILER || (it = index_iter(t)) == NULL)
 		return;
-	/* the fences are numbered as the restart points: one per entry */
-	for (lsm_iter_seek_first(it); lsm_iter_valid(it) && i <= n; lsm_iter_next(it))
-		i++;
-	if (i != n || (t->fences = lsm_malloc((size_t) n * sizeof(uint64_t))) == NULL)
-		goto none;
 
 	/*
 	 * Every user key between the file's smallest and largest begins as both
@@ -667,20 +661,21 @@ make_fences(LsmSst *t)
 	 */
 	first = lsm_ikey_user_key(lsm_buf_slice(&t->props.smallest));
 	last = lsm_ikey_user_key(lsm_buf_slice(&t->props.largest));
-	if (t->props.smallest.len < LSM_IKEY_TRAILER || t->props.largest.len < LSM_IKEY_TRAILER)
-		goto none;
 	while (skip < first.len && skip < last.len && first.data[skip] == last.data[skip])
 		skip++;
+	t->fences = lsm_malloc((size_t) n * sizeof(uint64_t));
 	t->fence_common = lsm_malloc(skip ? skip : 1);
-	if (t->fence_common == NULL)
+	if (t->fences == NULL || t->fence_common == NULL)
 		goto none;
 	memcpy(t->fence_common, first.data, skip);
 	t->fence_skip = skip;
-	i = 0;
+	/* the fences are numbered as the restart points: one per entry */
 	for (lsm_iter_seek_first(it); lsm_iter_valid(it); lsm_iter_next(it), i++)
 	{
 		LsmSlice	u = lsm_ikey_user_key(lsm_iter_key(it));
 
+		if (i == n)
+			goto none;			/* more entries than restart points */
 		if (u.len >= skip && memcmp(u.data, t->fence_common, skip) == 0)
 			t->fences[i] = fence_of(u, skip);
 		else if (i == n - 1 && lsm_slice_cmp(u, last) > 0)
@@ -690,6 +685,8 @@ make_fences(LsmSst *t)
 		if (i > 0 && t->fences[i] < t->fences[i - 1])
 			goto none;
 	}
+	if (i != n)
+		goto none;
 	lsm_iter_destroy(it);
 	t->n_fences = n;
 	return;
@@ -714,7 +711,8 @@ fence_seek(const LsmSst *t, LsmIter *idx, LsmSlice target)
 	uint32_t	lo,
 				hi,
 				a,
-				b;
+				b,
+				step;
 
 	if (c < 0 || (c == 0 && u.len < t->fence_skip))
 	{
@@ -741,8 +739,19 @@ fence_seek(const LsmSst *t, LsmIter *idx, LsmSlice target)
 			b = mid;
 	}
 	lo = a;
-	/* hi + 1: the first fence > f */
-	b = n;
+
+	/*
+	 * hi + 1: the first fence > f.  Few entries share a fence, so gallop
+	 * from lo to a fence > f (or the end), then search that stretch.
+	 */
+	b = lo;
+	for (step = 1; b < n && t->fences[b] <= f; step *= 2)
+	{
+		a = b + 1;
+		b = lo + step;
+	}
+	if (b > n)
+		b = n;
 	while (a < b)
 	{
 		uint32_t	mid = a + (b - a) / 2;
