@@ -29,6 +29,37 @@ ROLLBACK TO SAVEPOINT a;
 SELECT count(*) FROM tr;
 COMMIT;
 SELECT count(*) FROM tr;
+-- a second TRUNCATE rolled back to its savepoint leaves the first one
+-- standing: the committed rows stay gone (they came back before round 2
+-- session 14)
+BEGIN;
+TRUNCATE tr;
+INSERT INTO tr VALUES (3, 'after first');
+SAVEPOINT a;
+TRUNCATE tr;
+INSERT INTO tr VALUES (4, 'after second');
+ROLLBACK TO SAVEPOINT a;
+SELECT * FROM tr ORDER BY k;
+COMMIT;
+SELECT * FROM tr ORDER BY k;
+-- released savepoints hand their TRUNCATE to the parent; rolling back an
+-- outer one undoes both
+INSERT INTO tr VALUES (1, 'after'), (2, 'after');
+BEGIN;
+INSERT INTO tr VALUES (5, 'five');
+SAVEPOINT a;
+TRUNCATE tr;
+INSERT INTO tr VALUES (6, 'six');
+SAVEPOINT b;
+TRUNCATE tr;
+INSERT INTO tr VALUES (7, 'seven');
+RELEASE SAVEPOINT b;
+SELECT * FROM tr ORDER BY k;
+ROLLBACK TO SAVEPOINT a;
+SELECT * FROM tr ORDER BY k;
+COMMIT;
+SELECT * FROM tr ORDER BY k;
+DELETE FROM tr WHERE k IN (3, 5);
 -- a duplicate key after TRUNCATE is no duplicate
 BEGIN;
 TRUNCATE tr;

@@ -67,6 +67,9 @@ typedef struct LsmSavepointMark
 	uint64		nops;
 } LsmSavepointMark;
 
+/* A TRUNCATE and where the log stood then (truncate_* below). */
+typedef LsmSavepointMark LsmTruncateMark;
+
 struct LsmTxnTable
 {
 	Oid			relid;			/* hash key */
@@ -86,12 +89,16 @@ struct LsmTxnTable
 	/*
 	 * TRUNCATE: the committed rows are hidden from this transaction, and
 	 * ops 1..truncate_nops with them; at commit the table's files are
-	 * replaced by an empty table before the later ops are applied.
+	 * replaced by an empty table before the later ops are applied.  The
+	 * fields are the innermost TRUNCATE of truncates (LsmTruncateMark *, one
+	 * per subtransaction at most, innermost last): rolling back a savepoint
+	 * brings back the one made before it, not a table that was never
+	 * truncated.
 	 */
 	bool		truncated;
 	uint64		truncate_nops;
 	size_t		truncate_log_len;
-	SubTransactionId truncate_subid;
+	List	   *truncates;
 
 	/*
 	 * Bulk loading (spill.c): ops 1..log_base_nops were spilled to sorted
@@ -529,7 +536,7 @@ lsm_txn_table(Relation rel, LsmDb *db, bool create)
 	t->truncated = false;
 	t->truncate_nops = 0;
 	t->truncate_log_len = 0;
-	t->truncate_subid = InvalidSubTransactionId;
+	t->truncates = NIL;
 	t->spill = NULL;
 	t->log_base_nops = 0;
 	t->index_exposed = false;
@@ -599,6 +606,9 @@ maybe_spill(LsmTxnTable *t)
 	t->log_base_nops = t->nops;
 	t->log_len = 0;
 	t->truncate_log_len = 0;
+	/* at the top level, with no mark: a TRUNCATE's log is in the run too */
+	if (t->truncates != NIL)
+		((LsmTruncateMark *) llast(t->truncates))->log_len = 0;
 	if (!index_rebuild(t, t->region_size))
 		ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY), errmsg("out of memory")));
 }
@@ -849,10 +859,24 @@ commit_hints(LsmTxnTable *t)
 void
 lsm_txn_truncate(LsmTxnTable *t)
 {
+	SubTransactionId cur = GetCurrentSubTransactionId();
+	LsmTruncateMark *last = t->truncates ? llast(t->truncates) : NULL;
+
+	if (last == NULL || last->subid != cur)
+	{
+		/* (a later TRUNCATE of the same subtransaction takes its place) */
+		MemoryContext old = MemoryContextSwitchTo(TopTransactionContext);
+
+		last = palloc(sizeof(LsmTruncateMark));
+		last->subid = cur;
+		t->truncates = lappend(t->truncates, last);
+		MemoryContextSwitchTo(old);
+	}
+	last->nops = t->nops;
+	last->log_len = t->log_len;
 	t->truncated = true;
 	t->truncate_nops = t->nops;
 	t->truncate_log_len = t->log_len;
-	t->truncate_subid = GetCurrentSubTransactionId();
 }
 
 /*
@@ -1133,14 +1157,36 @@ lsm_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
 			}
 			if (t->first_subid == mySubid)
 				t->first_subid = parentSubid;
-			if (t->truncated && t->truncate_subid == mySubid)
-				t->truncate_subid = parentSubid;
+			if (t->truncates != NIL &&
+				((LsmTruncateMark *) llast(t->truncates))->subid == mySubid)
+			{
+				LsmTruncateMark *tm = llast(t->truncates);
+				LsmTruncateMark *prev = list_length(t->truncates) > 1
+				? list_nth(t->truncates, list_length(t->truncates) - 2) : NULL;
+
+				/* the parent's own earlier TRUNCATE is superseded */
+				if (prev && prev->subid == parentSubid)
+					t->truncates = list_delete_nth_cell(t->truncates,
+														list_length(t->truncates) - 2);
+				tm->subid = parentSubid;
+			}
 			continue;
 		}
 
-		/* ABORT_SUB */
-		if (t->truncated && t->truncate_subid >= mySubid)
-			t->truncated = false;
+		/* ABORT_SUB: the TRUNCATE made before this subtransaction, if any */
+		if (t->truncates != NIL &&
+			((LsmTruncateMark *) llast(t->truncates))->subid >= mySubid)
+		{
+			LsmTruncateMark *tm;
+
+			while (t->truncates != NIL &&
+				   ((LsmTruncateMark *) llast(t->truncates))->subid >= mySubid)
+				t->truncates = list_delete_last(t->truncates);
+			tm = t->truncates ? llast(t->truncates) : NULL;
+			t->truncated = tm != NULL;
+			t->truncate_nops = tm ? tm->nops : 0;
+			t->truncate_log_len = tm ? tm->log_len : 0;
+		}
 		if (m && m->subid == mySubid)
 		{
 			txn_bytes -= Min(txn_bytes, 2 * (t->log_len - m->log_len));
