@@ -1289,8 +1289,15 @@ reuse_recycled(LsmXlog *x, const char *spare)
  *
  * A segment's records end where the next segment starts, so segment i goes
  * when segment i + 1 starts at or below the limit.  Only segments wholly
- * flushed are considered: those are closed, and keeping the log contiguous
- * on disk never depends on data that is not durable yet.
+ * flushed are considered, and keeping the log contiguous on disk never
+ * depends on data that is not durable yet.  Nor does a segment go while the
+ * flusher still lists it (pending): a round that flushed exactly to a
+ * segment's end leaves it current, and when the next record starts the
+ * next segment right there, the flushed LSN already covers it while the
+ * next round still syncs it, through a descriptor its leader may have to
+ * open by name.  Removing it then failed that fsync (ENOENT), and a failed
+ * log fsync is a PANIC.  So the oldest segment still pending or current
+ * bounds the removal; it is read first, since it only moves forward.
  */
 LsmCode
 lsm_xlog_remove_before(LsmXlog *x, uint64_t lsn, LsmStatus *st)
@@ -1298,13 +1305,16 @@ lsm_xlog_remove_before(LsmXlog *x, uint64_t lsn, LsmStatus *st)
 	LsmEnv	   *env = x->env;
 	uint64_t	flushed;
 	uint64_t	limit;
-	uint64_t	cur;
+	uint64_t	cur;			/* the oldest segment the flusher lists */
 	uint32_t	recycle_max;
 	size_t		pool;			/* recycled files there are now */
 	SegmentList l;
 	size_t		i;
 	LsmCode		rc;
 
+	env->mutex_lock(x->insert_mu);
+	cur = x->npending > 0 ? x->pending[0].start : x->cur_start;
+	env->mutex_unlock(x->insert_mu);
 	env->mutex_lock(x->remove_mu);
 	if (x->removal_holds > 0)
 	{
@@ -1316,7 +1326,6 @@ lsm_xlog_remove_before(LsmXlog *x, uint64_t lsn, LsmStatus *st)
 	recycle_max = XLOG_LOAD(&x->recycle_max);
 	flushed = XLOG_LOAD(&x->flushed_lsn);
 	limit = lsn < flushed ? lsn : flushed;
-	cur = XLOG_LOAD(&x->cur_start);
 	rc = list_segments(env, x->dir, &l, st);
 	pool = rc == LSM_OK ? l.n_recycled : 0;
 	for (i = 0; rc == LSM_OK && i + 1 < l.n; i++)

@@ -1327,6 +1327,67 @@ test_xlog_remove_before(void)
 	test_rmtree(dir);
 }
 
+/* Whether a segment starting at start is on disk in dir. */
+static bool
+segment_on_disk(const char *dir, uint64_t start)
+{
+	uint64_t	starts[256];
+	size_t		n = list_starts(dir, starts, 256);
+
+	for (size_t i = 0; i < n && i < 256; i++)
+		if (starts[i] == start)
+			return true;
+	return false;
+}
+
+/*
+ * A round that flushed exactly to a segment's end leaves that segment
+ * current; the next record then starts the next segment at the flushed
+ * LSN, so the old one is covered by the flushed LSN while the next round
+ * still has to sync it.  remove_before must leave it until then: the next
+ * leader may be a process that opens it by name (env_shared.c), and the
+ * fsync failing with ENOENT was a PANIC (a server of one-statement psql
+ * sessions writing 10 MB transactions hit it within seconds).
+ */
+static void
+test_xlog_remove_keeps_pending(void)
+{
+	TestRng		rng = {test_seed("xlog remove pending")};
+	char		dir[256];
+	LsmEnv	   *env = lsm_env_posix();
+	LsmXlog    *x;
+	LsmXlogReplayReport rep;
+	LsmXlogStats stats;
+	LsmStatus	st;
+	RecList		l = {0};
+	uint64_t	old;
+	int			i;
+
+	test_tmpdir(dir, sizeof(dir), "xlogrmpend");
+	CHECK(open_expect(env, dir, 256, &l, 0, 0, &x, &rep));
+	for (i = 0; i < 1000; i++)
+	{
+		CHECK_OK(lsm_xlog_flush(x, lsm_xlog_insert_lsn(x), &st), &st);
+		lsm_xlog_stats(x, &stats);
+		old = stats.segment_start;
+		CHECK(append_rec(x, &l, 60, &rng));
+		lsm_xlog_stats(x, &stats);
+		if (stats.segment_start != old)
+			break;
+	}
+	CHECK(i < 1000 && stats.segment_start == lsm_xlog_flushed_lsn(x));
+	CHECK_OK(lsm_xlog_remove_before(x, UINT64_MAX, &st), &st);
+	CHECK(segment_on_disk(dir, old));
+	/* the next round syncs and lets go of it; then it can go */
+	CHECK_OK(lsm_xlog_flush(x, lsm_xlog_insert_lsn(x), &st), &st);
+	CHECK_OK(lsm_xlog_remove_before(x, UINT64_MAX, &st), &st);
+	CHECK(!segment_on_disk(dir, old));
+	CHECK(segment_on_disk(dir, stats.segment_start));
+	lsm_xlog_close(x);
+	reclist_free(&l);
+	test_rmtree(dir);
+}
+
 /*
  * A backup: while a removal hold is taken remove_before deletes nothing;
  * lsm_xlog_copy copies the segments below a point, the last one cut there,
@@ -2659,6 +2720,7 @@ main(void)
 	RUN(test_xlog_unsynced_reorder);
 	RUN(test_xlog_v1_records);
 	RUN(test_xlog_remove_before);
+	RUN(test_xlog_remove_keeps_pending);
 	RUN(test_xlog_backup_copy);
 	RUN(test_xlog_pending_limit);
 	RUN(test_xlog_group_commit);
