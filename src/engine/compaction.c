@@ -637,6 +637,105 @@ tiered_output_level(const LsmVersion *v, const Run *runs, int first, int width)
 }
 
 /*
+ * Blob garbage
+ *
+ * A compaction moves the values it meets out of blob files with at least
+ * blob_gc_percent garbage (blob_info).  A blob file whose last references
+ * sit in table files that no compaction reaches (a key range no longer
+ * written, while the rest of the file was overwritten) would keep its
+ * garbage for good, and a table written that way would grow with its
+ * writes, not with its rows.  So such a table file, of level 1 or deeper,
+ * is rewritten in place (pick_blob_garbage), as RocksDB's
+ * blob_garbage_collection_force_threshold does, when it references a blob
+ * file past a forced threshold:
+ *	- blob_gc_percent when no file of a level above overlaps it: nothing
+ *	  is on its way down to it, so no ordinary compaction is coming;
+ *	- otherwise halfway from blob_gc_percent to 100%, which leaves the
+ *	  files ordinary compactions are about to reach to them (a forced
+ *	  rewrite moves nothing down and mostly rewrites references).
+ * Level 0 is left to its own compactions, which always come.
+ */
+
+/* Whether no file of a level above level overlaps f. */
+static bool
+nothing_above(const LsmVersion *v, int level, const LsmFileMeta *f)
+{
+	KeyRange	r;
+	int			l;
+	int			i;
+
+	range_of_files(&r, (LsmFileMeta *const *) &f, 1);
+	for (i = 0; i < v->n_files[0]; i++)
+		if (range_overlaps_file(&r, v->files[0][i]))
+			return false;
+	for (l = 1; l < level; l++)
+	{
+		int			start;
+		int			n;
+
+		overlapping_files(v, l, &r, &start, &n);
+		if (n > 0)
+			return false;
+	}
+	return true;
+}
+
+/*
+ * The bytes file f of level >= 1 references in blob files past their
+ * forced threshold (all: the version's uses, by number).
+ */
+static uint64_t
+stale_bytes(const LsmOptions *o, const LsmBlobUses *all, const LsmVersion *v,
+			int level, const LsmFileMeta *f)
+{
+	uint64_t	sum = 0;
+	int			cold = -1;		/* nothing_above, once needed */
+	int			j;
+
+	for (j = 0; j < f->n_blobs; j++)
+	{
+		const LsmBlobUse *u = lsm_blob_use_find(all->u, all->n, f->blobs[j].number);
+		uint64_t	pct = (uint64_t) o->blob_gc_percent;
+
+		if (u == NULL || u->bytes >= u->total ||
+			(u->total - u->bytes) * 100 < u->total * pct)
+			continue;
+		if (cold < 0)
+			cold = nothing_above(v, level, f);
+		if (!cold)
+			pct = (100 + pct) / 2;
+		if ((u->total - u->bytes) * 100 >= u->total * pct)
+			sum += f->blobs[j].bytes;
+	}
+	return sum;
+}
+
+/*
+ * Whether a table file of level >= 1 references a blob file past its
+ * forced threshold.  False on OOM too (the next version tries again).
+ */
+static bool
+stale_blob_garbage(const LsmOptions *o, const LsmVersion *v)
+{
+	LsmBlobUses all;
+	bool		any = false;
+	int			level;
+	int			i;
+
+	for (level = 1; level < LSM_NUM_LEVELS && !any; level++)
+		for (i = 0; i < v->n_files[level] && !any; i++)
+			any = v->files[level][i]->n_blobs > 0;
+	if (!any || !lsm_blob_version_uses(v, &all))
+		return false;
+	any = false;
+	for (level = 1; level < LSM_NUM_LEVELS && !any; level++)
+		for (i = 0; i < v->n_files[level] && !any; i++)
+			any = stale_bytes(o, &all, v, level, v->files[level][i]) > 0;
+	lsm_blob_uses_free(&all);
+	return any;
+}
+
+/*
  * lsm_compaction_pressure
  *		The numbers compaction and write stalls work from, for version v:
  *		whether a compaction is due, the stall count (leveled: level-0
@@ -671,6 +770,7 @@ lsm_compaction_pressure(const LsmOptions *o, int l0_trigger, const LsmVersion *v
 		}
 		n = collect_runs(v, r);
 		out->stall_count = n;
+		out->due = stale_blob_garbage(o, v);
 		width = tiered_window(o, r, n, &first);
 		if (width > 0)
 		{
@@ -685,6 +785,7 @@ lsm_compaction_pressure(const LsmOptions *o, int l0_trigger, const LsmVersion *v
 
 	level_shape(o, v, &shape);
 	out->stall_count = v->n_files[0];
+	out->due = stale_blob_garbage(o, v);
 	if (v->n_files[0] >= l0_trigger && v->n_files[0] > 0)
 	{
 		out->due = true;
@@ -1025,6 +1126,65 @@ pick_leveled(LsmDb *db, LsmVersion *v, LsmCompaction **out)
 }
 
 /*
+ * pick_blob_garbage
+ *		The table file of level >= 1 referencing most bytes of blob files
+ *		past their forced threshold (see "Blob garbage"), rewritten into its
+ *		own level.  Its output references none of them: their values it
+ *		holds move to the run's new blob file, so repeated picks end.
+ */
+static LsmCode
+pick_blob_garbage(LsmDb *db, LsmVersion *v, LsmCompaction **out)
+{
+	LsmBlobUses all;
+	LsmFileMeta *best = NULL;
+	uint64_t	best_bytes = 0;
+	int			best_level = 0;
+	int			level;
+	int			i;
+	KeyRange	r;
+	LsmCompaction *c;
+
+	*out = NULL;
+	/* pick_tiered takes whole runs and counts on running alone */
+	if (db->opts.compaction_style == LSM_COMPACT_TIERED && db->n_running > 0)
+		return LSM_NOT_FOUND;
+	if (!lsm_blob_version_uses(v, &all))
+		return LSM_NO_MEMORY;
+	for (level = 1; level < LSM_NUM_LEVELS; level++)
+		for (i = 0; i < v->n_files[level]; i++)
+		{
+			LsmFileMeta *f = v->files[level][i];
+			uint64_t	bytes;
+
+			if (f->compacting || f->n_blobs == 0)
+				continue;
+			bytes = stale_bytes(&db->opts, &all, v, level, f);
+			if (bytes > best_bytes)
+			{
+				best = f;
+				best_bytes = bytes;
+				best_level = level;
+			}
+		}
+	lsm_blob_uses_free(&all);
+	if (best == NULL)
+		return LSM_NOT_FOUND;
+	range_of_files(&r, &best, 1);
+	if (output_conflict(db, best_level, &r))
+		return LSM_NOT_FOUND;
+	c = compaction_new(db, best_level);
+	if (c == NULL)
+		return LSM_NO_MEMORY;
+	if (!set_inputs(c, best_level, &best, 1) || !finish_pick(db, c, v, &r))
+	{
+		compaction_free(c);
+		return LSM_NO_MEMORY;
+	}
+	*out = c;
+	return LSM_OK;
+}
+
+/*
  * pick_tiered
  *		The window tiered_window() chooses, merged whole into
  *		tiered_output_level().  One tiered merge at a time: windows of
@@ -1342,6 +1502,8 @@ pick(LsmDb *db, bool manual, LsmSlice lower, LsmSlice upper, LsmCompaction **c,
 		rc = pick_tiered(db, v, c);
 	else
 		rc = pick_leveled(db, v, c);
+	if (rc == LSM_NOT_FOUND && !manual)
+		rc = pick_blob_garbage(db, v, c);
 	if (rc == LSM_OK)
 		LSM_STAT_ADD(db, running_compactions, 1);
 	db->env->mutex_unlock(db->mu);
