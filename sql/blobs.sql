@@ -71,6 +71,18 @@ SELECT count(*), sum(length(v)) FROM b_def;
 SELECT count(*), sum(length(v)) FROM b_off;
 CREATE FOREIGN TABLE b_bad (k int4 OPTIONS (key 'true')) SERVER lsm OPTIONS (blob_min_size '-1');
 CREATE FOREIGN TABLE b_bad (k int4 OPTIONS (key 'true')) SERVER lsm OPTIONS (blob_min_size '1GB');
+-- blob_gc_percent: 1 to 99 (50 by default)
+CREATE FOREIGN TABLE b_gc (k int4 OPTIONS (key 'true'), v text) SERVER lsm
+	OPTIONS (blob_min_size '100', blob_gc_percent '20', on_duplicate 'overwrite');
+INSERT INTO b_gc SELECT g, repeat(md5(g::text), 10) FROM generate_series(1, 200) g;
+SELECT lsm_fdw_flush('b_gc') IS NOT NULL AS flushed;
+INSERT INTO b_gc SELECT g, repeat(md5((g + 1)::text), 10) FROM generate_series(1, 200, 2) g;
+SELECT lsm_fdw_flush('b_gc') IS NOT NULL AS flushed;
+SELECT count(*), sum(length(v)), bool_and(v = repeat(md5((k + k % 2)::text), 10)) AS values_right FROM b_gc;
+ALTER FOREIGN TABLE b_gc OPTIONS (SET blob_gc_percent '0');
+ALTER FOREIGN TABLE b_gc OPTIONS (SET blob_gc_percent '100');
+ALTER FOREIGN TABLE b_gc OPTIONS (SET blob_gc_percent 'half');
+ALTER FOREIGN TABLE b_gc OPTIONS (SET blob_gc_percent '99');
 
 SET client_min_messages = warning;
 DROP EXTENSION lsm_fdw CASCADE;

@@ -45,6 +45,13 @@ typedef enum LsmCompactionStyle
  */
 #define LSM_DEFAULT_BLOB_MIN_SIZE 512
 
+/*
+ * blob_gc_percent's default: a compaction moves the live values out of the
+ * blob files it meets that are at least this much garbage, so a blob file
+ * holds up to about twice its live values (docs/design.md, "Blob files").
+ */
+#define LSM_DEFAULT_BLOB_GC_PERCENT 50
+
 typedef struct LsmTableSettings
 {
 	LsmCompactionStyle compaction;
@@ -55,6 +62,7 @@ typedef struct LsmTableSettings
 	int			bloom_bits_per_key;
 	int			memtable_size;	/* bytes */
 	int			blob_min_size;	/* values this big go to blob files; 0: none */
+	int			blob_gc_percent;	/* blob files this much garbage are collected */
 	bool		overwrite_on_duplicate;
 	bool		sum_on_duplicate;	/* on_duplicate 'sum' */
 	/* ttl_column: its attribute number (0: none) and the typlens before it */

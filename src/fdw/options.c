@@ -71,6 +71,8 @@ static const LsmOptionDef lsm_options[] = {
 	{"on_duplicate", ForeignTableRelationId, true, OPT_ENUM, "error, overwrite, sum", 0, 0},
 	/* rows this big keep their value in blob files; 0: in the tree */
 	{"blob_min_size", ForeignTableRelationId, true, OPT_BYTES, NULL, 0, 64 * 1024 * 1024},
+	/* blob files at least this % garbage have their live values moved */
+	{"blob_gc_percent", ForeignTableRelationId, true, OPT_INT, NULL, 1, 99},
 	/* a timestamptz column: rows expire at its value (ttl.c) */
 	{"ttl_column", ForeignTableRelationId, false, OPT_STRING, NULL, 0, 0},
 	/* with ttl_column: rows expire this long after the column's time */
@@ -354,6 +356,8 @@ apply_option(LsmTableSettings *s, DefElem *elem)
 			s->memtable_size = v;
 		else if (strcmp(def->name, "blob_min_size") == 0)
 			s->blob_min_size = v;
+		else if (strcmp(def->name, "blob_gc_percent") == 0)
+			s->blob_gc_percent = v;
 		else if (strcmp(def->name, "on_duplicate") == 0)
 		{
 			s->overwrite_on_duplicate = strcmp(defGetString(elem), "overwrite") == 0;
@@ -388,6 +392,7 @@ lsm_settings_for_table(Oid relid, LsmTableSettings *s)
 	s->bloom_bits_per_key = 10;
 	s->memtable_size = 32 * 1024 * 1024;
 	s->blob_min_size = LSM_DEFAULT_BLOB_MIN_SIZE;
+	s->blob_gc_percent = LSM_DEFAULT_BLOB_GC_PERCENT;
 	s->overwrite_on_duplicate = false;
 	s->sum_on_duplicate = false;
 

@@ -27,11 +27,11 @@ lsm_write_settings(const char *dir, const LsmTableSettings *s)
 	char	   *tmp = psprintf("%s/OPTIONS.tmp.%d", dir, MyProcPid);
 	char	   *text = psprintf("compaction=%d\ncompress=%d\ncompression_level=%d\n"
 								"block_size=%d\nbloom_bits_per_key=%d\nmemtable_size=%d\n"
-								"compress_upper=%d\nblob_min_size=%d\n",
+								"compress_upper=%d\nblob_min_size=%d\nblob_gc_percent=%d\n",
 								(int) s->compaction, s->compress,
 								s->compression_level, s->block_size,
 								s->bloom_bits_per_key, s->memtable_size,
-								s->compress_upper, s->blob_min_size);
+								s->compress_upper, s->blob_min_size, s->blob_gc_percent);
 	LsmEnv	   *env = lsm_env_posix();
 	LsmFile    *f;
 	LsmStatus	st;
@@ -83,6 +83,7 @@ lsm_read_settings(const char *dir, LsmTableSettings *s)
 	s->bloom_bits_per_key = 10;
 	s->memtable_size = 32 * 1024 * 1024;	/* options.c's default */
 	s->blob_min_size = LSM_DEFAULT_BLOB_MIN_SIZE;
+	s->blob_gc_percent = LSM_DEFAULT_BLOB_GC_PERCENT;
 	s->overwrite_on_duplicate = false;
 	s->sum_on_duplicate = false;
 	s->ttl_attno = 0;
@@ -112,6 +113,8 @@ lsm_read_settings(const char *dir, LsmTableSettings *s)
 			s->memtable_size = v;
 		else if (sscanf(line, "blob_min_size=%d", &v) == 1)
 			s->blob_min_size = v >= 0 ? v : 0;
+		else if (sscanf(line, "blob_gc_percent=%d", &v) == 1)
+			s->blob_gc_percent = (v >= 1 && v <= 99) ? v : LSM_DEFAULT_BLOB_GC_PERCENT;
 		else if (sscanf(line, "ttl_attno=%d", &v) == 1)
 			s->ttl_attno = (v > 0 && v <= LSM_TTL_MAX_ATTNO) ? v : 0;
 		else if (strncmp(line, "ttl_usecs=", 10) == 0)
@@ -237,6 +240,7 @@ lsm_table_options(const char *dir, LsmOptions *opts, LsmTableSlot *slot)
 	opts->compression_level = settings.compression_level;
 	opts->bloom_bits_per_key = settings.bloom_bits_per_key;
 	opts->blob_min_size = (size_t) settings.blob_min_size;
+	opts->blob_gc_percent = settings.blob_gc_percent;
 	opts->compaction_style = settings.compaction == LSM_COMPACTION_TIERED
 		? LSM_COMPACT_TIERED : LSM_COMPACT_LEVELED;
 	opts->sync_writes = false;
