@@ -782,27 +782,60 @@ lsm_blob_delete(LsmDb *db, const uint64_t *numbers, int n)
 	}
 }
 
+static int
+use_number_cmp(const void *a, const void *b)
+{
+	uint64_t	x = ((const LsmBlobUse *) a)->number;
+	uint64_t	y = ((const LsmBlobUse *) b)->number;
+
+	return x < y ? -1 : x > y;
+}
+
+/*
+ * All the references gathered, sorted by number and summed: inserting them
+ * one by one into the sorted list moved the list for each new number, and
+ * newer levels name newer blob files first, so a table of thousands of blob
+ * files spent O(files^2) under the database mutex (this runs at every
+ * version install, for the compaction pressure).
+ */
 bool
 lsm_blob_version_uses(const LsmVersion *v, LsmBlobUses *out)
 {
+	size_t		n = 0;
 	int			level;
 	int			i;
 	int			j;
+	int			k;
 
 	memset(out, 0, sizeof(*out));
+	for (level = 0; level < LSM_NUM_LEVELS; level++)
+		for (i = 0; i < v->n_files[level]; i++)
+			n += (size_t) v->files[level][i]->n_blobs;
+	if (n == 0)
+		return true;
+	if (n > (size_t) INT32_MAX)
+		return false;
+	out->u = lsm_malloc(n * sizeof(LsmBlobUse));
+	if (out->u == NULL)
+		return false;
+	out->cap = (int) n;
 	for (level = 0; level < LSM_NUM_LEVELS; level++)
 		for (i = 0; i < v->n_files[level]; i++)
 		{
 			const LsmFileMeta *f = v->files[level][i];
 
-			for (j = 0; j < f->n_blobs; j++)
-				if (!lsm_blob_uses_add(out, f->blobs[j].number, f->blobs[j].bytes,
-									   f->blobs[j].total, f->blobs[j].file_size))
-				{
-					lsm_blob_uses_free(out);
-					return false;
-				}
+			memcpy(out->u + out->n, f->blobs, (size_t) f->n_blobs * sizeof(LsmBlobUse));
+			out->n += f->n_blobs;
 		}
+	qsort(out->u, (size_t) out->n, sizeof(LsmBlobUse), use_number_cmp);
+	for (j = 0, k = 0; j < out->n; j++)
+	{
+		if (k > 0 && out->u[k - 1].number == out->u[j].number)
+			out->u[k - 1].bytes += out->u[j].bytes;
+		else
+			out->u[k++] = out->u[j];
+	}
+	out->n = k;
 	return true;
 }
 
