@@ -824,6 +824,8 @@ lsm_blob_version_uses(const LsmVersion *v, LsmBlobUses *out)
 		{
 			const LsmFileMeta *f = v->files[level][i];
 
+			if (f->n_blobs == 0)
+				continue;		/* its blobs may be NULL */
 			memcpy(out->u + out->n, f->blobs, (size_t) f->n_blobs * sizeof(LsmBlobUse));
 			out->n += f->n_blobs;
 		}
