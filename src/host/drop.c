@@ -277,9 +277,21 @@ lsm_object_access(ObjectAccessType access, Oid classId, Oid objectId,
 	if (prev_object_access_hook)
 		prev_object_access_hook(access, classId, objectId, subId, arg);
 
+	/*
+	 * The drop closes the tables' engines at commit (forget_tables), which
+	 * must not happen under a replay that is still applying records to
+	 * them: a DROP right after a start freed a mutex the maintenance worker
+	 * was using.  So the drop waits here, before its commit, for the
+	 * replay to end (without the errors of lsm_wait_ready: a table can be
+	 * dropped without shared_preload_libraries, or after a failed
+	 * recovery).
+	 */
 	if (access == OAT_DROP && classId == DatabaseRelationId)
 	{
-		MemoryContext old = MemoryContextSwitchTo(TopTransactionContext);
+		MemoryContext old;
+
+		lsm_wait_replayed();
+		old = MemoryContextSwitchTo(TopTransactionContext);
 
 		pending_db_drops = lappend_oid(pending_db_drops, objectId);
 		MemoryContextSwitchTo(old);
@@ -288,7 +300,10 @@ lsm_object_access(ObjectAccessType access, Oid classId, Oid objectId,
 	if (access == OAT_DROP && classId == RelationRelationId && subId == 0 &&
 		lsm_is_lsm_table(objectId))
 	{
-		MemoryContext old = MemoryContextSwitchTo(TopTransactionContext);
+		MemoryContext old;
+
+		lsm_wait_replayed();
+		old = MemoryContextSwitchTo(TopTransactionContext);
 
 		pending_drops = lappend_oid(pending_drops, objectId);
 		MemoryContextSwitchTo(old);

@@ -68,6 +68,24 @@ static HTAB *open_tables = NULL;
 static int	reader_slot_pid = 0;
 
 /*
+ * lsm_wait_replayed
+ *		Wait while the maintenance worker replays the log after the last
+ *		(re)start, whatever the outcome.  Replay uses the tables' engines
+ *		without pinning their slots, so whatever closes a slot waits here.
+ */
+void
+lsm_wait_replayed(void)
+{
+	if (lsm_shared == NULL || lsm_shared->recovery_state != LSM_RECOVERY_PENDING)
+		return;
+	ConditionVariablePrepareToSleep(&lsm_shared->recovery_cv);
+	while (lsm_shared->recovery_state == LSM_RECOVERY_PENDING)
+		ConditionVariableTimedSleep(&lsm_shared->recovery_cv, 1000,
+									PG_WAIT_EXTENSION);
+	ConditionVariableCancelSleep();
+}
+
+/*
  * lsm_wait_ready
  *		Wait until the maintenance worker has replayed the log after the
  *		last (re)start; refuse on a standby.
@@ -101,13 +119,7 @@ lsm_wait_ready(void)
 		lsm_env_shared_set_reader_slot(MyProc->pgprocno);
 		reader_slot_pid = MyProcPid;
 	}
-	if (lsm_shared->recovery_state == LSM_RECOVERY_DONE)
-		return;
-	ConditionVariablePrepareToSleep(&lsm_shared->recovery_cv);
-	while (lsm_shared->recovery_state == LSM_RECOVERY_PENDING)
-		ConditionVariableTimedSleep(&lsm_shared->recovery_cv, 1000,
-									PG_WAIT_EXTENSION);
-	ConditionVariableCancelSleep();
+	lsm_wait_replayed();
 	if (lsm_shared->recovery_state != LSM_RECOVERY_DONE)
 		ereport(ERROR,
 				(errcode(ERRCODE_DATA_CORRUPTED),
@@ -462,6 +474,58 @@ lsm_remove_table_files(Oid dboid, Oid relid, LsmStatus *st)
 		env->remove_tree(env, gone, st) != LSM_OK)
 		return st->code;
 	return LSM_OK;
+}
+
+/*
+ * lsm_sweep_removed_tables
+ *		Delete the <relid>.removing trees a crash left in the middle of
+ *		lsm_remove_table_files: the rename was durable, so the table is
+ *		gone, but nothing else would ever delete them (a crash during a
+ *		DROP left 1.5 GB behind for good).  Called by the replay, before
+ *		which no drop runs (drop.c).
+ */
+void
+lsm_sweep_removed_tables(void)
+{
+	char	   *top = psprintf("%s/lsm_fdw", DataDir);
+	DIR		   *d = AllocateDir(top);
+	struct dirent *de;
+
+	if (d == NULL)
+		return;
+	while ((de = ReadDir(d, top)) != NULL)
+	{
+		char	   *dbdir;
+		DIR		   *dd;
+		struct dirent *te;
+
+		if (strspn(de->d_name, "0123456789") != strlen(de->d_name) || de->d_name[0] == '\0')
+			continue;			/* not a database directory (wal, bulk) */
+		dbdir = psprintf("%s/%s", top, de->d_name);
+		dd = AllocateDir(dbdir);
+		while (dd != NULL && (te = ReadDir(dd, dbdir)) != NULL)
+		{
+			size_t		digits = strspn(te->d_name, "0123456789");
+			LsmStatus	st;
+
+			if (digits == 0 || strcmp(te->d_name + digits, ".removing") != 0)
+				continue;
+			if (lsm_env_posix()->remove_tree(lsm_env_posix(),
+											 psprintf("%s/%s", dbdir, te->d_name),
+											 &st) != LSM_OK)
+				ereport(WARNING,
+						(errcode(lsm_errcode(st.code)),
+						 errmsg("lsm_fdw could not remove the files of a dropped table"),
+						 errdetail("%s", st.msg)));
+			else
+				ereport(LOG,
+						(errmsg("lsm_fdw removed \"%s/%s\", left by a drop a crash interrupted",
+								dbdir, te->d_name)));
+		}
+		if (dd != NULL)
+			FreeDir(dd);
+	}
+	FreeDir(d);
 }
 
 /*

@@ -347,6 +347,7 @@ recover(uint64 *oldest)
 	lsm_replay_finish();
 	/* what is left of bulk loads belongs to no committed transaction */
 	lsm_bulk_sweep();
+	lsm_sweep_removed_tables();
 	if (rep.corrupt)
 		ereport(WARNING,
 				(errcode(ERRCODE_DATA_CORRUPTED),
