@@ -656,6 +656,13 @@ tiered_output_level(const LsmVersion *v, const Run *runs, int first, int width)
  * Level 0 is left to its own compactions, which always come.
  */
 
+/* Whether at least pct percent of blob file u's value bytes are garbage. */
+static bool
+garbage_past(const LsmBlobUse *u, uint64_t pct)
+{
+	return u->bytes < u->total && (u->total - u->bytes) * 100 >= u->total * pct;
+}
+
 /* Whether no file of a level above level overlaps f. */
 static bool
 nothing_above(const LsmVersion *v, int level, const LsmFileMeta *f)
@@ -697,14 +704,11 @@ stale_bytes(const LsmOptions *o, const LsmBlobUses *all, const LsmVersion *v,
 		const LsmBlobUse *u = lsm_blob_use_find(all->u, all->n, f->blobs[j].number);
 		uint64_t	pct = (uint64_t) o->blob_gc_percent;
 
-		if (u == NULL || u->bytes >= u->total ||
-			(u->total - u->bytes) * 100 < u->total * pct)
+		if (u == NULL || !garbage_past(u, pct))
 			continue;
 		if (cold < 0)
 			cold = nothing_above(v, level, f);
-		if (!cold)
-			pct = (100 + pct) / 2;
-		if ((u->total - u->bytes) * 100 >= u->total * pct)
+		if (cold || garbage_past(u, (100 + pct) / 2))
 			sum += f->blobs[j].bytes;
 	}
 	return sum;
@@ -770,7 +774,6 @@ lsm_compaction_pressure(const LsmOptions *o, int l0_trigger, const LsmVersion *v
 		}
 		n = collect_runs(v, r);
 		out->stall_count = n;
-		out->due = stale_blob_garbage(o, v);
 		width = tiered_window(o, r, n, &first);
 		if (width > 0)
 		{
@@ -780,12 +783,14 @@ lsm_compaction_pressure(const LsmOptions *o, int l0_trigger, const LsmVersion *v
 		}
 		if (r != runs)
 			lsm_free(r);
+		/* the costlier check, and only a due compaction calls pick anyway */
+		if (!out->due)
+			out->due = stale_blob_garbage(o, v);
 		return;
 	}
 
 	level_shape(o, v, &shape);
 	out->stall_count = v->n_files[0];
-	out->due = stale_blob_garbage(o, v);
 	if (v->n_files[0] >= l0_trigger && v->n_files[0] > 0)
 	{
 		out->due = true;
@@ -805,6 +810,9 @@ lsm_compaction_pressure(const LsmOptions *o, int l0_trigger, const LsmVersion *v
 				(bytes - target) * (uint64_t) (o->level_size_multiplier + 1);
 		}
 	}
+	/* the costlier check, and only a due compaction calls pick anyway */
+	if (!out->due)
+		out->due = stale_blob_garbage(o, v);
 }
 
 /*
@@ -899,8 +907,7 @@ blob_info(LsmDb *db, LsmCompaction *c, LsmVersion *v)
 	{
 		const LsmBlobUse *u = &all.u[i];
 
-		c->blob_gc[i] = u->bytes < u->total &&
-			(u->total - u->bytes) * 100 >= u->total * (uint64_t) db->opts.blob_gc_percent;
+		c->blob_gc[i] = garbage_past(u, (uint64_t) db->opts.blob_gc_percent);
 	}
 	c->blob_info = all.u;
 	c->n_blob_info = all.n;
