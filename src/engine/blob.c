@@ -795,8 +795,8 @@ use_number_cmp(const void *a, const void *b)
  * All the references gathered, sorted by number and summed: inserting them
  * one by one into the sorted list moved the list for each new number, and
  * newer levels name newer blob files first, so a table of thousands of blob
- * files spent O(files^2) under the database mutex (this runs at every
- * version install, for the compaction pressure).
+ * files spent O(files^2) under the database mutex (this also runs at
+ * version installs, for the compaction pressure).
  */
 bool
 lsm_blob_version_uses(const LsmVersion *v, LsmBlobUses *out)
