@@ -145,23 +145,34 @@ lsm_blob_uses_free(LsmBlobUses *us)
 }
 
 /*
- * Format (version 2; docs/format.md, "Blob files")
+ * Format (version 3; docs/format.md, "Blob files")
  *
- * record: masked CRC32C (fixed32) | stored length (fixed32) | codec (1
+ * record: masked CRC32C (fixed32) | stored length (fixed32) | kind (1
  *		   byte) | the stored bytes.  The CRC covers the file's number
- *		   (fixed64, not stored), then the length, the codec and the stored
- *		   bytes: a record read from another blob file fails it.
+ *		   (fixed64, not stored), then the length, the kind and the stored
+ *		   bytes: a record read from another blob file fails it.  The kind
+ *		   is an LsmCompression, or one of the two below.
+ * first record (version 3 only): kind BLOB_KIND_DICT, stored bytes the
+ *		   dictionary's key (fixed64) then the dictionary.
  * footer: values (fixed64) | value bytes (fixed64) | end of the records
  *		   (fixed64) | file number (fixed64) | version (fixed32) | masked
  *		   CRC32C of the 36 bytes before (fixed32) | magic (fixed64).
+ *
+ * Version 2, a file without a dictionary, is the same without the first
+ * record.
  */
+#define BLOB_KIND_DICT 0x10
+#define BLOB_KIND_ZSTD_DICT 0x11	/* zstd with the file's dictionary */
+#define BLOB_DICT_HEADER 17			/* the record's header and the key */
 #define BLOB_RECORD_HEADER 9
 #define BLOB_FOOTER_SIZE 48
-#define BLOB_FORMAT_VERSION 2
+#define BLOB_FORMAT_VERSION 3
 #define BLOB_MAGIC 0x3230424c424d534cULL	/* bytes "LSMBLB02" */
 #define BLOB_WRITE_CHUNK (256 * 1024)
 /* a record this small is read into the stack */
 #define BLOB_STACK_READ 16384
+/* value bytes written into blob files before the dictionary is trained again */
+#define BLOB_DICT_RETRAIN (64 * 1024 * 1024)
 
 static uint32_t
 record_crc(uint64_t number, const uint8_t *header, LsmSlice stored)
@@ -175,19 +186,21 @@ record_crc(uint64_t number, const uint8_t *header, LsmSlice stored)
 }
 
 static void
-encode_footer(uint8_t *f, uint64_t values, uint64_t bytes, uint64_t end, uint64_t number)
+encode_footer(uint8_t *f, uint64_t values, uint64_t bytes, uint64_t end, uint64_t number,
+			  uint32_t version)
 {
 	lsm_put_fixed64(f + 0, values);
 	lsm_put_fixed64(f + 8, bytes);
 	lsm_put_fixed64(f + 16, end);
 	lsm_put_fixed64(f + 24, number);
-	lsm_put_fixed32(f + 32, BLOB_FORMAT_VERSION);
+	lsm_put_fixed32(f + 32, version);
 	lsm_put_fixed32(f + 36, lsm_crc32c_mask(lsm_crc32c(f, 36)));
 	lsm_put_fixed64(f + 40, BLOB_MAGIC);
 }
 
 typedef struct BlobFooter
 {
+	uint32_t	version;
 	uint64_t	values;
 	uint64_t	bytes;
 	uint64_t	end;
@@ -204,7 +217,8 @@ decode_footer(const uint8_t *f, uint64_t number, uint64_t size, BlobFooter *out)
 		return "bad magic in footer";
 	if (lsm_crc32c_unmask(lsm_get_fixed32(f + 36)) != lsm_crc32c(f, 36))
 		return "checksum mismatch in footer";
-	if (lsm_get_fixed32(f + 32) != BLOB_FORMAT_VERSION)
+	out->version = lsm_get_fixed32(f + 32);
+	if (out->version != 2 && out->version != BLOB_FORMAT_VERSION)
 		return "unknown format version in footer";
 	if (lsm_get_fixed64(f + 24) != number)
 		return "footer names another blob file";
@@ -243,6 +257,57 @@ writer_flush(LsmBlobWriter *w, LsmStatus *st)
 	return LSM_OK;
 }
 
+/*
+ * When the codec is zstd and the database has trained a dictionary, start
+ * the file with a copy of it (a writer finishing meanwhile may replace
+ * it): a version 3 file.  Else a version 2 file, with no dictionary record.
+ */
+static LsmCode
+writer_put_dict(LsmBlobWriter *w, LsmStatus *st)
+{
+	LsmDb	   *db = w->db;
+	uint8_t		header[BLOB_DICT_HEADER];
+	uint8_t    *dict;
+	size_t		len = 0;
+	uint64_t	key = 0;
+	bool		ok;
+
+	w->version = 2;
+	if (w->codec.codec != LSM_COMPRESSION_ZSTD)
+		return LSM_OK;
+	if ((dict = lsm_malloc_private(LSM_DICT_MAX)) == NULL)
+		return writer_nomem(w, st);
+	db->env->mutex_lock(db->blob_mu);
+	if (db->blob_dict != NULL)
+	{
+		len = db->blob_dict_len;
+		key = db->blob_dict_key;
+		memcpy(dict, db->blob_dict, len);
+	}
+	db->env->mutex_unlock(db->blob_mu);
+	if (len == 0)
+	{
+		lsm_free(dict);
+		return LSM_OK;
+	}
+	lsm_put_fixed32(header + 4, (uint32_t) (8 + len));
+	header[8] = BLOB_KIND_DICT;
+	lsm_put_fixed64(header + 9, key);
+	ok = lsm_buf_append(&w->out, header, sizeof(header)) &&
+		lsm_buf_append(&w->out, dict, len) &&
+		lsm_codec_use_dict(&w->codec, dict, len);
+	lsm_free(dict);
+	if (!ok)
+		return writer_nomem(w, st);
+	lsm_put_fixed32(w->out.data,
+					lsm_crc32c_mask(record_crc(w->number, w->out.data,
+											   lsm_slice(w->out.data + BLOB_RECORD_HEADER,
+														 8 + len))));
+	w->offset = w->out.len;
+	w->version = 3;
+	return LSM_OK;
+}
+
 LsmCode
 lsm_blob_writer_open(LsmDb *db, LsmCompression codec, LsmBlobWriter *w, LsmStatus *st)
 {
@@ -253,6 +318,7 @@ lsm_blob_writer_open(LsmDb *db, LsmCompression codec, LsmBlobWriter *w, LsmStatu
 	w->db = db;
 	w->number = lsm_versionset_new_file_number(db->vs);
 	lsm_codec_init(&w->codec, codec, db->topts.compression_level);
+	lsm_dict_sampler_init(&w->sampler, w->number);
 	if (!lsm_file_path(path, db->dir, LSM_FILE_BLOB, w->number))
 		return lsm_status_set(st, LSM_INVALID_ARGUMENT, 0,
 							  "database path \"%s\" is too long", db->dir);
@@ -269,7 +335,7 @@ lsm_blob_writer_open(LsmDb *db, LsmCompression codec, LsmBlobWriter *w, LsmStatu
 		return rc;
 	}
 	w->created = true;
-	return LSM_OK;
+	return writer_put_dict(w, st);
 }
 
 LsmCode
@@ -284,8 +350,11 @@ lsm_blob_writer_add(LsmBlobWriter *w, LsmSlice value, LsmBlobRef *ref, LsmStatus
 							  "value of %zu bytes is too big for a blob file", value.len);
 	if (!lsm_codec_compress(&w->codec, value, &kind, &stored))
 		return writer_nomem(w, st);
+	/* out of memory for the sample costs the next dictionary only */
+	(void) lsm_dict_sample(&w->sampler, value);
 	lsm_put_fixed32(header + 4, (uint32_t) stored.len);
-	header[8] = (uint8_t) kind;
+	header[8] = kind == LSM_COMPRESSION_ZSTD && w->codec.cdict != NULL ?
+		BLOB_KIND_ZSTD_DICT : (uint8_t) kind;
 	lsm_put_fixed32(header, lsm_crc32c_mask(record_crc(w->number, header, stored)));
 	if (!lsm_buf_append(&w->out, header, sizeof(header)) ||
 		!lsm_buf_append(&w->out, stored.data, stored.len))
@@ -303,6 +372,47 @@ lsm_blob_writer_add(LsmBlobWriter *w, LsmSlice value, LsmBlobRef *ref, LsmStatus
 	return LSM_OK;
 }
 
+/*
+ * Train the database's next dictionary from w's sample, when it has none
+ * or has written BLOB_DICT_RETRAIN since the last (values drift).  Every
+ * writer samples, whatever its codec: the LZ4 files of flushes train the
+ * dictionary of the zstd files compactions write.  A failure leaves the
+ * old dictionary.
+ */
+static void
+writer_train(LsmBlobWriter *w)
+{
+	LsmDb	   *db = w->db;
+	uint8_t    *trained;
+	uint8_t    *shared;
+	uint8_t    *old;
+	size_t		len;
+	bool		due;
+
+	db->env->mutex_lock(db->blob_mu);
+	db->blob_dict_age += w->bytes;
+	due = db->blob_dict == NULL || db->blob_dict_age >= BLOB_DICT_RETRAIN;
+	db->env->mutex_unlock(db->blob_mu);
+	if (!due || (trained = lsm_malloc_private(LSM_DICT_MAX)) == NULL)
+		return;
+	len = lsm_dict_train(&w->sampler, trained);
+	/* the shared heap, when the host has one: every process's writers use it */
+	shared = len > 0 ? lsm_malloc(len) : NULL;
+	if (shared != NULL)
+	{
+		memcpy(shared, trained, len);
+		db->env->mutex_lock(db->blob_mu);
+		old = db->blob_dict;
+		db->blob_dict = shared;
+		db->blob_dict_len = len;
+		db->blob_dict_key = lsm_dict_key(trained, len);
+		db->blob_dict_age = 0;
+		db->env->mutex_unlock(db->blob_mu);
+		lsm_free(old);
+	}
+	lsm_free(trained);
+}
+
 LsmCode
 lsm_blob_writer_finish(LsmBlobWriter *w, LsmStatus *st)
 {
@@ -310,7 +420,7 @@ lsm_blob_writer_finish(LsmBlobWriter *w, LsmStatus *st)
 	LsmFile    *f;
 	LsmCode		rc;
 
-	encode_footer(footer, w->values, w->bytes, w->offset, w->number);
+	encode_footer(footer, w->values, w->bytes, w->offset, w->number, w->version);
 	if (!lsm_buf_append(&w->out, footer, sizeof(footer)))
 		return writer_nomem(w, st);
 	if ((rc = writer_flush(w, st)) != LSM_OK ||
@@ -326,7 +436,11 @@ lsm_blob_writer_finish(LsmBlobWriter *w, LsmStatus *st)
 	w->file_bytes = w->offset + sizeof(footer);
 	lsm_codec_free(&w->codec);
 	lsm_buf_free(&w->out);
-	return w->db->env->sync_dir(w->db->env, w->db->dir, st);
+	rc = w->db->env->sync_dir(w->db->env, w->db->dir, st);
+	if (rc == LSM_OK)
+		writer_train(w);
+	lsm_dict_sampler_free(&w->sampler);
+	return rc;
 }
 
 void
@@ -344,6 +458,7 @@ lsm_blob_writer_abandon(LsmBlobWriter *w)
 		w->db->env->unlink(w->db->env, path, &ignore);
 	w->created = false;
 	lsm_codec_free(&w->codec);
+	lsm_dict_sampler_free(&w->sampler);
 	lsm_buf_free(&w->out);
 }
 
@@ -354,8 +469,10 @@ lsm_blob_writer_abandon(LsmBlobWriter *w)
 struct LsmBlobReader
 {
 	uint64_t	number;
-	LsmFile    *file;			/* version 2 */
-	uint64_t	end;			/* version 2: end of the records */
+	LsmFile    *file;			/* version 2 or 3 */
+	uint64_t	end;			/* version 2 or 3: end of the records */
+	uint64_t	dict_key;		/* version 3: the dictionary's key, 0 if none */
+	uint32_t	dict_len;		/* version 3: its length */
 	LsmSst	   *table;			/* version 1 */
 	struct LsmBlobReader *next;
 };
@@ -371,6 +488,52 @@ blob_corrupt(LsmStatus *st, const char *path, uint64_t offset, const char *what)
 {
 	return lsm_status_set(st, LSM_CORRUPTION, 0, "%s at offset %llu of blob file \"%s\"",
 						  what, (unsigned long long) offset, path);
+}
+
+static const char *check_record(uint64_t number, const uint8_t *buf, uint64_t n,
+								uint8_t *kind, LsmSlice *stored);
+static const char *check_dict(LsmSlice stored);
+
+/*
+ * The key and length of a version 3 file's dictionary, from its first
+ * record, checked whole: opening a file proves its dictionary sound, as
+ * a damaged one would fail all of the file's values.
+ */
+static LsmCode
+read_dict_record(LsmEnv *env, struct LsmBlobReader *r, const char *path, LsmStatus *st)
+{
+	uint8_t		h[BLOB_DICT_HEADER];
+	uint8_t    *buf;
+	uint32_t	len;
+	uint8_t		kind;
+	LsmSlice	stored;
+	const char *bad;
+	LsmCode		rc;
+
+	if (r->end < BLOB_DICT_HEADER)
+		return blob_corrupt(st, path, 0, "no dictionary record");
+	rc = env->read_at(r->file, h, sizeof(h), 0, st);
+	if (rc != LSM_OK)
+		return rc;
+	len = lsm_get_fixed32(h + 4);
+	if (h[8] != BLOB_KIND_DICT || len < 8 || len > 8 + LSM_DICT_MAX ||
+		len > r->end - BLOB_RECORD_HEADER)
+		return blob_corrupt(st, path, 0, "bad dictionary record");
+	if ((buf = lsm_malloc_private(BLOB_RECORD_HEADER + (size_t) len)) == NULL)
+		return lsm_status_set(st, LSM_NO_MEMORY, 0, "out of memory opening a blob file");
+	rc = env->read_at(r->file, buf, BLOB_RECORD_HEADER + (size_t) len, 0, st);
+	if (rc == LSM_OK)
+	{
+		bad = check_record(r->number, buf, BLOB_RECORD_HEADER + (size_t) len, &kind, &stored);
+		if (bad == NULL)
+			bad = check_dict(stored);
+		r->dict_key = lsm_get_fixed64(buf + BLOB_RECORD_HEADER);
+		r->dict_len = len - 8;
+		if (bad != NULL)
+			rc = blob_corrupt(st, path, 0, bad);
+	}
+	lsm_free(buf);
+	return rc;
 }
 
 /*
@@ -403,9 +566,14 @@ reader_open(LsmDb *db, const char *path, uint64_t number, LsmBlockCache *cache,
 		if ((bad = decode_footer(footer, number, size, ft)) == NULL)
 		{
 			r->end = ft->end;
-			return LSM_OK;
+			if (ft->version == 2)
+				return LSM_OK;
+			rc = read_dict_record(env, r, path, st);
+			if (rc == LSM_OK)
+				return LSM_OK;
 		}
-		rc = blob_corrupt(st, path, size - BLOB_FOOTER_SIZE, bad);
+		else
+			rc = blob_corrupt(st, path, size - BLOB_FOOTER_SIZE, bad);
 	}
 	env->close_file(r->file, &ignore);
 	r->file = NULL;
@@ -487,8 +655,7 @@ blob_reader(LsmDb *db, uint64_t number, struct LsmBlobReader **out, LsmStatus *s
  * sound, else what is wrong.
  */
 static const char *
-check_record(uint64_t number, const uint8_t *buf, uint64_t n, LsmCompression *kind,
-			 LsmSlice *stored)
+check_record(uint64_t number, const uint8_t *buf, uint64_t n, uint8_t *kind, LsmSlice *stored)
 {
 	uint32_t	len = lsm_get_fixed32(buf + 4);
 
@@ -497,24 +664,45 @@ check_record(uint64_t number, const uint8_t *buf, uint64_t n, LsmCompression *ki
 	*stored = lsm_slice(buf + BLOB_RECORD_HEADER, len);
 	if (lsm_crc32c_unmask(lsm_get_fixed32(buf)) != record_crc(number, buf, *stored))
 		return "checksum mismatch in record";
-	*kind = (LsmCompression) buf[8];
+	*kind = buf[8];
 	if (buf[8] != LSM_COMPRESSION_NONE && buf[8] != LSM_COMPRESSION_ZSTD &&
-		buf[8] != LSM_COMPRESSION_LZ4)
+		buf[8] != LSM_COMPRESSION_LZ4 && buf[8] != BLOB_KIND_ZSTD_DICT &&
+		buf[8] != BLOB_KIND_DICT)
 		return "unknown codec in record";
 	return NULL;
 }
 
 /*
- * Decode a checked record's stored bytes into out, which must come to len
- * bytes; NULL when they do, else what is wrong.
+ * Check a dictionary record's stored bytes: the key must name the bytes,
+ * since readers find digested dictionaries by key.
  */
 static const char *
-decode_record(LsmCompression kind, LsmSlice stored, uint32_t len, LsmBuf *out, bool *nomem)
+check_dict(LsmSlice stored)
 {
+	if (stored.len <= 8 || lsm_get_fixed64(stored.data) != lsm_dict_key(stored.data + 8,
+																		stored.len - 8))
+		return "dictionary key does not match the dictionary";
+	return NULL;
+}
+
+/*
+ * Decode a checked value record's stored bytes into out, which must come
+ * to len bytes; ddict digests the file's dictionary (NULL if it has none).
+ * NULL when they do, else what is wrong.
+ */
+static const char *
+decode_record(uint8_t kind, LsmSlice stored, uint32_t len, const void *ddict, LsmBuf *out,
+			  bool *nomem)
+{
+	LsmCompression codec = kind == BLOB_KIND_ZSTD_DICT ? LSM_COMPRESSION_ZSTD :
+		(LsmCompression) kind;
 	size_t		dlen;
+	bool		ok;
 
 	*nomem = false;
 	lsm_buf_reset(out);
+	if (kind == BLOB_KIND_DICT)
+		return "dictionary record where a value was expected";
 	if (kind == LSM_COMPRESSION_NONE)
 	{
 		if (stored.len != len)
@@ -524,7 +712,9 @@ decode_record(LsmCompression kind, LsmSlice stored, uint32_t len, LsmBuf *out, b
 			*nomem = true;
 		return NULL;
 	}
-	if (!lsm_codec_decoded_len(kind, stored, &dlen))
+	if (kind == BLOB_KIND_ZSTD_DICT && ddict == NULL)
+		return "value compressed with a dictionary the file does not have";
+	if (!lsm_codec_decoded_len(codec, stored, &dlen))
 		return "bad codec header in record";
 	if (dlen != len)
 		return "value of another length than its reference's";
@@ -533,10 +723,71 @@ decode_record(LsmCompression kind, LsmSlice stored, uint32_t len, LsmBuf *out, b
 		*nomem = true;
 		return NULL;
 	}
-	if (!lsm_codec_decompress(kind, stored, out->data, len, nomem))
+	if (kind == BLOB_KIND_ZSTD_DICT)
+		ok = lsm_codec_decompress_dict(stored, ddict, out->data, len, nomem);
+	else
+		ok = lsm_codec_decompress(codec, stored, out->data, len, nomem);
+	if (!ok)
 		return *nomem ? NULL : "decompression failed for record";
 	out->len = len;
 	return NULL;
+}
+
+typedef struct DictLoad
+{
+	LsmDb	   *db;
+	const struct LsmBlobReader *r;
+} DictLoad;
+
+/* lsm_dict_get's loader: the dictionary record of a version 3 file, checked. */
+static LsmCode
+load_dict(void *arg, LsmBuf *dict, LsmStatus *st)
+{
+	DictLoad   *a = arg;
+	const struct LsmBlobReader *r = a->r;
+	size_t		n = BLOB_DICT_HEADER + (size_t) r->dict_len;
+	char		path[LSM_PATH_MAX];
+	const char *bad;
+	uint8_t    *buf;
+	uint8_t		kind;
+	LsmSlice	stored;
+	LsmCode		rc;
+
+	if ((buf = lsm_malloc_private(n)) == NULL)
+		return lsm_status_set(st, LSM_NO_MEMORY, 0, "out of memory reading a dictionary");
+	rc = a->db->env->read_at(r->file, buf, n, 0, st);
+	if (rc != LSM_OK)
+	{
+		lsm_free(buf);
+		return rc;
+	}
+	bad = check_record(r->number, buf, n, &kind, &stored);
+	if (bad == NULL && (kind != BLOB_KIND_DICT || stored.len != 8 + (size_t) r->dict_len ||
+						lsm_get_fixed64(stored.data) != r->dict_key))
+		bad = "dictionary record changed since the file was opened";
+	if (bad == NULL && (!lsm_buf_make_private(dict, r->dict_len) ||
+						!lsm_buf_set(dict, stored.data + 8, r->dict_len)))
+		rc = lsm_status_set(st, LSM_NO_MEMORY, 0, "out of memory reading a dictionary");
+	lsm_free(buf);
+	if (bad == NULL)
+		return rc;
+	if (!lsm_file_path(path, a->db->dir, LSM_FILE_BLOB, r->number))
+		path[0] = '\0';
+	return blob_corrupt(st, path, 0, bad);
+}
+
+/* r's dictionary digested (NULL when the file has none). */
+static LsmCode
+file_ddict(LsmDb *db, const struct LsmBlobReader *r, const void **ddict, LsmStatus *st)
+{
+	DictLoad	a;
+
+	*ddict = NULL;
+	if (r->dict_len == 0)
+		return LSM_OK;
+	a.db = db;
+	a.r = r;
+	return lsm_dict_get(r->dict_key, load_dict, &a, ddict, st);
 }
 
 static LsmCode
@@ -548,9 +799,10 @@ read_record(LsmDb *db, struct LsmBlobReader *r, const LsmBlobRef *ref, LsmBuf *o
 	uint64_t	n = BLOB_RECORD_HEADER + (uint64_t) ref->len;
 	char		path[LSM_PATH_MAX];
 	const char *bad = NULL;
-	LsmCompression kind;
+	const void *ddict = NULL;
+	uint8_t		kind;
 	LsmSlice	stored;
-	LsmCode		rc;
+	LsmCode		rc = LSM_OK;
 	bool		nomem = false;
 
 	/* a stored value is never longer than the value: one read has it all */
@@ -570,10 +822,14 @@ read_record(LsmDb *db, struct LsmBlobReader *r, const LsmBlobRef *ref, LsmBuf *o
 			return rc;
 		}
 		bad = check_record(ref->number, buf, n, &kind, &stored);
-		if (bad == NULL)
-			bad = decode_record(kind, stored, ref->len, out, &nomem);
+		if (bad == NULL && kind == BLOB_KIND_ZSTD_DICT)
+			rc = file_ddict(db, r, &ddict, st);
+		if (bad == NULL && rc == LSM_OK)
+			bad = decode_record(kind, stored, ref->len, ddict, out, &nomem);
 		if (buf != stack)
 			lsm_free(buf);
+		if (rc != LSM_OK)
+			return rc;
 	}
 	if (nomem)
 		return lsm_status_set(st, LSM_NO_MEMORY, 0, "out of memory reading a blob");
@@ -697,6 +953,8 @@ lsm_blob_close_all(LsmDb *db)
 			reader_close(db, r);
 			lsm_free(r);
 		}
+	lsm_free(db->blob_dict);
+	db->blob_dict = NULL;
 }
 
 /*
@@ -867,7 +1125,7 @@ verify_v1(LsmSst *t, const char *path, const LsmBlobUse *u, LsmVerifyResult *out
 }
 
 /*
- * Read the records of a version 2 blob file in order, a window of the file
+ * Read the records of a version 2 or 3 blob file in order, a window of the file
  * at a time, checking each one and decoding it.
  */
 #define BLOB_VERIFY_WINDOW (1024 * 1024)
@@ -889,7 +1147,8 @@ verify_v2(LsmDb *db, const struct LsmBlobReader *r, const BlobFooter *ft, const 
 	while (rc == LSM_OK && pos < ft->end)
 	{
 		const char *bad = NULL;
-		LsmCompression kind;
+		const void *ddict = NULL;
+		uint8_t		kind;
 		LsmSlice	stored;
 		uint64_t	need = BLOB_RECORD_HEADER;
 		uint64_t	have;
@@ -935,12 +1194,32 @@ verify_v2(LsmDb *db, const struct LsmBlobReader *r, const BlobFooter *ft, const 
 			have = want;
 		}
 		bad = check_record(u->number, win.data + (pos - win_off), have, &kind, &stored);
+		if (bad == NULL && (kind == BLOB_KIND_DICT) != (ft->version == 3 && pos == 0))
+			bad = kind == BLOB_KIND_DICT ? "dictionary record after the first" :
+				"no dictionary record";
+		if (bad == NULL && kind == BLOB_KIND_DICT)
+		{
+			bad = check_dict(stored);
+			if (bad == NULL)
+			{
+				pos += BLOB_RECORD_HEADER + stored.len;
+				continue;
+			}
+		}
+		if (bad == NULL && kind == BLOB_KIND_ZSTD_DICT)
+		{
+			rc = file_ddict(db, r, &ddict, st);
+			if (rc != LSM_OK)
+				break;
+		}
 		if (bad == NULL && kind != LSM_COMPRESSION_NONE)
 		{
-			if (!lsm_codec_decoded_len(kind, stored, &dlen) || dlen > UINT32_MAX)
+			if (!lsm_codec_decoded_len(kind == BLOB_KIND_ZSTD_DICT ? LSM_COMPRESSION_ZSTD :
+									   (LsmCompression) kind, stored, &dlen) ||
+				dlen > UINT32_MAX)
 				bad = "bad codec header in record";
 			else
-				bad = decode_record(kind, stored, (uint32_t) dlen, &val, &nomem);
+				bad = decode_record(kind, stored, (uint32_t) dlen, ddict, &val, &nomem);
 			if (bad == NULL && nomem)
 			{
 				rc = lsm_status_set(st, LSM_NO_MEMORY, 0, "out of memory verifying \"%s\"", path);
@@ -955,7 +1234,7 @@ verify_v2(LsmDb *db, const struct LsmBlobReader *r, const BlobFooter *ft, const 
 			break;
 		}
 		out->blocks++;
-		out->blocks_by_codec[kind]++;
+		out->blocks_by_codec[kind == BLOB_KIND_ZSTD_DICT ? LSM_COMPRESSION_ZSTD : kind]++;
 		out->entries++;
 		values++;
 		bytes += dlen;

@@ -35,6 +35,7 @@
 #include <stdint.h>
 
 #include "compress.h"
+#include "dict.h"
 #include "lsm.h"
 #include "lsm_env.h"
 #include "sstable.h"
@@ -95,8 +96,10 @@ typedef struct LsmBlobWriter
 	LsmDb	   *db;
 	LsmFile    *file;			/* NULL once finished or abandoned */
 	LsmCodecState codec;
+	LsmDictSampler sampler;		/* trains the next dictionary */
 	LsmBuf		out;			/* records not yet handed to write_at */
 	uint64_t	number;
+	uint32_t	version;		/* of the format: 3 with a dictionary */
 	uint64_t	offset;			/* bytes of records so far */
 	uint64_t	written;		/* of those, handed to write_at */
 	uint64_t	values;			/* values added */
@@ -107,7 +110,8 @@ typedef struct LsmBlobWriter
 
 /*
  * Start blob file number (from the version set's counter), stored with
- * codec.
+ * codec; zstd uses the database's dictionary, if it has one yet.  The
+ * values added train the next one.
  */
 extern LsmCode lsm_blob_writer_open(LsmDb *db, LsmCompression codec, LsmBlobWriter *w,
 									LsmStatus *st);

@@ -23,8 +23,19 @@ void
 lsm_codec_free(LsmCodecState *cs)
 {
 	ZSTD_freeCCtx(cs->cctx);
+	ZSTD_freeCDict(cs->cdict);
 	lsm_buf_free(&cs->zbuf);
 	memset(cs, 0, sizeof(*cs));
+}
+
+bool
+lsm_codec_use_dict(LsmCodecState *cs, const uint8_t *dict, size_t len)
+{
+	if (cs->codec != LSM_COMPRESSION_ZSTD)
+		return true;
+	ZSTD_freeCDict(cs->cdict);
+	cs->cdict = ZSTD_createCDict(dict, len, cs->level);
+	return cs->cdict != NULL;
 }
 
 bool
@@ -46,8 +57,12 @@ lsm_codec_compress(LsmCodecState *cs, LsmSlice raw, LsmCompression *kind,
 		lsm_buf_reset(&cs->zbuf);
 		if (!lsm_buf_reserve(&cs->zbuf, bound))
 			return false;
-		csize = ZSTD_compressCCtx(cs->cctx, cs->zbuf.data, bound, raw.data, raw.len,
-								  cs->level);
+		if (cs->cdict != NULL)
+			csize = ZSTD_compress_usingCDict(cs->cctx, cs->zbuf.data, bound, raw.data,
+											 raw.len, cs->cdict);
+		else
+			csize = ZSTD_compressCCtx(cs->cctx, cs->zbuf.data, bound, raw.data, raw.len,
+									  cs->level);
 		/* keep it raw unless zstd saves at least an eighth */
 		if (!ZSTD_isError(csize) && csize <= raw.len - raw.len / 8)
 		{
@@ -186,4 +201,20 @@ lsm_codec_decompress(LsmCompression kind, LsmSlice payload, uint8_t *out, size_t
 		return r >= 0 && (size_t) r == len;
 	}
 	return false;
+}
+
+bool
+lsm_codec_decompress_dict(LsmSlice payload, const void *ddict, uint8_t *out, size_t len,
+						  bool *nomem)
+{
+	ZSTD_DCtx  *d = dctx_get();
+	size_t		r;
+
+	*nomem = d == NULL;
+	if (d == NULL)
+		return false;
+	/* a frame made with another dictionary fails zstd's dictionary ID check */
+	r = ZSTD_decompress_usingDDict(d, out, len, payload.data, payload.len, ddict);
+	dctx_put(d);
+	return !ZSTD_isError(r) && r == len;
 }

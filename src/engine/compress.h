@@ -24,11 +24,19 @@ typedef struct LsmCodecState
 	LsmCompression codec;
 	int			level;			/* zstd */
 	void	   *cctx;			/* ZSTD_CCtx, made on first use */
+	void	   *cdict;			/* ZSTD_CDict: zstd compresses with it */
 	LsmBuf		zbuf;			/* the last compressed payload */
 } LsmCodecState;
 
 extern void lsm_codec_init(LsmCodecState *cs, LsmCompression codec, int level);
 extern void lsm_codec_free(LsmCodecState *cs);
+
+/*
+ * zstd compresses every later payload with dictionary dict (dict.h); its
+ * payloads then decompress only with lsm_codec_decompress_dict.  false
+ * when out of memory.  No effect on another codec.
+ */
+extern bool lsm_codec_use_dict(LsmCodecState *cs, const uint8_t *dict, size_t len);
 
 /*
  * Compress raw with cs's codec.  On success *kind is the codec used and
@@ -52,5 +60,9 @@ extern bool lsm_codec_decoded_len(LsmCompression kind, LsmSlice payload, size_t 
  */
 extern bool lsm_codec_decompress(LsmCompression kind, LsmSlice payload, uint8_t *out,
 								 size_t len, bool *nomem);
+
+/* The same for a zstd payload made with the dictionary ddict digests. */
+extern bool lsm_codec_decompress_dict(LsmSlice payload, const void *ddict, uint8_t *out,
+									  size_t len, bool *nomem);
 
 #endif							/* LSM_COMPRESS_H */

@@ -148,6 +148,11 @@ struct LsmDb
 	/* readers of blob files (blob.c), under blob_mu, a leaf lock */
 	LsmMutex   *blob_mu;
 	struct LsmBlobReader *blob_readers[LSM_BLOB_READERS_HASH];
+	/* the dictionary new zstd blob files use (dict.h), also under blob_mu */
+	uint8_t    *blob_dict;		/* NULL until the first is trained */
+	size_t		blob_dict_len;
+	uint64_t	blob_dict_key;
+	uint64_t	blob_dict_age;	/* value bytes written into blob files since */
 
 	/* under mu (written with write_mu held as well) */
 	LsmSuperVersion *sv;

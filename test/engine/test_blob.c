@@ -1994,6 +1994,210 @@ test_format(void)
 }
 
 /*
+ * Dictionaries (dict.h)
+ */
+
+/* A session record like the SQL benchmark's: JSON whose names repeat, random ids. */
+static size_t
+dict_value(char *p, size_t cap, int k)
+{
+	static const char *const agents[] = {
+		"Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/128.0 Safari/537.36",
+		"Mozilla/5.0 (iPhone; CPU iPhone OS 17_6 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Mobile/15E148",
+		"Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:131.0) Gecko/20100101 Firefox/131.0"
+	};
+	TestRng		r = {(uint64_t) (k + 1) * 0x9E3779B97F4A7C15ull};
+	char		hex[65];
+	char		csrf[33];
+	int			i;
+
+	for (i = 0; i < 64; i++)
+		hex[i] = "0123456789abcdef"[test_rng_below(&r, 16)];
+	hex[64] = '\0';
+	for (i = 0; i < 32; i++)
+		csrf[i] = "0123456789abcdef"[test_rng_below(&r, 16)];
+	csrf[32] = '\0';
+	return (size_t) snprintf(p, cap,
+							 "{\"session_id\":\"%s\",\"user_id\":%d,\"email\":\"%.10s@mail.test\","
+							 "\"created_at\":\"2026-%02d-%02dT%02d:%02d:%02dZ\",\"agent\":\"%s\","
+							 "\"locale\":\"%s\",\"theme\":\"%s\",\"cart\":[{\"sku\":\"SKU-%d\",\"qty\":%d}],"
+							 "\"csrf\":\"%s\",\"flags\":{\"beta\":%s,\"mfa\":%s},\"last_path\":\"/account/orders/%d\"}",
+							 hex, 1000000 + k * 7, hex + 20, 1 + k % 12, 1 + k % 28, k % 24,
+							 k % 60, (k * 7) % 60, agents[k % 3], k % 2 ? "en-US" : "ja-JP",
+							 k % 5 ? "light" : "dark", (int) test_rng_below(&r, 90000),
+							 1 + (int) test_rng_below(&r, 5), csrf, k % 3 ? "true" : "false",
+							 k % 4 ? "false" : "true", (int) test_rng_below(&r, 100000));
+}
+
+typedef struct DictGets
+{
+	LsmDb	   *db;
+	int			from;
+	int			to;
+	int			damaged;
+	int			ok;
+} DictGets;
+
+static void *
+dict_gets_thread(void *arg)
+{
+	DictGets   *g = arg;
+	LsmBuf		v = LSM_BUF_INIT;
+	int			k;
+
+	g->ok = 1;
+	g->damaged = 0;
+	for (k = g->from; k < g->to; k++)
+	{
+		char		key[32];
+		char		want[1024];
+		size_t		n = dict_value(want, sizeof(want), k);
+		LsmStatus	st;
+		LsmCode		rc;
+
+		key_name(key, sizeof(key), k);
+		lsm_status_clear(&st);
+		rc = get_raw(g->db, NULL, key, &v, &st);
+		if (rc == LSM_CORRUPTION)
+			g->damaged++;
+		else if (rc != LSM_OK || v.len != n || memcmp(v.data, want, n) != 0)
+		{
+			fprintf(stderr, "  %s: %s, %zu bytes\n", key, lsm_code_name(rc), v.len);
+			g->ok = 0;
+		}
+	}
+	lsm_buf_free(&v);
+	return NULL;
+}
+
+/*
+ * Get keys [from, to) in a new thread, whose cache of digested dictionaries
+ * is empty: the dictionary is read from the file.  false when a get
+ * returned anything but the value or LSM_CORRUPTION (counted in *damaged).
+ */
+static int
+dict_gets(LsmDb *db, int from, int to, int *damaged)
+{
+	pthread_t	t;
+	DictGets	g = {db, from, to, 0, 0};
+
+	pthread_create(&t, NULL, dict_gets_thread, &g);
+	pthread_join(t, NULL);
+	*damaged = g.damaged;
+	return g.ok;
+}
+
+/*
+ * The first blob file has no dictionary (version 2) and trains one; the
+ * next zstd file starts with it (version 3), its values decode with it in
+ * a thread that never saw it, and it is much smaller.  Then damage: a
+ * flipped byte of the dictionary fails every value of the file, and
+ * verification reports each flip.
+ */
+static void
+test_dictionary(void)
+{
+	enum
+	{
+		N = 1000
+	};
+	char		dir[256];
+	char		pa[512];
+	char		pb[512];
+	LsmOptions	o = blob_opts(100);
+	LsmDb	   *db;
+	LsmStatus	st;
+	LsmVerifyResult vr;
+	Problems	p = {0, ""};
+	TestRng		rng = {424242};
+	uint64_t	nums[4];
+	uint8_t    *ia;
+	uint8_t    *ib;
+	size_t		la;
+	size_t		lb;
+	size_t		dict_end;
+	int			damaged;
+	int			flips = 0;
+	int			missed = 0;
+	int			k;
+	int			i;
+
+	o.compression = LSM_COMPRESSION_ZSTD;
+	o.compression_upper = LSM_COMPRESSION_ZSTD;
+	test_tmpdir(dir, sizeof(dir), "blob_dict");
+	CHECK_OK(lsm_db_open(&o, dir, &db, &st), &st);
+	for (k = 0; k < 2 * N; k++)
+	{
+		char		key[32];
+		char		v[1024];
+		size_t		n = dict_value(v, sizeof(v), k);
+
+		key_name(key, sizeof(key), k);
+		CHECK(put_bytes(db, key, v, n));
+		if (k == N - 1)
+			CHECK_OK(lsm_db_flush(db, &st), &st);
+	}
+	CHECK_OK(lsm_db_flush(db, &st), &st);
+	CHECK(dict_gets(db, 0, 2 * N, &damaged) && damaged == 0);
+	memset(&vr, 0, sizeof(vr));
+	CHECK_OK(lsm_db_verify_all(db, &vr, note_problem, &p, &st), &st);
+	CHECK(vr.problems == 0);
+	CHECK(vr.blocks_by_codec[LSM_COMPRESSION_ZSTD] >= 2 * N);
+	CHECK_OK(lsm_db_close(db, &st), &st);
+
+	CHECK(blob_numbers(dir, nums, 4) == 2);
+	blob_path(pa, sizeof(pa), dir, nums[0]);
+	blob_path(pb, sizeof(pb), dir, nums[1]);
+	ia = read_image(pa, &la);
+	ib = read_image(pb, &lb);
+	CHECK(lsm_get_fixed32(ia + la - 16) == 2 && lsm_get_fixed32(ib + lb - 16) == 3);
+	CHECK(ib[8] == 0x10 && ib[9 + lsm_get_fixed32(ib + 4) + 8] == 0x11);
+	dict_end = 9 + lsm_get_fixed32(ib + 4);
+	printf("  %zu values of ~%zu bytes: %zu bytes without a dictionary, %zu with (%zu of them the dictionary)\n",
+		   (size_t) N, (size_t) 600, la, lb, dict_end);
+	/* the same kind of values, a dictionary included: well under the file without */
+	CHECK(lb * 4 < la * 3);
+
+	CHECK_OK(lsm_db_open(&o, dir, &db, &st), &st);
+	CHECK(dict_gets(db, N, 2 * N, &damaged) && damaged == 0);
+	CHECK_OK(lsm_db_close(db, &st), &st);
+
+	/* every byte of the record's header and key, then a sample of the rest */
+	for (i = 0; i < 17 + 120; i++)
+	{
+		size_t		pos = i < 17 ? (size_t) i :
+			i < 77 ? 17 + test_rng_below(&rng, dict_end - 17) :
+			dict_end + test_rng_below(&rng, lb - 48 - dict_end);
+
+		ib[pos] ^= 0x04;
+		write_image(pb, ib, lb);
+		ib[pos] ^= 0x04;
+		flips++;
+		CHECK_OK(lsm_db_open(&o, dir, &db, &st), &st);
+		CHECK(dict_gets(db, N, 2 * N, &damaged));
+		if (pos < dict_end)
+			CHECK(damaged == N);
+		else
+			CHECK(damaged <= 1);
+		memset(&vr, 0, sizeof(vr));
+		p.n = 0;
+		CHECK_OK(lsm_db_verify_all(db, &vr, note_problem, &p, &st), &st);
+		if (vr.problems != 1)
+			missed++;
+		CHECK_OK(lsm_db_close(db, &st), &st);
+	}
+	write_image(pb, ib, lb);
+	printf("  %d flips in the dictionary file, %d missed by verify\n", flips, missed);
+	CHECK(missed == 0);
+	CHECK_OK(lsm_db_open(&o, dir, &db, &st), &st);
+	CHECK(dict_gets(db, 0, 2 * N, &damaged) && damaged == 0);
+	CHECK_OK(lsm_db_close(db, &st), &st);
+	free(ia);
+	free(ib);
+	test_rmtree(dir);
+}
+
+/*
  * A version 1 blob file (an SSTable keyed by the values' ordinals, what
  * builds before the record format wrote) is still read: its values by
  * get and scan.
@@ -2954,6 +3158,7 @@ main(void)
 	RUN(test_orphan_and_missing);
 	RUN(test_corruption);
 	RUN(test_format);
+	RUN(test_dictionary);
 	RUN(test_read_version1);
 	RUN(test_checkpoint);
 	RUN(test_crash);
