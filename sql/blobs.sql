@@ -84,8 +84,36 @@ ALTER FOREIGN TABLE b_gc OPTIONS (SET blob_gc_percent '100');
 ALTER FOREIGN TABLE b_gc OPTIONS (SET blob_gc_percent 'half');
 ALTER FOREIGN TABLE b_gc OPTIONS (SET blob_gc_percent '99');
 
+-- Dictionaries: the first flush's blob file has none yet (LZ4) and trains
+-- one from its values; later flushes write zstd with it, far smaller for
+-- values that share their structure.  A new session, which has digested no
+-- dictionary, reads them back.
+CREATE FOREIGN TABLE b_dict (k int4 OPTIONS (key 'true'), v text) SERVER lsm
+	OPTIONS (blob_min_size '100', on_duplicate 'overwrite');
+CREATE TABLE b_dict_heap (k int4 PRIMARY KEY, v text);
+INSERT INTO b_dict_heap SELECT g, format('{"session_id":"%s","user_id":%s,"email":"%s@mail.test",'
+	'"agent":"Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/128.0 Safari/537.36",'
+	'"locale":"%s","theme":"%s","csrf":"%s","cart":[{"sku":"SKU-%s","qty":%s}]}',
+	md5(g::text) || md5((g + 1)::text), 1000000 + g * 7, left(md5((g * 3)::text), 10),
+	CASE WHEN g % 2 = 0 THEN 'en-US' ELSE 'ja-JP' END, CASE WHEN g % 5 = 0 THEN 'dark' ELSE 'light' END,
+	md5((g * 5)::text), g % 9000, 1 + g % 5) FROM generate_series(1, 2000) g;
+SELECT lsm_fdw_stats('b_dict')->>'blob_dict_bytes' AS dict_bytes;
+INSERT INTO b_dict SELECT * FROM b_dict_heap WHERE k <= 1000;
+SELECT lsm_fdw_flush('b_dict') IS NOT NULL AS flushed;
+SELECT (lsm_fdw_stats('b_dict')->>'blob_dict_bytes')::int > 1000 AS has_dict;
+SELECT (lsm_fdw_stats('b_dict')->>'blob_file_bytes')::int8 AS first_file \gset
+INSERT INTO b_dict SELECT * FROM b_dict_heap WHERE k > 1000;
+SELECT lsm_fdw_flush('b_dict') IS NOT NULL AS flushed;
+SELECT (lsm_fdw_stats('b_dict')->>'blob_file_bytes')::int8 - :first_file < :first_file / 2 AS second_file_under_half;
+\c
+SELECT (SELECT array_agg(md5(v) ORDER BY k) FROM b_dict) =
+       (SELECT array_agg(md5(v) ORDER BY k) FROM b_dict_heap) AS all_same;
+SELECT v = (SELECT v FROM b_dict_heap WHERE k = 1500) AS same FROM b_dict WHERE k = 1500;
+SELECT (lsm_fdw_verify('b_dict')->>'problems')::int AS problems,
+	(lsm_fdw_verify('b_dict')->'blocks_by_codec'->>'zstd')::int >= 1000 AS zstd_values;
+
 SET client_min_messages = warning;
 DROP EXTENSION lsm_fdw CASCADE;
 RESET client_min_messages;
-DROP TABLE b_heap;
+DROP TABLE b_heap, b_dict_heap;
 DROP FUNCTION blob_stats(regclass);

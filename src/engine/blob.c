@@ -338,6 +338,19 @@ lsm_blob_writer_open(LsmDb *db, LsmCompression codec, LsmBlobWriter *w, LsmStatu
 	return writer_put_dict(w, st);
 }
 
+LsmCompression
+lsm_blob_flush_codec(LsmDb *db)
+{
+	bool		dict;
+
+	if (db->opts.compression != LSM_COMPRESSION_ZSTD)
+		return db->opts.compression_upper;
+	db->env->mutex_lock(db->blob_mu);
+	dict = db->blob_dict != NULL;
+	db->env->mutex_unlock(db->blob_mu);
+	return dict ? LSM_COMPRESSION_ZSTD : db->opts.compression_upper;
+}
+
 LsmCode
 lsm_blob_writer_add(LsmBlobWriter *w, LsmSlice value, LsmBlobRef *ref, LsmStatus *st)
 {

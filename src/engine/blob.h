@@ -115,6 +115,12 @@ typedef struct LsmBlobWriter
  */
 extern LsmCode lsm_blob_writer_open(LsmDb *db, LsmCompression codec, LsmBlobWriter *w,
 									LsmStatus *st);
+/*
+ * The codec of a flush's blob file: zstd with the table's dictionary when
+ * the bottom's codec is zstd and a dictionary exists, else the upper
+ * levels' codec (docs/design.md, "Blob files compress with a dictionary").
+ */
+extern LsmCompression lsm_blob_flush_codec(LsmDb *db);
 /* Store value; *ref says where. */
 extern LsmCode lsm_blob_writer_add(LsmBlobWriter *w, LsmSlice value, LsmBlobRef *ref,
 								   LsmStatus *st);

@@ -988,6 +988,10 @@ lsm_db_stats(LsmDb *db, LsmDbStats *out)
 			lsm_blob_uses_free(&us);
 		}
 	}
+	/* blob_mu is a leaf: taken under mu */
+	db->env->mutex_lock(db->blob_mu);
+	out->blob_dict_bytes = db->blob_dict_len;
+	db->env->mutex_unlock(db->blob_mu);
 	out->pending_compaction_bytes = db->pressure.pending_bytes;
 	out->memtable_bytes = lsm_memtable_entry_bytes(sv->mem->mt);
 	for (i = 0; i < sv->n_imm; i++)

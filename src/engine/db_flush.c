@@ -180,12 +180,7 @@ flush_to_blob(LsmDb *db, LsmBlobWriter *bw, LsmBlobUses *uses, const LsmParsedKe
 
 	if (bw->file == NULL)
 	{
-		/*
-		 * The upper levels' codec: most values of a write-heavy table are
-		 * overwritten while their blob file is young, and the survivors
-		 * move on to blob files in the bottom's codec (compaction.c).
-		 */
-		rc = lsm_blob_writer_open(db, db->opts.compression_upper, bw, st);
+		rc = lsm_blob_writer_open(db, lsm_blob_flush_codec(db), bw, st);
 		if (rc != LSM_OK)
 			return rc;
 	}

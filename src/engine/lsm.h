@@ -732,6 +732,7 @@ typedef struct LsmDbStats
 	uint64_t	bytes_blob_written; /* their size on disk */
 	uint64_t	bytes_blob_relocated;	/* value bytes compactions moved */
 	uint64_t	blob_reads;		/* values read from blob files */
+	uint64_t	blob_dict_bytes;	/* the dictionary new zstd blob files get; 0: none yet */
 	/* (wal + flushed + compacted bytes) / wal bytes; 0 before any write */
 	double		write_amplification;
 	/* tables probed per get: sst_probes / gets; 0 before any get */

@@ -144,7 +144,8 @@ lsm_fdw_stats(PG_FUNCTION_ARGS)
 					 ", \"blob_files_written\": " UINT64_FORMAT
 					 ", \"bytes_blob_written\": " UINT64_FORMAT
 					 ", \"bytes_blob_relocated\": " UINT64_FORMAT
-					 ", \"blob_reads\": " UINT64_FORMAT "}",
+					 ", \"blob_reads\": " UINT64_FORMAT
+					 ", \"blob_dict_bytes\": " UINT64_FORMAT "}",
 					 total_files(&s), total_bytes(&s), s.memtable_bytes, s.imm_memtables, s.last_seq,
 					 s.gets, s.memtable_hits, s.sst_probes, s.bloom_useful,
 					 s.bloom_not_useful, s.block_cache_hits, s.block_reads,
@@ -159,7 +160,8 @@ lsm_fdw_stats(PG_FUNCTION_ARGS)
 					 s.stall_stops, s.stall_micros, s.merge_folds, s.merge_base_folds,
 					 s.blob_files, s.blob_bytes, s.blob_live_bytes, s.blob_file_bytes,
 					 s.blob_files_written,
-					 s.bytes_blob_written, s.bytes_blob_relocated, s.blob_reads);
+					 s.bytes_blob_written, s.bytes_blob_relocated, s.blob_reads,
+					 s.blob_dict_bytes);
 	relation_close(rel, AccessShareLock);
 	PG_RETURN_DATUM(DirectFunctionCall1(jsonb_in, CStringGetDatum(buf.data)));
 }
