@@ -171,8 +171,13 @@ lsm_blob_uses_free(LsmBlobUses *us)
 #define BLOB_WRITE_CHUNK (256 * 1024)
 /* a record this small is read into the stack */
 #define BLOB_STACK_READ 16384
-/* value bytes written into blob files before the dictionary is trained again */
-#define BLOB_DICT_RETRAIN (64 * 1024 * 1024)
+/*
+ * A dictionary is trained again when a file compresses this much worse
+ * with it than the first file did (its values drifted), judged on at least
+ * BLOB_DICT_JUDGE value bytes.
+ */
+#define BLOB_DICT_DRIFT 1.15
+#define BLOB_DICT_JUDGE (256 * 1024)
 
 static uint32_t
 record_crc(uint64_t number, const uint8_t *header, LsmSlice stored)
@@ -296,6 +301,7 @@ writer_put_dict(LsmBlobWriter *w, LsmStatus *st)
 	ok = lsm_buf_append(&w->out, header, sizeof(header)) &&
 		lsm_buf_append(&w->out, dict, len) &&
 		lsm_codec_use_dict(&w->codec, dict, len);
+	w->dict_key = key;
 	lsm_free(dict);
 	if (!ok)
 		return writer_nomem(w, st);
@@ -366,8 +372,15 @@ lsm_blob_writer_add(LsmBlobWriter *w, LsmSlice value, LsmBlobRef *ref, LsmStatus
 	/* out of memory for the sample costs the next dictionary only */
 	(void) lsm_dict_sample(&w->sampler, value);
 	lsm_put_fixed32(header + 4, (uint32_t) stored.len);
-	header[8] = kind == LSM_COMPRESSION_ZSTD && w->codec.cdict != NULL ?
-		BLOB_KIND_ZSTD_DICT : (uint8_t) kind;
+	header[8] = (uint8_t) kind;
+	if (w->codec.cdict != NULL)
+	{
+		/* raw values count too: a dictionary that stops paying is drift */
+		if (kind == LSM_COMPRESSION_ZSTD)
+			header[8] = BLOB_KIND_ZSTD_DICT;
+		w->dict_raw += value.len;
+		w->dict_stored += stored.len;
+	}
 	lsm_put_fixed32(header, lsm_crc32c_mask(record_crc(w->number, header, stored)));
 	if (!lsm_buf_append(&w->out, header, sizeof(header)) ||
 		!lsm_buf_append(&w->out, stored.data, stored.len))
@@ -386,11 +399,42 @@ lsm_blob_writer_add(LsmBlobWriter *w, LsmSlice value, LsmBlobRef *ref, LsmStatus
 }
 
 /*
- * Train the database's next dictionary from w's sample, when it has none
- * or has written BLOB_DICT_RETRAIN since the last (values drift).  Every
- * writer samples, whatever its codec: the LZ4 files of flushes train the
- * dictionary of the zstd files compactions write.  A failure leaves the
- * old dictionary.
+ * Whether w's sample should train the database's next dictionary: when it
+ * has none, when w sampled more values than the current one was trained
+ * from (a first flush of a few rows makes a weak one), or when w
+ * compressed BLOB_DICT_DRIFT worse with it than the first file that used
+ * it (the values changed).  Otherwise the dictionary stays: every new one
+ * is a new entry in the readers' caches (dict.c), and blob files written
+ * with many different ones made gets digest dictionaries over and over.
+ * Called under blob_mu.
+ */
+static bool
+train_due(LsmDb *db, const LsmBlobWriter *w)
+{
+	int			samples = w->sampler.seen < LSM_DICT_SAMPLES ? (int) w->sampler.seen :
+		LSM_DICT_SAMPLES;
+	double		ratio;
+
+	if (db->blob_dict == NULL)
+		return true;
+	if (db->blob_dict_samples > 0 && samples > db->blob_dict_samples)
+		return true;
+	if (w->dict_key != db->blob_dict_key || w->dict_raw < BLOB_DICT_JUDGE)
+		return false;
+	ratio = (double) w->dict_stored / (double) w->dict_raw;
+	if (db->blob_dict_ratio == 0)
+	{
+		db->blob_dict_ratio = ratio;
+		return false;
+	}
+	return ratio > db->blob_dict_ratio * BLOB_DICT_DRIFT;
+}
+
+/*
+ * Train the database's next dictionary from w's sample when train_due
+ * says so.  Every writer samples, whatever its codec: the LZ4 file of a
+ * table's first flush trains the dictionary of its zstd files.  A failure
+ * leaves the old dictionary.
  */
 static void
 writer_train(LsmBlobWriter *w)
@@ -403,8 +447,7 @@ writer_train(LsmBlobWriter *w)
 	bool		due;
 
 	db->env->mutex_lock(db->blob_mu);
-	db->blob_dict_age += w->bytes;
-	due = db->blob_dict == NULL || db->blob_dict_age >= BLOB_DICT_RETRAIN;
+	due = train_due(db, w);
 	db->env->mutex_unlock(db->blob_mu);
 	if (!due || (trained = lsm_malloc_private(LSM_DICT_MAX)) == NULL)
 		return;
@@ -419,7 +462,9 @@ writer_train(LsmBlobWriter *w)
 		db->blob_dict = shared;
 		db->blob_dict_len = len;
 		db->blob_dict_key = lsm_dict_key(trained, len);
-		db->blob_dict_age = 0;
+		db->blob_dict_samples = w->sampler.seen < LSM_DICT_SAMPLES ? (int) w->sampler.seen :
+			LSM_DICT_SAMPLES;
+		db->blob_dict_ratio = 0;
 		db->env->mutex_unlock(db->blob_mu);
 		lsm_free(old);
 	}
@@ -968,6 +1013,52 @@ lsm_blob_close_all(LsmDb *db)
 		}
 	lsm_free(db->blob_dict);
 	db->blob_dict = NULL;
+}
+
+/*
+ * Adopt the dictionary of the newest blob file v references, so that a
+ * reopened table's flushes compress with one at once instead of training
+ * a new one first.  Called by open, alone with the database.  Anything
+ * wrong with the file is left for its reads to report.
+ */
+void
+lsm_blob_adopt_dict(LsmDb *db, const LsmVersion *v)
+{
+	struct LsmBlobReader r;
+	BlobFooter	ft;
+	DictLoad	a;
+	LsmBuf		dict = LSM_BUF_INIT;
+	LsmStatus	ignore;
+	char		path[LSM_PATH_MAX];
+	uint64_t	newest = 0;
+	uint8_t    *shared;
+	int			level;
+	int			i;
+	int			j;
+
+	for (level = 0; level < LSM_NUM_LEVELS; level++)
+		for (i = 0; i < v->n_files[level]; i++)
+			for (j = 0; j < v->files[level][i]->n_blobs; j++)
+				if (v->files[level][i]->blobs[j].number > newest)
+					newest = v->files[level][i]->blobs[j].number;
+	if (newest == 0 || db->blob_dict != NULL ||
+		!lsm_file_path(path, db->dir, LSM_FILE_BLOB, newest) ||
+		reader_open(db, path, newest, NULL, &r, &ft, &ignore) != LSM_OK)
+		return;
+	a.db = db;
+	a.r = &r;
+	if (r.table == NULL && r.dict_len > 0 && load_dict(&a, &dict, &ignore) == LSM_OK &&
+		(shared = lsm_malloc(dict.len)) != NULL)
+	{
+		memcpy(shared, dict.data, dict.len);
+		db->blob_dict = shared;
+		db->blob_dict_len = dict.len;
+		db->blob_dict_key = r.dict_key;
+		db->blob_dict_samples = 0;
+		db->blob_dict_ratio = 0;
+	}
+	lsm_buf_free(&dict);
+	reader_close(db, &r);
 }
 
 /*

@@ -97,6 +97,9 @@ typedef struct LsmBlobWriter
 	LsmFile    *file;			/* NULL once finished or abandoned */
 	LsmCodecState codec;
 	LsmDictSampler sampler;		/* trains the next dictionary */
+	uint64_t	dict_key;		/* the dictionary it compresses with, 0: none */
+	uint64_t	dict_raw;		/* value bytes compressed with it */
+	uint64_t	dict_stored;	/* what they took */
 	LsmBuf		out;			/* records not yet handed to write_at */
 	uint64_t	number;
 	uint32_t	version;		/* of the format: 3 with a dictionary */
@@ -121,6 +124,8 @@ extern LsmCode lsm_blob_writer_open(LsmDb *db, LsmCompression codec, LsmBlobWrit
  * levels' codec (docs/design.md, "Blob files compress with a dictionary").
  */
 extern LsmCompression lsm_blob_flush_codec(LsmDb *db);
+/* At open: take the dictionary of v's newest blob file, if it has one. */
+extern void lsm_blob_adopt_dict(LsmDb *db, const LsmVersion *v);
 /* Store value; *ref says where. */
 extern LsmCode lsm_blob_writer_add(LsmBlobWriter *w, LsmSlice value, LsmBlobRef *ref,
 								   LsmStatus *st);

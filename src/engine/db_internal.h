@@ -152,7 +152,8 @@ struct LsmDb
 	uint8_t    *blob_dict;		/* NULL until the first is trained */
 	size_t		blob_dict_len;
 	uint64_t	blob_dict_key;
-	uint64_t	blob_dict_age;	/* value bytes written into blob files since */
+	int			blob_dict_samples;	/* values it was trained from (0: adopted) */
+	double		blob_dict_ratio;	/* stored / raw of its first file; 0: none yet */
 
 	/* under mu (written with write_mu held as well) */
 	LsmSuperVersion *sv;

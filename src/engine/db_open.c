@@ -426,6 +426,8 @@ recover(LsmDb *db, LsmStatus *st)
 		}
 	}
 
+	lsm_blob_adopt_dict(db, v);
+
 	rc = lsm_versionset_write_snapshot(db->vs, st);
 	if (rc != LSM_OK)
 		goto out;

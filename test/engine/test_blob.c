@@ -2090,7 +2090,8 @@ dict_gets(LsmDb *db, int from, int to, int *damaged)
 /*
  * The first blob file has no dictionary (version 2) and trains one; the
  * next zstd file starts with it (version 3), its values decode with it in
- * a thread that never saw it, and it is much smaller.  Then damage: a
+ * a thread that never saw it, and it is much smaller.  Reopened, the table
+ * has it at once.  Then damage: a
  * flipped byte of the dictionary fails every value of the file, and
  * verification reports each flip.
  */
@@ -2108,6 +2109,7 @@ test_dictionary(void)
 	LsmDb	   *db;
 	LsmStatus	st;
 	LsmVerifyResult vr;
+	LsmDbStats	stats;
 	Problems	p = {0, ""};
 	TestRng		rng = {424242};
 	uint64_t	nums[4];
@@ -2158,7 +2160,10 @@ test_dictionary(void)
 	/* the same kind of values, a dictionary included: well under the file without */
 	CHECK(lb * 4 < la * 3);
 
+	/* a reopened table takes the newest blob file's dictionary */
 	CHECK_OK(lsm_db_open(&o, dir, &db, &st), &st);
+	lsm_db_stats(db, &stats);
+	CHECK(stats.blob_dict_bytes == dict_end - 17);
 	CHECK(dict_gets(db, N, 2 * N, &damaged) && damaged == 0);
 	CHECK_OK(lsm_db_close(db, &st), &st);
 
@@ -2194,6 +2199,103 @@ test_dictionary(void)
 	CHECK_OK(lsm_db_close(db, &st), &st);
 	free(ia);
 	free(ib);
+	test_rmtree(dir);
+}
+
+/* A record of another shape than dict_value's. */
+static size_t
+xml_value(char *p, size_t cap, int k)
+{
+	TestRng		r = {(uint64_t) (k + 7) * 0x9E3779B97F4A7C15ull};
+	char		hex[41];
+	int			i;
+
+	for (i = 0; i < 40; i++)
+		hex[i] = "0123456789abcdef"[test_rng_below(&r, 16)];
+	hex[40] = '\0';
+	return (size_t) snprintf(p, cap,
+							 "<order number=\"%d\" state=\"%s\"><customer ref=\"%s\"/>"
+							 "<shipping><street>%d Harbour Road</street><city>%s</city></shipping>"
+							 "<lines><line product=\"P-%d\" quantity=\"%d\" price=\"%d.%02d\"/>"
+							 "<line product=\"P-%d\" quantity=\"1\" price=\"9.99\"/></lines>"
+							 "<note>leave at the door if nobody answers</note></order>",
+							 k, k % 3 ? "open" : "shipped", hex, (int) test_rng_below(&r, 900),
+							 k % 2 ? "Lisbon" : "Osaka", (int) test_rng_below(&r, 50000),
+							 1 + k % 4, (int) test_rng_below(&r, 500), k % 100,
+							 (int) test_rng_below(&r, 50000));
+}
+
+/* The dictionary key of blob file path (0 when it has none). */
+static uint64_t
+file_dict_key(const char *path)
+{
+	size_t		len;
+	uint8_t    *img = read_image(path, &len);
+	uint64_t	key = 0;
+
+	if (img != NULL && len > 48 + 17 && lsm_get_fixed32(img + len - 16) == 3 && img[8] == 0x10)
+		key = lsm_get_fixed64(img + 9);
+	free(img);
+	return key;
+}
+
+/*
+ * When a table trains a new dictionary: after a first flush of a few
+ * values (a weak one), when a file sampled more; not while files compress
+ * as well as the dictionary's first one did; again when values change so
+ * that they compress far worse.
+ */
+static void
+test_dictionary_retrain(void)
+{
+	static const int rows[6] = {20, 500, 3000, 3000, 3000, 50};
+	char		dir[256];
+	char		path[512];
+	LsmOptions	o = blob_opts(100);
+	LsmDb	   *db;
+	LsmStatus	st;
+	uint64_t	nums[8];
+	uint64_t	key[6];
+	int			next = 0;
+	int			f;
+	int			k;
+	int			damaged;
+
+	o.compression = LSM_COMPRESSION_ZSTD;
+	test_tmpdir(dir, sizeof(dir), "blob_retrain");
+	CHECK_OK(lsm_db_open(&o, dir, &db, &st), &st);
+	for (f = 0; f < 6; f++)
+	{
+		for (k = 0; k < rows[f]; k++, next++)
+		{
+			char		name[32];
+			char		v[1024];
+			size_t		n;
+
+			key_name(name, sizeof(name), next);
+			if (f == 4)
+				n = xml_value(v, sizeof(v), next);	/* another shape: drift */
+			else
+				n = dict_value(v, sizeof(v), next);
+			CHECK(put_bytes(db, name, v, n));
+		}
+		CHECK_OK(lsm_db_flush(db, &st), &st);
+	}
+	CHECK(dict_gets(db, 0, 20, &damaged) && damaged == 0);
+	CHECK(dict_gets(db, 20 + 500 + 3 * 3000, next, &damaged) && damaged == 0);
+	CHECK_OK(lsm_db_close(db, &st), &st);
+	CHECK(blob_numbers(dir, nums, 8) == 6);
+	for (f = 0; f < 6; f++)
+	{
+		blob_path(path, sizeof(path), dir, nums[f]);
+		key[f] = file_dict_key(path);
+	}
+	CHECK(key[0] == 0);			/* no dictionary yet: trains one from 20 values */
+	CHECK(key[1] != 0);			/* 128 samples: trains a better one */
+	CHECK(key[2] != 0 && key[2] != key[1]);
+	CHECK(key[3] == key[2]);	/* compresses as well: kept */
+	CHECK(key[4] == key[2]);	/* another shape: far worse, trains again */
+	CHECK(key[5] != 0 && key[5] != key[4]);
 	test_rmtree(dir);
 }
 
@@ -3159,6 +3261,7 @@ main(void)
 	RUN(test_corruption);
 	RUN(test_format);
 	RUN(test_dictionary);
+	RUN(test_dictionary_retrain);
 	RUN(test_read_version1);
 	RUN(test_checkpoint);
 	RUN(test_crash);
