@@ -400,7 +400,7 @@ lsm_blob_writer_add(LsmBlobWriter *w, LsmSlice value, LsmBlobRef *ref, LsmStatus
 
 /*
  * Whether w's sample should train the database's next dictionary: when it
- * has none, when w sampled more values than the current one was trained
+ * has none, when w sampled twice the values the current one was trained
  * from (a first flush of a few rows makes a weak one), or when w
  * compressed BLOB_DICT_DRIFT worse with it than the first file that used
  * it (the values changed).  Otherwise the dictionary stays: every new one
@@ -417,7 +417,8 @@ train_due(LsmDb *db, const LsmBlobWriter *w)
 
 	if (db->blob_dict == NULL)
 		return true;
-	if (db->blob_dict_samples > 0 && samples > db->blob_dict_samples)
+	/* at least twice the values: a few retrainings at most, 16, 32, 64, 128 */
+	if (db->blob_dict_samples > 0 && samples >= 2 * db->blob_dict_samples)
 		return true;
 	if (w->dict_key != db->blob_dict_key || w->dict_raw < BLOB_DICT_JUDGE)
 		return false;
