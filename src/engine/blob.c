@@ -404,8 +404,8 @@ lsm_blob_writer_add(LsmBlobWriter *w, LsmSlice value, LsmBlobRef *ref, LsmStatus
  * from (a first flush of a few rows makes a weak one), or when w
  * compressed BLOB_DICT_DRIFT worse with it than the first file that used
  * it (the values changed).  Otherwise the dictionary stays: every new one
- * is a new entry in the readers' caches (dict.c), and blob files written
- * with many different ones made gets digest dictionaries over and over.
+ * is a new entry in the readers' caches (dict.c), which hold 8: blob
+ * files written with dozens would make gets miss them.
  * Called under blob_mu.
  */
 static bool
@@ -798,7 +798,10 @@ typedef struct DictLoad
 	const struct LsmBlobReader *r;
 } DictLoad;
 
-/* lsm_dict_get's loader: the dictionary record of a version 3 file, checked. */
+/*
+ * lsm_dict_get's loader: the dictionary record of a version 3 file.  Its
+ * CRC is checked here; the open checked its key against its bytes.
+ */
 static LsmCode
 load_dict(void *arg, LsmBuf *dict, LsmStatus *st)
 {

@@ -55,16 +55,15 @@ extern size_t lsm_dict_train(const LsmDictSampler *s, uint8_t *out);
 extern uint64_t lsm_dict_key(const uint8_t *dict, size_t len);
 
 /*
- * Fill dict with the dictionary whose key was asked for, on a cache miss
- * (the caller checks it).
+ * Fill dict with the dictionary whose key was asked for, on a cache miss.
+ * The loader vouches for the bytes: the cache keeps them under that key.
  */
 typedef LsmCode (*LsmDictLoad) (void *arg, LsmBuf *dict, LsmStatus *st);
 
 /*
  * The dictionary of key digested for decompression (a ZSTD_DDict), from
  * this thread's cache or made from what load gives.  It stays valid until
- * this thread's next call (lsm_codec_decompress_dict uses it).  A load
- * that gives bytes whose key is not key is LSM_CORRUPTION.
+ * this thread's next call (lsm_codec_decompress_dict uses it).
  */
 extern LsmCode lsm_dict_get(uint64_t key, LsmDictLoad load, void *arg, const void **ddict,
 							LsmStatus *st);
