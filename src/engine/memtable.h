@@ -43,13 +43,14 @@ extern LsmMemTable *lsm_memtable_init(void *region, size_t size);
 extern LsmMemTable *lsm_memtable_attach(void *region);
 
 /*
- * Re-attach to a copy of a region's first lsm_memtable_bytes_used() bytes in
- * a region of new_size bytes, and let it use all of them: growing a full
- * private memtable costs a memcpy, not re-inserting every entry.  NULL as
- * for attach, or when new_size is below the bytes used or above 4 GiB.
- * Only while nothing else uses the old region's memtable.
+ * Copy old into region, of new_size bytes, and let the copy use all of them:
+ * growing a full private memtable costs a memcpy, not re-inserting every
+ * entry.  NULL when old does not look like a memtable, region is not 8-byte
+ * aligned, or new_size is below old's bytes used or above 4 GiB.  Only
+ * while nothing else uses old.
  */
-extern LsmMemTable *lsm_memtable_grow(void *region, size_t new_size);
+extern LsmMemTable *lsm_memtable_grow(const LsmMemTable *old, void *region,
+									  size_t new_size);
 
 /* Upper bound of the bytes one entry takes, to reserve space before a WAL write. */
 extern size_t lsm_memtable_entry_size(size_t key_len, size_t value_len);

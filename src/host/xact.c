@@ -469,8 +469,7 @@ index_add(LsmTxnTable *t, uint64 seq, LsmKind kind, LsmSlice key, LsmSlice value
 
 		if (region == NULL)
 			return false;
-		memcpy(region, t->region, lsm_memtable_bytes_used(t->index));
-		mt = lsm_memtable_grow(region, size);
+		mt = lsm_memtable_grow(t->index, region, size);
 		if (mt == NULL)
 		{
 			free(region);

@@ -456,6 +456,68 @@ test_attach_copy(void)
 }
 
 /*
+ * Values lie apart from the nodes: every key below every value, the keys
+ * packed at the start, the values at the end; and verify catches a node
+ * whose value link leaves the value area.
+ */
+static void
+test_values_apart(void)
+{
+	size_t		size = 1 << 20;
+	uint8_t    *r = region_new(size);
+	LsmMemTable *mt = lsm_memtable_init(r, size);
+	uint8_t		value[1024];
+	const uint8_t *key_max = r;
+	const uint8_t *value_min = r + size;
+	const uint8_t *victim = NULL;
+	LsmMemIter	it;
+	LsmStatus	st;
+	uint32_t	saved;
+	int			n = 0;
+
+	CHECK(mt != NULL);
+	memset(value, 'v', sizeof(value));
+	for (;; n++)
+	{
+		char		user[16];
+
+		snprintf(user, sizeof(user), "user:%08d", (n * 7919) % 100003);
+		if (!lsm_memtable_add(mt, (LsmSeq) n + 1, LSM_KIND_PUT, lsm_slice_str(user),
+							  lsm_slice(value, sizeof(value))))
+			break;
+	}
+	CHECK(n > 900);
+	lsm_memtable_iter_init(&it, mt);
+	for (lsm_iter_seek_first(&it.base); lsm_iter_valid(&it.base); lsm_iter_next(&it.base))
+	{
+		LsmSlice	k = lsm_iter_key(&it.base);
+		LsmSlice	v = lsm_iter_value(&it.base);
+
+		CHECK(v.len == sizeof(value) && memcmp(v.data, value, v.len) == 0);
+		if (k.data + k.len > key_max)
+			key_max = k.data + k.len;
+		if (v.data < value_min)
+			value_min = v.data;
+		if (victim == NULL)
+			victim = k.data;
+	}
+	CHECK(key_max < value_min);
+	/* nodes of a tower of a few words and a 21-byte key: well under 128 bytes each */
+	CHECK((size_t) (key_max - r) < (size_t) n * 128);
+	CHECK(value_min + (size_t) n * sizeof(value) <= r + size);
+	CHECK_OK(lsm_memtable_verify(mt, &st), &st);
+
+	/* the node's value link is the word before its key's length byte */
+	memcpy(&saved, victim - 1 - 4, 4);
+	memcpy((uint8_t *) victim - 1 - 4, &(uint32_t) {(uint32_t) size}, 4);
+	CHECK(lsm_memtable_verify(mt, &st) == LSM_CORRUPTION);
+	CHECK(strstr(st.msg, "bad value") != NULL);
+	memcpy((uint8_t *) victim - 1 - 4, &saved, 4);
+	CHECK_OK(lsm_memtable_verify(mt, &st), &st);
+	free(r);
+}
+
+/*
  * lsm_memtable_grow: a full region copied into one twice its size keeps
  * every entry, accepts the write that did not fit, and fills the new room.
  */
@@ -481,12 +543,12 @@ test_grow(void)
 			break;
 	}
 	CHECK(n > 10);
-	CHECK(lsm_memtable_grow(r, lsm_memtable_bytes_used(mt) - 8) == NULL);
 	big = region_new(2 * size);
-	memcpy(big, r, lsm_memtable_bytes_used(mt));
+	CHECK(lsm_memtable_grow(mt, big, lsm_memtable_bytes_used(mt) - 8) == NULL);
+	CHECK(lsm_memtable_grow(mt, big + 4, 2 * size - 8) == NULL);
+	mt = lsm_memtable_grow(mt, big, 2 * size);
 	memset(r, 0xAB, size);
 	free(r);
-	mt = lsm_memtable_grow(big, 2 * size);
 	CHECK(mt != NULL);
 	CHECK(lsm_memtable_count(mt) == (uint64_t) n);
 	for (;; more++)
@@ -1076,6 +1138,65 @@ test_concurrent_readers(void)
 
 /* ---------- optional throughput measurement ---------- */
 
+/*
+ * The session store's shape: values of 1 KiB, keys "user:" and 8 digits,
+ * random order, a 32 MiB region (lsm_fdw's default memtable_size) filled
+ * ten times over; what each insert's search costs when nodes lie far apart.
+ */
+static void
+bench_big_values(void)
+{
+	size_t		size = 32u << 20;
+	void	   *r = region_new(size);
+	uint8_t		value[1024];
+	TestRng		rng = {7};
+	double		t0;
+	double		t1;
+	long		n = 0;
+	LsmSeq		seq = 1;
+	double		t_add = 0;
+
+	memset(value, 'v', sizeof(value));
+	for (int pass = 0; pass < 2; pass++)
+	{
+	/* pass 1 runs 512 KiB of other work between inserts, as a backend does */
+	size_t		other_len = pass ? 512u << 10 : 0;
+	uint8_t    *other = malloc(other_len + 1);
+	n = 0;
+	t0 = now_sec();
+	for (int round = 0; round < 10; round++)
+	{
+		LsmMemTable *mt = lsm_memtable_init(r, size);
+
+		for (;;)
+		{
+			char		key[16];
+			int			len = snprintf(key, sizeof(key), "user:%08u",
+									   (unsigned) (test_rng_next(&rng) % 1000000));
+
+			double		a;
+
+			for (size_t o = 0; o < other_len; o += 64)
+				other[o]++;
+			a = now_sec();
+			if (!lsm_memtable_add(mt, seq++, LSM_KIND_PUT,
+								  lsm_slice(key, (size_t) len),
+								  lsm_slice(value, sizeof(value))))
+				break;
+			t_add += now_sec() - a;
+			n++;
+		}
+	}
+	t1 = now_sec();
+	printf("  insert: %ld x 1 KiB values into 32 MiB regions, %zu KiB touched between: %.0f ns each (%.2f s in all)\n",
+		   n, other_len >> 10, t_add * 1e9 / n, t1 - t0);
+	free(other);
+	t_add = 0;
+	}
+	free(r);
+}
+
+
 static void
 bench_memtable(void)
 {
@@ -1176,6 +1297,7 @@ bench_memtable(void)
 	lsm_buf_free(&b);
 	free(keys);
 	free(r);
+	bench_big_values();
 }
 
 int
@@ -1189,6 +1311,7 @@ main(void)
 	RUN(test_full_region);
 	RUN(test_attach_copy);
 	RUN(test_grow);
+	RUN(test_values_apart);
 	RUN(test_iter_new);
 	RUN(test_random_model);
 	RUN(test_get_many_versions);
