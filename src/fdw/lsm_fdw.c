@@ -124,6 +124,7 @@ _PG_init(void)
 	lsm_shmem_define_gucs();
 	lsm_wait_define_gucs();
 	lsm_blind_order_define_gucs();
+	lsm_idle_close_define_gucs();
 
 	lsm_install_drop_hook();
 	lsm_install_ddl_hook();

@@ -1020,6 +1020,25 @@ lsm_env_shared_destroy(LsmEnv *env)
 }
 
 int
+lsm_env_shared_close_all_fds(void)
+{
+	int			n = 0;
+
+	/* a signal handler may be what calls: never wait, touch no once-control */
+	if (pthread_mutex_trylock(&local.mu) != 0)
+		return -1;
+	if (local.owner_pid == getpid())
+		for (int i = 0; i < LOCAL_FDS; i++)
+			if (local.slots[i].id != 0)
+			{
+				n++;
+				slot_drop(&local.slots[i]);
+			}
+	pthread_mutex_unlock(&local.mu);
+	return n;
+}
+
+int
 lsm_env_shared_cached_fds(void)
 {
 	int			n = 0;

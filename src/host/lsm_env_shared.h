@@ -62,4 +62,15 @@ extern void lsm_env_shared_set_cpu_yield(bool on);
 /* Descriptors the calling process has cached (for tests and monitoring). */
 extern int	lsm_env_shared_cached_fds(void);
 
+/*
+ * Close every descriptor the calling process has cached (one in use is
+ * closed by its last user), so that the disk space of files deleted since
+ * is freed; the next use of a file opens it again.  Returns how many, or
+ * -1 when the cache is locked: made to be called from a signal handler
+ * that interrupted the process while it waited for input (idle_close.c),
+ * so it never waits and does nothing but close(2) and the cache's
+ * bookkeeping.
+ */
+extern int	lsm_env_shared_close_all_fds(void);
+
 #endif							/* LSM_ENV_SHARED_H */

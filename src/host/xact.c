@@ -1100,6 +1100,7 @@ lsm_xact_callback(XactEvent event, void *arg)
 			lsm_commit_forget();
 			reset_txn_state();
 			lsm_snapshot_xact_end();
+			lsm_idle_close_arm();
 			break;
 		case XACT_EVENT_ABORT:
 		case XACT_EVENT_PARALLEL_ABORT:
@@ -1111,6 +1112,7 @@ lsm_xact_callback(XactEvent event, void *arg)
 			lsm_commit_forget();
 			reset_txn_state();
 			lsm_snapshot_xact_end();
+			lsm_idle_close_arm();
 			break;
 	}
 }
