@@ -514,9 +514,9 @@ lsm_memtable_add(LsmMemTable *mt, LsmSeq seq, LsmKind kind,
  *		operands a key's newest entries form in this memtable: a merge
  *		operand that would make the run a multiple of fold_every (> 0) is
  *		not added (*fold_due, false), so that the caller can fold the run
- *		into a value and add that instead.  The node is built in free space
- *		and only linked once it is known to stay, so a refused add changes
- *		nothing up to the used bytes.
+ *		into a value and add that instead.  The node and its value are built
+ *		in free space and only linked once known to stay, so a refused add
+ *		changes nothing outside the free space between the two cursors.
  */
 bool
 lsm_memtable_add_op(LsmMemTable *mt, LsmSeq seq, LsmKind kind,

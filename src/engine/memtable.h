@@ -47,7 +47,7 @@ extern LsmMemTable *lsm_memtable_attach(void *region);
  * growing a full private memtable costs a memcpy, not re-inserting every
  * entry.  NULL when old does not look like a memtable, region is not 8-byte
  * aligned, or new_size is below old's bytes used or above 4 GiB.  Only
- * while nothing else uses old.
+ * while nothing else uses old, and region must not overlap it.
  */
 extern LsmMemTable *lsm_memtable_grow(const LsmMemTable *old, void *region,
 									  size_t new_size);

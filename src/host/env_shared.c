@@ -1024,7 +1024,11 @@ lsm_env_shared_close_all_fds(void)
 {
 	int			n = 0;
 
-	/* a signal handler may be what calls: never wait, touch no once-control */
+	/*
+	 * A signal handler may be what calls: never wait, touch no once-control.
+	 * local.mu is a default (non-recursive) mutex, so a trylock over a
+	 * critical section the signal interrupted fails rather than enters it.
+	 */
 	if (pthread_mutex_trylock(&local.mu) != 0)
 		return -1;
 	if (local.owner_pid == getpid())

@@ -16,9 +16,19 @@
  * are cached, and the handler closes them all if the backend is then
  * blocked reading from its client (its wait event says so: no statement
  * of ours is running) and the descriptor cache is not locked (the handler
- * never waits).  A busy backend at most reopens its files once per delay.
- * Reopening is what an evicted descriptor costs already, and a file a
- * reader still needs is never deleted, so closing is always safe.
+ * never waits).  A session that goes idle thus closes its files within the
+ * delay of its last transaction's end: the timer then pending fires while
+ * it waits, or fired during that transaction and its end armed it again.
+ * A busy session is also caught between statements, about once per delay,
+ * and reopens its files: a few open(2) calls a second, which the A/B runs
+ * of session 17 could not see.  Re-arming at every transaction's end
+ * instead would cost a setitimer(2) per transaction.  Reopening is what an
+ * evicted descriptor costs already, and a file a reader still needs is
+ * never deleted, so closing is always safe.
+ *
+ * The timeout is registered at the backend's first table open, not in the
+ * transaction callback: RegisterTimeout fails with FATAL when other
+ * extensions took every user slot, which after a commit would be a PANIC.
  */
 #include "postgres.h"
 
@@ -51,9 +61,11 @@ void
 lsm_idle_close_define_gucs(void)
 {
 	DefineCustomIntVariable("lsm_fdw.idle_close_delay",
-							"How long a session waiting for its client keeps lsm_fdw's files open.",
+							"At most how long after its last transaction a session waiting for its client keeps lsm_fdw's files open.",
 							"Then it closes them, so that files deleted by compactions free their "
-							"disk space; 0 keeps them until the session's next statement.",
+							"disk space (a busy session is caught between statements about once "
+							"per delay and reopens its files); 0 keeps them until the session's "
+							"next statement.",
 							&lsm_idle_close_delay,
 							1000, 0, 3600 * 1000,
 							PGC_USERSET, GUC_UNIT_MS,
@@ -68,11 +80,16 @@ lsm_idle_close_define_gucs(void)
 void
 lsm_idle_close_arm(void)
 {
-	if (lsm_idle_close_delay <= 0 || MyBackendType != B_BACKEND)
-		return;
-	if (idle_close_timeout == MAX_TIMEOUTS)
-		idle_close_timeout = RegisterTimeout(USER_TIMEOUT, idle_close_handler);
-	if (get_timeout_active(idle_close_timeout) || lsm_env_shared_cached_fds() == 0)
+	if (lsm_idle_close_delay <= 0 || idle_close_timeout == MAX_TIMEOUTS ||
+		get_timeout_active(idle_close_timeout) || lsm_env_shared_cached_fds() == 0)
 		return;
 	enable_timeout_after(idle_close_timeout, lsm_idle_close_delay);
+}
+
+/* At a client backend's first table open. */
+void
+lsm_idle_close_register(void)
+{
+	if (MyBackendType == B_BACKEND && idle_close_timeout == MAX_TIMEOUTS)
+		idle_close_timeout = RegisterTimeout(USER_TIMEOUT, idle_close_handler);
 }

@@ -237,6 +237,7 @@ extern void lsm_blind_order_define_gucs(void);
 /* idle_close.c: an idle session closes its descriptors */
 extern int	lsm_idle_close_delay;
 extern void lsm_idle_close_define_gucs(void);
+extern void lsm_idle_close_register(void);
 extern void lsm_idle_close_arm(void);
 extern void lsm_check_serializable(Oid relid, LsmSeq found_seq);
 extern void lsm_keylock_check_prepare(void);

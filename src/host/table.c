@@ -597,6 +597,7 @@ lsm_open_table(Relation rel)
 		ctl.hcxt = TopMemoryContext;
 		open_tables = hash_create("lsm_fdw open tables", 16, &ctl,
 								  HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+		lsm_idle_close_register();
 	}
 	t = hash_search(open_tables, &relid, HASH_FIND, NULL);
 	if (t != NULL && t->slot->state == LSM_SLOT_OPEN &&
