@@ -432,27 +432,23 @@ train_due(LsmDb *db, const LsmBlobWriter *w)
 }
 
 /*
- * Train the database's next dictionary from w's sample when train_due
- * says so.  Every writer samples, whatever its codec: the LZ4 file of a
- * table's first flush trains the dictionary of its zstd files.  A failure
- * leaves the old dictionary.
+ * Train the database's next dictionary from a sample and make it the one
+ * new blob files get.  A failure (too few samples, out of memory) leaves
+ * the old dictionary.  Every writer samples, whatever its codec, and
+ * trains when train_due says so: the LZ4 file of a table's first flush
+ * trains the dictionary of its zstd files.
  */
 static void
-writer_train(LsmBlobWriter *w)
+install_trained(LsmDb *db, const LsmDictSampler *sampler)
 {
-	LsmDb	   *db = w->db;
 	uint8_t    *trained;
 	uint8_t    *shared;
 	uint8_t    *old;
 	size_t		len;
-	bool		due;
 
-	db->env->mutex_lock(db->blob_mu);
-	due = train_due(db, w);
-	db->env->mutex_unlock(db->blob_mu);
-	if (!due || (trained = lsm_malloc_private(LSM_DICT_MAX)) == NULL)
+	if ((trained = lsm_malloc_private(LSM_DICT_MAX)) == NULL)
 		return;
-	len = lsm_dict_train(&w->sampler, trained);
+	len = lsm_dict_train(sampler, trained);
 	/* the shared heap, when the host has one: every process's writers use it */
 	shared = len > 0 ? lsm_malloc(len) : NULL;
 	if (shared != NULL)
@@ -463,13 +459,38 @@ writer_train(LsmBlobWriter *w)
 		db->blob_dict = shared;
 		db->blob_dict_len = len;
 		db->blob_dict_key = lsm_dict_key(trained, len);
-		db->blob_dict_samples = w->sampler.seen < LSM_DICT_SAMPLES ? (int) w->sampler.seen :
+		db->blob_dict_samples = sampler->seen < LSM_DICT_SAMPLES ? (int) sampler->seen :
 			LSM_DICT_SAMPLES;
 		db->blob_dict_ratio = 0;
 		db->env->mutex_unlock(db->blob_mu);
 		lsm_free(old);
 	}
 	lsm_free(trained);
+}
+
+static void
+writer_train(LsmBlobWriter *w)
+{
+	LsmDb	   *db = w->db;
+	bool		due;
+
+	db->env->mutex_lock(db->blob_mu);
+	due = train_due(db, w);
+	db->env->mutex_unlock(db->blob_mu);
+	if (due)
+		install_trained(db, &w->sampler);
+}
+
+void
+lsm_blob_train_first_dict(LsmDb *db, const LsmDictSampler *sampler)
+{
+	bool		have;
+
+	db->env->mutex_lock(db->blob_mu);
+	have = db->blob_dict != NULL;
+	db->env->mutex_unlock(db->blob_mu);
+	if (!have)
+		install_trained(db, sampler);
 }
 
 LsmCode

@@ -124,6 +124,12 @@ extern LsmCode lsm_blob_writer_open(LsmDb *db, LsmCompression codec, LsmBlobWrit
  * levels' codec (docs/design.md, "Blob files compress with a dictionary").
  */
 extern LsmCompression lsm_blob_flush_codec(LsmDb *db);
+/*
+ * Train db's first dictionary from sampler, when it has none yet: for a
+ * compaction about to move values out of table files (rows loaded by a
+ * bulk COPY), which would otherwise write its blob file without one.
+ */
+extern void lsm_blob_train_first_dict(LsmDb *db, const LsmDictSampler *sampler);
 /* At open: take the dictionary of v's newest blob file, if it has one. */
 extern void lsm_blob_adopt_dict(LsmDb *db, const LsmVersion *v);
 /* Store value; *ref says where. */

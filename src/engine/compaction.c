@@ -1600,6 +1600,7 @@ typedef struct RunState
 	LsmBlobWriter bw;			/* relocated values; bw.file NULL when not open */
 	LsmBuf		blob_value;		/* a value read from a blob file */
 	LsmBuf		blob_ref;		/* a relocated value's new reference */
+	LsmBuf		blob_ikey;		/* the BLOB key of a value moved out of a table */
 } RunState;
 
 /*
@@ -1658,6 +1659,60 @@ finish_output(RunState *rs, LsmStatus *st)
 }
 
 /*
+ * run_blob_add
+ *		Write value to the run's blob file, opened on first use.  Values
+ *		that outlived their first blob file, or that a bulk load left in
+ *		table files, are there to stay: the bottom's codec.
+ */
+static LsmCode
+run_blob_add(RunState *rs, LsmSlice value, LsmBlobRef *r, LsmStatus *st)
+{
+	LsmCompaction *c = rs->c;
+	LsmCode		rc;
+
+	if (rs->bw.file == NULL)
+	{
+		rc = lsm_blob_writer_open(c->db, c->db->opts.compression, &rs->bw, st);
+		if (rc != LSM_OK)
+			return rc;
+		c->blob_number = rs->bw.number;
+	}
+	return lsm_blob_writer_add(&rs->bw, value, r, st);
+}
+
+/*
+ * emit_inline_value
+ *		Move a PUT's value of blob_min_size bytes or more, which a bulk load
+ *		(or a build before blob files) left in a table file, to the run's
+ *		blob file: *ikey becomes the BLOB key and *value its reference, as
+ *		a flush would have written them.
+ */
+static LsmCode
+emit_inline_value(RunState *rs, LsmSlice *ikey, LsmSlice *value, LsmStatus *st)
+{
+	LsmParsedKey pk;
+	LsmBlobRef	r;
+	LsmCode		rc;
+
+	if (!lsm_ikey_parse(*ikey, &pk))
+		return lsm_status_set(st, LSM_CORRUPTION, 0,
+							  "malformed key in a compaction input of \"%s\"", rs->c->db->dir);
+	rc = run_blob_add(rs, *value, &r, st);
+	if (rc != LSM_OK)
+		return rc;
+	rs->c->blob_relocated += r.len;
+	lsm_buf_reset(&rs->blob_ikey);
+	lsm_buf_reset(&rs->blob_ref);
+	if (!lsm_ikey_append(&rs->blob_ikey, pk.user_key, pk.seq, LSM_KIND_BLOB) ||
+		!lsm_blob_ref_encode(&rs->blob_ref, &r) ||
+		!lsm_blob_uses_add(&rs->uses, r.number, r.len, 0, 0))
+		return lsm_status_set(st, LSM_NO_MEMORY, 0, "out of memory in a compaction");
+	*ikey = lsm_buf_slice(&rs->blob_ikey);
+	*value = lsm_buf_slice(&rs->blob_ref);
+	return LSM_OK;
+}
+
+/*
  * emit_blob_ref
  *		Account for a blob reference going to the current output.  A value
  *		of a blob file marked for collection is copied to the run's own
@@ -1688,15 +1743,7 @@ emit_blob_ref(RunState *rs, LsmSlice *value, LsmStatus *st)
 	rc = lsm_blob_read(db, *value, &rs->blob_value, NULL, st);
 	if (rc != LSM_OK)
 		return rc;
-	if (rs->bw.file == NULL)
-	{
-		/* values that outlived their first blob file: the bottom's codec */
-		rc = lsm_blob_writer_open(db, db->opts.compression, &rs->bw, st);
-		if (rc != LSM_OK)
-			return rc;
-		c->blob_number = rs->bw.number;
-	}
-	rc = lsm_blob_writer_add(&rs->bw, lsm_buf_slice(&rs->blob_value), &r, st);
+	rc = run_blob_add(rs, lsm_buf_slice(&rs->blob_value), &r, st);
 	if (rc != LSM_OK)
 		return rc;
 	c->blob_relocated += r.len;
@@ -1767,6 +1814,14 @@ emit(RunState *rs, LsmSlice ikey, LsmSlice value, LsmStatus *st)
 		(ikey.data[ikey.len - LSM_IKEY_TRAILER] & 0xff) == LSM_KIND_BLOB)
 	{
 		rc = emit_blob_ref(rs, &value, st);
+		if (rc != LSM_OK)
+			return rc;
+	}
+	else if (ikey.len >= LSM_IKEY_TRAILER && db->opts.blob_min_size > 0 &&
+			 value.len >= db->opts.blob_min_size &&
+			 (ikey.data[ikey.len - LSM_IKEY_TRAILER] & 0xff) == LSM_KIND_PUT)
+	{
+		rc = emit_inline_value(rs, &ikey, &value, st);
 		if (rc != LSM_OK)
 			return rc;
 	}
@@ -2133,6 +2188,7 @@ run_state_free(RunState *rs)
 	lsm_blob_uses_free(&rs->uses);
 	lsm_buf_free(&rs->blob_value);
 	lsm_buf_free(&rs->blob_ref);
+	lsm_buf_free(&rs->blob_ikey);
 }
 
 /* Unlink the finished outputs of a run that will not be installed. */
@@ -2242,6 +2298,52 @@ finish_blob(RunState *rs, LsmStatus *st)
 }
 
 /*
+ * first_dict
+ *		A compaction that moves a bulk load's values out of its table files
+ *		(emit_inline_value) writes them in zstd with the table's dictionary;
+ *		a table that was only ever loaded has none yet, and alone a 1 KiB
+ *		value compresses worse than the loaded 4 KiB blocks did.  So when
+ *		the table has no dictionary, sample such values among the first
+ *		entries of the inputs and train one first.  A table whose values are
+ *		all short pays a scan of DICT_SCAN_ENTRIES entries per compaction.
+ */
+#define DICT_SCAN_ENTRIES	4096
+
+static void
+first_dict(LsmCompaction *c)
+{
+	LsmDb	   *db = c->db;
+	LsmDictSampler sampler;
+	LsmStatus	ignore;
+	LsmIter    *it;
+	bool		have;
+	int			n = 0;
+
+	if (db->opts.blob_min_size == 0 || db->opts.compression != LSM_COMPRESSION_ZSTD)
+		return;
+	db->env->mutex_lock(db->blob_mu);
+	have = db->blob_dict != NULL;
+	db->env->mutex_unlock(db->blob_mu);
+	if (have || input_iter(c, &it, &ignore) != LSM_OK)
+		return;
+	lsm_dict_sampler_init(&sampler, c->input_bytes);
+	for (lsm_iter_seek_first(it);
+		 lsm_iter_valid(it) && n < DICT_SCAN_ENTRIES && sampler.seen < LSM_DICT_SAMPLES;
+		 lsm_iter_next(it), n++)
+	{
+		LsmSlice	k = lsm_iter_key(it);
+		LsmSlice	v = lsm_iter_value(it);
+
+		if (k.len >= LSM_IKEY_TRAILER && v.len >= db->opts.blob_min_size &&
+			(k.data[k.len - LSM_IKEY_TRAILER] & 0xff) == LSM_KIND_PUT)
+			(void) lsm_dict_sample(&sampler, v);
+	}
+	lsm_iter_destroy(it);
+	lsm_blob_train_first_dict(db, &sampler);
+	lsm_dict_sampler_free(&sampler);
+}
+
+/*
  * lsm_compaction_run
  *		Merge the inputs into new tables; no lock is held, so writers and
  *		readers go on meanwhile.  On failure every output written so far is
@@ -2262,6 +2364,7 @@ lsm_compaction_run(LsmCompaction *c, LsmStatus *st)
 	rs.c = c;
 	rs.topts = db->topts;
 	rs.topts.compression = output_compression(c);
+	first_dict(c);
 	rc = input_iter(c, &it, st);
 	if (rc != LSM_OK)
 		goto fail;
