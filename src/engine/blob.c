@@ -433,13 +433,14 @@ train_due(LsmDb *db, const LsmBlobWriter *w)
 
 /*
  * Train the database's next dictionary from a sample and make it the one
- * new blob files get.  A failure (too few samples, out of memory) leaves
- * the old dictionary.  Every writer samples, whatever its codec, and
+ * new blob files get (only_first: unless one appeared while this one
+ * trained).  A failure (too few samples, out of memory) leaves the old
+ * dictionary.  Every writer samples, whatever its codec, and
  * trains when train_due says so: the LZ4 file of a table's first flush
  * trains the dictionary of its zstd files.
  */
 static void
-install_trained(LsmDb *db, const LsmDictSampler *sampler)
+install_trained(LsmDb *db, const LsmDictSampler *sampler, bool only_first)
 {
 	uint8_t    *trained;
 	uint8_t    *shared;
@@ -455,6 +456,14 @@ install_trained(LsmDb *db, const LsmDictSampler *sampler)
 	{
 		memcpy(shared, trained, len);
 		db->env->mutex_lock(db->blob_mu);
+		if (only_first && db->blob_dict != NULL)
+		{
+			/* another writer trained one meanwhile, from its own sample */
+			db->env->mutex_unlock(db->blob_mu);
+			lsm_free(shared);
+			lsm_free(trained);
+			return;
+		}
 		old = db->blob_dict;
 		db->blob_dict = shared;
 		db->blob_dict_len = len;
@@ -478,7 +487,7 @@ writer_train(LsmBlobWriter *w)
 	due = train_due(db, w);
 	db->env->mutex_unlock(db->blob_mu);
 	if (due)
-		install_trained(db, &w->sampler);
+		install_trained(db, &w->sampler, false);
 }
 
 void
@@ -490,7 +499,7 @@ lsm_blob_train_first_dict(LsmDb *db, const LsmDictSampler *sampler)
 	have = db->blob_dict != NULL;
 	db->env->mutex_unlock(db->blob_mu);
 	if (!have)
-		install_trained(db, sampler);
+		install_trained(db, sampler, true);
 }
 
 LsmCode

@@ -2304,10 +2304,29 @@ finish_blob(RunState *rs, LsmStatus *st)
  *		a table that was only ever loaded has none yet, and alone a 1 KiB
  *		value compresses worse than the loaded 4 KiB blocks did.  So when
  *		the table has no dictionary, sample such values among the first
- *		entries of the inputs and train one first.  A table whose values are
- *		all short pays a scan of DICT_SCAN_ENTRIES entries per compaction.
+ *		DICT_SCAN_ENTRIES entries of the inputs and train one first.  Only
+ *		when an input file may hold such values: one whose bytes per entry
+ *		reach a quarter of blob_min_size (values compress to about half,
+ *		and keys take some), so that a table of short rows, which never
+ *		gets a dictionary, does not pay the scan at every compaction.
  */
 #define DICT_SCAN_ENTRIES	4096
+
+static bool
+inputs_may_hold_long_values(const LsmCompaction *c)
+{
+	size_t		min_size = c->db->opts.blob_min_size;
+
+	for (int level = 0; level < LSM_NUM_LEVELS; level++)
+		for (int i = 0; i < c->n_inputs[level]; i++)
+		{
+			const LsmFileMeta *f = c->inputs[level][i];
+
+			if (f->entries > 0 && f->size / f->entries >= min_size / 4)
+				return true;
+		}
+	return false;
+}
 
 static void
 first_dict(LsmCompaction *c)
@@ -2324,11 +2343,11 @@ first_dict(LsmCompaction *c)
 	db->env->mutex_lock(db->blob_mu);
 	have = db->blob_dict != NULL;
 	db->env->mutex_unlock(db->blob_mu);
-	if (have || input_iter(c, &it, &ignore) != LSM_OK)
+	if (have || !inputs_may_hold_long_values(c) || input_iter(c, &it, &ignore) != LSM_OK)
 		return;
 	lsm_dict_sampler_init(&sampler, c->input_bytes);
 	for (lsm_iter_seek_first(it);
-		 lsm_iter_valid(it) && n < DICT_SCAN_ENTRIES && sampler.seen < LSM_DICT_SAMPLES;
+		 lsm_iter_valid(it) && n < DICT_SCAN_ENTRIES;
 		 lsm_iter_next(it), n++)
 	{
 		LsmSlice	k = lsm_iter_key(it);
