@@ -1574,6 +1574,9 @@ test_merge_over_blob(void)
 	 */
 	lsm_db_stats(db, &s);
 	CHECK(s.blob_files >= 1 && s.blob_files == (uint64_t) count_blobs(dir));
+	/* m0, m1, m2, m5: 5000 bytes and their operands; m3 and m4 are short */
+	CHECK(s.blob_live_bytes == 4 * 5000 + strlen("+late") + strlen("+a+bb") +
+		  strlen("+x") + strlen("+new"));
 	CHECK(verify_clean(db));
 	CHECK_OK(lsm_db_close(db, &st), &st);
 	CHECK_OK(lsm_db_open(&o, dir, &db, &st), &st);
