@@ -1658,6 +1658,14 @@ finish_output(RunState *rs, LsmStatus *st)
 	return LSM_OK;
 }
 
+/* Whether internal key ikey is of kind. */
+static inline bool
+ikey_kind_is(LsmSlice ikey, LsmKind kind)
+{
+	return ikey.len >= LSM_IKEY_TRAILER &&
+		(ikey.data[ikey.len - LSM_IKEY_TRAILER] & 0xff) == kind;
+}
+
 /*
  * run_blob_add
  *		Write value to the run's blob file, opened on first use.  Values
@@ -1810,16 +1818,14 @@ emit(RunState *rs, LsmSlice ikey, LsmSlice value, LsmStatus *st)
 			return rc;
 		same = false;
 	}
-	if (ikey.len >= LSM_IKEY_TRAILER &&
-		(ikey.data[ikey.len - LSM_IKEY_TRAILER] & 0xff) == LSM_KIND_BLOB)
+	if (ikey_kind_is(ikey, LSM_KIND_BLOB))
 	{
 		rc = emit_blob_ref(rs, &value, st);
 		if (rc != LSM_OK)
 			return rc;
 	}
-	else if (ikey.len >= LSM_IKEY_TRAILER && db->opts.blob_min_size > 0 &&
-			 value.len >= db->opts.blob_min_size &&
-			 (ikey.data[ikey.len - LSM_IKEY_TRAILER] & 0xff) == LSM_KIND_PUT)
+	else if (db->opts.blob_min_size > 0 && value.len >= db->opts.blob_min_size &&
+			 ikey_kind_is(ikey, LSM_KIND_PUT))
 	{
 		rc = emit_inline_value(rs, &ikey, &value, st);
 		if (rc != LSM_OK)
@@ -2350,11 +2356,9 @@ first_dict(LsmCompaction *c)
 		 lsm_iter_valid(it) && n < DICT_SCAN_ENTRIES;
 		 lsm_iter_next(it), n++)
 	{
-		LsmSlice	k = lsm_iter_key(it);
 		LsmSlice	v = lsm_iter_value(it);
 
-		if (k.len >= LSM_IKEY_TRAILER && v.len >= db->opts.blob_min_size &&
-			(k.data[k.len - LSM_IKEY_TRAILER] & 0xff) == LSM_KIND_PUT)
+		if (v.len >= db->opts.blob_min_size && ikey_kind_is(lsm_iter_key(it), LSM_KIND_PUT))
 			(void) lsm_dict_sample(&sampler, v);
 	}
 	lsm_iter_destroy(it);

@@ -42,7 +42,7 @@
 #include "lsm_env_shared.h"
 #include "lsm_shared.h"
 
-int			lsm_idle_close_delay = 1000;	/* ms; 0: never */
+static int	lsm_idle_close_delay = 1000;	/* ms; 0: never */
 
 static TimeoutId idle_close_timeout = MAX_TIMEOUTS;
 

@@ -233,12 +233,6 @@ extern void lsm_blind_order_commit(bool pg_decided, uint64 keymask, int ntables,
 								   const Oid *tables);
 extern void lsm_blind_order_xact_end(void);
 extern void lsm_blind_order_define_gucs(void);
-
-/* idle_close.c: an idle session closes its descriptors */
-extern int	lsm_idle_close_delay;
-extern void lsm_idle_close_define_gucs(void);
-extern void lsm_idle_close_register(void);
-extern void lsm_idle_close_arm(void);
 extern void lsm_check_serializable(Oid relid, LsmSeq found_seq);
 extern void lsm_keylock_check_prepare(void);
 extern void lsm_keylock_xact_end(void);
@@ -266,5 +260,10 @@ extern void lsm_wakeup_proc(int procno);
 /* in worker.c */
 extern void lsm_register_workers(void);
 extern void lsm_wake_maintenance(void);
+
+/* idle_close.c: a session waiting for its client closes its descriptors */
+extern void lsm_idle_close_define_gucs(void);
+extern void lsm_idle_close_register(void);
+extern void lsm_idle_close_arm(void);
 
 #endif							/* LSM_SHARED_H */
