@@ -8,27 +8,57 @@
  */
 #include "postgres.h"
 
+#include <fcntl.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include "access/transam.h"
 #include "access/xact.h"
+#include "access/xlog.h"
 #include "catalog/objectaccess.h"
 #include "catalog/pg_class.h"
 #include "catalog/pg_database.h"
 #include "foreign/fdwapi.h"
 #include "miscadmin.h"
+#include "port/pg_crc32c.h"
 #include "storage/copydir.h"
+#include "storage/fd.h"
+#include "storage/lwlock.h"
+#include "storage/procarray.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 
 #include "lsm.h"
 #include "lsm_fdw.h"
 #include "lsm_shared.h"
+#include "lsm_wait.h"
 
-static void
+static bool
+remove_files(Oid dboid, Oid relid)
+{
+	LsmStatus	st;
+
+	if (lsm_remove_table_files(dboid, relid, &st) == LSM_OK)
+		return true;
+	ereport(WARNING,
+			(errcode(lsm_errcode(st.code)),
+			 errmsg("lsm_fdw could not remove the files of a dropped table"),
+			 errdetail("%s", st.msg)));
+	return false;
+}
+
+/*
+ * Close the engines of database dboid's tables (only relid's, unless it is
+ * InvalidOid) and, for one table, remove its files.  False when they could
+ * not be removed (warned).
+ */
+static bool
 forget_tables(Oid dboid, Oid relid)
 {
 	LsmShared  *s = lsm_shared;
 
 	if (s == NULL)
-		return;
+		return relid == InvalidOid || remove_files(dboid, relid);
 	LWLockAcquire(s->registry_lock, LW_EXCLUSIVE);
 	for (int i = 0; i < s->max_tables; i++)
 	{
@@ -40,29 +70,153 @@ forget_tables(Oid dboid, Oid relid)
 			lsm_slot_reset(x, relid != InvalidOid);
 	}
 	LWLockRelease(s->registry_lock);
-	if (relid != InvalidOid)
-	{
-		LsmStatus	st;
-
-		/* the table may never have been opened since the restart */
-		if (lsm_remove_table_files(dboid, relid, &st) != LSM_OK)
-			ereport(WARNING,
-					(errcode(lsm_errcode(st.code)),
-					 errmsg("lsm_fdw could not remove the files of a dropped table"),
-					 errdetail("%s", st.msg)));
-	}
+	/* the table may never have been opened since the restart */
+	return relid == InvalidOid || remove_files(dboid, relid);
 }
 
 /*
  * Dropping a table removes its files when the dropping transaction commits
- * and keeps them when it rolls back.  object_access_hook sees every drop,
- * cascaded ones (DROP SCHEMA ... CASCADE, DROP SERVER ... CASCADE) too.
+ * and keeps them when it rolls back, the whole transaction or the
+ * subtransaction that dropped it (ROLLBACK TO SAVEPOINT, a PL/pgSQL
+ * exception block), as Postgres's own pending deletes do.
+ * object_access_hook sees every drop, cascaded ones (DROP SCHEMA ...
+ * CASCADE, DROP SERVER ... CASCADE) too.
  */
+typedef struct PendingDrop
+{
+	Oid			relid;
+	int			nest_level;		/* of the subtransaction it belongs to */
+	FullTransactionId xid;		/* that subtransaction's */
+} PendingDrop;
+
 static object_access_hook_type prev_object_access_hook = NULL;
-static List *pending_drops = NIL;	/* Oids, in TopTransactionContext */
+static List *pending_drops = NIL;	/* PendingDrop, in TopTransactionContext */
 static List *pending_db_drops = NIL;	/* database Oids */
 static List *pending_db_copies = NIL;	/* database Oids: remove on abort */
 static bool drop_xact_callback_registered = false;
+
+/*
+ * Drop markers.  The files go after the commit, so a crash between the
+ * commit and their removal would leave them for good: nothing reads a
+ * dropped table's directory again.  So just before the commit the drop
+ * writes a marker, <relid>.drop beside the table's directory (<dboid>.drop
+ * beside a database's), holding the ID of the (sub)transaction that
+ * dropped it, durably; the removal at commit deletes the marker after the
+ * files.  The next start finds a marker left behind and asks pg_xact:
+ * committed, the files go; otherwise (rolled back, or cut by the crash) the
+ * marker goes.  The ID is the subtransaction's, so a drop undone by
+ * ROLLBACK TO SAVEPOINT counts as aborted even when the rest committed.
+ *
+ * An ID is only a name for that transaction once Postgres's WAL holds a
+ * record of it: a crash forgets an ID no durable record carries, and
+ * hands it out again, so a marker could name a later transaction that
+ * did commit.  The markers are written at pre-commit, after the catalog
+ * deletions that carry the drops' IDs, and the WAL is flushed up to there
+ * before them.
+ */
+#define DROP_MARKER_MAGIC 0x4c534d44	/* "LSMD" */
+
+typedef struct DropMarker
+{
+	uint32		magic;
+	uint32		reserved;
+	uint64		full_xid;
+	pg_crc32c	crc;			/* of the fields above */
+} DropMarker;
+
+static char *
+marker_path(Oid dboid, Oid relid)
+{
+	if (relid == InvalidOid)
+		return psprintf("%s/lsm_fdw/%u.drop", DataDir, dboid);
+	return psprintf("%s/lsm_fdw/%u/%u.drop", DataDir, dboid, relid);
+}
+
+static char *
+parent_of(const char *path)
+{
+	char	   *dir = pstrdup(path);
+
+	get_parent_directory(dir);
+	return dir;
+}
+
+static pg_crc32c
+marker_crc(const DropMarker *m)
+{
+	pg_crc32c	crc;
+
+	INIT_CRC32C(crc);
+	COMP_CRC32C(crc, m, offsetof(DropMarker, crc));
+	FIN_CRC32C(crc);
+	return crc;
+}
+
+/*
+ * Write the marker of a drop of relid (InvalidOid: of database dboid) by
+ * transaction xid, durably.  Nothing to do when the files do not exist (a
+ * table never used has none).
+ */
+static void
+write_marker(Oid dboid, Oid relid, FullTransactionId xid)
+{
+	char	   *files = relid == InvalidOid ?
+		psprintf("%s/lsm_fdw/%u", DataDir, dboid) : lsm_table_dir(dboid, relid);
+	char	   *path = marker_path(dboid, relid);
+	DropMarker	m;
+	int			fd;
+
+	if (access(files, F_OK) != 0)
+		return;
+	memset(&m, 0, sizeof(m));
+	m.magic = DROP_MARKER_MAGIC;
+	m.full_xid = U64FromFullTransactionId(xid);
+	m.crc = marker_crc(&m);
+	fd = OpenTransientFile(path, O_WRONLY | O_CREAT | O_TRUNC | PG_BINARY);
+	if (fd < 0)
+		ereport(ERROR,
+				(errcode_for_file_access(),
+				 errmsg("could not create file \"%s\": %m", path)));
+	errno = 0;
+	if (write(fd, &m, sizeof(m)) != sizeof(m))
+	{
+		if (errno == 0)
+			errno = ENOSPC;
+		ereport(ERROR,
+				(errcode_for_file_access(),
+				 errmsg("could not write file \"%s\": %m", path)));
+	}
+	if (pg_fsync(fd) != 0)
+		ereport(data_sync_elevel(ERROR),
+				(errcode_for_file_access(),
+				 errmsg("could not fsync file \"%s\": %m", path)));
+	if (CloseTransientFile(fd) != 0)
+		ereport(ERROR,
+				(errcode_for_file_access(),
+				 errmsg("could not close file \"%s\": %m", path)));
+	fsync_fname(parent_of(path), true);
+}
+
+/*
+ * Remove a marker once what it stands for is done.  Durably: a marker that
+ * came back after an operating-system crash would name a relid that a new
+ * table may have taken by then.
+ */
+static void
+remove_marker(Oid dboid, Oid relid, int elevel)
+{
+	char	   *path = marker_path(dboid, relid);
+
+	if (unlink(path) != 0)
+	{
+		if (errno != ENOENT)
+			ereport(elevel,
+					(errcode_for_file_access(),
+					 errmsg("could not remove file \"%s\": %m", path)));
+		return;
+	}
+	(void) fsync_fname_ext(parent_of(path), true, false, elevel);
+}
 
 static void
 drop_xact_callback(XactEvent event, void *arg)
@@ -71,8 +225,32 @@ drop_xact_callback(XactEvent event, void *arg)
 
 	if (pending_drops == NIL && pending_db_drops == NIL && pending_db_copies == NIL)
 		return;
+	if (event == XACT_EVENT_PRE_PREPARE && (pending_drops != NIL || pending_db_drops != NIL))
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("cannot PREPARE a transaction that has dropped lsm_fdw tables"),
+				 errdetail("Two-phase commit is not supported by lsm_fdw.")));
+	if (event == XACT_EVENT_PRE_COMMIT &&
+		(pending_drops != NIL || pending_db_drops != NIL))
+	{
+		/* the drops' IDs durable first: see "Drop markers" above */
+		XLogFlush(XactLastRecEnd);
+		foreach(lc, pending_db_drops)
+			write_marker(lfirst_oid(lc), InvalidOid, GetTopFullTransactionId());
+		foreach(lc, pending_drops)
+		{
+			PendingDrop *pd = lfirst(lc);
+
+			write_marker(MyDatabaseId, pd->relid, pd->xid);
+		}
+		if (lsm_debug_kill_in_drop == LSM_DEBUG_KILL_BEFORE_COMMIT)
+			(void) kill(MyProcPid, SIGKILL);
+	}
 	if (event == XACT_EVENT_COMMIT || event == XACT_EVENT_PARALLEL_COMMIT)
 	{
+		if (lsm_debug_kill_in_drop == LSM_DEBUG_KILL_AFTER_COMMIT)
+			(void) kill(MyProcPid, SIGKILL);
+		/* The transaction has committed: failures below can only warn. */
 		foreach(lc, pending_db_drops)
 		{
 			char	   *dir = psprintf("%s/lsm_fdw/%u", DataDir, lfirst_oid(lc));
@@ -80,24 +258,26 @@ drop_xact_callback(XactEvent event, void *arg)
 			LsmStatus	st;
 
 			forget_tables(lfirst_oid(lc), InvalidOid);
-			/* DROP DATABASE has committed: a failure can only warn. */
 			if (env->exists(env, dir) && env->remove_tree(env, dir, &st) != LSM_OK)
 				ereport(WARNING,
 						(errcode(lsm_errcode(st.code)),
 						 errmsg("could not remove lsm_fdw files of dropped database"),
 						 errdetail("%s", st.msg)));
+			else
+				remove_marker(lfirst_oid(lc), InvalidOid, WARNING);
 		}
 		pending_db_drops = NIL;
 		foreach(lc, pending_drops)
 		{
-			/* The transaction has committed: a failure can only warn. */
-			forget_tables(MyDatabaseId, lfirst_oid(lc));
+			PendingDrop *pd = lfirst(lc);
+
+			if (forget_tables(MyDatabaseId, pd->relid))
+				remove_marker(MyDatabaseId, pd->relid, WARNING);
 		}
 		pending_drops = NIL;
 		pending_db_copies = NIL;
 	}
-	else if (event == XACT_EVENT_ABORT || event == XACT_EVENT_PARALLEL_ABORT ||
-			 event == XACT_EVENT_PREPARE)
+	else if (event == XACT_EVENT_ABORT || event == XACT_EVENT_PARALLEL_ABORT)
 	{
 		foreach(lc, pending_db_copies)
 		{
@@ -112,9 +292,46 @@ drop_xact_callback(XactEvent event, void *arg)
 						 errmsg("could not remove lsm_fdw files of a database not created"),
 						 errdetail("%s", st.msg)));
 		}
+		foreach(lc, pending_db_drops)
+			remove_marker(lfirst_oid(lc), InvalidOid, WARNING);
+		foreach(lc, pending_drops)
+			remove_marker(MyDatabaseId, ((PendingDrop *) lfirst(lc))->relid, WARNING);
 		pending_drops = NIL;
 		pending_db_drops = NIL;
 		pending_db_copies = NIL;
+	}
+}
+
+/*
+ * A subtransaction's drops become its parent's when it commits and are
+ * undone when it aborts.
+ */
+static void
+drop_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
+					  SubTransactionId parentSubid, void *arg)
+{
+	int			level = GetCurrentTransactionNestLevel();
+	ListCell   *lc;
+
+	if (event == SUBXACT_EVENT_COMMIT_SUB)
+	{
+		foreach(lc, pending_drops)
+		{
+			PendingDrop *pd = lfirst(lc);
+
+			if (pd->nest_level >= level)
+				pd->nest_level = level - 1;
+		}
+	}
+	else if (event == SUBXACT_EVENT_ABORT_SUB)
+	{
+		foreach(lc, pending_drops)
+		{
+			PendingDrop *pd = lfirst(lc);
+
+			if (pd->nest_level >= level)
+				pending_drops = foreach_delete_current(pending_drops, lc);
+		}
 	}
 }
 
@@ -124,6 +341,7 @@ register_drop_callback(void)
 	if (!drop_xact_callback_registered)
 	{
 		RegisterXactCallback(drop_xact_callback, NULL);
+		RegisterSubXactCallback(drop_subxact_callback, NULL);
 		drop_xact_callback_registered = true;
 	}
 }
@@ -291,24 +509,190 @@ lsm_object_access(ObjectAccessType access, Oid classId, Oid objectId,
 		MemoryContext old;
 
 		lsm_wait_replayed();
+		register_drop_callback();
 		old = MemoryContextSwitchTo(TopTransactionContext);
-
 		pending_db_drops = lappend_oid(pending_db_drops, objectId);
 		MemoryContextSwitchTo(old);
-		register_drop_callback();
 	}
 	if (access == OAT_DROP && classId == RelationRelationId && subId == 0 &&
 		lsm_is_lsm_table(objectId))
 	{
 		MemoryContext old;
+		PendingDrop *pd;
 
 		lsm_wait_replayed();
-		old = MemoryContextSwitchTo(TopTransactionContext);
-
-		pending_drops = lappend_oid(pending_drops, objectId);
-		MemoryContextSwitchTo(old);
 		register_drop_callback();
+		pd = MemoryContextAlloc(TopTransactionContext, sizeof(PendingDrop));
+		pd->relid = objectId;
+		pd->nest_level = GetCurrentTransactionNestLevel();
+		/* the ID the catalog deletion that follows is logged with */
+		pd->xid = GetCurrentFullTransactionId();
+		old = MemoryContextSwitchTo(TopTransactionContext);
+		pending_drops = lappend(pending_drops, pd);
+		MemoryContextSwitchTo(old);
 	}
+}
+
+/*
+ * What became of the drop a marker stands for: 1 committed, 0 not (rolled
+ * back, or cut by a crash), -1 cannot tell (warned; the marker stays).
+ */
+static int
+marker_outcome(const char *path)
+{
+	DropMarker	m;
+	int			fd;
+	ssize_t		got;
+	FullTransactionId fxid;
+	TransactionId xid;
+	TransactionId oldest;
+
+	fd = OpenTransientFile(path, O_RDONLY | PG_BINARY);
+	if (fd < 0)
+	{
+		ereport(WARNING,
+				(errcode_for_file_access(),
+				 errmsg("could not open file \"%s\": %m", path)));
+		return -1;
+	}
+	got = read(fd, &m, sizeof(m));
+	CloseTransientFile(fd);
+	/* torn: the drop waits for the marker to be durable, so it never committed */
+	if (got != sizeof(m) || m.magic != DROP_MARKER_MAGIC || !EQ_CRC32C(m.crc, marker_crc(&m)))
+		return 0;
+	fxid = FullTransactionIdFromU64(m.full_xid);
+	xid = XidFromFullTransactionId(fxid);
+	LWLockAcquire(XactTruncationLock, LW_SHARED);
+#if PG_VERSION_NUM >= 170000
+	oldest = TransamVariables->oldestClogXid;
+#else
+	oldest = ShmemVariableCache->oldestClogXid;
+#endif
+	if (!FullTransactionIdPrecedes(fxid, ReadNextFullTransactionId()))
+	{
+		/* no durable record has it, its commit record neither */
+		LWLockRelease(XactTruncationLock);
+		return 0;
+	}
+	if (U64FromFullTransactionId(ReadNextFullTransactionId()) - m.full_xid >= (uint64) 1 << 31 ||
+		TransactionIdPrecedes(xid, oldest))
+	{
+		LWLockRelease(XactTruncationLock);
+		ereport(WARNING,
+				(errmsg("lsm_fdw cannot tell whether the drop that left \"%s\" committed", path),
+				 errdetail("Its transaction %llu is not in pg_xact.",
+						   (unsigned long long) m.full_xid),
+				 errhint("If the table or database it names no longer exists, remove its lsm_fdw directory and the marker by hand.")));
+		return -1;
+	}
+	if (TransactionIdIsInProgress(xid))
+	{
+		/* a retried recovery, while a drop runs: its own commit removes it */
+		LWLockRelease(XactTruncationLock);
+		return -1;
+	}
+	got = TransactionIdDidCommit(xid) ? 1 : 0;
+	LWLockRelease(XactTruncationLock);
+	return (int) got;
+}
+
+/* Act on one marker, of table relid of database dboid or of the database. */
+static void
+sweep_marker(Oid dboid, Oid relid)
+{
+	char	   *path = marker_path(dboid, relid);
+	int			outcome = marker_outcome(path);
+
+	if (outcome < 0)
+		return;
+	if (outcome > 0)
+	{
+		char	   *dir = relid == InvalidOid ?
+			psprintf("%s/lsm_fdw/%u", DataDir, dboid) : lsm_table_dir(dboid, relid);
+		LsmEnv	   *env = lsm_env_posix();
+		LsmStatus	st;
+
+		if (!forget_tables(dboid, relid))
+			return;
+		if (relid == InvalidOid && env->exists(env, dir) &&
+			env->remove_tree(env, dir, &st) != LSM_OK)
+		{
+			ereport(WARNING,
+					(errcode(lsm_errcode(st.code)),
+					 errmsg("could not remove lsm_fdw files of dropped database"),
+					 errdetail("%s", st.msg)));
+			return;
+		}
+		ereport(LOG,
+				(errmsg("lsm_fdw removed \"%s\", left by a drop that committed before a crash",
+						dir)));
+	}
+	remove_marker(dboid, relid, WARNING);
+}
+
+static bool
+is_marker_name(const char *name, Oid *oid)
+{
+	size_t		digits = strspn(name, "0123456789");
+
+	if (digits == 0 || strcmp(name + digits, ".drop") != 0)
+		return false;
+	*oid = (Oid) strtoul(name, NULL, 10);
+	return true;
+}
+
+/*
+ * lsm_sweep_drop_markers
+ *		Finish the drops a crash cut after their commit, and forget the
+ *		markers of those that never committed.  Called by the replay before
+ *		it reads the log (so it does not reopen a dropped table), at which
+ *		point no drop runs (lsm_wait_replayed).
+ */
+void
+lsm_sweep_drop_markers(void)
+{
+	char	   *top = psprintf("%s/lsm_fdw", DataDir);
+	DIR		   *d = AllocateDir(top);
+	struct dirent *de;
+	List	   *table_dbs = NIL;	/* the tables' markers, as pairs */
+	List	   *table_rels = NIL;
+	List	   *db_markers = NIL;
+	ListCell   *lc1,
+			   *lc2;
+	Oid			oid;
+
+	if (d == NULL)
+		return;
+	while ((de = ReadDir(d, top)) != NULL)
+	{
+		char	   *dbdir;
+		DIR		   *dd;
+		struct dirent *te;
+
+		if (is_marker_name(de->d_name, &oid))
+		{
+			db_markers = lappend_oid(db_markers, oid);
+			continue;
+		}
+		if (!is_table_dir_name(de->d_name))
+			continue;			/* not a database directory (wal, bulk) */
+		dbdir = psprintf("%s/%s", top, de->d_name);
+		dd = AllocateDir(dbdir);
+		while (dd != NULL && (te = ReadDir(dd, dbdir)) != NULL)
+			if (is_marker_name(te->d_name, &oid))
+			{
+				table_dbs = lappend_oid(table_dbs, (Oid) strtoul(de->d_name, NULL, 10));
+				table_rels = lappend_oid(table_rels, oid);
+			}
+		if (dd != NULL)
+			FreeDir(dd);
+	}
+	FreeDir(d);
+	forboth(lc1, table_dbs, lc2, table_rels)
+		sweep_marker(lfirst_oid(lc1), lfirst_oid(lc2));
+	/* after the tables': a database's marker removes its whole directory */
+	foreach(lc1, db_markers)
+		sweep_marker(lfirst_oid(lc1), InvalidOid);
 }
 
 void

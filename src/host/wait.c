@@ -51,6 +51,14 @@
 int			lsm_commit_wait_timeout = 60 * 1000;	/* ms; 0: no bound */
 bool		lsm_debug_pause_flushes = false;
 bool		lsm_debug_merge_error = false;
+int			lsm_debug_kill_in_drop = LSM_DEBUG_KILL_OFF;
+
+static const struct config_enum_entry kill_in_drop_options[] = {
+	{"off", LSM_DEBUG_KILL_OFF, false},
+	{"before_commit", LSM_DEBUG_KILL_BEFORE_COMMIT, false},
+	{"after_commit", LSM_DEBUG_KILL_AFTER_COMMIT, false},
+	{NULL, 0, false}
+};
 
 /* Names of the waits, by kind; the README lists them. */
 static const char *const wait_names[LSM_WAIT_EVENTS] = {
@@ -225,6 +233,13 @@ lsm_wait_define_gucs(void)
 							 NULL,
 							 &lsm_debug_merge_error,
 							 false,
+							 PGC_SUSET, GUC_NOT_IN_SAMPLE,
+							 NULL, NULL, NULL);
+	DefineCustomEnumVariable("lsm_fdw.debug_kill_in_drop",
+							 "For tests only: a session whose transaction dropped lsm_fdw tables or databases kills itself (SIGKILL) once their drop markers are written, before_commit or after_commit (before the files are removed).",
+							 NULL,
+							 &lsm_debug_kill_in_drop,
+							 LSM_DEBUG_KILL_OFF, kill_in_drop_options,
 							 PGC_SUSET, GUC_NOT_IN_SAMPLE,
 							 NULL, NULL, NULL);
 }

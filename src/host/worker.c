@@ -326,6 +326,8 @@ recover(uint64 *oldest)
 	LsmStatus	st;
 
 	memset(&rep, 0, sizeof(rep));
+	/* before the replay, which would reopen a table a crash left undropped */
+	lsm_sweep_drop_markers();
 	if (lsm_xlog_open_flags(s->env, dir, (uint64) lsm_wal_segment_size * 1024,
 							lsm_ignore_log_corruption ? LSM_XLOG_ACCEPT_CORRUPTION : 0,
 							lsm_replay_record, NULL, &x, &rep, &st) != LSM_OK)
