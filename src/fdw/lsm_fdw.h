@@ -136,7 +136,7 @@ extern bool lsm_table_has_data(Relation rel);
 extern void lsm_copy_database_tables(Oid src, Oid dst);
 extern void lsm_key_info_for_relid(Oid relid, LsmKeyInfo *ki);
 extern void lsm_install_drop_hook(void);
-extern void lsm_sweep_drop_markers(void);
+extern void lsm_sweep_interrupted_drops(void);
 extern bool lsm_is_lsm_table(Oid relid);
 
 /* in xact.c */

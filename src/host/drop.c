@@ -630,26 +630,31 @@ sweep_marker(Oid dboid, Oid relid)
 	remove_marker(dboid, relid, WARNING);
 }
 
+/* Is name <digits><suffix>?  Then *oid is the digits' number. */
 static bool
-is_marker_name(const char *name, Oid *oid)
+is_oid_with_suffix(const char *name, const char *suffix, Oid *oid)
 {
 	size_t		digits = strspn(name, "0123456789");
 
-	if (digits == 0 || strcmp(name + digits, ".drop") != 0)
+	if (digits == 0 || strcmp(name + digits, suffix) != 0)
 		return false;
 	*oid = (Oid) strtoul(name, NULL, 10);
 	return true;
 }
 
 /*
- * lsm_sweep_drop_markers
- *		Finish the drops a crash cut after their commit, and forget the
- *		markers of those that never committed.  Called by the replay before
- *		it reads the log (so it does not reopen a dropped table), at which
- *		point no drop runs (lsm_wait_replayed).
+ * lsm_sweep_interrupted_drops
+ *		Finish what a crash cut short in drops: the drops that committed
+ *		before their files went (markers, see above; the markers of those
+ *		that did not commit go), and the <relid>.removing trees of a crash
+ *		in the middle of lsm_remove_table_files (the rename was durable, so
+ *		the table is gone, but nothing else would ever delete them: a crash
+ *		during a DROP left 1.5 GB behind for good).  Called by the replay
+ *		before it reads the log (so that it does not reopen a dropped
+ *		table), when no drop runs (lsm_wait_replayed).
  */
 void
-lsm_sweep_drop_markers(void)
+lsm_sweep_interrupted_drops(void)
 {
 	char	   *top = psprintf("%s/lsm_fdw", DataDir);
 	DIR		   *d = AllocateDir(top);
@@ -657,6 +662,7 @@ lsm_sweep_drop_markers(void)
 	List	   *table_dbs = NIL;	/* the tables' markers, as pairs */
 	List	   *table_rels = NIL;
 	List	   *db_markers = NIL;
+	List	   *removing = NIL;		/* paths */
 	ListCell   *lc1,
 			   *lc2;
 	Oid			oid;
@@ -669,7 +675,7 @@ lsm_sweep_drop_markers(void)
 		DIR		   *dd;
 		struct dirent *te;
 
-		if (is_marker_name(de->d_name, &oid))
+		if (is_oid_with_suffix(de->d_name, ".drop", &oid))
 		{
 			db_markers = lappend_oid(db_markers, oid);
 			continue;
@@ -679,15 +685,33 @@ lsm_sweep_drop_markers(void)
 		dbdir = psprintf("%s/%s", top, de->d_name);
 		dd = AllocateDir(dbdir);
 		while (dd != NULL && (te = ReadDir(dd, dbdir)) != NULL)
-			if (is_marker_name(te->d_name, &oid))
+		{
+			if (is_oid_with_suffix(te->d_name, ".drop", &oid))
 			{
 				table_dbs = lappend_oid(table_dbs, (Oid) strtoul(de->d_name, NULL, 10));
 				table_rels = lappend_oid(table_rels, oid);
 			}
+			else if (is_oid_with_suffix(te->d_name, ".removing", &oid))
+				removing = lappend(removing, psprintf("%s/%s", dbdir, te->d_name));
+		}
 		if (dd != NULL)
 			FreeDir(dd);
 	}
 	FreeDir(d);
+	foreach(lc1, removing)
+	{
+		LsmStatus	st;
+
+		if (lsm_env_posix()->remove_tree(lsm_env_posix(), lfirst(lc1), &st) != LSM_OK)
+			ereport(WARNING,
+					(errcode(lsm_errcode(st.code)),
+					 errmsg("lsm_fdw could not remove the files of a dropped table"),
+					 errdetail("%s", st.msg)));
+		else
+			ereport(LOG,
+					(errmsg("lsm_fdw removed \"%s\", left by a drop a crash interrupted",
+							(char *) lfirst(lc1))));
+	}
 	forboth(lc1, table_dbs, lc2, table_rels)
 		sweep_marker(lfirst_oid(lc1), lfirst_oid(lc2));
 	/* after the tables': a database's marker removes its whole directory */

@@ -180,7 +180,6 @@ extern int	lsm_my_procno(void);
 /* in table.c */
 extern void lsm_wait_ready(void);
 extern void lsm_wait_replayed(void);
-extern void lsm_sweep_removed_tables(void);
 extern LsmTableSlot *lsm_slot_for(Oid dboid, Oid relid, bool create,
 								  uint32 *generation);
 extern LsmDb *lsm_slot_open_db(LsmTableSlot *slot, Oid dboid, Oid relid,

@@ -477,58 +477,6 @@ lsm_remove_table_files(Oid dboid, Oid relid, LsmStatus *st)
 }
 
 /*
- * lsm_sweep_removed_tables
- *		Delete the <relid>.removing trees a crash left in the middle of
- *		lsm_remove_table_files: the rename was durable, so the table is
- *		gone, but nothing else would ever delete them (a crash during a
- *		DROP left 1.5 GB behind for good).  Called by the replay, before
- *		which no drop runs (drop.c).
- */
-void
-lsm_sweep_removed_tables(void)
-{
-	char	   *top = psprintf("%s/lsm_fdw", DataDir);
-	DIR		   *d = AllocateDir(top);
-	struct dirent *de;
-
-	if (d == NULL)
-		return;
-	while ((de = ReadDir(d, top)) != NULL)
-	{
-		char	   *dbdir;
-		DIR		   *dd;
-		struct dirent *te;
-
-		if (strspn(de->d_name, "0123456789") != strlen(de->d_name) || de->d_name[0] == '\0')
-			continue;			/* not a database directory (wal, bulk) */
-		dbdir = psprintf("%s/%s", top, de->d_name);
-		dd = AllocateDir(dbdir);
-		while (dd != NULL && (te = ReadDir(dd, dbdir)) != NULL)
-		{
-			size_t		digits = strspn(te->d_name, "0123456789");
-			LsmStatus	st;
-
-			if (digits == 0 || strcmp(te->d_name + digits, ".removing") != 0)
-				continue;
-			if (lsm_env_posix()->remove_tree(lsm_env_posix(),
-											 psprintf("%s/%s", dbdir, te->d_name),
-											 &st) != LSM_OK)
-				ereport(WARNING,
-						(errcode(lsm_errcode(st.code)),
-						 errmsg("lsm_fdw could not remove the files of a dropped table"),
-						 errdetail("%s", st.msg)));
-			else
-				ereport(LOG,
-						(errmsg("lsm_fdw removed \"%s/%s\", left by a drop a crash interrupted",
-								dbdir, te->d_name)));
-		}
-		if (dd != NULL)
-			FreeDir(dd);
-	}
-	FreeDir(d);
-}
-
-/*
  * lsm_slot_reset
  *		Close a slot's engine (DROP, TRUNCATE, DROP DATABASE) and free the
  *		slot, removing the table's files when asked.  Waits for workers

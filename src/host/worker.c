@@ -327,7 +327,7 @@ recover(uint64 *oldest)
 
 	memset(&rep, 0, sizeof(rep));
 	/* before the replay, which would reopen a table a crash left undropped */
-	lsm_sweep_drop_markers();
+	lsm_sweep_interrupted_drops();
 	if (lsm_xlog_open_flags(s->env, dir, (uint64) lsm_wal_segment_size * 1024,
 							lsm_ignore_log_corruption ? LSM_XLOG_ACCEPT_CORRUPTION : 0,
 							lsm_replay_record, NULL, &x, &rep, &st) != LSM_OK)
@@ -349,7 +349,6 @@ recover(uint64 *oldest)
 	lsm_replay_finish();
 	/* what is left of bulk loads belongs to no committed transaction */
 	lsm_bulk_sweep();
-	lsm_sweep_removed_tables();
 	if (rep.corrupt)
 		ereport(WARNING,
 				(errcode(ERRCODE_DATA_CORRUPTED),
