@@ -9,6 +9,9 @@
 #    the table.  lsm_fdw.debug_kill_in_drop makes the dropping session kill
 #    itself (SIGKILL) right before or after its commit, markers written.
 # 3. A PREPARE TRANSACTION after a drop is refused (0A000).
+# Also (1b, 1c): a write and a drop of one table in one transaction crashed
+# the server at commit, and a rolled-back
+# CREATE of a table written to left its files.
 use strict;
 use warnings;
 use PostgreSQL::Test::Cluster;
@@ -36,6 +39,8 @@ my $top = $node->data_dir . "/lsm_fdw";
 my $dbdir = "$top/$dboid";
 my $relid = $node->safe_psql('postgres', q{SELECT 'kv'::regclass::oid});
 
+my ($ret, $out, $err);
+
 # 1: drops undone by a subtransaction keep the table's files
 my $sum = $node->safe_psql('postgres', q{SELECT sum(length(v)) FROM kv});
 for my $case (
@@ -56,8 +61,51 @@ for my $case (
 	ok(-d "$dbdir/$relid" && !-e "$dbdir/$relid.drop", "$name: no marker is left");
 }
 
+# 1b: a write and a drop of one table in one transaction: the commit applied
+# the write after the drop had closed the engine (a segmentation fault)
+$node->safe_psql('postgres', q{CREATE TABLE h (i int)});
+for my $heap (0, 1)
+{
+	$node->safe_psql('postgres', q{
+		CREATE FOREIGN TABLE kw (k int8 OPTIONS (key 'true'), v text) SERVER lsm;
+		INSERT INTO kw SELECT g, 'x' FROM generate_series(1, 100) g;
+	});
+	my $relid_w = $node->safe_psql('postgres', q{SELECT 'kw'::regclass::oid});
+	($ret, $out, $err) = $node->psql('postgres',
+		'BEGIN; INSERT INTO kw VALUES (1000, \'y\'); UPDATE kw SET v = \'z\' WHERE k = 1; '
+		  . ($heap ? 'INSERT INTO h VALUES (1); ' : '')
+		  . 'DROP FOREIGN TABLE kw; COMMIT;');
+	is($ret, 0, "write and drop in one transaction (heap write: $heap) commits") or diag($err);
+	ok(!-e "$dbdir/$relid_w" && !-e "$dbdir/$relid_w.drop", "and the files are gone (heap write: $heap)");
+}
+
+# 1c: a CREATE rolled back, the table written to: its files go
+my $before = join(',', sort grep { !/^\./ } do { opendir(my $dh, $dbdir) or die; readdir($dh) });
+for my $case (
+	[ 'ROLLBACK', q{BEGIN; CREATE FOREIGN TABLE kc (k int8 OPTIONS (key 'true'), v text) SERVER lsm; INSERT INTO kc SELECT g, 'c' FROM generate_series(1, 100) g; ROLLBACK;} ],
+	[ 'ROLLBACK TO SAVEPOINT', q{BEGIN; SAVEPOINT a; CREATE FOREIGN TABLE kc (k int8 OPTIONS (key 'true'), v text) SERVER lsm; INSERT INTO kc SELECT g, 'c' FROM generate_series(1, 100) g; SELECT count(*) FROM kc; ROLLBACK TO a; COMMIT;} ],
+	[ 'a created table written in a savepoint, the whole rolled back', q{BEGIN; CREATE FOREIGN TABLE kc (k int8 OPTIONS (key 'true'), v text) SERVER lsm; SAVEPOINT a; INSERT INTO kc VALUES (1, 'c'); RELEASE a; ROLLBACK;} ])
+{
+	my ($name, $sql) = @$case;
+	($ret, $out, $err) = $node->psql('postgres', $sql);
+	is($ret, 0, "$name: runs") or diag($err);
+	my $after = join(',', sort grep { !/^\./ } do { opendir(my $dh, $dbdir) or die; readdir($dh) });
+	is($after, $before, "$name: the created table left no files");
+}
+$node->safe_psql('postgres', q{
+	BEGIN;
+	CREATE FOREIGN TABLE kc (k int8 OPTIONS (key 'true'), v text) SERVER lsm;
+	SAVEPOINT a; INSERT INTO kc SELECT g, 'c' FROM generate_series(1, 100) g; RELEASE a;
+	SAVEPOINT b; INSERT INTO kc VALUES (0, 'rolled back'); ROLLBACK TO b;
+	COMMIT;
+});
+is($node->safe_psql('postgres', q{SELECT count(*) FROM kc}), 100,
+	'a created table written in a released savepoint keeps its rows at commit');
+$node->safe_psql('postgres', q{SELECT lsm_fdw_flush('kc')});
+is($node->safe_psql('postgres', q{SELECT count(*) FROM kc}), 100, 'also from its files');
+
 # 3: PREPARE TRANSACTION after a drop
-my ($ret, $out, $err) = $node->psql('postgres',
+($ret, $out, $err) = $node->psql('postgres',
 	q{BEGIN; DROP FOREIGN TABLE kv; PREPARE TRANSACTION 'p1';},
 	extra_params => [ '-v', 'VERBOSITY=verbose' ]);
 like($err, qr/0A000: cannot PREPARE a transaction that has dropped lsm_fdw tables/,

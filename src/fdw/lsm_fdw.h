@@ -12,6 +12,7 @@
 #include "postgres.h"
 
 #include "access/tupdesc.h"
+#include "access/xact.h"
 #include "commands/explain.h"
 #include "datatype/timestamp.h"
 #include "foreign/fdwapi.h"
@@ -137,6 +138,10 @@ extern void lsm_copy_database_tables(Oid src, Oid dst);
 extern void lsm_key_info_for_relid(Oid relid, LsmKeyInfo *ki);
 extern void lsm_install_drop_hook(void);
 extern void lsm_sweep_interrupted_drops(void);
+extern void lsm_drop_xact_event(XactEvent event);
+extern void lsm_drop_subxact_event(SubXactEvent event, SubTransactionId mySubid,
+								   SubTransactionId parentSubid);
+extern void lsm_drop_note_open(Relation rel);
 extern bool lsm_is_lsm_table(Oid relid);
 
 /* in xact.c */

@@ -27,6 +27,7 @@
 #include "storage/procarray.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
+#include "utils/rel.h"
 
 #include "lsm.h"
 #include "lsm_fdw.h"
@@ -89,11 +90,24 @@ typedef struct PendingDrop
 	FullTransactionId xid;		/* that subtransaction's */
 } PendingDrop;
 
+/*
+ * A table created in this transaction and opened (which made its files):
+ * its files go if the creating subtransaction, or one above it, aborts, as
+ * Postgres removes a new relation's files.  Without this a rolled-back
+ * CREATE FOREIGN TABLE that had been written to left its directory, and
+ * its registry slot until the next restart.
+ */
+typedef struct PendingCreate
+{
+	Oid			relid;
+	SubTransactionId subid;		/* the subtransaction it belongs to */
+} PendingCreate;
+
 static object_access_hook_type prev_object_access_hook = NULL;
+static List *pending_creates = NIL;	/* PendingCreate, in TopTransactionContext */
 static List *pending_drops = NIL;	/* PendingDrop, in TopTransactionContext */
 static List *pending_db_drops = NIL;	/* database Oids */
 static List *pending_db_copies = NIL;	/* database Oids: remove on abort */
-static bool drop_xact_callback_registered = false;
 
 /*
  * Drop markers.  The files go after the commit, so a crash between the
@@ -218,11 +232,27 @@ remove_marker(Oid dboid, Oid relid, int elevel)
 	(void) fsync_fname_ext(parent_of(path), true, false, elevel);
 }
 
-static void
-drop_xact_callback(XactEvent event, void *arg)
+/*
+ * lsm_drop_xact_event
+ *		The drops' part of a transaction's end, called by xact.c's callback
+ *		after its own: at COMMIT that one applies the transaction's writes
+ *		to the engines, which a drop in the same transaction then closes
+ *		(Postgres calls the callbacks newest first, and this one, registered
+ *		on its own at the first drop, ran before it: a write and a DROP of
+ *		one table in one transaction crashed the server).
+ */
+void
+lsm_drop_xact_event(XactEvent event)
 {
 	ListCell   *lc;
 
+	if (event == XACT_EVENT_ABORT || event == XACT_EVENT_PARALLEL_ABORT)
+		foreach(lc, pending_creates)
+			(void) forget_tables(MyDatabaseId, ((PendingCreate *) lfirst(lc))->relid);
+	if (event == XACT_EVENT_COMMIT || event == XACT_EVENT_PARALLEL_COMMIT ||
+		event == XACT_EVENT_ABORT || event == XACT_EVENT_PARALLEL_ABORT ||
+		event == XACT_EVENT_PREPARE)
+		pending_creates = NIL;
 	if (pending_drops == NIL && pending_db_drops == NIL && pending_db_copies == NIL)
 		return;
 	if (event == XACT_EVENT_PRE_PREPARE && (pending_drops != NIL || pending_db_drops != NIL))
@@ -306,12 +336,27 @@ drop_xact_callback(XactEvent event, void *arg)
  * A subtransaction's drops become its parent's when it commits and are
  * undone when it aborts.
  */
-static void
-drop_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
-					  SubTransactionId parentSubid, void *arg)
+void
+lsm_drop_subxact_event(SubXactEvent event, SubTransactionId mySubid,
+					   SubTransactionId parentSubid)
 {
 	int			level = GetCurrentTransactionNestLevel();
 	ListCell   *lc;
+
+	foreach(lc, pending_creates)
+	{
+		PendingCreate *pc = lfirst(lc);
+
+		if (pc->subid != mySubid)
+			continue;
+		if (event == SUBXACT_EVENT_COMMIT_SUB)
+			pc->subid = parentSubid;
+		else if (event == SUBXACT_EVENT_ABORT_SUB)
+		{
+			(void) forget_tables(MyDatabaseId, pc->relid);
+			pending_creates = foreach_delete_current(pending_creates, lc);
+		}
+	}
 
 	if (event == SUBXACT_EVENT_COMMIT_SUB)
 	{
@@ -335,15 +380,29 @@ drop_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
 	}
 }
 
-static void
-register_drop_callback(void)
+/*
+ * lsm_drop_note_open
+ *		A backend opened rel's engine: when the table was created in this
+ *		transaction, its files go if the creation rolls back.
+ */
+void
+lsm_drop_note_open(Relation rel)
 {
-	if (!drop_xact_callback_registered)
-	{
-		RegisterXactCallback(drop_xact_callback, NULL);
-		RegisterSubXactCallback(drop_subxact_callback, NULL);
-		drop_xact_callback_registered = true;
-	}
+	PendingCreate *pc;
+	ListCell   *lc;
+	MemoryContext old;
+
+	if (rel->rd_createSubid == InvalidSubTransactionId)
+		return;
+	foreach(lc, pending_creates)
+		if (((PendingCreate *) lfirst(lc))->relid == RelationGetRelid(rel))
+			return;
+	pc = MemoryContextAlloc(TopTransactionContext, sizeof(PendingCreate));
+	pc->relid = RelationGetRelid(rel);
+	pc->subid = rel->rd_createSubid;
+	old = MemoryContextSwitchTo(TopTransactionContext);
+	pending_creates = lappend(pending_creates, pc);
+	MemoryContextSwitchTo(old);
 }
 
 /*
@@ -461,7 +520,6 @@ lsm_copy_database_tables(Oid src, Oid dst)
 	old = MemoryContextSwitchTo(TopTransactionContext);
 	pending_db_copies = lappend_oid(pending_db_copies, dst);
 	MemoryContextSwitchTo(old);
-	register_drop_callback();
 
 	if (MakePGDirectory(dstdir) != 0)
 		ereport(ERROR,
@@ -509,8 +567,7 @@ lsm_object_access(ObjectAccessType access, Oid classId, Oid objectId,
 		MemoryContext old;
 
 		lsm_wait_replayed();
-		register_drop_callback();
-		old = MemoryContextSwitchTo(TopTransactionContext);
+			old = MemoryContextSwitchTo(TopTransactionContext);
 		pending_db_drops = lappend_oid(pending_db_drops, objectId);
 		MemoryContextSwitchTo(old);
 	}
@@ -521,8 +578,7 @@ lsm_object_access(ObjectAccessType access, Oid classId, Oid objectId,
 		PendingDrop *pd;
 
 		lsm_wait_replayed();
-		register_drop_callback();
-		pd = MemoryContextAlloc(TopTransactionContext, sizeof(PendingDrop));
+			pd = MemoryContextAlloc(TopTransactionContext, sizeof(PendingDrop));
 		pd->relid = objectId;
 		pd->nest_level = GetCurrentTransactionNestLevel();
 		/* the ID the catalog deletion that follows is logged with */

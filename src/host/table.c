@@ -567,6 +567,7 @@ lsm_open_table(Relation rel)
 		}
 		slot = lsm_slot_for(MyDatabaseId, relid, true, &generation);
 	}
+	lsm_drop_note_open(rel);
 	lsm_ttl_confirm(slot, relid);
 	t = hash_search(open_tables, &relid, HASH_ENTER, NULL);
 	t->slot = slot;

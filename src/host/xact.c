@@ -1115,6 +1115,8 @@ lsm_xact_callback(XactEvent event, void *arg)
 			lsm_idle_close_arm();
 			break;
 	}
+	/* after the commit above applied the writes to tables a drop closes */
+	lsm_drop_xact_event(event);
 }
 
 /*
@@ -1122,8 +1124,8 @@ lsm_xact_callback(XactEvent event, void *arg)
  * the aborted subtransaction; on RELEASE, fold its mark into the parent.
  */
 static void
-lsm_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
-					 SubTransactionId parentSubid, void *arg)
+subxact_txn_tables(SubXactEvent event, SubTransactionId mySubid,
+				   SubTransactionId parentSubid)
 {
 	HASH_SEQ_STATUS seq;
 	LsmTxnTable *t;
@@ -1209,6 +1211,15 @@ lsm_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
 			!index_rebuild(t, t->region_size))
 			ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY), errmsg("out of memory")));
 	}
+}
+
+static void
+lsm_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
+					 SubTransactionId parentSubid, void *arg)
+{
+	subxact_txn_tables(event, mySubid, parentSubid);
+	/* after the above, which may still use a table a rollback closes */
+	lsm_drop_subxact_event(event, mySubid, parentSubid);
 }
 
 /*
