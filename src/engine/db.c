@@ -699,6 +699,41 @@ lsm_db_apply_edit(LsmDb *db, LsmVersionEdit *edit, LsmStatus *st)
 }
 
 /*
+ * lsm_db_raise_last_seq
+ *		Record, durably, that the database holds every entry up to seq.
+ *		For a host whose own log numbers the writes: an empty database
+ *		that replaced a truncated one holds, in that sense, everything the
+ *		log has for it up to the truncate, and a replay must not apply
+ *		those records again (their files may be gone).  Lower seqs change
+ *		nothing.
+ */
+LsmCode
+lsm_db_raise_last_seq(LsmDb *db, LsmSeq seq, LsmStatus *st)
+{
+	LsmVersionEdit edit;
+	LsmCode		rc = LSM_OK;
+
+	db->env->mutex_lock(db->write_mu);
+	if (seq > db->last_seq)
+	{
+		lsm_edit_init(&edit);
+		lsm_edit_set_last_seq(&edit, seq);
+		rc = lsm_db_apply_edit_locked(db, &edit, st);
+		lsm_edit_free(&edit);
+		if (rc == LSM_OK)
+		{
+			db->env->mutex_lock(db->mu);
+			db->last_seq = seq;
+			if (db->hint_floor < seq)
+				db->hint_floor = seq;
+			db->env->mutex_unlock(db->mu);
+		}
+	}
+	db->env->mutex_unlock(db->write_mu);
+	return rc;
+}
+
+/*
  * Snapshots
  */
 

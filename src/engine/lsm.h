@@ -388,6 +388,13 @@ extern LsmCode lsm_db_write_at_hinted(LsmDb *db, LsmSlice contents, LsmSeq first
 extern LsmSeq lsm_db_last_seq(LsmDb *db);
 
 /*
+ * Record durably (in the MANIFEST) that the database holds every entry up
+ * to seq, so that lsm_db_last_seq says so after a reopen too: for a host
+ * that replaced a truncated table by an empty one.  Lower seqs are a no-op.
+ */
+extern LsmCode lsm_db_raise_last_seq(LsmDb *db, LsmSeq seq, LsmStatus *st);
+
+/*
  * Whether lsm_db_write fsyncs the WAL (overrides opts.sync_writes).  With
  * false, acknowledged writes survive a crash of the process (they are in
  * the OS page cache) but not of the machine until lsm_db_sync_wal, a

@@ -557,7 +557,7 @@ apply_table(LsmCommitTable *t, uint8 *batch, size_t batch_len, uint64 lsn)
 		return;					/* by written(), under the log's lock */
 	wait_turn(slot, t->ticket);
 	if (t->truncate)
-		lsm_truncate_slot_in_commit(slot);
+		lsm_truncate_slot_in_commit(slot, t->first_seq - 1);
 	/* for t/018: a crash between the durable record and the ingest */
 	if (t->n_ingest > 0 && lsm_debug_ingest_delay > 0)
 		pg_usleep((long) lsm_debug_ingest_delay * 1000L);
@@ -1009,7 +1009,7 @@ replay_table(Oid dboid, Oid relid, int flags, uint8 *batch, size_t batch_len,
 	 * the table's files, the truncate was too.
 	 */
 	if ((flags & TBL_TRUNCATE) && first_seq > lsm_db_last_seq(slot->db))
-		lsm_truncate_slot_in_commit(slot);
+		lsm_truncate_slot_in_commit(slot, first_seq - 1);
 
 	/* a bulk commit: its files are still in lsm_fdw/bulk (ingest_files) */
 	if (flags & TBL_INGEST)

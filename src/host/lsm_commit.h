@@ -38,8 +38,8 @@ extern void lsm_commit_publish(void);
 
 /* in table.c */
 extern LsmTableSlot *lsm_table_slot(Oid relid);
-extern void lsm_truncate_slot(LsmTableSlot *slot);
-extern void lsm_truncate_slot_in_commit(LsmTableSlot *slot);
+extern void lsm_truncate_slot(LsmTableSlot *slot, uint64 floor);
+extern void lsm_truncate_slot_in_commit(LsmTableSlot *slot, uint64 floor);
 extern void lsm_slot_check_writable(LsmTableSlot *slot);
 
 #endif							/* LSM_COMMIT_H */

@@ -620,10 +620,16 @@ lsm_table_slot(Oid relid)
 /*
  * lsm_truncate_slot
  *		Replace a table's engine by an empty one (a committed TRUNCATE, or
- *		its replay).  Registry lock not held by the caller.
+ *		its replay) that holds, as far as a replay is concerned, every
+ *		sequence number up to floor: the log's records of the table below
+ *		the truncate are in it, truncated away.  Without that a replay
+ *		applied them again to the empty table, and one of a bulk load,
+ *		whose files its first ingest had consumed, failed every start:
+ *		every lsm table of the server was unavailable.  Registry lock not
+ *		held by the caller.
  */
 void
-lsm_truncate_slot(LsmTableSlot *slot)
+lsm_truncate_slot(LsmTableSlot *slot, uint64 floor)
 {
 	Oid			dboid = slot->dboid;
 	Oid			relid = slot->relid;
@@ -632,14 +638,13 @@ lsm_truncate_slot(LsmTableSlot *slot)
 	LWLockAcquire(lsm_shared->registry_lock, LW_EXCLUSIVE);
 	{
 		char	   *dir = lsm_table_dir(dboid, relid);
-		char	   *opts_path = psprintf("%s/OPTIONS", dir);
 		LsmTableSettings settings;
 
 		lsm_read_settings(dir, &settings);
-		(void) opts_path;
 		lsm_slot_reset(slot, true);
 		lsm_write_settings(dir, &settings);
-		if (lsm_slot_open_db(slot, dboid, relid, &st) == NULL)
+		if (lsm_slot_open_db(slot, dboid, relid, &st) == NULL ||
+			lsm_db_raise_last_seq(slot->db, floor, &st) != LSM_OK)
 		{
 			LWLockRelease(lsm_shared->registry_lock);
 			lsm_report(ERROR, &st, "truncate table");
@@ -654,10 +659,10 @@ lsm_truncate_slot(LsmTableSlot *slot)
  *		recovery truncates again.
  */
 void
-lsm_truncate_slot_in_commit(LsmTableSlot *slot)
+lsm_truncate_slot_in_commit(LsmTableSlot *slot, uint64 floor)
 {
 	START_CRIT_SECTION();
-	lsm_truncate_slot(slot);
+	lsm_truncate_slot(slot, floor);
 	END_CRIT_SECTION();
 }
 

@@ -174,6 +174,44 @@ test_write_at_holes_reopen(void)
 }
 
 /*
+ * lsm_db_raise_last_seq: an empty database (a truncated table's successor)
+ * says it holds everything up to the floor, after a reopen too, and takes
+ * writes above it only; a lower floor changes nothing.
+ */
+static void
+test_raise_last_seq(void)
+{
+	char		dir[256];
+	LsmOptions	o;
+	LsmStatus	st;
+	LsmDb	   *db;
+
+	test_tmpdir(dir, sizeof(dir), "host_raise");
+	host_options(&o, false);
+	CHECK_OK(lsm_db_open(&o, dir, &db, &st), &st);
+	CHECK_OK(lsm_db_raise_last_seq(db, 700, &st), &st);
+	CHECK(lsm_db_last_seq(db) == 700);
+	CHECK_OK(lsm_db_raise_last_seq(db, 600, &st), &st);
+	CHECK(lsm_db_last_seq(db) == 700);
+	CHECK(write_at_kv(db, 650, "a", "1", &st) != LSM_OK);
+	CHECK_OK(lsm_db_close(db, &st), &st);
+
+	CHECK_OK(lsm_db_open(&o, dir, &db, &st), &st);
+	CHECK(lsm_db_last_seq(db) == 700);
+	CHECK(has_value(db, NULL, "a", NULL));
+	CHECK_OK(write_at_kv(db, 701, "a", "2", &st), &st);
+	CHECK(has_value(db, NULL, "a", "2"));
+	CHECK_OK(lsm_db_flush(db, &st), &st);
+	CHECK_OK(lsm_db_close(db, &st), &st);
+
+	CHECK_OK(lsm_db_open(&o, dir, &db, &st), &st);
+	CHECK(lsm_db_last_seq(db) == 701);
+	CHECK(has_value(db, NULL, "a", "2"));
+	CHECK_OK(lsm_db_close(db, &st), &st);
+	test_rmtree(dir);
+}
+
+/*
  * What lsm_db_write_at refuses, changing nothing: malformed contents,
  * sequence numbers not above the last one, or out of range; and the
  * option combinations and calls that do not fit the mode.
@@ -1828,6 +1866,7 @@ main(void)
 {
 	RUN(test_merge_base_hint);
 	RUN(test_write_at_holes_reopen);
+	RUN(test_raise_last_seq);
 	RUN(test_write_at_refused);
 	RUN(test_background_external);
 	RUN(test_background_own_wal);
