@@ -43,6 +43,17 @@ ALTER FOREIGN TABLE nokey ALTER COLUMN b OPTIONS (DROP key);
 INSERT INTO nokey VALUES (2, 'z');
 SELECT * FROM nokey;
 
+-- The transaction's own writes count as stored rows (until round 2 session
+-- 18 they did not: the commit stored rows encoded with the old key).
+CREATE FOREIGN TABLE newkey (a int OPTIONS (key 'true'), b text, c int) SERVER lsm;
+BEGIN;
+INSERT INTO newkey VALUES (1, 'x', 10), (2, 'y', 20);
+SELECT sqlstate_of($$ALTER FOREIGN TABLE newkey ALTER COLUMN b OPTIONS (ADD key 'true')$$);
+SELECT sqlstate_of($$ALTER FOREIGN TABLE newkey ALTER COLUMN a OPTIONS (SET key 'false')$$);
+COMMIT;
+SELECT * FROM newkey ORDER BY a;
+DROP FOREIGN TABLE newkey;
+
 -- composite and domain keys are fine
 CREATE DOMAIN tenant_id AS int4 CHECK (VALUE > 0);
 CREATE FOREIGN TABLE t (

@@ -327,6 +327,33 @@ encode_key(LsmDirectState *ds, ExprContext *econtext)
 }
 
 /*
+ * Whether the transaction's snapshot holds a row of key.  Under REPEATABLE
+ * READ a row changed since the snapshot fails the write (40001) only when
+ * the snapshot saw it: one inserted after it is not there for the
+ * transaction, which updates or deletes nothing, as with heap tables.
+ */
+static bool
+in_snapshot(LsmDirectState *ds, LsmSlice key)
+{
+	LsmReadOptions ro;
+	LsmBuf		buf = LSM_BUF_INIT;
+	LsmStatus	st;
+	LsmCode		rc;
+
+	lsm_read_options_init(&ro);
+	ro.read_seq = lsm_read_point();
+	ro.counters = ds->counters;
+	rc = lsm_db_get(ds->db, &ro, key, &buf, &st);
+	lsm_buf_free(&buf);
+	if (rc == LSM_NOT_FOUND)
+		return false;
+	/* a row whose increments overflowed exists all the same */
+	if (rc != LSM_OK && !(rc == LSM_INVALID_ARGUMENT && st.sys_errno == ERANGE))
+		lsm_report(ERROR, &st, "read a row");
+	return true;
+}
+
+/*
  * increment
  *		The blind increment of key: false when an increment is NULL (the
  *		caller then reads and rewrites the row), else true, having written
@@ -536,6 +563,10 @@ lsmIterateDirectModify(ForeignScanState *node)
 		ro.found_seq = &found_seq;
 		ro.counters = ds->counters;
 		rc = lsm_db_get(ds->db, &ro, key, &ds->valbuf, &st);
+		if ((rc == LSM_OK || rc == LSM_NOT_FOUND) && t == -1 &&
+			IsolationUsesXactSnapshot() && found_seq > lsm_read_point() &&
+			!in_snapshot(ds, key))
+			return result;		/* born after the snapshot: not there for it */
 		if (rc == LSM_OK || rc == LSM_NOT_FOUND)
 			lsm_check_serializable(ds->relid, found_seq);
 		if (rc == LSM_NOT_FOUND && t == 2 && lsm_row_op_creates(own))

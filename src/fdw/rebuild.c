@@ -161,7 +161,8 @@ lsm_fdw_rebuild(PG_FUNCTION_ARGS)
 
 	db = lsm_open_table(rel);
 	txn = lsm_txn_table(rel, db, true);
-	if (lsm_txn_nops(txn) > 0)
+	/* a TRUNCATE too: the passes read the committed rows it removes */
+	if (lsm_txn_nops(txn) > 0 || lsm_txn_truncated_upto(txn) >= 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("cannot rebuild lsm_fdw table \"%s\" in a transaction that wrote it",

@@ -589,17 +589,19 @@ lsm_table_has_data(Relation rel)
 	LsmDb	   *db;
 	LsmDbStats	stats;
 
+	/* this transaction's own writes are encoded with the current key too */
+	if (lsm_txn_nops(lsm_txn_table(rel, NULL, false)) > 0)
+		return true;
 	/* the directory is made at the first open */
 	if (!lsm_env_posix()->exists(lsm_env_posix(), dir))
 		return false;
 	db = lsm_open_table(rel);
-	if (lsm_db_last_seq(db) > 0)
-		return true;
+	/* not lsm_db_last_seq: a truncated table's is its truncate's */
 	lsm_db_stats(db, &stats);
 	for (int i = 0; i < LSM_NUM_LEVELS; i++)
 		if (stats.files_per_level[i] > 0)
 			return true;
-	return stats.imm_memtables > 0;
+	return stats.memtable_bytes > 0 || stats.imm_memtables > 0;
 }
 
 /*
