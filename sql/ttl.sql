@@ -86,6 +86,19 @@ ALTER FOREIGN TABLE sess OPTIONS (SET ttl 'soon');
 ALTER FOREIGN TABLE sess OPTIONS (DROP ttl_column);
 CREATE FOREIGN TABLE t_bad (k int4 OPTIONS (key 'true'), e timestamptz) SERVER lsm
   OPTIONS (ttl '1 hour');
+-- Renaming the ttl_column renames it in the option too (until round 2
+-- session 18 the option kept the old name and every access failed).
+CREATE FOREIGN TABLE ren (k int OPTIONS (key 'true'), exp timestamptz, v int) SERVER lsm
+  OPTIONS (ttl_column 'exp');
+INSERT INTO ren VALUES (1, now() + interval '1 hour', 1), (2, now() - interval '1 hour', 2);
+ALTER FOREIGN TABLE ren RENAME COLUMN exp TO "expires At";
+SELECT ftoptions FROM pg_foreign_table WHERE ftrelid = 'ren'::regclass;
+SELECT k, v FROM ren ORDER BY k;
+ALTER TABLE ren RENAME COLUMN v TO exp;
+SELECT k, exp FROM ren ORDER BY k;
+INSERT INTO ren VALUES (3, NULL, 3);
+SELECT count(*) FROM ren;
+DROP FOREIGN TABLE ren;
 DROP FOREIGN TABLE sess;
 DROP FOREIGN TABLE t;
 DROP SERVER lsm;

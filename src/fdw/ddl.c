@@ -7,12 +7,16 @@
 #include "postgres.h"
 
 #include "access/relation.h"
+#include "access/xact.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_type.h"
 #include "commands/dbcommands.h"
 #include "commands/defrem.h"
+#include "executor/spi.h"
+#include "foreign/foreign.h"
 #include "nodes/parsenodes.h"
 #include "tcop/utility.h"
+#include "utils/builtins.h"
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
 
@@ -279,6 +283,50 @@ createdb_template(CreatedbStmt *stmt)
 	return get_database_oid(template, true);
 }
 
+/*
+ * The lsm table whose ttl_column a RENAME of a column renames (InvalidOid
+ * if none): the option names the column, so it follows the rename.  It
+ * used to keep the old name, and every access to the table failed.
+ */
+static Oid
+renames_ttl_column(RenameStmt *stmt)
+{
+	Oid			relid;
+	ListCell   *lc;
+
+	if (stmt->renameType != OBJECT_COLUMN || stmt->relation == NULL)
+		return InvalidOid;
+	relid = RangeVarGetRelid(stmt->relation, NoLock, true);
+	if (!OidIsValid(relid) || !lsm_is_lsm_table(relid))
+		return InvalidOid;
+	foreach(lc, GetForeignTable(relid)->options)
+	{
+		DefElem    *elem = (DefElem *) lfirst(lc);
+
+		if (strcmp(elem->defname, "ttl_column") == 0 &&
+			strcmp(defGetString(elem), stmt->subname) == 0)
+			return relid;
+	}
+	return InvalidOid;
+}
+
+static void
+set_ttl_column(Oid relid, const char *name)
+{
+	StringInfoData sql;
+
+	CommandCounterIncrement();
+	initStringInfo(&sql);
+	appendStringInfo(&sql, "ALTER FOREIGN TABLE %s OPTIONS (SET ttl_column %s)",
+					 quote_qualified_identifier(get_namespace_name(get_rel_namespace(relid)),
+												get_rel_name(relid)),
+					 quote_literal_cstr(name));
+	if (SPI_connect() != SPI_OK_CONNECT ||
+		SPI_execute(sql.data, false, 0) != SPI_OK_UTILITY ||
+		SPI_finish() != SPI_OK_FINISH)
+		elog(ERROR, "could not rename the ttl_column option: %s", sql.data);
+}
+
 static void
 lsm_ProcessUtility(PlannedStmt *pstmt, const char *queryString, bool readOnlyTree,
 				   ProcessUtilityContext context, ParamListInfo params,
@@ -287,6 +335,7 @@ lsm_ProcessUtility(PlannedStmt *pstmt, const char *queryString, bool readOnlyTre
 {
 	Node	   *parsetree = pstmt->utilityStmt;
 	Oid			template_oid = InvalidOid;
+	Oid			ttl_renamed = InvalidOid;
 	bool		existed = false;
 
 	/*
@@ -297,6 +346,8 @@ lsm_ProcessUtility(PlannedStmt *pstmt, const char *queryString, bool readOnlyTre
 		check_alter((AlterTableStmt *) parsetree);
 	if (IsA(parsetree, CreatedbStmt))
 		template_oid = createdb_template((CreatedbStmt *) parsetree);
+	if (IsA(parsetree, RenameStmt))
+		ttl_renamed = renames_ttl_column((RenameStmt *) parsetree);
 	if (IsA(parsetree, CreateForeignTableStmt) &&
 		((CreateForeignTableStmt *) parsetree)->base.if_not_exists)
 	{
@@ -322,6 +373,8 @@ lsm_ProcessUtility(PlannedStmt *pstmt, const char *queryString, bool readOnlyTre
 								 get_database_oid(((CreatedbStmt *) parsetree)->dbname, false));
 	if (IsA(parsetree, CreateForeignTableStmt))
 		check_create((CreateForeignTableStmt *) parsetree, existed);
+	if (OidIsValid(ttl_renamed))
+		set_ttl_column(ttl_renamed, ((RenameStmt *) parsetree)->newname);
 	if (IsA(parsetree, AlterTableStmt) && context != PROCESS_UTILITY_SUBCOMMAND)
 	{
 		Oid			relid = RangeVarGetRelid(((AlterTableStmt *) parsetree)->relation,
