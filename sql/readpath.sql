@@ -128,3 +128,16 @@ INSERT INTO an_small SELECT g, g FROM generate_series(1, 500) g;
 ANALYZE VERBOSE an_small;
 SELECT reltuples FROM pg_class WHERE relname = 'an_small';
 RESET default_statistics_target;
+
+-- "= ANY (array)" on the whole key is a multi-get that enforces it: no
+-- Filter re-checks it, also with a parameter (a generic plan), where the
+-- check searched the whole array for each row.
+SET plan_cache_mode = force_generic_plan;
+PREPARE anyp(int4[]) AS SELECT k, v FROM an_small WHERE k = ANY ($1) ORDER BY k;
+EXPLAIN (COSTS OFF) EXECUTE anyp('{3,1,NULL,3,999,-2}');
+EXECUTE anyp('{3,1,NULL,3,999,-2}');
+EXECUTE anyp(NULL);
+EXECUTE anyp('{}');
+SELECT count(*) FROM an_small WHERE k = ANY ((SELECT array_agg(g) FROM generate_series(1, 1000) g)::int4[]);
+DEALLOCATE anyp;
+RESET plan_cache_mode;
