@@ -111,6 +111,7 @@ SELECT (v->>'entries')::int AS entries, (v->>'problems')::int AS problems FROM l
 -- wrong objects and missing rights
 SELECT lsm_fdw_stats('heap_t');
 SELECT lsm_fdw_flush('pg_class');
+SELECT lsm_fdw_stats(0);
 CREATE ROLE lsm_nobody;
 SET ROLE lsm_nobody;
 SELECT lsm_fdw_flush('m');

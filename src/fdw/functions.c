@@ -39,11 +39,15 @@ open_for_function(Oid relid, bool need_owner, const char *fname)
 {
 	Relation	rel;
 
+	if (get_rel_name(relid) == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_TABLE),
+				 errmsg("relation with OID %u does not exist", relid),
+				 errhint("%s() takes a foreign table of a lsm_fdw server.", fname)));
 	if (!lsm_is_lsm_table(relid))
 		ereport(ERROR,
 				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
-				 errmsg("\"%s\" is not a lsm_fdw foreign table",
-						get_rel_name(relid) ? get_rel_name(relid) : "?"),
+				 errmsg("\"%s\" is not a lsm_fdw foreign table", get_rel_name(relid)),
 				 errhint("%s() takes a foreign table of a lsm_fdw server.", fname)));
 	if (need_owner)
 	{
