@@ -6,7 +6,7 @@
 # 2. A crash between a drop's commit and the removal of its files left the
 #    directory for good.  The drop now leaves a marker first; the next start
 #    finishes the drop when pg_xact says it committed, and otherwise keeps
-#    the table.  lsm_fdw.debug_kill_in_drop makes the dropping session kill
+#    the table.  lsm_fdw.debug_kill_at makes the dropping session kill
 #    itself (SIGKILL) right before or after its commit, markers written.
 # 3. A PREPARE TRANSACTION after a drop is refused (0A000).
 # Also (1b, 1c): a write and a drop of one table in one transaction crashed
@@ -117,7 +117,7 @@ is($node->safe_psql('postgres', q{SELECT count(*) FROM kv}), 1000, 'and the tabl
 # commit not: the table stays
 my $log_offset = -s $node->logfile;
 ($ret, $out, $err) = $node->psql('postgres',
-	q{SET lsm_fdw.debug_kill_in_drop = before_commit; DROP FOREIGN TABLE kv;});
+	q{SET lsm_fdw.debug_kill_at = drop_before_commit; DROP FOREIGN TABLE kv;});
 isnt($ret, 0, 'the dropping session died before its commit');
 $node->poll_query_until('postgres', q{SELECT count(*) = 1000 FROM kv})
   or die 'the server did not come back';
@@ -149,7 +149,7 @@ my $relid2 = $node->safe_psql('postgres', q{SELECT 'kv2'::regclass::oid});
 ok(-d "$dbdir/$relid2", 'the second table has files');
 $log_offset = -s $node->logfile;
 ($ret, $out, $err) = $node->psql('postgres',
-	q{SET lsm_fdw.debug_kill_in_drop = after_commit; DROP FOREIGN TABLE kv2;});
+	q{SET lsm_fdw.debug_kill_at = drop_after_commit; DROP FOREIGN TABLE kv2;});
 isnt($ret, 0, 'the dropping session died after its commit');
 $node->poll_query_until('postgres', q{SELECT count(*) = 1000 FROM kv})
   or die 'the server did not come back';
@@ -174,7 +174,7 @@ my $gone = $node->safe_psql('postgres', q{SELECT oid FROM pg_database WHERE datn
 ok(-d "$top/$gone", 'the database has lsm_fdw files');
 $log_offset = -s $node->logfile;
 ($ret, $out, $err) = $node->psql('postgres',
-	q{SET lsm_fdw.debug_kill_in_drop = after_commit; DROP DATABASE gone;});
+	q{SET lsm_fdw.debug_kill_at = drop_after_commit; DROP DATABASE gone;});
 isnt($ret, 0, 'the session dropping the database died after its commit');
 $node->poll_query_until('postgres', q{SELECT count(*) = 1000 FROM kv})
   or die 'the server did not come back';

@@ -5,7 +5,9 @@
 # records of the table from before the truncate again, and the bulk load's
 # record asked for files its first ingest had consumed: recovery failed at
 # every start and every lsm table of the server was unavailable.  The empty
-# engine now holds, for the replay, everything up to the truncate.
+# engine now holds, for the replay, everything up to the truncate.  And a
+# crash while the new empty table takes the old one's place
+# (lsm_fdw.debug_kill_at = truncate_swap) loses no row written after it.
 use strict;
 use warnings;
 use PostgreSQL::Test::Cluster;
@@ -17,6 +19,7 @@ $node->init;
 $node->append_conf('postgresql.conf', qq{
 shared_preload_libraries = 'lsm_fdw'
 lsm_fdw.spill_threshold = '1MB'
+restart_after_crash = on
 });
 $node->start;
 $node->safe_psql('postgres', q{
@@ -61,6 +64,38 @@ for my $case (@after)
 		$node->safe_psql('postgres', q{TRUNCATE bt});
 	}
 }
+# A crash in the middle of putting a committed TRUNCATE's new table in place
+# (between its two renames): the table used to have no directory there,
+# the replay took it for dropped, and the rows the transaction wrote after
+# its TRUNCATE were lost.
+$node->safe_psql('postgres', q{
+	INSERT INTO bt SELECT g, repeat('y', 700) FROM generate_series(1, 3000) g;
+	SELECT lsm_fdw_flush('bt');
+});
+my $relid = $node->safe_psql('postgres', q{SELECT 'bt'::regclass::oid});
+my $dboid = $node->safe_psql('postgres', q{SELECT oid FROM pg_database WHERE datname = 'postgres'});
+my $log_offset = -s $node->logfile;
+my ($ret, $out, $err) = $node->psql('postgres', q{
+	SET lsm_fdw.debug_kill_at = truncate_swap;
+	BEGIN;
+	TRUNCATE bt;
+	INSERT INTO bt VALUES (7, 'written after the truncate'), (8, 'too');
+	COMMIT;
+});
+isnt($ret, 0, 'the session died between the renames of its TRUNCATE');
+$node->poll_query_until('postgres', q{SELECT count(*) > 0 FROM other})
+  or die 'the server did not come back';
+is($node->safe_psql('postgres', q{SELECT k, v FROM bt ORDER BY k}),
+	"7|written after the truncate\n8|too",
+	'the table holds the rows written after the TRUNCATE, and none before it');
+like(slurp_file($node->logfile, $log_offset), qr/put the empty table a TRUNCATE a crash interrupted had made in place/,
+	'the start put the new table in place');
+ok(!-e $node->data_dir . "/lsm_fdw/$dboid/$relid.truncating" &&
+   !-e $node->data_dir . "/lsm_fdw/$dboid/$relid.removing", 'and left nothing aside');
+$node->stop('immediate');
+$node->start;
+is($node->safe_psql('postgres', q{SELECT count(*) FROM bt}), 2, 'the same after another restart');
+
 unlike(slurp_file($node->logfile), qr/could not replay|recovery failed|PANIC/,
 	'recovery never failed');
 $node->stop;

@@ -273,12 +273,12 @@ lsm_drop_xact_event(XactEvent event)
 
 			write_marker(MyDatabaseId, pd->relid, pd->xid);
 		}
-		if (lsm_debug_kill_in_drop == LSM_DEBUG_KILL_BEFORE_COMMIT)
+		if (lsm_debug_kill_at == LSM_DEBUG_KILL_DROP_BEFORE_COMMIT)
 			(void) kill(MyProcPid, SIGKILL);
 	}
 	if (event == XACT_EVENT_COMMIT || event == XACT_EVENT_PARALLEL_COMMIT)
 	{
-		if (lsm_debug_kill_in_drop == LSM_DEBUG_KILL_AFTER_COMMIT)
+		if (lsm_debug_kill_at == LSM_DEBUG_KILL_DROP_AFTER_COMMIT)
 			(void) kill(MyProcPid, SIGKILL);
 		/* The transaction has committed: failures below can only warn. */
 		foreach(lc, pending_db_drops)
@@ -700,7 +700,8 @@ is_oid_with_suffix(const char *name, const char *suffix, Oid *oid)
 
 /*
  * lsm_sweep_interrupted_drops
- *		Finish what a crash cut short in drops: the drops that committed
+ *		Finish what a crash cut short in drops and truncates: a truncate's
+ *		new table made aside (lsm_truncate_slot), the drops that committed
  *		before their files went (markers, see above; the markers of those
  *		that did not commit go), and the <relid>.removing trees of a crash
  *		in the middle of lsm_remove_table_files (the rename was durable, so
@@ -719,6 +720,7 @@ lsm_sweep_interrupted_drops(void)
 	List	   *table_rels = NIL;
 	List	   *db_markers = NIL;
 	List	   *removing = NIL;		/* paths */
+	List	   *truncating = NIL;	/* paths of the tables */
 	ListCell   *lc1,
 			   *lc2;
 	Oid			oid;
@@ -749,11 +751,40 @@ lsm_sweep_interrupted_drops(void)
 			}
 			else if (is_oid_with_suffix(te->d_name, ".removing", &oid))
 				removing = lappend(removing, psprintf("%s/%s", dbdir, te->d_name));
+			else if (is_oid_with_suffix(te->d_name, ".truncating", &oid))
+				truncating = lappend(truncating, psprintf("%s/%u", dbdir, oid));
 		}
 		if (dd != NULL)
 			FreeDir(dd);
 	}
 	FreeDir(d);
+	/* a truncate's new table takes the old one's place if it had begun to */
+	foreach(lc1, truncating)
+	{
+		char	   *dir = lfirst(lc1);
+		char	   *fresh = psprintf("%s.truncating", dir);
+		LsmEnv	   *env = lsm_env_posix();
+		LsmStatus	st;
+		LsmCode		rc;
+
+		if (env->exists(env, dir))
+			rc = env->remove_tree(env, fresh, &st);
+		else
+		{
+			rc = env->rename(env, fresh, dir, &st);
+			if (rc == LSM_OK)
+				rc = env->sync_dir(env, parent_of(dir), &st);
+			if (rc == LSM_OK)
+				ereport(LOG,
+						(errmsg("lsm_fdw put the empty table a TRUNCATE a crash interrupted had made in place of \"%s\"",
+								dir)));
+		}
+		if (rc != LSM_OK)
+			ereport(WARNING,
+					(errcode(lsm_errcode(st.code)),
+					 errmsg("lsm_fdw could not finish a TRUNCATE a crash interrupted"),
+					 errdetail("%s", st.msg)));
+	}
 	foreach(lc1, removing)
 	{
 		LsmStatus	st;

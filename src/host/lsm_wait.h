@@ -27,12 +27,13 @@ typedef enum LsmHostWaitKind
 extern int	lsm_commit_wait_timeout;
 extern bool lsm_debug_pause_flushes;
 extern bool lsm_debug_merge_error;
-extern int	lsm_debug_kill_in_drop;
+extern int	lsm_debug_kill_at;
 
-/* lsm_fdw.debug_kill_in_drop */
+/* lsm_fdw.debug_kill_at */
 #define LSM_DEBUG_KILL_OFF				0
-#define LSM_DEBUG_KILL_BEFORE_COMMIT	1
-#define LSM_DEBUG_KILL_AFTER_COMMIT		2
+#define LSM_DEBUG_KILL_DROP_BEFORE_COMMIT	1
+#define LSM_DEBUG_KILL_DROP_AFTER_COMMIT		2
+#define LSM_DEBUG_KILL_TRUNCATE_SWAP	3
 
 extern void lsm_wait_define_gucs(void);
 

@@ -14,6 +14,8 @@
  */
 #include "postgres.h"
 
+#include <signal.h>
+
 #include "access/xact.h"
 #include "access/xlog.h"
 #include "catalog/pg_database.h"
@@ -620,6 +622,38 @@ lsm_table_slot(Oid relid)
 }
 
 /*
+ * Make, in dir, the files of an empty table with the settings of a table
+ * and its floor (see lsm_truncate_slot).
+ */
+static bool
+build_empty_table(LsmTableSlot *slot, const char *dir,
+				  const LsmTableSettings *settings, uint64 floor, LsmStatus *st)
+{
+	LsmEnv	   *env = lsm_env_posix();
+	LsmOptions	opts;
+	LsmDb	   *db;
+	LsmStatus	ignore;
+
+	if (env->exists(env, dir) && env->remove_tree(env, dir, st) != LSM_OK)
+		return false;
+	lsm_write_settings(dir, settings);
+	lsm_table_options(dir, &opts, slot);
+	lsm_region_unlimited(true);
+	if (lsm_db_open(&opts, dir, &db, st) != LSM_OK)
+	{
+		lsm_region_unlimited(false);
+		return false;
+	}
+	lsm_region_unlimited(false);
+	if (lsm_db_raise_last_seq(db, floor, st) != LSM_OK)
+	{
+		(void) lsm_db_close(db, &ignore);
+		return false;
+	}
+	return lsm_db_close(db, st) == LSM_OK;
+}
+
+/*
  * lsm_truncate_slot
  *		Replace a table's engine by an empty one (a committed TRUNCATE, or
  *		its replay) that holds, as far as a replay is concerned, every
@@ -627,30 +661,45 @@ lsm_table_slot(Oid relid)
  *		the truncate are in it, truncated away.  Without that a replay
  *		applied them again to the empty table, and one of a bulk load,
  *		whose files its first ingest had consumed, failed every start:
- *		every lsm table of the server was unavailable.  Registry lock not
- *		held by the caller.
+ *		every lsm table of the server was unavailable.
+ *
+ *		The empty table is made aside, in <relid>.truncating, and takes the
+ *		place of the old one by two renames (the old one to <relid>.removing
+ *		first).  A crash at any point leaves the old table, or the new one
+ *		(lsm_sweep_interrupted_drops puts a complete <relid>.truncating in
+ *		place when <relid> is missing).  It used to remove the directory
+ *		and make a new one in its place: a crash in between left no
+ *		directory, the replay took the table for dropped, and the rows the
+ *		truncating transaction wrote after its TRUNCATE were lost.
+ *		Registry lock not held by the caller.
  */
 void
 lsm_truncate_slot(LsmTableSlot *slot, uint64 floor)
 {
 	Oid			dboid = slot->dboid;
 	Oid			relid = slot->relid;
+	char	   *dir = lsm_table_dir(dboid, relid);
+	char	   *fresh = psprintf("%s.truncating", dir);
+	char	   *gone = psprintf("%s.removing", dir);
+	char	   *parent = psprintf("%s/lsm_fdw/%u", DataDir, dboid);
+	LsmEnv	   *env = lsm_env_posix();
+	LsmTableSettings settings;
 	LsmStatus	st;
 
 	LWLockAcquire(lsm_shared->registry_lock, LW_EXCLUSIVE);
+	lsm_read_settings(dir, &settings);
+	lsm_slot_reset(slot, false);
+	if (!build_empty_table(slot, fresh, &settings, floor, &st) ||
+		(env->exists(env, gone) && env->remove_tree(env, gone, &st) != LSM_OK) ||
+		env->rename(env, dir, gone, &st) != LSM_OK ||
+		(lsm_debug_kill_at == LSM_DEBUG_KILL_TRUNCATE_SWAP && kill(MyProcPid, SIGKILL) != 0) ||
+		env->rename(env, fresh, dir, &st) != LSM_OK ||
+		env->sync_dir(env, parent, &st) != LSM_OK ||
+		env->remove_tree(env, gone, &st) != LSM_OK ||
+		lsm_slot_open_db(slot, dboid, relid, &st) == NULL)
 	{
-		char	   *dir = lsm_table_dir(dboid, relid);
-		LsmTableSettings settings;
-
-		lsm_read_settings(dir, &settings);
-		lsm_slot_reset(slot, true);
-		lsm_write_settings(dir, &settings);
-		if (lsm_slot_open_db(slot, dboid, relid, &st) == NULL ||
-			lsm_db_raise_last_seq(slot->db, floor, &st) != LSM_OK)
-		{
-			LWLockRelease(lsm_shared->registry_lock);
-			lsm_report(ERROR, &st, "truncate table");
-		}
+		LWLockRelease(lsm_shared->registry_lock);
+		lsm_report(ERROR, &st, "truncate table");
 	}
 	LWLockRelease(lsm_shared->registry_lock);
 }

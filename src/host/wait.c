@@ -51,12 +51,13 @@
 int			lsm_commit_wait_timeout = 60 * 1000;	/* ms; 0: no bound */
 bool		lsm_debug_pause_flushes = false;
 bool		lsm_debug_merge_error = false;
-int			lsm_debug_kill_in_drop = LSM_DEBUG_KILL_OFF;
+int			lsm_debug_kill_at = LSM_DEBUG_KILL_OFF;
 
-static const struct config_enum_entry kill_in_drop_options[] = {
+static const struct config_enum_entry kill_at_options[] = {
 	{"off", LSM_DEBUG_KILL_OFF, false},
-	{"before_commit", LSM_DEBUG_KILL_BEFORE_COMMIT, false},
-	{"after_commit", LSM_DEBUG_KILL_AFTER_COMMIT, false},
+	{"drop_before_commit", LSM_DEBUG_KILL_DROP_BEFORE_COMMIT, false},
+	{"drop_after_commit", LSM_DEBUG_KILL_DROP_AFTER_COMMIT, false},
+	{"truncate_swap", LSM_DEBUG_KILL_TRUNCATE_SWAP, false},
 	{NULL, 0, false}
 };
 
@@ -235,11 +236,11 @@ lsm_wait_define_gucs(void)
 							 false,
 							 PGC_SUSET, GUC_NOT_IN_SAMPLE,
 							 NULL, NULL, NULL);
-	DefineCustomEnumVariable("lsm_fdw.debug_kill_in_drop",
-							 "For tests only: a session whose transaction dropped lsm_fdw tables or databases kills itself (SIGKILL) once their drop markers are written, before_commit or after_commit (before the files are removed).",
+	DefineCustomEnumVariable("lsm_fdw.debug_kill_at",
+							 "For tests only: a session kills itself (SIGKILL) at a point a crash must be safe at: drop_before_commit, drop_after_commit (a transaction that dropped lsm_fdw tables or databases, its drop markers written, before the files are removed), truncate_swap (a committed TRUNCATE, between the two renames that put the new empty table in place).",
 							 NULL,
-							 &lsm_debug_kill_in_drop,
-							 LSM_DEBUG_KILL_OFF, kill_in_drop_options,
+							 &lsm_debug_kill_at,
+							 LSM_DEBUG_KILL_OFF, kill_at_options,
 							 PGC_SUSET, GUC_NOT_IN_SAMPLE,
 							 NULL, NULL, NULL);
 }
