@@ -329,13 +329,32 @@ lsm_acquire_sample_rows(Relation rel, int elevel, HeapTuple *rows, int targrows,
  * lsmAnalyzeForeignTable
  *		Offer the sampler; the page count is the table's bytes on disk.
  */
+static int
+acquire_no_rows(Relation rel, int elevel, HeapTuple *rows, int targrows,
+				double *totalrows, double *totaldeadrows)
+{
+	*totalrows = 0;
+	*totaldeadrows = 0;
+	return 0;
+}
+
 bool
 lsmAnalyzeForeignTable(Relation rel, AcquireSampleRowsFunc *func,
 					   BlockNumber *totalpages)
 {
-	LsmDb	   *db = lsm_open_table(rel);
+	LsmDb	   *db;
 	LsmDbStats	s;
+	LsmKeyInfo	ki;
 	uint64		bytes = 0;
+
+	if (!lsm_key_info_if_any(rel, &ki))
+	{
+		/* no key column, no row (plan.c) */
+		*totalpages = 1;
+		*func = acquire_no_rows;
+		return true;
+	}
+	db = lsm_open_table(rel);
 
 	lsm_db_stats(db, &s);
 	for (int i = 0; i < LSM_NUM_LEVELS; i++)

@@ -43,7 +43,7 @@ lsm_explain_access(StringInfo buf, ForeignScanState *node, const LsmAccess *acc,
 	const char *col;
 
 	appendStringInfoString(buf, lsm_access_name(acc->kind));
-	if (acc->kind == LSM_ACCESS_FULL)
+	if (acc->kind == LSM_ACCESS_FULL || acc->kind == LSM_ACCESS_NONE)
 		return;
 	lsm_key_info(rel, &ki);
 	dpcontext = set_deparse_context_plan(es->deparse_cxt, node->ss.ps.plan, NIL);

@@ -97,8 +97,9 @@ typedef enum LsmAccessKind
 	LSM_ACCESS_POINT = 1,		/* every key column = value */
 	LSM_ACCESS_MULTI = 2,		/* leading columns =, last = ANY(array) */
 	LSM_ACCESS_RANGE = 3,		/* leading columns =, next bounded or prefix */
-	LSM_ACCESS_MULTI_RANGE = 4	/* leading columns =, a non-last one =
+	LSM_ACCESS_MULTI_RANGE = 4,	/* leading columns =, a non-last one =
 								 * ANY(array): a range per value */
+	LSM_ACCESS_NONE = 5			/* no key column: the table holds no row */
 } LsmAccessKind;
 
 /* in options.c */
@@ -132,6 +133,7 @@ extern int	lsm_errcode(LsmCode code);
 extern void lsm_report(int elevel, const LsmStatus *st, const char *what);
 extern void lsm_key_info_build(Relation rel, LsmKeyInfo *ki);
 extern bool lsm_key_info_try(Relation rel, LsmKeyInfo *ki);
+extern bool lsm_key_info_if_any(Relation rel, LsmKeyInfo *ki);
 extern void lsm_notice_no_key(Relation rel);
 extern bool lsm_table_has_data(Relation rel);
 extern void lsm_copy_database_tables(Oid src, Oid dst);

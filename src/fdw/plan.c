@@ -14,6 +14,7 @@
 #include "optimizer/prep.h"
 
 #include "access/stratnum.h"
+#include "access/table.h"
 #include "catalog/pg_collation.h"
 #include "catalog/pg_am.h"
 #include "catalog/pg_type.h"
@@ -54,6 +55,7 @@ typedef struct LsmColQuals
 typedef struct LsmPlanInfo
 {
 	LsmKeyInfo	ki;
+	bool		nokey;			/* the table has no key column */
 	double		table_rows;		/* estimate of live rows */
 	LsmColQuals cols[INDEX_MAX_KEYS];
 } LsmPlanInfo;
@@ -563,8 +565,24 @@ lsmGetForeignRelSize(PlannerInfo *root, RelOptInfo *baserel, Oid foreigntableid)
 	LsmPlanInfo *pi = palloc0(sizeof(LsmPlanInfo));
 	LsmAccess	acc;
 	ListCell   *lc;
+	Relation	rel;
 
-	lsm_key_info_for_relid(foreigntableid, &pi->ki);
+	/*
+	 * A table without key (pg_dump creates one before its ALTERs add the
+	 * key) cannot hold a row: reading it returns none, so that a dump with
+	 * --include-foreign-data of such a table does not fail.  Writes are
+	 * refused (modify.c, direct.c).
+	 */
+	rel = table_open(foreigntableid, NoLock);
+	pi->nokey = !lsm_key_info_if_any(rel, &pi->ki);
+	table_close(rel, NoLock);
+	baserel->fdw_private = pi;
+	if (pi->nokey)
+	{
+		baserel->rows = 1;
+		baserel->tuples = 0;
+		return;
+	}
 
 	refuse_ctid_in_scan(root, baserel, foreigntableid);
 
@@ -658,6 +676,15 @@ lsmGetForeignPaths(PlannerInfo *root, RelOptInfo *baserel, Oid foreigntableid)
 	List	   *pathkeys = NIL;
 	ListCell   *lc;
 
+	if (pi->nokey)
+	{
+		memset(&acc, 0, sizeof(acc));
+		acc.kind = LSM_ACCESS_NONE;
+		add_path(baserel, (Path *)
+				 create_foreignscan_path(root, baserel, NULL, 1, 0, 0, NIL, NULL,
+										 NULL, lsm_access_to_list(&acc)));
+		return;
+	}
 	choose_access(pi, &acc);
 	rows_read = access_rows(pi, &acc, baserel->rows);
 	access_cost(&acc, rows_read, &startup, &total);

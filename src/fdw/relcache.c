@@ -163,6 +163,22 @@ lsm_key_info(Relation rel, LsmKeyInfo *ki)
 }
 
 /*
+ * lsm_key_info_if_any
+ *		lsm_key_info, or false for a table without key column.
+ */
+bool
+lsm_key_info_if_any(Relation rel, LsmKeyInfo *ki)
+{
+	LsmRelCacheEntry *e = rel_cache_entry(RelationGetRelid(rel));
+
+	if (!(e->ki_valid && e->natts == RelationGetDescr(rel)->natts) &&
+		!lsm_key_info_try(rel, ki))
+		return false;
+	lsm_key_info(rel, ki);
+	return true;
+}
+
+/*
  * lsm_cached_settings
  *		The effective settings of a table (lsm_settings_for_table), from the
  *		cache.

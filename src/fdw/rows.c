@@ -216,7 +216,7 @@ lsm_key_info_build(Relation rel, LsmKeyInfo *ki)
 				(errcode(ERRCODE_INVALID_TABLE_DEFINITION),
 				 errmsg("lsm_fdw table \"%s\" has no key column",
 						RelationGetRelationName(rel)),
-				 errdetail("A lsm_fdw table cannot be used until some of its columns are marked as key."),
+				 errdetail("A lsm_fdw table cannot be written until some of its columns are marked as key; until then it holds no row."),
 				 no_key_hint(rel)));
 }
 
@@ -230,7 +230,7 @@ lsm_notice_no_key(Relation rel)
 	ereport(NOTICE,
 			(errmsg("lsm_fdw table \"%s\" has no key column yet",
 					RelationGetRelationName(rel)),
-			 errdetail("The table cannot be used until some of its columns are marked as key."),
+			 errdetail("The table cannot be written until some of its columns are marked as key; until then it holds no row."),
 			 no_key_hint(rel)));
 }
 

@@ -283,6 +283,10 @@ compute_targets(LsmScanState *ss, ExprContext *econtext)
 	prefix = ss->prefix;
 	switch (ss->acc.kind)
 	{
+		case LSM_ACCESS_NONE:
+			ss->empty = true;	/* not reached: the scan starts empty */
+			break;
+
 		case LSM_ACCESS_POINT:
 			ss->keys = &ss->prefix;
 			ss->nkeys_to_get = 1;
@@ -836,6 +840,13 @@ lsmBeginForeignScan(ForeignScanState *node, int eflags)
 	lsm_access_from_plan(plan->fdw_private, states, &ss->acc);
 	if (eflags & EXEC_FLAG_EXPLAIN_ONLY)
 		return;
+	if (ss->acc.kind == LSM_ACCESS_NONE)
+	{
+		/* no key column, no row, no engine */
+		ss->started = true;
+		ss->empty = true;
+		return;
+	}
 
 	lsm_key_info(rel, &ss->ki);
 	ss->wanted = lsm_access_wanted_attrs(plan->fdw_private, RelationGetDescr(rel)->natts);
@@ -915,7 +926,8 @@ lsmReScanForeignScan(ForeignScanState *node)
 	 * (txn_upto is not moved), so a rescanned subquery or inner side never
 	 * sees rows the same statement wrote, as with a heap snapshot.
 	 */
-	ss->started = false;
+	if (ss->acc.kind != LSM_ACCESS_NONE)
+		ss->started = false;
 }
 
 /*
@@ -979,7 +991,7 @@ lsmExplainForeignScan(ForeignScanState *node, ExplainState *es)
 		lsm_explain_access(&buf, node, acc, es);
 	else
 		appendStringInfoString(&buf, lsm_access_name(acc->kind));
-	if (acc->kind != LSM_ACCESS_FULL && !es->verbose)
+	if (acc->kind != LSM_ACCESS_FULL && acc->kind != LSM_ACCESS_NONE && !es->verbose)
 	{
 		/* key columns the access constrains: equalities, plus a bounded one */
 		int			ncols = acc->neq;

@@ -115,6 +115,8 @@ lsm_access_name(LsmAccessKind kind)
 			return "range";
 		case LSM_ACCESS_MULTI_RANGE:
 			return "multi-range";
+		case LSM_ACCESS_NONE:
+			return "none (the table has no key column, so no row)";
 		case LSM_ACCESS_FULL:
 			break;
 	}
