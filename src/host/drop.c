@@ -330,6 +330,13 @@ lsm_drop_xact_event(XactEvent event)
 		pending_db_drops = NIL;
 		pending_db_copies = NIL;
 	}
+	else if (event == XACT_EVENT_PREPARE)
+	{
+		/* nothing to do (PRE_PREPARE refused drops); the lists are freed */
+		pending_drops = NIL;
+		pending_db_drops = NIL;
+		pending_db_copies = NIL;
+	}
 }
 
 /*
