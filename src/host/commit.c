@@ -25,9 +25,12 @@
 #include "postgres.h"
 
 #include <sched.h>
+#include <signal.h>
 
 #include "access/transam.h"
 #include "access/xact.h"
+#include "access/xlog.h"
+#include "replication/message.h"
 #include "miscadmin.h"
 #include "storage/proc.h"
 #include "utils/hsearch.h"
@@ -806,6 +809,21 @@ lsm_commit_prepare(TransactionId xid, int ntables, LsmCommitTable *tables)
 	lsm_commit_waits_end();
 
 	/*
+	 * The xid names this transaction in the PREPARE only once Postgres's
+	 * WAL holds a durable record of it: a crash forgets an xid no durable
+	 * record carries and hands it out again, and a replay then took the
+	 * PREPARE of a transaction that never committed for that of the later
+	 * one that got the same xid and did (its rows came back after a crash,
+	 * or two).  A transaction that wrote only temporary or unlogged tables
+	 * has no WAL record at all, hence one of our own.
+	 */
+#if PG_VERSION_NUM >= 170000
+	XLogFlush(LogLogicalMessage("lsm_fdw", "", 0, false, false));
+#else
+	XLogFlush(LogLogicalMessage("lsm_fdw", "", 0, false));
+#endif
+
+	/*
 	 * Published before the append, so the log's retention never passes a
 	 * record that is still waiting for its RESOLVE.
 	 */
@@ -831,6 +849,8 @@ lsm_commit_prepare(TransactionId xid, int ntables, LsmCommitTable *tables)
 				 errmsg("lsm_fdw could not fsync its log"),
 				 errdetail("%s", st.msg)));
 	try_publish();				/* commits this fsync covered */
+	if (lsm_debug_kill_at == LSM_DEBUG_KILL_PREPARED)
+		(void) kill(MyProcPid, SIGKILL);
 	prepared_ntables = ntables;
 	prepared_tables = tables;
 	prepared_xid = xid;
@@ -853,6 +873,7 @@ lsm_commit_resolve(bool committed)
 	uint64		end;
 	LsmStatus	st;
 	bool		ingest = false;
+	bool		truncate = false;
 
 	if (prepared_payload == NULL)
 		return;
@@ -878,7 +899,19 @@ lsm_commit_resolve(bool committed)
 	fs.batches = prepared_payload;
 	fs.stamp_seq = true;
 	for (int i = 0; i < prepared_ntables; i++)
+	{
 		ingest |= prepared_tables[i].n_ingest > 0;
+		truncate |= prepared_tables[i].truncate;
+	}
+
+	/*
+	 * An ingest or a truncate changes table files at once, which nothing
+	 * takes back: Postgres's commit record, asynchronous under
+	 * synchronous_commit off, must be durable first (lsm_pre_flush does
+	 * the same for the rows of a memtable).
+	 */
+	if (ingest || truncate)
+		XLogFlush(XactLastCommitEnd);
 
 	HOLD_INTERRUPTS();
 	lsm_commit_waits_begin();
@@ -971,6 +1004,29 @@ keep_files(const uint8 *names, size_t len, uint32 n)
 		lsm_bulk_keep(pnstrdup((const char *) p + 4, nl));
 		p += 4 + nl;
 	}
+}
+
+/*
+ * Whether Postgres committed xid, for the replay (after Postgres's own
+ * recovery: a transaction not committed then never will be).  An xid older
+ * than pg_xact cannot be asked; such a record is older than anything the
+ * log keeps unapplied, so it counts as committed.
+ */
+static bool
+pg_committed(TransactionId xid)
+{
+	bool		old;
+
+	LWLockAcquire(XactTruncationLock, LW_SHARED);
+#if PG_VERSION_NUM >= 170000
+	old = TransactionIdPrecedes(xid, TransamVariables->oldestClogXid);
+#else
+	old = TransactionIdPrecedes(xid, ShmemVariableCache->oldestClogXid);
+#endif
+	if (!old)
+		old = TransactionIdDidCommit(xid);
+	LWLockRelease(XactTruncationLock);
+	return old;
 }
 
 /*
@@ -1105,6 +1161,18 @@ lsm_replay_record(void *arg, uint64_t lsn, LsmSlice payload, LsmStatus *st)
 					break;		/* its PREPARE is older than the log: applied */
 				if (payload.len < 9 + 8 * (size_t) n)
 					elog(ERROR, "lsm_fdw log record is malformed");
+				if (!pg_committed(xid))
+				{
+					/*
+					 * Postgres's commit record, asynchronous, was lost in
+					 * the crash, this RESOLVE was not: the transaction did
+					 * not commit, and no table file holds its rows
+					 * (lsm_pre_flush).
+					 */
+					pfree(e->payload);
+					hash_search(replay_prepared, &xid, HASH_REMOVE, NULL);
+					break;
+				}
 				seqs = palloc(sizeof(uint64) * Max(n, 1));
 				for (uint32 i = 0; i < n; i++)
 					seqs[i] = get64(p + 9 + 8 * i);
@@ -1141,7 +1209,7 @@ lsm_replay_finish(void)
 		hash_seq_init(&seq, replay_prepared);
 		while ((e = hash_seq_search(&seq)) != NULL)
 		{
-			if (TransactionIdDidCommit(e->xid))
+			if (pg_committed(e->xid))
 			{
 				uint32		n = get32(e->payload + 5);
 				uint64	   *seqs = palloc(sizeof(uint64) * Max(n, 1));
@@ -1192,6 +1260,15 @@ lsm_pre_flush(void *arg, LsmSeq max_seq)
 
 	if (s->xlog == NULL)
 		return true;			/* recovery: the records came from the disk */
+
+	/*
+	 * Nor before Postgres's commit records of the transactions that were
+	 * decided there: with synchronous_commit off their rows are applied
+	 * before those are durable, and a crash that lost one must find none
+	 * of its rows in a table file (the replay then leaves them out).
+	 */
+	if (!RecoveryInProgress())
+		XLogFlush(GetXLogInsertRecPtr());
 	if (lsm_xlog_flush(s->xlog, lsm_xlog_insert_lsn(s->xlog), &st) != LSM_OK)
 		ereport(PANIC,
 				(errcode(lsm_errcode(st.code)),

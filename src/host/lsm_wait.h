@@ -34,6 +34,7 @@ extern int	lsm_debug_kill_at;
 #define LSM_DEBUG_KILL_DROP_BEFORE_COMMIT	1
 #define LSM_DEBUG_KILL_DROP_AFTER_COMMIT		2
 #define LSM_DEBUG_KILL_TRUNCATE_SWAP	3
+#define LSM_DEBUG_KILL_PREPARED			4
 
 extern void lsm_wait_define_gucs(void);
 

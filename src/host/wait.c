@@ -58,6 +58,7 @@ static const struct config_enum_entry kill_at_options[] = {
 	{"drop_before_commit", LSM_DEBUG_KILL_DROP_BEFORE_COMMIT, false},
 	{"drop_after_commit", LSM_DEBUG_KILL_DROP_AFTER_COMMIT, false},
 	{"truncate_swap", LSM_DEBUG_KILL_TRUNCATE_SWAP, false},
+	{"prepared", LSM_DEBUG_KILL_PREPARED, false},
 	{NULL, 0, false}
 };
 
@@ -237,7 +238,7 @@ lsm_wait_define_gucs(void)
 							 PGC_SUSET, GUC_NOT_IN_SAMPLE,
 							 NULL, NULL, NULL);
 	DefineCustomEnumVariable("lsm_fdw.debug_kill_at",
-							 "For tests only: a session kills itself (SIGKILL) at a point a crash must be safe at: drop_before_commit, drop_after_commit (a transaction that dropped lsm_fdw tables or databases, its drop markers written, before the files are removed), truncate_swap (a committed TRUNCATE, between the two renames that put the new empty table in place).",
+							 "For tests only: a session kills itself (SIGKILL) at a point a crash must be safe at: drop_before_commit, drop_after_commit (a transaction that dropped lsm_fdw tables or databases, its drop markers written, before the files are removed), truncate_swap (a committed TRUNCATE, between the two renames that put the new empty table in place), prepared (a transaction that also wrote Postgres data, its lsm_fdw PREPARE record durable, before Postgres's commit record).",
 							 NULL,
 							 &lsm_debug_kill_at,
 							 LSM_DEBUG_KILL_OFF, kill_at_options,
