@@ -131,6 +131,7 @@ _PG_init(void)
 	lsm_shmem_install_hooks();
 	lsm_register_workers();
 	lsm_xact_init();
+	lsm_snapshot_install_hook();
 
 #if PG_VERSION_NUM >= 150000
 	MarkGUCPrefixReserved("lsm_fdw");

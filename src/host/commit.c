@@ -32,6 +32,7 @@
 #include "access/xlog.h"
 #include "replication/message.h"
 #include "miscadmin.h"
+#include "storage/lock.h"
 #include "storage/proc.h"
 #include "utils/hsearch.h"
 #include "utils/memutils.h"
@@ -149,6 +150,8 @@ fill(void *arg, uint8_t *payload, size_t len, uint64_t lsn)
 		seq += n;
 		t->ticket = pg_atomic_fetch_add_u64(&t->slot->next_ticket, 1);
 	}
+	if (fs->stamp_seq)
+		lsm_pg_visible_numbered(pg_atomic_read_u64(&s->next_seq));
 	pg_atomic_write_u64(&s->next_seq, seq);
 	fs->hi = seq - 1;
 	SpinLockAcquire(&s->ring_lock);
@@ -823,6 +826,9 @@ lsm_commit_prepare(TransactionId xid, int ntables, LsmCommitTable *tables)
 	XLogFlush(LogLogicalMessage("lsm_fdw", "", 0, false));
 #endif
 
+	/* before Postgres can show it committed (pg_visible.c) */
+	lsm_pg_visible_begin(xid);
+
 	/*
 	 * Published before the append, so the log's retention never passes a
 	 * record that is still waiting for its RESOLVE.
@@ -881,7 +887,17 @@ lsm_commit_resolve(bool committed)
 	{
 		pg_atomic_write_u64(&s->prepared_lsn[me], PG_UINT64_MAX);
 		prepared_payload = NULL;
+		lsm_pg_visible_end();
 		return;
+	}
+	if (lsm_debug_resolve_lock != 0)
+	{
+		LOCKTAG		tag;
+
+		/* as pg_advisory_lock(n) then pg_advisory_unlock(n) would */
+		SET_LOCKTAG_ADVISORY(tag, MyDatabaseId, 0, (uint32) lsm_debug_resolve_lock, 1);
+		(void) LockAcquire(&tag, ExclusiveLock, false, false);
+		LockRelease(&tag, ExclusiveLock, false);
 	}
 
 	len = 1 + 4 + 4 + 8 * prepared_ntables;
@@ -952,6 +968,7 @@ lsm_commit_resolve(bool committed)
 		mark_done(fs.ring_pos, 0, false);
 	pg_atomic_write_u64(&s->prepared_lsn[me], PG_UINT64_MAX);
 	wait_visible(fs.hi, 0);
+	lsm_pg_visible_end();
 	lsm_commit_waits_end();
 	RESUME_INTERRUPTS();
 	prepared_payload = NULL;
@@ -966,6 +983,7 @@ lsm_commit_forget(void)
 {
 	if (prepared_payload != NULL && lsm_shared != NULL)
 		pg_atomic_write_u64(&lsm_shared->prepared_lsn[lsm_my_procno()], PG_UINT64_MAX);
+	lsm_pg_visible_end();
 	prepared_payload = NULL;
 	prepared_tables = NULL;
 	prepared_ntables = 0;

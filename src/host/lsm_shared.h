@@ -227,6 +227,18 @@ extern void lsm_keylock_commit_blind(bool pg_decided);
 /* in blind_order.c: the commit order of blind writes (keylock.c) */
 extern Size lsm_blind_order_shmem_size(void);
 extern void lsm_blind_order_shmem_init(void);
+
+/* pg_visible.c */
+extern Size lsm_pg_visible_shmem_size(void);
+extern void lsm_pg_visible_shmem_init(void);
+extern void lsm_pg_visible_begin(TransactionId xid);
+extern void lsm_pg_visible_numbered(uint64 first_seq);
+extern void lsm_pg_visible_end(void);
+extern void lsm_pg_visible_wait(void);
+extern uint64 lsm_pg_visible_cap(uint64 point);
+
+/* snapshot.c */
+extern void lsm_snapshot_install_hook(void);
 extern uint64 lsm_blind_order_bit(uint32 keyhash);
 extern void lsm_blind_order_commit(bool pg_decided, uint64 keymask, int ntables,
 								   const Oid *tables);

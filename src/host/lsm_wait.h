@@ -28,6 +28,7 @@ extern int	lsm_commit_wait_timeout;
 extern bool lsm_debug_pause_flushes;
 extern bool lsm_debug_merge_error;
 extern int	lsm_debug_kill_at;
+extern int	lsm_debug_resolve_lock;
 
 /* lsm_fdw.debug_kill_at */
 #define LSM_DEBUG_KILL_OFF				0

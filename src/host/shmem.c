@@ -232,6 +232,7 @@ lsm_shmem_request(void)
 	RequestAddinShmemSpace(lsm_shmem_size());
 	RequestAddinShmemSpace(lsm_fastlock_shmem_size());
 	RequestAddinShmemSpace(lsm_blind_order_shmem_size());
+	RequestAddinShmemSpace(lsm_pg_visible_shmem_size());
 	RequestAddinShmemSpace(lsm_wakeup_shmem_size());
 	RequestNamedLWLockTranche("lsm_fdw", 1);
 }
@@ -319,6 +320,7 @@ lsm_shmem_startup(void)
 		heap = lsm_shared->heap;
 	lsm_fastlock_shmem_init();
 	lsm_blind_order_shmem_init();
+	lsm_pg_visible_shmem_init();
 	lsm_wakeup_shmem_init();
 	LWLockRelease(AddinShmemInitLock);
 }

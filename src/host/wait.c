@@ -52,6 +52,7 @@ int			lsm_commit_wait_timeout = 60 * 1000;	/* ms; 0: no bound */
 bool		lsm_debug_pause_flushes = false;
 bool		lsm_debug_merge_error = false;
 int			lsm_debug_kill_at = LSM_DEBUG_KILL_OFF;
+int			lsm_debug_resolve_lock = 0;
 
 static const struct config_enum_entry kill_at_options[] = {
 	{"off", LSM_DEBUG_KILL_OFF, false},
@@ -237,6 +238,13 @@ lsm_wait_define_gucs(void)
 							 false,
 							 PGC_SUSET, GUC_NOT_IN_SAMPLE,
 							 NULL, NULL, NULL);
+	DefineCustomIntVariable("lsm_fdw.debug_resolve_lock",
+							"For tests only: the COMMIT of a transaction that wrote heap and lsm tables waits for this advisory lock after Postgres shows it committed, before its lsm rows are numbered and published.",
+							"0, the default, waits for nothing.",
+							&lsm_debug_resolve_lock,
+							0, 0, INT_MAX,
+							PGC_SUSET, GUC_NOT_IN_SAMPLE,
+							NULL, NULL, NULL);
 	DefineCustomEnumVariable("lsm_fdw.debug_kill_at",
 							 "For tests only: a session kills itself (SIGKILL) at a point a crash must be safe at: drop_before_commit, drop_after_commit (a transaction that dropped lsm_fdw tables or databases, its drop markers written, before the files are removed), truncate_swap (a committed TRUNCATE, between the two renames that put the new empty table in place), prepared (a transaction that also wrote Postgres data, its lsm_fdw PREPARE record durable, before Postgres's commit record).",
 							 NULL,
