@@ -928,6 +928,15 @@ lsm_commit_resolve(bool committed)
 	 */
 	if (ingest || truncate)
 		XLogFlush(XactLastCommitEnd);
+	else
+	{
+		/* for lsm_pre_flush: a table file must not hold rows before this */
+		uint64		cur = pg_atomic_read_u64(&s->pg_commit_lsn);
+
+		while (cur < XactLastCommitEnd &&
+			   !pg_atomic_compare_exchange_u64(&s->pg_commit_lsn, &cur, XactLastCommitEnd))
+			;
+	}
 
 	HOLD_INTERRUPTS();
 	lsm_commit_waits_begin();
@@ -1286,7 +1295,36 @@ lsm_pre_flush(void *arg, LsmSeq max_seq)
 	 * of its rows in a table file (the replay then leaves them out).
 	 */
 	if (!RecoveryInProgress())
-		XLogFlush(GetXLogInsertRecPtr());
+	{
+		XLogRecPtr	upto = (XLogRecPtr) pg_atomic_read_u64(&s->pg_commit_lsn);
+		volatile bool ok = true;
+
+		/*
+		 * The end of a commit record, not the insert position: that one,
+		 * on a page boundary, points past the page header of a page not
+		 * yet begun, and XLogFlush raised an ERROR through the engine's
+		 * flush (which then never flushed that table again).
+		 */
+		if (upto > 0 && upto > GetFlushRecPtr(NULL))
+		{
+			MemoryContext cxt = CurrentMemoryContext;
+
+			PG_TRY();
+			{
+				XLogFlush(upto);
+			}
+			PG_CATCH();
+			{
+				MemoryContextSwitchTo(cxt);
+				EmitErrorReport();
+				FlushErrorState();
+				ok = false;
+			}
+			PG_END_TRY();
+		}
+		if (!ok)
+			return false;		/* the flush fails, and is tried again */
+	}
 	if (lsm_xlog_flush(s->xlog, lsm_xlog_insert_lsn(s->xlog), &st) != LSM_OK)
 		ereport(PANIC,
 				(errcode(lsm_errcode(st.code)),

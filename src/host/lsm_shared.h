@@ -139,6 +139,7 @@ typedef struct LsmShared
 	/* memtable pool accounting */
 	pg_atomic_uint64 memtable_bytes;
 	pg_atomic_uint64 memtable_waiters;
+	pg_atomic_uint64 pg_commit_lsn;	/* end of the newest PG-decided commit applied */
 
 	/* per process: oldest sequence number its transaction reads at */
 	int			n_procs;

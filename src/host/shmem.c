@@ -297,6 +297,7 @@ lsm_shmem_startup(void)
 		pg_atomic_init_u32(&s->maint_pgprocno, PG_UINT32_MAX);
 		pg_atomic_init_u64(&s->memtable_bytes, 0);
 		pg_atomic_init_u64(&s->memtable_waiters, 0);
+		pg_atomic_init_u64(&s->pg_commit_lsn, 0);
 		s->registry_lock = &(GetNamedLWLockTranche("lsm_fdw"))->lock;
 
 		/*

@@ -137,15 +137,25 @@ lsm_wait_ready(void)
 /*
  * lsm_idle_memtable_size
  *		The memtable an idle table (just opened, or flushed) holds: 1MB, or
- *		1/64 of a small pool (at least 64kB), so that tens of open tables do
- *		not fill the pool by themselves.
+ *		1/64 of a small pool, and less as the pool fills (a sixteenth of what
+ *		is free), at least 64kB, so that open tables do not fill the pool by
+ *		themselves.  Each open table holding 1MB, 411 open tables once
+ *		filled the 256MB pool and the shared memory behind it, and a commit
+ *		already in the log then waited for memtable room without end.
  */
+#define LSM_MIN_MEMTABLE	((size_t) 64 * 1024)
+
 size_t
 lsm_idle_memtable_size(void)
 {
-	return Min((size_t) 1024 * 1024,
-			   Max((size_t) 64 * 1024, (size_t) lsm_memtable_memory * 1024 / 64));
+	uint64		limit = (uint64) lsm_memtable_memory * 1024;
+	uint64		used = lsm_shared ? pg_atomic_read_u64(&lsm_shared->memtable_bytes) : 0;
+	size_t		size = Min((size_t) 1024 * 1024, (size_t) (limit / 64));
+
+	size = Min(size, (size_t) ((used < limit ? limit - used : 0) / 16));
+	return Max(size, LSM_MIN_MEMTABLE);
 }
+
 
 static bool
 has_log_file(void *arg, const char *name)
@@ -560,6 +570,7 @@ lsm_open_table(Relation rel)
 	{
 		char	   *dir = lsm_table_dir(MyDatabaseId, relid);
 		LsmTableSettings settings;
+
 
 		/* the first open ever: the settings file goes first */
 		if (!lsm_env_posix()->exists(lsm_env_posix(), psprintf("%s/OPTIONS", dir)))
