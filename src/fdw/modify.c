@@ -235,6 +235,7 @@ key_exists(LsmModifyState *ms, LsmSlice key)
 	LsmReadOptions ro;
 	LsmStatus	st;
 	LsmCode		rc;
+	LsmSeq		found_seq = 0;
 
 	lsm_lock_key(RelationGetRelid(ms->rel), key);
 	t = lsm_txn_lookup(ms->txn, key, lsm_txn_nops(ms->txn), &value);
@@ -251,14 +252,25 @@ key_exists(LsmModifyState *ms, LsmSlice key)
 	}
 	lsm_read_options_init(&ro);
 	ro.read_seq = lsm_newest_point();
+	ro.found_seq = &found_seq;
 	rc = lsm_db_get(ms->db, &ro, key, &ms->valbuf, &st);
 	if (rc == LSM_NOT_FOUND)
 		return false;
 	if (rc != LSM_OK)
 		lsm_report(ERROR, &st, "check for an existing key");
 	/* an expired row is absent: an INSERT of its key replaces it */
-	return !lsm_row_expired(&ms->ki, RelationGetDescr(ms->rel),
-							lsm_buf_slice(&ms->valbuf));
+	if (lsm_row_expired(&ms->ki, RelationGetDescr(ms->rel), lsm_buf_slice(&ms->valbuf)))
+		return false;
+
+	/*
+	 * ON CONFLICT DO NOTHING skipping a row its REPEATABLE READ snapshot
+	 * does not see would hide the conflict: 40001, as heap's does.
+	 */
+	if (ms->do_nothing && IsolationUsesXactSnapshot() && found_seq > lsm_read_point())
+		ereport(ERROR,
+				(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
+				 errmsg("could not serialize access due to concurrent update")));
+	return true;
 }
 
 /* Key of the row in slot, into ms->key; ERROR on a NULL or too-long key. */
