@@ -168,6 +168,23 @@ has_log_file(void *arg, const char *name)
 }
 
 /*
+ * Open the shared engine of the table in dir with slot's options; its first
+ * memtable may go past the pool (it is small, lsm_idle_memtable_size).
+ */
+static LsmCode
+open_engine(LsmTableSlot *slot, const char *dir, LsmDb **db, LsmStatus *st)
+{
+	LsmOptions	opts;
+	LsmCode		rc;
+
+	lsm_table_options(dir, &opts, slot);
+	lsm_region_unlimited(true);
+	rc = lsm_db_open(&opts, dir, db, st);
+	lsm_region_unlimited(false);
+	return rc;
+}
+
+/*
  * lsm_slot_open_db
  *		Open a table's engine into slot (registry lock held exclusively).
  *
@@ -205,14 +222,8 @@ lsm_slot_open_db(LsmTableSlot *slot, Oid dboid, Oid relid, LsmStatus *st)
 		if (lsm_db_close(db, st) != LSM_OK)
 			return NULL;
 	}
-	lsm_table_options(dir, &opts, slot);
-	lsm_region_unlimited(true);
-	if (lsm_db_open(&opts, dir, &db, st) != LSM_OK)
-	{
-		lsm_region_unlimited(false);
+	if (open_engine(slot, dir, &db, st) != LSM_OK)
 		return NULL;
-	}
-	lsm_region_unlimited(false);
 	slot->dboid = dboid;
 	slot->relid = relid;
 	slot->db = db;
@@ -641,21 +652,14 @@ build_empty_table(LsmTableSlot *slot, const char *dir,
 				  const LsmTableSettings *settings, uint64 floor, LsmStatus *st)
 {
 	LsmEnv	   *env = lsm_env_posix();
-	LsmOptions	opts;
 	LsmDb	   *db;
 	LsmStatus	ignore;
 
 	if (env->exists(env, dir) && env->remove_tree(env, dir, st) != LSM_OK)
 		return false;
 	lsm_write_settings(dir, settings);
-	lsm_table_options(dir, &opts, slot);
-	lsm_region_unlimited(true);
-	if (lsm_db_open(&opts, dir, &db, st) != LSM_OK)
-	{
-		lsm_region_unlimited(false);
+	if (open_engine(slot, dir, &db, st) != LSM_OK)
 		return false;
-	}
-	lsm_region_unlimited(false);
 	if (lsm_db_raise_last_seq(db, floor, st) != LSM_OK)
 	{
 		(void) lsm_db_close(db, &ignore);
