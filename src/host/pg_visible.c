@@ -41,6 +41,8 @@
 
 #include "miscadmin.h"
 #include "port/atomics.h"
+#include "storage/ipc.h"
+#include "storage/pmsignal.h"
 #include "storage/shmem.h"
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
@@ -266,6 +268,14 @@ lsm_pg_visible_wait(void)
 			pg_usleep(100L);
 			pgstat_report_wait_end();
 			CHECK_FOR_INTERRUPTS();
+
+			/*
+			 * A postmaster killed with the committer leaves its entry: an
+			 * orphan waiting here kept the shared memory, and no new
+			 * server could start (t/001_crash.pl).
+			 */
+			if (!PostmasterIsAlive())
+				proc_exit(1);
 		}
 	}
 	pg_memory_barrier();
