@@ -10,8 +10,9 @@
  * taken after the first step, its read point before the second), or the
  * reverse (the snapshot taken before the first step, the point after the
  * second).  A pgbench run of four such writers and two readers comparing
- * the counts of both tables saw both, in 1% (READ COMMITTED) and 19%
- * (REPEATABLE READ) of the reads.
+ * the counts of both tables saw both within seconds; points taken at the
+ * executor's start and pending commits waited for, but no ended ones
+ * kept, still left 1% (READ COMMITTED) and 19% (REPEATABLE READ).
  *
  * So from its PRE_COMMIT until its rows are published such a transaction
  * is *pending* here: its xid and, once numbered, its first sequence
