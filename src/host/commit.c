@@ -34,6 +34,7 @@
 #include "miscadmin.h"
 #include "storage/lock.h"
 #include "storage/proc.h"
+#include "storage/procarray.h"
 #include "utils/hsearch.h"
 #include "utils/memutils.h"
 #include "utils/wait_event.h"
@@ -1034,26 +1035,42 @@ keep_files(const uint8 *names, size_t len, uint32 n)
 }
 
 /*
- * Whether Postgres committed xid, for the replay (after Postgres's own
- * recovery: a transaction not committed then never will be).  An xid older
- * than pg_xact cannot be asked; such a record is older than anything the
- * log keeps unapplied, so it counts as committed.
+ * lsm_xid_outcome
+ *		What pg_xact says of xid, after Postgres's own recovery (a
+ *		transaction not committed then never will be): LSM_XID_COMMITTED,
+ *		LSM_XID_NOT_COMMITTED, LSM_XID_IN_PROGRESS, or LSM_XID_TOO_OLD when
+ *		pg_xact no longer holds it.  The replay and drop markers ask.
+ */
+int
+lsm_xid_outcome(TransactionId xid)
+{
+	int			outcome;
+
+	LWLockAcquire(XactTruncationLock, LW_SHARED);
+#if PG_VERSION_NUM >= 170000
+	if (TransactionIdPrecedes(xid, TransamVariables->oldestClogXid))
+#else
+	if (TransactionIdPrecedes(xid, ShmemVariableCache->oldestClogXid))
+#endif
+		outcome = LSM_XID_TOO_OLD;
+	else if (TransactionIdIsInProgress(xid))
+		outcome = LSM_XID_IN_PROGRESS;
+	else
+		outcome = TransactionIdDidCommit(xid) ? LSM_XID_COMMITTED : LSM_XID_NOT_COMMITTED;
+	LWLockRelease(XactTruncationLock);
+	return outcome;
+}
+
+/*
+ * Whether Postgres committed the xid of a replayed record.  One older than
+ * pg_xact is older than anything the log keeps unapplied: committed.
  */
 static bool
 pg_committed(TransactionId xid)
 {
-	bool		old;
+	int			outcome = lsm_xid_outcome(xid);
 
-	LWLockAcquire(XactTruncationLock, LW_SHARED);
-#if PG_VERSION_NUM >= 170000
-	old = TransactionIdPrecedes(xid, TransamVariables->oldestClogXid);
-#else
-	old = TransactionIdPrecedes(xid, ShmemVariableCache->oldestClogXid);
-#endif
-	if (!old)
-		old = TransactionIdDidCommit(xid);
-	LWLockRelease(XactTruncationLock);
-	return old;
+	return outcome == LSM_XID_COMMITTED || outcome == LSM_XID_TOO_OLD;
 }
 
 /*

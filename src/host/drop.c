@@ -23,8 +23,6 @@
 #include "port/pg_crc32c.h"
 #include "storage/copydir.h"
 #include "storage/fd.h"
-#include "storage/lwlock.h"
-#include "storage/procarray.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
@@ -32,6 +30,7 @@
 #include "lsm.h"
 #include "lsm_fdw.h"
 #include "lsm_shared.h"
+#include "lsm_commit.h"
 #include "lsm_wait.h"
 
 static bool
@@ -607,8 +606,7 @@ marker_outcome(const char *path)
 	int			fd;
 	ssize_t		got;
 	FullTransactionId fxid;
-	TransactionId xid;
-	TransactionId oldest;
+	int			outcome;
 
 	fd = OpenTransientFile(path, O_RDONLY | PG_BINARY);
 	if (fd < 0)
@@ -624,23 +622,13 @@ marker_outcome(const char *path)
 	if (got != sizeof(m) || m.magic != DROP_MARKER_MAGIC || !EQ_CRC32C(m.crc, marker_crc(&m)))
 		return 0;
 	fxid = FullTransactionIdFromU64(m.full_xid);
-	xid = XidFromFullTransactionId(fxid);
-	LWLockAcquire(XactTruncationLock, LW_SHARED);
-#if PG_VERSION_NUM >= 170000
-	oldest = TransamVariables->oldestClogXid;
-#else
-	oldest = ShmemVariableCache->oldestClogXid;
-#endif
+	/* no durable record has it, its commit record neither */
 	if (!FullTransactionIdPrecedes(fxid, ReadNextFullTransactionId()))
-	{
-		/* no durable record has it, its commit record neither */
-		LWLockRelease(XactTruncationLock);
 		return 0;
-	}
-	if (U64FromFullTransactionId(ReadNextFullTransactionId()) - m.full_xid >= (uint64) 1 << 31 ||
-		TransactionIdPrecedes(xid, oldest))
+	outcome = U64FromFullTransactionId(ReadNextFullTransactionId()) - m.full_xid >= (uint64) 1 << 31
+		? LSM_XID_TOO_OLD : lsm_xid_outcome(XidFromFullTransactionId(fxid));
+	if (outcome == LSM_XID_TOO_OLD)
 	{
-		LWLockRelease(XactTruncationLock);
 		ereport(WARNING,
 				(errmsg("lsm_fdw cannot tell whether the drop that left \"%s\" committed", path),
 				 errdetail("Its transaction %llu is not in pg_xact.",
@@ -648,15 +636,8 @@ marker_outcome(const char *path)
 				 errhint("If the table or database it names no longer exists, remove its lsm_fdw directory and the marker by hand.")));
 		return -1;
 	}
-	if (TransactionIdIsInProgress(xid))
-	{
-		/* a retried recovery, while a drop runs: its own commit removes it */
-		LWLockRelease(XactTruncationLock);
-		return -1;
-	}
-	got = TransactionIdDidCommit(xid) ? 1 : 0;
-	LWLockRelease(XactTruncationLock);
-	return (int) got;
+	/* in progress: a retried recovery, while a drop runs; its commit removes it */
+	return outcome == LSM_XID_IN_PROGRESS ? -1 : outcome;
 }
 
 /* Act on one marker, of table relid of database dboid or of the database. */

@@ -40,6 +40,13 @@ extern void lsm_commit_publish(void);
 extern LsmTableSlot *lsm_table_slot(Oid relid);
 extern void lsm_truncate_slot(LsmTableSlot *slot, uint64 floor);
 extern void lsm_truncate_slot_in_commit(LsmTableSlot *slot, uint64 floor);
+
+/* What pg_xact says of a transaction (lsm_xid_outcome) */
+#define LSM_XID_COMMITTED		1
+#define LSM_XID_NOT_COMMITTED	0
+#define LSM_XID_IN_PROGRESS		(-1)
+#define LSM_XID_TOO_OLD			(-2)
+extern int	lsm_xid_outcome(TransactionId xid);
 extern void lsm_slot_check_writable(LsmTableSlot *slot);
 
 #endif							/* LSM_COMMIT_H */
