@@ -871,14 +871,16 @@ static bool yield_cpu = false;
 static uint64_t last_yield = 0;
 
 /*
- * At most every YIELD_MICROS of building: a few blocks' compression.  A
- * process that sleeps while a background worker computes on its CPU (a
- * backend waiting for an fsync) is otherwise often run only at the next
- * scheduler tick: the kernel lets the running task finish its slice, 4 ms
- * here, whatever its nice value.  A yield costs a system call when nobody
- * waits.
+ * At most every YIELD_MICROS of building: a block's or a few values'
+ * compression.  A process that sleeps while a background worker computes
+ * on its CPU (a backend waiting for an fsync, or for its client) is
+ * otherwise often run only at the next scheduler tick: the kernel lets the
+ * running task finish its slice, 4 ms here, whatever its nice value.  A
+ * yield costs a system call when nobody waits.  100 us let a flush beside
+ * one client's puts, all on one CPU, add up to that much to a put: the
+ * put's p99 was ~1.5x what it is at 20 (docs/benchmarks.md, session 19).
  */
-#define YIELD_MICROS	100
+#define YIELD_MICROS	20
 
 static void
 shared_cpu_yield(LsmEnv *env)
