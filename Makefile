@@ -3,7 +3,8 @@
 # unit tests.
 MODULE_big = lsm_fdw
 EXTENSION  = lsm_fdw
-DATA       = sql/lsm_fdw--0.1.sql sql/lsm_fdw--0.2.sql sql/lsm_fdw--0.1--0.2.sql
+DATA       = sql/lsm_fdw--0.1.sql sql/lsm_fdw--0.2.sql sql/lsm_fdw--0.3.sql \
+             sql/lsm_fdw--0.1--0.2.sql sql/lsm_fdw--0.2--0.3.sql
 PGFILEDESC = "lsm_fdw - LSM-tree foreign data wrapper"
 
 # Three layers (see the README.md in each folder):

@@ -1,4 +1,4 @@
--- The extension's SQL objects: privileges, comments, and the upgrade from 0.1.
+-- The extension's SQL objects: privileges, comments, and the upgrades from 0.1.
 -- Runs in its own database, so that it can drop and recreate the extension.
 CREATE DATABASE lsm_extension_test;
 \c lsm_extension_test
@@ -48,6 +48,11 @@ RESET ROLE;
 GRANT pg_write_server_files TO lsm_ext_user;
 SET ROLE lsm_ext_user;
 SELECT lsm_fdw_backup('relative/dir');
+RESET ROLE;
+
+-- lsm_fdw_orphans() removes files in the data directory: superusers only
+SET ROLE lsm_ext_user;
+SELECT * FROM lsm_fdw_orphans();
 RESET ROLE;
 DROP ROLE lsm_ext_user;
 

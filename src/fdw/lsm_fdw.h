@@ -140,6 +140,8 @@ extern void lsm_copy_database_tables(Oid src, Oid dst);
 extern void lsm_key_info_for_relid(Oid relid, LsmKeyInfo *ki);
 extern void lsm_install_drop_hook(void);
 extern void lsm_sweep_interrupted_drops(void);
+extern bool lsm_forget_tables(Oid dboid, Oid relid);
+extern bool lsm_is_oid_name(const char *name);
 extern void lsm_drop_xact_event(XactEvent event);
 extern void lsm_drop_subxact_event(SubXactEvent event, SubTransactionId mySubid,
 								   SubTransactionId parentSubid);

@@ -52,8 +52,8 @@ remove_files(Oid dboid, Oid relid)
  * InvalidOid) and, for one table, remove its files.  False when they could
  * not be removed (warned).
  */
-static bool
-forget_tables(Oid dboid, Oid relid)
+bool
+lsm_forget_tables(Oid dboid, Oid relid)
 {
 	LsmShared  *s = lsm_shared;
 
@@ -247,7 +247,7 @@ lsm_drop_xact_event(XactEvent event)
 
 	if (event == XACT_EVENT_ABORT || event == XACT_EVENT_PARALLEL_ABORT)
 		foreach(lc, pending_creates)
-			(void) forget_tables(MyDatabaseId, ((PendingCreate *) lfirst(lc))->relid);
+			(void) lsm_forget_tables(MyDatabaseId, ((PendingCreate *) lfirst(lc))->relid);
 	if (event == XACT_EVENT_COMMIT || event == XACT_EVENT_PARALLEL_COMMIT ||
 		event == XACT_EVENT_ABORT || event == XACT_EVENT_PARALLEL_ABORT ||
 		event == XACT_EVENT_PREPARE)
@@ -286,7 +286,7 @@ lsm_drop_xact_event(XactEvent event)
 			LsmEnv	   *env = lsm_env_posix();
 			LsmStatus	st;
 
-			forget_tables(lfirst_oid(lc), InvalidOid);
+			lsm_forget_tables(lfirst_oid(lc), InvalidOid);
 			if (env->exists(env, dir) && env->remove_tree(env, dir, &st) != LSM_OK)
 				ereport(WARNING,
 						(errcode(lsm_errcode(st.code)),
@@ -300,7 +300,7 @@ lsm_drop_xact_event(XactEvent event)
 		{
 			PendingDrop *pd = lfirst(lc);
 
-			if (forget_tables(MyDatabaseId, pd->relid))
+			if (lsm_forget_tables(MyDatabaseId, pd->relid))
 				remove_marker(MyDatabaseId, pd->relid, WARNING);
 		}
 		pending_drops = NIL;
@@ -359,7 +359,7 @@ lsm_drop_subxact_event(SubXactEvent event, SubTransactionId mySubid,
 			pc->subid = parentSubid;
 		else if (event == SUBXACT_EVENT_ABORT_SUB)
 		{
-			(void) forget_tables(MyDatabaseId, pc->relid);
+			(void) lsm_forget_tables(MyDatabaseId, pc->relid);
 			pending_creates = foreach_delete_current(pending_creates, lc);
 		}
 	}
@@ -412,10 +412,11 @@ lsm_drop_note_open(Relation rel)
 }
 
 /*
- * Is name a table directory (a relid) of a database directory?
+ * Is name all digits: an OID, the name of a database's directory or a
+ * table's?
  */
-static bool
-is_table_dir_name(const char *name)
+bool
+lsm_is_oid_name(const char *name)
 {
 	return name[0] != '\0' && strspn(name, "0123456789") == strlen(name);
 }
@@ -504,7 +505,7 @@ lsm_copy_database_tables(Oid src, Oid dst)
 	/* a stale copy (crash) or leftover of a dropped database of that OID */
 	if (env->exists(env, dstdir))
 	{
-		forget_tables(dst, InvalidOid);
+		lsm_forget_tables(dst, InvalidOid);
 		if (env->remove_tree(env, dstdir, &st) != LSM_OK)
 			lsm_report(ERROR, &st, "remove stale files of the new database");
 		fsync_fname(top, true);
@@ -514,7 +515,7 @@ lsm_copy_database_tables(Oid src, Oid dst)
 	if (d == NULL)
 		return;					/* no lsm table of src was ever used */
 	while ((de = ReadDir(d, srcdir)) != NULL)
-		if (is_table_dir_name(de->d_name))
+		if (lsm_is_oid_name(de->d_name))
 			tables = lappend(tables, pstrdup(de->d_name));
 	FreeDir(d);
 	if (tables == NIL)
@@ -560,7 +561,7 @@ lsm_object_access(ObjectAccessType access, Oid classId, Oid objectId,
 		prev_object_access_hook(access, classId, objectId, subId, arg);
 
 	/*
-	 * The drop closes the tables' engines at commit (forget_tables), which
+	 * The drop closes the tables' engines at commit (lsm_forget_tables), which
 	 * must not happen under a replay that is still applying records to
 	 * them: a DROP right after a start freed a mutex the maintenance worker
 	 * was using.  So the drop waits here, before its commit, for the
@@ -656,7 +657,7 @@ sweep_marker(Oid dboid, Oid relid)
 		LsmEnv	   *env = lsm_env_posix();
 		LsmStatus	st;
 
-		if (!forget_tables(dboid, relid))
+		if (!lsm_forget_tables(dboid, relid))
 			return;
 		if (relid == InvalidOid && env->exists(env, dir) &&
 			env->remove_tree(env, dir, &st) != LSM_OK)
@@ -726,7 +727,7 @@ lsm_sweep_interrupted_drops(void)
 			db_markers = lappend_oid(db_markers, oid);
 			continue;
 		}
-		if (!is_table_dir_name(de->d_name))
+		if (!lsm_is_oid_name(de->d_name))
 			continue;			/* not a database directory (wal, bulk) */
 		dbdir = psprintf("%s/%s", top, de->d_name);
 		dd = AllocateDir(dbdir);
