@@ -3,7 +3,9 @@
 # unit tests.
 MODULE_big = lsm_fdw
 EXTENSION  = lsm_fdw
-DATA       = sql/lsm_fdw--0.1.sql sql/lsm_fdw--0.2.sql sql/lsm_fdw--0.3.sql \
+# CREATE EXTENSION of 0.3 runs the 0.2 script, then the 0.2--0.3 update:
+# one copy of each object's definition.
+DATA       = sql/lsm_fdw--0.1.sql sql/lsm_fdw--0.2.sql \
              sql/lsm_fdw--0.1--0.2.sql sql/lsm_fdw--0.2--0.3.sql
 PGFILEDESC = "lsm_fdw - LSM-tree foreign data wrapper"
 
