@@ -35,18 +35,28 @@ my $sum = $node->safe_psql('postgres', q{SELECT count(*), sum(length(v)) FROM li
 is($node->safe_psql('postgres', q{SELECT count(*) FROM lsm_fdw_orphans()}), 0,
 	'no orphans at first');
 
-# A session creates and writes a table and is still open at the crash.
-my ($in, $out, $err) = ('', '', '');
-my $h = IPC::Run::start(
-	[ 'psql', '-X', '-q', '-A', '-t', '-v', 'ON_ERROR_STOP=1', '-d', $node->connstr('postgres') ],
-	\$in, \$out, \$err);
-$in .= q{BEGIN;
-CREATE FOREIGN TABLE doomed (k int8 OPTIONS (key 'true'), v text) SERVER lsm;
-INSERT INTO doomed SELECT g, repeat('x', 200) FROM generate_series(1, 5000) g;
-SELECT 'doomed'::regclass::oid;
+# An interactive psql session that opens a transaction, creates table
+# $name in it, writes to it and prints its OID; the transaction stays open.
+my ($in, $out, $err);
+sub open_create
+{
+	my ($name, $rows) = @_;
+	($in, $out, $err) = ('', '', '');
+	my $h = IPC::Run::start(
+		[ 'psql', '-X', '-q', '-A', '-t', '-v', 'ON_ERROR_STOP=1', '-d', $node->connstr('postgres') ],
+		\$in, \$out, \$err);
+	$in .= qq{BEGIN;
+CREATE FOREIGN TABLE $name (k int8 OPTIONS (key 'true'), v text) SERVER lsm;
+INSERT INTO $name SELECT g, repeat('x', 200) FROM generate_series(1, $rows) g;
+SELECT '$name'::regclass::oid;
 };
-$h->pump until $out =~ /^(\d+)$/m || $err ne '';
-my ($doomed) = $out =~ /^(\d+)$/m;
+	$h->pump until $out =~ /^(\d+)$/m || $err ne '';
+	my ($oid) = $out =~ /^(\d+)$/m;
+	return ($h, $oid);
+}
+
+# A session creates and writes a table and is still open at the crash.
+my ($h, $doomed) = open_create('doomed', 5000);
 ok(defined $doomed && -d "$dbdir/$doomed", 'the open transaction made its table\'s directory')
   or diag($err);
 is($node->safe_psql('postgres', q{SELECT count(*) FROM lsm_fdw_orphans()}), 0,
@@ -63,17 +73,8 @@ ok(-d "$dbdir/$doomed", 'listing leaves it in place');
 
 # After the restart, another CREATE in progress, and one of our own
 # transaction, beside the orphan.
-($in, $out, $err) = ('', '', '');
-$h = IPC::Run::start(
-	[ 'psql', '-X', '-q', '-A', '-t', '-v', 'ON_ERROR_STOP=1', '-d', $node->connstr('postgres') ],
-	\$in, \$out, \$err);
-$in .= q{BEGIN;
-CREATE FOREIGN TABLE pending (k int8 OPTIONS (key 'true'), v text) SERVER lsm;
-INSERT INTO pending VALUES (1, 'p');
-SELECT 'pending'::regclass::oid;
-};
-$h->pump until $out =~ /^(\d+)$/m || $err ne '';
-my ($pending) = $out =~ /^(\d+)$/m;
+my $pending;
+($h, $pending) = open_create('pending', 1);
 ok(defined $pending && -d "$dbdir/$pending", 'a second open CREATE made its directory') or diag($err);
 
 is($node->safe_psql('postgres', q{

@@ -932,11 +932,7 @@ lsm_commit_resolve(bool committed)
 	else
 	{
 		/* for lsm_pre_flush: a table file must not hold rows before this */
-		uint64		cur = pg_atomic_read_u64(&s->pg_commit_lsn);
-
-		while (cur < XactLastCommitEnd &&
-			   !pg_atomic_compare_exchange_u64(&s->pg_commit_lsn, &cur, XactLastCommitEnd))
-			;
+		lsm_atomic_raise_u64(&s->pg_commit_lsn, XactLastCommitEnd);
 	}
 
 	HOLD_INTERRUPTS();

@@ -278,4 +278,14 @@ extern void lsm_idle_close_define_gucs(void);
 extern void lsm_idle_close_register(void);
 extern void lsm_idle_close_arm(void);
 
+/* Raise *a to v unless it is already at least v. */
+static inline void
+lsm_atomic_raise_u64(pg_atomic_uint64 *a, uint64 v)
+{
+	uint64		cur = pg_atomic_read_u64(a);
+
+	while (cur < v && !pg_atomic_compare_exchange_u64(a, &cur, v))
+		;
+}
+
 #endif							/* LSM_SHARED_H */

@@ -52,12 +52,14 @@ tree_bytes(const char *path)
 		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
 			continue;
 		p = psprintf("%s/%s", path, de->d_name);
-		if (lstat(p, &sb) != 0)
-			continue;			/* gone meanwhile */
-		if (S_ISDIR(sb.st_mode))
-			total += tree_bytes(p);
-		else if (S_ISREG(sb.st_mode))
-			total += sb.st_size;
+		/* a file gone meanwhile counts nothing */
+		if (lstat(p, &sb) == 0)
+		{
+			if (S_ISDIR(sb.st_mode))
+				total += tree_bytes(p);
+			else if (S_ISREG(sb.st_mode))
+				total += sb.st_size;
+		}
 		pfree(p);
 	}
 	if (d != NULL)

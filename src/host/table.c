@@ -156,7 +156,6 @@ lsm_idle_memtable_size(void)
 	return Max(size, LSM_MIN_MEMTABLE);
 }
 
-
 static bool
 has_log_file(void *arg, const char *name)
 {
@@ -581,7 +580,6 @@ lsm_open_table(Relation rel)
 	{
 		char	   *dir = lsm_table_dir(MyDatabaseId, relid);
 		LsmTableSettings settings;
-
 
 		/* the first open ever: the settings file goes first */
 		if (!lsm_env_posix()->exists(lsm_env_posix(), psprintf("%s/OPTIONS", dir)))

@@ -106,12 +106,9 @@ lsm_ttl_filter_start(void *arg)
 {
 	LsmShared  *s = lsm_shared;
 	uint64		bound = (uint64) Max(GetCurrentTimestamp() - TTL_CUTOFF_MARGIN, 1);
-	uint64		cur = pg_atomic_read_u64(&s->ttl_cutoff);
 	uint64		cutoff = bound;
 
-	while (cur < bound &&
-		   !pg_atomic_compare_exchange_u64(&s->ttl_cutoff, &cur, bound))
-		;
+	lsm_atomic_raise_u64(&s->ttl_cutoff, bound);
 	pg_memory_barrier();
 	for (int i = 0; i < s->n_procs; i++)
 	{
