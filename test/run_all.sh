@@ -50,6 +50,16 @@ chmod 755 "$OUT"
 cleanup() { [ "${KEEP_TEST_OUTPUT:-0}" = 1 ] || rm -rf "$OUT"; }
 trap cleanup EXIT
 
+# unfinished LOG: the binaries of an engine log with no TESTS line, each
+# with the last lines it printed
+unfinished() {
+	local b
+	for b in $(awk '/^== /{if (b != "") print b; b = $2} /^TESTS /{b = ""} END {if (b != "") print b}' "$1"); do
+		echo "--- $b:"
+		sed -n "/^== $b\$/,/^== /p" "$1" | grep -v '^== ' | tail -20
+	done
+}
+
 # Engine unit tests: each binary prints "TESTS passed failed".
 run_engine() {	# suite make-args...
 	local suite=$1 log="$OUT/$1.log" p=0 f=0
@@ -67,7 +77,7 @@ run_engine() {	# suite make-args...
 	local bins ran
 	bins=$(grep -c '^== ' "$log")
 	ran=$(grep -cE '^TESTS ' "$log")
-	[ "$ran" -lt "$bins" ] && { echo "$((bins - ran)) test binaries did not finish:"; grep -B3 -A20 -E 'ERROR: AddressSanitizer|runtime error|Segmentation' "$log" | head -60; f=$((f + bins - ran)); }
+	[ "$ran" -lt "$bins" ] && { echo "$((bins - ran)) test binaries did not finish:"; unfinished "$log"; grep -B3 -A20 -E 'ERROR: AddressSanitizer|runtime error|Segmentation' "$log" | head -60; f=$((f + bins - ran)); }
 	# A suite that ran nothing (its log gone, no binary built) is a failure.
 	[ $((p + f)) -eq 0 ] && { echo "$suite ran no test"; f=1; }
 	count "$suite" "$p" "$f"
